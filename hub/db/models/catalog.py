@@ -1,0 +1,191 @@
+"""Catalog: channels, products, options, variants, prices, collections, bundles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, BigId, utcnow
+
+
+class Channel(Base):
+    __tablename__ = "channels"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    handle: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    currency: Mapped[str] = mapped_column(String(3))
+    default_country: Mapped[str] = mapped_column(String(2))
+    tax_inclusive: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Product(Base):
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("status IN ('DRAFT','ACTIVE','ARCHIVED')", name="status"),
+        Index("ix_products_status_title", "status", "title", "id"),
+        Index("ix_products_status_created", "status", "created_at", "id"),
+        Index("ix_products_status_sold", "status", "units_sold", "id"),
+        Index("ix_products_vendor", "vendor"),
+        Index("ix_products_type", "product_type"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    handle: Mapped[str] = mapped_column(String(255), unique=True)
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    vendor: Mapped[str] = mapped_column(String(255), default="")
+    product_type: Mapped[str] = mapped_column(String(255), default="")
+    status: Mapped[str] = mapped_column(String(16), default="DRAFT")
+    # Ordered option definitions: [{"name": "Size", "values": ["S", "M"]}] (max 3).
+    options: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    media: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    seo_title: Mapped[str | None] = mapped_column(String(255))
+    seo_description: Mapped[str | None] = mapped_column(Text)
+    # Lowercased title, vendor, tags and SKUs for `query:` text search.
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    units_sold: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ProductTag(Base):
+    """One row per (product, tag): the index behind tag filters."""
+
+    __tablename__ = "product_tags"
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(255), primary_key=True)
+    __table_args__ = (Index("ix_product_tags_tag", "tag", "product_id"),)
+
+
+class ProductAttribute(Base):
+    """Typed key/value attributes (material, care, release date ...)."""
+
+    __tablename__ = "product_attributes"
+    __table_args__ = (
+        CheckConstraint(
+            "type IN ('STRING','INTEGER','DECIMAL','BOOLEAN','DATE','JSON')", name="type"
+        ),
+    )
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Variant(Base):
+    __tablename__ = "variants"
+    __table_args__ = (
+        CheckConstraint("weight_grams IS NULL OR weight_grams >= 0", name="weight"),
+        Index("ix_variants_product_position", "product_id", "position", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    sku: Mapped[str] = mapped_column(String(128), unique=True)
+    barcode: Mapped[str | None] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(255), default="Default")
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    option1: Mapped[str | None] = mapped_column(String(255))
+    option2: Mapped[str | None] = mapped_column(String(255))
+    option3: Mapped[str | None] = mapped_column(String(255))
+    weight_grams: Mapped[int | None] = mapped_column(Integer)
+    requires_shipping: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_bundle: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BundleComponent(Base):
+    """A bundle/kit variant is made of component variants with quantities."""
+
+    __tablename__ = "bundle_components"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity"),
+        CheckConstraint("bundle_variant_id <> component_variant_id", name="not_self"),
+    )
+    bundle_variant_id: Mapped[int] = mapped_column(
+        ForeignKey("variants.id", ondelete="CASCADE"), primary_key=True
+    )
+    component_variant_id: Mapped[int] = mapped_column(
+        ForeignKey("variants.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )
+    quantity: Mapped[int] = mapped_column(Integer)
+
+
+class VariantPrice(Base):
+    """A variant's price in one channel, in the channel's currency minor units."""
+
+    __tablename__ = "variant_prices"
+    __table_args__ = (
+        UniqueConstraint("channel_id", "variant_id", name="uq_variant_prices_channel_variant"),
+        CheckConstraint("amount >= 0", name="amount"),
+        CheckConstraint("compare_at_amount IS NULL OR compare_at_amount >= 0", name="compare_at"),
+        CheckConstraint("cost_amount IS NULL OR cost_amount >= 0", name="cost"),
+        Index("ix_variant_prices_variant", "variant_id"),
+        Index("ix_variant_prices_channel_product", "channel_id", "product_id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"))
+    # Denormalised from the variant so a product's prices are one index range.
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[int] = mapped_column(Integer)
+    compare_at_amount: Mapped[int | None] = mapped_column(Integer)
+    cost_amount: Mapped[int | None] = mapped_column(Integer)
+
+
+class ProductPriceRange(Base):
+    """Min/max variant price of a product per channel, kept in step by the catalog
+    service whenever a price changes; it makes sort-by-price and price filters
+    index scans instead of aggregates."""
+
+    __tablename__ = "product_price_ranges"
+    __table_args__ = (
+        Index("ix_product_price_ranges_channel_min", "channel_id", "min_amount", "product_id"),
+    )
+    channel_id: Mapped[int] = mapped_column(
+        ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True
+    )
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
+    min_amount: Mapped[int] = mapped_column(Integer)
+    max_amount: Mapped[int] = mapped_column(Integer)
+
+
+class Collection(Base):
+    __tablename__ = "collections"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    handle: Mapped[str] = mapped_column(String(255), unique=True)
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CollectionProduct(Base):
+    __tablename__ = "collection_products"
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (Index("ix_collection_products_product", "product_id"),)
