@@ -57,22 +57,22 @@ def to_decimal(minor: int, currency: str) -> Decimal:
 class Money:
     """An amount in one currency, as the API shows it. Plain attributes only."""
 
-    __slots__ = ("amount", "currencyCode", "minor")
+    __slots__ = ("amount", "currency_code", "minor")
 
     def __init__(self, minor: int, currency: str) -> None:
         self.minor = minor
-        self.currencyCode = currency
+        self.currency_code = currency
         self.amount = format_minor(minor, currency)
 
     def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, Money)
             and self.minor == other.minor
-            and self.currencyCode == other.currencyCode
+            and self.currency_code == other.currency_code
         )
 
     def __hash__(self) -> int:
-        return hash((self.minor, self.currencyCode))
+        return hash((self.minor, self.currency_code))
 
     def __repr__(self) -> str:
-        return f"Money({self.amount} {self.currencyCode})"
+        return f"Money({self.amount} {self.currency_code})"

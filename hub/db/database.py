@@ -1,0 +1,70 @@
+"""The hub's handle on its database: an engine, read connections and transactions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import Executable, Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from hub.db.engine import create_engine
+from hub.settings import Settings
+
+
+class Database:
+    def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or create_engine(settings)
+        self.dialect = self.engine.dialect.name
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction: committed when the block ends, rolled back on error."""
+        async with self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """An autocommit connection for reads: no BEGIN/COMMIT round trips."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+class Reader:
+    """The read connection of one request, acquired on first use.
+
+    GraphQL resolves sibling fields concurrently, and one DB connection runs one
+    statement at a time, so statements queue on a lock. Dataloaders batch, so the
+    queue stays a handful of statements long whatever the page size.
+    """
+
+    __slots__ = ("_cm", "_conn", "_lock", "db")
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._conn: AsyncConnection | None = None
+        self._cm: Any = None
+        self._lock = asyncio.Lock()
+
+    async def all(self, stmt: Executable) -> Sequence[Row[Any]]:
+        async with self._lock:
+            if self._conn is None:
+                self._cm = self.db.read()
+                self._conn = await self._cm.__aenter__()
+            return (await self._conn.execute(stmt)).all()
+
+    async def first(self, stmt: Executable) -> Row[Any] | None:
+        rows = await self.all(stmt)
+        return rows[0] if rows else None
+
+    async def close(self) -> None:
+        if self._cm is not None:
+            cm, self._cm, self._conn = self._cm, None, None
+            await cm.__aexit__(None, None, None)

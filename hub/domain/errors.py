@@ -1,0 +1,52 @@
+"""Business failures a client can act on: raised inside a transaction (so it rolls
+back and nothing is half-written) and returned as ``userErrors`` with a stable code."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    BLANK = "BLANK"
+    INVALID = "INVALID"
+    TAKEN = "TAKEN"
+    NOT_FOUND = "NOT_FOUND"
+    TOO_LONG = "TOO_LONG"
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
+    IN_USE = "IN_USE"
+    CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
+
+
+@dataclass(frozen=True, slots=True)
+class UserError:
+    field: Sequence[str] | None
+    message: str
+    code: str
+
+
+@dataclass
+class DomainError(Exception):
+    errors: list[UserError] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return "; ".join(f"{e.code}: {e.message}" for e in self.errors)
+
+
+def fail(code: Code, message: str, *path: str) -> DomainError:
+    return DomainError([UserError(list(path) or None, message, str(code))])
+
+
+class Errors:
+    """Collects validation failures, then raises them together."""
+
+    def __init__(self) -> None:
+        self.items: list[UserError] = []
+
+    def add(self, code: Code, message: str, *path: str) -> None:
+        self.items.append(UserError(list(path) or None, message, str(code)))
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise DomainError(list(self.items))
