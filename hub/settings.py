@@ -30,8 +30,10 @@ class Settings(BaseSettings):
     # Query limits. Page size is capped like the hosted commerce APIs (250).
     max_page_size: int = Field(default=250, ge=1, le=1000)
     max_query_depth: int = Field(default=12, ge=2, le=50)
-    max_query_cost: int = Field(default=5000, ge=10)
+    max_query_cost: int = Field(default=20000, ge=10)
     graphiql: bool = True
+    # Browsers' origins allowed to call the API (tokens, not cookies, carry identity).
+    cors_origins: tuple[str, ...] = ("*",)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hub.db.models import metadata
@@ -30,6 +31,9 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several hub processes may start at once: one migrates, the others wait.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(7254001)"))
         await conn.run_sync(_run)
 
 

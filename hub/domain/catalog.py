@@ -1561,3 +1561,56 @@ async def collection_remove_products(db: Database, pk: int, product_pks: Sequenc
                 coll_products_t.c.product_id.in_(list(product_pks)),
             )
         )
+
+
+async def products_in_collections(
+    reader: Reader,
+    collection_pks: Sequence[int],
+    channel: ChannelRecord,
+    size: int,
+    after: tuple[int, int] | None,
+    *,
+    staff: bool = False,
+) -> dict[int, tuple[list[ProductRecord], list[tuple[int, int]], bool]]:
+    """The first ``size`` products of each collection in manual (position) order, in one
+    statement: {collection: (records, (position, id) keys, has_next)}."""
+    join_on = and_(ranges_t.c.product_id == products_t.c.id, ranges_t.c.channel_id == channel.pk)
+    rn = (
+        func.row_number()
+        .over(
+            partition_by=coll_products_t.c.collection_id,
+            order_by=(coll_products_t.c.position, products_t.c.id),
+        )
+        .label("rn")
+    )
+    src = coll_products_t.join(products_t, products_t.c.id == coll_products_t.c.product_id)
+    src = src.outerjoin(ranges_t, join_on) if staff else src.join(ranges_t, join_on)
+    inner = (
+        select(
+            products_t,
+            ranges_t.c.min_amount,
+            ranges_t.c.max_amount,
+            coll_products_t.c.collection_id,
+            coll_products_t.c.position,
+            rn,
+        )
+        .select_from(src)
+        .where(coll_products_t.c.collection_id.in_(collection_pks))
+    )
+    if not staff:
+        inner = inner.where(products_t.c.status == "ACTIVE")
+    if after is not None:
+        inner = inner.where(tuple_(coll_products_t.c.position, products_t.c.id) > after)
+    sub = inner.subquery()
+    stmt = select(sub).where(sub.c.rn <= size + 1).order_by(sub.c.collection_id, sub.c.rn)
+    out: dict[int, tuple[list[ProductRecord], list[tuple[int, int]], bool]] = {
+        pk: ([], [], False) for pk in collection_pks
+    }
+    for r in await reader.all(stmt):
+        recs, keys, _ = out[r.collection_id]
+        if r.rn > size:
+            out[r.collection_id] = (recs, keys, True)
+            continue
+        recs.append(ProductRecord(r, channel))
+        keys.append((r.position, r.id))
+    return out

@@ -1,0 +1,99 @@
+"""API keys and scopes.
+
+A key carries scopes; a request without a key is an anonymous storefront. Only the
+SHA-256 of a token is stored, so a leaked database does not leak working keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import insert, select, update
+
+from hub.db.database import Database, Reader
+from hub.db.models import ApiKey
+
+keys_t = ApiKey.__table__
+
+# storefront: read the public catalog; customer: a shopper's own data; admin: staff,
+# everything; connector: ERP/marketplace sync (catalog and stock writes); partner:
+# plugins and apps acting for a merchant.
+SCOPES = ("storefront", "customer", "admin", "connector", "partner")
+TOKEN_PREFIX = "hub_"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    scopes: frozenset[str]
+    key_pk: int | None = None
+    name: str = "anonymous"
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+    @property
+    def is_staff(self) -> bool:
+        return "admin" in self.scopes
+
+
+ANONYMOUS = Principal(frozenset({"storefront"}))
+
+
+class InvalidScope(ValueError):
+    pass
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def create_api_key(db: Database, name: str, scopes: Iterable[str]) -> tuple[int, str]:
+    """Create a key; returns (id, token). The token is shown only this once."""
+    wanted = sorted(set(scopes))
+    bad = [s for s in wanted if s not in SCOPES]
+    if not wanted or bad:
+        raise InvalidScope(
+            f"unknown scope(s) {', '.join(bad) or '(none given)'}; choose from {', '.join(SCOPES)}"
+        )
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    async with db.transaction() as conn:
+        res = await conn.execute(
+            insert(keys_t)
+            .values(
+                name=name,
+                prefix=token[:12],
+                token_hash=_hash(token),
+                scopes=wanted,
+                created_at=datetime.now(UTC),
+            )
+            .returning(keys_t.c.id)
+        )
+        return res.scalar_one(), token
+
+
+async def revoke_api_key(db: Database, pk: int) -> bool:
+    async with db.transaction() as conn:
+        res = await conn.execute(
+            update(keys_t)
+            .where(keys_t.c.id == pk, keys_t.c.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
+        return res.rowcount == 1
+
+
+async def authenticate(reader: Reader, token: str) -> Principal | None:
+    """The principal of a bearer token, or None for an unknown or revoked token."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    row = await reader.first(
+        select(keys_t.c.id, keys_t.c.name, keys_t.c.scopes).where(
+            keys_t.c.token_hash == _hash(token), keys_t.c.revoked_at.is_(None)
+        )
+    )
+    if row is None:
+        return None
+    return Principal(frozenset(row.scopes), row.id, row.name)

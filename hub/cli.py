@@ -1,0 +1,187 @@
+"""The ``hub`` command: serve, migrate, seed, worker, apikey."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Annotated
+
+import typer
+
+from hub.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(help="The commerce hub.", no_args_is_help=True, add_completion=False)
+apikey_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+
+DEMO_PRODUCTS = 600
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        typer.echo(f"hub: {exc}", err=True)
+        raise typer.Exit(2) from None
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return settings
+
+
+async def _migrate(settings: Settings) -> None:
+    from hub.db.database import Database
+    from hub.db.migrate import upgrade
+
+    db = Database(settings)
+    try:
+        await upgrade(db.engine)
+    finally:
+        await db.dispose()
+
+
+async def _seed(settings: Settings, products: int, seed: int, only_if_empty: bool) -> None:
+    from hub.db.database import Database
+    from hub.demo import has_catalog, seed_demo
+
+    db = Database(settings)
+    try:
+        if await has_catalog(db):
+            if only_if_empty:
+                typer.echo("hub: catalog already present; not seeding demo data")
+                return
+            typer.echo("hub: the database already holds a catalog; seed an empty one", err=True)
+            raise typer.Exit(1)
+        counts = await seed_demo(db, products, seed=seed)
+        typer.echo("hub: demo data loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    finally:
+        await db.dispose()
+
+
+@app.command()
+def serve(
+    demo: Annotated[
+        bool, typer.Option(help="Load the demo catalog if the database is empty.")
+    ] = False,
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+) -> None:
+    """Migrate the database, then serve the API (GraphQL at /graphql)."""
+    settings = _settings()
+    asyncio.run(_migrate(settings))
+    if demo:
+        asyncio.run(_seed(settings, DEMO_PRODUCTS, 42, only_if_empty=True))
+    import uvicorn
+
+    typer.echo(f"hub: GraphQL and GraphiQL at http://{host}:{port}/graphql")
+    uvicorn.run(
+        "hub.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        workers=None if reload else workers,
+        log_level=settings.log_level.lower(),
+        access_log=settings.log_level == "DEBUG",
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    settings = _settings()
+    asyncio.run(_migrate(settings))
+    typer.echo("hub: database is up to date")
+
+
+@app.command()
+def seed(
+    demo: Annotated[bool, typer.Option(help="Load the deterministic demo catalog.")] = False,
+    products: Annotated[int, typer.Option(help="How many products.", min=10)] = DEMO_PRODUCTS,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 42,
+) -> None:
+    """Load data into an empty, migrated database."""
+    if not demo:
+        typer.echo("hub: nothing to seed; pass --demo", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    asyncio.run(_migrate(settings))
+    asyncio.run(_seed(settings, products, seed, only_if_empty=False))
+
+
+@app.command()
+def worker() -> None:
+    """Run background jobs (arq on Redis when HUB_REDIS_URL is set)."""
+    _settings()
+    typer.echo("hub: nothing to run yet: no background jobs are defined in this version")
+
+
+@apikey_app.command("create")
+def apikey_create(
+    scope: Annotated[
+        list[str],
+        typer.Option(help="storefront, customer, admin, connector, partner; repeat for several."),
+    ],
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "cli",
+) -> None:
+    """Create an API key and print its token (shown only once)."""
+    from hub.auth import InvalidScope, create_api_key
+    from hub.db.database import Database
+
+    settings = _settings()
+
+    async def go() -> tuple[int, str]:
+        await _migrate(settings)
+        db = Database(settings)
+        try:
+            return await create_api_key(db, name, scope)
+        finally:
+            await db.dispose()
+
+    try:
+        pk, token = asyncio.run(go())
+    except InvalidScope as exc:
+        typer.echo(f"hub: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(token)
+    typer.echo(
+        f"hub: key {pk} created with scopes {', '.join(sorted(set(scope)))}; "
+        "the token is not shown again",
+        err=True,
+    )
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: int) -> None:
+    """Revoke an API key by its id."""
+    from hub.auth import revoke_api_key
+    from hub.db.database import Database
+
+    settings = _settings()
+
+    async def go() -> bool:
+        db = Database(settings)
+        try:
+            return await revoke_api_key(db, key_id)
+        finally:
+            await db.dispose()
+
+    if not asyncio.run(go()):
+        typer.echo(f"hub: no active key {key_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"hub: key {key_id} revoked")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

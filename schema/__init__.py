@@ -1,0 +1,101 @@
+"""The GraphQL surface: ``build_schema()`` assembles the domain modules' types."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.types import Info
+
+from hub.settings import Settings
+from schema.catalog import NODE_TYPES, CatalogQuery, resolve_node
+from schema.catalog_admin import CatalogAdminMutation
+from schema.directives import IN_CONTEXT
+from schema.errors import ApiError
+from schema.limits import QueryCost
+from schema.relay import Node
+
+log = logging.getLogger("hub.graphql")
+
+# Exceptions whose message is meant for the client; anything else is masked.
+_SAFE = (ApiError,)
+
+
+@strawberry.type
+class NodeQuery:
+    @strawberry.field(description=f"Any object by global id ({', '.join(NODE_TYPES)}).")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await resolve_node(info, id)
+
+    @strawberry.field(description="Several objects by global id, in the order asked (max 250).")
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        limit = info.context.settings.max_page_size
+        if len(ids) > limit:
+            raise ApiError(f"ask for at most {limit} ids at once", "INVALID_PAGE")
+        import asyncio
+
+        return list(await asyncio.gather(*(resolve_node(info, i) for i in ids)))
+
+
+@strawberry.type
+class Query(NodeQuery, CatalogQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(CatalogAdminMutation):
+    pass
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    orig = error.original_error
+    if orig is None or isinstance(orig, GraphQLError):
+        # Validation errors, ApiError and permission errors are for the client.
+        return False
+    return True
+
+
+class HubSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        rid = "-"
+        ctx = getattr(execution_context, "context", None)
+        if ctx is not None:
+            rid = getattr(ctx, "request_id", "-")
+        for err in errors:
+            orig = err.original_error
+            if orig is not None and not isinstance(orig, GraphQLError):
+                log.error("request %s: unhandled error at %s", rid, err.path, exc_info=orig)
+            else:
+                log.debug("request %s: %s", rid, err.message)
+
+
+def build_schema(settings: Settings, plugins: Sequence[Any] = ()) -> strawberry.Schema:
+    extensions: list[Any] = [
+        partial(ParserCache, maxsize=1024),
+        partial(ValidationCache, maxsize=1024),
+        partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
+        partial(MaxTokensLimiter, max_token_count=10_000),
+        partial(MaxAliasesLimiter, max_alias_count=50),
+        partial(QueryCost, max_cost=settings.max_query_cost, max_page=settings.max_page_size),
+        partial(
+            MaskErrors,
+            should_mask_error=_should_mask,
+            error_message="Internal error; quote the X-Request-Id response header to support",
+        ),
+    ]
+    schema = HubSchema(query=Query, mutation=Mutation, extensions=extensions)
+    gql = schema._schema
+    gql.directives = (*gql.directives, IN_CONTEXT)
+    return schema

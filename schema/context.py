@@ -1,0 +1,92 @@
+"""The per-request context: database reader, principal, channel and dataloaders."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from graphql import GraphQLResolveInfo, StringValueNode, VariableNode
+
+from hub.auth import ANONYMOUS, Principal
+from hub.db.database import Database, Reader
+from hub.domain import catalog
+from hub.settings import Settings
+from schema.errors import ApiError
+
+if TYPE_CHECKING:
+    from schema.loaders import Loaders
+
+
+class HubContext:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        settings: Settings,
+        request: Any = None,
+        response: Any = None,
+        principal: Principal = ANONYMOUS,
+        channel_header: str | None = None,
+        request_id: str = "-",
+    ) -> None:
+        from schema.loaders import Loaders
+
+        self.db = db
+        self.settings = settings
+        self.request = request
+        self.response = response
+        self.principal = principal
+        self.channel_header = channel_header
+        self.request_id = request_id
+        self.reader = Reader(db)
+        self.loaders: Loaders = Loaders(self)
+        self._channel: asyncio.Future[catalog.ChannelRecord] | None = None
+
+    @property
+    def staff(self) -> bool:
+        return self.principal.is_staff
+
+    def channel(self, info: GraphQLResolveInfo | None = None) -> asyncio.Future:
+        """The request's sales channel: ``@inContext(channel:)``, else the
+        ``X-Hub-Channel`` header, else the first channel. Looked up once."""
+        if self._channel is None:
+            handle = self.channel_header
+            if info is not None:
+                chosen = in_context_arg(info, "channel")
+                if chosen:
+                    handle = chosen
+            self._channel = asyncio.ensure_future(self._load_channel(handle))
+        return self._channel
+
+    async def _load_channel(self, handle: str | None) -> catalog.ChannelRecord:
+        if handle:
+            ch = await catalog.channel_by_handle(self.reader, handle)
+            if ch is None:
+                raise ApiError(f"unknown channel {handle!r}", "CHANNEL_NOT_FOUND")
+            return ch
+        ch = await catalog.default_channel(self.reader)
+        if ch is None:
+            raise ApiError("the hub has no sales channel yet; create one first", "NO_CHANNEL")
+        return ch
+
+    async def close(self) -> None:
+        if self._channel is not None and not self._channel.done():
+            self._channel.cancel()
+        await self.reader.close()
+
+
+def in_context_arg(info: GraphQLResolveInfo, name: str) -> str | None:
+    """An argument of the operation's ``@inContext`` directive (literal or variable)."""
+    for directive in info.operation.directives or ():
+        if directive.name.value != "inContext":
+            continue
+        for arg in directive.arguments:
+            if arg.name.value != name:
+                continue
+            value = arg.value
+            if isinstance(value, VariableNode):
+                got = (info.variable_values or {}).get(value.name.value)
+                return got if isinstance(got, str) else None
+            if isinstance(value, StringValueNode):
+                return value.value
+    return None

@@ -1,0 +1,99 @@
+"""Per-request dataloaders (XByYLoader): every relation is one batched statement."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from aiodataloader import DataLoader
+
+from hub.domain import catalog
+
+if TYPE_CHECKING:
+    from schema.context import HubContext
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Loader(DataLoader):
+    """A DataLoader whose cache we hold, so a value already loaded is returned
+    synchronously (:meth:`get`) and the executor skips an await for it."""
+
+    def __init__(
+        self,
+        fetch: Callable[[Sequence[Any]], Awaitable[dict[Hashable, Any]]],
+        default: Callable[[], Any] | None = None,
+        key: Callable[[Any], Hashable] | None = None,
+    ) -> None:
+        self.cache_map: dict[Hashable, Any] = {}
+        self._fetch = fetch
+        self._default = default
+        self._key = key or (lambda k: k)
+        super().__init__(cache_map=self.cache_map, get_cache_key=self._key)
+
+    async def batch_load_fn(self, keys: Sequence[Any]) -> list[Any]:
+        found = await self._fetch(keys)
+        default = self._default
+        key = self._key
+        return [found.get(key(k), default() if default else None) for k in keys]
+
+    def get(self, key: Any) -> Any:
+        """The value if it is already loaded, else an awaitable of it."""
+        fut = self.cache_map.get(self._key(key))
+        if fut is not None and fut.done() and fut.exception() is None:
+            return fut.result()
+        return self.load(key)
+
+
+class Loaders:
+    def __init__(self, ctx: HubContext) -> None:
+        reader = ctx.reader
+        self._ctx = ctx
+        self._collection_products: dict[tuple[int, Any], Loader] = {}
+
+        async def channel() -> catalog.ChannelRecord:
+            return await ctx.channel()
+
+        async def products_by_pk(keys: Sequence[int]) -> dict[Hashable, Any]:
+            return await catalog.products_by_pks(reader, keys, await channel())
+
+        async def products_by_handle(keys: Sequence[str]) -> dict[Hashable, Any]:
+            return await catalog.products_by_handles(reader, keys, await channel())
+
+        async def variants_by_product(keys: Sequence[catalog.ProductRecord]) -> dict:
+            return await catalog.variants_by_products(reader, keys, await channel())
+
+        async def variants_by_pk(keys: Sequence[int]) -> dict[Hashable, Any]:
+            return await catalog.variants_by_pks(reader, keys, await channel())
+
+        self.product_by_id = Loader(products_by_pk)
+        self.product_by_handle = Loader(products_by_handle)
+        self.variants_by_product = Loader(variants_by_product, default=list, key=lambda p: p.pk)
+        self.variant_by_id = Loader(variants_by_pk)
+        self.attributes_by_product = Loader(
+            lambda keys: catalog.attributes_by_products(reader, keys), default=list
+        )
+        self.bundle_components_by_variant = Loader(
+            lambda keys: catalog.bundle_components_by_variants(reader, keys), default=list
+        )
+        self.collection_by_id = Loader(lambda keys: catalog.collections_by_pks(reader, keys))
+        self.collections_by_product = Loader(
+            lambda keys: catalog.collections_by_products(reader, keys), default=list
+        )
+        self.channel_by_id = Loader(lambda keys: catalog.channels_by_pks(reader, keys))
+
+    def collection_products(self, size: int, after: tuple[int, int] | None) -> Loader:
+        """Products of collections, one loader (one statement) per page shape."""
+        key = (size, after)
+        loader = self._collection_products.get(key)
+        if loader is None:
+            ctx = self._ctx
+
+            async def fetch(keys: Sequence[int]) -> dict[Hashable, Any]:
+                return await catalog.products_in_collections(
+                    ctx.reader, keys, await ctx.channel(), size, after, staff=ctx.staff
+                )
+
+            loader = self._collection_products[key] = Loader(fetch)
+        return loader
