@@ -12,6 +12,18 @@ from .catalog import (
     Variant,
     VariantPrice,
 )
+from .inventory import (
+    IdempotencyKey,
+    InventoryLevel,
+    InventoryLot,
+    InventoryMovement,
+    InventorySerial,
+    Location,
+    LocationChannel,
+    OutboxEvent,
+    Reservation,
+    Transfer,
+)
 
 metadata = Base.metadata
 
@@ -22,10 +34,20 @@ __all__ = [
     "Channel",
     "Collection",
     "CollectionProduct",
+    "IdempotencyKey",
+    "InventoryLevel",
+    "InventoryLot",
+    "InventoryMovement",
+    "InventorySerial",
+    "Location",
+    "LocationChannel",
+    "OutboxEvent",
     "Product",
     "ProductAttribute",
     "ProductPriceRange",
     "ProductTag",
+    "Reservation",
+    "Transfer",
     "Variant",
     "VariantPrice",
     "metadata",

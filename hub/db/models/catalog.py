@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -108,6 +109,8 @@ class Variant(Base):
     weight_grams: Mapped[int | None] = mapped_column(Integer)
     requires_shipping: Mapped[bool] = mapped_column(Boolean, default=True)
     is_bundle: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Untracked variants (digital goods, services) are always available.
+    tracked: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
