@@ -25,6 +25,7 @@ from schema.catalog import NODE_TYPES, CatalogQuery, resolve_node
 from schema.catalog_admin import CatalogAdminMutation
 from schema.directives import IN_CONTEXT
 from schema.errors import ApiError
+from schema.execution import HubExecutionContext, mark_fast_fields
 from schema.limits import QueryCost
 from schema.relay import Node
 
@@ -101,20 +102,28 @@ def build_schema(settings: Settings, plugins: Sequence[Any] = ()) -> strawberry.
             error_message="Internal error; quote the X-Request-Id response header to support",
         ),
     ]
-    schema = HubSchema(query=Query, mutation=Mutation, extensions=extensions)
+    schema = HubSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        execution_context_class=HubExecutionContext,
+    )
     gql = schema._schema
     gql.directives = (*gql.directives, IN_CONTEXT)
-    _plain_attribute_resolvers(gql, schema.config.name_converter)
+    attrs = _plain_attribute_resolvers(gql, schema.config.name_converter)
+    mark_fast_fields(gql, attrs)
     return schema
 
 
-def _plain_attribute_resolvers(gql: GraphQLSchema, names: Any) -> None:
+def _plain_attribute_resolvers(gql: GraphQLSchema, names: Any) -> dict[int, str]:
     """Resolve plain fields with one getattr instead of strawberry's wrapper chain.
 
     Strawberry resolves a field without a resolver through two Python calls that end in
     ``getattr(source, python_name)``; a page of products resolves ~1,600 such fields, so
     the shorter path saves about a millisecond per listing. Semantics are unchanged.
+    Returns {id(field): attribute} for the fields it rewired.
     """
+    attrs: dict[int, str] = {}
     for gtype in gql.type_map.values():
         if not isinstance(gtype, GraphQLObjectType) or gtype.name.startswith("__"):
             continue
@@ -134,6 +143,8 @@ def _plain_attribute_resolvers(gql: GraphQLSchema, names: Any) -> None:
             ):
                 continue
             field.resolve = _getter(sfield.python_name)
+            attrs[id(field)] = sfield.python_name
+    return attrs
 
 
 def _getter(attr: str) -> Any:

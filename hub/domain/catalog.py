@@ -524,9 +524,13 @@ _VARIANT_COLS = (
 _PRICE_COLS = (prices_t.c.amount, prices_t.c.compare_at_amount, prices_t.c.cost_amount)
 
 
-def _variant_select(channel: ChannelRecord | None, *extra: Any):
+def _variant_select(
+    channel: ChannelRecord | None, *extra: Any, product_pks: Sequence[int] | None = None
+):
     channel_pk = channel.pk if channel is not None else -1
     on = and_(prices_t.c.variant_id == variants_t.c.id, prices_t.c.channel_id == channel_pk)
+    if product_pks is not None:  # lets the planner use the (channel, product) index
+        on = and_(on, prices_t.c.product_id.in_(product_pks))
     return select(*_VARIANT_COLS, *_PRICE_COLS, *extra).select_from(
         variants_t.outerjoin(prices_t, on)
     )
@@ -537,9 +541,10 @@ async def variants_by_products(
 ) -> dict[int, list[VariantRecord]]:
     """All variants of the given products, in position order, priced in the channel."""
     by_pk = {p.pk: p for p in products}
+    pks = list(by_pk)
     stmt = (
-        _variant_select(channel)
-        .where(variants_t.c.product_id.in_(list(by_pk)))
+        _variant_select(channel, product_pks=pks)
+        .where(variants_t.c.product_id.in_(pks))
         .order_by(variants_t.c.product_id, variants_t.c.position, variants_t.c.id)
     )
     out: dict[int, list[VariantRecord]] = defaultdict(list)
