@@ -1,0 +1,200 @@
+"""The transactional outbox: events written with the change that caused them.
+
+A write collects its events in an :class:`Outbox` and flushes them into the ``outbox``
+table inside its transaction, so an event exists exactly when its change committed.
+After the commit, :func:`publish_committed` hands them to the bus and marks them
+published. If the process dies in between, :class:`OutboxDispatcher` finds the rows
+still unpublished after a grace period and publishes them again; subscribers see
+such an event at least once, and the bus drops repeats of a recent event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import orjson
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.db.database import Database
+from hub.db.models.inventory import OutboxEvent
+from hub.events.bus import Event, EventBus
+
+log = logging.getLogger(__name__)
+
+outbox = cast(Table, OutboxEvent.__table__)
+TOPIC_MAX = 64  # outbox.topic is String(64)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Outbox:
+    """Collects events inside a transaction; written to the outbox table in that transaction."""
+
+    __slots__ = ("_pending",)
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[str, dict[str, Any]]] = []
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def add(self, topic: str, payload: dict[str, Any]) -> None:
+        """Queue an event; ``payload`` must be JSON (checked and normalised here)."""
+        if not topic or len(topic) > TOPIC_MAX:
+            raise ValueError(f"event topic must be 1 to {TOPIC_MAX} characters: {topic!r}")
+        # Round-trip through JSON now: a bad payload fails at the call site, and local
+        # subscribers see exactly what Redis subscribers (and the sweeper) will see.
+        self._pending.append((topic, orjson.loads(orjson.dumps(payload))))
+
+    async def flush(self, conn: AsyncConnection) -> list[Event]:
+        """INSERT the queued events on ``conn`` (one statement) and return them with ids."""
+        if not self._pending:
+            return []
+        now = _now()
+        rows = [{"topic": t, "payload": p, "created_at": now} for t, p in self._pending]
+        stmt = insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True)
+        result = await conn.execute(stmt, rows)
+        ids = result.scalars().all()
+        events = [Event(i, t, p) for i, (t, p) in zip(ids, self._pending, strict=True)]
+        self._pending.clear()
+        return events
+
+
+async def _mark_published(conn: AsyncConnection, ids: Sequence[int]) -> None:
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(ids), outbox.c.published_at.is_(None))
+        .values(published_at=_now())
+    )
+
+
+async def publish_committed(db: Database, bus: EventBus, events: Sequence[Event]) -> None:
+    """Publish events whose transaction committed, then mark them published.
+
+    Never raises for a bus or database failure: the rows stay unpublished and the
+    dispatcher publishes them later.
+    """
+    if not events:
+        return
+    try:
+        await bus.publish(events)
+    except Exception:
+        log.exception("outbox: publishing %d events failed; the sweeper will retry", len(events))
+        return
+    try:
+        async with db.transaction() as conn:
+            await _mark_published(conn, [e.id for e in events])
+    except Exception:
+        log.exception("outbox: marking %d events published failed", len(events))
+
+
+class OutboxDispatcher:
+    """Background sweeper: re-publishes events committed but never marked published (a process
+    died between commit and publish). Runs every ``interval`` seconds; only events older than
+    ``grace`` seconds. Every ``prune_every`` seconds it also deletes rows published more than
+    ``retention`` ago (``prune_every=None`` turns that off)."""
+
+    stop_wait: float = 10.0
+
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        *,
+        interval: float = 1.0,
+        grace: float = 5.0,
+        batch: int = 500,
+        retention: timedelta = timedelta(days=7),
+        prune_every: float | None = 3600.0,
+    ) -> None:
+        if interval <= 0 or grace < 0 or batch < 1:
+            raise ValueError("interval must be > 0, grace >= 0 and batch >= 1")
+        self.db = db
+        self.bus = bus
+        self.interval = interval
+        self.grace = grace
+        self.batch = batch
+        self.retention = retention
+        self.prune_every = prune_every
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._stopping.clear()
+            self._task = asyncio.create_task(self._run(), name="hub-outbox-dispatcher")
+
+    async def stop(self) -> None:
+        """Let the current sweep finish (cancelled after ``stop_wait`` seconds) and stop."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping.set()
+        _, pending = await asyncio.wait([task], timeout=self.stop_wait)
+        if pending:
+            task.cancel()
+            await asyncio.wait([task])
+
+    async def sweep_once(self) -> int:
+        """Publish one batch of stale unpublished events; returns how many.
+
+        On PostgreSQL the rows are claimed with ``FOR UPDATE SKIP LOCKED`` in the
+        transaction that marks them, so concurrent sweepers never publish the same row;
+        if publishing fails the transaction rolls back and the rows stay unpublished.
+        """
+        cutoff = _now() - timedelta(seconds=self.grace)
+        stmt = (
+            select(outbox.c.id, outbox.c.topic, outbox.c.payload)
+            .where(outbox.c.published_at.is_(None), outbox.c.created_at <= cutoff)
+            .order_by(outbox.c.id)
+            .limit(self.batch)
+        )
+        if self.db.dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        async with self.db.transaction() as conn:
+            rows = (await conn.execute(stmt)).all()
+            if not rows:
+                return 0
+            events = [Event(r.id, r.topic, r.payload) for r in rows]
+            await self.bus.publish(events)
+            await _mark_published(conn, [e.id for e in events])
+        log.info("outbox: swept %d unpublished events", len(events))
+        return len(events)
+
+    async def prune(self, older_than: timedelta = timedelta(days=7)) -> int:
+        """Delete rows published more than ``older_than`` ago; returns how many."""
+        async with self.db.transaction() as conn:
+            result = await conn.execute(
+                delete(outbox).where(
+                    outbox.c.published_at.is_not(None),
+                    outbox.c.published_at < _now() - older_than,
+                )
+            )
+        return result.rowcount
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_prune = loop.time()
+        while not self._stopping.is_set():
+            swept = 0
+            try:
+                swept = await self.sweep_once()
+                if self.prune_every is not None and loop.time() >= next_prune:
+                    next_prune = loop.time() + self.prune_every
+                    if pruned := await self.prune(self.retention):
+                        log.info("outbox: pruned %d published events", pruned)
+            except Exception:
+                log.exception("outbox: sweep failed")
+            if swept >= self.batch:
+                continue  # a backlog: keep going without waiting
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.interval)
+            except TimeoutError:
+                pass
