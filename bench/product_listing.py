@@ -1,0 +1,655 @@
+"""Benchmark the storefront's product listing page against its targets.
+
+    python bench/product_listing.py [--products 600] [--duration 10] [--keep-db]
+
+Creates a fresh PostgreSQL database, loads the demo catalog with ``hub seed``, starts
+the hub (``hub serve``, 1 worker, later 2) and the floor app (``bench/floor_app.py``,
+the same page from two hand-written SQL statements), checks that both answer the same
+page, then load-tests both with ``bench/loadgen.py`` and prints every figure next to
+its target. See bench/README.md.
+
+Exit status: 0 when the run completed (whatever the targets say), 1 when the hub's
+page differs from the floor's or any response was an error, 2 when setup failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import math
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+from floor_app import init_connection, render
+from loadgen import Result, request_once, run
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+QUERY_FILE = (
+    Path(__file__).resolve().parents[2] / "shared/contract/operations/ProductListing.graphql"
+)
+VARIABLES = {"first": 24, "channel": "web"}
+HOST = "127.0.0.1"
+PEER = "best-known open-source peer: ~19 req/s, 58 ms per request (given)"
+
+# Targets.
+C1_P50_MS = 3.0
+C10_RPS = 400.0
+C16_P99_MS = 25.0
+MAX_RATIO = 5.0
+
+
+class BenchError(Exception):
+    """Setup failed (database, seeding, a server that won't start)."""
+
+
+class Mismatch(Exception):
+    """The hub's page differs from the floor's."""
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def hub_command() -> list[str]:
+    exe = Path(sys.executable).parent / "hub"
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("hub")
+    return [found] if found else [sys.executable, "-m", "hub.cli"]
+
+
+def start(name: str, cmd: list[str], env: dict[str, str], port: int, logdir: Path) -> Server:
+    log = logdir / f"{name.replace(' ', '-')}.log"
+    with log.open("wb") as out:
+        # A session of its own: a worker tree is stopped as one group, and Ctrl-C in
+        # the terminal reaches only this script, which then stops the servers.
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return Server(name, port, proc, log)
+
+
+def stop(server: Server, grace: float = 10.0) -> None:
+    """SIGTERM the server's process group, then SIGKILL what is left after ``grace``."""
+    pgid = server.proc.pid  # its own session: the group id is the pid we started
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    try:
+        server.proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        pass
+    # Workers may outlive the parent for a moment; make sure none is left.
+    deadline = time.monotonic() + 3.0
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            break
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        server.proc.wait(timeout=5)
+
+
+async def wait_ready(
+    server: Server, path: str, method: str = "GET", body: bytes = b"", within_s: float = 90.0
+) -> None:
+    deadline = time.monotonic() + within_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise BenchError(
+                f"{server.name} exited with {server.proc.returncode}:\n{server.log_tail()}"
+            )
+        try:
+            status, data = await request_once(
+                HOST, server.port, path, body, method=method, limit_s=5.0
+            )
+            if status == 200:
+                return
+            last = f"HTTP {status}: {data[:200]!r}"
+        except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        await asyncio.sleep(0.2)
+    raise BenchError(
+        f"{server.name} not ready after {within_s:.0f}s ({last}):\n{server.log_tail()}"
+    )
+
+
+# --------------------------------------------------------------------------- database
+
+
+async def create_database(admin_dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(admin_dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def analyze(dsn: str) -> dict[str, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("ANALYZE")
+        counts = {}
+        for table in ("products", "variants", "variant_prices", "product_price_ranges"):
+            counts[table] = await conn.fetchval(f"SELECT count(*) FROM {table}")
+        return counts
+    finally:
+        await conn.close()
+
+
+def seed(env: dict[str, str], products: int, logdir: Path) -> str:
+    cmd = [*hub_command(), "seed", "--demo", "--products", str(products)]
+    log = logdir / "seed.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            code = proc.wait(timeout=1800)
+        except BaseException:  # timeout, Ctrl-C: don't leave the seeder running
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+    text = log.read_text(errors="replace").strip()
+    if code != 0:
+        raise BenchError(f"`{' '.join(cmd)}` failed with {code}:\n{text[-3000:]}")
+    return text.splitlines()[-1] if text else ""
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def first_difference(a: Any, b: Any, path: str = "$") -> str | None:
+    if type(a) is not type(b):
+        return f"{path}: {a!r} != {b!r}"
+    if isinstance(a, dict):
+        for k in sorted(set(a) | set(b)):
+            if k not in a or k not in b:
+                return f"{path}.{k}: only in {'hub' if k in a else 'floor'}"
+            d = first_difference(a[k], b[k], f"{path}.{k}")
+            if d:
+                return d
+        return None
+    if isinstance(a, list):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
+            d = first_difference(x, y, f"{path}[{i}]")
+            if d:
+                return d
+        if len(a) != len(b):
+            return f"{path}: {len(a)} items (hub) != {len(b)} (floor)"
+        return None
+    return None if a == b else f"{path}: hub {a!r} != floor {b!r}"
+
+
+async def fetch_json(port: int, path: str, body: bytes) -> Any:
+    status, data = await request_once(HOST, port, path, body)
+    if status != 200:
+        raise Mismatch(f"{path} answered HTTP {status}: {data[:500]!r}")
+    return orjson.loads(data)
+
+
+async def check_same_page(
+    hub_port: int, floor_port: int, body: bytes, reference: dict[str, Any]
+) -> str:
+    """Compare the hub's response with the floor's (HTTP and in-process)."""
+    hub = await fetch_json(hub_port, "/graphql", body)
+    if "errors" in hub:
+        raise Mismatch(f"the hub answered with errors: {orjson.dumps(hub['errors'])[:1000]!r}")
+    floor = await fetch_json(floor_port, "/floor", body)
+    # Only `data` is compared: the hub adds `extensions` (the query's cost).
+    for other, what in ((floor, "floor app"), (reference, "in-process floor")):
+        diff = first_difference(hub.get("data"), other.get("data"), "$.data")
+        if diff:
+            raise Mismatch(f"hub and {what} differ at {diff}")
+    edges = hub["data"]["products"]["edges"]
+    n_variants = sum(len(e["node"]["variants"]["nodes"]) for e in edges)
+    if not edges:
+        raise Mismatch("the page is empty: nothing to compare (did the seeder load `web`?)")
+    extra = (
+        f", extensions {orjson.dumps(hub['extensions']).decode()}" if "extensions" in hub else ""
+    )
+    return (
+        f"{len(edges)} products, {n_variants} variants, hub body {len(orjson.dumps(hub))} B, "
+        f"floor body {len(orjson.dumps(floor))} B{extra}"
+    )
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+async def in_process_floor(dsn: str, iterations: int, channel: str, first: int) -> float:
+    """Median seconds for the floor's two statements + orjson.dumps, no HTTP."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await init_connection(conn)
+        for _ in range(min(50, iterations)):
+            await render(conn, channel, first)
+        times = []
+        perf = time.perf_counter
+        for _ in range(iterations):
+            t0 = perf()
+            await render(conn, channel, first)
+            times.append(perf() - t0)
+        return statistics.median(times)
+    finally:
+        await conn.close()
+
+
+async def reference_page(dsn: str, channel: str, first: int) -> dict[str, Any]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await init_connection(conn)
+        return orjson.loads(await render(conn, channel, first))
+    finally:
+        await conn.close()
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass
+class Row:
+    figure: str
+    value: str
+    target: str = ""
+    verdict: str = ""
+
+
+def ms(x: float) -> str:
+    return "n/a" if math.isnan(x) else f"{x:.2f} ms"
+
+
+def verdict(ok: bool, *results: Result | None) -> str:
+    errors = sum(r.errors for r in results if r is not None)
+    if errors:
+        return f"FAIL ({errors} errors)"
+    return "PASS" if ok else "FAIL"
+
+
+def report(
+    args: argparse.Namespace,
+    r: dict[str, Result],
+    floor_inproc: float,
+    counts: dict[str, int],
+    page: str,
+) -> list[Row]:
+    h1, h10, h16 = r["hub1 c1"], r["hub1 c10"], r["hub1 c16"]
+    f1, f10, f16 = r["floor c1"], r["floor c10"], r["floor c16"]
+    w10, w16 = r.get("hub2 c10"), r.get("hub2 c16")
+    rows = [
+        Row(
+            "hub 1w  p50 @ c=1",
+            ms(h1.p50_ms),
+            f"< {C1_P50_MS:g} ms",
+            verdict(h1.p50_ms < C1_P50_MS, h1),
+        ),
+        Row("hub 1w  p99 @ c=1", ms(h1.p99_ms)),
+        Row(
+            "hub 1w  rps @ c=10",
+            f"{h10.rps:.0f} req/s",
+            f">= {C10_RPS:g} req/s",
+            verdict(h10.rps >= C10_RPS, h10),
+        ),
+        Row("hub 1w  p50 / p99 @ c=10", f"{ms(h10.p50_ms)} / {ms(h10.p99_ms)}"),
+        Row("hub 1w  rps @ c=16", f"{h16.rps:.0f} req/s"),
+        Row("hub 1w  p50 @ c=16", ms(h16.p50_ms)),
+        Row(
+            "hub 1w  p99 @ c=16",
+            ms(h16.p99_ms),
+            f"< {C16_P99_MS:g} ms",
+            verdict(h16.p99_ms < C16_P99_MS, h16),
+        ),
+    ]
+    if w10 is not None and w16 is not None:
+        rows += [
+            Row(
+                "hub 2w  rps @ c=10",
+                f"{w10.rps:.0f} req/s",
+                f">= {C10_RPS:g} req/s",
+                verdict(w10.rps >= C10_RPS, w10),
+            ),
+            Row("hub 2w  p99 @ c=10", ms(w10.p99_ms)),
+            Row("hub 2w  rps @ c=16", f"{w16.rps:.0f} req/s"),
+            Row(
+                "hub 2w  p99 @ c=16",
+                ms(w16.p99_ms),
+                f"< {C16_P99_MS:g} ms",
+                verdict(w16.p99_ms < C16_P99_MS, w16),
+            ),
+        ]
+    met = [
+        n
+        for n, res in (("1 worker", h10), ("2 workers", w10))
+        if res is not None and res.rps >= C10_RPS and not res.errors
+    ]
+    rows.append(
+        Row(
+            "hub rps @ c=10 target met by",
+            ", ".join(met) if met else "neither",
+            f">= {C10_RPS:g} req/s",
+            "PASS" if met else "FAIL",
+        )
+    )
+    rows += [
+        Row(
+            "floor   p50 / p99 @ c=1",
+            f"{ms(f1.p50_ms)} / {ms(f1.p99_ms)}",
+            "",
+            verdict(True, f1) if f1.errors else "",
+        ),
+        Row(
+            "floor   rps @ c=10",
+            f"{f10.rps:.0f} req/s",
+            "",
+            verdict(True, f10) if f10.errors else "",
+        ),
+        Row("floor   p50 / p99 @ c=10", f"{ms(f10.p50_ms)} / {ms(f10.p99_ms)}"),
+        Row(
+            "floor   rps @ c=16",
+            f"{f16.rps:.0f} req/s",
+            "",
+            verdict(True, f16) if f16.errors else "",
+        ),
+        Row("floor   p50 / p99 @ c=16", f"{ms(f16.p50_ms)} / {ms(f16.p99_ms)}"),
+        Row("floor in-process (2 SQL + dumps) median", ms(floor_inproc * 1000)),
+    ]
+    rps_ratio = f10.rps / h10.rps if h10.rps else math.inf
+    lat_ratio = h1.p50_ms / f1.p50_ms if f1.p50_ms else math.inf
+    rows += [
+        Row(
+            "floor rps / hub 1w rps @ c=10",
+            f"{rps_ratio:.2f}x",
+            f"<= {MAX_RATIO:g}x",
+            verdict(rps_ratio <= MAX_RATIO, h10, f10),
+        ),
+        Row(
+            "hub 1w p50 / floor p50 @ c=1",
+            f"{lat_ratio:.2f}x",
+            f"<= {MAX_RATIO:g}x",
+            verdict(lat_ratio <= MAX_RATIO, h1, f1),
+        ),
+    ]
+    width = max(len(x.figure) for x in rows)
+    vw = max(len(x.value) for x in rows)
+    tw = max(len(x.target) for x in rows)
+    print()
+    print(
+        f"ProductListing (first {VARIABLES['first']}, channel {VARIABLES['channel']!r}): "
+        f"{args.products} products requested; " + ", ".join(f"{v} {k}" for k, v in counts.items())
+    )
+    print(
+        f"page: {page}; {os.cpu_count()} CPUs; {args.duration:g} s per timed run, "
+        f"{args.c1_requests} requests at c=1"
+    )
+    print()
+    print(f"{'figure':<{width}}  {'measured':>{vw}}  {'target':<{tw}}  result")
+    print(f"{'-' * width}  {'-' * vw}  {'-' * tw}  ------")
+    for x in rows:
+        print(f"{x.figure:<{width}}  {x.value:>{vw}}  {x.target:<{tw}}  {x.verdict}".rstrip())
+    print()
+    print(PEER)
+    return rows
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--products", type=int, default=600, help="demo catalog size (600)")
+    ap.add_argument(
+        "--duration", type=float, default=10.0, help="seconds per timed run at c=10 and c=16 (10)"
+    )
+    ap.add_argument(
+        "--c1-requests",
+        type=int,
+        default=500,
+        help="measured requests at concurrency 1 (500, at least 500 for a target)",
+    )
+    ap.add_argument("--inproc-iterations", type=int, default=500)
+    ap.add_argument("--keep-db", action="store_true", help="don't drop the database")
+    ap.add_argument("--no-workers2", action="store_true", help="skip the 2-worker hub runs")
+    ap.add_argument(
+        "--continue-on-mismatch",
+        action="store_true",
+        help="measure even when the hub's page differs (still exits 1)",
+    )
+    ap.add_argument(
+        "--pg",
+        default=os.environ.get("HUB_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
+        help="maintenance database to create the bench database from "
+        "(default $HUB_BENCH_PG or postgresql://postgres@127.0.0.1:5432/postgres)",
+    )
+    return ap.parse_args(argv)
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+@contextlib.contextmanager
+def servers() -> Iterator[list[Server]]:
+    running: list[Server] = []
+    try:
+        yield running
+    finally:
+        for s in reversed(running):
+            stop(s)
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    # `kill <pid>` cleans up like Ctrl-C does: the finally blocks stop the servers.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    if not QUERY_FILE.exists():
+        print(f"bench: no query file at {QUERY_FILE}", file=sys.stderr)
+        return 2
+    query = QUERY_FILE.read_text()
+    body = orjson.dumps({"query": query, "variables": VARIABLES, "operationName": "ProductListing"})
+    channel, first = VARIABLES["channel"], VARIABLES["first"]
+
+    admin = args.pg
+    dbname = f"hub_bench_{secrets.token_hex(4)}"
+    base, _, _ = admin.rpartition("/")
+    dsn = f"{base}/{dbname}"
+    env = dict(os.environ)
+    env["HUB_DATABASE_URL"] = "postgresql+asyncpg://" + dsn.split("://", 1)[1]
+    env["HUB_LOG_LEVEL"] = "WARNING"
+    env["PYTHONUNBUFFERED"] = "1"
+
+    status = 0
+    created = False
+    results: dict[str, Result] = {}
+    with (
+        asyncio.Runner(loop_factory=loop_factory()) as runner,
+        tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp,
+        servers() as running,
+    ):
+        logdir = Path(tmp)
+
+        def measure(key: str, server: Server, path: str, **kw: Any) -> Result:
+            res = runner.run(run(HOST, server.port, path, body, **kw))
+            results[key] = res
+            print(f"  {key:<10} {res.summary()}", flush=True)
+            if res.first_error:
+                print(f"    first error: {res.first_error}", flush=True)
+            return res
+
+        def launch(
+            name: str, cmd: list[str], path: str, method: str = "GET", probe: bytes = b""
+        ) -> Server:
+            port = free_port()
+            cmd = [c.replace("{port}", str(port)) for c in cmd]
+            srv = start(name, cmd, env, port, logdir)
+            running.append(srv)
+            runner.run(wait_ready(srv, path, method, probe))
+            return srv
+
+        def shut(srv: Server) -> None:
+            running.remove(srv)
+            stop(srv)
+            # At log level WARNING a healthy server prints only its banner line.
+            lines = [
+                ln
+                for ln in srv.log.read_text(errors="replace").splitlines()
+                if ln.strip() and not ln.startswith("hub: GraphQL and GraphiQL at")
+            ]
+            if lines:
+                print(f"bench: {srv.name} logged {len(lines)} lines; the last:", flush=True)
+                for ln in lines[-10:]:
+                    print(f"    {ln[:300]}", flush=True)
+
+        try:
+            print(f"bench: database {dbname}", flush=True)
+            runner.run(create_database(admin, dbname))
+            created = True
+            t0 = time.monotonic()
+            print(
+                f"bench: {seed(env, args.products, logdir)} ({time.monotonic() - t0:.1f}s)",
+                flush=True,
+            )
+            counts = runner.run(analyze(dsn))
+
+            inproc = runner.run(in_process_floor(dsn, args.inproc_iterations, channel, first))
+            print(f"bench: in-process floor median {inproc * 1000:.2f} ms", flush=True)
+            reference = runner.run(reference_page(dsn, channel, first))
+
+            floor_cmd = [sys.executable, str(BENCH_DIR / "floor_app.py"), "--host", HOST]
+            hub_cmd = [*hub_command(), "serve", "--host", HOST]
+            floor = launch("floor", [*floor_cmd, "--port", "{port}"], "/floor", "POST", body)
+            hub = launch(
+                "hub 1 worker", [*hub_cmd, "--port", "{port}", "--workers", "1"], "/readyz"
+            )
+
+            try:
+                page = runner.run(check_same_page(hub.port, floor.port, body, reference))
+                print(f"bench: hub and floor agree ({page})", flush=True)
+            except Mismatch as exc:
+                print(f"bench: WARNING: {exc}", file=sys.stderr, flush=True)
+                status = 1
+                if not args.continue_on_mismatch:
+                    return status
+                page = "MISMATCH"
+
+            print("bench: hub, 1 worker", flush=True)
+            measure("hub1 c1", hub, "/graphql", concurrency=1, requests=args.c1_requests)
+            measure("hub1 c10", hub, "/graphql", concurrency=10, duration=args.duration)
+            measure("hub1 c16", hub, "/graphql", concurrency=16, duration=args.duration)
+            shut(hub)
+
+            print("bench: floor, 1 worker", flush=True)
+            measure("floor c1", floor, "/floor", concurrency=1, requests=args.c1_requests)
+            measure("floor c10", floor, "/floor", concurrency=10, duration=args.duration)
+            measure("floor c16", floor, "/floor", concurrency=16, duration=args.duration)
+
+            if not args.no_workers2:
+                print("bench: hub, 2 workers", flush=True)
+                hub2 = launch(
+                    "hub 2 workers", [*hub_cmd, "--port", "{port}", "--workers", "2"], "/readyz"
+                )
+                try:
+                    runner.run(check_same_page(hub2.port, floor.port, body, reference))
+                except Mismatch as exc:
+                    print(f"bench: WARNING (2 workers): {exc}", file=sys.stderr, flush=True)
+                    status = 1
+                measure("hub2 c10", hub2, "/graphql", concurrency=10, duration=args.duration)
+                measure("hub2 c16", hub2, "/graphql", concurrency=16, duration=args.duration)
+                shut(hub2)
+            shut(floor)
+
+            report(args, results, inproc, counts, page)
+            if any(res.errors for res in results.values()):
+                status = 1
+        except BenchError as exc:
+            print(f"bench: {exc}", file=sys.stderr)
+            return 2
+        finally:
+            for s in reversed(running):
+                stop(s)
+            running.clear()
+            if created and not args.keep_db:
+                try:
+                    runner.run(drop_database(admin, dbname))
+                except Exception as exc:  # report, never mask the original error
+                    print(f"bench: could not drop {dbname}: {exc}", file=sys.stderr)
+            elif created:
+                print(f"bench: kept database {dbname} (HUB_DATABASE_URL={env['HUB_DATABASE_URL']})")
+    return status
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        sys.exit(130)
