@@ -23,6 +23,7 @@ from strawberry.asgi import GraphQL
 
 from hub.auth import ANONYMOUS, authenticate
 from hub.db.database import Database
+from hub.services import Services
 from hub.settings import Settings, get_settings
 from schema import build_schema
 from schema.context import HubContext
@@ -51,6 +52,7 @@ class HubGraphQL(GraphQL):
         ctx = HubContext(
             db=db,
             settings=self.settings,
+            services=request.app.state.services,
             request=request,
             response=response,
             channel_header=headers.get("x-hub-channel"),
@@ -105,6 +107,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = db is None
         app.state.db = db or Database(settings)
+        app.state.services = Services(settings, app.state.db)
+        await app.state.services.start()
         # Long-lived objects (schema, settings, caches) out of the collector's way, and
         # fewer young-generation passes: GC pauses otherwise dominate tail latency.
         gc.collect()
@@ -113,6 +117,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         try:
             yield
         finally:
+            await app.state.services.stop()
             if own:
                 await app.state.db.dispose()
 

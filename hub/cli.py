@@ -14,6 +14,8 @@ from hub.settings import Settings, SettingsError, load_settings
 app = typer.Typer(help="The commerce hub.", no_args_is_help=True, add_completion=False)
 apikey_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
+inventory_app = typer.Typer(help="Stock tools.", no_args_is_help=True)
+app.add_typer(inventory_app, name="inventory")
 
 DEMO_PRODUCTS = 600
 
@@ -175,6 +177,33 @@ def apikey_revoke(key_id: int) -> None:
         typer.echo(f"hub: no active key {key_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"hub: key {key_id} revoked")
+
+
+@inventory_app.command("verify")
+def inventory_verify() -> None:
+    """Rebuild every stock level from the ledger and report any drift."""
+    from hub.db.database import Database
+    from hub.domain.inventory import verify
+
+    settings = _settings()
+
+    async def go() -> list:
+        db = Database(settings)
+        try:
+            return await verify(db)
+        finally:
+            await db.dispose()
+
+    drift = asyncio.run(go())
+    if drift:
+        for d in drift[:50]:
+            typer.echo(
+                f"drift: variant {d['variant']} location {d['location']} {d['state']}: "
+                f"level {d['level']} ledger {d['ledger']}"
+            )
+        typer.echo(f"hub: {len(drift)} differences between levels and ledger", err=True)
+        raise typer.Exit(1)
+    typer.echo("hub: every stock level matches the ledger")
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from schema.catalog_admin import CatalogAdminMutation
 from schema.directives import IN_CONTEXT
 from schema.errors import ApiError
 from schema.execution import HubExecutionContext, mark_fast_fields
+from schema.inventory import InventoryMutation, InventoryQuery
 from schema.limits import QueryCost
 from schema.relay import Node
 
@@ -52,12 +53,12 @@ class NodeQuery:
 
 
 @strawberry.type
-class Query(NodeQuery, CatalogQuery):
+class Query(NodeQuery, CatalogQuery, InventoryQuery):
     pass
 
 
 @strawberry.type
-class Mutation(CatalogAdminMutation):
+class Mutation(CatalogAdminMutation, InventoryMutation):
     pass
 
 

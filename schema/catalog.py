@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode
@@ -18,6 +18,9 @@ from strawberry.types import Info
 from hub.domain import catalog
 from hub.domain.paging import InvalidCursor, decode_cursor, encode_cursor
 from schema.errors import ApiError
+
+if TYPE_CHECKING:
+    from schema.inventory import GeoPointInput, InventoryLevelType, StoreAvailability
 from schema.permissions import StaffOnly
 from schema.relay import (
     Connection,
@@ -154,6 +157,32 @@ class ProductVariantType(Node):
     cost: MoneyType | None = strawberry.field(
         permission_classes=[StaffOnly], description="Unit cost (staff only)."
     )
+    tracked: bool = strawberry.field(description="False for goods with no stock to count.")
+    quantity_available: int | None = strawberry.field(
+        description="Units sellable online in the channel (null when not tracked)."
+    )
+
+    @strawberry.field(
+        description="Stock per location selling to the channel, nearest first when `near` is given."
+    )
+    async def store_availability(
+        self,
+        info: Info,
+        first: int | None = None,
+        near: Annotated[GeoPointInput, strawberry.lazy("schema.inventory")] | None = None,
+        pickup_enabled: bool | None = None,
+    ) -> Connection[Annotated[StoreAvailability, strawberry.lazy("schema.inventory")]]:
+        from schema.inventory import store_availability
+
+        return await store_availability(self, info, first, near, pickup_enabled)  # type: ignore[return-value]
+
+    @strawberry.field(description="Every state of stock per location (admin/connector).")
+    async def inventory_levels(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[InventoryLevelType, strawberry.lazy("schema.inventory")]]:
+        from schema.inventory import inventory_levels
+
+        return await inventory_levels(self, info, first, after)  # type: ignore[return-value]
 
     @classmethod
     def is_type_of(cls, obj: Any, _info: Any) -> bool:
@@ -483,7 +512,7 @@ class CatalogQuery:
         return await info.context.channel(info)
 
 
-NODE_TYPES = ("Product", "ProductVariant", "Collection", "Channel")
+NODE_TYPES = ("Product", "ProductVariant", "Collection", "Channel", "Location")
 
 
 async def resolve_node(info: Info, gid: str) -> Any:
@@ -507,4 +536,6 @@ async def resolve_node(info: Info, gid: str) -> Any:
         return v if p is not None else None
     if type_name == "Collection":
         return await ctx.loaders.collection_by_id.load(pk)
+    if type_name == "Location":
+        return await ctx.loaders.location_by_id.load(pk)
     return await ctx.loaders.channel_by_id.load(pk)

@@ -43,7 +43,10 @@ def _pk(gid: str, type_name: str, field: str) -> int:
         raise _BadId(field, str(exc)) from None
 
 
-async def _run(fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
+async def _run(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
+    # Hand the read connection back before the write takes one: a request holding
+    # two connections can starve the pool under load.
+    await info.context.reader.close()
     try:
         return await fn(), []
     except DomainError as exc:
@@ -256,7 +259,9 @@ class CatalogAdminMutation:
     # ----- channels
     @strawberry.mutation(permission_classes=ADMIN)
     async def channel_create(self, info: Info, input: ChannelInput) -> ChannelPayload:
-        pk, errs = await _run(lambda: catalog.create_channel(info.context.db, _channel_data(input)))
+        pk, errs = await _run(
+            info, lambda: catalog.create_channel(info.context.db, _channel_data(input))
+        )
         return ChannelPayload(channel=await _channel_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -268,7 +273,7 @@ class CatalogAdminMutation:
                 info.context.db, _pk(id, "Channel", "id"), _channel_data(input)
             )
 
-        pk, errs = await _run(go)
+        pk, errs = await _run(info, go)
         return ChannelPayload(channel=await _channel_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -277,13 +282,15 @@ class CatalogAdminMutation:
             await catalog.delete_channel(info.context.db, _pk(id, "Channel", "id"))
             return id
 
-        done, errs = await _run(go)
+        done, errs = await _run(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
     # ----- products
     @strawberry.mutation(permission_classes=ADMIN)
     async def product_create(self, info: Info, input: ProductInput) -> ProductPayload:
-        pk, errs = await _run(lambda: catalog.create_product(info.context.db, _product_data(input)))
+        pk, errs = await _run(
+            info, lambda: catalog.create_product(info.context.db, _product_data(input))
+        )
         return ProductPayload(product=await _product_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -301,7 +308,7 @@ class CatalogAdminMutation:
                 info.context.db, _pk(id, "Product", "id"), _product_data(input)
             )
 
-        pk, errs = await _run(go)
+        pk, errs = await _run(info, go)
         return ProductPayload(product=await _product_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -310,7 +317,7 @@ class CatalogAdminMutation:
             await catalog.delete_product(info.context.db, _pk(id, "Product", "id"))
             return id
 
-        done, errs = await _run(go)
+        done, errs = await _run(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
     # ----- variants
@@ -323,7 +330,7 @@ class CatalogAdminMutation:
                 info.context.db, _pk(product_id, "Product", "productId"), _variant_data(input)
             )
 
-        pk, errs = await _run(go)
+        pk, errs = await _run(info, go)
         return ProductVariantPayload(variant=await _variant_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -335,7 +342,7 @@ class CatalogAdminMutation:
                 info.context.db, _pk(id, "ProductVariant", "id"), _variant_data(input)
             )
 
-        pk, errs = await _run(go)
+        pk, errs = await _run(info, go)
         return ProductVariantPayload(variant=await _variant_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -344,7 +351,7 @@ class CatalogAdminMutation:
             await catalog.delete_variant(info.context.db, _pk(id, "ProductVariant", "id"))
             return id
 
-        done, errs = await _run(go)
+        done, errs = await _run(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
     @strawberry.mutation(
@@ -364,7 +371,7 @@ class CatalogAdminMutation:
             await catalog.set_bundle_components(info.context.db, pk, comps)
             return pk
 
-        pk, errs = await _run(go)
+        pk, errs = await _run(info, go)
         return ProductVariantPayload(variant=await _variant_of(info, pk), user_errors=errs)
 
     # ----- prices
@@ -390,7 +397,7 @@ class CatalogAdminMutation:
             await catalog.set_prices(info.context.db, data)
             return list(dict.fromkeys(d.variant_pk for d in data))
 
-        pks, errs = await _run(go)
+        pks, errs = await _run(info, go)
         variants = []
         if pks:
             await info.context.channel(info)
@@ -409,7 +416,7 @@ class CatalogAdminMutation:
             await catalog.delete_prices(info.context.db, pairs)
             return list(dict.fromkeys(p for p, _ in pairs))
 
-        pks, errs = await _run(go)
+        pks, errs = await _run(info, go)
         variants = []
         if pks:
             await info.context.channel(info)
@@ -422,7 +429,7 @@ class CatalogAdminMutation:
         async def go() -> int:
             return await catalog.create_collection(info.context.db, _collection_data(input))
 
-        pk, errs = await _run(go)
+        pk, errs = await _run(info, go)
         return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -434,7 +441,7 @@ class CatalogAdminMutation:
                 info.context.db, _pk(id, "Collection", "id"), _collection_data(input)
             )
 
-        pk, errs = await _run(go)
+        pk, errs = await _run(info, go)
         return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -443,7 +450,7 @@ class CatalogAdminMutation:
             await catalog.delete_collection(info.context.db, _pk(id, "Collection", "id"))
             return id
 
-        done, errs = await _run(go)
+        done, errs = await _run(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -457,7 +464,7 @@ class CatalogAdminMutation:
             )
             return pk
 
-        pk, errs = await _run(go)
+        pk, errs = await _run(info, go)
         return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -471,7 +478,7 @@ class CatalogAdminMutation:
             )
             return pk
 
-        pk, errs = await _run(go)
+        pk, errs = await _run(info, go)
         return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
 
 

@@ -28,11 +28,13 @@ class HubContext:
         principal: Principal = ANONYMOUS,
         channel_header: str | None = None,
         request_id: str = "-",
+        services: Any = None,
     ) -> None:
         from schema.loaders import Loaders
 
         self.db = db
         self.settings = settings
+        self.services = services
         self.request = request
         self.response = response
         self.principal = principal

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiodataloader import DataLoader
 
-from hub.domain import catalog
+from hub.domain import catalog, inventory
 
 if TYPE_CHECKING:
     from schema.context import HubContext
@@ -82,6 +83,16 @@ class Loaders:
             lambda keys: catalog.collections_by_products(reader, keys), default=list
         )
         self.channel_by_id = Loader(lambda keys: catalog.channels_by_pks(reader, keys))
+        self.location_by_id = Loader(lambda keys: inventory.locations_by_pks(reader, keys))
+
+        async def stock(keys: Sequence[int]) -> dict[Hashable, Any]:
+            return await inventory.stock_by_location(reader, keys, (await channel()).pk)
+
+        self.stock_by_variant = Loader(stock, default=dict)
+        self.levels_by_variant = Loader(
+            lambda keys: inventory.levels_for_variants(reader, keys), default=list
+        )
+        self._channel_locations: dict[int, Any] = {}
 
     def collection_products(self, size: int, after: tuple[int, int] | None) -> Loader:
         """Products of collections, one loader (one statement) per page shape."""
@@ -97,3 +108,15 @@ class Loaders:
 
             loader = self._collection_products[key] = Loader(fetch)
         return loader
+
+    async def channel_locations(self, channel_pk: int) -> list[Any]:
+        """Active locations selling to a channel, loaded once per request."""
+        fut = self._channel_locations.get(channel_pk)
+        if fut is None:
+            fut = self._channel_locations[channel_pk] = asyncio.ensure_future(
+                inventory.list_locations(self._ctx.reader, channel_pk=channel_pk)
+            )
+        locs = await fut
+        for loc in locs:
+            self.location_by_id.prime(loc.pk, loc)
+        return locs

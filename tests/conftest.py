@@ -58,6 +58,8 @@ class Hub:
     admin_token: str
     storefront_token: str
     statements: list[str] = field(default_factory=list)
+    app: Any = None
+    lifespan: Any = None
 
     async def gql(
         self,
@@ -109,8 +111,10 @@ async def _start(name: str, url: str) -> Hub:
     _, admin = await create_api_key(db, "tests-admin", ["admin"])
     _, store = await create_api_key(db, "tests-storefront", ["storefront"])
     app = create_app(settings, db=db)
+    lifespan = app.router.lifespan_context(app)  # the app's real start-up: bus, services
+    await lifespan.__aenter__()
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub")
-    return Hub(name, db, client, admin, store)
+    return Hub(name, db, client, admin, store, app=app, lifespan=lifespan)
 
 
 @pytest.fixture(scope="session")
@@ -160,4 +164,5 @@ async def hub(
         yield h
     finally:
         await h.client.aclose()
+        await h.lifespan.__aexit__(None, None, None)
         await h.db.dispose()

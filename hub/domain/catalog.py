@@ -7,6 +7,7 @@ validate, run in one transaction, and raise :class:`DomainError` with stable cod
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -193,10 +194,12 @@ class VariantRecord:
         "price",
         "product_id",
         "product_pk",
+        "quantity_available",
         "requires_shipping",
         "selected_options",
         "sku",
         "title",
+        "tracked",
         "weight_grams",
     )
 
@@ -235,8 +238,11 @@ class VariantRecord:
             self.cost: Money | None = Money(cost, currency) if cost is not None else None
         else:
             self.price = self.compare_at_price = self.cost = None
-        # Sellable in this channel: the product is active and the variant is priced
-        # here. Stock joins this rule in the inventory service.
+        self.tracked = row.tracked
+        # Units sellable online in the channel; None for untracked variants (always
+        # available). Filled in by `attach_availability`.
+        self.quantity_available: int | None = None
+        # Sellable in this channel: active, priced here, and in stock (or untracked).
         self.available_for_sale = self.price is not None and product_status == "ACTIVE"
 
 
@@ -331,9 +337,7 @@ def _text_conditions(text: str) -> list[Any]:
         name, value = m.group(1).lower(), (m.group(3) if m.group(3) is not None else m.group(2))
         v = value.lower()
         if name == "tag":
-            conds.append(
-                exists().where(tags_t.c.product_id == products_t.c.id, tags_t.c.tag == value)
-            )
+            conds.append(exists().where(tags_t.c.product_id == products_t.c.id, tags_t.c.tag == v))
         elif name == "vendor":
             conds.append(func.lower(products_t.c.vendor) == v)
         elif name in ("product_type", "type"):
@@ -405,7 +409,9 @@ async def list_products(
         )
     if filters.tag is not None:
         conds.append(
-            exists().where(tags_t.c.product_id == products_t.c.id, tags_t.c.tag == filters.tag)
+            exists().where(
+                tags_t.c.product_id == products_t.c.id, tags_t.c.tag == filters.tag.lower()
+            )
         )
     if filters.vendor is not None:
         conds.append(products_t.c.vendor == filters.vendor)
@@ -478,9 +484,33 @@ def _cursor_value(sort_key: str, row: Any) -> Any:
 
 
 def available_products_clause(channel: ChannelRecord) -> Any:
-    """Products with at least one variant sellable in the channel."""
+    """Products with at least one variant sellable in the channel: priced there, and
+    untracked, or in stock at a location that sells to the channel, or (a bundle)
+    with every component in stock there."""
+    from hub.domain.inventory import available_sql, levels_t, loc_channels_t, locations_t
+
+    def in_stock(variant_col: Any) -> Any:
+        return exists().where(
+            levels_t.c.variant_id == variant_col,
+            available_sql() > 0,
+            loc_channels_t.c.location_id == levels_t.c.location_id,
+            loc_channels_t.c.channel_id == channel.pk,
+            locations_t.c.id == levels_t.c.location_id,
+            locations_t.c.active.is_(True),
+        )
+
+    comp = bundle_t.alias("comp")
+    bundle_ok = and_(
+        variants_t.c.is_bundle,
+        ~exists().where(
+            comp.c.bundle_variant_id == variants_t.c.id, ~in_stock(comp.c.component_variant_id)
+        ),
+    )
     return exists().where(
-        prices_t.c.product_id == products_t.c.id, prices_t.c.channel_id == channel.pk
+        variants_t.c.product_id == products_t.c.id,
+        prices_t.c.variant_id == variants_t.c.id,
+        prices_t.c.channel_id == channel.pk,
+        ~variants_t.c.tracked | bundle_ok | in_stock(variants_t.c.id),
     )
 
 
@@ -520,6 +550,7 @@ _VARIANT_COLS = (
     variants_t.c.weight_grams,
     variants_t.c.requires_shipping,
     variants_t.c.is_bundle,
+    variants_t.c.tracked,
 )
 _PRICE_COLS = (prices_t.c.amount, prices_t.c.compare_at_amount, prices_t.c.cost_amount)
 
@@ -549,10 +580,30 @@ async def variants_by_products(
     )
     out: dict[int, list[VariantRecord]] = defaultdict(list)
     currency = channel.currency if channel else None
+    records = []
     for r in await reader.all(stmt):
         p = by_pk[r.product_id]
-        out[r.product_id].append(VariantRecord(r, p.option_defs, p.status, currency))
+        rec = VariantRecord(r, p.option_defs, p.status, currency)
+        out[r.product_id].append(rec)
+        records.append(rec)
+    if channel is not None:
+        await attach_availability(reader, records, channel)
     return out
+
+
+async def attach_availability(
+    reader: Reader, records: Sequence[VariantRecord], channel: ChannelRecord
+) -> None:
+    """Stock-aware `quantity_available`/`available_for_sale` for the channel, in one
+    batch for all the records (bundles count complete kits)."""
+    from hub.domain.inventory import channel_availability
+
+    tracked = [v.pk for v in records if v.tracked]
+    qty = await channel_availability(reader, tracked, channel.pk) if tracked else {}
+    for v in records:
+        if v.tracked:
+            v.quantity_available = qty.get(v.pk, 0)
+            v.available_for_sale = v.available_for_sale and v.quantity_available > 0
 
 
 async def variants_by_pks(
@@ -564,7 +615,10 @@ async def variants_by_pks(
         .where(variants_t.c.id.in_(pks))
     )
     currency = channel.currency if channel else None
-    return {r.id: VariantRecord(r, r.options, r.status, currency) for r in await reader.all(stmt)}
+    out = {r.id: VariantRecord(r, r.options, r.status, currency) for r in await reader.all(stmt)}
+    if channel is not None and out:
+        await attach_availability(reader, list(out.values()), channel)
+    return out
 
 
 async def variant_pks_by_skus(reader: Reader, skus: Sequence[str]) -> dict[str, int]:
@@ -678,8 +732,10 @@ def _check_text(
 
 
 def slugify(text: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return slug[:200] or "item"
+    """A valid handle from a title: accents folded ("Café" -> "cafe"), at most 200."""
+    ascii_ = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-")
+    return slug[:200].rstrip("-") or "item"
 
 
 def _translate_integrity(exc: IntegrityError, field: str, what: str) -> DomainError:
@@ -940,7 +996,7 @@ async def _refresh_search_text(conn: AsyncConnection, product_pk: int) -> None:
 
 async def _replace_tags(conn: AsyncConnection, product_pk: int, tags: Sequence[str]) -> None:
     await conn.execute(delete(tags_t).where(tags_t.c.product_id == product_pk))
-    uniq = list(dict.fromkeys(tags))
+    uniq = list(dict.fromkeys(t.lower() for t in tags))  # matched case-insensitively
     if uniq:
         await conn.execute(insert(tags_t), [{"product_id": product_pk, "tag": t} for t in uniq])
 
@@ -1136,13 +1192,13 @@ async def create_variant(db: Database, product_pk: int, data: VariantInput) -> i
         _validate_variant(errs, data, p.options, creating=True)
         errs.raise_if_any()
         await _check_combo_free(conn, product_pk, data.options or [], None)
-        count = await conn.scalar(
-            select(func.count())
-            .select_from(variants_t)
-            .where(variants_t.c.product_id == product_pk)
+        last = await conn.scalar(
+            select(func.max(variants_t.c.position)).where(variants_t.c.product_id == product_pk)
         )
         try:
-            [vpk] = await _insert_variants(conn, product_pk, [data], start=count or 0)
+            [vpk] = await _insert_variants(
+                conn, product_pk, [data], start=0 if last is None else last + 1
+            )
         except DomainError:
             raise fail(Code.TAKEN, f"sku {data.sku!r} is already taken", "sku") from None
         await _refresh_search_text(conn, product_pk)
