@@ -1,4 +1,4 @@
-"""The demo catalog: a deterministic apparel and home-goods store.
+"""The demo catalog: a deterministic apparel and home-goods store, with stock.
 
 ``hub seed --demo`` and ``hub serve --demo`` load it into an empty, migrated database.
 The same seed and product count always give the same rows (handles, SKUs, prices,
@@ -8,6 +8,12 @@ It writes with Core bulk inserts and ids it assigns itself (the tables are empty
 chunks, so 100,000 products load in one to two minutes and memory stays flat. Product ``i``
 is the same whatever the count: counts only change the bundles (the last products)
 and collection membership.
+
+Stock: six locations (warehouses in Newark and Rotterdam, stores in New York and Berlin,
+a 3PL in Chicago) hold every non-bundle variant somewhere; bundles have no stock of their
+own. Each level is backed by ledger rows that add up to it, so ``inventory.verify`` finds
+no drift, and every variant of an active product is available at its channel's warehouse.
+Stock comes from its own random stream, so it never changes the catalog rows.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import json
 import random
 from array import array
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -29,10 +35,18 @@ from hub.db.models import (
     Channel,
     Collection,
     CollectionProduct,
+    InventoryLevel,
+    InventoryLot,
+    InventoryMovement,
+    InventorySerial,
+    Location,
+    LocationChannel,
     Product,
     ProductAttribute,
     ProductPriceRange,
     ProductTag,
+    Reservation,
+    Transfer,
     Variant,
     VariantPrice,
 )
@@ -50,6 +64,14 @@ attrs_t = ProductAttribute.__table__
 collections_t = Collection.__table__
 coll_products_t = CollectionProduct.__table__
 bundle_t = BundleComponent.__table__
+locations_t = Location.__table__
+loc_channels_t = LocationChannel.__table__
+levels_t = InventoryLevel.__table__
+moves_t = InventoryMovement.__table__
+reservations_t = Reservation.__table__
+transfers_t = Transfer.__table__
+lots_t = InventoryLot.__table__
+serials_t = InventorySerial.__table__
 
 CHUNK = 2000  # products per batch of inserts
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
@@ -75,7 +97,20 @@ CHANNELS = (
     },
 )
 # Tables whose ids the loader assigns; PostgreSQL's sequences move past them after.
-SERIAL_TABLES = ("channels", "products", "variants", "variant_prices", "collections")
+SERIAL_TABLES = (
+    "channels",
+    "products",
+    "variants",
+    "variant_prices",
+    "collections",
+    "locations",
+    "inventory_levels",
+    "inventory_movements",
+    "reservations",
+    "transfers",
+    "inventory_lots",
+    "inventory_serials",
+)
 
 SIZES = ("XS", "S", "M", "L", "XL")
 COLORS = ("Black", "Navy", "Olive", "Sand", "Red", "White")
@@ -543,7 +578,7 @@ class _Generator:
                 "updated_at": created,
             }
         )
-        out["tags"].extend({"product_id": pid, "tag": tag} for tag in tags)
+        out["tags"].extend({"product_id": pid, "tag": tag.lower()} for tag in tags)
         out["attrs"].extend(
             {"product_id": pid, "key": k, "type": ty, "value": v}
             for k, ty, v in self._attributes(t, material, "organic" in tags)
@@ -652,7 +687,7 @@ class _Generator:
                     "updated_at": created,
                 }
             )
-            rows["tags"].extend({"product_id": pid, "tag": tag} for tag in tags)
+            rows["tags"].extend({"product_id": pid, "tag": tag.lower()} for tag in tags)
             rows["variants"].append(
                 {
                     "id": vid,

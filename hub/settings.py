@@ -23,6 +23,8 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
+    # Namespace for the hub's Redis channels and job queue (several hubs, one Redis).
+    redis_prefix: str = Field(default="hub", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_echo: bool = False

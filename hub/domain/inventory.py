@@ -213,6 +213,8 @@ class Change:
     location_pk: int
     reason: str
     deltas: dict[str, int] = field(default_factory=dict)
+    product_pk: int | None = None  # carried on events for availability subscribers
+    product_pk: int | None = None  # carried on the event for availability subscribers
     need_available: int | None = None  # require this many sellable units first
     online: bool = True  # whether safety stock is kept back for `need_available`
     reference: str | None = None
@@ -249,8 +251,9 @@ async def _ensure_level(conn: AsyncConnection, variant_pk: int, location_pk: int
 async def _apply(conn: AsyncConnection, ch: Change, outbox: Outbox) -> LevelRecord:
     """Apply one change atomically or raise DomainError; never a partial write."""
     d = {s: ch.deltas.get(s, 0) for s in STATES}
-    # The ledger line first: it does not depend on the outcome, and writing it before
-    # the UPDATE keeps the hot row locked for as short a time as possible.
+    # Reads and the ledger line first: they don't depend on the outcome, and doing
+    # them before the UPDATE keeps the hot row locked for as short a time as possible.
+    await _product_of(conn, ch)
     await conn.execute(
         insert(moves_t).values(
             variant_id=ch.variant_pk,
@@ -292,19 +295,7 @@ async def _apply(conn: AsyncConnection, ch: Change, outbox: Outbox) -> LevelReco
         if row is None:
             raise _why_refused(ch, d, existing)
     level = LevelRecord(row)
-    outbox.add(
-        "inventory.changed",
-        {
-            "variantId": ch.variant_pk,
-            "locationId": ch.location_pk,
-            "reason": ch.reason,
-            "level": level.as_payload(),
-            "occurredAt": level.updated_at.isoformat()
-            if hasattr(level.updated_at, "isoformat")
-            else str(level.updated_at),
-            "reference": ch.reference,
-        },
-    )
+    _emit(outbox, ch, level)
     if level.reorder_point and level.available <= level.reorder_point:
         before = level.available - sum(
             d[s] * (1 if s == "on_hand" else -1)
@@ -321,6 +312,30 @@ async def _apply(conn: AsyncConnection, ch: Change, outbox: Outbox) -> LevelReco
                 },
             )
     return level
+
+
+async def _product_of(conn: AsyncConnection, ch: Change) -> None:
+    if ch.product_pk is None:
+        ch.product_pk = (
+            await conn.execute(
+                select(variants_t.c.product_id).where(variants_t.c.id == ch.variant_pk)
+            )
+        ).scalar()
+
+
+def _emit(outbox: Outbox, ch: Change, level: LevelRecord) -> None:
+    outbox.add(
+        "inventory.changed",
+        {
+            "variantId": ch.variant_pk,
+            "locationId": ch.location_pk,
+            "productId": ch.product_pk,
+            "reason": ch.reason,
+            "level": level.as_payload(),
+            "occurredAt": level.updated_at.isoformat(),
+            "reference": ch.reference,
+        },
+    )
 
 
 def _why_refused(ch: Change, d: dict[str, int], existing: Any) -> DomainError:
@@ -973,6 +988,7 @@ async def _apply_cas(
 ) -> LevelRecord:
     """Like :func:`_apply`, but only while onHand still equals ``expected``."""
     d = ch.deltas.get("on_hand", 0)
+    await _product_of(conn, ch)
     await conn.execute(
         insert(moves_t).values(
             variant_id=ch.variant_pk,
@@ -1002,17 +1018,7 @@ async def _apply_cas(
             "expectedQuantity",
         )
     level = LevelRecord(row)
-    outbox.add(
-        "inventory.changed",
-        {
-            "variantId": ch.variant_pk,
-            "locationId": ch.location_pk,
-            "reason": ch.reason,
-            "level": level.as_payload(),
-            "occurredAt": str(level.updated_at),
-            "reference": ch.reference,
-        },
-    )
+    _emit(outbox, ch, level)
     return level
 
 

@@ -374,5 +374,5 @@ class RedisBus(_LocalFanout):
 def create_bus(settings: Settings) -> EventBus:
     """A ``RedisBus`` when ``HUB_REDIS_URL`` is set, else an in-process ``MemoryBus``."""
     if settings.redis_url:
-        return RedisBus(settings.redis_url)
+        return RedisBus(settings.redis_url, prefix=f"{settings.redis_prefix}:events:")
     return MemoryBus()
