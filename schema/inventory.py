@@ -789,6 +789,18 @@ class InventoryMutation:
             location=await info.context.loaders.location_by_id.load(pk), user_errors=[]
         )
 
+    @strawberry.mutation(
+        permission_classes=[StaffOnly],
+        description="Delete an unused location (one with stock history can only be deactivated).",
+    )
+    async def location_delete(self, info: Info, id: strawberry.ID) -> LocationDeletePayload:
+        await info.context.reader.close()
+        try:
+            await inv.delete_location(info.context.db, _pk(id, "Location", "id"))
+        except DomainError as exc:
+            return LocationDeletePayload(deleted_id=None, user_errors=from_domain(exc))
+        return LocationDeletePayload(deleted_id=id, user_errors=[])
+
     @strawberry.mutation(permission_classes=[StaffOnly])
     async def location_update(
         self, info: Info, id: strawberry.ID, input: LocationInput
@@ -804,6 +816,12 @@ class InventoryMutation:
         return LocationPayload(
             location=await info.context.loaders.location_by_id.load(pk), user_errors=[]
         )
+
+
+@strawberry.type
+class LocationDeletePayload:
+    deleted_id: strawberry.ID | None
+    user_errors: list[UserErrorType]
 
 
 def _location_data(i: LocationInput) -> dict[str, Any]:

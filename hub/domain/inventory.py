@@ -296,21 +296,32 @@ async def _apply(conn: AsyncConnection, ch: Change, outbox: Outbox) -> LevelReco
             raise _why_refused(ch, d, existing)
     level = LevelRecord(row)
     _emit(outbox, ch, level)
-    if level.reorder_point and level.available <= level.reorder_point:
-        before = level.available - sum(
-            d[s] * (1 if s == "on_hand" else -1)
-            for s in ("on_hand", "committed", "reserved", "quarantined")
+    # LOW_STOCK when this change takes `available` from above the reorder point to at
+    # or below it (with the default point of 0: when the last unit goes).
+    raw_after = (
+        level.available
+        if level.available > 0
+        else (
+            level.on_hand
+            - level.committed
+            - level.reserved
+            - level.quarantined
+            - level.safety_stock
         )
-        if before > level.reorder_point or d.get("on_hand", 0) < 0 or ch.need_available:
-            outbox.add(
-                "stock.low",
-                {
-                    "variantId": ch.variant_pk,
-                    "locationId": ch.location_pk,
-                    "available": level.available,
-                    "reorderPoint": level.reorder_point,
-                },
-            )
+    )
+    raw_before = raw_after - (d["on_hand"] - d["committed"] - d["reserved"] - d["quarantined"])
+    if max(raw_before, 0) > level.reorder_point >= level.available:
+        outbox.add(
+            "stock.low",
+            {
+                "type": "LOW_STOCK",
+                "variantId": ch.variant_pk,
+                "locationId": ch.location_pk,
+                "productId": ch.product_pk,
+                "available": level.available,
+                "reorderPoint": level.reorder_point,
+            },
+        )
     return level
 
 
@@ -1529,3 +1540,31 @@ async def update_location(db: Database, pk: int, data: dict[str, Any]) -> int:
         if "channels" in data:
             await _set_location_channels(conn, pk, data["channels"])
         return pk
+
+
+async def delete_location(db: Database, pk: int) -> None:
+    """Delete a location with no stock and no history; deactivate it otherwise."""
+    from sqlalchemy import delete, exists
+
+    async with db.transaction() as conn:
+        if (
+            await conn.execute(select(locations_t.c.id).where(locations_t.c.id == pk))
+        ).first() is None:
+            raise fail(Code.NOT_FOUND, "location not found", "id")
+        used = (
+            await conn.execute(
+                select(
+                    exists().where(moves_t.c.location_id == pk)
+                    | exists().where(transfers_t.c.from_location_id == pk)
+                    | exists().where(transfers_t.c.to_location_id == pk)
+                )
+            )
+        ).scalar()
+        if used:
+            raise fail(
+                Code.IN_USE,
+                "the location has stock history; set active: false to stop using it",
+                "id",
+            )
+        await conn.execute(delete(levels_t).where(levels_t.c.location_id == pk))
+        await conn.execute(delete(locations_t).where(locations_t.c.id == pk))

@@ -78,7 +78,8 @@ async def test_statement_count_does_not_grow_with_page_size(hub: Hub) -> None:
         assert len(res["data"]["products"]["edges"]) == first
         counts[first] = len(seen)
     assert counts[5] == counts[100], counts
-    assert counts[5] <= 3, counts  # channel, products page, variants with prices
+    # channel, products page, variants with prices, bundle components, stock levels
+    assert counts[5] <= 5, counts
 
 
 async def test_inContext_and_header_pick_the_channel(hub: Hub) -> None:

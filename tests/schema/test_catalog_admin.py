@@ -116,6 +116,22 @@ async def test_create_product_with_variants_prices_and_collection(hub: Hub) -> N
     assert pr["data"]["product"]["priceRange"]["minVariantPrice"]["amount"] == "20.00"
     eu = await hub.gql(q, {"h": h}, headers={"X-Hub-Channel": "eu"})
     assert eu["data"]["product"]["priceRange"]["minVariantPrice"]["amount"] == "18.50"
+    for handle in ("wh-newark", "wh-rotterdam"):
+        loc = await hub.scalar("SELECT id FROM locations WHERE handle = :h", h=handle)
+        for v in (v1, v2):
+            stock = await hub.admin(
+                """mutation($i: InventoryAdjustInput!) { inventoryAdjust(
+                input: $i) { userErrors { code } } }""",
+                {
+                    "i": {
+                        "variantId": v,
+                        "locationId": f"gid://hub/Location/{loc}",
+                        "delta": 5,
+                        "reason": "received",
+                    }
+                },
+            )
+            assert stock["data"]["inventoryAdjust"]["userErrors"] == []
     listed = await hub.gql(
         "query($q: String) { products(first: 5, query: $q) { nodes { handle "
         "variants(first: 5) { nodes { availableForSale } } } } }",
@@ -124,7 +140,7 @@ async def test_create_product_with_variants_prices_and_collection(hub: Hub) -> N
     )
     node = listed["data"]["products"]["nodes"][0]
     assert node["handle"] == h
-    # v2 has no EUR price: shown but not for sale in eu.
+    # Both are in stock in Rotterdam, but v2 has no EUR price: not for sale in eu.
     assert [v["availableForSale"] for v in node["variants"]["nodes"]] == [True, False]
 
     coll = await hub.admin(
@@ -370,3 +386,31 @@ async def test_product_update_keeps_search_and_tags_in_step(hub: Hub) -> None:
         {"id": pid},
     )
     assert drop["data"]["productUpdate"]["userErrors"][0]["code"] == "IN_USE"
+
+
+async def test_derived_handles_tags_and_timestamps_are_consistent(hub: Hub) -> None:
+    res = await hub.admin(
+        PRODUCT_CREATE,
+        {
+            "input": {
+                "title": f"Café Crème Édition {_uid()}",
+                "status": "ACTIVE",
+                "tags": ["Summer-Sale"],
+                "variants": [{"sku": f"cafe-{_uid()}"}],
+            }
+        },
+    )
+    p = res["data"]["productCreate"]["product"]
+    assert res["data"]["productCreate"]["userErrors"] == []
+    assert p["handle"].startswith("cafe-creme-edition-")
+    vid = p["variants"]["nodes"][0]["id"]
+    await hub.admin(PRICES_SET, {"prices": [{"variantId": vid, "channel": "web", "amount": "5"}]})
+    q = "query($q: String) { products(first: 5, query: $q) { nodes { handle createdAt } } }"
+    for query in ("tag:summer-sale", "tag:SUMMER-SALE"):
+        got = await hub.gql(q, {"q": query})
+        assert [n["handle"] for n in got["data"]["products"]["nodes"]] == [p["handle"]]
+    by_filter = await hub.gql("""{ products(first: 5, filter: {tag: "Summer-Sale"}) {
+        nodes { handle } } }""")
+    assert [n["handle"] for n in by_filter["data"]["products"]["nodes"]] == [p["handle"]]
+    created = got["data"]["products"]["nodes"][0]["createdAt"]
+    assert created.endswith("+00:00"), created  # UTC-aware on SQLite as on PostgreSQL

@@ -4,6 +4,7 @@ no overselling, availability on the storefront."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -407,10 +408,27 @@ async def test_safety_stock_is_never_sold_online_but_a_store_may_use_it(hub: Hub
     assert t["level"]["available"] == 2
     online = await op(hub, "inventoryReserve", {"variantId": vid, "locationId": lid, "quantity": 3})
     assert online["userErrors"][0]["code"] == "INSUFFICIENT_STOCK"
-    store = await op(hub, "inventorySell", {"variantId": vid, "locationId": lid, "quantity": 4})
+    vpk = int(vid.rsplit("/", 1)[1])
+
+    async def low_events() -> int:
+        async with hub.db.read() as conn:
+            from sqlalchemy import text
+
+            rows = (
+                (await conn.execute(text("SELECT payload FROM outbox WHERE topic = 'stock.low'")))
+                .scalars()
+                .all()
+            )
+        payloads = [json.loads(r) if isinstance(r, str) else r for r in rows]
+        return sum(1 for p in payloads if p["variantId"] == vpk)
+
+    assert await low_events() == 0  # available 2 > reorder point 1
+    one = await op(hub, "inventorySell", {"variantId": vid, "locationId": lid, "quantity": 1})
+    assert one["level"]["available"] == 1
+    assert await low_events() == 1  # fell to the reorder point: LOW_STOCK
+    store = await op(hub, "inventorySell", {"variantId": vid, "locationId": lid, "quantity": 3})
     assert store["level"]["onHand"] == 1
-    low = await hub.scalar("SELECT count(*) FROM outbox WHERE topic = 'stock.low'")
-    assert low >= 1
+    assert await low_events() == 1  # already low: no second event
 
 
 async def test_storefront_availability_by_location(hub: Hub) -> None:
@@ -426,7 +444,7 @@ async def test_storefront_availability_by_location(hub: Hub) -> None:
         )
     q = """query($id: ID!, $near: GeoPointInput) { node(id: $id) { ... on ProductVariant {
         quantityAvailable availableForSale
-        storeAvailability(first: 10, near: $near) { nodes { available quantityAvailable
+        storeAvailability(first: 250, near: $near) { nodes { available quantityAvailable
           pickUpTime distanceKm location { id pickupEnabled } } } } } }"""
     res = await hub.gql(q, {"id": vid, "near": {"latitude": 40.71, "longitude": -74.0}})
     v = res["data"]["node"]
@@ -497,6 +515,45 @@ async def test_movements_and_reorder_suggestions(hub: Hub) -> None:
     sugg = [s for s in res["data"]["reorderSuggestions"] if s["variant"]["id"] == vid]
     assert sugg and sugg[0]["quantity"] > 0 and sugg[0]["dailyVelocity"] == 0.5
     assert sugg[0]["level"]["available"] == 25
+
+
+async def test_location_lifecycle(hub: Hub) -> None:
+    fresh = await make_location(hub)
+    bad = await hub.admin(
+        """mutation($i: LocationInput!) { locationCreate(input: $i) {
+        location { id } userErrors { field code } } }""",
+        {
+            "i": {
+                "handle": "Bad Handle",
+                "name": "x",
+                "kind": "STORE",
+                "countryCode": "usa",
+                "latitude": 123.0,
+                "channels": ["mars"],
+            }
+        },
+    )
+    fields = {e["field"][0] for e in bad["data"]["locationCreate"]["userErrors"]}
+    assert fields == {"handle", "countryCode", "latitude"}
+    upd = await hub.admin(
+        """mutation($id: ID!) { locationUpdate(id: $id, input: {
+        pickupEnabled: true, pickupLeadMinutes: 30, costPerShipment: "4.5", costCurrency: "EUR",
+        channels: ["web", "eu"]}) { location { pickupEnabled pickUpTime
+        costPerShipment { amount currencyCode } channels { handle } } userErrors { code } } }""",
+        {"id": fresh},
+    )
+    loc = upd["data"]["locationUpdate"]["location"]
+    assert loc["pickUpTime"] == "Usually ready in 30 minutes"
+    assert loc["costPerShipment"] == {"amount": "4.50", "currencyCode": "EUR"}
+    assert sorted(c["handle"] for c in loc["channels"]) == ["eu", "web"]
+    _, used = await stocked(hub, 1)
+    delete = """mutation($id: ID!) { locationDelete(id: $id) { deletedId userErrors { code } } }"""
+    refused = await hub.admin(delete, {"id": used})
+    assert refused["data"]["locationDelete"]["userErrors"][0]["code"] == "IN_USE"
+    gone = await hub.admin(delete, {"id": fresh})
+    assert gone["data"]["locationDelete"] == {"deletedId": fresh, "userErrors": []}
+    again = await hub.admin(delete, {"id": fresh})
+    assert again["data"]["locationDelete"]["userErrors"][0]["code"] == "NOT_FOUND"
 
 
 async def test_inventory_input_errors(hub: Hub) -> None:
