@@ -208,8 +208,11 @@ async def test_close_ends_iterations_and_leaves_no_tasks(
     await asyncio.sleep(0)
     # Other fixtures' background loops (the app's sweeper) may start short-lived
     # tasks meanwhile; what matters is that nothing of this bus outlives close().
-    left = {t for t in asyncio.all_tasks() - before
-            if t.get_name().startswith("hub-events") or t in consumers}
+    left = {
+        t
+        for t in asyncio.all_tasks() - before
+        if t.get_name().startswith("hub-events") or t in consumers
+    }
     assert left == set()
     with pytest.raises(RuntimeError):
         b.subscribe([topic])
