@@ -1,0 +1,33 @@
+"""Payment providers: the protocol (``base``), Stripe, and offline tenders.
+
+Gift cards are not here: their balances live in the hub's database, which a connector
+never touches, so they belong to the domain layer.
+"""
+
+from connectors.payments.base import (
+    PaymentError,
+    PaymentIntentResult,
+    PaymentProvider,
+    PaymentStatus,
+    PaymentUnavailable,
+    RefundReason,
+    WebhookEvent,
+    WebhookSignatureError,
+)
+from connectors.payments.offline import CashProvider, ExternalTerminalProvider
+from connectors.payments.webhooks import MemoryWebhookDeduper, WebhookDeduper
+
+__all__ = [
+    "CashProvider",
+    "ExternalTerminalProvider",
+    "MemoryWebhookDeduper",
+    "PaymentError",
+    "PaymentIntentResult",
+    "PaymentProvider",
+    "PaymentStatus",
+    "PaymentUnavailable",
+    "RefundReason",
+    "WebhookDeduper",
+    "WebhookEvent",
+    "WebhookSignatureError",
+]
