@@ -74,6 +74,16 @@ lots_t = InventoryLot.__table__
 serials_t = InventorySerial.__table__
 
 CHUNK = 2000  # products per batch of inserts
+# Plain-typed (no JSON) stock tables that PostgreSQL loads with COPY instead of INSERT.
+COPY_TABLES = frozenset(
+    (
+        "inventory_levels",
+        "inventory_movements",
+        "reservations",
+        "inventory_lots",
+        "inventory_serials",
+    )
+)
 BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 WEB, EU = 1, 2  # channel ids; web first, so it is the default channel
 CHANNELS = (
@@ -318,6 +328,181 @@ BUNDLES = (  # title, description, component product types
 )
 BUNDLE_TYPE = "Bundle"
 
+# ------------------------------------------------------------------ locations and stock
+
+NEWARK, ROTTERDAM, SOHO, BROOKLYN, BERLIN, CHICAGO = range(1, 7)  # location ids
+
+
+def _location(
+    lid: int,
+    handle: str,
+    name: str,
+    kind: str,
+    address: tuple[str, str, str, str, str],  # address1, city, region, postal code, country
+    coords: tuple[float, float],
+    *,
+    ships: bool,
+    priority: int,
+    cost: int,
+    currency: str,
+    capacity: int | None,
+    lead_days: int,
+    pickup_minutes: int | None = None,  # None: no pickup
+) -> dict[str, Any]:
+    address1, city, region, postal_code, country = address
+    return {
+        "id": lid,
+        "handle": handle,
+        "name": name,
+        "kind": kind,
+        "address1": address1,
+        "city": city,
+        "region": region,
+        "postal_code": postal_code,
+        "country_code": country,
+        "latitude": coords[0],
+        "longitude": coords[1],
+        "active": True,
+        "pickup_enabled": pickup_minutes is not None,
+        "pickup_lead_minutes": pickup_minutes or 0,
+        "ships": ships,
+        "fulfillment_priority": priority,
+        "cost_per_shipment": cost,
+        "cost_currency": currency,
+        "daily_capacity": capacity,
+        "replenishment_lead_days": lead_days,
+        "created_at": BASE_TIME,
+    }
+
+
+LOCATIONS = (
+    _location(
+        NEWARK,
+        "wh-newark",
+        "Newark Fulfillment Center",
+        "WAREHOUSE",
+        ("400 Delancy St", "Newark", "NJ", "07105", "US"),
+        (40.7357, -74.1724),
+        ships=True,
+        priority=10,
+        cost=450,
+        currency="USD",
+        capacity=5000,
+        lead_days=14,
+    ),
+    _location(
+        ROTTERDAM,
+        "wh-rotterdam",
+        "Rotterdam Distribution Center",
+        "WAREHOUSE",
+        ("Waalhaven Zuidzijde 21", "Rotterdam", "Zuid-Holland", "3089 JH", "NL"),
+        (51.9244, 4.4777),
+        ships=True,
+        priority=10,
+        cost=390,
+        currency="EUR",
+        capacity=4000,
+        lead_days=14,
+    ),
+    _location(
+        SOHO,
+        "store-soho",
+        "SoHo Flagship",
+        "STORE",
+        ("121 Prince St", "New York", "NY", "10012", "US"),
+        (40.7233, -73.9985),
+        ships=True,
+        priority=50,
+        cost=700,
+        currency="USD",
+        capacity=200,
+        lead_days=7,
+        pickup_minutes=60,
+    ),
+    _location(
+        BROOKLYN,
+        "store-brooklyn",
+        "Brooklyn Store",
+        "STORE",
+        ("350 Atlantic Ave", "Brooklyn", "NY", "11217", "US"),
+        (40.6782, -73.9442),
+        ships=False,
+        priority=60,
+        cost=0,
+        currency="USD",
+        capacity=150,
+        lead_days=7,
+        pickup_minutes=120,
+    ),
+    _location(
+        BERLIN,
+        "store-berlin",
+        "Berlin Mitte Store",
+        "STORE",
+        ("Rosenthaler Str. 40", "Berlin", "Berlin", "10178", "DE"),
+        (52.5200, 13.4050),
+        ships=True,
+        priority=50,
+        cost=650,
+        currency="EUR",
+        capacity=180,
+        lead_days=7,
+        pickup_minutes=90,
+    ),
+    _location(
+        CHICAGO,
+        "3pl-chicago",
+        "Midwest 3PL (Chicago)",
+        "THIRD_PARTY",
+        ("2600 S Pulaski Rd", "Chicago", "IL", "60623", "US"),
+        (41.8781, -87.6298),
+        ships=True,
+        priority=30,
+        cost=520,
+        currency="USD",
+        capacity=3000,
+        lead_days=10,
+    ),
+)
+LOCATION_CHANNELS = (
+    {"location_id": NEWARK, "channel_id": WEB},
+    {"location_id": ROTTERDAM, "channel_id": EU},
+    {"location_id": SOHO, "channel_id": WEB},
+    {"location_id": BROOKLYN, "channel_id": WEB},
+    {"location_id": BERLIN, "channel_id": EU},
+    {"location_id": CHICAGO, "channel_id": WEB},
+)
+WAREHOUSES = (NEWARK, ROTTERDAM)  # one per channel: every active variant is available there
+STORES = (  # store, share of an active product's variants it carries, where it restocks from
+    (SOHO, 0.35, NEWARK),
+    (BROOKLYN, 0.25, NEWARK),
+    (BERLIN, 0.30, ROTTERDAM),
+)
+MIN_AVAILABLE = 3  # at the channel warehouses, so a kit of two of a component is sellable
+RESERVATION_EXPIRY = datetime(2099, 1, 1, tzinfo=UTC)  # demo carts: held until released
+SERIALISED_LEVELS = 8  # store levels of leather goods tracked by serial number
+
+
+def _transfer_time(pid: int) -> datetime:
+    """When the store restocks of product ``pid``'s block (CHUNK products) were sent."""
+    return BASE_TIME + timedelta(minutes=((pid - 1) // CHUNK + 1) * CHUNK, days=2)
+
+
+@dataclass(slots=True)
+class _Level:
+    """One (variant, location) level being generated, before its ledger rows."""
+
+    loc: int
+    on_hand: int
+    committed: int = 0
+    reserved: int = 0
+    incoming: int = 0
+    quarantined: int = 0
+    safety_stock: int = 0
+    reorder_point: int = 0
+    transfer_in: int = 0  # the transfer that brings `incoming` (stores), 0: a purchase order
+    sent: list[tuple[int, int]] = field(default_factory=list)  # (transfer, units) sent out
+
 
 async def has_catalog(db: Database) -> bool:
     """True if the database holds any product."""
@@ -336,12 +521,14 @@ async def seed_demo(db: Database, products: int = 600, *, seed: int = 42) -> dic
     async with db.transaction() as conn:
         if (await conn.execute(select(1).select_from(products_t).limit(1))).first():
             raise RuntimeError("the database already holds a catalog; seed an empty database")
-        for table in (channels_t, collections_t):
+        for table in (channels_t, collections_t, locations_t):
             if (await conn.execute(select(1).select_from(table).limit(1))).first():
                 raise RuntimeError(
                     f"the database already holds {table.name}; seed an empty database"
                 )
         await _insert(conn, channels_t, list(CHANNELS))
+        await _insert(conn, locations_t, list(LOCATIONS))
+        await _insert(conn, loc_channels_t, list(LOCATION_CHANNELS))
         for batch in gen.batches():
             for table, rows in batch:
                 await _insert(conn, table, rows)
@@ -368,11 +555,22 @@ async def seed_demo(db: Database, products: int = 600, *, seed: int = 42) -> dic
         "prices": gen.n_prices,
         "collections": len(COLLECTIONS),
         "bundles": gen.n_bundles,
+        "locations": len(LOCATIONS),
+        "inventory_levels": gen.n_levels,
     }
 
 
 async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> None:
     if not rows:
+        return
+    if conn.dialect.name == "postgresql" and table.name in COPY_TABLES:
+        # COPY on the same connection (so in the same transaction): the stock tables
+        # hold most of the rows, and COPY loads them many times faster than INSERT.
+        columns = list(rows[0])
+        raw = await conn.get_raw_connection()
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            table.name, records=[tuple(r[c] for c in columns) for r in rows], columns=columns
+        )
         return
     if conn.dialect.name == "postgresql":
         # With RETURNING, SQLAlchemy sends the rows as multi-row VALUES pages
@@ -427,16 +625,31 @@ class _Generator:
         self.active: list[int] = []
         self.usd = array("i", [0])  # USD price by variant id
         self.eur = array("i", [0])
+        # Stock has its own stream: adding it left every catalog row as it was.
+        self.srng = random.Random(f"demo-stock:{seed}")
+        self.n_levels = 0
+        self.n_moves = 0
+        self.n_reservations = 0
+        self.n_transfers = 0
+        self.n_lots = 0
+        self.n_serials = 0
+        self.serialised_levels = 0
+        self.transfers: dict[tuple[int, int], dict[str, Any]] = {}  # (block, store) -> row
 
     # ---------------------------------------------------------------- products
 
     def batches(self) -> Iterator[Batch]:
         for start in range(1, self.n_regular + 1, CHUNK):
             rows: dict[str, list[dict[str, Any]]] = {
-                k: [] for k in ("products", "tags", "attrs", "variants", "prices", "ranges")
+                k: []
+                for k in (
+                    *("products", "tags", "attrs", "variants", "prices", "ranges"),
+                    *("levels", "moves", "reservations", "transfers", "lots", "serials"),
+                )
             }
             for pid in range(start, min(start + CHUNK, self.n_regular + 1)):
                 self._product(pid, rows)
+            self.transfers.clear()  # a transfer carries one block's lines: all done
             yield [
                 (products_t, rows["products"]),
                 (tags_t, rows["tags"]),
@@ -444,6 +657,12 @@ class _Generator:
                 (variants_t, rows["variants"]),
                 (prices_t, rows["prices"]),
                 (ranges_t, rows["ranges"]),
+                (transfers_t, rows["transfers"]),
+                (levels_t, rows["levels"]),
+                (moves_t, rows["moves"]),
+                (reservations_t, rows["reservations"]),
+                (lots_t, rows["lots"]),
+                (serials_t, rows["serials"]),
             ]
 
     def _product(self, pid: int, out: dict[str, list[dict[str, Any]]]) -> None:
@@ -591,6 +810,7 @@ class _Generator:
         self.variant_count[pid] = len(combos)
         if status == "ACTIVE":
             self.active.append(pid)
+        self._stock(pid, vid0, skus, status, word == "Leather", created, out)
 
     def _attributes(self, t: _Type, material: str, organic: bool) -> list[tuple[str, str, str]]:
         rng = self.rng
@@ -620,6 +840,250 @@ class _Generator:
             else:
                 out.append((key, "BOOLEAN", rng.choice(("true", "false"))))
         return out
+
+    # ---------------------------------------------------------------- stock
+
+    def _stock(
+        self,
+        pid: int,
+        vid0: int,
+        skus: list[str],
+        status: str,
+        serialisable: bool,
+        created: datetime,
+        out: dict[str, list[dict[str, Any]]],
+    ) -> None:
+        """Levels and their ledger rows for one product's variants.
+
+        Active products: both channel warehouses hold every variant (at least
+        MIN_AVAILABLE sellable), the 3PL and the stores a share of them. Drafts are
+        being bought in; archived products have leftovers in Newark at most.
+        """
+        rng = self.srng
+        for vid, sku in enumerate(skus, start=vid0):
+            if status == "ACTIVE":
+                levels = [
+                    self._state(NEWARK, 20 + int(380 * rng.random() ** 1.5), selling=True),
+                    self._state(ROTTERDAM, 20 + int(280 * rng.random() ** 1.5), selling=True),
+                ]
+                if rng.random() < 0.35:
+                    on_hand = 0 if rng.random() < 0.1 else rng.randint(10, 150)
+                    levels.append(self._state(CHICAGO, on_hand, selling=True))
+                by_loc = {lv.loc: lv for lv in levels}
+                for store, share, source in STORES:
+                    if rng.random() >= share:
+                        continue
+                    on_hand = 0 if rng.random() < 0.2 else 1 + int(24 * rng.random() ** 2)
+                    lv = self._state(store, on_hand, selling=True)
+                    if rng.random() < 0.06:  # a restock on its way from the warehouse
+                        lv.incoming = rng.randint(2, 12)
+                        lv.transfer_in = self._transfer(pid, source, store, vid, lv.incoming, out)
+                        by_loc[source].sent.append((lv.transfer_in, lv.incoming))
+                    levels.append(lv)
+                for loc in WAREHOUSES:  # sellable online, whatever is committed or held
+                    lv = by_loc[loc]
+                    free = lv.on_hand - lv.committed - lv.reserved - lv.quarantined
+                    lv.on_hand += max(0, MIN_AVAILABLE - (free - lv.safety_stock))
+            elif status == "DRAFT":
+                levels = []
+                for loc, most in ((NEWARK, 200), (ROTTERDAM, 150)):
+                    if rng.random() < 0.5:  # ordered, not arrived yet
+                        levels.append(_Level(loc, 0, incoming=rng.randint(50, 300)))
+                    else:
+                        levels.append(_Level(loc, rng.randint(20, most)))
+            else:
+                levels = [_Level(NEWARK, 0 if rng.random() < 0.6 else rng.randint(1, 10))]
+            for lv in levels:
+                self._ledger(pid, vid, sku, lv, serialisable, out)
+
+    def _state(self, loc: int, on_hand: int, *, selling: bool) -> _Level:
+        """A level of an active product: some of the stock committed to orders, held in
+        carts, in quarantine or kept back as safety stock; replenishment on order."""
+        rng = self.srng
+        lv = _Level(loc, on_hand)
+        warehouse = loc in WAREHOUSES
+        if on_hand and selling:
+            if warehouse and rng.random() < 0.10:
+                lv.safety_stock = rng.randint(2, 10)
+            free = on_hand - lv.safety_stock
+            p_commit = 0.25 if warehouse else 0.20 if loc == CHICAGO else 0.08
+            if free > 0 and rng.random() < p_commit:
+                lv.committed = rng.randint(1, max(1, min(free // 5, 40)))
+                free -= lv.committed
+            if free > 0 and rng.random() < 0.03:
+                lv.reserved = rng.randint(1, min(3, free))
+                free -= lv.reserved
+            if free > 0 and rng.random() < (0.04 if warehouse else 0.03):
+                lv.quarantined = rng.randint(1, min(5, free))
+        if rng.random() < 0.2:
+            lv.reorder_point = (
+                rng.randint(20, 60)
+                if warehouse
+                else rng.randint(10, 40)
+                if loc == CHICAGO
+                else rng.randint(2, 6)
+            )
+        if loc not in (SOHO, BROOKLYN, BERLIN) and rng.random() < 0.08:
+            lv.incoming = rng.randint(50, 300)  # a purchase order
+        return lv
+
+    def _transfer(
+        self, pid: int, source: int, store: int, vid: int, units: int, out: dict[str, list]
+    ) -> int:
+        """The in-transit transfer to a store for this block of products (one per chunk)."""
+        key = ((pid - 1) // CHUNK, store)
+        row = self.transfers.get(key)
+        if row is None:
+            self.n_transfers += 1
+            row = {
+                "id": self.n_transfers,
+                "from_location_id": source,
+                "to_location_id": store,
+                "status": "IN_TRANSIT",
+                "lines": [],
+                "created_at": _transfer_time(pid),
+                "received_at": None,
+            }
+            self.transfers[key] = row
+            out["transfers"].append(row)
+        row["lines"].append({"variant_id": vid, "quantity": units})
+        return row["id"]
+
+    def _ledger(
+        self,
+        pid: int,
+        vid: int,
+        sku: str,
+        lv: _Level,
+        serialisable: bool,
+        out: dict[str, list[dict[str, Any]]],
+    ) -> None:
+        """The level row and the movements that add up to it."""
+        rng = self.srng
+        loc = lv.loc
+        moves = out["moves"]
+        created = BASE_TIME + timedelta(minutes=pid - 1)  # the product's
+        last = created
+
+        def move(reason: str, when: datetime, **kw: Any) -> None:
+            nonlocal last
+            self.n_moves += 1
+            moves.append(
+                {
+                    "id": self.n_moves,
+                    "variant_id": vid,
+                    "location_id": loc,
+                    "reason": reason,
+                    "d_on_hand": kw.get("on_hand", 0),
+                    "d_committed": kw.get("committed", 0),
+                    "d_reserved": kw.get("reserved", 0),
+                    "d_incoming": kw.get("incoming", 0),
+                    "d_quarantined": kw.get("quarantined", 0),
+                    "actor": "demo",
+                    "reference": kw.get("reference"),
+                    "lot_number": kw.get("lot_number"),
+                    "serial_number": kw.get("serial_number"),
+                    "created_at": when,
+                }
+            )
+            last = max(last, when)
+
+        received = lv.on_hand + sum(units for _, units in lv.sent)
+        when = created + timedelta(days=1, hours=loc)
+        if (
+            received
+            and loc in (SOHO, BROOKLYN, BERLIN)
+            and serialisable
+            and received <= 5
+            and self.serialised_levels < SERIALISED_LEVELS
+        ):
+            # Leather goods in stores are tracked unit by unit.
+            self.serialised_levels += 1
+            for _ in range(received):
+                self.n_serials += 1
+                sn = f"SN-{sku}-{self.n_serials:04d}"
+                move("received", when, on_hand=1, serial_number=sn)
+                out["serials"].append(
+                    {
+                        "id": self.n_serials,
+                        "variant_id": vid,
+                        "serial_number": sn,
+                        "location_id": loc,
+                        "status": "ON_HAND",
+                        "updated_at": when,
+                    }
+                )
+            received = 0
+        elif loc in WAREHOUSES and lv.on_hand >= 10 and rng.random() < 0.05:
+            # Batches with a best-before date; what is left of them is still on hand.
+            for _ in range(rng.randint(1, 2)):
+                units = rng.randint(lv.on_hand // 4, lv.on_hand // 2)
+                self.n_lots += 1
+                lot = f"L{created:%y}{rng.randint(1, 52):02d}-{self.n_lots:06d}"
+                move("received", when, on_hand=units, lot_number=lot)
+                out["lots"].append(
+                    {
+                        "id": self.n_lots,
+                        "variant_id": vid,
+                        "location_id": loc,
+                        "lot_number": lot,
+                        "expires_on": date(2027, 1, 1) + timedelta(days=rng.randrange(730)),
+                        "quantity": units,
+                    }
+                )
+                received -= units
+        if received:
+            move("received", when, on_hand=received)
+        for tid, units in lv.sent:
+            move("transfer_out", _transfer_time(pid), on_hand=-units, reference=f"transfer:{tid}")
+        if lv.incoming:
+            if lv.transfer_in:
+                move(
+                    "transfer_in_transit",
+                    _transfer_time(pid),
+                    incoming=lv.incoming,
+                    reference=f"transfer:{lv.transfer_in}",
+                )
+            else:
+                move("purchase_order", created + timedelta(days=12), incoming=lv.incoming)
+        if lv.quarantined:
+            move("quarantined", created + timedelta(days=10), quarantined=lv.quarantined)
+        if lv.committed:
+            move("sale_committed", created + timedelta(days=20), committed=lv.committed)
+        if lv.reserved:
+            self.n_reservations += 1
+            token = f"demo-{self.n_reservations}"
+            at = created + timedelta(days=25)
+            move("reserved", at, reserved=lv.reserved, reference=f"reservation:{token}")
+            out["reservations"].append(
+                {
+                    "id": self.n_reservations,
+                    "token": token,
+                    "variant_id": vid,
+                    "location_id": loc,
+                    "quantity": lv.reserved,
+                    "status": "ACTIVE",
+                    "reference": None,
+                    "expires_at": RESERVATION_EXPIRY,
+                    "created_at": at,
+                }
+            )
+        self.n_levels += 1
+        out["levels"].append(
+            {
+                "id": self.n_levels,
+                "variant_id": vid,
+                "location_id": loc,
+                "on_hand": lv.on_hand,
+                "committed": lv.committed,
+                "reserved": lv.reserved,
+                "incoming": lv.incoming,
+                "quarantined": lv.quarantined,
+                "safety_stock": lv.safety_stock,
+                "reorder_point": lv.reorder_point,
+                "updated_at": last,
+            }
+        )
 
     # ---------------------------------------------------------------- bundles
 
