@@ -6,7 +6,7 @@ import contextlib
 import gc
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import orjson
@@ -18,8 +18,11 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.types.unset import UNSET, UnsetType
 
 from hub.auth import ANONYMOUS, authenticate
 from hub.db.database import Database
@@ -31,9 +34,29 @@ from schema.context import HubContext
 log = logging.getLogger("hub")
 
 
+class _TextWebSocketAdapter(ASGIWebSocketAdapter):
+    """Websocket messages as text frames: both GraphQL websocket protocols are text, and
+    clients (graphql-ws, Apollo) refuse binary frames, which ``encode_json`` returning
+    bytes (orjson, right for HTTP bodies) would otherwise produce."""
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc
+
+
 class HubGraphQL(GraphQL):
+    websocket_adapter_class = _TextWebSocketAdapter
+
     def __init__(self, schema: Any, settings: Settings) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if settings.graphiql else None)
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.graphiql else None,
+            # Browsers' storefronts may open subscriptions from the CORS origins; keys,
+            # not cookies, carry identity, so another origin gains nothing ambient.
+            allowed_origins=settings.cors_origins,
+        )
         self.settings = settings
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -61,6 +84,13 @@ class HubGraphQL(GraphQL):
         request.state.hub_ctx = ctx
         if isinstance(response, Response):
             response.headers["X-Request-Id"] = rid
+        if isinstance(request, WebSocket):
+            # Websockets authenticate on connection_init (see on_ws_connect), which
+            # can refuse the connection properly; until then, and without a key, the
+            # connection is an anonymous storefront.
+            ctx.connection_params = None  # type: ignore[attr-defined]
+            ctx.principal = ANONYMOUS
+            return ctx
         auth = headers.get("authorization")
         if auth:
             scheme, _, token = auth.partition(" ")
@@ -75,6 +105,41 @@ class HubGraphQL(GraphQL):
         else:
             ctx.principal = ANONYMOUS
         return ctx
+
+    async def on_ws_connect(self, context: HubContext) -> UnsetType:
+        """``connection_init`` of both websocket protocols: the API key (and channel) from
+        its payload, ``{"authorization": "Bearer hub_..."}`` or ``{"headers":
+        {"Authorization": ...}}``, else from the handshake's headers. An unknown or revoked
+        key refuses the connection (graphql-transport-ws: close 4403; graphql-ws:
+        connection_error); no key is an anonymous storefront."""
+        params = context.connection_params  # type: ignore[attr-defined]
+        params = params if isinstance(params, dict) else {}
+        given = {str(k).lower(): v for k, v in params.items()}
+        nested = given.get("headers")
+        if isinstance(nested, dict):
+            given = {**{str(k).lower(): v for k, v in nested.items()}, **given}
+        handshake = context.request.headers
+        auth = given.get("authorization") or handshake.get("authorization")
+        channel = given.get("x-hub-channel") or given.get("channel")
+        if channel is not None:
+            if not isinstance(channel, str):
+                raise ConnectionRejectionError({"message": "channel must be a string"})
+            context.channel_header = channel
+        if not auth:
+            return UNSET
+        scheme, _, token = auth.partition(" ") if isinstance(auth, str) else ("", "", "")
+        try:
+            principal = (
+                await authenticate(context.reader, token.strip())
+                if scheme.lower() == "bearer"
+                else None
+            )
+        finally:
+            await context.reader.close()  # hold no connection while the socket idles
+        if principal is None:
+            raise ConnectionRejectionError({"message": "invalid or revoked API key"})
+        context.principal = principal
+        return UNSET
 
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
         return orjson.dumps(data)
@@ -95,7 +160,11 @@ async def readyz(request: Request) -> Response:
     except Exception as exc:
         log.warning("readiness check failed: %s", exc)
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
-    return JSONResponse({"status": "ok", "database": db.dialect})
+    # Live event-bus subscribers of this process (websocket subscriptions): lets
+    # operators and tests see that closed connections leave none behind.
+    services = getattr(request.app.state, "services", None)
+    subscribers = services.bus.subscriber_count if services is not None else 0
+    return JSONResponse({"status": "ok", "database": db.dialect, "subscribers": subscribers})
 
 
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> Starlette:

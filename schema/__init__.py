@@ -25,10 +25,11 @@ from schema.catalog import NODE_TYPES, CatalogQuery, resolve_node
 from schema.catalog_admin import CatalogAdminMutation
 from schema.directives import IN_CONTEXT
 from schema.errors import ApiError
-from schema.execution import HubExecutionContext, mark_fast_fields
+from schema.execution import mark_fast_fields
 from schema.inventory import InventoryMutation, InventoryQuery
 from schema.limits import QueryCost
 from schema.relay import Node
+from schema.subscriptions import Subscription, SubscriptionExecutionContext
 
 log = logging.getLogger("hub.graphql")
 
@@ -106,8 +107,10 @@ def build_schema(settings: Settings, plugins: Sequence[Any] = ()) -> strawberry.
     schema = HubSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
-        execution_context_class=HubExecutionContext,
+        # HubExecutionContext, plus one shared execution per subscription event.
+        execution_context_class=SubscriptionExecutionContext,
     )
     gql = schema._schema
     gql.directives = (*gql.directives, IN_CONTEXT)

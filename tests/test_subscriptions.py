@@ -1,0 +1,721 @@
+"""Subscriptions over websockets against real ``hub serve`` processes, on SQLite and on
+PostgreSQL: the contract ``InventoryChanged`` document over graphql-transport-ws, the
+legacy graphql-ws protocol, storefront availability, connection auth, clean-up after a
+disconnect, and (with Redis) a change made on one process reaching a subscriber of
+another. Plus, in-process, that one event costs the same queries for one storefront
+subscriber as for twenty, and that an idle subscription holds no database connection.
+
+PostgreSQL comes from ``HUB_TEST_POSTGRES_URL`` and Redis from ``HUB_TEST_REDIS_URL``
+(default ``redis://127.0.0.1:6379/0``); either missing skips its tests locally and fails
+them under CI (``CI`` set).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+import websockets
+
+from hub.auth import ANONYMOUS
+from schema.context import HubContext
+from tests.conftest import Hub, contract_operation
+
+HUB = [sys.executable, "-m", "hub.cli"]
+INVENTORY_CHANGED = contract_operation("InventoryChanged")
+AVAILABILITY = """subscription Availability($productIds: [ID!]!) @inContext(channel: "web") {
+  availabilityChanged(productIds: $productIds) {
+    product { id availableForSale }
+    variant { id quantityAvailable availableForSale }
+    occurredAt
+  }
+}"""
+WAIT = 15.0  # seconds any single expected thing may take
+
+
+# ----------------------------------------------------------------- real hub processes
+
+
+@dataclass
+class Proc:
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+    def log_tail(self) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
+
+
+@dataclass
+class Deployment:
+    backend: str
+    procs: list[Proc]
+    admin_token: str
+    env: dict[str, str]
+
+    @property
+    def a(self) -> Proc:
+        return self.procs[0]
+
+    @property
+    def b(self) -> Proc:
+        return self.procs[-1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _hub(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run([*HUB, *args], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return out
+
+
+def _required(what: str, why: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{what}: {why} (CI must run these tests)")
+    pytest.skip(f"{what}: {why}")
+
+
+def _pg_server() -> str:
+    url = os.environ.get("HUB_TEST_POSTGRES_URL")
+    if not url:
+        _required("PostgreSQL", "HUB_TEST_POSTGRES_URL is not set")
+    return url.replace("postgresql+asyncpg://", "postgresql://")  # type: ignore[union-attr]
+
+
+def _redis_url() -> str:
+    url = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
+    except redis.RedisError as exc:
+        _required("Redis", f"{url} is not reachable ({exc})")
+    return url
+
+
+def _pg_admin(server: str, sql: str) -> None:
+    async def go() -> None:
+        conn = await asyncpg.connect(server, timeout=30)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+
+
+def _start(env: dict[str, str], logdir: Path) -> Proc:
+    port = _free_port()
+    log = logdir / f"serve-{port}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*HUB, "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    p = Proc(port, proc, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"hub serve exited:\n{p.log_tail()}"
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{p.url}/readyz", timeout=2).status_code == 200:
+                return p
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait(timeout=10)
+    pytest.fail(f"hub serve did not become ready:\n{p.log_tail()}")
+
+
+def _stop(p: Proc) -> None:
+    if p.proc.poll() is None:
+        p.proc.terminate()
+        try:
+            p.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.proc.kill()
+            p.proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def deployment(
+    backend: str, tmp: Path, *, processes: int = 1, redis_url: str | None = None
+) -> Iterator[Deployment]:
+    """A seeded database and ``processes`` hub servers sharing it (and Redis, if given);
+    every process is stopped and the PostgreSQL database dropped on the way out."""
+    drop: tuple[str, str] | None = None
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp / 'hub.db'}"
+    else:
+        server = _pg_server()
+        name = f"hub_subs_{uuid.uuid4().hex[:8]}"
+        _pg_admin(server, f'CREATE DATABASE "{name}"')
+        drop = (server, name)
+        url = "postgresql+asyncpg://" + f"{server.rsplit('/', 1)[0]}/{name}".split("://", 1)[1]
+    env = {**os.environ, "HUB_DATABASE_URL": url, "HUB_LOG_LEVEL": "WARNING"}
+    env.pop("HUB_REDIS_URL", None)
+    if redis_url:
+        env["HUB_REDIS_URL"] = redis_url
+        env["HUB_REDIS_PREFIX"] = f"hubtest-{uuid.uuid4().hex[:10]}"  # this run's channels
+    procs: list[Proc] = []
+    try:
+        seeded = _hub(["seed", "--demo", "--products", "60"], env)
+        assert "60 products" in seeded.stdout
+        token = _hub(["apikey", "create", "--scope", "admin", "--name", "subs"], env).stdout
+        token = token.strip()
+        for _ in range(processes):  # one after the other: each migrates on start
+            procs.append(_start(env, tmp))
+        yield Deployment(backend, procs, token, env)
+    finally:
+        for p in procs:
+            _stop(p)
+        if drop is not None:
+            _pg_admin(drop[0], f'DROP DATABASE IF EXISTS "{drop[1]}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    with deployment(request.param, tmp_path_factory.mktemp(f"subs-{request.param}")) as d:
+        yield d
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def cluster(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    redis_url = _redis_url()
+    tmp = tmp_path_factory.mktemp(f"cluster-{request.param}")
+    with deployment(request.param, tmp, processes=2, redis_url=redis_url) as d:
+        yield d
+
+
+# ------------------------------------------------------------------------- HTTP helpers
+
+
+async def gql(p: Proc, query: str, variables: dict[str, Any] | None = None, token: str = "") -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(timeout=30) as c:
+        resp = await c.post(
+            f"{p.url}/graphql", json={"query": query, "variables": variables or {}}, headers=headers
+        )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+async def subscribers(p: Proc) -> int:
+    async with httpx.AsyncClient(timeout=10) as c:
+        return (await c.get(f"{p.url}/readyz")).json()["subscribers"]
+
+
+async def wait_subscribers(p: Proc, n: int) -> None:
+    """Until the process has exactly ``n`` bus subscribers (a subscription is live)."""
+    deadline = time.monotonic() + WAIT
+    got = await subscribers(p)
+    while got != n:
+        assert time.monotonic() < deadline, f"{got} bus subscribers, expected {n}"
+        await asyncio.sleep(0.05)
+        got = await subscribers(p)
+
+
+def _uid() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+async def make_variant(d: Deployment) -> tuple[str, str, str]:
+    """A fresh active product with one variant priced in `web` only: (product, variant, sku)."""
+    handle = f"sub-{_uid()}"
+    data = await gql(
+        d.a,
+        """mutation($i: ProductInput!) { productCreate(input: $i) {
+        product { id variants(first: 1) { nodes { id sku } } } userErrors { code } } }""",
+        {
+            "i": {
+                "handle": handle,
+                "title": f"Sub {handle}",
+                "status": "ACTIVE",
+                "variants": [{"sku": handle.upper()}],
+            }
+        },
+        d.admin_token,
+    )
+    product = data["productCreate"]["product"]
+    variant = product["variants"]["nodes"][0]
+    out = await gql(
+        d.a,
+        """mutation($p: [VariantPriceInput!]!) { productVariantPricesSet(prices: $p) {
+        userErrors { code } } }""",
+        {"p": [{"variantId": variant["id"], "channel": "web", "amount": "10"}]},
+        d.admin_token,
+    )
+    assert out["productVariantPricesSet"]["userErrors"] == []
+    return product["id"], variant["id"], variant["sku"]
+
+
+async def make_location(d: Deployment) -> tuple[str, str]:
+    name = f"Subs {_uid()}"
+    data = await gql(
+        d.a,
+        """mutation($i: LocationInput!) { locationCreate(input: $i) {
+        location { id name } userErrors { field code } } }""",
+        {
+            "i": {
+                "handle": f"loc-{_uid()}",
+                "name": name,
+                "kind": "WAREHOUSE",
+                "countryCode": "US",
+                "channels": ["web"],
+            }
+        },
+        d.admin_token,
+    )
+    assert data["locationCreate"]["userErrors"] == []
+    return data["locationCreate"]["location"]["id"], name
+
+
+async def stock_op(p: Proc, token: str, op: str, input_type: str, **input_: Any) -> Any:
+    data = await gql(
+        p,
+        f"""mutation($i: {input_type}!) {{ {op}(input: $i) {{
+        level {{ onHand committed reserved available }} userErrors {{ code message }} }} }}""",
+        {"i": input_},
+        token,
+    )
+    assert data[op]["userErrors"] == [], data
+    return data[op]["level"]
+
+
+async def adjust(p: Proc, token: str, variant: str, location: str, delta: int) -> Any:
+    return await stock_op(
+        p,
+        token,
+        "inventoryAdjust",
+        "InventoryAdjustInput",
+        variantId=variant,
+        locationId=location,
+        delta=delta,
+        reason="received" if delta > 0 else "damaged",
+    )
+
+
+# ---------------------------------------------------------------------- websocket clients
+
+
+class TransportWS:
+    """A graphql-transport-ws client: ``next`` messages kept per operation id."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.inbox: dict[str, list[dict[str, Any]]] = {}
+
+    async def subscribe(self, id: str, query: str, variables: dict[str, Any]) -> None:
+        msg = {"id": id, "type": "subscribe", "payload": {"query": query, "variables": variables}}
+        await self.ws.send(orjson.dumps(msg).decode())
+
+    async def complete(self, id: str) -> None:
+        await self.ws.send(orjson.dumps({"id": id, "type": "complete"}).decode())
+
+    async def message(self, id: str, within: float = WAIT) -> dict[str, Any]:
+        """The next message for operation ``id`` (frames for other ids are kept)."""
+        deadline = time.monotonic() + within
+        while not self.inbox.get(id):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no message for {id} within {within}s")
+            raw = await asyncio.wait_for(self.ws.recv(), left)
+            assert isinstance(raw, str), f"protocol messages are text frames, got {raw!r}"
+            msg = orjson.loads(raw)
+            if msg["type"] == "ping":
+                await self.ws.send('{"type":"pong"}')
+                continue
+            self.inbox.setdefault(msg.get("id", ""), []).append(msg)
+        return self.inbox[id].pop(0)
+
+    async def next(self, id: str) -> dict[str, Any]:
+        msg = await self.message(id)
+        assert msg["type"] == "next", msg
+        assert "errors" not in msg["payload"], msg
+        return msg["payload"]["data"]
+
+    async def nothing_for(self, id: str, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            msg = await self.message(id, seconds)
+            pytest.fail(f"unexpected message for {id}: {msg}")
+
+
+@contextlib.asynccontextmanager
+async def transport_ws(
+    url: str, payload: dict[str, Any] | None = None
+) -> AsyncIterator[TransportWS]:
+    async with websockets.connect(
+        url, subprotocols=["graphql-transport-ws"], open_timeout=WAIT
+    ) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == "graphql-transport-ws"
+        await ws.send(orjson.dumps({"type": "connection_init", "payload": payload or {}}).decode())
+        ack = orjson.loads(await asyncio.wait_for(ws.recv(), WAIT))
+        assert ack["type"] == "connection_ack", ack
+        yield TransportWS(ws)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+# ------------------------------------------------------------------------------ tests
+
+
+async def test_inventory_changed_over_graphql_transport_ws(served: Deployment) -> None:
+    _, variant, sku = await make_variant(served)
+    (here, here_name), (there, _) = await make_location(served), await make_location(served)
+    async with transport_ws(served.a.ws, bearer(served.admin_token)) as client:
+        await client.subscribe("all", INVENTORY_CHANGED, {"variantIds": [variant]})
+        await client.subscribe(
+            "here", INVENTORY_CHANGED, {"variantIds": [variant], "locationIds": [here]}
+        )
+        await wait_subscribers(served.a, 2)
+
+        await adjust(served.a, served.admin_token, variant, there, 4)
+        got = (await client.next("all"))["inventoryChanged"]
+        assert got["location"]["id"] == there and got["level"]["onHand"] == 4
+
+        level = await adjust(served.a, served.admin_token, variant, here, 7)
+        assert level["onHand"] == 7
+        got = (await client.next("all"))["inventoryChanged"]
+        # The filtered subscription's first event is this one: the other location's
+        # change never reached it.
+        assert (await client.next("here"))["inventoryChanged"] == got
+        assert got["variant"] == {"id": variant, "sku": sku}
+        assert got["location"] == {"id": here, "name": here_name}
+        assert got["reason"] == "received"
+        assert got["level"] == {
+            "onHand": 7,
+            "committed": 0,
+            "reserved": 0,
+            "incoming": 0,
+            "quarantined": 0,
+            "safetyStock": 0,
+            "available": 7,
+        }
+        assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$", got["occurredAt"])
+
+        # The levels right after each change, reservations included.
+        await stock_op(
+            served.a,
+            served.admin_token,
+            "inventoryReserve",
+            "InventoryReserveInput",
+            variantId=variant,
+            locationId=here,
+            quantity=2,
+        )
+        got = (await client.next("here"))["inventoryChanged"]
+        assert got["level"]["onHand"] == 7 and got["level"]["reserved"] == 2
+        assert got["level"]["available"] == 5 and got["reason"] == "reserved"
+
+        await client.complete("here")
+        await wait_subscribers(served.a, 1)
+    await wait_subscribers(served.a, 0)
+
+
+async def test_legacy_graphql_ws_protocol(served: Deployment) -> None:
+    _, variant, sku = await make_variant(served)
+    location, _ = await make_location(served)
+    init = {"headers": {"Authorization": f"Bearer {served.admin_token}"}}
+    async with websockets.connect(served.a.ws, subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == "graphql-ws"
+
+        async def recv() -> dict[str, Any]:
+            while True:
+                raw = await asyncio.wait_for(ws.recv(), WAIT)
+                assert isinstance(raw, str)
+                msg = orjson.loads(raw)
+                if msg["type"] != "ka":
+                    return msg
+
+        await ws.send(orjson.dumps({"type": "connection_init", "payload": init}).decode())
+        assert (await recv())["type"] == "connection_ack"
+        start = {"query": INVENTORY_CHANGED, "variables": {"variantIds": [variant]}}
+        await ws.send(orjson.dumps({"id": "1", "type": "start", "payload": start}).decode())
+        await wait_subscribers(served.a, 1)
+        await adjust(served.a, served.admin_token, variant, location, 3)
+        msg = await recv()
+        assert msg["type"] == "data" and msg["id"] == "1", msg
+        change = msg["payload"]["data"]["inventoryChanged"]
+        assert change["variant"]["sku"] == sku and change["level"]["onHand"] == 3
+        await ws.send(orjson.dumps({"id": "1", "type": "stop"}).decode())
+        assert await recv() == {"type": "complete", "id": "1"}
+        await wait_subscribers(served.a, 0)
+
+
+async def test_storefront_sees_availability_flip(served: Deployment) -> None:
+    product, variant, _ = await make_variant(served)
+    location, _ = await make_location(served)
+    await adjust(served.a, served.admin_token, variant, location, 1)
+    # Anonymous: no key at all. Two subscriptions on one connection, in two channels:
+    # the product is priced only in `web`, so `eu` storefronts never hear of it.
+    async with transport_ws(served.a.ws) as client:
+        await client.subscribe("web", AVAILABILITY, {"productIds": [product]})
+        eu = AVAILABILITY.replace('channel: "web"', 'channel: "eu"')
+        await client.subscribe("eu", eu, {"productIds": [product]})
+        await wait_subscribers(served.a, 2)
+
+        await adjust(served.a, served.admin_token, variant, location, 1)
+        got = (await client.next("web"))["availabilityChanged"]
+        assert got["product"] == {"id": product, "availableForSale": True}
+        assert got["variant"] == {"id": variant, "quantityAvailable": 2, "availableForSale": True}
+
+        for _ in range(2):  # sell both units, the last one flips availability
+            await stock_op(
+                served.a,
+                served.admin_token,
+                "inventorySell",
+                "InventoryMoveInput",
+                variantId=variant,
+                locationId=location,
+                quantity=1,
+            )
+        assert (await client.next("web"))["availabilityChanged"]["variant"][
+            "quantityAvailable"
+        ] == 1
+        got = (await client.next("web"))["availabilityChanged"]
+        assert got["variant"] == {"id": variant, "quantityAvailable": 0, "availableForSale": False}
+        assert got["product"] == {"id": product, "availableForSale": False}
+        await client.nothing_for("eu", 1.0)
+
+
+async def test_connection_auth(served: Deployment) -> None:
+    _, variant, _ = await make_variant(served)
+    # An unknown token refuses the connection (graphql-transport-ws: 4403).
+    async with websockets.connect(served.a.ws, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        await ws.send(
+            orjson.dumps({"type": "connection_init", "payload": bearer("hub_nope")}).decode()
+        )
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), WAIT)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+    # A revoked one too, on the legacy protocol: connection_error, then the close.
+    made = _hub(["apikey", "create", "--scope", "connector", "--name", "gone"], served.env)
+    key_id = re.search(r"key (\d+) created", made.stderr).group(1)  # type: ignore[union-attr]
+    _hub(["apikey", "revoke", key_id], served.env)
+    async with websockets.connect(served.a.ws, subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
+        init = {"type": "connection_init", "payload": bearer(made.stdout.strip())}
+        await ws.send(orjson.dumps(init).decode())
+        msg = orjson.loads(await asyncio.wait_for(ws.recv(), WAIT))
+        assert msg["type"] == "connection_error", msg
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), WAIT)
+
+    # No key is an anonymous storefront: stock levels are refused, before anything runs.
+    async with transport_ws(served.a.ws) as client:
+        await client.subscribe("1", INVENTORY_CHANGED, {"variantIds": [variant]})
+        msg = await client.message("1")
+        assert msg["type"] == "error", msg
+        assert msg["payload"][0]["extensions"]["code"] == "ACCESS_DENIED"
+        # Bad ids are refused the same way.
+        await client.subscribe("2", AVAILABILITY, {"productIds": ["gid://hub/Location/1"]})
+        msg = await client.message("2")
+        assert msg["type"] == "error" and msg["payload"][0]["extensions"]["code"] == "INVALID_ID"
+    await wait_subscribers(served.a, 0)
+
+    # The key can also come as a header in the payload, or on the handshake itself.
+    async with transport_ws(
+        served.a.ws, {"headers": {"Authorization": f"Bearer {served.admin_token}"}}
+    ) as client:
+        await client.subscribe("1", INVENTORY_CHANGED, {"variantIds": [variant]})
+        await wait_subscribers(served.a, 1)
+    async with websockets.connect(
+        served.a.ws,
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        additional_headers={"Authorization": f"Bearer {served.admin_token}"},
+    ) as ws:
+        await ws.send('{"type":"connection_init"}')
+        assert orjson.loads(await asyncio.wait_for(ws.recv(), WAIT))["type"] == "connection_ack"
+    await wait_subscribers(served.a, 0)
+
+
+async def test_browser_from_another_origin_may_subscribe(served: Deployment) -> None:
+    """CORS allows any origin by default; websockets follow it (keys carry identity)."""
+    async with websockets.connect(
+        served.a.ws,
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        origin="https://shop.example.com",  # type: ignore[arg-type]
+    ) as ws:
+        await ws.send('{"type":"connection_init"}')
+        assert orjson.loads(await asyncio.wait_for(ws.recv(), WAIT))["type"] == "connection_ack"
+
+
+async def test_disconnect_leaves_no_bus_subscribers(served: Deployment) -> None:
+    _, variant, _ = await make_variant(served)
+    location, _ = await make_location(served)
+    await wait_subscribers(served.a, 0)
+    polite = await websockets.connect(served.a.ws, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+    rude = await websockets.connect(served.a.ws, subprotocols=["graphql-transport-ws"])  # type: ignore[list-item]
+    try:
+        for ws in (polite, rude):
+            init = {"type": "connection_init", "payload": bearer(served.admin_token)}
+            await ws.send(orjson.dumps(init).decode())
+            assert orjson.loads(await asyncio.wait_for(ws.recv(), WAIT))["type"] == "connection_ack"
+            client = TransportWS(ws)
+            for i in range(3):
+                await client.subscribe(str(i), INVENTORY_CHANGED, {"variantIds": [variant]})
+        await wait_subscribers(served.a, 6)
+        # An event in flight while they go.
+        await adjust(served.a, served.admin_token, variant, location, 1)
+        await polite.close()
+        rude.transport.abort()  # no close frame: the TCP connection just drops
+        await wait_subscribers(served.a, 0)
+    finally:
+        await polite.close()
+        rude.transport.abort()
+    # The server is still fine afterwards.
+    async with transport_ws(served.a.ws, bearer(served.admin_token)) as client:
+        await client.subscribe("1", INVENTORY_CHANGED, {"variantIds": [variant]})
+        await wait_subscribers(served.a, 1)
+        await adjust(served.a, served.admin_token, variant, location, 1)
+        assert (await client.next("1"))["inventoryChanged"]["level"]["onHand"] == 2
+    await wait_subscribers(served.a, 0)
+
+
+async def test_change_on_one_process_reaches_subscribers_of_another(cluster: Deployment) -> None:
+    a, b = cluster.a, cluster.b
+    _, variant, sku = await make_variant(cluster)
+    location, _ = await make_location(cluster)
+    async with (
+        transport_ws(b.ws, bearer(cluster.admin_token)) as on_b,
+        transport_ws(a.ws, bearer(cluster.admin_token)) as on_a,
+    ):
+        await on_b.subscribe("1", INVENTORY_CHANGED, {"variantIds": [variant]})
+        await on_a.subscribe("1", INVENTORY_CHANGED, {"variantIds": [variant]})
+        await wait_subscribers(b, 1)
+        await wait_subscribers(a, 1)
+
+        level = await adjust(a, cluster.admin_token, variant, location, 5)
+        assert level["onHand"] == 5
+        got = (await on_b.next("1"))["inventoryChanged"]
+        assert got["variant"]["sku"] == sku and got["level"]["onHand"] == 5
+        assert (await on_a.next("1"))["inventoryChanged"] == got
+
+        await adjust(b, cluster.admin_token, variant, location, -2)
+        assert (await on_a.next("1"))["inventoryChanged"]["level"]["onHand"] == 3
+        assert (await on_b.next("1"))["inventoryChanged"]["level"]["onHand"] == 3
+    await wait_subscribers(a, 0)
+    await wait_subscribers(b, 0)
+
+
+# ------------------------------------------------------------ in-process: shared reads
+
+
+async def test_one_event_costs_the_same_reads_for_twenty_storefronts(hub: Hub) -> None:
+    """A stock change is read once per process and channel, however many storefronts
+    follow the product; and an idle subscription holds no database connection."""
+    from tests.schema.test_inventory import make_location as new_location
+    from tests.schema.test_inventory import make_variant as new_variant
+
+    variant = await new_variant(hub)
+    location = await new_location(hub)
+    found = await hub.gql(
+        "query($v: ID!) { node(id: $v) { ... on ProductVariant { product { id } } } }",
+        {"v": variant},
+    )
+    product = found["data"]["node"]["product"]["id"]
+    bus = hub.app.state.services.bus
+    base = bus.subscriber_count
+    subs: list[tuple[HubContext, Any]] = []
+    waiting: list[asyncio.Future[Any]] = []
+
+    async def follow(n: int) -> None:
+        """``n`` more anonymous storefronts, each waiting for its next event."""
+        for _ in range(n):
+            ctx = HubContext(
+                db=hub.db,
+                settings=hub.app.state.settings,
+                services=hub.app.state.services,
+                principal=ANONYMOUS,
+            )
+            stream = await hub.app.state.schema.subscribe(
+                AVAILABILITY, variable_values={"productIds": [product]}, context_value=ctx
+            )
+            subs.append((ctx, stream))
+            waiting.append(asyncio.ensure_future(anext(stream)))
+        deadline = time.monotonic() + WAIT
+        while bus.subscriber_count < base + len(subs):  # each is live on the bus
+            assert time.monotonic() < deadline, "subscriptions did not start"
+            await asyncio.sleep(0.01)
+
+    async def change(on_hand: int) -> int:
+        """One stock change; the statements it took until every subscriber had it."""
+        with hub.count_statements() as seen:
+            res = await hub.admin(
+                """mutation($i: InventoryAdjustInput!) { inventoryAdjust(input: $i) {
+                userErrors { code } } }""",
+                {
+                    "i": {
+                        "variantId": variant,
+                        "locationId": location,
+                        "delta": 1,
+                        "reason": "received",
+                    }
+                },
+            )
+            assert res["data"]["inventoryAdjust"]["userErrors"] == []
+            results = await asyncio.wait_for(asyncio.gather(*waiting), WAIT)
+        for r in results:
+            assert r.errors is None, r.errors
+            got = r.data["availabilityChanged"]["variant"]
+            assert got == {"id": variant, "quantityAvailable": on_hand, "availableForSale": True}
+        waiting[:] = [asyncio.ensure_future(anext(stream)) for _, stream in subs]
+        return len([s for s in seen if "outbox" not in s])  # the sweeper's aren't ours
+
+    try:
+        await follow(1)
+        await change(1)  # warm: the level row exists from now on
+        one = await change(2)
+        await follow(19)
+        twenty = await change(3)
+        assert twenty == one, f"{one} statements for one subscriber, {twenty} for twenty"
+        # Idle subscriptions hold no connection (others may borrow one for a moment).
+        deadline = time.monotonic() + WAIT
+        while hub.db.engine.pool.checkedout():
+            assert time.monotonic() < deadline, "an idle subscription holds a connection"
+            await asyncio.sleep(0.05)
+    finally:
+        for fut in waiting:
+            fut.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        for ctx, stream in subs:
+            await stream.aclose()
+            await ctx.close()
+    assert bus.subscriber_count == base
