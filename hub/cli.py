@@ -118,9 +118,31 @@ def seed(
 
 @app.command()
 def worker() -> None:
-    """Run background jobs (arq on Redis when HUB_REDIS_URL is set)."""
-    _settings()
-    typer.echo("hub: nothing to run yet: no background jobs are defined in this version")
+    """Run background jobs (arq on Redis when HUB_REDIS_URL is set): reservation expiry
+    and the outbox sweep."""
+    settings = _settings()
+    if settings.redis_url is None:
+        typer.echo(
+            "hub: embedded default (no HUB_REDIS_URL): the background jobs (reservation "
+            "expiry, outbox sweep) run inside `hub serve`; nothing to run here"
+        )
+        return
+    from redis.exceptions import RedisError
+
+    from hub.jobs import queue_name, run_worker
+
+    if settings.log_level != "DEBUG":  # arq logs every job run at INFO
+        logging.getLogger("arq").setLevel(logging.WARNING)
+    typer.echo(
+        f"hub: worker on queue {queue_name(settings)}: expired reservations and the outbox "
+        f"swept every {settings.reservation_sweep_seconds:g}s"
+    )
+    try:
+        run_worker(settings)
+    except (RedisError, OSError) as exc:
+        typer.echo(f"hub: worker: Redis is not reachable ({exc})", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("hub: worker stopped")
 
 
 @apikey_app.command("create")

@@ -158,7 +158,7 @@ def test_served_hub_answers_the_contract_listing(served: Served) -> None:
 
 def test_worker_command_says_what_it_does(served: Served) -> None:
     out = _run(["worker"], served.env)
-    assert "nothing to run yet" in out.stdout
+    assert "run inside `hub serve`" in out.stdout
 
 
 def test_schemathesis_finds_no_server_errors(served: Served) -> None:
