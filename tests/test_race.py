@@ -1,0 +1,361 @@
+"""No overselling across processes: two ``hub serve`` processes share one database
+(a SQLite file, or a PostgreSQL database made for the test) and 50 buyers race for
+the last 10 units, each on its own connection, alternating between the processes.
+
+PostgreSQL comes from ``HUB_TEST_POSTGRES_URL`` (a server URL); without it the
+PostgreSQL half skips locally and fails under CI (``CI`` set). The helpers at the
+top are shared with ``tests/test_worker.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from hub.db.database import Database
+from hub.settings import load_settings
+
+HUB = [sys.executable, "-m", "hub.cli"]
+BACKENDS = ["sqlite", "postgresql"]
+STOCK = 10
+BUYERS = 50
+
+
+# ------------------------------------------------------------------ shared helpers
+
+
+def unavailable(reason: str) -> None:
+    """Skip locally; fail under CI, which must run every backend."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}: CI must run these tests")
+    pytest.skip(reason)
+
+
+def _pg_admin(server: str, sql: str) -> None:
+    import asyncpg
+
+    async def go() -> None:
+        conn = await asyncpg.connect(server.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(asyncio.wait_for(go(), 60))
+
+
+@contextlib.contextmanager
+def database(backend: str, tmp: Path, tag: str = "race") -> Iterator[str]:
+    """A database URL for ``backend``: a fresh SQLite file, or a PostgreSQL database
+    created on ``HUB_TEST_POSTGRES_URL`` and dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp / 'hub.db'}"
+        return
+    server = os.environ.get("HUB_TEST_POSTGRES_URL")
+    if not server:
+        unavailable("PostgreSQL not configured (set HUB_TEST_POSTGRES_URL)")
+        return  # not reached: unavailable() skips or fails
+    name = f"hub_{tag}_{uuid.uuid4().hex[:10]}"
+    _pg_admin(server, f'CREATE DATABASE "{name}"')
+    base = server.replace("postgresql+asyncpg://", "postgresql://").rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        _pg_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def hub_env(database_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a ``hub`` subprocess: this database, quiet logs, no Redis
+    unless ``extra`` sets it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HUB_REDIS")}
+    env.update({"HUB_DATABASE_URL": database_url, "HUB_LOG_LEVEL": "WARNING", **extra})
+    return env
+
+
+def run_hub(args: list[str], env: dict[str, str], timeout: float = 300) -> str:
+    """Run ``hub <args>`` to completion; its stdout (asserts it succeeded)."""
+    out = subprocess.run([*HUB, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    assert out.returncode == 0, f"hub {' '.join(args)} exited {out.returncode}: {out.stderr}"
+    return out.stdout
+
+
+async def run_hub_async(args: list[str], env: dict[str, str], within: float = 120) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        *HUB,
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), within)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode == 0, (
+        f"hub {' '.join(args)} exited {proc.returncode}: {out.decode()} {err.decode()}"
+    )
+    return out.decode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Process:
+    """A long-running ``hub`` subprocess in its own process group, output in a file."""
+
+    proc: subprocess.Popen[bytes]
+    log: Path
+    url: str = ""
+
+    @classmethod
+    def start(cls, args: list[str], env: dict[str, str], log: Path) -> Process:
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [*HUB, *args],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group: stop() reaches uvicorn's children
+            )
+        return cls(proc, log)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+    def signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
+
+    def stop(self, timeout: float = 15) -> int:
+        """SIGTERM the group, SIGKILL it after ``timeout`` s; the exit status."""
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.proc.wait(10)
+        return self.proc.returncode
+
+
+def serve(env: dict[str, str], log: Path, workers: int = 1) -> Process:
+    port = free_port()
+    p = Process.start(["serve", "--port", str(port), "--workers", str(workers)], env, log)
+    p.url = f"http://127.0.0.1:{port}"
+    return p
+
+
+def wait_ready(procs: list[Process], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    pending = list(procs)
+    while pending and time.monotonic() < deadline:
+        for p in list(pending):
+            assert p.proc.poll() is None, f"hub serve exited early:\n{p.output()}"
+            try:
+                if httpx.get(f"{p.url}/readyz", timeout=2).status_code == 200:
+                    pending.remove(p)
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.2)
+    if pending:
+        pytest.fail("hub serve did not become ready:\n" + "\n".join(p.output() for p in pending))
+
+
+def pk(gid: str) -> int:
+    return int(gid.rsplit("/", 1)[1])
+
+
+async def gql(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> dict:
+    resp = await client.post("/graphql", json={"query": query, "variables": variables})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+# ------------------------------------------------------------------ the race
+
+PRODUCT = """mutation($i: ProductInput!) { productCreate(input: $i) {
+  product { variants(first: 1) { nodes { id } } } userErrors { field code } } }"""
+PRICE = """mutation($p: [VariantPriceInput!]!) { productVariantPricesSet(prices: $p) {
+  userErrors { field code } } }"""
+LOCATION = """mutation($i: LocationInput!) { locationCreate(input: $i) {
+  location { id } userErrors { field code } } }"""
+ADJUST = """mutation($i: InventoryAdjustInput!) { inventoryAdjust(input: $i) {
+  level { onHand available } userErrors { field code } } }"""
+RESERVE = """mutation($i: InventoryReserveInput!) { inventoryReserve(input: $i) {
+  level { reserved available } reservation { token } userErrors { field code message } } }"""
+LEVELS = """query($v: ID!) { node(id: $v) { ... on ProductVariant {
+  inventoryLevels(first: 50) { nodes { location { id } onHand reserved available } } } } }"""
+
+
+@dataclass
+class Cluster:
+    database_url: str
+    env: dict[str, str]
+    urls: list[str]
+    token: str
+
+
+@pytest.fixture(params=BACKENDS)
+def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]:
+    """Two ``hub serve`` processes on one seeded database."""
+    with database(request.param, tmp_path) as url:
+        env = hub_env(url)
+        assert "60 products" in run_hub(["seed", "--demo", "--products", "60"], env)
+        token = run_hub(["apikey", "create", "--scope", "admin", "--name", "race"], env).strip()
+        assert token.startswith("hub_")
+        procs: list[Process] = []
+        try:
+            for i in range(2):
+                procs.append(serve(env, tmp_path / f"serve-{i}.log"))
+            wait_ready(procs)
+            yield Cluster(url, env, [p.url for p in procs], token)
+        finally:
+            for p in procs:
+                p.stop()
+
+
+async def _stocked_variant(client: httpx.AsyncClient, qty: int) -> tuple[str, str]:
+    """A new product, its variant priced on `web`, a new location with ``qty`` on hand."""
+    tag = uuid.uuid4().hex[:8]
+    made = (
+        await gql(
+            client,
+            PRODUCT,
+            {
+                "i": {
+                    "handle": f"race-{tag}",
+                    "title": f"Race {tag}",
+                    "status": "ACTIVE",
+                    "variants": [{"sku": f"RACE-{tag}".upper()}],
+                }
+            },
+        )
+    )["productCreate"]
+    assert made["userErrors"] == [], made
+    vid = made["product"]["variants"]["nodes"][0]["id"]
+    priced = await gql(client, PRICE, {"p": [{"variantId": vid, "channel": "web", "amount": "10"}]})
+    assert priced["productVariantPricesSet"]["userErrors"] == []
+    loc = (
+        await gql(
+            client,
+            LOCATION,
+            {
+                "i": {
+                    "handle": f"race-{tag}",
+                    "name": "Race warehouse",
+                    "kind": "WAREHOUSE",
+                    "countryCode": "US",
+                    "channels": ["web"],
+                }
+            },
+        )
+    )["locationCreate"]
+    assert loc["userErrors"] == [], loc
+    lid = loc["location"]["id"]
+    adj = (
+        await gql(
+            client,
+            ADJUST,
+            {"i": {"variantId": vid, "locationId": lid, "delta": qty, "reason": "received"}},
+        )
+    )["inventoryAdjust"]
+    assert adj == {"level": {"onHand": qty, "available": qty}, "userErrors": []}
+    return vid, lid
+
+
+async def test_no_overselling_across_two_processes(cluster: Cluster) -> None:
+    auth = {"Authorization": f"Bearer {cluster.token}"}
+    async with httpx.AsyncClient(base_url=cluster.urls[0], headers=auth, timeout=30) as admin:
+        vid, lid = await _stocked_variant(admin, STOCK)
+
+    # Every buyer opens its own connection first; then all of them go at once.
+    barrier = asyncio.Barrier(BUYERS)
+
+    async def buyer(i: int) -> dict[str, Any]:
+        async with httpx.AsyncClient(
+            base_url=cluster.urls[i % 2],
+            headers=auth,
+            timeout=30,
+            limits=httpx.Limits(max_connections=1),
+        ) as client:
+            try:
+                (await client.get("/readyz")).raise_for_status()
+            except BaseException:
+                await barrier.abort()
+                raise
+            await barrier.wait()
+            variables = {
+                "i": {"variantId": vid, "locationId": lid, "quantity": 1, "reference": f"buyer:{i}"}
+            }
+            return (await gql(client, RESERVE, variables))["inventoryReserve"]
+
+    results = await asyncio.wait_for(asyncio.gather(*(buyer(i) for i in range(BUYERS))), 120)
+
+    won = [r for r in results if not r["userErrors"]]
+    lost = [r for r in results if r["userErrors"]]
+    assert len(won) == STOCK, [r["userErrors"] for r in lost][:5]
+    assert len(lost) == BUYERS - STOCK
+    assert {e["code"] for r in lost for e in r["userErrors"]} == {"INSUFFICIENT_STOCK"}
+    assert all(r["level"] is None and r["reservation"] is None for r in lost)
+    assert len({r["reservation"]["token"] for r in won}) == STOCK
+    assert sorted(r["level"]["reserved"] for r in won) == list(range(1, STOCK + 1))
+
+    # Both processes see the same level.
+    for url in cluster.urls:
+        async with httpx.AsyncClient(base_url=url, headers=auth, timeout=30) as client:
+            nodes = (await gql(client, LEVELS, {"v": vid}))["node"]["inventoryLevels"]["nodes"]
+        ours = [n for n in nodes if n["location"]["id"] == lid]
+        assert [(n["onHand"], n["reserved"], n["available"]) for n in ours] == [(STOCK, STOCK, 0)]
+
+    # The database agrees, row by row.
+    db = Database(load_settings(database_url=cluster.database_url))
+    try:
+        async with db.read() as conn:
+            level = (
+                await conn.execute(
+                    text(
+                        "SELECT on_hand, reserved FROM inventory_levels "
+                        "WHERE variant_id = :v AND location_id = :l"
+                    ),
+                    {"v": pk(vid), "l": pk(lid)},
+                )
+            ).one()
+            active = (
+                await conn.execute(
+                    text(
+                        "SELECT count(*) FROM reservations WHERE variant_id = :v "
+                        "AND location_id = :l AND status = 'ACTIVE'"
+                    ),
+                    {"v": pk(vid), "l": pk(lid)},
+                )
+            ).scalar()
+    finally:
+        await db.dispose()
+    assert tuple(level) == (STOCK, STOCK)
+    assert active == STOCK
+
+    out = await run_hub_async(["inventory", "verify"], cluster.env)
+    assert "every stock level matches the ledger" in out
