@@ -1,0 +1,534 @@
+"""Fan-out of stock changes to websocket subscribers across two hub processes.
+
+    python bench/fanout.py [--subscribers 1000] [--changes 50]
+
+Creates a PostgreSQL database (dropped at the end), loads the demo catalog, starts two
+``hub serve`` processes sharing it and one Redis (``HUB_REDIS_URL``, a unique
+``HUB_REDIS_PREFIX`` per run), and opens ``--subscribers`` websockets
+(graphql-transport-ws, admin key) split evenly between them, each subscribed with the
+contract ``InventoryChanged`` document to one hot variant. Then it makes ``--changes``
+stock adjustments of that variant, one at a time over HTTP, alternating between the
+processes, and for each one measures when the LAST subscriber received it:
+
+- since the request was sent (the client clock, just before writing the mutation);
+- since the change's ``occurredAt`` (the level's ``updated_at``, stamped inside the
+  transaction just before it commits; wall clocks of one machine).
+
+It prints p50/p99 of both over the changes against the target (p99 < 100 ms since the
+request was sent), and how many subscribers received every change (must be all).
+
+Needs PostgreSQL (``--pg``, default ``$HUB_BENCH_PG`` or
+``postgresql://postgres@127.0.0.1:5432/postgres``; the role must be allowed to create
+databases) and Redis (``--redis``, default ``$HUB_REDIS_URL`` or
+``redis://127.0.0.1:6379/0``). Exit status: 0 when the run completed and every
+subscriber got every change (whatever the latency verdict), 1 when some change was
+missed, 2 when setup failed, 130 when interrupted. Every wait is bounded; the servers
+are stopped and the database dropped on every exit path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+import websockets
+
+HOST = "127.0.0.1"
+REPO = Path(__file__).resolve().parents[1]
+CONTRACT = REPO.parent / "shared" / "contract" / "operations" / "InventoryChanged.graphql"
+TARGET_P99_MS = 100.0
+EVENT_TIMEOUT_S = 10.0  # a change not seen by every subscriber by then counts as missed
+
+
+class BenchError(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------- processes
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def hub_command() -> list[str]:
+    exe = Path(sys.executable).parent / "hub"
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("hub")
+    return [found] if found else [sys.executable, "-m", "hub.cli"]
+
+
+def run_hub(args: list[str], env: dict[str, str], timeout: float = 600) -> str:
+    out = subprocess.run(
+        [*hub_command(), *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    if out.returncode != 0:
+        raise BenchError(f"`hub {' '.join(args)}` failed:\n{out.stderr[-3000:]}")
+    return out.stdout
+
+
+def start(name: str, env: dict[str, str], logdir: Path) -> Server:
+    port = free_port()
+    log = logdir / f"{name}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*hub_command(), "serve", "--port", str(port)],
+            env=env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # its own group: stopped as one, Ctrl-C reaches us only
+        )
+    return Server(name, port, proc, log)
+
+
+def stop(server: Server, grace: float = 10.0) -> None:
+    """SIGTERM the server's process group, SIGKILL it if still there after ``grace``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.proc.pid, signal.SIGTERM)
+    try:
+        server.proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.proc.wait(timeout=5)
+
+
+async def wait_ready(http: httpx.AsyncClient, server: Server, within_s: float = 90.0) -> None:
+    deadline = time.monotonic() + within_s
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise BenchError(f"{server.name} exited:\n{server.log_tail()}")
+        try:
+            resp = await http.get(f"{server.url}/readyz", timeout=5)
+            if resp.status_code == 200:
+                return
+            last = f"HTTP {resp.status_code}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        await asyncio.sleep(0.2)
+    raise BenchError(f"{server.name} not ready after {within_s:.0f}s ({last})")
+
+
+async def subscribers(http: httpx.AsyncClient, server: Server) -> int:
+    resp = await http.get(f"{server.url}/readyz", timeout=5)
+    return int(resp.json().get("subscribers", -1))
+
+
+# --------------------------------------------------------------------------- clients
+
+
+@dataclass
+class Subscriber:
+    """One websocket: when it received each change (keyed by the onHand it reports)."""
+
+    ws: Any
+    got: dict[int, tuple[float, float]] = field(default_factory=dict)  # perf, wall
+    error: str | None = None
+    task: asyncio.Task[None] | None = None
+
+    async def read(self, on_event: Callable[[int, str], None]) -> None:
+        try:
+            async for raw in self.ws:
+                perf, wall = time.perf_counter(), time.time()
+                msg = orjson.loads(raw)
+                if msg.get("type") == "next":
+                    data = msg["payload"].get("data") or {}
+                    change = data.get("inventoryChanged")
+                    if change is None:
+                        self.error = f"unexpected payload: {msg['payload']}"
+                        continue
+                    on_hand = change["level"]["onHand"]
+                    self.got[on_hand] = (perf, wall)
+                    on_event(on_hand, change["occurredAt"])
+                elif msg.get("type") == "ping":
+                    await self.ws.send('{"type":"pong"}')
+                elif msg.get("type") in ("error", "complete"):
+                    self.error = f"{msg['type']}: {msg.get('payload')}"
+                    return
+        except websockets.ConnectionClosed as exc:
+            self.error = f"closed: {exc}"
+
+
+async def open_subscriber(
+    url: str, token: str, document: str, variant: str, on_event: Callable[[int, str], None]
+) -> Subscriber:
+    ws = await websockets.connect(
+        url,
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        open_timeout=30,
+        ping_interval=None,  # 1,000 sockets idle between changes; no keep-alive noise
+        max_queue=None,
+    )
+    try:
+        await ws.send(
+            orjson.dumps(
+                {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+            ).decode()
+        )
+        ack = orjson.loads(await asyncio.wait_for(ws.recv(), 30))
+        if ack.get("type") != "connection_ack":
+            raise BenchError(f"connection refused: {ack}")
+        await ws.send(
+            orjson.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": document, "variables": {"variantIds": [variant]}},
+                }
+            ).decode()
+        )
+    except BaseException:
+        await ws.close()
+        raise
+    sub = Subscriber(ws)
+    sub.task = asyncio.create_task(sub.read(on_event))
+    return sub
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile, ``q`` in 0..100."""
+    if not values:
+        return float("nan")
+    data = sorted(values)
+    rank = max(1, min(len(data), int(-(-q * len(data) // 100))))
+    return data[rank - 1]
+
+
+async def gql(http: httpx.AsyncClient, server: Server, token: str, query: str, **vars: Any) -> Any:
+    resp = await http.post(
+        f"{server.url}/graphql",
+        json={"query": query, "variables": vars},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    body = resp.json()
+    if resp.status_code != 200 or body.get("errors"):
+        raise BenchError(f"GraphQL error from {server.name}: {resp.text[:500]}")
+    return body["data"]
+
+
+ADJUST = """mutation($i: InventoryAdjustInput!) { inventoryAdjust(input: $i) {
+  level { onHand } userErrors { code message } } }"""
+
+
+async def hot_variant(http: httpx.AsyncClient, server: Server, token: str) -> tuple[str, str]:
+    """A seeded variant and a location of our own (so nothing else moves its stock)."""
+    data = await gql(
+        http,
+        server,
+        token,
+        "{ products(first: 1) { nodes { variants(first: 1) { nodes { id } } } } }",
+    )
+    variant = data["products"]["nodes"][0]["variants"]["nodes"][0]["id"]
+    data = await gql(
+        http,
+        server,
+        token,
+        """mutation($i: LocationInput!) { locationCreate(input: $i) {
+        location { id } userErrors { code message } } }""",
+        i={
+            "handle": f"fanout-{secrets.token_hex(3)}",
+            "name": "Fan-out bench",
+            "kind": "WAREHOUSE",
+            "countryCode": "US",
+            "channels": ["web"],
+        },
+    )
+    payload = data["locationCreate"]
+    if payload["userErrors"]:
+        raise BenchError(f"locationCreate: {payload['userErrors']}")
+    return variant, payload["location"]["id"]
+
+
+async def bench(
+    args: argparse.Namespace, env: dict[str, str], logdir: Path, running: list[Server]
+) -> int:
+    document = CONTRACT.read_text()
+    async with httpx.AsyncClient() as http:
+        print("seeding the demo catalog ...", flush=True)
+        print("  " + run_hub(["seed", "--demo", "--products", "60"], env).strip(), flush=True)
+        token = run_hub(["apikey", "create", "--scope", "admin", "--name", "fanout"], env).strip()
+        for name in ("hub-a", "hub-b"):
+            running.append(start(name, env, logdir))
+        for srv in running:
+            await wait_ready(http, srv)
+        a, b = running
+        variant, location = await hot_variant(http, a, token)
+
+        # ------------------------------------------------------------ subscribers
+        arrivals: dict[int, int] = {}  # onHand of a change -> subscribers that got it
+        occurred: dict[int, float] = {}  # onHand of a change -> its occurredAt (Unix time)
+        complete: dict[int, asyncio.Event] = {}
+
+        def on_event(on_hand: int, occurred_at: str) -> None:
+            if on_hand not in occurred:
+                occurred[on_hand] = datetime.fromisoformat(occurred_at).timestamp()
+            arrivals[on_hand] = arrivals.get(on_hand, 0) + 1
+            if arrivals[on_hand] == args.subscribers and on_hand in complete:
+                complete[on_hand].set()
+
+        gate = asyncio.Semaphore(args.connect_concurrency)
+        subs: list[Subscriber] = []
+
+        async def connect(i: int) -> None:
+            srv = running[i % 2]
+            async with gate:
+                subs.append(
+                    await open_subscriber(
+                        f"ws://{HOST}:{srv.port}/graphql", token, document, variant, on_event
+                    )
+                )
+
+        t = time.perf_counter()
+        print(f"opening {args.subscribers} subscriptions ...", flush=True)
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(connect(i) for i in range(args.subscribers))), 300
+            )
+            deadline = time.monotonic() + 60
+            while True:
+                live = [await subscribers(http, s) for s in running]
+                if sum(live) >= args.subscribers:
+                    break
+                if time.monotonic() > deadline:
+                    raise BenchError(f"only {live} bus subscribers after 60 s")
+                await asyncio.sleep(0.2)
+            print(
+                f"  {len(subs)} live ({live[0]} on {a.name}, {live[1]} on {b.name}) "
+                f"in {time.perf_counter() - t:.1f} s",
+                flush=True,
+            )
+
+            # -------------------------------------------------------------- changes
+            since_sent: list[float] = []
+            since_occurred: list[float] = []
+            responses: list[float] = []
+            missed = 0
+            for i in range(args.changes):
+                srv = running[i % 2]
+                t0 = time.perf_counter()
+                data = await gql(
+                    http,
+                    srv,
+                    token,
+                    ADJUST,
+                    i={
+                        "variantId": variant,
+                        "locationId": location,
+                        "delta": 1,
+                        "reason": "received",
+                    },
+                )
+                responses.append(time.perf_counter() - t0)
+                out = data["inventoryAdjust"]
+                if out["userErrors"]:
+                    raise BenchError(f"inventoryAdjust: {out['userErrors']}")
+                on_hand = out["level"]["onHand"]
+                done = complete.setdefault(on_hand, asyncio.Event())
+                if arrivals.get(on_hand, 0) >= args.subscribers:
+                    done.set()
+                try:
+                    await asyncio.wait_for(done.wait(), EVENT_TIMEOUT_S)
+                except TimeoutError:
+                    missed += 1
+                    print(f"  change {i + 1}: only {arrivals.get(on_hand, 0)} got it", flush=True)
+                    continue
+                last_perf = max(s.got[on_hand][0] for s in subs)
+                last_wall = max(s.got[on_hand][1] for s in subs)
+                since_sent.append(last_perf - t0)
+                since_occurred.append(last_wall - occurred[on_hand])
+                await asyncio.sleep(args.pause_ms / 1000)
+
+            everything = sum(1 for s in subs if len(s.got) >= args.changes and s.error is None)
+            errors = [s.error for s in subs if s.error]
+        finally:
+            await close_all(subs)
+
+        # ------------------------------------------------------------------ report
+        p50, p99 = percentile(since_sent, 50) * 1000, percentile(since_sent, 99) * 1000
+        o50, o99 = percentile(since_occurred, 50) * 1000, percentile(since_occurred, 99) * 1000
+        r50, r99 = percentile(responses, 50) * 1000, percentile(responses, 99) * 1000
+        verdict = "PASS" if since_sent and p99 < TARGET_P99_MS and not missed else "FAIL"
+        print()
+        print(
+            f"{args.subscribers} subscribers on 2 processes, {args.changes} changes "
+            "(PostgreSQL + Redis)"
+        )
+        print(f"  {'figure':<44} {'p50':>9} {'p99':>9}   target")
+        print(f"  {'mutation response (HTTP round trip)':<44} {r50:>7.1f}ms {r99:>7.1f}ms   -")
+        print(
+            f"  {'last subscriber, since request sent':<44} {p50:>7.1f}ms {p99:>7.1f}ms   "
+            f"p99 < {TARGET_P99_MS:.0f} ms  {verdict}"
+        )
+        print(f"  {'last subscriber, since occurredAt':<44} {o50:>7.1f}ms {o99:>7.1f}ms   -")
+        print(
+            f"  subscribers that got every change: {everything}/{len(subs)}"
+            f"  {'PASS' if everything == args.subscribers else 'FAIL'}"
+            f"; changes missed by someone: {missed}"
+        )
+        if errors:
+            print(f"  subscriber errors: {len(errors)}, first: {errors[0]}")
+        return 0 if everything == args.subscribers and not missed else 1
+
+
+async def close_all(subs: list[Subscriber]) -> None:
+    async def one(s: Subscriber) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(s.ws.close(), 5)
+        if s.task is not None:
+            s.task.cancel()
+            with contextlib.suppress(BaseException):
+                await s.task
+
+    await asyncio.gather(*(one(s) for s in subs))
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--subscribers", type=int, default=1000)
+    ap.add_argument("--changes", type=int, default=50)
+    ap.add_argument("--connect-concurrency", type=int, default=50)
+    ap.add_argument("--pause-ms", type=float, default=20.0, help="pause between changes")
+    ap.add_argument(
+        "--pg",
+        default=os.environ.get("HUB_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    )
+    ap.add_argument("--redis", default=os.environ.get("HUB_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    args = ap.parse_args(argv)
+    if args.subscribers < 2 or args.changes < 1:
+        ap.error("need at least 2 subscribers and 1 change")
+    return args
+
+
+def raise_fd_limit(need: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+@contextlib.contextmanager
+def servers() -> Iterator[list[Server]]:
+    running: list[Server] = []
+    try:
+        yield running
+    finally:
+        for s in reversed(running):
+            stop(s)
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # `kill` cleans up like Ctrl-C
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    raise_fd_limit(args.subscribers * 2 + 256)
+    if not CONTRACT.exists():
+        print(f"fanout: no subscription document at {CONTRACT}", file=sys.stderr)
+        return 2
+    dbname = f"hub_fanout_{secrets.token_hex(4)}"
+    base = args.pg.rpartition("/")[0]
+    env = dict(os.environ)
+    env["HUB_DATABASE_URL"] = "postgresql+asyncpg://" + f"{base}/{dbname}".split("://", 1)[1]
+    env["HUB_REDIS_URL"] = args.redis
+    env["HUB_REDIS_PREFIX"] = f"fanout-{secrets.token_hex(4)}"
+    env["HUB_LOG_LEVEL"] = "WARNING"
+    env["PYTHONUNBUFFERED"] = "1"
+    created = False
+    with (
+        asyncio.Runner(loop_factory=loop_factory()) as runner,
+        tempfile.TemporaryDirectory(prefix="hub-fanout-") as tmp,
+    ):
+        try:
+            runner.run(_admin(args.pg, f'CREATE DATABASE "{dbname}"'))
+            created = True
+            with servers() as running:
+                return runner.run(bench(args, env, Path(tmp), running))
+        except BenchError as exc:
+            print(f"fanout: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("fanout: interrupted", file=sys.stderr)
+            return 130
+        finally:
+            if created:
+                with contextlib.suppress(Exception):
+                    runner.run(_admin(args.pg, f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
+
+
+async def _admin(dsn: str, sql: str) -> None:
+    conn = await asyncpg.connect(dsn, timeout=30)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
