@@ -1,0 +1,757 @@
+"""Actions: what a promotion takes off.
+
+An action looks at a ``PricingView`` (the basket plus what is still payable on each
+line and on shipping after the discounts applied before it) and returns an
+``Outcome``: the *exact* amount, as a ``Fraction``, it takes off each line and off
+shipping, or a ``Reason`` when it has nothing to take. The engine caps each amount at
+what is still payable, rounds the promotion's total half-even to the minor unit, and
+spreads it over the lines with the largest-remainder method; an action never rounds.
+
+Choices, so the same basket always prices the same way:
+
+- Percentages are ``Decimal`` (``Decimal("12.5")`` is 12.5%), converted exactly to
+  ``Fraction``; percent off is taken from what is still payable (so 10% then 20% off
+  the same line is 28% in all).
+- ``FixedOff`` on items takes the amount off ONCE across the matched lines, split in
+  proportion to what each line still costs; ``each_item=True`` takes it off every
+  matched unit instead (never below the unit's price).
+- A unit's price is its line's payable amount over its quantity, so units of one line
+  are interchangeable. Ties between equally priced units break by ``line_id``, never
+  by position, so the order lines arrive in changes nothing.
+- ``BuyXGetY``: the CHEAPEST eligible units get the discount (the usual retail rule,
+  and the one that cannot be gamed by adding an expensive "free" item); it repeats as
+  often as the basket allows, up to ``max_uses``.
+- ``MixAndMatch`` ("any 3 for 10.00"): the eligible units are sorted most expensive
+  first and cut into groups of ``n``; each group costs ``price`` (or its own sum if
+  that is less). Grouping the most expensive units together is the grouping that
+  saves the shopper the most, and it is deterministic.
+- ``BundlePrice``: bundles are filled one at a time, each component taking the most
+  expensive eligible units left, the component with the fewest eligible units first;
+  a bundle is only formed while it saves money.
+- Thresholds (``TieredSpend`` tiers, like the ``MinSubtotal`` condition) are measured
+  on the basket as entered, before any discount; the amount is taken from what is
+  still payable.
+
+Plugins add actions by subclassing ``Action`` and decorating with ``register_action``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, ClassVar, TypeVar
+
+from ._fields import Fields, check_int, check_opt_int, check_percent, percent_text
+from .basket import Basket, BasketLine, Target
+from .enums import DiscountClass, Reason
+
+_ZERO = Fraction(0)
+_HUNDRED = Fraction(100)
+
+
+class LineIndex:
+    """Which lines a target matches, computed once per ``apply``."""
+
+    __slots__ = ("_all", "_cache", "lines")
+
+    def __init__(self, basket: Basket) -> None:
+        self.lines = basket.lines
+        self._all = tuple(range(len(basket.lines)))
+        self._cache: dict[Target, tuple[int, ...]] = {}
+
+    def matching(self, target: Target | None) -> tuple[int, ...]:
+        if target is None or (target.is_everything and not _has_excludes(target)):
+            return self._all
+        hit = self._cache.get(target)
+        if hit is None:
+            hit = tuple(i for i, line in enumerate(self.lines) if target.matches(line))
+            self._cache[target] = hit
+        return hit
+
+
+def _has_excludes(target: Target) -> bool:
+    return bool(
+        target.exclude_product_ids
+        or target.exclude_variant_ids
+        or target.exclude_collection_ids
+        or target.exclude_tags
+        or target.exclude_product_types
+        or target.exclude_on_sale
+    )
+
+
+class PricingView:
+    """What an action sees. ``remaining[i]`` is what line ``i`` still costs (minor
+    units) after the discounts applied before this one; ``shipping`` likewise."""
+
+    __slots__ = ("_index", "basket", "lines", "remaining", "shipping")
+
+    def __init__(
+        self,
+        basket: Basket,
+        remaining: Sequence[int] | None = None,
+        shipping: int | None = None,
+        index: LineIndex | None = None,
+    ) -> None:
+        self.basket = basket
+        self.lines: tuple[BasketLine, ...] = basket.lines
+        self.remaining: Sequence[int] = (
+            remaining if remaining is not None else tuple(ln.subtotal for ln in basket.lines)
+        )
+        self.shipping = basket.shipping if shipping is None else shipping
+        self._index = index or LineIndex(basket)
+
+    def matching(self, target: Target | None) -> tuple[int, ...]:
+        """Indices of the lines ``target`` matches (all lines for ``None``)."""
+        return self._index.matching(target)
+
+    def unit_price(self, i: int) -> Fraction:
+        return Fraction(self.remaining[i], self.lines[i].quantity)
+
+    def subtotal(self, indices: Iterable[int]) -> int:
+        return sum(self.remaining[i] for i in indices)
+
+    def gross_subtotal(self, indices: Iterable[int]) -> int:
+        return sum(self.lines[i].subtotal for i in indices)
+
+    def cheapest_first(self, indices: Iterable[int]) -> list[int]:
+        return sorted(indices, key=lambda i: (self.unit_price(i), self.lines[i].line_id))
+
+    def dearest_first(self, indices: Iterable[int]) -> list[int]:
+        return sorted(indices, key=lambda i: (-self.unit_price(i), self.lines[i].line_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Exact amounts off, by line index and for shipping; or why there are none."""
+
+    lines: Mapping[int, Fraction] = field(default_factory=dict)
+    shipping: Fraction = _ZERO
+    reason: str | None = None
+
+    @classmethod
+    def rejected(cls, reason: str) -> Outcome:
+        return cls(reason=reason)
+
+
+def percent_of(view: PricingView, indices: Sequence[int], percent: Decimal) -> Outcome:
+    """``percent`` off what each of these lines still costs."""
+    if not indices:
+        return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
+    rate = Fraction(percent) / _HUNDRED
+    lines = {i: view.remaining[i] * rate for i in indices if view.remaining[i] > 0}
+    return Outcome(lines) if lines else Outcome.rejected(Reason.NO_DISCOUNT)
+
+
+def spread(view: PricingView, indices: Sequence[int], amount: int) -> Outcome:
+    """``amount`` off these lines together, in proportion to what each still costs."""
+    if not indices:
+        return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
+    base = view.subtotal(indices)
+    if base <= 0:
+        return Outcome.rejected(Reason.NO_DISCOUNT)
+    off = min(amount, base)
+    return Outcome(
+        {i: Fraction(off * view.remaining[i], base) for i in indices if view.remaining[i] > 0}
+    )
+
+
+class Action(ABC):
+    __slots__ = ()
+
+    kind: ClassVar[str]  # the "type" in JSON
+    classes: ClassVar[frozenset[DiscountClass]]  # the discount classes it may be
+
+    @abstractmethod
+    def compute(self, view: PricingView) -> Outcome: ...
+
+    @property
+    def uses_money(self) -> bool:
+        """True when the action holds an amount (so the promotion needs a currency)."""
+        return False
+
+    @abstractmethod
+    def to_json(self) -> dict[str, Any]: ...
+
+    @classmethod
+    @abstractmethod
+    def from_json(cls, f: Fields) -> Action: ...
+
+
+_REGISTRY: dict[str, type[Action]] = {}
+A = TypeVar("A", bound=type[Action])
+_GOODS = frozenset({DiscountClass.PRODUCT, DiscountClass.ORDER})
+_PRODUCT = frozenset({DiscountClass.PRODUCT})
+
+
+def register_action(cls: A) -> A:
+    """Class decorator: make an action readable by ``from_dict`` under its ``kind``."""
+    kind = getattr(cls, "kind", None)
+    if not isinstance(kind, str) or not kind:
+        raise ValueError(f"{cls.__name__} needs a non-empty 'kind'")
+    if _REGISTRY.get(kind, cls) is not cls:
+        raise ValueError(f"action kind {kind!r} is already registered")
+    _REGISTRY[kind] = cls
+    return cls
+
+
+def action_from_json(data: object, path: str) -> Action:
+    f = Fields(data, path)
+    kind = f.text("type")
+    cls = _REGISTRY.get(kind)
+    if cls is None:
+        known = ", ".join(sorted(_REGISTRY))
+        raise f.fail("type", f"unknown action {kind!r}; known: {known}")
+    return cls.from_json(f)
+
+
+def action_to_json(action: Action) -> dict[str, Any]:
+    return {"type": action.kind, **action.to_json()}
+
+
+def _target(value: object, name: str, *, optional: bool) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, Target):
+        raise ValueError(f"{name} must be a Target, got {value!r}")
+
+
+def _opt_target(f: Fields, key: str = "target") -> Target | None:
+    return None if f.raw(key, None) is None else Target.from_json(f.nested(key))
+
+
+def _target_json(target: Target | None) -> dict[str, Any] | None:
+    return None if target is None else target.to_json()
+
+
+def _set(obj: object, name: str, value: object) -> None:
+    object.__setattr__(obj, name, value)
+
+
+@register_action
+@dataclass(frozen=True, slots=True)
+class PercentOff(Action):
+    """``percent`` off the order (``target=None``) or off the target's lines."""
+
+    percent: Decimal
+    target: Target | None = None
+
+    kind: ClassVar[str] = "percent_off"
+    classes: ClassVar[frozenset[DiscountClass]] = _GOODS
+
+    def __post_init__(self) -> None:
+        _set(self, "percent", check_percent(self.percent, "percent"))
+        _target(self.target, "target", optional=True)
+
+    def compute(self, view: PricingView) -> Outcome:
+        return percent_of(view, view.matching(self.target), self.percent)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"percent": percent_text(self.percent), "target": _target_json(self.target)}
+
+    @classmethod
+    def from_json(cls, f: Fields) -> PercentOff:
+        return f.build(cls, percent=f.decimal("percent"), target=_opt_target(f))
+
+
+@register_action
+@dataclass(frozen=True, slots=True)
+class FixedOff(Action):
+    """``amount`` off the order (``target=None``) or the target's lines: once across
+    them (split in proportion to their price), or with ``each_item`` off every unit."""
+
+    amount: int
+    target: Target | None = None
+    each_item: bool = False
+
+    kind: ClassVar[str] = "fixed_off"
+    classes: ClassVar[frozenset[DiscountClass]] = _GOODS
+
+    def __post_init__(self) -> None:
+        check_int(self.amount, "amount", minimum=1)
+        _target(self.target, "target", optional=True)
+        if not isinstance(self.each_item, bool):
+            raise ValueError("each_item must be a bool")
+
+    @property
+    def uses_money(self) -> bool:
+        return True
+
+    def compute(self, view: PricingView) -> Outcome:
+        indices = view.matching(self.target)
+        if not self.each_item:
+            return spread(view, indices, self.amount)
+        if not indices:
+            return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
+        lines = {
+            i: Fraction(min(self.amount * view.lines[i].quantity, view.remaining[i]))
+            for i in indices
+            if view.remaining[i] > 0
+        }
+        return Outcome(lines) if lines else Outcome.rejected(Reason.NO_DISCOUNT)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "amount": self.amount,
+            "target": _target_json(self.target),
+            "each_item": self.each_item,
+        }
+
+    @classmethod
+    def from_json(cls, f: Fields) -> FixedOff:
+        return f.build(
+            cls,
+            amount=f.integer("amount"),
+            target=_opt_target(f),
+            each_item=f.flag("each_item"),
+        )
+
+
+@register_action
+@dataclass(frozen=True, slots=True)
+class BuyXGetY(Action):
+    """Buy ``buy_qty`` of ``buy``, get ``get_qty`` of ``get`` at ``percent_off_get``
+    off (100 = free). The cheapest eligible units get the discount; a unit is either
+    bought or got, never both; repeats as often as the basket allows, at most
+    ``max_uses`` times when set."""
+
+    buy: Target
+    buy_qty: int
+    get: Target
+    get_qty: int
+    percent_off_get: Decimal = Decimal(100)
+    max_uses: int | None = None
+
+    kind: ClassVar[str] = "buy_x_get_y"
+    classes: ClassVar[frozenset[DiscountClass]] = _PRODUCT
+
+    def __post_init__(self) -> None:
+        _target(self.buy, "buy", optional=False)
+        _target(self.get, "get", optional=False)
+        check_int(self.buy_qty, "buy_qty", minimum=1)
+        check_int(self.get_qty, "get_qty", minimum=1)
+        _set(self, "percent_off_get", check_percent(self.percent_off_get, "percent_off_get"))
+        check_opt_int(self.max_uses, "max_uses", minimum=1)
+
+    def compute(self, view: PricingView) -> Outcome:
+        buy = set(view.matching(self.buy))
+        get = set(view.matching(self.get))
+        if not buy or not get:
+            return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
+        qty = [line.quantity for line in view.lines]
+        get_only = sum(qty[i] for i in get - buy)
+        buy_only = sum(qty[i] for i in buy - get)
+        both = sum(qty[i] for i in buy & get)
+        # The most repetitions k with disjoint buy and get units:
+        # k*get_qty <= get_only + both, k*buy_qty <= buy_only + both, and together
+        # k*(buy_qty + get_qty) <= get_only + buy_only + both.
+        uses = min(
+            (get_only + both) // self.get_qty,
+            (buy_only + both) // self.buy_qty,
+            (get_only + buy_only + both) // (self.buy_qty + self.get_qty),
+        )
+        if self.max_uses is not None:
+            uses = min(uses, self.max_uses)
+        if uses <= 0:
+            return Outcome.rejected(Reason.MIN_QUANTITY_NOT_MET)
+        need = uses * self.get_qty
+        # Units in both targets that may be got while leaving enough to buy.
+        shared_left = both - max(0, uses * self.buy_qty - buy_only)
+        rate = Fraction(self.percent_off_get) / _HUNDRED
+        lines: dict[int, Fraction] = {}
+        for i in view.cheapest_first(get):
+            if need == 0:
+                break
+            take = min(qty[i], need)
+            if i in buy:
+                take = min(take, shared_left)
+                shared_left -= take
+            if take > 0:
+                need -= take
+                lines[i] = view.unit_price(i) * take * rate
+        return _positive(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "buy": self.buy.to_json(),
+            "buy_qty": self.buy_qty,
+            "get": self.get.to_json(),
+            "get_qty": self.get_qty,
+            "percent_off_get": percent_text(self.percent_off_get),
+            "max_uses": self.max_uses,
+        }
+
+    @classmethod
+    def from_json(cls, f: Fields) -> BuyXGetY:
+        return f.build(
+            cls,
+            buy=Target.from_json(f.nested("buy")),
+            buy_qty=f.integer("buy_qty"),
+            get=Target.from_json(f.nested("get")),
+            get_qty=f.integer("get_qty"),
+            percent_off_get=f.decimal("percent_off_get", Decimal(100)),
+            max_uses=f.integer("max_uses", None),
+        )
+
+
+def _positive(lines: dict[int, Fraction]) -> Outcome:
+    kept = {i: amount for i, amount in lines.items() if amount > 0}
+    return Outcome(kept) if kept else Outcome.rejected(Reason.NO_DISCOUNT)
+
+
+@register_action
+@dataclass(frozen=True, slots=True)
+class TieredSpend(Action):
+    """Spend more, save more: ``tiers`` are ``(threshold, value)`` pairs; the highest
+    threshold reached by the subtotal before discounts (of ``target``'s lines, or the
+    whole basket) applies. An ``int`` value is an amount off (minor units); a
+    ``Decimal`` value is a percentage off."""
+
+    tiers: tuple[tuple[int, int | Decimal], ...]
+    target: Target | None = None
+
+    kind: ClassVar[str] = "tiered_spend"
+    classes: ClassVar[frozenset[DiscountClass]] = _GOODS
+
+    def __post_init__(self) -> None:
+        tiers = []
+        for n, tier in enumerate(self.tiers):
+            if not isinstance(tier, tuple | list) or len(tier) != 2:
+                raise ValueError(f"tier {n} must be a (threshold, value) pair, got {tier!r}")
+            threshold, value = tier
+            check_int(threshold, f"tier {n} threshold")
+            if isinstance(value, Decimal):
+                value = check_percent(value, f"tier {n} percent")
+            else:
+                check_int(
+                    value, f"tier {n} amount (int minor units, or a Decimal percent)", minimum=1
+                )
+            tiers.append((threshold, value))
+        if not tiers:
+            raise ValueError("tiered_spend needs at least one tier")
+        tiers.sort(key=lambda t: t[0])
+        thresholds = [t[0] for t in tiers]
+        if len(set(thresholds)) != len(thresholds):
+            raise ValueError("tier thresholds must be distinct")
+        _set(self, "tiers", tuple(tiers))
+        _target(self.target, "target", optional=True)
+
+    @property
+    def uses_money(self) -> bool:
+        return True
+
+    def compute(self, view: PricingView) -> Outcome:
+        indices = view.matching(self.target)
+        if not indices:
+            return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
+        spent = view.gross_subtotal(indices)
+        reached = [value for threshold, value in self.tiers if threshold <= spent]
+        if not reached:
+            return Outcome.rejected(Reason.MIN_SUBTOTAL_NOT_MET)
+        value = reached[-1]
+        if isinstance(value, Decimal):
+            return percent_of(view, indices, value)
+        return spread(view, indices, value)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tiers": [
+                {"threshold": t, "percent": percent_text(v)}
+                if isinstance(v, Decimal)
+                else {"threshold": t, "amount": v}
+                for t, v in self.tiers
+            ],
+            "target": _target_json(self.target),
+        }
+
+    @classmethod
+    def from_json(cls, f: Fields) -> TieredSpend:
+        tiers: list[tuple[int, int | Decimal]] = []
+        for n, raw in enumerate(f.items("tiers")):
+            tf = Fields(raw, f"{f.at('tiers')}[{n}]")
+            threshold = tf.integer("threshold")
+            if tf.raw("percent", None) is not None:
+                value: int | Decimal = tf.decimal("percent")
+                if tf.raw("amount", None) is not None:
+                    raise tf.fail("amount", "give an amount or a percent, not both")
+            else:
+                value = tf.integer("amount")
+            tf.done()
+            tiers.append((threshold, value))
+        return f.build(cls, tiers=tuple(tiers), target=_opt_target(f))
+
+
+@register_action
+@dataclass(frozen=True, slots=True)
+class VolumeTiers(Action):
+    """Quantity breaks per line: each of the target's lines gets the percentage of
+    the highest ``(min_qty, percent)`` tier its own quantity reaches."""
+
+    target: Target
+    tiers: tuple[tuple[int, Decimal], ...]
+
+    kind: ClassVar[str] = "volume_tiers"
+    classes: ClassVar[frozenset[DiscountClass]] = _PRODUCT
+
+    def __post_init__(self) -> None:
+        _target(self.target, "target", optional=False)
+        tiers = []
+        for n, tier in enumerate(self.tiers):
+            if not isinstance(tier, tuple | list) or len(tier) != 2:
+                raise ValueError(f"tier {n} must be a (min_qty, percent) pair, got {tier!r}")
+            min_qty, pct = tier
+            check_int(min_qty, f"tier {n} min_qty", minimum=1)
+            tiers.append((min_qty, check_percent(pct, f"tier {n} percent")))
+        if not tiers:
+            raise ValueError("volume_tiers needs at least one tier")
+        tiers.sort(key=lambda t: t[0])
+        if len({t[0] for t in tiers}) != len(tiers):
+            raise ValueError("tier quantities must be distinct")
+        _set(self, "tiers", tuple(tiers))
+
+    def compute(self, view: PricingView) -> Outcome:
+        indices = view.matching(self.target)
+        if not indices:
+            return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
+        lines: dict[int, Fraction] = {}
+        for i in indices:
+            reached = [pct for min_qty, pct in self.tiers if view.lines[i].quantity >= min_qty]
+            if reached:
+                lines[i] = view.remaining[i] * Fraction(reached[-1]) / _HUNDRED
+        if not lines:
+            return Outcome.rejected(Reason.MIN_QUANTITY_NOT_MET)
+        return _positive(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target.to_json(),
+            "tiers": [{"min_quantity": q, "percent": percent_text(p)} for q, p in self.tiers],
+        }
+
+    @classmethod
+    def from_json(cls, f: Fields) -> VolumeTiers:
+        tiers = []
+        for n, raw in enumerate(f.items("tiers")):
+            tf = Fields(raw, f"{f.at('tiers')}[{n}]")
+            tiers.append((tf.integer("min_quantity"), tf.decimal("percent")))
+            tf.done()
+        return f.build(cls, target=Target.from_json(f.nested("target")), tiers=tuple(tiers))
+
+
+def _take(order: Sequence[int], left: dict[int, int], need: int) -> list[tuple[int, int]]:
+    """Take ``need`` units from the lines in ``order`` (counts in ``left``)."""
+    taken = []
+    for i in order:
+        if need == 0:
+            break
+        n = min(left[i], need)
+        if n > 0:
+            left[i] -= n
+            need -= n
+            taken.append((i, n))
+    return taken if need == 0 else _give_back(left, taken)
+
+
+def _give_back(left: dict[int, int], taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    for i, n in taken:
+        left[i] += n
+    return []
+
+
+def _group_discount(
+    view: PricingView, group: list[tuple[int, int]], price: int, lines: dict[int, Fraction]
+) -> bool:
+    """Charge ``price`` for the units in ``group``: add each line's share of the saving
+    (in proportion to the units' prices) to ``lines``; False when nothing is saved."""
+    total = sum((view.unit_price(i) * n for i, n in group), _ZERO)
+    saving = total - price
+    if saving <= 0:
+        return False
+    for i, n in group:
+        lines[i] = lines.get(i, _ZERO) + view.unit_price(i) * n * saving / total
+    return True
+
+
+@register_action
+@dataclass(frozen=True, slots=True)
+class MixAndMatch(Action):
+    """Any ``n`` units of the target for ``price`` together; the most expensive units
+    are grouped first (the best deal for the shopper). Repeats, at most ``max_uses``."""
+
+    target: Target
+    n: int
+    price: int
+    max_uses: int | None = None
+
+    kind: ClassVar[str] = "mix_and_match"
+    classes: ClassVar[frozenset[DiscountClass]] = _PRODUCT
+
+    def __post_init__(self) -> None:
+        _target(self.target, "target", optional=False)
+        check_int(self.n, "n", minimum=1)
+        check_int(self.price, "price")
+        check_opt_int(self.max_uses, "max_uses", minimum=1)
+
+    @property
+    def uses_money(self) -> bool:
+        return True
+
+    def compute(self, view: PricingView) -> Outcome:
+        indices = view.matching(self.target)
+        if not indices:
+            return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
+        groups = sum(view.lines[i].quantity for i in indices) // self.n
+        if self.max_uses is not None:
+            groups = min(groups, self.max_uses)
+        if groups == 0:
+            return Outcome.rejected(Reason.MIN_QUANTITY_NOT_MET)
+        order = view.dearest_first(indices)
+        left = {i: view.lines[i].quantity for i in indices}
+        lines: dict[int, Fraction] = {}
+        for _ in range(groups):
+            group = _take(order, left, self.n)
+            # Groups come dearest first: once one saves nothing, none after it will.
+            if not _group_discount(view, group, self.price, lines):
+                break
+        return _positive(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target.to_json(),
+            "n": self.n,
+            "price": self.price,
+            "max_uses": self.max_uses,
+        }
+
+    @classmethod
+    def from_json(cls, f: Fields) -> MixAndMatch:
+        return f.build(
+            cls,
+            target=Target.from_json(f.nested("target")),
+            n=f.integer("n"),
+            price=f.integer("price"),
+            max_uses=f.integer("max_uses", None),
+        )
+
+
+@register_action
+@dataclass(frozen=True, slots=True)
+class BundlePrice(Action):
+    """The set ``required`` (``(target, quantity)`` components) for ``price``.
+    Repeats while the basket holds another full set that saves money, at most
+    ``max_uses`` times. A unit counts for one component only."""
+
+    required: tuple[tuple[Target, int], ...]
+    price: int
+    max_uses: int | None = None
+
+    kind: ClassVar[str] = "bundle_price"
+    classes: ClassVar[frozenset[DiscountClass]] = _PRODUCT
+
+    def __post_init__(self) -> None:
+        required = []
+        for n, component in enumerate(self.required):
+            if not isinstance(component, tuple | list) or len(component) != 2:
+                raise ValueError(f"component {n} must be a (Target, quantity) pair")
+            target, qty = component
+            _target(target, f"component {n} target", optional=False)
+            check_int(qty, f"component {n} quantity", minimum=1)
+            required.append((target, qty))
+        if not required:
+            raise ValueError("bundle_price needs at least one component")
+        _set(self, "required", tuple(required))
+        check_int(self.price, "price")
+        check_opt_int(self.max_uses, "max_uses", minimum=1)
+
+    @property
+    def uses_money(self) -> bool:
+        return True
+
+    def compute(self, view: PricingView) -> Outcome:
+        eligible = [view.matching(target) for target, _ in self.required]
+        if not all(eligible):
+            return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
+        # Fill the most constrained component first (fewest eligible units), so a
+        # broad component does not take the only unit a narrow one could use.
+        order = sorted(
+            range(len(self.required)),
+            key=lambda c: (sum(view.lines[i].quantity for i in eligible[c]), c),
+        )
+        dearest = [view.dearest_first(e) for e in eligible]
+        left = {i: line.quantity for i, line in enumerate(view.lines)}
+        lines: dict[int, Fraction] = {}
+        bundles = 0
+        complete = False  # whether at least one full set was found
+        while self.max_uses is None or bundles < self.max_uses:
+            bundle: list[tuple[int, int]] = []
+            for c in order:
+                part = _take(dearest[c], left, self.required[c][1])
+                if not part:
+                    bundle = _give_back(left, bundle)
+                    break
+                bundle.extend(part)
+            if not bundle:
+                break
+            complete = True
+            # Bundles come dearest first: once one saves nothing, none after it will.
+            if not _group_discount(view, bundle, self.price, lines):
+                break
+            bundles += 1
+        if not complete:
+            return Outcome.rejected(Reason.MIN_QUANTITY_NOT_MET)
+        return _positive(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "required": [{"target": t.to_json(), "quantity": q} for t, q in self.required],
+            "price": self.price,
+            "max_uses": self.max_uses,
+        }
+
+    @classmethod
+    def from_json(cls, f: Fields) -> BundlePrice:
+        required = []
+        for n, raw in enumerate(f.items("required")):
+            cf = Fields(raw, f"{f.at('required')}[{n}]")
+            required.append((Target.from_json(cf.nested("target")), cf.integer("quantity")))
+            cf.done()
+        return f.build(
+            cls,
+            required=tuple(required),
+            price=f.integer("price"),
+            max_uses=f.integer("max_uses", None),
+        )
+
+
+@register_action
+@dataclass(frozen=True, slots=True)
+class FreeShipping(Action):
+    """Shipping free, or at most ``max_amount`` off it."""
+
+    max_amount: int | None = None
+
+    kind: ClassVar[str] = "free_shipping"
+    classes: ClassVar[frozenset[DiscountClass]] = frozenset({DiscountClass.SHIPPING})
+
+    def __post_init__(self) -> None:
+        check_opt_int(self.max_amount, "max_amount", minimum=1)
+
+    @property
+    def uses_money(self) -> bool:
+        return self.max_amount is not None
+
+    def compute(self, view: PricingView) -> Outcome:
+        if view.shipping <= 0:
+            return Outcome.rejected(Reason.NO_DISCOUNT)
+        off = view.shipping if self.max_amount is None else min(view.shipping, self.max_amount)
+        return Outcome(shipping=Fraction(off))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"max_amount": self.max_amount}
+
+    @classmethod
+    def from_json(cls, f: Fields) -> FreeShipping:
+        return f.build(cls, max_amount=f.integer("max_amount", None))

@@ -1,0 +1,47 @@
+"""Turning exact amounts into minor units that add up.
+
+A promotion's amounts are exact (``Fraction``). ``apportion`` rounds their sum
+half-even to the minor unit (one rounding per allocation, so 0.5 goes to the even
+unit and no bias builds up over many orders), then gives each slot (a line, or
+shipping) the floor of its exact amount and hands the units still missing to the
+slots with the largest remainders (ties: the lower ``tie_rank``). The slots
+therefore sum EXACTLY to the rounded total, and no slot gets more than the ceiling of
+its exact amount, so a slot capped at an integer is never exceeded.
+
+With a ``cap`` (a budget) below the rounded total, the cap is shared out instead, in
+proportion to the exact amounts, by the same largest-remainder rule."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from fractions import Fraction
+
+
+def round_half_even(value: Fraction) -> int:
+    return round(value)  # Fraction.__round__ without digits rounds half to even
+
+
+def apportion(
+    exact: Sequence[Fraction], tie_rank: Sequence[int], cap: int | None = None
+) -> list[int]:
+    total_exact = sum(exact, Fraction(0))
+    if total_exact <= 0:
+        return [0] * len(exact)
+    total = round_half_even(total_exact)
+    shares: Sequence[Fraction] = exact
+    if cap is not None and total > cap:
+        total = max(cap, 0)
+        shares = [e * total / total_exact for e in exact]
+    floors = [math.floor(s) for s in shares]
+    short = total - sum(floors)
+    if short > 0:
+        by_remainder = sorted(
+            (i for i, s in enumerate(shares) if s > floors[i]),
+            key=lambda i: (floors[i] - shares[i], tie_rank[i]),
+        )
+        if short > len(by_remainder):  # impossible by construction; see the docstring
+            raise AssertionError("apportion: remainder exceeds the slots available")
+        for i in by_remainder[:short]:
+            floors[i] += 1
+    return floors
