@@ -12,6 +12,7 @@ from .catalog import (
     Variant,
     VariantPrice,
 )
+from .customers import Customer as Customer
 from .inventory import (
     IdempotencyKey,
     InventoryLevel,
@@ -24,6 +25,10 @@ from .inventory import (
     Reservation,
     Transfer,
 )
+from .pricing import PriceList as PriceList
+from .pricing import PriceListEntry as PriceListEntry
+from .shipping import ShippingRate as ShippingRate
+from .shipping import ShippingZone as ShippingZone
 
 metadata = Base.metadata
 
