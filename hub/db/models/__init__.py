@@ -1,5 +1,9 @@
 from .auth import ApiKey
 from .base import Base
+from .carts import Cart as Cart
+from .carts import CartDeliveryGroup as CartDeliveryGroup
+from .carts import CartLine as CartLine
+from .carts import CheckoutAttempt as CheckoutAttempt
 from .catalog import (
     BundleComponent,
     Channel,
@@ -25,6 +29,10 @@ from .inventory import (
     Reservation,
     Transfer,
 )
+from .orders import Order as Order
+from .orders import OrderLine as OrderLine
+from .orders import Payment as Payment
+from .orders import PaymentWebhookEvent as PaymentWebhookEvent
 from .pricing import PriceList as PriceList
 from .pricing import PriceListEntry as PriceListEntry
 from .shipping import ShippingRate as ShippingRate

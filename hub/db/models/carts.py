@@ -1,0 +1,101 @@
+"""Carts: server-side baskets with lines, delivery groups and checkout attempts.
+
+A cart is found by its unguessable ``token`` (the public id); ``version`` goes up on
+every change so a checkout can tell that the cart it priced is the cart it locks.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, BigId, utcnow
+
+CART_STATUSES = ("ACTIVE", "COMPLETING", "COMPLETED")
+
+
+class Cart(Base):
+    __tablename__ = "carts"
+    __table_args__ = (
+        CheckConstraint("status IN ('ACTIVE','COMPLETING','COMPLETED')", name="status"),
+        Index("ix_carts_customer", "customer_id", "updated_at"),
+        Index("ix_carts_expiry", "status", "expires_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    channel_id: Mapped[int] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default="ACTIVE")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    # The customer the cart belongs to (a customer-scope key's customer), if any.
+    customer_id: Mapped[int | None] = mapped_column(BigInteger)
+    email: Mapped[str | None] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    country_code: Mapped[str | None] = mapped_column(String(2))
+    discount_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    attributes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    note: Mapped[str | None] = mapped_column(Text)
+    # While COMPLETING: until when the checkout holding it may take (a crashed one's
+    # lock runs out and the cart is usable again).
+    locked_until: Mapped[datetime | None] = mapped_column()
+    order_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class CartDeliveryGroup(Base):
+    """How some of a cart's lines reach the buyer: shipped to an address, or picked up
+    at a location. Lines without a group belong to the cart's default shipping group."""
+
+    __tablename__ = "cart_delivery_groups"
+    __table_args__ = (
+        CheckConstraint("kind IN ('SHIPPING','PICKUP')", name="kind"),
+        CheckConstraint("kind <> 'PICKUP' OR location_id IS NOT NULL", name="pickup_location"),
+        Index("ix_cart_delivery_groups_cart", "cart_id", "position"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    cart_id: Mapped[int] = mapped_column(ForeignKey("carts.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    kind: Mapped[str] = mapped_column(String(16))
+    # {"firstName", "lastName", "address1", "address2", "city", "region", "postalCode",
+    #  "countryCode", "phone"} for SHIPPING; null until given.
+    address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id", ondelete="SET NULL"))
+    option_handle: Mapped[str | None] = mapped_column(String(64))
+
+
+class CartLine(Base):
+    __tablename__ = "cart_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity"),
+        Index("ix_cart_lines_cart", "cart_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    cart_id: Mapped[int] = mapped_column(ForeignKey("carts.id", ondelete="CASCADE"))
+    variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"))
+    quantity: Mapped[int] = mapped_column(Integer)
+    attributes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    delivery_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cart_delivery_groups.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CheckoutAttempt(Base):
+    """checkoutComplete's idempotency record, per (cart, client key). PENDING while a
+    checkout runs (until ``locked_until``), DONE with the order it made."""
+
+    __tablename__ = "checkout_attempts"
+    __table_args__ = (CheckConstraint("status IN ('PENDING','DONE')", name="status"),)
+    cart_id: Mapped[int] = mapped_column(
+        ForeignKey("carts.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="PENDING")
+    order_id: Mapped[int | None] = mapped_column(BigInteger)
+    locked_until: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
