@@ -35,6 +35,7 @@ from .orders import Payment as Payment
 from .orders import PaymentWebhookEvent as PaymentWebhookEvent
 from .pricing import PriceList as PriceList
 from .pricing import PriceListEntry as PriceListEntry
+from .promotions import Promotion as Promotion  # + codes, usage, redemptions
 from .shipping import ShippingRate as ShippingRate
 from .shipping import ShippingZone as ShippingZone
 
