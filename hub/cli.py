@@ -90,6 +90,9 @@ def serve(
         workers=None if reload else workers,
         log_level=settings.log_level.lower(),
         access_log=settings.log_level == "DEBUG",
+        # Subscription messages are small JSON frames pushed to many sockets at once:
+        # compressing each one costs more CPU than the bytes it saves on a LAN or CDN.
+        ws_per_message_deflate=False,
     )
 
 
@@ -152,9 +155,13 @@ def apikey_create(
         typer.Option(help="storefront, customer, admin, connector, partner; repeat for several."),
     ],
     name: Annotated[str, typer.Option(help="A label for the key.")] = "cli",
+    customer: Annotated[
+        str | None,
+        typer.Option(help="Email of the customer a --scope customer key acts for."),
+    ] = None,
 ) -> None:
     """Create an API key and print its token (shown only once)."""
-    from hub.auth import InvalidScope, create_api_key
+    from hub.auth import InvalidScope, UnknownCustomer, create_api_key
     from hub.db.database import Database
 
     settings = _settings()
@@ -163,7 +170,7 @@ def apikey_create(
         await _migrate(settings)
         db = Database(settings)
         try:
-            return await create_api_key(db, name, scope)
+            return await create_api_key(db, name, scope, customer=customer)
         finally:
             await db.dispose()
 
@@ -172,10 +179,14 @@ def apikey_create(
     except InvalidScope as exc:
         typer.echo(f"hub: {exc}", err=True)
         raise typer.Exit(2) from None
+    except UnknownCustomer as exc:
+        typer.echo(f"hub: {exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(token)
     typer.echo(
-        f"hub: key {pk} created with scopes {', '.join(sorted(set(scope)))}; "
-        "the token is not shown again",
+        f"hub: key {pk} created with scopes {', '.join(sorted(set(scope)))}"
+        + (f" for customer {customer.strip().lower()}" if customer else "")
+        + "; the token is not shown again",
         err=True,
     )
 

@@ -30,6 +30,7 @@ from typing import Any, Final
 
 import orjson
 import strawberry
+from graphql.execution.executor import CollectedErrors
 from graphql.pyutils import is_awaitable
 from strawberry.types import Info
 
@@ -306,11 +307,27 @@ class SubscriptionExecutionContext(HubExecutionContext):
     only pay an ``isinstance``.
     """
 
+    def build_per_event_executor(self, payload: Any) -> Any:
+        # graphql-core copies the subscription's executor for every event with
+        # ``copy.copy`` (slow, generic); per subscriber per event that adds up. A shared
+        # result skips the copy altogether; otherwise a plain ``__dict__`` copy.
+        if isinstance(payload, _Shared):
+            key = self._hub_key()
+            if key is not None:
+                hit = payload.results.get(key)
+                if hit is not None and hit[0] is self.operation:
+                    return _Executed(hit[1])
+        executor = object.__new__(type(self))
+        executor.__dict__.update(self.__dict__)
+        executor.root_value = payload
+        executor.collected_errors = CollectedErrors()
+        return executor
+
     def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
         value = self.root_value
         if not isinstance(value, _Shared):
             return super().execute_operation(*args, **kwargs)
-        key = self._share_key()
+        key = self._hub_key()
         if key is not None:
             hit = value.results.get(key)
             if hit is not None and hit[0] is self.operation:
@@ -320,6 +337,15 @@ class SubscriptionExecutionContext(HubExecutionContext):
             # The operation node is kept with the result: its id can't be reused meanwhile.
             value.results[key] = (self.operation, result)
         return result
+
+    def _hub_key(self) -> tuple[Any, ...] | None:
+        # Fixed for the life of a subscription (document, variables, the connection's
+        # principal): computed once, and copied into every per-event executor.
+        try:
+            return self.__dict__["_hub_share_key"]
+        except KeyError:
+            key = self.__dict__["_hub_share_key"] = self._share_key()
+            return key
 
     def _share_key(self) -> tuple[Any, ...] | None:
         principal = getattr(self.context_value, "principal", None)
@@ -331,6 +357,18 @@ class SubscriptionExecutionContext(HubExecutionContext):
         except TypeError:
             return None
         return (id(self.operation), frozen, principal.scopes)
+
+
+class _Executed:
+    """A per-event executor whose result was already computed for another subscriber."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+    def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
+        return self.result
 
 
 # ------------------------------------------------------------------- the event loop
