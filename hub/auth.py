@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select, update
 
 from hub.db.database import Database, Reader
-from hub.db.models import ApiKey
+from hub.db.models import ApiKey, Customer
 
 keys_t = ApiKey.__table__
+customers_t = Customer.__table__
 
 # storefront: read the public catalog; customer: a shopper's own data; admin: staff,
 # everything; connector: ERP/marketplace sync (catalog and stock writes); partner:
@@ -31,6 +32,8 @@ class Principal:
     scopes: frozenset[str]
     key_pk: int | None = None
     name: str = "anonymous"
+    # The customer a key with the "customer" scope acts for.
+    customer_id: int | None = None
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
@@ -47,20 +50,37 @@ class InvalidScope(ValueError):
     pass
 
 
+class UnknownCustomer(ValueError):
+    pass
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def create_api_key(db: Database, name: str, scopes: Iterable[str]) -> tuple[int, str]:
-    """Create a key; returns (id, token). The token is shown only this once."""
+async def create_api_key(
+    db: Database, name: str, scopes: Iterable[str], *, customer: str | None = None
+) -> tuple[int, str]:
+    """Create a key; returns (id, token). The token is shown only this once.
+
+    ``customer`` (an email) ties a key with the "customer" scope to that customer."""
     wanted = sorted(set(scopes))
     bad = [s for s in wanted if s not in SCOPES]
     if not wanted or bad:
         raise InvalidScope(
             f"unknown scope(s) {', '.join(bad) or '(none given)'}; choose from {', '.join(SCOPES)}"
         )
+    if customer is not None and "customer" not in wanted:
+        raise InvalidScope("a key for a customer needs the customer scope (--scope customer)")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     async with db.transaction() as conn:
+        customer_pk = None
+        if customer is not None:
+            customer_pk = await conn.scalar(
+                select(customers_t.c.id).where(customers_t.c.email == customer.strip().lower())
+            )
+            if customer_pk is None:
+                raise UnknownCustomer(f"no customer with email {customer!r}")
         res = await conn.execute(
             insert(keys_t)
             .values(
@@ -69,6 +89,7 @@ async def create_api_key(db: Database, name: str, scopes: Iterable[str]) -> tupl
                 token_hash=_hash(token),
                 scopes=wanted,
                 created_at=datetime.now(UTC),
+                customer_id=customer_pk,
             )
             .returning(keys_t.c.id)
         )
@@ -90,10 +111,10 @@ async def authenticate(reader: Reader, token: str) -> Principal | None:
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
     row = await reader.first(
-        select(keys_t.c.id, keys_t.c.name, keys_t.c.scopes).where(
+        select(keys_t.c.id, keys_t.c.name, keys_t.c.scopes, keys_t.c.customer_id).where(
             keys_t.c.token_hash == _hash(token), keys_t.c.revoked_at.is_(None)
         )
     )
     if row is None:
         return None
-    return Principal(frozenset(row.scopes), row.id, row.name)
+    return Principal(frozenset(row.scopes), row.id, row.name, row.customer_id)
