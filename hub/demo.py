@@ -50,6 +50,7 @@ from hub.db.models import (
     Variant,
     VariantPrice,
 )
+from hub.demo_pricing import seed_pricing_demo
 from hub.domain.catalog import search_text
 
 __all__ = ["has_catalog", "seed_demo"]
@@ -536,6 +537,7 @@ async def seed_demo(db: Database, products: int = 600, *, seed: int = 42) -> dic
             await _insert(conn, table, rows)
         for table, rows in gen.collections():
             await _insert(conn, table, rows)
+        await seed_pricing_demo(conn)  # customers, wholesale price list, shipping zones
         if conn.dialect.name == "postgresql":
             for name in SERIAL_TABLES:
                 await conn.execute(

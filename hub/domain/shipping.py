@@ -1,0 +1,512 @@
+"""Shipping: zones of countries (optionally narrowed to regions) and their rate tables.
+
+:func:`shipping_options` is what carts and checkout call: the delivery options for a
+destination, a parcel weight and a merchandise subtotal in one currency, cheapest
+first. Store pickup is not a rate; the cart layer offers it from the locations.
+
+Matching: a zone covers an address when the country is one of its ``countries`` and,
+if the zone lists ``regions`` (ISO 3166-2, ``"US-HI"``), the address's region is one
+of them. Zones that name the address's region are more specific and win over zones
+that only name its country. Of the matching zones' rates in the requested currency, a
+``WEIGHT`` rate applies when ``min_weight_grams <= weight < max_weight_grams``, a
+``SUBTOTAL`` rate when ``min_subtotal <= subtotal < max_subtotal`` (a missing bound is
+open), a ``FLAT`` rate always; any rate costs nothing once the subtotal reaches its
+``free_over_subtotal``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub import ids
+from hub.db.database import Database, Reader
+from hub.db.models import ShippingRate, ShippingZone
+from hub.domain.catalog import HANDLE_RE
+from hub.domain.errors import Code, DomainError, Errors, fail
+from hub.money import Money, MoneyError, is_currency, to_decimal, to_minor
+
+zones_t = ShippingZone.__table__
+rates_t = ShippingRate.__table__
+
+KINDS = ("WEIGHT", "SUBTOTAL", "FLAT")
+COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+REGION_RE = re.compile(r"^([A-Z]{2})-[A-Z0-9]{1,3}$")
+MAX_COUNTRIES = 250
+MAX_REGIONS = 500
+MAX_MINOR = 2_147_483_647
+
+
+@dataclass(frozen=True, slots=True)
+class ShippingOption:
+    """One way to deliver: ``amount`` in minor units of ``currency``, and a delivery
+    estimate in days when the rate has one."""
+
+    handle: str
+    title: str
+    amount: int
+    currency: str
+    min_days: int | None
+    max_days: int | None
+
+
+async def _all(conn: AsyncConnection | Reader, stmt: Any) -> Sequence[Any]:
+    if isinstance(conn, Reader):
+        return await conn.all(stmt)
+    return (await conn.execute(stmt)).all()
+
+
+def region_code(country: str, region: str | None) -> str | None:
+    """An address region as ISO 3166-2: ("US", "ny") -> "US-NY"; "US-NY" stays."""
+    if not region:
+        return None
+    r = region.strip().upper()
+    return r if r.startswith(f"{country}-") else f"{country}-{r}"
+
+
+async def shipping_options(
+    conn: AsyncConnection | Reader,
+    *,
+    currency: str,
+    country: str,
+    region: str | None,
+    weight_grams: int,
+    subtotal: int,
+) -> list[ShippingOption]:
+    """Delivery options to ``country``/``region`` for a parcel of ``weight_grams`` and a
+    merchandise ``subtotal`` (minor units of ``currency``), cheapest first; [] when no
+    zone covers the destination. One SQL statement."""
+    country = country.strip().upper()
+    wanted_region = region_code(country, region)
+    rows = await _all(
+        conn,
+        select(
+            rates_t,
+            zones_t.c.countries.label("zone_countries"),
+            zones_t.c.regions.label("zone_regions"),
+        )
+        .join(zones_t, zones_t.c.id == rates_t.c.zone_id)
+        .where(rates_t.c.currency == currency),
+    )
+    by_region: list[Any] = []
+    by_country: list[Any] = []
+    for r in rows:
+        if country not in (r.zone_countries or ()):
+            continue
+        regions = r.zone_regions or ()
+        if not regions:
+            by_country.append(r)
+        elif wanted_region is not None and wanted_region in regions:
+            by_region.append(r)
+    options = []
+    for r in by_region or by_country:
+        if r.kind == "WEIGHT" and not _within(weight_grams, r.min_weight_grams, r.max_weight_grams):
+            continue
+        if r.kind == "SUBTOTAL" and not _within(subtotal, r.min_subtotal, r.max_subtotal):
+            continue
+        free = r.free_over_subtotal is not None and subtotal >= r.free_over_subtotal
+        options.append(
+            ShippingOption(
+                r.handle, r.title, 0 if free else r.amount, r.currency, r.min_days, r.max_days
+            )
+        )
+    big = 1 << 30
+    options.sort(key=lambda o: (o.amount, o.max_days if o.max_days is not None else big, o.handle))
+    return options
+
+
+def _within(value: int, low: int | None, high: int | None) -> bool:
+    return (low is None or value >= low) and (high is None or value < high)
+
+
+# --------------------------------------------------------------------------- records
+
+
+class ShippingRateRecord:
+    __slots__ = (
+        "amount",
+        "currency",
+        "free_over_subtotal",
+        "handle",
+        "id",
+        "kind",
+        "max_days",
+        "max_subtotal",
+        "max_weight_grams",
+        "min_days",
+        "min_subtotal",
+        "min_weight_grams",
+        "pk",
+        "title",
+        "zone_pk",
+    )
+
+    def __init__(self, row: Any) -> None:
+        cur = row.currency
+        self.pk = row.id
+        self.id = ids.encode("ShippingRate", row.id)
+        self.zone_pk = row.zone_id
+        self.handle = row.handle
+        self.title = row.title
+        self.currency = cur
+        self.kind = row.kind
+        self.min_weight_grams = row.min_weight_grams
+        self.max_weight_grams = row.max_weight_grams
+        self.min_subtotal = None if row.min_subtotal is None else Money(row.min_subtotal, cur)
+        self.max_subtotal = None if row.max_subtotal is None else Money(row.max_subtotal, cur)
+        self.amount = Money(row.amount, cur)
+        self.free_over_subtotal = (
+            None if row.free_over_subtotal is None else Money(row.free_over_subtotal, cur)
+        )
+        self.min_days = row.min_days
+        self.max_days = row.max_days
+
+
+class ShippingZoneRecord:
+    __slots__ = ("countries", "handle", "id", "name", "pk", "rates", "regions")
+
+    def __init__(self, row: Any) -> None:
+        self.pk = row.id
+        self.id = ids.encode("ShippingZone", row.id)
+        self.handle = row.handle
+        self.name = row.name
+        self.countries = list(row.countries or ())
+        self.regions = list(row.regions or ())
+        self.rates: list[ShippingRateRecord] = []
+
+
+async def list_zones(
+    conn: AsyncConnection | Reader, pks: Sequence[int] | None = None
+) -> list[ShippingZoneRecord]:
+    """Zones (all, or those in ``pks``) with their rates: two statements."""
+    stmt = select(zones_t).order_by(zones_t.c.id)
+    if pks is not None:
+        stmt = stmt.where(zones_t.c.id.in_(list(pks)))
+    zones = [ShippingZoneRecord(r) for r in await _all(conn, stmt)]
+    if zones:
+        by_pk = {z.pk: z for z in zones}
+        rates = await _all(
+            conn,
+            select(rates_t)
+            .where(rates_t.c.zone_id.in_(list(by_pk)))
+            .order_by(rates_t.c.zone_id, rates_t.c.amount, rates_t.c.id),
+        )
+        for r in rates:
+            by_pk[r.zone_id].rates.append(ShippingRateRecord(r))
+    return zones
+
+
+async def rates_by_pks(
+    conn: AsyncConnection | Reader, pks: Sequence[int]
+) -> dict[int, ShippingRateRecord]:
+    rows = await _all(conn, select(rates_t).where(rates_t.c.id.in_(list(pks))))
+    return {r.id: ShippingRateRecord(r) for r in rows}
+
+
+# --------------------------------------------------------------------------- writes
+
+
+def _check_handle(errs: Errors, handle: str | None) -> None:
+    if handle is None:
+        return
+    if not handle:
+        errs.add(Code.BLANK, "handle can't be blank", "handle")
+    elif len(handle) > 64:
+        errs.add(Code.TOO_LONG, "handle is longer than 64 characters", "handle")
+    elif not HANDLE_RE.match(handle):
+        errs.add(Code.INVALID, "handle must be lowercase letters, digits and dashes", "handle")
+
+
+def _check_name(errs: Errors, value: str | None, path: str) -> None:
+    if value is None:
+        return
+    if not value.strip():
+        errs.add(Code.BLANK, f"{path} can't be blank", path)
+    elif len(value) > 255:
+        errs.add(Code.TOO_LONG, f"{path} is longer than 255 characters", path)
+    elif "\x00" in value:
+        errs.add(Code.INVALID, f"{path} contains a NUL character", path)
+
+
+def _integrity(exc: IntegrityError, what: str) -> DomainError:
+    msg = str(exc.orig).lower()
+    if "unique" in msg or "duplicate" in msg:
+        return fail(Code.TAKEN, f"{what} handle is already taken", "handle")
+    if "foreign key" in msg:
+        return fail(Code.NOT_FOUND, "shipping zone not found", "zoneId")
+    return fail(Code.INVALID, f"the {what} is invalid", "handle")
+
+
+# ----- zones
+
+
+@dataclass
+class ZoneInput:
+    handle: str | None = None
+    name: str | None = None
+    countries: list[str] | None = None
+    regions: list[str] | None = None
+
+
+def _clean_zone(errs: Errors, data: ZoneInput, countries_now: list[str]) -> dict[str, Any]:
+    _check_handle(errs, data.handle)
+    _check_name(errs, data.name, "name")
+    values: dict[str, Any] = {
+        k: v for k, v in (("handle", data.handle), ("name", data.name)) if v is not None
+    }
+    countries = countries_now
+    if data.countries is not None:
+        countries = list(dict.fromkeys(c.strip().upper() for c in data.countries))
+        if not countries:
+            errs.add(Code.BLANK, "a zone needs at least one country", "countries")
+        elif len(countries) > MAX_COUNTRIES:
+            errs.add(Code.LIMIT_EXCEEDED, f"at most {MAX_COUNTRIES} countries", "countries")
+        for i, c in enumerate(countries):
+            if not COUNTRY_RE.match(c):
+                errs.add(
+                    Code.INVALID, f"{c!r} is not an ISO 3166-1 alpha-2 code", "countries", str(i)
+                )
+        values["countries"] = countries
+    if data.regions is not None:
+        regions = list(dict.fromkeys(r.strip().upper() for r in data.regions))
+        if len(regions) > MAX_REGIONS:
+            errs.add(Code.LIMIT_EXCEEDED, f"at most {MAX_REGIONS} regions", "regions")
+        for i, r in enumerate(regions):
+            m = REGION_RE.match(r)
+            if m is None:
+                errs.add(
+                    Code.INVALID,
+                    f"{r!r} is not an ISO 3166-2 code such as US-HI",
+                    "regions",
+                    str(i),
+                )
+            elif m.group(1) not in countries:
+                errs.add(
+                    Code.INVALID,
+                    f"region {r} is outside the zone's countries",
+                    "regions",
+                    str(i),
+                )
+        values["regions"] = regions
+    return values
+
+
+async def create_zone(db: Database, data: ZoneInput) -> int:
+    errs = Errors()
+    for name in ("handle", "name", "countries"):
+        if getattr(data, name) is None:
+            errs.add(Code.BLANK, f"{name} is required", name)
+    values = _clean_zone(errs, data, [])
+    errs.raise_if_any()
+    values.setdefault("regions", [])
+    async with db.transaction() as conn:
+        try:
+            res = await conn.execute(
+                insert(zones_t)
+                .values(**values, created_at=datetime.now(UTC))
+                .returning(zones_t.c.id)
+            )
+        except IntegrityError as exc:
+            raise _integrity(exc, "zone") from None
+        return res.scalar_one()
+
+
+async def update_zone(db: Database, pk: int, data: ZoneInput) -> int:
+    async with db.transaction() as conn:
+        row = (await conn.execute(select(zones_t).where(zones_t.c.id == pk))).first()
+        if row is None:
+            raise fail(Code.NOT_FOUND, "shipping zone not found", "id")
+        errs = Errors()
+        if data.countries is not None and data.regions is None and row.regions:
+            data.regions = list(row.regions)  # re-check them against the new countries
+        values = _clean_zone(errs, data, list(row.countries or ()))
+        errs.raise_if_any()
+        if values:
+            try:
+                await conn.execute(update(zones_t).where(zones_t.c.id == pk).values(**values))
+            except IntegrityError as exc:
+                raise _integrity(exc, "zone") from None
+    return pk
+
+
+async def delete_zone(db: Database, pk: int) -> None:
+    """Delete a zone and its rates."""
+    async with db.transaction() as conn:
+        res = await conn.execute(delete(zones_t).where(zones_t.c.id == pk))
+        if res.rowcount == 0:
+            raise fail(Code.NOT_FOUND, "shipping zone not found", "id")
+
+
+# ----- rates
+
+
+@dataclass
+class RateInput:
+    zone_pk: int | None = None  # create only
+    handle: str | None = None
+    title: str | None = None
+    currency: str | None = None
+    kind: str | None = None
+    min_weight_grams: int | None = None
+    max_weight_grams: int | None = None
+    min_subtotal: Decimal | None = None
+    max_subtotal: Decimal | None = None
+    amount: Decimal | None = None
+    free_over_subtotal: Decimal | None = None
+    min_days: int | None = None
+    max_days: int | None = None
+
+
+RATE_CLEARABLE = frozenset(
+    {
+        "min_weight_grams",
+        "max_weight_grams",
+        "min_subtotal",
+        "max_subtotal",
+        "free_over_subtotal",
+        "min_days",
+        "max_days",
+    }
+)
+_RATE_PATHS = {
+    "zone_pk": "zoneId",
+    "handle": "handle",
+    "title": "title",
+    "currency": "currencyCode",
+    "kind": "kind",
+    "min_weight_grams": "minWeightGrams",
+    "max_weight_grams": "maxWeightGrams",
+    "min_subtotal": "minSubtotal",
+    "max_subtotal": "maxSubtotal",
+    "amount": "amount",
+    "free_over_subtotal": "freeOverSubtotal",
+    "min_days": "minDays",
+    "max_days": "maxDays",
+}
+_MONEY = ("min_subtotal", "max_subtotal", "amount", "free_over_subtotal")
+
+
+def _rate_values(errs: Errors, merged: dict[str, Any]) -> dict[str, Any]:
+    """Validate a whole rate (stored values overlaid with the input) and return its
+    column values, amounts in minor units of its currency."""
+    _check_handle(errs, merged["handle"])
+    _check_name(errs, merged["title"], "title")
+    cur = merged["currency"]
+    if not isinstance(cur, str) or not is_currency(cur):
+        errs.add(Code.INVALID, f"{cur!r} is not an ISO 4217 currency code", "currencyCode")
+        return {}
+    kind = merged["kind"]
+    if kind not in KINDS:
+        errs.add(Code.INVALID, f"kind must be one of {', '.join(KINDS)}", "kind")
+    out: dict[str, Any] = {k: merged[k] for k in ("handle", "title", "currency", "kind")}
+    for name in _MONEY:
+        value = merged[name]
+        if value is None:
+            out[name] = None
+            continue
+        try:
+            minor = to_minor(value, cur)
+        except MoneyError as exc:
+            errs.add(Code.INVALID, str(exc), _RATE_PATHS[name])
+            continue
+        if not 0 <= minor <= MAX_MINOR:
+            errs.add(Code.INVALID, "must be between 0 and 21474836.47", _RATE_PATHS[name])
+        out[name] = minor
+    for name in ("min_weight_grams", "max_weight_grams", "min_days", "max_days"):
+        value = merged[name]
+        if value is not None and value < 0:
+            errs.add(Code.INVALID, "can't be negative", _RATE_PATHS[name])
+        out[name] = value
+    if kind != "WEIGHT" and (out["min_weight_grams"], out["max_weight_grams"]) != (None, None):
+        errs.add(Code.INVALID, "weight bounds are for WEIGHT rates", "minWeightGrams")
+    if kind != "SUBTOTAL" and (out.get("min_subtotal"), out.get("max_subtotal")) != (None, None):
+        errs.add(Code.INVALID, "subtotal bounds are for SUBTOTAL rates", "minSubtotal")
+    for low, high in (
+        ("min_weight_grams", "max_weight_grams"),
+        ("min_subtotal", "max_subtotal"),
+    ):
+        lo, hi = out.get(low), out.get(high)
+        if lo is not None and hi is not None and hi <= lo:
+            errs.add(
+                Code.INVALID,
+                f"{_RATE_PATHS[high]} must be above {_RATE_PATHS[low]}",
+                _RATE_PATHS[high],
+            )
+    lo, hi = out["min_days"], out["max_days"]
+    if lo is not None and hi is not None and hi < lo:
+        errs.add(Code.INVALID, "maxDays can't be below minDays", "maxDays")
+    return out
+
+
+async def create_rate(db: Database, data: RateInput) -> int:
+    errs = Errors()
+    for name in ("zone_pk", "handle", "title", "currency", "kind", "amount"):
+        if getattr(data, name) is None:
+            errs.add(Code.BLANK, f"{_RATE_PATHS[name]} is required", _RATE_PATHS[name])
+    errs.raise_if_any()
+    merged = {k: getattr(data, k) for k in _RATE_PATHS if k != "zone_pk"}
+    values = _rate_values(errs, merged)
+    errs.raise_if_any()
+    async with db.transaction() as conn:
+        zone = (
+            await conn.execute(select(zones_t.c.id).where(zones_t.c.id == data.zone_pk))
+        ).first()
+        if zone is None:
+            raise fail(Code.NOT_FOUND, "shipping zone not found", "zoneId")
+        try:
+            res = await conn.execute(
+                insert(rates_t)
+                .values(**values, zone_id=data.zone_pk, created_at=datetime.now(UTC))
+                .returning(rates_t.c.id)
+            )
+        except IntegrityError as exc:
+            raise _integrity(exc, "rate") from None
+        return res.scalar_one()
+
+
+async def update_rate(db: Database, pk: int, data: RateInput, *, clear: Iterable[str] = ()) -> int:
+    """Change the given fields (``clear`` names optional ones to remove). A new
+    currency keeps the decimal amounts ("9.90" USD becomes "9.90" EUR)."""
+    errs = Errors()
+    clear = set(clear)
+    for name in clear - RATE_CLEARABLE:
+        path = _RATE_PATHS.get(name, name)
+        errs.add(Code.BLANK, f"{path} can't be null", path)
+    if data.zone_pk is not None:
+        errs.add(Code.INVALID, "a rate can't move to another zone", "zoneId")
+    errs.raise_if_any()
+    async with db.transaction() as conn:
+        row = (await conn.execute(select(rates_t).where(rates_t.c.id == pk))).first()
+        if row is None:
+            raise fail(Code.NOT_FOUND, "shipping rate not found", "id")
+        merged: dict[str, Any] = {}
+        for name in _RATE_PATHS:
+            if name == "zone_pk":
+                continue
+            stored = getattr(row, name)
+            if name in _MONEY and stored is not None:
+                stored = to_decimal(stored, row.currency)
+            given = getattr(data, name)
+            merged[name] = None if name in clear else (stored if given is None else given)
+        values = _rate_values(errs, merged)
+        errs.raise_if_any()
+        try:
+            await conn.execute(update(rates_t).where(rates_t.c.id == pk).values(**values))
+        except IntegrityError as exc:
+            raise _integrity(exc, "rate") from None
+    return pk
+
+
+async def delete_rate(db: Database, pk: int) -> None:
+    async with db.transaction() as conn:
+        res = await conn.execute(delete(rates_t).where(rates_t.c.id == pk))
+        if res.rowcount == 0:
+            raise fail(Code.NOT_FOUND, "shipping rate not found", "id")
