@@ -51,6 +51,7 @@ from hub.db.models import (
     VariantPrice,
 )
 from hub.demo_pricing import seed_pricing_demo
+from hub.demo_promotions import seed_demo_promotions
 from hub.domain.catalog import search_text
 
 __all__ = ["has_catalog", "seed_demo"]
@@ -538,6 +539,7 @@ async def seed_demo(db: Database, products: int = 600, *, seed: int = 42) -> dic
         for table, rows in gen.collections():
             await _insert(conn, table, rows)
         await seed_pricing_demo(conn)  # customers, wholesale price list, shipping zones
+        await seed_demo_promotions(conn)  # every promotion kind, DEMO10 (hub.demo_promotions)
         if conn.dialect.name == "postgresql":
             for name in SERIAL_TABLES:
                 await conn.execute(

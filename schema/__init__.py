@@ -28,6 +28,7 @@ from schema.errors import ApiError
 from schema.execution import mark_fast_fields
 from schema.inventory import InventoryMutation, InventoryQuery
 from schema.limits import QueryCost
+from schema.promotions import PromotionMutation, PromotionQuery
 from schema.relay import Node
 from schema.subscriptions import Subscription, SubscriptionExecutionContext
 
@@ -54,12 +55,21 @@ class NodeQuery:
 
 
 @strawberry.type
-class Query(NodeQuery, CatalogQuery, InventoryQuery):
+class Query(
+    NodeQuery,
+    CatalogQuery,
+    InventoryQuery,
+    PromotionQuery,
+):
     pass
 
 
 @strawberry.type
-class Mutation(CatalogAdminMutation, InventoryMutation):
+class Mutation(
+    CatalogAdminMutation,
+    InventoryMutation,
+    PromotionMutation,
+):
     pass
 
 

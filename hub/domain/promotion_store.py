@@ -1,0 +1,490 @@
+"""Promotions at checkout: load what may apply, record what did, explain codes.
+
+The engine (``hub.domain.promotions``) is pure; this module is its bridge to the
+database, for the cart and checkout layers:
+
+- :func:`active_promotions` loads the engine ``Promotion`` objects that may apply to a
+  basket, with their ``UsageState`` filled from the counters. Two SQL statements at
+  most, however many promotions and codes: one for the candidates and their counters,
+  and one for the definitions this process has not parsed yet (parsed definitions are
+  cached per database, keyed by ``(id, updated_at)``; a redemption never changes
+  ``updated_at``, an admin edit always does).
+- :func:`redeem` records an order's applied promotions inside the checkout's
+  transaction with conditional UPDATEs, so a usage limit, a code's limit, a
+  per-customer limit or a budget holds however many checkouts race for the last use.
+- :func:`explain_code` turns the engine's ``CodeStatus`` into a stable reason code and
+  a message a storefront can show.
+
+Reason codes on the wire are the engine's ``Reason`` values, plus ``NOT_ACTIVE`` (the
+promotion was paused, archived or deleted between pricing and checkout).
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.db.models.base import utcnow
+from hub.db.models.promotions import (
+    DiscountCode,
+    PromotionCustomerUsage,
+    PromotionRedemption,
+)
+from hub.db.models.promotions import Promotion as PromotionRow
+from hub.domain.promotions import (
+    CodeStatus,
+    Promotion,
+    Reason,
+    Result,
+    UsageState,
+    from_dict,
+    normalize_code,
+)
+
+__all__ = [
+    "NOT_ACTIVE",
+    "REASON_MESSAGES",
+    "CodeExplanation",
+    "active_promotions",
+    "build_promotion",
+    "explain_code",
+    "normalize_customer_key",
+    "reason_message",
+    "redeem",
+]
+
+log = logging.getLogger("hub.promotions")
+
+promotions_t = PromotionRow.__table__
+codes_t = DiscountCode.__table__
+usage_t = PromotionCustomerUsage.__table__
+redemptions_t = PromotionRedemption.__table__
+
+NOT_ACTIVE = "NOT_ACTIVE"
+"""Redemption failure: the promotion is no longer ACTIVE (paused, archived, deleted)."""
+
+
+# ----------------------------------------------------------------- definitions
+
+
+def build_promotion(
+    *,
+    id: int,
+    title: str,
+    priority: int,
+    definition: Mapping[str, Any],
+    currency: str | None,
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+    usage: UsageState | None = None,
+) -> Promotion:
+    """An engine ``Promotion`` from a row's columns and its stored ``definition``
+    (``{"conditions", "action", "combination"}``, optionally ``"version"``).
+
+    Raises ``ValueError`` naming the offending path (``conditions[1].amount: ...``)."""
+    if not isinstance(definition, Mapping):
+        raise ValueError(f"expected an object, got {type(definition).__name__}")
+    return from_dict(
+        {
+            **definition,
+            "id": id,
+            "title": title,
+            "priority": priority,
+            "code": None,
+            "starts_at": None if starts_at is None else starts_at.isoformat(),
+            "ends_at": None if ends_at is None else ends_at.isoformat(),
+            "currency": currency,
+        },
+        usage=usage,
+    )
+
+
+class _Cache:
+    """Parsed promotions of one database: id -> (updated_at, Promotion)."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: dict[int, tuple[datetime, Promotion]] = {}
+
+
+# One cache per engine: tests and tools may talk to several databases whose promotion
+# ids overlap.
+_CACHES: weakref.WeakKeyDictionary[Engine, _Cache] = weakref.WeakKeyDictionary()
+
+
+def _cache(conn: AsyncConnection) -> _Cache:
+    engine = conn.sync_engine
+    cache = _CACHES.get(engine)
+    if cache is None:
+        cache = _CACHES[engine] = _Cache()
+    return cache
+
+
+def normalize_customer_key(value: str | None) -> str | None:
+    """The key per-customer limits count under: trimmed and lowercased (so an email
+    matches however it is typed); ``None`` for a blank or missing key."""
+    if value is None:
+        return None
+    key = value.strip().lower()
+    return key or None
+
+
+# ----------------------------------------------------------------- loading
+
+
+def _left(limit: int | None, used: int | None) -> int | None:
+    return None if limit is None else limit - (used or 0)
+
+
+def _least(*values: int | None) -> int | None:
+    known = [v for v in values if v is not None]
+    return min(known) if known else None
+
+
+async def active_promotions(
+    conn: AsyncConnection,
+    *,
+    currency: str,
+    codes: Sequence[str],
+    customer_key: str | None,
+    now: datetime,
+) -> list[Promotion]:
+    """The promotions that may apply to a basket in ``currency`` at ``now``.
+
+    Returns every ACTIVE automatic promotion whose window contains ``now`` and whose
+    currency is ``currency`` (or none), plus every ACTIVE code promotion one of whose
+    discount codes is in ``codes`` (matched like the engine: trimmed, casefolded).
+    Code promotions are returned even outside their window or in another currency, so
+    the engine can tell the shopper why the code does not apply (``EXPIRED``,
+    ``NOT_STARTED``, ``WRONG_CURRENCY``); a code of a paused or archived promotion is
+    unknown.
+
+    Each promotion's ``UsageState`` comes from the counters: ``code_uses_left`` is the
+    smaller of the promotion's uses left and the entered code's uses left,
+    ``customer_uses_left`` the uses left for ``customer_key`` (see :func:`normalize_customer_key`;
+    with no key the full per-customer limit, as nothing can be counted yet; checkout
+    must pass the customer id or email) and ``budget_left`` the budget minus what was
+    spent. A code promotion's ``code`` is the entered code(s) that activate it, those
+    with uses left first.
+
+    At most two statements whatever the number of promotions or codes."""
+    entered = list(dict.fromkeys(n for n in (normalize_code(c) for c in codes) if n))
+    key = normalize_customer_key(customer_key)
+    p = promotions_t
+    automatic = and_(
+        p.c.method == "AUTOMATIC",
+        or_(p.c.starts_at.is_(None), p.c.starts_at <= now),
+        or_(p.c.ends_at.is_(None), p.c.ends_at > now),
+        or_(p.c.currency.is_(None), p.c.currency == currency),
+    )
+    stmt = select(
+        p.c.id,
+        p.c.updated_at,
+        p.c.method,
+        p.c.usage_limit,
+        p.c.times_used,
+        p.c.per_customer_limit,
+        p.c.budget,
+        p.c.spent,
+    )
+    source: Any = p
+    if entered:
+        dc = codes_t
+        source = source.outerjoin(dc, and_(dc.c.promotion_id == p.c.id, dc.c.code.in_(entered)))
+        stmt = stmt.add_columns(
+            dc.c.code, dc.c.usage_limit.label("code_limit"), dc.c.times_used.label("code_used")
+        )
+        which = or_(automatic, and_(p.c.method == "CODE", dc.c.id.is_not(None)))
+    else:
+        which = automatic
+    if key is not None:
+        source = source.outerjoin(
+            usage_t, and_(usage_t.c.promotion_id == p.c.id, usage_t.c.customer_key == key)
+        )
+        stmt = stmt.add_columns(usage_t.c.times_used.label("customer_used"))
+    rows = (
+        await conn.execute(
+            stmt.select_from(source).where(p.c.status == "ACTIVE", which).order_by(p.c.id)
+        )
+    ).all()
+    if not rows:
+        return []
+
+    # One row per promotion, or per (promotion, entered code) for code promotions.
+    heads: dict[int, Any] = {}
+    matched: dict[int, list[Any]] = {}
+    for row in rows:
+        heads.setdefault(row.id, row)
+        if entered and row.code is not None:
+            matched.setdefault(row.id, []).append(row)
+
+    cache = _cache(conn)
+    entries = cache.entries
+    stale = [
+        pid
+        for pid, row in heads.items()
+        if (hit := entries.get(pid)) is None or hit[0] != row.updated_at
+    ]
+    if stale:
+        await _parse_into(conn, cache, stale)
+
+    rank = {code: n for n, code in enumerate(entered)}
+    out: list[Promotion] = []
+    for pid, row in heads.items():
+        hit = entries.get(pid)
+        if hit is None:
+            continue  # its definition could not be read: logged, skipped
+        base = hit[1]
+        uses_left = _left(row.usage_limit, row.times_used)
+        usage = UsageState(
+            code_uses_left=uses_left,
+            customer_uses_left=None
+            if row.per_customer_limit is None
+            else _left(row.per_customer_limit, getattr(row, "customer_used", None)),
+            budget_left=_left(row.budget, row.spent),
+        )
+        if row.method == "CODE":
+            hits = sorted(matched.get(pid, ()), key=lambda r: rank[r.code])
+            if not hits:
+                continue
+            usable = [r for r in hits if r.code_limit is None or r.code_limit - r.code_used > 0]
+            chosen = usable or hits
+            first = chosen[0]
+            usage = replace(
+                usage, code_uses_left=_least(uses_left, _left(first.code_limit, first.code_used))
+            )
+            out.append(replace(base, code=tuple(r.code for r in chosen), usage=usage))
+        elif usage == UsageState():
+            out.append(base)  # nothing counted: the cached object as it is
+        else:
+            out.append(replace(base, usage=usage))
+    return out
+
+
+async def _parse_into(conn: AsyncConnection, cache: _Cache, pids: Sequence[int]) -> None:
+    p = promotions_t
+    rows = (
+        await conn.execute(
+            select(
+                p.c.id,
+                p.c.title,
+                p.c.priority,
+                p.c.definition,
+                p.c.currency,
+                p.c.starts_at,
+                p.c.ends_at,
+                p.c.updated_at,
+            ).where(p.c.id.in_(pids))
+        )
+    ).all()
+    for row in rows:
+        try:
+            promotion = build_promotion(
+                id=row.id,
+                title=row.title,
+                priority=row.priority,
+                definition=row.definition,
+                currency=row.currency,
+                starts_at=row.starts_at,
+                ends_at=row.ends_at,
+            )
+        except ValueError:
+            # A definition written by an older engine or a plugin that is no longer
+            # installed: skip the promotion rather than fail every checkout.
+            log.exception("promotion %s: unreadable definition, skipped", row.id)
+            cache.entries.pop(row.id, None)
+            continue
+        cache.entries[row.id] = (row.updated_at, promotion)
+
+
+# ----------------------------------------------------------------- redeeming
+
+
+async def redeem(
+    conn: AsyncConnection,
+    result: Result,
+    promotions: Sequence[Promotion],
+    *,
+    order_ref: str,
+    customer_key: str | None,
+    currency: str,
+) -> list[tuple[int, str]]:
+    """Record ``result``'s applied promotions for order ``order_ref``, inside the
+    caller's transaction. Returns ``(promotion_id, reason)`` for every promotion that
+    can no longer be given (``USAGE_LIMIT_REACHED``, ``BUDGET_EXHAUSTED``,
+    ``UNKNOWN_CODE``, ``NOT_ACTIVE``); empty when everything was recorded.
+
+    On a non-empty answer the caller MUST roll its transaction back (counters of the
+    other allocations were already taken), then reprice with fresh
+    :func:`active_promotions` and try again.
+
+    Per allocation: one conditional UPDATE of the promotion (``times_used + 1`` while
+    under ``usage_limit``, ``spent + amount`` while within ``budget``), one of the code
+    that activated it (while under the code's limit), and, when the promotion has a
+    per-customer limit and a ``customer_key`` is given, a conditional upsert of the
+    customer's counter; then one INSERT of all redemption rows. Row locks (PostgreSQL,
+    READ COMMITTED: a waiting UPDATE re-checks its WHERE on the committed row) and the
+    single writer (SQLite) make these exact under any concurrency; the table CHECKs
+    back them up. Without a customer key the per-customer limit cannot be counted and
+    is not enforced. Budgets are in the promotion's currency; a promotion without a
+    currency has no budget and ``spent`` stays 0."""
+    by_id = {promotion.id: promotion for promotion in promotions}
+    key = normalize_customer_key(customer_key)
+    failures: list[tuple[int, str]] = []
+    rows: list[dict[str, Any]] = []
+    now = utcnow()
+    p, dc = promotions_t, codes_t
+    for allocation in result.allocations:
+        pid = allocation.promotion_id
+        promotion = by_id.get(pid)
+        if promotion is None:
+            raise ValueError(f"allocation of promotion {pid}, which is not in `promotions`")
+        if promotion.currency is not None and promotion.currency != currency:
+            raise ValueError(f"promotion {pid} is in {promotion.currency}, the order in {currency}")
+        amount = allocation.amount
+        spend = amount if promotion.currency is not None else 0
+        took = (
+            await conn.execute(
+                update(p)
+                .where(
+                    p.c.id == pid,
+                    p.c.status == "ACTIVE",
+                    or_(p.c.usage_limit.is_(None), p.c.times_used < p.c.usage_limit),
+                    or_(p.c.budget.is_(None), p.c.spent + spend <= p.c.budget),
+                )
+                .values(times_used=p.c.times_used + 1, spent=p.c.spent + spend)
+                .returning(p.c.per_customer_limit)
+            )
+        ).first()
+        if took is None:
+            failures.append((pid, await _why_not(conn, pid, spend)))
+            continue
+        code_id = norm = None
+        if allocation.code is not None:
+            norm = normalize_code(allocation.code)
+            code = (
+                await conn.execute(
+                    update(dc)
+                    .where(
+                        dc.c.promotion_id == pid,
+                        dc.c.code == norm,
+                        or_(dc.c.usage_limit.is_(None), dc.c.times_used < dc.c.usage_limit),
+                    )
+                    .values(times_used=dc.c.times_used + 1)
+                    .returning(dc.c.id)
+                )
+            ).first()
+            if code is None:
+                exists = await conn.scalar(
+                    select(dc.c.id).where(dc.c.promotion_id == pid, dc.c.code == norm)
+                )
+                failures.append(
+                    (pid, Reason.USAGE_LIMIT_REACHED if exists else Reason.UNKNOWN_CODE)
+                )
+                continue
+            code_id = code.id
+        if took.per_customer_limit is not None and key is not None:
+            if not await _count_customer(conn, pid, key, took.per_customer_limit):
+                failures.append((pid, Reason.USAGE_LIMIT_REACHED))
+                continue
+        rows.append(
+            {
+                "promotion_id": pid,
+                "code_id": code_id,
+                "code": norm,
+                "order_ref": order_ref,
+                "customer_key": key,
+                "amount": amount,
+                "currency": currency,
+                "created_at": now,
+            }
+        )
+    if rows and not failures:
+        await conn.execute(insert(redemptions_t).values(rows))
+    return [(pid, str(reason)) for pid, reason in failures]
+
+
+async def _count_customer(conn: AsyncConnection, pid: int, key: str, limit: int) -> bool:
+    """One more use for this customer, if under ``limit``: a conditional upsert."""
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = dialect_insert(usage_t).values(promotion_id=pid, customer_key=key, times_used=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[usage_t.c.promotion_id, usage_t.c.customer_key],
+        set_={"times_used": usage_t.c.times_used + 1},
+        where=usage_t.c.times_used < limit,
+    ).returning(usage_t.c.times_used)
+    return (await conn.execute(stmt)).first() is not None
+
+
+async def _why_not(conn: AsyncConnection, pid: int, spend: int) -> str:
+    p = promotions_t
+    row = (
+        await conn.execute(
+            select(p.c.status, p.c.usage_limit, p.c.times_used, p.c.budget, p.c.spent).where(
+                p.c.id == pid
+            )
+        )
+    ).first()
+    if row is None or row.status != "ACTIVE":
+        return NOT_ACTIVE
+    if row.usage_limit is not None and row.times_used >= row.usage_limit:
+        return Reason.USAGE_LIMIT_REACHED
+    return Reason.BUDGET_EXHAUSTED
+
+
+# ----------------------------------------------------------------- explaining
+
+
+REASON_MESSAGES: dict[str, str] = {
+    Reason.UNKNOWN_CODE: "This code doesn't exist.",
+    Reason.DUPLICATE_CODE: "This code was already entered.",
+    Reason.NOT_STARTED: "This code isn't valid yet.",
+    Reason.EXPIRED: "This code has expired.",
+    Reason.WRONG_CURRENCY: "This code isn't valid in this currency.",
+    Reason.WRONG_CHANNEL: "This code isn't valid in this store.",
+    Reason.WRONG_COUNTRY: "This code isn't valid for this country.",
+    Reason.CUSTOMER_NOT_ELIGIBLE: "This code isn't available for your account.",
+    Reason.FIRST_ORDER_ONLY: "This code is only valid on a first order.",
+    Reason.CODE_REQUIRED: "This offer needs a code.",
+    Reason.MIN_SUBTOTAL_NOT_MET: "Your cart doesn't reach this code's minimum amount yet.",
+    Reason.MIN_QUANTITY_NOT_MET: "Your cart doesn't have enough items for this code yet.",
+    Reason.NO_MATCHING_ITEMS: "Nothing in your cart qualifies for this code.",
+    Reason.USAGE_LIMIT_REACHED: "This code has reached its usage limit.",
+    Reason.BUDGET_EXHAUSTED: "This offer has ended.",
+    Reason.NOT_COMBINABLE: "This code can't be combined with the discounts already applied.",
+    Reason.BETTER_DEAL_APPLIED: "A better discount already applies to your cart.",
+    Reason.NO_DISCOUNT: "This code gives no further discount on your cart.",
+    NOT_ACTIVE: "This offer is no longer available.",
+}
+
+
+def reason_message(reason: str) -> str:
+    """A short shopper-facing sentence for a reason code (English)."""
+    return REASON_MESSAGES.get(reason, "This code can't be applied to your cart.")
+
+
+@dataclass(frozen=True, slots=True)
+class CodeExplanation:
+    code: str  # as entered
+    applicable: bool
+    reason: str | None  # a stable reason code when not applicable
+    message: str | None  # shopper-facing text when not applicable
+
+
+def explain_code(status: CodeStatus) -> CodeExplanation:
+    """A code's status from the engine's ``Result.codes``, as the cart shows it."""
+    if status.applicable:
+        return CodeExplanation(status.code, True, None, None)
+    reason = str(status.reason or Reason.UNKNOWN_CODE)
+    return CodeExplanation(status.code, False, reason, reason_message(reason))
