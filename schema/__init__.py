@@ -23,13 +23,16 @@ from strawberry.types import Info
 from hub.settings import Settings
 from schema.catalog import NODE_TYPES, CatalogQuery, resolve_node
 from schema.catalog_admin import CatalogAdminMutation
+from schema.customers import CustomerMutation, CustomerQuery
 from schema.directives import IN_CONTEXT
 from schema.errors import ApiError
 from schema.execution import mark_fast_fields
 from schema.inventory import InventoryMutation, InventoryQuery
 from schema.limits import QueryCost
+from schema.pricing import PricingMutation, PricingQuery
 from schema.promotions import PromotionMutation, PromotionQuery
 from schema.relay import Node
+from schema.shipping import ShippingMutation, ShippingQuery
 from schema.subscriptions import Subscription, SubscriptionExecutionContext
 
 log = logging.getLogger("hub.graphql")
@@ -59,6 +62,9 @@ class Query(
     NodeQuery,
     CatalogQuery,
     InventoryQuery,
+    CustomerQuery,
+    PricingQuery,
+    ShippingQuery,
     PromotionQuery,
 ):
     pass
@@ -68,6 +74,9 @@ class Query(
 class Mutation(
     CatalogAdminMutation,
     InventoryMutation,
+    CustomerMutation,
+    PricingMutation,
+    ShippingMutation,
     PromotionMutation,
 ):
     pass

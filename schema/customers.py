@@ -1,0 +1,158 @@
+"""Customers on the API: the `Customer` type, `customer(id:)`, and the admin mutations.
+
+Staff (admin scope) see and change every customer. A key with the customer scope
+acts for one customer and sees only that one: `customer` without an id is that
+customer, and asking for another id returns null.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+from strawberry.types.unset import UNSET
+
+from hub import ids
+from hub.domain import customers as cust
+from schema.catalog_admin import _pk, _run
+from schema.errors import ApiError, UserError
+from schema.permissions import StaffOnly
+from schema.relay import Node
+
+ADMIN = [StaffOnly]
+
+
+@strawberry.type(name="CustomerLoyalty")
+class CustomerLoyalty:
+    tier: str | None = strawberry.field(description='The loyalty tier, e.g. "gold".')
+
+
+@strawberry.type(name="Customer")
+class CustomerType(Node):
+    id: strawberry.ID
+    email: str = strawberry.field(description="Lowercased; unique whatever its case.")
+    phone: str | None
+    first_name: str
+    last_name: str
+    display_name: str
+    customer_group: str | None = strawberry.field(
+        description='The group price lists target, e.g. "wholesale".'
+    )
+    segments: list[str] = strawberry.field(description='Marketing segments, e.g. ["vip"].')
+    orders_count: int
+    tax_exempt_vat_id: str | None = strawberry.field(
+        description="A business buyer's VAT id; the tax engine decides on exemption."
+    )
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, cust.CustomerRecord)
+
+    @strawberry.field
+    def loyalty(self) -> CustomerLoyalty:
+        return CustomerLoyalty(tier=self.loyalty_tier)  # type: ignore[attr-defined]
+
+
+@strawberry.input
+class CustomerInput:
+    email: str | None = UNSET
+    phone: str | None = strawberry.field(default=UNSET, description="null clears it (update).")
+    first_name: str | None = UNSET
+    last_name: str | None = UNSET
+    customer_group: str | None = strawberry.field(
+        default=UNSET, description="A group handle such as `wholesale`; null clears it (update)."
+    )
+    segments: list[str] | None = UNSET
+    loyalty_tier: str | None = strawberry.field(default=UNSET, description="null clears it.")
+    tax_exempt_vat_id: str | None = strawberry.field(
+        default=UNSET, description="null clears it (update)."
+    )
+
+
+@strawberry.type
+class CustomerPayload:
+    customer: CustomerType | None
+    user_errors: list[UserError]
+
+
+_FIELDS = (
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "customer_group",
+    "segments",
+    "loyalty_tier",
+    "tax_exempt_vat_id",
+)
+
+
+def _customer_data(i: CustomerInput) -> tuple[cust.CustomerInput, set[str]]:
+    """Domain input, and the fields sent as an explicit null (to clear)."""
+    data = cust.CustomerInput()
+    clear: set[str] = set()
+    for name in _FIELDS:
+        value = getattr(i, name)
+        if value is UNSET:
+            continue
+        if value is None:
+            clear.add(name)
+        else:
+            setattr(data, name, value)
+    return data, clear
+
+
+async def _load(info: Info, pk: int | None) -> cust.CustomerRecord | None:
+    if pk is None:
+        return None
+    return await cust.get_customer(info.context.reader, pk)
+
+
+@strawberry.type
+class CustomerQuery:
+    @strawberry.field(
+        description="A customer. Without `id`: the customer the request's key acts for "
+        "(null for keys without one). Staff may ask for any id; a customer key sees only "
+        "its own customer (another id is null)."
+    )
+    async def customer(self, info: Info, id: strawberry.ID | None = None) -> CustomerType | None:
+        principal = info.context.principal
+        if id is None:
+            return await cust.customer_for_principal(info.context.reader, principal)  # type: ignore[return-value]
+        try:
+            pk = ids.decode_pk(id, "Customer")
+        except ids.InvalidId as exc:
+            raise ApiError(str(exc), "INVALID_ID") from None
+        if not principal.is_staff and principal.customer_id is None:
+            raise ApiError(
+                "this needs an API key with the admin or customer scope", "ACCESS_DENIED"
+            )
+        if not cust.can_see(principal, pk):
+            return None
+        return await _load(info, pk)  # type: ignore[return-value]
+
+
+@strawberry.type
+class CustomerMutation:
+    @strawberry.mutation(permission_classes=ADMIN)
+    async def customer_create(self, info: Info, input: CustomerInput) -> CustomerPayload:
+        data, _ = _customer_data(input)  # on create, null is the same as leaving it out
+        pk, errs = await _run(info, lambda: cust.create_customer(info.context.db, data))
+        return CustomerPayload(customer=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
+
+    @strawberry.mutation(permission_classes=ADMIN)
+    async def customer_update(
+        self, info: Info, id: strawberry.ID, input: CustomerInput
+    ) -> CustomerPayload:
+        async def go() -> int:
+            data, clear = _customer_data(input)
+            return await cust.update_customer(
+                info.context.db, _pk(id, "Customer", "id"), data, clear=clear
+            )
+
+        pk, errs = await _run(info, go)
+        return CustomerPayload(customer=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]

@@ -1,0 +1,236 @@
+"""Shipping zones and rate tables on the API (staff only). Carts and checkout price
+delivery through :func:`hub.domain.shipping.shipping_options`."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+from strawberry.types.unset import UNSET
+
+from hub.domain import shipping
+from schema.catalog import MoneyType
+from schema.catalog_admin import DeletePayload, _pk, _run
+from schema.errors import UserError
+from schema.permissions import StaffOnly
+from schema.relay import Node
+
+ADMIN = [StaffOnly]
+
+
+@strawberry.enum
+class ShippingRateKind(Enum):
+    WEIGHT = "WEIGHT"
+    SUBTOTAL = "SUBTOTAL"
+    FLAT = "FLAT"
+
+
+@strawberry.type(
+    name="ShippingRate",
+    description="A rate of a zone. WEIGHT rates apply within [minWeightGrams, "
+    "maxWeightGrams), SUBTOTAL rates within [minSubtotal, maxSubtotal) (a missing bound "
+    "is open), FLAT rates always; any rate is free once the subtotal reaches "
+    "freeOverSubtotal.",
+)
+class ShippingRateType(Node):
+    id: strawberry.ID
+    handle: str = strawberry.field(description="Unique across zones.")
+    title: str
+    currency_code: str = strawberry.field(resolver=lambda root: root.currency)
+    kind: ShippingRateKind = strawberry.field(resolver=lambda root: ShippingRateKind(root.kind))
+    min_weight_grams: int | None
+    max_weight_grams: int | None
+    min_subtotal: MoneyType | None
+    max_subtotal: MoneyType | None
+    amount: MoneyType
+    free_over_subtotal: MoneyType | None
+    min_days: int | None
+    max_days: int | None
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, shipping.ShippingRateRecord)
+
+
+@strawberry.type(name="ShippingZone")
+class ShippingZoneType(Node):
+    id: strawberry.ID
+    handle: str
+    name: str
+    countries: list[str] = strawberry.field(description="ISO 3166-1 alpha-2 codes.")
+    regions: list[str] = strawberry.field(
+        description="ISO 3166-2 codes (US-HI); when any, the zone covers only these."
+    )
+    rates: list[ShippingRateType]
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, shipping.ShippingZoneRecord)
+
+
+@strawberry.input
+class ShippingZoneInput:
+    handle: str | None = None
+    name: str | None = None
+    countries: list[str] | None = None
+    regions: list[str] | None = None
+
+
+@strawberry.input
+class ShippingRateInput:
+    zone_id: strawberry.ID | None = strawberry.field(default=None, description="Create only.")
+    handle: str | None = None
+    title: str | None = None
+    currency_code: str | None = None
+    kind: ShippingRateKind | None = None
+    min_weight_grams: int | None = strawberry.field(default=UNSET, description="null clears it.")
+    max_weight_grams: int | None = strawberry.field(default=UNSET, description="null clears it.")
+    min_subtotal: Decimal | None = strawberry.field(default=UNSET, description="null clears it.")
+    max_subtotal: Decimal | None = strawberry.field(default=UNSET, description="null clears it.")
+    amount: Decimal | None = None
+    free_over_subtotal: Decimal | None = strawberry.field(
+        default=UNSET, description="Free from this subtotal up; null clears it."
+    )
+    min_days: int | None = strawberry.field(default=UNSET, description="null clears it.")
+    max_days: int | None = strawberry.field(default=UNSET, description="null clears it.")
+
+
+@strawberry.type
+class ShippingZonePayload:
+    shipping_zone: ShippingZoneType | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ShippingRatePayload:
+    shipping_rate: ShippingRateType | None
+    user_errors: list[UserError]
+
+
+_CLEARABLE = (
+    "min_weight_grams",
+    "max_weight_grams",
+    "min_subtotal",
+    "max_subtotal",
+    "free_over_subtotal",
+    "min_days",
+    "max_days",
+)
+
+
+def _rate_data(i: ShippingRateInput) -> tuple[shipping.RateInput, set[str]]:
+    data = shipping.RateInput(
+        zone_pk=None if i.zone_id is None else _pk(i.zone_id, "ShippingZone", "zoneId"),
+        handle=i.handle,
+        title=i.title,
+        currency=i.currency_code,
+        kind=i.kind.value if i.kind else None,
+        amount=i.amount,
+    )
+    clear: set[str] = set()
+    for name in _CLEARABLE:
+        value = getattr(i, name)
+        if value is UNSET:
+            continue
+        if value is None:
+            clear.add(name)
+        else:
+            setattr(data, name, value)
+    return data, clear
+
+
+def _zone_data(i: ShippingZoneInput) -> shipping.ZoneInput:
+    return shipping.ZoneInput(
+        handle=i.handle, name=i.name, countries=i.countries, regions=i.regions
+    )
+
+
+async def _zone(info: Info, pk: int | None) -> shipping.ShippingZoneRecord | None:
+    if pk is None:
+        return None
+    got = await shipping.list_zones(info.context.reader, [pk])
+    return got[0] if got else None
+
+
+async def _rate(info: Info, pk: int | None) -> shipping.ShippingRateRecord | None:
+    if pk is None:
+        return None
+    return (await shipping.rates_by_pks(info.context.reader, [pk])).get(pk)
+
+
+@strawberry.type
+class ShippingQuery:
+    @strawberry.field(
+        permission_classes=ADMIN, description="Every shipping zone with its rates (staff)."
+    )
+    async def shipping_zones(self, info: Info) -> list[ShippingZoneType]:
+        return await shipping.list_zones(info.context.reader)  # type: ignore[return-value]
+
+
+@strawberry.type
+class ShippingMutation:
+    @strawberry.mutation(permission_classes=ADMIN)
+    async def shipping_zone_create(
+        self, info: Info, input: ShippingZoneInput
+    ) -> ShippingZonePayload:
+        pk, errs = await _run(
+            info, lambda: shipping.create_zone(info.context.db, _zone_data(input))
+        )
+        return ShippingZonePayload(shipping_zone=await _zone(info, pk), user_errors=errs)  # type: ignore[arg-type]
+
+    @strawberry.mutation(permission_classes=ADMIN)
+    async def shipping_zone_update(
+        self, info: Info, id: strawberry.ID, input: ShippingZoneInput
+    ) -> ShippingZonePayload:
+        async def go() -> int:
+            return await shipping.update_zone(
+                info.context.db, _pk(id, "ShippingZone", "id"), _zone_data(input)
+            )
+
+        pk, errs = await _run(info, go)
+        return ShippingZonePayload(shipping_zone=await _zone(info, pk), user_errors=errs)  # type: ignore[arg-type]
+
+    @strawberry.mutation(permission_classes=ADMIN, description="Delete a zone and its rates.")
+    async def shipping_zone_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
+        async def go() -> str:
+            await shipping.delete_zone(info.context.db, _pk(id, "ShippingZone", "id"))
+            return id
+
+        done, errs = await _run(info, go)
+        return DeletePayload(deleted_id=done, user_errors=errs)
+
+    @strawberry.mutation(permission_classes=ADMIN)
+    async def shipping_rate_create(
+        self, info: Info, input: ShippingRateInput
+    ) -> ShippingRatePayload:
+        async def go() -> int:
+            data, _ = _rate_data(input)
+            return await shipping.create_rate(info.context.db, data)
+
+        pk, errs = await _run(info, go)
+        return ShippingRatePayload(shipping_rate=await _rate(info, pk), user_errors=errs)  # type: ignore[arg-type]
+
+    @strawberry.mutation(permission_classes=ADMIN)
+    async def shipping_rate_update(
+        self, info: Info, id: strawberry.ID, input: ShippingRateInput
+    ) -> ShippingRatePayload:
+        async def go() -> int:
+            data, clear = _rate_data(input)
+            return await shipping.update_rate(
+                info.context.db, _pk(id, "ShippingRate", "id"), data, clear=clear
+            )
+
+        pk, errs = await _run(info, go)
+        return ShippingRatePayload(shipping_rate=await _rate(info, pk), user_errors=errs)  # type: ignore[arg-type]
+
+    @strawberry.mutation(permission_classes=ADMIN)
+    async def shipping_rate_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
+        async def go() -> str:
+            await shipping.delete_rate(info.context.db, _pk(id, "ShippingRate", "id"))
+            return id
+
+        done, errs = await _run(info, go)
+        return DeletePayload(deleted_id=done, user_errors=errs)
