@@ -4,6 +4,10 @@ and no N+1 in the lists."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -624,3 +628,32 @@ async def test_shipping_zones_query_is_two_statements(hub: Hub) -> None:
     assert len(res["data"]["shippingZones"]) >= 3
     # Authentication, zones, rates: whatever the number of zones.
     assert len(seen) <= 3
+
+
+def _cli(hub: Hub, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HUB_DATABASE_URL": hub.db.settings.database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "hub.cli", "apikey", "create", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_cli_creates_a_key_for_a_customer(hub: Hub) -> None:
+    email = "Ava.Chen@example.com"
+    out = await asyncio.to_thread(_cli, hub, "--scope", "customer", "--customer", email)
+    assert out.returncode == 0, out.stderr
+    token = out.stdout.strip()
+    assert "for customer ava.chen@example.com" in out.stderr
+    res = await hub.gql(CUSTOMER, {}, token=token)
+    assert res["data"]["customer"]["email"] == "ava.chen@example.com"
+    before = await _counts(hub)
+    missing = await asyncio.to_thread(
+        _cli, hub, "--scope", "customer", "--customer", "nobody@example.com"
+    )
+    assert missing.returncode == 1 and "no customer" in missing.stderr
+    wrong = await asyncio.to_thread(_cli, hub, "--scope", "storefront", "--customer", email)
+    assert wrong.returncode == 2 and "--scope customer" in wrong.stderr
+    assert await _counts(hub) == before
