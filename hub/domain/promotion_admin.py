@@ -251,9 +251,10 @@ _DEFAULTS: dict[str, Any] = {
 _PATH_RE = re.compile(r"^([A-Za-z_][\w]*(?:\[\d+\]|\.[A-Za-z_]\w*)*): (.*)$", re.S)
 
 
-def _definition_error(errs: Errors, message: str) -> None:
-    """Map a ``from_dict`` error ("action.percent: must be ...") to a userError on
-    ``definition.action.percent``; promotion-level errors to the input field."""
+def _definition_error(errs: Errors, message: str, definition: Mapping[str, Any]) -> None:
+    """Map a ``from_dict`` error ("action.percent: must be ...", or "action: percent
+    must be ...") to a userError on ``definition.action.percent``; promotion-level
+    errors to the input field they concern."""
     match = _PATH_RE.match(message)
     path: list[str] = []
     text_ = message
@@ -262,6 +263,17 @@ def _definition_error(errs: Errors, message: str) -> None:
         text_ = match.group(2)
     elif match:
         text_ = match.group(2)
+    node: Any = definition
+    for part in path:
+        if isinstance(node, Mapping):
+            node = node.get(part)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            node = None
+    first = text_.split(" ", 1)[0]
+    if path and isinstance(node, Mapping) and first in node:
+        path.append(first)  # "percent must be ..." names the field
     if "set its currency" in text_:
         errs.add(
             Code.BLANK,
@@ -363,7 +375,7 @@ def _validate(errs: Errors, merged: dict[str, Any], pk: int) -> int | None:
             ends_at=merged["ends_at"],
         )
     except ValueError as exc:
-        _definition_error(errs, str(exc))
+        _definition_error(errs, str(exc), definition)
     return budget_minor
 
 
