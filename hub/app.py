@@ -25,6 +25,7 @@ from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types.unset import UNSET, UnsetType
 
 from hub.auth import ANONYMOUS, authenticate
+from hub.commerce import Commerce, stripe_webhook
 from hub.db.database import Database
 from hub.services import Services
 from hub.settings import Settings, get_settings
@@ -178,6 +179,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         app.state.db = db or Database(settings)
         app.state.services = Services(settings, app.state.db)
         await app.state.services.start()
+        app.state.commerce = Commerce(settings, app.state.db, app.state.services.publish)
         # Long-lived objects (schema, settings, caches) out of the collector's way, and
         # fewer young-generation passes: GC pauses otherwise dominate tail latency.
         gc.collect()
@@ -186,6 +188,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         try:
             yield
         finally:
+            await app.state.commerce.aclose()
             await app.state.services.stop()
             if own:
                 await app.state.db.dispose()
@@ -196,6 +199,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             Route("/readyz", readyz),
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
+            Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
         ],
         middleware=[
             Middleware(

@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     # How often expired reservations are released (in-process, or by `hub worker`).
     reservation_sweep_seconds: float = Field(default=5.0, gt=0)
     reservation_ttl_seconds: int = Field(default=900, ge=10)
+    # Carts expire after this long without a change.
+    cart_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=60)
+    # Payments: Stripe when a secret key is set (api_base points elsewhere, for tests).
+    stripe_api_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    # Tax: the built-in rules engine, or an external tax service (falling back to it).
+    tax_service_url: str | None = None
+    tax_service_api_key: str | None = None
     # Browsers' origins allowed to call the API (tokens, not cookies, carry identity).
     cors_origins: tuple[str, ...] = ("*",)
 

@@ -21,8 +21,10 @@ from strawberry.extensions import (
 from strawberry.types import Info
 
 from hub.settings import Settings
+from schema.carts import CartMutation, CartQuery
 from schema.catalog import NODE_TYPES, CatalogQuery, resolve_node
 from schema.catalog_admin import CatalogAdminMutation
+from schema.checkout import CheckoutMutation, CheckoutQuery
 from schema.customers import CustomerMutation, CustomerQuery
 from schema.directives import IN_CONTEXT
 from schema.errors import ApiError
@@ -66,6 +68,8 @@ class Query(
     PricingQuery,
     ShippingQuery,
     PromotionQuery,
+    CartQuery,
+    CheckoutQuery,
 ):
     pass
 
@@ -78,6 +82,8 @@ class Mutation(
     PricingMutation,
     ShippingMutation,
     PromotionMutation,
+    CartMutation,
+    CheckoutMutation,
 ):
     pass
 

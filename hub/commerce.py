@@ -1,0 +1,105 @@
+"""Carts, checkout and payments wired to the configured connectors, and the payment
+webhook endpoint. The app builds one :class:`Commerce` at start-up.
+
+Payment providers: ``cash`` and ``terminal`` (offline tenders, for admin/point-of-sale
+keys) always; ``stripe`` when ``HUB_STRIPE_API_KEY`` is set (``HUB_STRIPE_API_BASE``
+points it at a stand-in, ``HUB_STRIPE_WEBHOOK_SECRET`` verifies its webhooks). Tax:
+the built-in rules engine, or the HTTP tax service at ``HUB_TAX_SERVICE_URL`` with
+the rules engine as its fallback.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from connectors.base import TaxEngine
+from connectors.payments import (
+    CashProvider,
+    ExternalTerminalProvider,
+    PaymentError,
+    PaymentProvider,
+    WebhookSignatureError,
+)
+from connectors.tax import HttpTaxEngine, RulesTaxEngine, default_rules
+from hub.db.database import Database
+from hub.domain.carts import Carts
+from hub.domain.checkout import Checkout
+from hub.domain.orders import apply_payment_event
+from hub.settings import Settings
+
+log = logging.getLogger("hub.commerce")
+
+
+def payment_providers(settings: Settings) -> dict[str, PaymentProvider]:
+    providers: dict[str, PaymentProvider] = {
+        "cash": CashProvider(),
+        "terminal": ExternalTerminalProvider(),
+    }
+    if settings.stripe_api_key:
+        from connectors.payments.stripe_provider import StripeProvider
+
+        providers["stripe"] = StripeProvider(
+            settings.stripe_api_key,
+            settings.stripe_webhook_secret,
+            api_base=settings.stripe_api_base,
+        )
+    return providers
+
+
+def tax_engine(settings: Settings) -> TaxEngine:
+    rules = RulesTaxEngine(default_rules())
+    if settings.tax_service_url:
+        return HttpTaxEngine(settings.tax_service_url, settings.tax_service_api_key, fallback=rules)
+    return rules
+
+
+class Commerce:
+    """The cart and checkout services of one process."""
+
+    def __init__(self, settings: Settings, db: Database, publish: Any = None) -> None:
+        self.settings = settings
+        self.db = db
+        self.tax = tax_engine(settings)
+        self.providers = payment_providers(settings)
+        self.carts = Carts(db, ttl=timedelta(seconds=settings.cart_ttl_seconds))
+        self.checkout = Checkout(
+            db,
+            tax_engine=self.tax,
+            providers=self.providers,
+            publish=publish,
+            reservation_ttl=timedelta(seconds=settings.reservation_ttl_seconds),
+        )
+
+    async def aclose(self) -> None:
+        for p in self.providers.values():
+            close = getattr(p, "aclose", None)
+            if close is not None:
+                await close()
+        close = getattr(self.tax, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def stripe_webhook(request: Request) -> Response:
+    """``POST /webhooks/stripe``: verify the signature on the raw body (400 if it
+    fails), then apply the event once (a redelivery answers 200 and changes nothing)."""
+    commerce: Commerce = request.app.state.commerce
+    provider = commerce.providers.get("stripe")
+    if provider is None:
+        return JSONResponse({"error": "Stripe is not configured"}, 404)
+    payload = await request.body()
+    try:
+        event = provider.parse_webhook(payload, request.headers.get("stripe-signature", ""))  # type: ignore[attr-defined]
+    except WebhookSignatureError as exc:
+        return JSONResponse({"error": exc.message}, 400)
+    except PaymentError as exc:
+        return JSONResponse({"error": exc.message}, 400)
+    outcome, events = await apply_payment_event(commerce.db, "stripe", event)
+    if events:
+        await request.app.state.services.publish(events)
+    return JSONResponse({"received": True, "outcome": outcome})

@@ -1,0 +1,258 @@
+"""checkoutComplete and orders on the API.
+
+An order's lines, payments and channel load through per-request dataloaders: a page
+of orders costs the same few statements whatever its size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from hub import ids
+from hub.domain import orders as ordersvc
+from hub.domain.checkout import PaymentRequest
+from hub.domain.errors import Code, DomainError, fail
+from hub.domain.paging import InvalidCursor, decode_cursor, encode_cursor
+from schema.carts import commerce
+from schema.catalog import ChannelType, MoneyType, ProductVariantType
+from schema.errors import ApiError, from_domain
+from schema.errors import UserError as UserErrorType
+from schema.loaders import Loader
+from schema.relay import Connection, ConnectionValue, Node, connection_from_list, page_request
+
+
+class _OrderLoaders:
+    def __init__(self, ctx: Any) -> None:
+        reader = ctx.reader
+
+        async def lines(keys: Sequence[ordersvc.OrderRecord]) -> dict[Hashable, Any]:
+            return await ordersvc.lines_by_orders(reader, keys)  # type: ignore[return-value]
+
+        async def payments(keys: Sequence[ordersvc.OrderRecord]) -> dict[Hashable, Any]:
+            return await ordersvc.payments_by_orders(reader, keys)  # type: ignore[return-value]
+
+        self.lines_by_order = Loader(lines, default=list, key=lambda o: o.pk)
+        self.payments_by_order = Loader(payments, default=list, key=lambda o: o.pk)
+        self.order_by_id = Loader(lambda keys: ordersvc.orders_by_pks(reader, keys))
+
+
+def order_loaders(info: Info) -> _OrderLoaders:
+    ctx = info.context
+    got = getattr(ctx, "_order_loaders", None)
+    if got is None:
+        got = _OrderLoaders(ctx)
+        ctx._order_loaders = got
+    return got
+
+
+def _may_see(info: Info, order: ordersvc.OrderRecord | None) -> bool:
+    if order is None:
+        return False
+    p = info.context.principal
+    return p.is_staff or (p.customer_id is not None and p.customer_id == order.customer_pk)
+
+
+@strawberry.type
+class OrderDiscountAllocation:
+    title: str
+    allocated_amount: MoneyType
+
+
+@strawberry.type(name="OrderLineItem")
+class OrderLineItemType:
+    id: strawberry.ID
+    sku: str
+    title: str
+    quantity: int
+    original_unit_price: MoneyType = strawberry.field(
+        resolver=lambda root: root.unit_price, description="Unit price before discounts."
+    )
+    compare_at_price: MoneyType | None = strawberry.field(resolver=lambda root: root.compare_at)
+    original_total_price: MoneyType = strawberry.field(resolver=lambda root: root.subtotal)
+    total_discount: MoneyType = strawberry.field(resolver=lambda root: root.discount)
+    total_tax: MoneyType = strawberry.field(resolver=lambda root: root.tax)
+    total_price: MoneyType = strawberry.field(
+        resolver=lambda root: root.total, description="After discounts (tax as the order says)."
+    )
+    delivery_type: str = strawberry.field(resolver=lambda root: root.delivery_kind)
+
+    @strawberry.field
+    def discount_allocations(self) -> list[OrderDiscountAllocation]:
+        return [
+            OrderDiscountAllocation(title=t, allocated_amount=m)  # type: ignore[arg-type]
+            for t, m in self.discount_allocations  # type: ignore[attr-defined]
+        ]
+
+    @strawberry.field(description="Where the units are taken from.")
+    def location_ids(self) -> list[strawberry.ID]:
+        return [ids.encode("Location", a["locationId"]) for a in self.allocations]  # type: ignore[attr-defined,misc]
+
+    @strawberry.field
+    async def variant(self, info: Info) -> ProductVariantType | None:
+        if self.variant_pk is None:  # type: ignore[attr-defined]
+            return None
+        await info.context.channel(info)
+        return await info.context.loaders.variant_by_id.load(self.variant_pk)  # type: ignore[attr-defined]
+
+
+@strawberry.type
+class OrderPayment:
+    id: strawberry.ID
+    provider: str
+    status: str
+    amount: MoneyType
+    amount_captured: MoneyType
+    amount_refunded: MoneyType
+
+
+@strawberry.type(name="Order")
+class OrderType(Node):
+    id: strawberry.ID
+    name: str = strawberry.field(description="#1001, #1002, ...")
+    status: str = strawberry.field(description="OPEN, CANCELLED or CLOSED.")
+    payment_status: str = strawberry.field(
+        description="PENDING, AUTHORIZED, PAID, PARTIALLY_REFUNDED, REFUNDED, VOIDED or FAILED."
+    )
+    fulfillment_status: str
+    currency_code: str = strawberry.field(resolver=lambda root: root.currency)
+    email: str | None
+    phone: str | None
+    taxes_included: bool
+    subtotal_price: MoneyType = strawberry.field(resolver=lambda root: root.subtotal)
+    total_discounts: MoneyType = strawberry.field(resolver=lambda root: root.discount_total)
+    total_shipping_price: MoneyType = strawberry.field(resolver=lambda root: root.shipping_total)
+    total_tax: MoneyType = strawberry.field(resolver=lambda root: root.tax_total)
+    total_price: MoneyType = strawberry.field(resolver=lambda root: root.total)
+    discount_codes: list[str]
+    note: str | None
+    created_at: datetime
+    processed_at: datetime = strawberry.field(resolver=lambda root: root.created_at)
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, ordersvc.OrderRecord)
+
+    @strawberry.field
+    def customer_id(self) -> strawberry.ID | None:
+        pk = self.customer_pk  # type: ignore[attr-defined]
+        return ids.encode("Customer", pk) if pk else None  # type: ignore[return-value]
+
+    @strawberry.field
+    async def channel(self, info: Info) -> ChannelType | None:
+        return await info.context.loaders.channel_by_id.load(self.channel_pk)  # type: ignore[attr-defined]
+
+    @strawberry.field
+    async def line_items(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[OrderLineItemType]:
+        page = page_request(first, after, last, before, info.context.settings.max_page_size)
+        lines = await order_loaders(info).lines_by_order.load(self)
+        return connection_from_list(lines, page, "OrderLineItem", key=lambda ln: ln.pk)  # type: ignore[return-value]
+
+    @strawberry.field
+    async def payments(self, info: Info) -> list[OrderPayment]:
+        return await order_loaders(info).payments_by_order.load(self)  # type: ignore[no-any-return]
+
+
+@strawberry.input
+class PaymentInput:
+    provider: str = strawberry.field(
+        description='"stripe" (with a tokenized paymentMethodId), or an offline tender: '
+        '"cash", "terminal" (admin/point-of-sale keys).'
+    )
+    payment_method_id: str | None = None
+    reference: str | None = strawberry.field(
+        default=None, description="Cash drawer or terminal transaction reference."
+    )
+
+
+@strawberry.type
+class CheckoutCompletePayload:
+    order: OrderType | None
+    user_errors: list[UserErrorType]
+
+
+@strawberry.type
+class CheckoutQuery:
+    @strawberry.field(description="An order by id: staff see any, a customer its own.")
+    async def order(self, info: Info, id: strawberry.ID) -> OrderType | None:
+        try:
+            pk = ids.decode_pk(id, "Order")
+        except ids.InvalidId as exc:
+            raise ApiError(str(exc), "INVALID_ID") from None
+        got = await order_loaders(info).order_by_id.load(pk)
+        return got if _may_see(info, got) else None  # type: ignore[return-value]
+
+    @strawberry.field(description="Orders, newest first: all for staff, a customer's own.")
+    async def orders(
+        self, info: Info, first: int = 10, after: str | None = None
+    ) -> Connection[OrderType]:
+        p = info.context.principal
+        if not p.is_staff and p.customer_id is None:
+            raise ApiError("orders need a customer or admin key", "ACCESS_DENIED")
+        page = page_request(first, after, None, None, info.context.settings.max_page_size)
+        before_pk = None
+        if after is not None:
+            try:
+                _, before_pk = decode_cursor(after, "Order")
+            except InvalidCursor as exc:
+                raise ApiError(str(exc), "INVALID_CURSOR") from None
+        size = page.size(10)
+        rows = await ordersvc.orders_for_customer(
+            info.context.reader,
+            None if p.is_staff else p.customer_id,
+            limit=size + 1,
+            before_pk=before_pk,
+        )
+        has_next = len(rows) > size
+        rows = rows[:size]
+        return ConnectionValue(  # type: ignore[return-value]
+            rows, [encode_cursor("Order", None, o.pk) for o in rows], has_next, after is not None
+        )
+
+
+@strawberry.type
+class CheckoutMutation:
+    @strawberry.mutation(
+        description="Turn a cart into an order: prices it again, reserves the stock, "
+        "authorizes the payment and writes the order, all or nothing. The same "
+        "idempotencyKey returns the same order."
+    )
+    async def checkout_complete(
+        self,
+        info: Info,
+        cart_id: strawberry.ID,
+        idempotency_key: str,
+        payment: PaymentInput | None = None,
+    ) -> CheckoutCompletePayload:
+        from hub.domain.carts import parse_cart_id
+
+        ctx = info.context
+        com = commerce(info)
+        try:
+            token = parse_cart_id(cart_id)
+            if token is None:
+                raise fail(Code.NOT_FOUND, "no cart with that id", "cartId")
+            await ctx.reader.close()
+            result = await com.checkout.complete(
+                token,
+                idempotency_key,
+                PaymentRequest(payment.provider, payment.payment_method_id, payment.reference)
+                if payment is not None
+                else None,
+                ctx.principal,
+            )
+        except DomainError as exc:
+            return CheckoutCompletePayload(order=None, user_errors=from_domain(exc))
+        order = await order_loaders(info).order_by_id.load(result.order_pk)
+        return CheckoutCompletePayload(order=order, user_errors=[])  # type: ignore[arg-type]
