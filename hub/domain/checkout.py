@@ -179,6 +179,12 @@ class Checkout:
                     return CheckoutResult(done.order_id, replayed=True)
                 if done is None:
                     cartsvc.check_readable(state, principal, _now())
+                    if state.cart.status == "COMPLETED":
+                        raise fail(
+                            CartCode.ALREADY_COMPLETED,  # type: ignore[arg-type]
+                            "the cart was checked out already",
+                            "cartId",
+                        )
                     priced = await cartsvc.price_cart(conn, state, tax_engine=self.tax_engine)
                     plan = await _plan(conn, priced)
             if done is None:

@@ -1,0 +1,284 @@
+"""checkoutComplete on SQLite and PostgreSQL, paying through the local Stripe stand-in
+(tests/connectors/test_payments.py): a decline releases the stock and leaves the cart
+usable; one idempotency key makes one order, also under concurrent duplicates; a cart
+whose stock ran out gets INSUFFICIENT_STOCK naming its lines; webhooks are verified
+and applied once; the ledger still balances."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from hub.app import create_app
+from hub.db.models import OutboxEvent
+from hub.demo import NEWARK
+from hub.domain.inventory import verify
+from hub.settings import load_settings
+from tests.conftest import Hub
+from tests.connectors.test_payments import (  # noqa: F401  (fixtures)
+    API_KEY,
+    WEBHOOK_SECRET,
+    FakeStripe,
+    _event,
+    _fake_stripe_server,
+    _no_stripe_telemetry,
+    _sign,
+    fake_stripe,
+)
+from tests.schema.test_carts import create, stocked_variant, uid
+
+CHECKOUT = """mutation($c: ID!, $k: String!, $p: PaymentInput) {
+  checkoutComplete(cartId: $c, idempotencyKey: $k, payment: $p) {
+    order { id name status paymentStatus totalPrice { amount currencyCode }
+            payments { provider status amount { amount } }
+            lineItems(first: 10) { nodes { sku quantity locationIds } } }
+    userErrors { field message code } } }"""
+
+
+@pytest.fixture
+async def shop(hub: Hub, fake_stripe: FakeStripe) -> AsyncIterator[Hub]:  # noqa: F811
+    """The same database served by an app configured for the Stripe stand-in."""
+    settings = load_settings(
+        database_url=str(hub.db.engine.url.render_as_string(hide_password=False)),
+        stripe_api_key=API_KEY,
+        stripe_webhook_secret=WEBHOOK_SECRET,
+        stripe_api_base=fake_stripe.base_url,
+    )
+    app = create_app(settings, db=hub.db)
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub")
+    try:
+        yield replace(hub, client=client, app=app, lifespan=lifespan)
+    finally:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+async def checkout(
+    hub: Hub, cid: str, key: str, payment: dict | None, token: str | None = None
+) -> dict[str, Any]:
+    res = await hub.gql(CHECKOUT, {"c": cid, "k": key, "p": payment}, token=token)
+    assert "errors" not in res, res
+    return res["data"]["checkoutComplete"]
+
+
+async def level(hub: Hub, vid: str, loc: int = NEWARK) -> tuple[int, int, int]:
+    vpk = int(vid.rsplit("/", 1)[1])
+    async with hub.db.read() as conn:
+        from sqlalchemy import text
+
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT on_hand, reserved, committed FROM inventory_levels "
+                    "WHERE variant_id = :v AND location_id = :l"
+                ),
+                {"v": vpk, "l": loc},
+            )
+        ).one()
+    return row.on_hand, row.reserved, row.committed
+
+
+async def orders_of(hub: Hub, cid: str) -> int:
+    token = cid.rsplit("/", 1)[1]
+    return await hub.scalar(
+        "SELECT COUNT(*) FROM orders o JOIN carts c ON c.id = o.cart_id WHERE c.token = :t", t=token
+    )
+
+
+async def test_decline_releases_stock_and_the_cart_stays_usable(
+    shop: Hub,
+    fake_stripe: FakeStripe,  # noqa: F811
+) -> None:
+    vid = await stocked_variant(shop, {NEWARK: 3})
+    cid = (await create(shop, {"lines": [{"merchandiseId": vid, "quantity": 2}]}))["cart"]["id"]
+    before = await level(shop, vid)
+    out = await checkout(
+        shop, cid, uid(), {"provider": "stripe", "paymentMethodId": "pm_card_chargeDeclined"}
+    )
+    assert out["order"] is None
+    assert [e["code"] for e in out["userErrors"]] == ["PAYMENT_DECLINED"]
+    assert "generic_decline" in out["userErrors"][0]["message"]
+    assert await level(shop, vid) == before  # reservation released
+    assert await orders_of(shop, cid) == 0
+    # The cart is usable: change it, then pay with a good card (same key is fine too).
+    add = await shop.gql(
+        """mutation($c: ID!) { cartNoteUpdate(cartId: $c, note: "second try") {
+        cart { status } userErrors { code } } }""",
+        {"c": cid},
+    )
+    assert add["data"]["cartNoteUpdate"] == {"cart": {"status": "ACTIVE"}, "userErrors": []}
+    ok = await checkout(shop, cid, uid(), {"provider": "stripe", "paymentMethodId": "pm_card_visa"})
+    assert ok["userErrors"] == [], ok
+    order = ok["order"]
+    assert order["paymentStatus"] == "AUTHORIZED"
+    assert order["payments"][0]["provider"] == "stripe"
+    assert order["payments"][0]["amount"]["amount"] == order["totalPrice"]["amount"]
+    on_hand, reserved, committed = await level(shop, vid)
+    assert (on_hand, reserved - before[1], committed - before[2]) == (before[0], 0, 2)
+    intent = fake_stripe.intent(fake_stripe.created_intents[-1])
+    assert intent["capture_method"] == "manual"
+    assert intent["status"] == "requires_capture"
+    # A completed cart can't be checked out again with another key.
+    again = await checkout(
+        shop, cid, uid(), {"provider": "stripe", "paymentMethodId": "pm_card_visa"}
+    )
+    assert [e["code"] for e in again["userErrors"]] == ["ALREADY_COMPLETED"]
+
+
+async def test_same_key_returns_the_same_order_once(shop: Hub, fake_stripe: FakeStripe) -> None:  # noqa: F811
+    vid = await stocked_variant(shop, {NEWARK: 10})
+    cid = (await create(shop, {"lines": [{"merchandiseId": vid, "quantity": 1}]}))["cart"]["id"]
+    key = uid()
+    pay = {"provider": "stripe", "paymentMethodId": "pm_card_visa"}
+    first = await checkout(shop, cid, key, pay)
+    second = await checkout(shop, cid, key, pay)
+    assert first["userErrors"] == [] and first["order"] == second["order"]
+    assert await orders_of(shop, cid) == 1
+    assert len(fake_stripe.created_intents) == 1
+
+    # Concurrent duplicates of a new cart's checkout: one order, every answer names it.
+    cid = (await create(shop, {"lines": [{"merchandiseId": vid, "quantity": 2}]}))["cart"]["id"]
+    key = uid()
+    before = await level(shop, vid)
+    outs = await asyncio.gather(*(checkout(shop, cid, key, pay) for _ in range(8)))
+    names = {o["order"]["name"] for o in outs if o["order"]}
+    assert all(o["userErrors"] == [] for o in outs), outs
+    assert len(names) == 1
+    assert await orders_of(shop, cid) == 1
+    after = await level(shop, vid)
+    assert after[2] - before[2] == 2  # committed once
+
+
+async def test_stock_ran_out_names_the_lines(hub: Hub) -> None:
+    scarce = await stocked_variant(hub, {NEWARK: 2})
+    plenty = await stocked_variant(hub, {NEWARK: 9})
+    slow = await create(
+        hub,
+        {
+            "lines": [
+                {"merchandiseId": scarce, "quantity": 2},
+                {"merchandiseId": plenty, "quantity": 1},
+            ]
+        },
+    )
+    fast = await create(hub, {"lines": [{"merchandiseId": scarce, "quantity": 2}]})
+    pay = {"provider": "cash", "reference": "till-1"}
+    won = await checkout(hub, fast["cart"]["id"], uid(), pay, token=hub.admin_token)
+    assert won["userErrors"] == []
+    before = await level(hub, plenty)
+    lost = await checkout(hub, slow["cart"]["id"], uid(), pay, token=hub.admin_token)
+    assert lost["order"] is None
+    line = slow["cart"]["lines"]["nodes"][0]["id"]
+    assert [(e["code"], e["field"]) for e in lost["userErrors"]] == [
+        ("INSUFFICIENT_STOCK", ["lines", line])
+    ]
+    assert await level(hub, plenty) == before  # nothing of the other line was reserved
+    cart = await hub.gql(
+        "query($id: ID!) { cart(id: $id) { status warnings { code target } } }",
+        {"id": slow["cart"]["id"]},
+    )
+    assert cart["data"]["cart"]["status"] == "ACTIVE"
+    assert ("MERCHANDISE_OUT_OF_STOCK", line) in {
+        (w["code"], w["target"]) for w in cart["data"]["cart"]["warnings"]
+    }
+
+
+async def test_payment_rules(hub: Hub) -> None:
+    vid = await stocked_variant(hub, {NEWARK: 5})
+    cid = (await create(hub, {"lines": [{"merchandiseId": vid}]}))["cart"]["id"]
+    out = await checkout(hub, cid, uid(), {"provider": "cash", "reference": "x"})
+    assert [e["code"] for e in out["userErrors"]] == ["ACCESS_DENIED"]  # tills only
+    out = await checkout(hub, cid, uid(), None)
+    assert [e["code"] for e in out["userErrors"]] == ["PAYMENT_REQUIRED"]
+    out = await checkout(hub, cid, uid(), {"provider": "stripe", "paymentMethodId": "pm_x"})
+    assert [e["code"] for e in out["userErrors"]] == ["INVALID"]  # not configured here
+    out = await checkout(hub, cid, "", {"provider": "cash", "reference": "x"}, hub.admin_token)
+    assert [e["code"] for e in out["userErrors"]] == ["INVALID"]
+    out = await checkout(hub, cid, uid(), {"provider": "cash", "reference": "x"}, hub.admin_token)
+    assert out["userErrors"] == [] and out["order"]["paymentStatus"] == "PAID"
+
+
+async def test_webhooks_are_verified_and_applied_once(shop: Hub, fake_stripe: FakeStripe) -> None:  # noqa: F811
+    vid = await stocked_variant(shop, {NEWARK: 5})
+    cid = (await create(shop, {"lines": [{"merchandiseId": vid}]}))["cart"]["id"]
+    out = await checkout(
+        shop, cid, uid(), {"provider": "stripe", "paymentMethodId": "pm_card_visa"}
+    )
+    order = out["order"]
+    intent_id = fake_stripe.created_intents[-1]
+    payload = _event({"id": intent_id, "object": "payment_intent", "status": "succeeded"})
+
+    bad = await shop.client.post(
+        "/webhooks/stripe",
+        content=payload,
+        headers={"stripe-signature": _sign(payload, secret="whsec_wrong")},
+    )
+    assert bad.status_code == 400
+    unsigned = await shop.client.post("/webhooks/stripe", content=payload)
+    assert unsigned.status_code == 400
+
+    good = await shop.client.post(
+        "/webhooks/stripe", content=payload, headers={"stripe-signature": _sign(payload)}
+    )
+    assert good.status_code == 200 and good.json()["outcome"] == "updated"
+    q = "query($id: ID!) { order(id: $id) { paymentStatus payments { status } } }"
+    res = await shop.admin(q, {"id": order["id"]})
+    assert res["data"]["order"] == {"paymentStatus": "PAID", "payments": [{"status": "captured"}]}
+
+    replay = await shop.client.post(
+        "/webhooks/stripe", content=payload, headers={"stripe-signature": _sign(payload)}
+    )
+    assert replay.status_code == 200 and replay.json()["outcome"] == "duplicate"
+    # A late, older event never moves the status back.
+    late = _event(
+        {"id": intent_id, "object": "payment_intent", "status": "requires_capture"},
+        "payment_intent.amount_capturable_updated",
+    )
+    res_late = await shop.client.post(
+        "/webhooks/stripe", content=late, headers={"stripe-signature": _sign(late)}
+    )
+    assert res_late.json()["outcome"] == "unchanged"
+    refund = _event(
+        {"id": "ch_x", "object": "charge", "payment_intent": intent_id, "refunded": True},
+        "charge.refunded",
+    )
+    r = await shop.client.post(
+        "/webhooks/stripe", content=refund, headers={"stripe-signature": _sign(refund)}
+    )
+    assert r.json()["outcome"] == "updated"
+    res = await shop.admin(q, {"id": order["id"]})
+    assert res["data"]["order"]["paymentStatus"] == "REFUNDED"
+    assert json.loads(payload)["id"] != json.loads(refund)["id"]
+
+
+async def test_order_event_and_ledger_balance(hub: Hub) -> None:
+    vid = await stocked_variant(hub, {NEWARK: 4})
+    cid = (await create(hub, {"lines": [{"merchandiseId": vid, "quantity": 3}]}))["cart"]["id"]
+    pay = {"provider": "terminal", "reference": "auth-778"}
+    out = await checkout(hub, cid, uid(), pay, hub.admin_token)
+    assert out["userErrors"] == []
+    pk = int(out["order"]["id"].rsplit("/", 1)[1])
+    assert out["order"]["name"] == f"#{1000 + pk}"
+    async with hub.db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(OutboxEvent.__table__.c.payload).where(
+                    OutboxEvent.__table__.c.topic == "order.created"
+                )
+            )
+        ).all()
+    mine = [r.payload for r in rows if r.payload["orderId"] == pk]
+    assert len(mine) == 1
+    assert mine[0]["lines"] == [
+        {"variantId": int(vid.rsplit("/", 1)[1]), "sku": mine[0]["lines"][0]["sku"], "quantity": 3}
+    ]
+    assert await verify(hub.db) == []
