@@ -69,14 +69,15 @@ async def _channel_price(hub: Hub, variant_pk: int, channel: str = "web") -> tup
 async def _new_variants(
     hub: Hub, n: int, *, price: str = "20.00", compare_at: str | None = None
 ) -> list[int]:
-    """A fresh product with ``n`` variants priced on the web channel only."""
+    """A fresh product with ``n`` variants priced on the web channel only. It stays a
+    draft, so storefront listings that later tests count never show it."""
     h = f"price-{_uid()}"
     pk = await catalog.create_product(
         hub.db,
         catalog.ProductInput(
             handle=h,
             title=f"Pricing {h}",
-            status="ACTIVE",
+            status="DRAFT",
             options=[catalog.OptionInput("Size", [f"s{i}" for i in range(n)])],
             variants=[
                 catalog.VariantInput(sku=f"{h}-{i}".upper(), options=[f"s{i}"]) for i in range(n)
