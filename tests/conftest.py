@@ -8,6 +8,7 @@ that variable the PostgreSQL half is skipped locally, and fails under CI (``CI``
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -90,6 +91,15 @@ class Hub:
         seen: list[str] = []
 
         def on_exec(conn, cursor, statement, params, context, executemany) -> None:
+            # Only the request's own statements: the app's background tasks (outbox
+            # dispatcher and marker, reservation expiry; all named "hub-...") may run
+            # theirs at any moment.
+            try:
+                task = asyncio.current_task()
+            except RuntimeError:
+                task = None
+            if task is not None and task.get_name().startswith("hub-"):
+                return
             seen.append(statement)
 
         event.listen(self.db.engine.sync_engine, "before_cursor_execute", on_exec)

@@ -18,9 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, literal, select, update
+import orjson
+from sqlalchemy import and_, case, func, insert, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.database import Database, Reader
@@ -395,6 +397,89 @@ async def _claim_key(conn: AsyncConnection, key: str | None, operation: str) -> 
         )
     ).first()
     return dict(row.result) if row else {}
+
+
+async def _stored_result(conn: AsyncConnection, key: str, operation: str) -> dict | None:
+    row = (
+        await conn.execute(
+            select(idem_t.c.result).where(idem_t.c.key == key, idem_t.c.operation == operation)
+        )
+    ).first()
+    return None if row is None else dict(_unjson(row.result))
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _unjson(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+# reserve() on PostgreSQL: the level UPDATE, its ledger line, the reservation, the
+# inventory.changed event (and stock.low on the transition to or below the reorder
+# point), and the idempotency result, in one statement. Each INSERT selects FROM the
+# UPDATE's row, so when the UPDATE refuses (not enough available) nothing is written.
+# The payloads are built as _apply/_emit build them.
+_RAW = "lv.on_hand - lv.committed - lv.reserved - lv.quarantined - lv.safety_stock"
+_PG_RESERVE = text(
+    f"""
+WITH lv AS (
+    UPDATE inventory_levels
+       SET reserved = reserved + :q, updated_at = :now
+     WHERE variant_id = :v AND location_id = :l
+       AND on_hand - committed - reserved - quarantined
+           - (CASE WHEN :online THEN safety_stock ELSE 0 END) >= :q
+    RETURNING *
+), product AS (
+    SELECT product_id FROM variants WHERE id = :v
+), mv AS (
+    INSERT INTO inventory_movements (variant_id, location_id, reason, d_on_hand, d_committed,
+                                     d_reserved, d_incoming, d_quarantined, actor, reference,
+                                     created_at)
+    SELECT :v, :l, 'reserved', 0, 0, :q, 0, 0, 'system', :ledger_ref, :now FROM lv
+), rs AS (
+    INSERT INTO reservations (token, variant_id, location_id, quantity, status, reference,
+                              expires_at, created_at)
+    SELECT :token, :v, :l, :q, 'ACTIVE', :res_ref, :expires, :now FROM lv
+), ev AS (
+    INSERT INTO outbox (topic, payload, created_at)
+    SELECT 'inventory.changed',
+           (CAST(:event AS jsonb) || jsonb_build_object(
+               'productId', (SELECT product_id FROM product),
+               'level', jsonb_build_object(
+                   'onHand', lv.on_hand, 'committed', lv.committed, 'reserved', lv.reserved,
+                   'incoming', lv.incoming, 'quarantined', lv.quarantined,
+                   'safetyStock', lv.safety_stock, 'reorderPoint', lv.reorder_point,
+                   'available', GREATEST({_RAW}, 0))))::json,
+           :now
+      FROM lv
+    RETURNING id, payload
+), low AS (
+    INSERT INTO outbox (topic, payload, created_at)
+    SELECT 'stock.low',
+           (CAST(:low AS jsonb) || jsonb_build_object(
+               'productId', (SELECT product_id FROM product),
+               'available', GREATEST({_RAW}, 0),
+               'reorderPoint', lv.reorder_point))::json,
+           :now
+      FROM lv
+     WHERE GREATEST({_RAW} + :q, 0) > lv.reorder_point
+       AND lv.reorder_point >= GREATEST({_RAW}, 0)
+    RETURNING id, payload
+), k AS (
+    INSERT INTO idempotency_keys (key, operation, result, created_at)
+    SELECT :key, 'reserve',
+           (CAST(:result AS jsonb) || jsonb_build_object('levels', jsonb_build_array(lv.id)))::json,
+           :now
+      FROM lv
+     WHERE CAST(:key AS varchar) IS NOT NULL
+)
+SELECT lv.*, ev.id AS event_id, ev.payload AS event_payload,
+       low.id AS low_id, low.payload AS low_payload
+  FROM lv CROSS JOIN ev LEFT JOIN low ON true
+"""
+)
 
 
 async def _store_key(conn: AsyncConnection, key: str | None, operation: str, result: dict) -> None:
@@ -779,6 +864,18 @@ class Inventory:
         """Hold units for a checkout; one conditional UPDATE decides. A bundle holds
         its components instead, all or nothing."""
         _positive(quantity)
+        if self.db.dialect == "postgresql":
+            fast = await self._reserve_pg(
+                variant_pk,
+                location_pk,
+                quantity,
+                ttl=ttl,
+                reference=reference,
+                key=key,
+                online=online,
+            )
+            if fast is not None:
+                return fast
 
         async def body(conn: AsyncConnection, outbox: Outbox):
             comps = await _components(conn, variant_pk)
@@ -816,6 +913,120 @@ class Inventory:
             return out, {"reservation": token, "expires_at": (_now() + ttl).isoformat()}
 
         return await self._run("reserve", key, body)
+
+    async def _reserve_pg(
+        self,
+        variant_pk: int,
+        location_pk: int,
+        quantity: int,
+        *,
+        ttl: timedelta,
+        reference: str | None,
+        key: str | None,
+        online: bool,
+    ) -> Outcome | None:
+        """:meth:`reserve` of one variant on PostgreSQL as ONE autocommit statement.
+
+        The hot row's lock is held from the conditional UPDATE to the end of the
+        statement that takes it, inside the server: no client round trip (and no wait
+        for this process's event loop to get back to the transaction) while other
+        buyers of the same SKU queue on the row. The level, its ledger line, the
+        reservation, the events and the idempotency result are written together or not
+        at all, exactly as the general path writes them. ``None`` for a bundle: its
+        components go through the general path, all or nothing.
+        """
+        async with self.db.read() as conn:  # autocommit: the statement is the transaction
+            # The variant and, with a key, an earlier result: one round trip.
+            stored_sql = (
+                select(idem_t.c.result)
+                .where(idem_t.c.key == key, idem_t.c.operation == "reserve")
+                .scalar_subquery()
+                if key is not None
+                else literal(None)
+            )
+            v = (
+                await conn.execute(
+                    select(
+                        variants_t.c.tracked, variants_t.c.is_bundle, stored_sql.label("s")
+                    ).where(variants_t.c.id == variant_pk)
+                )
+            ).first()
+            if v is not None and v.s is not None:
+                stored = dict(_unjson(v.s))
+                levels = await self._levels_by_ids(conn, stored.get("levels", []))
+                return Outcome(levels, [], replayed=True, result=stored)
+            if v is None or v.is_bundle or not v.tracked:
+                # Unknown (NOT_FOUND), untracked (NOT_TRACKED) or a bundle: the general path.
+                return None
+            now = _now()
+            token = secrets.token_urlsafe(18)
+            expires = now + ttl
+            ledger_ref = reference or f"reservation:{token}"
+            params = {
+                "v": variant_pk,
+                "l": location_pk,
+                "q": quantity,
+                "online": online,
+                "now": now,
+                "expires": expires,
+                "token": token,
+                "res_ref": reference,
+                "ledger_ref": ledger_ref,
+                "key": key,
+                "event": _json(
+                    {
+                        "variantId": variant_pk,
+                        "locationId": location_pk,
+                        "reason": "reserved",
+                        "occurredAt": now.isoformat(),
+                        "reference": ledger_ref,
+                    }
+                ),
+                "low": _json(
+                    {"type": "LOW_STOCK", "variantId": variant_pk, "locationId": location_pk}
+                ),
+                "result": _json({"reservation": token, "expires_at": expires.isoformat()}),
+            }
+            try:
+                row = (await conn.execute(_PG_RESERVE, params)).first()
+            except IntegrityError:
+                # The same idempotency key, committed by a concurrent request meanwhile.
+                stored = await _stored_result(conn, key, "reserve") if key else None
+                if stored is None:
+                    raise
+                levels = await self._levels_by_ids(conn, stored.get("levels", []))
+                return Outcome(levels, [], replayed=True, result=stored)
+            if row is None and key is not None:
+                # Refused, but maybe because a concurrent request with this key took the
+                # stock first (its statement held the row; it has committed by now).
+                stored = await _stored_result(conn, key, "reserve")
+                if stored is not None:
+                    levels = await self._levels_by_ids(conn, stored.get("levels", []))
+                    return Outcome(levels, [], replayed=True, result=stored)
+            if row is None:
+                existing = (
+                    await conn.execute(
+                        select(levels_t).where(
+                            levels_t.c.variant_id == variant_pk,
+                            levels_t.c.location_id == location_pk,
+                        )
+                    )
+                ).first()
+                raise _why_refused(
+                    Change(
+                        variant_pk, location_pk, "reserved", need_available=quantity, online=online
+                    ),
+                    {s: (quantity if s == "reserved" else 0) for s in STATES},
+                    existing,
+                )
+        level = LevelRecord(row)
+        events = [Event(row.event_id, "inventory.changed", _unjson(row.event_payload))]
+        if row.low_id is not None:
+            events.append(Event(row.low_id, "stock.low", _unjson(row.low_payload)))
+        if self._publish is not None:
+            await self._publish(events)
+        result = {"reservation": token, "expires_at": expires.isoformat(), "levels": [level.id]}
+        return Outcome([level], events, result=result)
 
     async def _settle(
         self, token: str, status: str, reason: str, deltas_for: Any, *, only_active: bool = True

@@ -576,3 +576,87 @@ async def test_inventory_input_errors(hub: Hub) -> None:
         out = await op(hub, "inventoryAdjust", inp)
         assert out["userErrors"][0]["code"] == code, (inp, out)
     assert await verify(hub.db) == []
+
+
+async def test_reservation_writes_the_same_books_and_events_on_every_database(hub: Hub) -> None:
+    """On PostgreSQL a reservation is one statement; on SQLite the general path. Both
+    must leave the same ledger line, reservation, events and idempotency behaviour."""
+    vid, lid = await stocked(hub, 4)
+    vpk, lpk = int(vid.rsplit("/", 1)[1]), int(lid.rsplit("/", 1)[1])
+    await op(
+        hub, "inventorySetThresholds", {"variantId": vid, "locationId": lid, "reorderPoint": 1}
+    )
+    key = _uid()
+    inp = {
+        "variantId": vid,
+        "locationId": lid,
+        "quantity": 3,
+        "reference": "cart:abc",
+        "idempotencyKey": key,
+    }
+    # The same key sent five times at once: one reservation, the same answer to all.
+    results = await asyncio.gather(*(op(hub, "inventoryReserve", inp) for _ in range(5)))
+    assert all(r["userErrors"] == [] for r in results), results
+    assert {r["level"]["reserved"] for r in results} == {3}
+    assert (
+        await hub.scalar(
+            "SELECT count(*) FROM reservations WHERE variant_id = :v AND status = 'ACTIVE'", v=vpk
+        )
+        == 1
+    )
+    moves = await hub.scalar(
+        "SELECT count(*) FROM inventory_movements WHERE variant_id = :v AND d_reserved = 3 "
+        "AND reason = 'reserved' AND reference = 'cart:abc'",
+        v=vpk,
+    )
+    assert moves == 1
+    async with hub.db.read() as conn:
+        from sqlalchemy import text
+
+        rows = (
+            await conn.execute(text("SELECT topic, payload FROM outbox ORDER BY id DESC LIMIT 20"))
+        ).all()
+    payloads = [
+        (t, json.loads(p) if isinstance(p, str) else p)
+        for t, p in rows
+        if (json.loads(p) if isinstance(p, str) else p).get("variantId") == vpk
+    ]
+    changed = [p for t, p in payloads if t == "inventory.changed" and p["reason"] == "reserved"]
+    assert len(changed) == 1
+    product_pk = await hub.scalar("SELECT product_id FROM variants WHERE id = :v", v=vpk)
+    assert changed[0] == {
+        "variantId": vpk,
+        "locationId": lpk,
+        "productId": product_pk,
+        "reason": "reserved",
+        "reference": "cart:abc",
+        "occurredAt": changed[0]["occurredAt"],
+        "level": {
+            "onHand": 4,
+            "committed": 0,
+            "reserved": 3,
+            "incoming": 0,
+            "quarantined": 0,
+            "safetyStock": 0,
+            "reorderPoint": 1,
+            "available": 1,
+        },
+    }
+    datetime.fromisoformat(changed[0]["occurredAt"])
+    low = [p for t, p in payloads if t == "stock.low"]
+    assert low == [
+        {
+            "type": "LOW_STOCK",
+            "variantId": vpk,
+            "locationId": lpk,
+            "productId": product_pk,
+            "available": 1,
+            "reorderPoint": 1,
+        }
+    ]
+    # Not enough left: refused with the count, nothing written.
+    more = await op(hub, "inventoryReserve", {"variantId": vid, "locationId": lid, "quantity": 2})
+    assert more["userErrors"][0]["code"] == "INSUFFICIENT_STOCK"
+    assert "only 1 available" in more["userErrors"][0]["message"]
+    assert await hub.scalar("SELECT count(*) FROM reservations WHERE variant_id = :v", v=vpk) == 1
+    assert await verify(hub.db) == []
