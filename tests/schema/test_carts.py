@@ -293,6 +293,22 @@ async def test_user_errors(hub: Hub) -> None:
     # A refused write changed nothing.
     cart = await get_cart(hub, cid)
     assert cart is not None and cart["totalQuantity"] == 0
+    await restock(hub, none)
+
+
+async def restock(hub: Hub, vid: str, qty: int = 5) -> None:
+    """Leave no sold-out product behind: other tests count unavailable products."""
+    out = await op(
+        hub,
+        "inventoryAdjust",
+        {
+            "variantId": vid,
+            "locationId": f"gid://hub/Location/{NEWARK}",
+            "delta": qty,
+            "reason": "received",
+        },
+    )
+    assert out["userErrors"] == []
 
 
 async def test_expired_cart(hub: Hub) -> None:

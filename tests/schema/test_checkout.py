@@ -32,7 +32,7 @@ from tests.connectors.test_payments import (  # noqa: F401  (fixtures)
     _sign,
     fake_stripe,
 )
-from tests.schema.test_carts import create, stocked_variant, uid
+from tests.schema.test_carts import create, restock, stocked_variant, uid
 
 CHECKOUT = """mutation($c: ID!, $k: String!, $p: PaymentInput) {
   checkoutComplete(cartId: $c, idempotencyKey: $k, payment: $p) {
@@ -190,6 +190,7 @@ async def test_stock_ran_out_names_the_lines(hub: Hub) -> None:
     assert ("MERCHANDISE_OUT_OF_STOCK", line) in {
         (w["code"], w["target"]) for w in cart["data"]["cart"]["warnings"]
     }
+    await restock(hub, scarce)
 
 
 async def test_payment_rules(hub: Hub) -> None:

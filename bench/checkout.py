@@ -1,0 +1,316 @@
+"""Checkout throughput on PostgreSQL: completed checkouts per second over HTTP.
+
+    python bench/checkout.py [--clients 16] [--duration 10] [--workers 1]
+
+Creates a PostgreSQL database (dropped at the end), loads the demo catalog (600
+products, with its promotions, price lists and shipping rates), gives a set of
+variants plenty of stock at the web warehouse, starts ``hub serve`` and runs
+``--clients`` concurrent buyers, each on its own keep-alive HTTP connection, in a
+loop of two requests:
+
+1. ``cartCreate`` with two lines (different variants per buyer and round), the code
+   ``DEMO10`` and a buyer identity (email, country US): the hub prices the cart
+   (channel prices, promotions, shipping, tax) and answers with its total;
+2. ``checkoutComplete`` with a fresh idempotency key and an offline ``cash``
+   payment (admin key, as a till would): the hub prices again, reserves the stock,
+   records the payment and writes the order with its ``order.created`` event.
+
+The figure is completed checkouts (orders) per second over ``--duration`` seconds
+after a warm-up, with p50/p99 of the whole two-request checkout. Every answer must
+be an order: a userError or GraphQL error fails the run. Afterwards the orders in the
+database must equal the checkouts counted, and ``hub inventory verify`` must find no
+drift.
+
+Needs PostgreSQL (``--pg``, default ``$HUB_BENCH_PG`` or
+``postgresql://postgres@127.0.0.1:5432/postgres``; the role must be allowed to create
+databases). Exit status: 0 when the run completed without errors (whatever the
+target says), 1 on errors or disagreeing books, 2 when setup failed, 130 when
+interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from contention import run_hub, stock
+from loadgen import read_response
+from product_listing import (
+    HOST,
+    REPO,
+    BenchError,
+    Server,
+    create_database,
+    drop_database,
+    free_port,
+    hub_command,
+    servers,
+    start,
+    stop,
+    wait_ready,
+)
+
+TARGET = 100.0  # completed checkouts per second with 16 buyers (1 worker)
+WAREHOUSE = 1  # the demo's web warehouse (Newark)
+CREATE = """mutation($i: CartInput!) { cartCreate(input: $i) {
+  cart { id cost { totalAmount { amount currencyCode } } }
+  userErrors { code message } } }"""
+COMPLETE = """mutation($c: ID!, $k: String!, $p: PaymentInput) {
+  checkoutComplete(cartId: $c, idempotencyKey: $k, payment: $p) {
+    order { name totalPrice { amount } }
+    userErrors { code message } } }"""
+
+
+async def bench_variants(dsn: str, n: int) -> list[int]:
+    """``n`` tracked, non-bundle variants of active products priced in the web channel."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            """SELECT v.id FROM variants v
+                 JOIN products p ON p.id = v.product_id AND p.status = 'ACTIVE'
+                 JOIN variant_prices vp ON vp.variant_id = v.id AND vp.channel_id = 1
+                WHERE v.tracked AND NOT v.is_bundle
+                  AND NOT EXISTS (SELECT 1 FROM inventory_lots x WHERE x.variant_id = v.id)
+                  AND NOT EXISTS (SELECT 1 FROM inventory_serials x WHERE x.variant_id = v.id)
+                ORDER BY v.id LIMIT $1""",
+            n,
+        )
+        return [r["id"] for r in rows]
+    finally:
+        await conn.close()
+
+
+async def count_orders(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM orders"))
+    finally:
+        await conn.close()
+
+
+def _request(port: int, token: str, body: bytes) -> bytes:
+    head = (
+        f"POST /graphql HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def buyers(
+    port: int, token: str, clients: int, duration: float, variants: list[int], warmup: int
+) -> tuple[int, float, list[float]]:
+    """(completed checkouts, seconds, latencies of each two-request checkout)."""
+    done = 0
+    latencies: list[float] = []
+    start_at: list[float] = []
+    ready = asyncio.Barrier(clients)
+
+    async def call(reader: Any, writer: Any, query: str, variables: dict) -> dict:
+        writer.write(_request(port, token, orjson.dumps({"query": query, "variables": variables})))
+        status, data, _ = await read_response(reader)
+        doc = orjson.loads(data)
+        if status != 200 or doc.get("errors"):
+            raise BenchError(f"HTTP {status}: {data[:300]!r}")
+        return doc["data"]
+
+    async def client(n: int) -> None:
+        nonlocal done
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            i = 0
+
+            async def one() -> None:
+                nonlocal i
+                i += 1
+                a = variants[(n * 7 + i) % len(variants)]
+                b = variants[(n * 7 + i + 3) % len(variants)]
+                created = await call(
+                    reader,
+                    writer,
+                    CREATE,
+                    {
+                        "i": {
+                            "lines": [
+                                {"merchandiseId": f"gid://hub/ProductVariant/{a}", "quantity": 1},
+                                {"merchandiseId": f"gid://hub/ProductVariant/{b}", "quantity": 2},
+                            ],
+                            "discountCodes": ["DEMO10"],
+                            "buyerIdentity": {
+                                "email": f"buyer{n}@example.com",
+                                "countryCode": "US",
+                            },
+                        }
+                    },
+                )
+                out = created["cartCreate"]
+                if out["userErrors"]:
+                    raise BenchError(f"cartCreate: {out['userErrors']}")
+                res = await call(
+                    reader,
+                    writer,
+                    COMPLETE,
+                    {
+                        "c": out["cart"]["id"],
+                        "k": f"bench-{n}-{i}-{secrets.token_hex(4)}",
+                        "p": {"provider": "cash", "reference": f"till-{n}"},
+                    },
+                )
+                got = res["checkoutComplete"]
+                if got["userErrors"] or got["order"] is None:
+                    raise BenchError(f"checkoutComplete: {got['userErrors']}")
+                if (
+                    got["order"]["totalPrice"]["amount"]
+                    != out["cart"]["cost"]["totalAmount"]["amount"]
+                ):
+                    raise BenchError("the order's total differs from the cart's")
+
+            for _ in range(warmup):
+                await one()
+            await ready.wait()
+            if not start_at:
+                start_at.append(time.perf_counter())
+            deadline = start_at[0] + duration
+            while time.perf_counter() < deadline:
+                t0 = time.perf_counter()
+                await one()
+                latencies.append(time.perf_counter() - t0)
+                done += 1
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    return done, time.perf_counter() - start_at[0], latencies
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, -(-int(q * len(ordered)) // 100) - 1))]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--duration", type=float, default=10.0, help="seconds measured (10)")
+    ap.add_argument("--workers", type=int, default=1, help="hub serve --workers (1)")
+    ap.add_argument("--warmup", type=int, default=3, help="checkouts per buyer before timing")
+    ap.add_argument(
+        "--pg",
+        default=os.environ.get("HUB_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    )
+    return ap.parse_args(argv)
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    dbname = f"hub_bench_{secrets.token_hex(4)}"
+    base, _, _ = args.pg.rpartition("/")
+    dsn = f"{base}/{dbname}"
+    env = dict(os.environ)
+    env["HUB_DATABASE_URL"] = "postgresql+asyncpg://" + dsn.split("://", 1)[1]
+    env["HUB_LOG_LEVEL"] = "WARNING"
+    env.pop("HUB_REDIS_URL", None)
+    created = False
+    status = 0
+    with (
+        asyncio.Runner() as runner,
+        tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp,
+        servers() as running,
+    ):
+        run = runner.run
+        try:
+            run(create_database(args.pg, dbname))
+            created = True
+            print("seeding the demo catalog ...", flush=True)
+            run_hub(["seed", "--demo"], env)
+            token = run_hub(["apikey", "create", "--scope", "admin", "--name", "till"], env)
+            token = token.strip().splitlines()[-1].strip()
+            variants = run(bench_variants(dsn, 64))
+            if len(variants) < 8:
+                raise BenchError("the demo catalog has too few sellable variants")
+            for v in variants:
+                run(stock(dsn, v, WAREHOUSE, 1_000_000))
+            port = free_port()
+            srv: Server = start(
+                f"hub-{args.workers}w",
+                [*hub_command(), "serve", "--port", str(port), "--workers", str(args.workers)],
+                env,
+                port,
+                Path(tmp),
+            )
+            running.append(srv)
+            run(wait_ready(srv, "/readyz"))
+            before = run(count_orders(dsn))
+            done, secs, lat = run(
+                buyers(port, token, args.clients, args.duration, variants, args.warmup)
+            )
+            warm = args.clients * args.warmup
+            orders = run(count_orders(dsn)) - before
+            stop(srv)
+            running.remove(srv)
+            verify = subprocess.run(
+                [*hub_command(), "inventory", "verify"],
+                env=env,
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            rate = done / secs if secs > 0 else 0.0
+            print()
+            print(
+                f"checkout throughput, PostgreSQL, hub serve --workers {args.workers}, "
+                f"{args.clients} buyers over HTTP, cash payment"
+            )
+            print(
+                f"  completed checkouts: {done} in {secs:.1f} s = {rate:,.1f}/s  "
+                f"(target >= {TARGET:.0f}/s: {'PASS' if rate >= TARGET else 'MISS'})"
+            )
+            print(
+                f"  per checkout (cartCreate + checkoutComplete): p50 "
+                f"{percentile(lat, 50) * 1000:.1f} ms, p99 {percentile(lat, 99) * 1000:.1f} ms"
+            )
+            books_ok = orders == done + warm and verify.returncode == 0
+            print(
+                f"  orders written: {orders} (= {done} timed + {warm} warm-up: "
+                f"{'yes' if orders == done + warm else 'NO'}); inventory verify: "
+                f"{'no drift' if verify.returncode == 0 else 'DRIFT'}"
+            )
+            if not books_ok:
+                print(verify.stdout[-2000:], verify.stderr[-2000:])
+                status = 1
+        except BenchError as exc:
+            print(f"bench failed: {exc}", file=sys.stderr)
+            status = 1 if created else 2
+        except KeyboardInterrupt:
+            status = 130
+        finally:
+            for srv in list(running):
+                stop(srv)
+            if created:
+                run(drop_database(args.pg, dbname))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
