@@ -303,18 +303,34 @@ class _Engine:
         view = PricingView(self.basket, state.remaining, state.shipping, self.index)
         outcome = promotion.action.compute(view)
         n = len(state.remaining)
-        exact = [_ZERO] * (n + 1)
+        # Only the slots with an amount take part: a slot at 0 rounds to 0 and never
+        # gets a remainder unit, so leaving it out of ``apportion`` changes nothing and
+        # spares a Fraction per line for every promotion tried (most match few lines).
+        slots: list[int] = []
+        exact: list[Fraction] = []
         for i, amount in outcome.lines.items():
             if not 0 <= i < n:
                 raise ValueError(
                     f"action {promotion.action.kind!r} returned line index {i}; "
                     f"the basket has {n} lines"
                 )
-            exact[i] = min(max(Fraction(amount), _ZERO), Fraction(state.remaining[i]))
-        exact[n] = min(max(Fraction(outcome.shipping), _ZERO), Fraction(state.shipping))
-        amounts = apportion(exact, self.tie_rank, promotion.usage.budget_left)
-        if not any(amounts):
+            left = state.remaining[i]
+            if amount > 0 and left > 0:
+                slots.append(i)
+                exact.append(Fraction(left) if amount >= left else Fraction(amount))
+        if outcome.shipping > 0 and state.shipping > 0:
+            slots.append(n)
+            ship = outcome.shipping
+            exact.append(Fraction(state.shipping) if ship >= state.shipping else Fraction(ship))
+        if not slots:
             return outcome.reason or Reason.NO_DISCOUNT
+        tie_rank = self.tie_rank
+        shares = apportion(exact, [tie_rank[i] for i in slots], promotion.usage.budget_left)
+        if not any(shares):
+            return outcome.reason or Reason.NO_DISCOUNT
+        amounts = [0] * (n + 1)
+        for i, amount in zip(slots, shares, strict=True):
+            amounts[i] = amount
         lines = tuple(amounts[:n])
         after = _State(
             tuple(r - a for r, a in zip(state.remaining, lines, strict=True)),
