@@ -21,6 +21,7 @@ promotion was paused, archived or deleted between pricing and checkout).
 
 from __future__ import annotations
 
+import copy
 import logging
 import weakref
 from collections.abc import Mapping, Sequence
@@ -246,6 +247,14 @@ async def active_promotions(
         if hit is None:
             continue  # its definition could not be read: logged, skipped
         base = hit[1]
+        if (
+            row.method == "AUTOMATIC"
+            and row.usage_limit is None
+            and row.per_customer_limit is None
+            and row.budget is None
+        ):
+            out.append(base)  # nothing counted: the cached object as it is
+            continue
         uses_left = _left(row.usage_limit, row.times_used)
         usage = UsageState(
             code_uses_left=uses_left,
@@ -265,11 +274,17 @@ async def active_promotions(
                 usage, code_uses_left=_least(uses_left, _left(first.code_limit, first.code_used))
             )
             out.append(replace(base, code=tuple(r.code for r in chosen), usage=usage))
-        elif usage == UsageState():
-            out.append(base)  # nothing counted: the cached object as it is
         else:
-            out.append(replace(base, usage=usage))
+            out.append(_with_usage(base, usage))
     return out
+
+
+def _with_usage(base: Promotion, usage: UsageState) -> Promotion:
+    """``replace(base, usage=usage)`` without re-validating the whole definition (the
+    usage is the only change, and ``UsageState`` validated itself)."""
+    clone = copy.copy(base)
+    object.__setattr__(clone, "usage", usage)
+    return clone
 
 
 async def _parse_into(conn: AsyncConnection, cache: _Cache, pids: Sequence[int]) -> None:
