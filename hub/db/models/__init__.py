@@ -17,6 +17,7 @@ from .catalog import (
     VariantPrice,
 )
 from .customers import Customer as Customer
+from .giftcards import GiftCard as GiftCard  # + its ledger, GiftCardTransaction
 from .inventory import (
     IdempotencyKey,
     InventoryLevel,
