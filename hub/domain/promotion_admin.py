@@ -41,6 +41,7 @@ CODE_RE = re.compile(r"^[\w-]{1,64}$")
 PREFIX_RE = re.compile(r"^[A-Za-z0-9_-]*$")
 DEFINITION_KEYS = frozenset({"version", "conditions", "action", "combination"})
 MAX_PRIORITY = 1_000_000
+MAX_MINOR = 2**62  # budgets fit a BIGINT with room to count
 
 
 class _Keep:
@@ -336,6 +337,8 @@ def _validate(errs: Errors, merged: dict[str, Any], pk: int) -> int | None:
             else:
                 if budget_minor < 0:
                     errs.add(Code.INVALID, "budget can't be negative", "budget")
+                elif budget_minor >= MAX_MINOR:
+                    errs.add(Code.INVALID, "budget is too large", "budget")
     definition = merged["definition"]
     if not isinstance(definition, Mapping):
         errs.add(Code.INVALID, "definition must be a JSON object", "definition")
@@ -537,7 +540,7 @@ async def create_code(db: Database, promotion_pk: int, code: str, usage_limit: i
     display = (code or "").strip()
     if not display:
         errs.add(Code.BLANK, "code can't be blank", "code")
-    elif len(display) > 64:
+    elif len(display) > 64 or len(normalize_code(display)) > 64:
         errs.add(Code.TOO_LONG, "code is longer than 64 characters", "code")
     elif not CODE_RE.match(display):
         errs.add(Code.INVALID, "a code is letters, digits, '-' and '_'", "code")

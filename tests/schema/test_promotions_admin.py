@@ -186,6 +186,8 @@ async def test_validation_errors_name_the_path_and_write_nothing(hub: Hub) -> No
             "INVALID",
         ),
         ({"budget": "10", "currencyCode": None}, ["currencyCode"], "BLANK"),
+        ({"budget": "1e30"}, ["budget"], "INVALID"),
+        ({"startsAt": "2026-05-01T00:00:00"}, ["startsAt"], "INVALID"),
     ]
     for extra, field, code in cases:
         res = await hub.admin(CREATE, {"input": _input(**extra)})
