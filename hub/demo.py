@@ -50,6 +50,7 @@ from hub.db.models import (
     Variant,
     VariantPrice,
 )
+from hub.demo_giftcards import seed_demo_gift_cards
 from hub.demo_pricing import seed_pricing_demo
 from hub.demo_promotions import seed_demo_promotions
 from hub.domain.catalog import search_text
@@ -162,6 +163,11 @@ TAGS = (
     "eco",
 )
 SALE_TAG = "sale"  # given to exactly the products that have compare-at prices
+# Products with this tag get the reduced tax class (7% in Germany instead of 19%; US
+# states have no reduced rate and tax them at their standard one). Illustrative: the
+# demo sells no books or food, the usual reduced-rate goods.
+REDUCED_TAX_TAG = "handmade"
+REDUCED_TAX_CLASS = "reduced"
 VIEWS = ("front", "back", "detail")
 ADJECTIVES = ("soft", "durable", "lightweight", "timeless", "relaxed", "warm", "breathable")
 CLOSINGS = (
@@ -540,6 +546,7 @@ async def seed_demo(db: Database, products: int = 600, *, seed: int = 42) -> dic
             await _insert(conn, table, rows)
         await seed_pricing_demo(conn)  # customers, wholesale price list, shipping zones
         await seed_demo_promotions(conn)  # every promotion kind, DEMO10 (hub.demo_promotions)
+        await seed_demo_gift_cards(conn)  # DEMO-GIFT-0000-0050, 50.00 USD (hub.demo_giftcards)
         if conn.dialect.name == "postgresql":
             for name in SERIAL_TABLES:
                 await conn.execute(
@@ -789,6 +796,7 @@ class _Generator:
                 "description": description,
                 "vendor": vendor,
                 "product_type": t.name,
+                "tax_class": REDUCED_TAX_CLASS if REDUCED_TAX_TAG in tags else "standard",
                 "status": status,
                 "options": options,
                 "tags": tags,
@@ -1138,6 +1146,7 @@ class _Generator:
                     "description": description,
                     "vendor": VENDORS[0],
                     "product_type": BUNDLE_TYPE,
+                    "tax_class": "standard",
                     "status": "ACTIVE",
                     "options": [],
                     "tags": tags,

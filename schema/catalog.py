@@ -255,6 +255,10 @@ class Product(Node):
     description: str
     vendor: str
     product_type: str
+    tax_class: str = strawberry.field(
+        permission_classes=[StaffOnly],
+        description="The class its lines are taxed at, e.g. `standard`, `reduced` (staff only).",
+    )
     status: ProductStatus = strawberry.field(resolver=lambda root: ProductStatus(root.status))
     tags: list[str]
     options: list[ProductOption]

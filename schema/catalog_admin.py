@@ -106,6 +106,11 @@ class ProductInput:
     description: str | None = None
     vendor: str | None = None
     product_type: str | None = None
+    tax_class: str | None = strawberry.field(
+        default=None,
+        description="The class the tax engine taxes the product's lines at (default "
+        "`standard`); with the built-in rules one they name, such as `reduced` or `zero`.",
+    )
     status: ProductStatus | None = None
     tags: list[str] | None = None
     options: list[ProductOptionInput] | None = None
@@ -192,6 +197,14 @@ class DeletePayload:
 # ----------------------------------------------------------------------------- mapping
 
 
+def _tax_classes(info: Info) -> frozenset[str] | None:
+    """The tax classes the configured engine knows (the built-in rules name theirs);
+    None when it can't say (an external tax service), and then any slug goes."""
+    commerce = getattr(info.context.request.app.state, "commerce", None)
+    known = getattr(getattr(commerce, "tax", None), "tax_classes", None)
+    return known() if callable(known) else None
+
+
 def _product_data(i: ProductInput) -> catalog.ProductInput:
     return catalog.ProductInput(
         handle=i.handle,
@@ -199,6 +212,7 @@ def _product_data(i: ProductInput) -> catalog.ProductInput:
         description=i.description,
         vendor=i.vendor,
         product_type=i.product_type,
+        tax_class=i.tax_class,
         status=i.status.value if i.status else None,
         tags=i.tags,
         options=None
@@ -289,7 +303,10 @@ class CatalogAdminMutation:
     @strawberry.mutation(permission_classes=ADMIN)
     async def product_create(self, info: Info, input: ProductInput) -> ProductPayload:
         pk, errs = await _run(
-            info, lambda: catalog.create_product(info.context.db, _product_data(input))
+            info,
+            lambda: catalog.create_product(
+                info.context.db, _product_data(input), tax_classes=_tax_classes(info)
+            ),
         )
         return ProductPayload(product=await _product_of(info, pk), user_errors=errs)
 
@@ -305,7 +322,10 @@ class CatalogAdminMutation:
                     )
                 )
             return await catalog.update_product(
-                info.context.db, _pk(id, "Product", "id"), _product_data(input)
+                info.context.db,
+                _pk(id, "Product", "id"),
+                _product_data(input),
+                tax_classes=_tax_classes(info),
             )
 
         pk, errs = await _run(info, go)

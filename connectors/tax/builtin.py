@@ -279,6 +279,17 @@ class TaxRules:
         if self.origin_country is not None:
             object.__setattr__(self, "origin_country", normalize_country(self.origin_country))
 
+    @property
+    def tax_classes(self) -> frozenset[str]:
+        """Every class this table names (rates, product-type mappings, shipping), plus
+        ``standard``, ``zero`` and ``exempt``: the classes a product may be given."""
+        names = {"standard", *ZERO_CLASSES}
+        for zone in self.zones:
+            names.update(zone.rates)
+            names.update(zone.product_types.values())
+            names.add(zone.shipping_tax_class)
+        return frozenset(names)
+
     def zone_for(self, country: str, region: str | None) -> TaxZone | None:
         """The region's zone if there is one, else the country's, else None."""
         country = normalize_country(country)
@@ -336,6 +347,10 @@ class RulesTaxEngine:
 
     async def calculate(self, req: TaxRequest) -> TaxResult:
         return self.compute(req)
+
+    def tax_classes(self) -> frozenset[str]:
+        """The classes products may be given (see ``TaxRules.tax_classes``)."""
+        return self.rules.tax_classes
 
     def compute(self, req: TaxRequest) -> TaxResult:
         if req.customer_exempt:

@@ -338,6 +338,7 @@ async def _variant_info(conn: AsyncConnection, vpks: Sequence[int]) -> dict[int,
                 variants_t.c.product_id,
                 products_t.c.title.label("product_title"),
                 products_t.c.product_type,
+                products_t.c.tax_class,
                 products_t.c.status,
                 products_t.c.tags,
             )
@@ -1210,7 +1211,7 @@ async def price_cart(
                     str(ln.pk),
                     ln.total,
                     ln.quantity,
-                    "standard",
+                    info[ln.variant_pk].tax_class or "standard",
                     info[ln.variant_pk].product_type or "",
                 )
                 for ln in taxed

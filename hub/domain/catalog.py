@@ -51,6 +51,8 @@ bundle_t = BundleComponent.__table__
 STATUSES = ("DRAFT", "ACTIVE", "ARCHIVED")
 ATTRIBUTE_TYPES = ("STRING", "INTEGER", "DECIMAL", "BOOLEAN", "DATE", "JSON")
 HANDLE_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+TAX_CLASS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+DEFAULT_TAX_CLASS = "standard"
 MAX_OPTIONS = 3
 
 
@@ -130,6 +132,7 @@ class ProductRecord:
         "seo_title",
         "status",
         "tags",
+        "tax_class",
         "title",
         "units_sold",
         "updated_at",
@@ -144,6 +147,7 @@ class ProductRecord:
         self.description = row.description
         self.vendor = row.vendor
         self.product_type = row.product_type
+        self.tax_class = getattr(row, "tax_class", DEFAULT_TAX_CLASS)
         self.status = row.status
         self.tags = row.tags
         self.option_defs = row.options
@@ -871,6 +875,7 @@ class ProductInput:
     description: str | None = None
     vendor: str | None = None
     product_type: str | None = None
+    tax_class: str | None = None
     status: str | None = None
     tags: list[str] | None = None
     options: list[OptionInput] | None = None
@@ -881,8 +886,32 @@ class ProductInput:
     variants: list[VariantInput] | None = None
 
 
-def _validate_product(errs: Errors, data: ProductInput) -> None:
+def _check_tax_class(errs: Errors, value: str | None, known: frozenset[str] | None) -> None:
+    """A tax class is a slug (letters, digits, ``_``, ``-``, ``.``; at most 64); with
+    ``known`` (the classes the configured tax engine's rules name) it must be one of
+    them, so a typo can't silently fall back to the standard rate. Without it (an
+    external tax service decides its own codes) any slug is accepted."""
+    if value is None:
+        return
+    if not TAX_CLASS_RE.match(value):
+        errs.add(
+            Code.INVALID,
+            "taxClass is 1 to 64 letters, digits, '_', '-' or '.', such as 'reduced'",
+            "taxClass",
+        )
+    elif known is not None and value not in known:
+        errs.add(
+            Code.INVALID,
+            f"unknown tax class {value!r}; the tax rules know {', '.join(sorted(known))}",
+            "taxClass",
+        )
+
+
+def _validate_product(
+    errs: Errors, data: ProductInput, tax_classes: frozenset[str] | None = None
+) -> None:
     _check_handle(errs, data.handle, "handle")
+    _check_tax_class(errs, data.tax_class, tax_classes)
     _check_text(errs, data.title, "title", required=True)
     _check_text(errs, data.vendor, "vendor")
     _check_text(errs, data.product_type, "productType")
@@ -1048,11 +1077,14 @@ async def _insert_variants(
     return out
 
 
-async def create_product(db: Database, data: ProductInput) -> int:
+async def create_product(
+    db: Database, data: ProductInput, *, tax_classes: frozenset[str] | None = None
+) -> int:
+    """``tax_classes``: the classes ``taxClass`` may take (None: any slug)."""
     errs = Errors()
     if not data.title:
         errs.add(Code.BLANK, "title is required", "title")
-    _validate_product(errs, data)
+    _validate_product(errs, data, tax_classes)
     options = [{"name": o.name, "values": list(o.values)} for o in data.options or []]
     variants = data.variants or []
     skus = [v.sku for v in variants]
@@ -1077,6 +1109,7 @@ async def create_product(db: Database, data: ProductInput) -> int:
                     description=data.description or "",
                     vendor=data.vendor or "",
                     product_type=data.product_type or "",
+                    tax_class=data.tax_class or DEFAULT_TAX_CLASS,
                     status=data.status or "DRAFT",
                     options=options,
                     tags=tags,
@@ -1100,9 +1133,11 @@ async def create_product(db: Database, data: ProductInput) -> int:
     return pk
 
 
-async def update_product(db: Database, pk: int, data: ProductInput) -> int:
+async def update_product(
+    db: Database, pk: int, data: ProductInput, *, tax_classes: frozenset[str] | None = None
+) -> int:
     errs = Errors()
-    _validate_product(errs, data)
+    _validate_product(errs, data, tax_classes)
     errs.raise_if_any()
     async with db.transaction() as conn:
         row = (await conn.execute(select(products_t).where(products_t.c.id == pk))).first()
@@ -1115,6 +1150,7 @@ async def update_product(db: Database, pk: int, data: ProductInput) -> int:
             "description",
             "vendor",
             "product_type",
+            "tax_class",
             "status",
             "seo_title",
             "seo_description",

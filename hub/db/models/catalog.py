@@ -49,6 +49,10 @@ class Product(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     vendor: Mapped[str] = mapped_column(String(255), default="")
     product_type: Mapped[str] = mapped_column(String(255), default="")
+    # The tax class carts pass to the tax engine for this product's lines.
+    tax_class: Mapped[str] = mapped_column(
+        String(64), default="standard", server_default="standard"
+    )
     status: Mapped[str] = mapped_column(String(16), default="DRAFT")
     # Ordered option definitions: [{"name": "Size", "values": ["S", "M"]}] (max 3).
     options: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

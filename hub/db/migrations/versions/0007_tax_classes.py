@@ -7,6 +7,9 @@ Create Date: 2026-11-28 17:35:00
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+from alembic import op
+
 revision: str = "0007"
 down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
@@ -14,8 +17,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    op.add_column(
+        "products",
+        sa.Column("tax_class", sa.String(length=64), server_default="standard", nullable=False),
+    )
 
 
 def downgrade() -> None:
-    pass
+    with op.batch_alter_table("products") as batch:
+        batch.drop_column("tax_class")
