@@ -2,7 +2,8 @@
 webhook endpoint. The app builds one :class:`Commerce` at start-up.
 
 Payment providers: ``cash`` and ``terminal`` (offline tenders, for admin/point-of-sale
-keys) always; ``stripe`` when ``HUB_STRIPE_API_KEY`` is set (``HUB_STRIPE_API_BASE``
+keys) and ``gift_card`` (balances in the hub's own database, :mod:`hub.domain.giftcards`)
+always; ``stripe`` when ``HUB_STRIPE_API_KEY`` is set (``HUB_STRIPE_API_BASE``
 points it at a stand-in, ``HUB_STRIPE_WEBHOOK_SECRET`` verifies its webhooks). Tax:
 the built-in rules engine, or the HTTP tax service at ``HUB_TAX_SERVICE_URL`` with
 the rules engine as its fallback.
@@ -29,6 +30,7 @@ from connectors.tax import HttpTaxEngine, RulesTaxEngine, default_rules
 from hub.db.database import Database
 from hub.domain.carts import Carts
 from hub.domain.checkout import Checkout
+from hub.domain.giftcards import GiftCardProvider
 from hub.domain.orders import apply_payment_event
 from hub.settings import Settings
 
@@ -66,6 +68,7 @@ class Commerce:
         self.db = db
         self.tax = tax_engine(settings)
         self.providers = payment_providers(settings)
+        self.providers["gift_card"] = GiftCardProvider(db)  # on the hub's own database
         self.carts = Carts(db, ttl=timedelta(seconds=settings.cart_ttl_seconds))
         self.checkout = Checkout(
             db,

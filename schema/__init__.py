@@ -29,6 +29,7 @@ from schema.customers import CustomerMutation, CustomerQuery
 from schema.directives import IN_CONTEXT
 from schema.errors import ApiError
 from schema.execution import mark_fast_fields
+from schema.giftcards import GiftCardMutation, GiftCardQuery
 from schema.inventory import InventoryMutation, InventoryQuery
 from schema.limits import QueryCost
 from schema.pricing import PricingMutation, PricingQuery
@@ -70,6 +71,7 @@ class Query(
     PromotionQuery,
     CartQuery,
     CheckoutQuery,
+    GiftCardQuery,
 ):
     pass
 
@@ -84,6 +86,7 @@ class Mutation(
     PromotionMutation,
     CartMutation,
     CheckoutMutation,
+    GiftCardMutation,
 ):
     pass
 

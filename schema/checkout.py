@@ -167,13 +167,32 @@ class OrderType(Node):
 @strawberry.input
 class PaymentInput:
     provider: str = strawberry.field(
-        description='"stripe" (with a tokenized paymentMethodId), or an offline tender: '
-        '"cash", "terminal" (admin/point-of-sale keys).'
+        description='"stripe" (with a tokenized paymentMethodId), "gift_card" (with '
+        'giftCardCode), or an offline tender: "cash", "terminal" (admin/point-of-sale keys).'
     )
     payment_method_id: str | None = None
     reference: str | None = strawberry.field(
         default=None, description="Cash drawer or terminal transaction reference."
     )
+    gift_card_code: str | None = strawberry.field(
+        default=None, description='The gift card\'s code, with provider "gift_card".'
+    )
+
+
+def _payment_request(payment: PaymentInput) -> PaymentRequest:
+    """A gift card's code travels as the provider's payment method (it is hashed
+    into the payment's idempotency key and never stored)."""
+    method = payment.payment_method_id
+    if payment.gift_card_code is not None:
+        if payment.provider.strip().lower() != "gift_card" or method is not None:
+            raise fail(
+                Code.INVALID,
+                'giftCardCode goes with provider "gift_card" and no paymentMethodId',
+                "payment",
+                "giftCardCode",
+            )
+        method = payment.gift_card_code
+    return PaymentRequest(payment.provider, method, payment.reference)
 
 
 @strawberry.type
@@ -247,9 +266,7 @@ class CheckoutMutation:
             result = await com.checkout.complete(
                 token,
                 idempotency_key,
-                PaymentRequest(payment.provider, payment.payment_method_id, payment.reference)
-                if payment is not None
-                else None,
+                _payment_request(payment) if payment is not None else None,
                 ctx.principal,
             )
         except DomainError as exc:

@@ -60,6 +60,7 @@ from hub.db.models import CheckoutAttempt, Customer, Location, LocationChannel
 from hub.domain import carts as cartsvc
 from hub.domain.carts import CartCode, PricedCart, PricedLine, _customer_key, carts_t
 from hub.domain.errors import Code, DomainError, UserError, fail
+from hub.domain.giftcards import DECLINE_CODES
 from hub.domain.inventory import Inventory
 from hub.domain.orders import insert_order
 from hub.events.bus import Event
@@ -276,7 +277,9 @@ class Checkout:
                         "payment",
                     )
                 raise fail(
-                    CheckoutCode.PAYMENT_DECLINED,  # type: ignore[arg-type]
+                    result.failure_code  # a gift card's decline has a code of its own
+                    if result.failure_code in DECLINE_CODES
+                    else CheckoutCode.PAYMENT_DECLINED,  # type: ignore[arg-type]
                     f"the payment was declined ({result.failure_code or result.raw_status})"
                     + (f": {result.failure_message}" if result.failure_message else ""),
                     "payment",

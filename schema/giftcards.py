@@ -1,0 +1,158 @@
+"""Gift cards on the API.
+
+Staff (admin scope) issue and disable cards and read them with their ledger; the code
+is answered once, by `giftCardIssue`, and never again. Anyone holding a code (a
+storefront, a till) may ask `giftCardBalance(code:)`, which answers the balance and
+expiry of an active card and null for any other code, whatever the reason. Paying
+with a card is `checkoutComplete(payment: {provider: "gift_card", giftCardCode: ...})`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from hub import ids
+from hub.domain import giftcards as gc
+from schema.catalog import MoneyType
+from schema.catalog_admin import _pk, _run
+from schema.errors import ApiError, UserError
+from schema.permissions import StaffOnly
+from schema.relay import Connection, connection_from_list, page_request
+
+ADMIN = [StaffOnly]
+
+
+@strawberry.type(name="GiftCardTransaction")
+class GiftCardTransactionType:
+    id: strawberry.ID
+    kind: str = strawberry.field(description="ISSUE, DEBIT, REFUND or VOID.")
+    amount: MoneyType = strawberry.field(description="The change of balance; a debit is negative.")
+    reference: str | None = strawberry.field(description="The checkout, order or payment.")
+    created_at: datetime
+
+
+@strawberry.type(name="GiftCard")
+class GiftCardType:
+    id: strawberry.ID
+    last4: str = strawberry.field(description="The code's last four characters.")
+    currency_code: str = strawberry.field(resolver=lambda root: root.currency)
+    initial_value: MoneyType
+    balance: MoneyType
+    status: str = strawberry.field(description="ACTIVE or DISABLED.")
+    expires_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    @strawberry.field
+    def customer_id(self) -> strawberry.ID | None:
+        pk = self.customer_pk  # type: ignore[attr-defined]
+        return ids.encode("Customer", pk) if pk else None  # type: ignore[return-value]
+
+    @strawberry.field(description="The ledger, oldest first.")
+    async def transactions(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[GiftCardTransactionType]:
+        page = page_request(first, after, last, before, info.context.settings.max_page_size)
+        rows = await gc.transactions(info.context.reader, self)  # type: ignore[arg-type]
+        return connection_from_list(rows, page, "GiftCardTransaction", key=lambda t: t.pk)  # type: ignore[return-value]
+
+
+@strawberry.type(name="GiftCardBalance")
+class GiftCardBalanceType:
+    balance: MoneyType
+    expires_at: datetime | None
+
+
+@strawberry.input
+class GiftCardIssueInput:
+    amount: Decimal = strawberry.field(description="The value, in the currency's units.")
+    currency_code: str
+    code: str | None = strawberry.field(
+        default=None,
+        description="A code of your own (8 to 64 letters and digits; spaces and dashes are "
+        "ignored). Without it the hub generates an unguessable one.",
+    )
+    expires_at: datetime | None = None
+    customer_id: strawberry.ID | None = None
+    note: str | None = strawberry.field(
+        default=None, description="Kept on the ledger's ISSUE row, e.g. the order it was sold in."
+    )
+
+
+@strawberry.type
+class GiftCardIssuePayload:
+    gift_card: GiftCardType | None
+    code: str | None = strawberry.field(
+        description="The card's code: shown this once, the hub keeps only a hash of it."
+    )
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class GiftCardPayload:
+    gift_card: GiftCardType | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class GiftCardQuery:
+    @strawberry.field(permission_classes=ADMIN, description="A gift card by id (staff).")
+    async def gift_card(self, info: Info, id: strawberry.ID) -> GiftCardType | None:
+        try:
+            pk = ids.decode_pk(id, "GiftCard")
+        except ids.InvalidId as exc:
+            raise ApiError(str(exc), "INVALID_ID") from None
+        return await gc.get_gift_card(info.context.reader, pk)  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="The balance and expiry of the active gift card with this code; null "
+        "for any other code (unknown or disabled alike)."
+    )
+    async def gift_card_balance(self, info: Info, code: str) -> GiftCardBalanceType | None:
+        return await gc.balance_for_code(info.context.reader, code)  # type: ignore[return-value]
+
+
+@strawberry.type
+class GiftCardMutation:
+    @strawberry.mutation(
+        permission_classes=ADMIN,
+        description="Issue a gift card; the payload's `code` is the only time it is shown.",
+    )
+    async def gift_card_issue(self, info: Info, input: GiftCardIssueInput) -> GiftCardIssuePayload:
+        async def go() -> Any:
+            customer = None
+            if input.customer_id is not None:
+                customer = _pk(input.customer_id, "Customer", "customerId")
+            return await gc.issue(
+                info.context.db,
+                amount=input.amount,
+                currency=input.currency_code,
+                code=input.code,
+                expires_at=input.expires_at,
+                customer_pk=customer,
+                reference=input.note,
+            )
+
+        got, errs = await _run(info, go)
+        card, code = got if got is not None else (None, None)
+        return GiftCardIssuePayload(gift_card=card, code=code, user_errors=errs)
+
+    @strawberry.mutation(
+        permission_classes=ADMIN,
+        description="Stop a gift card from paying; its balance and ledger stay.",
+    )
+    async def gift_card_disable(self, info: Info, id: strawberry.ID) -> GiftCardPayload:
+        card, errs = await _run(
+            info, lambda: gc.disable(info.context.db, _pk(id, "GiftCard", "id"))
+        )
+        return GiftCardPayload(gift_card=card, user_errors=errs)
