@@ -22,7 +22,7 @@ from strawberry.types import Info
 
 from hub.settings import Settings
 from schema.carts import CartMutation, CartQuery
-from schema.catalog import NODE_TYPES, CatalogQuery, resolve_node
+from schema.catalog import CatalogQuery
 from schema.catalog_admin import CatalogAdminMutation
 from schema.checkout import CheckoutMutation, CheckoutQuery
 from schema.customers import CustomerMutation, CustomerQuery
@@ -34,7 +34,7 @@ from schema.inventory import InventoryMutation, InventoryQuery
 from schema.limits import QueryCost
 from schema.pricing import PricingMutation, PricingQuery
 from schema.promotions import PromotionMutation, PromotionQuery
-from schema.relay import Node
+from schema.relay import Node, node_types, resolve_nodes
 from schema.shipping import ShippingMutation, ShippingQuery
 from schema.subscriptions import Subscription, SubscriptionExecutionContext
 
@@ -46,18 +46,24 @@ _SAFE = (ApiError,)
 
 @strawberry.type
 class NodeQuery:
-    @strawberry.field(description=f"Any object by global id ({', '.join(NODE_TYPES)}).")
+    # Each schema module registers its node types (schema.relay.register_node), with
+    # the visibility of its own queries: null when missing or not yours.
+    @strawberry.field(
+        description=f"Any object by global id ({', '.join(node_types())}); null if it "
+        "doesn't exist or isn't yours."
+    )
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
-        return await resolve_node(info, id)
+        return (await resolve_nodes(info, [id]))[0]
 
-    @strawberry.field(description="Several objects by global id, in the order asked (max 250).")
+    @strawberry.field(
+        description="Several objects by global id, in the order asked (max 250); "
+        "each type loads in one batch."
+    )
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
         limit = info.context.settings.max_page_size
         if len(ids) > limit:
             raise ApiError(f"ask for at most {limit} ids at once", "INVALID_PAGE")
-        import asyncio
-
-        return list(await asyncio.gather(*(resolve_node(info, i) for i in ids)))
+        return await resolve_nodes(info, ids)
 
 
 @strawberry.type

@@ -25,7 +25,7 @@ from schema.catalog import MoneyType, ProductVariantType
 from schema.errors import UserError as UserErrorType
 from schema.errors import from_domain
 from schema.inventory import LocationType
-from schema.relay import Connection, connection_from_list, page_request
+from schema.relay import Connection, Node, connection_from_list, page_request, register_node
 
 
 def commerce(info: Info) -> Any:
@@ -283,10 +283,14 @@ class _Group:
 
 
 @strawberry.type(name="Cart", description="A server-side cart; its id is unguessable.")
-class CartType:
+class CartType(Node):
     @strawberry.field
     def id(self) -> strawberry.ID:
         return self.id  # type: ignore[return-value]
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, cartsvc.PricedCart)
 
     @strawberry.field(description="ACTIVE, COMPLETING (in checkout) or COMPLETED.")
     def status(self) -> str:
@@ -763,3 +767,13 @@ class CartMutation:
         return await _run(
             info, CartDeliveryUpdatePayload, token, lambda c: c.set_delivery(token, p, groups)
         )
+
+
+async def _cart_nodes(info: Info, tokens: list[str]) -> dict[str, cartsvc.PricedCart]:
+    """node(id:): as cart(id:): anyone holding the unguessable id, except that a
+    customer key reaches only its own (or anonymous) carts; expired carts are null."""
+    com = commerce(info)
+    return await cartsvc.view_carts(com.db, tokens, info.context.principal, tax_engine=com.tax)
+
+
+register_node("Cart", _cart_nodes, parse=lambda raw: cartsvc.parse_cart_id(cartsvc.CART_GID + raw))

@@ -29,6 +29,7 @@ from schema.relay import (
     connection_from_list,
     decode_id,
     page_request,
+    register_node,
 )
 
 
@@ -516,30 +517,44 @@ class CatalogQuery:
         return await info.context.channel(info)
 
 
-NODE_TYPES = ("Product", "ProductVariant", "Collection", "Channel", "Location")
+# --------------------------------------------------------------------------- node(id:)
+# Storefront visibility as in product(id:): an inactive or unpriced product (and its
+# variants) is null for storefronts.
 
 
-async def resolve_node(info: Info, gid: str) -> Any:
-    """Any object by global id (None if it doesn't exist or isn't visible)."""
+async def _products(info: Info, pks: list[int]) -> dict[int, Any]:
     ctx = info.context
-    type_name = None
-    try:
-        from hub import ids
-
-        type_name, pk = ids.decode(gid, NODE_TYPES)
-    except Exception as exc:
-        raise ApiError(str(exc), "INVALID_ID") from None
     await ctx.channel(info)
-    if type_name == "Product":
-        return _visible(ctx, await ctx.loaders.product_by_id.load(pk))
-    if type_name == "ProductVariant":
-        v = await ctx.loaders.variant_by_id.load(pk)
-        if v is None or ctx.staff:
-            return v
-        p = _visible(ctx, await ctx.loaders.product_by_id.load(v.product_pk))
-        return v if p is not None else None
-    if type_name == "Collection":
-        return await ctx.loaders.collection_by_id.load(pk)
-    if type_name == "Location":
-        return await ctx.loaders.location_by_id.load(pk)
-    return await ctx.loaders.channel_by_id.load(pk)
+    recs = await ctx.loaders.product_by_id.load_many(pks)
+    return {pk: rec for pk, rec in zip(pks, recs, strict=True) if _visible(ctx, rec) is not None}
+
+
+async def _variants(info: Info, pks: list[int]) -> dict[int, Any]:
+    ctx = info.context
+    await ctx.channel(info)
+    found = {
+        pk: v
+        for pk, v in zip(pks, await ctx.loaders.variant_by_id.load_many(pks), strict=True)
+        if v
+    }
+    if ctx.staff or not found:
+        return found
+    products = await _products(info, list({v.product_pk for v in found.values()}))
+    return {pk: v for pk, v in found.items() if v.product_pk in products}
+
+
+def _by_loader(name: str) -> Any:
+    async def fetch(info: Info, pks: list[int]) -> dict[int, Any]:
+        ctx = info.context
+        await ctx.channel(info)
+        got = await getattr(ctx.loaders, name).load_many(pks)
+        return {pk: rec for pk, rec in zip(pks, got, strict=True) if rec is not None}
+
+    return fetch
+
+
+register_node("Product", _products)
+register_node("ProductVariant", _variants)
+register_node("Collection", _by_loader("collection_by_id"))
+register_node("Channel", _by_loader("channel_by_id"))
+register_node("Location", _by_loader("location_by_id"))

@@ -23,7 +23,14 @@ from schema.catalog import ChannelType, MoneyType, ProductVariantType
 from schema.errors import ApiError, from_domain
 from schema.errors import UserError as UserErrorType
 from schema.loaders import Loader
-from schema.relay import Connection, ConnectionValue, Node, connection_from_list, page_request
+from schema.relay import (
+    Connection,
+    ConnectionValue,
+    Node,
+    connection_from_list,
+    page_request,
+    register_node,
+)
 
 
 class _OrderLoaders:
@@ -273,3 +280,12 @@ class CheckoutMutation:
             return CheckoutCompletePayload(order=None, user_errors=from_domain(exc))
         order = await order_loaders(info).order_by_id.load(result.order_pk)
         return CheckoutCompletePayload(order=order, user_errors=[])  # type: ignore[arg-type]
+
+
+async def _order_nodes(info: Info, pks: list[int]) -> dict[int, ordersvc.OrderRecord]:
+    """node(id:): as order(id:): staff see any order, a customer key its own."""
+    got = await order_loaders(info).order_by_id.load_many(pks)
+    return {pk: o for pk, o in zip(pks, got, strict=True) if _may_see(info, o)}
+
+
+register_node("Order", _order_nodes)

@@ -19,7 +19,7 @@ from hub.domain import customers as cust
 from schema.catalog_admin import _pk, _run
 from schema.errors import ApiError, UserError
 from schema.permissions import StaffOnly
-from schema.relay import Node
+from schema.relay import Node, register_node
 
 ADMIN = [StaffOnly]
 
@@ -156,3 +156,13 @@ class CustomerMutation:
 
         pk, errs = await _run(info, go)
         return CustomerPayload(customer=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
+
+
+async def _customer_nodes(info: Info, pks: list[int]) -> dict[int, cust.CustomerRecord]:
+    """node(id:): staff see any customer, a customer key its own, others none."""
+    principal = info.context.principal
+    mine = [pk for pk in pks if cust.can_see(principal, pk)]
+    return await cust.customers_by_pks(info.context.reader, mine) if mine else {}
+
+
+register_node("Customer", _customer_nodes)

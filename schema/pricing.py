@@ -21,7 +21,7 @@ from schema.catalog_admin import DeletePayload, _pk, _run
 from schema.errors import ApiError, UserError
 from schema.loaders import Loader
 from schema.permissions import StaffOnly
-from schema.relay import Connection, ConnectionValue, Node, page_request
+from schema.relay import Connection, ConnectionValue, Node, page_request, register_node
 
 ADMIN = [StaffOnly]
 
@@ -234,3 +234,13 @@ class PricingMutation:
 
         pk, errs = await _run(info, go)
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
+
+
+async def _price_list_nodes(info: Info, pks: list[int]) -> dict[int, pricing.PriceListRecord]:
+    """node(id:): staff only, as priceList(id:)."""
+    if not info.context.staff:
+        return {}
+    return await pricing.price_lists_by_pks(info.context.reader, pks)
+
+
+register_node("PriceList", _price_list_nodes)

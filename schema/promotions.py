@@ -30,7 +30,14 @@ from schema.catalog_admin import DeletePayload
 from schema.errors import ApiError, UserError, from_domain, invalid_field
 from schema.loaders import Loader
 from schema.permissions import StaffOnly
-from schema.relay import Connection, ConnectionValue, Node, decode_id, page_request
+from schema.relay import (
+    Connection,
+    ConnectionValue,
+    Node,
+    decode_id,
+    page_request,
+    register_node,
+)
 
 ADMIN = [StaffOnly]
 
@@ -355,3 +362,21 @@ class PromotionMutation:
             codes=codes or [],
             user_errors=errs,
         )
+
+
+async def _promotion_nodes(info: Info, pks: list[int]) -> dict[int, admin.PromotionRecord]:
+    """node(id:): staff only, as promotion(id:)."""
+    if not info.context.staff:
+        return {}
+    return await admin.promotions_by_pks(info.context.reader, pks)
+
+
+async def _code_nodes(info: Info, pks: list[int]) -> dict[int, admin.DiscountCodeRecord]:
+    """node(id:): staff only (codes are the promotion's secrets)."""
+    if not info.context.staff:
+        return {}
+    return await admin.codes_by_pks(info.context.reader, pks)
+
+
+register_node("Promotion", _promotion_nodes)
+register_node("DiscountCode", _code_nodes)

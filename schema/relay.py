@@ -1,11 +1,15 @@
-"""Relay plumbing: the Node interface, cursor connections and global ids."""
+"""Relay plumbing: the Node interface, the node registry behind ``node``/``nodes``,
+cursor connections and global ids."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from strawberry.types import Info
 
 from hub import ids
 from hub.domain.paging import InvalidCursor, InvalidPage, PageRequest, decode_cursor, encode_cursor
@@ -129,3 +133,68 @@ def decode_id(gid: str, expected: str | tuple[str, ...]) -> int:
         return ids.decode(gid, expected)[1]
     except ids.InvalidId as exc:
         raise ApiError(str(exc), "INVALID_ID") from None
+
+
+# --------------------------------------------------------------------------- node registry
+
+NodeFetch = Callable[[Info, list[Any]], Awaitable[Mapping[Any, Any]]]
+"""Loads objects of one type by key, for this request: ``{key: object}``, leaving out
+every key that doesn't exist *or that the request may not see*."""
+
+
+def _int_key(raw: str) -> int | None:
+    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
+
+
+@dataclass(frozen=True, slots=True)
+class _NodeType:
+    fetch: NodeFetch
+    parse: Callable[[str], Any]
+
+
+_NODE_TYPES: dict[str, _NodeType] = {}
+
+
+def register_node(
+    type_name: str, fetch: NodeFetch, *, parse: Callable[[str], Any] = _int_key
+) -> None:
+    """Make ``gid://hub/<type_name>/<key>`` reachable through ``node``/``nodes``.
+
+    ``parse`` turns the id's last part into a key (None: malformed; default: a
+    primary key). ``fetch`` loads many keys at once (``nodes`` asks each type once)
+    and must apply the same visibility as the type's own query: what it leaves out
+    is null, whether missing or hidden, so ``node`` never tells the two apart.
+    """
+    _NODE_TYPES[type_name] = _NodeType(fetch, parse)
+
+
+def node_types() -> tuple[str, ...]:
+    return tuple(_NODE_TYPES)
+
+
+def _parse_gid(gid: str) -> tuple[str, Any]:
+    if isinstance(gid, str) and gid.startswith(ids.PREFIX):
+        type_name, _, raw = gid[len(ids.PREFIX) :].partition("/")
+        entry = _NODE_TYPES.get(type_name)
+        if entry is None and type_name and raw:
+            known = " or ".join(_NODE_TYPES)
+            raise ApiError(f"{gid!r} is not a {known} id", "INVALID_ID")
+        key = entry.parse(raw) if entry is not None else None
+        if key is not None:
+            return type_name, key
+    raise ApiError(f"{gid!r} is not a hub global id (gid://hub/<Type>/<id>)", "INVALID_ID")
+
+
+async def resolve_nodes(info: Info, gids: Sequence[str]) -> list[Any]:
+    """Objects by global id, in the order asked (None where missing or not visible).
+    Each type's objects load in one batch, whatever the number of ids."""
+    parsed = [_parse_gid(g) for g in gids]
+    wanted: dict[str, list[Any]] = {}
+    for type_name, key in parsed:
+        keys = wanted.setdefault(type_name, [])
+        if key not in keys:
+            keys.append(key)
+    names = list(wanted)
+    got = await asyncio.gather(*(_NODE_TYPES[n].fetch(info, wanted[n]) for n in names))
+    found = dict(zip(names, got, strict=True))
+    return [found[t].get(k) for t, k in parsed]

@@ -16,7 +16,7 @@ from schema.catalog import MoneyType
 from schema.catalog_admin import DeletePayload, _pk, _run
 from schema.errors import UserError
 from schema.permissions import StaffOnly
-from schema.relay import Node
+from schema.relay import Node, register_node
 
 ADMIN = [StaffOnly]
 
@@ -234,3 +234,20 @@ class ShippingMutation:
 
         done, errs = await _run(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
+
+
+async def _zone_nodes(info: Info, pks: list[int]) -> dict[int, shipping.ShippingZoneRecord]:
+    """node(id:): staff only, as shippingZones."""
+    if not info.context.staff:
+        return {}
+    return {z.pk: z for z in await shipping.list_zones(info.context.reader, pks)}
+
+
+async def _rate_nodes(info: Info, pks: list[int]) -> dict[int, shipping.ShippingRateRecord]:
+    if not info.context.staff:
+        return {}
+    return await shipping.rates_by_pks(info.context.reader, pks)
+
+
+register_node("ShippingZone", _zone_nodes)
+register_node("ShippingRate", _rate_nodes)

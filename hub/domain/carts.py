@@ -1342,6 +1342,43 @@ async def view_cart(
         return await price_cart(conn, state, tax_engine=tax_engine)
 
 
+async def view_carts(
+    db: Database, tokens: Sequence[str], principal: Principal, *, tax_engine: TaxEngine | None
+) -> dict[str, PricedCart]:
+    """Several carts priced for display (``view_cart``'s rules: those this principal
+    may see and that have not expired), by token. The rows load in three statements
+    whatever the number of carts; each cart is then priced on its own."""
+    if not tokens:
+        return {}
+    now = _now()
+    async with db.read() as conn:
+        rows = (await conn.execute(select(carts_t).where(carts_t.c.token.in_(list(tokens))))).all()
+        states: list[CartState] = []
+        for row in rows:
+            try:
+                states.append(check_readable(CartState(row, [], []), principal, now))
+            except DomainError:
+                continue
+        if not states:
+            return {}
+        by_pk = {s.cart.id: s for s in states}
+        for r in (
+            await conn.execute(
+                select(lines_t).where(lines_t.c.cart_id.in_(list(by_pk))).order_by(lines_t.c.id)
+            )
+        ).all():
+            by_pk[r.cart_id].lines.append(r)
+        for r in (
+            await conn.execute(
+                select(groups_t)
+                .where(groups_t.c.cart_id.in_(list(by_pk)))
+                .order_by(groups_t.c.position, groups_t.c.id)
+            )
+        ).all():
+            by_pk[r.cart_id].groups.append(r)
+        return {s.token: await price_cart(conn, s, tax_engine=tax_engine, now=now) for s in states}
+
+
 def _customer_key(cart: Any, customer: Any) -> str | None:
     """Who per-customer promotion limits count: the buyer's email (a customer's or a
     guest's), else the customer id."""

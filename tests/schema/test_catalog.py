@@ -253,7 +253,7 @@ async def test_bad_input_is_a_graphql_error_not_a_500(hub: Hub) -> None:
     cases = {
         '{ product(id: "nope") { id } }': "INVALID_ID",
         '{ node(id: "gid://hub/Product/abc") { id } }': "INVALID_ID",
-        '{ node(id: "gid://hub/Order/1") { id } }': "INVALID_ID",
+        '{ node(id: "gid://hub/Nope/1") { id } }': "INVALID_ID",
         '{ products(first: 5, after: "garbage") { nodes { id } } }': "INVALID_CURSOR",
         "{ products(first: 251) { nodes { id } } }": "INVALID_PAGE",
         "{ products(first: -1) { nodes { id } } }": "INVALID_PAGE",
