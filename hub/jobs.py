@@ -2,7 +2,8 @@
 
 With ``HUB_REDIS_URL`` set, ``hub serve`` processes do not expire reservations
 themselves (see :class:`hub.services.Services`); this worker does, every
-``HUB_RESERVATION_SWEEP_SECONDS``. It also runs the outbox sweeper, so events
+``HUB_RESERVATION_SWEEP_SECONDS``, and deletes abandoned carts every
+``HUB_CART_SWEEP_SECONDS``. It also runs the outbox sweeper, so events
 committed by a process that died before publishing them still reach the bus even
 when no ``hub serve`` process is up.
 
@@ -97,6 +98,17 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
     return total
 
 
+async def delete_expired_carts(ctx: dict[str, Any]) -> int:
+    """Delete abandoned carts long expired (never completed ones, never one a
+    checkout runs on: :func:`hub.domain.carts.delete_expired`)."""
+    services: Services = ctx["services"]
+    lock: asyncio.Lock = ctx["carts_lock"]
+    if lock.locked():
+        return 0
+    async with lock:
+        return await services.delete_expired_carts(budget=JOB_TIMEOUT / 2)
+
+
 async def on_startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     db = Database(settings)
@@ -107,10 +119,13 @@ async def on_startup(ctx: dict[str, Any]) -> None:
     ctx["services"] = Services(settings, db)
     ctx["release_lock"] = asyncio.Lock()
     ctx["outbox_lock"] = asyncio.Lock()
+    ctx["carts_lock"] = asyncio.Lock()
     log.info(
-        "worker ready on queue %s: reservation expiry and outbox sweep every %gs",
+        "worker ready on queue %s: reservation expiry and outbox sweep every %gs, "
+        "abandoned carts every %gs",
         queue_name(settings),
         settings.reservation_sweep_seconds,
+        settings.cart_sweep_seconds,
     )
 
 
@@ -136,7 +151,6 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         "unique": True,
         "timeout": JOB_TIMEOUT,
         "max_tries": 1,
-        **when,
     }
     return {
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
@@ -146,8 +160,15 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
                 release_expired_reservations,
                 name=f"cron:{prefix}:release_expired_reservations",
                 **common,
+                **when,
             ),
-            cron(sweep_outbox, name=f"cron:{prefix}:sweep_outbox", **common),
+            cron(sweep_outbox, name=f"cron:{prefix}:sweep_outbox", **common, **when),
+            cron(
+                delete_expired_carts,
+                name=f"cron:{prefix}:delete_expired_carts",
+                **common,
+                **sweep_schedule(settings.cart_sweep_seconds),
+            ),
         ],
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,

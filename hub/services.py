@@ -1,20 +1,27 @@
 """The hub's long-lived services for one process: event bus, inventory, the outbox
-sweeper and, on the embedded default, the in-process reservation expiry job."""
+sweeper and, on the embedded default, the in-process jobs: reservation expiry (every
+``HUB_RESERVATION_SWEEP_SECONDS``) and the deletion of abandoned carts (every
+``HUB_CART_SWEEP_SECONDS``). With Redis, ``hub worker`` runs these instead."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
+from datetime import timedelta
 
 from hub.db.database import Database
+from hub.domain.carts import delete_expired
 from hub.domain.inventory import Inventory
 from hub.events.bus import Event, EventBus, create_bus
 from hub.events.outbox import OutboxDispatcher, PublishedMarker, publish_committed
 from hub.settings import Settings
 
 log = logging.getLogger("hub.services")
+
+CART_BATCH = 500  # carts per delete_expired() call
 
 
 class Services:
@@ -56,8 +63,25 @@ class Services:
             self._expiry = asyncio.create_task(self._expire_loop(), name="hub-expiry")
         self.started = True
 
+    async def delete_expired_carts(self, budget: float = 60.0) -> int:
+        """Delete abandoned carts past ``HUB_CART_RETENTION_SECONDS`` after expiry (see
+        :func:`hub.domain.carts.delete_expired` for what is kept), in batches, for at
+        most about ``budget`` seconds."""
+        older = timedelta(seconds=self.settings.cart_retention_seconds)
+        deadline = time.monotonic() + budget
+        total = 0
+        while True:
+            deleted = await delete_expired(self.db, older_than=older, limit=CART_BATCH)
+            total += deleted
+            if deleted < CART_BATCH or time.monotonic() >= deadline:
+                break
+        if total:
+            log.info("deleted %d abandoned carts", total)
+        return total
+
     async def _expire_loop(self) -> None:
         interval = self.settings.reservation_sweep_seconds
+        carts_due = 0.0
         while True:
             try:
                 released = await self.inventory.release_expired()
@@ -65,7 +89,13 @@ class Services:
                     log.info("released %d expired reservations", released)
             except Exception:  # keep the loop alive; log and retry next round
                 log.exception("reservation expiry failed")
-            await asyncio.sleep(interval)
+            if time.monotonic() >= carts_due:
+                carts_due = time.monotonic() + self.settings.cart_sweep_seconds
+                try:
+                    await self.delete_expired_carts(budget=interval)
+                except Exception:
+                    log.exception("deleting abandoned carts failed")
+            await asyncio.sleep(min(interval, self.settings.cart_sweep_seconds))
 
     async def stop(self) -> None:
         if self._expiry is not None:

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     reservation_ttl_seconds: int = Field(default=900, ge=10)
     # Carts expire after this long without a change.
     cart_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=60)
+    # Abandoned carts are deleted this long after they expired, checked this often.
+    cart_retention_seconds: int = Field(default=7 * 24 * 3600, ge=0)
+    cart_sweep_seconds: float = Field(default=3600.0, gt=0)
     # Payments: Stripe when a secret key is set (api_base points elsewhere, for tests).
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None

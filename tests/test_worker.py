@@ -214,3 +214,88 @@ async def test_worker_releases_expired_reservations_and_sweeps_the_outbox(
         assert await inventory.release_expired() == 0
     finally:
         await db.dispose()
+
+
+async def test_worker_deletes_abandoned_carts(
+    database_url: str, redis_url: str, prefix: str, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from hub.db.models import Channel
+    from hub.domain.carts import carts_t
+
+    env = hub_env(
+        database_url,
+        HUB_REDIS_URL=redis_url,
+        HUB_REDIS_PREFIX=prefix,
+        HUB_CART_SWEEP_SECONDS="1",
+        HUB_CART_RETENTION_SECONDS="60",
+        HUB_LOG_LEVEL="INFO",
+    )
+    await run_hub_async(["migrate"], env)
+    db = Database(load_settings(database_url=database_url))
+    now = datetime.now(UTC)
+    try:
+        async with db.transaction() as conn:
+            channel = (
+                await conn.execute(
+                    insert(Channel.__table__)
+                    .values(
+                        handle=f"w-{prefix}"[:64],
+                        name="Worker",
+                        currency="USD",
+                        default_country="US",
+                        tax_inclusive=False,
+                        created_at=now,
+                    )
+                    .returning(Channel.__table__.c.id)
+                )
+            ).scalar_one()
+            pks = {}
+            for name, expired, status in (
+                ("abandoned", timedelta(hours=1), "ACTIVE"),
+                ("recent", timedelta(seconds=1), "ACTIVE"),
+                ("completed", timedelta(hours=1), "COMPLETED"),
+            ):
+                pks[name] = (
+                    await conn.execute(
+                        insert(carts_t)
+                        .values(
+                            token=f"{name}-{uuid.uuid4().hex}",
+                            channel_id=channel,
+                            currency="USD",
+                            status=status,
+                            version=1,
+                            discount_codes=[],
+                            attributes=[],
+                            created_at=now - expired,
+                            updated_at=now - expired,
+                            expires_at=now - expired,
+                        )
+                        .returning(carts_t.c.id)
+                    )
+                ).scalar_one()
+
+        async def left() -> set[int]:
+            async with db.read() as conn:
+                got = await conn.execute(
+                    select(carts_t.c.id).where(carts_t.c.id.in_(list(pks.values())))
+                )
+                return set(got.scalars())
+
+        worker = Process.start(["worker"], env, tmp_path / "worker.log")
+        try:
+            deadline = time.monotonic() + WAIT
+            while time.monotonic() < deadline and pks["abandoned"] in await left():
+                assert worker.proc.poll() is None, f"hub worker exited:\n{worker.output()}"
+                await asyncio.sleep(0.25)
+        finally:
+            code = await asyncio.to_thread(worker.stop)
+        output = worker.output()
+        assert code == 0, output
+        assert await left() == {pks["recent"], pks["completed"]}, output
+        assert "deleted 1 abandoned carts" in output, output
+    finally:
+        await db.dispose()

@@ -1314,16 +1314,63 @@ async def price(db: Database, state: CartState, *, tax_engine: TaxEngine | None)
 async def delete_expired(
     db: Database, *, older_than: timedelta = timedelta(days=7), limit: int = 1000
 ) -> int:
-    """Delete carts that expired more than ``older_than`` ago (never completed ones,
-    which their orders point at)."""
-    cutoff = _now() - older_than
-    async with db.transaction() as conn:
-        doomed = (
-            select(carts_t.c.id)
-            .where(carts_t.c.status != "COMPLETED", carts_t.c.expires_at < cutoff)
-            .limit(limit)
+    """Delete abandoned carts that expired more than ``older_than`` ago, at most
+    ``limit`` per call (one statement); returns how many went.
+
+    What is deleted: an ACTIVE cart (or a COMPLETING one whose checkout lock ran
+    out) with its lines, delivery groups and unfinished checkout attempts (by
+    cascade). Such a cart holds no money and no stock (checkout's reservations are
+    released or expire on their own) and can't come back: every write and checkout
+    needs an unexpired cart. What is never deleted, as the audit trail of a sale: a
+    COMPLETED cart, a cart an order points at, a cart with a finished (DONE) attempt,
+    and a cart whose checkout is still running (lock or attempt not yet timed out).
+    The order keeps its own copy of everything it was sold with.
+    """
+    now = _now()
+    cutoff = now - older_than
+    from hub.db.models import CheckoutAttempt, Order
+
+    attempts_t = CheckoutAttempt.__table__
+    orders_t = Order.__table__
+    doomed = (
+        select(carts_t.c.id)
+        .where(
+            carts_t.c.expires_at < cutoff,
+            carts_t.c.order_id.is_(None),
+            or_(
+                carts_t.c.status == "ACTIVE",
+                and_(
+                    carts_t.c.status == "COMPLETING",
+                    or_(carts_t.c.locked_until.is_(None), carts_t.c.locked_until < now),
+                ),
+            ),
+            ~select(orders_t.c.id).where(orders_t.c.cart_id == carts_t.c.id).exists(),
+            ~select(attempts_t.c.key)
+            .where(
+                attempts_t.c.cart_id == carts_t.c.id,
+                or_(attempts_t.c.status == "DONE", attempts_t.c.locked_until >= now),
+            )
+            .exists(),
         )
-        res = await conn.execute(delete(carts_t).where(carts_t.c.id.in_(doomed)))
+        .order_by(carts_t.c.expires_at)
+        .limit(limit)
+    )
+    async with db.transaction() as conn:
+        # One statement; the row conditions are repeated outside the subquery so that
+        # PostgreSQL checks them again on a row another transaction just changed.
+        res = await conn.execute(
+            delete(carts_t).where(
+                carts_t.c.id.in_(doomed.scalar_subquery()),
+                carts_t.c.expires_at < cutoff,
+                carts_t.c.order_id.is_(None),
+                carts_t.c.status != "COMPLETED",
+                or_(
+                    carts_t.c.status == "ACTIVE",
+                    carts_t.c.locked_until.is_(None),
+                    carts_t.c.locked_until < now,
+                ),
+            )
+        )
     return res.rowcount or 0
 
 
