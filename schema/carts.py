@@ -127,10 +127,14 @@ class CartLineType:
     def id(self) -> strawberry.ID:
         return self.id  # type: ignore[return-value]
 
-    @strawberry.field(description="What is bought: a product variant.")
+    @strawberry.field(
+        description="What is bought: a product variant, priced in the cart's channel "
+        "(whatever the request's), so its price is the one the cart charges."
+    )
     async def merchandise(self, info: Info) -> ProductVariantType | None:
         await info.context.channel(info)
-        return await info.context.loaders.variant_by_id.load(self.variant_pk)  # type: ignore[attr-defined]
+        loader = info.context.loaders.variant_in_channel(self.channel)  # type: ignore[attr-defined]
+        return await loader.load(self.variant_pk)  # type: ignore[attr-defined]
 
     @strawberry.field
     def attributes(self) -> list[CartAttributeType]:

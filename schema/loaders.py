@@ -93,6 +93,22 @@ class Loaders:
             lambda keys: inventory.levels_for_variants(reader, keys), default=list
         )
         self._channel_locations: dict[int, Any] = {}
+        self._variants_in: dict[int, Loader] = {}
+
+    def variant_in_channel(self, channel: catalog.ChannelRecord) -> Loader:
+        """Variants priced (and their availability counted) in ``channel`` rather than
+        the request's: a cart's lines show the cart's channel. The request's own
+        channel shares ``variant_by_id``."""
+        fut = self._ctx._channel
+        if fut is not None and fut.done() and not fut.exception() and fut.result().pk == channel.pk:
+            return self.variant_by_id
+        loader = self._variants_in.get(channel.pk)
+        if loader is None:
+            reader = self._ctx.reader
+            loader = self._variants_in[channel.pk] = Loader(
+                lambda keys: catalog.variants_by_pks(reader, keys, channel)
+            )
+        return loader
 
     def collection_products(self, size: int, after: tuple[int, int] | None) -> Loader:
         """Products of collections, one loader (one statement) per page shape."""

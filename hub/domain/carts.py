@@ -879,6 +879,7 @@ class PricedLine:
     # [(promotion id, title, code, amount)]
     allocations: list[tuple[int, str, str | None, int]] = field(default_factory=list)
     currency: str = ""
+    channel: Any = None  # the cart's channel (a ChannelRecord): merchandise shows in it
 
     @property
     def id(self) -> str:
@@ -1041,6 +1042,7 @@ async def price_cart(
             requires_shipping=bool(v.requires_shipping) if v else False,
             tracked=r.variant_id in left,
             currency=currency,
+            channel=channel,
         )
         if sellable:
             assert q is not None
