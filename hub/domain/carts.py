@@ -48,7 +48,7 @@ from hub.db.models import (
 )
 from hub.domain.errors import Code, DomainError, UserError, fail
 from hub.domain.inventory import stock_by_location
-from hub.domain.promotions import Basket, BasketLine, Context, Result, apply
+from hub.domain.promotions import Basket, BasketLine, Context, FirstOrder, Result, apply
 from hub.money import exponent
 
 carts_t = Cart.__table__
@@ -1165,7 +1165,7 @@ async def price_cart(
         customer_id=customer.pk if customer is not None else None,
         segments=frozenset(getattr(customer, "segments", None) or ()),
         loyalty_tier=getattr(customer, "loyalty_tier", None),
-        first_order=customer is not None and customer.orders_count == 0,
+        first_order=await _first_order(conn, cart, customer, promotions),
         now=now,
         codes=tuple(codes),
     )
@@ -1236,6 +1236,26 @@ async def price_cart(
         + (0 if priced.taxes_included else priced.tax)
     )
     return priced
+
+
+async def _first_order(
+    conn: AsyncConnection, cart: Any, customer: Any, promotions: Sequence[Any]
+) -> bool:
+    """Whether this would be the buyer's first order: a customer's ``orders_count``; a
+    guest's email (stored lowercased, as orders keep it) never ordered before. A guest
+    without an email is not a first order. Looked up only when a promotion asks."""
+    if customer is not None:
+        return bool(customer.orders_count == 0)
+    if not cart.email or not any(
+        isinstance(c, FirstOrder) for p in promotions for c in getattr(p, "conditions", ())
+    ):
+        return False
+    from hub.db.models import Order
+
+    orders_t = Order.__table__
+    email = str(cart.email).strip().lower()
+    seen = await conn.execute(select(orders_t.c.id).where(orders_t.c.email == email).limit(1))
+    return seen.first() is None
 
 
 def _title(v: Any) -> str:

@@ -45,6 +45,8 @@ class Order(Base):
         CheckConstraint("total >= 0", name="total"),
         Index("ix_orders_customer", "customer_id", "id"),
         Index("ix_orders_cart", "cart_id"),
+        # A guest's first order: has this (lowercased) email ordered before?
+        Index("ix_orders_email", "email"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # "#1001": 1000 + id, so unique without a counter row to contend on.

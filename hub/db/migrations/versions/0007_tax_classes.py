@@ -1,4 +1,4 @@
-"""tax class per product
+"""tax class per product; orders by email (a guest's first order)
 
 Revision ID: 0007
 Revises: 0006
@@ -21,8 +21,10 @@ def upgrade() -> None:
         "products",
         sa.Column("tax_class", sa.String(length=64), server_default="standard", nullable=False),
     )
+    op.create_index("ix_orders_email", "orders", ["email"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_orders_email", table_name="orders")
     with op.batch_alter_table("products") as batch:
         batch.drop_column("tax_class")
