@@ -22,7 +22,7 @@ from schema.catalog import MoneyType
 from schema.catalog_admin import _pk, _run
 from schema.errors import ApiError, UserError
 from schema.permissions import StaffOnly
-from schema.relay import Connection, connection_from_list, page_request
+from schema.relay import Connection, Node, connection_from_list, page_request, register_node
 
 ADMIN = [StaffOnly]
 
@@ -37,7 +37,7 @@ class GiftCardTransactionType:
 
 
 @strawberry.type(name="GiftCard")
-class GiftCardType:
+class GiftCardType(Node):
     id: strawberry.ID
     last4: str = strawberry.field(description="The code's last four characters.")
     currency_code: str = strawberry.field(resolver=lambda root: root.currency)
@@ -47,6 +47,10 @@ class GiftCardType:
     expires_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, gc.GiftCardRecord)
 
     @strawberry.field
     def customer_id(self) -> strawberry.ID | None:
@@ -156,3 +160,13 @@ class GiftCardMutation:
             info, lambda: gc.disable(info.context.db, _pk(id, "GiftCard", "id"))
         )
         return GiftCardPayload(gift_card=card, user_errors=errs)
+
+
+async def _gift_card_nodes(info: Info, pks: list[int]) -> dict[int, gc.GiftCardRecord]:
+    """node(id:): as giftCard(id:), staff only; null for any other key."""
+    if not info.context.principal.is_staff:
+        return {}
+    return await gc.gift_cards_by_pks(info.context.reader, pks)
+
+
+register_node("GiftCard", _gift_card_nodes)

@@ -197,8 +197,16 @@ async def _rows(conn: Reader | AsyncConnection, stmt: Any) -> Sequence[Any]:
 
 
 async def get_gift_card(conn: Reader | AsyncConnection, pk: int) -> GiftCardRecord | None:
-    rows = await _rows(conn, select(cards_t).where(cards_t.c.id == pk))
-    return GiftCardRecord(rows[0]) if rows else None
+    return (await gift_cards_by_pks(conn, [pk])).get(pk)
+
+
+async def gift_cards_by_pks(
+    conn: Reader | AsyncConnection, pks: Sequence[int]
+) -> dict[int, GiftCardRecord]:
+    if not pks:
+        return {}
+    rows = await _rows(conn, select(cards_t).where(cards_t.c.id.in_(list(pks))))
+    return {r.id: GiftCardRecord(r) for r in rows}
 
 
 async def transactions(

@@ -383,6 +383,13 @@ async def test_admin_operations_refuse_other_scopes(hub: Hub) -> None:
     assert (await card(hub, gid))["status"] == "ACTIVE"
     res = await hub.admin(CARD, {"id": "gid://hub/Product/1"})
     assert [e["extensions"]["code"] for e in res["errors"]] == ["INVALID_ID"]
+    # node(id:) shows a card to staff only, null to anyone else.
+    node = "query($id: ID!) { node(id: $id) { id ... on GiftCard { last4 } } }"
+    res = await hub.admin(node, {"id": gid})
+    assert res["data"]["node"] == {"id": gid, "last4": target["giftCard"]["last4"]}
+    for token in (None, hub.storefront_token, connector, customer):
+        res = await hub.gql(node, {"id": gid}, token=token)
+        assert res == {**res, "data": {"node": None}} and "errors" not in res
 
 
 async def test_demo_gift_card(hub: Hub) -> None:
