@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 
 from hub.db.models import CheckoutAttempt
-from hub.demo import NEWARK
 from hub.domain.carts import carts_t, delete_expired, groups_t, lines_t
 from hub.services import Services
 from hub.settings import load_settings
 from tests.conftest import Hub
-from tests.schema.test_carts import create, mutate, restock, stocked_variant, uid
+from tests.schema.test_carts import create, mutate, uid
+from tests.schema.test_tax_classes import make_product
 
 attempts_t = CheckoutAttempt.__table__
 NOW = datetime.now(UTC)
@@ -56,7 +56,9 @@ async def attempt(hub: Hub, cart_pk: int, status: str, locked_until: datetime) -
 async def ordered_cart(hub: Hub) -> int:
     """A cart checked out at the till, then made to look abandoned: only the order
     pointing at it tells."""
-    vid = await stocked_variant(hub, {NEWARK: 3})
+    # Priced and stocked in both channels: later tests check every active product
+    # sells in every channel.
+    vid = (await make_product(hub, None, {}))["variantId"]
     cid = (await create(hub, {"lines": [{"merchandiseId": vid}]}))["cart"]["id"]
     res = await hub.admin(
         """mutation($c: ID!, $k: String!) { checkoutComplete(cartId: $c, idempotencyKey: $k,
@@ -64,7 +66,6 @@ async def ordered_cart(hub: Hub) -> int:
         {"c": cid, "k": uid()},
     )
     assert res["data"]["checkoutComplete"]["userErrors"] == [], res
-    await restock(hub, vid)
     token = cid.rsplit("/", 1)[1]
     async with hub.db.transaction() as conn:
         pk = (await conn.execute(select(carts_t.c.id).where(carts_t.c.token == token))).scalar()
