@@ -350,9 +350,11 @@ async def _variant_info(conn: AsyncConnection, vpks: Sequence[int]) -> dict[int,
 
 
 async def _available(
-    conn: AsyncConnection, channel_pk: int, vpks: Sequence[int]
+    conn: AsyncConnection, channel_pk: int, vpks: Sequence[int], info: Mapping[int, Any]
 ) -> dict[int, dict[int, int]]:
-    return await stock_by_location(_ConnReader(conn), list(set(vpks)), channel_pk)  # type: ignore[arg-type]
+    wanted = list(set(vpks))
+    bundles = {v for v in wanted if v in info and info[v].is_bundle}
+    return await stock_by_location(_ConnReader(conn), wanted, channel_pk, bundles=bundles)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -573,21 +575,24 @@ class Carts:
             if k not in targets:
                 totals[r.variant_id] += r.quantity
         warnings, fitted = await _fit_to_stock(conn, state, info, targets, totals)
+        new_rows = []
         for k, q in fitted.items():
             if k in existing:
                 await conn.execute(
                     update(lines_t).where(lines_t.c.id == existing[k].id).values(quantity=q)
                 )
             else:
-                await conn.execute(
-                    insert(lines_t).values(
-                        cart_id=state.cart.id,
-                        variant_id=k[0],
-                        quantity=q,
-                        attributes=attrs_of[k],
-                        created_at=_now(),
-                    )
+                new_rows.append(
+                    {
+                        "cart_id": state.cart.id,
+                        "variant_id": k[0],
+                        "quantity": q,
+                        "attributes": attrs_of[k],
+                        "created_at": _now(),
+                    }
                 )
+        if new_rows:  # one INSERT of every new line, in the order asked
+            await conn.execute(insert(lines_t).values(new_rows))
         return warnings
 
     async def update_lines(
@@ -819,7 +824,7 @@ async def _fit_to_stock(
     """Quantities asked, cut to what the channel can sell (other lines of the same
     variant count against it). Nothing at all left is INSUFFICIENT_STOCK."""
     tracked = [k[0] for k in targets if info[k[0]].tracked or info[k[0]].is_bundle]
-    stock = await _available(conn, state.cart.channel_id, tracked) if tracked else {}
+    stock = await _available(conn, state.cart.channel_id, tracked, info) if tracked else {}
     left = {v: sum(stock.get(v, {}).values()) - others.get(v, 0) for v in set(tracked)}
     warnings: list[CartWarning] = []
     out: dict[tuple[int, str], int] = {}
@@ -880,6 +885,7 @@ class PricedLine:
     allocations: list[tuple[int, str, str | None, int]] = field(default_factory=list)
     currency: str = ""
     channel: Any = None  # the cart's channel (a ChannelRecord): merchandise shows in it
+    is_bundle: bool = False
 
     @property
     def id(self) -> str:
@@ -999,7 +1005,7 @@ async def price_cart(
         now=now,
     )
     tracked = [v for v in vpks if v in info and (info[v].tracked or info[v].is_bundle)]
-    stock = await _available(conn, cart.channel_id, tracked) if tracked else {}
+    stock = await _available(conn, cart.channel_id, tracked, info) if tracked else {}
     pids = list({info[v].product_id for v in vpks if v in info})
     colls: dict[int, set[int]] = defaultdict(set)
     if pids:
@@ -1043,6 +1049,7 @@ async def price_cart(
             tracked=r.variant_id in left,
             currency=currency,
             channel=channel,
+            is_bundle=bool(v.is_bundle) if v else False,
         )
         if sellable:
             assert q is not None

@@ -360,9 +360,10 @@ class Checkout:
         events: list[Event] = []
         async with self.db.transaction() as conn:
             inv = Inventory(_InTransaction(conn))  # type: ignore[arg-type]
+            products = {ln.variant_pk: ln.product_pk for ln in priced.lines}
             for takes in tokens.values():
                 for _loc, _qty, tok in takes:
-                    events += (await inv.commit(tok)).events
+                    events += (await inv.commit(tok, products=products)).events
             sellable = [ln for ln in priced.lines if ln.sellable]
             group_kind = {ln.pk: g.kind for g in priced.groups for ln in g.lines}
             order = {
@@ -696,7 +697,14 @@ async def _reserve(
         ln = by_pk[line_pk]
         for loc, qty in takes:
             try:
-                out = await inv.reserve(ln.variant_pk, loc, qty, ttl=ttl, reference=ref)
+                out = await inv.reserve(
+                    ln.variant_pk,
+                    loc,
+                    qty,
+                    ttl=ttl,
+                    reference=ref,
+                    plain=ln.tracked and not ln.is_bundle,
+                )
             except DomainError as exc:
                 if any(e.code == CheckoutCode.INSUFFICIENT_STOCK for e in exc.errors):
                     raise DomainError(

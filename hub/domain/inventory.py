@@ -13,7 +13,7 @@ import math
 import re
 import secrets
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -406,6 +406,18 @@ async def _stored_result(conn: AsyncConnection, key: str, operation: str) -> dic
         )
     ).first()
     return None if row is None else dict(_unjson(row.result))
+
+
+class _PlainVariant:
+    """What reserve()'s look-up finds for a tracked, non-bundle variant without an
+    earlier result, when the caller vouches for it (``plain=True``)."""
+
+    tracked = True
+    is_bundle = False
+    s = None
+
+
+_PLAIN_VARIANT = _PlainVariant()
 
 
 def _json(value: Any) -> str:
@@ -860,9 +872,12 @@ class Inventory:
         reference: str | None = None,
         key: str | None = None,
         online: bool = True,
+        plain: bool = False,
     ) -> Outcome:
         """Hold units for a checkout; one conditional UPDATE decides. A bundle holds
-        its components instead, all or nothing."""
+        its components instead, all or nothing. ``plain``: the caller knows the variant
+        is tracked and not a bundle (checkout priced it a moment ago), which spares
+        PostgreSQL's path its look-up of the variant."""
         _positive(quantity)
         if self.db.dialect == "postgresql":
             fast = await self._reserve_pg(
@@ -873,6 +888,7 @@ class Inventory:
                 reference=reference,
                 key=key,
                 online=online,
+                plain=plain,
             )
             if fast is not None:
                 return fast
@@ -924,6 +940,7 @@ class Inventory:
         reference: str | None,
         key: str | None,
         online: bool,
+        plain: bool = False,
     ) -> Outcome | None:
         """:meth:`reserve` of one variant on PostgreSQL as ONE autocommit statement.
 
@@ -944,13 +961,16 @@ class Inventory:
                 if key is not None
                 else literal(None)
             )
-            v = (
-                await conn.execute(
-                    select(
-                        variants_t.c.tracked, variants_t.c.is_bundle, stored_sql.label("s")
-                    ).where(variants_t.c.id == variant_pk)
-                )
-            ).first()
+            if plain and key is None:
+                v: Any = _PLAIN_VARIANT  # tracked, not a bundle, no earlier result
+            else:
+                v = (
+                    await conn.execute(
+                        select(
+                            variants_t.c.tracked, variants_t.c.is_bundle, stored_sql.label("s")
+                        ).where(variants_t.c.id == variant_pk)
+                    )
+                ).first()
             if v is not None and v.s is not None:
                 stored = dict(_unjson(v.s))
                 levels = await self._levels_by_ids(conn, stored.get("levels", []))
@@ -1029,7 +1049,14 @@ class Inventory:
         return Outcome([level], events, result=result)
 
     async def _settle(
-        self, token: str, status: str, reason: str, deltas_for: Any, *, only_active: bool = True
+        self,
+        token: str,
+        status: str,
+        reason: str,
+        deltas_for: Any,
+        *,
+        only_active: bool = True,
+        products: Mapping[int, int] | None = None,
     ) -> Outcome:
         async def body(conn: AsyncConnection, outbox: Outbox):
             rows = (
@@ -1055,6 +1082,7 @@ class Inventory:
                         reason,
                         deltas_for(r.quantity),
                         reference=r.reference or f"reservation:{token}",
+                        product_pk=(products or {}).get(r.variant_id),
                     ),
                     outbox,
                 )
@@ -1069,10 +1097,15 @@ class Inventory:
             token, "RELEASED", "reservation_released", lambda q: {"reserved": -q}
         )
 
-    async def commit(self, token: str) -> Outcome:
-        """An order takes the reserved units: reserved -> committed."""
+    async def commit(self, token: str, *, products: Mapping[int, int] | None = None) -> Outcome:
+        """An order takes the reserved units: reserved -> committed. ``products``
+        (variant -> product, when the caller knows) spares the events' look-up."""
         return await self._settle(
-            token, "COMMITTED", "sale_committed", lambda q: {"reserved": -q, "committed": q}
+            token,
+            "COMMITTED",
+            "sale_committed",
+            lambda q: {"reserved": -q, "committed": q},
+            products=products,
         )
 
     async def fulfill(
@@ -1475,17 +1508,27 @@ async def list_locations(
 
 
 async def stock_by_location(
-    reader: Reader, variant_pks: Sequence[int], channel_pk: int
+    reader: Reader,
+    variant_pks: Sequence[int],
+    channel_pk: int,
+    *,
+    bundles: Collection[int] | None = None,
 ) -> dict[int, dict[int, int]]:
     """Units sellable online per variant and location, over the channel's active
-    locations (safety stock kept back). A bundle counts complete kits per location."""
+    locations (safety stock kept back). A bundle counts complete kits per location.
+    ``bundles``: which of ``variant_pks`` are bundles, when the caller knows (an empty
+    set saves the look-up of components); None looks them up."""
     if not variant_pks:
         return {}
-    comps = await reader.all(
-        select(
-            bundle_t.c.bundle_variant_id, bundle_t.c.component_variant_id, bundle_t.c.quantity
-        ).where(bundle_t.c.bundle_variant_id.in_(variant_pks))
-    )
+    comps: Sequence[Any] = ()
+    if bundles is None or bundles:
+        comps = await reader.all(
+            select(
+                bundle_t.c.bundle_variant_id, bundle_t.c.component_variant_id, bundle_t.c.quantity
+            ).where(
+                bundle_t.c.bundle_variant_id.in_(variant_pks if bundles is None else list(bundles))
+            )
+        )
     wanted = set(variant_pks) | {c.component_variant_id for c in comps}
     sellable = (
         select(levels_t.c.variant_id, levels_t.c.location_id, available_sql().label("a"))
