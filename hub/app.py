@@ -24,7 +24,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types.unset import UNSET, UnsetType
 
-from hub.auth import ANONYMOUS, authenticate
+from hub.auth import ANONYMOUS, PrincipalCache, authenticate
 from hub.commerce import Commerce, stripe_webhook
 from hub.db.database import Database
 from hub.services import Services
@@ -59,6 +59,7 @@ class HubGraphQL(GraphQL):
             allowed_origins=settings.cors_origins,
         )
         self.settings = settings
+        self.principals = PrincipalCache(settings.auth_cache_seconds)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         scope.setdefault("state", {})
@@ -96,7 +97,7 @@ class HubGraphQL(GraphQL):
         if auth:
             scheme, _, token = auth.partition(" ")
             principal = (
-                await authenticate(ctx.reader, token.strip())
+                await authenticate(ctx.reader, token.strip(), self.principals)
                 if scheme.lower() == "bearer"
                 else None
             )

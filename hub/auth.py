@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -103,13 +105,65 @@ async def revoke_api_key(db: Database, pk: int) -> bool:
             .where(keys_t.c.id == pk, keys_t.c.revoked_at.is_(None))
             .values(revoked_at=datetime.now(UTC))
         )
-        return res.rowcount == 1
+    for cache in list(_CACHES):
+        cache.clear()
+    return res.rowcount == 1
 
 
-async def authenticate(reader: Reader, token: str) -> Principal | None:
+class PrincipalCache:
+    """Principals of recently seen API keys, for ``ttl`` seconds (per process).
+
+    Every authenticated request would otherwise spend a database round trip on its key.
+    A key revoked in this process is dropped at once (:func:`revoke_api_key` clears the
+    caches); other processes stop accepting it within ``ttl`` seconds. Only known keys
+    are kept: an unknown token always goes to the database.
+    """
+
+    def __init__(self, ttl: float, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        _CACHES.add(self)
+
+    def get(self, digest: str) -> Principal | None:
+        hit = self._entries.get(digest)
+        if hit is None:
+            return None
+        if hit[0] < time.monotonic():
+            del self._entries[digest]
+            return None
+        return hit[1]
+
+    def put(self, digest: str, principal: Principal) -> None:
+        if len(self._entries) >= self.size:
+            self._entries.clear()  # rare; simpler and cheaper than LRU bookkeeping
+        self._entries[digest] = (time.monotonic() + self.ttl, principal)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+_CACHES: weakref.WeakSet[PrincipalCache] = weakref.WeakSet()
+
+
+async def authenticate(
+    reader: Reader, token: str, cache: PrincipalCache | None = None
+) -> Principal | None:
     """The principal of a bearer token, or None for an unknown or revoked token."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
+    digest = _hash(token)
+    if cache is not None and cache.ttl > 0:
+        hit = cache.get(digest)
+        if hit is not None:
+            return hit
+    principal = await _lookup(reader, token)
+    if principal is not None and cache is not None and cache.ttl > 0:
+        cache.put(digest, principal)
+    return principal
+
+
+async def _lookup(reader: Reader, token: str) -> Principal | None:
     row = await reader.first(
         select(keys_t.c.id, keys_t.c.name, keys_t.c.scopes, keys_t.c.customer_id).where(
             keys_t.c.token_hash == _hash(token), keys_t.c.revoked_at.is_(None)

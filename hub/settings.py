@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     redis_prefix: str = Field(default="hub", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     db_pool_size: int = Field(default=10, ge=1, le=200)
+    # How long a process trusts an API key it has seen without asking the database
+    # again; a revoked key stops working on other processes within this time (0: ask
+    # on every request).
+    auth_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     db_echo: bool = False
 
     # Query limits. Page size is capped like the hosted commerce APIs (250).

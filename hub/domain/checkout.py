@@ -703,7 +703,6 @@ async def _reserve(
                     qty,
                     ttl=ttl,
                     reference=ref,
-                    plain=ln.tracked and not ln.is_bundle,
                 )
             except DomainError as exc:
                 if any(e.code == CheckoutCode.INSUFFICIENT_STOCK for e in exc.errors):

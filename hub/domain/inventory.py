@@ -399,27 +399,6 @@ async def _claim_key(conn: AsyncConnection, key: str | None, operation: str) -> 
     return dict(row.result) if row else {}
 
 
-async def _stored_result(conn: AsyncConnection, key: str, operation: str) -> dict | None:
-    row = (
-        await conn.execute(
-            select(idem_t.c.result).where(idem_t.c.key == key, idem_t.c.operation == operation)
-        )
-    ).first()
-    return None if row is None else dict(_unjson(row.result))
-
-
-class _PlainVariant:
-    """What reserve()'s look-up finds for a tracked, non-bundle variant without an
-    earlier result, when the caller vouches for it (``plain=True``)."""
-
-    tracked = True
-    is_bundle = False
-    s = None
-
-
-_PLAIN_VARIANT = _PlainVariant()
-
-
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
@@ -442,6 +421,9 @@ WITH lv AS (
      WHERE variant_id = :v AND location_id = :l
        AND on_hand - committed - reserved - quarantined
            - (CASE WHEN :online THEN safety_stock ELSE 0 END) >= :q
+       AND EXISTS (SELECT 1 FROM variants WHERE id = :v AND tracked AND NOT is_bundle)
+       AND (CAST(:key AS varchar) IS NULL OR NOT EXISTS (
+            SELECT 1 FROM idempotency_keys WHERE key = :key AND operation = 'reserve'))
     RETURNING *
 ), product AS (
     SELECT product_id FROM variants WHERE id = :v
@@ -872,12 +854,9 @@ class Inventory:
         reference: str | None = None,
         key: str | None = None,
         online: bool = True,
-        plain: bool = False,
     ) -> Outcome:
         """Hold units for a checkout; one conditional UPDATE decides. A bundle holds
-        its components instead, all or nothing. ``plain``: the caller knows the variant
-        is tracked and not a bundle (checkout priced it a moment ago), which spares
-        PostgreSQL's path its look-up of the variant."""
+        its components instead, all or nothing."""
         _positive(quantity)
         if self.db.dialect == "postgresql":
             fast = await self._reserve_pg(
@@ -888,7 +867,6 @@ class Inventory:
                 reference=reference,
                 key=key,
                 online=online,
-                plain=plain,
             )
             if fast is not None:
                 return fast
@@ -940,9 +918,9 @@ class Inventory:
         reference: str | None,
         key: str | None,
         online: bool,
-        plain: bool = False,
     ) -> Outcome | None:
-        """:meth:`reserve` of one variant on PostgreSQL as ONE autocommit statement.
+        """:meth:`reserve` of one variant on PostgreSQL as ONE autocommit statement, which
+        also checks the variant (tracked, not a bundle) and the idempotency key.
 
         The hot row's lock is held from the conditional UPDATE to the end of the
         statement that takes it, inside the server: no client round trip (and no wait
@@ -953,31 +931,6 @@ class Inventory:
         components go through the general path, all or nothing.
         """
         async with self.db.read() as conn:  # autocommit: the statement is the transaction
-            # The variant and, with a key, an earlier result: one round trip.
-            stored_sql = (
-                select(idem_t.c.result)
-                .where(idem_t.c.key == key, idem_t.c.operation == "reserve")
-                .scalar_subquery()
-                if key is not None
-                else literal(None)
-            )
-            if plain and key is None:
-                v: Any = _PLAIN_VARIANT  # tracked, not a bundle, no earlier result
-            else:
-                v = (
-                    await conn.execute(
-                        select(
-                            variants_t.c.tracked, variants_t.c.is_bundle, stored_sql.label("s")
-                        ).where(variants_t.c.id == variant_pk)
-                    )
-                ).first()
-            if v is not None and v.s is not None:
-                stored = dict(_unjson(v.s))
-                levels = await self._levels_by_ids(conn, stored.get("levels", []))
-                return Outcome(levels, [], replayed=True, result=stored)
-            if v is None or v.is_bundle or not v.tracked:
-                # Unknown (NOT_FOUND), untracked (NOT_TRACKED) or a bundle: the general path.
-                return None
             now = _now()
             token = secrets.token_urlsafe(18)
             expires = now + ttl
@@ -1010,20 +963,37 @@ class Inventory:
             try:
                 row = (await conn.execute(_PG_RESERVE, params)).first()
             except IntegrityError:
-                # The same idempotency key, committed by a concurrent request meanwhile.
-                stored = await _stored_result(conn, key, "reserve") if key else None
-                if stored is None:
+                # The same idempotency key, committed by a concurrent request meanwhile:
+                # answered below like any earlier use of the key.
+                if key is None:
                     raise
-                levels = await self._levels_by_ids(conn, stored.get("levels", []))
-                return Outcome(levels, [], replayed=True, result=stored)
-            if row is None and key is not None:
-                # Refused, but maybe because a concurrent request with this key took the
-                # stock first (its statement held the row; it has committed by now).
-                stored = await _stored_result(conn, key, "reserve")
-                if stored is not None:
+                row = None
+            if row is None:
+                # Refused: say why (one more round trip, only on this path). The
+                # statement writes nothing for a key already used, a bundle, an untracked
+                # or unknown variant, or too little stock.
+                stored_sql = (
+                    select(idem_t.c.result)
+                    .where(idem_t.c.key == key, idem_t.c.operation == "reserve")
+                    .scalar_subquery()
+                    if key is not None
+                    else literal(None)
+                )
+                v = (
+                    await conn.execute(
+                        select(
+                            variants_t.c.tracked, variants_t.c.is_bundle, stored_sql.label("s")
+                        ).where(variants_t.c.id == variant_pk)
+                    )
+                ).first()
+                if v is not None and v.s is not None:
+                    stored = dict(_unjson(v.s))
                     levels = await self._levels_by_ids(conn, stored.get("levels", []))
                     return Outcome(levels, [], replayed=True, result=stored)
-            if row is None:
+                if v is None or v.is_bundle or not v.tracked:
+                    # Unknown (NOT_FOUND), untracked (NOT_TRACKED) or a bundle: the
+                    # general path answers (a bundle reserves its components there).
+                    return None
                 existing = (
                     await conn.execute(
                         select(levels_t).where(
