@@ -212,6 +212,8 @@ class _Snapshots:
                 self._entries.popitem(last=False)
         else:
             self._entries.move_to_end(key)
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                return fut.result()  # most subscribers: read already done, no await
         # Shielded: a subscriber that goes away must not cancel the read for the others.
         return await asyncio.shield(fut)
 
