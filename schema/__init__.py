@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
 from collections.abc import Sequence
 from functools import partial
@@ -16,8 +18,10 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.types import Info
 
 from hub.settings import Settings
@@ -116,7 +120,89 @@ class _MaskErrors(MaskErrors):
             result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
 
 
+class _NoHooks:
+    """An async context manager that does nothing (no extension hooks a stream result)."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> bool:
+        return False
+
+
+_NO_HOOKS = _NoHooks()
+
+
+class _StreamHooks:
+    """Runs the sync generator ``on_stream_result`` hooks around one streamed result."""
+
+    __slots__ = ("_running", "hooks", "result")
+
+    def __init__(self, hooks: list[SchemaExtension], result: Any) -> None:
+        self.hooks = hooks
+        self.result = result
+        self._running: list[Any] = []
+
+    async def __aenter__(self) -> None:
+        for ext in self.hooks:
+            gen = type(ext).on_stream_result(ext, self.result)
+            next(gen)
+            self._running.append(gen)
+
+    async def __aexit__(self, *exc: object) -> bool:
+        for gen in reversed(self._running):
+            with contextlib.suppress(StopIteration):
+                next(gen)
+        return False
+
+
+class _ExtensionsRunner(SchemaExtensionsRunner):
+    """strawberry's runner, with the per-result work of a stream (every subscription
+    event of every subscriber) cut to the extensions that take part in it: the stream
+    hooks of those that define one, and the results of those that report any. The
+    others' base-class hooks do nothing, so the outcome is the same."""
+
+    def __init__(self, execution_context: Any, extensions: list[SchemaExtension] | None = None):
+        super().__init__(execution_context, extensions)
+        base = SchemaExtension
+        self._reporting = [
+            e for e in self.extensions if type(e).get_results is not base.get_results
+        ]
+        hooked = [
+            e for e in self.extensions if type(e).on_stream_result is not base.on_stream_result
+        ]
+        self._stream_hooks = (
+            hooked
+            if all(inspect.isgeneratorfunction(type(e).on_stream_result) for e in hooked)
+            else None
+        )
+
+    def on_stream_result(self, result: Any) -> Any:
+        if self._stream_hooks is None:
+            return super().on_stream_result(result)
+        if not self._stream_hooks:
+            return _NO_HOOKS
+        return _StreamHooks(self._stream_hooks, result)
+
+    async def get_extensions_results(self, ctx: Any) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for extension in self._reporting:
+            got = extension.get_results()
+            if inspect.isawaitable(got):
+                got = await got
+            data.update(got)
+        data.update(ctx.extensions_results)
+        return data
+
+
 class HubSchema(strawberry.Schema):
+    def create_extensions_runner(
+        self, execution_context: Any, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return _ExtensionsRunner(execution_context=execution_context, extensions=extensions)
+
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         rid = "-"
         ctx = getattr(execution_context, "context", None)
