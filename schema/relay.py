@@ -65,23 +65,40 @@ class _PageInfo:
 class ConnectionValue:
     """What connection fields return: plain attributes, edges built only if asked."""
 
-    __slots__ = ("_cursors", "has_next", "has_previous", "nodes")
+    __slots__ = ("_cursors", "_make_cursors", "has_next", "has_previous", "nodes")
 
     def __init__(
-        self, nodes: list[Any], cursors: list[str], has_next: bool, has_previous: bool
+        self,
+        nodes: list[Any],
+        cursors: list[str] | Callable[[], list[str]],
+        has_next: bool,
+        has_previous: bool,
     ) -> None:
         self.nodes = nodes
-        self._cursors = cursors
+        # A list, or a function that makes it when edges or pageInfo are first asked
+        # for (a listing asking only for `variants { nodes }` never needs them).
+        if callable(cursors):
+            self._cursors: list[str] | None = None
+            self._make_cursors: Callable[[], list[str]] | None = cursors
+        else:
+            self._cursors, self._make_cursors = cursors, None
         self.has_next = has_next
         self.has_previous = has_previous
 
     @property
+    def cursors(self) -> list[str]:
+        if self._cursors is None:
+            assert self._make_cursors is not None
+            self._cursors = self._make_cursors()
+        return self._cursors
+
+    @property
     def edges(self) -> list[_Edge]:
-        return [_Edge(c, n) for c, n in zip(self._cursors, self.nodes, strict=True)]
+        return [_Edge(c, n) for c, n in zip(self.cursors, self.nodes, strict=True)]
 
     @property
     def page_info(self) -> _PageInfo:
-        return _PageInfo(self._cursors, self.has_next, self.has_previous)
+        return _PageInfo(self.cursors, self.has_next, self.has_previous)
 
 
 def page_request(
@@ -122,8 +139,9 @@ def connection_from_list(
         n = page.size(default_size)
         sliced = window[:n]
         has_next, has_prev = len(window) > n, start > 0
+    nodes = list(sliced)
     return ConnectionValue(
-        list(sliced), [encode_cursor(kind, None, key(it)) for it in sliced], has_next, has_prev
+        nodes, lambda: [encode_cursor(kind, None, key(it)) for it in nodes], has_next, has_prev
     )
 
 

@@ -603,7 +603,10 @@ async def attach_availability(
     from hub.domain.inventory import channel_availability
 
     tracked = [v.pk for v in records if v.tracked]
-    qty = await channel_availability(reader, tracked, channel.pk) if tracked else {}
+    bundles = [v.pk for v in records if v.tracked and v.is_bundle]
+    qty = (
+        await channel_availability(reader, tracked, channel.pk, bundles=bundles) if tracked else {}
+    )
     for v in records:
         if v.tracked:
             v.quantity_available = qty.get(v.pk, 0)

@@ -1533,10 +1533,15 @@ async def stock_by_location(
 
 
 async def channel_availability(
-    reader: Reader, variant_pks: Sequence[int], channel_pk: int
+    reader: Reader,
+    variant_pks: Sequence[int],
+    channel_pk: int,
+    *,
+    bundles: Collection[int] | None = None,
 ) -> dict[int, int]:
-    """Units sellable online per variant in a channel (see :func:`stock_by_location`)."""
-    per = await stock_by_location(reader, variant_pks, channel_pk)
+    """Units sellable online per variant in a channel (see :func:`stock_by_location`;
+    ``bundles`` as there)."""
+    per = await stock_by_location(reader, variant_pks, channel_pk, bundles=bundles)
     return {v: sum(locs.values()) for v, locs in per.items()}
 
 
