@@ -553,7 +553,9 @@ class CartDeliveryUpdatePayload(_CartPayload):
     pass
 
 
-async def _run(info: Info, payload: type, token: str | None, op: Any) -> Any:
+async def _run(
+    info: Info, payload: type, token: str | None, op: Any, *, channel: Any = None
+) -> Any:
     """Run a cart write, then return the cart as priced afterwards (or the userErrors
     of a refused write, which changed nothing)."""
     ctx = info.context
@@ -565,12 +567,18 @@ async def _run(info: Info, payload: type, token: str | None, op: Any) -> Any:
         got = await op(com.carts)
     except DomainError as exc:
         return payload(cart=None, user_errors=from_domain(exc), warnings=[])
-    if isinstance(got, tuple):  # create: (token, warnings)
-        token, warnings = got
+    state: cartsvc.CartState | None = None
+    if isinstance(got, tuple):  # create: (the new cart as written, warnings)
+        state, warnings = got
     else:
         warnings = got or []
     assert token is not None
-    priced = await cartsvc.view_cart(com.db, token, ctx.principal, tax_engine=com.tax)
+    if state is not None:  # priced as written: nothing to read back
+        priced = await cartsvc.view_state(
+            com.db, state, ctx.principal, tax_engine=com.tax, channel=channel
+        )
+    else:
+        priced = await cartsvc.view_cart(com.db, token, ctx.principal, tax_engine=com.tax)
     if priced is not None:
         seen = {(w.code, w.target) for w in priced.warnings}
         priced.warnings += [w for w in warnings if (w.code, w.target) not in seen]
@@ -608,7 +616,7 @@ class CartMutation:
             info,
             CartCreatePayload,
             "",
-            lambda c: c.create(
+            lambda c: c.create_state(
                 channel,
                 principal,
                 lines=lines,
@@ -617,6 +625,7 @@ class CartMutation:
                 attributes=_attrs(data.attributes),
                 note=data.note,
             ),
+            channel=channel,
         )
 
     @strawberry.mutation(description="Add lines (merged with a line of the same variant).")

@@ -442,6 +442,31 @@ class Carts:
         attributes: Sequence[Attribute] | None = None,
         note: str | None = None,
     ) -> tuple[str, list[CartWarning]]:
+        state, warnings = await self.create_state(
+            channel,
+            principal,
+            lines=lines,
+            codes=codes,
+            buyer=buyer,
+            attributes=attributes,
+            note=note,
+        )
+        return state.token, warnings
+
+    async def create_state(
+        self,
+        channel: Any,
+        principal: Principal,
+        *,
+        lines: Sequence[LineInput] = (),
+        codes: Sequence[str] = (),
+        buyer: BuyerIdentity | None = None,
+        attributes: Sequence[Attribute] | None = None,
+        note: str | None = None,
+    ) -> tuple[CartState, list[CartWarning]]:
+        """``create``, answering with the new cart as written (its row and lines, as
+        ``load_cart`` would read them after the commit: nobody else knows its token
+        yet), so the caller can price it without reading it back."""
         now = _now()
         values: dict[str, Any] = {
             "token": secrets.token_urlsafe(24),
@@ -467,8 +492,13 @@ class Carts:
                     values["email"] = customer.email
             row = (await conn.execute(insert(carts_t).values(**values).returning(carts_t))).one()
             state = CartState(row, [], [])
-            warnings = await self._add(conn, state, lines) if lines else []
-        return row.token, warnings
+            inserted: list[Any] = []
+            warnings = (
+                await self._add(conn, state, lines, channel=channel, inserted=inserted)
+                if lines
+                else []
+            )
+        return CartState(row, sorted(inserted, key=lambda r: r.id), []), warnings
 
     async def _touch(
         self, conn: AsyncConnection, token: str, principal: Principal, **values: Any
@@ -523,8 +553,16 @@ class Carts:
             return await self._add(conn, state, lines)
 
     async def _add(
-        self, conn: AsyncConnection, state: CartState, lines: Sequence[LineInput]
+        self,
+        conn: AsyncConnection,
+        state: CartState,
+        lines: Sequence[LineInput],
+        *,
+        channel: Any = None,
+        inserted: list[Any] | None = None,
     ) -> list[CartWarning]:
+        """Add lines (merged into equal ones). ``channel``: the cart's channel when
+        the caller has it; ``inserted`` collects the new line rows as written."""
         for i, ln in enumerate(lines):
             if ln.quantity < 1 or ln.quantity > MAX_QUANTITY:
                 raise fail(
@@ -535,7 +573,8 @@ class Carts:
                     "quantity",
                 )
         info = await _variant_info(conn, [ln.variant_pk for ln in lines])
-        channel = await _channel(conn, state.cart.channel_id)
+        if channel is None or channel.pk != state.cart.channel_id:
+            channel = await _channel(conn, state.cart.channel_id)
         priced = await quote(
             conn,
             channel,
@@ -592,7 +631,11 @@ class Carts:
                     }
                 )
         if new_rows:  # one INSERT of every new line, in the order asked
-            await conn.execute(insert(lines_t).values(new_rows))
+            stmt = insert(lines_t).values(new_rows)
+            if inserted is None:
+                await conn.execute(stmt)
+            else:
+                inserted += (await conn.execute(stmt.returning(lines_t))).all()
         return warnings
 
     async def update_lines(
@@ -983,12 +1026,15 @@ async def price_cart(
     *,
     tax_engine: TaxEngine | None,
     now: datetime | None = None,
+    channel: Any = None,
 ) -> PricedCart:
     """Price a cart: unit prices, promotions, shipping, tax. The one implementation
-    every channel and checkout uses; it trusts nothing but the database."""
+    every channel and checkout uses; it trusts nothing but the database (``channel``:
+    the cart's channel row as this request read it, if it has)."""
     now = now or _now()
     cart = state.cart
-    channel = await _channel(conn, cart.channel_id)
+    if channel is None or channel.pk != cart.channel_id:
+        channel = await _channel(conn, cart.channel_id)
     customer = await _customer(conn, cart.customer_id)
     currency = cart.currency
     exponent(currency)
@@ -1416,6 +1462,23 @@ async def view_cart(
             return None
         assert state is not None
         return await price_cart(conn, state, tax_engine=tax_engine)
+
+
+async def view_state(
+    db: Database,
+    state: CartState,
+    principal: Principal,
+    *,
+    tax_engine: TaxEngine | None,
+    channel: Any = None,
+) -> PricedCart | None:
+    """``view_cart`` of a cart the caller holds as written (``Carts.create_state``)."""
+    try:
+        check_readable(state, principal, _now())
+    except DomainError:
+        return None
+    async with db.read() as conn:
+        return await price_cart(conn, state, tax_engine=tax_engine, channel=channel)
 
 
 async def view_carts(
