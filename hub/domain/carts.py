@@ -631,11 +631,15 @@ class Carts:
                     }
                 )
         if new_rows:  # one INSERT of every new line, in the order asked
-            stmt = insert(lines_t).values(new_rows)
+            # executemany, not .values(list): SQLAlchemy batches it into one INSERT
+            # ("insertmanyvalues") from a cached compilation, where a multi-VALUES
+            # construct is compiled again on every call.
+            stmt = insert(lines_t)
             if inserted is None:
-                await conn.execute(stmt)
+                await conn.execute(stmt, new_rows)
             else:
-                inserted += (await conn.execute(stmt.returning(lines_t))).all()
+                stmt = stmt.returning(*lines_t.c, sort_by_parameter_order=True)
+                inserted += (await conn.execute(stmt, new_rows)).all()
         return warnings
 
     async def update_lines(

@@ -426,7 +426,9 @@ async def redeem(
             }
         )
     if rows and not failures:
-        await conn.execute(insert(redemptions_t).values(rows))
+        # executemany: one batched INSERT from a cached compilation (.values(list)
+        # would be compiled again on every call).
+        await conn.execute(insert(redemptions_t), rows)
     return [(pid, str(reason)) for pid, reason in failures]
 
 
