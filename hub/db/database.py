@@ -53,12 +53,15 @@ class Reader:
         self._cm: Any = None
         self._lock = asyncio.Lock()
 
-    async def all(self, stmt: Executable) -> Sequence[Row[Any]]:
+    async def all(
+        self, stmt: Executable, params: dict[str, Any] | None = None
+    ) -> Sequence[Row[Any]]:
+        """``stmt``'s rows; ``params`` binds a statement built once with bindparam()."""
         async with self._lock:
             if self._conn is None:
                 self._cm = self.db.read()
                 self._conn = await self._cm.__aenter__()
-            return (await self._conn.execute(stmt)).all()
+            return (await self._conn.execute(stmt, params)).all()
 
     async def first(self, stmt: Executable) -> Row[Any] | None:
         rows = await self.all(stmt)

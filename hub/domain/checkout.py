@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import TaxEngine
@@ -522,12 +522,13 @@ class _PromotionsMoved(Exception):
     pass
 
 
+_ATTEMPT = select(attempts_t).where(
+    attempts_t.c.cart_id == bindparam("cart"), attempts_t.c.key == bindparam("key")
+)
+
+
 async def _attempt(conn: AsyncConnection, cart_pk: int, key: str) -> Any:
-    row = (
-        await conn.execute(
-            select(attempts_t).where(attempts_t.c.cart_id == cart_pk, attempts_t.c.key == key)
-        )
-    ).first()
+    row = (await conn.execute(_ATTEMPT, {"cart": cart_pk, "key": key})).first()
     if row is not None and row.status == "PENDING" and row.locked_until < _now():
         return None  # a crashed attempt: take it over
     return row
@@ -592,23 +593,24 @@ def _check_payable(priced: PricedCart, plan: _Plan) -> None:
         )
 
 
+_CHANNEL_LOCATIONS = (
+    select(locations_t.c.id, locations_t.c.ships, locations_t.c.fulfillment_priority)
+    .join(
+        loc_channels_t,
+        and_(
+            loc_channels_t.c.location_id == locations_t.c.id,
+            loc_channels_t.c.channel_id == bindparam("channel"),
+        ),
+    )
+    .where(locations_t.c.active.is_(True))
+)
+
+
 async def _plan(conn: AsyncConnection, priced: PricedCart) -> _Plan:
     """Choose each line's stock locations (the rule in the module docstring)."""
     plan = _Plan()
     cart = priced.cart
-    rows = (
-        await conn.execute(
-            select(locations_t.c.id, locations_t.c.ships, locations_t.c.fulfillment_priority)
-            .join(
-                loc_channels_t,
-                and_(
-                    loc_channels_t.c.location_id == locations_t.c.id,
-                    loc_channels_t.c.channel_id == cart.channel_id,
-                ),
-            )
-            .where(locations_t.c.active.is_(True))
-        )
-    ).all()
+    rows = (await conn.execute(_CHANNEL_LOCATIONS, {"channel": cart.channel_id})).all()
     ship_from = [
         r.id for r in sorted(rows, key=lambda r: (r.fulfillment_priority, r.id)) if r.ships
     ]

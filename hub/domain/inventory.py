@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, case, func, insert, literal, or_, select, text, update
+from sqlalchemy import and_, bindparam, case, func, insert, literal, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -1543,6 +1543,25 @@ async def list_locations(
     return [LocationRecord(r, chans.get(r.id, ())) for r in rows]
 
 
+# Sellable units per variant and location over a channel's active locations; built
+# once (no construction or cache key per call), bound per call.
+_SELLABLE = (
+    select(levels_t.c.variant_id, levels_t.c.location_id, available_sql().label("a"))
+    .join(
+        loc_channels_t,
+        and_(
+            loc_channels_t.c.location_id == levels_t.c.location_id,
+            loc_channels_t.c.channel_id == bindparam("channel"),
+        ),
+    )
+    .join(
+        locations_t,
+        and_(locations_t.c.id == levels_t.c.location_id, locations_t.c.active.is_(True)),
+    )
+    .where(levels_t.c.variant_id.in_(bindparam("variants", expanding=True)))
+)
+
+
 async def stock_by_location(
     reader: Reader,
     variant_pks: Sequence[int],
@@ -1566,23 +1585,8 @@ async def stock_by_location(
             )
         )
     wanted = set(variant_pks) | {c.component_variant_id for c in comps}
-    sellable = (
-        select(levels_t.c.variant_id, levels_t.c.location_id, available_sql().label("a"))
-        .join(
-            loc_channels_t,
-            and_(
-                loc_channels_t.c.location_id == levels_t.c.location_id,
-                loc_channels_t.c.channel_id == channel_pk,
-            ),
-        )
-        .join(
-            locations_t,
-            and_(locations_t.c.id == levels_t.c.location_id, locations_t.c.active.is_(True)),
-        )
-        .where(levels_t.c.variant_id.in_(wanted))
-    )
     per_loc: dict[int, dict[int, int]] = defaultdict(dict)
-    for r in await reader.all(sellable):
+    for r in await reader.all(_SELLABLE, {"channel": channel_pk, "variants": list(wanted)}):
         per_loc[r.variant_id][r.location_id] = r.a
     out = {v: dict(per_loc.get(v, {})) for v in variant_pks}
     by_bundle: dict[int, list[Any]] = defaultdict(list)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -70,6 +70,18 @@ async def _all(conn: AsyncConnection | Reader, stmt: Any) -> Sequence[Any]:
     return (await conn.execute(stmt)).all()
 
 
+# Built once: no construction or cache key per call (on a connection).
+_CHANNEL_PRICES = select(
+    prices_t.c.variant_id,
+    prices_t.c.amount,
+    prices_t.c.compare_at_amount,
+    prices_t.c.currency,
+).where(
+    prices_t.c.channel_id == bindparam("channel"),
+    prices_t.c.variant_id.in_(bindparam("variants", expanding=True)),
+)
+
+
 def _active_at(now: datetime) -> Any:
     return and_(
         lists_t.c.active.is_(True),
@@ -95,15 +107,19 @@ async def quote_prices(
         return {}
     channel_pk = channel if isinstance(channel, int) else channel.pk
     variant_pks = list(lines)
-    base = await _all(
-        conn,
-        select(
-            prices_t.c.variant_id,
-            prices_t.c.amount,
-            prices_t.c.compare_at_amount,
-            prices_t.c.currency,
-        ).where(prices_t.c.channel_id == channel_pk, prices_t.c.variant_id.in_(variant_pks)),
-    )
+    if isinstance(conn, Reader):  # a request's reader: statements without parameters
+        base = await conn.all(
+            select(
+                prices_t.c.variant_id,
+                prices_t.c.amount,
+                prices_t.c.compare_at_amount,
+                prices_t.c.currency,
+            ).where(prices_t.c.channel_id == channel_pk, prices_t.c.variant_id.in_(variant_pks))
+        )
+    else:
+        base = (
+            await conn.execute(_CHANNEL_PRICES, {"channel": channel_pk, "variants": variant_pks})
+        ).all()
     if not base:
         return {}
     # variant -> the first applicable (list priority, list id, -min_quantity, amount, handle)

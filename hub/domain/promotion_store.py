@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -153,6 +153,57 @@ def _least(*values: int | None) -> int | None:
     return min(known) if known else None
 
 
+_CANDIDATES: dict[tuple[bool, bool], Any] = {}
+
+
+def _candidates(entered: bool, keyed: bool) -> Any:
+    """``active_promotions``' statement for its shape (codes entered or not, customer
+    key or not), built once per shape with bind parameters ``now``, ``currency``,
+    ``entered`` and ``key``: no construction or cache key per call."""
+    stmt = _CANDIDATES.get((entered, keyed))
+    if stmt is not None:
+        return stmt
+    p = promotions_t
+    automatic = and_(
+        p.c.method == "AUTOMATIC",
+        or_(p.c.starts_at.is_(None), p.c.starts_at <= bindparam("now")),
+        or_(p.c.ends_at.is_(None), p.c.ends_at > bindparam("now")),
+        or_(p.c.currency.is_(None), p.c.currency == bindparam("currency")),
+    )
+    stmt = select(
+        p.c.id,
+        p.c.updated_at,
+        p.c.method,
+        p.c.usage_limit,
+        p.c.times_used,
+        p.c.per_customer_limit,
+        p.c.budget,
+        p.c.spent,
+    )
+    source: Any = p
+    if entered:
+        dc = codes_t
+        source = source.outerjoin(
+            dc,
+            and_(dc.c.promotion_id == p.c.id, dc.c.code.in_(bindparam("entered", expanding=True))),
+        )
+        stmt = stmt.add_columns(
+            dc.c.code, dc.c.usage_limit.label("code_limit"), dc.c.times_used.label("code_used")
+        )
+        which = or_(automatic, and_(p.c.method == "CODE", dc.c.id.is_not(None)))
+    else:
+        which = automatic
+    if keyed:
+        source = source.outerjoin(
+            usage_t,
+            and_(usage_t.c.promotion_id == p.c.id, usage_t.c.customer_key == bindparam("key")),
+        )
+        stmt = stmt.add_columns(usage_t.c.times_used.label("customer_used"))
+    stmt = stmt.select_from(source).where(p.c.status == "ACTIVE", which).order_by(p.c.id)
+    _CANDIDATES[(entered, keyed)] = stmt
+    return stmt
+
+
 async def active_promotions(
     conn: AsyncConnection,
     *,
@@ -182,43 +233,12 @@ async def active_promotions(
     At most two statements whatever the number of promotions or codes."""
     entered = list(dict.fromkeys(n for n in (normalize_code(c) for c in codes) if n))
     key = normalize_customer_key(customer_key)
-    p = promotions_t
-    automatic = and_(
-        p.c.method == "AUTOMATIC",
-        or_(p.c.starts_at.is_(None), p.c.starts_at <= now),
-        or_(p.c.ends_at.is_(None), p.c.ends_at > now),
-        or_(p.c.currency.is_(None), p.c.currency == currency),
-    )
-    stmt = select(
-        p.c.id,
-        p.c.updated_at,
-        p.c.method,
-        p.c.usage_limit,
-        p.c.times_used,
-        p.c.per_customer_limit,
-        p.c.budget,
-        p.c.spent,
-    )
-    source: Any = p
+    params: dict[str, Any] = {"now": now, "currency": currency}
     if entered:
-        dc = codes_t
-        source = source.outerjoin(dc, and_(dc.c.promotion_id == p.c.id, dc.c.code.in_(entered)))
-        stmt = stmt.add_columns(
-            dc.c.code, dc.c.usage_limit.label("code_limit"), dc.c.times_used.label("code_used")
-        )
-        which = or_(automatic, and_(p.c.method == "CODE", dc.c.id.is_not(None)))
-    else:
-        which = automatic
+        params["entered"] = entered
     if key is not None:
-        source = source.outerjoin(
-            usage_t, and_(usage_t.c.promotion_id == p.c.id, usage_t.c.customer_key == key)
-        )
-        stmt = stmt.add_columns(usage_t.c.times_used.label("customer_used"))
-    rows = (
-        await conn.execute(
-            stmt.select_from(source).where(p.c.status == "ACTIVE", which).order_by(p.c.id)
-        )
-    ).all()
+        params["key"] = key
+    rows = (await conn.execute(_candidates(bool(entered), key is not None), params)).all()
     if not rows:
         return []
 

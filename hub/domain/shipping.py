@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -64,6 +64,19 @@ async def _all(conn: AsyncConnection | Reader, stmt: Any) -> Sequence[Any]:
     return (await conn.execute(stmt)).all()
 
 
+# Every rate in a currency with its zone, built once (no construction or cache key
+# per call).
+_RATES_IN = (
+    select(
+        rates_t,
+        zones_t.c.countries.label("zone_countries"),
+        zones_t.c.regions.label("zone_regions"),
+    )
+    .join(zones_t, zones_t.c.id == rates_t.c.zone_id)
+    .where(rates_t.c.currency == bindparam("currency"))
+)
+
+
 def region_code(country: str, region: str | None) -> str | None:
     """An address region as ISO 3166-2: ("US", "ny") -> "US-NY"; "US-NY" stays."""
     if not region:
@@ -86,16 +99,10 @@ async def shipping_options(
     zone covers the destination. One SQL statement."""
     country = country.strip().upper()
     wanted_region = region_code(country, region)
-    rows = await _all(
-        conn,
-        select(
-            rates_t,
-            zones_t.c.countries.label("zone_countries"),
-            zones_t.c.regions.label("zone_regions"),
-        )
-        .join(zones_t, zones_t.c.id == rates_t.c.zone_id)
-        .where(rates_t.c.currency == currency),
-    )
+    if isinstance(conn, Reader):
+        rows = await conn.all(_RATES_IN, {"currency": currency})
+    else:
+        rows = (await conn.execute(_RATES_IN, {"currency": currency})).all()
     by_region: list[Any] = []
     by_country: list[Any] = []
     for r in rows:
