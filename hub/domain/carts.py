@@ -429,6 +429,9 @@ async def _customer(conn: AsyncConnection, pk: int | None) -> Any:
 # --------------------------------------------------------------------------- writes
 
 
+_INSERT_CART = insert(carts_t).returning(carts_t)  # values as parameters: built once
+
+
 class Carts:
     """Cart writes. Each is one transaction; a failure writes nothing."""
 
@@ -495,7 +498,7 @@ class Carts:
                 customer = await _customer(conn, values["customer_id"])
                 if customer is not None:
                     values["email"] = customer.email
-            row = (await conn.execute(insert(carts_t).values(**values).returning(carts_t))).one()
+            row = (await conn.execute(_INSERT_CART, values)).one()
             state = CartState(row, [], [])
             inserted: list[Any] = []
             warnings = (

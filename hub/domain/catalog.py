@@ -287,8 +287,11 @@ async def channel_by_handle(reader: Reader, handle: str) -> ChannelRecord | None
     return ChannelRecord(row) if row else None
 
 
+_FIRST_CHANNEL = select(channels_t).order_by(channels_t.c.id).limit(1)  # built once
+
+
 async def default_channel(reader: Reader) -> ChannelRecord | None:
-    row = await reader.first(select(channels_t).order_by(channels_t.c.id).limit(1))
+    row = await reader.first(_FIRST_CHANNEL)
     return ChannelRecord(row) if row else None
 
 

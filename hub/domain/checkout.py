@@ -220,18 +220,15 @@ class Checkout:
                 claimed = await _claim(conn, cart.id, key, self.reservation_ttl)
                 if not claimed:
                     return None  # another request runs this key: wait for it
+                now = _now()
                 locked = await conn.execute(
-                    update(carts_t)
-                    .where(
-                        carts_t.c.id == cart.id,
-                        carts_t.c.version == cart.version,
-                        carts_t.c.expires_at > _now(),
-                        or_(
-                            carts_t.c.status == "ACTIVE",
-                            and_(carts_t.c.status == "COMPLETING", carts_t.c.locked_until < _now()),
-                        ),
-                    )
-                    .values(status="COMPLETING", locked_until=_now() + self.reservation_ttl)
+                    _LOCK_CART,
+                    {
+                        "cart": cart.id,
+                        "version_": cart.version,
+                        "now": now,
+                        "until": now + self.reservation_ttl,
+                    },
                 )
                 if locked.rowcount != 1:
                     raise _CartMoved()
@@ -454,17 +451,11 @@ class Checkout:
                     .values(orders_count=customers_t.c.orders_count + 1)
                 )
             done = await conn.execute(
-                update(carts_t)
-                .where(carts_t.c.id == cart.id, carts_t.c.status == "COMPLETING")
-                .values(status="COMPLETED", order_id=order_pk, locked_until=None, updated_at=_now())
+                _COMPLETE_CART, {"cart": cart.id, "order": order_pk, "now": _now()}
             )
             if done.rowcount != 1:
                 raise RuntimeError("the cart's checkout lock was lost before the order was written")
-            await conn.execute(
-                update(attempts_t)
-                .where(attempts_t.c.cart_id == cart.id, attempts_t.c.key == key)
-                .values(status="DONE", order_id=order_pk)
-            )
+            await conn.execute(_ATTEMPT_DONE, {"cart": cart.id, "key_": key, "order": order_pk})
             events += await outbox.flush(conn)
         return order_pk, events
 
@@ -534,34 +525,73 @@ async def _attempt(conn: AsyncConnection, cart_pk: int, key: str) -> Any:
     return row
 
 
+# The checkout's writes of its cart and attempt, built once (bound per call).
+_CLAIM: dict[str, Any] = {}  # per dialect: INSERT .. ON CONFLICT DO NOTHING
+_RECLAIM = (
+    update(attempts_t)
+    .where(
+        attempts_t.c.cart_id == bindparam("cart"),
+        attempts_t.c.key == bindparam("key_"),
+        attempts_t.c.status == "PENDING",
+        attempts_t.c.locked_until < bindparam("now"),
+    )
+    .values(locked_until=bindparam("until"))
+)
+_LOCK_CART = (
+    update(carts_t)
+    .where(
+        carts_t.c.id == bindparam("cart"),
+        carts_t.c.version == bindparam("version_"),
+        carts_t.c.expires_at > bindparam("now"),
+        or_(
+            carts_t.c.status == "ACTIVE",
+            and_(carts_t.c.status == "COMPLETING", carts_t.c.locked_until < bindparam("now")),
+        ),
+    )
+    .values(status="COMPLETING", locked_until=bindparam("until"))
+)
+_COMPLETE_CART = (
+    update(carts_t)
+    .where(carts_t.c.id == bindparam("cart"), carts_t.c.status == "COMPLETING")
+    .values(
+        status="COMPLETED",
+        order_id=bindparam("order"),
+        locked_until=None,
+        updated_at=bindparam("now"),
+    )
+)
+_ATTEMPT_DONE = (
+    update(attempts_t)
+    .where(attempts_t.c.cart_id == bindparam("cart"), attempts_t.c.key == bindparam("key_"))
+    .values(status="DONE", order_id=bindparam("order"))
+)
+
+
 async def _claim(conn: AsyncConnection, cart_pk: int, key: str, ttl: timedelta) -> bool:
     """Record the key as PENDING (or take over a stale PENDING one). False when
     another request holds it or finished it."""
     from hub.domain.inventory import _dialect_insert
 
     now = _now()
-    got = (
-        await conn.execute(
+    stmt = _CLAIM.get(conn.dialect.name)
+    if stmt is None:
+        stmt = _CLAIM[conn.dialect.name] = (
             _dialect_insert(conn, attempts_t)
             .values(
-                cart_id=cart_pk, key=key, status="PENDING", locked_until=now + ttl, created_at=now
+                cart_id=bindparam("cart"),
+                key=bindparam("key_"),
+                status="PENDING",
+                locked_until=bindparam("until"),
+                created_at=bindparam("now"),
             )
             .on_conflict_do_nothing(index_elements=["cart_id", "key"])
             .returning(attempts_t.c.key)
         )
-    ).first()
+    params = {"cart": cart_pk, "key_": key, "until": now + ttl, "now": now}
+    got = (await conn.execute(stmt, params)).first()
     if got is not None:
         return True
-    took = await conn.execute(
-        update(attempts_t)
-        .where(
-            attempts_t.c.cart_id == cart_pk,
-            attempts_t.c.key == key,
-            attempts_t.c.status == "PENDING",
-            attempts_t.c.locked_until < now,
-        )
-        .values(locked_until=now + ttl)
-    )
+    took = await conn.execute(_RECLAIM, params)
     return took.rowcount == 1
 
 

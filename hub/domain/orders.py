@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -187,6 +187,14 @@ class PaymentRecord:
 # --------------------------------------------------------------------------- writes
 
 
+_INSERT_ORDER = insert(orders_t).returning(orders_t.c.id)
+_NAME_ORDER = (
+    update(orders_t).where(orders_t.c.id == bindparam("pk")).values(name=bindparam("name"))
+)
+_INSERT_LINES = insert(order_lines_t)
+_INSERT_PAYMENT = insert(payments_t)
+
+
 async def insert_order(
     conn: AsyncConnection,
     outbox: Outbox,
@@ -199,31 +207,33 @@ async def insert_order(
     """Write an order, its lines and its payment, and queue ``order.created``."""
     now = _now()
     status = PAYMENT_STATUS.get(payment.status, "PENDING") if payment is not None else "PAID"
+    # Statements built once, the values passed as parameters: no construction or
+    # cache key per call (the compiled form is cached per set of columns given).
     pk = (
         await conn.execute(
-            insert(orders_t)
-            .values(**order, payment_status=status, created_at=now, updated_at=now)
-            .returning(orders_t.c.id)
+            _INSERT_ORDER,
+            {**order, "payment_status": status, "created_at": now, "updated_at": now},
         )
     ).scalar_one()
     name = order_name(pk)
-    await conn.execute(update(orders_t).where(orders_t.c.id == pk).values(name=name))
-    await conn.execute(insert(order_lines_t), [{**ln, "order_id": pk} for ln in lines])
+    await conn.execute(_NAME_ORDER, {"pk": pk, "name": name})
+    await conn.execute(_INSERT_LINES, [{**ln, "order_id": pk} for ln in lines])
     if payment is not None:
         await conn.execute(
-            insert(payments_t).values(
-                order_id=pk,
-                provider=payment.provider,
-                intent_id=payment.id,
-                status=payment.status,
-                amount=payment.amount,
-                currency=payment.currency,
-                amount_captured=payment.amount_captured,
-                amount_refunded=payment.amount_refunded,
-                reference=payment_reference,
-                created_at=now,
-                updated_at=now,
-            )
+            _INSERT_PAYMENT,
+            {
+                "order_id": pk,
+                "provider": payment.provider,
+                "intent_id": payment.id,
+                "status": payment.status,
+                "amount": payment.amount,
+                "currency": payment.currency,
+                "amount_captured": payment.amount_captured,
+                "amount_refunded": payment.amount_refunded,
+                "reference": payment_reference,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
     outbox.add(
         "order.created",
@@ -351,10 +361,13 @@ def _provider_status(order_status: str) -> str:
 # --------------------------------------------------------------------------- reads
 
 
+_ORDERS_BY_PKS = select(orders_t).where(orders_t.c.id.in_(bindparam("pks", expanding=True)))
+
+
 async def orders_by_pks(reader: Reader, pks: Sequence[int]) -> dict[int, OrderRecord]:
     if not pks:
         return {}
-    rows = await reader.all(select(orders_t).where(orders_t.c.id.in_(list(set(pks)))))
+    rows = await reader.all(_ORDERS_BY_PKS, {"pks": list(set(pks))})
     return {r.id: OrderRecord(r) for r in rows}
 
 

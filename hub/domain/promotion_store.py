@@ -346,6 +346,39 @@ async def _parse_into(conn: AsyncConnection, cache: _Cache, pids: Sequence[int])
 # ----------------------------------------------------------------- redeeming
 
 
+# redeem()'s conditional counter UPDATEs, built once (bound per call).
+_TAKE_PROMOTION = (
+    update(promotions_t)
+    .where(
+        promotions_t.c.id == bindparam("pid"),
+        promotions_t.c.status == "ACTIVE",
+        or_(
+            promotions_t.c.usage_limit.is_(None),
+            promotions_t.c.times_used < promotions_t.c.usage_limit,
+        ),
+        or_(
+            promotions_t.c.budget.is_(None),
+            promotions_t.c.spent + bindparam("spend") <= promotions_t.c.budget,
+        ),
+    )
+    .values(
+        times_used=promotions_t.c.times_used + 1,
+        spent=promotions_t.c.spent + bindparam("spend"),
+    )
+    .returning(promotions_t.c.per_customer_limit)
+)
+_TAKE_CODE = (
+    update(codes_t)
+    .where(
+        codes_t.c.promotion_id == bindparam("pid"),
+        codes_t.c.code == bindparam("norm"),
+        or_(codes_t.c.usage_limit.is_(None), codes_t.c.times_used < codes_t.c.usage_limit),
+    )
+    .values(times_used=codes_t.c.times_used + 1)
+    .returning(codes_t.c.id)
+)
+
+
 async def redeem(
     conn: AsyncConnection,
     result: Result,
@@ -379,7 +412,7 @@ async def redeem(
     failures: list[tuple[int, str]] = []
     rows: list[dict[str, Any]] = []
     now = utcnow()
-    p, dc = promotions_t, codes_t
+    dc = codes_t
     for allocation in result.allocations:
         pid = allocation.promotion_id
         promotion = by_id.get(pid)
@@ -389,37 +422,14 @@ async def redeem(
             raise ValueError(f"promotion {pid} is in {promotion.currency}, the order in {currency}")
         amount = allocation.amount
         spend = amount if promotion.currency is not None else 0
-        took = (
-            await conn.execute(
-                update(p)
-                .where(
-                    p.c.id == pid,
-                    p.c.status == "ACTIVE",
-                    or_(p.c.usage_limit.is_(None), p.c.times_used < p.c.usage_limit),
-                    or_(p.c.budget.is_(None), p.c.spent + spend <= p.c.budget),
-                )
-                .values(times_used=p.c.times_used + 1, spent=p.c.spent + spend)
-                .returning(p.c.per_customer_limit)
-            )
-        ).first()
+        took = (await conn.execute(_TAKE_PROMOTION, {"pid": pid, "spend": spend})).first()
         if took is None:
             failures.append((pid, await _why_not(conn, pid, spend)))
             continue
         code_id = norm = None
         if allocation.code is not None:
             norm = normalize_code(allocation.code)
-            code = (
-                await conn.execute(
-                    update(dc)
-                    .where(
-                        dc.c.promotion_id == pid,
-                        dc.c.code == norm,
-                        or_(dc.c.usage_limit.is_(None), dc.c.times_used < dc.c.usage_limit),
-                    )
-                    .values(times_used=dc.c.times_used + 1)
-                    .returning(dc.c.id)
-                )
-            ).first()
+            code = (await conn.execute(_TAKE_CODE, {"pid": pid, "norm": norm})).first()
             if code is None:
                 exists = await conn.scalar(
                     select(dc.c.id).where(dc.c.promotion_id == pid, dc.c.code == norm)
