@@ -269,6 +269,42 @@ def _ledger_row(ch: Change, d: Mapping[str, int]) -> dict[str, Any]:
     }
 
 
+_LEVEL_UPDATES: dict[tuple[Any, ...], Any] = {}
+
+
+def _level_update(ch: Change, d: Mapping[str, int]) -> tuple[Any, dict[str, Any]]:
+    """The conditional UPDATE of one change's level and its parameters. The statement
+    depends only on the change's shape (which states move, which go down, settings,
+    the availability rule), so each shape is built once and bound per call: the
+    states move by ``d_<state>``, none may go below zero, ``need`` units must be
+    available first (when asked)."""
+    moved = tuple(s for s in STATES if d[s])
+    down = tuple(s for s in STATES if d[s] < 0)
+    settings = tuple(sorted(ch.settings)) if ch.settings else ()
+    need = ch.need_available is not None
+    shape = (moved, down, settings, need, ch.online if need else None)
+    stmt = _LEVEL_UPDATES.get(shape)
+    if stmt is None:
+        values: dict[str, Any] = {s: levels_t.c[s] + bindparam(f"d_{s}") for s in moved}
+        values.update({k: bindparam(f"set_{k}") for k in settings})
+        values["updated_at"] = bindparam("now")
+        conds = [
+            levels_t.c.variant_id == bindparam("variant"),
+            levels_t.c.location_id == bindparam("location"),
+        ]
+        conds += [levels_t.c[s] + bindparam(f"d_{s}") >= 0 for s in down]
+        if need:
+            conds.append(available_sql(online=ch.online) >= bindparam("need"))
+        stmt = update(levels_t).where(*conds).values(**values).returning(*levels_t.c)
+        _LEVEL_UPDATES[shape] = stmt
+    params: dict[str, Any] = {f"d_{s}": d[s] for s in moved}
+    params.update({f"set_{k}": v for k, v in (ch.settings or {}).items()})
+    params.update(now=_now(), variant=ch.variant_pk, location=ch.location_pk)
+    if need:
+        params["need"] = ch.need_available
+    return stmt, params
+
+
 async def _apply(
     conn: AsyncConnection, ch: Change, outbox: Outbox, *, ledger: bool = True
 ) -> LevelRecord:
@@ -281,16 +317,8 @@ async def _apply(
     await _product_of(conn, ch)
     if ledger:
         await conn.execute(insert(moves_t).values(**_ledger_row(ch, d)))
-    values: dict[str, Any] = {s: levels_t.c[s] + d[s] for s in STATES if d[s]}
-    if ch.settings:
-        values.update(ch.settings)
-    values["updated_at"] = _now()
-    conds = [levels_t.c.variant_id == ch.variant_pk, levels_t.c.location_id == ch.location_pk]
-    conds += [levels_t.c[s] + d[s] >= 0 for s in STATES if d[s] < 0]
-    if ch.need_available is not None:
-        conds.append(available_sql(online=ch.online) >= ch.need_available)
-    stmt = update(levels_t).where(*conds).values(**values).returning(*levels_t.c)
-    row = (await conn.execute(stmt)).first()
+    stmt, params = _level_update(ch, d)
+    row = (await conn.execute(stmt, params)).first()
     if row is None:
         existing = (
             await conn.execute(
@@ -301,7 +329,7 @@ async def _apply(
         ).first()
         if existing is None and all(v >= 0 for v in d.values()) and ch.need_available is None:
             await _ensure_level(conn, ch.variant_pk, ch.location_pk)
-            row = (await conn.execute(stmt)).first()
+            row = (await conn.execute(stmt, params)).first()
         if row is None:
             raise _why_refused(ch, d, existing)
     level = LevelRecord(row)
