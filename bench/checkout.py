@@ -45,9 +45,7 @@ import asyncpg
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from contention import run_hub, stock
-from loadgen import read_response
-from product_listing import (
+from common import (
     HOST,
     REPO,
     BenchError,
@@ -55,12 +53,18 @@ from product_listing import (
     create_database,
     drop_database,
     free_port,
+    graphql_request,
     hub_command,
+    percentile,
+    run_hub,
     servers,
     start,
     stop,
+    terminate,
     wait_ready,
 )
+from contention import stock
+from loadgen import read_response
 
 WAREHOUSE = 1  # the demo's web warehouse (Newark)
 CREATE = """mutation($i: CartInput!) { cartCreate(input: $i) {
@@ -99,15 +103,6 @@ async def count_orders(dsn: str) -> int:
         await conn.close()
 
 
-def _request(port: int, token: str, body: bytes) -> bytes:
-    head = (
-        f"POST /graphql HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
-        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
-    )
-    return head.encode() + body
-
-
 async def buyers(
     port: int, token: str, clients: int, duration: float, variants: list[int], warmup: int
 ) -> tuple[int, float, list[float]]:
@@ -118,7 +113,9 @@ async def buyers(
     ready = asyncio.Barrier(clients)
 
     async def call(reader: Any, writer: Any, query: str, variables: dict) -> dict:
-        writer.write(_request(port, token, orjson.dumps({"query": query, "variables": variables})))
+        writer.write(
+            graphql_request(port, token, orjson.dumps({"query": query, "variables": variables}))
+        )
         status, data, _ = await read_response(reader)
         doc = orjson.loads(data)
         if status != 200 or doc.get("errors"):
@@ -194,13 +191,6 @@ async def buyers(
     return done, time.perf_counter() - start_at[0], latencies
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, -(-int(q * len(ordered)) // 100) - 1))]
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=16)
@@ -214,13 +204,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def _terminate(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate)
     dbname = f"hub_bench_{secrets.token_hex(4)}"
     base, _, _ = args.pg.rpartition("/")
     dsn = f"{base}/{dbname}"

@@ -34,7 +34,6 @@ import contextlib
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,21 +44,24 @@ import asyncpg
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loadgen import read_response
-from product_listing import (
+from common import (
     HOST,
-    REPO,
     BenchError,
     Server,
     create_database,
     drop_database,
     free_port,
+    graphql_request,
     hub_command,
+    percentile,
+    run_hub,
     servers,
     start,
     stop,
+    terminate,
     wait_ready,
 )
+from loadgen import read_response
 
 TARGET_SHARE = 0.5  # the hub must reach at least half the floor's rate
 RESERVE = """mutation Reserve($i: InventoryReserveInput!) {
@@ -80,22 +82,6 @@ INSERT INTO inventory_movements
   (variant_id, location_id, reason, d_on_hand, d_committed, d_reserved, d_incoming,
    d_quarantined, actor, reference, created_at)
 VALUES ($1, $2, 'reserved', 0, 0, 1, 0, 0, 'bench', $3, now())"""
-
-
-def run_hub(args: list[str], env: dict[str, str]) -> str:
-    out = subprocess.run(
-        [*hub_command(), *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=600
-    )
-    if out.returncode != 0:
-        raise BenchError(f"hub {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
-    return out.stdout
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 # --------------------------------------------------------------------------- floor
@@ -138,15 +124,6 @@ async def floor(dsn: str, clients: int, duration: float, vpk: int, lpk: int, att
 # --------------------------------------------------------------------------- hub
 
 
-def _request(port: int, token: str, body: bytes) -> bytes:
-    head = (
-        f"POST /graphql HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
-        f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
-    )
-    return head.encode() + body
-
-
 async def hub_run(
     port: int,
     token: str,
@@ -185,7 +162,7 @@ async def hub_run(
                 }
                 body = orjson.dumps({"query": RESERVE, "variables": variables})
                 t0 = time.perf_counter()
-                writer.write(_request(port, token, body))
+                writer.write(graphql_request(port, token, body))
                 status, data, _ = await read_response(reader)
                 latencies.append(time.perf_counter() - t0)
                 doc = orjson.loads(data)
@@ -208,7 +185,9 @@ async def hub_run(
 async def gql(port: int, token: str, query: str, variables: dict[str, Any]) -> Any:
     reader, writer = await asyncio.open_connection(HOST, port)
     try:
-        writer.write(_request(port, token, orjson.dumps({"query": query, "variables": variables})))
+        writer.write(
+            graphql_request(port, token, orjson.dumps({"query": query, "variables": variables}))
+        )
         status, data, _ = await read_response(reader)
     finally:
         writer.close()
@@ -337,13 +316,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def _terminate(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate)
     dbname = f"hub_bench_{secrets.token_hex(4)}"
     base, _, _ = args.pg.rpartition("/")
     dsn = f"{base}/{dbname}"

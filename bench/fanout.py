@@ -35,128 +35,45 @@ import contextlib
 import os
 import resource
 import secrets
-import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import orjson
 
-HOST = "127.0.0.1"
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    HOST,
+    REPO,
+    BenchError,
+    Server,
+    create_database,
+    drop_database,
+    free_port,
+    hub_command,
+    loop_factory,
+    percentile,
+    run_hub,
+    servers,
+    start,
+    terminate,
+    wait_ready,
+)
+
 CONTRACT = REPO.parent / "shared" / "contract" / "operations" / "InventoryChanged.graphql"
 TARGET_P99_MS = 100.0
 EVENT_TIMEOUT_S = 10.0  # a change not seen by every subscriber by then counts as missed
 
 
-class BenchError(Exception):
-    pass
-
-
-# --------------------------------------------------------------------------- processes
-
-
-@dataclass
-class Server:
-    name: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def hub_command() -> list[str]:
-    exe = Path(sys.executable).parent / "hub"
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("hub")
-    return [found] if found else [sys.executable, "-m", "hub.cli"]
-
-
-def run_hub(args: list[str], env: dict[str, str], timeout: float = 600) -> str:
-    out = subprocess.run(
-        [*hub_command(), *args],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-    if out.returncode != 0:
-        raise BenchError(f"`hub {' '.join(args)}` failed:\n{out.stderr[-3000:]}")
-    return out.stdout
-
-
-def start(name: str, env: dict[str, str], logdir: Path) -> Server:
+def start_hub(name: str, env: dict[str, str], logdir: Path) -> Server:
     port = free_port()
-    log = logdir / f"{name}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*hub_command(), "serve", "--port", str(port)],
-            env=env,
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own group: stopped as one, Ctrl-C reaches us only
-        )
-    return Server(name, port, proc, log)
-
-
-def stop(server: Server, grace: float = 10.0) -> None:
-    """SIGTERM the server's process group, SIGKILL it if still there after ``grace``."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.proc.pid, signal.SIGTERM)
-    try:
-        server.proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            server.proc.wait(timeout=5)
-
-
-async def wait_ready(http: httpx.AsyncClient, server: Server, within_s: float = 90.0) -> None:
-    deadline = time.monotonic() + within_s
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise BenchError(f"{server.name} exited:\n{server.log_tail()}")
-        try:
-            resp = await http.get(f"{server.url}/readyz", timeout=5)
-            if resp.status_code == 200:
-                return
-            last = f"HTTP {resp.status_code}"
-        except httpx.HTTPError as exc:
-            last = repr(exc)
-        await asyncio.sleep(0.2)
-    raise BenchError(f"{server.name} not ready after {within_s:.0f}s ({last})")
+    return start(name, [*hub_command(), "serve", "--port", str(port)], env, port, logdir)
 
 
 async def subscribers(http: httpx.AsyncClient, server: Server) -> int:
@@ -310,15 +227,6 @@ async def open_subscriber(
 # --------------------------------------------------------------------------- the run
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile, ``q`` in 0..100."""
-    if not values:
-        return float("nan")
-    data = sorted(values)
-    rank = max(1, min(len(data), int(-(-q * len(data) // 100))))
-    return data[rank - 1]
-
-
 async def gql(http: httpx.AsyncClient, server: Server, token: str, query: str, **vars: Any) -> Any:
     resp = await http.post(
         f"{server.url}/graphql",
@@ -374,9 +282,9 @@ async def bench(
         print("  " + run_hub(["seed", "--demo", "--products", "60"], env).strip(), flush=True)
         token = run_hub(["apikey", "create", "--scope", "admin", "--name", "fanout"], env).strip()
         for name in ("hub-a", "hub-b"):
-            running.append(start(name, env, logdir))
+            running.append(start_hub(name, env, logdir))
         for srv in running:
-            await wait_ready(http, srv)
+            await wait_ready(srv, "/readyz")
         a, b = running
         variant, location = await hot_variant(http, a, token)
 
@@ -528,31 +436,9 @@ def raise_fd_limit(need: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
-@contextlib.contextmanager
-def servers() -> Iterator[list[Server]]:
-    running: list[Server] = []
-    try:
-        yield running
-    finally:
-        for s in reversed(running):
-            stop(s)
-
-
-def _terminate(signum: int, _frame: Any) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")  # `kill` cleans up like Ctrl-C
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate)
     raise_fd_limit(args.subscribers * 2 + 256)
     if not CONTRACT.exists():
         print(f"fanout: no subscription document at {CONTRACT}", file=sys.stderr)
@@ -571,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         tempfile.TemporaryDirectory(prefix="hub-fanout-") as tmp,
     ):
         try:
-            runner.run(_admin(args.pg, f'CREATE DATABASE "{dbname}"'))
+            runner.run(create_database(args.pg, dbname))
             created = True
             with servers() as running:
                 return runner.run(bench(args, env, Path(tmp), running))
@@ -584,15 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if created:
                 with contextlib.suppress(Exception):
-                    runner.run(_admin(args.pg, f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'))
-
-
-async def _admin(dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn, timeout=30)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+                    runner.run(drop_database(args.pg, dbname))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,15 @@ import orjson
 REQUEST_TIMEOUT = 30.0
 
 
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile, ``q`` in 0..100 (nan for no values)."""
+    if not values:
+        return float("nan")
+    data = sorted(values)
+    rank = max(1, min(len(data), int(-(-q * len(data) // 100))))
+    return data[rank - 1]
+
+
 @dataclass(slots=True)
 class Result:
     """Counts and latencies of the measured phase (warm-up requests excluded).
@@ -42,11 +51,7 @@ class Result:
 
     def percentile_ms(self, q: float) -> float:
         """Nearest-rank percentile (``q`` in 0..100) in milliseconds."""
-        if not self.latencies:
-            return float("nan")
-        data = sorted(self.latencies)
-        rank = max(1, min(len(data), int(-(-q * len(data) // 100))))
-        return data[rank - 1] * 1000.0
+        return percentile(self.latencies, q) * 1000.0
 
     @property
     def p50_ms(self) -> float:

@@ -20,31 +20,42 @@ import contextlib
 import math
 import os
 import secrets
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import orjson
+from common import (
+    BENCH_DIR,
+    HOST,
+    REPO,
+    BenchError,
+    Server,
+    create_database,
+    drop_database,
+    free_port,
+    hub_command,
+    loop_factory,
+    servers,
+    start,
+    stop,
+    terminate,
+    wait_ready,
+)
 from floor_app import init_connection, render
 from loadgen import Result, request_once, run
 
-BENCH_DIR = Path(__file__).resolve().parent
-REPO = BENCH_DIR.parent
 QUERY_FILE = (
     Path(__file__).resolve().parents[2] / "shared/contract/operations/ProductListing.graphql"
 )
 VARIABLES = {"first": 24, "channel": "web"}
-HOST = "127.0.0.1"
 PEER = "best-known open-source peer: ~19 req/s, 58 ms per request (given)"
 
 # Targets.
@@ -54,130 +65,11 @@ C16_P99_MS = 25.0
 MAX_RATIO = 5.0
 
 
-class BenchError(Exception):
-    """Setup failed (database, seeding, a server that won't start)."""
-
-
 class Mismatch(Exception):
     """The hub's page differs from the floor's."""
 
 
-# --------------------------------------------------------------------------- processes
-
-
-@dataclass
-class Server:
-    name: str
-    port: int
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def hub_command() -> list[str]:
-    exe = Path(sys.executable).parent / "hub"
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("hub")
-    return [found] if found else [sys.executable, "-m", "hub.cli"]
-
-
-def start(name: str, cmd: list[str], env: dict[str, str], port: int, logdir: Path) -> Server:
-    log = logdir / f"{name.replace(' ', '-')}.log"
-    with log.open("wb") as out:
-        # A session of its own: a worker tree is stopped as one group, and Ctrl-C in
-        # the terminal reaches only this script, which then stops the servers.
-        proc = subprocess.Popen(
-            cmd,
-            env=env,
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    return Server(name, port, proc, log)
-
-
-def stop(server: Server, grace: float = 10.0) -> None:
-    """SIGTERM the server's process group, then SIGKILL what is left after ``grace``."""
-    pgid = server.proc.pid  # its own session: the group id is the pid we started
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    try:
-        server.proc.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        pass
-    # Workers may outlive the parent for a moment; make sure none is left.
-    deadline = time.monotonic() + 3.0
-    while True:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            break
-        if time.monotonic() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        server.proc.wait(timeout=5)
-
-
-async def wait_ready(
-    server: Server, path: str, method: str = "GET", body: bytes = b"", within_s: float = 90.0
-) -> None:
-    deadline = time.monotonic() + within_s
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise BenchError(
-                f"{server.name} exited with {server.proc.returncode}:\n{server.log_tail()}"
-            )
-        try:
-            status, data = await request_once(
-                HOST, server.port, path, body, method=method, limit_s=5.0
-            )
-            if status == 200:
-                return
-            last = f"HTTP {status}: {data[:200]!r}"
-        except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
-            last = f"{type(exc).__name__}: {exc}"
-        await asyncio.sleep(0.2)
-    raise BenchError(
-        f"{server.name} not ready after {within_s:.0f}s ({last}):\n{server.log_tail()}"
-    )
-
-
 # --------------------------------------------------------------------------- database
-
-
-async def create_database(admin_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database(admin_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def analyze(dsn: str) -> dict[str, int]:
@@ -485,32 +377,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
-
-
-@contextlib.contextmanager
-def servers() -> Iterator[list[Server]]:
-    running: list[Server] = []
-    try:
-        yield running
-    finally:
-        for s in reversed(running):
-            stop(s)
-
-
-def _terminate(signum: int, _frame: Any) -> None:
-    # `kill <pid>` cleans up like Ctrl-C does: the finally blocks stop the servers.
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate)
     if not QUERY_FILE.exists():
         print(f"bench: no query file at {QUERY_FILE}", file=sys.stderr)
         return 2
