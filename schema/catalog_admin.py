@@ -6,14 +6,12 @@ a payload with the changed object and `userErrors`. A failure changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
-from hub import ids
 from hub.domain import catalog
 from hub.domain.errors import DomainError
 from schema.catalog import (
@@ -24,35 +22,10 @@ from schema.catalog import (
     ProductStatus,
     ProductVariantType,
 )
-from schema.errors import UserError, from_domain, invalid_field
+from schema.errors import UserError, field_pk, run_write
 from schema.permissions import StaffOnly
 
 ADMIN = [StaffOnly]
-
-
-class _BadId(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-
-
-def _pk(gid: str, type_name: str, field: str) -> int:
-    try:
-        return ids.decode_pk(gid, type_name)
-    except ids.InvalidId as exc:
-        raise _BadId(field, str(exc)) from None
-
-
-async def _run(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
-    # Hand the read connection back before the write takes one: a request holding
-    # two connections can starve the pool under load.
-    await info.context.reader.close()
-    try:
-        return await fn(), []
-    except DomainError as exc:
-        return None, from_domain(exc)
-    except _BadId as exc:
-        return None, invalid_field(exc.field, exc.message)
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -273,7 +246,7 @@ class CatalogAdminMutation:
     # ----- channels
     @strawberry.mutation(permission_classes=ADMIN)
     async def channel_create(self, info: Info, input: ChannelInput) -> ChannelPayload:
-        pk, errs = await _run(
+        pk, errs = await run_write(
             info, lambda: catalog.create_channel(info.context.db, _channel_data(input))
         )
         return ChannelPayload(channel=await _channel_of(info, pk), user_errors=errs)
@@ -284,25 +257,25 @@ class CatalogAdminMutation:
     ) -> ChannelPayload:
         async def go() -> int:
             return await catalog.update_channel(
-                info.context.db, _pk(id, "Channel", "id"), _channel_data(input)
+                info.context.db, field_pk(id, "Channel", "id"), _channel_data(input)
             )
 
-        pk, errs = await _run(info, go)
+        pk, errs = await run_write(info, go)
         return ChannelPayload(channel=await _channel_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def channel_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
         async def go() -> str:
-            await catalog.delete_channel(info.context.db, _pk(id, "Channel", "id"))
+            await catalog.delete_channel(info.context.db, field_pk(id, "Channel", "id"))
             return id
 
-        done, errs = await _run(info, go)
+        done, errs = await run_write(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
     # ----- products
     @strawberry.mutation(permission_classes=ADMIN)
     async def product_create(self, info: Info, input: ProductInput) -> ProductPayload:
-        pk, errs = await _run(
+        pk, errs = await run_write(
             info,
             lambda: catalog.create_product(
                 info.context.db, _product_data(input), tax_classes=_tax_classes(info)
@@ -323,21 +296,21 @@ class CatalogAdminMutation:
                 )
             return await catalog.update_product(
                 info.context.db,
-                _pk(id, "Product", "id"),
+                field_pk(id, "Product", "id"),
                 _product_data(input),
                 tax_classes=_tax_classes(info),
             )
 
-        pk, errs = await _run(info, go)
+        pk, errs = await run_write(info, go)
         return ProductPayload(product=await _product_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def product_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
         async def go() -> str:
-            await catalog.delete_product(info.context.db, _pk(id, "Product", "id"))
+            await catalog.delete_product(info.context.db, field_pk(id, "Product", "id"))
             return id
 
-        done, errs = await _run(info, go)
+        done, errs = await run_write(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
     # ----- variants
@@ -347,10 +320,10 @@ class CatalogAdminMutation:
     ) -> ProductVariantPayload:
         async def go() -> int:
             return await catalog.create_variant(
-                info.context.db, _pk(product_id, "Product", "productId"), _variant_data(input)
+                info.context.db, field_pk(product_id, "Product", "productId"), _variant_data(input)
             )
 
-        pk, errs = await _run(info, go)
+        pk, errs = await run_write(info, go)
         return ProductVariantPayload(variant=await _variant_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -359,19 +332,19 @@ class CatalogAdminMutation:
     ) -> ProductVariantPayload:
         async def go() -> int:
             return await catalog.update_variant(
-                info.context.db, _pk(id, "ProductVariant", "id"), _variant_data(input)
+                info.context.db, field_pk(id, "ProductVariant", "id"), _variant_data(input)
             )
 
-        pk, errs = await _run(info, go)
+        pk, errs = await run_write(info, go)
         return ProductVariantPayload(variant=await _variant_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def product_variant_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
         async def go() -> str:
-            await catalog.delete_variant(info.context.db, _pk(id, "ProductVariant", "id"))
+            await catalog.delete_variant(info.context.db, field_pk(id, "ProductVariant", "id"))
             return id
 
-        done, errs = await _run(info, go)
+        done, errs = await run_write(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
     @strawberry.mutation(
@@ -383,15 +356,15 @@ class CatalogAdminMutation:
         self, info: Info, variant_id: strawberry.ID, components: list[BundleComponentInput]
     ) -> ProductVariantPayload:
         async def go() -> int:
-            pk = _pk(variant_id, "ProductVariant", "variantId")
+            pk = field_pk(variant_id, "ProductVariant", "variantId")
             comps = [
-                (_pk(c.variant_id, "ProductVariant", f"components.{i}.variantId"), c.quantity)
+                (field_pk(c.variant_id, "ProductVariant", f"components.{i}.variantId"), c.quantity)
                 for i, c in enumerate(components)
             ]
             await catalog.set_bundle_components(info.context.db, pk, comps)
             return pk
 
-        pk, errs = await _run(info, go)
+        pk, errs = await run_write(info, go)
         return ProductVariantPayload(variant=await _variant_of(info, pk), user_errors=errs)
 
     # ----- prices
@@ -405,7 +378,7 @@ class CatalogAdminMutation:
         async def go() -> list[int]:
             data = [
                 catalog.PriceInput(
-                    variant_pk=_pk(p.variant_id, "ProductVariant", f"prices.{i}.variantId"),
+                    variant_pk=field_pk(p.variant_id, "ProductVariant", f"prices.{i}.variantId"),
                     channel_handle=p.channel,
                     amount=p.amount,
                     compare_at_amount=p.compare_at_amount,
@@ -417,7 +390,7 @@ class CatalogAdminMutation:
             await catalog.set_prices(info.context.db, data)
             return list(dict.fromkeys(d.variant_pk for d in data))
 
-        pks, errs = await _run(info, go)
+        pks, errs = await run_write(info, go)
         variants = []
         if pks:
             await info.context.channel(info)
@@ -430,13 +403,13 @@ class CatalogAdminMutation:
     ) -> VariantPricesPayload:
         async def go() -> list[int]:
             pairs = [
-                (_pk(p.variant_id, "ProductVariant", f"prices.{i}.variantId"), p.channel)
+                (field_pk(p.variant_id, "ProductVariant", f"prices.{i}.variantId"), p.channel)
                 for i, p in enumerate(prices)
             ]
             await catalog.delete_prices(info.context.db, pairs)
             return list(dict.fromkeys(p for p, _ in pairs))
 
-        pks, errs = await _run(info, go)
+        pks, errs = await run_write(info, go)
         variants = []
         if pks:
             await info.context.channel(info)
@@ -449,7 +422,7 @@ class CatalogAdminMutation:
         async def go() -> int:
             return await catalog.create_collection(info.context.db, _collection_data(input))
 
-        pk, errs = await _run(info, go)
+        pk, errs = await run_write(info, go)
         return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -458,19 +431,19 @@ class CatalogAdminMutation:
     ) -> CollectionPayload:
         async def go() -> int:
             return await catalog.update_collection(
-                info.context.db, _pk(id, "Collection", "id"), _collection_data(input)
+                info.context.db, field_pk(id, "Collection", "id"), _collection_data(input)
             )
 
-        pk, errs = await _run(info, go)
+        pk, errs = await run_write(info, go)
         return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def collection_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
         async def go() -> str:
-            await catalog.delete_collection(info.context.db, _pk(id, "Collection", "id"))
+            await catalog.delete_collection(info.context.db, field_pk(id, "Collection", "id"))
             return id
 
-        done, errs = await _run(info, go)
+        done, errs = await run_write(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -478,13 +451,13 @@ class CatalogAdminMutation:
         self, info: Info, id: strawberry.ID, product_ids: list[strawberry.ID]
     ) -> CollectionPayload:
         async def go() -> int:
-            pk = _pk(id, "Collection", "id")
+            pk = field_pk(id, "Collection", "id")
             await catalog.collection_add_products(
-                info.context.db, pk, [_pk(p, "Product", "productIds") for p in product_ids]
+                info.context.db, pk, [field_pk(p, "Product", "productIds") for p in product_ids]
             )
             return pk
 
-        pk, errs = await _run(info, go)
+        pk, errs = await run_write(info, go)
         return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -492,13 +465,13 @@ class CatalogAdminMutation:
         self, info: Info, id: strawberry.ID, product_ids: list[strawberry.ID]
     ) -> CollectionPayload:
         async def go() -> int:
-            pk = _pk(id, "Collection", "id")
+            pk = field_pk(id, "Collection", "id")
             await catalog.collection_remove_products(
-                info.context.db, pk, [_pk(p, "Product", "productIds") for p in product_ids]
+                info.context.db, pk, [field_pk(p, "Product", "productIds") for p in product_ids]
             )
             return pk
 
-        pk, errs = await _run(info, go)
+        pk, errs = await run_write(info, go)
         return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
 
 
@@ -515,7 +488,7 @@ def _collection_data(i: CollectionInput) -> catalog.CollectionInput:
         description=i.description,
         product_pks=None
         if i.product_ids is None
-        else [_pk(p, "Product", "productIds") for p in i.product_ids],
+        else [field_pk(p, "Product", "productIds") for p in i.product_ids],
     )
 
 

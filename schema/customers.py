@@ -16,8 +16,7 @@ from strawberry.types.unset import UNSET
 
 from hub import ids
 from hub.domain import customers as cust
-from schema.catalog_admin import _pk, _run
-from schema.errors import ApiError, UserError
+from schema.errors import ApiError, UserError, field_pk, run_write
 from schema.permissions import StaffOnly
 from schema.relay import Node, register_node
 
@@ -141,7 +140,7 @@ class CustomerMutation:
     @strawberry.mutation(permission_classes=ADMIN)
     async def customer_create(self, info: Info, input: CustomerInput) -> CustomerPayload:
         data, _ = _customer_data(input)  # on create, null is the same as leaving it out
-        pk, errs = await _run(info, lambda: cust.create_customer(info.context.db, data))
+        pk, errs = await run_write(info, lambda: cust.create_customer(info.context.db, data))
         return CustomerPayload(customer=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -151,10 +150,10 @@ class CustomerMutation:
         async def go() -> int:
             data, clear = _customer_data(input)
             return await cust.update_customer(
-                info.context.db, _pk(id, "Customer", "id"), data, clear=clear
+                info.context.db, field_pk(id, "Customer", "id"), data, clear=clear
             )
 
-        pk, errs = await _run(info, go)
+        pk, errs = await run_write(info, go)
         return CustomerPayload(customer=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
 

@@ -7,11 +7,14 @@ GraphQL errors with a stable ``extensions.code``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.types import Info
 
+from hub import ids
 from hub.domain.errors import DomainError
 from hub.domain.errors import UserError as DomainUserError
 
@@ -36,6 +39,36 @@ def from_domain(exc: DomainError) -> list[UserError]:
 
 def invalid_field(field: str, message: str, code: str = "INVALID") -> list[UserError]:
     return [UserError(field=[field], message=message, code=code)]
+
+
+class BadFieldId(Exception):
+    """A malformed or foreign global id in a mutation's input: a userError on ``field``."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+
+
+def field_pk(gid: str, type_name: str, field: str) -> int:
+    """The primary key of an input's global id, or :class:`BadFieldId` naming ``field``."""
+    try:
+        return ids.decode_pk(gid, type_name)
+    except ids.InvalidId as exc:
+        raise BadFieldId(field, str(exc)) from None
+
+
+async def run_write(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
+    """Run an admin write: its result and no userErrors, or None and the userErrors of
+    its DomainError or BadFieldId."""
+    # Hand the read connection back before the write takes one: a request holding
+    # two connections can starve the pool under load.
+    await info.context.reader.close()
+    try:
+        return await fn(), []
+    except DomainError as exc:
+        return None, from_domain(exc)
+    except BadFieldId as exc:
+        return None, invalid_field(exc.field, exc.message)
 
 
 class ApiError(GraphQLError):

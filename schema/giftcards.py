@@ -19,8 +19,7 @@ from strawberry.types import Info
 from hub import ids
 from hub.domain import giftcards as gc
 from schema.catalog import MoneyType
-from schema.catalog_admin import _pk, _run
-from schema.errors import ApiError, UserError
+from schema.errors import ApiError, UserError, field_pk, run_write
 from schema.permissions import StaffOnly
 from schema.relay import Connection, Node, connection_from_list, page_request, register_node
 
@@ -136,7 +135,7 @@ class GiftCardMutation:
         async def go() -> Any:
             customer = None
             if input.customer_id is not None:
-                customer = _pk(input.customer_id, "Customer", "customerId")
+                customer = field_pk(input.customer_id, "Customer", "customerId")
             return await gc.issue(
                 info.context.db,
                 amount=input.amount,
@@ -147,7 +146,7 @@ class GiftCardMutation:
                 reference=input.note,
             )
 
-        got, errs = await _run(info, go)
+        got, errs = await run_write(info, go)
         card, code = got if got is not None else (None, None)
         return GiftCardIssuePayload(gift_card=card, code=code, user_errors=errs)
 
@@ -156,8 +155,8 @@ class GiftCardMutation:
         description="Stop a gift card from paying; its balance and ledger stay.",
     )
     async def gift_card_disable(self, info: Info, id: strawberry.ID) -> GiftCardPayload:
-        card, errs = await _run(
-            info, lambda: gc.disable(info.context.db, _pk(id, "GiftCard", "id"))
+        card, errs = await run_write(
+            info, lambda: gc.disable(info.context.db, field_pk(id, "GiftCard", "id"))
         )
         return GiftCardPayload(gift_card=card, user_errors=errs)
 

@@ -17,8 +17,8 @@ from hub import ids
 from hub.domain import pricing
 from hub.domain.paging import InvalidCursor, decode_cursor, encode_cursor
 from schema.catalog import ChannelType, MoneyType, ProductVariantType
-from schema.catalog_admin import DeletePayload, _pk, _run
-from schema.errors import ApiError, UserError
+from schema.catalog_admin import DeletePayload
+from schema.errors import ApiError, UserError, field_pk, run_write
 from schema.loaders import Loader
 from schema.permissions import StaffOnly
 from schema.relay import Connection, ConnectionValue, Node, page_request, register_node
@@ -182,7 +182,7 @@ class PricingMutation:
     @strawberry.mutation(permission_classes=ADMIN)
     async def price_list_create(self, info: Info, input: PriceListInput) -> PriceListPayload:
         data, _ = _list_data(input)
-        pk, errs = await _run(info, lambda: pricing.create_price_list(info.context.db, data))
+        pk, errs = await run_write(info, lambda: pricing.create_price_list(info.context.db, data))
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -192,19 +192,19 @@ class PricingMutation:
         async def go() -> int:
             data, clear = _list_data(input)
             return await pricing.update_price_list(
-                info.context.db, _pk(id, "PriceList", "id"), data, clear=clear
+                info.context.db, field_pk(id, "PriceList", "id"), data, clear=clear
             )
 
-        pk, errs = await _run(info, go)
+        pk, errs = await run_write(info, go)
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=ADMIN, description="Delete a list and its entries.")
     async def price_list_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
         async def go() -> str:
-            await pricing.delete_price_list(info.context.db, _pk(id, "PriceList", "id"))
+            await pricing.delete_price_list(info.context.db, field_pk(id, "PriceList", "id"))
             return id
 
-        done, errs = await _run(info, go)
+        done, errs = await run_write(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
     @strawberry.mutation(
@@ -220,10 +220,10 @@ class PricingMutation:
         replace: bool = False,
     ) -> PriceListPayload:
         async def go() -> int:
-            pk = _pk(price_list_id, "PriceList", "priceListId")
+            pk = field_pk(price_list_id, "PriceList", "priceListId")
             data = [
                 pricing.EntryInput(
-                    _pk(e.variant_id, "ProductVariant", f"entries.{i}.variantId"),
+                    field_pk(e.variant_id, "ProductVariant", f"entries.{i}.variantId"),
                     e.min_quantity,
                     e.amount,
                 )
@@ -232,7 +232,7 @@ class PricingMutation:
             await pricing.set_price_list_entries(info.context.db, pk, data, replace=replace)
             return pk
 
-        pk, errs = await _run(info, go)
+        pk, errs = await run_write(info, go)
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
 

@@ -9,7 +9,6 @@ Every mutation returns `userErrors` and writes nothing on error.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -20,14 +19,12 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from hub import ids
 from hub.domain import promotion_admin as admin
-from hub.domain.errors import DomainError
 from hub.domain.paging import InvalidCursor, decode_cursor, encode_cursor
 from hub.money import Money
 from schema.catalog import MoneyType
 from schema.catalog_admin import DeletePayload
-from schema.errors import ApiError, UserError, from_domain, invalid_field
+from schema.errors import ApiError, UserError, field_pk, run_write
 from schema.loaders import Loader
 from schema.permissions import StaffOnly
 from schema.relay import (
@@ -216,29 +213,6 @@ class DiscountCodesGeneratePayload:
     user_errors: list[UserError]
 
 
-class _BadId(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-
-
-def _pk(gid: str, type_name: str, field: str) -> int:
-    try:
-        return ids.decode_pk(gid, type_name)
-    except ids.InvalidId as exc:
-        raise _BadId(field, str(exc)) from None
-
-
-async def _run(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
-    await info.context.reader.close()  # give the read connection back before writing
-    try:
-        return await fn(), []
-    except DomainError as exc:
-        return None, from_domain(exc)
-    except _BadId as exc:
-        return None, invalid_field(exc.field, exc.message)
-
-
 async def _promotion(info: Info, pk: int | None) -> admin.PromotionRecord | None:
     if pk is None:
         return None
@@ -283,7 +257,9 @@ class PromotionQuery:
 class PromotionMutation:
     @strawberry.mutation(permission_classes=ADMIN)
     async def promotion_create(self, info: Info, input: PromotionInput) -> PromotionPayload:
-        pk, errs = await _run(info, lambda: admin.create_promotion(info.context.db, _input(input)))
+        pk, errs = await run_write(
+            info, lambda: admin.create_promotion(info.context.db, _input(input))
+        )
         return PromotionPayload(promotion=await _promotion(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -292,10 +268,10 @@ class PromotionMutation:
     ) -> PromotionPayload:
         async def go() -> int:
             return await admin.update_promotion(
-                info.context.db, _pk(id, "Promotion", "id"), _input(input)
+                info.context.db, field_pk(id, "Promotion", "id"), _input(input)
             )
 
-        pk, errs = await _run(info, go)
+        pk, errs = await run_write(info, go)
         return PromotionPayload(promotion=await _promotion(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(
@@ -304,10 +280,10 @@ class PromotionMutation:
     )
     async def promotion_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
         async def go() -> str:
-            await admin.delete_promotion(info.context.db, _pk(id, "Promotion", "id"))
+            await admin.delete_promotion(info.context.db, field_pk(id, "Promotion", "id"))
             return id
 
-        done, errs = await _run(info, go)
+        done, errs = await run_write(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -321,12 +297,12 @@ class PromotionMutation:
         async def go() -> int:
             return await admin.create_code(
                 info.context.db,
-                _pk(promotion_id, "Promotion", "promotionId"),
+                field_pk(promotion_id, "Promotion", "promotionId"),
                 code,
                 usage_limit,
             )
 
-        pk, errs = await _run(info, go)
+        pk, errs = await run_write(info, go)
         rec = None
         if pk is not None:
             rec = (await admin.codes_by_pks(info.context.reader, [pk])).get(pk)
@@ -349,13 +325,13 @@ class PromotionMutation:
         pk_holder: list[int] = []
 
         async def go() -> list[str]:
-            pk = _pk(promotion_id, "Promotion", "promotionId")
+            pk = field_pk(promotion_id, "Promotion", "promotionId")
             pk_holder.append(pk)
             return await admin.generate_codes(
                 info.context.db, pk, count, prefix=prefix, length=length, usage_limit=usage_limit
             )
 
-        codes, errs = await _run(info, go)
+        codes, errs = await run_write(info, go)
         promotion = await _promotion(info, pk_holder[0]) if codes else None
         return DiscountCodesGeneratePayload(
             promotion=promotion,  # type: ignore[arg-type]

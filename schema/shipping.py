@@ -13,8 +13,8 @@ from strawberry.types.unset import UNSET
 
 from hub.domain import shipping
 from schema.catalog import MoneyType
-from schema.catalog_admin import DeletePayload, _pk, _run
-from schema.errors import UserError
+from schema.catalog_admin import DeletePayload
+from schema.errors import UserError, field_pk, run_write
 from schema.permissions import StaffOnly
 from schema.relay import Node, register_node
 
@@ -123,7 +123,7 @@ _CLEARABLE = (
 
 def _rate_data(i: ShippingRateInput) -> tuple[shipping.RateInput, set[str]]:
     data = shipping.RateInput(
-        zone_pk=None if i.zone_id is None else _pk(i.zone_id, "ShippingZone", "zoneId"),
+        zone_pk=None if i.zone_id is None else field_pk(i.zone_id, "ShippingZone", "zoneId"),
         handle=i.handle,
         title=i.title,
         currency=i.currency_code,
@@ -176,7 +176,7 @@ class ShippingMutation:
     async def shipping_zone_create(
         self, info: Info, input: ShippingZoneInput
     ) -> ShippingZonePayload:
-        pk, errs = await _run(
+        pk, errs = await run_write(
             info, lambda: shipping.create_zone(info.context.db, _zone_data(input))
         )
         return ShippingZonePayload(shipping_zone=await _zone(info, pk), user_errors=errs)  # type: ignore[arg-type]
@@ -187,19 +187,19 @@ class ShippingMutation:
     ) -> ShippingZonePayload:
         async def go() -> int:
             return await shipping.update_zone(
-                info.context.db, _pk(id, "ShippingZone", "id"), _zone_data(input)
+                info.context.db, field_pk(id, "ShippingZone", "id"), _zone_data(input)
             )
 
-        pk, errs = await _run(info, go)
+        pk, errs = await run_write(info, go)
         return ShippingZonePayload(shipping_zone=await _zone(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=ADMIN, description="Delete a zone and its rates.")
     async def shipping_zone_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
         async def go() -> str:
-            await shipping.delete_zone(info.context.db, _pk(id, "ShippingZone", "id"))
+            await shipping.delete_zone(info.context.db, field_pk(id, "ShippingZone", "id"))
             return id
 
-        done, errs = await _run(info, go)
+        done, errs = await run_write(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -210,7 +210,7 @@ class ShippingMutation:
             data, _ = _rate_data(input)
             return await shipping.create_rate(info.context.db, data)
 
-        pk, errs = await _run(info, go)
+        pk, errs = await run_write(info, go)
         return ShippingRatePayload(shipping_rate=await _rate(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -220,19 +220,19 @@ class ShippingMutation:
         async def go() -> int:
             data, clear = _rate_data(input)
             return await shipping.update_rate(
-                info.context.db, _pk(id, "ShippingRate", "id"), data, clear=clear
+                info.context.db, field_pk(id, "ShippingRate", "id"), data, clear=clear
             )
 
-        pk, errs = await _run(info, go)
+        pk, errs = await run_write(info, go)
         return ShippingRatePayload(shipping_rate=await _rate(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def shipping_rate_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
         async def go() -> str:
-            await shipping.delete_rate(info.context.db, _pk(id, "ShippingRate", "id"))
+            await shipping.delete_rate(info.context.db, field_pk(id, "ShippingRate", "id"))
             return id
 
-        done, errs = await _run(info, go)
+        done, errs = await run_write(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
 
