@@ -184,3 +184,33 @@ class Fields:
         if unknown:
             names = ", ".join(repr(k) for k in unknown)
             raise ValueError(f"{self.path or 'promotion'}: unknown field(s) {names}")
+
+
+class Kinds:
+    """The classes (conditions or actions) readable from JSON, by their ``kind``."""
+
+    def __init__(self, noun: str) -> None:
+        self.noun = noun
+        self.classes: dict[str, Any] = {}
+
+    def register(self, cls: Any) -> Any:
+        kind = getattr(cls, "kind", None)
+        if not isinstance(kind, str) or not kind:
+            raise ValueError(f"{cls.__name__} needs a non-empty 'kind'")
+        if self.classes.get(kind, cls) is not cls:
+            raise ValueError(f"{self.noun} kind {kind!r} is already registered")
+        self.classes[kind] = cls
+        return cls
+
+    def read(self, data: object, path: str) -> Any:
+        f = Fields(data, path)
+        kind = f.text("type")
+        cls = self.classes.get(kind)
+        if cls is None:
+            known = ", ".join(sorted(self.classes))
+            raise f.fail("type", f"unknown {self.noun} {kind!r}; known: {known}")
+        return cls.from_json(f)
+
+    @staticmethod
+    def write(obj: Any) -> dict[str, Any]:
+        return {"type": obj.kind, **obj.to_json()}

@@ -44,7 +44,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, ClassVar, TypeVar
 
-from ._fields import Fields, check_int, check_opt_int, check_percent, percent_text
+from ._fields import Fields, Kinds, check_int, check_opt_int, check_percent, percent_text
 from .basket import Basket, BasketLine, Target
 from .enums import DiscountClass, Reason
 
@@ -181,7 +181,7 @@ class Action(ABC):
     def from_json(cls, f: Fields) -> Action: ...
 
 
-_REGISTRY: dict[str, type[Action]] = {}
+_KINDS = Kinds("action")
 A = TypeVar("A", bound=type[Action])
 _GOODS = frozenset({DiscountClass.PRODUCT, DiscountClass.ORDER})
 _PRODUCT = frozenset({DiscountClass.PRODUCT})
@@ -189,27 +189,15 @@ _PRODUCT = frozenset({DiscountClass.PRODUCT})
 
 def register_action(cls: A) -> A:
     """Class decorator: make an action readable by ``from_dict`` under its ``kind``."""
-    kind = getattr(cls, "kind", None)
-    if not isinstance(kind, str) or not kind:
-        raise ValueError(f"{cls.__name__} needs a non-empty 'kind'")
-    if _REGISTRY.get(kind, cls) is not cls:
-        raise ValueError(f"action kind {kind!r} is already registered")
-    _REGISTRY[kind] = cls
-    return cls
+    return _KINDS.register(cls)
 
 
 def action_from_json(data: object, path: str) -> Action:
-    f = Fields(data, path)
-    kind = f.text("type")
-    cls = _REGISTRY.get(kind)
-    if cls is None:
-        known = ", ".join(sorted(_REGISTRY))
-        raise f.fail("type", f"unknown action {kind!r}; known: {known}")
-    return cls.from_json(f)
+    return _KINDS.read(data, path)
 
 
 def action_to_json(action: Action) -> dict[str, Any]:
-    return {"type": action.kind, **action.to_json()}
+    return _KINDS.write(action)
 
 
 def _target(value: object, name: str, *, optional: bool) -> None:

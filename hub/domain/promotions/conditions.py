@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
-from ._fields import Fields, check_aware, check_int, check_str, frozen_strs
+from ._fields import Fields, Kinds, check_aware, check_int, check_str, frozen_strs
 from .basket import Basket, Context, Target, normalize_code
 from .enums import Reason
 
@@ -47,33 +47,21 @@ class Condition(ABC):
     def from_json(cls, f: Fields) -> Condition: ...
 
 
-_REGISTRY: dict[str, type[Condition]] = {}
+_KINDS = Kinds("condition")
 C = TypeVar("C", bound=type[Condition])
 
 
 def register_condition(cls: C) -> C:
     """Class decorator: make a condition readable by ``from_dict`` under its ``kind``."""
-    kind = getattr(cls, "kind", None)
-    if not isinstance(kind, str) or not kind:
-        raise ValueError(f"{cls.__name__} needs a non-empty 'kind'")
-    if _REGISTRY.get(kind, cls) is not cls:
-        raise ValueError(f"condition kind {kind!r} is already registered")
-    _REGISTRY[kind] = cls
-    return cls
+    return _KINDS.register(cls)
 
 
 def condition_from_json(data: object, path: str) -> Condition:
-    f = Fields(data, path)
-    kind = f.text("type")
-    cls = _REGISTRY.get(kind)
-    if cls is None:
-        known = ", ".join(sorted(_REGISTRY))
-        raise f.fail("type", f"unknown condition {kind!r}; known: {known}")
-    return cls.from_json(f)
+    return _KINDS.read(data, path)
 
 
 def condition_to_json(condition: Condition) -> dict[str, Any]:
-    return {"type": condition.kind, **condition.to_json()}
+    return _KINDS.write(condition)
 
 
 def _lines(basket: Basket, target: Target | None) -> list[Any]:
