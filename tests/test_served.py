@@ -5,9 +5,7 @@ of every query and mutation in the schema against it."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,8 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import contract_operation
-
-HUB = [sys.executable, "-m", "hub.cli"]
+from tests.processes import HUB, free_port, hub_run
 
 # Money amounts are decimal strings; also send junk to prove it is refused cleanly.
 schemathesis.graphql.scalar(
@@ -39,18 +36,6 @@ class Served:
     url: str
     admin_token: str
     env: dict[str, str]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run([*HUB, *args], env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    return out
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -78,11 +63,13 @@ def served(
     env = {**os.environ, "HUB_DATABASE_URL": url, "HUB_LOG_LEVEL": "WARNING"}
     proc = None
     try:
-        seeded = _run(["seed", "--demo", "--products", "60"], env)
+        seeded = hub_run(["seed", "--demo", "--products", "60"], env)
         assert "60 products" in seeded.stdout
-        token = _run(["apikey", "create", "--scope", "admin", "--name", "fuzz"], env).stdout.strip()
+        token = hub_run(
+            ["apikey", "create", "--scope", "admin", "--name", "fuzz"], env
+        ).stdout.strip()
         assert token.startswith("hub_")
-        port = _free_port()
+        port = free_port()
         proc = subprocess.Popen(
             [*HUB, "serve", "--port", str(port)],
             env=env,
@@ -157,7 +144,7 @@ def test_served_hub_answers_the_contract_listing(served: Served) -> None:
 
 
 def test_worker_command_says_what_it_does(served: Served) -> None:
-    out = _run(["worker"], served.env)
+    out = hub_run(["worker"], served.env)
     assert "run inside `hub serve`" in out.stdout
 
 

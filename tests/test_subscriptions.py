@@ -16,9 +16,7 @@ import asyncio
 import contextlib
 import os
 import re
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -26,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import orjson
 import pytest
@@ -35,8 +32,8 @@ import websockets
 from hub.auth import ANONYMOUS
 from schema.context import HubContext
 from tests.conftest import Hub, contract_operation
+from tests.processes import HUB, free_port, hub_run, pg_admin, unavailable
 
-HUB = [sys.executable, "-m", "hub.cli"]
 INVENTORY_CHANGED = contract_operation("InventoryChanged")
 AVAILABILITY = """subscription Availability($productIds: [ID!]!) @inContext(channel: "web") {
   availabilityChanged(productIds: $productIds) {
@@ -85,28 +82,10 @@ class Deployment:
         return self.procs[-1]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _hub(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run([*HUB, *args], env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    return out
-
-
-def _required(what: str, why: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{what}: {why} (CI must run these tests)")
-    pytest.skip(f"{what}: {why}")
-
-
 def _pg_server() -> str:
     url = os.environ.get("HUB_TEST_POSTGRES_URL")
     if not url:
-        _required("PostgreSQL", "HUB_TEST_POSTGRES_URL is not set")
+        unavailable("PostgreSQL: HUB_TEST_POSTGRES_URL is not set")
     return url.replace("postgresql+asyncpg://", "postgresql://")  # type: ignore[union-attr]
 
 
@@ -117,23 +96,12 @@ def _redis_url() -> str:
     try:
         redis.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=3).ping()
     except redis.RedisError as exc:
-        _required("Redis", f"{url} is not reachable ({exc})")
+        unavailable(f"Redis: {url} is not reachable ({exc})")
     return url
 
 
-def _pg_admin(server: str, sql: str) -> None:
-    async def go() -> None:
-        conn = await asyncpg.connect(server, timeout=30)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(go())
-
-
 def _start(env: dict[str, str], logdir: Path) -> Proc:
-    port = _free_port()
+    port = free_port()
     log = logdir / f"serve-{port}.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -178,7 +146,7 @@ def deployment(
     else:
         server = _pg_server()
         name = f"hub_subs_{uuid.uuid4().hex[:8]}"
-        _pg_admin(server, f'CREATE DATABASE "{name}"')
+        pg_admin(server, f'CREATE DATABASE "{name}"')
         drop = (server, name)
         url = "postgresql+asyncpg://" + f"{server.rsplit('/', 1)[0]}/{name}".split("://", 1)[1]
     env = {**os.environ, "HUB_DATABASE_URL": url, "HUB_LOG_LEVEL": "WARNING"}
@@ -188,9 +156,9 @@ def deployment(
         env["HUB_REDIS_PREFIX"] = f"hubtest-{uuid.uuid4().hex[:10]}"  # this run's channels
     procs: list[Proc] = []
     try:
-        seeded = _hub(["seed", "--demo", "--products", "60"], env)
+        seeded = hub_run(["seed", "--demo", "--products", "60"], env)
         assert "60 products" in seeded.stdout
-        token = _hub(["apikey", "create", "--scope", "admin", "--name", "subs"], env).stdout
+        token = hub_run(["apikey", "create", "--scope", "admin", "--name", "subs"], env).stdout
         token = token.strip()
         for _ in range(processes):  # one after the other: each migrates on start
             procs.append(_start(env, tmp))
@@ -199,7 +167,7 @@ def deployment(
         for p in procs:
             _stop(p)
         if drop is not None:
-            _pg_admin(drop[0], f'DROP DATABASE IF EXISTS "{drop[1]}" WITH (FORCE)')
+            pg_admin(drop[0], f'DROP DATABASE IF EXISTS "{drop[1]}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -527,9 +495,9 @@ async def test_connection_auth(served: Deployment) -> None:
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
 
     # A revoked one too, on the legacy protocol: connection_error, then the close.
-    made = _hub(["apikey", "create", "--scope", "connector", "--name", "gone"], served.env)
+    made = hub_run(["apikey", "create", "--scope", "connector", "--name", "gone"], served.env)
     key_id = re.search(r"key (\d+) created", made.stderr).group(1)  # type: ignore[union-attr]
-    _hub(["apikey", "revoke", key_id], served.env)
+    hub_run(["apikey", "revoke", key_id], served.env)
     async with websockets.connect(served.a.ws, subprotocols=["graphql-ws"]) as ws:  # type: ignore[list-item]
         init = {"type": "connection_init", "payload": bearer(made.stdout.strip())}
         await ws.send(orjson.dumps(init).decode())

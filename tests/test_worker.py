@@ -28,7 +28,7 @@ from hub.db.database import Database
 from hub.domain.catalog import ProductInput, VariantInput, create_product
 from hub.domain.inventory import Inventory, create_location, reservations_t
 from hub.settings import load_settings
-from tests.test_race import BACKENDS, Process, database, hub_env, run_hub_async, unavailable
+from tests.processes import BACKENDS, Process, database, hub_env, run_hub_async, unavailable
 
 REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 WAIT = 30.0  # seconds for the worker to do its job
