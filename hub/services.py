@@ -36,21 +36,9 @@ class Services:
         self.started = False
 
     async def publish(self, events: Sequence[Event]) -> None:
-        """Publish committed events now; mark them published in the background (in
-        one batch with the others of the moment) once the services run."""
-        if not self.marker.running:
-            await publish_committed(self.db, self.bus, events)
-            return
-        if not events:
-            return
-        try:
-            await self.bus.publish(events)
-        except Exception:
-            log.exception(
-                "outbox: publishing %d events failed; the sweeper will retry", len(events)
-            )
-            return
-        self.marker.add([e.id for e in events])
+        """Publish committed events now; once the services run, mark them published in
+        the background, in one batch with the others of the moment."""
+        await publish_committed(self.db, self.bus, events, self.marker)
 
     async def start(self) -> None:
         if self.started:

@@ -76,8 +76,14 @@ async def _mark_published(conn: AsyncConnection, ids: Sequence[int]) -> None:
     )
 
 
-async def publish_committed(db: Database, bus: EventBus, events: Sequence[Event]) -> None:
-    """Publish events whose transaction committed, then mark them published.
+async def publish_committed(
+    db: Database,
+    bus: EventBus,
+    events: Sequence[Event],
+    marker: PublishedMarker | None = None,
+) -> None:
+    """Publish events whose transaction committed, then mark them published: now, or
+    through ``marker`` (in its next batch) when it runs.
 
     Never raises for a bus or database failure: the rows stay unpublished and the
     dispatcher publishes them later.
@@ -88,6 +94,9 @@ async def publish_committed(db: Database, bus: EventBus, events: Sequence[Event]
         await bus.publish(events)
     except Exception:
         log.exception("outbox: publishing %d events failed; the sweeper will retry", len(events))
+        return
+    if marker is not None and marker.running:
+        marker.add([e.id for e in events])
         return
     try:
         async with db.transaction() as conn:
