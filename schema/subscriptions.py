@@ -329,11 +329,8 @@ class SubscriptionExecutionContext(HubExecutionContext):
         value = self.root_value
         if not isinstance(value, _Shared):
             return super().execute_operation(*args, **kwargs)
+        # A result already shared never gets here (see build_per_event_executor).
         key = self._hub_key()
-        if key is not None:
-            hit = value.results.get(key)
-            if hit is not None and hit[0] is self.operation:
-                return hit[1]
         result = super().execute_operation(*args, **kwargs)
         if key is not None and not is_awaitable(result) and not result.errors:
             # The operation node is kept with the result: its id can't be reused meanwhile.
