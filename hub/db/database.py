@@ -71,3 +71,13 @@ class Reader:
         if self._cm is not None:
             cm, self._cm, self._conn = self._cm, None, None
             await cm.__aexit__(None, None, None)
+
+
+async def fetch_all(
+    conn: Reader | AsyncConnection, stmt: Executable, params: dict[str, Any] | None = None
+) -> Sequence[Row[Any]]:
+    """``stmt``'s rows on a request's :class:`Reader` or on a connection the caller holds
+    (a transaction, say): the domain's read functions take either."""
+    if isinstance(conn, Reader):
+        return await conn.all(stmt, params)
+    return (await conn.execute(stmt, params)).all()

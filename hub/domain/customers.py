@@ -9,7 +9,7 @@ Emails are stored lowercased, so they are unique whatever their case.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
 from hub.auth import Principal
-from hub.db.database import Database, Reader
+from hub.db.database import Database, Reader, fetch_all
 from hub.db.models import Customer
 from hub.domain.errors import Code, Errors, fail
 
@@ -76,19 +76,13 @@ class CustomerRecord:
 # --------------------------------------------------------------------------- reads
 
 
-async def _rows(conn: Reader | AsyncConnection, stmt: Any) -> Sequence[Any]:
-    if isinstance(conn, Reader):
-        return await conn.all(stmt)
-    return (await conn.execute(stmt)).all()
-
-
 async def customers_by_pks(
     conn: Reader | AsyncConnection, pks: Iterable[int]
 ) -> dict[int, CustomerRecord]:
     wanted = list(set(pks))
     if not wanted:
         return {}
-    rows = await _rows(conn, select(customers_t).where(customers_t.c.id.in_(wanted)))
+    rows = await fetch_all(conn, select(customers_t).where(customers_t.c.id.in_(wanted)))
     return {r.id: CustomerRecord(r) for r in rows}
 
 
@@ -97,7 +91,7 @@ async def get_customer(conn: Reader | AsyncConnection, pk: int) -> CustomerRecor
 
 
 async def customer_by_email(conn: Reader | AsyncConnection, email: str) -> CustomerRecord | None:
-    rows = await _rows(
+    rows = await fetch_all(
         conn, select(customers_t).where(customers_t.c.email == email.strip().lower())
     )
     return CustomerRecord(rows[0]) if rows else None

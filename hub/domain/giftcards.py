@@ -55,7 +55,7 @@ from connectors.payments.base import (
     RefundReason,
 )
 from hub import ids
-from hub.db.database import Database, Reader
+from hub.db.database import Database, Reader, fetch_all
 from hub.db.models.giftcards import GiftCard, GiftCardTransaction
 from hub.domain.errors import Code, Errors, fail
 from hub.domain.inventory import _dialect_insert
@@ -190,12 +190,6 @@ class GiftCardDeclined(Exception):
 # ----------------------------------------------------------------------------- reads
 
 
-async def _rows(conn: Reader | AsyncConnection, stmt: Any) -> Sequence[Any]:
-    if isinstance(conn, Reader):
-        return await conn.all(stmt)
-    return (await conn.execute(stmt)).all()
-
-
 async def get_gift_card(conn: Reader | AsyncConnection, pk: int) -> GiftCardRecord | None:
     return (await gift_cards_by_pks(conn, [pk])).get(pk)
 
@@ -205,7 +199,7 @@ async def gift_cards_by_pks(
 ) -> dict[int, GiftCardRecord]:
     if not pks:
         return {}
-    rows = await _rows(conn, select(cards_t).where(cards_t.c.id.in_(list(pks))))
+    rows = await fetch_all(conn, select(cards_t).where(cards_t.c.id.in_(list(pks))))
     return {r.id: GiftCardRecord(r) for r in rows}
 
 
@@ -213,7 +207,7 @@ async def transactions(
     conn: Reader | AsyncConnection, card: GiftCardRecord
 ) -> list[GiftCardTransactionRecord]:
     """The card's ledger, oldest first."""
-    rows = await _rows(
+    rows = await fetch_all(
         conn, select(txns_t).where(txns_t.c.gift_card_id == card.pk).order_by(txns_t.c.id)
     )
     return [GiftCardTransactionRecord(r, card.currency) for r in rows]
@@ -225,7 +219,7 @@ async def balance_for_code(conn: Reader | AsyncConnection, code: str) -> GiftCar
     norm = normalize_code(code)
     if not _CODE_RE.match(norm):
         return None
-    rows = await _rows(
+    rows = await fetch_all(
         conn,
         select(cards_t.c.balance, cards_t.c.currency, cards_t.c.expires_at).where(
             cards_t.c.code_hash == code_hash(norm), cards_t.c.status == "ACTIVE"

@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
-from hub.db.database import Database, Reader
+from hub.db.database import Database, Reader, fetch_all
 from hub.db.models import Channel, PriceList, PriceListEntry, Variant, VariantPrice
 from hub.domain.catalog import HANDLE_RE, ChannelRecord
 from hub.domain.customers import GROUP_RE
@@ -62,12 +62,6 @@ class PriceQuote:
     compare_at: int | None
     currency: str
     source: str
-
-
-async def _all(conn: AsyncConnection | Reader, stmt: Any) -> Sequence[Any]:
-    if isinstance(conn, Reader):
-        return await conn.all(stmt)
-    return (await conn.execute(stmt)).all()
 
 
 # Built once: no construction or cache key per call (on a connection).
@@ -126,7 +120,7 @@ async def quote_prices(
     best: dict[int, tuple[int, int, int, int, str]] = {}
     if customer_group is not None:
         currency = base[0].currency
-        rows = await _all(
+        rows = await fetch_all(
             conn,
             select(
                 entries_t.c.variant_id,

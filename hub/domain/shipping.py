@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
-from hub.db.database import Database, Reader
+from hub.db.database import Database, Reader, fetch_all
 from hub.db.models import ShippingRate, ShippingZone
 from hub.domain.catalog import HANDLE_RE
 from hub.domain.errors import Code, DomainError, Errors, fail
@@ -56,12 +56,6 @@ class ShippingOption:
     currency: str
     min_days: int | None
     max_days: int | None
-
-
-async def _all(conn: AsyncConnection | Reader, stmt: Any) -> Sequence[Any]:
-    if isinstance(conn, Reader):
-        return await conn.all(stmt)
-    return (await conn.execute(stmt)).all()
 
 
 # Every rate in a currency with its zone, built once (no construction or cache key
@@ -99,10 +93,7 @@ async def shipping_options(
     zone covers the destination. One SQL statement."""
     country = country.strip().upper()
     wanted_region = region_code(country, region)
-    if isinstance(conn, Reader):
-        rows = await conn.all(_RATES_IN, {"currency": currency})
-    else:
-        rows = (await conn.execute(_RATES_IN, {"currency": currency})).all()
+    rows = await fetch_all(conn, _RATES_IN, {"currency": currency})
     by_region: list[Any] = []
     by_country: list[Any] = []
     for r in rows:
@@ -197,10 +188,10 @@ async def list_zones(
     stmt = select(zones_t).order_by(zones_t.c.id)
     if pks is not None:
         stmt = stmt.where(zones_t.c.id.in_(list(pks)))
-    zones = [ShippingZoneRecord(r) for r in await _all(conn, stmt)]
+    zones = [ShippingZoneRecord(r) for r in await fetch_all(conn, stmt)]
     if zones:
         by_pk = {z.pk: z for z in zones}
-        rates = await _all(
+        rates = await fetch_all(
             conn,
             select(rates_t)
             .where(rates_t.c.zone_id.in_(list(by_pk)))
@@ -214,7 +205,7 @@ async def list_zones(
 async def rates_by_pks(
     conn: AsyncConnection | Reader, pks: Sequence[int]
 ) -> dict[int, ShippingRateRecord]:
-    rows = await _all(conn, select(rates_t).where(rates_t.c.id.in_(list(pks))))
+    rows = await fetch_all(conn, select(rates_t).where(rates_t.c.id.in_(list(pks))))
     return {r.id: ShippingRateRecord(r) for r in rows}
 
 
