@@ -5,13 +5,29 @@ A bad value stops start-up with one clear line (see :func:`load_settings`).
 
 from __future__ import annotations
 
+import json
+import re
 from functools import lru_cache
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError as SourceError
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./hub.db"
+# Accepted database URL schemes, and the driver each one runs on.
+DATABASE_SCHEMES = {
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
+_ORIGIN = re.compile(
+    r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$"
+)
 
 
 class SettingsError(Exception):
@@ -19,7 +35,11 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", frozen=True)
+    # An empty variable (``HUB_X=``, or a compose file passing an unset one through)
+    # means "not set": the default applies.
+    model_config = SettingsConfigDict(
+        env_prefix="HUB_", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
@@ -54,7 +74,8 @@ class Settings(BaseSettings):
     tax_service_url: str | None = None
     tax_service_api_key: str | None = None
     # Browsers' origins allowed to call the API (tokens, not cookies, carry identity).
-    cors_origins: tuple[str, ...] = ("*",)
+    # ``*``, or origins (``https://shop.example.com``) as a comma-separated or JSON list.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -64,13 +85,49 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, v: str) -> str:
-        if not v.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://", "postgresql://")):
+        """``postgres://``, ``postgresql://`` and ``sqlite://`` run on the async drivers
+        the hub uses (asyncpg, aiosqlite)."""
+        v = v.strip()
+        scheme, sep, rest = v.partition("://")
+        driver = DATABASE_SCHEMES.get(scheme.lower()) if sep else None
+        if driver is None:
             raise ValueError(
-                "must start with sqlite+aiosqlite:// or postgresql+asyncpg:// "
-                f"(got {v.split(':', 1)[0]!r})"
+                "must be sqlite+aiosqlite:///PATH or postgresql://USER@HOST/DB "
+                f"(postgres://, postgresql+asyncpg:// and sqlite:/// work too), got {scheme!r}"
             )
-        if v.startswith("postgresql://"):
-            v = "postgresql+asyncpg://" + v[len("postgresql://") :]
+        if driver.startswith("sqlite") and rest and not rest.startswith("/"):
+            raise ValueError(f"a SQLite URL is sqlite:///PATH (three slashes), got {v!r}")
+        return f"{driver}://{rest}"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _cors_origins(cls, v: object) -> object:
+        if isinstance(v, str):
+            text = v.strip()
+            if text.startswith("["):
+                try:
+                    v = json.loads(text)
+                except ValueError:
+                    raise ValueError(f"not a valid JSON list: {text!r}") from None
+            else:
+                v = text.split(",")
+        if isinstance(v, list | tuple):
+            origins = []
+            for item in v:
+                if not isinstance(item, str):
+                    raise ValueError(f"an origin is a string, got {item!r}")
+                origin = item.strip().rstrip("/")
+                if not origin:
+                    continue
+                if origin != "*" and not _ORIGIN.match(origin):
+                    raise ValueError(
+                        "each origin is * or scheme://host[:port] such as "
+                        f"https://shop.example.com (no path), got {item.strip()!r}"
+                    )
+                origins.append(origin)
+            if not origins:
+                raise ValueError("give * or at least one origin")
+            return tuple(origins)
         return v
 
     @field_validator("redis_url")
@@ -94,9 +151,44 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         parts = []
         for err in exc.errors():
-            name = "HUB_" + "_".join(str(p) for p in err["loc"]).upper()
-            parts.append(f"{name}: {err['msg']}")
+            name = env_name(err["loc"][0]) if err["loc"] else "HUB_*"
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            parts.append(f"{name}: {' '.join(msg.split())}")
         raise SettingsError("invalid setting " + "; ".join(parts)) from None
+    except SourceError as exc:
+        # A list or mapping setting whose text is not JSON (pydantic-settings decodes
+        # those before any validator runs).
+        found = re.search(r'field "([^"]+)"', str(exc))
+        name = env_name(found.group(1)) if found else "HUB_*"
+        raise SettingsError(f"invalid setting {name}: not a valid JSON value") from None
+
+
+def env_name(field: object) -> str:
+    """The environment variable of a settings field (``cors_origins`` -> ``HUB_CORS_ORIGINS``)."""
+    return "HUB_" + str(field).upper()
+
+
+def describe_database(url: str) -> str:
+    """A database URL as shown to people: the password hidden, a SQLite path made
+    absolute (``./hub.db`` means little in another folder)."""
+    scheme = url.partition("://")[0]
+    if scheme.startswith("sqlite"):
+        path = sqlite_path(url)
+        return f"{scheme}:///{path}" if path else url
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The absolute path of a SQLite database URL's file (None for ``:memory:``)."""
+    rest = url.partition("://")[2]
+    raw = rest[1:].split("?", 1)[0] if rest.startswith("/") else rest
+    if raw in ("", ":memory:"):
+        return None
+    return Path(raw).expanduser().absolute()
 
 
 @lru_cache(maxsize=1)
