@@ -16,14 +16,15 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types.unset import UNSET, UnsetType
 
+from hub import graphiql
 from hub.auth import ANONYMOUS, PrincipalCache, authenticate
 from hub.commerce import Commerce, stripe_webhook
 from hub.db.database import Database
@@ -60,6 +61,11 @@ class HubGraphQL(GraphQL):
         )
         self.settings = settings
         self.principals = PrincipalCache(settings.auth_cache_seconds)
+        self.ide = graphiql.PageCache(graphiql.assets_dir(settings.graphiql_assets_dir))
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL, its scripts from the hub once `hub graphiql install` put them there."""
+        return HTMLResponse(self.ide.page(request.scope.get("root_path", "")))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         scope.setdefault("state", {})
@@ -201,6 +207,16 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
             Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
+            *(
+                [
+                    Mount(
+                        "/graphiql",
+                        graphiql.AssetFiles(directory=graphql_app.ide.folder, check_dir=False),
+                    )
+                ]
+                if settings.graphiql
+                else []
+            ),
         ],
         middleware=[
             Middleware(

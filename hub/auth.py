@@ -110,6 +110,26 @@ async def revoke_api_key(db: Database, pk: int) -> bool:
     return res.rowcount == 1
 
 
+async def list_api_keys(db: Database) -> list[dict]:
+    """Every key, oldest first: id, name, token prefix, scopes, customer email, created
+    and revoked times (never the token or its hash)."""
+    stmt = (
+        select(
+            keys_t.c.id,
+            keys_t.c.name,
+            keys_t.c.prefix,
+            keys_t.c.scopes,
+            customers_t.c.email.label("customer"),
+            keys_t.c.created_at.label("created"),
+            keys_t.c.revoked_at.label("revoked"),
+        )
+        .select_from(keys_t.outerjoin(customers_t, customers_t.c.id == keys_t.c.customer_id))
+        .order_by(keys_t.c.id)
+    )
+    async with db.read() as conn:
+        return [dict(r._mapping) for r in (await conn.execute(stmt)).all()]
+
+
 class PrincipalCache:
     """Principals of recently seen API keys, for ``ttl`` seconds (per process).
 

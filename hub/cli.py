@@ -1,31 +1,70 @@
-"""The ``hub`` command: serve, migrate, seed, worker, apikey."""
+"""The ``hub`` command: serve, migrate, seed, worker, apikey, inventory, graphiql.
+
+A failure a person can fix ends the command with one line (``hub: ...``) naming the
+cause and the variable or option to change, and a non-zero exit status; ``hub --debug
+COMMAND`` shows the traceback instead (see :mod:`hub.startup`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.core
 
-from hub.settings import Settings, SettingsError, load_settings
+from hub.settings import Settings, SettingsError, describe_database, load_settings
+from hub.startup import CliError, database_step, first_line, require_migrated
 
-app = typer.Typer(help="The commerce hub.", no_args_is_help=True, add_completion=False)
-apikey_app = typer.Typer(help="Create and revoke API keys.", no_args_is_help=True)
+# Plain help (no boxes), and no Python type beside each parameter: the metavars say
+# what a value is (Typer prints `<int>`, `<bool>` for arguments whatever they are).
+typer.core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
+typer.core.TyperArgument._usage_display_name = lambda self: self.display_name_raw  # type: ignore[method-assign]
+
+
+def _typer(help: str) -> typer.Typer:
+    return typer.Typer(
+        help=help,
+        no_args_is_help=True,
+        add_completion=False,
+        rich_markup_mode=None,
+        pretty_exceptions_enable=False,
+    )
+
+
+app = _typer("The commerce hub.")
+apikey_app = _typer("Create, list and revoke API keys.")
 app.add_typer(apikey_app, name="apikey")
-inventory_app = typer.Typer(help="Stock tools.", no_args_is_help=True)
+inventory_app = _typer("Stock tools.")
 app.add_typer(inventory_app, name="inventory")
+graphiql_app = _typer("GraphiQL's scripts, served by the hub itself.")
+app.add_typer(graphiql_app, name="graphiql")
 
 DEMO_PRODUCTS = 600
+
+
+class _State:
+    debug = False
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of a failure.")
+    ] = False,
+) -> None:
+    _State.debug = debug
 
 
 def _settings() -> Settings:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        typer.echo(f"hub: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise CliError(str(exc), 2) from None
     logging.basicConfig(
         level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -55,8 +94,7 @@ async def _seed(settings: Settings, products: int, seed: int, only_if_empty: boo
             if only_if_empty:
                 typer.echo("hub: catalog already present; not seeding demo data")
                 return
-            typer.echo("hub: the database already holds a catalog; seed an empty one", err=True)
-            raise typer.Exit(1)
+            raise CliError("the database already holds a catalog; seed an empty one")
         counts = await seed_demo(db, products, seed=seed)
         typer.echo("hub: demo data loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     finally:
@@ -66,22 +104,62 @@ async def _seed(settings: Settings, products: int, seed: int, only_if_empty: boo
 @app.command()
 def serve(
     demo: Annotated[
-        bool, typer.Option(help="Load the demo catalog if the database is empty.")
+        bool, typer.Option("--demo", help="Load the demo catalog if the database is empty.")
     ] = False,
-    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
-    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
+    host: Annotated[str, typer.Option(help="Interface to bind.", metavar="HOST")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="Port to listen on (0: any free one).", metavar="PORT")
+    ] = 8000,
+    reload: Annotated[
+        bool, typer.Option("--reload", help="Restart on code changes (development).")
+    ] = False,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (PostgreSQL only).", min=1, metavar="N")
+    ] = 1,
 ) -> None:
-    """Migrate the database, then serve the API (GraphQL at /graphql)."""
-    settings = _settings()
-    asyncio.run(_migrate(settings))
-    if demo:
-        asyncio.run(_seed(settings, DEMO_PRODUCTS, 42, only_if_empty=True))
-    import uvicorn
+    """Migrate the database, then serve the API (GraphQL and GraphiQL at /graphql)."""
+    from hub import graphiql, startup
 
-    typer.echo(f"hub: GraphQL and GraphiQL at http://{host}:{port}/graphql")
-    uvicorn.run(
+    settings = _settings()
+    if workers > 1 and settings.is_sqlite:
+        raise CliError(
+            f"--workers {workers} needs PostgreSQL: on SQLite (HUB_DATABASE_URL) the "
+            "processes would not share events or writes; use --workers 1, or set "
+            "HUB_DATABASE_URL to a PostgreSQL database",
+            2,
+        )
+    sock = startup.bind(host, port)  # first: a port in use fails before anything else
+    try:
+        with database_step(settings):
+            asyncio.run(_migrate(settings))
+        startup.check_redis(settings)
+        if demo:
+            with database_step(settings):
+                asyncio.run(_seed(settings, DEMO_PRODUCTS, 42, only_if_empty=True))
+        bound = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        ide = ""
+        if settings.graphiql:
+            folder = graphiql.assets_dir(settings.graphiql_assets_dir)
+            ide = (
+                " (GraphiQL's scripts served by the hub)"
+                if graphiql.installed(folder)
+                else " (GraphiQL's scripts from unpkg.com; `hub graphiql install` serves them here)"
+            )
+        typer.echo(f"hub: GraphQL and GraphiQL at http://{shown}:{bound}/graphql{ide}")
+        _run_uvicorn(settings, sock, host, bound, reload=reload, workers=workers)
+    finally:
+        sock.close()
+
+
+def _run_uvicorn(
+    settings: Settings, sock, host: str, port: int, *, reload: bool, workers: int
+) -> None:  # type: ignore[no-untyped-def]
+    """uvicorn on the socket bound above (what ``uvicorn.run`` does, given a socket)."""
+    import uvicorn
+    from uvicorn.supervisors import ChangeReload, Multiprocess
+
+    config = uvicorn.Config(
         "hub.app:create_app",
         factory=True,
         host=host,
@@ -94,29 +172,52 @@ def serve(
         # compressing each one costs more CPU than the bytes it saves on a LAN or CDN.
         ws_per_message_deflate=False,
     )
+    server = uvicorn.Server(config)
+    try:
+        if config.should_reload:
+            ChangeReload(config, target=server.run, sockets=[sock]).run()
+        elif config.workers > 1:
+            Multiprocess(config, target=server.run, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    if not server.started and not config.should_reload and config.workers == 1:
+        raise CliError("the hub did not start; see the log above", 3)
 
 
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date."""
     settings = _settings()
-    asyncio.run(_migrate(settings))
-    typer.echo("hub: database is up to date")
+    with database_step(settings):
+        asyncio.run(_migrate(settings))
+    typer.echo(f"hub: database {describe_database(settings.database_url)} is up to date")
 
 
 @app.command()
 def seed(
-    demo: Annotated[bool, typer.Option(help="Load the deterministic demo catalog.")] = False,
-    products: Annotated[int, typer.Option(help="How many products.", min=10)] = DEMO_PRODUCTS,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 42,
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Load the deterministic demo catalog.")
+    ] = False,
+    products: Annotated[
+        int, typer.Option(help="How many products.", min=10, metavar="N")
+    ] = DEMO_PRODUCTS,
+    seed: Annotated[
+        int, typer.Option(help="Random seed (same seed, same data).", metavar="S")
+    ] = 42,
+    if_empty: Annotated[
+        bool,
+        typer.Option("--if-empty", help="Do nothing (and succeed) if a catalog is present."),
+    ] = False,
 ) -> None:
-    """Load data into an empty, migrated database."""
+    """Load data into an empty database (migrating it first)."""
     if not demo:
-        typer.echo("hub: nothing to seed; pass --demo", err=True)
-        raise typer.Exit(2)
+        raise CliError("nothing to seed; pass --demo", 2)
     settings = _settings()
-    asyncio.run(_migrate(settings))
-    asyncio.run(_seed(settings, products, seed, only_if_empty=False))
+    with database_step(settings):
+        asyncio.run(_migrate(settings))
+        asyncio.run(_seed(settings, products, seed, only_if_empty=if_empty))
 
 
 @app.command()
@@ -143,31 +244,41 @@ def worker() -> None:
     try:
         run_worker(settings)
     except (RedisError, OSError) as exc:
-        typer.echo(f"hub: worker: Redis is not reachable ({exc})", err=True)
-        raise typer.Exit(1) from None
+        shown = describe_database(settings.redis_url)
+        raise CliError(f"cannot reach Redis at {shown} (HUB_REDIS_URL): {first_line(exc)}") from exc
     typer.echo("hub: worker stopped")
+
+
+# --------------------------------------------------------------------------- apikey
 
 
 @apikey_app.command("create")
 def apikey_create(
     scope: Annotated[
         list[str],
-        typer.Option(help="storefront, customer, admin, connector, partner; repeat for several."),
+        typer.Option(
+            help="storefront, customer, admin, connector or partner; repeat for several.",
+            metavar="SCOPE",
+        ),
     ],
-    name: Annotated[str, typer.Option(help="A label for the key.")] = "cli",
+    name: Annotated[str, typer.Option(help="A label for the key.", metavar="NAME")] = "cli",
     customer: Annotated[
         str | None,
-        typer.Option(help="Email of the customer a --scope customer key acts for."),
+        typer.Option(
+            help="Email of the customer a --scope customer key acts for.", metavar="EMAIL"
+        ),
     ] = None,
 ) -> None:
-    """Create an API key and print its token (shown only once)."""
+    """Create an API key in the hub's database and print its token (shown only once).
+
+    The database must exist and be migrated (it is never created here)."""
     from hub.auth import InvalidScope, UnknownCustomer, create_api_key
     from hub.db.database import Database
 
     settings = _settings()
+    require_migrated(settings)
 
     async def go() -> tuple[int, str]:
-        await _migrate(settings)
         db = Database(settings)
         try:
             return await create_api_key(db, name, scope, customer=customer)
@@ -175,29 +286,36 @@ def apikey_create(
             await db.dispose()
 
     try:
-        pk, token = asyncio.run(go())
-    except InvalidScope as exc:
-        typer.echo(f"hub: {exc}", err=True)
-        raise typer.Exit(2) from None
-    except UnknownCustomer as exc:
-        typer.echo(f"hub: {exc}", err=True)
-        raise typer.Exit(1) from None
+        with database_step(settings):
+            pk, token = asyncio.run(go())
+    except CliError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, InvalidScope):
+            raise CliError(str(cause), 2) from None
+        if isinstance(cause, UnknownCustomer):
+            raise CliError(str(cause), 1) from None
+        raise
     typer.echo(token)
     typer.echo(
         f"hub: key {pk} created with scopes {', '.join(sorted(set(scope)))}"
         + (f" for customer {customer.strip().lower()}" if customer else "")
-        + "; the token is not shown again",
+        + f" in {describe_database(settings.database_url)}; the token is not shown again",
         err=True,
     )
 
 
 @apikey_app.command("revoke")
-def apikey_revoke(key_id: int) -> None:
+def apikey_revoke(
+    key_id: Annotated[
+        int, typer.Argument(help="The key's id (see `hub apikey list`).", metavar="ID")
+    ],
+) -> None:
     """Revoke an API key by its id."""
     from hub.auth import revoke_api_key
     from hub.db.database import Database
 
     settings = _settings()
+    require_migrated(settings)
 
     async def go() -> bool:
         db = Database(settings)
@@ -206,10 +324,66 @@ def apikey_revoke(key_id: int) -> None:
         finally:
             await db.dispose()
 
-    if not asyncio.run(go()):
-        typer.echo(f"hub: no active key {key_id}", err=True)
-        raise typer.Exit(1)
-    typer.echo(f"hub: key {key_id} revoked")
+    with database_step(settings):
+        revoked = asyncio.run(go())
+    shown = describe_database(settings.database_url)
+    if not revoked:
+        raise CliError(f"no active key {key_id} in {shown} (HUB_DATABASE_URL)")
+    typer.echo(f"hub: key {key_id} revoked in {shown}")
+
+
+@apikey_app.command("list")
+def apikey_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per key.")] = False,
+) -> None:
+    """List the API keys: id, name, token prefix, scopes, customer, created, revoked."""
+    from hub.auth import list_api_keys
+    from hub.db.database import Database
+
+    settings = _settings()
+    require_migrated(settings)
+
+    async def go() -> list[dict]:
+        db = Database(settings)
+        try:
+            return await list_api_keys(db)
+        finally:
+            await db.dispose()
+
+    with database_step(settings):
+        keys = asyncio.run(go())
+    if as_json:
+        for k in keys:
+            typer.echo(json.dumps(k, default=str))
+    else:
+        _table(keys)
+    n = len(keys)
+    typer.echo(
+        f"hub: {n} key{'' if n == 1 else 's'} in {describe_database(settings.database_url)}",
+        err=True,
+    )
+
+
+def _table(keys: list[dict]) -> None:
+    cols = ("id", "name", "prefix", "scopes", "customer", "created", "revoked")
+    rows = [
+        [
+            str(k["id"]),
+            k["name"],
+            k["prefix"],
+            ",".join(k["scopes"]),
+            k["customer"] or "-",
+            k["created"].strftime("%Y-%m-%d %H:%M") if k["created"] else "-",
+            k["revoked"].strftime("%Y-%m-%d %H:%M") if k["revoked"] else "-",
+        ]
+        for k in keys
+    ]
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(cols)]
+    for line in [[c.upper() for c in cols], *rows]:
+        typer.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+
+
+# --------------------------------------------------------------------------- inventory
 
 
 @inventory_app.command("verify")
@@ -219,6 +393,7 @@ def inventory_verify() -> None:
     from hub.domain.inventory import verify
 
     settings = _settings()
+    require_migrated(settings)
 
     async def go() -> list:
         db = Database(settings)
@@ -227,16 +402,60 @@ def inventory_verify() -> None:
         finally:
             await db.dispose()
 
-    drift = asyncio.run(go())
+    with database_step(settings):
+        drift = asyncio.run(go())
     if drift:
         for d in drift[:50]:
             typer.echo(
                 f"drift: variant {d['variant']} location {d['location']} {d['state']}: "
                 f"level {d['level']} ledger {d['ledger']}"
             )
-        typer.echo(f"hub: {len(drift)} differences between levels and ledger", err=True)
-        raise typer.Exit(1)
+        raise CliError(f"{len(drift)} differences between levels and ledger")
     typer.echo("hub: every stock level matches the ledger")
+
+
+# --------------------------------------------------------------------------- graphiql
+
+
+@graphiql_app.command("install")
+def graphiql_install(
+    dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder to put them in (default: HUB_GRAPHIQL_ASSETS_DIR, else inside "
+            "the hub package).",
+            metavar="DIR",
+        ),
+    ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            help="npm registry (default: $npm_config_registry, else registry.npmjs.org).",
+            metavar="URL",
+        ),
+    ] = None,
+) -> None:
+    """Fetch GraphiQL, React and the explorer plugin (pinned versions, checked against
+    their pinned hashes) from the npm registry, so the hub serves GraphiQL's page and
+    scripts itself and GraphiQL works without internet access."""
+    from hub import graphiql
+
+    default = graphiql.assets_dir(_settings().graphiql_assets_dir).absolute()
+    dir = (dir or default).expanduser().absolute()
+    try:
+        files = graphiql.install(dir, registry)
+    except graphiql.InstallError as exc:
+        raise CliError(f"graphiql install: {exc}") from exc
+    except OSError as exc:
+        raise CliError(
+            f"graphiql install: cannot write to {dir} (--dir): {first_line(exc)}"
+        ) from exc
+    typer.echo(f"hub: GraphiQL installed in {dir} ({len(files)} files)")
+    if dir != default:
+        typer.echo(f"hub: serve them with HUB_GRAPHIQL_ASSETS_DIR={dir}")
+
+
+# --------------------------------------------------------------------------- main
 
 
 def main() -> None:
@@ -244,6 +463,19 @@ def main() -> None:
         app()
     except KeyboardInterrupt:  # pragma: no cover
         sys.exit(130)
+    except CliError as exc:
+        if _State.debug:
+            raise
+        typer.echo(f"hub: {exc.message}", err=True)
+        sys.exit(exc.code)
+    except Exception as exc:
+        if _State.debug:
+            raise
+        typer.echo(
+            f"hub: {type(exc).__name__}: {first_line(exc)} (`hub --debug ...` shows the traceback)",
+            err=True,
+        )
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=12, ge=2, le=50)
     max_query_cost: int = Field(default=20000, ge=10)
     graphiql: bool = True
+    # Where `hub graphiql install` puts GraphiQL's scripts, served at /graphiql/ (the
+    # page loads them from a CDN until they are there); default: inside the package.
+    graphiql_assets_dir: Path | None = None
     # How often expired reservations are released (in-process, or by `hub worker`).
     reservation_sweep_seconds: float = Field(default=5.0, gt=0)
     reservation_ttl_seconds: int = Field(default=900, ge=10)
