@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
+import pytest
 import yaml
+
+from tests.processes import Process, database, free_port, hub_env, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER_DIR = ROOT / "docker"
@@ -239,3 +247,157 @@ def test_dockerfile_serves_the_api() -> None:
     assert _exec_form(cmds[-1])[:2] == ["hub", "serve"]
     healthchecks = [args for keyword, args in runtime if keyword == "HEALTHCHECK"]
     assert healthchecks and "/healthz" in healthchecks[-1]
+
+
+# --- settings passed through, the demo, the production example ---------------------
+
+PASSED_THROUGH = {
+    "HUB_DEMO",
+    "HUB_ENV",
+    "HUB_STRIPE_API_KEY",
+    "HUB_STRIPE_WEBHOOK_SECRET",
+    "HUB_TEST_PAYMENTS",
+}
+PRODUCTION_FILE = DOCKER_DIR / "compose.production.yaml"
+ENTRYPOINT = DOCKER_DIR / "entrypoint.sh"
+
+
+def test_settings_are_passed_through_from_the_shell() -> None:
+    """Stripe, test payments, HUB_ENV and HUB_DEMO reach the hub and the worker when set
+    in the shell, and stay unset (not empty) when not: a key without a value."""
+    for name in APP_SERVICES:
+        env = _services()[name].get("environment")
+        assert isinstance(env, dict)
+        for var in PASSED_THROUGH:
+            assert var in env, f"{name} does not pass {var} through"
+            assert env[var] is None, f"{name}: {var} should take the shell's value"
+
+
+def test_image_uses_the_entrypoint_and_installs_graphiql() -> None:
+    runtime = _stages()[-1]
+    entry = [args for keyword, args in runtime if keyword == "ENTRYPOINT"]
+    assert entry and _exec_form(entry[-1]) == ["hub-entrypoint"]
+    copies = [args for keyword, args in runtime if keyword == "COPY"]
+    assert any("docker/entrypoint.sh /usr/local/bin/hub-entrypoint" in c for c in copies)
+    runs = " ".join(args for keyword, args in runtime if keyword == "RUN")
+    assert "hub graphiql install" in runs  # GraphiQL served without a CDN
+    assert "hub/static/graphiql/" in (ROOT / ".dockerignore").read_text()
+
+
+def _commands(text: str) -> set[str]:
+    """The docker compose command lines in a text (comments and README lines alike)."""
+    found = set()
+    for line in text.splitlines():
+        line = line.strip().lstrip("#").strip()
+        if "docker compose" in line:
+            found.add(" ".join(line.split()))
+    return found
+
+
+def test_readme_and_compose_agree() -> None:
+    readme = _commands((ROOT / "README.md").read_text())
+    compose = _commands(COMPOSE_FILE.read_text())
+    production = _commands(PRODUCTION_FILE.read_text())
+    up = "HUB_DEMO=1 docker compose -f docker/compose.yaml up --build"
+    key = "docker compose -f docker/compose.yaml exec hub hub apikey create --scope admin --name me"
+    prod = "docker compose -f docker/compose.yaml -f docker/compose.production.yaml up -d --build"
+    assert {up, key} <= compose
+    assert prod in production
+    assert {up, key, prod} <= readme, readme
+    # Every compose command the README shows is one the compose files document.
+    assert readme <= compose | production, readme - (compose | production)
+
+
+def test_production_example() -> None:
+    data = yaml.safe_load(PRODUCTION_FILE.read_text(encoding="utf-8"))
+    services = data["services"]
+    assert set(services) <= SERVICES
+    for name in APP_SERVICES:
+        env = _environment(services[name])
+        assert env["HUB_ENV"] == "production"
+        assert env["HUB_INTROSPECTION"] == "false"
+        assert env["HUB_GRAPHIQL"] == "false"
+        assert env["HUB_TEST_PAYMENTS"] == "false"
+        assert env["HUB_DEMO"] == "0"
+        # Secrets come from the operator; compose refuses to start without them.
+        for var in ("HUB_STRIPE_API_KEY", "HUB_STRIPE_WEBHOOK_SECRET", "HUB_CORS_ORIGINS"):
+            assert env[var].startswith("${" + var + ":?"), var
+        assert "${POSTGRES_PASSWORD:?" in env["HUB_DATABASE_URL"]
+        assert urlsplit(env["HUB_DATABASE_URL"].replace("${", "").replace("}", "")).hostname
+    assert _environment(services["postgres"])["POSTGRES_PASSWORD"].startswith(
+        "${POSTGRES_PASSWORD:?"
+    )
+
+
+# --- the entrypoint, run directly (no Docker engine is needed) ----------------------
+
+
+def _entry(
+    args: list[str], env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", str(ENTRYPOINT), *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _path_env(url: str, **extra: str) -> dict[str, str]:
+    """The environment the image gives the entrypoint: `hub` on PATH."""
+    env = hub_env(url, **extra)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def test_entrypoint_refuses_a_bad_demo_value(tmp_path: Path) -> None:
+    out = _entry(["hub", "serve"], _path_env(f"sqlite:///{tmp_path}/hub.db", HUB_DEMO="maybe"))
+    assert out.returncode == 2
+    assert out.stderr == "hub: invalid setting HUB_DEMO: use 1 or 0 (got 'maybe')\n"
+    assert not (tmp_path / "hub.db").exists()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_entrypoint_seeds_the_demo_then_serves(backend: str, tmp_path: Path) -> None:
+    import subprocess
+
+    with database(backend, tmp_path, tag="docker") as url:
+        # Another command than `hub serve` (the worker's) seeds nothing.
+        other = _entry(["hub", "migrate"], _path_env(url, HUB_DEMO="1"))
+        assert other.returncode == 0, other.stderr
+        assert "demo" not in other.stdout
+
+        port = free_port()
+        env = _path_env(url, HUB_DEMO="true")
+        log = tmp_path / "serve.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                ["sh", str(ENTRYPOINT), "hub", "serve", "--port", str(port)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        served = Process(proc, log, f"http://127.0.0.1:{port}")
+        try:
+            wait_ready([served], timeout=240)
+            res = httpx.post(
+                f"{served.url}/graphql",
+                json={"query": "{ channels { handle } products(first: 1) { nodes { handle } } }"},
+            ).json()
+            assert [c["handle"] for c in res["data"]["channels"]] == ["web", "eu"]
+            assert len(res["data"]["products"]["nodes"]) == 1
+            assert "demo data loaded: 2 channels, 600 products" in served.output()
+        finally:
+            assert served.stop() in (0, -15)
+
+        # Started again on the same database (here onto a port in use, so that it stops
+        # after the entrypoint's part): the catalog is kept, nothing is loaded again.
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            busy = taken.getsockname()[1]
+            again = _entry(["hub", "serve", "--port", str(busy)], env)
+        assert again.returncode == 1
+        assert "catalog already present; not seeding demo data" in again.stdout
+        assert again.stderr.strip().endswith(
+            f"hub: port {busy} on 127.0.0.1 is in use by another program (--port): "
+            "stop it or choose another port"
+        )
