@@ -64,7 +64,8 @@ class HubContext:
         if handle:
             ch = await catalog.channel_by_handle(self.reader, handle)
             if ch is None:
-                raise ApiError(f"unknown channel {handle!r}", "CHANNEL_NOT_FOUND")
+                known = await catalog.channel_handles(self.reader)
+                raise ApiError(catalog.unknown_channel(handle, known), "CHANNEL_NOT_FOUND")
             return ch
         ch = await catalog.default_channel(self.reader)
         if ch is None:

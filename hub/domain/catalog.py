@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, select, tuple_, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -282,8 +282,28 @@ class BundleComponentRecord:
 # --------------------------------------------------------------------------- reads
 
 
+def handle_key(handle: str) -> str:
+    """Channel handles are lowercase (``HANDLE_RE``): a client's ``EU`` or `` eu`` is ``eu``."""
+    return handle.strip().lower()
+
+
+_CHANNEL_HANDLES = select(channels_t.c.handle).order_by(channels_t.c.id)  # built once
+
+
+async def channel_handles(conn: AsyncConnection | Reader) -> list[str]:
+    """Every channel's handle, oldest first (for errors that list the valid ones)."""
+    if isinstance(conn, Reader):
+        return [r.handle for r in await conn.all(_CHANNEL_HANDLES)]
+    return list((await conn.execute(_CHANNEL_HANDLES)).scalars())
+
+
+def unknown_channel(handle: str, known: Sequence[str]) -> str:
+    valid = ", ".join(known) if known else "none yet"
+    return f"unknown channel {handle!r}; the channels are: {valid}"
+
+
 async def channel_by_handle(reader: Reader, handle: str) -> ChannelRecord | None:
-    row = await reader.first(select(channels_t).where(channels_t.c.handle == handle))
+    row = await reader.first(select(channels_t).where(channels_t.c.handle == handle_key(handle)))
     return ChannelRecord(row) if row else None
 
 
@@ -328,31 +348,67 @@ SORT_COLUMNS = {
 # Best-selling lists the highest seller first unless reversed.
 DESCENDING_BY_DEFAULT = {"BEST_SELLING"}
 
-_FIELD_TERM = re.compile(r'(\w+):("([^"]*)"|\S+)')
+# field:value, field:"several words" or field:'several words'.
+_FIELD_TERM = re.compile(r"""(\w+):("([^"]*)"|'([^']*)'|\S+)""")
 
 
 def _like_escape(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _words_clause(column: Any, value: str) -> Any:
+    """``column`` (case-insensitively) holds ``value`` as whole words: the whole value
+    (``Northwind Outfitters``), a word or run of words in it (``northwind``), or, with a
+    trailing ``*``, words starting so (``north*``)."""
+    col = func.lower(column)
+    if value.endswith("*"):
+        v = _like_escape(value.rstrip("*"))
+        return or_(col.like(f"{v}%", escape="\\"), col.like(f"% {v}%", escape="\\"))
+    v = _like_escape(value)
+    return or_(
+        col == value,
+        col.like(f"{v} %", escape="\\"),
+        col.like(f"% {v}", escape="\\"),
+        col.like(f"% {v} %", escape="\\"),
+    )
+
+
+def _exact_clause(column: Any, value: str) -> Any:
+    """``column`` equals ``value`` whatever the case, or starts with it given ``x*``."""
+    col = func.lower(column)
+    if value.endswith("*"):
+        return col.like(f"{_like_escape(value.rstrip('*'))}%", escape="\\")
+    return col == value
+
+
 def _text_conditions(text: str) -> list[Any]:
-    """Shopify-style search: free words match title/SKU/vendor/tags; ``tag:x``,
-    ``vendor:x``, ``product_type:x``, ``sku:x``, ``title:x`` narrow to one field."""
+    """Shopify-style search, case-insensitive throughout: free words match title, SKU,
+    vendor, product type and tags; ``vendor:x`` and ``product_type:x`` match whole words
+    of that field (``vendor:northwind``, ``vendor:"Northwind Outfitters"``),
+    ``tag:x`` and ``sku:x`` a whole tag or SKU, ``title:x`` part of the title; a
+    trailing ``*`` matches a prefix (``tag:sum*``). Quote values with spaces."""
     conds: list[Any] = []
 
     def field_term(m: re.Match[str]) -> str:
-        name, value = m.group(1).lower(), (m.group(3) if m.group(3) is not None else m.group(2))
-        v = value.lower()
+        name = m.group(1).lower()
+        value = next(g for g in (m.group(3), m.group(4), m.group(2)) if g is not None)
+        v = " ".join(value.lower().split())
+        if not v.strip("*"):
+            return " "
         if name == "tag":
-            conds.append(exists().where(tags_t.c.product_id == products_t.c.id, tags_t.c.tag == v))
+            conds.append(
+                exists().where(
+                    tags_t.c.product_id == products_t.c.id, _exact_clause(tags_t.c.tag, v)
+                )
+            )
         elif name == "vendor":
-            conds.append(func.lower(products_t.c.vendor) == v)
+            conds.append(_words_clause(products_t.c.vendor, v))
         elif name in ("product_type", "type"):
-            conds.append(func.lower(products_t.c.product_type) == v)
+            conds.append(_words_clause(products_t.c.product_type, v))
         elif name == "sku":
             conds.append(
                 exists().where(
-                    variants_t.c.product_id == products_t.c.id, variants_t.c.sku == value
+                    variants_t.c.product_id == products_t.c.id, _exact_clause(variants_t.c.sku, v)
                 )
             )
         elif name == "title":
@@ -414,16 +470,18 @@ async def list_products(
                 coll_products_t.c.collection_id == filters.collection_pk,
             )
         )
+    # The filter's fields are exact, whatever the case.
     if filters.tag is not None:
         conds.append(
             exists().where(
-                tags_t.c.product_id == products_t.c.id, tags_t.c.tag == filters.tag.lower()
+                tags_t.c.product_id == products_t.c.id,
+                tags_t.c.tag == filters.tag.strip().lower(),
             )
         )
     if filters.vendor is not None:
-        conds.append(products_t.c.vendor == filters.vendor)
+        conds.append(func.lower(products_t.c.vendor) == filters.vendor.strip().lower())
     if filters.product_type is not None:
-        conds.append(products_t.c.product_type == filters.product_type)
+        conds.append(func.lower(products_t.c.product_type) == filters.product_type.strip().lower())
     if filters.price_min is not None or filters.price_max is not None:
         pconds = [prices_t.c.product_id == products_t.c.id, prices_t.c.channel_id == channel.pk]
         if filters.price_min is not None:
@@ -1417,7 +1475,7 @@ async def set_prices(db: Database, prices: Sequence[PriceInput]) -> list[tuple[i
         errs.add(Code.BLANK, "give at least one price", "prices")
     errs.raise_if_any()
     async with db.transaction() as conn:
-        handles = {p.channel_handle for p in prices}
+        handles = {handle_key(p.channel_handle) for p in prices}
         chans = {
             r.handle: r
             for r in (
@@ -1435,12 +1493,14 @@ async def set_prices(db: Database, prices: Sequence[PriceInput]) -> list[tuple[i
             ).all()
         }
         rows = []
+        known: list[str] | None = None
         for i, p in enumerate(prices):
-            ch = chans.get(p.channel_handle)
+            ch = chans.get(handle_key(p.channel_handle))
             if ch is None:
+                known = known if known is not None else await channel_handles(conn)
                 errs.add(
                     Code.NOT_FOUND,
-                    f"channel {p.channel_handle!r} not found",
+                    unknown_channel(p.channel_handle, known),
                     "prices",
                     str(i),
                     "channel",
@@ -1504,7 +1564,7 @@ async def delete_prices(db: Database, pairs: Sequence[tuple[int, str]]) -> int:
             for r in (
                 await conn.execute(
                     select(channels_t.c.handle, channels_t.c.id).where(
-                        channels_t.c.handle.in_({h for _, h in pairs})
+                        channels_t.c.handle.in_({handle_key(h) for _, h in pairs})
                     )
                 )
             ).all()
@@ -1512,11 +1572,15 @@ async def delete_prices(db: Database, pairs: Sequence[tuple[int, str]]) -> int:
         deleted = 0
         products: set[int] = set()
         for i, (vpk, handle) in enumerate(pairs):
-            if handle not in chans:
-                raise fail(Code.NOT_FOUND, f"channel {handle!r} not found", "prices", str(i))
+            if handle_key(handle) not in chans:
+                msg = unknown_channel(handle, await channel_handles(conn))
+                raise fail(Code.NOT_FOUND, msg, "prices", str(i))
             res = await conn.execute(
                 delete(prices_t)
-                .where(prices_t.c.variant_id == vpk, prices_t.c.channel_id == chans[handle])
+                .where(
+                    prices_t.c.variant_id == vpk,
+                    prices_t.c.channel_id == chans[handle_key(handle)],
+                )
                 .returning(prices_t.c.product_id)
             )
             got = res.scalars().all()

@@ -1810,6 +1810,9 @@ def _validate_location(data: dict[str, Any], creating: bool) -> dict[str, Any]:
 
 
 async def _set_location_channels(conn: AsyncConnection, pk: int, handles: Sequence[str]) -> None:
+    from hub.domain.catalog import channel_handles, handle_key
+
+    handles = [handle_key(h) for h in handles]
     rows = (
         await conn.execute(
             select(channels_t.c.handle, channels_t.c.id).where(channels_t.c.handle.in_(handles))
@@ -1818,7 +1821,12 @@ async def _set_location_channels(conn: AsyncConnection, pk: int, handles: Sequen
     found = {r.handle: r.id for r in rows}
     missing = [h for h in handles if h not in found]
     if missing:
-        raise fail(Code.NOT_FOUND, f"unknown channel(s): {', '.join(missing)}", "channels")
+        known = ", ".join(await channel_handles(conn)) or "none yet"
+        raise fail(
+            Code.NOT_FOUND,
+            f"unknown channel(s): {', '.join(missing)}; the channels are: {known}",
+            "channels",
+        )
     from sqlalchemy import delete
 
     await conn.execute(delete(loc_channels_t).where(loc_channels_t.c.location_id == pk))

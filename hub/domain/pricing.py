@@ -330,9 +330,13 @@ def _validate_list(errs: Errors, data: PriceListInput) -> None:
 
 
 async def _channel_row(conn: AsyncConnection, handle: str) -> Any:
-    row = (await conn.execute(select(channels_t).where(channels_t.c.handle == handle))).first()
+    from hub.domain.catalog import channel_handles, handle_key, unknown_channel
+
+    stmt = select(channels_t).where(channels_t.c.handle == handle_key(handle))
+    row = (await conn.execute(stmt)).first()
     if row is None:
-        raise fail(Code.NOT_FOUND, f"channel {handle!r} not found", "channel")
+        msg = unknown_channel(handle, await channel_handles(conn))
+        raise fail(Code.NOT_FOUND, msg, "channel")
     return row
 
 
