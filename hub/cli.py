@@ -178,7 +178,7 @@ def _run_uvicorn(
         if config.should_reload:
             ChangeReload(config, target=server.run, sockets=[sock]).run()
         elif config.workers > 1:
-            Multiprocess(config, target=server.run, sockets=[sock]).run()
+            Multiprocess(config, sockets=[sock]).run()
         else:
             server.run(sockets=[sock])
     except KeyboardInterrupt:

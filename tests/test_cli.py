@@ -301,3 +301,20 @@ def test_help_has_no_type_noise(plain_env: dict[str, str]) -> None:
         assert noise == [], f"hub {' '.join(cmd)} --help: {noise}\n{out.stdout}"
     serve = hub(["serve", "--help"], plain_env).stdout
     assert "--port PORT" in serve and "--workers N" in serve and "--demo " in serve
+
+
+def test_two_workers_serve_on_postgres(tmp_path: Path) -> None:
+    """The port bound by `hub serve` itself is shared by uvicorn's worker processes."""
+    with database("postgresql", tmp_path, tag="cli") as url:
+        port = free_port()
+        proc = Process.start(
+            ["serve", "--workers", "2", "--port", str(port)], hub_env(url), tmp_path / "s.log"
+        )
+        proc.url = f"http://127.0.0.1:{port}"
+        try:
+            wait_ready([proc])
+            statuses = {httpx.get(f"{proc.url}/readyz").json()["status"] for _ in range(4)}
+            assert statuses == {"ok"}
+            assert f"GraphQL and GraphiQL at http://127.0.0.1:{port}/graphql" in proc.output()
+        finally:
+            assert proc.stop() == 0, proc.output()
