@@ -244,6 +244,8 @@ def worker() -> None:
     )
     try:
         run_worker(settings)
+    except asyncio.CancelledError:
+        pass  # SIGTERM while a job ran: arq cancels it, and the worker stops
     except (RedisError, OSError) as exc:
         shown = describe_database(settings.redis_url)
         raise CliError(f"cannot reach Redis at {shown} (HUB_REDIS_URL): {first_line(exc)}") from exc

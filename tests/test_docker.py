@@ -362,7 +362,8 @@ def test_entrypoint_seeds_the_demo_then_serves(backend: str, tmp_path: Path) -> 
         # Another command than `hub serve` (the worker's) seeds nothing.
         other = _entry(["hub", "migrate"], _path_env(url, HUB_DEMO="1"))
         assert other.returncode == 0, other.stderr
-        assert "demo" not in other.stdout
+        assert "HUB_DEMO is set" not in other.stdout
+        assert "demo data loaded" not in other.stdout
 
         port = free_port()
         env = _path_env(url, HUB_DEMO="true")
