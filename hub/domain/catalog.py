@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, select, tuple_, update
+from sqlalchemy import and_, delete, exists, false, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -35,7 +35,7 @@ from hub.db.models import (
 )
 from hub.domain.errors import Code, DomainError, Errors, fail
 from hub.domain.paging import PageRequest, decode_cursor, encode_cursor
-from hub.money import Money, MoneyError, is_currency, to_minor
+from hub.money import Money, MoneyError, bound_minor, is_currency, parse_amount
 
 channels_t = Channel.__table__
 products_t = Product.__table__
@@ -427,9 +427,11 @@ async def list_products(
     if filters.price_min is not None or filters.price_max is not None:
         pconds = [prices_t.c.product_id == products_t.c.id, prices_t.c.channel_id == channel.pk]
         if filters.price_min is not None:
-            pconds.append(prices_t.c.amount >= to_minor(filters.price_min, channel.currency))
+            low = bound_minor(filters.price_min, channel.currency, lower=True)
+            pconds.append(false() if low is None else prices_t.c.amount >= low)
         if filters.price_max is not None:
-            pconds.append(prices_t.c.amount <= to_minor(filters.price_max, channel.currency))
+            high = bound_minor(filters.price_max, channel.currency, lower=False)
+            pconds.append(false() if high is None else prices_t.c.amount <= high)
         conds.append(exists().where(*pconds))
     if filters.available is not None:
         sellable = available_products_clause(channel)
@@ -444,9 +446,7 @@ async def list_products(
     for cursor, is_after in ((page.after, True), (page.before, False)):
         if cursor is None:
             continue
-        value, pk = decode_cursor(cursor, kind)
-        if sort_key == "CREATED_AT" and value is not None:
-            value = datetime.fromisoformat(value)
+        value, pk = decode_cursor(cursor, kind, _CURSOR_VALUES.get(sort_key))
         key = (value, pk) if sort_col is not products_t.c.id else None
         go_up = is_after != descending
         if key is None:
@@ -476,6 +476,15 @@ async def list_products(
     if backward:
         return records, cursors, page.before is not None, more
     return records, cursors, more, page.after is not None
+
+
+# What each sort's cursors hold (ID cursors compare the key alone).
+_CURSOR_VALUES: dict[str, Any] = {
+    "TITLE": "text",
+    "CREATED_AT": "datetime",
+    "BEST_SELLING": "int32",
+    "PRICE": "int32",
+}
 
 
 def _cursor_value(sort_key: str, row: Any) -> Any:
@@ -1458,16 +1467,17 @@ async def set_prices(db: Database, prices: Sequence[PriceInput]) -> list[tuple[i
                     "currencyCode",
                 )
                 continue
-            try:
-                amounts = [
-                    None if a is None else to_minor(a, ch.currency)
-                    for a in (p.amount, p.compare_at_amount, p.cost_amount)
-                ]
-            except MoneyError as exc:
-                errs.add(Code.INVALID, str(exc), "prices", str(i), "amount")
-                continue
-            if any(a is not None and a < 0 for a in amounts):
-                errs.add(Code.INVALID, "amounts can't be negative", "prices", str(i), "amount")
+            amounts: list[int | None] = []
+            for name, a in (
+                ("amount", p.amount),
+                ("compareAtAmount", p.compare_at_amount),
+                ("costAmount", p.cost_amount),
+            ):
+                try:
+                    amounts.append(None if a is None else parse_amount(a, ch.currency))
+                except MoneyError as exc:
+                    errs.add(Code.INVALID, str(exc), "prices", str(i), name)
+            if len(amounts) < 3:
                 continue
             rows.append((ch, p.variant_pk, vrows[p.variant_pk], amounts))
         errs.raise_if_any()

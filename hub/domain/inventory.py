@@ -1774,7 +1774,7 @@ _LOCATION_FIELDS = (
 
 def _validate_location(data: dict[str, Any], creating: bool) -> dict[str, Any]:
     from hub.domain.catalog import HANDLE_RE
-    from hub.money import MoneyError, is_currency, to_minor
+    from hub.money import MoneyError, is_currency, parse_amount
 
     errs = Errors()
     if creating:
@@ -1800,9 +1800,7 @@ def _validate_location(data: dict[str, Any], creating: bool) -> dict[str, Any]:
         errs.add(Code.INVALID, "costCurrency must be an ISO 4217 code", "costCurrency")
     elif "cost_per_shipment" in data:
         try:
-            values["cost_per_shipment"] = to_minor(data["cost_per_shipment"], currency)
-            if values["cost_per_shipment"] < 0:
-                errs.add(Code.INVALID, "costPerShipment can't be negative", "costPerShipment")
+            values["cost_per_shipment"] = parse_amount(data["cost_per_shipment"], currency)
         except MoneyError as exc:
             errs.add(Code.INVALID, str(exc), "costPerShipment")
     errs.raise_if_any()
