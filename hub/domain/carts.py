@@ -71,6 +71,8 @@ MAX_QUANTITY = 10_000
 MAX_CODES = 10
 MAX_ATTRIBUTES = 50
 MAX_NOTE = 5000
+MAX_ATTRIBUTE_KEY = 255
+MAX_ATTRIBUTE_VALUE = 2000
 
 
 class CartCode:
@@ -224,9 +226,12 @@ def _clean_attributes(attrs: Sequence[Attribute] | None, *path: str) -> list[dic
     for a in attrs or ():
         if not a.key.strip():
             raise fail(Code.BLANK, "an attribute needs a key", *path, "key")
-        if len(a.key) > 255 or len(a.value) > 2000:
+        if len(a.key) > MAX_ATTRIBUTE_KEY or len(a.value) > MAX_ATTRIBUTE_VALUE:
             raise fail(
-                Code.TOO_LONG, "attribute keys are at most 255 characters, values 2000", *path
+                Code.TOO_LONG,
+                f"attribute keys are at most {MAX_ATTRIBUTE_KEY} characters, "
+                f"values {MAX_ATTRIBUTE_VALUE}",
+                *path,
             )
         out.append({"key": a.key.strip(), "value": a.value})
     if len(out) > MAX_ATTRIBUTES:
