@@ -49,6 +49,7 @@ from hub.db.models import (
 from hub.domain.errors import Code, DomainError, UserError, fail
 from hub.domain.inventory import stock_by_location
 from hub.domain.promotions import Basket, BasketLine, Context, FirstOrder, Result, apply
+from hub.emails import InvalidEmail, normalize_email
 from hub.money import exponent
 
 carts_t = Cart.__table__
@@ -65,7 +66,6 @@ loc_channels_t = LocationChannel.__table__
 CART_GID = "gid://hub/Cart/"
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_LINES = 250
 MAX_QUANTITY = 10_000
 MAX_CODES = 10
@@ -259,9 +259,12 @@ def _clean_codes(codes: Sequence[str]) -> list[str]:
 def _clean_buyer(b: BuyerIdentity) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if b.email is not None:
-        email = b.email.strip().lower()
-        if email and not EMAIL_RE.match(email):
-            raise fail(Code.INVALID, "not an email address", "buyerIdentity", "email")
+        email = b.email.strip()
+        if email:
+            try:
+                email = normalize_email(email)
+            except InvalidEmail as exc:
+                raise fail(Code(exc.code), str(exc), "buyerIdentity", "email") from None
         values["email"] = email or None
     if b.phone is not None:
         phone = b.phone.strip()
