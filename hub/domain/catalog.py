@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
+from hub.bounds import TEXT_MAX
 from hub.db.database import Database, Reader
 from hub.db.models import (
     BundleComponent,
@@ -728,13 +729,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _check_handle(errs: Errors, handle: str | None, *path: str) -> None:
+def _check_handle(errs: Errors, handle: str | None, *path: str, max_len: int = 255) -> None:
     if handle is None:
         return
     if not handle:
         errs.add(Code.BLANK, "handle can't be blank", *path)
-    elif len(handle) > 255:
-        errs.add(Code.TOO_LONG, "handle is longer than 255 characters", *path)
+    elif len(handle) > max_len:
+        errs.add(Code.TOO_LONG, f"handle is longer than {max_len} characters", *path)
     elif not HANDLE_RE.match(handle):
         errs.add(Code.INVALID, "handle must be lowercase letters, digits and dashes", *path)
 
@@ -779,7 +780,7 @@ class ChannelInput:
 
 
 def _validate_channel(errs: Errors, data: ChannelInput) -> None:
-    _check_handle(errs, data.handle, "handle")
+    _check_handle(errs, data.handle, "handle", max_len=channels_t.c.handle.type.length)
     _check_text(errs, data.name, "name", required=True)
     if data.currency is not None and not is_currency(data.currency):
         errs.add(Code.INVALID, f"{data.currency!r} is not an ISO 4217 currency code", "currency")
@@ -930,7 +931,9 @@ def _validate_product(
     _check_text(errs, data.title, "title", required=True)
     _check_text(errs, data.vendor, "vendor")
     _check_text(errs, data.product_type, "productType")
-    _check_text(errs, data.description, "description", max_len=65535)
+    _check_text(errs, data.description, "description", max_len=TEXT_MAX)
+    _check_text(errs, data.seo_title, "seoTitle")
+    _check_text(errs, data.seo_description, "seoDescription", max_len=TEXT_MAX)
     if data.status is not None and data.status not in STATUSES:
         errs.add(Code.INVALID, f"status must be one of {', '.join(STATUSES)}", "status")
     if data.tags is not None:
@@ -946,6 +949,13 @@ def _validate_product(
         for i, o in enumerate(data.options):
             if not o.name.strip():
                 errs.add(Code.BLANK, "option name can't be blank", "options", str(i), "name")
+            if len(o.name) > 255 or any(len(v) > 255 for v in o.values):
+                errs.add(
+                    Code.TOO_LONG,
+                    "option names and values are at most 255 characters",
+                    "options",
+                    str(i),
+                )
             if not o.values or len(set(o.values)) != len(o.values):
                 errs.add(
                     Code.INVALID, "an option needs distinct values", "options", str(i), "values"
@@ -1001,6 +1011,10 @@ def _validate_variant(
         errs.add(Code.BLANK, "sku is required", *path, "sku")
     if v.sku is not None and (not v.sku.strip() or len(v.sku) > 128):
         errs.add(Code.INVALID, "sku must be 1 to 128 characters", *path, "sku")
+    if v.barcode is not None and len(v.barcode) > variants_t.c.barcode.type.length:
+        errs.add(Code.TOO_LONG, "barcode is longer than 64 characters", *path, "barcode")
+    if v.title is not None and len(v.title) > 255:
+        errs.add(Code.TOO_LONG, "title is longer than 255 characters", *path, "title")
     if v.weight_grams is not None and v.weight_grams < 0:
         errs.add(Code.INVALID, "weight can't be negative", *path, "weightGrams")
     if v.options is not None or creating:

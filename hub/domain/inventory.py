@@ -395,12 +395,27 @@ def _emit(outbox: Outbox, ch: Change, level: LevelRecord) -> None:
     )
 
 
+# Text a change writes to its ledger row, and the input that carries it.
+_LEDGER_TEXT = (
+    ("reason", "reason"),
+    ("reference", "reference"),
+    ("lot_number", "lotNumber"),
+    ("serial_number", "serialNumbers"),
+    ("actor", "actor"),
+)
+
+
 def _check_bounds(ch: Change, d: Mapping[str, int]) -> None:
     """Refuse, before anything is written, a change no 32-bit level could take (a
     bundle's quantity times its components' can exceed one)."""
     for s in STATES:
         if not fits_int32(d[s]) or not fits_int32(-d[s]):
             raise fail(Code.INVALID, f"{_camel(s)} can't change by more than {INT32_MAX}", ch.field)
+    for attr, path in _LEDGER_TEXT:
+        value = getattr(ch, attr)
+        limit = moves_t.c[attr].type.length
+        if value is not None and len(value) > limit:
+            raise fail(Code.TOO_LONG, f"{path} is longer than {limit} characters", path)
     for name, value in (ch.settings or {}).items():
         if not 0 <= value <= INT32_MAX:
             raise fail(Code.INVALID, f"{_camel(name)} must be 0 to {INT32_MAX}", _camel(name))
@@ -1836,6 +1851,12 @@ def _validate_location(data: dict[str, Any], creating: bool) -> dict[str, Any]:
         errs.add(Code.INVALID, "handle must be lowercase letters, digits and dashes", "handle")
     if "kind" in data and data["kind"] not in ("WAREHOUSE", "STORE", "THIRD_PARTY", "DROPSHIP"):
         errs.add(Code.INVALID, "unknown location kind", "kind")
+    for name in ("name", "address1", "city", "region", "postal_code"):
+        limit = locations_t.c[name].type.length
+        if isinstance(data.get(name), str) and len(data[name]) > limit:
+            errs.add(
+                Code.TOO_LONG, f"{_camel(name)} is longer than {limit} characters", _camel(name)
+            )
     if "country_code" in data and not re.fullmatch(r"[A-Z]{2}", data["country_code"] or ""):
         errs.add(Code.INVALID, "countryCode must be ISO 3166-1 alpha-2", "countryCode")
     if "latitude" in data and not -90 <= data["latitude"] <= 90:
