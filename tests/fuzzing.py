@@ -130,8 +130,15 @@ _KNOWN_STRINGS = [
     "0.001",
     "1e30",
 ]
+_KNOWN = st.sampled_from(_KNOWN_STRINGS)
 STRINGS = st.one_of(
-    st.sampled_from([*_KNOWN_STRINGS, "é" * 1000, "é" * 5001, "é" * 70_000]),
+    _KNOWN,
+    _KNOWN,
+    st.sampled_from(["é" * 1000, "é" * 5001, "é" * 70_000]),
+    # A value that would otherwise be accepted, with a NUL or a control character in it.
+    st.tuples(_KNOWN, st.sampled_from(["\x00", "\x01", "\n", "\t", "\x1b", "\x7f", "\x85"])).map(
+        lambda p: p[0][:3] + p[1] + p[0][3:]
+    ),
     # Any code point but surrogates, NUL and other control characters included.
     st.text(max_size=24),
     st.text(alphabet=st.characters(max_codepoint=0x20), max_size=6).map(lambda s: f"a{s}b"),
@@ -139,6 +146,7 @@ STRINGS = st.one_of(
 
 INTS = st.one_of(
     st.sampled_from([0, 1, 2, -1, 250, 251, 10_000, 10_001, INT32, INT32 - 1, -INT32 - 1]),
+    st.integers(min_value=0, max_value=50),  # page sizes and quantities that pass
     st.integers(min_value=-INT32 - 1, max_value=INT32),
 )
 
