@@ -376,9 +376,7 @@ async def test_price_list_lifecycle(hub: Hub) -> None:
         ("INVALID", ["entries", "5", "amount"]),
     ]
     # Not a decimal string at all: the input guard answers on the field first.
-    res = await hub.admin(
-        ENTRIES_SET, {"id": pl["id"], "e": [{"variantId": v3, "amount": "1e12"}]}
-    )
+    res = await hub.admin(ENTRIES_SET, {"id": pl["id"], "e": [{"variantId": v3, "amount": "1e12"}]})
     assert [(e["code"], e["field"]) for e in res["data"]["priceListEntriesSet"]["userErrors"]] == [
         ("INVALID", ["entries", "0", "amount"])
     ]
