@@ -399,3 +399,35 @@ async def test_real_cursors_still_page(hub: Hub) -> None:
         assert "errors" not in second, (sort, second)
         ids = {n["id"] for n in first["data"]["products"]["nodes"]}
         assert ids.isdisjoint(n["id"] for n in second["data"]["products"]["nodes"])
+
+
+# --------------------------------------------------------------------------- the guard
+
+
+def test_every_bound_names_an_input_of_the_schema_and_every_mutation_answers_user_errors() -> None:
+    """The bounds table can't go stale (a renamed field would silently fall back to the
+    default), and every mutation with ``userErrors`` can answer the guard's refusals
+    there rather than as a request error."""
+    from graphql import GraphQLInputObjectType, GraphQLObjectType
+
+    from hub.settings import load_settings
+    from schema import build_schema
+    from schema.inputs import TEXT_BOUNDS, _payload_builder
+
+    gql = build_schema(load_settings())._schema
+    coordinates = set()
+    for t in gql.type_map.values():
+        if isinstance(t, GraphQLInputObjectType):
+            coordinates.update(f"{t.name}.{f}" for f in t.fields)
+        elif isinstance(t, GraphQLObjectType):
+            for fname, f in t.fields.items():
+                coordinates.update(f"{t.name}.{fname}({a}:)" for a in f.args)
+                coordinates.update(f"*({a}:)" for a in f.args)
+    assert sorted(set(TEXT_BOUNDS) - coordinates) == []
+    assert gql.mutation_type is not None
+    without = [
+        name
+        for name, f in gql.mutation_type.fields.items()
+        if "userErrors" in getattr(f.type, "of_type", f.type).fields and not _payload_builder(f)
+    ]
+    assert without == []
