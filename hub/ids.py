@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hub.bounds import MAX_ID_DIGITS, ascii_digits
+
 PREFIX = "gid://hub/"
 
 
@@ -18,13 +20,20 @@ def decode(gid: str, expected: str | tuple[str, ...] | None = None) -> tuple[str
     if not isinstance(gid, str) or not gid.startswith(PREFIX):
         raise InvalidId(f"{gid!r} is not a hub global id (gid://hub/<Type>/<id>)")
     type_name, _, raw = gid[len(PREFIX) :].partition("/")
-    if not type_name or not raw.isdigit() or len(raw) > 18:
+    pk = parse_pk(raw)
+    if not type_name or pk is None:
         raise InvalidId(f"{gid!r} is not a hub global id (gid://hub/<Type>/<id>)")
     if expected is not None:
         allowed = (expected,) if isinstance(expected, str) else expected
         if type_name not in allowed:
             raise InvalidId(f"{gid!r} is not a {' or '.join(allowed)} id")
-    return type_name, int(raw)
+    return type_name, pk
+
+
+def parse_pk(raw: str) -> int | None:
+    """The primary key in a global id's last part: 1 to 18 ASCII digits (so it fits
+    the 64-bit id columns), else None."""
+    return ascii_digits(raw, MAX_ID_DIGITS)
 
 
 def decode_pk(gid: str, expected: str) -> int:

@@ -34,11 +34,13 @@ from schema.directives import IN_CONTEXT
 from schema.errors import ApiError
 from schema.execution import mark_fast_fields
 from schema.giftcards import GiftCardMutation, GiftCardQuery
+from schema.inputs import install as install_input_guard
 from schema.inventory import InventoryMutation, InventoryQuery
 from schema.limits import QueryCost
 from schema.pricing import PricingMutation, PricingQuery
 from schema.promotions import PromotionMutation, PromotionQuery
 from schema.relay import Node, node_types, resolve_nodes
+from schema.scalars import SCALAR_OVERRIDES
 from schema.shipping import ShippingMutation, ShippingQuery
 from schema.subscriptions import Subscription, SubscriptionExecutionContext
 
@@ -242,9 +244,12 @@ def build_schema(settings: Settings, plugins: Sequence[Any] = ()) -> strawberry.
         extensions=extensions,
         # HubExecutionContext, plus one shared execution per subscription event.
         execution_context_class=SubscriptionExecutionContext,
+        scalar_overrides=SCALAR_OVERRIDES,
     )
     gql = schema._schema
     gql.directives = (*gql.directives, IN_CONTEXT)
+    # Every argument checked before its resolver runs (text, decimals, times, JSON).
+    install_input_guard(gql)
     attrs = _plain_attribute_resolvers(gql, schema.config.name_converter)
     mark_fast_fields(gql, attrs)
     return schema

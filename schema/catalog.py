@@ -348,7 +348,7 @@ class Collection(Node):
         after_key = None
         if after is not None:
             try:
-                pos, pk = decode_cursor(after, "CP")
+                pos, pk = decode_cursor(after, "CP", "int32")
             except InvalidCursor as exc:
                 raise ApiError(str(exc), "INVALID_CURSOR") from None
             if not isinstance(pos, int):

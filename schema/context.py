@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from graphql import GraphQLResolveInfo, StringValueNode, VariableNode
 
 from hub.auth import ANONYMOUS, Principal
+from hub.bounds import control_character, describe
 from hub.db.database import Database, Reader
 from hub.domain import catalog
 from hub.settings import Settings
@@ -15,6 +16,9 @@ from schema.errors import ApiError
 
 if TYPE_CHECKING:
     from schema.loaders import Loaders
+
+# A channel handle's column is String(64).
+MAX_HANDLE = 64
 
 
 class HubContext:
@@ -62,7 +66,18 @@ class HubContext:
 
     async def _load_channel(self, handle: str | None) -> catalog.ChannelRecord:
         if handle:
-            ch = await catalog.channel_by_handle(self.reader, handle)
+            bad = control_character(handle)
+            if bad is not None:
+                raise ApiError(
+                    f"the channel contains a control character ({describe(bad)})",
+                    "BAD_USER_INPUT",
+                )
+            # Longer than any handle can be: unknown, without asking the database.
+            ch = (
+                None
+                if len(handle) > MAX_HANDLE
+                else await catalog.channel_by_handle(self.reader, handle)
+            )
             if ch is None:
                 known = await catalog.channel_handles(self.reader)
                 raise ApiError(catalog.unknown_channel(handle, known), "CHANNEL_NOT_FOUND")

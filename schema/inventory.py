@@ -303,7 +303,7 @@ class InventoryQuery:
         start = 0
         if after is not None:
             try:
-                start, _ = decode_cursor(after, "L")
+                start, _ = decode_cursor(after, "L", "int32")
             except InvalidCursor as exc:
                 raise ApiError(str(exc), "INVALID_CURSOR") from None
             if not isinstance(start, int) or start < 0:

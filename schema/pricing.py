@@ -84,7 +84,7 @@ class PriceListType(Node):
         key = None
         if after is not None:
             try:
-                qty, vpk = decode_cursor(after, "PLE")
+                qty, vpk = decode_cursor(after, "PLE", "int32")
             except InvalidCursor as exc:
                 raise ApiError(str(exc), "INVALID_CURSOR") from None
             if not isinstance(qty, int):

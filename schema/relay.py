@@ -161,7 +161,7 @@ every key that doesn't exist *or that the request may not see*."""
 
 
 def _int_key(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
+    return ids.parse_pk(raw)
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,6 +49,7 @@ from hub.db.models import (
 from hub.domain.errors import Code, DomainError, UserError, fail
 from hub.domain.inventory import stock_by_location
 from hub.domain.promotions import Basket, BasketLine, Context, FirstOrder, Result, apply
+from hub.emails import InvalidEmail, normalize_email
 from hub.money import exponent
 
 carts_t = Cart.__table__
@@ -65,12 +66,13 @@ loc_channels_t = LocationChannel.__table__
 CART_GID = "gid://hub/Cart/"
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_LINES = 250
 MAX_QUANTITY = 10_000
 MAX_CODES = 10
 MAX_ATTRIBUTES = 50
 MAX_NOTE = 5000
+MAX_ATTRIBUTE_KEY = 255
+MAX_ATTRIBUTE_VALUE = 2000
 
 
 class CartCode:
@@ -224,9 +226,12 @@ def _clean_attributes(attrs: Sequence[Attribute] | None, *path: str) -> list[dic
     for a in attrs or ():
         if not a.key.strip():
             raise fail(Code.BLANK, "an attribute needs a key", *path, "key")
-        if len(a.key) > 255 or len(a.value) > 2000:
+        if len(a.key) > MAX_ATTRIBUTE_KEY or len(a.value) > MAX_ATTRIBUTE_VALUE:
             raise fail(
-                Code.TOO_LONG, "attribute keys are at most 255 characters, values 2000", *path
+                Code.TOO_LONG,
+                f"attribute keys are at most {MAX_ATTRIBUTE_KEY} characters, "
+                f"values {MAX_ATTRIBUTE_VALUE}",
+                *path,
             )
         out.append({"key": a.key.strip(), "value": a.value})
     if len(out) > MAX_ATTRIBUTES:
@@ -254,9 +259,12 @@ def _clean_codes(codes: Sequence[str]) -> list[str]:
 def _clean_buyer(b: BuyerIdentity) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if b.email is not None:
-        email = b.email.strip().lower()
-        if email and not EMAIL_RE.match(email):
-            raise fail(Code.INVALID, "not an email address", "buyerIdentity", "email")
+        email = b.email.strip()
+        if email:
+            try:
+                email = normalize_email(email)
+            except InvalidEmail as exc:
+                raise fail(Code(exc.code), str(exc), "buyerIdentity", "email") from None
         values["email"] = email or None
     if b.phone is not None:
         phone = b.phone.strip()

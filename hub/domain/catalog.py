@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, delete, exists, false, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
+from hub.bounds import TEXT_MAX
 from hub.db.database import Database, Reader
 from hub.db.models import (
     BundleComponent,
@@ -35,7 +36,7 @@ from hub.db.models import (
 )
 from hub.domain.errors import Code, DomainError, Errors, fail
 from hub.domain.paging import PageRequest, decode_cursor, encode_cursor
-from hub.money import Money, MoneyError, is_currency, to_minor
+from hub.money import Money, MoneyError, bound_minor, is_currency, parse_amount
 
 channels_t = Channel.__table__
 products_t = Product.__table__
@@ -485,9 +486,11 @@ async def list_products(
     if filters.price_min is not None or filters.price_max is not None:
         pconds = [prices_t.c.product_id == products_t.c.id, prices_t.c.channel_id == channel.pk]
         if filters.price_min is not None:
-            pconds.append(prices_t.c.amount >= to_minor(filters.price_min, channel.currency))
+            low = bound_minor(filters.price_min, channel.currency, lower=True)
+            pconds.append(false() if low is None else prices_t.c.amount >= low)
         if filters.price_max is not None:
-            pconds.append(prices_t.c.amount <= to_minor(filters.price_max, channel.currency))
+            high = bound_minor(filters.price_max, channel.currency, lower=False)
+            pconds.append(false() if high is None else prices_t.c.amount <= high)
         conds.append(exists().where(*pconds))
     if filters.available is not None:
         sellable = available_products_clause(channel)
@@ -502,9 +505,7 @@ async def list_products(
     for cursor, is_after in ((page.after, True), (page.before, False)):
         if cursor is None:
             continue
-        value, pk = decode_cursor(cursor, kind)
-        if sort_key == "CREATED_AT" and value is not None:
-            value = datetime.fromisoformat(value)
+        value, pk = decode_cursor(cursor, kind, _CURSOR_VALUES.get(sort_key))
         key = (value, pk) if sort_col is not products_t.c.id else None
         go_up = is_after != descending
         if key is None:
@@ -534,6 +535,15 @@ async def list_products(
     if backward:
         return records, cursors, page.before is not None, more
     return records, cursors, more, page.after is not None
+
+
+# What each sort's cursors hold (ID cursors compare the key alone).
+_CURSOR_VALUES: dict[str, Any] = {
+    "TITLE": "text",
+    "CREATED_AT": "datetime",
+    "BEST_SELLING": "int32",
+    "PRICE": "int32",
+}
 
 
 def _cursor_value(sort_key: str, row: Any) -> Any:
@@ -777,13 +787,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _check_handle(errs: Errors, handle: str | None, *path: str) -> None:
+def _check_handle(errs: Errors, handle: str | None, *path: str, max_len: int = 255) -> None:
     if handle is None:
         return
     if not handle:
         errs.add(Code.BLANK, "handle can't be blank", *path)
-    elif len(handle) > 255:
-        errs.add(Code.TOO_LONG, "handle is longer than 255 characters", *path)
+    elif len(handle) > max_len:
+        errs.add(Code.TOO_LONG, f"handle is longer than {max_len} characters", *path)
     elif not HANDLE_RE.match(handle):
         errs.add(Code.INVALID, "handle must be lowercase letters, digits and dashes", *path)
 
@@ -828,7 +838,7 @@ class ChannelInput:
 
 
 def _validate_channel(errs: Errors, data: ChannelInput) -> None:
-    _check_handle(errs, data.handle, "handle")
+    _check_handle(errs, data.handle, "handle", max_len=channels_t.c.handle.type.length)
     _check_text(errs, data.name, "name", required=True)
     if data.currency is not None and not is_currency(data.currency):
         errs.add(Code.INVALID, f"{data.currency!r} is not an ISO 4217 currency code", "currency")
@@ -979,7 +989,9 @@ def _validate_product(
     _check_text(errs, data.title, "title", required=True)
     _check_text(errs, data.vendor, "vendor")
     _check_text(errs, data.product_type, "productType")
-    _check_text(errs, data.description, "description", max_len=65535)
+    _check_text(errs, data.description, "description", max_len=TEXT_MAX)
+    _check_text(errs, data.seo_title, "seoTitle")
+    _check_text(errs, data.seo_description, "seoDescription", max_len=TEXT_MAX)
     if data.status is not None and data.status not in STATUSES:
         errs.add(Code.INVALID, f"status must be one of {', '.join(STATUSES)}", "status")
     if data.tags is not None:
@@ -995,6 +1007,13 @@ def _validate_product(
         for i, o in enumerate(data.options):
             if not o.name.strip():
                 errs.add(Code.BLANK, "option name can't be blank", "options", str(i), "name")
+            if len(o.name) > 255 or any(len(v) > 255 for v in o.values):
+                errs.add(
+                    Code.TOO_LONG,
+                    "option names and values are at most 255 characters",
+                    "options",
+                    str(i),
+                )
             if not o.values or len(set(o.values)) != len(o.values):
                 errs.add(
                     Code.INVALID, "an option needs distinct values", "options", str(i), "values"
@@ -1050,6 +1069,10 @@ def _validate_variant(
         errs.add(Code.BLANK, "sku is required", *path, "sku")
     if v.sku is not None and (not v.sku.strip() or len(v.sku) > 128):
         errs.add(Code.INVALID, "sku must be 1 to 128 characters", *path, "sku")
+    if v.barcode is not None and len(v.barcode) > variants_t.c.barcode.type.length:
+        errs.add(Code.TOO_LONG, "barcode is longer than 64 characters", *path, "barcode")
+    if v.title is not None and len(v.title) > 255:
+        errs.add(Code.TOO_LONG, "title is longer than 255 characters", *path, "title")
     if v.weight_grams is not None and v.weight_grams < 0:
         errs.add(Code.INVALID, "weight can't be negative", *path, "weightGrams")
     if v.options is not None or creating:
@@ -1518,16 +1541,17 @@ async def set_prices(db: Database, prices: Sequence[PriceInput]) -> list[tuple[i
                     "currencyCode",
                 )
                 continue
-            try:
-                amounts = [
-                    None if a is None else to_minor(a, ch.currency)
-                    for a in (p.amount, p.compare_at_amount, p.cost_amount)
-                ]
-            except MoneyError as exc:
-                errs.add(Code.INVALID, str(exc), "prices", str(i), "amount")
-                continue
-            if any(a is not None and a < 0 for a in amounts):
-                errs.add(Code.INVALID, "amounts can't be negative", "prices", str(i), "amount")
+            amounts: list[int | None] = []
+            for name, a in (
+                ("amount", p.amount),
+                ("compareAtAmount", p.compare_at_amount),
+                ("costAmount", p.cost_amount),
+            ):
+                try:
+                    amounts.append(None if a is None else parse_amount(a, ch.currency))
+                except MoneyError as exc:
+                    errs.add(Code.INVALID, str(exc), "prices", str(i), name)
+            if len(amounts) < 3:
                 continue
             rows.append((ch, p.variant_pk, vrows[p.variant_pk], amounts))
         errs.raise_if_any()

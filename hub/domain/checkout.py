@@ -65,6 +65,7 @@ from hub.domain.inventory import Inventory, commit_reservations
 from hub.domain.orders import insert_order
 from hub.events.bus import Event
 from hub.events.outbox import Outbox
+from hub.money import MAX_MINOR, format_minor
 
 log = logging.getLogger("hub.checkout")
 
@@ -595,9 +596,31 @@ async def _claim(conn: AsyncConnection, cart_pk: int, key: str, ttl: timedelta) 
     return took.rowcount == 1
 
 
+def _check_storable(priced: PricedCart) -> None:
+    """Every amount of the order fits its 32-bit column (hub.money.MAX_MINOR): a cart
+    of 10,000 units at a large price can add up past it. Refused before anything is
+    reserved or paid."""
+    over = [
+        ln
+        for ln in priced.lines
+        if max(ln.unit_price, ln.compare_at or 0, ln.subtotal, ln.total, ln.tax) > MAX_MINOR
+    ]
+    totals = (priced.subtotal, priced.discount_total, priced.shipping, priced.tax, priced.total)
+    if over or max(totals) > MAX_MINOR:
+        largest = f"{format_minor(MAX_MINOR, priced.currency)} {priced.currency}"
+        raise DomainError(
+            [
+                UserError(["lines", ln.id], f"the line comes to over {largest}", "LIMIT_EXCEEDED")
+                for ln in over
+            ]
+            or [UserError(["cartId"], f"the order's total is over {largest}", "LIMIT_EXCEEDED")]
+        )
+
+
 def _check_payable(priced: PricedCart, plan: _Plan) -> None:
     if not priced.lines:
         raise fail(CheckoutCode.EMPTY_CART, "the cart has no lines", "cartId")  # type: ignore[arg-type]
+    _check_storable(priced)
     gone = [ln for ln in priced.lines if not ln.sellable]
     if gone:
         raise DomainError(

@@ -23,10 +23,10 @@ from hub.auth import Principal
 from hub.db.database import Database, Reader, fetch_all
 from hub.db.models import Customer
 from hub.domain.errors import Code, Errors, fail
+from hub.emails import InvalidEmail, normalize_email
 
 customers_t = Customer.__table__
 
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{3,30}$")
 GROUP_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 # Two-letter country prefix and 2 to 13 letters or digits: the EU VAT id shape (and
@@ -156,13 +156,13 @@ def _clean(errs: Errors, data: CustomerInput) -> dict[str, Any]:
                 errs.add(Code.INVALID, f"{path} contains a NUL character", path)
                 continue
         if f.name == "email":
-            value = value.lower()
             if not value:
                 errs.add(Code.BLANK, "email can't be blank", path)
-            elif len(value) > 255:
-                errs.add(Code.TOO_LONG, "email is longer than 255 characters", path)
-            elif not EMAIL_RE.match(value):
-                errs.add(Code.INVALID, "email is not an email address", path)
+            else:
+                try:
+                    value = normalize_email(value)
+                except InvalidEmail as exc:
+                    errs.add(Code(exc.code), str(exc), path)
         elif f.name == "phone":
             if value and not PHONE_RE.match(value):
                 errs.add(Code.INVALID, "phone must be digits, optionally with a leading +", path)

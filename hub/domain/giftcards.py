@@ -59,7 +59,7 @@ from hub.db.database import Database, Reader, fetch_all
 from hub.db.models.giftcards import GiftCard, GiftCardTransaction
 from hub.domain.errors import Code, Errors, fail
 from hub.domain.inventory import _dialect_insert
-from hub.money import Money, MoneyError, format_minor, is_currency, to_decimal, to_minor
+from hub.money import MAX_MINOR, Money, MoneyError, is_currency, parse_amount
 
 cards_t = GiftCard.__table__
 txns_t = GiftCardTransaction.__table__
@@ -68,7 +68,7 @@ PROVIDER = "gift_card"
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base 32: no I, L, O, U
 _CODE_RE = re.compile(r"^[A-Z0-9]{8,64}$")
 _STRIP = re.compile(r"[\s-]+")
-MAX_AMOUNT = 10**12  # minor units; far above any card, far below the column's limit
+MAX_AMOUNT = MAX_MINOR  # minor units: what the balance column (32-bit) holds
 
 
 class GiftCardCode:
@@ -270,21 +270,11 @@ async def issue(
         errs.add(Code.INVALID, f"{currency!r} is not an ISO 4217 currency code", "currencyCode")
     else:
         try:
-            minor = to_minor(amount, currency)
-            if to_decimal(minor, currency) != Decimal(str(amount)):
-                errs.add(
-                    Code.INVALID,
-                    f"{currency} amounts have at most the currency's minor unit of decimals",
-                    "amount",
-                )
-            elif not 0 < minor <= MAX_AMOUNT:
-                errs.add(
-                    Code.INVALID,
-                    f"amount must be above 0 and at most {format_minor(MAX_AMOUNT, currency)}",
-                    "amount",
-                )
-        except (MoneyError, ArithmeticError) as exc:
-            errs.add(Code.INVALID, f"not a usable amount: {exc}", "amount")
+            minor = parse_amount(amount, currency, max_minor=MAX_AMOUNT)
+            if minor <= 0:
+                errs.add(Code.INVALID, "amount must be above 0", "amount")
+        except MoneyError as exc:
+            errs.add(Code.INVALID, str(exc), "amount")
     if code is not None:
         norm = normalize_code(code)
         if not _CODE_RE.match(norm):

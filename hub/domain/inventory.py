@@ -25,6 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.bounds import INT32_MAX, fits_int32
 from hub.db.database import Database, Reader
 from hub.db.models import (
     BundleComponent,
@@ -224,6 +225,7 @@ class Change:
     lot_number: str | None = None
     serial_number: str | None = None
     settings: dict[str, int] | None = None  # safety_stock / reorder_point to set
+    field: str = "delta"  # the input a refusal names (quantity-based operations: quantity)
 
 
 def _dialect_insert(conn: AsyncConnection, table: Any) -> Any:
@@ -280,6 +282,7 @@ def _level_update(ch: Change, d: Mapping[str, int]) -> tuple[Any, dict[str, Any]
     available first (when asked)."""
     moved = tuple(s for s in STATES if d[s])
     down = tuple(s for s in STATES if d[s] < 0)
+    up = tuple(s for s in STATES if d[s] > 0)
     settings = tuple(sorted(ch.settings)) if ch.settings else ()
     need = ch.need_available is not None
     shape = (moved, down, settings, need, ch.online if need else None)
@@ -293,11 +296,15 @@ def _level_update(ch: Change, d: Mapping[str, int]) -> tuple[Any, dict[str, Any]
             levels_t.c.location_id == bindparam("location"),
         ]
         conds += [levels_t.c[s] + bindparam(f"d_{s}") >= 0 for s in down]
+        # ... nor above what the 32-bit column (and a GraphQL Int) holds; compared
+        # without adding, so PostgreSQL never computes an out-of-range value.
+        conds += [levels_t.c[s] <= bindparam(f"max_{s}") for s in up]
         if need:
             conds.append(available_sql(online=ch.online) >= bindparam("need"))
         stmt = update(levels_t).where(*conds).values(**values).returning(*levels_t.c)
         _LEVEL_UPDATES[shape] = stmt
     params: dict[str, Any] = {f"d_{s}": d[s] for s in moved}
+    params.update({f"max_{s}": INT32_MAX - d[s] for s in up})
     params.update({f"set_{k}": v for k, v in (ch.settings or {}).items()})
     params.update(now=_now(), variant=ch.variant_pk, location=ch.location_pk)
     if need:
@@ -312,6 +319,7 @@ async def _apply(
     ``ledger=False``: the caller has written the change's ledger row already (several
     changes' rows in one INSERT), in the same transaction."""
     d = {s: ch.deltas.get(s, 0) for s in STATES}
+    _check_bounds(ch, d)
     # Reads and the ledger line first: they don't depend on the outcome, and doing
     # them before the UPDATE keeps the hot row locked for as short a time as possible.
     await _product_of(conn, ch)
@@ -387,7 +395,50 @@ def _emit(outbox: Outbox, ch: Change, level: LevelRecord) -> None:
     )
 
 
+# Text a change writes to its ledger row, and the input that carries it.
+_LEDGER_TEXT = (
+    ("reason", "reason"),
+    ("reference", "reference"),
+    ("lot_number", "lotNumber"),
+    ("serial_number", "serialNumbers"),
+    ("actor", "actor"),
+)
+
+
+def _check_bounds(ch: Change, d: Mapping[str, int]) -> None:
+    """Refuse, before anything is written, a change no 32-bit level could take (a
+    bundle's quantity times its components' can exceed one)."""
+    for s in STATES:
+        if not fits_int32(d[s]) or not fits_int32(-d[s]):
+            raise fail(Code.INVALID, f"{_camel(s)} can't change by more than {INT32_MAX}", ch.field)
+    for attr, path in _LEDGER_TEXT:
+        value = getattr(ch, attr)
+        limit = moves_t.c[attr].type.length
+        if value is not None and len(value) > limit:
+            raise fail(Code.TOO_LONG, f"{path} is longer than {limit} characters", path)
+    for name, value in (ch.settings or {}).items():
+        if not 0 <= value <= INT32_MAX:
+            raise fail(Code.INVALID, f"{_camel(name)} must be 0 to {INT32_MAX}", _camel(name))
+    if ch.need_available is not None and ch.need_available > INT32_MAX:
+        raise fail(
+            InventoryCode.INSUFFICIENT_STOCK,  # type: ignore[arg-type]
+            f"{ch.need_available} asked, more than any location can hold",
+            "quantity",
+        )
+
+
 def _why_refused(ch: Change, d: dict[str, int], existing: Any) -> DomainError:
+    over = [
+        s
+        for s in STATES
+        if d[s] > 0 and existing is not None and existing._mapping[s] + d[s] > INT32_MAX
+    ]
+    if over:
+        return fail(
+            Code.INVALID,
+            f"{_camel(over[0])} would go above {INT32_MAX}, the most a level holds",
+            ch.field,
+        )
     if ch.need_available is not None:
         have = (
             0
@@ -406,7 +457,7 @@ def _why_refused(ch: Change, d: dict[str, int], existing: Any) -> DomainError:
     return fail(
         InventoryCode.NEGATIVE_STOCK,  # type: ignore[arg-type]
         f"{_camel(name)} can't go below zero",
-        "delta",
+        ch.field,
     )
 
 
@@ -637,7 +688,9 @@ class Inventory:
             delta = quantity - current
             # The UPDATE re-checks the old value, so a change that slipped in between
             # the read and the write is caught too.
-            ch = Change(variant_pk, location_pk, reason, {"on_hand": delta}, actor=actor)
+            ch = Change(
+                variant_pk, location_pk, reason, {"on_hand": delta}, actor=actor, field="quantity"
+            )
             if expected is not None:
                 return [await _apply_cas(conn, ch, expected, outbox)], {}
             return [await _apply(conn, ch, outbox)], {}
@@ -713,6 +766,7 @@ class Inventory:
                     location_pk,
                     "received",
                     {"on_hand": quantity, "incoming": -from_incoming},
+                    field="quantity",
                     actor=actor,
                     reference=reference,
                     lot_number=lot_number,
@@ -765,6 +819,7 @@ class Inventory:
                     need_available=need,
                     online=False,
                     actor=actor,
+                    field="quantity",
                 ),
                 outbox,
             )
@@ -822,6 +877,7 @@ class Inventory:
                             online=False,
                             reference=ref,
                             actor=actor,
+                            field="lines",
                         ),
                         outbox,
                     )
@@ -836,6 +892,7 @@ class Inventory:
                             {"incoming": q},
                             reference=ref,
                             actor=actor,
+                            field="lines",
                         ),
                         outbox,
                     )
@@ -1138,6 +1195,7 @@ class Inventory:
                     "fulfilled",
                     {"committed": -quantity, "on_hand": -quantity},
                     reference=reference,
+                    field="quantity",
                 ),
                 outbox,
             )
@@ -1171,6 +1229,7 @@ class Inventory:
                     need_available=quantity,
                     online=False,
                     reference=reference,
+                    field="quantity",
                 ),
                 outbox,
             )
@@ -1201,7 +1260,14 @@ class Inventory:
                 await _serial_returned(conn, variant_pk, location_pk, sn)
             lv = await _apply(
                 conn,
-                Change(variant_pk, location_pk, "returned", deltas, reference=reference),
+                Change(
+                    variant_pk,
+                    location_pk,
+                    "returned",
+                    deltas,
+                    reference=reference,
+                    field="quantity",
+                ),
                 outbox,
             )
             return [lv], {}
@@ -1774,7 +1840,7 @@ _LOCATION_FIELDS = (
 
 def _validate_location(data: dict[str, Any], creating: bool) -> dict[str, Any]:
     from hub.domain.catalog import HANDLE_RE
-    from hub.money import MoneyError, is_currency, to_minor
+    from hub.money import MoneyError, is_currency, parse_amount
 
     errs = Errors()
     if creating:
@@ -1785,6 +1851,12 @@ def _validate_location(data: dict[str, Any], creating: bool) -> dict[str, Any]:
         errs.add(Code.INVALID, "handle must be lowercase letters, digits and dashes", "handle")
     if "kind" in data and data["kind"] not in ("WAREHOUSE", "STORE", "THIRD_PARTY", "DROPSHIP"):
         errs.add(Code.INVALID, "unknown location kind", "kind")
+    for name in ("name", "address1", "city", "region", "postal_code"):
+        limit = locations_t.c[name].type.length
+        if isinstance(data.get(name), str) and len(data[name]) > limit:
+            errs.add(
+                Code.TOO_LONG, f"{_camel(name)} is longer than {limit} characters", _camel(name)
+            )
     if "country_code" in data and not re.fullmatch(r"[A-Z]{2}", data["country_code"] or ""):
         errs.add(Code.INVALID, "countryCode must be ISO 3166-1 alpha-2", "countryCode")
     if "latitude" in data and not -90 <= data["latitude"] <= 90:
@@ -1800,9 +1872,7 @@ def _validate_location(data: dict[str, Any], creating: bool) -> dict[str, Any]:
         errs.add(Code.INVALID, "costCurrency must be an ISO 4217 code", "costCurrency")
     elif "cost_per_shipment" in data:
         try:
-            values["cost_per_shipment"] = to_minor(data["cost_per_shipment"], currency)
-            if values["cost_per_shipment"] < 0:
-                errs.add(Code.INVALID, "costPerShipment can't be negative", "costPerShipment")
+            values["cost_per_shipment"] = parse_amount(data["cost_per_shipment"], currency)
         except MoneyError as exc:
             errs.add(Code.INVALID, str(exc), "costPerShipment")
     errs.raise_if_any()

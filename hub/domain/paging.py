@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 import orjson
+
+from hub.bounds import INT32_MAX, INT32_MIN, INT64_MAX, control_character
 
 
 class InvalidCursor(ValueError):
@@ -46,12 +49,43 @@ def encode_cursor(kind: str, value: Any, pk: int) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def decode_cursor(cursor: str, kind: str) -> tuple[Any, int]:
+CursorValue = Literal["int32", "text", "datetime"]
+
+# The longest cursor the hub makes: a sort value of up to 255 characters (a title,
+# up to 4 bytes each in UTF-8) with its kind and key, in base64.
+MAX_CURSOR = 2048
+
+
+def decode_cursor(cursor: str, kind: str, value_type: CursorValue | None = None) -> tuple[Any, int]:
+    """The (sort value, primary key) of a cursor made by :func:`encode_cursor` for
+    ``kind``. A cursor is client input: the key must fit the id columns, and with
+    ``value_type`` the value must be what that sort compares (an int that fits a
+    32-bit column, one line of text, an ISO 8601 time), else :class:`InvalidCursor`."""
+    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR:
+        raise InvalidCursor("invalid cursor")
     try:
         pad = "=" * (-len(cursor) % 4)
         k, value, pk = orjson.loads(base64.urlsafe_b64decode(cursor + pad))
     except Exception:
         raise InvalidCursor(f"invalid cursor {cursor[:40]!r}") from None
-    if k != kind or not isinstance(pk, int):
+    if k != kind or type(pk) is not int or not 0 <= pk <= INT64_MAX:
         raise InvalidCursor(f"cursor {cursor[:40]!r} belongs to another list or sort order")
+    if value_type is not None:
+        value = _cursor_value(value, value_type, cursor)
     return value, pk
+
+
+def _cursor_value(value: Any, value_type: CursorValue, cursor: str) -> Any:
+    if value is None:
+        return None
+    if value_type == "int32" and type(value) is int and INT32_MIN <= value <= INT32_MAX:
+        return value
+    if isinstance(value, str) and len(value) <= 255 and control_character(value) is None:
+        if value_type == "text":
+            return value
+        if value_type == "datetime":
+            try:
+                return datetime.fromisoformat(value)
+            except ValueError:
+                pass
+    raise InvalidCursor(f"cursor {cursor[:40]!r} belongs to another list or sort order")

@@ -35,7 +35,7 @@ from hub.db.models import Channel, PriceList, PriceListEntry, Variant, VariantPr
 from hub.domain.catalog import HANDLE_RE, ChannelRecord
 from hub.domain.customers import GROUP_RE
 from hub.domain.errors import Code, DomainError, Errors, fail
-from hub.money import Money, MoneyError, is_currency, to_minor
+from hub.money import MAX_MINOR, Money, MoneyError, is_currency, parse_amount
 
 lists_t = PriceList.__table__
 entries_t = PriceListEntry.__table__
@@ -44,7 +44,6 @@ channels_t = Channel.__table__
 variants_t = Variant.__table__
 
 MAX_ENTRIES_PER_CALL = 1000
-MAX_MINOR = 2_147_483_647  # the INTEGER columns' ceiling on PostgreSQL
 
 
 # --------------------------------------------------------------------------- quoting
@@ -498,12 +497,9 @@ async def set_price_list_entries(
                 errs.add(Code.INVALID, "minQuantity must be at least 1", *path, "minQuantity")
                 continue
             try:
-                amount = to_minor(e.amount, row.currency)
+                amount = parse_amount(e.amount, row.currency, max_minor=MAX_MINOR)
             except MoneyError as exc:
                 errs.add(Code.INVALID, str(exc), *path, "amount")
-                continue
-            if not 0 <= amount <= MAX_MINOR:
-                errs.add(Code.INVALID, "amount is negative or too large", *path, "amount")
                 continue
             key = (e.variant_pk, e.min_quantity)
             if key in seen:

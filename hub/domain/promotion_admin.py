@@ -31,7 +31,7 @@ from hub.domain.errors import Code, Errors, fail
 from hub.domain.paging import PageRequest, decode_cursor, encode_cursor
 from hub.domain.promotion_store import build_promotion, codes_t, promotions_t, redemptions_t
 from hub.domain.promotions import normalize_code
-from hub.money import MoneyError, exponent, is_currency, to_minor
+from hub.money import MoneyError, exponent, is_currency, parse_amount
 
 MAX_GENERATE = 10_000
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # 32 symbols, no 0/O or 1/I
@@ -331,14 +331,9 @@ def _validate(errs: Errors, merged: dict[str, Any], pk: int) -> int | None:
             errs.add(Code.BLANK, "a budget needs currencyCode", "currencyCode")
         elif currency is not None:
             try:
-                budget_minor = to_minor(Decimal(budget), currency)
-            except (MoneyError, ArithmeticError, ValueError):
-                errs.add(Code.INVALID, "budget must be a decimal amount", "budget")
-            else:
-                if budget_minor < 0:
-                    errs.add(Code.INVALID, "budget can't be negative", "budget")
-                elif budget_minor >= MAX_MINOR:
-                    errs.add(Code.INVALID, "budget is too large", "budget")
+                budget_minor = parse_amount(budget, currency, max_minor=MAX_MINOR)
+            except MoneyError as exc:
+                errs.add(Code.INVALID, f"budget: {exc}", "budget")
     definition = merged["definition"]
     if not isinstance(definition, Mapping):
         errs.add(Code.INVALID, "definition must be a JSON object", "definition")

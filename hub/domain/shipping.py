@@ -32,7 +32,7 @@ from hub.db.database import Database, Reader, fetch_all
 from hub.db.models import ShippingRate, ShippingZone
 from hub.domain.catalog import HANDLE_RE
 from hub.domain.errors import Code, DomainError, Errors, fail
-from hub.money import Money, MoneyError, is_currency, to_decimal, to_minor
+from hub.money import Money, MoneyError, is_currency, parse_amount, to_decimal
 
 zones_t = ShippingZone.__table__
 rates_t = ShippingRate.__table__
@@ -42,7 +42,6 @@ COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 REGION_RE = re.compile(r"^([A-Z]{2})-[A-Z0-9]{1,3}$")
 MAX_COUNTRIES = 250
 MAX_REGIONS = 500
-MAX_MINOR = 2_147_483_647
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,13 +410,9 @@ def _rate_values(errs: Errors, merged: dict[str, Any]) -> dict[str, Any]:
             out[name] = None
             continue
         try:
-            minor = to_minor(value, cur)
+            out[name] = parse_amount(value, cur)
         except MoneyError as exc:
             errs.add(Code.INVALID, str(exc), _RATE_PATHS[name])
-            continue
-        if not 0 <= minor <= MAX_MINOR:
-            errs.add(Code.INVALID, "must be between 0 and 21474836.47", _RATE_PATHS[name])
-        out[name] = minor
     for name in ("min_weight_grams", "max_weight_grams", "min_days", "max_days"):
         value = merged[name]
         if value is not None and value < 0:

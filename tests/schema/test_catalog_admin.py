@@ -96,11 +96,11 @@ async def test_create_product_with_variants_prices_and_collection(hub: Hub) -> N
                 {
                     "variantId": v1,
                     "channel": "web",
-                    "amount": "19.999",
+                    "amount": "20",
                     "compareAtAmount": "25",
                     "costAmount": "7.5",
                 },
-                {"variantId": v2, "channel": "web", "amount": "21.004"},
+                {"variantId": v2, "channel": "web", "amount": "21.0"},
                 {"variantId": v1, "channel": "eu", "amount": "18.5"},
             ]
         },
@@ -108,7 +108,7 @@ async def test_create_product_with_variants_prices_and_collection(hub: Hub) -> N
     out = res["data"]["productVariantPricesSet"]
     assert out["userErrors"] == []
     prices = {v["id"]: v for v in out["variants"]}
-    assert prices[v1]["price"] == {"amount": "20.00", "currencyCode": "USD"}  # half-up
+    assert prices[v1]["price"] == {"amount": "20.00", "currencyCode": "USD"}
     assert prices[v1]["compareAtPrice"] == {"amount": "25.00"}
     assert prices[v1]["cost"] == {"amount": "7.50"}
     assert prices[v2]["price"]["amount"] == "21.00"
@@ -257,11 +257,21 @@ async def test_channel_lifecycle_and_zero_decimal_currency(hub: Hub) -> None:
         "SELECT min(v.id) FROM variants v JOIN products p ON p.id = "
         "v.product_id WHERE p.status='ACTIVE' AND NOT v.is_bundle"
     )
-    res = await hub.admin(
+    # Yen have no decimals: 1499.5 is refused, not rounded.
+    refused = await hub.admin(
         PRICES_SET,
         {
             "prices": [
                 {"variantId": f"gid://hub/ProductVariant/{vid}", "channel": h, "amount": "1499.5"}
+            ]
+        },
+    )
+    assert refused["data"]["productVariantPricesSet"]["userErrors"][0]["code"] == "INVALID"
+    res = await hub.admin(
+        PRICES_SET,
+        {
+            "prices": [
+                {"variantId": f"gid://hub/ProductVariant/{vid}", "channel": h, "amount": "1500"}
             ]
         },
     )

@@ -326,7 +326,7 @@ async def test_price_list_lifecycle(hub: Hub) -> None:
         {
             "id": pl["id"],
             "e": [
-                {"variantId": v1, "minQuantity": 1, "amount": "10.004"},
+                {"variantId": v1, "minQuantity": 1, "amount": "10.00"},
                 {"variantId": v1, "minQuantity": 10, "amount": "9"},
                 {"variantId": v2, "amount": "7.5"},
             ],
@@ -362,7 +362,7 @@ async def test_price_list_lifecycle(hub: Hub) -> None:
                 {"variantId": v3, "minQuantity": 0, "amount": "1"},
                 {"variantId": v3, "minQuantity": 5, "amount": "-1"},
                 {"variantId": v3, "amount": "2"},
-                {"variantId": v3, "minQuantity": 6, "amount": "1e12"},
+                {"variantId": v3, "minQuantity": 6, "amount": "100000000"},
             ],
         },
     )
@@ -374,6 +374,11 @@ async def test_price_list_lifecycle(hub: Hub) -> None:
         ("INVALID", ["entries", "3", "amount"]),
         ("TAKEN", ["entries", "4", "minQuantity"]),
         ("INVALID", ["entries", "5", "amount"]),
+    ]
+    # Not a decimal string at all: the input guard answers on the field first.
+    res = await hub.admin(ENTRIES_SET, {"id": pl["id"], "e": [{"variantId": v3, "amount": "1e12"}]})
+    assert [(e["code"], e["field"]) for e in res["data"]["priceListEntriesSet"]["userErrors"]] == [
+        ("INVALID", ["entries", "0", "amount"])
     ]
     res = await hub.admin(
         ENTRIES_SET,
