@@ -118,6 +118,7 @@ class HubGraphQL(GraphQL):
         request.state.hub_ctx = ctx
         address = client_address(request.scope)
         ctx.client = f"ip:{address}"
+        ctx.limiter = self.limiter
         if isinstance(response, Response):
             response.headers["X-Request-Id"] = rid
         if isinstance(request, WebSocket):

@@ -93,6 +93,8 @@ def serve(
         # Subscription messages are small JSON frames pushed to many sockets at once:
         # compressing each one costs more CPU than the bytes it saves on a LAN or CDN.
         ws_per_message_deflate=False,
+        # A bigger websocket frame is refused (close 1009) before it is read whole.
+        ws_max_size=settings.max_body_bytes,
     )
 
 
@@ -159,18 +161,25 @@ def apikey_create(
         str | None,
         typer.Option(help="Email of the customer a --scope customer key acts for."),
     ] = None,
+    expires_in: Annotated[
+        int | None,
+        typer.Option(help="Seconds until the key expires (default: never).", min=1),
+    ] = None,
 ) -> None:
     """Create an API key and print its token (shown only once)."""
+    from datetime import UTC, datetime, timedelta
+
     from hub.auth import InvalidScope, UnknownCustomer, create_api_key
     from hub.db.database import Database
 
     settings = _settings()
+    expires_at = datetime.now(UTC) + timedelta(seconds=expires_in) if expires_in else None
 
     async def go() -> tuple[int, str]:
         await _migrate(settings)
         db = Database(settings)
         try:
-            return await create_api_key(db, name, scope, customer=customer)
+            return await create_api_key(db, name, scope, customer=customer, expires_at=expires_at)
         finally:
             await db.dispose()
 
@@ -193,17 +202,22 @@ def apikey_create(
 
 @apikey_app.command("revoke")
 def apikey_revoke(key_id: int) -> None:
-    """Revoke an API key by its id."""
+    """Revoke an API key by its id (running hubs close its websockets at once with
+    HUB_REDIS_URL, else within HUB_AUTH_CACHE_SECONDS)."""
     from hub.auth import revoke_api_key
     from hub.db.database import Database
+    from hub.events.bus import create_bus
 
     settings = _settings()
 
     async def go() -> bool:
         db = Database(settings)
+        bus = create_bus(settings) if settings.redis_url else None
         try:
-            return await revoke_api_key(db, key_id)
+            return await revoke_api_key(db, key_id, bus=bus)
         finally:
+            if bus is not None:
+                await bus.close()
             await db.dispose()
 
     if not asyncio.run(go()):
