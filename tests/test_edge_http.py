@@ -223,7 +223,8 @@ async def test_introspection_can_be_switched_off(hub: Hub) -> None:
 
 
 async def test_location_costs_and_capacity_are_staff_only(hub: Hub) -> None:
-    q = "{ locations(first: 3) { nodes { name costPerShipment { amount } dailyCapacity fulfillmentPriority } } }"
+    q = """{ locations(first: 3) { nodes {
+      name costPerShipment { amount } dailyCapacity fulfillmentPriority } } }"""
     anon = await hub.gql(q)
     assert set(codes(anon)) == {"ACCESS_DENIED"}
     for loc in anon["data"]["locations"]["nodes"]:
