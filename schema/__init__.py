@@ -13,6 +13,7 @@ import strawberry
 from graphql import GraphQLError, GraphQLObjectType, GraphQLSchema
 from strawberry.extensions import AddValidationRules, MaskErrors, SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import Info
 
 from hub.db.outage import database_unavailable
@@ -95,9 +96,13 @@ class Mutation(
     pass
 
 
+# strawberry's refusals of an operation's type or name: the client's doing, not a bug.
+_REQUEST_ERRORS = (InvalidOperationTypeError, CannotGetOperationTypeError)
+
+
 def _should_mask(error: GraphQLError) -> bool:
     orig = error.original_error
-    if orig is None or isinstance(orig, GraphQLError):
+    if orig is None or isinstance(orig, (GraphQLError, *_REQUEST_ERRORS)):
         # Validation errors, ApiError and permission errors are for the client.
         return False
     return True
@@ -235,7 +240,10 @@ class HubSchema(strawberry.Schema):
             rid = getattr(ctx, "request_id", "-")
         for err in errors:
             orig = err.original_error
-            if database_unavailable(orig):
+            if isinstance(orig, _REQUEST_ERRORS):
+                set_code(err, "BAD_REQUEST")
+                log.debug("request %s: %s", rid, err.message)
+            elif database_unavailable(orig):
                 log.warning("request %s: database unavailable at %s: %s", rid, err.path, orig)
             elif orig is not None and not isinstance(orig, GraphQLError):
                 log.error("request %s: unhandled error at %s", rid, err.path, exc_info=orig)
