@@ -265,12 +265,12 @@ class HubGraphQL(GraphQL):
             value = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise EdgeError(400, f"the body is not valid JSON: {exc}") from None
-        if isinstance(value, list):
-            raise EdgeError(
-                400, "batched operations are not supported: send one operation per request"
-            )
         if not isinstance(value, dict):
-            raise EdgeError(400, "expected a JSON object")
+            raise EdgeError(
+                400,
+                "expected a JSON object (batched operations, a JSON array, are not "
+                "supported: send one operation per request)",
+            )
         return value
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData:  # type: ignore[override]
