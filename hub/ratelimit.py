@@ -50,8 +50,10 @@ class Rate:
     period: float
 
     def __post_init__(self) -> None:
-        if self.limit < 1 or not 0 < self.period <= 86_400 * 30:
-            raise ValueError("a rate needs a limit of at least 1 and a period of up to 30 days")
+        if not 1 <= self.limit <= 1_000_000_000 or not 0 < self.period <= 86_400 * 30:
+            raise ValueError(
+                "a rate needs a limit from 1 to 1,000,000,000 and a period of up to 30 days"
+            )
 
     @property
     def restore_rate(self) -> float:

@@ -77,6 +77,23 @@ async def test_redis_buckets_are_shared_and_survive_an_outage() -> None:
         await down.aclose()
 
 
+def test_limit_settings_fail_in_one_line() -> None:
+    from hub.settings import SettingsError, load_settings
+
+    for bad, name in (
+        ({"rate_limit_gift_card_balance": "lots"}, "HUB_RATE_LIMIT_GIFT_CARD_BALANCE"),
+        ({"cost_bucket_size": 100}, "HUB_COST_BUCKET_SIZE"),
+        ({"max_body_bytes": 10}, "HUB_MAX_BODY_BYTES"),
+    ):
+        with pytest.raises(SettingsError) as err:
+            load_settings(database_url="sqlite+aiosqlite://", **bad)
+        assert name in str(err.value) and "\n" not in str(err.value), err.value
+    off = load_settings(
+        database_url="sqlite+aiosqlite://", rate_limit_discount_codes="off", cost_bucket_size=0
+    )
+    assert off.rate_limit_discount_codes is None and off.cost_bucket_size == 0
+
+
 def test_rate_settings_parse() -> None:
     assert Rate.parse("20/60s") == Rate(20, 60)
     assert Rate.parse("100/5m") == Rate(100, 300)
