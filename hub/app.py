@@ -6,7 +6,7 @@ import contextlib
 import gc
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -18,40 +18,40 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
-from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.http import GraphQLRequestData
 from strawberry.types.unset import UNSET, UnsetType
 
 from hub import graphiql
-from hub.auth import ANONYMOUS, PrincipalCache, authenticate
+from hub.auth import ANONYMOUS, Principal, PrincipalCache, authenticate
 from hub.commerce import Commerce, stripe_webhook
-from hub.db.database import Database
+from hub.db.database import Database, Reader
+from hub.db.outage import database_unavailable
+from hub.edge import BodyLimit, BodyTooLarge, EdgeError, client_address, error_response, json_error
+from hub.ratelimit import Limiter, create_limiter
 from hub.services import Services
+from hub.sessions import OpenSockets
 from hub.settings import Settings, get_settings
-from schema import build_schema
+from hub.websockets import LegacyWSHandler, SocketRefusal, TextWebSocketAdapter, TransportWSHandler
+from schema import UNAVAILABLE_MESSAGE, build_schema
 from schema.context import HubContext
 
 log = logging.getLogger("hub")
 
 
-class _TextWebSocketAdapter(ASGIWebSocketAdapter):
-    """Websocket messages as text frames: both GraphQL websocket protocols are text, and
-    clients (graphql-ws, Apollo) refuse binary frames, which ``encode_json`` returning
-    bytes (orjson, right for HTTP bodies) would otherwise produce."""
-
-    async def send_json(self, message: Mapping[str, object]) -> None:
-        try:
-            await self.ws.send_text(orjson.dumps(message).decode())
-        except WebSocketDisconnect as exc:
-            raise WebSocketDisconnected from exc
-
-
 class HubGraphQL(GraphQL):
-    websocket_adapter_class = _TextWebSocketAdapter
+    """strawberry's ASGI view with the hub's edge: API keys (with a limit on failed
+    attempts per address), JSON errors with codes for every refusal (see
+    :mod:`hub.edge`), request bounds before parsing, the database outage as 503, and
+    the websocket handlers of :mod:`hub.websockets`."""
 
-    def __init__(self, schema: Any, settings: Settings) -> None:
+    websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
+    def __init__(self, schema: Any, settings: Settings, limiter: Limiter | None = None) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.graphiql else None,
@@ -61,6 +61,8 @@ class HubGraphQL(GraphQL):
         )
         self.settings = settings
         self.principals = PrincipalCache(settings.auth_cache_seconds)
+        self.limiter = limiter
+        self.sessions: OpenSockets | None = None  # set while the app runs
         self.ide = graphiql.PageCache(graphiql.assets_dir(settings.graphiql_assets_dir))
 
     async def render_graphql_ide(self, request: Request) -> Response:
@@ -68,18 +70,48 @@ class HubGraphQL(GraphQL):
         return HTMLResponse(self.ide.page(request.scope.get("root_path", "")))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        scope.setdefault("state", {})
+        state = scope.setdefault("state", {})
         try:
-            await super().__call__(scope, receive, send)
+            if scope["type"] == "http":
+                await self._http(scope, receive, send)
+            else:
+                await super().__call__(scope, receive, send)
         finally:
-            ctx = scope["state"].pop("hub_ctx", None)
+            ctx = state.pop("hub_ctx", None)
             if ctx is not None:
                 await ctx.close()
+
+    async def _http(self, scope: Any, receive: Any, send: Any) -> None:
+        request = Request(scope=scope, receive=receive)
+        rid = (request.headers.get("x-request-id") or uuid.uuid4().hex[:16])[:64]
+        scope["state"]["request_id"] = rid
+        try:
+            response = await self.run(request)
+        except HTTPException as exc:
+            response = error_response(exc, rid)
+        except BodyTooLarge:
+            raise  # BodyLimit answers 413
+        except Exception as exc:
+            if database_unavailable(exc):
+                log.warning("request %s: database unavailable: %s", rid, exc)
+                response = json_error(
+                    503, UNAVAILABLE_MESSAGE, headers={"Retry-After": "2", "X-Request-Id": rid}
+                )
+            else:
+                log.exception("request %s failed", rid)
+                response = json_error(
+                    500,
+                    "Internal error; quote the X-Request-Id response header to support",
+                    headers={"X-Request-Id": rid},
+                )
+        await response(scope, receive, send)
+
+    # ------------------------------------------------------------------ context, keys
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> HubContext:
         db: Database = request.app.state.db
         headers = request.headers
-        rid = headers.get("x-request-id") or uuid.uuid4().hex[:16]
+        rid = request.scope["state"].get("request_id") or uuid.uuid4().hex[:16]
         ctx = HubContext(
             db=db,
             settings=self.settings,
@@ -90,6 +122,9 @@ class HubGraphQL(GraphQL):
             request_id=rid,
         )
         request.state.hub_ctx = ctx
+        address = client_address(request.scope)
+        ctx.client = f"ip:{address}"
+        ctx.limiter = self.limiter
         if isinstance(response, Response):
             response.headers["X-Request-Id"] = rid
         if isinstance(request, WebSocket):
@@ -101,18 +136,48 @@ class HubGraphQL(GraphQL):
             return ctx
         auth = headers.get("authorization")
         if auth:
-            scheme, _, token = auth.partition(" ")
-            principal = (
-                await authenticate(ctx.reader, token.strip(), self.principals)
-                if scheme.lower() == "bearer"
-                else None
-            )
-            if principal is None:
-                raise HTTPException(401, "invalid or revoked API key")
-            ctx.principal = principal
+            ctx.principal = await self.authenticate(ctx.reader, auth, address)
+            ctx.client = f"key:{ctx.principal.key_pk}"
         else:
             ctx.principal = ANONYMOUS
         return ctx
+
+    async def authenticate(self, reader: Reader, auth: object, address: str) -> Principal:
+        """The principal of an ``Authorization`` value, or EdgeError: 401 for a bad key,
+        429 after too many bad keys from ``address``, 503 if the database is down."""
+        scheme, _, token = auth.partition(" ") if isinstance(auth, str) else ("", "", "")
+        token = token.strip() if scheme.lower() == "bearer" else ""
+        hit = self.principals.get_token(token) if token else None
+        if hit is not None:
+            return hit
+        rate, limiter = self.settings.rate_limit_auth_failures, self.limiter
+        key = f"authfail:{address}"
+        if rate is not None and limiter is not None:
+            decision = await limiter.peek(key, rate)
+            if not decision.allowed:
+                wait = decision.retry_after_seconds
+                raise EdgeError(
+                    429,
+                    f"too many failed API key attempts from this address; retry in {wait}s",
+                    "THROTTLED",
+                    headers={"Retry-After": str(wait)},
+                    retryAfter=wait,
+                )
+        try:
+            principal = await authenticate(reader, token, self.principals) if token else None
+        except Exception as exc:
+            if database_unavailable(exc):
+                raise EdgeError(503, UNAVAILABLE_MESSAGE, headers={"Retry-After": "2"}) from exc
+            raise
+        if principal is None:
+            if rate is not None and limiter is not None:
+                await limiter.hit(key, rate)
+            raise EdgeError(
+                401,
+                "invalid, revoked or expired API key; send Authorization: Bearer hub_...",
+                "UNAUTHENTICATED",
+            )
+        return principal
 
     async def on_ws_connect(self, context: HubContext) -> UnsetType:
         """``connection_init`` of both websocket protocols: the API key (and channel) from
@@ -135,19 +200,94 @@ class HubGraphQL(GraphQL):
             context.channel_header = channel
         if not auth:
             return UNSET
-        scheme, _, token = auth.partition(" ") if isinstance(auth, str) else ("", "", "")
         try:
-            principal = (
-                await authenticate(context.reader, token.strip())
-                if scheme.lower() == "bearer"
-                else None
+            principal = await self.authenticate(
+                context.reader, auth, client_address(context.request.scope)
             )
+        except EdgeError as exc:
+            if exc.status_code == 401:
+                raise ConnectionRejectionError(
+                    {"message": exc.reason, "extensions": {"code": exc.code}}
+                ) from None
+            close = 4429 if exc.status_code == 429 else 1013  # 1013: try again later
+            raise SocketRefusal(close, exc.reason, exc.code, exc.extensions) from None
         finally:
             await context.reader.close()  # hold no connection while the socket idles
-        if principal is None:
-            raise ConnectionRejectionError({"message": "invalid or revoked API key"})
         context.principal = principal
+        context.client = f"key:{principal.key_pk}"
+        context.token = auth  # re-checked before every operation
         return UNSET
+
+    async def socket_still_authorized(self, context: HubContext) -> bool:
+        """Whether the key a socket was opened with still stands (cached per process for
+        HUB_AUTH_CACHE_SECONDS; revocations reach the cache at once via the bus)."""
+        auth = getattr(context, "token", None)
+        if auth is None:
+            return True
+        if getattr(context, "revoked", False):
+            return False
+        reader = Reader(context.db)  # not the context's: operations may be using it
+        try:
+            principal = await self.authenticate(reader, auth, client_address(context.request.scope))
+        except EdgeError as exc:
+            # The database being down says nothing about the key: let the operation run
+            # (and fail with SERVICE_UNAVAILABLE if it needs the database).
+            return exc.status_code == 503
+        finally:
+            await reader.close()
+        return principal.key_pk == context.principal.key_pk
+
+    # ----------------------------------------------------------------- request bounds
+
+    def operation_too_large(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """A GraphQL error (as sent) if an operation's query or variables are too large."""
+        try:
+            self._check_bounds(payload.get("query"), payload.get("variables"))
+        except EdgeError as exc:
+            return {"message": exc.reason, "extensions": {"code": exc.code}}
+        return None
+
+    def _check_bounds(self, query: object, variables: object) -> None:
+        s = self.settings
+        if isinstance(query, str) and len(query) > s.max_query_length:
+            raise EdgeError(
+                413,
+                f"the query is {len(query)} characters; the limit is {s.max_query_length} "
+                "(HUB_MAX_QUERY_LENGTH)",
+                "QUERY_TOO_LARGE",
+            )
+        if variables:
+            size = len(orjson.dumps(variables))
+            if size > s.max_variables_bytes:
+                raise EdgeError(
+                    413,
+                    f"the variables are {size} bytes as JSON; the limit is "
+                    f"{s.max_variables_bytes} (HUB_MAX_VARIABLES_BYTES)",
+                    "VARIABLES_TOO_LARGE",
+                )
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise EdgeError(400, f"the body is not valid JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise EdgeError(
+                400,
+                "expected a JSON object (batched operations, a JSON array, are not "
+                "supported: send one operation per request)",
+            )
+        return value
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData:  # type: ignore[override]
+        data = await super().parse_http_body(request)
+        assert isinstance(data, GraphQLRequestData)  # batches are refused by parse_json
+        if not isinstance(data.query, str) or not data.query.strip():
+            raise EdgeError(400, 'no GraphQL query: send {"query": "..."}')
+        if not isinstance(data.operation_name, str | None):
+            raise EdgeError(400, "`operationName` must be a string or null")
+        self._check_bounds(data.query, data.variables)
+        return data
 
     def encode_json(self, data: object) -> bytes:  # type: ignore[override]
         return orjson.dumps(data)
@@ -170,15 +310,20 @@ async def readyz(request: Request) -> Response:
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
     # Live event-bus subscribers of this process (websocket subscriptions): lets
     # operators and tests see that closed connections leave none behind.
+    # The hub's own listener (revocations, hub.sessions) is not counted.
     services = getattr(request.app.state, "services", None)
     subscribers = services.bus.subscriber_count if services is not None else 0
+    sessions = getattr(request.app.state, "sessions", None)
+    if sessions is not None:
+        subscribers -= sessions.bus_subscriptions
     return JSONResponse({"status": "ok", "database": db.dialect, "subscribers": subscribers})
 
 
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> Starlette:
     settings = settings or get_settings()
-    schema = build_schema(settings)
-    graphql_app = HubGraphQL(schema, settings)
+    limiter = create_limiter(settings)
+    schema = build_schema(settings, limiter=limiter)
+    graphql_app = HubGraphQL(schema, settings, limiter)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -187,6 +332,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         app.state.services = Services(settings, app.state.db)
         await app.state.services.start()
         app.state.commerce = Commerce(settings, app.state.db, app.state.services.publish)
+        sessions = graphql_app.sessions = OpenSockets(app.state.db, settings.auth_cache_seconds)
+        sessions.start(app.state.services.bus)
+        app.state.sessions = sessions
         # Long-lived objects (schema, settings, caches) out of the collector's way, and
         # fewer young-generation passes: GC pauses otherwise dominate tail latency.
         gc.collect()
@@ -195,6 +343,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         try:
             yield
         finally:
+            await sessions.stop()
+            graphql_app.sessions = None
+            await limiter.aclose()
             await app.state.commerce.aclose()
             await app.state.services.stop()
             if own:
@@ -224,8 +375,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
                 allow_origins=list(settings.cors_origins),
                 allow_methods=["GET", "POST"],
                 allow_headers=["*"],
-                expose_headers=["X-Request-Id"],
+                expose_headers=["X-Request-Id", "Retry-After"],
             ),
+            Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         ],
         lifespan=lifespan,
     )

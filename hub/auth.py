@@ -2,6 +2,15 @@
 
 A key carries scopes; a request without a key is an anonymous storefront. Only the
 SHA-256 of a token is stored, so a leaked database does not leak working keys.
+
+A :class:`Principal` names its credential (``kind`` and ``key_pk``), so whatever holds
+one for long (an open websocket) can ask whether it still stands: each kind registers
+a checker in :data:`CREDENTIAL_CHECKS` that answers, in one query, which of a set of
+ids are still valid (not revoked, not expired). API keys are the kind ``"api_key"``;
+the customer access tokens to come register theirs. Revoking writes an
+``auth.revoked`` event (outbox, then the bus) so every process closes the
+credential's sockets at once; the periodic check of :mod:`hub.sessions` catches it
+within ``HUB_AUTH_CACHE_SECONDS`` even if the event is lost.
 """
 
 from __future__ import annotations
@@ -10,13 +19,14 @@ import hashlib
 import secrets
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 
-from hub.db.database import Database, Reader
+from hub.db.database import Database, Reader, fetch_all
 from hub.db.models import ApiKey, Customer
 
 keys_t = ApiKey.__table__
@@ -27,15 +37,22 @@ customers_t = Customer.__table__
 # plugins and apps acting for a merchant.
 SCOPES = ("storefront", "customer", "admin", "connector", "partner")
 TOKEN_PREFIX = "hub_"
+API_KEY = "api_key"
+REVOKED_TOPIC = "auth.revoked"
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
     scopes: frozenset[str]
+    # The credential's id (an API key's id; a customer token's, to come).
     key_pk: int | None = None
     name: str = "anonymous"
     # The customer a key with the "customer" scope acts for.
     customer_id: int | None = None
+    # What kind of credential ``key_pk`` is (a key of CREDENTIAL_CHECKS), and when it
+    # stops being valid.
+    kind: str = API_KEY
+    expires_at: datetime | None = None
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
@@ -43,6 +60,14 @@ class Principal:
     @property
     def is_staff(self) -> bool:
         return "admin" in self.scopes
+
+    @property
+    def credential(self) -> tuple[str, int] | None:
+        """(kind, id) of the credential behind this principal; None when anonymous."""
+        return None if self.key_pk is None else (self.kind, self.key_pk)
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or datetime.now(UTC))
 
 
 ANONYMOUS = Principal(frozenset({"storefront"}))
@@ -61,11 +86,17 @@ def _hash(token: str) -> str:
 
 
 async def create_api_key(
-    db: Database, name: str, scopes: Iterable[str], *, customer: str | None = None
+    db: Database,
+    name: str,
+    scopes: Iterable[str],
+    *,
+    customer: str | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[int, str]:
     """Create a key; returns (id, token). The token is shown only this once.
 
-    ``customer`` (an email) ties a key with the "customer" scope to that customer."""
+    ``customer`` (an email) ties a key with the "customer" scope to that customer;
+    ``expires_at`` ends its validity."""
     wanted = sorted(set(scopes))
     bad = [s for s in wanted if s not in SCOPES]
     if not wanted or bad:
@@ -92,22 +123,73 @@ async def create_api_key(
                 scopes=wanted,
                 created_at=datetime.now(UTC),
                 customer_id=customer_pk,
+                expires_at=expires_at,
             )
             .returning(keys_t.c.id)
         )
         return res.scalar_one(), token
 
 
-async def revoke_api_key(db: Database, pk: int) -> bool:
+async def revoke_api_key(db: Database, pk: int, *, bus: Any = None) -> bool:
+    """Revoke a key: refused from now on, its websockets closed with 4403 in every process.
+
+    The ``auth.revoked`` event is written with the change; it is published on ``bus``
+    (a :class:`hub.events.bus.EventBus`) right after the commit when one is given, else
+    by the outbox sweeper of a running hub."""
+    from hub.events.outbox import Outbox, publish_committed
+
+    outbox = Outbox()
     async with db.transaction() as conn:
         res = await conn.execute(
             update(keys_t)
             .where(keys_t.c.id == pk, keys_t.c.revoked_at.is_(None))
             .values(revoked_at=datetime.now(UTC))
         )
+        if res.rowcount == 1:
+            outbox.add(REVOKED_TOPIC, {"kind": API_KEY, "id": pk})
+            events = await outbox.flush(conn)
+        else:
+            events = []
+    credential_revoked(API_KEY, pk)
+    if bus is not None and events:
+        await publish_committed(db, bus, events)
+    return res.rowcount == 1
+
+
+# Closers told of a revocation in this process (hub.sessions.OpenSockets registers).
+_REVOCATION_LISTENERS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def credential_revoked(kind: str, pk: int) -> None:
+    """This process learnt that a credential was revoked: forget cached principals and
+    close its sockets."""
     for cache in list(_CACHES):
         cache.clear()
-    return res.rowcount == 1
+    for listener in list(_REVOCATION_LISTENERS):
+        listener.revoked(kind, pk)
+
+
+def on_revocation(listener: Any) -> None:
+    """Call ``listener.revoked(kind, id)`` whenever this process revokes a credential."""
+    _REVOCATION_LISTENERS.add(listener)
+
+
+async def _valid_api_keys(conn: Reader | Any, pks: list[int]) -> set[int]:
+    rows = await fetch_all(
+        conn,
+        select(keys_t.c.id).where(
+            keys_t.c.id.in_(pks),
+            keys_t.c.revoked_at.is_(None),
+            or_(keys_t.c.expires_at.is_(None), keys_t.c.expires_at > datetime.now(UTC)),
+        ),
+    )
+    return {r.id for r in rows}
+
+
+# kind -> which of these ids are still valid (one query); see the module doc.
+CREDENTIAL_CHECKS: dict[str, Callable[[Any, list[int]], Awaitable[set[int]]]] = {
+    API_KEY: _valid_api_keys,
+}
 
 
 async def list_api_keys(db: Database) -> list[dict]:
@@ -149,10 +231,16 @@ class PrincipalCache:
         hit = self._entries.get(digest)
         if hit is None:
             return None
-        if hit[0] < time.monotonic():
+        if hit[0] < time.monotonic() or hit[1].expired():
             del self._entries[digest]
             return None
         return hit[1]
+
+    def get_token(self, token: str) -> Principal | None:
+        """The cached principal of ``token`` (no database), or None."""
+        if self.ttl <= 0 or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+            return None
+        return self.get(_hash(token))
 
     def put(self, digest: str, principal: Principal) -> None:
         if len(self._entries) >= self.size:
@@ -185,10 +273,13 @@ async def authenticate(
 
 async def _lookup(reader: Reader, token: str) -> Principal | None:
     row = await reader.first(
-        select(keys_t.c.id, keys_t.c.name, keys_t.c.scopes, keys_t.c.customer_id).where(
-            keys_t.c.token_hash == _hash(token), keys_t.c.revoked_at.is_(None)
-        )
+        select(
+            keys_t.c.id, keys_t.c.name, keys_t.c.scopes, keys_t.c.customer_id, keys_t.c.expires_at
+        ).where(keys_t.c.token_hash == _hash(token), keys_t.c.revoked_at.is_(None))
     )
     if row is None:
         return None
-    return Principal(frozenset(row.scopes), row.id, row.name, row.customer_id)
+    principal = Principal(
+        frozenset(row.scopes), row.id, row.name, row.customer_id, expires_at=row.expires_at
+    )
+    return None if principal.expired() else principal

@@ -172,6 +172,8 @@ def _run_uvicorn(
         # Subscription messages are small JSON frames pushed to many sockets at once:
         # compressing each one costs more CPU than the bytes it saves on a LAN or CDN.
         ws_per_message_deflate=False,
+        # A bigger websocket frame is refused (close 1009) before it is read whole.
+        ws_max_size=settings.max_body_bytes,
     )
     server = uvicorn.Server(config)
     try:
@@ -271,20 +273,27 @@ def apikey_create(
             help="Email of the customer a --scope customer key acts for.", metavar="EMAIL"
         ),
     ] = None,
+    expires_in: Annotated[
+        int | None,
+        typer.Option(help="Seconds until the key expires (default: never).", min=1),
+    ] = None,
 ) -> None:
     """Create an API key in the hub's database and print its token (shown only once).
 
     The database must exist and be migrated (it is never created here)."""
+    from datetime import UTC, datetime, timedelta
+
     from hub.auth import InvalidScope, UnknownCustomer, create_api_key
     from hub.db.database import Database
 
     settings = _settings()
     require_migrated(settings)
+    expires_at = datetime.now(UTC) + timedelta(seconds=expires_in) if expires_in else None
 
     async def go() -> tuple[int, str]:
         db = Database(settings)
         try:
-            return await create_api_key(db, name, scope, customer=customer)
+            return await create_api_key(db, name, scope, customer=customer, expires_at=expires_at)
         finally:
             await db.dispose()
 
@@ -313,18 +322,23 @@ def apikey_revoke(
         int, typer.Argument(help="The key's id (see `hub apikey list`).", metavar="ID")
     ],
 ) -> None:
-    """Revoke an API key by its id."""
+    """Revoke an API key by its id (running hubs close its websockets at once with
+    HUB_REDIS_URL, else within HUB_AUTH_CACHE_SECONDS)."""
     from hub.auth import revoke_api_key
     from hub.db.database import Database
+    from hub.events.bus import create_bus
 
     settings = _settings()
     require_migrated(settings)
 
     async def go() -> bool:
         db = Database(settings)
+        bus = create_bus(settings) if settings.redis_url else None
         try:
-            return await revoke_api_key(db, key_id)
+            return await revoke_api_key(db, key_id, bus=bus)
         finally:
+            if bus is not None:
+                await bus.close()
             await db.dispose()
 
     with database_step(settings):

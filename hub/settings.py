@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError as SourceError
+
+from hub.ratelimit import Rate
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./hub.db"
 # Accepted database URL schemes, and the driver each one runs on.
@@ -28,6 +30,14 @@ DATABASE_SCHEMES = {
 _ORIGIN = re.compile(
     r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$"
 )
+
+
+def _rate(v: object) -> object:
+    return Rate.parse(v) if isinstance(v, str) else v
+
+
+# A rate limit setting: "LIMIT/PERIOD" (20/60s, 100/5m, 1000/1h) or "off".
+RateSetting = Annotated[Rate | None, BeforeValidator(_rate)]
 
 
 class SettingsError(Exception):
@@ -61,6 +71,27 @@ class Settings(BaseSettings):
     # Where `hub graphiql install` puts GraphiQL's scripts, served at /graphiql/ (the
     # page loads them from a CDN until they are there); default: inside the package.
     graphiql_assets_dir: Path | None = None
+    # Introspection (__schema, __type); GraphiQL and code generators need it on.
+    introspection: bool = True
+
+    # Request bounds: the largest HTTP body or websocket message (413 / close 1009), the
+    # longest query text and the largest variables object (as JSON), all refused before
+    # parsing; and the memory the parsed-document cache may hold (an estimate).
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=64 * 1_048_576)
+    max_query_length: int = Field(default=100_000, ge=1000, le=10_000_000)
+    max_variables_bytes: int = Field(default=524_288, ge=1024, le=64 * 1_048_576)
+    document_cache_bytes: int = Field(default=64 * 1_048_576, ge=0, le=4096 * 1_048_576)
+
+    # The per-client cost budget (a leaky bucket, client = API key, else address): it
+    # holds cost_bucket_size points and refills at cost_restore_rate points a second;
+    # 0 turns it off. Shared through Redis when HUB_REDIS_URL is set.
+    cost_bucket_size: int = Field(default=200_000, ge=0, le=100_000_000)
+    cost_restore_rate: int = Field(default=20_000, ge=1, le=100_000_000)
+    # Guessing limits, per client: failed API key attempts (per address), gift card
+    # balance look-ups, discount codes entered on carts.
+    rate_limit_auth_failures: RateSetting = Rate(20, 60)
+    rate_limit_gift_card_balance: RateSetting = Rate(30, 60)
+    rate_limit_discount_codes: RateSetting = Rate(60, 300)
     # How often expired reservations are released (in-process, or by `hub worker`).
     reservation_sweep_seconds: float = Field(default=5.0, gt=0)
     reservation_ttl_seconds: int = Field(default=900, ge=10)
@@ -142,6 +173,15 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return v
 
+    @model_validator(mode="after")
+    def _bucket_fits_a_query(self) -> Settings:
+        if 0 < self.cost_bucket_size < self.max_query_cost:
+            raise ValueError(
+                f"HUB_COST_BUCKET_SIZE ({self.cost_bucket_size}) must be 0 (off) or at least "
+                f"HUB_MAX_QUERY_COST ({self.max_query_cost}), or some queries never run"
+            )
+        return self
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -154,9 +194,11 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         parts = []
         for err in exc.errors():
-            name = env_name(err["loc"][0]) if err["loc"] else "HUB_*"
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            parts.append(f"{name}: {' '.join(msg.split())}")
+            msg = " ".join(str(err["msg"]).removeprefix("Value error, ").split())
+            if not err["loc"]:  # a check across settings names its variables itself
+                parts.append(msg)
+                continue
+            parts.append(f"{env_name(err['loc'][0])}: {msg}")
         raise SettingsError("invalid setting " + "; ".join(parts)) from None
     except SourceError as exc:
         # A list or mapping setting whose text is not JSON (pydantic-settings decodes

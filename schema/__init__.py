@@ -11,19 +11,13 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError, GraphQLObjectType, GraphQLSchema
-from strawberry.extensions import (
-    AddValidationRules,
-    MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
+from strawberry.extensions import AddValidationRules, MaskErrors, SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import Info
 
+from hub.db.outage import database_unavailable
+from hub.ratelimit import Limiter
 from hub.settings import Settings
 from schema.carts import CartMutation, CartQuery
 from schema.catalog import CatalogQuery
@@ -31,12 +25,13 @@ from schema.catalog_admin import CatalogAdminMutation
 from schema.checkout import CheckoutMutation, CheckoutQuery
 from schema.customers import CustomerMutation, CustomerQuery
 from schema.directives import IN_CONTEXT
+from schema.documents import DocumentCache, DocumentStore, NoIntrospection, set_code
 from schema.errors import ApiError
 from schema.execution import mark_fast_fields
 from schema.giftcards import GiftCardMutation, GiftCardQuery
 from schema.inputs import install as install_input_guard
 from schema.inventory import InventoryMutation, InventoryQuery
-from schema.limits import QueryCost
+from schema.limits import Budget, QueryCost, refuse_http
 from schema.pricing import PricingMutation, PricingQuery
 from schema.promotions import PromotionMutation, PromotionQuery
 from schema.relay import Node, node_types, resolve_nodes
@@ -103,23 +98,58 @@ class Mutation(
     pass
 
 
+# strawberry's refusals of an operation's type or name: the client's doing, not a bug.
+_REQUEST_ERRORS = (InvalidOperationTypeError, CannotGetOperationTypeError)
+
+
 def _should_mask(error: GraphQLError) -> bool:
     orig = error.original_error
-    if orig is None or isinstance(orig, GraphQLError):
+    if orig is None or isinstance(orig, (GraphQLError, *_REQUEST_ERRORS)):
         # Validation errors, ApiError and permission errors are for the client.
         return False
     return True
 
 
+UNAVAILABLE_MESSAGE = "the database is unavailable; retry in a moment"
+
+
 class _MaskErrors(MaskErrors):
-    """MaskErrors without its ``isinstance`` check against a runtime Protocol, which
-    costs more than everything else it does: it runs for every subscription event of
-    every subscriber."""
+    """Every error leaves with an ``extensions.code``: an error of our own code keeps
+    its message; a database outage becomes ``SERVICE_UNAVAILABLE`` (and HTTP 503); any
+    other unexpected error is masked as ``INTERNAL_SERVER_ERROR`` (logged with the
+    request id by :meth:`HubSchema.process_errors`); graphql-core's own request errors
+    (variables that don't coerce) are ``BAD_USER_INPUT``.
+
+    Without MaskErrors' ``isinstance`` check against a runtime Protocol, which costs
+    more than everything else it does: it runs for every subscription event of every
+    subscriber."""
 
     def _process_result(self, result: object) -> None:
         errors = getattr(result, "errors", None)
         if errors:
             result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        out: list[GraphQLError] = []
+        unavailable = False
+        for error in errors:
+            if database_unavailable(error.original_error):
+                unavailable = True
+                error = GraphQLError(
+                    UNAVAILABLE_MESSAGE,
+                    nodes=error.nodes,
+                    path=error.path,
+                    extensions={"code": "SERVICE_UNAVAILABLE"},
+                )
+            elif self.should_mask_error(error):
+                error = self.anonymise_error(error)
+                error.extensions = {"code": "INTERNAL_SERVER_ERROR"}
+            elif not error.extensions or "code" not in error.extensions:
+                set_code(error, "INTERNAL_SERVER_ERROR" if error.path else "BAD_USER_INPUT")
+            out.append(error)
+        if unavailable:
+            refuse_http(self.execution_context.context, 503, 2)
+        return out
 
 
 class _NoHooks:
@@ -212,31 +242,51 @@ class HubSchema(strawberry.Schema):
             rid = getattr(ctx, "request_id", "-")
         for err in errors:
             orig = err.original_error
-            if orig is not None and not isinstance(orig, GraphQLError):
+            if isinstance(orig, _REQUEST_ERRORS):
+                set_code(err, "BAD_REQUEST")
+                log.debug("request %s: %s", rid, err.message)
+            elif database_unavailable(orig):
+                log.warning("request %s: database unavailable at %s: %s", rid, err.path, orig)
+            elif orig is not None and not isinstance(orig, GraphQLError):
                 log.error("request %s: unhandled error at %s", rid, err.path, exc_info=orig)
             else:
                 log.debug("request %s: %s", rid, err.message)
 
 
-def build_schema(settings: Settings, plugins: Sequence[Any] = ()) -> strawberry.Schema:
-    # Rule classes built once: the validation cache is keyed by (document, rules), so
-    # per-request rule classes would make every request miss it.
-    rules = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=50).validation_rules,
-    ]
+MAX_ALIASES = 50
+MAX_TOKENS = 10_000
+
+
+def build_schema(
+    settings: Settings, plugins: Sequence[Any] = (), *, limiter: Limiter | None = None
+) -> strawberry.Schema:
+    """The schema with its limits: documents cached within HUB_DOCUMENT_CACHE_BYTES, depth,
+    aliases and tokens checked before validation, cost priced and taken from the client's
+    budget on ``limiter`` (none without one), introspection as HUB_INTROSPECTION says."""
+    store = DocumentStore(
+        max_bytes=settings.document_cache_bytes,
+        max_tokens=MAX_TOKENS,
+        max_depth=settings.max_query_depth,
+        max_aliases=MAX_ALIASES,
+    )
+    budget = Budget(limiter, settings.cost_bucket_size, settings.cost_restore_rate)
     extensions: list[Any] = [
-        partial(ParserCache, maxsize=1024),
-        partial(AddValidationRules, rules),
-        partial(ValidationCache, maxsize=1024),
-        partial(MaxTokensLimiter, max_token_count=10_000),
-        partial(QueryCost, max_cost=settings.max_query_cost, max_page=settings.max_page_size),
+        partial(DocumentCache, store=store),
+        partial(
+            QueryCost,
+            max_cost=settings.max_query_cost,
+            max_page=settings.max_page_size,
+            budget=budget,
+        ),
         partial(
             _MaskErrors,
             should_mask_error=_should_mask,
             error_message="Internal error; quote the X-Request-Id response header to support",
         ),
     ]
+    if not settings.introspection:
+        # Rules fixed once: the document cache keeps a validation result per rule set.
+        extensions.insert(0, partial(AddValidationRules, [NoIntrospection]))
     schema = HubSchema(
         query=Query,
         mutation=Mutation,
@@ -246,6 +296,7 @@ def build_schema(settings: Settings, plugins: Sequence[Any] = ()) -> strawberry.
         execution_context_class=SubscriptionExecutionContext,
         scalar_overrides=SCALAR_OVERRIDES,
     )
+    schema.documents = store  # type: ignore[attr-defined]
     gql = schema._schema
     gql.directives = (*gql.directives, IN_CONTEXT)
     # Every argument checked before its resolver runs (text, decimals, times, JSON).

@@ -26,6 +26,7 @@ from schema.errors import UserError as UserErrorType
 from schema.errors import from_domain
 from schema.inventory import LocationType
 from schema.relay import Connection, Node, connection_from_list, page_request, register_node
+from schema.throttle import take
 
 
 def commerce(info: Info) -> Any:
@@ -44,6 +45,12 @@ def _variant_pk(gid: str, *path: str) -> int:
         return ids.decode_pk(gid, "ProductVariant")
     except ids.InvalidId as exc:
         raise DomainError([UserError(list(path), str(exc), str(Code.INVALID))]) from None
+
+
+async def _count_codes(info: Info, codes: list[str] | None) -> None:
+    """Every discount code entered counts against the client's guessing limit."""
+    limit = info.context.settings.rate_limit_discount_codes
+    await take(info, "discount", limit, len(codes or ()), what="discount codes entered")
 
 
 def _token(gid: str) -> str:
@@ -605,6 +612,7 @@ class CartMutation:
     @strawberry.mutation(description="Create a cart in the request's channel.")
     async def cart_create(self, info: Info, input: CartInput | None = None) -> CartCreatePayload:
         data = input or CartInput()
+        await _count_codes(info, data.discount_codes)
         try:
             channel = await info.context.channel(info)
             lines = _lines(data.lines or [])
@@ -677,6 +685,7 @@ class CartMutation:
     async def cart_discount_codes_update(
         self, info: Info, cart_id: strawberry.ID, discount_codes: list[str]
     ) -> CartDiscountCodesUpdatePayload:
+        await _count_codes(info, discount_codes)
         p = info.context.principal
         token = cartsvc.parse_cart_id(cart_id)
         return await _run(

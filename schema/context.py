@@ -44,6 +44,10 @@ class HubContext:
         self.principal = principal
         self.channel_header = channel_header
         self.request_id = request_id
+        # Whose budgets and limits this request counts against: "key:<id>" for an API
+        # key, else "ip:<address>" (None: no limits, e.g. in-process calls).
+        self.client: str | None = None
+        self.limiter: Any = None  # hub.ratelimit.Limiter of the app
         self.reader = Reader(db)
         self.loaders: Loaders = Loaders(self)
         self._channel: asyncio.Future[catalog.ChannelRecord] | None = None

@@ -22,6 +22,7 @@ from schema.catalog import MoneyType
 from schema.errors import ApiError, UserError, field_pk, run_write
 from schema.permissions import StaffOnly
 from schema.relay import Connection, Node, connection_from_list, page_request, register_node
+from schema.throttle import take
 
 ADMIN = [StaffOnly]
 
@@ -122,6 +123,8 @@ class GiftCardQuery:
         "for any other code (unknown or disabled alike)."
     )
     async def gift_card_balance(self, info: Info, code: str) -> GiftCardBalanceType | None:
+        limit = info.context.settings.rate_limit_gift_card_balance
+        await take(info, "giftcard", limit, what="gift card look-ups")
         return await gc.balance_for_code(info.context.reader, code)  # type: ignore[return-value]
 
 

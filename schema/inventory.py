@@ -88,8 +88,12 @@ class LocationType(Node):
     pickup_enabled: bool
     pickup_lead_minutes: int
     ships_to_customers: bool = strawberry.field(resolver=lambda root: root.ships)
-    fulfillment_priority: int = strawberry.field(description="Lower ships first.")
-    daily_capacity: int | None
+    fulfillment_priority: int | None = strawberry.field(
+        permission_classes=[StaffOnly], description="Lower ships first (staff only)."
+    )
+    daily_capacity: int | None = strawberry.field(
+        permission_classes=[StaffOnly], description="Orders it can ship a day (staff only)."
+    )
     distance_km: float | None = strawberry.field(
         description="Great-circle distance from `near`, when the query gave one."
     )
@@ -106,8 +110,8 @@ class LocationType(Node):
     def pick_up_time(self) -> str | None:
         return _pickup_time(self.pickup_lead_minutes) if self.pickup_enabled else None  # type: ignore[attr-defined]
 
-    @strawberry.field
-    def cost_per_shipment(self) -> MoneyType:
+    @strawberry.field(permission_classes=[StaffOnly], description="Staff only.")
+    def cost_per_shipment(self) -> MoneyType | None:
         return Money(self.cost_per_shipment, self.cost_currency)  # type: ignore[attr-defined,return-value]
 
     @strawberry.field(description="Channels this location sells to.")

@@ -19,6 +19,8 @@ class ApiKey(Base):
     scopes: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column()
+    # After this moment the key is refused (and its open websockets closed).
+    expires_at: Mapped[datetime | None] = mapped_column()
     # A key with the "customer" scope acts for this one customer.
     customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE"), index=True
