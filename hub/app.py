@@ -155,18 +155,26 @@ async def healthz(_: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready to serve: the database answers and the event bus is connected (503 with
+    the reason otherwise). Also the bus and event-log state, who runs the background
+    jobs, and this process's live event-bus subscribers (websocket subscriptions)."""
     db: Database = request.app.state.db
+    services: Services | None = getattr(request.app.state, "services", None)
+    body: dict[str, Any] = {"status": "ok", "database": db.dialect}
     try:
         async with db.read() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception as exc:
         log.warning("readiness check failed: %s", exc)
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
-    # Live event-bus subscribers of this process (websocket subscriptions): lets
-    # operators and tests see that closed connections leave none behind.
-    services = getattr(request.app.state, "services", None)
-    subscribers = services.bus.subscriber_count if services is not None else 0
-    return JSONResponse({"status": "ok", "database": db.dialect, "subscribers": subscribers})
+        body.update(status="unavailable", database="unreachable")
+    if services is not None:
+        body.update(services.status())
+        body["subscribers"] = services.bus.subscriber_count
+        if not services.bus.healthy:
+            body["status"] = "unavailable"
+    else:
+        body["subscribers"] = 0
+    return JSONResponse(body, 200 if body["status"] == "ok" else 503)
 
 
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> Starlette:
