@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -160,7 +161,7 @@ async def readyz(request: Request) -> Response:
     jobs, and this process's live event-bus subscribers (websocket subscriptions)."""
     db: Database = request.app.state.db
     services: Services | None = getattr(request.app.state, "services", None)
-    body: dict[str, Any] = {"status": "ok", "database": db.dialect}
+    body: dict[str, Any] = {"status": "ok", "database": db.dialect, "process": os.getpid()}
     try:
         async with db.read() as conn:
             await conn.execute(text("SELECT 1"))

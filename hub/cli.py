@@ -121,8 +121,9 @@ def seed(
 
 @app.command()
 def worker() -> None:
-    """Run background jobs (arq on Redis when HUB_REDIS_URL is set): reservation expiry
-    and the outbox sweep."""
+    """Run background jobs (arq on Redis when HUB_REDIS_URL is set): reservation expiry,
+    abandoned carts and the outbox sweep. Rides out Redis outages: it reconnects with
+    backoff and logs one line per change of state."""
     settings = _settings()
     if settings.redis_url is None:
         typer.echo(
@@ -130,8 +131,6 @@ def worker() -> None:
             "expiry, outbox sweep) run inside `hub serve`; nothing to run here"
         )
         return
-    from redis.exceptions import RedisError
-
     from hub.jobs import queue_name, run_worker
 
     if settings.log_level != "DEBUG":  # arq logs every job run at INFO
@@ -140,11 +139,7 @@ def worker() -> None:
         f"hub: worker on queue {queue_name(settings)}: expired reservations and the outbox "
         f"swept every {settings.reservation_sweep_seconds:g}s"
     )
-    try:
-        run_worker(settings)
-    except (RedisError, OSError) as exc:
-        typer.echo(f"hub: worker: Redis is not reachable ({exc})", err=True)
-        raise typer.Exit(1) from None
+    run_worker(settings)
     typer.echo("hub: worker stopped")
 
 

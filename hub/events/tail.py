@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import Any
 
 from hub.db.database import Database
@@ -47,7 +46,7 @@ class OutboxTail:
         self.failing: str | None = None  # why the last read failed, until one succeeds
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._last_read = 0.0
+        self._bridging: int | None = None  # events delivered since the bus missed some
 
     async def start(self) -> None:
         """Start from the head of the log (raises if the database can't be read)."""
@@ -81,10 +80,17 @@ class OutboxTail:
             self.cursor = cursor
             if len(events) < self.batch:
                 break
-        self._last_read = time.time()
         if delivered:
+            if self._bridging is None:
+                log.info("event log: delivering events the bus did not bring")
+                self._bridging = 0
+            self._bridging += delivered
             self.caught_up += delivered
-            log.info("event log: delivered %d events the bus had not brought", delivered)
+        elif self._bridging is not None:
+            log.info(
+                "event log: the bus is complete again (%d events came from the log)", self._bridging
+            )
+            self._bridging = None
         return delivered
 
     def status(self) -> dict[str, Any]:

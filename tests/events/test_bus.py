@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from hub.db.database import Database
 from hub.db.migrate import upgrade
 from hub.events.bus import Event, MemoryBus, QueueSubscription, create_bus
-from hub.events.redis_bus import RedisBus
 from hub.events.outbox import Outbox, OutboxDispatcher, outbox, publish_committed
+from hub.events.redis_bus import RedisBus
 from hub.settings import load_settings
 
 REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
