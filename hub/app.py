@@ -30,7 +30,7 @@ from hub.commerce import Commerce, stripe_webhook
 from hub.db.database import Database
 from hub.services import Services
 from hub.settings import Settings, get_settings
-from schema import build_schema
+from schema import build_schema, fanout
 from schema.context import HubContext
 
 log = logging.getLogger("hub")
@@ -50,6 +50,9 @@ class _TextWebSocketAdapter(ASGIWebSocketAdapter):
 
 class HubGraphQL(GraphQL):
     websocket_adapter_class = _TextWebSocketAdapter
+    # Identical subscriptions share one execution per event (schema.fanout).
+    graphql_transport_ws_handler_class = fanout.TransportWSHandler
+    graphql_ws_handler_class = fanout.LegacyWSHandler
 
     def __init__(self, schema: Any, settings: Settings) -> None:
         super().__init__(
@@ -170,7 +173,10 @@ async def readyz(request: Request) -> Response:
         body.update(status="unavailable", database="unreachable")
     if services is not None:
         body.update(services.status())
-        body["subscribers"] = services.bus.subscriber_count
+        # Live subscriptions: those following the bus, plus the members of groups
+        # served by one leader each (schema.fanout).
+        shared = fanout.broadcaster(services)
+        body["subscribers"] = services.bus.subscriber_count - shared.leaders + shared.live
         if not services.bus.healthy:
             body["status"] = "unavailable"
     else:
