@@ -177,6 +177,7 @@ async def readyz(request: Request) -> Response:
         # served by one leader each (schema.fanout).
         shared = fanout.broadcaster(services)
         body["subscribers"] = services.bus.subscriber_count - shared.leaders + shared.live
+        body["subscriptionGroups"] = shared.leaders
         if not services.bus.healthy:
             body["status"] = "unavailable"
     else:

@@ -11,7 +11,9 @@ as a *leader*: a subscription of its own (``Schema.subscribe``, the full pipelin
 validation, extensions, error masking) on a context with the first member's principal,
 channel and connection. Each result the leader gets is encoded once, then written to
 every member's socket with the member's own operation id, in a plain loop: no task per
-member and per event. A member's own subscription stream just waits until it ends.
+member and per event (on uvicorn's websockets-sansio protocol straight into the
+connection, as uvicorn's own ``send`` does; elsewhere through the ASGI ``send``). A
+member's own subscription stream just waits until it ends.
 
 What each member sees is exactly what it would have got on its own: the same ``next``
 (``data`` for graphql-ws) messages, an error result and ``complete`` when the leader's
@@ -100,6 +102,67 @@ def _operation(ctx: HubContext) -> tuple[str, str, Callable[[], bool]] | None:
 # ------------------------------------------------------------------- sending
 
 
+def _uvicorn_protocol(send: Any, depth: int = 8) -> Any:
+    """The uvicorn websocket protocol behind an ASGI ``send`` callable (through the
+    middlewares' wrappers), if it is uvicorn's websockets-sansio one; else None."""
+    for _ in range(depth):
+        owner = getattr(send, "__self__", None)
+        if owner is not None:
+            kind = type(owner)
+            if kind.__name__ == "WebSocketsSansIOProtocol" and kind.__module__.startswith(
+                "uvicorn.protocols.websockets"
+            ):
+                return owner
+            return None
+        cells = [c.cell_contents for c in getattr(send, "__closure__", None) or ()]
+        inner = [c for c in cells if callable(c) and getattr(c, "__name__", "") == "send"]
+        if len(inner) != 1:
+            return None
+        send = inner[0]
+    return None
+
+
+def direct_writer(websocket: Any) -> Callable[[str], bool] | None:
+    """A function writing a text message straight to the socket of ``websocket`` (a
+    Starlette WebSocket served by uvicorn), as uvicorn's own ``send`` does but without
+    the ASGI layers: True when written, False when the caller must take the ordinary
+    path (flow control holds the socket, or it is closing). None when it can't apply
+    (another server, or an extension such as compression on the connection)."""
+    proto = _uvicorn_protocol(getattr(websocket, "_send", None))
+    if proto is None:
+        return None
+    conn, transport = getattr(proto, "conn", None), getattr(proto, "transport", None)
+    writable = getattr(proto, "writable", None)
+    needed = ("close_sent", "disconnected", "handshake_complete", "initial_response")
+    if (
+        conn is None
+        or transport is None
+        or not isinstance(writable, asyncio.Event)
+        or not all(hasattr(proto, name) for name in needed)
+        or getattr(conn, "extensions", None)  # e.g. permessage-deflate
+    ):
+        return None
+
+    def write(text: str) -> bool:
+        if (
+            proto.close_sent
+            or proto.disconnected
+            or not proto.handshake_complete
+            or proto.initial_response is not None
+            or not writable.is_set()
+            or transport.is_closing()
+        ):
+            return False
+        try:
+            conn.send_text(text.encode())
+        except Exception:  # the connection's state refuses it: the ordinary path says why
+            return False
+        transport.write(b"".join(conn.data_to_send()))
+        return True
+
+    return write
+
+
 @types.coroutine
 def _resume(coro: Any, yielded: Any) -> Generator[Any, Any, Any]:
     """Await the rest of a coroutine that was stepped by hand and suspended on
@@ -125,6 +188,7 @@ class Member:
     __slots__ = (
         "_finished",
         "backlog",
+        "direct",
         "ended",
         "gone",
         "group",
@@ -139,9 +203,11 @@ class Member:
         send_text: Callable[[str], Any],
         prefix: str,
         finished: Callable[[], bool],
+        direct: Callable[[str], bool] | None = None,
     ) -> None:
         self.group = group
         self.send_text = send_text
+        self.direct = direct
         self.prefix = prefix  # the message up to its payload, with this operation's id
         self._finished = finished
         self.backlog: deque[str] | None = None  # messages behind one the socket holds
@@ -162,6 +228,8 @@ class Member:
                 return
             self.backlog.append(text)
             return
+        if self.direct is not None and self.direct(text):
+            return
         coro = self.send_text(text)
         try:
             yielded = coro.send(None)
@@ -177,7 +245,7 @@ class Member:
         try:
             await _resume(coro, yielded)
             while self.backlog:
-                if self._finished():
+                if self.gone or self._finished():
                     return
                 await self.send_text(self.backlog.popleft())
             self.backlog = None
@@ -350,7 +418,7 @@ def join(info: Any, ctx: HubContext, queue_size: int) -> AsyncGenerator[Any, Non
         prefix = '{"id":' + orjson.dumps(op_id).decode() + ',"type":"next","payload":'
     else:
         prefix = '{"type":"data","id":' + orjson.dumps(op_id).decode() + ',"payload":'
-    member = Member(group, ctx.request.send_text, prefix, finished)
+    member = Member(group, ctx.request.send_text, prefix, finished, direct_writer(ctx.request))
     group.members.add(member)
     return _member_stream(member)
 
