@@ -84,7 +84,9 @@ class EventBus(Protocol):
 
     def subscribe(self, topics: Iterable[str], *, maxsize: int = 1000) -> Subscription: ...
 
-    def catch_up(self, events: Sequence[Event], cursor: Position) -> int: ...
+    def catch_up(
+        self, events: Sequence[Event], cursor: Position, ahead: Sequence[Event] = ()
+    ) -> int: ...
 
     def status(self) -> dict[str, Any]: ...
 
@@ -180,6 +182,7 @@ class _LocalFanout:
         self._window = dedupe_window
         self._recent: OrderedDict[int, None] = OrderedDict()
         self._cursor: Position | None = None  # set by the tail: delivered up to here
+        self._ahead: set[int] = set()  # ids the tail delivered beyond its cursor
         self._closed = False
         # Called (no arguments, not awaited) each time the transport (re)connects: the
         # tail catches up at once instead of at its next tick.
@@ -253,16 +256,26 @@ class _LocalFanout:
             return
         self._fan_out(event)
 
-    def catch_up(self, events: Sequence[Event], cursor: Position) -> int:
-        """Events read from the outbox in commit order, up to ``cursor``: deliver those
-        that did not come by the transport. Returns how many were delivered."""
+    def catch_up(
+        self, events: Sequence[Event], cursor: Position, ahead: Sequence[Event] = ()
+    ) -> int:
+        """Events read from the outbox in commit order, up to ``cursor``, and ``ahead``
+        of it (committed, but not yet behind the horizon, see hub.events.outbox):
+        deliver those that did not come by the transport. Returns how many."""
         delivered = 0
         for event in events:
-            if not self._known(event):
+            if event.id in self._ahead:
+                self._ahead.discard(event.id)  # delivered while ahead of the cursor
+            elif not self._known(event):
                 self._fan_out(event)
                 delivered += 1
         if self._cursor is None or cursor > self._cursor:
             self._cursor = cursor
+        for event in ahead:
+            if event.id not in self._ahead and not self._known(event):
+                self._ahead.add(event.id)
+                self._fan_out(event)
+                delivered += 1
         return delivered
 
     def _fan_out(self, event: Event) -> None:

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -287,49 +288,71 @@ class OutboxDispatcher:
 
 
 _PG_XMIN = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+# One round trip, one snapshot: the rows behind the horizon after the cursor (in commit
+# order), and the committed rows beyond it after ``hi`` (in id order, a best effort).
 _PG_AFTER = text(
     f"""
     WITH s AS (SELECT {_PG_XMIN} AS xmin)
-    SELECT s.xmin, o.id, o.topic, o.payload, o.txid
+    SELECT s.xmin, o.id, o.topic, o.payload, o.txid, o.stable
       FROM s LEFT JOIN LATERAL (
-           SELECT id, topic, payload, txid FROM outbox
-            WHERE (txid, id) > (:t, :i) AND txid < s.xmin
-            ORDER BY txid, id
-            LIMIT :n) o ON true
+           (SELECT id, topic, payload, txid, true AS stable FROM outbox
+             WHERE (txid, id) > (:t, :i) AND txid < s.xmin
+             ORDER BY txid, id
+             LIMIT :n)
+           UNION ALL
+           (SELECT id, topic, payload, txid, false AS stable FROM outbox
+             WHERE txid >= s.xmin AND id > :hi
+             ORDER BY id
+             LIMIT :n)) o ON true
     """
 )
 _LAST = 2**63 - 1
 
 
-async def log_head(db: Database) -> Position:
-    """The position a tail starts from: everything committed before now is behind it."""
+@dataclass(frozen=True, slots=True)
+class LogRead:
+    """What one read of the log found."""
+
+    events: list[Event]  # after the cursor, in commit order
+    cursor: Position  # where the next read starts
+    ahead: list[Event]  # committed beyond the horizon (PostgreSQL), read again later
+    hi: int  # the largest id read so far
+
+
+async def log_head(db: Database) -> tuple[Position, int]:
+    """Where a tail starts: everything committed before now is behind the cursor (and
+    ``hi``, the largest id so far)."""
     async with db.read() as conn:
+        last = int((await conn.execute(select(func.max(outbox.c.id)))).scalar_one() or 0)
         if conn.dialect.name == "postgresql":
             xmin = (await conn.execute(text(f"SELECT {_PG_XMIN}"))).scalar_one()
-            return (int(xmin) - 1, _LAST)
-        last = (await conn.execute(select(func.max(outbox.c.id)))).scalar_one()
-        return (0, int(last or 0))
+            return (int(xmin) - 1, _LAST), last
+        return (0, last), last
 
 
-async def read_after(db: Database, cursor: Position, limit: int) -> tuple[list[Event], Position]:
+async def read_after(db: Database, cursor: Position, limit: int, hi: int = 0) -> LogRead:
     """Up to ``limit`` events after ``cursor`` in commit order, and the new cursor.
 
-    On PostgreSQL only rows of transactions older than every running one are read, and
-    when fewer than ``limit`` come back the cursor moves up to that horizon: nothing
-    can commit behind it any more.
+    On PostgreSQL only rows of transactions older than every running one are behind
+    the horizon; when fewer than ``limit`` of them come back the cursor moves up to it:
+    nothing can commit behind it any more. A transaction left open anywhere on the
+    server holds the horizon back, so the rows already committed beyond it (after
+    ``hi``) come too, as ``ahead``: delivered now, and read again once behind it.
     """
     async with db.read() as conn:
         if conn.dialect.name == "postgresql":
-            rows = (
-                await conn.execute(_PG_AFTER, {"t": cursor[0], "i": cursor[1], "n": limit})
-            ).all()
-            events = [
-                Event(r.id, r.topic, _payload(r.payload), r.txid) for r in rows if r.id is not None
-            ]
+            params = {"t": cursor[0], "i": cursor[1], "n": limit, "hi": hi}
+            rows = (await conn.execute(_PG_AFTER, params)).all()
+            events, ahead = [], []
+            for r in rows:
+                if r.id is not None:
+                    event = Event(r.id, r.topic, _payload(r.payload), r.txid)
+                    (events if r.stable else ahead).append(event)
+            hi = max([hi, *(e.id for e in events), *(e.id for e in ahead)])
             if len(events) < limit:
                 horizon = (int(rows[0].xmin) - 1, _LAST)
-                return events, max(horizon, cursor)
-            return events, (events[-1].txid or 0, events[-1].id)
+                return LogRead(events, max(horizon, cursor), ahead, hi)
+            return LogRead(events, (events[-1].txid or 0, events[-1].id), ahead, hi)
         result = await conn.execute(
             select(outbox.c.id, outbox.c.topic, outbox.c.payload, outbox.c.txid)
             .where(outbox.c.id > cursor[1])
@@ -337,7 +360,9 @@ async def read_after(db: Database, cursor: Position, limit: int) -> tuple[list[E
             .limit(limit)
         )
         events = [Event(r.id, r.topic, r.payload, r.txid) for r in result]
-        return events, ((0, events[-1].id) if events else cursor)
+        if not events:
+            return LogRead(events, cursor, [], hi)
+        return LogRead(events, (0, events[-1].id), [], max(hi, events[-1].id))
 
 
 async def events_by_ids(db: Database, ids: Sequence[int]) -> list[Event]:

@@ -13,8 +13,10 @@ The cursor starts at the head of the log when the process starts (its subscriber
 want what happens from now on) and only moves forward. If the database can't be read,
 the tail logs one line, retries every interval, and resumes where it was: nothing is
 skipped. An event reaches subscribers on every process at the latest about
-``interval`` seconds after its commit (plus, on PostgreSQL, however long the oldest
-transaction still running at that moment takes).
+``interval`` seconds after its commit. (On PostgreSQL the cursor only passes rows
+whose transaction is older than every one still running; rows committed beyond a
+transaction left open somewhere are delivered at once all the same, see
+:func:`hub.events.outbox.read_after`.)
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class OutboxTail:
         self.interval = interval
         self.batch = batch
         self.cursor: Position | None = None
+        self.hi = 0  # the largest outbox id read
         self.caught_up = 0  # events this tail delivered that the transport had not
         self.failing: str | None = None  # why the last read failed, until one succeeds
         self._wake = asyncio.Event()
@@ -52,7 +55,7 @@ class OutboxTail:
         """Start from the head of the log (raises if the database can't be read)."""
         if self._task is not None:
             return
-        self.cursor = await log_head(self.db)
+        self.cursor, self.hi = await log_head(self.db)
         self.bus.catch_up([], self.cursor)
         self.bus.on_connect = self.kick
         self._task = asyncio.create_task(self._run(), name="hub-events-tail")
@@ -75,10 +78,10 @@ class OutboxTail:
         assert self.cursor is not None, "start() first"
         delivered = 0
         while True:
-            events, cursor = await read_after(self.db, self.cursor, self.batch)
-            delivered += self.bus.catch_up(events, cursor)
-            self.cursor = cursor
-            if len(events) < self.batch:
+            got = await read_after(self.db, self.cursor, self.batch, self.hi)
+            delivered += self.bus.catch_up(got.events, got.cursor, got.ahead)
+            self.cursor, self.hi = got.cursor, got.hi
+            if len(got.events) < self.batch and len(got.ahead) < self.batch:
                 break
         if delivered:
             if self._bridging is None:

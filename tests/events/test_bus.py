@@ -474,9 +474,29 @@ async def test_dispatcher_batches(db: Database, topic: str) -> None:
     assert [e.payload["i"] for e in await receive(sub, 5)] == [0, 1, 2, 3, 4]
 
 
-async def test_dispatcher_skips_rows_claimed_by_another_process(db: Database, topic: str) -> None:
-    if db.dialect != "postgresql":
-        pytest.skip("row claiming (FOR UPDATE SKIP LOCKED) is PostgreSQL only")
+@pytest.fixture
+async def pg_db(pg_server: str | None, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A migrated PostgreSQL database of its own, for what only PostgreSQL does."""
+    if pg_server is None:
+        _unavailable("PostgreSQL not configured (set HUB_TEST_POSTGRES_URL)")
+        raise AssertionError  # unreachable
+    name = f"hub_evt_{uuid.uuid4().hex[:10]}"
+    await _pg_admin(pg_server, f'CREATE DATABASE "{name}"')
+    db = Database(load_settings(database_url=f"{pg_server.rsplit('/', 1)[0]}/{name}"))
+    try:
+        await upgrade(db.engine)
+        yield db
+    finally:
+        await db.dispose()
+        await _pg_admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def test_dispatcher_skips_rows_claimed_by_another_process(
+    pg_db: Database, topic: str
+) -> None:
+    """PostgreSQL by nature: row claiming (FOR UPDATE SKIP LOCKED); SQLite has one
+    writer at a time."""
+    db = pg_db
     bus = MemoryBus()
     sub = bus.subscribe([topic])
     claimed = await _insert_committed(db, topic, timedelta(minutes=1), n="claimed")
