@@ -47,6 +47,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
+from websockets.protocol import State
 
 from schema.context import HubContext
 from schema.errors import ApiError
@@ -122,9 +123,20 @@ def _uvicorn_protocol(send: Any, depth: int = 8) -> Any:
     return None
 
 
-def direct_writer(websocket: Any) -> Callable[[str], bool] | None:
-    """A function writing a text message straight to the socket of ``websocket`` (a
-    Starlette WebSocket served by uvicorn), as uvicorn's own ``send`` does but without
+def _frame(data: bytes) -> bytes:
+    """A final, unmasked text frame (RFC 6455 5.2) carrying ``data``."""
+    n = len(data)
+    if n < 126:
+        return bytes((0x81, n)) + data
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + data
+    return b"\x81\x7f" + n.to_bytes(8, "big") + data
+
+
+def direct_writer(websocket: Any) -> Callable[[bytes], bool] | None:
+    """A function writing a text message (UTF-8 bytes) straight to the socket of
+    ``websocket`` (a Starlette WebSocket served by uvicorn's websockets-sansio
+    protocol), as one unfragmented frame, as uvicorn's own ``send`` would but without
     the ASGI layers: True when written, False when the caller must take the ordinary
     path (flow control holds the socket, or it is closing). None when it can't apply
     (another server, or an extension such as compression on the connection)."""
@@ -139,25 +151,23 @@ def direct_writer(websocket: Any) -> Callable[[str], bool] | None:
         or transport is None
         or not isinstance(writable, asyncio.Event)
         or not all(hasattr(proto, name) for name in needed)
+        or getattr(conn, "state", None) is not State.OPEN
         or getattr(conn, "extensions", None)  # e.g. permessage-deflate
     ):
         return None
 
-    def write(text: str) -> bool:
+    def write(data: bytes) -> bool:
         if (
             proto.close_sent
             or proto.disconnected
             or not proto.handshake_complete
             or proto.initial_response is not None
+            or conn.state is not State.OPEN
             or not writable.is_set()
             or transport.is_closing()
         ):
             return False
-        try:
-            conn.send_text(text.encode())
-        except Exception:  # the connection's state refuses it: the ordinary path says why
-            return False
-        transport.write(b"".join(conn.data_to_send()))
+        transport.write(_frame(data))
         return True
 
     return write
@@ -193,6 +203,7 @@ class Member:
         "gone",
         "group",
         "prefix",
+        "raw_prefix",
         "send_text",
         "writer",
     )
@@ -203,12 +214,13 @@ class Member:
         send_text: Callable[[str], Any],
         prefix: str,
         finished: Callable[[], bool],
-        direct: Callable[[str], bool] | None = None,
+        direct: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.group = group
         self.send_text = send_text
         self.direct = direct
         self.prefix = prefix  # the message up to its payload, with this operation's id
+        self.raw_prefix = prefix.encode()
         self._finished = finished
         self.backlog: deque[str] | None = None  # messages behind one the socket holds
         self.writer: asyncio.Task[None] | None = None
@@ -216,10 +228,17 @@ class Member:
         # Resolved (or failed) when the member ends; its own stream waits on it.
         self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    def push(self, payload: str) -> None:
-        """Send ``prefix + payload + "}"`` now if the socket takes it without waiting;
-        else queue it behind what the socket holds (closed past the queue limit)."""
+    def push(self, payload: str, raw: bytes) -> None:
+        """Send ``prefix + payload + "}"`` (``raw``: the payload's UTF-8) now if the
+        socket takes it without waiting; else queue it behind what the socket holds
+        (closed past the queue limit)."""
         if self.gone or self._finished():
+            return
+        if (
+            self.backlog is None
+            and self.direct is not None
+            and self.direct(self.raw_prefix + raw + b"}")
+        ):
             return
         text = self.prefix + payload + "}"
         if self.backlog is not None:
@@ -227,8 +246,6 @@ class Member:
                 self.end(ApiError(_OVERFLOW, "SUBSCRIBER_OVERFLOW"))
                 return
             self.backlog.append(text)
-            return
-        if self.direct is not None and self.direct(text):
             return
         coro = self.send_text(text)
         try:
@@ -334,11 +351,12 @@ class Group:
             payload["errors"] = [err.formatted for err in result.errors]
         if result.extensions:
             payload["extensions"] = result.extensions
-        encoded = orjson.dumps(payload).decode()
+        raw = orjson.dumps(payload)
+        encoded = raw.decode()
         self.results += 1
         members = list(self.members)
         for i, member in enumerate(members, 1):
-            member.push(encoded)
+            member.push(encoded, raw)
             if i % SLICE == 0 and i < len(members):
                 await asyncio.sleep(0)  # let requests through between slices
 
