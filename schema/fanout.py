@@ -89,10 +89,12 @@ def _operation(ctx: HubContext) -> tuple[str, str, Callable[[], bool]] | None:
         return None
     protocol, handler = served
     task = asyncio.current_task()
+    if task is None:
+        return None
     if protocol == TRANSPORT_WS:
         for op in list(handler.operations.values()):
             if op.task is task:
-                return protocol, op.id, lambda op=op: op.completed
+                return protocol, op.id, lambda op=op, task=task: op.completed or task.done()
         return None
     for op_id, op_task in list(handler.tasks.items()):
         if op_task is task:
@@ -232,7 +234,10 @@ class Member:
         """Send ``prefix + payload + "}"`` (``raw``: the payload's UTF-8) now if the
         socket takes it without waiting; else queue it behind what the socket holds
         (closed past the queue limit)."""
-        if self.gone or self._finished():
+        if self.gone:
+            return
+        if self._finished():  # stopped by the client, maybe before its stream even ran
+            self.end()
             return
         if (
             self.backlog is None
@@ -332,8 +337,8 @@ class Group:
     async def _lead(
         self, schema: Any, document: str, variables: dict[str, Any], ctx: HubContext
     ) -> None:
-        stream = await schema.subscribe(document, variable_values=variables, context_value=ctx)
         try:
+            stream = await schema.subscribe(document, variable_values=variables, context_value=ctx)
             async for result in stream:
                 await self._broadcast(result)
         except asyncio.CancelledError:
@@ -438,6 +443,10 @@ def join(info: Any, ctx: HubContext, queue_size: int) -> AsyncGenerator[Any, Non
         prefix = '{"type":"data","id":' + orjson.dumps(op_id).decode() + ',"payload":'
     member = Member(group, ctx.request.send_text, prefix, finished, direct_writer(ctx.request))
     group.members.add(member)
+    # However the operation ends (even stopped before its stream first ran), it leaves.
+    task = asyncio.current_task()
+    if task is not None:
+        task.add_done_callback(lambda _task, member=member: member.end())
     return _member_stream(member)
 
 

@@ -157,6 +157,24 @@ async def test_a_disconnected_member_leaves_its_group(served: Deployment) -> Non
     assert await subscribers(served.a) == 0
 
 
+async def test_subscriptions_stopped_at_once_leave_nothing_behind(served: Deployment) -> None:
+    _, variant, _ = await make_variant(served)
+    location, _ = await make_location(served)
+    async with transport_ws(served.a.ws, bearer(served.admin_token)) as client:
+        await client.subscribe("keep", INVENTORY_CHANGED, {"variantIds": [variant]})
+        for i in range(20):  # `complete` right behind `subscribe`, before any event
+            await client.subscribe(f"gone-{i}", INVENTORY_CHANGED, {"variantIds": [variant]})
+            await client.complete(f"gone-{i}")
+        await wait_subscribers(served.a, 1)
+        assert await groups(served) == 1
+        await adjust(served.a, served.admin_token, variant, location, 1)
+        assert (await client.next("keep"))["inventoryChanged"]["level"]["onHand"] == 1
+        for i in range(20):
+            assert not client.inbox.get(f"gone-{i}"), client.inbox.get(f"gone-{i}")
+    await wait_subscribers(served.a, 0)
+    assert await groups(served) == 0
+
+
 # ----------------------------------------------------------------- in-process
 
 
