@@ -9,8 +9,9 @@ one database all see every event without any other service.
 the others. A NOTIFY payload must stay under 8,000 bytes: events are packed into JSON
 arrays below :data:`MAX_PAYLOAD` bytes, and an event too large for one goes as a
 reference (its id and topic), which a receiving process that wants the topic reads from
-the outbox. Publishers that arrive while a NOTIFY is in flight are sent together in
-the next round trip (one ``SELECT pg_notify(...) FROM unnest(...)``).
+the outbox (later notifications wait for it, so events keep their order). Publishers
+that arrive while a NOTIFY is in flight are sent together in the next round trip (one
+``SELECT pg_notify(...) FROM unnest(...)``).
 
 NOTIFY keeps nothing for a listener that is away. As with Redis, that is the fast path
 only: the outbox tail (:mod:`hub.events.tail`) delivers what was missed, and is woken
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -93,6 +95,8 @@ class PostgresBus(_LocalFanout):
         self._ready = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
         self._fetches: set[asyncio.Task[None]] = set()
+        # Notifications waiting (in order) behind one whose large events are being read.
+        self._held: deque[list[dict[str, Any]]] | None = None
 
     @classmethod
     def for_database(cls, db: Database, **kw: Any) -> PostgresBus:
@@ -236,34 +240,60 @@ class PostgresBus(_LocalFanout):
         if pid == self._pid:
             return  # our own NOTIFY: delivered here already
         try:
-            items = orjson.loads(payload)
-            refs: list[int] = []
-            for raw in items:
-                topic = str(raw["topic"])
-                if not self._wants(topic):
-                    continue
-                if "ref" in raw:
-                    refs.append(int(raw["ref"]))
-                    continue
-                txid = raw.get("txid")
-                event = Event(
-                    int(raw["id"]), topic, raw["payload"], None if txid is None else int(txid)
-                )
-                self._deliver(event)
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            items = [raw for raw in orjson.loads(payload) if self._wants(str(raw["topic"]))]
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             log.warning("event bus: dropping a malformed notification: %s", exc)
             return
-        if refs:
-            task = asyncio.create_task(self._deliver_refs(refs), name="hub-events-fetch")
+        if not items:
+            return
+        if self._held is not None:  # behind a notification whose large events are read
+            self._held.append(items)
+        elif any("ref" in raw for raw in items):
+            self._held = deque([items])
+            task = asyncio.create_task(self._deliver_held(), name="hub-events-fetch")
             self._fetches.add(task)
             task.add_done_callback(self._fetches.discard)
+        else:
+            self._deliver_items(items, {})
 
-    async def _deliver_refs(self, ids: list[int]) -> None:
-        """Events too large for a notification: read from the outbox by id."""
-        try:
-            events = await self._fetch(ids)
-        except Exception as exc:  # the tail delivers them later
-            log.warning("event bus: reading %d events from the outbox failed: %s", len(ids), exc)
-            return
-        for event in events:
+    def _deliver_items(self, items: list[dict[str, Any]], fetched: dict[int, Event]) -> None:
+        for raw in items:
+            try:
+                if "ref" in raw:
+                    event = fetched.get(int(raw["ref"]))
+                    if event is None:
+                        continue  # not readable now: the tail delivers it
+                else:
+                    txid = raw.get("txid")
+                    event = Event(
+                        int(raw["id"]),
+                        str(raw["topic"]),
+                        raw["payload"],
+                        None if txid is None else int(txid),
+                    )
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("event bus: dropping a malformed event: %s", exc)
+                continue
             self._deliver(event)
+
+    async def _deliver_held(self) -> None:
+        """Deliver held notifications in order, reading their large events from the
+        outbox (those that can't be read are left to the tail)."""
+        held = self._held
+        try:
+            while held:
+                items = held.popleft()
+                refs = [int(raw["ref"]) for raw in items if "ref" in raw]
+                fetched: dict[int, Event] = {}
+                if refs:
+                    try:
+                        fetched = {e.id: e for e in await self._fetch(refs)}
+                    except Exception as exc:
+                        log.warning(
+                            "event bus: reading %d events from the outbox failed: %s",
+                            len(refs),
+                            exc,
+                        )
+                self._deliver_items(items, fetched)
+        finally:
+            self._held = None

@@ -53,7 +53,8 @@ class RedisBus(_LocalFanout):
         ping_timeout: float = 5.0,
         backoff: tuple[float, float] = (0.1, 2.0),
         connect_timeout: float = 2.0,
-        command_timeout: float = 5.0,
+        command_timeout: float = 2.0,
+        publish_pause: float = 1.0,
     ) -> None:
         super().__init__(**({} if dedupe_window is None else {"dedupe_window": dedupe_window}))
         self.url = url
@@ -77,6 +78,10 @@ class RedisBus(_LocalFanout):
         self._backoff = backoff
         self._ready = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        # After a failed PUBLISH, don't try again for a moment: a Redis that hangs
+        # (rather than refusing) would otherwise hold every write for the timeout.
+        self._publish_pause = publish_pause
+        self._paused_until = 0.0
 
     @property
     def connected(self) -> bool:
@@ -117,6 +122,9 @@ class RedisBus(_LocalFanout):
         if self._reader is not None and not self._ready.is_set():
             # The reader knows Redis is away: don't make every write wait to find out.
             raise BusUnavailable(f"Redis is unreachable ({self._down_reason or 'connecting'})")
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._paused_until:
+            raise BusUnavailable("Redis PUBLISH failed a moment ago")
         try:
             if len(events) == 1:
                 event = events[0]
@@ -127,6 +135,7 @@ class RedisBus(_LocalFanout):
                     pipe.publish(self.prefix + event.topic, orjson.dumps(event))
                 await pipe.execute()
         except (RedisError, OSError) as exc:
+            self._paused_until = loop.time() + self._publish_pause
             raise BusUnavailable(f"Redis PUBLISH failed ({exc})") from exc
 
     async def _stop_reader(self) -> None:

@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from hub.db.database import Database
 from hub.db.migrate import upgrade
-from hub.events.bus import Event, MemoryBus, QueueSubscription, create_bus
+from hub.events.bus import BusUnavailable, Event, MemoryBus, QueueSubscription, create_bus
 from hub.events.outbox import Outbox, OutboxDispatcher, outbox, publish_committed
+from hub.events.pg_bus import PostgresBus
 from hub.events.redis_bus import RedisBus
 from hub.settings import load_settings
 
@@ -259,9 +260,33 @@ async def test_redis_bus_start_fails_when_redis_is_down() -> None:
     assert asyncio.all_tasks() - before == set()
 
 
+async def test_redis_publish_delivers_here_and_fails_fast_while_redis_is_away(
+    topic: str,
+) -> None:
+    b = RedisBus("redis://127.0.0.1:1/0", connect_timeout=0.5)
+    try:
+        sub = b.subscribe([topic])
+        first, second = ev(topic, n=1), ev(topic, n=2)
+        with pytest.raises(BusUnavailable, match="PUBLISH failed"):
+            await b.publish([first])
+        t0 = time.perf_counter()
+        with pytest.raises(BusUnavailable, match="a moment ago"):
+            await b.publish([second])  # no new attempt right after a failure
+        assert time.perf_counter() - t0 < 0.05
+        assert await receive(sub, 2) == [first, second]  # this process's subscribers
+    finally:
+        await b.close()
+
+
 def test_create_bus_follows_the_settings() -> None:
     assert isinstance(create_bus(load_settings(redis_url=None)), MemoryBus)
     assert isinstance(create_bus(load_settings(redis_url="redis://127.0.0.1:6379/0")), RedisBus)
+    pg = load_settings(database_url="postgresql://nobody@127.0.0.1:1/x", redis_url=None)
+    assert isinstance(create_bus(pg, Database(pg)), PostgresBus)  # no Redis: LISTEN/NOTIFY
+    sqlite = load_settings(database_url="sqlite+aiosqlite:///x.db", redis_url=None)
+    assert isinstance(create_bus(sqlite, Database(sqlite)), MemoryBus)
+    with_redis = pg.model_copy(update={"redis_url": "redis://127.0.0.1:6379/0"})
+    assert isinstance(create_bus(with_redis, Database(pg)), RedisBus)  # Redis wins
 
 
 @pytest.mark.parametrize("kind", ["memory", "redis"])
