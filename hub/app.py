@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -34,8 +35,8 @@ from hub.ratelimit import Limiter, create_limiter
 from hub.services import Services
 from hub.sessions import OpenSockets
 from hub.settings import Settings, get_settings
-from hub.websockets import LegacyWSHandler, SocketRefusal, TextWebSocketAdapter, TransportWSHandler
-from schema import UNAVAILABLE_MESSAGE, build_schema
+from hub.websockets import SocketRefusal, TextWebSocketAdapter
+from schema import UNAVAILABLE_MESSAGE, build_schema, fanout
 from schema.context import HubContext
 
 log = logging.getLogger("hub")
@@ -48,8 +49,10 @@ class HubGraphQL(GraphQL):
     the websocket handlers of :mod:`hub.websockets`."""
 
     websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
-    graphql_transport_ws_handler_class = TransportWSHandler
-    graphql_ws_handler_class = LegacyWSHandler
+    # The edge's guarded handlers (hub.websockets), which also tell the context they
+    # serve it, so identical subscriptions share one execution per event (schema.fanout).
+    graphql_transport_ws_handler_class = fanout.TransportWSHandler
+    graphql_ws_handler_class = fanout.LegacyWSHandler
 
     def __init__(self, schema: Any, settings: Settings, limiter: Limiter | None = None) -> None:
         super().__init__(
@@ -301,22 +304,33 @@ async def healthz(_: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready to serve: the database answers and the event bus is connected (503 with
+    the reason otherwise). Also the bus and event-log state, who runs the background
+    jobs, and this process's live event-bus subscribers (websocket subscriptions)."""
     db: Database = request.app.state.db
+    services: Services | None = getattr(request.app.state, "services", None)
+    body: dict[str, Any] = {"status": "ok", "database": db.dialect, "process": os.getpid()}
     try:
         async with db.read() as conn:
             await conn.execute(text("SELECT 1"))
     except Exception as exc:
         log.warning("readiness check failed: %s", exc)
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, 503)
-    # Live event-bus subscribers of this process (websocket subscriptions): lets
-    # operators and tests see that closed connections leave none behind.
-    # The hub's own listener (revocations, hub.sessions) is not counted.
-    services = getattr(request.app.state, "services", None)
-    subscribers = services.bus.subscriber_count if services is not None else 0
-    sessions = getattr(request.app.state, "sessions", None)
-    if sessions is not None:
-        subscribers -= sessions.bus_subscriptions
-    return JSONResponse({"status": "ok", "database": db.dialect, "subscribers": subscribers})
+        body.update(status="unavailable", database="unreachable")
+    if services is not None:
+        body.update(services.status())
+        # Live subscriptions: those following the bus, plus the members of groups
+        # served by one leader each (schema.fanout).
+        shared = fanout.broadcaster(services)
+        # The hub's own listener (revocations, hub.sessions) is not counted.
+        sessions = getattr(request.app.state, "sessions", None)
+        own = sessions.bus_subscriptions if sessions is not None else 0
+        body["subscribers"] = services.bus.subscriber_count - own - shared.leaders + shared.live
+        body["subscriptionGroups"] = shared.leaders
+        if not services.bus.healthy:
+            body["status"] = "unavailable"
+    else:
+        body["subscribers"] = 0
+    return JSONResponse(body, 200 if body["status"] == "ok" else 503)
 
 
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> Starlette:

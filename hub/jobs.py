@@ -1,11 +1,11 @@
 """Background jobs for ``hub worker``: an arq worker on Redis.
 
-With ``HUB_REDIS_URL`` set, ``hub serve`` processes do not expire reservations
-themselves (see :class:`hub.services.Services`); this worker does, every
-``HUB_RESERVATION_SWEEP_SECONDS``, and deletes abandoned carts every
-``HUB_CART_SWEEP_SECONDS``. It also runs the outbox sweeper, so events
-committed by a process that died before publishing them still reach the bus even
-when no ``hub serve`` process is up.
+With ``HUB_REDIS_URL`` set, this worker expires reservations every
+``HUB_RESERVATION_SWEEP_SECONDS`` and deletes abandoned carts every
+``HUB_CART_SWEEP_SECONDS`` (``hub serve`` processes do so only when they have not seen
+its heartbeat for ``HUB_WORKER_GRACE_SECONDS``, see :class:`hub.services.Services`). It
+also runs the outbox sweeper, which marks events published (and publishes those whose
+process died first). :class:`WorkerSupervisor` keeps it running across Redis outages.
 
 Scheduling uses arq ``cron`` jobs rather than self-rescheduling jobs:
 
@@ -26,16 +26,21 @@ several hubs can share one Redis without running or swallowing each other's jobs
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import logging
+import os
+import signal
+import socket
 import time
 from typing import Any
 
 from arq.connections import RedisSettings
 from arq.cron import cron
-from arq.worker import create_worker
+from arq.worker import Worker, create_worker
 
 from hub.db.database import Database
-from hub.services import Services
+from hub.services import Services, worker_heartbeat_key
 from hub.settings import Settings
 
 log = logging.getLogger("hub.jobs")
@@ -109,27 +114,21 @@ async def delete_expired_carts(ctx: dict[str, Any]) -> int:
         return await services.delete_expired_carts(budget=JOB_TIMEOUT / 2)
 
 
-async def on_startup(ctx: dict[str, Any]) -> None:
+async def setup(ctx: dict[str, Any]) -> None:
+    """What the jobs need, made once per ``hub worker`` (kept across reconnections)."""
     settings: Settings = ctx["settings"]
     db = Database(settings)
     ctx["db"] = db
-    # The bus is a RedisBus here (redis_url is set), so Services does not start its
-    # in-process expiry loop; we don't call start() at all: the dispatcher's own
-    # loop is replaced by the sweep_outbox cron job, and publishing needs no reader.
+    # The bus is a RedisBus here (redis_url is set). We don't start the services: the
+    # dispatcher's own loop is replaced by the sweep_outbox cron job, publishing needs
+    # no reader, and a worker has no subscribers to feed from the event log.
     ctx["services"] = Services(settings, db)
     ctx["release_lock"] = asyncio.Lock()
     ctx["outbox_lock"] = asyncio.Lock()
     ctx["carts_lock"] = asyncio.Lock()
-    log.info(
-        "worker ready on queue %s: reservation expiry and outbox sweep every %gs, "
-        "abandoned carts every %gs",
-        queue_name(settings),
-        settings.reservation_sweep_seconds,
-        settings.cart_sweep_seconds,
-    )
 
 
-async def on_shutdown(ctx: dict[str, Any]) -> None:
+async def teardown(ctx: dict[str, Any]) -> None:
     services: Services | None = ctx.pop("services", None)
     db: Database | None = ctx.pop("db", None)
     try:
@@ -138,6 +137,15 @@ async def on_shutdown(ctx: dict[str, Any]) -> None:
     finally:
         if db is not None:
             await db.dispose()
+
+
+async def on_startup(ctx: dict[str, Any]) -> None:
+    """arq's start-up hook, run each time the worker (re)connects to Redis."""
+    if "services" not in ctx:
+        await setup(ctx)
+    connected = ctx.get("connected")
+    if connected is not None:
+        connected.set()
 
 
 def worker_settings(settings: Settings) -> dict[str, Any]:
@@ -152,8 +160,10 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
         "timeout": JOB_TIMEOUT,
         "max_tries": 1,
     }
+    # One attempt per connection: the supervisor (run_worker) retries with backoff.
+    redis = dataclasses.replace(RedisSettings.from_dsn(settings.redis_url), conn_retries=0)
     return {
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "redis_settings": redis,
         "queue_name": queue_name(settings),
         "cron_jobs": [
             cron(
@@ -171,23 +181,138 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
             ),
         ],
         "on_startup": on_startup,
-        "on_shutdown": on_shutdown,
         "ctx": {"settings": settings},
         "job_timeout": JOB_TIMEOUT,
         "max_jobs": 4,
         "poll_delay": 0.5,
         "health_check_interval": 60,
         "log_results": False,
+        "handle_signals": False,  # the supervisor's
     }
 
 
+class WorkerSupervisor:
+    """Runs the arq worker and keeps it running across Redis outages.
+
+    arq's worker gives up when Redis can't be reached (at start, after a few tries) or
+    is lost while it runs (its main loop raises). The supervisor starts a fresh arq
+    worker after each such end, with exponential backoff, until SIGINT/SIGTERM; the
+    database and the jobs' state are kept across. It logs one line per change of state
+    (connected, Redis lost), not one per attempt.
+
+    While connected it keeps :func:`hub.services.worker_heartbeat_key` alive in Redis
+    (expiring after ``HUB_WORKER_GRACE_SECONDS``); a heartbeat that can't be written
+    counts as Redis lost. Serve processes that don't see it run the jobs themselves.
+    """
+
+    def __init__(self, settings: Settings, *, backoff: tuple[float, float] = (0.5, 10.0)) -> None:
+        self.settings = settings
+        self.backoff = backoff
+        self.grace = settings.worker_grace_seconds
+        self.beat = max(0.5, min(self.grace / 3, 5.0))
+        self.stopping = asyncio.Event()
+        self.state: str | None = None  # "connected" | "down"
+        self.where = _where(settings.redis_url or "")
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def run(self) -> None:
+        ctx: dict[str, Any] = {"settings": self.settings}
+        await setup(ctx)
+        low, high = self.backoff
+        delay = low
+        try:
+            while not self.stopping.is_set():
+                error = await self._run_once(ctx)
+                if self.stopping.is_set():
+                    break
+                if self.state == "connected":
+                    delay = low
+                if self.state != "down":
+                    log.warning(
+                        "worker: Redis at %s unreachable (%s); retrying with backoff up to "
+                        "%gs (serve processes run the jobs after %gs without a worker)",
+                        self.where,
+                        error,
+                        high,
+                        self.grace,
+                    )
+                    self.state = "down"
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), delay)
+                delay = min(delay * 2, high)
+        finally:
+            await teardown(ctx)
+
+    async def _run_once(self, ctx: dict[str, Any]) -> str:
+        """One arq worker, until it fails (returns why) or we are stopping."""
+        connected = ctx["connected"] = asyncio.Event()
+        worker = create_worker(worker_settings(self.settings), ctx=ctx)
+        main = asyncio.create_task(worker.main(), name="hub-worker-main")
+        beat = asyncio.create_task(self._heartbeat(worker, connected), name="hub-worker-beat")
+        stop = asyncio.create_task(self.stopping.wait(), name="hub-worker-stop")
+        try:
+            await asyncio.wait({main, beat, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            error = _failure(main) or _failure(beat) or "stopped"
+            await self._dispose(worker, [main, beat, stop])
+        return error
+
+    async def _heartbeat(self, worker: Worker, connected: asyncio.Event) -> None:
+        await connected.wait()
+        if self.state != "connected":
+            log.info("worker: connected to Redis at %s; running the background jobs", self.where)
+            self.state = "connected"
+        key = worker_heartbeat_key(self.settings)
+        me = f"{socket.gethostname()}:{os.getpid()}"
+        while True:
+            await asyncio.wait_for(
+                worker.pool.set(key, me, px=int(self.grace * 1000)), timeout=self.beat + 2
+            )
+            await asyncio.sleep(self.beat)
+
+    async def _dispose(self, worker: Worker, tasks: list[asyncio.Task[Any]]) -> None:
+        """Stop an arq worker whose Redis may be gone: cancel its jobs and loops, close
+        its connections without waiting on Redis."""
+        running = [t for t in (*tasks, *worker.tasks.values(), *worker.job_tasks.values())]
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.wait(running)
+        pool = worker._pool
+        worker._pool = None
+        if pool is not None:
+            if self.stopping.is_set():
+                with contextlib.suppress(Exception):  # leave promptly: forget our heartbeat
+                    await asyncio.wait_for(pool.delete(worker_heartbeat_key(self.settings)), 2)
+            with contextlib.suppress(Exception):
+                await pool.close(close_connection_pool=True)
+
+
+def _failure(task: asyncio.Task[Any]) -> str | None:
+    if not task.done() or task.cancelled():
+        return None
+    exc = task.exception()
+    if exc is None:
+        return None
+    return (str(exc).splitlines() or [type(exc).__name__])[0] or type(exc).__name__
+
+
+def _where(url: str) -> str:
+    """host:port of a Redis URL, without credentials."""
+    rest = url.split("://", 1)[-1].rsplit("@", 1)[-1]
+    return rest.split("/", 1)[0] or url
+
+
 def run_worker(settings: Settings) -> None:
-    """Run the worker until SIGINT/SIGTERM; raises if Redis can't be reached."""
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        worker = create_worker(worker_settings(settings))
-        worker.run()
-    finally:
-        asyncio.set_event_loop(None)
-        loop.close()
+    """Run the worker until SIGINT/SIGTERM, reconnecting to Redis whenever it is lost."""
+    supervisor = WorkerSupervisor(settings)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, supervisor.stop)
+        await supervisor.run()
+
+    asyncio.run(main())

@@ -100,6 +100,12 @@ class Settings(BaseSettings):
     # Abandoned carts are deleted this long after they expired, checked this often.
     cart_retention_seconds: int = Field(default=7 * 24 * 3600, ge=0)
     cart_sweep_seconds: float = Field(default=3600.0, gt=0)
+    # Every process reads the outbox (the event log) this often for events the bus
+    # missed (an outage, a reconnect); the most an event can be late on a process.
+    events_poll_seconds: float = Field(default=1.0, ge=0.05, le=60)
+    # With Redis: a serve process runs the background jobs itself when it has not
+    # seen `hub worker`'s heartbeat for this long.
+    worker_grace_seconds: float = Field(default=30.0, ge=2, le=3600)
     # Payments: Stripe when a secret key is set (api_base points elsewhere, for tests).
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None

@@ -39,6 +39,7 @@ from hub.db.database import Reader
 from hub.domain import catalog
 from hub.domain import inventory as inv
 from hub.events.bus import Event
+from schema import fanout
 from schema.catalog import Product, ProductVariantType, _visible
 from schema.context import HubContext, in_context_arg
 from schema.errors import ApiError
@@ -434,6 +435,9 @@ async def _follow(
     services = _bus(ctx)
     cache = snapshots(services)
     sub = services.bus.subscribe([TOPIC], maxsize=QUEUE_SIZE)
+    group = fanout.leader_of(ctx)
+    if group is not None:
+        group.ready.set()  # its members are live from now on
     lock = _connection_lock(ctx)
     try:
         async for event in sub:
@@ -461,6 +465,14 @@ async def _follow(
             )
     finally:
         await sub.close()
+
+
+def _shared_stream(ctx: HubContext, info: Info) -> AsyncGenerator[Any, None] | None:
+    """This websocket subscription served by its group (see :mod:`schema.fanout`), or
+    None to follow the bus itself (a group's leader, or not on a websocket)."""
+    if fanout.leader_of(ctx) is not None:
+        return None
+    return fanout.join(info, ctx, QUEUE_SIZE)
 
 
 # ------------------------------------------------------------------------ the root
@@ -497,6 +509,8 @@ class Subscription:
         )
         _bus(ctx)
         channel = await _subscribe_channel(ctx, info)
+        if (shared := _shared_stream(ctx, info)) is not None:
+            return shared  # type: ignore[return-value]
 
         def wanted(p: dict[str, Any]) -> bool:
             return p["variantId"] in variants and (
@@ -517,6 +531,8 @@ class Subscription:
         products = _pks(product_ids, "Product", "productIds", ctx.settings.max_page_size)
         _bus(ctx)
         channel = await _subscribe_channel(ctx, info)
+        if (shared := _shared_stream(ctx, info)) is not None:
+            return shared  # type: ignore[return-value]
 
         def wanted(p: dict[str, Any]) -> bool:
             return p.get("productId") in products

@@ -19,7 +19,13 @@ async def test_health_and_readiness(hub: Hub) -> None:
     assert (await hub.client.get("/healthz")).json() == {"status": "ok"}
     ready = await hub.client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["database"] == hub.db.dialect
+    body = ready.json()
+    assert body["database"] == hub.db.dialect
+    # SQLite: the in-process bus; PostgreSQL without Redis: LISTEN/NOTIFY.
+    kind = "memory" if hub.db.dialect == "sqlite" else "postgresql"
+    assert body["bus"] == {"kind": kind, "state": "up"}
+    assert body["eventLog"]["state"] == "following"
+    assert body["jobs"] == "this process"  # no Redis: no worker to leave them to
 
 
 async def test_readiness_fails_when_the_database_is_unreachable() -> None:
@@ -37,6 +43,18 @@ async def test_readiness_fails_when_the_database_is_unreachable() -> None:
 
 async def test_migrations_match_the_models(hub: Hub) -> None:
     assert await pending_diff(hub.db.engine) == []
+
+
+def test_bus_settings_are_bounded() -> None:
+    from hub.settings import SettingsError
+
+    for name, bad in (("events_poll_seconds", 0), ("worker_grace_seconds", 1)):
+        try:
+            load_settings(**{name: bad})
+        except SettingsError as exc:
+            assert str(exc).startswith(f"invalid setting HUB_{name.upper()}: "), exc
+        else:
+            raise AssertionError(f"{name}={bad} was accepted")
 
 
 def test_bad_setting_stops_with_one_line() -> None:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Executable, Row
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from hub.db.engine import create_engine
@@ -43,6 +44,9 @@ class Reader:
     GraphQL resolves sibling fields concurrently, and one DB connection runs one
     statement at a time, so statements queue on a lock. Dataloaders batch, so the
     queue stays a handful of statements long whatever the page size.
+
+    A read whose connection is lost under it (the server closed it) is run once more
+    on a new connection: reads change nothing, so that is always safe.
     """
 
     __slots__ = ("_cm", "_conn", "_lock", "db")
@@ -58,10 +62,17 @@ class Reader:
     ) -> Sequence[Row[Any]]:
         """``stmt``'s rows; ``params`` binds a statement built once with bindparam()."""
         async with self._lock:
-            if self._conn is None:
-                self._cm = self.db.read()
-                self._conn = await self._cm.__aenter__()
-            return (await self._conn.execute(stmt, params)).all()
+            for attempt in (1, 2):
+                if self._conn is None:
+                    self._cm = self.db.read()
+                    self._conn = await self._cm.__aenter__()
+                try:
+                    return (await self._conn.execute(stmt, params)).all()
+                except DBAPIError as error:
+                    if attempt == 2 or not error.connection_invalidated:
+                        raise
+                    await self._drop()
+            raise AssertionError("unreachable")
 
     async def first(self, stmt: Executable) -> Row[Any] | None:
         rows = await self.all(stmt)
@@ -71,6 +82,15 @@ class Reader:
         if self._cm is not None:
             cm, self._cm, self._conn = self._cm, None, None
             await cm.__aexit__(None, None, None)
+
+    async def _drop(self) -> None:
+        """Forget a connection that was lost (its pool entry is already invalidated)."""
+        cm, self._cm, self._conn = self._cm, None, None
+        if cm is not None:
+            try:
+                await cm.__aexit__(None, None, None)
+            except Exception:  # closing a dead connection may fail too
+                pass
 
 
 async def fetch_all(

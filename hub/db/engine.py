@@ -2,11 +2,19 @@
 
 SQLite (the embedded default) runs with WAL, foreign keys on and a busy timeout so
 several connections of one process can write without "database is locked".
+
+PostgreSQL connections that the server closed while they sat in the pool (a restart,
+``pg_terminate_backend``, an idle timeout in a proxy) are dropped when checked out and
+replaced by new ones, so no request gets a dead connection: asyncpg notices the
+server's goodbye on the idle socket, so this costs no round trip (unlike SQLAlchemy's
+``pool_pre_ping``, which on asyncpg is BEGIN, a query and ROLLBACK per checkout).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import event
+from typing import Any
+
+from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -26,13 +34,21 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
     cur.close()
 
 
+def _drop_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+    """Pool ``checkout`` hook: a connection the server closed is replaced (the pool
+    retries the checkout with a new one when this raises DisconnectionError)."""
+    driver = getattr(dbapi_conn, "driver_connection", None)
+    if driver is not None and driver.is_closed():
+        raise exc.DisconnectionError("the server closed this connection")
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=settings.db_echo)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         echo=settings.db_echo,
         pool_size=settings.db_pool_size,
@@ -40,6 +56,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_pre_ping=False,
         connect_args={"server_settings": {"application_name": "hub"}},
     )
+    event.listen(engine.sync_engine.pool, "checkout", _drop_closed)
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

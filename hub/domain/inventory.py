@@ -535,7 +535,7 @@ WITH lv AS (
                    'available', GREATEST({_RAW}, 0))))::json,
            :now
       FROM lv
-    RETURNING id, payload
+    RETURNING id, txid, payload
 ), low AS (
     INSERT INTO outbox (topic, payload, created_at)
     SELECT 'stock.low',
@@ -547,7 +547,7 @@ WITH lv AS (
       FROM lv
      WHERE GREATEST({_RAW} + :q, 0) > lv.reorder_point
        AND lv.reorder_point >= GREATEST({_RAW}, 0)
-    RETURNING id, payload
+    RETURNING id, txid, payload
 ), k AS (
     INSERT INTO idempotency_keys (key, operation, result, created_at)
     SELECT :key, 'reserve',
@@ -556,8 +556,8 @@ WITH lv AS (
       FROM lv
      WHERE CAST(:key AS varchar) IS NOT NULL
 )
-SELECT lv.*, ev.id AS event_id, ev.payload AS event_payload,
-       low.id AS low_id, low.payload AS low_payload
+SELECT lv.*, ev.id AS event_id, ev.txid AS event_txid, ev.payload AS event_payload,
+       low.id AS low_id, low.txid AS low_txid, low.payload AS low_payload
   FROM lv CROSS JOIN ev LEFT JOIN low ON true
 """
 )
@@ -1103,9 +1103,11 @@ class Inventory:
                     existing,
                 )
         level = LevelRecord(row)
-        events = [Event(row.event_id, "inventory.changed", _unjson(row.event_payload))]
+        events = [
+            Event(row.event_id, "inventory.changed", _unjson(row.event_payload), row.event_txid)
+        ]
         if row.low_id is not None:
-            events.append(Event(row.low_id, "stock.low", _unjson(row.low_payload)))
+            events.append(Event(row.low_id, "stock.low", _unjson(row.low_payload), row.low_txid))
         if self._publish is not None:
             await self._publish(events)
         result = {"reservation": token, "expires_at": expires.isoformat(), "levels": [level.id]}

@@ -1,45 +1,68 @@
-"""The event bus: committed outbox events fanned out to local subscribers.
+"""The event bus: committed outbox events fanned out to the subscribers of a process.
 
-``MemoryBus`` serves one process. ``RedisBus`` joins processes through Redis pub/sub:
-``publish`` sends each event to the channel ``hub:events:<topic>``, and one pub/sub
-connection per process (``PSUBSCRIBE hub:events:*``) feeds a reader task that fans
-messages out to the local subscribers of that process.
+Three transports carry events between processes, all behind :class:`EventBus`:
+
+- :class:`MemoryBus`: one process (the embedded default);
+- :class:`hub.events.pg_bus.PostgresBus`: PostgreSQL LISTEN/NOTIFY, on PostgreSQL
+  without Redis;
+- :class:`hub.events.redis_bus.RedisBus`: Redis pub/sub, for scale.
+
+A transport is the fast path, never the only one: every process also follows the
+outbox table itself (:class:`hub.events.tail.OutboxTail`), the durable log, and hands
+what the transport missed (an outage, a restart of Redis that forgot everything, a
+dropped connection) to :meth:`_LocalFanout.catch_up`. ``publish`` always delivers to
+the subscribers of its own process first, so they never wait on the transport.
+
+Deduplication: an event reaches a process at most once whatever path it comes by. Its
+id is remembered in a window of recent ids, and events at or before the tail's cursor
+(a position in commit order, ``(txid, id)``) were handed over by the tail already.
 
 Delivery to a subscriber never blocks the publisher: each subscription has a bounded
 queue, and a subscriber whose queue is full is closed (its iteration ends) rather than
-slowing everyone down or growing without bound. Events are delivered at least once
-(the outbox sweeper may publish an event again after a crash), so the bus drops an
-event id it has delivered recently.
+slowing everyone down or growing without bound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Final, Protocol, Self
+from typing import TYPE_CHECKING, Any, Final, Protocol, Self
 
-import orjson
-import redis.asyncio as aioredis
-
-from hub.settings import Settings
+if TYPE_CHECKING:
+    from hub.db.database import Database
+    from hub.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CHANNEL_PREFIX: Final = "hub:events:"
-DEFAULT_DEDUPE_WINDOW: Final = 4096
+# Ids remembered per process to drop an event that arrives twice (by the transport and
+# by the tail, or published again by the sweeper). Beyond it, the tail's cursor does.
+DEFAULT_DEDUPE_WINDOW: Final = 65_536
+
+Position = tuple[int, int]  # (txid, id): commit order in the outbox
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One committed state change; ``id`` is the outbox row id (the dedupe key)."""
+    """One committed state change. ``id`` is the outbox row id (the dedupe key) and
+    ``txid`` the writing transaction's position in commit order (PostgreSQL: its
+    transaction id; SQLite, where writes are serial: 0), ``None`` when unknown; it is
+    not part of an event's identity (equality)."""
 
     id: int
     topic: str
     payload: dict[str, Any]
+    txid: int | None = field(default=None, compare=False)
+
+
+class BusUnavailable(ConnectionError):
+    """The transport can't take events now; they stay in the outbox, and every process's
+    tail delivers them."""
 
 
 class Subscription(Protocol):
@@ -51,6 +74,8 @@ class Subscription(Protocol):
 
 
 class EventBus(Protocol):
+    kind: str
+
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -59,8 +84,19 @@ class EventBus(Protocol):
 
     def subscribe(self, topics: Iterable[str], *, maxsize: int = 1000) -> Subscription: ...
 
+    def catch_up(
+        self, events: Sequence[Event], cursor: Position, ahead: Sequence[Event] = ()
+    ) -> int: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    @property
+    def healthy(self) -> bool: ...
+
     @property
     def subscriber_count(self) -> int: ...
+
+    on_connect: Callable[[], None] | None
 
 
 class _Closed:
@@ -133,7 +169,10 @@ class _Forget(Protocol):
 
 
 class _LocalFanout:
-    """Subscriptions by topic, the recent-ids window and fan-out; shared by both buses."""
+    """Subscriptions by topic, deduplication, fan-out and the transport's state; shared
+    by every bus."""
+
+    kind = "memory"
 
     def __init__(self, *, dedupe_window: int = DEFAULT_DEDUPE_WINDOW) -> None:
         if dedupe_window < 1:
@@ -141,9 +180,18 @@ class _LocalFanout:
         self._by_topic: dict[str, set[QueueSubscription]] = {}
         self._subs: set[QueueSubscription] = set()
         self._window = dedupe_window
-        self._recent: set[int] = set()
-        self._recent_order: deque[int] = deque()
+        self._recent: OrderedDict[int, None] = OrderedDict()
+        self._cursor: Position | None = None  # set by the tail: delivered up to here
+        self._ahead: set[int] = set()  # ids the tail delivered beyond its cursor
         self._closed = False
+        # Called (no arguments, not awaited) each time the transport (re)connects: the
+        # tail catches up at once instead of at its next tick.
+        self.on_connect: Callable[[], None] | None = None
+        self._up: bool | None = None  # None until the transport first connects
+        self._down_reason: str | None = None
+        self._since = 0.0  # wall clock of the last change of state
+
+    # ------------------------------------------------------------- subscriptions
 
     @property
     def subscriber_count(self) -> int:
@@ -176,19 +224,61 @@ class _LocalFanout:
     def _wants(self, topic: str) -> bool:
         return topic in self._by_topic
 
-    def _seen(self, event_id: int) -> bool:
-        """True if ``event_id`` was delivered recently; remembers it otherwise."""
-        if event_id in self._recent:
+    def _close_subscriptions(self) -> None:
+        self._closed = True
+        for sub in list(self._subs):
+            sub.close_nowait()
+
+    # ------------------------------------------------------------------ delivery
+
+    @property
+    def cursor(self) -> Position | None:
+        """Where the tail has read the outbox up to (None: no tail)."""
+        return self._cursor
+
+    def _known(self, event: Event) -> bool:
+        """True if ``event`` reached this process already; remembers it otherwise."""
+        eid = event.id
+        if eid in self._recent:
             return True
-        if len(self._recent_order) >= self._window:
-            self._recent.discard(self._recent_order.popleft())
-        self._recent.add(event_id)
-        self._recent_order.append(event_id)
+        cursor = self._cursor
+        if cursor is not None and event.txid is not None and (event.txid, eid) <= cursor:
+            return True  # the tail handed it over (and its id has left the window since)
+        recent = self._recent
+        recent[eid] = None
+        if len(recent) > self._window:
+            recent.popitem(last=False)
         return False
 
     def _deliver(self, event: Event) -> None:
-        if self._seen(event.id):
+        """An event from the transport (or this process's own publish)."""
+        if self._known(event):
             return
+        self._fan_out(event)
+
+    def catch_up(
+        self, events: Sequence[Event], cursor: Position, ahead: Sequence[Event] = ()
+    ) -> int:
+        """Events read from the outbox in commit order, up to ``cursor``, and ``ahead``
+        of it (committed, but not yet behind the horizon, see hub.events.outbox):
+        deliver those that did not come by the transport. Returns how many."""
+        delivered = 0
+        for event in events:
+            if event.id in self._ahead:
+                self._ahead.discard(event.id)  # delivered while ahead of the cursor
+            elif not self._known(event):
+                self._fan_out(event)
+                delivered += 1
+        if self._cursor is None or cursor > self._cursor:
+            self._cursor = cursor
+        for event in ahead:
+            if event.id not in self._ahead and not self._known(event):
+                self._ahead.add(event.id)
+                self._fan_out(event)
+                delivered += 1
+        return delivered
+
+    def _fan_out(self, event: Event) -> None:
         subs = self._by_topic.get(event.topic)
         if not subs:
             return
@@ -201,17 +291,48 @@ class _LocalFanout:
             )
             sub.close_nowait(overflowed=True)
 
-    def _close_subscriptions(self) -> None:
-        self._closed = True
-        for sub in list(self._subs):
-            sub.close_nowait()
+    # ------------------------------------------------------------------ state
+
+    @property
+    def healthy(self) -> bool:
+        """False while the transport is known to be unreachable."""
+        return self._up is not False
+
+    def status(self) -> dict[str, Any]:
+        """The transport's state for /readyz: up, down (with the reason) or starting."""
+        state = {True: "up", False: "down", None: "starting"}[self._up]
+        out: dict[str, Any] = {"kind": self.kind, "state": state}
+        if self._up is False:
+            out["reason"] = self._down_reason
+            out["since"] = datetime.fromtimestamp(self._since, UTC).isoformat()
+        return out
+
+    def _went_down(self, reason: str) -> bool:
+        """Record an outage; True if it is news (the caller logs one line)."""
+        news = self._up is not False
+        self._up = False
+        self._down_reason = reason
+        if news:
+            self._since = time.time()
+        return news
+
+    def _came_up(self) -> bool:
+        """Record the transport as connected and tell ``on_connect``; True if it is news
+        (it was down, or had never been up)."""
+        news = self._up is not True
+        self._up = True
+        self._down_reason = None
+        self._since = time.time()
+        if self.on_connect is not None:
+            self.on_connect()
+        return news
 
 
 class MemoryBus(_LocalFanout):
     """In-process bus: ``publish`` hands events straight to local subscribers."""
 
     async def start(self) -> None:
-        return None
+        self._came_up()
 
     async def close(self) -> None:
         self._close_subscriptions()
@@ -223,156 +344,15 @@ class MemoryBus(_LocalFanout):
             self._deliver(event)
 
 
-class RedisBus(_LocalFanout):
-    """Redis pub/sub between processes; one subscribing connection per bus (per process).
-
-    The reader uses ``PSUBSCRIBE hub:events:*``, so a local ``subscribe()`` is live at
-    once, with no round trip to Redis; messages of topics nobody here wants are skipped
-    before decoding. If the connection drops, the reader reconnects with exponential
-    backoff (events published meanwhile are not replayed: Redis pub/sub does not keep
-    them). A silent connection is probed with PING and replaced if it does not answer.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        prefix: str = CHANNEL_PREFIX,
-        client_name: str | None = "hub-events",
-        dedupe_window: int = DEFAULT_DEDUPE_WINDOW,
-        start_timeout: float = 10.0,
-        ping_interval: float = 15.0,
-        ping_timeout: float = 5.0,
-        backoff: tuple[float, float] = (0.1, 5.0),
-    ) -> None:
-        super().__init__(dedupe_window=dedupe_window)
-        self.url = url
-        self.prefix = prefix
-        self._prefix_bytes = prefix.encode()
-        self._pattern = prefix + "*"
-        self._client = aioredis.Redis.from_url(url, client_name=client_name)
-        self._start_timeout = start_timeout
-        self._ping_interval = ping_interval
-        self._ping_timeout = ping_timeout
-        self._backoff = backoff
-        self._ready = asyncio.Event()
-        self._reader: asyncio.Task[None] | None = None
-
-    @property
-    def connected(self) -> bool:
-        """True while the pub/sub connection is subscribed."""
-        return self._ready.is_set()
-
-    async def start(self) -> None:
-        """Start the reader and wait until it is subscribed (ConnectionError if it can't)."""
-        if self._closed:
-            raise RuntimeError("the event bus is closed")
-        if self._reader is None:
-            self._reader = asyncio.create_task(self._read_forever(), name="hub-events-reader")
-        try:
-            await asyncio.wait_for(self._ready.wait(), self._start_timeout)
-        except TimeoutError:
-            await self._stop_reader()
-            raise ConnectionError(
-                f"event bus: could not subscribe on Redis within {self._start_timeout:g}s"
-            ) from None
-
-    async def close(self) -> None:
-        """Stop the reader, close every subscription and the Redis connections."""
-        self._close_subscriptions()
-        await self._stop_reader()
-        await self._client.aclose()
-
-    async def publish(self, events: Sequence[Event]) -> None:
-        """PUBLISH each event (one pipeline round trip for a batch)."""
-        if self._closed:
-            raise RuntimeError("the event bus is closed")
-        if not events:
-            return
-        if len(events) == 1:
-            event = events[0]
-            await self._client.publish(self.prefix + event.topic, orjson.dumps(event))
-            return
-        async with self._client.pipeline(transaction=False) as pipe:
-            for event in events:
-                pipe.publish(self.prefix + event.topic, orjson.dumps(event))
-            await pipe.execute()
-
-    async def _stop_reader(self) -> None:
-        task, self._reader = self._reader, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task])  # unlike ``await task``, keeps our own cancellation
-        self._ready.clear()
-
-    async def _read_forever(self) -> None:
-        low, high = self._backoff
-        delay = low
-        while True:
-            pubsub = self._client.pubsub()
-            try:
-                await pubsub.psubscribe(self._pattern)
-                await self._pump(pubsub)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if self._ready.is_set():
-                    delay = low
-                    log.warning("event bus: lost Redis pub/sub (%s); reconnecting", exc)
-                else:
-                    log.warning(
-                        "event bus: cannot subscribe on Redis (%s); retry in %.1fs", exc, delay
-                    )
-                self._ready.clear()
-            finally:
-                try:
-                    await pubsub.aclose()
-                except Exception:  # the connection is already gone
-                    pass
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, high)
-
-    async def _pump(self, pubsub: aioredis.client.PubSub) -> None:
-        """Read messages until the connection fails; PING it when it has been quiet."""
-        loop = asyncio.get_running_loop()
-        last_heard = loop.time()
-        pinged_at: float | None = None
-        poll = min(1.0, self._ping_interval, self._ping_timeout)
-        while True:
-            msg = await pubsub.get_message(timeout=poll)
-            now = loop.time()
-            if msg is None:
-                if pinged_at is not None:
-                    if now - pinged_at > self._ping_timeout:
-                        raise ConnectionError("no answer to PING")
-                elif now - last_heard > self._ping_interval:
-                    await pubsub.ping()
-                    pinged_at = now
-                continue
-            last_heard, pinged_at = now, None
-            kind = msg["type"]
-            if kind == "pmessage":
-                self._on_message(msg["channel"], msg["data"])
-            elif kind == "psubscribe":
-                if not self._ready.is_set():
-                    log.info("event bus: subscribed to %s on Redis", self._pattern)
-                self._ready.set()
-
-    def _on_message(self, channel: bytes, data: bytes) -> None:
-        topic = channel[len(self._prefix_bytes) :].decode()
-        if not self._wants(topic):
-            return
-        try:
-            raw = orjson.loads(data)
-            event = Event(int(raw["id"]), str(raw["topic"]), raw["payload"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            log.warning("event bus: dropping a malformed message on %r: %s", channel, exc)
-            return
-        self._deliver(event)
-
-
-def create_bus(settings: Settings) -> EventBus:
-    """A ``RedisBus`` when ``HUB_REDIS_URL`` is set, else an in-process ``MemoryBus``."""
+def create_bus(settings: Settings, db: Database | None = None) -> EventBus:
+    """Redis pub/sub when ``HUB_REDIS_URL`` is set; else PostgreSQL LISTEN/NOTIFY when
+    the database is PostgreSQL (``db`` given); else an in-process ``MemoryBus``."""
     if settings.redis_url:
+        from hub.events.redis_bus import RedisBus
+
         return RedisBus(settings.redis_url, prefix=f"{settings.redis_prefix}:events:")
+    if db is not None and db.dialect == "postgresql":
+        from hub.events.pg_bus import PostgresBus
+
+        return PostgresBus.for_database(db)
     return MemoryBus()

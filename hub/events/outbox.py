@@ -4,8 +4,15 @@ A write collects its events in an :class:`Outbox` and flushes them into the ``ou
 table inside its transaction, so an event exists exactly when its change committed.
 After the commit, :func:`publish_committed` hands them to the bus and marks them
 published. If the process dies in between, :class:`OutboxDispatcher` finds the rows
-still unpublished after a grace period and publishes them again; subscribers see
-such an event at least once, and the bus drops repeats of a recent event id.
+still unpublished after a grace period and publishes them again.
+
+The table is also the durable log every process follows (:mod:`hub.events.tail`), in
+commit order: ``(txid, id)``. On PostgreSQL ``txid`` is the writing transaction's id,
+set by the column's default (``pg_current_xact_id()``), so every writer gets it,
+including raw SQL; a row is read only once every transaction with a smaller id has
+ended (``txid < pg_snapshot_xmin(pg_current_snapshot())``), so a transaction that
+commits late can never be skipped, whatever its sequence id. On SQLite, where one
+writer at a time allocates ids and commits, ``txid`` is 0 and ids are commit order.
 """
 
 from __future__ import annotations
@@ -14,16 +21,17 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.database import Database
 from hub.db.models.inventory import OutboxEvent
-from hub.events.bus import Event, EventBus
+from hub.events.bus import BusUnavailable, Event, EventBus, Position
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +68,11 @@ class Outbox:
             return []
         now = _now()
         rows = [{"topic": t, "payload": p, "created_at": now} for t, p in self._pending]
-        stmt = insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True)
-        result = await conn.execute(stmt, rows)
-        ids = result.scalars().all()
-        events = [Event(i, t, p) for i, (t, p) in zip(ids, self._pending, strict=True)]
+        stmt = insert(outbox).returning(outbox.c.id, outbox.c.txid, sort_by_parameter_order=True)
+        result = (await conn.execute(stmt, rows)).all()
+        events = [
+            Event(r.id, t, p, r.txid) for r, (t, p) in zip(result, self._pending, strict=True)
+        ]
         self._pending.clear()
         return events
 
@@ -92,6 +101,10 @@ async def publish_committed(
         return
     try:
         await bus.publish(events)
+    except BusUnavailable as exc:
+        # Delivered here already; the other processes' tails read them from the table.
+        log.debug("outbox: %d events left for the sweeper: %s", len(events), exc)
+        return
     except Exception:
         log.exception("outbox: publishing %d events failed; the sweeper will retry", len(events))
         return
@@ -216,7 +229,7 @@ class OutboxDispatcher:
         """
         cutoff = _now() - timedelta(seconds=self.grace)
         stmt = (
-            select(outbox.c.id, outbox.c.topic, outbox.c.payload)
+            select(outbox.c.id, outbox.c.topic, outbox.c.payload, outbox.c.txid)
             .where(outbox.c.published_at.is_(None), outbox.c.created_at <= cutoff)
             .order_by(outbox.c.id)
             .limit(self.batch)
@@ -227,19 +240,23 @@ class OutboxDispatcher:
             rows = (await conn.execute(stmt)).all()
             if not rows:
                 return 0
-            events = [Event(r.id, r.topic, r.payload) for r in rows]
+            events = [Event(r.id, r.topic, r.payload, r.txid) for r in rows]
             await self.bus.publish(events)
             await _mark_published(conn, [e.id for e in events])
         log.info("outbox: swept %d unpublished events", len(events))
         return len(events)
 
     async def prune(self, older_than: timedelta = timedelta(days=7)) -> int:
-        """Delete rows published more than ``older_than`` ago; returns how many."""
+        """Delete rows published more than ``older_than`` ago; returns how many. The
+        newest row always stays: SQLite gives a new row the largest id plus one, and ids
+        must never go back (they are the tails' positions there)."""
+        newest = select(func.max(outbox.c.id)).scalar_subquery()
         async with self.db.transaction() as conn:
             result = await conn.execute(
                 delete(outbox).where(
                     outbox.c.published_at.is_not(None),
                     outbox.c.published_at < _now() - older_than,
+                    outbox.c.id < newest,
                 )
             )
         return result.rowcount
@@ -255,6 +272,8 @@ class OutboxDispatcher:
                     next_prune = loop.time() + self.prune_every
                     if pruned := await self.prune(self.retention):
                         log.info("outbox: pruned %d published events", pruned)
+            except BusUnavailable as exc:
+                log.debug("outbox: sweep waits for the bus: %s", exc)  # the bus logs outages
             except Exception:
                 log.exception("outbox: sweep failed")
             if swept >= self.batch:
@@ -263,3 +282,100 @@ class OutboxDispatcher:
                 await asyncio.wait_for(self._stopping.wait(), self.interval)
             except TimeoutError:
                 pass
+
+
+# ------------------------------------------------------------------- the log, read
+
+
+_PG_XMIN = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+# One round trip, one snapshot: the rows behind the horizon after the cursor (in commit
+# order), and the committed rows beyond it after ``hi`` (in id order, a best effort).
+_PG_AFTER = text(
+    f"""
+    WITH s AS (SELECT {_PG_XMIN} AS xmin)
+    SELECT s.xmin, o.id, o.topic, o.payload, o.txid, o.stable
+      FROM s LEFT JOIN LATERAL (
+           (SELECT id, topic, payload, txid, true AS stable FROM outbox
+             WHERE (txid, id) > (:t, :i) AND txid < s.xmin
+             ORDER BY txid, id
+             LIMIT :n)
+           UNION ALL
+           (SELECT id, topic, payload, txid, false AS stable FROM outbox
+             WHERE txid >= s.xmin AND id > :hi
+             ORDER BY id
+             LIMIT :n)) o ON true
+    """
+)
+_LAST = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class LogRead:
+    """What one read of the log found."""
+
+    events: list[Event]  # after the cursor, in commit order
+    cursor: Position  # where the next read starts
+    ahead: list[Event]  # committed beyond the horizon (PostgreSQL), read again later
+    hi: int  # the largest id read so far
+
+
+async def log_head(db: Database) -> tuple[Position, int]:
+    """Where a tail starts: everything committed before now is behind the cursor (and
+    ``hi``, the largest id so far)."""
+    async with db.read() as conn:
+        last = int((await conn.execute(select(func.max(outbox.c.id)))).scalar_one() or 0)
+        if conn.dialect.name == "postgresql":
+            xmin = (await conn.execute(text(f"SELECT {_PG_XMIN}"))).scalar_one()
+            return (int(xmin) - 1, _LAST), last
+        return (0, last), last
+
+
+async def read_after(db: Database, cursor: Position, limit: int, hi: int = 0) -> LogRead:
+    """Up to ``limit`` events after ``cursor`` in commit order, and the new cursor.
+
+    On PostgreSQL only rows of transactions older than every running one are behind
+    the horizon; when fewer than ``limit`` of them come back the cursor moves up to it:
+    nothing can commit behind it any more. A transaction left open anywhere on the
+    server holds the horizon back, so the rows already committed beyond it (after
+    ``hi``) come too, as ``ahead``: delivered now, and read again once behind it.
+    """
+    async with db.read() as conn:
+        if conn.dialect.name == "postgresql":
+            params = {"t": cursor[0], "i": cursor[1], "n": limit, "hi": hi}
+            rows = (await conn.execute(_PG_AFTER, params)).all()
+            events, ahead = [], []
+            for r in rows:
+                if r.id is not None:
+                    event = Event(r.id, r.topic, _payload(r.payload), r.txid)
+                    (events if r.stable else ahead).append(event)
+            hi = max([hi, *(e.id for e in events), *(e.id for e in ahead)])
+            if len(events) < limit:
+                horizon = (int(rows[0].xmin) - 1, _LAST)
+                return LogRead(events, max(horizon, cursor), ahead, hi)
+            return LogRead(events, (events[-1].txid or 0, events[-1].id), ahead, hi)
+        result = await conn.execute(
+            select(outbox.c.id, outbox.c.topic, outbox.c.payload, outbox.c.txid)
+            .where(outbox.c.id > cursor[1])
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        events = [Event(r.id, r.topic, r.payload, r.txid) for r in result]
+        if not events:
+            return LogRead(events, cursor, [], hi)
+        return LogRead(events, (0, events[-1].id), [], max(hi, events[-1].id))
+
+
+async def events_by_ids(db: Database, ids: Sequence[int]) -> list[Event]:
+    """The outbox events with these ids (those that exist), in id order."""
+    async with db.read() as conn:
+        rows = await conn.execute(
+            select(outbox.c.id, outbox.c.topic, outbox.c.payload, outbox.c.txid)
+            .where(outbox.c.id.in_(list(ids)))
+            .order_by(outbox.c.id)
+        )
+        return [Event(r.id, r.topic, _payload(r.payload), r.txid) for r in rows]
+
+
+def _payload(value: Any) -> dict[str, Any]:
+    """A JSON column read through text(): asyncpg may hand it over undecoded."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value

@@ -24,8 +24,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from hub.db.database import Database
 from hub.db.migrate import upgrade
-from hub.events.bus import Event, MemoryBus, QueueSubscription, RedisBus, create_bus
+from hub.events.bus import BusUnavailable, Event, MemoryBus, QueueSubscription, create_bus
 from hub.events.outbox import Outbox, OutboxDispatcher, outbox, publish_committed
+from hub.events.pg_bus import PostgresBus
+from hub.events.redis_bus import RedisBus
 from hub.settings import load_settings
 
 REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -258,9 +260,33 @@ async def test_redis_bus_start_fails_when_redis_is_down() -> None:
     assert asyncio.all_tasks() - before == set()
 
 
+async def test_redis_publish_delivers_here_and_fails_fast_while_redis_is_away(
+    topic: str,
+) -> None:
+    b = RedisBus("redis://127.0.0.1:1/0", connect_timeout=0.5)
+    try:
+        sub = b.subscribe([topic])
+        first, second = ev(topic, n=1), ev(topic, n=2)
+        with pytest.raises(BusUnavailable, match="PUBLISH failed"):
+            await b.publish([first])
+        t0 = time.perf_counter()
+        with pytest.raises(BusUnavailable, match="a moment ago"):
+            await b.publish([second])  # no new attempt right after a failure
+        assert time.perf_counter() - t0 < 0.05
+        assert await receive(sub, 2) == [first, second]  # this process's subscribers
+    finally:
+        await b.close()
+
+
 def test_create_bus_follows_the_settings() -> None:
     assert isinstance(create_bus(load_settings(redis_url=None)), MemoryBus)
     assert isinstance(create_bus(load_settings(redis_url="redis://127.0.0.1:6379/0")), RedisBus)
+    pg = load_settings(database_url="postgresql://nobody@127.0.0.1:1/x", redis_url=None)
+    assert isinstance(create_bus(pg, Database(pg)), PostgresBus)  # no Redis: LISTEN/NOTIFY
+    sqlite = load_settings(database_url="sqlite+aiosqlite:///x.db", redis_url=None)
+    assert isinstance(create_bus(sqlite, Database(sqlite)), MemoryBus)
+    with_redis = pg.model_copy(update={"redis_url": "redis://127.0.0.1:6379/0"})
+    assert isinstance(create_bus(with_redis, Database(pg)), RedisBus)  # Redis wins
 
 
 @pytest.mark.parametrize("kind", ["memory", "redis"])
@@ -473,9 +499,29 @@ async def test_dispatcher_batches(db: Database, topic: str) -> None:
     assert [e.payload["i"] for e in await receive(sub, 5)] == [0, 1, 2, 3, 4]
 
 
-async def test_dispatcher_skips_rows_claimed_by_another_process(db: Database, topic: str) -> None:
-    if db.dialect != "postgresql":
-        pytest.skip("row claiming (FOR UPDATE SKIP LOCKED) is PostgreSQL only")
+@pytest.fixture
+async def pg_db(pg_server: str | None, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A migrated PostgreSQL database of its own, for what only PostgreSQL does."""
+    if pg_server is None:
+        _unavailable("PostgreSQL not configured (set HUB_TEST_POSTGRES_URL)")
+        raise AssertionError  # unreachable
+    name = f"hub_evt_{uuid.uuid4().hex[:10]}"
+    await _pg_admin(pg_server, f'CREATE DATABASE "{name}"')
+    db = Database(load_settings(database_url=f"{pg_server.rsplit('/', 1)[0]}/{name}"))
+    try:
+        await upgrade(db.engine)
+        yield db
+    finally:
+        await db.dispose()
+        await _pg_admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def test_dispatcher_skips_rows_claimed_by_another_process(
+    pg_db: Database, topic: str
+) -> None:
+    """PostgreSQL by nature: row claiming (FOR UPDATE SKIP LOCKED); SQLite has one
+    writer at a time."""
+    db = pg_db
     bus = MemoryBus()
     sub = bus.subscribe([topic])
     claimed = await _insert_committed(db, topic, timedelta(minutes=1), n="claimed")

@@ -8,9 +8,11 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
+    FetchedValue,
     Float,
     ForeignKey,
     Index,
@@ -206,12 +208,19 @@ class IdempotencyKey(Base):
 
 class OutboxEvent(Base):
     """Events written in the transaction that caused them; published after commit,
-    and swept again by the dispatcher if a process died in between."""
+    and swept again by the dispatcher if a process died in between. Also the log each
+    process's tail follows in commit order, ``(txid, id)`` (see hub.events.outbox)."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_unpublished", "published_at", "id"),)
+    __table_args__ = (
+        Index("ix_outbox_unpublished", "published_at", "id"),
+        Index("ix_outbox_position", "txid", "id"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     topic: Mapped[str] = mapped_column(String(64))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column()
+    # The writing transaction's id on PostgreSQL, 0 on SQLite: the column's default,
+    # per database (migration 0008), so that every writer sets it, raw SQL included.
+    txid: Mapped[int] = mapped_column(BigInteger, server_default=FetchedValue())
