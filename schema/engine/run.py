@@ -254,14 +254,40 @@ class Run:
         return _Moved(holder)  # type: ignore[return-value]
 
     async def finish(self) -> None:
-        """Await the pending entries level by level, completing each in order."""
+        """Await the pending entries level by level. Each level is awaited as a
+        whole, so every load its completions issue joins one batch per loader; its
+        entries are then completed in the order their values arrived, which is the
+        order graphql-core (one coroutine per awaited field) would complete them in."""
         while self.pending:
             level, self.pending = self.pending, []
-            values = await asyncio.gather(*(p[0] for p in level), return_exceptions=True)
-            for entry, value in zip(level, values, strict=True):
-                self.settle(entry, value)
+            futures = [asyncio.ensure_future(p[0]) for p in level]
+            arrived: list[int] = []
+            for i, fut in enumerate(futures):
+                fut.add_done_callback(lambda _f, i=i, seen=arrived: seen.append(i))
+            try:
+                await asyncio.wait(futures)
+            except asyncio.CancelledError:
+                for fut in futures:
+                    fut.cancel()
+                raise
+            late: list[tuple[GraphQLError, tuple]] = []
+            for i in arrived:
+                fut = futures[i]
+                value = (
+                    asyncio.CancelledError()
+                    if fut.cancelled()
+                    else (fut.exception() or fut.result())
+                )
+                self.settle(level[i], value, late)
+            # An error leaving a non-null awaited position reaches its nullable
+            # ancestor after the errors caught where they were raised: in graphql-core
+            # it climbs through the awaiting coroutines, a loop iteration or more each.
+            for error, pos in late:
+                self.null_ancestor(error, pos)
 
-    def settle(self, entry: tuple[Any, ...], value: Any) -> None:
+    def settle(
+        self, entry: tuple[Any, ...], value: Any, late: list[tuple[GraphQLError, tuple]]
+    ) -> None:
         _, c, container, key, pos, step = entry
         errors = self.errors
         if errors.errors and errors.has_nulled_position(path_of(pos)):
@@ -280,7 +306,7 @@ class Run:
             try:
                 container[key] = self.fail(exc, step, pos)
             except GraphQLError as error:
-                self.null_ancestor(error, pos)
+                late.append((error, pos))
 
     # ------------------------------------------------------------------ errors
 
