@@ -25,6 +25,7 @@ the nearest nullable ancestor is found from the positions and set to null in pla
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 from graphql import GraphQLError, located_error
@@ -35,6 +36,9 @@ from graphql.pyutils import Path, Undefined, is_iterable
 from schema.engine.plan import ABSTRACT, ATTR, LEAF, LIST, OBJECT, TYPENAME, Compiler, Step
 
 _new_path = tuple.__new__
+# Loop iterations an error takes to climb from a non-null awaited position to its
+# nullable ancestor (see Run._late).
+LATE_TICKS = 3
 
 
 def path_of(pos: tuple | None) -> Path | None:
@@ -49,10 +53,13 @@ class Run:
 
     __slots__ = (
         "compiler",
+        "done",
         "errors",
         "ex",
+        "futures",
         "is_awaitable",
         "moved",
+        "outstanding",
         "pending",
         "propagate",
         "root",
@@ -254,40 +261,63 @@ class Run:
         return _Moved(holder)  # type: ignore[return-value]
 
     async def finish(self) -> None:
-        """Await the pending entries level by level. Each level is awaited as a
-        whole, so every load its completions issue joins one batch per loader; its
-        entries are then completed in the order their values arrived, which is the
-        order graphql-core (one coroutine per awaited field) would complete them in."""
-        while self.pending:
-            level, self.pending = self.pending, []
-            futures = [asyncio.ensure_future(p[0]) for p in level]
-            arrived: list[int] = []
-            for i, fut in enumerate(futures):
-                fut.add_done_callback(lambda _f, i=i, seen=arrived: seen.append(i))
-            try:
-                await asyncio.wait(futures)
-            except asyncio.CancelledError:
-                for fut in futures:
-                    fut.cancel()
-                raise
-            late: list[tuple[GraphQLError, tuple]] = []
-            for i in arrived:
-                fut = futures[i]
-                value = (
-                    asyncio.CancelledError()
-                    if fut.cancelled()
-                    else (fut.exception() or fut.result())
-                )
-                self.settle(level[i], value, late)
-            # An error leaving a non-null awaited position reaches its nullable
-            # ancestor after the errors caught where they were raised: in graphql-core
-            # it climbs through the awaiting coroutines, a loop iteration or more each.
-            for error, pos in late:
-                self.null_ancestor(error, pos)
+        """Await the pending entries: each is completed as its value arrives (in the
+        done callback of its future), as graphql-core's one coroutine per awaited
+        field would, so loads issued in one event-loop iteration batch together and
+        errors are collected in graphql-core's order. Entries found while completing
+        start at once; this returns when none is left."""
+        if not self.pending:
+            return
+        self.done = asyncio.get_running_loop().create_future()
+        self.outstanding = 0
+        self.futures: set[Any] = set()
+        self._launch()
+        try:
+            await self.done
+        except asyncio.CancelledError:
+            for fut in self.futures:
+                fut.cancel()
+            raise
 
-    def settle(
-        self, entry: tuple[Any, ...], value: Any, late: list[tuple[GraphQLError, tuple]]
-    ) -> None:
+    def _launch(self) -> None:
+        batch, self.pending = self.pending, []
+        for entry in batch:
+            fut = asyncio.ensure_future(entry[0])
+            self.outstanding += 1
+            self.futures.add(fut)
+            fut.add_done_callback(partial(self._arrived, entry))
+
+    def _arrived(self, entry: tuple[Any, ...], fut: Any) -> None:
+        self.futures.discard(fut)
+        self.outstanding -= 1
+        value = asyncio.CancelledError() if fut.cancelled() else (fut.exception() or fut.result())
+        try:
+            self.settle(entry, value)
+        except BaseException as exc:  # a cancellation: the request is going away
+            if not self.done.done():
+                self.done.set_exception(exc)
+            return
+        if self.pending:
+            self._launch()
+        self._check_done()
+
+    def _check_done(self) -> None:
+        if self.outstanding == 0 and not self.done.done():
+            self.done.set_result(None)
+
+    def _late(self, error: GraphQLError, pos: tuple, ticks: int) -> None:
+        """An error leaving a non-null awaited position reaches its nullable ancestor
+        a few loop iterations later: in graphql-core it climbs through the awaiting
+        coroutines (a task's end, its gather, the awaiting task) before it is
+        collected, and errors raised meanwhile elsewhere are collected first."""
+        if ticks > 0:
+            asyncio.get_running_loop().call_soon(self._late, error, pos, ticks - 1)
+            return
+        self.outstanding -= 1
+        self.null_ancestor(error, pos)
+        self._check_done()
+
+    def settle(self, entry: tuple[Any, ...], value: Any) -> None:
         _, c, container, key, pos, step = entry
         errors = self.errors
         if errors.errors and errors.has_nulled_position(path_of(pos)):
@@ -306,7 +336,8 @@ class Run:
             try:
                 container[key] = self.fail(exc, step, pos)
             except GraphQLError as error:
-                late.append((error, pos))
+                self.outstanding += 1
+                self._late(error, pos, LATE_TICKS)
 
     # ------------------------------------------------------------------ errors
 
