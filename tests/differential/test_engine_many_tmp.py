@@ -296,7 +296,7 @@ async def test_introspection_and_defer_take_the_standard_executor() -> None:
 
 
 @settings(
-    max_examples=500,
+    max_examples=400,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
