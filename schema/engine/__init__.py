@@ -42,7 +42,7 @@ from graphql import (
 from graphql.execution.collect_fields import collect_fields
 
 from schema.engine.plan import Compiler, NotCompiled, ObjectPlan, attribute_of, mark_attribute
-from schema.engine.run import Run, resolve_moved
+from schema.engine.run import Run
 
 PLAN_CACHE_SIZE = 1024
 
@@ -216,8 +216,8 @@ def _analyse(executor: Any, op: OperationDefinitionNode) -> _Analysis:
 
 def execute_plan(executor: Any, plan: RootPlan) -> Any:
     """Run a root plan on the executor's root value: its ``ExecutionResult``, or an
-    awaitable of it when a resolver awaited."""
-    run = Run(executor, None)
+    awaitable of it when a resolver awaited (graphql-core's ``execute_operation``)."""
+    run = Run(executor)
     source = executor.root_value
     if plan.serial is not None:
         return _serial(executor, run, plan.serial, source)
@@ -226,35 +226,32 @@ def execute_plan(executor: Any, plan: RootPlan) -> Any:
     except GraphQLError as error:  # a non-null root field failed
         executor.collected_errors.add(error, None)
         return executor.build_response(None)
-    if not run.pending:
-        return executor.build_response(data)
-    run.root = data
-    return _finish(executor, run)
-
-
-async def _finish(executor: Any, run: Run) -> Any:
-    await run.finish()
-    data = run.root
-    if run.moved:
-        data = resolve_moved(data)
+    if executor.is_awaitable(data):
+        return _finish(executor, data)
     return executor.build_response(data)
 
 
+async def _finish(executor: Any, data: Any) -> Any:
+    try:
+        done = await data
+    except GraphQLError as error:
+        executor.collected_errors.add(error, None)
+        return executor.build_response(None)
+    return executor.build_response(done)
+
+
 async def _serial(executor: Any, run: Run, plans: list[ObjectPlan], source: Any) -> Any:
+    """Mutations: each root field completed before the next one starts."""
     data: dict[str, Any] = {}
-    for single in plans:
-        try:
+    try:
+        for single in plans:
             part = run.object(single, source, None)
-        except GraphQLError as error:
-            executor.collected_errors.add(error, None)
-            return executor.build_response(None)
-        run.root = part
-        await run.finish()
-        if run.root is None:  # a non-null root field failed after an await
-            return executor.build_response(None)
-        data.update(part)
-    if run.moved:
-        data = resolve_moved(data)
+            if executor.is_awaitable(part):
+                part = await part
+            data.update(part)
+    except GraphQLError as error:
+        executor.collected_errors.add(error, None)
+        return executor.build_response(None)
     return executor.build_response(data)
 
 
