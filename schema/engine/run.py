@@ -37,6 +37,10 @@ from graphql.pyutils import Path, Undefined, gather_with_cancel, is_iterable
 from schema.engine.plan import ATTR, LEAF, LIST, OBJECT, TYPENAME, Compiler, Completer, Step
 
 _new_path = tuple.__new__
+# Values that are certainly not awaitable (completed objects and lists, null) and
+# certainly iterable for a list field: checked by class before the general tests.
+_PLAIN = frozenset({dict, list, type(None)})
+_SEQUENCES = frozenset({list, tuple})
 
 
 def path_of(pos: tuple | None) -> Path | None:
@@ -96,11 +100,11 @@ class Run:
                         continue
                     fpos = (pos, key, type_name)
                     done = self.complete(c, step, value, fpos)
-                    if is_awaitable(done):
+                    if done.__class__ in _PLAIN or not is_awaitable(done):
+                        out[key] = done
+                    else:
                         out[key] = self.catch(done, c.nonnull, step, fpos)
                         waiting = [key] if waiting is None else [*waiting, key]
-                    else:
-                        out[key] = done
                 except Exception as exc:
                     out[key] = self.fail(exc, step.nonnull, step, (pos, key, type_name))
         except Exception:
@@ -174,7 +178,7 @@ class Run:
 
     def list(self, c: Completer, step: Step, value: Any, pos: tuple) -> Any:
         """graphql-core's ``complete_list_value``: a list, or a coroutine of it."""
-        if not is_iterable(value):
+        if value.__class__ not in _SEQUENCES and not is_iterable(value):
             if self.ex.is_async_iterable(value):
                 return self._async_list(c, step, value, pos)
             raise GraphQLError(
@@ -225,7 +229,7 @@ class Run:
         """Complete a list item into ``out``; True when what went in is awaitable."""
         try:
             done = self.complete(item, step, v, ipos)
-            if self.is_awaitable(done):
+            if done.__class__ not in _PLAIN and self.is_awaitable(done):
                 out.append(self.catch(done, item.nonnull, step, ipos))
                 return True
             out.append(done)
