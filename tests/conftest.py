@@ -9,6 +9,7 @@ that variable the PostgreSQL half is skipped locally, and fails under CI (``CI``
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -30,6 +31,9 @@ from hub.demo import seed_demo
 from hub.settings import load_settings
 
 CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contract"
+# Set to a file to append every document the tests send through Hub.gql (JSON lines):
+# tests/differential/ replays the queries among them (see its README).
+RECORD_DOCUMENTS = os.environ.get("HUB_RECORD_DOCUMENTS")
 DEMO_PRODUCTS = 600
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -77,9 +81,19 @@ class Hub:
         body: dict[str, Any] = {"query": query, "variables": variables or {}}
         if operation:
             body["operationName"] = operation
+        if RECORD_DOCUMENTS:
+            self._record(body, token, headers)
         resp = await self.client.post("/graphql", json=body, headers=h)
         assert resp.status_code == 200, resp.text
         return resp.json()
+
+    def _record(
+        self, body: dict[str, Any], token: str | None, headers: dict[str, str] | None
+    ) -> None:
+        who = {self.admin_token: "admin", self.storefront_token: "storefront", None: None}
+        line = {**body, "as": who.get(token, "other"), "headers": headers or None}
+        with open(RECORD_DOCUMENTS, "a", encoding="utf-8") as out:
+            out.write(json.dumps(line, default=str) + "\n")
 
     async def admin(
         self, query: str, variables: dict[str, Any] | None = None, **kw: Any

@@ -47,7 +47,12 @@ Algorithm
    20% off the same line is 28%). When a promotion of an earlier class is selected
    after one of a later class (e.g. a product discount after an order discount of
    higher priority), the later classes are re-priced on the new amounts; a
-   promotion already applied stays applied even if its amount shrinks.
+   promotion already applied stays applied even if its amount shrinks. That
+   re-pricing is lazy: a later class is re-priced (its applied promotions in the
+   order selected, on the class before it) only when a promotion of that class is
+   tried or the result is built, not every time an earlier class changes, so the
+   amounts are the same as re-pricing eagerly but a run of product discounts
+   between two order discounts costs one re-pricing, not one each.
 
 5. **Rounding and allocation.** An action returns exact amounts per line and for
    shipping (``Fraction``; ``Decimal`` percentages convert exactly). Each is capped
@@ -130,8 +135,6 @@ class _Applied:
 @dataclass(frozen=True, slots=True)
 class _Trial:
     priced: _Priced
-    stages: tuple[_State, ...]
-    repriced: tuple[tuple[_Applied, _Priced], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +157,16 @@ class _Engine:
         rank[len(lines)] = len(lines)  # shipping last
         self.tie_rank = rank
         gross = _State(tuple(line.subtotal for line in lines), basket.shipping)
-        self.stages: tuple[_State, ...] = (gross, gross, gross)
+        # stages[k]: what is payable after the applied promotions of classes <= k;
+        # only stages[: fresh + 1] are up to date (see _stage).
+        self.stages: list[_State] = [gross, gross, gross]
+        self.fresh = len(_STAGES) - 1
         self.applied: list[_Applied] = []
+        self.by_rank: list[list[_Applied]] = [[] for _ in _STAGES]
+        # What every applied promotion says about combining, folded as they apply.
+        self.any_exclusive = False
+        self.applied_classes: set[DiscountClass] = set()
+        self.all_combine_with: set[DiscountClass] = set(_STAGES)
         self.verdicts: dict[int, str | None] = {}  # promotion id -> None (applied) or reason
 
     # -- steps 1 and 2 -------------------------------------------------------------
@@ -252,52 +263,70 @@ class _Engine:
         if best is None:
             return None
         winner, trial = best
-        self.stages = trial.stages
-        for applied, priced in trial.repriced:
-            applied.priced = priced
-        self.applied.append(_Applied(winner.promotion, winner.code, trial.priced))
+        rank = _RANK[winner.promotion.klass]
+        self._stage(rank)
+        self.stages[rank] = trial.priced.after
+        self.fresh = rank  # the later classes are re-priced when next needed
+        applied = _Applied(winner.promotion, winner.code, trial.priced)
+        self.applied.append(applied)
+        self.by_rank[rank].append(applied)
+        combination = winner.promotion.combination
+        self.any_exclusive = self.any_exclusive or combination.exclusive
+        self.applied_classes.add(combination.klass)
+        self.all_combine_with &= set(combination.combines_with)
         self.verdicts[winner.promotion.id] = None
         return winner
 
     def _combines(self, promotion: Promotion) -> bool:
+        """Combines with every applied promotion: none is exclusive, nor is it; each
+        applied class is among those it combines with, and its class among theirs."""
         if not self.applied:
             return True
         mine = promotion.combination
-        if mine.exclusive:
+        if mine.exclusive or self.any_exclusive:
             return False
-        for applied in self.applied:
-            theirs = applied.promotion.combination
-            if (
-                theirs.exclusive
-                or theirs.klass not in mine.combines_with
-                or mine.klass not in theirs.combines_with
-            ):
-                return False
-        return True
+        return mine.klass in self.all_combine_with and self.applied_classes.issubset(
+            mine.combines_with
+        )
 
     # -- steps 4 and 5 -------------------------------------------------------------
 
+    def _stage(self, rank: int) -> _State:
+        """What is payable after the applied promotions of classes up to ``rank``,
+        re-pricing the classes that an earlier class changed since (in the order
+        their promotions were selected, each on what the one before left)."""
+        if rank > self.fresh:
+            state = self.stages[self.fresh]
+            for later in range(self.fresh + 1, rank + 1):
+                for applied in self.by_rank[later]:
+                    before = applied.priced
+                    if (
+                        not applied.promotion.action.reads_lines
+                        and before.after.shipping + before.shipping == state.shipping
+                    ):  # it reads only shipping, which is as it was: same amounts
+                        again = _Priced(
+                            before.lines,
+                            before.shipping,
+                            _State(state.remaining, state.shipping - before.shipping),
+                        )
+                        applied.priced = again
+                        state = again.after
+                        continue
+                    again = self._price(applied.promotion, state)
+                    if isinstance(again, str):  # nothing left for it: stays applied, at 0
+                        again = _Priced((0,) * len(state.remaining), 0, state)
+                    applied.priced = again
+                    state = again.after
+                self.stages[later] = state
+            self.fresh = rank
+        return self.stages[rank]
+
     def _trial(self, promotion: Promotion) -> _Trial | str:
-        """Price ``promotion`` after everything applied of its class or earlier, then
-        re-price what is applied of later classes on top."""
-        rank = _RANK[promotion.klass]
-        priced = self._price(promotion, self.stages[rank])
+        """Price ``promotion`` after everything applied of its class or earlier."""
+        priced = self._price(promotion, self._stage(_RANK[promotion.klass]))
         if isinstance(priced, str):
             return priced
-        stages = list(self.stages)
-        stages[rank] = state = priced.after
-        repriced: list[tuple[_Applied, _Priced]] = []
-        for later in range(rank + 1, len(_STAGES)):
-            for applied in self.applied:
-                if _RANK[applied.promotion.klass] != later:
-                    continue
-                again = self._price(applied.promotion, state)
-                if isinstance(again, str):  # nothing left for it: stays applied, at 0
-                    again = _Priced((0,) * len(state.remaining), 0, state)
-                repriced.append((applied, again))
-                state = again.after
-            stages[later] = state
-        return _Trial(priced, tuple(stages), tuple(repriced))
+        return _Trial(priced)
 
     def _price(self, promotion: Promotion, state: _State) -> _Priced | str:
         view = PricingView(self.basket, state.remaining, state.shipping, self.index)
@@ -342,7 +371,7 @@ class _Engine:
 
     def _result(self, by_code: dict[str, list[_Candidate]]) -> Result:
         basket = self.basket
-        final = self.stages[-1]
+        final = self._stage(len(_STAGES) - 1)
         line_ids = [line.line_id for line in basket.lines]
         lines = {
             line.line_id: LineResult(line.subtotal, line.subtotal - left, left)

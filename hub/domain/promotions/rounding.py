@@ -25,20 +25,30 @@ def round_half_even(value: Fraction) -> int:
 def apportion(
     exact: Sequence[Fraction], tie_rank: Sequence[int], cap: int | None = None
 ) -> list[int]:
-    total_exact = sum(exact, Fraction(0))
-    if total_exact <= 0:
+    # Integers on one common denominator instead of Fraction arithmetic: the same
+    # sums, floors and remainder order, at a fraction of the cost (this runs for
+    # every promotion tried).
+    if not exact:
+        return []
+    dens = [e.denominator for e in exact]
+    common = math.lcm(*dens)
+    nums = [e.numerator * (common // d) for e, d in zip(exact, dens, strict=True)]
+    total_num = sum(nums)
+    if total_num <= 0:
         return [0] * len(exact)
-    total = round_half_even(total_exact)
-    shares: Sequence[Fraction] = exact
+    total = round(Fraction(total_num, common))  # half to even
     if cap is not None and total > cap:
         total = max(cap, 0)
-        shares = [e * total / total_exact for e in exact]
-    floors = [math.floor(s) for s in shares]
+        # share_i = exact_i * total / total_exact = nums_i * total / total_num
+        nums = [n * total for n in nums]
+        common = total_num
+    floors = [n // common for n in nums]
     short = total - sum(floors)
     if short > 0:
+        rest = [n - f * common for n, f in zip(nums, floors, strict=True)]
         by_remainder = sorted(
-            (i for i, s in enumerate(shares) if s > floors[i]),
-            key=lambda i: (floors[i] - shares[i], tie_rank[i]),
+            (i for i, r in enumerate(rest) if r > 0),
+            key=lambda i: (-rest[i], tie_rank[i]),
         )
         if short > len(by_remainder):  # impossible by construction; see the docstring
             raise AssertionError("apportion: remainder exceeds the slots available")
