@@ -13,8 +13,12 @@ of sale and checkout all call it, so the same basket costs the same everywhere;
 nothing a client sends about money is used. It runs a fixed number of statements
 whatever the number of lines (one per delivery group for shipping rates).
 
-Who may touch a cart: staff, any storefront holding its id, and the customer it
-belongs to; a customer key never reaches another customer's cart.
+Who may touch a cart: a guest cart (bound to no customer), anyone holding its id; a
+cart bound to a customer, that customer's key and staff only. The check is part of
+every write's conditional UPDATE (:meth:`Carts._touch`), so it holds before anything
+is written: a key that may not use the cart changes nothing, not even its version.
+Binding a cart to a customer (``customerAccessToken``) needs that customer's token and
+a cart that is a guest cart or already that customer's (or staff).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import TaxEngine, TaxLine, TaxRequest
@@ -191,11 +195,32 @@ async def _state_of(conn: AsyncConnection, row: Any) -> CartState:
 
 
 def may_use(cart: Any, principal: Principal) -> bool:
-    """Staff and storefronts holding the id may; a customer key only its own (or an
-    anonymous) cart."""
-    if principal.is_staff or principal.customer_id is None:
+    """Staff may; anyone holding the id of a guest cart may; a cart bound to a customer
+    only with that customer's key."""
+    if principal.is_staff or cart.customer_id is None:
         return True
-    return cart.customer_id in (None, principal.customer_id)
+    return principal.customer_id is not None and cart.customer_id == principal.customer_id
+
+
+def _usable_by(principal: Principal) -> Any:
+    """:func:`may_use` as a condition on the carts table (for conditional UPDATEs)."""
+    if principal.is_staff:
+        return true()
+    if principal.customer_id is None:
+        return carts_t.c.customer_id.is_(None)
+    return or_(carts_t.c.customer_id.is_(None), carts_t.c.customer_id == principal.customer_id)
+
+
+def check_binding(principal: Principal, customer_pk: int | None) -> None:
+    """A cart may be bound only to the acting customer (staff: to anyone)."""
+    if principal.is_staff or customer_pk is None or customer_pk == principal.customer_id:
+        return
+    raise fail(
+        Code.INVALID,
+        "a customer can only put its own token on a cart",
+        "buyerIdentity",
+        "customerAccessToken",
+    )
 
 
 def check_readable(state: CartState | None, principal: Principal, now: datetime) -> CartState:
@@ -493,6 +518,8 @@ class Carts:
             values["customer_id"] = principal.customer_id
         if buyer is not None:
             values.update(_clean_buyer(buyer))
+            if buyer.set_customer:
+                check_binding(principal, buyer.customer_pk)
         async with self.db.transaction() as conn:
             if values.get("customer_id") is not None and not values.get("email"):
                 customer = await _customer(conn, values["customer_id"])
@@ -513,13 +540,15 @@ class Carts:
     ) -> CartState:
         """Lock the cart for this change (row lock on PostgreSQL), bump its version and
         idle expiry; refuse it if unknown, not this principal's, expired, completed or
-        in checkout."""
+        in checkout. Whether this principal may use the cart is a condition of the
+        UPDATE itself, on the row as it stands: a refused principal writes nothing."""
         now = _now()
         row = (
             await conn.execute(
                 update(carts_t)
                 .where(
                     carts_t.c.token == token,
+                    _usable_by(principal),
                     carts_t.c.expires_at > now,
                     or_(
                         carts_t.c.status == "ACTIVE",
@@ -537,7 +566,7 @@ class Carts:
                 .returning(carts_t)
             )
         ).first()
-        if row is None or not may_use(row, principal):
+        if row is None:
             existing = (await conn.execute(select(carts_t).where(carts_t.c.token == token))).first()
             state = None if existing is None else CartState(existing, [], [])
             check_readable(state, principal, now)
@@ -597,9 +626,12 @@ class Carts:
                     Code.NOT_FOUND, "no such product variant", "lines", str(i), "merchandiseId"
                 )
             if v.status != "ACTIVE" or ln.variant_pk not in priced:
+                # Name the merchandise as the client sent it: an unpublished
+                # product's SKU is internal.
                 raise fail(
                     Code.INVALID,
-                    f"{v.sku} is not sold in the {channel.handle} channel",
+                    f"lines[{i}]: merchandise {ids.encode('ProductVariant', ln.variant_pk)} "
+                    f"is not sold in the {channel.handle} channel",
                     "lines",
                     str(i),
                     "merchandiseId",
@@ -720,19 +752,13 @@ class Carts:
     async def set_buyer_identity(
         self, token: str, principal: Principal, buyer: BuyerIdentity
     ) -> None:
+        """Change the buyer. Binding the cart to a customer (``buyer.set_customer``)
+        needs that customer to be the acting principal (or staff), and a cart this
+        principal may use as it stands (a guest cart, or its own): checked in the
+        conditional UPDATE, before anything is written."""
         values = _clean_buyer(buyer)
-        if (
-            "customer_id" in values
-            and principal.customer_id is not None
-            and not principal.is_staff
-            and values["customer_id"] not in (None, principal.customer_id)
-        ):
-            raise fail(
-                Code.INVALID,
-                "a customer can only put its own token on a cart",
-                "buyerIdentity",
-                "customerAccessToken",
-            )
+        if buyer.set_customer:
+            check_binding(principal, buyer.customer_pk)
         async with self.db.transaction() as conn:
             if values.get("customer_id") is not None and "email" not in values:
                 customer = await _customer(conn, values["customer_id"])
@@ -869,6 +895,13 @@ def _attr_key(attrs: Sequence[dict[str, str]] | None) -> str:
     )
 
 
+def _label(v: Any, vpk: int) -> str:
+    """A variant as messages name it (:attr:`PricedLine.label`)."""
+    if v is not None and v.status == "ACTIVE" and v.sku:
+        return str(v.sku)
+    return f"merchandise {ids.encode('ProductVariant', vpk)}"
+
+
 async def _fit_to_stock(
     conn: AsyncConnection,
     state: CartState,
@@ -894,7 +927,7 @@ async def _fit_to_stock(
                 [
                     UserError(
                         ["lines", "merchandiseId"],
-                        f"{info[vpk].sku} is out of stock",
+                        f"{_label(info[vpk], vpk)} is out of stock",
                         CartCode.INSUFFICIENT_STOCK,
                     )
                 ]
@@ -904,7 +937,8 @@ async def _fit_to_stock(
             warnings.append(
                 CartWarning(
                     WarningCode.QUANTITY_REDUCED,
-                    f"only {take} of {info[vpk].sku} available; the quantity was reduced to {take}",
+                    f"only {take} of {_label(info[vpk], vpk)} available; "
+                    f"the quantity was reduced to {take}",
                     ids.encode("ProductVariant", vpk),
                 )
             )
@@ -941,10 +975,19 @@ class PricedLine:
     currency: str = ""
     channel: Any = None  # the cart's channel (a ChannelRecord): merchandise shows in it
     is_bundle: bool = False
+    published: bool = True  # the product is ACTIVE: its SKU and title are public
 
     @property
     def id(self) -> str:
         return ids.encode("CartLine", self.pk)
+
+    @property
+    def label(self) -> str:
+        """How messages name the line's merchandise: its SKU while the product is
+        published, else the merchandise id (an unpublished product's SKU is internal)."""
+        if self.published and self.sku:
+            return self.sku
+        return f"merchandise {ids.encode('ProductVariant', self.variant_pk)}"
 
 
 @dataclass(slots=True)
@@ -1107,6 +1150,7 @@ async def price_cart(
             currency=currency,
             channel=channel,
             is_bundle=bool(v.is_bundle) if v else False,
+            published=v is not None and v.status == "ACTIVE",
         )
         if sellable:
             assert q is not None
@@ -1116,7 +1160,7 @@ async def price_cart(
             priced.warnings.append(
                 CartWarning(
                     WarningCode.NOT_AVAILABLE,
-                    f"{ln.sku or 'a variant'} is no longer sold here",
+                    f"{ln.label} is no longer sold here",
                     ln.id,
                 )
             )
@@ -1126,7 +1170,9 @@ async def price_cart(
                 code = WarningCode.OUT_OF_STOCK if have == 0 else WarningCode.QUANTITY_REDUCED
                 priced.warnings.append(
                     CartWarning(
-                        code, f"only {have} of {ln.sku} available, {r.quantity} in the cart", ln.id
+                        code,
+                        f"only {have} of {ln.label} available, {r.quantity} in the cart",
+                        ln.id,
                     )
                 )
             left[r.variant_id] -= r.quantity
@@ -1461,15 +1507,24 @@ async def delete_expired(
 
 
 async def view_cart(
-    db: Database, token: str, principal: Principal, *, tax_engine: TaxEngine | None
+    db: Database,
+    token: str,
+    principal: Principal,
+    *,
+    tax_engine: TaxEngine | None,
+    expired_error: bool = False,
 ) -> PricedCart | None:
     """A cart priced for display, if this principal may see it and it has not expired
-    (a completed cart stays visible). One read connection."""
+    (a completed cart stays visible). One read connection. ``expired_error``: an
+    expired cart this principal may see raises CART_EXPIRED instead of answering None
+    (an unknown one, or another customer's, is None either way)."""
     async with db.read() as conn:
         state = await load_cart(conn, token)
         try:
             check_readable(state, principal, _now())
-        except DomainError:
+        except DomainError as exc:
+            if expired_error and exc.errors[0].code == CartCode.CART_EXPIRED:
+                raise
             return None
         assert state is not None
         return await price_cart(conn, state, tax_engine=tax_engine)

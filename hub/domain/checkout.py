@@ -604,7 +604,7 @@ def _check_payable(priced: PricedCart, plan: _Plan) -> None:
             [
                 UserError(
                     ["lines", ln.id],
-                    f"{ln.sku or 'a variant'} is no longer sold here; remove it",
+                    f"{ln.label} is no longer sold here; remove the line",
                     str(Code.INVALID),
                 )
                 for ln in gone
