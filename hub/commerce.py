@@ -24,7 +24,6 @@ from connectors.payments import (
     ExternalTerminalProvider,
     PaymentError,
     PaymentProvider,
-    WebhookSignatureError,
 )
 from connectors.tax import HttpTaxEngine, RulesTaxEngine, default_rules
 from hub.db.database import Database
@@ -49,6 +48,7 @@ def payment_providers(settings: Settings) -> dict[str, PaymentProvider]:
             settings.stripe_api_key,
             settings.stripe_webhook_secret,
             api_base=settings.stripe_api_base,
+            webhook_tolerance=settings.stripe_webhook_tolerance_seconds,
         )
     return providers
 
@@ -98,10 +98,8 @@ async def stripe_webhook(request: Request) -> Response:
     payload = await request.body()
     try:
         event = provider.parse_webhook(payload, request.headers.get("stripe-signature", ""))  # type: ignore[attr-defined]
-    except WebhookSignatureError as exc:
-        return JSONResponse({"error": exc.message}, 400)
-    except PaymentError as exc:
-        return JSONResponse({"error": exc.message}, 400)
+    except PaymentError as exc:  # a bad signature, or a signed body that is no event
+        return JSONResponse({"error": exc.message, "code": exc.code}, 400)
     outcome, events = await apply_payment_event(commerce.db, "stripe", event)
     if events:
         await request.app.state.services.publish(events)

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
+    # How far a Stripe webhook's signature timestamp may be from now, either way.
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
     # Tax: the built-in rules engine, or an external tax service (falling back to it).
     tax_service_url: str | None = None
     tax_service_api_key: str | None = None

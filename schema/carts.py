@@ -252,6 +252,13 @@ class _Option:
 
 
 @strawberry.enum
+class CartStatus(Enum):
+    ACTIVE = "ACTIVE"
+    COMPLETING = "COMPLETING"
+    COMPLETED = "COMPLETED"
+
+
+@strawberry.enum
 class CartDeliveryType(Enum):
     SHIPPING = "SHIPPING"
     PICKUP = "PICKUP"
@@ -302,8 +309,8 @@ class CartType(Node):
         return isinstance(obj, cartsvc.PricedCart)
 
     @strawberry.field(description="ACTIVE, COMPLETING (in checkout) or COMPLETED.")
-    def status(self) -> str:
-        return self.cart.status  # type: ignore[attr-defined,no-any-return]
+    def status(self) -> CartStatus:
+        return CartStatus(self.cart.status)  # type: ignore[attr-defined]
 
     @strawberry.field
     def created_at(self) -> datetime:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 import strawberry
@@ -107,11 +108,51 @@ class OrderLineItemType:
         return await info.context.loaders.variant_by_id.load(self.variant_pk)  # type: ignore[attr-defined]
 
 
+@strawberry.enum(description="Where a payment stands with its provider.")
+class PaymentStatus(Enum):
+    REQUIRES_ACTION = "REQUIRES_ACTION"
+    PROCESSING = "PROCESSING"
+    AUTHORIZED = "AUTHORIZED"
+    CAPTURED = "CAPTURED"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
+    CANCELED = "CANCELED"
+    FAILED = "FAILED"
+    UNKNOWN = "UNKNOWN"
+
+
+@strawberry.enum(description="The payment state of an order: it only moves forward.")
+class OrderPaymentStatus(Enum):
+    PENDING = "PENDING"
+    AUTHORIZED = "AUTHORIZED"
+    PAID = "PAID"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
+    VOIDED = "VOIDED"
+    FAILED = "FAILED"
+
+
+@strawberry.enum
+class OrderStatus(Enum):
+    OPEN = "OPEN"
+    CANCELLED = "CANCELLED"
+    CLOSED = "CLOSED"
+
+
+def _enum(kind: type[Enum], value: str) -> Any:
+    try:
+        return kind(value.upper())
+    except ValueError:  # a value this version does not name
+        return kind("UNKNOWN") if "UNKNOWN" in kind.__members__ else None
+
+
 @strawberry.type
 class OrderPayment:
     id: strawberry.ID
     provider: str
-    status: str
+    status: PaymentStatus = strawberry.field(
+        resolver=lambda root: _enum(PaymentStatus, root.status)
+    )
     amount: MoneyType
     amount_captured: MoneyType
     amount_refunded: MoneyType
@@ -121,9 +162,9 @@ class OrderPayment:
 class OrderType(Node):
     id: strawberry.ID
     name: str = strawberry.field(description="#1001, #1002, ...")
-    status: str = strawberry.field(description="OPEN, CANCELLED or CLOSED.")
-    payment_status: str = strawberry.field(
-        description="PENDING, AUTHORIZED, PAID, PARTIALLY_REFUNDED, REFUNDED, VOIDED or FAILED."
+    status: OrderStatus = strawberry.field(resolver=lambda root: OrderStatus(root.status))
+    payment_status: OrderPaymentStatus = strawberry.field(
+        resolver=lambda root: OrderPaymentStatus(root.payment_status)
     )
     fulfillment_status: str
     currency_code: str = strawberry.field(resolver=lambda root: root.currency)
