@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from typing import Annotated
 
@@ -75,6 +76,8 @@ def serve(
 ) -> None:
     """Migrate the database, then serve the API (GraphQL at /graphql)."""
     settings = _settings()
+    if demo:
+        _demo_payments(settings)
     asyncio.run(_migrate(settings))
     if demo:
         asyncio.run(_seed(settings, DEMO_PRODUCTS, 42, only_if_empty=True))
@@ -94,6 +97,21 @@ def serve(
         # compressing each one costs more CPU than the bytes it saves on a LAN or CDN.
         ws_per_message_deflate=False,
     )
+
+
+def _demo_payments(settings: Settings) -> None:
+    """``--demo`` turns on the test payment provider (a storefront pays with Stripe's
+    test PaymentMethods and no key), except with HUB_ENV=production."""
+    if settings.env == "production":
+        typer.echo("hub: HUB_ENV=production: the demo's test payments stay off", err=True)
+        return
+    if not settings.test_payments:
+        # The app reads its settings again (in this process or in uvicorn's workers).
+        os.environ["HUB_TEST_PAYMENTS"] = "true"
+        from hub.settings import get_settings
+
+        get_settings.cache_clear()
+    typer.echo('hub: demo: test payments on (provider "test", e.g. paymentMethodId pm_card_visa)')
 
 
 @app.command()

@@ -4,7 +4,9 @@ webhook endpoint. The app builds one :class:`Commerce` at start-up.
 Payment providers: ``cash`` and ``terminal`` (offline tenders, for admin/point-of-sale
 keys) and ``gift_card`` (balances in the hub's own database, :mod:`hub.domain.giftcards`)
 always; ``stripe`` when ``HUB_STRIPE_API_KEY`` is set (``HUB_STRIPE_API_BASE``
-points it at a stand-in, ``HUB_STRIPE_WEBHOOK_SECRET`` verifies its webhooks). Tax:
+points it at a stand-in, ``HUB_STRIPE_WEBHOOK_SECRET`` verifies its webhooks);
+``test`` (Stripe's test PaymentMethods, no network, no money) with
+``HUB_TEST_PAYMENTS=true`` or ``hub serve --demo``, never with ``HUB_ENV=production``. Tax:
 the built-in rules engine, or the HTTP tax service at ``HUB_TAX_SERVICE_URL`` with
 the rules engine as its fallback.
 """
@@ -24,6 +26,7 @@ from connectors.payments import (
     ExternalTerminalProvider,
     PaymentError,
     PaymentProvider,
+    TestPaymentProvider,
 )
 from connectors.tax import HttpTaxEngine, RulesTaxEngine, default_rules
 from hub.db.database import Database
@@ -41,6 +44,8 @@ def payment_providers(settings: Settings) -> dict[str, PaymentProvider]:
         "cash": CashProvider(),
         "terminal": ExternalTerminalProvider(),
     }
+    if settings.test_payments and settings.env != "production":
+        providers["test"] = TestPaymentProvider()
     if settings.stripe_api_key:
         from connectors.payments.stripe_provider import StripeProvider
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./hub.db"
@@ -21,6 +21,8 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore", frozen=True)
 
+    # "production" refuses what only belongs in a demo or a test (test payments).
+    env: Literal["development", "production"] = "development"
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
     # Namespace for the hub's Redis channels and job queue (several hubs, one Redis).
@@ -52,6 +54,9 @@ class Settings(BaseSettings):
     stripe_api_base: str | None = None
     # How far a Stripe webhook's signature timestamp may be from now, either way.
     stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    # The "test" payment provider (Stripe's test PaymentMethods, no money moves); also
+    # turned on by `hub serve --demo`. Refused with HUB_ENV=production.
+    test_payments: bool = False
     # Tax: the built-in rules engine, or an external tax service (falling back to it).
     tax_service_url: str | None = None
     tax_service_api_key: str | None = None
@@ -62,6 +67,18 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, v: object) -> object:
         return v.upper() if isinstance(v, str) else v
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _lower(cls, v: object) -> object:
+        return v.strip().lower() if isinstance(v, str) else v
+
+    @field_validator("test_payments")
+    @classmethod
+    def _no_test_payments_in_production(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and info.data.get("env") == "production":
+            raise ValueError("test payments can't be enabled when HUB_ENV=production")
+        return v
 
     @field_validator("database_url")
     @classmethod

@@ -156,6 +156,7 @@ class OrderPayment:
     amount: MoneyType
     amount_captured: MoneyType
     amount_refunded: MoneyType
+    test: bool = strawberry.field(description='A test payment (provider "test"): no money moved.')
 
 
 @strawberry.type(name="Order")
@@ -178,6 +179,9 @@ class OrderType(Node):
     total_price: MoneyType = strawberry.field(resolver=lambda root: root.total)
     discount_codes: list[str]
     note: str | None
+    test: bool = strawberry.field(
+        description="Paid with a test payment (no money moved): a demo or test order."
+    )
     created_at: datetime
     processed_at: datetime = strawberry.field(resolver=lambda root: root.created_at)
 
@@ -216,7 +220,9 @@ class OrderType(Node):
 class PaymentInput:
     provider: str = strawberry.field(
         description='"stripe" (with a tokenized paymentMethodId), "gift_card" (with '
-        'giftCardCode), or an offline tender: "cash", "terminal" (admin/point-of-sale keys).'
+        'giftCardCode), "test" (where enabled: a Stripe test PaymentMethod id such as '
+        'pm_card_visa, no money moves), or an offline tender: "cash", "terminal" '
+        "(admin/point-of-sale keys)."
     )
     payment_method_id: str | None = None
     reference: str | None = strawberry.field(

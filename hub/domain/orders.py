@@ -93,6 +93,7 @@ class OrderRecord:
         "subtotal",
         "tax_total",
         "taxes_included",
+        "test",
         "total",
     )
 
@@ -118,6 +119,7 @@ class OrderRecord:
         self.discounts = list(row.discounts or ())
         self.delivery = list(row.delivery or ())
         self.note = row.note
+        self.test = bool(row.test)
         self.created_at = row.created_at
 
 
@@ -171,11 +173,13 @@ class PaymentRecord:
         "pk",
         "provider",
         "status",
+        "test",
     )
 
     def __init__(self, row: Any, currency: str) -> None:
         self.pk = row.id
         self.id = ids.encode("Payment", row.id)
+        self.test = bool(row.test)
         self.provider = row.provider
         self.intent_id = row.intent_id
         self.status = row.status
@@ -204,15 +208,23 @@ async def insert_order(
     payment: PaymentIntentResult | None,
     payment_reference: str | None,
 ) -> int:
-    """Write an order, its lines and its payment, and queue ``order.created``."""
+    """Write an order, its lines and its payment, and queue ``order.created``. An order
+    paid with a test payment is a test order (``test``, also in its event)."""
     now = _now()
     status = PAYMENT_STATUS.get(payment.status, "PENDING") if payment is not None else "PAID"
+    test = payment is not None and payment.test
     # Statements built once, the values passed as parameters: no construction or
     # cache key per call (the compiled form is cached per set of columns given).
     pk = (
         await conn.execute(
             _INSERT_ORDER,
-            {**order, "payment_status": status, "created_at": now, "updated_at": now},
+            {
+                **order,
+                "payment_status": status,
+                "test": test,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
     ).scalar_one()
     name = order_name(pk)
@@ -231,6 +243,7 @@ async def insert_order(
                 "amount_captured": payment.amount_captured,
                 "amount_refunded": payment.amount_refunded,
                 "reference": payment_reference,
+                "test": payment.test,
                 "created_at": now,
                 "updated_at": now,
             },
@@ -246,6 +259,7 @@ async def insert_order(
             "currency": order["currency"],
             "total": order["total"],
             "paymentStatus": status,
+            "test": test,
             "lines": [
                 {"variantId": ln["variant_id"], "sku": ln["sku"], "quantity": ln["quantity"]}
                 for ln in lines
