@@ -181,6 +181,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         app.state.services = Services(settings, app.state.db)
         await app.state.services.start()
         app.state.commerce = Commerce(settings, app.state.db, app.state.services.publish)
+        app.state.services.reconcile_payments = app.state.commerce.reconcile_payments
         # Long-lived objects (schema, settings, caches) out of the collector's way, and
         # fewer young-generation passes: GC pauses otherwise dominate tail latency.
         gc.collect()

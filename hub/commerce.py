@@ -32,6 +32,7 @@ from connectors.tax import HttpTaxEngine, RulesTaxEngine, default_rules
 from hub.db.database import Database
 from hub.domain.carts import Carts
 from hub.domain.checkout import Checkout
+from hub.domain.checkout_payments import reconcile
 from hub.domain.giftcards import GiftCardProvider
 from hub.domain.orders import apply_payment_event
 from hub.settings import Settings
@@ -75,13 +76,20 @@ class Commerce:
         self.providers = payment_providers(settings)
         self.providers["gift_card"] = GiftCardProvider(db)  # on the hub's own database
         self.carts = Carts(db, ttl=timedelta(seconds=settings.cart_ttl_seconds))
+        self.publish = publish
         self.checkout = Checkout(
             db,
             tax_engine=self.tax,
             providers=self.providers,
             publish=publish,
-            reservation_ttl=timedelta(seconds=settings.reservation_ttl_seconds),
+            lease=timedelta(seconds=settings.checkout_lease_seconds),
+            pause_file=settings.test_checkout_pause_file,
         )
+
+    async def reconcile_payments(self) -> int:
+        """Give back payments of checkouts that died before writing their order
+        (:func:`hub.domain.checkout_payments.reconcile`); how many were settled."""
+        return await reconcile(self.db, self.providers, publish=self.publish)
 
     async def aclose(self) -> None:
         for p in self.providers.values():

@@ -109,6 +109,32 @@ async def delete_expired_carts(ctx: dict[str, Any]) -> int:
         return await services.delete_expired_carts(budget=JOB_TIMEOUT / 2)
 
 
+async def reconcile_payments(ctx: dict[str, Any]) -> int:
+    """Give back payments of checkouts that died before writing their order
+    (:func:`hub.domain.checkout_payments.reconcile`), every
+    ``HUB_PAYMENT_RECONCILE_SECONDS``. Its payment providers are made on first use."""
+    lock: asyncio.Lock = ctx.setdefault("payments_lock", asyncio.Lock())
+    if lock.locked():
+        return 0
+    async with lock:
+        commerce = ctx.get("commerce")
+        if commerce is None:
+            from hub.commerce import Commerce
+
+            services: Services = ctx["services"]
+            commerce = ctx["commerce"] = Commerce(ctx["settings"], ctx["db"], services.publish)
+        settled: int = await commerce.reconcile_payments()
+    if settled:
+        log.info("gave back %d payments of checkouts that never wrote their order", settled)
+    return settled
+
+
+async def _close_payments(ctx: dict[str, Any]) -> None:
+    commerce = ctx.pop("commerce", None)
+    if commerce is not None:
+        await commerce.aclose()
+
+
 async def on_startup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     db = Database(settings)
@@ -132,6 +158,7 @@ async def on_startup(ctx: dict[str, Any]) -> None:
 async def on_shutdown(ctx: dict[str, Any]) -> None:
     services: Services | None = ctx.pop("services", None)
     db: Database | None = ctx.pop("db", None)
+    await _close_payments(ctx)
     try:
         if services is not None:
             await services.stop()
@@ -163,6 +190,12 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
                 **when,
             ),
             cron(sweep_outbox, name=f"cron:{prefix}:sweep_outbox", **common, **when),
+            cron(
+                reconcile_payments,
+                name=f"cron:{prefix}:reconcile_payments",
+                **common,
+                **sweep_schedule(settings.payment_reconcile_seconds),
+            ),
             cron(
                 delete_expired_carts,
                 name=f"cron:{prefix}:delete_expired_carts",

@@ -1,7 +1,9 @@
 """The hub's long-lived services for one process: event bus, inventory, the outbox
 sweeper and, on the embedded default, the in-process jobs: reservation expiry (every
-``HUB_RESERVATION_SWEEP_SECONDS``) and the deletion of abandoned carts (every
-``HUB_CART_SWEEP_SECONDS``). With Redis, ``hub worker`` runs these instead."""
+``HUB_RESERVATION_SWEEP_SECONDS``), the deletion of abandoned carts (every
+``HUB_CART_SWEEP_SECONDS``) and the reconciliation of crashed checkouts' payments
+(every ``HUB_PAYMENT_RECONCILE_SECONDS``). With Redis, ``hub worker`` runs these
+instead."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from hub.db.database import Database
@@ -34,6 +36,10 @@ class Services:
         self.marker = PublishedMarker(db)
         self._expiry: asyncio.Task[None] | None = None
         self.started = False
+        # Set by the app once its payment providers exist: gives back payments of
+        # checkouts that died before writing their order (hub.commerce.Commerce).
+        self.reconcile_payments: Callable[[], Awaitable[int]] | None = None
+        self._payments_due = 0.0
 
     async def publish(self, events: Sequence[Event]) -> None:
         """Publish committed events now; once the services run, mark them published in
@@ -77,6 +83,7 @@ class Services:
                     log.info("released %d expired reservations", released)
             except Exception:  # keep the loop alive; log and retry next round
                 log.exception("reservation expiry failed")
+            await self._reconcile_payments_when_due()
             if time.monotonic() >= carts_due:
                 carts_due = time.monotonic() + self.settings.cart_sweep_seconds
                 try:
@@ -84,6 +91,19 @@ class Services:
                 except Exception:
                     log.exception("deleting abandoned carts failed")
             await asyncio.sleep(min(interval, self.settings.cart_sweep_seconds))
+
+    async def _reconcile_payments_when_due(self) -> None:
+        """The payment reconciliation (checkout's job), every
+        ``HUB_PAYMENT_RECONCILE_SECONDS`` of the embedded loop, first at start-up."""
+        if self.reconcile_payments is None or time.monotonic() < self._payments_due:
+            return
+        self._payments_due = time.monotonic() + self.settings.payment_reconcile_seconds
+        try:
+            settled = await self.reconcile_payments()
+            if settled:
+                log.info("gave back %d payments of checkouts that never wrote their order", settled)
+        except Exception:
+            log.exception("payment reconciliation failed")
 
     async def stop(self) -> None:
         if self._expiry is not None:

@@ -42,6 +42,12 @@ class Settings(BaseSettings):
     graphiql: bool = True
     # How often expired reservations are released (in-process, or by `hub worker`).
     reservation_sweep_seconds: float = Field(default=5.0, gt=0)
+    # A running checkout attempt's lease, renewed every third of it: when its process
+    # dies, its reservations are released and a retry takes over this soon after.
+    checkout_lease_seconds: float = Field(default=15.0, ge=1, le=300)
+    # How often payments of checkouts that died before writing their order are given
+    # back (in `hub serve` on the embedded default, by `hub worker` with Redis).
+    payment_reconcile_seconds: float = Field(default=10.0, gt=0, le=3600)
     reservation_ttl_seconds: int = Field(default=900, ge=10)
     # Carts expire after this long without a change.
     cart_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=60)
@@ -57,6 +63,9 @@ class Settings(BaseSettings):
     # The "test" payment provider (Stripe's test PaymentMethods, no money moves); also
     # turned on by `hub serve --demo`. Refused with HUB_ENV=production.
     test_payments: bool = False
+    # Tests only: a checkout waits between its payment and its order while this file
+    # exists (so a test can kill the process there). Refused with HUB_ENV=production.
+    test_checkout_pause_file: str | None = None
     # Tax: the built-in rules engine, or an external tax service (falling back to it).
     tax_service_url: str | None = None
     tax_service_api_key: str | None = None
@@ -79,6 +88,13 @@ class Settings(BaseSettings):
         if v and info.data.get("env") == "production":
             raise ValueError("test payments can't be enabled when HUB_ENV=production")
         return v
+
+    @field_validator("test_checkout_pause_file")
+    @classmethod
+    def _no_pause_in_production(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v and info.data.get("env") == "production":
+            raise ValueError("a test-only setting, refused when HUB_ENV=production")
+        return v or None
 
     @field_validator("database_url")
     @classmethod

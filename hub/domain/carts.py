@@ -1015,6 +1015,7 @@ class PricedGroup:
     country: str | None = None
     region: str | None = None
     postal_code: str | None = None
+    location_name: str | None = None  # the pickup location's
 
     @property
     def id(self) -> str:
@@ -1207,6 +1208,7 @@ async def price_cart(
         if g.kind == "PICKUP":
             loc = pickup_locs.get(g.location_pk or 0)
             if loc is not None:
+                g.location_name = loc.name
                 g.country, g.region, g.postal_code = (
                     loc.country_code,
                     loc.region or None,
