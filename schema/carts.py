@@ -66,12 +66,25 @@ class CartAttributeType:
 class CartWarning:
     code: str = strawberry.field(
         description="MERCHANDISE_NOT_ENOUGH_STOCK, MERCHANDISE_OUT_OF_STOCK, "
-        "MERCHANDISE_NOT_AVAILABLE or DELIVERY_OPTION_UNAVAILABLE."
+        "MERCHANDISE_NOT_AVAILABLE, MERCHANDISE_NOT_AVAILABLE_AT_PICKUP_LOCATION or "
+        "DELIVERY_OPTION_UNAVAILABLE."
     )
     message: str
     target: strawberry.ID | None = strawberry.field(
         description="The line (or variant, or delivery group) concerned."
     )
+
+    @strawberry.field(
+        description="Where the line could be had instead, nearest first: for "
+        "MERCHANDISE_NOT_AVAILABLE_AT_PICKUP_LOCATION, the nearest pickup locations "
+        "(from the chosen one's coordinates) that have all of it. Empty otherwise."
+    )
+    async def locations(self, info: Info) -> list[LocationType]:
+        pks = self.locations  # type: ignore[attr-defined]
+        if not pks:
+            return []
+        got = await info.context.loaders.location_by_id.load_many(pks)
+        return [loc for loc in got if loc is not None]
 
 
 @strawberry.type
@@ -400,7 +413,7 @@ class CartType(Node):
 
     @strawberry.field(description="What changed or can't be honoured (e.g. stock ran short).")
     def warnings(self) -> list[CartWarning]:
-        return [CartWarning(code=w.code, message=w.message, target=w.target) for w in self.warnings]  # type: ignore[attr-defined,arg-type]
+        return self.warnings  # type: ignore[attr-defined,no-any-return]
 
     @strawberry.field(description="The order made from this cart, once checked out.")
     def order_id(self) -> strawberry.ID | None:
@@ -612,10 +625,19 @@ async def _run(
     if priced is not None:
         seen = {(w.code, w.target) for w in priced.warnings}
         priced.warnings += [w for w in warnings if (w.code, w.target) not in seen]
+        # A line its pickup location can't cover after this change is this change's
+        # warning too (choosing the location, or adding more than it holds).
+        mine = {(w.code, w.target) for w in warnings}
+        warnings = warnings + [
+            w
+            for w in priced.warnings
+            if w.code == cartsvc.WarningCode.NOT_AT_PICKUP_LOCATION
+            and (w.code, w.target) not in mine
+        ]
     return payload(
         cart=priced,
         user_errors=[],
-        warnings=[CartWarning(code=w.code, message=w.message, target=w.target) for w in warnings],  # type: ignore[arg-type]
+        warnings=warnings,
     )
 
 

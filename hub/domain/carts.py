@@ -52,6 +52,7 @@ from hub.db.models import (
 )
 from hub.domain.errors import Code, DomainError, UserError, fail
 from hub.domain.inventory import stock_by_location
+from hub.domain.pickup import Shortage, pickup_locations, shortages
 from hub.domain.promotions import Basket, BasketLine, Context, FirstOrder, Result, apply
 from hub.money import exponent
 
@@ -90,6 +91,7 @@ class WarningCode:
     QUANTITY_REDUCED = "MERCHANDISE_NOT_ENOUGH_STOCK"
     OUT_OF_STOCK = "MERCHANDISE_OUT_OF_STOCK"
     NOT_AVAILABLE = "MERCHANDISE_NOT_AVAILABLE"
+    NOT_AT_PICKUP_LOCATION = "MERCHANDISE_NOT_AVAILABLE_AT_PICKUP_LOCATION"
     DELIVERY_OPTION_UNAVAILABLE = "DELIVERY_OPTION_UNAVAILABLE"
 
 
@@ -123,6 +125,9 @@ class CartWarning:
     code: str
     message: str
     target: str | None = None  # the line's global id
+    # Locations that could serve the line instead (pks, nearest first): for
+    # MERCHANDISE_NOT_AVAILABLE_AT_PICKUP_LOCATION, pickup locations that have it.
+    locations: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -455,6 +460,13 @@ async def _customer(conn: AsyncConnection, pk: int | None) -> Any:
 
 
 _INSERT_CART = insert(carts_t).returning(carts_t)  # values as parameters: built once
+# Lines changed in bulk (executemany: one statement whatever the number of lines).
+_SET_QUANTITY = (
+    update(lines_t).where(lines_t.c.id == bindparam("line")).values(quantity=bindparam("q"))
+)
+_SET_ATTRIBUTES = (
+    update(lines_t).where(lines_t.c.id == bindparam("line")).values(attributes=bindparam("attrs"))
+)
 
 
 class Carts:
@@ -655,11 +667,10 @@ class Carts:
                 totals[r.variant_id] += r.quantity
         warnings, fitted = await _fit_to_stock(conn, state, info, targets, totals)
         new_rows = []
+        resized = []
         for k, q in fitted.items():
             if k in existing:
-                await conn.execute(
-                    update(lines_t).where(lines_t.c.id == existing[k].id).values(quantity=q)
-                )
+                resized.append({"line": existing[k].id, "q": q})
             else:
                 new_rows.append(
                     {
@@ -670,6 +681,8 @@ class Carts:
                         "created_at": _now(),
                     }
                 )
+        if resized:  # one executemany for every merged line, whatever their number
+            await conn.execute(_SET_QUANTITY, resized)
         if new_rows:  # one INSERT of every new line, in the order asked
             # executemany, not .values(list): SQLAlchemy batches it into one INSERT
             # ("insertmanyvalues") from a cached compilation, where a multi-VALUES
@@ -704,20 +717,26 @@ class Carts:
             info = await _variant_info(conn, [r.variant_id for r in state.lines])
             changed: dict[tuple[int, str], int] = {}
             key_of: dict[tuple[int, str], int] = {}
+            attributes: list[dict[str, Any]] = []
+            gone: list[int] = []
             for i, u in enumerate(updates):
                 row = by_pk[u.line_pk]
                 if u.attributes is not None:
                     attrs = _clean_attributes(u.attributes, "lines", str(i), "attributes")
-                    await conn.execute(
-                        update(lines_t).where(lines_t.c.id == row.id).values(attributes=attrs)
-                    )
+                    attributes.append({"line": row.id, "attrs": attrs})
                 if u.quantity == 0:
-                    await conn.execute(delete(lines_t).where(lines_t.c.id == row.id))
+                    gone.append(row.id)
                     continue
                 if u.quantity is not None:
                     k = (row.variant_id, f"line:{row.id}")
                     changed[k] = u.quantity
                     key_of[k] = row.id
+            # A fixed number of statements whatever the number of lines: one
+            # executemany per kind of change, one DELETE.
+            if attributes:
+                await conn.execute(_SET_ATTRIBUTES, attributes)
+            if gone:
+                await conn.execute(delete(lines_t).where(lines_t.c.id.in_(gone)))
             # Other lines of the same variants count against the stock too.
             removed = {u.line_pk for u in updates if u.quantity == 0}
             resized = set(key_of.values())
@@ -726,9 +745,9 @@ class Carts:
                 if r.id not in removed and r.id not in resized:
                     totals[r.variant_id] += r.quantity
             warnings, fitted = await _fit_to_stock(conn, state, info, changed, totals)
-            for k, q in fitted.items():
+            if fitted:
                 await conn.execute(
-                    update(lines_t).where(lines_t.c.id == key_of[k]).values(quantity=q)
+                    _SET_QUANTITY, [{"line": key_of[k], "q": q} for k, q in fitted.items()]
                 )
             return warnings
 
@@ -1199,11 +1218,9 @@ async def price_cart(
     option_handles = {g.id: g.option_handle for g in state.groups}
     pickup_pks = [g.location_pk for g in priced.groups if g.kind == "PICKUP" and g.location_pk]
     pickup_locs: dict[int, Any] = {}
-    if pickup_pks:
-        for r in (
-            await conn.execute(select(locations_t).where(locations_t.c.id.in_(pickup_pks)))
-        ).all():
-            pickup_locs[r.id] = r
+    if any(g.kind == "PICKUP" for g in priced.groups):
+        pickup_locs = await pickup_locations(conn, cart.channel_id, pickup_pks)
+        priced.warnings += _pickup_warnings(shortages(priced.groups, stock, pickup_locs))
     for g in priced.groups:
         if g.kind == "PICKUP":
             loc = pickup_locs.get(g.location_pk or 0)
@@ -1368,6 +1385,33 @@ async def _first_order(
     email = str(cart.email).strip().lower()
     seen = await conn.execute(select(orders_t.c.id).where(orders_t.c.email == email).limit(1))
     return seen.first() is None
+
+
+def _pickup_warnings(short: Sequence[Shortage]) -> list[CartWarning]:
+    """MERCHANDISE_NOT_AVAILABLE_AT_PICKUP_LOCATION for each pickup line its location
+    can't cover, naming the line, the location and the nearest that can."""
+    out = []
+    for s in short:
+        ln = s.line
+        where = s.location.name if s.location is not None else "the chosen location"
+        if s.nearest:
+            instead = "; in stock for pickup at " + ", ".join(
+                f"{r.name} ({ids.encode('Location', r.id)}"
+                + (f", {km:.1f} km away)" if km is not None else ")")
+                for r, km in s.nearest
+            )
+        else:
+            instead = "; no other pickup location has it: ship it instead"
+        out.append(
+            CartWarning(
+                WarningCode.NOT_AT_PICKUP_LOCATION,
+                f"only {s.have} of {ln.label} at {where} for pickup, {ln.quantity} in "
+                f"the cart{instead}",
+                ln.id,
+                [r.id for r, _ in s.nearest],
+            )
+        )
+    return out
 
 
 def _title(v: Any) -> str:
