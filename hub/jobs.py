@@ -2,8 +2,10 @@
 
 With ``HUB_REDIS_URL`` set, ``hub serve`` processes do not expire reservations
 themselves (see :class:`hub.services.Services`); this worker does, every
-``HUB_RESERVATION_SWEEP_SECONDS``, and deletes abandoned carts every
-``HUB_CART_SWEEP_SECONDS``. It also runs the outbox sweeper, so events
+``HUB_RESERVATION_SWEEP_SECONDS``, deletes abandoned carts every
+``HUB_CART_SWEEP_SECONDS`` and gives back payments of checkouts that died before
+writing their order every ``HUB_PAYMENT_RECONCILE_SECONDS``
+(:func:`reconcile_payments`). It also runs the outbox sweeper, so events
 committed by a process that died before publishing them still reach the bus even
 when no ``hub serve`` process is up.
 

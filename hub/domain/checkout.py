@@ -43,13 +43,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -273,7 +270,7 @@ class Checkout:
             assert payment is not None
             result = await self._pay(priced, attempt, provider, payment)
             if self.pause_file:
-                await _pause(self.pause_file)
+                await leases.pause(self.pause_file)
         # 5. the order.
         try:
             if beat.lost:
@@ -579,17 +576,6 @@ class _PromotionsMoved(Exception):
 
 class _LeaseLost(Exception):
     """This attempt's lease lapsed before its order was written (another took over)."""
-
-
-async def _pause(path: str) -> None:
-    """Tests only: say we got here (``<path>.reached``), then wait while ``path`` exists."""
-    await asyncio.to_thread(_wait_while, Path(path))
-
-
-def _wait_while(path: Path) -> None:
-    path.with_name(path.name + ".reached").write_text(str(os.getpid()))
-    while path.exists():
-        time.sleep(0.05)
 
 
 async def _redeem(conn: AsyncConnection, priced: PricedCart, order_pk: int) -> None:

@@ -15,8 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, or_, select, update
@@ -236,3 +239,14 @@ async def claim(conn: AsyncConnection, cart_pk: int, key: str, lease: str, ttl: 
         return True
     took = await conn.execute(_RECLAIM, params)
     return took.rowcount == 1
+
+
+async def pause(path: str) -> None:
+    """Tests only: say we got here (``<path>.reached``), then wait while ``path`` exists."""
+    await asyncio.to_thread(_wait_while, Path(path))
+
+
+def _wait_while(path: Path) -> None:
+    path.with_name(path.name + ".reached").write_text(str(os.getpid()))
+    while path.exists():
+        time.sleep(0.05)

@@ -310,12 +310,25 @@ async def release(
         async with db.transaction() as conn:
             await conn.execute(_UNCLAIM, {"pk": pk, "error": message[:255]})
         return "failed"
+    return await _record(db, row, outcome, final, reason, publish)
+
+
+async def _record(
+    db: Database,
+    row: Any,
+    outcome: str,
+    final: PaymentIntentResult | None,
+    reason: str,
+    publish: Publish | None,
+) -> str:
+    """Mark a given-back payment settled and, for a recovery, queue its event: once,
+    whoever else tried."""
     intent = final.id if final is not None and final.id else row.intent_id
     outbox = Outbox()
     async with db.transaction() as conn:
         done = await conn.execute(
             update(payments_t)
-            .where(payments_t.c.id == pk, payments_t.c.status.in_(OPEN))
+            .where(payments_t.c.id == row.id, payments_t.c.status.in_(OPEN))
             .values(
                 status="FAILED" if outcome == "nothing_taken" else "RELEASED",
                 intent_id=intent,

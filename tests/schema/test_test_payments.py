@@ -181,3 +181,27 @@ def test_test_payments_are_refused_in_production() -> None:
 
     assert "test" not in payment_providers(load_settings(env="production"))
     assert "test" in payment_providers(load_settings(test_payments=True))
+
+
+def test_demo_turns_test_payments_on_except_in_production(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``hub serve --demo`` turns the provider on for the app it starts (through the
+    environment its worker processes inherit), and leaves it off in production."""
+    from hub import cli
+    from hub.settings import get_settings
+
+    before = os.environ.pop("HUB_TEST_PAYMENTS", None)
+    try:
+        cli._demo_payments(load_settings(env="production"))
+        assert "HUB_TEST_PAYMENTS" not in os.environ
+        assert "test payments stay off" in capsys.readouterr().err
+        cli._demo_payments(load_settings())
+        assert os.environ["HUB_TEST_PAYMENTS"] == "true"
+        assert get_settings().test_payments is True
+        assert "test payments on" in capsys.readouterr().out
+    finally:
+        os.environ.pop("HUB_TEST_PAYMENTS", None)
+        if before is not None:
+            os.environ["HUB_TEST_PAYMENTS"] = before
+        get_settings.cache_clear()
