@@ -94,7 +94,8 @@ class Services:
 
     async def _reconcile_payments_when_due(self) -> None:
         """The payment reconciliation (checkout's job), every
-        ``HUB_PAYMENT_RECONCILE_SECONDS`` of the embedded loop, first at start-up."""
+        ``HUB_PAYMENT_RECONCILE_SECONDS`` of the embedded loop, first on its first round
+        once the app has set :attr:`reconcile_payments`."""
         if self.reconcile_payments is None or time.monotonic() < self._payments_due:
             return
         self._payments_due = time.monotonic() + self.settings.payment_reconcile_seconds

@@ -245,7 +245,15 @@ def _payment_request(payment: PaymentInput) -> PaymentRequest:
                 "payment",
                 "giftCardCode",
             )
-        method = payment.gift_card_code
+        code = payment.gift_card_code
+        if len(code) > 255 or any(ord(c) < 32 or ord(c) == 127 for c in code):
+            raise fail(
+                Code.INVALID,
+                "giftCardCode is at most 255 characters, without control characters",
+                "payment",
+                "giftCardCode",
+            )
+        method = code
     return PaymentRequest(payment.provider, method, payment.reference)
 
 

@@ -432,6 +432,19 @@ class Checkout:
                 "the cart costs something: pass a payment",
                 "payment",
             )
+        for value, field_ in (
+            (payment.reference, "reference"),
+            (payment.payment_method_id, "paymentMethodId"),
+        ):
+            if value is not None and (
+                len(value) > 255 or any(ord(c) < 32 or ord(c) == 127 for c in value)
+            ):
+                raise fail(
+                    Code.INVALID,
+                    f"{field_} is at most 255 characters, without control characters",
+                    "payment",
+                    field_,
+                )
         name = payment.provider.strip().lower()
         provider = self.providers.get(name)
         if provider is None:

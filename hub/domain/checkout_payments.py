@@ -241,6 +241,13 @@ _UNCLAIM = (
     .where(payments_t.c.id == bindparam("pk"))
     .values(locked_until=None, last_error=bindparam("error"))
 )
+# After a failure: to the back of the queue (a payment whose provider stays down must
+# not keep the job from the others), with why.
+_FAILED = (
+    update(payments_t)
+    .where(payments_t.c.id == bindparam("pk"))
+    .values(locked_until=None, last_error=bindparam("error"), updated_at=bindparam("now"))
+)
 ANNOUNCED = frozenset({"orphaned", "superseded"})  # recoveries: payment.reconciled
 
 
@@ -308,7 +315,7 @@ async def release(
             message,
         )
         async with db.transaction() as conn:
-            await conn.execute(_UNCLAIM, {"pk": pk, "error": message[:255]})
+            await conn.execute(_FAILED, {"pk": pk, "error": message[:255], "now": _now()})
         return "failed"
     return await _record(db, row, outcome, final, reason, publish)
 
@@ -427,6 +434,8 @@ _ORPHANS = (
     .where(
         _orphan(),
         or_(payments_t.c.locked_until.is_(None), payments_t.c.locked_until < bindparam("now")),
+        # Only those this process can give back (another may have more providers).
+        payments_t.c.provider.in_(bindparam("providers", expanding=True)),
     )
     .order_by(payments_t.c.updated_at)
     .limit(bindparam("limit"))
@@ -443,7 +452,8 @@ async def reconcile(
     """Release payments taken for checkout attempts that never wrote their order (see
     the module docstring); how many were settled. Safe to run anywhere, any time."""
     async with db.read() as conn:
-        pks = (await conn.execute(_ORPHANS, {"now": _now(), "limit": limit})).scalars().all()
+        params = {"now": _now(), "limit": limit, "providers": sorted(providers)}
+        pks = (await conn.execute(_ORPHANS, params)).scalars().all()
     done = 0
     for pk in pks:
         try:

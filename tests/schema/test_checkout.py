@@ -204,6 +204,17 @@ async def test_payment_rules(hub: Hub) -> None:
     assert [e["code"] for e in out["userErrors"]] == ["INVALID"]  # not configured here
     out = await checkout(hub, cid, "", {"provider": "cash", "reference": "x"}, hub.admin_token)
     assert [e["code"] for e in out["userErrors"]] == ["INVALID"]
+    # Payment fields a client can send are checked before anything is written.
+    for payment, field in (
+        ({"provider": "cash", "reference": "r" * 256}, "reference"),
+        ({"provider": "cash", "reference": "drawer\x00"}, "reference"),
+        ({"provider": "stripe", "paymentMethodId": "pm_" + "x" * 300}, "paymentMethodId"),
+        ({"provider": "gift_card", "giftCardCode": "ABCD\x00EFGH"}, "giftCardCode"),
+    ):
+        out = await checkout(hub, cid, uid(), payment, hub.admin_token)
+        assert [(e["code"], e["field"]) for e in out["userErrors"]] == [
+            ("INVALID", ["payment", field])
+        ], out
     out = await checkout(hub, cid, uid(), {"provider": "cash", "reference": "x"}, hub.admin_token)
     assert out["userErrors"] == [] and out["order"]["paymentStatus"] == "PAID"
 

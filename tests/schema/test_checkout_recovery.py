@@ -107,8 +107,9 @@ async def shop(hub: Hub, fake_stripe: FakeStripe, tmp_path: Path) -> AsyncIterat
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub")
-    # The session's app on this database reconciles too, on its own schedule: these
-    # tests decide when reconciliation runs (a second reconciler is tested below).
+    # Both apps on this database reconcile on their own schedule too: these tests
+    # decide when reconciliation runs (two reconcilers at once are tested below).
+    app.state.services.reconcile_payments = None
     theirs = hub.app.state.services.reconcile_payments
     hub.app.state.services.reconcile_payments = None
     try:
@@ -329,3 +330,57 @@ async def test_an_unknown_outcome_is_replayed_never_charged_twice(
     rows = await payment_rows(hub, cid)
     assert [(r.status, r.intent_id) for r in rows] == [("RELEASED", taken)]
     assert len(await reconciled_events(hub, {rows[0].id})) == 1
+
+
+async def test_a_provider_down_is_tried_again_and_blocks_no_other_payment(
+    shop: Shop,
+    fake_stripe: FakeStripe,  # noqa: F811
+) -> None:
+    """Stripe down while reconciling: the payment stays as it is with the reason, the
+    gift card orphan beside it is given back all the same, and the next run, Stripe
+    back, gives back the Stripe one. A payment of a provider this process lacks is
+    left to a process that has it."""
+    hub = shop.hub
+    card = await issue(hub, "300.00")
+    vid = await stocked_variant(hub, {NEWARK: 6})
+    carts = [
+        (await create(hub, {"lines": [{"merchandiseId": vid}]}))["cart"]["id"] for _ in range(2)
+    ]
+    await shop.crash(carts[0], uid(), {"provider": "stripe", "paymentMethodId": "pm_card_visa"})
+    await shop.crash(carts[1], uid(), {"provider": "gift_card", "giftCardCode": card["code"]})
+    (intent,) = fake_stripe.created_intents
+    token = carts[0].rsplit("/", 1)[1]
+    async with hub.db.transaction() as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO checkout_payments (cart_id, attempt_key, provider, provider_key, "
+                "fingerprint, reference, amount, currency, status, test, created_at, "
+                "updated_at) SELECT id, 'gone', 'elsewhere', :k, 'f', 'r', 100, 'USD', "
+                "'PENDING', false, updated_at, updated_at FROM carts WHERE token = :t"
+            ),
+            {"k": f"hub-pay-{uid()}", "t": token},
+        )
+    await lapse()
+    fake_stripe.fail_next(50, "500")
+    await shop.reconcile()
+    stripe_row, other = await payment_rows(hub, carts[0])
+    assert stripe_row.status == "PENDING" and other.status == "PENDING"
+    assert fake_stripe.intent(intent)["status"] == "requires_capture"
+    error = await hub.scalar(
+        "SELECT last_error FROM checkout_payments WHERE id = :i", i=stripe_row.id
+    )
+    assert "Stripe failed" in error
+    assert (
+        await hub.scalar("SELECT last_error FROM checkout_payments WHERE id = :i", i=other.id)
+        is None
+    )  # never tried: no provider "elsewhere" here
+    # The gift card's was given back regardless.
+    assert [r.status for r in await payment_rows(hub, carts[1])] == ["RELEASED"]
+    assert (await balance(hub, card["code"]))["balance"]["amount"] == "300.00"
+    fake_stripe.faults.clear()
+    await shop.reconcile()
+    assert [r.status for r in await payment_rows(hub, carts[0])] == ["RELEASED", "PENDING"]
+    assert fake_stripe.intent(intent)["status"] == "canceled"
+    async with hub.db.transaction() as conn:  # not ours to keep around
+        await conn.execute(text("DELETE FROM checkout_payments WHERE id = :i"), {"i": other.id})
+    await shop.release_expired()
