@@ -150,8 +150,12 @@ class Checkout:
         principal: Principal,
     ) -> CheckoutResult:
         key = key.strip()
-        if not key or len(key) > 255:
-            raise fail(Code.INVALID, "idempotencyKey is 1 to 255 characters", "idempotencyKey")
+        if not key or len(key) > 255 or any(ord(c) < 32 or ord(c) == 127 for c in key):
+            raise fail(
+                Code.INVALID,
+                "idempotencyKey is 1 to 255 characters, without control characters",
+                "idempotencyKey",
+            )
         deadline = asyncio.get_running_loop().time() + self.wait
         delay = 0.02
         for _ in range(1000):

@@ -202,8 +202,13 @@ async def test_payment_rules(hub: Hub) -> None:
     assert [e["code"] for e in out["userErrors"]] == ["PAYMENT_REQUIRED"]
     out = await checkout(hub, cid, uid(), {"provider": "stripe", "paymentMethodId": "pm_x"})
     assert [e["code"] for e in out["userErrors"]] == ["INVALID"]  # not configured here
-    out = await checkout(hub, cid, "", {"provider": "cash", "reference": "x"}, hub.admin_token)
-    assert [e["code"] for e in out["userErrors"]] == ["INVALID"]
+    for bad_key in ("", "k" * 256, "key\x00", "tab\tkey"):
+        out = await checkout(
+            hub, cid, bad_key, {"provider": "cash", "reference": "x"}, hub.admin_token
+        )
+        assert [(e["code"], e["field"]) for e in out["userErrors"]] == [
+            ("INVALID", ["idempotencyKey"])
+        ], bad_key
     # Payment fields a client can send are checked before anything is written.
     for payment, field in (
         ({"provider": "cash", "reference": "r" * 256}, "reference"),
