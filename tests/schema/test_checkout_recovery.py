@@ -238,7 +238,7 @@ async def test_reconciliation_gives_back_a_dead_attempts_debit_once(shop: Shop) 
     await lapse()
     # Two reconcilers at once (two processes, say): the debit is voided once.
     settled = await asyncio.gather(shop.reconcile(), shop.reconcile())
-    assert sum(settled) >= 1
+    assert sum(settled) <= 1  # one of them did it (or the app's own job, just before)
     assert (await balance(hub, card["code"]))["balance"]["amount"] == "500.00"
     rows = await payment_rows(hub, cid)
     assert [r.status for r in rows] == ["RELEASED"]
