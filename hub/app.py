@@ -349,6 +349,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         sessions = graphql_app.sessions = OpenSockets(app.state.db, settings.auth_cache_seconds)
         sessions.start(app.state.services.bus)
         app.state.sessions = sessions
+        app.state.services.reconcile_payments = app.state.commerce.reconcile_payments
         # Long-lived objects (schema, settings, caches) out of the collector's way, and
         # fewer young-generation passes: GC pauses otherwise dominate tail latency.
         gc.collect()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -131,6 +132,8 @@ def serve(
         )
     sock = startup.bind(host, port)  # first: a port in use fails before anything else
     try:
+        if demo:
+            _demo_payments(settings)
         with database_step(settings):
             asyncio.run(_migrate(settings))
         startup.check_redis(settings)
@@ -187,6 +190,21 @@ def _run_uvicorn(
         pass
     if not server.started and not config.should_reload and config.workers == 1:
         raise CliError("the hub did not start; see the log above", 3)
+
+
+def _demo_payments(settings: Settings) -> None:
+    """``--demo`` turns on the test payment provider (a storefront pays with Stripe's
+    test PaymentMethods and no key), except with HUB_ENV=production."""
+    if settings.env == "production":
+        typer.echo("hub: HUB_ENV=production: the demo's test payments stay off", err=True)
+        return
+    if not settings.test_payments:
+        # The app reads its settings again (in this process or in uvicorn's workers).
+        os.environ["HUB_TEST_PAYMENTS"] = "true"
+        from hub.settings import get_settings
+
+        get_settings.cache_clear()
+    typer.echo('hub: demo: test payments on (provider "test", e.g. paymentMethodId pm_card_visa)')
 
 
 @app.command()

@@ -2,7 +2,9 @@
 
 With ``HUB_REDIS_URL`` set, this worker expires reservations every
 ``HUB_RESERVATION_SWEEP_SECONDS`` and deletes abandoned carts every
-``HUB_CART_SWEEP_SECONDS`` (``hub serve`` processes do so only when they have not seen
+``HUB_CART_SWEEP_SECONDS`` and gives back payments of checkouts that died before
+writing their order every ``HUB_PAYMENT_RECONCILE_SECONDS`` (:func:`reconcile_payments`)
+(``hub serve`` processes do so only when they have not seen
 its heartbeat for ``HUB_WORKER_GRACE_SECONDS``, see :class:`hub.services.Services`). It
 also runs the outbox sweeper, which marks events published (and publishes those whose
 process died first). :class:`WorkerSupervisor` keeps it running across Redis outages.
@@ -114,6 +116,32 @@ async def delete_expired_carts(ctx: dict[str, Any]) -> int:
         return await services.delete_expired_carts(budget=JOB_TIMEOUT / 2)
 
 
+async def reconcile_payments(ctx: dict[str, Any]) -> int:
+    """Give back payments of checkouts that died before writing their order
+    (:func:`hub.domain.checkout_payments.reconcile`), every
+    ``HUB_PAYMENT_RECONCILE_SECONDS``. Its payment providers are made on first use."""
+    lock: asyncio.Lock = ctx.setdefault("payments_lock", asyncio.Lock())
+    if lock.locked():
+        return 0
+    async with lock:
+        commerce = ctx.get("commerce")
+        if commerce is None:
+            from hub.commerce import Commerce
+
+            services: Services = ctx["services"]
+            commerce = ctx["commerce"] = Commerce(ctx["settings"], ctx["db"], services.publish)
+        settled: int = await commerce.reconcile_payments()
+    if settled:
+        log.info("gave back %d payments of checkouts that never wrote their order", settled)
+    return settled
+
+
+async def _close_payments(ctx: dict[str, Any]) -> None:
+    commerce = ctx.pop("commerce", None)
+    if commerce is not None:
+        await commerce.aclose()
+
+
 async def setup(ctx: dict[str, Any]) -> None:
     """What the jobs need, made once per ``hub worker`` (kept across reconnections)."""
     settings: Settings = ctx["settings"]
@@ -131,6 +159,7 @@ async def setup(ctx: dict[str, Any]) -> None:
 async def teardown(ctx: dict[str, Any]) -> None:
     services: Services | None = ctx.pop("services", None)
     db: Database | None = ctx.pop("db", None)
+    await _close_payments(ctx)
     try:
         if services is not None:
             await services.stop()
@@ -173,6 +202,12 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
                 **when,
             ),
             cron(sweep_outbox, name=f"cron:{prefix}:sweep_outbox", **common, **when),
+            cron(
+                reconcile_payments,
+                name=f"cron:{prefix}:reconcile_payments",
+                **common,
+                **sweep_schedule(settings.payment_reconcile_seconds),
+            ),
             cron(
                 delete_expired_carts,
                 name=f"cron:{prefix}:delete_expired_carts",

@@ -1,7 +1,8 @@
 """The hub's long-lived services for one process: the event bus and this process's tail
 of the event log, inventory, the outbox sweeper and marker, and the background jobs:
 reservation expiry (every ``HUB_RESERVATION_SWEEP_SECONDS``) and the deletion of
-abandoned carts (every ``HUB_CART_SWEEP_SECONDS``).
+abandoned carts (every ``HUB_CART_SWEEP_SECONDS``) and the reconciliation of crashed
+checkouts' payments (every ``HUB_PAYMENT_RECONCILE_SECONDS``).
 
 Who runs the jobs: without Redis, every ``hub serve`` process (they are safe to run
 side by side). With Redis, ``hub worker`` does and says so with a heartbeat in Redis
@@ -16,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -54,6 +55,10 @@ class Services:
         # Who runs the background jobs, as /readyz tells: "this process" or "worker".
         self.jobs_run_by = "this process" if settings.redis_url is None else "worker"
         self.started = False
+        # Set by the app once its payment providers exist: gives back payments of
+        # checkouts that died before writing their order (hub.commerce.Commerce).
+        self.reconcile_payments: Callable[[], Awaitable[int]] | None = None
+        self._payments_due = 0.0
 
     async def publish(self, events: Sequence[Event]) -> None:
         """Publish committed events now; once the services run, mark them published in
@@ -147,11 +152,28 @@ class Services:
                 log.info("released %d expired reservations", released)
         except Exception:  # keep the loop alive; log and retry next round
             log.exception("reservation expiry failed")
+        await self._reconcile_payments_when_due()
         if time.monotonic() >= carts_due:
             try:
                 await self.delete_expired_carts(budget=interval)
             except Exception:
                 log.exception("deleting abandoned carts failed")
+
+    async def _reconcile_payments_when_due(self) -> None:
+        """The payment reconciliation (checkout's job), every
+        ``HUB_PAYMENT_RECONCILE_SECONDS`` of the embedded loop, first on its first round
+        once the app has set :attr:`reconcile_payments`."""
+        if self.reconcile_payments is None or time.monotonic() < self._payments_due:
+            return
+        self._payments_due = time.monotonic() + self.settings.payment_reconcile_seconds
+        try:
+            settled = await self.reconcile_payments()
+            if settled:
+                log.info(
+                    "gave back %d payments of checkouts that never wrote their order", settled
+                )
+        except Exception:
+            log.exception("payment reconciliation failed")
 
     async def stop(self) -> None:
         if self._jobs is not None:

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError as SourceError
 
@@ -51,6 +58,8 @@ class Settings(BaseSettings):
         env_prefix="HUB_", extra="ignore", frozen=True, env_ignore_empty=True
     )
 
+    # "production" refuses what only belongs in a demo or a test (test payments).
+    env: Literal["development", "production"] = "development"
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
     # Namespace for the hub's Redis channels and job queue (several hubs, one Redis).
@@ -94,6 +103,12 @@ class Settings(BaseSettings):
     rate_limit_discount_codes: RateSetting = Rate(60, 300)
     # How often expired reservations are released (in-process, or by `hub worker`).
     reservation_sweep_seconds: float = Field(default=5.0, gt=0)
+    # A running checkout attempt's lease, renewed every third of it: when its process
+    # dies, its reservations are released and a retry takes over this soon after.
+    checkout_lease_seconds: float = Field(default=15.0, ge=1, le=300)
+    # How often payments of checkouts that died before writing their order are given
+    # back (in `hub serve` on the embedded default, by `hub worker` with Redis).
+    payment_reconcile_seconds: float = Field(default=10.0, gt=0, le=3600)
     reservation_ttl_seconds: int = Field(default=900, ge=10)
     # Carts expire after this long without a change.
     cart_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=60)
@@ -110,6 +125,14 @@ class Settings(BaseSettings):
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
+    # How far a Stripe webhook's signature timestamp may be from now, either way.
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1, le=3600)
+    # The "test" payment provider (Stripe's test PaymentMethods, no money moves); also
+    # turned on by `hub serve --demo`. Refused with HUB_ENV=production.
+    test_payments: bool = False
+    # Tests only: a checkout waits between its payment and its order while this file
+    # exists (so a test can kill the process there). Refused with HUB_ENV=production.
+    test_checkout_pause_file: str | None = None
     # Tax: the built-in rules engine, or an external tax service (falling back to it).
     tax_service_url: str | None = None
     tax_service_api_key: str | None = None
@@ -121,6 +144,25 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, v: object) -> object:
         return v.upper() if isinstance(v, str) else v
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _lower(cls, v: object) -> object:
+        return v.strip().lower() if isinstance(v, str) else v
+
+    @field_validator("test_payments")
+    @classmethod
+    def _no_test_payments_in_production(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and info.data.get("env") == "production":
+            raise ValueError("test payments can't be enabled when HUB_ENV=production")
+        return v
+
+    @field_validator("test_checkout_pause_file")
+    @classmethod
+    def _no_pause_in_production(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v and info.data.get("env") == "production":
+            raise ValueError("a test-only setting, refused when HUB_ENV=production")
+        return v or None
 
     @field_validator("database_url")
     @classmethod

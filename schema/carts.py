@@ -17,13 +17,13 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from hub import ids
-from hub.auth import authenticate
+from hub.auth import Principal, authenticate
 from hub.domain import carts as cartsvc
 from hub.domain.errors import Code, DomainError, UserError, fail
 from hub.money import Money
 from schema.catalog import MoneyType, ProductVariantType
+from schema.errors import ApiError, from_domain
 from schema.errors import UserError as UserErrorType
-from schema.errors import from_domain
 from schema.inventory import LocationType
 from schema.relay import Connection, Node, connection_from_list, page_request, register_node
 from schema.throttle import take
@@ -73,12 +73,25 @@ class CartAttributeType:
 class CartWarning:
     code: str = strawberry.field(
         description="MERCHANDISE_NOT_ENOUGH_STOCK, MERCHANDISE_OUT_OF_STOCK, "
-        "MERCHANDISE_NOT_AVAILABLE or DELIVERY_OPTION_UNAVAILABLE."
+        "MERCHANDISE_NOT_AVAILABLE, MERCHANDISE_NOT_AVAILABLE_AT_PICKUP_LOCATION or "
+        "DELIVERY_OPTION_UNAVAILABLE."
     )
     message: str
     target: strawberry.ID | None = strawberry.field(
         description="The line (or variant, or delivery group) concerned."
     )
+
+    @strawberry.field(
+        description="Where the line could be had instead, nearest first: for "
+        "MERCHANDISE_NOT_AVAILABLE_AT_PICKUP_LOCATION, the nearest pickup locations "
+        "(from the chosen one's coordinates) that have all of it. Empty otherwise."
+    )
+    async def locations(self, info: Info) -> list[LocationType]:
+        pks = self.locations  # type: ignore[attr-defined]
+        if not pks:
+            return []
+        got = await info.context.loaders.location_by_id.load_many(pks)
+        return [loc for loc in got if loc is not None]
 
 
 @strawberry.type
@@ -128,7 +141,12 @@ class _Alloc:
 @strawberry.type(name="CartLine")
 class CartLineType:
     quantity: int
-    sku: str
+
+    @strawberry.field(
+        description="The variant's SKU; empty once its product is no longer published."
+    )
+    def sku(self) -> str:
+        return self.sku if self.published else ""  # type: ignore[attr-defined,return-value]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -254,6 +272,13 @@ class _Option:
 
 
 @strawberry.enum
+class CartStatus(Enum):
+    ACTIVE = "ACTIVE"
+    COMPLETING = "COMPLETING"
+    COMPLETED = "COMPLETED"
+
+
+@strawberry.enum
 class CartDeliveryType(Enum):
     SHIPPING = "SHIPPING"
     PICKUP = "PICKUP"
@@ -304,8 +329,8 @@ class CartType(Node):
         return isinstance(obj, cartsvc.PricedCart)
 
     @strawberry.field(description="ACTIVE, COMPLETING (in checkout) or COMPLETED.")
-    def status(self) -> str:
-        return self.cart.status  # type: ignore[attr-defined,no-any-return]
+    def status(self) -> CartStatus:
+        return CartStatus(self.cart.status)  # type: ignore[attr-defined]
 
     @strawberry.field
     def created_at(self) -> datetime:
@@ -395,7 +420,7 @@ class CartType(Node):
 
     @strawberry.field(description="What changed or can't be honoured (e.g. stock ran short).")
     def warnings(self) -> list[CartWarning]:
-        return [CartWarning(code=w.code, message=w.message, target=w.target) for w in self.warnings]  # type: ignore[attr-defined,arg-type]
+        return self.warnings  # type: ignore[attr-defined,no-any-return]
 
     @strawberry.field(description="The order made from this cart, once checked out.")
     def order_id(self) -> strawberry.ID | None:
@@ -432,7 +457,10 @@ class CartBuyerIdentityInput:
     phone: str | None = None
     country_code: str | None = strawberry.field(default=None, description="ISO 3166-1 alpha-2.")
     customer_access_token: str | None = strawberry.field(
-        default=None, description="A customer-scope API key: the cart becomes that customer's."
+        default=None,
+        description="A customer's token (customer-scope key): the cart becomes that "
+        "customer's, and from then on only that customer's key (or staff) reads or "
+        "changes it. A guest cart or the customer's own only; an empty string unbinds.",
     )
 
 
@@ -488,8 +516,13 @@ def _lines(items: list[CartLineInput]) -> list[cartsvc.LineInput]:
     ]
 
 
-async def _buyer(info: Info, b: CartBuyerIdentityInput) -> cartsvc.BuyerIdentity:
+async def _buyer(info: Info, b: CartBuyerIdentityInput) -> tuple[cartsvc.BuyerIdentity, Principal]:
+    """The buyer identity, and who acts: the request's key, or, for a request without
+    a customer (no key, a storefront key), the customer whose token it passes as
+    ``customerAccessToken`` (a storefront signing its shopper in). Binding a cart to a
+    customer is then authorized in the domain, before anything is written."""
     out = cartsvc.BuyerIdentity(email=b.email, phone=b.phone, country_code=b.country_code)
+    acting: Principal = info.context.principal
     if b.customer_access_token is not None:
         token = b.customer_access_token.strip()
         principal = await authenticate(info.context.reader, token) if token else None
@@ -502,7 +535,9 @@ async def _buyer(info: Info, b: CartBuyerIdentityInput) -> cartsvc.BuyerIdentity
             )
         out.set_customer = True
         out.customer_pk = principal.customer_id if principal else None
-    return out
+        if principal is not None and not acting.is_staff and acting.customer_id is None:
+            acting = principal
+    return out, acting
 
 
 # --------------------------------------------------------------------------- payloads
@@ -561,11 +596,19 @@ class CartDeliveryUpdatePayload(_CartPayload):
 
 
 async def _run(
-    info: Info, payload: type, token: str | None, op: Any, *, channel: Any = None
+    info: Info,
+    payload: type,
+    token: str | None,
+    op: Any,
+    *,
+    channel: Any = None,
+    principal: Principal | None = None,
 ) -> Any:
     """Run a cart write, then return the cart as priced afterwards (or the userErrors
-    of a refused write, which changed nothing)."""
+    of a refused write, which changed nothing). ``principal``: who acts, when not the
+    request's key (see :func:`_buyer`)."""
     ctx = info.context
+    principal = principal or ctx.principal
     com = commerce(info)
     try:
         if token is None:
@@ -582,29 +625,46 @@ async def _run(
     assert token is not None
     if state is not None:  # priced as written: nothing to read back
         priced = await cartsvc.view_state(
-            com.db, state, ctx.principal, tax_engine=com.tax, channel=channel
+            com.db, state, principal, tax_engine=com.tax, channel=channel
         )
     else:
-        priced = await cartsvc.view_cart(com.db, token, ctx.principal, tax_engine=com.tax)
+        priced = await cartsvc.view_cart(com.db, token, principal, tax_engine=com.tax)
     if priced is not None:
         seen = {(w.code, w.target) for w in priced.warnings}
         priced.warnings += [w for w in warnings if (w.code, w.target) not in seen]
+        # A line its pickup location can't cover after this change is this change's
+        # warning too (choosing the location, or adding more than it holds).
+        mine = {(w.code, w.target) for w in warnings}
+        warnings = warnings + [
+            w
+            for w in priced.warnings
+            if w.code == cartsvc.WarningCode.NOT_AT_PICKUP_LOCATION
+            and (w.code, w.target) not in mine
+        ]
     return payload(
         cart=priced,
         user_errors=[],
-        warnings=[CartWarning(code=w.code, message=w.message, target=w.target) for w in warnings],  # type: ignore[arg-type]
+        warnings=warnings,
     )
 
 
 @strawberry.type
 class CartQuery:
-    @strawberry.field(description="A cart by id (null if unknown, expired or not yours).")
+    @strawberry.field(
+        description="A cart by id: null if unknown or another customer's; an expired cart "
+        "is an error with extensions.code CART_EXPIRED."
+    )
     async def cart(self, info: Info, id: strawberry.ID) -> CartType | None:
         token = cartsvc.parse_cart_id(id)
         if token is None:
             return None
         com = commerce(info)
-        return await cartsvc.view_cart(com.db, token, info.context.principal, tax_engine=com.tax)  # type: ignore[return-value]
+        try:
+            return await cartsvc.view_cart(  # type: ignore[return-value]
+                com.db, token, info.context.principal, tax_engine=com.tax, expired_error=True
+            )
+        except DomainError as exc:
+            raise ApiError(exc.errors[0].message, exc.errors[0].code) from None
 
 
 @strawberry.type
@@ -613,13 +673,15 @@ class CartMutation:
     async def cart_create(self, info: Info, input: CartInput | None = None) -> CartCreatePayload:
         data = input or CartInput()
         await _count_codes(info, data.discount_codes)
+        principal = info.context.principal
+        buyer = None
         try:
             channel = await info.context.channel(info)
             lines = _lines(data.lines or [])
-            buyer = await _buyer(info, data.buyer_identity) if data.buyer_identity else None
+            if data.buyer_identity:
+                buyer, principal = await _buyer(info, data.buyer_identity)
         except DomainError as exc:
             return CartCreatePayload(cart=None, user_errors=from_domain(exc), warnings=[])
-        principal = info.context.principal
         return await _run(
             info,
             CartCreatePayload,
@@ -634,6 +696,7 @@ class CartMutation:
                 note=data.note,
             ),
             channel=channel,
+            principal=principal,
         )
 
     @strawberry.mutation(description="Add lines (merged with a line of the same variant).")
@@ -699,10 +762,9 @@ class CartMutation:
     async def cart_buyer_identity_update(
         self, info: Info, cart_id: strawberry.ID, buyer_identity: CartBuyerIdentityInput
     ) -> CartBuyerIdentityUpdatePayload:
-        p = info.context.principal
         token = cartsvc.parse_cart_id(cart_id)
         try:
-            buyer = await _buyer(info, buyer_identity)
+            buyer, p = await _buyer(info, buyer_identity)
         except DomainError as exc:
             return CartBuyerIdentityUpdatePayload(
                 cart=None, user_errors=from_domain(exc), warnings=[]
@@ -712,6 +774,7 @@ class CartMutation:
             CartBuyerIdentityUpdatePayload,
             token,
             lambda c: c.set_buyer_identity(token, p, buyer),
+            principal=p,
         )
 
     @strawberry.mutation(description="Replace the cart's attributes.")
@@ -792,8 +855,8 @@ class CartMutation:
 
 
 async def _cart_nodes(info: Info, tokens: list[str]) -> dict[str, cartsvc.PricedCart]:
-    """node(id:): as cart(id:): anyone holding the unguessable id, except that a
-    customer key reaches only its own (or anonymous) carts; expired carts are null."""
+    """node(id:): as cart(id:): a guest cart to anyone holding the unguessable id, a
+    customer's cart to that customer's key (and staff); expired carts are null."""
     com = commerce(info)
     return await cartsvc.view_carts(com.db, tokens, info.context.principal, tax_engine=com.tax)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 import strawberry
@@ -107,23 +108,64 @@ class OrderLineItemType:
         return await info.context.loaders.variant_by_id.load(self.variant_pk)  # type: ignore[attr-defined]
 
 
+@strawberry.enum(description="Where a payment stands with its provider.")
+class PaymentStatus(Enum):
+    REQUIRES_ACTION = "REQUIRES_ACTION"
+    PROCESSING = "PROCESSING"
+    AUTHORIZED = "AUTHORIZED"
+    CAPTURED = "CAPTURED"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
+    CANCELED = "CANCELED"
+    FAILED = "FAILED"
+    UNKNOWN = "UNKNOWN"
+
+
+@strawberry.enum(description="The payment state of an order: it only moves forward.")
+class OrderPaymentStatus(Enum):
+    PENDING = "PENDING"
+    AUTHORIZED = "AUTHORIZED"
+    PAID = "PAID"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
+    VOIDED = "VOIDED"
+    FAILED = "FAILED"
+
+
+@strawberry.enum
+class OrderStatus(Enum):
+    OPEN = "OPEN"
+    CANCELLED = "CANCELLED"
+    CLOSED = "CLOSED"
+
+
+def _enum(kind: type[Enum], value: str) -> Any:
+    try:
+        return kind(value.upper())
+    except ValueError:  # a value this version does not name
+        return kind("UNKNOWN") if "UNKNOWN" in kind.__members__ else None
+
+
 @strawberry.type
 class OrderPayment:
     id: strawberry.ID
     provider: str
-    status: str
+    status: PaymentStatus = strawberry.field(
+        resolver=lambda root: _enum(PaymentStatus, root.status)
+    )
     amount: MoneyType
     amount_captured: MoneyType
     amount_refunded: MoneyType
+    test: bool = strawberry.field(description='A test payment (provider "test"): no money moved.')
 
 
 @strawberry.type(name="Order")
 class OrderType(Node):
     id: strawberry.ID
     name: str = strawberry.field(description="#1001, #1002, ...")
-    status: str = strawberry.field(description="OPEN, CANCELLED or CLOSED.")
-    payment_status: str = strawberry.field(
-        description="PENDING, AUTHORIZED, PAID, PARTIALLY_REFUNDED, REFUNDED, VOIDED or FAILED."
+    status: OrderStatus = strawberry.field(resolver=lambda root: OrderStatus(root.status))
+    payment_status: OrderPaymentStatus = strawberry.field(
+        resolver=lambda root: OrderPaymentStatus(root.payment_status)
     )
     fulfillment_status: str
     currency_code: str = strawberry.field(resolver=lambda root: root.currency)
@@ -137,6 +179,9 @@ class OrderType(Node):
     total_price: MoneyType = strawberry.field(resolver=lambda root: root.total)
     discount_codes: list[str]
     note: str | None
+    test: bool = strawberry.field(
+        description="Paid with a test payment (no money moved): a demo or test order."
+    )
     created_at: datetime
     processed_at: datetime = strawberry.field(resolver=lambda root: root.created_at)
 
@@ -175,7 +220,9 @@ class OrderType(Node):
 class PaymentInput:
     provider: str = strawberry.field(
         description='"stripe" (with a tokenized paymentMethodId), "gift_card" (with '
-        'giftCardCode), or an offline tender: "cash", "terminal" (admin/point-of-sale keys).'
+        'giftCardCode), "test" (where enabled: a Stripe test PaymentMethod id such as '
+        'pm_card_visa, no money moves), or an offline tender: "cash", "terminal" '
+        "(admin/point-of-sale keys)."
     )
     payment_method_id: str | None = None
     reference: str | None = strawberry.field(
@@ -198,7 +245,15 @@ def _payment_request(payment: PaymentInput) -> PaymentRequest:
                 "payment",
                 "giftCardCode",
             )
-        method = payment.gift_card_code
+        code = payment.gift_card_code
+        if len(code) > 255 or any(ord(c) < 32 or ord(c) == 127 for c in code):
+            raise fail(
+                Code.INVALID,
+                "giftCardCode is at most 255 characters, without control characters",
+                "payment",
+                "giftCardCode",
+            )
+        method = code
     return PaymentRequest(payment.provider, method, payment.reference)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 import strawberry
@@ -27,10 +28,26 @@ from schema.throttle import take
 ADMIN = [StaffOnly]
 
 
+@strawberry.enum
+class GiftCardStatus(Enum):
+    ACTIVE = "ACTIVE"
+    DISABLED = "DISABLED"
+
+
+@strawberry.enum
+class GiftCardTransactionKind(Enum):
+    ISSUE = "ISSUE"
+    DEBIT = "DEBIT"
+    REFUND = "REFUND"
+    VOID = "VOID"
+
+
 @strawberry.type(name="GiftCardTransaction")
 class GiftCardTransactionType:
     id: strawberry.ID
-    kind: str = strawberry.field(description="ISSUE, DEBIT, REFUND or VOID.")
+    kind: GiftCardTransactionKind = strawberry.field(
+        resolver=lambda root: GiftCardTransactionKind(root.kind)
+    )
     amount: MoneyType = strawberry.field(description="The change of balance; a debit is negative.")
     reference: str | None = strawberry.field(description="The checkout, order or payment.")
     created_at: datetime
@@ -43,7 +60,7 @@ class GiftCardType(Node):
     currency_code: str = strawberry.field(resolver=lambda root: root.currency)
     initial_value: MoneyType
     balance: MoneyType
-    status: str = strawberry.field(description="ACTIVE or DISABLED.")
+    status: GiftCardStatus = strawberry.field(resolver=lambda root: GiftCardStatus(root.status))
     expires_at: datetime | None
     created_at: datetime
     updated_at: datetime

@@ -1,4 +1,5 @@
-"""Payment providers: the protocol (``base``), Stripe, and offline tenders.
+"""Payment providers: the protocol (``base``), Stripe, offline tenders, and the test
+provider (``test_provider``: Stripe's test PaymentMethods, no network).
 
 Gift cards are not here: their balances live in the hub's database, which a connector
 never touches, so they belong to the domain layer.
@@ -15,6 +16,7 @@ from connectors.payments.base import (
     WebhookSignatureError,
 )
 from connectors.payments.offline import CashProvider, ExternalTerminalProvider
+from connectors.payments.test_provider import TestPaymentProvider
 from connectors.payments.webhooks import MemoryWebhookDeduper, WebhookDeduper
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "PaymentStatus",
     "PaymentUnavailable",
     "RefundReason",
+    "TestPaymentProvider",
     "WebhookDeduper",
     "WebhookEvent",
     "WebhookSignatureError",

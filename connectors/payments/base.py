@@ -65,6 +65,8 @@ class PaymentIntentResult:
     # Handed to the storefront when status is "requires_action", so the provider's
     # client-side SDK can finish the payment (3-D Secure, choosing a method).
     client_secret: str | None = field(default=None, repr=False)
+    # A test payment (no money moves): the hub marks it, and the order it pays.
+    test: bool = False
 
 
 class PaymentError(Exception):

@@ -17,8 +17,10 @@ the released part is subtracted.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
@@ -357,24 +359,43 @@ class StripeProvider:
         """Verify a webhook's ``Stripe-Signature`` header and parse its event.
 
         Pass the raw request body, byte for byte. A bad or missing signature, or a
-        timestamp older than ``webhook_tolerance`` seconds, raises
-        ``WebhookSignatureError``."""
+        timestamp more than ``webhook_tolerance`` seconds in the past or in the future
+        (a future one would stay valid longer than the tolerance), raises
+        ``WebhookSignatureError``. A correctly signed body that is not a Stripe event
+        object (a JSON array, a string, a thin ``v2`` notification, not JSON at all)
+        raises ``PaymentError`` with code ``webhook_payload_invalid``."""
         if not self._webhook_secret:
             raise WebhookSignatureError("no Stripe webhook secret (whsec_...) is configured")
         try:
-            event = self._client.construct_event(
+            stripe.WebhookSignature.verify_header(
                 payload, signature_header, self._webhook_secret, self._webhook_tolerance
             )
         except stripe.SignatureVerificationError as e:
             raise WebhookSignatureError(e.user_message or "signature mismatch") from e
-        except ValueError as e:  # not JSON, or not a v1 snapshot event
-            raise PaymentError("webhook_payload_invalid", str(e)) from e
-        data = event.to_dict()
-        body = _as_mapping(_as_mapping(data.get("data")) or {}) or {}
+        except UnicodeDecodeError as e:
+            raise WebhookSignatureError("the webhook body is not UTF-8") from e
+        signed_at = _signature_timestamp(signature_header)
+        if signed_at > time.time() + self._webhook_tolerance:
+            raise WebhookSignatureError(
+                f"the signature's timestamp ({signed_at}) is more than "
+                f"{self._webhook_tolerance}s in the future"
+            )
+        try:
+            data = json.loads(payload)
+        except ValueError as e:
+            raise PaymentError("webhook_payload_invalid", f"the body is not JSON: {e}") from e
+        if not isinstance(data, Mapping) or data.get("object") != "event":
+            raise PaymentError(
+                "webhook_payload_invalid",
+                'the body is not a Stripe event (a JSON object with "object": "event")',
+            )
+        if not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
+            raise PaymentError("webhook_payload_invalid", "the event has no string id and type")
+        body = _as_mapping(data.get("data")) or {}
         obj = _as_mapping(body.get("object")) or {}
         return WebhookEvent(
-            id=str(data.get("id", "")),
-            type=str(data.get("type", "")),
+            id=data["id"],
+            type=data["type"],
             intent_id=_intent_id_of(obj),
             data=obj,
         )
@@ -467,9 +488,18 @@ def _status(raw: str, *, declined: bool, captured: int, refunded: int) -> Paymen
             return "unknown"
 
 
+def _signature_timestamp(header: str) -> int:
+    """The ``t=`` of a ``Stripe-Signature`` header already verified (so it has one)."""
+    for item in header.split(","):
+        key, _, value = item.partition("=")
+        if key.strip() == "t":
+            return int(value)
+    raise WebhookSignatureError("the signature header has no timestamp")  # pragma: no cover
+
+
 def _intent_id_of(obj: Mapping[str, Any]) -> str | None:
     if obj.get("object") == "payment_intent":
-        return str(obj["id"])
+        return obj["id"] if isinstance(obj.get("id"), str) else None
     ref = obj.get("payment_intent")
     if isinstance(ref, str):
         return ref

@@ -13,8 +13,12 @@ of sale and checkout all call it, so the same basket costs the same everywhere;
 nothing a client sends about money is used. It runs a fixed number of statements
 whatever the number of lines (one per delivery group for shipping rates).
 
-Who may touch a cart: staff, any storefront holding its id, and the customer it
-belongs to; a customer key never reaches another customer's cart.
+Who may touch a cart: a guest cart (bound to no customer), anyone holding its id; a
+cart bound to a customer, that customer's key and staff only. The check is part of
+every write's conditional UPDATE (:meth:`Carts._touch`), so it holds before anything
+is written: a key that may not use the cart changes nothing, not even its version.
+Binding a cart to a customer (``customerAccessToken``) needs that customer's token and
+a cart that is a guest cart or already that customer's (or staff).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import TaxEngine, TaxLine, TaxRequest
@@ -48,6 +52,7 @@ from hub.db.models import (
 )
 from hub.domain.errors import Code, DomainError, UserError, fail
 from hub.domain.inventory import stock_by_location
+from hub.domain.pickup import Shortage, pickup_locations, shortages
 from hub.domain.promotions import Basket, BasketLine, Context, FirstOrder, Result, apply
 from hub.emails import InvalidEmail, normalize_email
 from hub.money import exponent
@@ -88,6 +93,7 @@ class WarningCode:
     QUANTITY_REDUCED = "MERCHANDISE_NOT_ENOUGH_STOCK"
     OUT_OF_STOCK = "MERCHANDISE_OUT_OF_STOCK"
     NOT_AVAILABLE = "MERCHANDISE_NOT_AVAILABLE"
+    NOT_AT_PICKUP_LOCATION = "MERCHANDISE_NOT_AVAILABLE_AT_PICKUP_LOCATION"
     DELIVERY_OPTION_UNAVAILABLE = "DELIVERY_OPTION_UNAVAILABLE"
 
 
@@ -121,6 +127,9 @@ class CartWarning:
     code: str
     message: str
     target: str | None = None  # the line's global id
+    # Locations that could serve the line instead (pks, nearest first): for
+    # MERCHANDISE_NOT_AVAILABLE_AT_PICKUP_LOCATION, pickup locations that have it.
+    locations: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -193,11 +202,32 @@ async def _state_of(conn: AsyncConnection, row: Any) -> CartState:
 
 
 def may_use(cart: Any, principal: Principal) -> bool:
-    """Staff and storefronts holding the id may; a customer key only its own (or an
-    anonymous) cart."""
-    if principal.is_staff or principal.customer_id is None:
+    """Staff may; anyone holding the id of a guest cart may; a cart bound to a customer
+    only with that customer's key."""
+    if principal.is_staff or cart.customer_id is None:
         return True
-    return cart.customer_id in (None, principal.customer_id)
+    return principal.customer_id is not None and cart.customer_id == principal.customer_id
+
+
+def _usable_by(principal: Principal) -> Any:
+    """:func:`may_use` as a condition on the carts table (for conditional UPDATEs)."""
+    if principal.is_staff:
+        return true()
+    if principal.customer_id is None:
+        return carts_t.c.customer_id.is_(None)
+    return or_(carts_t.c.customer_id.is_(None), carts_t.c.customer_id == principal.customer_id)
+
+
+def check_binding(principal: Principal, customer_pk: int | None) -> None:
+    """A cart may be bound only to the acting customer (staff: to anyone)."""
+    if principal.is_staff or customer_pk is None or customer_pk == principal.customer_id:
+        return
+    raise fail(
+        Code.INVALID,
+        "a customer can only put its own token on a cart",
+        "buyerIdentity",
+        "customerAccessToken",
+    )
 
 
 def check_readable(state: CartState | None, principal: Principal, now: datetime) -> CartState:
@@ -438,6 +468,13 @@ async def _customer(conn: AsyncConnection, pk: int | None) -> Any:
 
 
 _INSERT_CART = insert(carts_t).returning(carts_t)  # values as parameters: built once
+# Lines changed in bulk (executemany: one statement whatever the number of lines).
+_SET_QUANTITY = (
+    update(lines_t).where(lines_t.c.id == bindparam("line")).values(quantity=bindparam("q"))
+)
+_SET_ATTRIBUTES = (
+    update(lines_t).where(lines_t.c.id == bindparam("line")).values(attributes=bindparam("attrs"))
+)
 
 
 class Carts:
@@ -501,6 +538,8 @@ class Carts:
             values["customer_id"] = principal.customer_id
         if buyer is not None:
             values.update(_clean_buyer(buyer))
+            if buyer.set_customer:
+                check_binding(principal, buyer.customer_pk)
         async with self.db.transaction() as conn:
             if values.get("customer_id") is not None and not values.get("email"):
                 customer = await _customer(conn, values["customer_id"])
@@ -521,13 +560,15 @@ class Carts:
     ) -> CartState:
         """Lock the cart for this change (row lock on PostgreSQL), bump its version and
         idle expiry; refuse it if unknown, not this principal's, expired, completed or
-        in checkout."""
+        in checkout. Whether this principal may use the cart is a condition of the
+        UPDATE itself, on the row as it stands: a refused principal writes nothing."""
         now = _now()
         row = (
             await conn.execute(
                 update(carts_t)
                 .where(
                     carts_t.c.token == token,
+                    _usable_by(principal),
                     carts_t.c.expires_at > now,
                     or_(
                         carts_t.c.status == "ACTIVE",
@@ -545,7 +586,7 @@ class Carts:
                 .returning(carts_t)
             )
         ).first()
-        if row is None or not may_use(row, principal):
+        if row is None:
             existing = (await conn.execute(select(carts_t).where(carts_t.c.token == token))).first()
             state = None if existing is None else CartState(existing, [], [])
             check_readable(state, principal, now)
@@ -605,9 +646,12 @@ class Carts:
                     Code.NOT_FOUND, "no such product variant", "lines", str(i), "merchandiseId"
                 )
             if v.status != "ACTIVE" or ln.variant_pk not in priced:
+                # Name the merchandise as the client sent it: an unpublished
+                # product's SKU is internal.
                 raise fail(
                     Code.INVALID,
-                    f"{v.sku} is not sold in the {channel.handle} channel",
+                    f"lines[{i}]: merchandise {ids.encode('ProductVariant', ln.variant_pk)} "
+                    f"is not sold in the {channel.handle} channel",
                     "lines",
                     str(i),
                     "merchandiseId",
@@ -631,11 +675,10 @@ class Carts:
                 totals[r.variant_id] += r.quantity
         warnings, fitted = await _fit_to_stock(conn, state, info, targets, totals)
         new_rows = []
+        resized = []
         for k, q in fitted.items():
             if k in existing:
-                await conn.execute(
-                    update(lines_t).where(lines_t.c.id == existing[k].id).values(quantity=q)
-                )
+                resized.append({"line": existing[k].id, "q": q})
             else:
                 new_rows.append(
                     {
@@ -646,6 +689,8 @@ class Carts:
                         "created_at": _now(),
                     }
                 )
+        if resized:  # one executemany for every merged line, whatever their number
+            await conn.execute(_SET_QUANTITY, resized)
         if new_rows:  # one INSERT of every new line, in the order asked
             # executemany, not .values(list): SQLAlchemy batches it into one INSERT
             # ("insertmanyvalues") from a cached compilation, where a multi-VALUES
@@ -680,20 +725,26 @@ class Carts:
             info = await _variant_info(conn, [r.variant_id for r in state.lines])
             changed: dict[tuple[int, str], int] = {}
             key_of: dict[tuple[int, str], int] = {}
+            attributes: list[dict[str, Any]] = []
+            gone: list[int] = []
             for i, u in enumerate(updates):
                 row = by_pk[u.line_pk]
                 if u.attributes is not None:
                     attrs = _clean_attributes(u.attributes, "lines", str(i), "attributes")
-                    await conn.execute(
-                        update(lines_t).where(lines_t.c.id == row.id).values(attributes=attrs)
-                    )
+                    attributes.append({"line": row.id, "attrs": attrs})
                 if u.quantity == 0:
-                    await conn.execute(delete(lines_t).where(lines_t.c.id == row.id))
+                    gone.append(row.id)
                     continue
                 if u.quantity is not None:
                     k = (row.variant_id, f"line:{row.id}")
                     changed[k] = u.quantity
                     key_of[k] = row.id
+            # A fixed number of statements whatever the number of lines: one
+            # executemany per kind of change, one DELETE.
+            if attributes:
+                await conn.execute(_SET_ATTRIBUTES, attributes)
+            if gone:
+                await conn.execute(delete(lines_t).where(lines_t.c.id.in_(gone)))
             # Other lines of the same variants count against the stock too.
             removed = {u.line_pk for u in updates if u.quantity == 0}
             resized = set(key_of.values())
@@ -702,9 +753,9 @@ class Carts:
                 if r.id not in removed and r.id not in resized:
                     totals[r.variant_id] += r.quantity
             warnings, fitted = await _fit_to_stock(conn, state, info, changed, totals)
-            for k, q in fitted.items():
+            if fitted:
                 await conn.execute(
-                    update(lines_t).where(lines_t.c.id == key_of[k]).values(quantity=q)
+                    _SET_QUANTITY, [{"line": key_of[k], "q": q} for k, q in fitted.items()]
                 )
             return warnings
 
@@ -728,19 +779,13 @@ class Carts:
     async def set_buyer_identity(
         self, token: str, principal: Principal, buyer: BuyerIdentity
     ) -> None:
+        """Change the buyer. Binding the cart to a customer (``buyer.set_customer``)
+        needs that customer to be the acting principal (or staff), and a cart this
+        principal may use as it stands (a guest cart, or its own): checked in the
+        conditional UPDATE, before anything is written."""
         values = _clean_buyer(buyer)
-        if (
-            "customer_id" in values
-            and principal.customer_id is not None
-            and not principal.is_staff
-            and values["customer_id"] not in (None, principal.customer_id)
-        ):
-            raise fail(
-                Code.INVALID,
-                "a customer can only put its own token on a cart",
-                "buyerIdentity",
-                "customerAccessToken",
-            )
+        if buyer.set_customer:
+            check_binding(principal, buyer.customer_pk)
         async with self.db.transaction() as conn:
             if values.get("customer_id") is not None and "email" not in values:
                 customer = await _customer(conn, values["customer_id"])
@@ -877,6 +922,13 @@ def _attr_key(attrs: Sequence[dict[str, str]] | None) -> str:
     )
 
 
+def _label(v: Any, vpk: int) -> str:
+    """A variant as messages name it (:attr:`PricedLine.label`)."""
+    if v is not None and v.status == "ACTIVE" and v.sku:
+        return str(v.sku)
+    return f"merchandise {ids.encode('ProductVariant', vpk)}"
+
+
 async def _fit_to_stock(
     conn: AsyncConnection,
     state: CartState,
@@ -902,7 +954,7 @@ async def _fit_to_stock(
                 [
                     UserError(
                         ["lines", "merchandiseId"],
-                        f"{info[vpk].sku} is out of stock",
+                        f"{_label(info[vpk], vpk)} is out of stock",
                         CartCode.INSUFFICIENT_STOCK,
                     )
                 ]
@@ -912,7 +964,8 @@ async def _fit_to_stock(
             warnings.append(
                 CartWarning(
                     WarningCode.QUANTITY_REDUCED,
-                    f"only {take} of {info[vpk].sku} available; the quantity was reduced to {take}",
+                    f"only {take} of {_label(info[vpk], vpk)} available; "
+                    f"the quantity was reduced to {take}",
                     ids.encode("ProductVariant", vpk),
                 )
             )
@@ -949,10 +1002,19 @@ class PricedLine:
     currency: str = ""
     channel: Any = None  # the cart's channel (a ChannelRecord): merchandise shows in it
     is_bundle: bool = False
+    published: bool = True  # the product is ACTIVE: its SKU and title are public
 
     @property
     def id(self) -> str:
         return ids.encode("CartLine", self.pk)
+
+    @property
+    def label(self) -> str:
+        """How messages name the line's merchandise: its SKU while the product is
+        published, else the merchandise id (an unpublished product's SKU is internal)."""
+        if self.published and self.sku:
+            return self.sku
+        return f"merchandise {ids.encode('ProductVariant', self.variant_pk)}"
 
 
 @dataclass(slots=True)
@@ -980,6 +1042,7 @@ class PricedGroup:
     country: str | None = None
     region: str | None = None
     postal_code: str | None = None
+    location_name: str | None = None  # the pickup location's
 
     @property
     def id(self) -> str:
@@ -1115,6 +1178,7 @@ async def price_cart(
             currency=currency,
             channel=channel,
             is_bundle=bool(v.is_bundle) if v else False,
+            published=v is not None and v.status == "ACTIVE",
         )
         if sellable:
             assert q is not None
@@ -1124,7 +1188,7 @@ async def price_cart(
             priced.warnings.append(
                 CartWarning(
                     WarningCode.NOT_AVAILABLE,
-                    f"{ln.sku or 'a variant'} is no longer sold here",
+                    f"{ln.label} is no longer sold here",
                     ln.id,
                 )
             )
@@ -1134,7 +1198,9 @@ async def price_cart(
                 code = WarningCode.OUT_OF_STOCK if have == 0 else WarningCode.QUANTITY_REDUCED
                 priced.warnings.append(
                     CartWarning(
-                        code, f"only {have} of {ln.sku} available, {r.quantity} in the cart", ln.id
+                        code,
+                        f"only {have} of {ln.label} available, {r.quantity} in the cart",
+                        ln.id,
                     )
                 )
             left[r.variant_id] -= r.quantity
@@ -1160,15 +1226,14 @@ async def price_cart(
     option_handles = {g.id: g.option_handle for g in state.groups}
     pickup_pks = [g.location_pk for g in priced.groups if g.kind == "PICKUP" and g.location_pk]
     pickup_locs: dict[int, Any] = {}
-    if pickup_pks:
-        for r in (
-            await conn.execute(select(locations_t).where(locations_t.c.id.in_(pickup_pks)))
-        ).all():
-            pickup_locs[r.id] = r
+    if any(g.kind == "PICKUP" for g in priced.groups):
+        pickup_locs = await pickup_locations(conn, cart.channel_id, pickup_pks)
+        priced.warnings += _pickup_warnings(shortages(priced.groups, stock, pickup_locs))
     for g in priced.groups:
         if g.kind == "PICKUP":
             loc = pickup_locs.get(g.location_pk or 0)
             if loc is not None:
+                g.location_name = loc.name
                 g.country, g.region, g.postal_code = (
                     loc.country_code,
                     loc.region or None,
@@ -1330,6 +1395,33 @@ async def _first_order(
     return seen.first() is None
 
 
+def _pickup_warnings(short: Sequence[Shortage]) -> list[CartWarning]:
+    """MERCHANDISE_NOT_AVAILABLE_AT_PICKUP_LOCATION for each pickup line its location
+    can't cover, naming the line, the location and the nearest that can."""
+    out = []
+    for s in short:
+        ln = s.line
+        where = s.location.name if s.location is not None else "the chosen location"
+        if s.nearest:
+            instead = "; in stock for pickup at " + ", ".join(
+                f"{r.name} ({ids.encode('Location', r.id)}"
+                + (f", {km:.1f} km away)" if km is not None else ")")
+                for r, km in s.nearest
+            )
+        else:
+            instead = "; no other pickup location has it: ship it instead"
+        out.append(
+            CartWarning(
+                WarningCode.NOT_AT_PICKUP_LOCATION,
+                f"only {s.have} of {ln.label} at {where} for pickup, {ln.quantity} in "
+                f"the cart{instead}",
+                ln.id,
+                [r.id for r, _ in s.nearest],
+            )
+        )
+    return out
+
+
 def _title(v: Any) -> str:
     if v is None:
         return ""
@@ -1469,15 +1561,24 @@ async def delete_expired(
 
 
 async def view_cart(
-    db: Database, token: str, principal: Principal, *, tax_engine: TaxEngine | None
+    db: Database,
+    token: str,
+    principal: Principal,
+    *,
+    tax_engine: TaxEngine | None,
+    expired_error: bool = False,
 ) -> PricedCart | None:
     """A cart priced for display, if this principal may see it and it has not expired
-    (a completed cart stays visible). One read connection."""
+    (a completed cart stays visible). One read connection. ``expired_error``: an
+    expired cart this principal may see raises CART_EXPIRED instead of answering None
+    (an unknown one, or another customer's, is None either way)."""
     async with db.read() as conn:
         state = await load_cart(conn, token)
         try:
             check_readable(state, principal, _now())
-        except DomainError:
+        except DomainError as exc:
+            if expired_error and exc.errors[0].code == CartCode.CART_EXPIRED:
+                raise
             return None
         assert state is not None
         return await price_cart(conn, state, tax_engine=tax_engine)

@@ -1,35 +1,41 @@
-"""checkoutComplete: a cart becomes an order, all or nothing.
+"""checkoutComplete: a cart becomes an order, all or nothing, whatever crashes.
 
 The steps, and what undoes each if a later one fails:
 
 1. **Price** the cart with :func:`hub.domain.carts.price_cart` (nothing from the
-   client is trusted) and choose the stock location of every line (rule below).
-2. **Claim and reserve**, one transaction: record the idempotency key as PENDING
-   (``checkout_attempts``, per cart and key), lock the cart (``COMPLETING``, only if
-   its version is still the one priced) and reserve every line's units through
-   ``Inventory.reserve`` (one conditional UPDATE per line and location, bundles all or
-   nothing). Any line short of stock rolls it all back: ``INSUFFICIENT_STOCK`` names
-   every line concerned.
-3. **Authorize** the payment with the chosen provider, outside any transaction, with a
-   provider idempotency key derived from the cart, the key and what is paid.
-4. **Order**, one transaction: commit the reservations (reserved -> committed), redeem
-   the promotions (a usage limit or budget hit meanwhile rolls back and the cart is
-   priced again next time), write the order, its lines and payment, an
-   ``order.created`` event, mark the cart COMPLETED and the attempt DONE.
+   client is trusted) and choose the stock location of every line
+   (:mod:`hub.domain.checkout_plan`).
+2. **Claim, record and reserve**, one transaction: claim the idempotency key as a
+   PENDING attempt (``checkout_attempts``, per cart and key) holding a fresh *lease*
+   (a random token, valid ``HUB_CHECKOUT_LEASE_SECONDS``); lock the cart
+   (``COMPLETING`` under that lease, only if its version is still the one priced);
+   record the payment before it is taken (:mod:`hub.domain.checkout_payments`: a
+   PENDING row with the provider idempotency key, or the cart's orphaned payment that
+   pays the same way, adopted); reserve every line's units for the lease
+   (``INSUFFICIENT_STOCK`` names every line short, and its pickup location).
+3. While the attempt runs, a heartbeat renews its lease: the attempt's, the cart's
+   and its reservations' expiry, every third of the lease.
+4. **Pay**, outside any transaction: first release the cart's other orphaned payments
+   (an earlier attempt's, with another card or amount), then authorize with the
+   payment row's key, so a replay never pays twice.
+5. **Order**, one transaction, fenced by the lease: commit the reservations (reserved
+   -> committed), redeem the promotions, write the order, its lines and payment, mark
+   the payment row USED, the cart COMPLETED and the attempt DONE, each conditional on
+   this attempt's lease, so an attempt that lost it (stalled while another took
+   over) writes nothing and gives its payment back.
 
 A decline (or any failure after step 2) releases the reservations, unlocks the cart
-and forgets the attempt, so the cart stays usable and the same key may be retried;
-an authorized payment whose order could not be written is canceled. The same key
+and forgets the attempt, so the cart stays usable and the same key may be retried; a
+payment taken for an order that could not be written is given back. The same key
 after success returns the same order; a duplicate arriving while the first runs
-waits for it (PostgreSQL blocks the second claim on the first's row; both databases
-then poll the attempt) and returns its order, so one key makes one order.
+waits for it and returns its order, so one key makes one order.
 
-Stock location rule. A pickup group takes every line from its pickup location. A
-shipping group ships from locations that are active, ship, and sell to the cart's
-channel, in fulfilment priority order (then id): first the one location that can send
-every line of the group in full; else, per line, the first location that has the
-whole line; else the line is split over locations in that order. Available means
-sellable online (safety stock is kept back). Untracked variants reserve nothing.
+A crash anywhere (the process killed between the payment and the order, say) leaves
+a lease that lapses within seconds: the expiry job releases the reservations, a
+retry with the same key takes the attempt over (without waiting for its own dead
+attempt), a retry with a new key locks the cart again, and the recorded payment is
+reused by that retry or released by it or by the reconciliation job. Money is never
+taken twice and never kept without an order.
 """
 
 from __future__ import annotations
@@ -37,13 +43,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import TaxEngine
@@ -56,25 +61,27 @@ from connectors.payments.base import (
 from hub import ids
 from hub.auth import Principal
 from hub.db.database import Database
-from hub.db.models import CheckoutAttempt, Customer, Location, LocationChannel
+from hub.db.models import CheckoutAttempt, Customer, Reservation
 from hub.domain import carts as cartsvc
-from hub.domain.carts import CartCode, PricedCart, PricedLine, _customer_key, carts_t
-from hub.domain.errors import Code, DomainError, UserError, fail
+from hub.domain import checkout_lease as leases
+from hub.domain import checkout_payments as payments
+from hub.domain.carts import CartCode, PricedCart, _customer_key, carts_t
+from hub.domain.checkout_plan import InTransaction, Plan, check_payable, plan_stock, reserve
+from hub.domain.errors import Code, DomainError, fail
 from hub.domain.giftcards import DECLINE_CODES
 from hub.domain.inventory import Inventory, commit_reservations
-from hub.domain.orders import insert_order
+from hub.domain.orders import insert_order, order_line_values, order_values
 from hub.events.bus import Event
 from hub.events.outbox import Outbox
-from hub.money import MAX_MINOR, format_minor
 
 log = logging.getLogger("hub.checkout")
 
 attempts_t = CheckoutAttempt.__table__
-locations_t = Location.__table__
-loc_channels_t = LocationChannel.__table__
 customers_t = Customer.__table__
+reservations_t = Reservation.__table__
 
 OFFLINE_PROVIDERS = frozenset({"cash", "terminal"})
+TEST_PROVIDER = "test"
 
 
 class CheckoutCode:
@@ -87,6 +94,7 @@ class CheckoutCode:
     ACCESS_DENIED = "ACCESS_DENIED"
     EMPTY_CART = "EMPTY_CART"
     DISCOUNT_NOT_AVAILABLE = "DISCOUNT_NOT_AVAILABLE"
+    CHECKOUT_INTERRUPTED = "CHECKOUT_INTERRUPTED"
 
 
 def _now() -> datetime:
@@ -106,35 +114,6 @@ class CheckoutResult:
     replayed: bool = False
 
 
-@dataclass(slots=True)
-class _Plan:
-    """Where each line's units come from: line pk -> [(location pk, quantity)]."""
-
-    takes: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
-    short: list[PricedLine] = field(default_factory=list)
-
-
-class _InTransaction:
-    """Hands ``Inventory`` our open transaction (it asks its database for
-    ``transaction()`` and ``read()``, both answered with our connection), so its
-    reservations and commitments (each one conditional UPDATE with its ledger row and
-    outbox event) become part of the checkout's transaction: all lines or none."""
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
-        self.dialect = conn.dialect.name
-
-    @asynccontextmanager
-    async def transaction(self) -> Any:
-        yield self._conn
-
-    @asynccontextmanager
-    async def read(self) -> Any:
-        # Inventory's single-statement paths run on "a connection of their own": here
-        # that is ours too, so they commit (or roll back) with the checkout.
-        yield self._conn
-
-
 class Checkout:
     """The checkout service of one process."""
 
@@ -145,15 +124,19 @@ class Checkout:
         tax_engine: TaxEngine | None,
         providers: Mapping[str, PaymentProvider],
         publish: Callable[[Sequence[Event]], Awaitable[None]] | None = None,
-        reservation_ttl: timedelta = timedelta(minutes=15),
+        lease: timedelta = timedelta(seconds=15),
         wait: float = 30.0,
+        pause_file: str | None = None,
     ) -> None:
         self.db = db
         self.tax_engine = tax_engine
         self.providers = dict(providers)
         self._publish = publish
-        self.reservation_ttl = reservation_ttl
+        self.lease = lease
         self.wait = wait
+        # Tests only (HUB_TEST_CHECKOUT_PAUSE_FILE): wait between the payment and the
+        # order while this file exists, so a test can kill the process right there.
+        self.pause_file = pause_file
 
     async def publish(self, events: Sequence[Event]) -> None:
         if events and self._publish is not None:
@@ -167,8 +150,12 @@ class Checkout:
         principal: Principal,
     ) -> CheckoutResult:
         key = key.strip()
-        if not key or len(key) > 255:
-            raise fail(Code.INVALID, "idempotencyKey is 1 to 255 characters", "idempotencyKey")
+        if not key or len(key) > 255 or any(ord(c) < 32 or ord(c) == 127 for c in key):
+            raise fail(
+                Code.INVALID,
+                "idempotencyKey is 1 to 255 characters, without control characters",
+                "idempotencyKey",
+            )
         deadline = asyncio.get_running_loop().time() + self.wait
         delay = 0.02
         for _ in range(1000):
@@ -176,7 +163,7 @@ class Checkout:
                 state = await cartsvc.load_cart(conn, token)
                 if state is None or not cartsvc.may_use(state.cart, principal):
                     raise fail(Code.NOT_FOUND, "no cart with that id", "cartId")
-                done = await _attempt(conn, state.cart.id, key)
+                done = await leases.find_attempt(conn, state.cart.id, key)
                 if done is not None and done.status == "DONE":
                     return CheckoutResult(done.order_id, replayed=True)
                 if done is None:
@@ -188,12 +175,13 @@ class Checkout:
                             "cartId",
                         )
                     priced = await cartsvc.price_cart(conn, state, tax_engine=self.tax_engine)
-                    plan = await _plan(conn, priced)
+                    plan = await plan_stock(conn, priced)
             if done is None:
                 outcome = await self._run(priced, plan, key, payment, principal)
                 if outcome is not None:
                     return outcome
             # Someone else holds this key (or changed the cart meanwhile): wait, retry.
+            # A crashed holder's lease lapses within seconds; then this takes over.
             if asyncio.get_running_loop().time() > deadline:
                 raise fail(
                     CartCode.CHECKOUT_IN_PROGRESS,  # type: ignore[arg-type]
@@ -207,97 +195,235 @@ class Checkout:
     async def _run(
         self,
         priced: PricedCart,
-        plan: _Plan,
+        plan: Plan,
         key: str,
         payment: PaymentRequest | None,
         principal: Principal,
     ) -> CheckoutResult | None:
-        _check_payable(priced, plan)
+        check_payable(priced, plan)
         provider = self._provider(priced, payment, principal)
         cart = priced.cart
-        # 2. claim the key, lock the cart, reserve the stock.
+        token = secrets.token_hex(16)  # this attempt's lease
+        attempt = leases.Attempt(cart.id, key, token, f"checkout:{cart.token[:16]}:{token}")
+        paying = None
+        # Offline tenders move no money through the hub (the till holds it): there
+        # is nothing to record before, nor to give back after a crash.
+        if provider is not None and provider.name not in OFFLINE_PROVIDERS:
+            assert payment is not None
+            paying = payments.PaymentPlan(
+                provider=provider.name,
+                method=payment.payment_method_id,
+                reference=payment.reference or f"cart-{cart.token[:16]}",
+                amount=priced.total,
+                currency=priced.currency,
+                store_method=payments.stores_method(provider),
+            )
+        # 2. claim the key, lock the cart, record the payment, reserve the stock.
         try:
             async with self.db.transaction() as conn:
-                claimed = await _claim(conn, cart.id, key, self.reservation_ttl)
-                if not claimed:
+                if not await leases.claim(conn, cart.id, key, token, self.lease):
                     return None  # another request runs this key: wait for it
                 now = _now()
                 locked = await conn.execute(
-                    _LOCK_CART,
+                    leases.LOCK_CART,
                     {
                         "cart": cart.id,
                         "version_": cart.version,
                         "now": now,
-                        "until": now + self.reservation_ttl,
+                        "until": now + self.lease,
+                        "lease_": token,
                     },
                 )
-                if locked.rowcount != 1:
+                got = locked.first()
+                if got is None:
                     raise _CartMoved()
-                tokens, events = await _reserve(conn, priced, plan, self.reservation_ttl, key)
+                if paying is not None:
+                    attempt.payment = await payments.prepare(
+                        conn,
+                        cart.id,
+                        key,
+                        paying,
+                        test=paying.provider == TEST_PROVIDER,
+                        earlier=bool(got.open_payments),
+                    )
+                attempt.tokens, events = await reserve(
+                    conn, priced, plan, self.lease, attempt.reference
+                )
         except _CartMoved:
             return await self._why_not_locked(cart.id, cart.version)
         await self.publish(events)
-        # 3. payment, outside any transaction.
+        beat = leases.Heartbeat(self.db, attempt, self.lease)
+        beat.start()
+        try:
+            return await self._pay_and_order(priced, plan, attempt, provider, payment, beat)
+        finally:
+            await beat.stop()
+
+    async def _pay_and_order(
+        self,
+        priced: PricedCart,
+        plan: Plan,
+        attempt: leases.Attempt,
+        provider: PaymentProvider | None,
+        payment: PaymentRequest | None,
+        beat: leases.Heartbeat,
+    ) -> CheckoutResult:
+        # 4. payment, outside any transaction.
         result: PaymentIntentResult | None = None
         if provider is not None:
             assert payment is not None
-            try:
-                result = await provider.authorize(
-                    amount=priced.total,
-                    currency=priced.currency,
-                    payment_method_id=payment.payment_method_id,
-                    reference=payment.reference or f"cart-{cart.token[:16]}",
-                    idempotency_key=_payment_key(cart.token, key, payment, priced),
-                    metadata={"cart": cart.token, "checkout": key[:100]},
-                )
-            except PaymentError as exc:
-                await self._undo(cart.id, key, tokens)
-                raise fail(
-                    CheckoutCode.PAYMENT_INVALID,  # type: ignore[arg-type]
-                    f"the payment was refused: {exc.message} ({exc.code})",
-                    "payment",
-                ) from None
-            except PaymentUnavailable:
-                await self._undo(cart.id, key, tokens)
-                raise fail(
-                    CheckoutCode.PAYMENT_UNAVAILABLE,  # type: ignore[arg-type]
-                    "the payment provider can't be reached; retry with the same idempotencyKey",
-                    "payment",
-                ) from None
-            if result.status not in ("authorized", "captured", "processing"):
-                await self._undo(cart.id, key, tokens)
-                if result.status == "requires_action":
-                    await self._void(provider, result, key)
-                    raise fail(
-                        CheckoutCode.PAYMENT_ACTION_REQUIRED,  # type: ignore[arg-type]
-                        "the payment needs the buyer's action (3-D Secure), which this "
-                        "checkout can't complete; use another payment method",
-                        "payment",
-                    )
-                raise fail(
-                    result.failure_code  # a gift card's decline has a code of its own
-                    if result.failure_code in DECLINE_CODES
-                    else CheckoutCode.PAYMENT_DECLINED,  # type: ignore[arg-type]
-                    f"the payment was declined ({result.failure_code or result.raw_status})"
-                    + (f": {result.failure_message}" if result.failure_message else ""),
-                    "payment",
-                )
-        # 4. the order.
+            result = await self._pay(priced, attempt, provider, payment)
+            if self.pause_file:
+                await leases.pause(self.pause_file)
+        # 5. the order.
         try:
-            order_pk, events = await self._write_order(priced, plan, tokens, key, result, payment)
+            if beat.lost:
+                raise _LeaseLost()
+            order_pk, events = await self._write_order(priced, plan, attempt, result, payment)
         except BaseException as exc:
-            await self._undo(cart.id, key, tokens)
+            await self._undo(attempt)
             if provider is not None and result is not None:
-                await self._void(provider, result, key)
+                await self._give_back(attempt, provider, result, "order_not_written")
             if isinstance(exc, _PromotionsMoved):
                 raise fail(
                     CheckoutCode.DISCOUNT_NOT_AVAILABLE,  # type: ignore[arg-type]
                     "a discount ran out while checking out; review the cart's new total",
                     "discountCodes",
                 ) from None
+            if isinstance(exc, _LeaseLost):
+                raise fail(
+                    CheckoutCode.CHECKOUT_INTERRUPTED,  # type: ignore[arg-type]
+                    "this checkout was interrupted (its hold on the cart and stock "
+                    "lapsed) and nothing was charged; retry",
+                    "cartId",
+                ) from None
             raise
         await self.publish(events)
         return CheckoutResult(order_pk)
+
+    async def _pay(
+        self,
+        priced: PricedCart,
+        attempt: leases.Attempt,
+        provider: PaymentProvider,
+        payment: PaymentRequest,
+    ) -> PaymentIntentResult:
+        """Release the cart's earlier, orphaned payments, then authorize this one with
+        its recorded key. Raises the userError of a payment that did not go through
+        (having undone the attempt)."""
+        prepared = attempt.payment
+        if prepared is not None:
+            await self._release_earlier(attempt, prepared)
+            key = prepared.provider_key
+            meta = payments.metadata(attempt.cart_pk, prepared.pk)
+        else:  # an offline tender: recorded with the order only
+            key = _offline_key(priced, attempt.key, payment)
+            meta = {"cart": str(attempt.cart_pk)}
+        try:
+            result = await provider.authorize(
+                amount=priced.total,
+                currency=priced.currency,
+                payment_method_id=payment.payment_method_id,
+                reference=payment.reference or f"cart-{priced.cart.token[:16]}",
+                idempotency_key=key,
+                metadata=meta,
+            )
+        except PaymentError as exc:
+            await self._settle(attempt, "FAILED", None)
+            await self._undo(attempt)
+            raise fail(
+                CheckoutCode.PAYMENT_INVALID,  # type: ignore[arg-type]
+                f"the payment was refused: {exc.message} ({exc.code})",
+                "payment",
+            ) from None
+        except PaymentUnavailable:
+            # The outcome is unknown: the payment row stays, to be reused by a retry
+            # (the same key replays the same call) or released by reconciliation.
+            await self._undo(attempt)
+            raise fail(
+                CheckoutCode.PAYMENT_UNAVAILABLE,  # type: ignore[arg-type]
+                "the payment provider can't be reached; retry with the same idempotencyKey",
+                "payment",
+            ) from None
+        if result.status in ("authorized", "captured", "processing"):
+            return result
+        await self._undo(attempt)
+        if result.status == "requires_action":
+            await self._give_back(attempt, provider, result, "action_required")
+            raise fail(
+                CheckoutCode.PAYMENT_ACTION_REQUIRED,  # type: ignore[arg-type]
+                "the payment needs the buyer's action (3-D Secure), which this "
+                "checkout can't complete; use another payment method",
+                "payment",
+            )
+        await self._settle(attempt, "FAILED", result)
+        raise fail(
+            result.failure_code  # a gift card's decline has a code of its own
+            if result.failure_code in DECLINE_CODES
+            else CheckoutCode.PAYMENT_DECLINED,  # type: ignore[arg-type]
+            f"the payment was declined ({result.failure_code or result.raw_status})"
+            + (f": {result.failure_message}" if result.failure_message else ""),
+            "payment",
+        )
+
+    async def _release_earlier(self, attempt: leases.Attempt, prepared: payments.Prepared) -> None:
+        """Give back the cart's payments that an earlier attempt took another way,
+        before this one pays: a cart never holds two. One that another process is
+        releasing right now is waited for (a few seconds at most)."""
+        for orphan in prepared.orphans:
+            deadline = asyncio.get_running_loop().time() + 5
+            while True:
+                outcome = await payments.release(
+                    self.db,
+                    self.providers,
+                    orphan.id,
+                    reason="superseded",
+                    publish=self.publish,
+                    mine=(attempt.cart_pk, attempt.key),
+                )
+                if outcome != "busy" or asyncio.get_running_loop().time() > deadline:
+                    break
+                await asyncio.sleep(0.1)
+            if outcome != "settled":
+                await self._undo(attempt)
+                raise fail(
+                    CheckoutCode.PAYMENT_UNAVAILABLE,  # type: ignore[arg-type]
+                    "an earlier payment of this cart can't be given back yet, so no "
+                    "other is taken; retry in a moment",
+                    "payment",
+                )
+
+    async def _settle(
+        self, attempt: leases.Attempt, status: str, result: PaymentIntentResult | None
+    ) -> None:
+        if attempt.payment is not None:
+            await payments.settle(self.db, attempt.payment.pk, attempt.key, status, result)
+
+    async def _give_back(
+        self,
+        attempt: leases.Attempt,
+        provider: PaymentProvider,
+        result: PaymentIntentResult,
+        why: str,
+    ) -> None:
+        """Give back this attempt's own payment (it won't be used); if the provider
+        can't be reached now, the reconciliation job does it later."""
+        try:
+            if attempt.payment is not None:
+                await payments.release(
+                    self.db,
+                    self.providers,
+                    attempt.payment.pk,
+                    reason=why,
+                    publish=self.publish,
+                    mine=(attempt.cart_pk, attempt.key),
+                    known=result,
+                )
+            elif result.id:  # an offline tender: record that it was handed back
+                key = f"void-{result.id}"[:255]
+                await provider.refund(result.id, idempotency_key=key)
+        except Exception:
+            log.exception("checkout: could not give back payment %s", result.id)
 
     def _provider(
         self, priced: PricedCart, payment: PaymentRequest | None, principal: Principal
@@ -310,6 +436,19 @@ class Checkout:
                 "the cart costs something: pass a payment",
                 "payment",
             )
+        for value, field_ in (
+            (payment.reference, "reference"),
+            (payment.payment_method_id, "paymentMethodId"),
+        ):
+            if value is not None and (
+                len(value) > 255 or any(ord(c) < 32 or ord(c) == 127 for c in value)
+            ):
+                raise fail(
+                    Code.INVALID,
+                    f"{field_} is at most 255 characters, without control characters",
+                    "payment",
+                    field_,
+                )
         name = payment.provider.strip().lower()
         provider = self.providers.get(name)
         if provider is None:
@@ -339,7 +478,7 @@ class Checkout:
         if row.status == "COMPLETING" and row.version == version:
             raise fail(
                 CartCode.CHECKOUT_IN_PROGRESS,  # type: ignore[arg-type]
-                "another checkout of this cart is running",
+                "another checkout of this cart is running; retry in a few seconds",
                 "cartId",
             )
         return None  # the cart changed after it was priced: price it again
@@ -347,99 +486,33 @@ class Checkout:
     async def _write_order(
         self,
         priced: PricedCart,
-        plan: _Plan,
-        tokens: dict[int, list[tuple[int, int, str]]],
-        key: str,
+        plan: Plan,
+        attempt: leases.Attempt,
         result: PaymentIntentResult | None,
         payment: PaymentRequest | None,
     ) -> tuple[int, list[Event]]:
         cart = priced.cart
         outbox = Outbox()
         events: list[Event] = []
+        tokens = attempt.tokens
         async with self.db.transaction() as conn:
             # The reservations become commitments; their events go in the order's
-            # outbox, ahead of order.created (one INSERT for all of them).
-            await commit_reservations(
-                conn,
-                [tok for takes in tokens.values() for _loc, _qty, tok in takes],
-                outbox,
-                products={ln.variant_pk: ln.product_pk for ln in priced.lines},
-            )
-            sellable = [ln for ln in priced.lines if ln.sellable]
-            group_kind = {ln.pk: g.kind for g in priced.groups for ln in g.lines}
-            order = {
-                "cart_id": cart.id,
-                "channel_id": cart.channel_id,
-                "customer_id": cart.customer_id,
-                "email": cart.email,
-                "phone": cart.phone,
-                "status": "OPEN",
-                "fulfillment_status": "UNFULFILLED",
-                "currency": priced.currency,
-                "taxes_included": priced.taxes_included,
-                "subtotal": priced.subtotal,
-                "discount_total": priced.discount_total,
-                "shipping_total": priced.shipping,
-                "tax_total": priced.tax,
-                "total": priced.total,
-                "discount_codes": [c.code for c in priced.codes if c.applicable],
-                "discounts": [
-                    {
-                        "promotionId": a.promotion_id,
-                        "title": a.title,
-                        "code": a.code,
-                        "amount": a.amount,
-                        "shipping": a.shipping_amount,
-                    }
-                    for a in priced.allocations
-                ],
-                "delivery": [
-                    {
-                        "kind": g.kind,
-                        "address": g.address,
-                        "locationId": g.location_pk,
-                        "option": g.selected.handle if g.selected else None,
-                        "shipping": g.shipping,
-                        "shippingDiscount": g.shipping_discount,
-                        "tax": g.tax,
-                        "lineIds": [ln.pk for ln in g.lines],
-                    }
-                    for g in priced.groups
-                ],
-                "attributes": list(cart.attributes or ()),
-                "note": cart.note,
-            }
-            lines = [
-                {
-                    "variant_id": ln.variant_pk,
-                    "sku": ln.sku,
-                    "title": ln.title[:512],
-                    "quantity": ln.quantity,
-                    "unit_price": ln.unit_price,
-                    "compare_at": ln.compare_at,
-                    "price_source": ln.price_source[:64],
-                    "subtotal": ln.subtotal,
-                    "discount": ln.discount,
-                    "tax": ln.tax,
-                    "total": ln.total,
-                    "discount_allocations": [
-                        {"promotionId": p, "title": t, "code": c, "amount": a}
-                        for p, t, c, a in ln.allocations
-                    ],
-                    "allocations": [
-                        {"locationId": loc, "quantity": q, "reservation": tok}
-                        for loc, q, tok in tokens.get(ln.pk, [])
-                    ]
-                    or [{"locationId": loc, "quantity": q} for loc, q in plan.takes.get(ln.pk, [])],
-                    "delivery_kind": group_kind.get(ln.pk, "SHIPPING"),
-                }
-                for ln in sellable
-            ]
+            # outbox, ahead of order.created (one INSERT for all of them). They are
+            # gone only if the lease lapsed and the expiry job released them.
+            try:
+                await commit_reservations(
+                    conn,
+                    [tok for takes in tokens.values() for _loc, _qty, tok in takes],
+                    outbox,
+                    products={ln.variant_pk: ln.product_pk for ln in priced.lines},
+                )
+            except DomainError:
+                raise _LeaseLost() from None
             order_pk = await insert_order(
                 conn,
                 outbox,
-                order=order,
-                lines=lines,
+                order=order_values(priced),
+                lines=order_line_values(priced, plan.takes, tokens),
                 payment=result,
                 payment_reference=payment.reference if payment else None,
             )
@@ -451,59 +524,63 @@ class Checkout:
                     .where(customers_t.c.id == cart.customer_id)
                     .values(orders_count=customers_t.c.orders_count + 1)
                 )
+            now = _now()
+            if attempt.payment is not None:
+                assert result is not None
+                used = await conn.execute(
+                    payments.USE,
+                    {
+                        "pk": attempt.payment.pk,
+                        "key_": attempt.key,
+                        "intent": result.id or None,
+                        "order": order_pk,
+                        "now": now,
+                    },
+                )
+                if used.rowcount != 1:
+                    raise _LeaseLost()  # released meanwhile: this attempt had lapsed
+            params = {"cart": cart.id, "key_": attempt.key, "lease_": attempt.lease}
             done = await conn.execute(
-                _COMPLETE_CART, {"cart": cart.id, "order": order_pk, "now": _now()}
+                leases.COMPLETE_CART, {**params, "order": order_pk, "now": now}
             )
             if done.rowcount != 1:
-                raise RuntimeError("the cart's checkout lock was lost before the order was written")
-            await conn.execute(_ATTEMPT_DONE, {"cart": cart.id, "key_": key, "order": order_pk})
+                raise _LeaseLost()
+            done = await conn.execute(leases.ATTEMPT_DONE, {**params, "order": order_pk})
+            if done.rowcount != 1:
+                raise _LeaseLost()
             events += await outbox.flush(conn)
         return order_pk, events
 
-    async def _undo(
-        self, cart_pk: int, key: str, tokens: dict[int, list[tuple[int, int, str]]]
-    ) -> None:
-        """Release the reservations, unlock the cart and forget the attempt."""
+    async def _undo(self, attempt: leases.Attempt) -> None:
+        """Release the reservations, unlock the cart and forget the attempt (each only
+        while this attempt's lease holds them)."""
         events: list[Event] = []
         try:
             async with self.db.transaction() as conn:
-                inv = Inventory(_InTransaction(conn))  # type: ignore[arg-type]
-                for takes in tokens.values():
+                inv = Inventory(InTransaction(conn))  # type: ignore[arg-type]
+                for takes in attempt.tokens.values():
                     for _loc, _qty, tok in takes:
                         try:
                             events += (await inv.release(tok)).events
                         except DomainError:
                             pass  # expired and released meanwhile
-                await conn.execute(
-                    update(carts_t)
-                    .where(carts_t.c.id == cart_pk, carts_t.c.status == "COMPLETING")
-                    .values(status="ACTIVE", locked_until=None)
-                )
-                await conn.execute(
-                    delete(attempts_t).where(
-                        attempts_t.c.cart_id == cart_pk,
-                        attempts_t.c.key == key,
-                        attempts_t.c.status == "PENDING",
-                    )
-                )
+                params = {"cart": attempt.cart_pk, "key_": attempt.key, "lease_": attempt.lease}
+                await conn.execute(leases.UNLOCK_CART, params)
+                await conn.execute(leases.FORGET_ATTEMPT, params)
         except Exception:
-            # The reservations then expire on their own and the cart's lock runs out.
-            log.exception("checkout: undoing cart %s failed", cart_pk)
+            # The lease then lapses: the reservations expire and the cart is free.
+            log.exception("checkout: undoing cart %s failed", attempt.cart_pk)
             return
         await self.publish(events)
 
-    async def _void(self, provider: PaymentProvider, result: PaymentIntentResult, key: str) -> None:
-        """Give back an authorization we won't use (a refund for offline tenders)."""
-        if not result.id:
-            return
-        vkey = f"void-{hashlib.sha256(f'{result.id}:{key}'.encode()).hexdigest()[:40]}"
-        try:
-            if result.status == "captured":
-                await provider.refund(result.id, idempotency_key=vkey)
-            else:
-                await provider.cancel(result.id, idempotency_key=vkey)
-        except Exception:
-            log.exception("checkout: could not cancel payment %s", result.id)
+
+def _offline_key(priced: PricedCart, key: str, payment: PaymentRequest) -> str:
+    """An offline tender's idempotency key: the same checkout recording the same
+    tender gets the same payment id."""
+    raw = "\x1f".join(
+        [priced.cart.token, key, payment.provider, payment.reference or "", str(priced.total)]
+    )
+    return "hub-checkout-" + hashlib.sha256(raw.encode()).hexdigest()[:48]
 
 
 class _CartMoved(Exception):
@@ -514,269 +591,8 @@ class _PromotionsMoved(Exception):
     pass
 
 
-_ATTEMPT = select(attempts_t).where(
-    attempts_t.c.cart_id == bindparam("cart"), attempts_t.c.key == bindparam("key")
-)
-
-
-async def _attempt(conn: AsyncConnection, cart_pk: int, key: str) -> Any:
-    row = (await conn.execute(_ATTEMPT, {"cart": cart_pk, "key": key})).first()
-    if row is not None and row.status == "PENDING" and row.locked_until < _now():
-        return None  # a crashed attempt: take it over
-    return row
-
-
-# The checkout's writes of its cart and attempt, built once (bound per call).
-_CLAIM: dict[str, Any] = {}  # per dialect: INSERT .. ON CONFLICT DO NOTHING
-_RECLAIM = (
-    update(attempts_t)
-    .where(
-        attempts_t.c.cart_id == bindparam("cart"),
-        attempts_t.c.key == bindparam("key_"),
-        attempts_t.c.status == "PENDING",
-        attempts_t.c.locked_until < bindparam("now"),
-    )
-    .values(locked_until=bindparam("until"))
-)
-_LOCK_CART = (
-    update(carts_t)
-    .where(
-        carts_t.c.id == bindparam("cart"),
-        carts_t.c.version == bindparam("version_"),
-        carts_t.c.expires_at > bindparam("now"),
-        or_(
-            carts_t.c.status == "ACTIVE",
-            and_(carts_t.c.status == "COMPLETING", carts_t.c.locked_until < bindparam("now")),
-        ),
-    )
-    .values(status="COMPLETING", locked_until=bindparam("until"))
-)
-_COMPLETE_CART = (
-    update(carts_t)
-    .where(carts_t.c.id == bindparam("cart"), carts_t.c.status == "COMPLETING")
-    .values(
-        status="COMPLETED",
-        order_id=bindparam("order"),
-        locked_until=None,
-        updated_at=bindparam("now"),
-    )
-)
-_ATTEMPT_DONE = (
-    update(attempts_t)
-    .where(attempts_t.c.cart_id == bindparam("cart"), attempts_t.c.key == bindparam("key_"))
-    .values(status="DONE", order_id=bindparam("order"))
-)
-
-
-async def _claim(conn: AsyncConnection, cart_pk: int, key: str, ttl: timedelta) -> bool:
-    """Record the key as PENDING (or take over a stale PENDING one). False when
-    another request holds it or finished it."""
-    from hub.domain.inventory import _dialect_insert
-
-    now = _now()
-    stmt = _CLAIM.get(conn.dialect.name)
-    if stmt is None:
-        stmt = _CLAIM[conn.dialect.name] = (
-            _dialect_insert(conn, attempts_t)
-            .values(
-                cart_id=bindparam("cart"),
-                key=bindparam("key_"),
-                status="PENDING",
-                locked_until=bindparam("until"),
-                created_at=bindparam("now"),
-            )
-            .on_conflict_do_nothing(index_elements=["cart_id", "key"])
-            .returning(attempts_t.c.key)
-        )
-    params = {"cart": cart_pk, "key_": key, "until": now + ttl, "now": now}
-    got = (await conn.execute(stmt, params)).first()
-    if got is not None:
-        return True
-    took = await conn.execute(_RECLAIM, params)
-    return took.rowcount == 1
-
-
-def _check_storable(priced: PricedCart) -> None:
-    """Every amount of the order fits its 32-bit column (hub.money.MAX_MINOR): a cart
-    of 10,000 units at a large price can add up past it. Refused before anything is
-    reserved or paid."""
-    over = [
-        ln
-        for ln in priced.lines
-        if max(ln.unit_price, ln.compare_at or 0, ln.subtotal, ln.total, ln.tax) > MAX_MINOR
-    ]
-    totals = (priced.subtotal, priced.discount_total, priced.shipping, priced.tax, priced.total)
-    if over or max(totals) > MAX_MINOR:
-        largest = f"{format_minor(MAX_MINOR, priced.currency)} {priced.currency}"
-        raise DomainError(
-            [
-                UserError(["lines", ln.id], f"the line comes to over {largest}", "LIMIT_EXCEEDED")
-                for ln in over
-            ]
-            or [UserError(["cartId"], f"the order's total is over {largest}", "LIMIT_EXCEEDED")]
-        )
-
-
-def _check_payable(priced: PricedCart, plan: _Plan) -> None:
-    if not priced.lines:
-        raise fail(CheckoutCode.EMPTY_CART, "the cart has no lines", "cartId")  # type: ignore[arg-type]
-    _check_storable(priced)
-    gone = [ln for ln in priced.lines if not ln.sellable]
-    if gone:
-        raise DomainError(
-            [
-                UserError(
-                    ["lines", ln.id],
-                    f"{ln.sku or 'a variant'} is no longer sold here; remove it",
-                    str(Code.INVALID),
-                )
-                for ln in gone
-            ]
-        )
-    if plan.short:
-        raise DomainError(
-            [
-                UserError(
-                    ["lines", ln.id],
-                    f"not enough {ln.sku} in stock for {ln.quantity}",
-                    CheckoutCode.INSUFFICIENT_STOCK,
-                )
-                for ln in plan.short
-            ]
-        )
-
-
-_CHANNEL_LOCATIONS = (
-    select(locations_t.c.id, locations_t.c.ships, locations_t.c.fulfillment_priority)
-    .join(
-        loc_channels_t,
-        and_(
-            loc_channels_t.c.location_id == locations_t.c.id,
-            loc_channels_t.c.channel_id == bindparam("channel"),
-        ),
-    )
-    .where(locations_t.c.active.is_(True))
-)
-
-
-async def _plan(conn: AsyncConnection, priced: PricedCart) -> _Plan:
-    """Choose each line's stock locations (the rule in the module docstring)."""
-    plan = _Plan()
-    cart = priced.cart
-    rows = (await conn.execute(_CHANNEL_LOCATIONS, {"channel": cart.channel_id})).all()
-    ship_from = [
-        r.id for r in sorted(rows, key=lambda r: (r.fulfillment_priority, r.id)) if r.ships
-    ]
-    selling = {r.id for r in rows}
-    left: dict[int, dict[int, int]] = {v: dict(locs) for v, locs in priced.stock.items()}
-    for g in priced.groups:
-        lines = [ln for ln in g.lines if ln.sellable and ln.tracked]
-        if not lines:
-            continue
-        if g.kind == "PICKUP":
-            loc = g.location_pk if g.location_pk in selling else None
-            for ln in lines:
-                have = left.get(ln.variant_pk, {}).get(loc, 0) if loc else 0
-                if have >= ln.quantity:
-                    plan.takes[ln.pk] = [(loc, ln.quantity)]  # type: ignore[list-item]
-                    left[ln.variant_pk][loc] = have - ln.quantity  # type: ignore[index]
-                else:
-                    plan.short.append(ln)
-            continue
-        whole = next(
-            (loc for loc in ship_from if all(_can(left, ln, loc) for ln in _merged(lines))),
-            None,
-        )
-        for ln in lines:
-            loc = (
-                whole
-                if whole is not None
-                else next((x for x in ship_from if _can(left, ln, x)), None)
-            )
-            if loc is not None:
-                plan.takes[ln.pk] = [(loc, ln.quantity)]
-                left[ln.variant_pk][loc] -= ln.quantity
-                continue
-            takes, need = [], ln.quantity
-            for x in ship_from:
-                have = left.get(ln.variant_pk, {}).get(x, 0)
-                if have > 0 and need > 0:
-                    q = min(have, need)
-                    takes.append((x, q))
-                    need -= q
-            if need > 0:
-                plan.short.append(ln)
-                continue
-            for x, q in takes:
-                left[ln.variant_pk][x] -= q
-            plan.takes[ln.pk] = takes
-    return plan
-
-
-def _merged(lines: Sequence[PricedLine]) -> list[PricedLine]:
-    """Lines of the same variant counted together (for the one-location test)."""
-    by: dict[int, PricedLine] = {}
-    for ln in lines:
-        if ln.variant_pk in by:
-            prev = by[ln.variant_pk]
-            by[ln.variant_pk] = PricedLine(
-                prev.pk,
-                prev.variant_pk,
-                prev.product_pk,
-                prev.sku,
-                prev.title,
-                prev.quantity + ln.quantity,
-                [],
-                None,
-                True,
-                True,
-                True,
-            )
-        else:
-            by[ln.variant_pk] = ln
-    return list(by.values())
-
-
-def _can(left: Mapping[int, Mapping[int, int]], ln: PricedLine, loc: int) -> bool:
-    return left.get(ln.variant_pk, {}).get(loc, 0) >= ln.quantity
-
-
-async def _reserve(
-    conn: AsyncConnection, priced: PricedCart, plan: _Plan, ttl: timedelta, key: str
-) -> tuple[dict[int, list[tuple[int, int, str]]], list[Event]]:
-    """Reserve every planned take inside the caller's transaction; a line whose stock
-    went meanwhile raises INSUFFICIENT_STOCK for it (and the transaction rolls back)."""
-    inv = Inventory(_InTransaction(conn))  # type: ignore[arg-type]
-    ref = f"checkout:{priced.cart.token[:16]}"
-    tokens: dict[int, list[tuple[int, int, str]]] = {}
-    events: list[Event] = []
-    by_pk = {ln.pk: ln for ln in priced.lines}
-    for line_pk, takes in plan.takes.items():
-        ln = by_pk[line_pk]
-        for loc, qty in takes:
-            try:
-                out = await inv.reserve(
-                    ln.variant_pk,
-                    loc,
-                    qty,
-                    ttl=ttl,
-                    reference=ref,
-                )
-            except DomainError as exc:
-                if any(e.code == CheckoutCode.INSUFFICIENT_STOCK for e in exc.errors):
-                    raise DomainError(
-                        [
-                            UserError(
-                                ["lines", ln.id],
-                                f"not enough {ln.sku} in stock for {ln.quantity}",
-                                CheckoutCode.INSUFFICIENT_STOCK,
-                            )
-                        ]
-                    ) from None
-                raise
-            tokens.setdefault(line_pk, []).append((loc, qty, out.result["reservation"]))
-            events += out.events
-    return tokens, events
+class _LeaseLost(Exception):
+    """This attempt's lease lapsed before its order was written (another took over)."""
 
 
 async def _redeem(conn: AsyncConnection, priced: PricedCart, order_pk: int) -> None:
@@ -795,20 +611,3 @@ async def _redeem(conn: AsyncConnection, priced: PricedCart, order_pk: int) -> N
     )
     if failures:
         raise _PromotionsMoved()
-
-
-def _payment_key(token: str, key: str, payment: PaymentRequest, priced: PricedCart) -> str:
-    """The provider's idempotency key: the same checkout paying the same way reuses it
-    (a retry never charges twice); another card or amount gets its own."""
-    raw = "\x1f".join(
-        [
-            token,
-            key,
-            payment.provider,
-            payment.payment_method_id or "",
-            payment.reference or "",
-            str(priced.total),
-            priced.currency,
-        ]
-    )
-    return "hub-checkout-" + hashlib.sha256(raw.encode()).hexdigest()[:48]

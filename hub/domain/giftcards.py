@@ -585,6 +585,7 @@ class GiftCardProvider:
     (status ``captured``); the payment's id is ``gc_<ledger row>``, never the code."""
 
     name = PROVIDER
+    voids_captured = True  # cancel() voids a debit, though it was taken at once
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -632,6 +633,22 @@ class GiftCardProvider:
         except DBAPIError as exc:
             raise PaymentUnavailable(f"the gift card ledger could not be written: {exc}") from exc
         return self._result(state)
+
+    async def lookup(self, idempotency_key: str) -> PaymentIntentResult | None:
+        """The debit ``authorize`` made with this idempotency key (on whichever card),
+        as it stands now; None when there is none. Reconciliation finds a crashed
+        checkout's debit this way: the card's code is never stored."""
+        async with self.db.read() as conn:
+            pk = (
+                await conn.execute(
+                    select(txns_t.c.id).where(
+                        txns_t.c.idempotency_key == idempotency_key[:255],
+                        txns_t.c.kind == "DEBIT",
+                    )
+                )
+            ).scalar()
+            state = await _debit_state(conn, pk) if pk is not None else None
+        return self._result(state) if state is not None else None
 
     async def capture(
         self, intent_id: str, amount: int | None = None, *, idempotency_key: str

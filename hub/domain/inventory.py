@@ -1122,7 +1122,12 @@ class Inventory:
         *,
         only_active: bool = True,
         products: Mapping[int, int] | None = None,
+        expired_by: datetime | None = None,
     ) -> Outcome:
+        # expired_by: settle only if still expired then (a checkout may have just
+        # renewed its lease on the reservation).
+        still = () if expired_by is None else (reservations_t.c.expires_at <= expired_by,)
+
         async def body(conn: AsyncConnection, outbox: Outbox):
             rows = (
                 await conn.execute(
@@ -1131,6 +1136,7 @@ class Inventory:
                         (reservations_t.c.token == token)
                         | reservations_t.c.token.like(f"{_like(token)}.%", escape="\\"),
                         reservations_t.c.status == "ACTIVE",
+                        *still,
                     )
                     .values(status=status)
                     .returning(reservations_t)
@@ -1300,7 +1306,11 @@ class Inventory:
         for token in tokens:
             try:
                 await self._settle(
-                    token, "EXPIRED", "reservation_expired", lambda q: {"reserved": -q}
+                    token,
+                    "EXPIRED",
+                    "reservation_expired",
+                    lambda q: {"reserved": -q},
+                    expired_by=now,
                 )
                 done += 1
             except DomainError:

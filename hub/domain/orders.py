@@ -13,9 +13,9 @@ never undoes a newer state.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -29,6 +29,9 @@ from hub.db.models import Order, OrderLine, Payment, PaymentWebhookEvent
 from hub.events.bus import Event
 from hub.events.outbox import Outbox
 from hub.money import Money
+
+if TYPE_CHECKING:
+    from hub.domain.carts import PricedCart
 
 orders_t = Order.__table__
 order_lines_t = OrderLine.__table__
@@ -93,6 +96,7 @@ class OrderRecord:
         "subtotal",
         "tax_total",
         "taxes_included",
+        "test",
         "total",
     )
 
@@ -118,6 +122,7 @@ class OrderRecord:
         self.discounts = list(row.discounts or ())
         self.delivery = list(row.delivery or ())
         self.note = row.note
+        self.test = bool(row.test)
         self.created_at = row.created_at
 
 
@@ -171,11 +176,13 @@ class PaymentRecord:
         "pk",
         "provider",
         "status",
+        "test",
     )
 
     def __init__(self, row: Any, currency: str) -> None:
         self.pk = row.id
         self.id = ids.encode("Payment", row.id)
+        self.test = bool(row.test)
         self.provider = row.provider
         self.intent_id = row.intent_id
         self.status = row.status
@@ -185,6 +192,91 @@ class PaymentRecord:
 
 
 # --------------------------------------------------------------------------- writes
+
+
+def order_values(priced: PricedCart) -> dict[str, Any]:
+    """The order row of a priced cart."""
+    cart = priced.cart
+    order = {
+        "cart_id": cart.id,
+        "channel_id": cart.channel_id,
+        "customer_id": cart.customer_id,
+        "email": cart.email,
+        "phone": cart.phone,
+        "status": "OPEN",
+        "fulfillment_status": "UNFULFILLED",
+        "currency": priced.currency,
+        "taxes_included": priced.taxes_included,
+        "subtotal": priced.subtotal,
+        "discount_total": priced.discount_total,
+        "shipping_total": priced.shipping,
+        "tax_total": priced.tax,
+        "total": priced.total,
+        "discount_codes": [c.code for c in priced.codes if c.applicable],
+        "discounts": [
+            {
+                "promotionId": a.promotion_id,
+                "title": a.title,
+                "code": a.code,
+                "amount": a.amount,
+                "shipping": a.shipping_amount,
+            }
+            for a in priced.allocations
+        ],
+        "delivery": [
+            {
+                "kind": g.kind,
+                "address": g.address,
+                "locationId": g.location_pk,
+                "option": g.selected.handle if g.selected else None,
+                "shipping": g.shipping,
+                "shippingDiscount": g.shipping_discount,
+                "tax": g.tax,
+                "lineIds": [ln.pk for ln in g.lines],
+            }
+            for g in priced.groups
+        ],
+        "attributes": list(cart.attributes or ()),
+        "note": cart.note,
+    }
+    return order
+
+
+def order_line_values(
+    priced: PricedCart,
+    takes: Mapping[int, list[tuple[int, int]]],
+    tokens: Mapping[int, list[tuple[int, int, str]]],
+) -> list[dict[str, Any]]:
+    """The order lines: what was sold, at what price, from where."""
+    sellable = [ln for ln in priced.lines if ln.sellable]
+    group_kind = {ln.pk: g.kind for g in priced.groups for ln in g.lines}
+    lines = [
+        {
+            "variant_id": ln.variant_pk,
+            "sku": ln.sku,
+            "title": ln.title[:512],
+            "quantity": ln.quantity,
+            "unit_price": ln.unit_price,
+            "compare_at": ln.compare_at,
+            "price_source": ln.price_source[:64],
+            "subtotal": ln.subtotal,
+            "discount": ln.discount,
+            "tax": ln.tax,
+            "total": ln.total,
+            "discount_allocations": [
+                {"promotionId": p, "title": t, "code": c, "amount": a}
+                for p, t, c, a in ln.allocations
+            ],
+            "allocations": [
+                {"locationId": loc, "quantity": q, "reservation": tok}
+                for loc, q, tok in tokens.get(ln.pk, [])
+            ]
+            or [{"locationId": loc, "quantity": q} for loc, q in takes.get(ln.pk, [])],
+            "delivery_kind": group_kind.get(ln.pk, "SHIPPING"),
+        }
+        for ln in sellable
+    ]
+    return lines
 
 
 _INSERT_ORDER = insert(orders_t).returning(orders_t.c.id)
@@ -204,15 +296,23 @@ async def insert_order(
     payment: PaymentIntentResult | None,
     payment_reference: str | None,
 ) -> int:
-    """Write an order, its lines and its payment, and queue ``order.created``."""
+    """Write an order, its lines and its payment, and queue ``order.created``. An order
+    paid with a test payment is a test order (``test``, also in its event)."""
     now = _now()
     status = PAYMENT_STATUS.get(payment.status, "PENDING") if payment is not None else "PAID"
+    test = payment is not None and payment.test
     # Statements built once, the values passed as parameters: no construction or
     # cache key per call (the compiled form is cached per set of columns given).
     pk = (
         await conn.execute(
             _INSERT_ORDER,
-            {**order, "payment_status": status, "created_at": now, "updated_at": now},
+            {
+                **order,
+                "payment_status": status,
+                "test": test,
+                "created_at": now,
+                "updated_at": now,
+            },
         )
     ).scalar_one()
     name = order_name(pk)
@@ -231,6 +331,7 @@ async def insert_order(
                 "amount_captured": payment.amount_captured,
                 "amount_refunded": payment.amount_refunded,
                 "reference": payment_reference,
+                "test": payment.test,
                 "created_at": now,
                 "updated_at": now,
             },
@@ -246,6 +347,7 @@ async def insert_order(
             "currency": order["currency"],
             "total": order["total"],
             "paymentStatus": status,
+            "test": test,
             "lines": [
                 {"variantId": ln["variant_id"], "sku": ln["sku"], "quantity": ln["quantity"]}
                 for ln in lines

@@ -43,6 +43,7 @@ from connectors.payments import (
     PaymentError,
     PaymentProvider,
     PaymentUnavailable,
+    TestPaymentProvider,
     WebhookSignatureError,
 )
 from connectors.payments.stripe_provider import (
@@ -1031,3 +1032,103 @@ async def test_offline_payments_validate_their_input(
             await provider.authorize(**{**good, **change})
         assert excinfo.value.code == code, change
     assert (await provider.authorize(**good)).status == "captured"
+
+
+# -- the test provider ------------------------------------------------------------------
+
+
+async def test_test_provider_answers_like_stripe_for_stripes_test_payment_methods(
+    provider: StripeProvider,
+) -> None:
+    """For every test PaymentMethod the Stripe stand-in knows, the test provider gives
+    the status, decline code and amounts the Stripe provider gives through Stripe."""
+    test = TestPaymentProvider()
+    for pm in sorted(PM_SUCCEEDS | PM_DECLINES.keys() | {PM_AUTHENTICATION_REQUIRED}):
+        via_stripe = await _authorize(provider, pm=pm, amount=4321, currency="EUR")
+        via_test = await test.authorize(
+            amount=4321,
+            currency="EUR",
+            payment_method_id=pm,
+            reference="order-1001",
+            idempotency_key=_key(),
+        )
+        assert (via_test.status, via_test.failure_code) == (
+            via_stripe.status,
+            via_stripe.failure_code,
+        ), pm
+        assert (via_test.amount, via_test.currency, via_test.amount_captured) == (
+            via_stripe.amount,
+            via_stripe.currency,
+            via_stripe.amount_captured,
+        ), pm
+        assert bool(via_test.client_secret) == bool(via_stripe.client_secret), pm
+        assert via_test.test is True and via_stripe.test is False
+
+
+async def test_test_provider_cards_currencies_and_lifecycle() -> None:
+    test = TestPaymentProvider()
+    assert isinstance(test, PaymentProvider)
+
+    async def pay(pm: str, amount: int = 2500, currency: str = "USD", key: str = "k1") -> Any:
+        return await test.authorize(
+            amount=amount,
+            currency=currency,
+            payment_method_id=pm,
+            reference="r",
+            idempotency_key=key,
+        )
+
+    for brand in ("visa", "visa_debit", "mastercard", "amex", "discover", "jcb", "diners"):
+        got = await pay(f"pm_card_{brand}")
+        assert (got.status, got.raw_status, got.test) == ("authorized", "requires_capture", True)
+    assert (await pay("pm_card_de")).status == "authorized"  # cards by country
+    for pm, code in (
+        ("pm_card_chargeDeclined", "generic_decline"),
+        ("pm_card_visa_chargeDeclined", "generic_decline"),
+        ("pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds"),
+        ("pm_card_chargeDeclinedLostCard", "lost_card"),
+        ("pm_card_chargeDeclinedExpiredCard", "expired_card"),
+        ("pm_card_chargeDeclinedIncorrectCvc", "incorrect_cvc"),
+    ):
+        got = await pay(pm)
+        assert (got.status, got.failure_code) == ("failed", code), pm
+        assert got.failure_message
+    for pm in ("pm_card_authenticationRequired", "pm_card_threeDSecure2Required"):
+        got = await pay(pm)
+        assert got.status == "requires_action" and got.client_secret
+    # Any currency, any amount, in the hub's minor units.
+    for currency, amount in (("JPY", 1_500_000), ("KWD", 12_345), ("CHF", 10**11)):
+        got = await pay("pm_card_visa", amount, currency)
+        assert (got.amount, got.currency) == (amount, currency)
+    for bad, code in (
+        ("tok_visa", "invalid_payment_method"),
+        ("4242424242424242", "invalid_payment_method"),
+        ("pm_card_nonsense", "resource_missing"),
+        ("pm_1Nx", "resource_missing"),
+    ):
+        with pytest.raises(PaymentError) as excinfo:
+            await pay(bad)
+        assert excinfo.value.code == code, bad
+    with pytest.raises(PaymentError) as excinfo:
+        await pay("pm_card_visa", currency="usd")
+    assert excinfo.value.code == "invalid_currency"
+    with pytest.raises(PaymentError) as excinfo:
+        await pay("pm_card_visa", amount=0)
+    assert excinfo.value.code == "invalid_amount"
+
+    # The same key and payment give the same payment; authorize, capture, refund, cancel.
+    paid = await pay("pm_card_visa", 5000, "EUR", key="same")
+    assert (await pay("pm_card_visa", 5000, "EUR", key="same")).id == paid.id
+    assert (await pay("pm_card_visa", 5000, "EUR", key="other")).id != paid.id
+    part = await test.capture(paid.id, 3000, idempotency_key="c")
+    assert (part.status, part.amount_captured) == ("captured", 3000)
+    with pytest.raises(PaymentError) as excinfo:
+        await test.capture(paid.id, 5001, idempotency_key="c2")
+    assert excinfo.value.code == "amount_too_large"
+    back = await test.refund(paid.id, 1000, idempotency_key="r")
+    assert (back.status, back.amount_refunded) == ("partially_refunded", 1000)
+    assert (await test.refund(paid.id, idempotency_key="r2")).status == "refunded"
+    assert (await test.cancel(paid.id, idempotency_key="v")).status == "canceled"
+    with pytest.raises(PaymentError) as excinfo:
+        await test.cancel("pi_123", idempotency_key="v")
+    assert excinfo.value.code == "resource_missing"

@@ -321,7 +321,16 @@ async def test_expired_cart(hub: Hub) -> None:
             .where(carts_t.c.token == token)
             .values(expires_at=datetime(2000, 1, 1, tzinfo=UTC))
         )
-    assert await get_cart(hub, cid) is None
+    # cart(id:) of an expired cart is an error saying so, not a bare null.
+    res = await hub.gql("query($id: ID!) { cart(id: $id) { id } }", {"id": cid})
+    assert res["data"] == {"cart": None}
+    assert [e["extensions"]["code"] for e in res["errors"]] == ["CART_EXPIRED"]
+    assert res["errors"][0]["path"] == ["cart"]
+    # An unknown id stays null, without an error.
+    res = await hub.gql(
+        "query($id: ID!) { cart(id: $id) { id } }", {"id": "gid://hub/Cart/" + "z" * 32}
+    )
+    assert res["data"] == {"cart": None} and "errors" not in res
     got = await mutate(hub, "cartLinesAdd", "", {"cartId": cid, "lines": [{"merchandiseId": a}]})
     assert codes(got) == ["CART_EXPIRED"]
     done = await hub.admin(

@@ -202,8 +202,24 @@ async def test_payment_rules(hub: Hub) -> None:
     assert [e["code"] for e in out["userErrors"]] == ["PAYMENT_REQUIRED"]
     out = await checkout(hub, cid, uid(), {"provider": "stripe", "paymentMethodId": "pm_x"})
     assert [e["code"] for e in out["userErrors"]] == ["INVALID"]  # not configured here
-    out = await checkout(hub, cid, "", {"provider": "cash", "reference": "x"}, hub.admin_token)
-    assert [e["code"] for e in out["userErrors"]] == ["INVALID"]
+    for bad_key in ("", "k" * 256, "key\x00", "tab\tkey"):
+        out = await checkout(
+            hub, cid, bad_key, {"provider": "cash", "reference": "x"}, hub.admin_token
+        )
+        assert [(e["code"], e["field"]) for e in out["userErrors"]] == [
+            ("INVALID", ["idempotencyKey"])
+        ], bad_key
+    # Payment fields a client can send are checked before anything is written.
+    for payment, field in (
+        ({"provider": "cash", "reference": "r" * 256}, "reference"),
+        ({"provider": "cash", "reference": "drawer\x00"}, "reference"),
+        ({"provider": "stripe", "paymentMethodId": "pm_" + "x" * 300}, "paymentMethodId"),
+        ({"provider": "gift_card", "giftCardCode": "ABCD\x00EFGH"}, "giftCardCode"),
+    ):
+        out = await checkout(hub, cid, uid(), payment, hub.admin_token)
+        assert [(e["code"], e["field"]) for e in out["userErrors"]] == [
+            ("INVALID", ["payment", field])
+        ], out
     out = await checkout(hub, cid, uid(), {"provider": "cash", "reference": "x"}, hub.admin_token)
     assert out["userErrors"] == [] and out["order"]["paymentStatus"] == "PAID"
 
@@ -233,7 +249,7 @@ async def test_webhooks_are_verified_and_applied_once(shop: Hub, fake_stripe: Fa
     assert good.status_code == 200 and good.json()["outcome"] == "updated"
     q = "query($id: ID!) { order(id: $id) { paymentStatus payments { status } } }"
     res = await shop.admin(q, {"id": order["id"]})
-    assert res["data"]["order"] == {"paymentStatus": "PAID", "payments": [{"status": "captured"}]}
+    assert res["data"]["order"] == {"paymentStatus": "PAID", "payments": [{"status": "CAPTURED"}]}
 
     replay = await shop.client.post(
         "/webhooks/stripe", content=payload, headers={"stripe-signature": _sign(payload)}
@@ -283,3 +299,74 @@ async def test_order_event_and_ledger_balance(hub: Hub) -> None:
         {"variantId": int(vid.rsplit("/", 1)[1]), "sku": mine[0]["lines"][0]["sku"], "quantity": 3}
     ]
     assert await verify(hub.db) == []
+
+
+async def test_webhook_bodies_that_are_not_events_and_future_timestamps_are_refused(
+    shop: Hub,
+) -> None:
+    """A correctly signed body that is no Stripe event answers 400 with a clear error,
+    never a 500 from inside the Stripe library; a timestamp beyond the tolerance in
+    the future is refused like one beyond it in the past; nothing is recorded."""
+    import time
+
+    seen = await shop.scalar("SELECT COUNT(*) FROM payment_webhook_events")
+    for body in (
+        b"[1, 2, 3]",
+        b'"payment_intent.succeeded"',
+        b"42",
+        b"null",
+        b"not json",
+        b'{"object": "v2.core.event", "id": "evt_x", "type": "x"}',
+        b'{"object": "event", "id": ["evt_x"], "type": "payment_intent.succeeded"}',
+        json.dumps({"object": "event", "id": "evt_q", "type": "t", "data": [1]}).encode(),
+    ):
+        resp = await shop.client.post(
+            "/webhooks/stripe", content=body, headers={"stripe-signature": _sign(body)}
+        )
+        if body.startswith(b'{"object": "event", "id": "evt_q"'):
+            # An event whose data is not an object concerns no payment: ignored.
+            assert resp.status_code == 200 and resp.json()["outcome"] == "ignored", resp.text
+            continue
+        assert resp.status_code == 400, (body, resp.text)
+        assert resp.json()["code"] == "webhook_payload_invalid", resp.text
+    bad_utf8 = b'{"object": "event", "id": "\xff"}'
+    resp = await shop.client.post(
+        "/webhooks/stripe", content=bad_utf8, headers={"stripe-signature": "t=1,v1=00"}
+    )
+    assert resp.status_code == 400
+
+    payload = _event({"id": "pi_future", "object": "payment_intent", "status": "succeeded"})
+    for offset, status in ((3600, 400), (301, 400), (-301, 400), (30, 200), (-30, 200)):
+        resp = await shop.client.post(
+            "/webhooks/stripe",
+            content=payload,
+            headers={"stripe-signature": _sign(payload, timestamp=int(time.time()) + offset)},
+        )
+        assert resp.status_code == status, (offset, resp.text)
+        if status == 400:
+            assert resp.json()["code"] == "webhook_signature_invalid"
+    assert await shop.scalar("SELECT COUNT(*) FROM payment_webhook_events") == seen + 2
+
+
+async def test_status_fields_are_uppercase_enums(hub: Hub) -> None:
+    """Payment status (lowercase strings before) and the other closed sets of values
+    on orders, payments, carts and gift cards are GraphQL enums."""
+    q = """query($t: String!) { __type(name: $t) { fields { name
+      type { kind name ofType { kind name } } } } }"""
+    want = {
+        "OrderPayment": {"status": "PaymentStatus"},
+        "Order": {"status": "OrderStatus", "paymentStatus": "OrderPaymentStatus"},
+        "Cart": {"status": "CartStatus"},
+        "GiftCard": {"status": "GiftCardStatus"},
+        "GiftCardTransaction": {"kind": "GiftCardTransactionKind"},
+    }
+    for type_name, fields in want.items():
+        res = await hub.gql(q, {"t": type_name})
+        by_name = {f["name"]: f["type"] for f in res["data"]["__type"]["fields"]}
+        for field, enum in fields.items():
+            t = by_name[field]
+            t = t["ofType"] if t["kind"] == "NON_NULL" else t
+            assert (t["kind"], t["name"]) == ("ENUM", enum), (type_name, field, t)
+    values = await hub.gql('{ __type(name: "PaymentStatus") { enumValues { name } } }')
+    names = [v["name"] for v in values["data"]["__type"]["enumValues"]]
+    assert "CAPTURED" in names and all(n == n.upper() for n in names)

@@ -99,7 +99,7 @@ async def test_issue_check_and_pay_at_checkout(hub: Hub) -> None:
     assert order["paymentStatus"] == "PAID"
     assert Decimal(order["totalPrice"]["amount"]) == total
     assert order["payments"] == [
-        {"provider": "gift_card", "status": "captured", "amount": {"amount": f"{total:.2f}"}}
+        {"provider": "gift_card", "status": "CAPTURED", "amount": {"amount": f"{total:.2f}"}}
     ]
     left = Decimal("100.00") - total
     assert (await balance(hub, code))["balance"]["amount"] == f"{left:.2f}"

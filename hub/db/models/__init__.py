@@ -4,6 +4,7 @@ from .carts import Cart as Cart
 from .carts import CartDeliveryGroup as CartDeliveryGroup
 from .carts import CartLine as CartLine
 from .carts import CheckoutAttempt as CheckoutAttempt
+from .carts import CheckoutPayment as CheckoutPayment
 from .catalog import (
     BundleComponent,
     Channel,

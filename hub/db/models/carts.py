@@ -9,7 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigId, utcnow
@@ -39,8 +49,11 @@ class Cart(Base):
     attributes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     note: Mapped[str | None] = mapped_column(Text)
     # While COMPLETING: until when the checkout holding it may take (a crashed one's
-    # lock runs out and the cart is usable again).
+    # lock runs out and the cart is usable again), and that checkout's lease: only
+    # the attempt holding it completes the cart (another that took over after the
+    # lock ran out fences out a stalled one).
     locked_until: Mapped[datetime | None] = mapped_column()
+    checkout_lease: Mapped[str | None] = mapped_column(String(32))
     order_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -87,7 +100,10 @@ class CartLine(Base):
 
 class CheckoutAttempt(Base):
     """checkoutComplete's idempotency record, per (cart, client key). PENDING while a
-    checkout runs (until ``locked_until``), DONE with the order it made."""
+    checkout runs, DONE with the order it made. A running attempt holds a lease
+    (``lease``, until ``locked_until``) that it renews every few seconds; once it
+    lapses (the process died) a retry with the same key takes the attempt over with a
+    new lease, and the old one can no longer finish it."""
 
     __tablename__ = "checkout_attempts"
     __table_args__ = (CheckConstraint("status IN ('PENDING','DONE')", name="status"),)
@@ -98,4 +114,53 @@ class CheckoutAttempt(Base):
     status: Mapped[str] = mapped_column(String(16), default="PENDING")
     order_id: Mapped[int | None] = mapped_column(BigInteger)
     locked_until: Mapped[datetime] = mapped_column()
+    lease: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+CHECKOUT_PAYMENT_STATUSES = ("PENDING", "AUTHORIZED", "USED", "RELEASED", "FAILED")
+
+
+class CheckoutPayment(Base):
+    """A payment a checkout attempt takes, recorded before the provider is called.
+
+    ``PENDING``: recorded, the provider call may have happened (outcome unknown);
+    ``AUTHORIZED``: the provider holds or took the money; ``USED``: an order was
+    written with it (``order_id``); ``RELEASED``: given back (voided or refunded), or
+    nothing was taken; ``FAILED``: declined or refused, nothing taken. A PENDING or
+    AUTHORIZED row whose attempt is no longer running is an orphan: the next checkout
+    of the cart reuses it (the same way of paying: same ``fingerprint``) or releases
+    it, and the reconciliation job releases what is left. ``provider_key`` is the
+    idempotency key every provider call for it uses, so a replay never pays twice;
+    ``locked_until`` is the claim of whoever is releasing it. ``cart_id`` has no
+    foreign key: the row outlives a deleted cart, as the money trail it is."""
+
+    __tablename__ = "checkout_payments"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('PENDING','AUTHORIZED','USED','RELEASED','FAILED')", name="status"
+        ),
+        CheckConstraint("amount > 0", name="amount"),
+        Index("ix_checkout_payments_cart", "cart_id", "status"),
+        Index("ix_checkout_payments_open", "status", "updated_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    cart_id: Mapped[int] = mapped_column(BigInteger)
+    attempt_key: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_key: Mapped[str] = mapped_column(String(255), unique=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # The provider's payment method id when it is no secret (a Stripe pm_...), so the
+    # call can be replayed; never a gift card's code.
+    payment_method: Mapped[str | None] = mapped_column(String(255))
+    reference: Mapped[str] = mapped_column(String(255))
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default="PENDING")
+    intent_id: Mapped[str | None] = mapped_column(String(255))
+    order_id: Mapped[int | None] = mapped_column(BigInteger)
+    test: Mapped[bool] = mapped_column(Boolean, default=False)
+    locked_until: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

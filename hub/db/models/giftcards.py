@@ -65,6 +65,9 @@ class GiftCardTransaction(Base):
         CheckConstraint("kind <> 'DEBIT' OR returned <= -amount", name="returned_within_debit"),
         UniqueConstraint("gift_card_id", "idempotency_key", name="uq_gift_card_transactions_key"),
         Index("ix_gift_card_transactions_card", "gift_card_id", "id"),
+        # A checkout's debit found by its key alone (reconciling a crashed checkout,
+        # which never stores the card's code).
+        Index("ix_gift_card_transactions_idempotency_key", "idempotency_key"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     gift_card_id: Mapped[int] = mapped_column(ForeignKey("gift_cards.id", ondelete="CASCADE"))

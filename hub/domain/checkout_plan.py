@@ -1,0 +1,259 @@
+"""Where a checkout's stock comes from, and its reservations.
+
+Stock location rule. A pickup group takes every line from its pickup location. A
+shipping group ships from locations that are active, ship, and sell to the cart's
+channel, in fulfilment priority order (then id): first the one location that can send
+every line of the group in full; else, per line, the first location that has the
+whole line; else the line is split over locations in that order. Available means
+sellable online (safety stock is kept back). Untracked variants reserve nothing.
+
+Reservations are made inside the checkout's claiming transaction (all lines or none)
+and live for the attempt's lease: the attempt renews them while it runs, so those of
+an attempt whose process died are released by the expiry job within seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.db.models import Location, LocationChannel
+from hub.domain.carts import PricedCart, PricedLine
+from hub.domain.errors import Code, DomainError, UserError, fail
+from hub.domain.inventory import Inventory
+from hub.events.bus import Event
+from hub.money import MAX_MINOR, format_minor
+
+locations_t = Location.__table__
+loc_channels_t = LocationChannel.__table__
+
+INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
+EMPTY_CART = "EMPTY_CART"
+
+
+@dataclass(slots=True)
+class Short:
+    """A line the plan can't cover: ``location`` is its pickup location (pk, name)."""
+
+    line: PricedLine
+    location: tuple[int, str] | None = None
+
+
+@dataclass(slots=True)
+class Plan:
+    """Where each line's units come from: line pk -> [(location pk, quantity)]."""
+
+    takes: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    short: list[Short] = field(default_factory=list)
+
+
+class InTransaction:
+    """Hands ``Inventory`` our open transaction (it asks its database for
+    ``transaction()`` and ``read()``, both answered with our connection), so its
+    reservations and commitments (each one conditional UPDATE with its ledger row and
+    outbox event) become part of the checkout's transaction: all lines or none."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self.dialect = conn.dialect.name
+
+    @asynccontextmanager
+    async def transaction(self) -> Any:
+        yield self._conn
+
+    @asynccontextmanager
+    async def read(self) -> Any:
+        # Inventory's single-statement paths run on "a connection of their own": here
+        # that is ours too, so they commit (or roll back) with the checkout.
+        yield self._conn
+
+
+def short_of(s: Short) -> UserError:
+    """INSUFFICIENT_STOCK for one line, naming its pickup location when it has one."""
+    ln = s.line
+    if s.location is not None:
+        pk, name = s.location
+        where = f"at the pickup location {name} (gid://hub/Location/{pk})"
+        return UserError(
+            ["lines", ln.id],
+            f"not enough {ln.label} {where} for {ln.quantity}; choose another "
+            "pickup location or ship the line",
+            INSUFFICIENT_STOCK,
+        )
+    return UserError(
+        ["lines", ln.id], f"not enough {ln.label} in stock for {ln.quantity}", INSUFFICIENT_STOCK
+    )
+
+
+def check_storable(priced: PricedCart) -> None:
+    """Every amount of the order fits its 32-bit column (hub.money.MAX_MINOR): a cart
+    of 10,000 units at a large price can add up past it. Refused before anything is
+    reserved or paid."""
+    over = [
+        ln
+        for ln in priced.lines
+        if max(ln.unit_price, ln.compare_at or 0, ln.subtotal, ln.total, ln.tax) > MAX_MINOR
+    ]
+    totals = (priced.subtotal, priced.discount_total, priced.shipping, priced.tax, priced.total)
+    if over or max(totals) > MAX_MINOR:
+        largest = f"{format_minor(MAX_MINOR, priced.currency)} {priced.currency}"
+        raise DomainError(
+            [
+                UserError(["lines", ln.id], f"the line comes to over {largest}", "LIMIT_EXCEEDED")
+                for ln in over
+            ]
+            or [UserError(["cartId"], f"the order's total is over {largest}", "LIMIT_EXCEEDED")]
+        )
+
+
+def check_payable(priced: PricedCart, plan: Plan) -> None:
+    if not priced.lines:
+        raise fail(EMPTY_CART, "the cart has no lines", "cartId")  # type: ignore[arg-type]
+    check_storable(priced)
+    gone = [ln for ln in priced.lines if not ln.sellable]
+    if gone:
+        raise DomainError(
+            [
+                UserError(
+                    ["lines", ln.id],
+                    f"{ln.label} is no longer sold here; remove the line",
+                    str(Code.INVALID),
+                )
+                for ln in gone
+            ]
+        )
+    if plan.short:
+        raise DomainError([short_of(s) for s in plan.short])
+
+
+_CHANNEL_LOCATIONS = (
+    select(locations_t.c.id, locations_t.c.ships, locations_t.c.fulfillment_priority)
+    .join(
+        loc_channels_t,
+        and_(
+            loc_channels_t.c.location_id == locations_t.c.id,
+            loc_channels_t.c.channel_id == bindparam("channel"),
+        ),
+    )
+    .where(locations_t.c.active.is_(True))
+)
+
+
+async def plan_stock(conn: AsyncConnection, priced: PricedCart) -> Plan:
+    """Choose each line's stock locations (the rule in the module docstring)."""
+    plan = Plan()
+    cart = priced.cart
+    rows = (await conn.execute(_CHANNEL_LOCATIONS, {"channel": cart.channel_id})).all()
+    ship_from = [
+        r.id for r in sorted(rows, key=lambda r: (r.fulfillment_priority, r.id)) if r.ships
+    ]
+    selling = {r.id for r in rows}
+    left: dict[int, dict[int, int]] = {v: dict(locs) for v, locs in priced.stock.items()}
+    for g in priced.groups:
+        lines = [ln for ln in g.lines if ln.sellable and ln.tracked]
+        if not lines:
+            continue
+        if g.kind == "PICKUP":
+            loc = g.location_pk if g.location_pk in selling else None
+            for ln in lines:
+                have = left.get(ln.variant_pk, {}).get(loc, 0) if loc else 0
+                if have >= ln.quantity:
+                    plan.takes[ln.pk] = [(loc, ln.quantity)]  # type: ignore[list-item]
+                    left[ln.variant_pk][loc] = have - ln.quantity  # type: ignore[index]
+                else:
+                    where = (g.location_pk, g.location_name or "") if g.location_pk else None
+                    plan.short.append(Short(ln, where))
+            continue
+        whole = next(
+            (loc for loc in ship_from if all(_can(left, ln, loc) for ln in _merged(lines))),
+            None,
+        )
+        for ln in lines:
+            loc = (
+                whole
+                if whole is not None
+                else next((x for x in ship_from if _can(left, ln, x)), None)
+            )
+            if loc is not None:
+                plan.takes[ln.pk] = [(loc, ln.quantity)]
+                left[ln.variant_pk][loc] -= ln.quantity
+                continue
+            takes, need = [], ln.quantity
+            for x in ship_from:
+                have = left.get(ln.variant_pk, {}).get(x, 0)
+                if have > 0 and need > 0:
+                    q = min(have, need)
+                    takes.append((x, q))
+                    need -= q
+            if need > 0:
+                plan.short.append(Short(ln))
+                continue
+            for x, q in takes:
+                left[ln.variant_pk][x] -= q
+            plan.takes[ln.pk] = takes
+    return plan
+
+
+def _merged(lines: Sequence[PricedLine]) -> list[PricedLine]:
+    """Lines of the same variant counted together (for the one-location test)."""
+    by: dict[int, PricedLine] = {}
+    for ln in lines:
+        if ln.variant_pk in by:
+            prev = by[ln.variant_pk]
+            by[ln.variant_pk] = PricedLine(
+                prev.pk,
+                prev.variant_pk,
+                prev.product_pk,
+                prev.sku,
+                prev.title,
+                prev.quantity + ln.quantity,
+                [],
+                None,
+                True,
+                True,
+                True,
+            )
+        else:
+            by[ln.variant_pk] = ln
+    return list(by.values())
+
+
+def _can(left: Mapping[int, Mapping[int, int]], ln: PricedLine, loc: int) -> bool:
+    return left.get(ln.variant_pk, {}).get(loc, 0) >= ln.quantity
+
+
+async def reserve(
+    conn: AsyncConnection, priced: PricedCart, plan: Plan, ttl: timedelta, reference: str
+) -> tuple[dict[int, list[tuple[int, int, str]]], list[Event]]:
+    """Reserve every planned take inside the caller's transaction, each for ``ttl`` and
+    under ``reference`` (the attempt's: its lease renews them by it); a line whose
+    stock went meanwhile raises INSUFFICIENT_STOCK for it (and the transaction rolls
+    back)."""
+    inv = Inventory(InTransaction(conn))  # type: ignore[arg-type]
+    tokens: dict[int, list[tuple[int, int, str]]] = {}
+    events: list[Event] = []
+    by_pk = {ln.pk: ln for ln in priced.lines}
+    where = {
+        ln.pk: (g.location_pk, g.location_name or "")
+        for g in priced.groups
+        if g.kind == "PICKUP" and g.location_pk
+        for ln in g.lines
+    }
+    for line_pk, takes in plan.takes.items():
+        ln = by_pk[line_pk]
+        for loc, qty in takes:
+            try:
+                out = await inv.reserve(ln.variant_pk, loc, qty, ttl=ttl, reference=reference)
+            except DomainError as exc:
+                if any(e.code == INSUFFICIENT_STOCK for e in exc.errors):
+                    raise DomainError([short_of(Short(ln, where.get(ln.pk)))]) from None
+                raise
+            tokens.setdefault(line_pk, []).append((loc, qty, out.result["reservation"]))
+            events += out.events
+    return tokens, events
