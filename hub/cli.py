@@ -289,7 +289,9 @@ def apikey_create(
     ] = None,
     expires_in: Annotated[
         int | None,
-        typer.Option(help="Seconds until the key expires (default: never).", min=1),
+        typer.Option(
+            help="Seconds until the key expires (default: never).", min=1, metavar="SECONDS"
+        ),
     ] = None,
 ) -> None:
     """Create an API key in the hub's database and print its token (shown only once).

@@ -173,7 +173,7 @@ def test_test_payments_are_refused_in_production() -> None:
     )
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
-        "hub: invalid setting HUB_TEST_PAYMENTS: Value error, test payments can't be "
+        "hub: invalid setting HUB_TEST_PAYMENTS: test payments can't be "
         "enabled when HUB_ENV=production"
     ]
     # And the app itself never offers the provider in production.
