@@ -20,6 +20,7 @@ test suite runs every mutation on the compiled path, and the engine tests
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -93,6 +94,11 @@ async def _post(hub: Hub, body: dict[str, Any], who: str | None, headers: Any) -
     if token:
         h["Authorization"] = f"Bearer {token}"
     resp = await hub.client.post("/graphql", json=body, headers=h)
+    for _ in range(5):  # replaying the whole suite drains the client's cost budget:
+        if resp.status_code != 429:  # wait for it as a client would, then compare
+            break
+        await asyncio.sleep(resp.json()["errors"][0]["extensions"]["retryAfter"])
+        resp = await hub.client.post("/graphql", json=body, headers=h)
     assert resp.status_code == 200, resp.text
     return resp.content
 
