@@ -251,7 +251,7 @@ def _group(g: cartsvc.PricedGroup, currency: str) -> CartDeliveryGroup:
     return CartDeliveryGroup(
         id=strawberry.ID(g.id),
         delivery_type=CartDeliveryType(g.kind),
-        address=g.address,
+        address=None if g.address is None else JSON(g.address),
         line_ids=[strawberry.ID(ln.id) for ln in g.lines],
         delivery_options=[_option(o) for o in g.options],
         selected_delivery_option=_option(g.selected) if g.selected else None,
@@ -267,9 +267,7 @@ Cart = strawberry.Parent[cartsvc.PricedCart]
 
 @strawberry.type(name="Cart", description="A server-side cart; its id is unguessable.")
 class CartType(Node):
-    @strawberry.field
-    def id(self, root: Cart) -> strawberry.ID:
-        return strawberry.ID(root.id)
+    # id: Node's, read from the priced cart.
 
     @classmethod
     def is_type_of(cls, obj: Any, _info: Any) -> bool:

@@ -47,28 +47,6 @@ class Carts:
         self.db = db
         self.ttl = ttl
 
-    async def create(
-        self,
-        channel: ChannelRecord,
-        principal: Principal,
-        *,
-        lines: Sequence[LineInput] = (),
-        codes: Sequence[str] = (),
-        buyer: BuyerIdentity | None = None,
-        attributes: Sequence[Attribute] | None = None,
-        note: str | None = None,
-    ) -> tuple[str, list[CartWarning]]:
-        state, warnings = await self.create_state(
-            channel,
-            principal,
-            lines=lines,
-            codes=codes,
-            buyer=buyer,
-            attributes=attributes,
-            note=note,
-        )
-        return state.token, warnings
-
     async def create_state(
         self,
         channel: ChannelRecord,
@@ -80,8 +58,8 @@ class Carts:
         attributes: Sequence[Attribute] | None = None,
         note: str | None = None,
     ) -> tuple[CartState, list[CartWarning]]:
-        """``create``, answering with the new cart as written (see
-        :func:`hub.domain.carts.operations.create`)."""
+        """Create a cart, answering with it as written (see
+        :func:`hub.domain.carts.operations.create`) and the warnings of its lines."""
         values = new_cart(
             channel, principal, self.ttl, codes=codes, buyer=buyer, attributes=attributes, note=note
         )

@@ -196,17 +196,14 @@ async def debit_state(conn: AsyncConnection, debit_pk: int) -> DebitState | None
     ).first()
     if debit_row is None:
         return None
-    back = dict(
-        (
-            await conn.execute(
-                select(txns_t.c.kind, func.sum(txns_t.c.amount))
-                .where(txns_t.c.debit_id == debit_pk)
-                .group_by(txns_t.c.kind)
-            )
+    rows = (
+        await conn.execute(
+            select(txns_t.c.kind, func.sum(txns_t.c.amount))
+            .where(txns_t.c.debit_id == debit_pk)
+            .group_by(txns_t.c.kind)
         )
-        .tuples()
-        .all()
-    )
+    ).all()
+    back = {kind: total for kind, total in rows}
     return DebitState(
         debit_row.id,
         debit_row.gift_card_id,

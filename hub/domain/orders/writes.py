@@ -83,7 +83,7 @@ def order_line_values(
     """The order lines: what was sold, at what price, from where."""
     sellable = [ln for ln in priced.lines if ln.sellable]
     group_kind = {ln.pk: g.kind for g in priced.groups for ln in g.lines}
-    lines = [
+    lines: list[dict[str, Any]] = [
         {
             "variant_id": ln.variant_pk,
             "sku": ln.sku,
