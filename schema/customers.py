@@ -133,7 +133,7 @@ class CustomerQuery:
             pk = ids.decode_pk(id, "Customer")
         except ids.InvalidId as exc:
             raise ApiError(str(exc), "INVALID_ID") from None
-        if not principal.is_staff and principal.customer_id is None:
+        if not cust.may_look_up(principal):
             raise ApiError(
                 "this needs an API key with the admin or customer scope", "ACCESS_DENIED"
             )

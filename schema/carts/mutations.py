@@ -140,24 +140,8 @@ async def _run(
     else:
         priced = await cartsvc.view_cart(com.db, token, principal, tax_engine=com.tax)
     if priced is not None:
-        warnings = _merge_warnings(priced, warnings)
+        warnings = cartsvc.change_warnings(priced, warnings)
     return payload(cart=shown(priced), user_errors=[], warnings=warnings)
-
-
-def _merge_warnings(
-    priced: cartsvc.PricedCart, warnings: list[cartsvc.CartWarning]
-) -> list[cartsvc.CartWarning]:
-    """The cart shows the change's warnings too; the change's warnings include a line
-    its pickup location can't cover after this change (choosing the location, or
-    adding more than it holds)."""
-    seen = {(w.code, w.target) for w in priced.warnings}
-    priced.warnings += [w for w in warnings if (w.code, w.target) not in seen]
-    mine = {(w.code, w.target) for w in warnings}
-    return warnings + [
-        w
-        for w in priced.warnings
-        if w.code == cartsvc.WarningCode.NOT_AT_PICKUP_LOCATION and (w.code, w.target) not in mine
-    ]
 
 
 @strawberry.type

@@ -70,7 +70,15 @@ from hub.domain.carts.priced import (
     PricedLine,
 )
 from hub.domain.carts.pricing import customer_key, price_cart
-from hub.domain.carts.service import Carts, price, read_cart, view_cart, view_carts, view_state
+from hub.domain.carts.service import (
+    Carts,
+    change_warnings,
+    price,
+    read_cart,
+    view_cart,
+    view_carts,
+    view_state,
+)
 
 # The name checkout imported before this package existed (kept until it moves).
 _customer_key = customer_key
@@ -104,6 +112,7 @@ __all__ = [
     "WarningCode",
     "cart_gid",
     "carts_t",
+    "change_warnings",
     "check_binding",
     "check_readable",
     "customer_key",

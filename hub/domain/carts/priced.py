@@ -12,6 +12,7 @@ from hub.domain.carts.model import CartState, CartWarning, cart_gid
 from hub.domain.catalog import ChannelRecord
 from hub.domain.customers import CustomerRecord
 from hub.domain.promotions import Promotion, Result
+from hub.domain.shipping import ShippingOption
 
 
 @dataclass(slots=True)
@@ -54,14 +55,8 @@ class PricedLine:
         return f"merchandise {ids.encode('ProductVariant', self.variant_pk)}"
 
 
-@dataclass(slots=True)
-class DeliveryOption:
-    handle: str
-    title: str
-    amount: int
-    currency: str
-    min_days: int | None
-    max_days: int | None
+# A way to deliver a group: a shipping rate, or the pickup option (free, same day).
+DeliveryOption = ShippingOption
 
 
 @dataclass(slots=True)

@@ -264,11 +264,7 @@ async def _ship(
         weight_grams=weight,
         subtotal=sum(ln.subtotal for ln in ship_lines),
     )
-    g.options = [
-        DeliveryOption(o.handle, o.title, o.amount, o.currency, o.min_days, o.max_days)
-        for o in got
-        if o.currency == priced.currency
-    ]
+    g.options = [o for o in got if o.currency == priced.currency]
     chosen = next((o for o in g.options if o.handle == wanted), None)
     if wanted and chosen is None:
         priced.warnings.append(

@@ -4,9 +4,9 @@ Input that needs no database is checked before a connection is taken."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,6 +27,7 @@ from hub.domain.carts.model import (
     DeliveryGroupInput,
     LineInput,
     LineUpdate,
+    WarningCode,
 )
 from hub.domain.carts.operations import buyer_email, create, new_cart, touch
 from hub.domain.carts.priced import PricedCart
@@ -34,6 +35,8 @@ from hub.domain.carts.pricing import price_cart
 from hub.domain.carts.validation import clean_attributes, clean_buyer, clean_codes, clean_note
 from hub.domain.catalog import ChannelRecord
 from hub.domain.errors import Code, DomainError, fail
+
+T = TypeVar("T")
 
 
 def _now() -> datetime:
@@ -71,30 +74,34 @@ class Carts:
     ) -> CartState:
         return await touch(conn, token, principal, self.ttl, **values)
 
+    async def _on_cart(
+        self,
+        token: str,
+        principal: Principal,
+        op: Callable[[AsyncConnection, CartState], Awaitable[T]],
+    ) -> T:
+        """Run ``op`` on the cart, locked for this change, in one transaction."""
+        async with self.db.transaction() as conn:
+            return await op(conn, await self._touch(conn, token, principal))
+
     async def add_lines(
         self, token: str, principal: Principal, new: Sequence[LineInput]
     ) -> list[CartWarning]:
         if not new:
             raise fail(Code.BLANK, "give at least one line", "lines")
-        async with self.db.transaction() as conn:
-            state = await self._touch(conn, token, principal)
-            return await add_lines(conn, state, new)
+        return await self._on_cart(token, principal, lambda c, s: add_lines(c, s, new))
 
     async def update_lines(
         self, token: str, principal: Principal, updates: Sequence[LineUpdate]
     ) -> list[CartWarning]:
         if not updates:
             raise fail(Code.BLANK, "give at least one line", "lines")
-        async with self.db.transaction() as conn:
-            state = await self._touch(conn, token, principal)
-            return await update_lines(conn, state, updates)
+        return await self._on_cart(token, principal, lambda c, s: update_lines(c, s, updates))
 
     async def remove_lines(self, token: str, principal: Principal, line_pks: Sequence[int]) -> None:
         if not line_pks:
             raise fail(Code.BLANK, "give at least one line id", "line_ids")
-        async with self.db.transaction() as conn:
-            state = await self._touch(conn, token, principal)
-            await remove_lines(conn, state, line_pks)
+        await self._on_cart(token, principal, lambda c, s: remove_lines(c, s, line_pks))
 
     async def set_discount_codes(
         self, token: str, principal: Principal, codes: Sequence[str]
@@ -127,13 +134,25 @@ class Carts:
         self, token: str, principal: Principal, groups: Sequence[DeliveryGroupInput]
     ) -> None:
         """Replace the cart's delivery groups (:mod:`hub.domain.carts.delivery`)."""
-        async with self.db.transaction() as conn:
-            state = await self._touch(conn, token, principal)
-            await set_delivery(conn, state, groups)
+        await self._on_cart(token, principal, lambda c, s: set_delivery(c, s, groups))
 
     async def _change(self, token: str, principal: Principal, **values: Any) -> None:
         async with self.db.transaction() as conn:
             await self._touch(conn, token, principal, **values)
+
+
+def change_warnings(priced: PricedCart, warnings: list[CartWarning]) -> list[CartWarning]:
+    """The warnings of a change, once the cart is priced after it: the cart shows them
+    too, and they include each line its pickup location can't cover after the change
+    (choosing the location, or adding more than it holds)."""
+    seen = {(w.code, w.target) for w in priced.warnings}
+    priced.warnings += [w for w in warnings if (w.code, w.target) not in seen]
+    mine = {(w.code, w.target) for w in warnings}
+    return warnings + [
+        w
+        for w in priced.warnings
+        if w.code == WarningCode.NOT_AT_PICKUP_LOCATION and (w.code, w.target) not in mine
+    ]
 
 
 # ----------------------------------------------------------------------------- reads

@@ -20,6 +20,7 @@ from hub.domain.customers.records import (
     customer_for_principal,
     customers_by_pks,
     get_customer,
+    may_look_up,
 )
 from hub.domain.customers.writes import (
     GROUP_RE,
@@ -56,6 +57,7 @@ __all__ = [
     "customers_by_pks",
     "get_customer",
     "insert_customer",
+    "may_look_up",
     "new_customer",
     "update_customer",
 ]

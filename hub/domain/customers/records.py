@@ -89,6 +89,11 @@ async def customer_for_principal(
     return await get_customer(conn, principal.customer_id)
 
 
+def may_look_up(principal: Principal) -> bool:
+    """Customers are looked up by id with a staff key or a customer key only."""
+    return principal.is_staff or principal.customer_id is not None
+
+
 def can_see(principal: Principal, customer_pk: int) -> bool:
     """Staff see every customer; a customer key only its own."""
     return principal.is_staff or (
