@@ -8,19 +8,21 @@ customer, and asking for another id returns null.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import strawberry
+from strawberry.permission import BasePermission
 from strawberry.types import Info
 from strawberry.types.unset import UNSET
 
 from hub import ids
 from hub.domain import customers as cust
 from schema.errors import ApiError, UserError, field_pk, run_write
+from schema.paths import in_api_terms
 from schema.permissions import StaffOnly
 from schema.relay import Node, register_node
 
-ADMIN = [StaffOnly]
+ADMIN: list[type[BasePermission]] = [StaffOnly]
 
 
 @strawberry.type(name="CustomerLoyalty")
@@ -52,8 +54,8 @@ class CustomerType(Node):
         return isinstance(obj, cust.CustomerRecord)
 
     @strawberry.field
-    def loyalty(self) -> CustomerLoyalty:
-        return CustomerLoyalty(tier=self.loyalty_tier)  # type: ignore[attr-defined]
+    def loyalty(self, root: strawberry.Parent[cust.CustomerRecord]) -> CustomerLoyalty:
+        return CustomerLoyalty(tier=root.loyalty_tier)
 
 
 @strawberry.input
@@ -105,10 +107,15 @@ def _customer_data(i: CustomerInput) -> tuple[cust.CustomerInput, set[str]]:
     return data, clear
 
 
-async def _load(info: Info, pk: int | None) -> cust.CustomerRecord | None:
+def _shown(customer: cust.CustomerRecord | None) -> CustomerType | None:
+    """A customer as the API returns it (CustomerType resolves from a ``CustomerRecord``)."""
+    return cast(CustomerType | None, customer)
+
+
+async def _load(info: Info, pk: int | None) -> CustomerType | None:
     if pk is None:
         return None
-    return await cust.get_customer(info.context.reader, pk)
+    return _shown(await cust.get_customer(info.context.reader, pk))
 
 
 @strawberry.type
@@ -121,18 +128,18 @@ class CustomerQuery:
     async def customer(self, info: Info, id: strawberry.ID | None = None) -> CustomerType | None:
         principal = info.context.principal
         if id is None:
-            return await cust.customer_for_principal(info.context.reader, principal)  # type: ignore[return-value]
+            return _shown(await cust.customer_for_principal(info.context.reader, principal))
         try:
             pk = ids.decode_pk(id, "Customer")
         except ids.InvalidId as exc:
             raise ApiError(str(exc), "INVALID_ID") from None
-        if not principal.is_staff and principal.customer_id is None:
+        if not cust.may_look_up(principal):
             raise ApiError(
                 "this needs an API key with the admin or customer scope", "ACCESS_DENIED"
             )
         if not cust.can_see(principal, pk):
             return None
-        return await _load(info, pk)  # type: ignore[return-value]
+        return await _load(info, pk)
 
 
 @strawberry.type
@@ -140,8 +147,10 @@ class CustomerMutation:
     @strawberry.mutation(permission_classes=ADMIN)
     async def customer_create(self, info: Info, input: CustomerInput) -> CustomerPayload:
         data, _ = _customer_data(input)  # on create, null is the same as leaving it out
-        pk, errs = await run_write(info, lambda: cust.create_customer(info.context.db, data))
-        return CustomerPayload(customer=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
+        pk, errs = await run_write(
+            info, lambda: in_api_terms(cust.create_customer(info.context.db, data))
+        )
+        return CustomerPayload(customer=await _load(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def customer_update(
@@ -149,12 +158,11 @@ class CustomerMutation:
     ) -> CustomerPayload:
         async def go() -> int:
             data, clear = _customer_data(input)
-            return await cust.update_customer(
-                info.context.db, field_pk(id, "Customer", "id"), data, clear=clear
-            )
+            pk = field_pk(id, "Customer", "id")
+            return await in_api_terms(cust.update_customer(info.context.db, pk, data, clear=clear))
 
         pk, errs = await run_write(info, go)
-        return CustomerPayload(customer=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
+        return CustomerPayload(customer=await _load(info, pk), user_errors=errs)
 
 
 async def _customer_nodes(info: Info, pks: list[int]) -> dict[int, cust.CustomerRecord]:

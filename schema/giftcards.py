@@ -12,20 +12,24 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
+from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from hub import ids
 from hub.domain import giftcards as gc
 from schema.catalog import MoneyType
 from schema.errors import ApiError, UserError, field_pk, run_write
+from schema.paths import in_api_terms
 from schema.permissions import StaffOnly
 from schema.relay import Connection, Node, connection_from_list, page_request, register_node
 from schema.throttle import take
 
-ADMIN = [StaffOnly]
+ADMIN: list[type[BasePermission]] = [StaffOnly]
+# Where the domain's names for an issue's input differ from the API's.
+_ISSUE_FIELDS = {"reference": "note"}
 
 
 @strawberry.enum
@@ -70,22 +74,24 @@ class GiftCardType(Node):
         return isinstance(obj, gc.GiftCardRecord)
 
     @strawberry.field
-    def customer_id(self) -> strawberry.ID | None:
-        pk = self.customer_pk  # type: ignore[attr-defined]
-        return ids.encode("Customer", pk) if pk else None  # type: ignore[return-value]
+    def customer_id(self, root: strawberry.Parent[gc.GiftCardRecord]) -> strawberry.ID | None:
+        pk = root.customer_pk
+        return strawberry.ID(ids.encode("Customer", pk)) if pk else None
 
     @strawberry.field(description="The ledger, oldest first.")
     async def transactions(
         self,
         info: Info,
+        root: strawberry.Parent[gc.GiftCardRecord],
         first: int | None = None,
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[GiftCardTransactionType]:
         page = page_request(first, after, last, before, info.context.settings.max_page_size)
-        rows = await gc.transactions(info.context.reader, self)  # type: ignore[arg-type]
-        return connection_from_list(rows, page, "GiftCardTransaction", key=lambda t: t.pk)  # type: ignore[return-value]
+        rows = await gc.transactions(info.context.reader, root)
+        got = connection_from_list(rows, page, "GiftCardTransaction", key=lambda t: t.pk)
+        return cast(Connection[GiftCardTransactionType], got)
 
 
 @strawberry.type(name="GiftCardBalance")
@@ -133,7 +139,7 @@ class GiftCardQuery:
             pk = ids.decode_pk(id, "GiftCard")
         except ids.InvalidId as exc:
             raise ApiError(str(exc), "INVALID_ID") from None
-        return await gc.get_gift_card(info.context.reader, pk)  # type: ignore[return-value]
+        return _shown(await gc.get_gift_card(info.context.reader, pk))
 
     @strawberry.field(
         description="The balance and expiry of the active gift card with this code; null "
@@ -142,7 +148,8 @@ class GiftCardQuery:
     async def gift_card_balance(self, info: Info, code: str) -> GiftCardBalanceType | None:
         limit = info.context.settings.rate_limit_gift_card_balance
         await take(info, "giftcard", limit, what="gift card look-ups")
-        return await gc.balance_for_code(info.context.reader, code)  # type: ignore[return-value]
+        got = await gc.balance_for_code(info.context.reader, code)
+        return cast(GiftCardBalanceType | None, got)
 
 
 @strawberry.type
@@ -156,19 +163,22 @@ class GiftCardMutation:
             customer = None
             if input.customer_id is not None:
                 customer = field_pk(input.customer_id, "Customer", "customerId")
-            return await gc.issue(
-                info.context.db,
-                amount=input.amount,
-                currency=input.currency_code,
-                code=input.code,
-                expires_at=input.expires_at,
-                customer_pk=customer,
-                reference=input.note,
+            return await in_api_terms(
+                gc.issue(
+                    info.context.db,
+                    amount=input.amount,
+                    currency=input.currency_code,
+                    code=input.code,
+                    expires_at=input.expires_at,
+                    customer_pk=customer,
+                    reference=input.note,
+                ),
+                _ISSUE_FIELDS,
             )
 
         got, errs = await run_write(info, go)
         card, code = got if got is not None else (None, None)
-        return GiftCardIssuePayload(gift_card=card, code=code, user_errors=errs)
+        return GiftCardIssuePayload(gift_card=_shown(card), code=code, user_errors=errs)
 
     @strawberry.mutation(
         permission_classes=ADMIN,
@@ -176,9 +186,14 @@ class GiftCardMutation:
     )
     async def gift_card_disable(self, info: Info, id: strawberry.ID) -> GiftCardPayload:
         card, errs = await run_write(
-            info, lambda: gc.disable(info.context.db, field_pk(id, "GiftCard", "id"))
+            info, lambda: in_api_terms(gc.disable(info.context.db, field_pk(id, "GiftCard", "id")))
         )
-        return GiftCardPayload(gift_card=card, user_errors=errs)
+        return GiftCardPayload(gift_card=_shown(card), user_errors=errs)
+
+
+def _shown(card: gc.GiftCardRecord | None) -> GiftCardType | None:
+    """A card as the API returns it (GiftCardType resolves from a ``GiftCardRecord``)."""
+    return cast(GiftCardType | None, card)
 
 
 async def _gift_card_nodes(info: Info, pks: list[int]) -> dict[int, gc.GiftCardRecord]:

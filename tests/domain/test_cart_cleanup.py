@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 
 from hub.db.models import CheckoutAttempt
-from hub.domain.carts import carts_t, delete_expired, groups_t, lines_t
+from hub.db.tables import carts_t, groups_t, lines_t
+from hub.domain.carts import delete_expired
 from hub.services import Services
 from hub.settings import load_settings
 from tests.conftest import Hub

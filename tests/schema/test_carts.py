@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import update
 
 from hub.auth import create_api_key
+from hub.db.tables import carts_t
 from hub.demo import NEWARK, SOHO
-from hub.domain.carts import carts_t
 from tests.conftest import Hub
 from tests.schema.test_inventory import make_variant, op
 

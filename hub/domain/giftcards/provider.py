@@ -1,0 +1,178 @@
+"""The gift card as a payment provider (``connectors.payments.base.PaymentProvider``),
+so ``checkoutComplete`` takes a gift card like any other payment: ``authorize`` debits
+(the money is taken, so the payment is ``captured`` at once, like cash), ``capture``
+confirms, ``cancel`` voids the debit, ``refund`` gives back all or part of it.
+
+It lives here and not in ``connectors/`` because it works on the hub's own database,
+which connectors never touch. A refused debit is a ``failed`` payment whose
+``failure_code`` is the userError code checkout answers: ``GIFT_CARD_INSUFFICIENT_FUNDS``
+or ``GIFT_CARD_INVALID`` (unknown or disabled code, expired card, another currency).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+
+from connectors.payments.base import (
+    REFUND_REASONS,
+    PaymentError,
+    PaymentIntentResult,
+    PaymentUnavailable,
+    RefundReason,
+)
+from hub.db.database import Database
+from hub.db.tables import txns_t
+from hub.domain.giftcards.ledger import debit, debit_state, recredit
+from hub.domain.giftcards.records import MAX_AMOUNT, PROVIDER, DebitState, GiftCardDeclined
+from hub.money import is_currency
+
+
+class GiftCardProvider:
+    """The gift card as a payment provider (``connectors.payments.base.PaymentProvider``).
+
+    ``payment_method_id`` is the card's code. ``authorize`` takes the money at once
+    (status ``captured``); the payment's id is ``gc_<ledger row>``, never the code."""
+
+    name = PROVIDER
+    voids_captured = True  # cancel() voids a debit, though it was taken at once
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def authorize(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        payment_method_id: str | None,
+        reference: str,
+        idempotency_key: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> PaymentIntentResult:
+        if not idempotency_key or not idempotency_key.strip():
+            raise PaymentError("idempotency_key_required", "pass a non-empty idempotency key")
+        if not payment_method_id or not payment_method_id.strip():
+            raise PaymentError("gift_card_code_required", "pass the gift card's code")
+        if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_AMOUNT:
+            raise PaymentError("invalid_amount", "amount must be a positive integer")
+        if not is_currency(currency):
+            raise PaymentError("invalid_currency", f"{currency!r} is not an ISO 4217 code")
+        try:
+            state = await debit(
+                self.db,
+                payment_method_id,
+                amount,
+                currency,
+                reference=reference,
+                key=idempotency_key,
+            )
+        except GiftCardDeclined as exc:
+            return PaymentIntentResult(
+                provider=self.name,
+                id="",
+                status="failed",
+                amount=amount,
+                currency=currency,
+                amount_captured=0,
+                amount_refunded=0,
+                failure_code=exc.code,
+                failure_message=exc.message,
+                raw_status="declined",
+            )
+        except DBAPIError as exc:
+            raise PaymentUnavailable(f"the gift card ledger could not be written: {exc}") from exc
+        return self._result(state)
+
+    async def lookup(self, idempotency_key: str) -> PaymentIntentResult | None:
+        """The debit ``authorize`` made with this idempotency key (on whichever card),
+        as it stands now; None when there is none. Reconciliation finds a crashed
+        checkout's debit this way: the card's code is never stored."""
+        async with self.db.read() as conn:
+            pk = (
+                await conn.execute(
+                    select(txns_t.c.id).where(
+                        txns_t.c.idempotency_key == idempotency_key[:255],
+                        txns_t.c.kind == "DEBIT",
+                    )
+                )
+            ).scalar()
+            state = await debit_state(conn, pk) if pk is not None else None
+        return self._result(state) if state is not None else None
+
+    async def capture(
+        self, intent_id: str, amount: int | None = None, *, idempotency_key: str
+    ) -> PaymentIntentResult:
+        """Taken when authorized: returns the payment as it stands."""
+        async with self.db.read() as conn:
+            state = await debit_state(conn, self._parse(intent_id))
+        if state is None:
+            raise PaymentError("resource_missing", f"no such gift card payment: {intent_id!r}")
+        if amount is not None and amount != state.amount:
+            raise PaymentError(
+                "payment_intent_unexpected_state",
+                f"this gift card payment was taken in full ({state.amount}) when authorized; "
+                "refund the difference instead",
+            )
+        return self._result(state)
+
+    async def cancel(self, intent_id: str, *, idempotency_key: str) -> PaymentIntentResult:
+        """Give back all that remains of the debit to the card (a void)."""
+        state = await self._recredit(intent_id, None, "VOID", idempotency_key)
+        return self._result(state)
+
+    async def refund(
+        self,
+        intent_id: str,
+        amount: int | None = None,
+        *,
+        idempotency_key: str,
+        reason: RefundReason | None = None,
+    ) -> PaymentIntentResult:
+        """Give back all that remains, or ``amount`` of it, to the card."""
+        if reason is not None and reason not in REFUND_REASONS:
+            raise PaymentError(
+                "invalid_refund_reason", f"reason must be one of {sorted(REFUND_REASONS)}"
+            )
+        if amount is not None and (
+            isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0
+        ):
+            raise PaymentError("invalid_amount", "refund amount must be a positive integer")
+        state = await self._recredit(intent_id, amount, "REFUND", idempotency_key)
+        return self._result(state)
+
+    async def _recredit(
+        self, intent_id: str, amount: int | None, kind: str, key: str
+    ) -> DebitState:
+        if not key or not key.strip():
+            raise PaymentError("idempotency_key_required", "pass a non-empty idempotency key")
+        try:
+            return await recredit(
+                self.db, self._parse(intent_id), amount, kind=kind, key=key, reference=intent_id
+            )
+        except DBAPIError as exc:
+            raise PaymentUnavailable(f"the gift card ledger could not be written: {exc}") from exc
+
+    @staticmethod
+    def _parse(intent_id: str) -> int:
+        prefix, _, raw = (intent_id or "").partition("_")
+        if prefix != "gc" or not raw.isdigit() or len(raw) > 18:
+            raise PaymentError("resource_missing", f"no such gift card payment: {intent_id!r}")
+        return int(raw)
+
+    def _result(self, s: DebitState) -> PaymentIntentResult:
+        status = s.status
+        return PaymentIntentResult(
+            provider=self.name,
+            id=f"gc_{s.pk}",
+            status=status,
+            amount=s.amount,
+            currency=s.currency,
+            amount_captured=s.amount - s.voided,
+            amount_refunded=s.refunded,
+            failure_code=None,
+            failure_message=None,
+            raw_status=status,
+        )

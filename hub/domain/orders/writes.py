@@ -1,0 +1,191 @@
+"""Writing an order: what checkout creates, in checkout's transaction.
+
+An order is written in one transaction with its lines, its payment, the promotion
+redemptions, the stock commitments and an ``order.created`` event in the outbox (the
+last three are checkout's); these functions write the order's own rows and event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connectors.payments.base import PaymentIntentResult
+from hub import ids
+from hub.db.tables import order_lines_t, orders_t, payments_t
+from hub.domain.carts.priced import PricedCart
+from hub.domain.orders.payments import PAYMENT_STATUS
+from hub.domain.orders.records import order_name
+from hub.events.outbox import Outbox
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def order_values(priced: PricedCart) -> dict[str, Any]:
+    """The order row of a priced cart."""
+    cart = priced.cart
+    order = {
+        "cart_id": cart.id,
+        "channel_id": cart.channel_id,
+        "customer_id": cart.customer_id,
+        "email": cart.email,
+        "phone": cart.phone,
+        "status": "OPEN",
+        "fulfillment_status": "UNFULFILLED",
+        "currency": priced.currency,
+        "taxes_included": priced.taxes_included,
+        "subtotal": priced.subtotal,
+        "discount_total": priced.discount_total,
+        "shipping_total": priced.shipping,
+        "tax_total": priced.tax,
+        "total": priced.total,
+        "discount_codes": [c.code for c in priced.codes if c.applicable],
+        "discounts": [
+            {
+                "promotionId": a.promotion_id,
+                "title": a.title,
+                "code": a.code,
+                "amount": a.amount,
+                "shipping": a.shipping_amount,
+            }
+            for a in priced.allocations
+        ],
+        "delivery": [
+            {
+                "kind": g.kind,
+                "address": g.address,
+                "locationId": g.location_pk,
+                "option": g.selected.handle if g.selected else None,
+                "shipping": g.shipping,
+                "shippingDiscount": g.shipping_discount,
+                "tax": g.tax,
+                "lineIds": [ln.pk for ln in g.lines],
+            }
+            for g in priced.groups
+        ],
+        "attributes": list(cart.attributes or ()),
+        "note": cart.note,
+    }
+    return order
+
+
+def order_line_values(
+    priced: PricedCart,
+    takes: Mapping[int, list[tuple[int, int]]],
+    tokens: Mapping[int, list[tuple[int, int, str]]],
+) -> list[dict[str, Any]]:
+    """The order lines: what was sold, at what price, from where."""
+    sellable = [ln for ln in priced.lines if ln.sellable]
+    group_kind = {ln.pk: g.kind for g in priced.groups for ln in g.lines}
+    lines: list[dict[str, Any]] = [
+        {
+            "variant_id": ln.variant_pk,
+            "sku": ln.sku,
+            "title": ln.title[:512],
+            "quantity": ln.quantity,
+            "unit_price": ln.unit_price,
+            "compare_at": ln.compare_at,
+            "price_source": ln.price_source[:64],
+            "subtotal": ln.subtotal,
+            "discount": ln.discount,
+            "tax": ln.tax,
+            "total": ln.total,
+            "discount_allocations": [
+                {"promotionId": p, "title": t, "code": c, "amount": a}
+                for p, t, c, a in ln.allocations
+            ],
+            "allocations": [
+                {"locationId": loc, "quantity": q, "reservation": tok}
+                for loc, q, tok in tokens.get(ln.pk, [])
+            ]
+            or [{"locationId": loc, "quantity": q} for loc, q in takes.get(ln.pk, [])],
+            "delivery_kind": group_kind.get(ln.pk, "SHIPPING"),
+        }
+        for ln in sellable
+    ]
+    return lines
+
+
+_INSERT_ORDER = insert(orders_t).returning(orders_t.c.id)
+_NAME_ORDER = (
+    update(orders_t).where(orders_t.c.id == bindparam("pk")).values(name=bindparam("name"))
+)
+_INSERT_LINES = insert(order_lines_t)
+_INSERT_PAYMENT = insert(payments_t)
+
+
+async def insert_order(
+    conn: AsyncConnection,
+    outbox: Outbox,
+    *,
+    order: dict[str, Any],
+    lines: Sequence[dict[str, Any]],
+    payment: PaymentIntentResult | None,
+    payment_reference: str | None,
+) -> int:
+    """Write an order, its lines and its payment, and queue ``order.created``. An order
+    paid with a test payment is a test order (``test``, also in its event)."""
+    now = _now()
+    status = PAYMENT_STATUS.get(payment.status, "PENDING") if payment is not None else "PAID"
+    test = payment is not None and payment.test
+    # Statements built once, the values passed as parameters: no construction or
+    # cache key per call (the compiled form is cached per set of columns given).
+    pk = (
+        await conn.execute(
+            _INSERT_ORDER,
+            {
+                **order,
+                "payment_status": status,
+                "test": test,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    ).scalar_one()
+    name = order_name(pk)
+    await conn.execute(_NAME_ORDER, {"pk": pk, "name": name})
+    await conn.execute(_INSERT_LINES, [{**ln, "order_id": pk} for ln in lines])
+    if payment is not None:
+        await conn.execute(
+            _INSERT_PAYMENT,
+            {
+                "order_id": pk,
+                "provider": payment.provider,
+                "intent_id": payment.id,
+                "status": payment.status,
+                "amount": payment.amount,
+                "currency": payment.currency,
+                "amount_captured": payment.amount_captured,
+                "amount_refunded": payment.amount_refunded,
+                "reference": payment_reference,
+                "test": payment.test,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    outbox.add(
+        "order.created",
+        {
+            "orderId": pk,
+            "id": ids.encode("Order", pk),
+            "name": name,
+            "channelId": order["channel_id"],
+            "customerId": order.get("customer_id"),
+            "currency": order["currency"],
+            "total": order["total"],
+            "paymentStatus": status,
+            "test": test,
+            "lines": [
+                {"variantId": ln["variant_id"], "sku": ln["sku"], "quantity": ln["quantity"]}
+                for ln in lines
+            ],
+            "occurredAt": now.isoformat(),
+        },
+    )
+    return pk
