@@ -16,7 +16,6 @@ open), a ``FLAT`` rate always; any rate costs nothing once the subtotal reaches 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,19 +28,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
 from hub.db.database import Database, Reader, fetch_all
-from hub.db.models import ShippingRate, ShippingZone
-from hub.domain.catalog import HANDLE_RE
-from hub.domain.errors import Code, DomainError, Errors, fail
+from hub.db.tables import rates_t, zones_t
+from hub.domain.errors import Code, Errors, fail
+from hub.domain.shipping.checks import check_handle, check_name, integrity_error
 from hub.money import Money, MoneyError, is_currency, parse_amount, to_decimal
 
-zones_t = ShippingZone.__table__
-rates_t = ShippingRate.__table__
-
 KINDS = ("WEIGHT", "SUBTOTAL", "FLAT")
-COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
-REGION_RE = re.compile(r"^([A-Z]{2})-[A-Z0-9]{1,3}$")
-MAX_COUNTRIES = 250
-MAX_REGIONS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,40 +159,6 @@ class ShippingRateRecord:
         self.max_days = row.max_days
 
 
-class ShippingZoneRecord:
-    __slots__ = ("countries", "handle", "id", "name", "pk", "rates", "regions")
-
-    def __init__(self, row: Any) -> None:
-        self.pk = row.id
-        self.id = ids.encode("ShippingZone", row.id)
-        self.handle = row.handle
-        self.name = row.name
-        self.countries = list(row.countries or ())
-        self.regions = list(row.regions or ())
-        self.rates: list[ShippingRateRecord] = []
-
-
-async def list_zones(
-    conn: AsyncConnection | Reader, pks: Sequence[int] | None = None
-) -> list[ShippingZoneRecord]:
-    """Zones (all, or those in ``pks``) with their rates: two statements."""
-    stmt = select(zones_t).order_by(zones_t.c.id)
-    if pks is not None:
-        stmt = stmt.where(zones_t.c.id.in_(list(pks)))
-    zones = [ShippingZoneRecord(r) for r in await fetch_all(conn, stmt)]
-    if zones:
-        by_pk = {z.pk: z for z in zones}
-        rates = await fetch_all(
-            conn,
-            select(rates_t)
-            .where(rates_t.c.zone_id.in_(list(by_pk)))
-            .order_by(rates_t.c.zone_id, rates_t.c.amount, rates_t.c.id),
-        )
-        for r in rates:
-            by_pk[r.zone_id].rates.append(ShippingRateRecord(r))
-    return zones
-
-
 async def rates_by_pks(
     conn: AsyncConnection | Reader, pks: Sequence[int]
 ) -> dict[int, ShippingRateRecord]:
@@ -209,140 +167,6 @@ async def rates_by_pks(
 
 
 # --------------------------------------------------------------------------- writes
-
-
-def _check_handle(errs: Errors, handle: str | None) -> None:
-    if handle is None:
-        return
-    if not handle:
-        errs.add(Code.BLANK, "handle can't be blank", "handle")
-    elif len(handle) > 64:
-        errs.add(Code.TOO_LONG, "handle is longer than 64 characters", "handle")
-    elif not HANDLE_RE.match(handle):
-        errs.add(Code.INVALID, "handle must be lowercase letters, digits and dashes", "handle")
-
-
-def _check_name(errs: Errors, value: str | None, path: str) -> None:
-    if value is None:
-        return
-    if not value.strip():
-        errs.add(Code.BLANK, f"{path} can't be blank", path)
-    elif len(value) > 255:
-        errs.add(Code.TOO_LONG, f"{path} is longer than 255 characters", path)
-    elif "\x00" in value:
-        errs.add(Code.INVALID, f"{path} contains a NUL character", path)
-
-
-def _integrity(exc: IntegrityError, what: str) -> DomainError:
-    msg = str(exc.orig).lower()
-    if "unique" in msg or "duplicate" in msg:
-        return fail(Code.TAKEN, f"{what} handle is already taken", "handle")
-    if "foreign key" in msg:
-        return fail(Code.NOT_FOUND, "shipping zone not found", "zoneId")
-    return fail(Code.INVALID, f"the {what} is invalid", "handle")
-
-
-# ----- zones
-
-
-@dataclass
-class ZoneInput:
-    handle: str | None = None
-    name: str | None = None
-    countries: list[str] | None = None
-    regions: list[str] | None = None
-
-
-def _clean_zone(errs: Errors, data: ZoneInput, countries_now: list[str]) -> dict[str, Any]:
-    _check_handle(errs, data.handle)
-    _check_name(errs, data.name, "name")
-    values: dict[str, Any] = {
-        k: v for k, v in (("handle", data.handle), ("name", data.name)) if v is not None
-    }
-    countries = countries_now
-    if data.countries is not None:
-        countries = list(dict.fromkeys(c.strip().upper() for c in data.countries))
-        if not countries:
-            errs.add(Code.BLANK, "a zone needs at least one country", "countries")
-        elif len(countries) > MAX_COUNTRIES:
-            errs.add(Code.LIMIT_EXCEEDED, f"at most {MAX_COUNTRIES} countries", "countries")
-        for i, c in enumerate(countries):
-            if not COUNTRY_RE.match(c):
-                errs.add(
-                    Code.INVALID, f"{c!r} is not an ISO 3166-1 alpha-2 code", "countries", str(i)
-                )
-        values["countries"] = countries
-    if data.regions is not None:
-        regions = list(dict.fromkeys(r.strip().upper() for r in data.regions))
-        if len(regions) > MAX_REGIONS:
-            errs.add(Code.LIMIT_EXCEEDED, f"at most {MAX_REGIONS} regions", "regions")
-        for i, r in enumerate(regions):
-            m = REGION_RE.match(r)
-            if m is None:
-                errs.add(
-                    Code.INVALID,
-                    f"{r!r} is not an ISO 3166-2 code such as US-HI",
-                    "regions",
-                    str(i),
-                )
-            elif m.group(1) not in countries:
-                errs.add(
-                    Code.INVALID,
-                    f"region {r} is outside the zone's countries",
-                    "regions",
-                    str(i),
-                )
-        values["regions"] = regions
-    return values
-
-
-async def create_zone(db: Database, data: ZoneInput) -> int:
-    errs = Errors()
-    for name in ("handle", "name", "countries"):
-        if getattr(data, name) is None:
-            errs.add(Code.BLANK, f"{name} is required", name)
-    values = _clean_zone(errs, data, [])
-    errs.raise_if_any()
-    values.setdefault("regions", [])
-    async with db.transaction() as conn:
-        try:
-            res = await conn.execute(
-                insert(zones_t)
-                .values(**values, created_at=datetime.now(UTC))
-                .returning(zones_t.c.id)
-            )
-        except IntegrityError as exc:
-            raise _integrity(exc, "zone") from None
-        return res.scalar_one()
-
-
-async def update_zone(db: Database, pk: int, data: ZoneInput) -> int:
-    async with db.transaction() as conn:
-        row = (await conn.execute(select(zones_t).where(zones_t.c.id == pk))).first()
-        if row is None:
-            raise fail(Code.NOT_FOUND, "shipping zone not found", "id")
-        errs = Errors()
-        if data.countries is not None and data.regions is None and row.regions:
-            data.regions = list(row.regions)  # re-check them against the new countries
-        values = _clean_zone(errs, data, list(row.countries or ()))
-        errs.raise_if_any()
-        if values:
-            try:
-                await conn.execute(update(zones_t).where(zones_t.c.id == pk).values(**values))
-            except IntegrityError as exc:
-                raise _integrity(exc, "zone") from None
-    return pk
-
-
-async def delete_zone(db: Database, pk: int) -> None:
-    """Delete a zone and its rates."""
-    async with db.transaction() as conn:
-        res = await conn.execute(delete(zones_t).where(zones_t.c.id == pk))
-        if res.rowcount == 0:
-            raise fail(Code.NOT_FOUND, "shipping zone not found", "id")
-
-
-# ----- rates
 
 
 @dataclass
@@ -394,8 +218,8 @@ _MONEY = ("min_subtotal", "max_subtotal", "amount", "free_over_subtotal")
 def _rate_values(errs: Errors, merged: dict[str, Any]) -> dict[str, Any]:
     """Validate a whole rate (stored values overlaid with the input) and return its
     column values, amounts in minor units of its currency."""
-    _check_handle(errs, merged["handle"])
-    _check_name(errs, merged["title"], "title")
+    check_handle(errs, merged["handle"])
+    check_name(errs, merged["title"], "title")
     cur = merged["currency"]
     if not isinstance(cur, str) or not is_currency(cur):
         errs.add(Code.INVALID, f"{cur!r} is not an ISO 4217 currency code", "currencyCode")
@@ -461,7 +285,7 @@ async def create_rate(db: Database, data: RateInput) -> int:
                 .returning(rates_t.c.id)
             )
         except IntegrityError as exc:
-            raise _integrity(exc, "rate") from None
+            raise integrity_error(exc, "rate") from None
         return res.scalar_one()
 
 
@@ -494,7 +318,7 @@ async def update_rate(db: Database, pk: int, data: RateInput, *, clear: Iterable
         try:
             await conn.execute(update(rates_t).where(rates_t.c.id == pk).values(**values))
         except IntegrityError as exc:
-            raise _integrity(exc, "rate") from None
+            raise integrity_error(exc, "rate") from None
     return pk
 
 
