@@ -21,7 +21,8 @@ from hub.domain.errors import Code, DomainError, fail
 from hub.domain.paging import InvalidCursor, decode_cursor, encode_cursor
 from schema.carts import commerce
 from schema.catalog import ChannelType, MoneyType, ProductVariantType
-from schema.errors import ApiError, from_domain
+from schema.inventory import graphql_errors
+from schema.errors import ApiError
 from schema.errors import UserError as UserErrorType
 from schema.loaders import Loader
 from schema.relay import (
@@ -332,7 +333,7 @@ class CheckoutMutation:
                 ctx.principal,
             )
         except DomainError as exc:
-            return CheckoutCompletePayload(order=None, user_errors=from_domain(exc))
+            return CheckoutCompletePayload(order=None, user_errors=graphql_errors(exc))
         order = await order_loaders(info).order_by_id.load(result.order_pk)
         return CheckoutCompletePayload(order=order, user_errors=[])  # type: ignore[arg-type]
 
