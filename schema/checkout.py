@@ -21,9 +21,9 @@ from hub.domain.errors import Code, DomainError, fail
 from hub.domain.paging import InvalidCursor, decode_cursor, encode_cursor
 from schema.carts import commerce
 from schema.catalog import ChannelType, MoneyType, ProductVariantType
-from schema.inventory import graphql_errors
 from schema.errors import ApiError
 from schema.errors import UserError as UserErrorType
+from schema.inventory import graphql_errors
 from schema.loaders import Loader
 from schema.relay import (
     Connection,
@@ -47,7 +47,12 @@ class _OrderLoaders:
 
         self.lines_by_order = Loader(lines, default=list, key=lambda o: o.pk)
         self.payments_by_order = Loader(payments, default=list, key=lambda o: o.pk)
-        self.order_by_id = Loader(lambda keys: ordersvc.orders_by_pks(reader, keys))
+
+        async def orders(keys: Sequence[int]) -> dict[Hashable, Any]:
+            got = await ordersvc.orders_by_pks(reader, keys)
+            return {pk: order for pk, order in got.items()}
+
+        self.order_by_id = Loader(orders)
 
 
 def order_loaders(info: Info) -> _OrderLoaders:
@@ -93,7 +98,7 @@ class OrderLineItemType:
     @strawberry.field
     def discount_allocations(self) -> list[OrderDiscountAllocation]:
         return [
-            OrderDiscountAllocation(title=t, allocated_amount=m)  # type: ignore[arg-type]
+            OrderDiscountAllocation(title=t, allocated_amount=m)
             for t, m in self.discount_allocations  # type: ignore[attr-defined]
         ]
 
@@ -214,7 +219,7 @@ class OrderType(Node):
 
     @strawberry.field
     async def payments(self, info: Info) -> list[OrderPayment]:
-        return await order_loaders(info).payments_by_order.load(self)  # type: ignore[no-any-return]
+        return await order_loaders(info).payments_by_order.load(self)
 
 
 @strawberry.input
@@ -273,7 +278,7 @@ class CheckoutQuery:
         except ids.InvalidId as exc:
             raise ApiError(str(exc), "INVALID_ID") from None
         got = await order_loaders(info).order_by_id.load(pk)
-        return got if _may_see(info, got) else None  # type: ignore[return-value]
+        return got if _may_see(info, got) else None
 
     @strawberry.field(description="Orders, newest first: all for staff, a customer's own.")
     async def orders(
@@ -335,7 +340,7 @@ class CheckoutMutation:
         except DomainError as exc:
             return CheckoutCompletePayload(order=None, user_errors=graphql_errors(exc))
         order = await order_loaders(info).order_by_id.load(result.order_pk)
-        return CheckoutCompletePayload(order=order, user_errors=[])  # type: ignore[arg-type]
+        return CheckoutCompletePayload(order=order, user_errors=[])
 
 
 async def _order_nodes(info: Info, pks: list[int]) -> dict[int, ordersvc.OrderRecord]:

@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from strawberry.permission import BasePermission
 from strawberry.types import Info
 from strawberry.types.unset import UNSET
 
@@ -18,7 +19,7 @@ from schema.errors import UserError, field_pk, run_write
 from schema.permissions import StaffOnly
 from schema.relay import Node, register_node
 
-ADMIN = [StaffOnly]
+ADMIN: list[type[BasePermission]] = [StaffOnly]
 
 
 @strawberry.enum

@@ -52,8 +52,8 @@ from hub.db.models import (
 )
 from hub.domain.errors import Code, DomainError, UserError, fail
 from hub.domain.inventory import stock_by_location
-from hub.domain.shipping.pickup import Shortage, pickup_locations, shortages
 from hub.domain.promotions import Basket, BasketLine, Context, FirstOrder, Result, apply
+from hub.domain.shipping.pickup import Shortage, pickup_locations, shortages
 from hub.emails import InvalidEmail, normalize_email
 from hub.money import exponent
 

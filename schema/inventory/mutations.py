@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import strawberry
+from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from hub import ids
@@ -39,7 +40,7 @@ from schema.inventory.types import (
 )
 from schema.permissions import StaffOnly
 
-WRITE = [ConnectorScope]
+WRITE: list[type[BasePermission]] = [ConnectorScope]
 
 _SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
 

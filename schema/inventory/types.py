@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
+from sqlalchemy import Row
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
@@ -36,6 +37,26 @@ class LocationKind(Enum):
     STORE = "STORE"
     THIRD_PARTY = "THIRD_PARTY"
     DROPSHIP = "DROPSHIP"
+
+
+def _location(info: Info, pk: int) -> LocationType:
+    """A location by pk: at once when already loaded (no await), else an awaitable."""
+    got: Any = info.context.loaders.location_by_id.get(pk)
+    return cast(LocationType, got)
+
+
+async def _variant(info: Info, pk: int) -> ProductVariantType:
+    await info.context.channel(info)
+    got: Any = await info.context.loaders.variant_by_id.load(pk)
+    return cast(ProductVariantType, got)
+
+
+def _level_id(root: strawberry.Parent[inv.LevelRecord]) -> strawberry.ID:
+    return strawberry.ID(root.gid)
+
+
+def _movement_id(root: strawberry.Parent[Row[Any]]) -> strawberry.ID:
+    return strawberry.ID(ids.encode("InventoryMovement", root.id))
 
 
 @strawberry.input
@@ -80,25 +101,30 @@ class LocationType(Node):
         return isinstance(obj, inv.LocationRecord)
 
     @strawberry.field
-    def address(self) -> LocationAddress:
-        return self  # type: ignore[return-value]
+    def address(self, root: strawberry.Parent[inv.LocationRecord]) -> LocationAddress:
+        address: Any = root  # the record has the address's fields
+        return cast(LocationAddress, address)
 
     @strawberry.field
-    def pick_up_time(self) -> str | None:
-        return inv.pickup_time(self.pickup_lead_minutes) if self.pickup_enabled else None  # type: ignore[attr-defined]
+    def pick_up_time(self, root: strawberry.Parent[inv.LocationRecord]) -> str | None:
+        return inv.pickup_time(root.pickup_lead_minutes) if root.pickup_enabled else None
 
     @strawberry.field(permission_classes=[StaffOnly], description="Staff only.")
-    def cost_per_shipment(self) -> MoneyType | None:
-        return Money(self.cost_per_shipment, self.cost_currency)  # type: ignore[attr-defined,return-value]
+    def cost_per_shipment(self, root: strawberry.Parent[inv.LocationRecord]) -> MoneyType | None:
+        money: Any = Money(root.cost_per_shipment, root.cost_currency)
+        return cast(MoneyType, money)
 
     @strawberry.field(description="Channels this location sells to.")
-    async def channels(self, info: Info) -> list[ChannelType]:
-        got = await info.context.loaders.channel_by_id.load_many(self.channel_pks)  # type: ignore[attr-defined]
+    async def channels(
+        self, root: strawberry.Parent[inv.LocationRecord], info: Info
+    ) -> list[ChannelType]:
+        got = await info.context.loaders.channel_by_id.load_many(root.channel_pks)
         return [c for c in got if c is not None]
 
 
 @strawberry.type(name="InventoryLevel")
 class InventoryLevelType(Node):
+    id: strawberry.ID = strawberry.field(resolver=_level_id)
     on_hand: int
     committed: int
     reserved: int
@@ -116,17 +142,14 @@ class InventoryLevelType(Node):
         return isinstance(obj, inv.LevelRecord)
 
     @strawberry.field
-    def id(self) -> strawberry.ID:
-        return self.gid  # type: ignore[attr-defined,return-value]
+    def location(self, root: strawberry.Parent[inv.LevelRecord], info: Info) -> LocationType:
+        return _location(info, root.location_pk)
 
     @strawberry.field
-    def location(self, info: Info) -> LocationType:
-        return info.context.loaders.location_by_id.get(self.location_pk)  # type: ignore[attr-defined]
-
-    @strawberry.field
-    async def variant(self, info: Info) -> ProductVariantType:
-        await info.context.channel(info)
-        return await info.context.loaders.variant_by_id.load(self.variant_pk)  # type: ignore[attr-defined]
+    async def variant(
+        self, root: strawberry.Parent[inv.LevelRecord], info: Info
+    ) -> ProductVariantType:
+        return await _variant(info, root.variant_pk)
 
 
 @strawberry.type
@@ -142,9 +165,7 @@ class StoreAvailability:
 
 @strawberry.type
 class InventoryMovement:
-    id: strawberry.ID = strawberry.field(
-        resolver=lambda root: ids.encode("InventoryMovement", root.id)
-    )
+    id: strawberry.ID = strawberry.field(resolver=_movement_id)
     reason: str
     on_hand: int = strawberry.field(resolver=lambda root: root.d_on_hand)
     committed: int = strawberry.field(resolver=lambda root: root.d_committed)
@@ -158,25 +179,12 @@ class InventoryMovement:
     created_at: datetime
 
     @strawberry.field
-    def location(self, info: Info) -> LocationType:
-        return info.context.loaders.location_by_id.get(self.location_id)  # type: ignore[attr-defined]
+    def location(self, root: strawberry.Parent[Row[Any]], info: Info) -> LocationType:
+        return _location(info, root.location_id)
 
     @strawberry.field
-    async def variant(self, info: Info) -> ProductVariantType:
-        await info.context.channel(info)
-        return await info.context.loaders.variant_by_id.load(self.variant_id)  # type: ignore[attr-defined]
-
-
-@strawberry.type
-class ReorderSuggestion:
-    quantity: int
-    daily_velocity: float
-    level: InventoryLevelType
-
-    @strawberry.field
-    async def variant(self, info: Info) -> ProductVariantType:
-        await info.context.channel(info)
-        return await info.context.loaders.variant_by_id.load(self.variant_pk)  # type: ignore[attr-defined]
+    async def variant(self, root: strawberry.Parent[Row[Any]], info: Info) -> ProductVariantType:
+        return await _variant(info, root.variant_id)
 
 
 class SuggestionRecord:
@@ -189,6 +197,19 @@ class SuggestionRecord:
         self.level = d["level"]
         self.quantity = d["quantity"]
         self.daily_velocity = d["daily_velocity"]
+
+
+@strawberry.type
+class ReorderSuggestion:
+    quantity: int
+    daily_velocity: float
+    level: InventoryLevelType
+
+    @strawberry.field
+    async def variant(
+        self, root: strawberry.Parent[SuggestionRecord], info: Info
+    ) -> ProductVariantType:
+        return await _variant(info, root.variant_pk)
 
 
 @strawberry.type

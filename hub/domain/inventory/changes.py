@@ -300,7 +300,7 @@ def _check_bounds(ch: Change, d: Mapping[str, int]) -> None:
     for attr, path in _LEDGER_TEXT:
         value = getattr(ch, attr)
         column = moves_t.c[attr].type
-        assert isinstance(column, String)
+        assert isinstance(column, String) and column.length is not None
         limit = column.length
         if value is not None and len(value) > limit:
             raise fail(Code.TOO_LONG, f"{label(path)} is longer than {limit} characters", path)

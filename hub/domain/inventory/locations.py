@@ -184,7 +184,7 @@ def _validate_location(data: dict[str, Any], creating: bool) -> dict[str, Any]:
         errs.add(Code.INVALID, "unknown location kind", "kind")
     for name in ("name", "address1", "city", "region", "postal_code"):
         column = locations_t.c[name].type
-        assert isinstance(column, String)
+        assert isinstance(column, String) and column.length is not None
         limit = column.length
         if isinstance(data.get(name), str) and len(data[name]) > limit:
             errs.add(Code.TOO_LONG, f"{label(name)} is longer than {limit} characters", name)
