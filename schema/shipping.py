@@ -111,17 +111,6 @@ class ShippingRatePayload:
     user_errors: list[UserError]
 
 
-_CLEARABLE = (
-    "min_weight_grams",
-    "max_weight_grams",
-    "min_subtotal",
-    "max_subtotal",
-    "free_over_subtotal",
-    "min_days",
-    "max_days",
-)
-
-
 def _rate_data(i: ShippingRateInput) -> tuple[shipping.RateInput, set[str]]:
     data = shipping.RateInput(
         zone_pk=None if i.zone_id is None else field_pk(i.zone_id, "ShippingZone", "zoneId"),
@@ -132,7 +121,7 @@ def _rate_data(i: ShippingRateInput) -> tuple[shipping.RateInput, set[str]]:
         amount=i.amount,
     )
     clear: set[str] = set()
-    for name in _CLEARABLE:
+    for name in sorted(shipping.RATE_CLEARABLE):
         value = getattr(i, name)
         if value is UNSET:
             continue

@@ -8,6 +8,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
 import strawberry
@@ -79,6 +80,19 @@ def _level_of(input: _AtLocation) -> tuple[int, int]:
     return (
         _pk(input.variant_id, "ProductVariant", "variantId"),
         _pk(input.location_id, "Location", "locationId"),
+    )
+
+
+def _move(
+    input: InventoryMoveInput, operation: Callable[..., Awaitable[inv.Outcome]]
+) -> Awaitable[inv.Outcome]:
+    """A fulfilment, store sale or return of ``input`` by ``operation``."""
+    return operation(
+        *_level_of(input),
+        input.quantity,
+        reference=input.reference,
+        serials=input.serial_numbers or (),
+        key=input.idempotency_key,
     )
 
 
@@ -272,13 +286,7 @@ class InventoryMutation:
     async def inventory_fulfill(self, info: Info, input: InventoryMoveInput) -> InventoryPayload:
         return await _inventory_op(
             info,
-            lambda s: s.fulfill(
-                *_level_of(input),
-                input.quantity,
-                reference=input.reference,
-                serials=input.serial_numbers or (),
-                key=input.idempotency_key,
-            ),
+            lambda s: _move(input, s.fulfill),
         )
 
     @strawberry.mutation(
@@ -288,13 +296,7 @@ class InventoryMutation:
     async def inventory_sell(self, info: Info, input: InventoryMoveInput) -> InventoryPayload:
         return await _inventory_op(
             info,
-            lambda s: s.sell_at_location(
-                *_level_of(input),
-                input.quantity,
-                reference=input.reference,
-                serials=input.serial_numbers or (),
-                key=input.idempotency_key,
-            ),
+            lambda s: _move(input, s.sell_at_location),
         )
 
     @strawberry.mutation(
@@ -303,14 +305,7 @@ class InventoryMutation:
     async def inventory_return(self, info: Info, input: InventoryMoveInput) -> InventoryPayload:
         return await _inventory_op(
             info,
-            lambda s: s.return_units(
-                *_level_of(input),
-                input.quantity,
-                restock=input.restock,
-                serials=input.serial_numbers or (),
-                reference=input.reference,
-                key=input.idempotency_key,
-            ),
+            lambda s: _move(input, partial(s.return_units, restock=input.restock)),
         )
 
     @strawberry.mutation(permission_classes=[StaffOnly])

@@ -110,7 +110,19 @@ async def find_attempt(conn: AsyncConnection, cart_pk: int, key: str) -> Any:
 
 
 # The checkout's writes of its cart and attempt, built once (bound per call). Those
-# that finish or undo an attempt hold only while its lease does.
+# that finish or undo an attempt hold only while its lease does: they match only
+# the cart it locked and the attempt it holds, by its lease.
+_LEASED_CART = (
+    carts_t.c.id == bindparam("cart"),
+    carts_t.c.status == "COMPLETING",
+    carts_t.c.checkout_lease == bindparam("lease_"),
+)
+_LEASED_ATTEMPT = (
+    attempts_t.c.cart_id == bindparam("cart"),
+    attempts_t.c.key == bindparam("key_"),
+    attempts_t.c.status == "PENDING",
+    attempts_t.c.lease == bindparam("lease_"),
+)
 _CLAIM: dict[str, Any] = {}  # per dialect: INSERT .. ON CONFLICT DO NOTHING
 _RECLAIM = (
     update(attempts_t)
@@ -147,11 +159,7 @@ LOCK_CART = (
 )
 COMPLETE_CART = (
     update(carts_t)
-    .where(
-        carts_t.c.id == bindparam("cart"),
-        carts_t.c.status == "COMPLETING",
-        carts_t.c.checkout_lease == bindparam("lease_"),
-    )
+    .where(*_LEASED_CART)
     .values(
         status="COMPLETED",
         order_id=bindparam("order"),
@@ -161,49 +169,16 @@ COMPLETE_CART = (
     )
 )
 ATTEMPT_DONE = (
-    update(attempts_t)
-    .where(
-        attempts_t.c.cart_id == bindparam("cart"),
-        attempts_t.c.key == bindparam("key_"),
-        attempts_t.c.status == "PENDING",
-        attempts_t.c.lease == bindparam("lease_"),
-    )
-    .values(status="DONE", order_id=bindparam("order"))
+    update(attempts_t).where(*_LEASED_ATTEMPT).values(status="DONE", order_id=bindparam("order"))
 )
 UNLOCK_CART = (
     update(carts_t)
-    .where(
-        carts_t.c.id == bindparam("cart"),
-        carts_t.c.status == "COMPLETING",
-        carts_t.c.checkout_lease == bindparam("lease_"),
-    )
+    .where(*_LEASED_CART)
     .values(status="ACTIVE", locked_until=None, checkout_lease=None)
 )
-FORGET_ATTEMPT = delete(attempts_t).where(
-    attempts_t.c.cart_id == bindparam("cart"),
-    attempts_t.c.key == bindparam("key_"),
-    attempts_t.c.status == "PENDING",
-    attempts_t.c.lease == bindparam("lease_"),
-)
-_RENEW_ATTEMPT = (
-    update(attempts_t)
-    .where(
-        attempts_t.c.cart_id == bindparam("cart"),
-        attempts_t.c.key == bindparam("key_"),
-        attempts_t.c.status == "PENDING",
-        attempts_t.c.lease == bindparam("lease_"),
-    )
-    .values(locked_until=bindparam("until"))
-)
-_RENEW_CART = (
-    update(carts_t)
-    .where(
-        carts_t.c.id == bindparam("cart"),
-        carts_t.c.status == "COMPLETING",
-        carts_t.c.checkout_lease == bindparam("lease_"),
-    )
-    .values(locked_until=bindparam("until"))
-)
+FORGET_ATTEMPT = delete(attempts_t).where(*_LEASED_ATTEMPT)
+_RENEW_ATTEMPT = update(attempts_t).where(*_LEASED_ATTEMPT).values(locked_until=bindparam("until"))
+_RENEW_CART = update(carts_t).where(*_LEASED_CART).values(locked_until=bindparam("until"))
 _RENEW_RESERVATIONS = (
     update(reservations_t)
     .where(reservations_t.c.reference == bindparam("ref"), reservations_t.c.status == "ACTIVE")

@@ -4,6 +4,7 @@ each serial-numbered unit is (ON_HAND at a location, or SOLD)."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -57,30 +58,34 @@ async def serial_arrives(conn: AsyncConnection, vpk: int, lpk: int, sn: str) -> 
         )
 
 
-async def serial_sold(conn: AsyncConnection, vpk: int, lpk: int, sn: str) -> None:
+async def _move_serial(
+    conn: AsyncConnection, vpk: int, sn: str, where: Any, values: dict[str, Any], refusal: str
+) -> None:
+    """Move one serial number from the state ``where`` says to ``values``, or refuse."""
     res = await conn.execute(
         update(serials_t)
-        .where(
-            serials_t.c.variant_id == vpk,
-            serials_t.c.serial_number == sn,
-            serials_t.c.location_id == lpk,
-            serials_t.c.status == "ON_HAND",
-        )
-        .values(status="SOLD", location_id=None, updated_at=now())
+        .where(serials_t.c.variant_id == vpk, serials_t.c.serial_number == sn, *where)
+        .values(**values, updated_at=now())
     )
     if res.rowcount != 1:
-        raise _invalid(f"serial {sn} is not on hand at this location")
+        raise _invalid(refusal)
+
+
+async def serial_sold(conn: AsyncConnection, vpk: int, lpk: int, sn: str) -> None:
+    on_hand_here = (serials_t.c.location_id == lpk, serials_t.c.status == "ON_HAND")
+    sold = {"status": "SOLD", "location_id": None}
+    await _move_serial(
+        conn, vpk, sn, on_hand_here, sold, f"serial {sn} is not on hand at this location"
+    )
 
 
 async def serial_returned(conn: AsyncConnection, vpk: int, lpk: int, sn: str) -> None:
-    res = await conn.execute(
-        update(serials_t)
-        .where(
-            serials_t.c.variant_id == vpk,
-            serials_t.c.serial_number == sn,
-            serials_t.c.status == "SOLD",
-        )
-        .values(status="ON_HAND", location_id=lpk, updated_at=now())
+    back = {"status": "ON_HAND", "location_id": lpk}
+    await _move_serial(
+        conn,
+        vpk,
+        sn,
+        (serials_t.c.status == "SOLD",),
+        back,
+        f"serial {sn} was not sold, so it can't be returned",
     )
-    if res.rowcount != 1:
-        raise _invalid(f"serial {sn} was not sold, so it can't be returned")

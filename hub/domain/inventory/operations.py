@@ -241,6 +241,13 @@ async def quarantine(
 # ----- sales: fulfilment, store sales and returns
 
 
+async def _sale(conn: AsyncConnection, outbox: Outbox, ch: Change, serials: Sequence[str]) -> Done:
+    """Units that leave: their serial numbers are sold, then the level changes."""
+    for sn in serials:
+        await serial_sold(conn, ch.variant_pk, ch.location_pk, sn)
+    return await _one(conn, outbox, ch)
+
+
 async def fulfill(
     conn: AsyncConnection,
     outbox: Outbox,
@@ -252,17 +259,9 @@ async def fulfill(
     serials: Sequence[str] = (),
 ) -> Done:
     """Committed units leave the building: committed and onHand go down."""
-    for sn in serials:
-        await serial_sold(conn, variant_pk, location_pk, sn)
-    ch = Change(
-        variant_pk,
-        location_pk,
-        "fulfilled",
-        {"committed": -quantity, "on_hand": -quantity},
-        reference=reference,
-        field="quantity",
-    )
-    return await _one(conn, outbox, ch)
+    deltas = {"committed": -quantity, "on_hand": -quantity}
+    ch = Change(variant_pk, location_pk, "fulfilled", deltas, reference=reference, field="quantity")
+    return await _sale(conn, outbox, ch, serials)
 
 
 async def sell_at_location(
@@ -276,8 +275,6 @@ async def sell_at_location(
     serials: Sequence[str] = (),
 ) -> Done:
     """A store sale handed over on the spot (may use safety stock)."""
-    for sn in serials:
-        await serial_sold(conn, variant_pk, location_pk, sn)
     ch = Change(
         variant_pk,
         location_pk,
@@ -288,7 +285,7 @@ async def sell_at_location(
         reference=reference,
         field="quantity",
     )
-    return await _one(conn, outbox, ch)
+    return await _sale(conn, outbox, ch, serials)
 
 
 async def return_units(

@@ -60,13 +60,6 @@ async def list_zones(
     return zones
 
 
-async def rates_by_pks(
-    conn: AsyncConnection | Reader, pks: Sequence[int]
-) -> dict[int, ShippingRateRecord]:
-    rows = await fetch_all(conn, select(rates_t).where(rates_t.c.id.in_(list(pks))))
-    return {r.id: ShippingRateRecord(r) for r in rows}
-
-
 # --------------------------------------------------------------------------- writes
 
 
