@@ -241,51 +241,39 @@ async def quarantine(
 # ----- sales: fulfilment, store sales and returns
 
 
-async def _sale(conn: AsyncConnection, outbox: Outbox, ch: Change, serials: Sequence[str]) -> Done:
-    """Units that leave: their serial numbers are sold, then the level changes."""
+async def leave(
+    conn: AsyncConnection,
+    outbox: Outbox,
+    variant_pk: int,
+    location_pk: int,
+    quantity: int,
+    *,
+    in_store: bool,
+    reference: str | None = None,
+    serials: Sequence[str] = (),
+) -> Done:
+    """Units leave, their serial numbers sold: a fulfilment (committed units leave the
+    building: committed and onHand go down) or, ``in_store``, a store sale handed over
+    on the spot (may use safety stock)."""
     for sn in serials:
-        await serial_sold(conn, ch.variant_pk, ch.location_pk, sn)
+        await serial_sold(conn, variant_pk, location_pk, sn)
+    if in_store:
+        ch = Change(
+            variant_pk,
+            location_pk,
+            "sold_in_store",
+            {"on_hand": -quantity},
+            need_available=quantity,
+            online=False,
+            reference=reference,
+            field="quantity",
+        )
+    else:
+        deltas = {"committed": -quantity, "on_hand": -quantity}
+        ch = Change(
+            variant_pk, location_pk, "fulfilled", deltas, reference=reference, field="quantity"
+        )
     return await _one(conn, outbox, ch)
-
-
-async def fulfill(
-    conn: AsyncConnection,
-    outbox: Outbox,
-    variant_pk: int,
-    location_pk: int,
-    quantity: int,
-    *,
-    reference: str | None = None,
-    serials: Sequence[str] = (),
-) -> Done:
-    """Committed units leave the building: committed and onHand go down."""
-    deltas = {"committed": -quantity, "on_hand": -quantity}
-    ch = Change(variant_pk, location_pk, "fulfilled", deltas, reference=reference, field="quantity")
-    return await _sale(conn, outbox, ch, serials)
-
-
-async def sell_at_location(
-    conn: AsyncConnection,
-    outbox: Outbox,
-    variant_pk: int,
-    location_pk: int,
-    quantity: int,
-    *,
-    reference: str | None = None,
-    serials: Sequence[str] = (),
-) -> Done:
-    """A store sale handed over on the spot (may use safety stock)."""
-    ch = Change(
-        variant_pk,
-        location_pk,
-        "sold_in_store",
-        {"on_hand": -quantity},
-        need_available=quantity,
-        online=False,
-        reference=reference,
-        field="quantity",
-    )
-    return await _sale(conn, outbox, ch, serials)
 
 
 async def return_units(

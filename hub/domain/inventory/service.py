@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from typing import TypedDict, Unpack
 
 from sqlalchemy import select
 
@@ -33,6 +34,14 @@ from hub.domain.inventory.reservations import (
 from hub.events.bus import Event
 
 Publish = Callable[[Sequence[Event]], Awaitable[None]]
+
+
+class Sale(TypedDict, total=False):
+    """What a fulfilment or store sale may say besides its units."""
+
+    reference: str | None
+    serials: Sequence[str]
+    key: str | None  # idempotency key
 
 
 class Inventory:
@@ -242,52 +251,38 @@ class Inventory:
         return await self._run("settle_COMMITTED", None, body)
 
     async def fulfill(
-        self,
-        variant_pk: int,
-        location_pk: int,
-        quantity: int,
-        *,
-        reference: str | None = None,
-        serials: Sequence[str] = (),
-        key: str | None = None,
+        self, variant_pk: int, location_pk: int, quantity: int, **sale: Unpack[Sale]
     ) -> Outcome:
         """Committed units leave the building: committed and onHand go down."""
-        positive(quantity)
-        return await self._run(
-            "fulfill",
-            key,
-            lambda conn, outbox: ops.fulfill(
-                conn,
-                outbox,
-                variant_pk,
-                location_pk,
-                quantity,
-                reference=reference,
-                serials=serials,
-            ),
-        )
+        return await self._sale("fulfill", False, variant_pk, location_pk, quantity, sale)
 
     async def sell_at_location(
+        self, variant_pk: int, location_pk: int, quantity: int, **sale: Unpack[Sale]
+    ) -> Outcome:
+        """A store sale handed over on the spot (may use safety stock)."""
+        return await self._sale("sell", True, variant_pk, location_pk, quantity, sale)
+
+    async def _sale(
         self,
+        operation: str,
+        in_store: bool,
         variant_pk: int,
         location_pk: int,
         quantity: int,
-        *,
-        reference: str | None = None,
-        serials: Sequence[str] = (),
-        key: str | None = None,
+        sale: Sale,
     ) -> Outcome:
-        """A store sale handed over on the spot (may use safety stock)."""
         positive(quantity)
+        reference, serials = sale.get("reference"), sale.get("serials", ())
         return await self._run(
-            "sell",
-            key,
-            lambda conn, outbox: ops.sell_at_location(
+            operation,
+            sale.get("key"),
+            lambda conn, outbox: ops.leave(
                 conn,
                 outbox,
                 variant_pk,
                 location_pk,
                 quantity,
+                in_store=in_store,
                 reference=reference,
                 serials=serials,
             ),

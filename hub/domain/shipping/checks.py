@@ -1,10 +1,15 @@
-"""Checks shared by shipping zones and rates: handles, names, and what a constraint
-violation of either means."""
+"""What shipping zones and rates share: the checks of handles and names, and the
+reads and writes of one row (what a missing row or a constraint violation means)."""
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
+from typing import Any
 
+from sqlalchemy import Executable, Table, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from hub.db.database import Database
 from hub.domain.errors import Code, DomainError, Errors, fail
 from hub.domain.handles import HANDLE_RE
 
@@ -38,3 +43,27 @@ def integrity_error(exc: IntegrityError, what: str) -> DomainError:
     if "foreign key" in msg:
         return fail(Code.NOT_FOUND, "shipping zone not found", "zoneId")
     return fail(Code.INVALID, f"the {what} is invalid", "handle")
+
+
+async def stored(conn: AsyncConnection, table: Table, pk: int, what: str) -> Any:
+    """The row ``pk`` of ``table``, or NOT_FOUND naming ``what``."""
+    row = (await conn.execute(select(table).where(table.c.id == pk))).first()
+    if row is None:
+        raise fail(Code.NOT_FOUND, f"shipping {what} not found", "id")
+    return row
+
+
+async def write(conn: AsyncConnection, stmt: Executable, what: str) -> Any:
+    """Run an INSERT or UPDATE of a ``what``; a constraint it breaks as its userError."""
+    try:
+        return await conn.execute(stmt)
+    except IntegrityError as exc:
+        raise integrity_error(exc, what) from None
+
+
+async def delete_one(db: Database, table: Table, pk: int, what: str) -> None:
+    """Delete the row ``pk`` of ``table`` (a zone: with its rates), or NOT_FOUND."""
+    async with db.transaction() as conn:
+        res = await conn.execute(delete(table).where(table.c.id == pk))
+        if res.rowcount == 0:
+            raise fail(Code.NOT_FOUND, f"shipping {what} not found", "id")

@@ -22,15 +22,15 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
 from hub.db.database import Database, Reader, fetch_all
 from hub.db.tables import rates_t, zones_t
 from hub.domain.errors import Code, Errors, fail
-from hub.domain.shipping.checks import check_handle, check_name, integrity_error
+from hub.domain.shipping.checks import check_handle, check_name, delete_one, write
+from hub.domain.shipping.checks import stored as stored_row
 from hub.money import Money, MoneyError, is_currency, parse_amount, to_decimal
 
 KINDS = ("WEIGHT", "SUBTOTAL", "FLAT")
@@ -278,15 +278,13 @@ async def create_rate(db: Database, data: RateInput) -> int:
         ).first()
         if zone is None:
             raise fail(Code.NOT_FOUND, "shipping zone not found", "zoneId")
-        try:
-            res = await conn.execute(
-                insert(rates_t)
-                .values(**values, zone_id=data.zone_pk, created_at=datetime.now(UTC))
-                .returning(rates_t.c.id)
-            )
-        except IntegrityError as exc:
-            raise integrity_error(exc, "rate") from None
-        return res.scalar_one()
+        stmt = (
+            insert(rates_t)
+            .values(**values, zone_id=data.zone_pk, created_at=datetime.now(UTC))
+            .returning(rates_t.c.id)
+        )
+        pk: int = (await write(conn, stmt, "rate")).scalar_one()
+        return pk
 
 
 async def update_rate(db: Database, pk: int, data: RateInput, *, clear: Iterable[str] = ()) -> int:
@@ -301,9 +299,7 @@ async def update_rate(db: Database, pk: int, data: RateInput, *, clear: Iterable
         errs.add(Code.INVALID, "a rate can't move to another zone", "zoneId")
     errs.raise_if_any()
     async with db.transaction() as conn:
-        row = (await conn.execute(select(rates_t).where(rates_t.c.id == pk))).first()
-        if row is None:
-            raise fail(Code.NOT_FOUND, "shipping rate not found", "id")
+        row = await stored_row(conn, rates_t, pk, "rate")
         merged: dict[str, Any] = {}
         for name in _RATE_PATHS:
             if name == "zone_pk":
@@ -315,15 +311,9 @@ async def update_rate(db: Database, pk: int, data: RateInput, *, clear: Iterable
             merged[name] = None if name in clear else (stored if given is None else given)
         values = _rate_values(errs, merged)
         errs.raise_if_any()
-        try:
-            await conn.execute(update(rates_t).where(rates_t.c.id == pk).values(**values))
-        except IntegrityError as exc:
-            raise integrity_error(exc, "rate") from None
+        await write(conn, update(rates_t).where(rates_t.c.id == pk).values(**values), "rate")
     return pk
 
 
 async def delete_rate(db: Database, pk: int) -> None:
-    async with db.transaction() as conn:
-        res = await conn.execute(delete(rates_t).where(rates_t.c.id == pk))
-        if res.rowcount == 0:
-            raise fail(Code.NOT_FOUND, "shipping rate not found", "id")
+    await delete_one(db, rates_t, pk, "rate")

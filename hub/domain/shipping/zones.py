@@ -9,15 +9,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
 from hub.db.database import Database, Reader, fetch_all
 from hub.db.tables import rates_t, zones_t
-from hub.domain.errors import Code, Errors, fail
-from hub.domain.shipping.checks import check_handle, check_name, integrity_error
+from hub.domain.errors import Code, Errors
+from hub.domain.shipping.checks import (
+    check_handle,
+    check_name,
+    delete_one,
+    stored,
+    write,
+)
 from hub.domain.shipping.rates import ShippingRateRecord
 
 COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
@@ -123,38 +128,26 @@ async def create_zone(db: Database, data: ZoneInput) -> int:
     errs.raise_if_any()
     values.setdefault("regions", [])
     async with db.transaction() as conn:
-        try:
-            res = await conn.execute(
-                insert(zones_t)
-                .values(**values, created_at=datetime.now(UTC))
-                .returning(zones_t.c.id)
-            )
-        except IntegrityError as exc:
-            raise integrity_error(exc, "zone") from None
-        return res.scalar_one()
+        stmt = (
+            insert(zones_t).values(**values, created_at=datetime.now(UTC)).returning(zones_t.c.id)
+        )
+        pk: int = (await write(conn, stmt, "zone")).scalar_one()
+        return pk
 
 
 async def update_zone(db: Database, pk: int, data: ZoneInput) -> int:
     async with db.transaction() as conn:
-        row = (await conn.execute(select(zones_t).where(zones_t.c.id == pk))).first()
-        if row is None:
-            raise fail(Code.NOT_FOUND, "shipping zone not found", "id")
+        row = await stored(conn, zones_t, pk, "zone")
         errs = Errors()
         if data.countries is not None and data.regions is None and row.regions:
             data.regions = list(row.regions)  # re-check them against the new countries
         values = _clean_zone(errs, data, list(row.countries or ()))
         errs.raise_if_any()
         if values:
-            try:
-                await conn.execute(update(zones_t).where(zones_t.c.id == pk).values(**values))
-            except IntegrityError as exc:
-                raise integrity_error(exc, "zone") from None
+            await write(conn, update(zones_t).where(zones_t.c.id == pk).values(**values), "zone")
     return pk
 
 
 async def delete_zone(db: Database, pk: int) -> None:
     """Delete a zone and its rates."""
-    async with db.transaction() as conn:
-        res = await conn.execute(delete(zones_t).where(zones_t.c.id == pk))
-        if res.rowcount == 0:
-            raise fail(Code.NOT_FOUND, "shipping zone not found", "id")
+    await delete_one(db, zones_t, pk, "zone")
