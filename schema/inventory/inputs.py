@@ -17,9 +17,22 @@ class InventoryState(Enum):
 
 
 @strawberry.input
-class InventoryAdjustInput:
+class AtLevelInput:
+    """An input naming one level: a variant at a location (a base of others only)."""
+
     variant_id: strawberry.ID
     location_id: strawberry.ID
+
+
+@strawberry.input
+class UnitsInput(AtLevelInput):
+    """An input moving units of one level (a base of others only)."""
+
+    quantity: int
+
+
+@strawberry.input
+class InventoryAdjustInput(AtLevelInput):
     delta: int
     reason: str
     idempotency_key: str | None = None
@@ -27,10 +40,7 @@ class InventoryAdjustInput:
 
 
 @strawberry.input
-class InventorySetOnHandInput:
-    variant_id: strawberry.ID
-    location_id: strawberry.ID
-    quantity: int
+class InventorySetOnHandInput(UnitsInput):
     expected_quantity: int | None = strawberry.field(
         default=None, description="The onHand you counted from; refused if it has changed."
     )
@@ -39,18 +49,13 @@ class InventorySetOnHandInput:
 
 
 @strawberry.input
-class InventoryThresholdsInput:
-    variant_id: strawberry.ID
-    location_id: strawberry.ID
+class InventoryThresholdsInput(AtLevelInput):
     safety_stock: int | None = None
     reorder_point: int | None = None
 
 
 @strawberry.input
-class InventoryReceiveInput:
-    variant_id: strawberry.ID
-    location_id: strawberry.ID
-    quantity: int
+class InventoryReceiveInput(UnitsInput):
     lot_number: str | None = None
     expires_on: date | None = None
     serial_numbers: list[str] | None = None
@@ -66,10 +71,7 @@ class QuarantineAction(Enum):
 
 
 @strawberry.input
-class InventoryQuarantineInput:
-    variant_id: strawberry.ID
-    location_id: strawberry.ID
-    quantity: int
+class InventoryQuarantineInput(UnitsInput):
     action: QuarantineAction = QuarantineAction.HOLD
     reason: str | None = None
     idempotency_key: str | None = None
@@ -90,22 +92,16 @@ class InventoryTransferInput:
 
 
 @strawberry.input
-class InventoryReserveInput:
-    variant_id: strawberry.ID
-    location_id: strawberry.ID
-    quantity: int
+class InventoryReserveInput(UnitsInput):
     ttl_seconds: int | None = None
     reference: str | None = None
     idempotency_key: str | None = None
 
 
 @strawberry.input
-class InventoryMoveInput:
+class InventoryMoveInput(UnitsInput):
     """A sale handed over at a store, a shipment leaving, or a return coming back."""
 
-    variant_id: strawberry.ID
-    location_id: strawberry.ID
-    quantity: int
     serial_numbers: list[str] | None = None
     reference: str | None = None
     restock: bool = True

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 import strawberry
 from strawberry.permission import BasePermission
@@ -21,6 +21,7 @@ from hub.domain.errors import Code, DomainError, UserError
 from schema.errors import UserError as UserErrorType
 from schema.errors import from_domain
 from schema.inventory.inputs import (
+    AtLevelInput,
     InventoryAdjustInput,
     InventoryMoveInput,
     InventoryQuarantineInput,
@@ -70,12 +71,7 @@ def _pk(gid: str, type_name: str, field: str) -> int:
         raise DomainError([UserError([field], str(exc), str(Code.INVALID))]) from None
 
 
-class _AtLocation(Protocol):
-    variant_id: strawberry.ID
-    location_id: strawberry.ID
-
-
-def _level_of(input: _AtLocation) -> tuple[int, int]:
+def _level_of(input: AtLevelInput) -> tuple[int, int]:
     """The (variant, location) pks of an input naming one level."""
     return (
         _pk(input.variant_id, "ProductVariant", "variantId"),
