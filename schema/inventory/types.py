@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from sqlalchemy import Row
@@ -15,10 +15,16 @@ from strawberry.types import Info
 from hub import ids
 from hub.domain import inventory as inv
 from hub.money import Money
-from schema.catalog import ChannelType, MoneyType, ProductVariantType
 from schema.errors import UserError as UserErrorType
 from schema.permissions import StaffOnly
 from schema.relay import Node
+
+if TYPE_CHECKING:  # the catalog's types, referenced lazily: schema.catalog imports this
+    from schema.catalog import ChannelType, MoneyType, ProductVariantType
+
+Channel = Annotated["ChannelType", strawberry.lazy("schema.catalog")]
+Money_ = Annotated["MoneyType", strawberry.lazy("schema.catalog")]
+Variant = Annotated["ProductVariantType", strawberry.lazy("schema.catalog")]
 
 
 class ConnectorScope(BasePermission):
@@ -45,10 +51,10 @@ def _location(info: Info, pk: int) -> LocationType:
     return cast(LocationType, got)
 
 
-async def _variant(info: Info, pk: int) -> ProductVariantType:
+async def _variant(info: Info, pk: int) -> Variant:
     await info.context.channel(info)
     got: Any = await info.context.loaders.variant_by_id.load(pk)
-    return cast(ProductVariantType, got)
+    return cast(Variant, got)
 
 
 def _level_id(root: strawberry.Parent[inv.LevelRecord]) -> strawberry.ID:
@@ -110,14 +116,14 @@ class LocationType(Node):
         return inv.pickup_time(root.pickup_lead_minutes) if root.pickup_enabled else None
 
     @strawberry.field(permission_classes=[StaffOnly], description="Staff only.")
-    def cost_per_shipment(self, root: strawberry.Parent[inv.LocationRecord]) -> MoneyType | None:
+    def cost_per_shipment(self, root: strawberry.Parent[inv.LocationRecord]) -> Money_ | None:
         money: Any = Money(root.cost_per_shipment, root.cost_currency)
-        return cast(MoneyType, money)
+        return cast(Money_, money)
 
     @strawberry.field(description="Channels this location sells to.")
     async def channels(
         self, root: strawberry.Parent[inv.LocationRecord], info: Info
-    ) -> list[ChannelType]:
+    ) -> list[Channel]:
         got = await info.context.loaders.channel_by_id.load_many(root.channel_pks)
         return [c for c in got if c is not None]
 
@@ -146,9 +152,7 @@ class InventoryLevelType(Node):
         return _location(info, root.location_pk)
 
     @strawberry.field
-    async def variant(
-        self, root: strawberry.Parent[inv.LevelRecord], info: Info
-    ) -> ProductVariantType:
+    async def variant(self, root: strawberry.Parent[inv.LevelRecord], info: Info) -> Variant:
         return await _variant(info, root.variant_pk)
 
 
@@ -183,7 +187,7 @@ class InventoryMovement:
         return _location(info, root.location_id)
 
     @strawberry.field
-    async def variant(self, root: strawberry.Parent[Row[Any]], info: Info) -> ProductVariantType:
+    async def variant(self, root: strawberry.Parent[Row[Any]], info: Info) -> Variant:
         return await _variant(info, root.variant_id)
 
 
@@ -206,9 +210,7 @@ class ReorderSuggestion:
     level: InventoryLevelType
 
     @strawberry.field
-    async def variant(
-        self, root: strawberry.Parent[SuggestionRecord], info: Info
-    ) -> ProductVariantType:
+    async def variant(self, root: strawberry.Parent[SuggestionRecord], info: Info) -> Variant:
         return await _variant(info, root.variant_pk)
 
 
