@@ -3,6 +3,7 @@ delivery through :func:`hub.domain.shipping.shipping_options`."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -16,6 +17,7 @@ from hub.domain import shipping
 from schema.catalog import MoneyType
 from schema.catalog_admin import DeletePayload
 from schema.errors import UserError, field_pk, run_write
+from schema.inventory.paths import graphql_paths
 from schema.permissions import StaffOnly
 from schema.relay import Node, register_node
 
@@ -151,6 +153,16 @@ async def _rate(info: Info, pk: int | None) -> shipping.ShippingRateRecord | Non
     return (await shipping.rates_by_pks(info.context.reader, [pk])).get(pk)
 
 
+# Where a rate's domain field is named otherwise in the API.
+_FIELDS = {"zone_pk": "zoneId", "currency": "currencyCode"}
+
+
+async def _write(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
+    """``run_write``, the errors' fields mapped to the inputs' paths."""
+    done, errs = await run_write(info, fn)
+    return done, graphql_paths(errs, _FIELDS)
+
+
 @strawberry.type
 class ShippingQuery:
     @strawberry.field(
@@ -166,7 +178,7 @@ class ShippingMutation:
     async def shipping_zone_create(
         self, info: Info, input: ShippingZoneInput
     ) -> ShippingZonePayload:
-        pk, errs = await run_write(
+        pk, errs = await _write(
             info, lambda: shipping.create_zone(info.context.db, _zone_data(input))
         )
         return ShippingZonePayload(shipping_zone=await _zone(info, pk), user_errors=errs)  # type: ignore[arg-type]
@@ -180,7 +192,7 @@ class ShippingMutation:
                 info.context.db, field_pk(id, "ShippingZone", "id"), _zone_data(input)
             )
 
-        pk, errs = await run_write(info, go)
+        pk, errs = await _write(info, go)
         return ShippingZonePayload(shipping_zone=await _zone(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=ADMIN, description="Delete a zone and its rates.")
@@ -189,7 +201,7 @@ class ShippingMutation:
             await shipping.delete_zone(info.context.db, field_pk(id, "ShippingZone", "id"))
             return id
 
-        done, errs = await run_write(info, go)
+        done, errs = await _write(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -200,7 +212,7 @@ class ShippingMutation:
             data, _ = _rate_data(input)
             return await shipping.create_rate(info.context.db, data)
 
-        pk, errs = await run_write(info, go)
+        pk, errs = await _write(info, go)
         return ShippingRatePayload(shipping_rate=await _rate(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -213,7 +225,7 @@ class ShippingMutation:
                 info.context.db, field_pk(id, "ShippingRate", "id"), data, clear=clear
             )
 
-        pk, errs = await run_write(info, go)
+        pk, errs = await _write(info, go)
         return ShippingRatePayload(shipping_rate=await _rate(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -222,7 +234,7 @@ class ShippingMutation:
             await shipping.delete_rate(info.context.db, field_pk(id, "ShippingRate", "id"))
             return id
 
-        done, errs = await run_write(info, go)
+        done, errs = await _write(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
 

@@ -4,9 +4,7 @@ the result (the domain's error fields to GraphQL paths: :func:`graphql_errors`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -18,8 +16,6 @@ from strawberry.types import Info
 from hub import ids
 from hub.domain import inventory as inv
 from hub.domain.errors import Code, DomainError, UserError
-from schema.errors import UserError as UserErrorType
-from schema.errors import from_domain
 from schema.inventory.inputs import (
     AtLevelInput,
     InventoryAdjustInput,
@@ -33,6 +29,7 @@ from schema.inventory.inputs import (
     LocationInput,
     QuarantineAction,
 )
+from schema.inventory.paths import graphql_errors
 from schema.inventory.types import (
     ConnectorScope,
     InventoryPayload,
@@ -43,25 +40,6 @@ from schema.inventory.types import (
 from schema.permissions import StaffOnly
 
 WRITE: list[type[BasePermission]] = [ConnectorScope]
-
-_SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)+")
-
-
-def _graphql_name(segment: str) -> str:
-    """A domain field name as its GraphQL input is named: variant_id -> variantId
-    (names already in GraphQL terms, ids and indices stay as they are)."""
-    if not _SNAKE.fullmatch(segment):
-        return segment
-    head, *rest = segment.split("_")
-    return head + "".join(r.title() for r in rest)
-
-
-def graphql_errors(exc: DomainError) -> list[UserErrorType]:
-    """The userErrors of a domain refusal, its fields mapped to GraphQL paths."""
-    mapped = [
-        replace(e, field=[_graphql_name(f) for f in e.field]) if e.field else e for e in exc.errors
-    ]
-    return from_domain(DomainError(mapped))
 
 
 def _pk(gid: str, type_name: str, field: str) -> int:

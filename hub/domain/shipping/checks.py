@@ -41,7 +41,7 @@ def integrity_error(exc: IntegrityError, what: str) -> DomainError:
     if "unique" in msg or "duplicate" in msg:
         return fail(Code.TAKEN, f"{what} handle is already taken", "handle")
     if "foreign key" in msg:
-        return fail(Code.NOT_FOUND, "shipping zone not found", "zoneId")
+        return fail(Code.NOT_FOUND, "shipping zone not found", "zone_pk")
     return fail(Code.INVALID, f"the {what} is invalid", "handle")
 
 

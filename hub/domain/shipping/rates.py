@@ -197,7 +197,9 @@ RATE_CLEARABLE = frozenset(
         "max_days",
     }
 )
-_RATE_PATHS = {
+# How messages name a rate's fields (as clients know them); errors name the fields
+# themselves (``zone_pk``, ``min_subtotal``).
+_LABELS = {
     "zone_pk": "zoneId",
     "handle": "handle",
     "title": "title",
@@ -222,7 +224,7 @@ def _rate_values(errs: Errors, merged: dict[str, Any]) -> dict[str, Any]:
     check_name(errs, merged["title"], "title")
     cur = merged["currency"]
     if not isinstance(cur, str) or not is_currency(cur):
-        errs.add(Code.INVALID, f"{cur!r} is not an ISO 4217 currency code", "currencyCode")
+        errs.add(Code.INVALID, f"{cur!r} is not an ISO 4217 currency code", "currency")
         return {}
     kind = merged["kind"]
     if kind not in KINDS:
@@ -236,16 +238,16 @@ def _rate_values(errs: Errors, merged: dict[str, Any]) -> dict[str, Any]:
         try:
             out[name] = parse_amount(value, cur)
         except MoneyError as exc:
-            errs.add(Code.INVALID, str(exc), _RATE_PATHS[name])
+            errs.add(Code.INVALID, str(exc), name)
     for name in ("min_weight_grams", "max_weight_grams", "min_days", "max_days"):
         value = merged[name]
         if value is not None and value < 0:
-            errs.add(Code.INVALID, "can't be negative", _RATE_PATHS[name])
+            errs.add(Code.INVALID, "can't be negative", name)
         out[name] = value
     if kind != "WEIGHT" and (out["min_weight_grams"], out["max_weight_grams"]) != (None, None):
-        errs.add(Code.INVALID, "weight bounds are for WEIGHT rates", "minWeightGrams")
+        errs.add(Code.INVALID, "weight bounds are for WEIGHT rates", "min_weight_grams")
     if kind != "SUBTOTAL" and (out.get("min_subtotal"), out.get("max_subtotal")) != (None, None):
-        errs.add(Code.INVALID, "subtotal bounds are for SUBTOTAL rates", "minSubtotal")
+        errs.add(Code.INVALID, "subtotal bounds are for SUBTOTAL rates", "min_subtotal")
     for low, high in (
         ("min_weight_grams", "max_weight_grams"),
         ("min_subtotal", "max_subtotal"),
@@ -254,12 +256,12 @@ def _rate_values(errs: Errors, merged: dict[str, Any]) -> dict[str, Any]:
         if lo is not None and hi is not None and hi <= lo:
             errs.add(
                 Code.INVALID,
-                f"{_RATE_PATHS[high]} must be above {_RATE_PATHS[low]}",
-                _RATE_PATHS[high],
+                f"{_LABELS[high]} must be above {_LABELS[low]}",
+                high,
             )
     lo, hi = out["min_days"], out["max_days"]
     if lo is not None and hi is not None and hi < lo:
-        errs.add(Code.INVALID, "maxDays can't be below minDays", "maxDays")
+        errs.add(Code.INVALID, "maxDays can't be below minDays", "max_days")
     return out
 
 
@@ -267,9 +269,9 @@ async def create_rate(db: Database, data: RateInput) -> int:
     errs = Errors()
     for name in ("zone_pk", "handle", "title", "currency", "kind", "amount"):
         if getattr(data, name) is None:
-            errs.add(Code.BLANK, f"{_RATE_PATHS[name]} is required", _RATE_PATHS[name])
+            errs.add(Code.BLANK, f"{_LABELS[name]} is required", name)
     errs.raise_if_any()
-    merged = {k: getattr(data, k) for k in _RATE_PATHS if k != "zone_pk"}
+    merged = {k: getattr(data, k) for k in _LABELS if k != "zone_pk"}
     values = _rate_values(errs, merged)
     errs.raise_if_any()
     async with db.transaction() as conn:
@@ -277,7 +279,7 @@ async def create_rate(db: Database, data: RateInput) -> int:
             await conn.execute(select(zones_t.c.id).where(zones_t.c.id == data.zone_pk))
         ).first()
         if zone is None:
-            raise fail(Code.NOT_FOUND, "shipping zone not found", "zoneId")
+            raise fail(Code.NOT_FOUND, "shipping zone not found", "zone_pk")
         stmt = (
             insert(rates_t)
             .values(**values, zone_id=data.zone_pk, created_at=datetime.now(UTC))
@@ -293,15 +295,14 @@ async def update_rate(db: Database, pk: int, data: RateInput, *, clear: Iterable
     errs = Errors()
     clear = set(clear)
     for name in clear - RATE_CLEARABLE:
-        path = _RATE_PATHS.get(name, name)
-        errs.add(Code.BLANK, f"{path} can't be null", path)
+        errs.add(Code.BLANK, f"{_LABELS.get(name, name)} can't be null", name)
     if data.zone_pk is not None:
-        errs.add(Code.INVALID, "a rate can't move to another zone", "zoneId")
+        errs.add(Code.INVALID, "a rate can't move to another zone", "zone_pk")
     errs.raise_if_any()
     async with db.transaction() as conn:
         row = await stored_row(conn, rates_t, pk, "rate")
         merged: dict[str, Any] = {}
-        for name in _RATE_PATHS:
+        for name in _LABELS:
             if name == "zone_pk":
                 continue
             stored = getattr(row, name)
