@@ -31,6 +31,8 @@ Prepare = Callable[[AsyncConnection], Awaitable[None]]
 
 
 async def _variant(hub: Hub) -> int:
+    """A priced variant (as the catalog tests expect every product of the web channel
+    to be)."""
     h = f"strategy-{uuid.uuid4().hex[:8]}"
     res = await hub.admin(
         """mutation($i: ProductInput!) { productCreate(input: $i) {
@@ -38,10 +40,17 @@ async def _variant(hub: Hub) -> int:
         {"i": {"handle": h, "title": h, "status": "ACTIVE", "variants": [{"sku": h.upper()}]}},
     )
     gid = res["data"]["productCreate"]["product"]["variants"]["nodes"][0]["id"]
+    await hub.admin(
+        """mutation($p: [VariantPriceInput!]!) { productVariantPricesSet(prices: $p) {
+        userErrors { code } } }""",
+        {"p": [{"variantId": gid, "channel": "web", "amount": "10"}]},
+    )
     return int(gid.rsplit("/", 1)[1])
 
 
 async def _location(hub: Hub) -> int:
+    """A warehouse of the web channel, with coordinates (as the storefront tests
+    expect of every location there)."""
     res = await hub.admin(
         """mutation($i: LocationInput!) { locationCreate(input: $i) {
         location { id } userErrors { field code } } }""",
@@ -51,6 +60,8 @@ async def _location(hub: Hub) -> int:
                 "name": "Strategy test",
                 "kind": "WAREHOUSE",
                 "countryCode": "US",
+                "latitude": 40.0,
+                "longitude": -74.0,
                 "channels": ["web"],
             }
         },
@@ -136,6 +147,10 @@ async def _run(
     async with hub.db.engine.connect() as conn:
         trans = await conn.begin()
         try:
+            if hub.name == "sqlite":
+                # Take the write lock first (waiting for it), so that no other writer
+                # commits between this transaction's first read and its first write.
+                await conn.execute(text("UPDATE variants SET tracked = tracked WHERE id = 0"))
             if prepare is not None:
                 await prepare(conn)
             since = (await conn.execute(select(func.coalesce(func.max(moves_t.c.id), 0)))).scalar()
@@ -227,6 +242,8 @@ async def test_untracked_variants_and_bundles(hub: Hub, stocked: tuple[int, int]
     vpk, lpk = stocked
     other = await _variant(hub)
     bundle = await _variant(hub)
+    for vpk_ in (other, bundle):  # for sale, as the catalog tests expect
+        await _stock(hub, vpk_, lpk, 1, 0, 0)
 
     async def prepare(conn: AsyncConnection) -> None:
         await conn.execute(text("UPDATE variants SET tracked = false WHERE id = :v"), {"v": other})
