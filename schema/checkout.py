@@ -40,10 +40,12 @@ class _OrderLoaders:
         reader = ctx.reader
 
         async def lines(keys: Sequence[ordersvc.OrderRecord]) -> dict[Hashable, Any]:
-            return await ordersvc.lines_by_orders(reader, keys)  # type: ignore[return-value]
+            got = await ordersvc.lines_by_orders(reader, keys)
+            return {pk: found for pk, found in got.items()}
 
         async def payments(keys: Sequence[ordersvc.OrderRecord]) -> dict[Hashable, Any]:
-            return await ordersvc.payments_by_orders(reader, keys)  # type: ignore[return-value]
+            got = await ordersvc.payments_by_orders(reader, keys)
+            return {pk: found for pk, found in got.items()}
 
         self.lines_by_order = Loader(lines, default=list, key=lambda o: o.pk)
         self.payments_by_order = Loader(payments, default=list, key=lambda o: o.pk)
@@ -96,22 +98,32 @@ class OrderLineItemType:
     delivery_type: str = strawberry.field(resolver=lambda root: root.delivery_kind)
 
     @strawberry.field
-    def discount_allocations(self) -> list[OrderDiscountAllocation]:
+    def discount_allocations(
+        self, root: strawberry.Parent[ordersvc.OrderLineRecord]
+    ) -> list[OrderDiscountAllocation]:
         return [
-            OrderDiscountAllocation(title=t, allocated_amount=m)
-            for t, m in self.discount_allocations  # type: ignore[attr-defined]
+            # A Money stands for the MoneyType (its fields are resolved by name).
+            OrderDiscountAllocation(title=t, allocated_amount=m)  # type: ignore[arg-type]
+            for t, m in root.discount_allocations
         ]
 
     @strawberry.field(description="Where the units are taken from.")
-    def location_ids(self) -> list[strawberry.ID]:
-        return [ids.encode("Location", a["locationId"]) for a in self.allocations]  # type: ignore[attr-defined,misc]
+    def location_ids(
+        self, root: strawberry.Parent[ordersvc.OrderLineRecord]
+    ) -> list[strawberry.ID]:
+        return [strawberry.ID(ids.encode("Location", a["locationId"])) for a in root.allocations]
 
     @strawberry.field
-    async def variant(self, info: Info) -> ProductVariantType | None:
-        if self.variant_pk is None:  # type: ignore[attr-defined]
+    async def variant(
+        self, root: strawberry.Parent[ordersvc.OrderLineRecord], info: Info
+    ) -> ProductVariantType | None:
+        if root.variant_pk is None:
             return None
         await info.context.channel(info)
-        return await info.context.loaders.variant_by_id.load(self.variant_pk)  # type: ignore[attr-defined]
+        got: ProductVariantType | None = await info.context.loaders.variant_by_id.load(
+            root.variant_pk
+        )
+        return got
 
 
 @strawberry.enum(description="Where a payment stands with its provider.")
@@ -196,13 +208,16 @@ class OrderType(Node):
         return isinstance(obj, ordersvc.OrderRecord)
 
     @strawberry.field
-    def customer_id(self) -> strawberry.ID | None:
-        pk = self.customer_pk  # type: ignore[attr-defined]
-        return ids.encode("Customer", pk) if pk else None  # type: ignore[return-value]
+    def customer_id(self, root: strawberry.Parent[ordersvc.OrderRecord]) -> strawberry.ID | None:
+        pk = root.customer_pk
+        return strawberry.ID(ids.encode("Customer", pk)) if pk else None
 
     @strawberry.field
-    async def channel(self, info: Info) -> ChannelType | None:
-        return await info.context.loaders.channel_by_id.load(self.channel_pk)  # type: ignore[attr-defined]
+    async def channel(
+        self, root: strawberry.Parent[ordersvc.OrderRecord], info: Info
+    ) -> ChannelType | None:
+        got: ChannelType | None = await info.context.loaders.channel_by_id.load(root.channel_pk)
+        return got
 
     @strawberry.field
     async def line_items(
@@ -215,6 +230,7 @@ class OrderType(Node):
     ) -> Connection[OrderLineItemType]:
         page = page_request(first, after, last, before, info.context.settings.max_page_size)
         lines = await order_loaders(info).lines_by_order.load(self)
+        # The connection of records stands for the GraphQL connection (resolved by name).
         return connection_from_list(lines, page, "OrderLineItem", key=lambda ln: ln.pk)  # type: ignore[return-value]
 
     @strawberry.field
@@ -303,6 +319,7 @@ class CheckoutQuery:
         )
         has_next = len(rows) > size
         rows = rows[:size]
+        # The connection of records stands for the GraphQL connection (resolved by name).
         return ConnectionValue(  # type: ignore[return-value]
             rows, [encode_cursor("Order", None, o.pk) for o in rows], has_next, after is not None
         )

@@ -169,6 +169,7 @@ class ShippingQuery:
         permission_classes=ADMIN, description="Every shipping zone with its rates (staff)."
     )
     async def shipping_zones(self, info: Info) -> list[ShippingZoneType]:
+        # The domain's records stand for the GraphQL types (is_type_of, fields by name).
         return await shipping.list_zones(info.context.reader)  # type: ignore[return-value]
 
 
@@ -181,7 +182,7 @@ class ShippingMutation:
         pk, errs = await _write(
             info, lambda: shipping.create_zone(info.context.db, _zone_data(input))
         )
-        return ShippingZonePayload(shipping_zone=await _zone(info, pk), user_errors=errs)  # type: ignore[arg-type]
+        return ShippingZonePayload(shipping_zone=await _zone(info, pk), user_errors=errs)  # type: ignore[arg-type]  # a record as its type
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def shipping_zone_update(
@@ -193,7 +194,7 @@ class ShippingMutation:
             )
 
         pk, errs = await _write(info, go)
-        return ShippingZonePayload(shipping_zone=await _zone(info, pk), user_errors=errs)  # type: ignore[arg-type]
+        return ShippingZonePayload(shipping_zone=await _zone(info, pk), user_errors=errs)  # type: ignore[arg-type]  # a record as its type
 
     @strawberry.mutation(permission_classes=ADMIN, description="Delete a zone and its rates.")
     async def shipping_zone_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
@@ -213,7 +214,7 @@ class ShippingMutation:
             return await shipping.create_rate(info.context.db, data)
 
         pk, errs = await _write(info, go)
-        return ShippingRatePayload(shipping_rate=await _rate(info, pk), user_errors=errs)  # type: ignore[arg-type]
+        return ShippingRatePayload(shipping_rate=await _rate(info, pk), user_errors=errs)  # type: ignore[arg-type]  # a record as its type
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def shipping_rate_update(
@@ -226,7 +227,7 @@ class ShippingMutation:
             )
 
         pk, errs = await _write(info, go)
-        return ShippingRatePayload(shipping_rate=await _rate(info, pk), user_errors=errs)  # type: ignore[arg-type]
+        return ShippingRatePayload(shipping_rate=await _rate(info, pk), user_errors=errs)  # type: ignore[arg-type]  # a record as its type
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def shipping_rate_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:

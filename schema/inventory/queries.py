@@ -105,6 +105,7 @@ class InventoryQuery:
         cursors = [encode_cursor("L", start + i + 1, lc.pk) for i, lc in enumerate(window)]
         for lc in window:
             ctx.loaders.location_by_id.prime(lc.pk, lc)
+        # The connection of records stands for the GraphQL connection (resolved by name).
         return ConnectionValue(window, cursors, start + n < len(locs), start > 0)  # type: ignore[return-value]
 
     @strawberry.field(
@@ -136,7 +137,7 @@ class InventoryQuery:
         return ConnectionValue(
             rows,
             [encode_cursor("M", None, r.id) for r in rows],
-            more,  # type: ignore[return-value]
+            more,  # type: ignore[return-value]  # records stand for the GraphQL connection
             after is not None,
         )
 
@@ -150,6 +151,7 @@ class InventoryQuery:
     ) -> list[ReorderSuggestion]:
         lpk = _gid(location_id, "Location")
         out = await inv.reorder_suggestions(info.context.reader, lpk, cover_days=cover_days)
+        # Records stand for the GraphQL type (its fields are resolved by name).
         return [SuggestionRecord(d) for d in out]  # type: ignore[misc]
 
 
