@@ -31,8 +31,7 @@ from connectors.payments import (
 from connectors.tax import HttpTaxEngine, RulesTaxEngine, default_rules
 from hub.db.database import Database
 from hub.domain.carts import Carts
-from hub.domain.checkout import Checkout
-from hub.domain.checkout_payments import reconcile
+from hub.domain.checkout import Checkout, reconcile
 from hub.domain.giftcards import GiftCardProvider
 from hub.domain.orders import apply_payment_event
 from hub.settings import Settings

@@ -21,8 +21,9 @@ from hub.domain.errors import Code, DomainError, fail
 from hub.domain.paging import InvalidCursor, decode_cursor, encode_cursor
 from schema.carts import commerce
 from schema.catalog import ChannelType, MoneyType, ProductVariantType
-from schema.errors import ApiError, from_domain
+from schema.errors import ApiError
 from schema.errors import UserError as UserErrorType
+from schema.inventory import graphql_errors
 from schema.loaders import Loader
 from schema.relay import (
     Connection,
@@ -39,14 +40,21 @@ class _OrderLoaders:
         reader = ctx.reader
 
         async def lines(keys: Sequence[ordersvc.OrderRecord]) -> dict[Hashable, Any]:
-            return await ordersvc.lines_by_orders(reader, keys)  # type: ignore[return-value]
+            got = await ordersvc.lines_by_orders(reader, keys)
+            return {pk: found for pk, found in got.items()}
 
         async def payments(keys: Sequence[ordersvc.OrderRecord]) -> dict[Hashable, Any]:
-            return await ordersvc.payments_by_orders(reader, keys)  # type: ignore[return-value]
+            got = await ordersvc.payments_by_orders(reader, keys)
+            return {pk: found for pk, found in got.items()}
 
         self.lines_by_order = Loader(lines, default=list, key=lambda o: o.pk)
         self.payments_by_order = Loader(payments, default=list, key=lambda o: o.pk)
-        self.order_by_id = Loader(lambda keys: ordersvc.orders_by_pks(reader, keys))
+
+        async def orders(keys: Sequence[int]) -> dict[Hashable, Any]:
+            got = await ordersvc.orders_by_pks(reader, keys)
+            return {pk: order for pk, order in got.items()}
+
+        self.order_by_id = Loader(orders)
 
 
 def order_loaders(info: Info) -> _OrderLoaders:
@@ -90,22 +98,32 @@ class OrderLineItemType:
     delivery_type: str = strawberry.field(resolver=lambda root: root.delivery_kind)
 
     @strawberry.field
-    def discount_allocations(self) -> list[OrderDiscountAllocation]:
+    def discount_allocations(
+        self, root: strawberry.Parent[ordersvc.OrderLineRecord]
+    ) -> list[OrderDiscountAllocation]:
         return [
+            # A Money stands for the MoneyType (its fields are resolved by name).
             OrderDiscountAllocation(title=t, allocated_amount=m)  # type: ignore[arg-type]
-            for t, m in self.discount_allocations  # type: ignore[attr-defined]
+            for t, m in root.discount_allocations
         ]
 
     @strawberry.field(description="Where the units are taken from.")
-    def location_ids(self) -> list[strawberry.ID]:
-        return [ids.encode("Location", a["locationId"]) for a in self.allocations]  # type: ignore[attr-defined,misc]
+    def location_ids(
+        self, root: strawberry.Parent[ordersvc.OrderLineRecord]
+    ) -> list[strawberry.ID]:
+        return [strawberry.ID(ids.encode("Location", a["locationId"])) for a in root.allocations]
 
     @strawberry.field
-    async def variant(self, info: Info) -> ProductVariantType | None:
-        if self.variant_pk is None:  # type: ignore[attr-defined]
+    async def variant(
+        self, root: strawberry.Parent[ordersvc.OrderLineRecord], info: Info
+    ) -> ProductVariantType | None:
+        if root.variant_pk is None:
             return None
         await info.context.channel(info)
-        return await info.context.loaders.variant_by_id.load(self.variant_pk)  # type: ignore[attr-defined]
+        got: ProductVariantType | None = await info.context.loaders.variant_by_id.load(
+            root.variant_pk
+        )
+        return got
 
 
 @strawberry.enum(description="Where a payment stands with its provider.")
@@ -190,13 +208,16 @@ class OrderType(Node):
         return isinstance(obj, ordersvc.OrderRecord)
 
     @strawberry.field
-    def customer_id(self) -> strawberry.ID | None:
-        pk = self.customer_pk  # type: ignore[attr-defined]
-        return ids.encode("Customer", pk) if pk else None  # type: ignore[return-value]
+    def customer_id(self, root: strawberry.Parent[ordersvc.OrderRecord]) -> strawberry.ID | None:
+        pk = root.customer_pk
+        return strawberry.ID(ids.encode("Customer", pk)) if pk else None
 
     @strawberry.field
-    async def channel(self, info: Info) -> ChannelType | None:
-        return await info.context.loaders.channel_by_id.load(self.channel_pk)  # type: ignore[attr-defined]
+    async def channel(
+        self, root: strawberry.Parent[ordersvc.OrderRecord], info: Info
+    ) -> ChannelType | None:
+        got: ChannelType | None = await info.context.loaders.channel_by_id.load(root.channel_pk)
+        return got
 
     @strawberry.field
     async def line_items(
@@ -209,11 +230,12 @@ class OrderType(Node):
     ) -> Connection[OrderLineItemType]:
         page = page_request(first, after, last, before, info.context.settings.max_page_size)
         lines = await order_loaders(info).lines_by_order.load(self)
+        # The connection of records stands for the GraphQL connection (resolved by name).
         return connection_from_list(lines, page, "OrderLineItem", key=lambda ln: ln.pk)  # type: ignore[return-value]
 
     @strawberry.field
     async def payments(self, info: Info) -> list[OrderPayment]:
-        return await order_loaders(info).payments_by_order.load(self)  # type: ignore[no-any-return]
+        return await order_loaders(info).payments_by_order.load(self)
 
 
 @strawberry.input
@@ -272,7 +294,7 @@ class CheckoutQuery:
         except ids.InvalidId as exc:
             raise ApiError(str(exc), "INVALID_ID") from None
         got = await order_loaders(info).order_by_id.load(pk)
-        return got if _may_see(info, got) else None  # type: ignore[return-value]
+        return got if _may_see(info, got) else None
 
     @strawberry.field(description="Orders, newest first: all for staff, a customer's own.")
     async def orders(
@@ -297,6 +319,7 @@ class CheckoutQuery:
         )
         has_next = len(rows) > size
         rows = rows[:size]
+        # The connection of records stands for the GraphQL connection (resolved by name).
         return ConnectionValue(  # type: ignore[return-value]
             rows, [encode_cursor("Order", None, o.pk) for o in rows], has_next, after is not None
         )
@@ -332,9 +355,9 @@ class CheckoutMutation:
                 ctx.principal,
             )
         except DomainError as exc:
-            return CheckoutCompletePayload(order=None, user_errors=from_domain(exc))
+            return CheckoutCompletePayload(order=None, user_errors=graphql_errors(exc))
         order = await order_loaders(info).order_by_id.load(result.order_pk)
-        return CheckoutCompletePayload(order=order, user_errors=[])  # type: ignore[arg-type]
+        return CheckoutCompletePayload(order=order, user_errors=[])
 
 
 async def _order_nodes(info: Info, pks: list[int]) -> dict[int, ordersvc.OrderRecord]:

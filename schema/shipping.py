@@ -3,11 +3,13 @@ delivery through :func:`hub.domain.shipping.shipping_options`."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
 import strawberry
+from strawberry.permission import BasePermission
 from strawberry.types import Info
 from strawberry.types.unset import UNSET
 
@@ -15,10 +17,11 @@ from hub.domain import shipping
 from schema.catalog import MoneyType
 from schema.catalog_admin import DeletePayload
 from schema.errors import UserError, field_pk, run_write
+from schema.inventory.paths import graphql_paths
 from schema.permissions import StaffOnly
 from schema.relay import Node, register_node
 
-ADMIN = [StaffOnly]
+ADMIN: list[type[BasePermission]] = [StaffOnly]
 
 
 @strawberry.enum
@@ -110,17 +113,6 @@ class ShippingRatePayload:
     user_errors: list[UserError]
 
 
-_CLEARABLE = (
-    "min_weight_grams",
-    "max_weight_grams",
-    "min_subtotal",
-    "max_subtotal",
-    "free_over_subtotal",
-    "min_days",
-    "max_days",
-)
-
-
 def _rate_data(i: ShippingRateInput) -> tuple[shipping.RateInput, set[str]]:
     data = shipping.RateInput(
         zone_pk=None if i.zone_id is None else field_pk(i.zone_id, "ShippingZone", "zoneId"),
@@ -131,7 +123,7 @@ def _rate_data(i: ShippingRateInput) -> tuple[shipping.RateInput, set[str]]:
         amount=i.amount,
     )
     clear: set[str] = set()
-    for name in _CLEARABLE:
+    for name in sorted(shipping.RATE_CLEARABLE):
         value = getattr(i, name)
         if value is UNSET:
             continue
@@ -161,12 +153,23 @@ async def _rate(info: Info, pk: int | None) -> shipping.ShippingRateRecord | Non
     return (await shipping.rates_by_pks(info.context.reader, [pk])).get(pk)
 
 
+# Where a rate's domain field is named otherwise in the API.
+_FIELDS = {"zone_pk": "zoneId", "currency": "currencyCode"}
+
+
+async def _write(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
+    """``run_write``, the errors' fields mapped to the inputs' paths."""
+    done, errs = await run_write(info, fn)
+    return done, graphql_paths(errs, _FIELDS)
+
+
 @strawberry.type
 class ShippingQuery:
     @strawberry.field(
         permission_classes=ADMIN, description="Every shipping zone with its rates (staff)."
     )
     async def shipping_zones(self, info: Info) -> list[ShippingZoneType]:
+        # The domain's records stand for the GraphQL types (is_type_of, fields by name).
         return await shipping.list_zones(info.context.reader)  # type: ignore[return-value]
 
 
@@ -176,10 +179,10 @@ class ShippingMutation:
     async def shipping_zone_create(
         self, info: Info, input: ShippingZoneInput
     ) -> ShippingZonePayload:
-        pk, errs = await run_write(
+        pk, errs = await _write(
             info, lambda: shipping.create_zone(info.context.db, _zone_data(input))
         )
-        return ShippingZonePayload(shipping_zone=await _zone(info, pk), user_errors=errs)  # type: ignore[arg-type]
+        return ShippingZonePayload(shipping_zone=await _zone(info, pk), user_errors=errs)  # type: ignore[arg-type]  # a record as its type
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def shipping_zone_update(
@@ -190,8 +193,8 @@ class ShippingMutation:
                 info.context.db, field_pk(id, "ShippingZone", "id"), _zone_data(input)
             )
 
-        pk, errs = await run_write(info, go)
-        return ShippingZonePayload(shipping_zone=await _zone(info, pk), user_errors=errs)  # type: ignore[arg-type]
+        pk, errs = await _write(info, go)
+        return ShippingZonePayload(shipping_zone=await _zone(info, pk), user_errors=errs)  # type: ignore[arg-type]  # a record as its type
 
     @strawberry.mutation(permission_classes=ADMIN, description="Delete a zone and its rates.")
     async def shipping_zone_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
@@ -199,7 +202,7 @@ class ShippingMutation:
             await shipping.delete_zone(info.context.db, field_pk(id, "ShippingZone", "id"))
             return id
 
-        done, errs = await run_write(info, go)
+        done, errs = await _write(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -210,8 +213,8 @@ class ShippingMutation:
             data, _ = _rate_data(input)
             return await shipping.create_rate(info.context.db, data)
 
-        pk, errs = await run_write(info, go)
-        return ShippingRatePayload(shipping_rate=await _rate(info, pk), user_errors=errs)  # type: ignore[arg-type]
+        pk, errs = await _write(info, go)
+        return ShippingRatePayload(shipping_rate=await _rate(info, pk), user_errors=errs)  # type: ignore[arg-type]  # a record as its type
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def shipping_rate_update(
@@ -223,8 +226,8 @@ class ShippingMutation:
                 info.context.db, field_pk(id, "ShippingRate", "id"), data, clear=clear
             )
 
-        pk, errs = await run_write(info, go)
-        return ShippingRatePayload(shipping_rate=await _rate(info, pk), user_errors=errs)  # type: ignore[arg-type]
+        pk, errs = await _write(info, go)
+        return ShippingRatePayload(shipping_rate=await _rate(info, pk), user_errors=errs)  # type: ignore[arg-type]  # a record as its type
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def shipping_rate_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
@@ -232,7 +235,7 @@ class ShippingMutation:
             await shipping.delete_rate(info.context.db, field_pk(id, "ShippingRate", "id"))
             return id
 
-        done, errs = await run_write(info, go)
+        done, errs = await _write(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
 

@@ -4,12 +4,12 @@ The steps, and what undoes each if a later one fails:
 
 1. **Price** the cart with :func:`hub.domain.carts.price_cart` (nothing from the
    client is trusted) and choose the stock location of every line
-   (:mod:`hub.domain.checkout_plan`).
+   (:mod:`hub.domain.checkout.plan`).
 2. **Claim, record and reserve**, one transaction: claim the idempotency key as a
    PENDING attempt (``checkout_attempts``, per cart and key) holding a fresh *lease*
    (a random token, valid ``HUB_CHECKOUT_LEASE_SECONDS``); lock the cart
    (``COMPLETING`` under that lease, only if its version is still the one priced);
-   record the payment before it is taken (:mod:`hub.domain.checkout_payments`: a
+   record the payment before it is taken (:mod:`hub.domain.checkout.payments`: a
    PENDING row with the provider idempotency key, or the cart's orphaned payment that
    pays the same way, adopted); reserve every line's units for the lease
    (``INSUFFICIENT_STOCK`` names every line short, and its pickup location).
@@ -45,11 +45,9 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import select
 
 from connectors.base import TaxEngine
 from connectors.payments.base import (
@@ -58,60 +56,31 @@ from connectors.payments.base import (
     PaymentProvider,
     PaymentUnavailable,
 )
-from hub import ids
 from hub.auth import Principal
 from hub.db.database import Database
-from hub.db.models import CheckoutAttempt, Customer, Reservation
+from hub.db.tables import carts_t
 from hub.domain import carts as cartsvc
-from hub.domain import checkout_lease as leases
-from hub.domain import checkout_payments as payments
-from hub.domain.carts import CartCode, PricedCart, _customer_key, carts_t
-from hub.domain.checkout_plan import InTransaction, Plan, check_payable, plan_stock, reserve
+from hub.domain.carts import PricedCart
+from hub.domain.checkout import lease as leases
+from hub.domain.checkout import payments
+from hub.domain.checkout.codes import (
+    OFFLINE_PROVIDERS,
+    TEST_PROVIDER,
+    CheckoutCode,
+    CheckoutResult,
+    PaymentRequest,
+)
+from hub.domain.checkout.order import LeaseLost, PromotionsMoved, write_order
+from hub.domain.checkout.plan import Plan, check_payable, plan_stock, reserve
 from hub.domain.errors import Code, DomainError, fail
 from hub.domain.giftcards import DECLINE_CODES
-from hub.domain.inventory import Inventory, commit_reservations
-from hub.domain.orders import insert_order, order_line_values, order_values
+from hub.domain.inventory import refuse, release
+from hub.domain.inventory.records import label
 from hub.events.bus import Event
 from hub.events.outbox import Outbox
 
 log = logging.getLogger("hub.checkout")
-
-attempts_t = CheckoutAttempt.__table__
-customers_t = Customer.__table__
-reservations_t = Reservation.__table__
-
-OFFLINE_PROVIDERS = frozenset({"cash", "terminal"})
-TEST_PROVIDER = "test"
-
-
-class CheckoutCode:
-    INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
-    PAYMENT_REQUIRED = "PAYMENT_REQUIRED"
-    PAYMENT_DECLINED = "PAYMENT_DECLINED"
-    PAYMENT_ACTION_REQUIRED = "PAYMENT_ACTION_REQUIRED"
-    PAYMENT_INVALID = "PAYMENT_INVALID"
-    PAYMENT_UNAVAILABLE = "PAYMENT_UNAVAILABLE"
-    ACCESS_DENIED = "ACCESS_DENIED"
-    EMPTY_CART = "EMPTY_CART"
-    DISCOUNT_NOT_AVAILABLE = "DISCOUNT_NOT_AVAILABLE"
-    CHECKOUT_INTERRUPTED = "CHECKOUT_INTERRUPTED"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(slots=True)
-class PaymentRequest:
-    provider: str
-    payment_method_id: str | None = None
-    reference: str | None = None
-
-
-@dataclass(slots=True)
-class CheckoutResult:
-    order_pk: int
-    replayed: bool = False
+_now = leases.now
 
 
 class Checkout:
@@ -154,7 +123,7 @@ class Checkout:
             raise fail(
                 Code.INVALID,
                 "idempotencyKey is 1 to 255 characters, without control characters",
-                "idempotencyKey",
+                "idempotency_key",
             )
         deadline = asyncio.get_running_loop().time() + self.wait
         delay = 0.02
@@ -162,17 +131,17 @@ class Checkout:
             async with self.db.read() as conn:
                 state = await cartsvc.load_cart(conn, token)
                 if state is None or not cartsvc.may_use(state.cart, principal):
-                    raise fail(Code.NOT_FOUND, "no cart with that id", "cartId")
+                    raise fail(Code.NOT_FOUND, "no cart with that id", "cart_id")
                 done = await leases.find_attempt(conn, state.cart.id, key)
                 if done is not None and done.status == "DONE":
                     return CheckoutResult(done.order_id, replayed=True)
                 if done is None:
                     cartsvc.check_readable(state, principal, _now())
                     if state.cart.status == "COMPLETED":
-                        raise fail(
-                            CartCode.ALREADY_COMPLETED,  # type: ignore[arg-type]
+                        raise refuse(
+                            CheckoutCode.ALREADY_COMPLETED,
                             "the cart was checked out already",
-                            "cartId",
+                            "cart_id",
                         )
                     priced = await cartsvc.price_cart(conn, state, tax_engine=self.tax_engine)
                     plan = await plan_stock(conn, priced)
@@ -183,10 +152,10 @@ class Checkout:
             # Someone else holds this key (or changed the cart meanwhile): wait, retry.
             # A crashed holder's lease lapses within seconds; then this takes over.
             if asyncio.get_running_loop().time() > deadline:
-                raise fail(
-                    CartCode.CHECKOUT_IN_PROGRESS,  # type: ignore[arg-type]
+                raise refuse(
+                    CheckoutCode.CHECKOUT_IN_PROGRESS,
                     "this checkout is still running; retry with the same idempotencyKey",
-                    "idempotencyKey",
+                    "idempotency_key",
                 )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.25)
@@ -278,24 +247,24 @@ class Checkout:
         # 5. the order.
         try:
             if beat.lost:
-                raise _LeaseLost()
+                raise LeaseLost()
             order_pk, events = await self._write_order(priced, plan, attempt, result, payment)
         except BaseException as exc:
             await self._undo(attempt)
             if provider is not None and result is not None:
                 await self._give_back(attempt, provider, result, "order_not_written")
-            if isinstance(exc, _PromotionsMoved):
-                raise fail(
-                    CheckoutCode.DISCOUNT_NOT_AVAILABLE,  # type: ignore[arg-type]
+            if isinstance(exc, PromotionsMoved):
+                raise refuse(
+                    CheckoutCode.DISCOUNT_NOT_AVAILABLE,
                     "a discount ran out while checking out; review the cart's new total",
-                    "discountCodes",
+                    "discount_codes",
                 ) from None
-            if isinstance(exc, _LeaseLost):
-                raise fail(
-                    CheckoutCode.CHECKOUT_INTERRUPTED,  # type: ignore[arg-type]
+            if isinstance(exc, LeaseLost):
+                raise refuse(
+                    CheckoutCode.CHECKOUT_INTERRUPTED,
                     "this checkout was interrupted (its hold on the cart and stock "
                     "lapsed) and nothing was charged; retry",
-                    "cartId",
+                    "cart_id",
                 ) from None
             raise
         await self.publish(events)
@@ -331,8 +300,8 @@ class Checkout:
         except PaymentError as exc:
             await self._settle(attempt, "FAILED", None)
             await self._undo(attempt)
-            raise fail(
-                CheckoutCode.PAYMENT_INVALID,  # type: ignore[arg-type]
+            raise refuse(
+                CheckoutCode.PAYMENT_INVALID,
                 f"the payment was refused: {exc.message} ({exc.code})",
                 "payment",
             ) from None
@@ -340,8 +309,8 @@ class Checkout:
             # The outcome is unknown: the payment row stays, to be reused by a retry
             # (the same key replays the same call) or released by reconciliation.
             await self._undo(attempt)
-            raise fail(
-                CheckoutCode.PAYMENT_UNAVAILABLE,  # type: ignore[arg-type]
+            raise refuse(
+                CheckoutCode.PAYMENT_UNAVAILABLE,
                 "the payment provider can't be reached; retry with the same idempotencyKey",
                 "payment",
             ) from None
@@ -350,17 +319,18 @@ class Checkout:
         await self._undo(attempt)
         if result.status == "requires_action":
             await self._give_back(attempt, provider, result, "action_required")
-            raise fail(
-                CheckoutCode.PAYMENT_ACTION_REQUIRED,  # type: ignore[arg-type]
+            raise refuse(
+                CheckoutCode.PAYMENT_ACTION_REQUIRED,
                 "the payment needs the buyer's action (3-D Secure), which this "
                 "checkout can't complete; use another payment method",
                 "payment",
             )
         await self._settle(attempt, "FAILED", result)
-        raise fail(
-            result.failure_code  # a gift card's decline has a code of its own
-            if result.failure_code in DECLINE_CODES
-            else CheckoutCode.PAYMENT_DECLINED,  # type: ignore[arg-type]
+        declined = result.failure_code or ""
+        raise refuse(
+            declined  # a gift card's decline has a code of its own
+            if declined in DECLINE_CODES
+            else CheckoutCode.PAYMENT_DECLINED,
             f"the payment was declined ({result.failure_code or result.raw_status})"
             + (f": {result.failure_message}" if result.failure_message else ""),
             "payment",
@@ -386,8 +356,8 @@ class Checkout:
                 await asyncio.sleep(0.1)
             if outcome != "settled":
                 await self._undo(attempt)
-                raise fail(
-                    CheckoutCode.PAYMENT_UNAVAILABLE,  # type: ignore[arg-type]
+                raise refuse(
+                    CheckoutCode.PAYMENT_UNAVAILABLE,
                     "an earlier payment of this cart can't be given back yet, so no "
                     "other is taken; retry in a moment",
                     "payment",
@@ -431,21 +401,21 @@ class Checkout:
         if priced.total == 0:
             return None
         if payment is None:
-            raise fail(
-                CheckoutCode.PAYMENT_REQUIRED,  # type: ignore[arg-type]
+            raise refuse(
+                CheckoutCode.PAYMENT_REQUIRED,
                 "the cart costs something: pass a payment",
                 "payment",
             )
         for value, field_ in (
             (payment.reference, "reference"),
-            (payment.payment_method_id, "paymentMethodId"),
+            (payment.payment_method_id, "payment_method_id"),
         ):
             if value is not None and (
                 len(value) > 255 or any(ord(c) < 32 or ord(c) == 127 for c in value)
             ):
                 raise fail(
                     Code.INVALID,
-                    f"{field_} is at most 255 characters, without control characters",
+                    f"{label(field_)} is at most 255 characters, without control characters",
                     "payment",
                     field_,
                 )
@@ -460,8 +430,8 @@ class Checkout:
                 "provider",
             )
         if name in OFFLINE_PROVIDERS and not principal.is_staff:
-            raise fail(
-                CheckoutCode.ACCESS_DENIED,  # type: ignore[arg-type]
+            raise refuse(
+                CheckoutCode.ACCESS_DENIED,
                 f"{name} payments are taken at a till: they need an admin (point-of-sale) key",
                 "payment",
                 "provider",
@@ -472,14 +442,16 @@ class Checkout:
         async with self.db.read() as conn:
             row = (await conn.execute(select(carts_t).where(carts_t.c.id == cart_pk))).one()
         if row.status == "COMPLETED":
-            raise fail(CartCode.ALREADY_COMPLETED, "the cart was checked out already", "cartId")  # type: ignore[arg-type]
+            raise refuse(
+                CheckoutCode.ALREADY_COMPLETED, "the cart was checked out already", "cart_id"
+            )
         if row.expires_at <= _now():
-            raise fail(CartCode.CART_EXPIRED, "the cart expired; create a new one", "cartId")  # type: ignore[arg-type]
+            raise refuse(CheckoutCode.CART_EXPIRED, "the cart expired; create a new one", "cart_id")
         if row.status == "COMPLETING" and row.version == version:
-            raise fail(
-                CartCode.CHECKOUT_IN_PROGRESS,  # type: ignore[arg-type]
+            raise refuse(
+                CheckoutCode.CHECKOUT_IN_PROGRESS,
                 "another checkout of this cart is running; retry in a few seconds",
-                "cartId",
+                "cart_id",
             )
         return None  # the cart changed after it was priced: price it again
 
@@ -491,64 +463,11 @@ class Checkout:
         result: PaymentIntentResult | None,
         payment: PaymentRequest | None,
     ) -> tuple[int, list[Event]]:
-        cart = priced.cart
+        """5. The order, in one transaction (:mod:`hub.domain.checkout.order`)."""
         outbox = Outbox()
-        events: list[Event] = []
-        tokens = attempt.tokens
         async with self.db.transaction() as conn:
-            # The reservations become commitments; their events go in the order's
-            # outbox, ahead of order.created (one INSERT for all of them). They are
-            # gone only if the lease lapsed and the expiry job released them.
-            try:
-                await commit_reservations(
-                    conn,
-                    [tok for takes in tokens.values() for _loc, _qty, tok in takes],
-                    outbox,
-                    products={ln.variant_pk: ln.product_pk for ln in priced.lines},
-                )
-            except DomainError:
-                raise _LeaseLost() from None
-            order_pk = await insert_order(
-                conn,
-                outbox,
-                order=order_values(priced),
-                lines=order_line_values(priced, plan.takes, tokens),
-                payment=result,
-                payment_reference=payment.reference if payment else None,
-            )
-            if priced.result is not None and priced.result.allocations:
-                await _redeem(conn, priced, order_pk)
-            if cart.customer_id is not None:
-                await conn.execute(
-                    update(customers_t)
-                    .where(customers_t.c.id == cart.customer_id)
-                    .values(orders_count=customers_t.c.orders_count + 1)
-                )
-            now = _now()
-            if attempt.payment is not None:
-                assert result is not None
-                used = await conn.execute(
-                    payments.USE,
-                    {
-                        "pk": attempt.payment.pk,
-                        "key_": attempt.key,
-                        "intent": result.id or None,
-                        "order": order_pk,
-                        "now": now,
-                    },
-                )
-                if used.rowcount != 1:
-                    raise _LeaseLost()  # released meanwhile: this attempt had lapsed
-            params = {"cart": cart.id, "key_": attempt.key, "lease_": attempt.lease}
-            done = await conn.execute(
-                leases.COMPLETE_CART, {**params, "order": order_pk, "now": now}
-            )
-            if done.rowcount != 1:
-                raise _LeaseLost()
-            done = await conn.execute(leases.ATTEMPT_DONE, {**params, "order": order_pk})
-            if done.rowcount != 1:
-                raise _LeaseLost()
-            events += await outbox.flush(conn)
+            order_pk = await write_order(conn, outbox, priced, plan, attempt, result, payment)
+            events = await outbox.flush(conn)
         return order_pk, events
 
     async def _undo(self, attempt: leases.Attempt) -> None:
@@ -557,11 +476,10 @@ class Checkout:
         events: list[Event] = []
         try:
             async with self.db.transaction() as conn:
-                inv = Inventory(InTransaction(conn))  # type: ignore[arg-type]
                 for takes in attempt.tokens.values():
                     for _loc, _qty, tok in takes:
                         try:
-                            events += (await inv.release(tok)).events
+                            events += (await release(conn, tok)).events
                         except DomainError:
                             pass  # expired and released meanwhile
                 params = {"cart": attempt.cart_pk, "key_": attempt.key, "lease_": attempt.lease}
@@ -585,29 +503,3 @@ def _offline_key(priced: PricedCart, key: str, payment: PaymentRequest) -> str:
 
 class _CartMoved(Exception):
     pass
-
-
-class _PromotionsMoved(Exception):
-    pass
-
-
-class _LeaseLost(Exception):
-    """This attempt's lease lapsed before its order was written (another took over)."""
-
-
-async def _redeem(conn: AsyncConnection, priced: PricedCart, order_pk: int) -> None:
-    try:
-        from hub.domain.promotion_store import redeem
-    except ImportError:  # pragma: no cover - before the promotion store exists
-        return
-    customer = priced.customer
-    failures = await redeem(
-        conn,
-        priced.result,
-        priced.promotions,
-        order_ref=ids.encode("Order", order_pk),
-        customer_key=_customer_key(priced.cart, customer),
-        currency=priced.currency,
-    )
-    if failures:
-        raise _PromotionsMoved()

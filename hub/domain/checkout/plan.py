@@ -15,26 +15,22 @@ an attempt whose process died are released by the expiry job within seconds.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.db.models import Location, LocationChannel
+from hub.db.tables import loc_channels_t, locations_t
 from hub.domain.carts import PricedCart, PricedLine
-from hub.domain.errors import Code, DomainError, UserError, fail
-from hub.domain.inventory import Inventory
+from hub.domain.checkout.codes import CheckoutCode
+from hub.domain.errors import Code, DomainError, UserError
+from hub.domain.inventory import ReserveRequest, refuse
+from hub.domain.inventory import reserve as reserve_stock
 from hub.events.bus import Event
 from hub.money import MAX_MINOR, format_minor
 
-locations_t = Location.__table__
-loc_channels_t = LocationChannel.__table__
-
-INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
-EMPTY_CART = "EMPTY_CART"
+INSUFFICIENT_STOCK = CheckoutCode.INSUFFICIENT_STOCK
 
 
 @dataclass(slots=True)
@@ -51,27 +47,6 @@ class Plan:
 
     takes: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     short: list[Short] = field(default_factory=list)
-
-
-class InTransaction:
-    """Hands ``Inventory`` our open transaction (it asks its database for
-    ``transaction()`` and ``read()``, both answered with our connection), so its
-    reservations and commitments (each one conditional UPDATE with its ledger row and
-    outbox event) become part of the checkout's transaction: all lines or none."""
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
-        self.dialect = conn.dialect.name
-
-    @asynccontextmanager
-    async def transaction(self) -> Any:
-        yield self._conn
-
-    @asynccontextmanager
-    async def read(self) -> Any:
-        # Inventory's single-statement paths run on "a connection of their own": here
-        # that is ours too, so they commit (or roll back) with the checkout.
-        yield self._conn
 
 
 def short_of(s: Short) -> UserError:
@@ -105,16 +80,18 @@ def check_storable(priced: PricedCart) -> None:
         largest = f"{format_minor(MAX_MINOR, priced.currency)} {priced.currency}"
         raise DomainError(
             [
-                UserError(["lines", ln.id], f"the line comes to over {largest}", "LIMIT_EXCEEDED")
+                UserError(
+                    ["lines", ln.id], f"the line comes to over {largest}", Code.LIMIT_EXCEEDED
+                )
                 for ln in over
             ]
-            or [UserError(["cartId"], f"the order's total is over {largest}", "LIMIT_EXCEEDED")]
+            or [UserError(["cart_id"], f"the order's total is over {largest}", Code.LIMIT_EXCEEDED)]
         )
 
 
 def check_payable(priced: PricedCart, plan: Plan) -> None:
     if not priced.lines:
-        raise fail(EMPTY_CART, "the cart has no lines", "cartId")  # type: ignore[arg-type]
+        raise refuse(CheckoutCode.EMPTY_CART, "the cart has no lines", "cart_id")
     check_storable(priced)
     gone = [ln for ln in priced.lines if not ln.sellable]
     if gone:
@@ -123,7 +100,7 @@ def check_payable(priced: PricedCart, plan: Plan) -> None:
                 UserError(
                     ["lines", ln.id],
                     f"{ln.label} is no longer sold here; remove the line",
-                    str(Code.INVALID),
+                    Code.INVALID,
                 )
                 for ln in gone
             ]
@@ -163,9 +140,9 @@ async def plan_stock(conn: AsyncConnection, priced: PricedCart) -> Plan:
             loc = g.location_pk if g.location_pk in selling else None
             for ln in lines:
                 have = left.get(ln.variant_pk, {}).get(loc, 0) if loc else 0
-                if have >= ln.quantity:
-                    plan.takes[ln.pk] = [(loc, ln.quantity)]  # type: ignore[list-item]
-                    left[ln.variant_pk][loc] = have - ln.quantity  # type: ignore[index]
+                if loc is not None and have >= ln.quantity:
+                    plan.takes[ln.pk] = [(loc, ln.quantity)]
+                    left[ln.variant_pk][loc] = have - ln.quantity
                 else:
                     where = (g.location_pk, g.location_name or "") if g.location_pk else None
                     plan.short.append(Short(ln, where))
@@ -235,7 +212,6 @@ async def reserve(
     under ``reference`` (the attempt's: its lease renews them by it); a line whose
     stock went meanwhile raises INSUFFICIENT_STOCK for it (and the transaction rolls
     back)."""
-    inv = Inventory(InTransaction(conn))  # type: ignore[arg-type]
     tokens: dict[int, list[tuple[int, int, str]]] = {}
     events: list[Event] = []
     by_pk = {ln.pk: ln for ln in priced.lines}
@@ -249,7 +225,8 @@ async def reserve(
         ln = by_pk[line_pk]
         for loc, qty in takes:
             try:
-                out = await inv.reserve(ln.variant_pk, loc, qty, ttl=ttl, reference=reference)
+                req = ReserveRequest(ln.variant_pk, loc, qty, ttl, reference)
+                out = await reserve_stock(conn, req)
             except DomainError as exc:
                 if any(e.code == INSUFFICIENT_STOCK for e in exc.errors):
                     raise DomainError([short_of(Short(ln, where.get(ln.pk)))]) from None

@@ -20,11 +20,8 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select
 
-from hub.db.models import Location, LocationChannel
-from hub.domain.inventory import distance_km
-
-locations_t = Location.__table__
-loc_channels_t = LocationChannel.__table__
+from hub.db.tables import loc_channels_t, locations_t
+from hub.domain.inventory import LocationRecord, distance_km, pickup_time
 
 NEAREST = 3  # pickup locations offered instead, at most
 
@@ -122,3 +119,48 @@ def _nearest(here: Any, others: list[Any]) -> list[tuple[Any, float | None]]:
         key=lambda p: (p[1] is None, p[1] if p[1] is not None else 0.0, p[0].name, p[0].id),
     )
     return ranked[:NEAREST]
+
+
+# --------------------------------------------------------------------------- per store
+
+
+class StoreAvailabilityRecord:
+    """A variant at one store: how many units it can sell, and when a pickup order is
+    usually ready (only where pickup is offered and the variant is in stock)."""
+
+    __slots__ = ("available", "distance_km", "location", "pick_up_time", "quantity_available")
+
+    def __init__(self, location: LocationRecord, qty: int, distance: float | None) -> None:
+        self.location = location
+        self.quantity_available = qty
+        self.available = qty > 0
+        self.distance_km = distance
+        self.pick_up_time = (
+            pickup_time(location.pickup_lead_minutes)
+            if location.pickup_enabled and qty > 0
+            else None
+        )
+
+
+def store_availability(
+    locations: Iterable[LocationRecord],
+    stock: Mapping[int, int],
+    *,
+    near: tuple[float, float] | None = None,
+    pickup_enabled: bool | None = None,
+) -> list[StoreAvailabilityRecord]:
+    """A variant's availability at each of ``locations`` (``stock``: units sellable
+    per location), nearest first when ``near`` (latitude, longitude) is given, else by
+    fulfilment priority; ``pickup_enabled`` keeps only the locations that (don't)
+    offer pickup."""
+    rows = []
+    for loc in locations:
+        if pickup_enabled is not None and loc.pickup_enabled != pickup_enabled:
+            continue
+        dist = loc.distance_from(*near) if near is not None else None
+        rows.append(StoreAvailabilityRecord(loc, stock.get(loc.pk, 0), dist))
+    if near is not None:
+        rows.sort(key=lambda r: (r.distance_km is None, r.distance_km or 0.0, r.location.pk))
+    else:
+        rows.sort(key=lambda r: (r.location.fulfillment_priority, r.location.pk))
+    return rows

@@ -11,10 +11,8 @@ from collections import defaultdict
 from sqlalchemy import text
 
 from hub.db.database import Reader
-from hub.domain.inventory import channel_availability, verify
+from hub.domain.inventory import STATES, channel_availability, verify
 from tests.conftest import DEMO_PRODUCTS, Hub
-
-STATES = ("on_hand", "committed", "reserved", "incoming", "quarantined")
 
 
 async def _rows(hub: Hub, sql: str) -> list:

@@ -16,32 +16,24 @@ open), a ``FLAT`` rate always; any rate costs nothing once the subtotal reaches 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
 from hub.db.database import Database, Reader, fetch_all
-from hub.db.models import ShippingRate, ShippingZone
-from hub.domain.catalog import HANDLE_RE
-from hub.domain.errors import Code, DomainError, Errors, fail
+from hub.db.tables import rates_t, zones_t
+from hub.domain.errors import Code, Errors, fail
+from hub.domain.shipping.checks import check_handle, check_name, delete_one, write
+from hub.domain.shipping.checks import stored as stored_row
 from hub.money import Money, MoneyError, is_currency, parse_amount, to_decimal
 
-zones_t = ShippingZone.__table__
-rates_t = ShippingRate.__table__
-
 KINDS = ("WEIGHT", "SUBTOTAL", "FLAT")
-COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
-REGION_RE = re.compile(r"^([A-Z]{2})-[A-Z0-9]{1,3}$")
-MAX_COUNTRIES = 250
-MAX_REGIONS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,40 +159,6 @@ class ShippingRateRecord:
         self.max_days = row.max_days
 
 
-class ShippingZoneRecord:
-    __slots__ = ("countries", "handle", "id", "name", "pk", "rates", "regions")
-
-    def __init__(self, row: Any) -> None:
-        self.pk = row.id
-        self.id = ids.encode("ShippingZone", row.id)
-        self.handle = row.handle
-        self.name = row.name
-        self.countries = list(row.countries or ())
-        self.regions = list(row.regions or ())
-        self.rates: list[ShippingRateRecord] = []
-
-
-async def list_zones(
-    conn: AsyncConnection | Reader, pks: Sequence[int] | None = None
-) -> list[ShippingZoneRecord]:
-    """Zones (all, or those in ``pks``) with their rates: two statements."""
-    stmt = select(zones_t).order_by(zones_t.c.id)
-    if pks is not None:
-        stmt = stmt.where(zones_t.c.id.in_(list(pks)))
-    zones = [ShippingZoneRecord(r) for r in await fetch_all(conn, stmt)]
-    if zones:
-        by_pk = {z.pk: z for z in zones}
-        rates = await fetch_all(
-            conn,
-            select(rates_t)
-            .where(rates_t.c.zone_id.in_(list(by_pk)))
-            .order_by(rates_t.c.zone_id, rates_t.c.amount, rates_t.c.id),
-        )
-        for r in rates:
-            by_pk[r.zone_id].rates.append(ShippingRateRecord(r))
-    return zones
-
-
 async def rates_by_pks(
     conn: AsyncConnection | Reader, pks: Sequence[int]
 ) -> dict[int, ShippingRateRecord]:
@@ -209,140 +167,6 @@ async def rates_by_pks(
 
 
 # --------------------------------------------------------------------------- writes
-
-
-def _check_handle(errs: Errors, handle: str | None) -> None:
-    if handle is None:
-        return
-    if not handle:
-        errs.add(Code.BLANK, "handle can't be blank", "handle")
-    elif len(handle) > 64:
-        errs.add(Code.TOO_LONG, "handle is longer than 64 characters", "handle")
-    elif not HANDLE_RE.match(handle):
-        errs.add(Code.INVALID, "handle must be lowercase letters, digits and dashes", "handle")
-
-
-def _check_name(errs: Errors, value: str | None, path: str) -> None:
-    if value is None:
-        return
-    if not value.strip():
-        errs.add(Code.BLANK, f"{path} can't be blank", path)
-    elif len(value) > 255:
-        errs.add(Code.TOO_LONG, f"{path} is longer than 255 characters", path)
-    elif "\x00" in value:
-        errs.add(Code.INVALID, f"{path} contains a NUL character", path)
-
-
-def _integrity(exc: IntegrityError, what: str) -> DomainError:
-    msg = str(exc.orig).lower()
-    if "unique" in msg or "duplicate" in msg:
-        return fail(Code.TAKEN, f"{what} handle is already taken", "handle")
-    if "foreign key" in msg:
-        return fail(Code.NOT_FOUND, "shipping zone not found", "zoneId")
-    return fail(Code.INVALID, f"the {what} is invalid", "handle")
-
-
-# ----- zones
-
-
-@dataclass
-class ZoneInput:
-    handle: str | None = None
-    name: str | None = None
-    countries: list[str] | None = None
-    regions: list[str] | None = None
-
-
-def _clean_zone(errs: Errors, data: ZoneInput, countries_now: list[str]) -> dict[str, Any]:
-    _check_handle(errs, data.handle)
-    _check_name(errs, data.name, "name")
-    values: dict[str, Any] = {
-        k: v for k, v in (("handle", data.handle), ("name", data.name)) if v is not None
-    }
-    countries = countries_now
-    if data.countries is not None:
-        countries = list(dict.fromkeys(c.strip().upper() for c in data.countries))
-        if not countries:
-            errs.add(Code.BLANK, "a zone needs at least one country", "countries")
-        elif len(countries) > MAX_COUNTRIES:
-            errs.add(Code.LIMIT_EXCEEDED, f"at most {MAX_COUNTRIES} countries", "countries")
-        for i, c in enumerate(countries):
-            if not COUNTRY_RE.match(c):
-                errs.add(
-                    Code.INVALID, f"{c!r} is not an ISO 3166-1 alpha-2 code", "countries", str(i)
-                )
-        values["countries"] = countries
-    if data.regions is not None:
-        regions = list(dict.fromkeys(r.strip().upper() for r in data.regions))
-        if len(regions) > MAX_REGIONS:
-            errs.add(Code.LIMIT_EXCEEDED, f"at most {MAX_REGIONS} regions", "regions")
-        for i, r in enumerate(regions):
-            m = REGION_RE.match(r)
-            if m is None:
-                errs.add(
-                    Code.INVALID,
-                    f"{r!r} is not an ISO 3166-2 code such as US-HI",
-                    "regions",
-                    str(i),
-                )
-            elif m.group(1) not in countries:
-                errs.add(
-                    Code.INVALID,
-                    f"region {r} is outside the zone's countries",
-                    "regions",
-                    str(i),
-                )
-        values["regions"] = regions
-    return values
-
-
-async def create_zone(db: Database, data: ZoneInput) -> int:
-    errs = Errors()
-    for name in ("handle", "name", "countries"):
-        if getattr(data, name) is None:
-            errs.add(Code.BLANK, f"{name} is required", name)
-    values = _clean_zone(errs, data, [])
-    errs.raise_if_any()
-    values.setdefault("regions", [])
-    async with db.transaction() as conn:
-        try:
-            res = await conn.execute(
-                insert(zones_t)
-                .values(**values, created_at=datetime.now(UTC))
-                .returning(zones_t.c.id)
-            )
-        except IntegrityError as exc:
-            raise _integrity(exc, "zone") from None
-        return res.scalar_one()
-
-
-async def update_zone(db: Database, pk: int, data: ZoneInput) -> int:
-    async with db.transaction() as conn:
-        row = (await conn.execute(select(zones_t).where(zones_t.c.id == pk))).first()
-        if row is None:
-            raise fail(Code.NOT_FOUND, "shipping zone not found", "id")
-        errs = Errors()
-        if data.countries is not None and data.regions is None and row.regions:
-            data.regions = list(row.regions)  # re-check them against the new countries
-        values = _clean_zone(errs, data, list(row.countries or ()))
-        errs.raise_if_any()
-        if values:
-            try:
-                await conn.execute(update(zones_t).where(zones_t.c.id == pk).values(**values))
-            except IntegrityError as exc:
-                raise _integrity(exc, "zone") from None
-    return pk
-
-
-async def delete_zone(db: Database, pk: int) -> None:
-    """Delete a zone and its rates."""
-    async with db.transaction() as conn:
-        res = await conn.execute(delete(zones_t).where(zones_t.c.id == pk))
-        if res.rowcount == 0:
-            raise fail(Code.NOT_FOUND, "shipping zone not found", "id")
-
-
-# ----- rates
 
 
 @dataclass
@@ -373,7 +197,9 @@ RATE_CLEARABLE = frozenset(
         "max_days",
     }
 )
-_RATE_PATHS = {
+# How messages name a rate's fields (as clients know them); errors name the fields
+# themselves (``zone_pk``, ``min_subtotal``).
+_LABELS = {
     "zone_pk": "zoneId",
     "handle": "handle",
     "title": "title",
@@ -394,11 +220,11 @@ _MONEY = ("min_subtotal", "max_subtotal", "amount", "free_over_subtotal")
 def _rate_values(errs: Errors, merged: dict[str, Any]) -> dict[str, Any]:
     """Validate a whole rate (stored values overlaid with the input) and return its
     column values, amounts in minor units of its currency."""
-    _check_handle(errs, merged["handle"])
-    _check_name(errs, merged["title"], "title")
+    check_handle(errs, merged["handle"])
+    check_name(errs, merged["title"], "title")
     cur = merged["currency"]
     if not isinstance(cur, str) or not is_currency(cur):
-        errs.add(Code.INVALID, f"{cur!r} is not an ISO 4217 currency code", "currencyCode")
+        errs.add(Code.INVALID, f"{cur!r} is not an ISO 4217 currency code", "currency")
         return {}
     kind = merged["kind"]
     if kind not in KINDS:
@@ -412,16 +238,16 @@ def _rate_values(errs: Errors, merged: dict[str, Any]) -> dict[str, Any]:
         try:
             out[name] = parse_amount(value, cur)
         except MoneyError as exc:
-            errs.add(Code.INVALID, str(exc), _RATE_PATHS[name])
+            errs.add(Code.INVALID, str(exc), name)
     for name in ("min_weight_grams", "max_weight_grams", "min_days", "max_days"):
         value = merged[name]
         if value is not None and value < 0:
-            errs.add(Code.INVALID, "can't be negative", _RATE_PATHS[name])
+            errs.add(Code.INVALID, "can't be negative", name)
         out[name] = value
     if kind != "WEIGHT" and (out["min_weight_grams"], out["max_weight_grams"]) != (None, None):
-        errs.add(Code.INVALID, "weight bounds are for WEIGHT rates", "minWeightGrams")
+        errs.add(Code.INVALID, "weight bounds are for WEIGHT rates", "min_weight_grams")
     if kind != "SUBTOTAL" and (out.get("min_subtotal"), out.get("max_subtotal")) != (None, None):
-        errs.add(Code.INVALID, "subtotal bounds are for SUBTOTAL rates", "minSubtotal")
+        errs.add(Code.INVALID, "subtotal bounds are for SUBTOTAL rates", "min_subtotal")
     for low, high in (
         ("min_weight_grams", "max_weight_grams"),
         ("min_subtotal", "max_subtotal"),
@@ -430,12 +256,12 @@ def _rate_values(errs: Errors, merged: dict[str, Any]) -> dict[str, Any]:
         if lo is not None and hi is not None and hi <= lo:
             errs.add(
                 Code.INVALID,
-                f"{_RATE_PATHS[high]} must be above {_RATE_PATHS[low]}",
-                _RATE_PATHS[high],
+                f"{_LABELS[high]} must be above {_LABELS[low]}",
+                high,
             )
     lo, hi = out["min_days"], out["max_days"]
     if lo is not None and hi is not None and hi < lo:
-        errs.add(Code.INVALID, "maxDays can't be below minDays", "maxDays")
+        errs.add(Code.INVALID, "maxDays can't be below minDays", "max_days")
     return out
 
 
@@ -443,9 +269,9 @@ async def create_rate(db: Database, data: RateInput) -> int:
     errs = Errors()
     for name in ("zone_pk", "handle", "title", "currency", "kind", "amount"):
         if getattr(data, name) is None:
-            errs.add(Code.BLANK, f"{_RATE_PATHS[name]} is required", _RATE_PATHS[name])
+            errs.add(Code.BLANK, f"{_LABELS[name]} is required", name)
     errs.raise_if_any()
-    merged = {k: getattr(data, k) for k in _RATE_PATHS if k != "zone_pk"}
+    merged = {k: getattr(data, k) for k in _LABELS if k != "zone_pk"}
     values = _rate_values(errs, merged)
     errs.raise_if_any()
     async with db.transaction() as conn:
@@ -453,16 +279,14 @@ async def create_rate(db: Database, data: RateInput) -> int:
             await conn.execute(select(zones_t.c.id).where(zones_t.c.id == data.zone_pk))
         ).first()
         if zone is None:
-            raise fail(Code.NOT_FOUND, "shipping zone not found", "zoneId")
-        try:
-            res = await conn.execute(
-                insert(rates_t)
-                .values(**values, zone_id=data.zone_pk, created_at=datetime.now(UTC))
-                .returning(rates_t.c.id)
-            )
-        except IntegrityError as exc:
-            raise _integrity(exc, "rate") from None
-        return res.scalar_one()
+            raise fail(Code.NOT_FOUND, "shipping zone not found", "zone_pk")
+        stmt = (
+            insert(rates_t)
+            .values(**values, zone_id=data.zone_pk, created_at=datetime.now(UTC))
+            .returning(rates_t.c.id)
+        )
+        pk: int = (await write(conn, stmt, "rate")).scalar_one()
+        return pk
 
 
 async def update_rate(db: Database, pk: int, data: RateInput, *, clear: Iterable[str] = ()) -> int:
@@ -471,17 +295,14 @@ async def update_rate(db: Database, pk: int, data: RateInput, *, clear: Iterable
     errs = Errors()
     clear = set(clear)
     for name in clear - RATE_CLEARABLE:
-        path = _RATE_PATHS.get(name, name)
-        errs.add(Code.BLANK, f"{path} can't be null", path)
+        errs.add(Code.BLANK, f"{_LABELS.get(name, name)} can't be null", name)
     if data.zone_pk is not None:
-        errs.add(Code.INVALID, "a rate can't move to another zone", "zoneId")
+        errs.add(Code.INVALID, "a rate can't move to another zone", "zone_pk")
     errs.raise_if_any()
     async with db.transaction() as conn:
-        row = (await conn.execute(select(rates_t).where(rates_t.c.id == pk))).first()
-        if row is None:
-            raise fail(Code.NOT_FOUND, "shipping rate not found", "id")
+        row = await stored_row(conn, rates_t, pk, "rate")
         merged: dict[str, Any] = {}
-        for name in _RATE_PATHS:
+        for name in _LABELS:
             if name == "zone_pk":
                 continue
             stored = getattr(row, name)
@@ -491,15 +312,9 @@ async def update_rate(db: Database, pk: int, data: RateInput, *, clear: Iterable
             merged[name] = None if name in clear else (stored if given is None else given)
         values = _rate_values(errs, merged)
         errs.raise_if_any()
-        try:
-            await conn.execute(update(rates_t).where(rates_t.c.id == pk).values(**values))
-        except IntegrityError as exc:
-            raise _integrity(exc, "rate") from None
+        await write(conn, update(rates_t).where(rates_t.c.id == pk).values(**values), "rate")
     return pk
 
 
 async def delete_rate(db: Database, pk: int) -> None:
-    async with db.transaction() as conn:
-        res = await conn.execute(delete(rates_t).where(rates_t.c.id == pk))
-        if res.rowcount == 0:
-            raise fail(Code.NOT_FOUND, "shipping rate not found", "id")
+    await delete_one(db, rates_t, pk, "rate")

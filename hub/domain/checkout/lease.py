@@ -26,17 +26,16 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.database import Database
-from hub.db.models import CheckoutAttempt, Reservation
-from hub.domain.carts import carts_t
-from hub.domain.checkout_payments import OPEN, Prepared, payments_t
+from hub.db.tables import attempts_t, carts_t, checkout_payments_t, reservations_t
+from hub.domain.checkout.payments import OPEN, Prepared
+from hub.domain.inventory import dialect_insert
 
 log = logging.getLogger("hub.checkout")
 
-attempts_t = CheckoutAttempt.__table__
-reservations_t = Reservation.__table__
+payments_t = checkout_payments_t
 
 
-def _now() -> datetime:
+def now() -> datetime:
     return datetime.now(UTC)
 
 
@@ -85,7 +84,7 @@ class Heartbeat:
                         "key_": a.key,
                         "lease_": a.lease,
                         "ref": a.reference,
-                        "until": _now() + self.ttl,
+                        "until": now() + self.ttl,
                     }
                     held = await conn.execute(_RENEW_ATTEMPT, params)
                     await conn.execute(_RENEW_CART, params)
@@ -105,13 +104,25 @@ _ATTEMPT = select(attempts_t).where(
 
 async def find_attempt(conn: AsyncConnection, cart_pk: int, key: str) -> Any:
     row = (await conn.execute(_ATTEMPT, {"cart": cart_pk, "key": key})).first()
-    if row is not None and row.status == "PENDING" and row.locked_until < _now():
+    if row is not None and row.status == "PENDING" and row.locked_until < now():
         return None  # a crashed attempt (its lease lapsed): take it over
     return row
 
 
 # The checkout's writes of its cart and attempt, built once (bound per call). Those
-# that finish or undo an attempt hold only while its lease does.
+# that finish or undo an attempt hold only while its lease does: they match only
+# the cart it locked and the attempt it holds, by its lease.
+_LEASED_CART = (
+    carts_t.c.id == bindparam("cart"),
+    carts_t.c.status == "COMPLETING",
+    carts_t.c.checkout_lease == bindparam("lease_"),
+)
+_LEASED_ATTEMPT = (
+    attempts_t.c.cart_id == bindparam("cart"),
+    attempts_t.c.key == bindparam("key_"),
+    attempts_t.c.status == "PENDING",
+    attempts_t.c.lease == bindparam("lease_"),
+)
 _CLAIM: dict[str, Any] = {}  # per dialect: INSERT .. ON CONFLICT DO NOTHING
 _RECLAIM = (
     update(attempts_t)
@@ -148,11 +159,7 @@ LOCK_CART = (
 )
 COMPLETE_CART = (
     update(carts_t)
-    .where(
-        carts_t.c.id == bindparam("cart"),
-        carts_t.c.status == "COMPLETING",
-        carts_t.c.checkout_lease == bindparam("lease_"),
-    )
+    .where(*_LEASED_CART)
     .values(
         status="COMPLETED",
         order_id=bindparam("order"),
@@ -162,49 +169,16 @@ COMPLETE_CART = (
     )
 )
 ATTEMPT_DONE = (
-    update(attempts_t)
-    .where(
-        attempts_t.c.cart_id == bindparam("cart"),
-        attempts_t.c.key == bindparam("key_"),
-        attempts_t.c.status == "PENDING",
-        attempts_t.c.lease == bindparam("lease_"),
-    )
-    .values(status="DONE", order_id=bindparam("order"))
+    update(attempts_t).where(*_LEASED_ATTEMPT).values(status="DONE", order_id=bindparam("order"))
 )
 UNLOCK_CART = (
     update(carts_t)
-    .where(
-        carts_t.c.id == bindparam("cart"),
-        carts_t.c.status == "COMPLETING",
-        carts_t.c.checkout_lease == bindparam("lease_"),
-    )
+    .where(*_LEASED_CART)
     .values(status="ACTIVE", locked_until=None, checkout_lease=None)
 )
-FORGET_ATTEMPT = delete(attempts_t).where(
-    attempts_t.c.cart_id == bindparam("cart"),
-    attempts_t.c.key == bindparam("key_"),
-    attempts_t.c.status == "PENDING",
-    attempts_t.c.lease == bindparam("lease_"),
-)
-_RENEW_ATTEMPT = (
-    update(attempts_t)
-    .where(
-        attempts_t.c.cart_id == bindparam("cart"),
-        attempts_t.c.key == bindparam("key_"),
-        attempts_t.c.status == "PENDING",
-        attempts_t.c.lease == bindparam("lease_"),
-    )
-    .values(locked_until=bindparam("until"))
-)
-_RENEW_CART = (
-    update(carts_t)
-    .where(
-        carts_t.c.id == bindparam("cart"),
-        carts_t.c.status == "COMPLETING",
-        carts_t.c.checkout_lease == bindparam("lease_"),
-    )
-    .values(locked_until=bindparam("until"))
-)
+FORGET_ATTEMPT = delete(attempts_t).where(*_LEASED_ATTEMPT)
+_RENEW_ATTEMPT = update(attempts_t).where(*_LEASED_ATTEMPT).values(locked_until=bindparam("until"))
+_RENEW_CART = update(carts_t).where(*_LEASED_CART).values(locked_until=bindparam("until"))
 _RENEW_RESERVATIONS = (
     update(reservations_t)
     .where(reservations_t.c.reference == bindparam("ref"), reservations_t.c.status == "ACTIVE")
@@ -215,13 +189,11 @@ _RENEW_RESERVATIONS = (
 async def claim(conn: AsyncConnection, cart_pk: int, key: str, lease: str, ttl: timedelta) -> bool:
     """Record the key as PENDING under ``lease`` (or take over a PENDING one whose
     lease lapsed). False when another request holds it or finished it."""
-    from hub.domain.inventory import _dialect_insert
-
-    now = _now()
+    at = now()
     stmt = _CLAIM.get(conn.dialect.name)
     if stmt is None:
         stmt = _CLAIM[conn.dialect.name] = (
-            _dialect_insert(conn, attempts_t)
+            dialect_insert(conn, attempts_t)
             .values(
                 cart_id=bindparam("cart"),
                 key=bindparam("key_"),
@@ -233,7 +205,7 @@ async def claim(conn: AsyncConnection, cart_pk: int, key: str, lease: str, ttl: 
             .on_conflict_do_nothing(index_elements=["cart_id", "key"])
             .returning(attempts_t.c.key)
         )
-    params = {"cart": cart_pk, "key_": key, "until": now + ttl, "now": now, "lease_": lease}
+    params = {"cart": cart_pk, "key_": key, "until": at + ttl, "now": at, "lease_": lease}
     got = (await conn.execute(stmt, params)).first()
     if got is not None:
         return True

@@ -49,14 +49,13 @@ from connectors.payments.base import (
     PaymentUnavailable,
 )
 from hub.db.database import Database
-from hub.db.models import CheckoutAttempt, CheckoutPayment
+from hub.db.tables import attempts_t
+from hub.db.tables import checkout_payments_t as payments_t
 from hub.events.bus import Event
 from hub.events.outbox import Outbox
 
 log = logging.getLogger("hub.checkout.payments")
 
-payments_t = CheckoutPayment.__table__
-attempts_t = CheckoutAttempt.__table__
 
 OPEN = ("PENDING", "AUTHORIZED")  # money may be held; the row is not settled
 CLAIM = timedelta(seconds=60)  # how long a release may hold its claim
@@ -392,10 +391,10 @@ async def _find(provider: PaymentProvider, row: Any) -> PaymentIntentResult | No
     if row.intent_id:
         retrieve = getattr(provider, "retrieve", None)
         if callable(retrieve):
-            return await retrieve(row.intent_id)  # type: ignore[no-any-return]
+            return await retrieve(row.intent_id)
     lookup = getattr(provider, "lookup", None)
     if callable(lookup):
-        return await lookup(row.provider_key)  # type: ignore[no-any-return]
+        return await lookup(row.provider_key)
     # Replay the call with the same idempotency key and parameters: the provider
     # answers the first outcome (or, if the first never reached it, makes it now, and
     # it is given back below like any other).

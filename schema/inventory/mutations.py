@@ -1,0 +1,356 @@
+"""Inventory mutations: the stock operations staff and connectors use, reservations,
+and locations. Each resolver decodes its input, calls one domain operation and maps
+the result (the domain's error fields to GraphQL paths: :func:`graphql_errors`)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+import strawberry
+from strawberry.permission import BasePermission
+from strawberry.types import Info
+
+from hub import ids
+from hub.domain import inventory as inv
+from hub.domain.errors import Code, DomainError, UserError
+from schema.inventory.inputs import (
+    AtLevelInput,
+    InventoryAdjustInput,
+    InventoryMoveInput,
+    InventoryQuarantineInput,
+    InventoryReceiveInput,
+    InventoryReserveInput,
+    InventorySetOnHandInput,
+    InventoryThresholdsInput,
+    InventoryTransferInput,
+    LocationInput,
+    QuarantineAction,
+)
+from schema.inventory.paths import graphql_errors
+from schema.inventory.types import (
+    ConnectorScope,
+    InventoryPayload,
+    LocationDeletePayload,
+    LocationPayload,
+    Reservation,
+)
+from schema.permissions import StaffOnly
+
+WRITE: list[type[BasePermission]] = [ConnectorScope]
+
+
+def _pk(gid: str, type_name: str, field: str) -> int:
+    try:
+        return ids.decode_pk(gid, type_name)
+    except ids.InvalidId as exc:
+        raise DomainError([UserError([field], str(exc), str(Code.INVALID))]) from None
+
+
+def _level_of(input: AtLevelInput) -> tuple[int, int]:
+    """The (variant, location) pks of an input naming one level."""
+    return (
+        _pk(input.variant_id, "ProductVariant", "variantId"),
+        _pk(input.location_id, "Location", "locationId"),
+    )
+
+
+def _move(
+    input: InventoryMoveInput, operation: Callable[..., Awaitable[inv.Outcome]]
+) -> Awaitable[inv.Outcome]:
+    """A fulfilment, store sale or return of ``input`` by ``operation``."""
+    return operation(
+        *_level_of(input),
+        input.quantity,
+        reference=input.reference,
+        serials=input.serial_numbers or (),
+        key=input.idempotency_key,
+    )
+
+
+async def _inventory_op(
+    info: Info, op: Callable[[inv.Inventory], Awaitable[inv.Outcome]]
+) -> InventoryPayload:
+    service: inv.Inventory = info.context.services.inventory
+    # Hand the read connection back before taking a write one: a request holding
+    # two connections can starve the pool under load.
+    await info.context.reader.close()
+    try:
+        out = await op(service)
+    except DomainError as exc:
+        return InventoryPayload(level=None, levels=[], user_errors=graphql_errors(exc))
+    for lv in out.levels:
+        info.context.loaders.levels_by_variant.clear(lv.variant_pk)
+    reservation = None
+    if "reservation" in out.result:
+        expires = out.result.get("expires_at")
+        reservation = Reservation(
+            token=out.result["reservation"],
+            expires_at=datetime.fromisoformat(expires) if expires else None,
+        )
+    transfer = out.result.get("transfer")
+    levels: list[Any] = list(out.levels)
+    return InventoryPayload(
+        level=levels[0] if levels else None,
+        levels=levels,
+        transfer_id=strawberry.ID(ids.encode("Transfer", transfer)) if transfer else None,
+        reservation=reservation,
+        user_errors=[],
+    )
+
+
+def _actor(info: Info) -> str:
+    p = info.context.principal
+    return f"key:{p.key_pk}" if p.key_pk is not None else "anonymous"
+
+
+@strawberry.type
+class InventoryMutation:
+    @strawberry.mutation(
+        permission_classes=WRITE,
+        description="Change onHand (or incoming) at a location by a delta.",
+    )
+    async def inventory_adjust(self, info: Info, input: InventoryAdjustInput) -> InventoryPayload:
+        return await _inventory_op(
+            info,
+            lambda s: s.adjust(
+                *_level_of(input),
+                input.delta,
+                input.reason,
+                state=input.state.value,
+                key=input.idempotency_key,
+                actor=_actor(info),
+            ),
+        )
+
+    @strawberry.mutation(
+        permission_classes=WRITE,
+        description="Set a counted onHand, compare-and-set on the old value.",
+    )
+    async def inventory_set_on_hand(
+        self, info: Info, input: InventorySetOnHandInput
+    ) -> InventoryPayload:
+        return await _inventory_op(
+            info,
+            lambda s: s.set_on_hand(
+                *_level_of(input),
+                input.quantity,
+                input.expected_quantity,
+                input.reason,
+                key=input.idempotency_key,
+                actor=_actor(info),
+            ),
+        )
+
+    @strawberry.mutation(permission_classes=WRITE)
+    async def inventory_set_thresholds(
+        self, info: Info, input: InventoryThresholdsInput
+    ) -> InventoryPayload:
+        return await _inventory_op(
+            info,
+            lambda s: s.set_thresholds(
+                *_level_of(input),
+                safety_stock=input.safety_stock,
+                reorder_point=input.reorder_point,
+                actor=_actor(info),
+            ),
+        )
+
+    @strawberry.mutation(
+        permission_classes=WRITE,
+        description="Units arrive: incoming -> onHand, with lot or serials.",
+    )
+    async def inventory_receive(self, info: Info, input: InventoryReceiveInput) -> InventoryPayload:
+        return await _inventory_op(
+            info,
+            lambda s: s.receive(
+                *_level_of(input),
+                input.quantity,
+                key=input.idempotency_key,
+                lot_number=input.lot_number,
+                expires_on=input.expires_on,
+                serials=input.serial_numbers or (),
+                actor=_actor(info),
+                reference=input.reference,
+            ),
+        )
+
+    @strawberry.mutation(permission_classes=WRITE)
+    async def inventory_quarantine(
+        self, info: Info, input: InventoryQuarantineInput
+    ) -> InventoryPayload:
+        return await _inventory_op(
+            info,
+            lambda s: s.quarantine(
+                *_level_of(input),
+                input.quantity,
+                release=input.action == QuarantineAction.RELEASE,
+                dispose=input.action == QuarantineAction.DISPOSE,
+                reason=input.reason,
+                key=input.idempotency_key,
+                actor=_actor(info),
+            ),
+        )
+
+    @strawberry.mutation(
+        permission_classes=WRITE,
+        description="Ship stock between locations (in transit as incoming).",
+    )
+    async def inventory_transfer_create(
+        self, info: Info, input: InventoryTransferInput
+    ) -> InventoryPayload:
+        return await _inventory_op(
+            info,
+            lambda s: s.transfer(
+                _pk(input.from_location_id, "Location", "fromLocationId"),
+                _pk(input.to_location_id, "Location", "toLocationId"),
+                [
+                    (_pk(ln.variant_id, "ProductVariant", "lines"), ln.quantity)
+                    for ln in input.lines
+                ],
+                key=input.idempotency_key,
+                actor=_actor(info),
+            ),
+        )
+
+    @strawberry.mutation(permission_classes=WRITE)
+    async def inventory_transfer_receive(
+        self, info: Info, id: strawberry.ID, idempotency_key: str | None = None
+    ) -> InventoryPayload:
+        return await _inventory_op(
+            info,
+            lambda s: s.receive_transfer(
+                _pk(id, "Transfer", "id"), key=idempotency_key, actor=_actor(info)
+            ),
+        )
+
+    @strawberry.mutation(
+        permission_classes=WRITE, description="Hold stock for a checkout until it expires."
+    )
+    async def inventory_reserve(self, info: Info, input: InventoryReserveInput) -> InventoryPayload:
+        def reserve(s: inv.Inventory) -> Awaitable[inv.Outcome]:
+            # The lifetime's bounds first: they are refused before the ids are read.
+            default = info.context.settings.reservation_ttl_seconds
+            ttl = inv.reservation_ttl(input.ttl_seconds, default)
+            return s.reserve(
+                *_level_of(input),
+                input.quantity,
+                ttl=ttl,
+                reference=input.reference,
+                key=input.idempotency_key,
+            )
+
+        return await _inventory_op(info, reserve)
+
+    @strawberry.mutation(permission_classes=WRITE)
+    async def inventory_reservation_release(self, info: Info, token: str) -> InventoryPayload:
+        return await _inventory_op(info, lambda s: s.release(token))
+
+    @strawberry.mutation(
+        permission_classes=WRITE, description="Turn a reservation into a commitment (an order)."
+    )
+    async def inventory_reservation_commit(self, info: Info, token: str) -> InventoryPayload:
+        return await _inventory_op(info, lambda s: s.commit(token))
+
+    @strawberry.mutation(
+        permission_classes=WRITE, description="Committed units ship: committed and onHand go down."
+    )
+    async def inventory_fulfill(self, info: Info, input: InventoryMoveInput) -> InventoryPayload:
+        return await _inventory_op(
+            info,
+            lambda s: _move(input, s.fulfill),
+        )
+
+    @strawberry.mutation(
+        permission_classes=WRITE,
+        description="A sale handed over at a store (may use safety stock).",
+    )
+    async def inventory_sell(self, info: Info, input: InventoryMoveInput) -> InventoryPayload:
+        return await _inventory_op(
+            info,
+            lambda s: _move(input, s.sell_at_location),
+        )
+
+    @strawberry.mutation(
+        permission_classes=WRITE, description="A return at any location: restocked or quarantined."
+    )
+    async def inventory_return(self, info: Info, input: InventoryMoveInput) -> InventoryPayload:
+        return await _inventory_op(
+            info,
+            lambda s: _move(input, partial(s.return_units, restock=input.restock)),
+        )
+
+    @strawberry.mutation(permission_classes=[StaffOnly])
+    async def location_create(self, info: Info, input: LocationInput) -> LocationPayload:
+        return await _location_write(
+            info, lambda: inv.create_location(info.context.db, _location_data(input))
+        )
+
+    @strawberry.mutation(
+        permission_classes=[StaffOnly],
+        description="Delete an unused location (one with stock history can only be deactivated).",
+    )
+    async def location_delete(self, info: Info, id: strawberry.ID) -> LocationDeletePayload:
+        await info.context.reader.close()
+        try:
+            await inv.delete_location(info.context.db, _pk(id, "Location", "id"))
+        except DomainError as exc:
+            return LocationDeletePayload(deleted_id=None, user_errors=graphql_errors(exc))
+        return LocationDeletePayload(deleted_id=id, user_errors=[])
+
+    @strawberry.mutation(permission_classes=[StaffOnly])
+    async def location_update(
+        self, info: Info, id: strawberry.ID, input: LocationInput
+    ) -> LocationPayload:
+        return await _location_write(
+            info,
+            lambda: inv.update_location(
+                info.context.db, _pk(id, "Location", "id"), _location_data(input)
+            ),
+            updated=True,
+        )
+
+
+async def _location_write(
+    info: Info, write: Callable[[], Awaitable[int]], *, updated: bool = False
+) -> LocationPayload:
+    """Run a location write; the location as it is now, or the userErrors."""
+    await info.context.reader.close()
+    try:
+        pk = await write()
+    except DomainError as exc:
+        return LocationPayload(location=None, user_errors=graphql_errors(exc))
+    if updated:
+        info.context.loaders.location_by_id.clear(pk)
+    return LocationPayload(
+        location=await info.context.loaders.location_by_id.load(pk), user_errors=[]
+    )
+
+
+def _location_data(i: LocationInput) -> dict[str, Any]:
+    """The domain's location fields of the input (those it gives)."""
+    data = {
+        "handle": i.handle,
+        "name": i.name,
+        "kind": i.kind.value if i.kind else None,
+        "address1": i.address1,
+        "city": i.city,
+        "region": i.region,
+        "postal_code": i.postal_code,
+        "country_code": i.country_code,
+        "latitude": i.latitude,
+        "longitude": i.longitude,
+        "active": i.active,
+        "pickup_enabled": i.pickup_enabled,
+        "pickup_lead_minutes": i.pickup_lead_minutes,
+        "ships": i.ships_to_customers,
+        "fulfillment_priority": i.fulfillment_priority,
+        "cost_per_shipment": i.cost_per_shipment,
+        "cost_currency": i.cost_currency,
+        "daily_capacity": i.daily_capacity,
+        "replenishment_lead_days": i.replenishment_lead_days,
+        "channels": i.channels,
+    }
+    return {k: v for k, v in data.items() if v is not None}
