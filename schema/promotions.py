@@ -19,11 +19,10 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from hub.domain import promotion_admin as admin
+from hub.domain import promotions as admin
 from hub.domain.paging import InvalidCursor, decode_cursor, encode_cursor
 from hub.money import Money
-from schema.catalog import MoneyType
-from schema.catalog_admin import DeletePayload
+from schema.catalog import DeletePayload, MoneyType
 from schema.errors import ApiError, UserError, field_pk, run_write
 from schema.loaders import Loader
 from schema.permissions import StaffOnly

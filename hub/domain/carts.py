@@ -418,7 +418,7 @@ async def quote(
     if not lines:
         return {}
     try:
-        from hub.domain.pricing import quote_prices
+        from hub.domain.catalog import quote_prices
     except ImportError:  # pragma: no cover - before the pricing service exists
         rows = (
             await conn.execute(
@@ -1481,7 +1481,7 @@ async def _promotions(
     now: datetime,
 ) -> list[Any]:
     try:
-        from hub.domain.promotion_store import active_promotions
+        from hub.domain.promotions import active_promotions
     except ImportError:  # pragma: no cover - before the promotion store exists
         return []
     return list(

@@ -597,7 +597,7 @@ class _LeaseLost(Exception):
 
 async def _redeem(conn: AsyncConnection, priced: PricedCart, order_pk: int) -> None:
     try:
-        from hub.domain.promotion_store import redeem
+        from hub.domain.promotions import redeem
     except ImportError:  # pragma: no cover - before the promotion store exists
         return
     customer = priced.customer

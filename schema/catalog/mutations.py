@@ -6,126 +6,31 @@ a payload with the changed object and `userErrors`. A failure changes nothing.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
 from hub.domain import catalog
-from hub.domain.errors import DomainError
-from schema.catalog import (
-    AttributeType,
-    ChannelType,
-    Collection,
-    Product,
-    ProductStatus,
-    ProductVariantType,
+from schema.catalog.inputs import (
+    BundleComponentInput,
+    ChannelInput,
+    CollectionInput,
+    ProductInput,
+    ProductVariantInput,
+    VariantPriceInput,
+    VariantPriceKeyInput,
+    channel_data,
+    collection_data,
+    product_data,
+    variant_data,
 )
+from schema.catalog.types import ChannelType, Collection, Product, ProductVariantType
 from schema.errors import UserError, field_pk, run_write
 from schema.permissions import StaffOnly
 
 ADMIN = [StaffOnly]
-
-
-# ----------------------------------------------------------------------------- inputs
-
-
-@strawberry.input
-class ChannelInput:
-    handle: str | None = None
-    name: str | None = None
-    currency_code: str | None = None
-    default_country: str | None = None
-    tax_inclusive: bool | None = None
-
-
-@strawberry.input
-class ProductOptionInput:
-    name: str
-    values: list[str]
-
-
-@strawberry.input
-class AttributeValueInput:
-    key: str
-    type: AttributeType
-    value: str
-
-
-@strawberry.input
-class MediaInput:
-    url: str
-    alt: str | None = None
-
-
-@strawberry.input
-class ProductVariantInput:
-    sku: str | None = None
-    title: str | None = None
-    barcode: str | None = None
-    options: list[str] | None = strawberry.field(
-        default=None, description="One value per product option, in the product's order."
-    )
-    weight_grams: int | None = None
-    requires_shipping: bool | None = None
-    position: int | None = None
-
-
-@strawberry.input
-class ProductInput:
-    handle: str | None = None
-    title: str | None = None
-    description: str | None = None
-    vendor: str | None = None
-    product_type: str | None = None
-    tax_class: str | None = strawberry.field(
-        default=None,
-        description="The class the tax engine taxes the product's lines at (default "
-        "`standard`); with the built-in rules one they name, such as `reduced` or `zero`.",
-    )
-    status: ProductStatus | None = None
-    tags: list[str] | None = None
-    options: list[ProductOptionInput] | None = None
-    media: list[MediaInput] | None = None
-    seo_title: str | None = None
-    seo_description: str | None = None
-    attributes: list[AttributeValueInput] | None = None
-    variants: list[ProductVariantInput] | None = strawberry.field(
-        default=None, description="Variants to create with the product (productCreate only)."
-    )
-
-
-@strawberry.input
-class VariantPriceInput:
-    variant_id: strawberry.ID
-    channel: str = strawberry.field(description="Channel handle.")
-    amount: Decimal
-    compare_at_amount: Decimal | None = None
-    cost_amount: Decimal | None = None
-    currency_code: str | None = strawberry.field(
-        default=None, description="If given, must equal the channel's currency."
-    )
-
-
-@strawberry.input
-class VariantPriceKeyInput:
-    variant_id: strawberry.ID
-    channel: str
-
-
-@strawberry.input
-class BundleComponentInput:
-    variant_id: strawberry.ID
-    quantity: int
-
-
-@strawberry.input
-class CollectionInput:
-    handle: str | None = None
-    title: str | None = None
-    description: str | None = None
-    product_ids: list[strawberry.ID] | None = None
 
 
 # ----------------------------------------------------------------------------- payloads
@@ -167,7 +72,7 @@ class DeletePayload:
     user_errors: list[UserError]
 
 
-# ----------------------------------------------------------------------------- mapping
+# ----------------------------------------------------------------------------- helpers
 
 
 def _tax_classes(info: Info) -> frozenset[str] | None:
@@ -176,51 +81,6 @@ def _tax_classes(info: Info) -> frozenset[str] | None:
     commerce = getattr(info.context.request.app.state, "commerce", None)
     known = getattr(getattr(commerce, "tax", None), "tax_classes", None)
     return known() if callable(known) else None
-
-
-def _product_data(i: ProductInput) -> catalog.ProductInput:
-    return catalog.ProductInput(
-        handle=i.handle,
-        title=i.title,
-        description=i.description,
-        vendor=i.vendor,
-        product_type=i.product_type,
-        tax_class=i.tax_class,
-        status=i.status.value if i.status else None,
-        tags=i.tags,
-        options=None
-        if i.options is None
-        else [catalog.OptionInput(o.name, list(o.values)) for o in i.options],
-        media=None if i.media is None else [catalog.MediaInput(m.url, m.alt) for m in i.media],
-        seo_title=i.seo_title,
-        seo_description=i.seo_description,
-        attributes=None
-        if i.attributes is None
-        else [catalog.AttributeInput(a.key, a.type.value, a.value) for a in i.attributes],
-        variants=None if i.variants is None else [_variant_data(v) for v in i.variants],
-    )
-
-
-def _variant_data(v: ProductVariantInput) -> catalog.VariantInput:
-    return catalog.VariantInput(
-        sku=v.sku,
-        title=v.title,
-        barcode=v.barcode,
-        options=v.options,
-        weight_grams=v.weight_grams,
-        requires_shipping=v.requires_shipping,
-        position=v.position,
-    )
-
-
-def _channel_data(i: ChannelInput) -> catalog.ChannelInput:
-    return catalog.ChannelInput(
-        handle=i.handle,
-        name=i.name,
-        currency=i.currency_code,
-        default_country=i.default_country,
-        tax_inclusive=i.tax_inclusive,
-    )
 
 
 async def _channel_of(info: Info, pk: int | None) -> Any:
@@ -241,13 +101,61 @@ async def _variant_of(info: Info, pk: int | None) -> Any:
     return await info.context.loaders.variant_by_id.load(pk)
 
 
+async def _collection_of(info: Info, pk: int | None) -> Any:
+    return None if pk is None else await info.context.loaders.collection_by_id.load(pk)
+
+
+async def _delete(
+    info: Info, id: strawberry.ID, type_name: str, delete: Callable[[Any, int], Awaitable[None]]
+) -> DeletePayload:
+    """Delete the ``type_name`` object ``id`` names; its id back, or the userErrors."""
+
+    async def go() -> str:
+        await delete(info.context.db, field_pk(id, type_name, "id"))
+        return id
+
+    done, errs = await run_write(info, go)
+    return DeletePayload(deleted_id=done, user_errors=errs)
+
+
+async def _variants_payload(
+    info: Info, go: Callable[[], Awaitable[list[int]]]
+) -> VariantPricesPayload:
+    """Run a price write that returns the variants it touched; those variants, priced."""
+    pks, errs = await run_write(info, go)
+    variants = []
+    if pks:
+        await info.context.channel(info)
+        variants = [v for v in await info.context.loaders.variant_by_id.load_many(pks) if v]
+    return VariantPricesPayload(variants=variants, user_errors=errs)
+
+
+async def _collection_products(
+    info: Info,
+    id: strawberry.ID,
+    product_ids: list[strawberry.ID],
+    change: Callable[[Any, int, list[int]], Awaitable[None]],
+) -> CollectionPayload:
+    """Add products to (or remove them from) the collection ``id`` names."""
+
+    async def go() -> int:
+        pk = field_pk(id, "Collection", "id")
+        await change(
+            info.context.db, pk, [field_pk(p, "Product", "productIds") for p in product_ids]
+        )
+        return pk
+
+    pk, errs = await run_write(info, go)
+    return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
+
+
 @strawberry.type
 class CatalogAdminMutation:
     # ----- channels
     @strawberry.mutation(permission_classes=ADMIN)
     async def channel_create(self, info: Info, input: ChannelInput) -> ChannelPayload:
         pk, errs = await run_write(
-            info, lambda: catalog.create_channel(info.context.db, _channel_data(input))
+            info, lambda: catalog.create_channel(info.context.db, channel_data(input))
         )
         return ChannelPayload(channel=await _channel_of(info, pk), user_errors=errs)
 
@@ -257,7 +165,7 @@ class CatalogAdminMutation:
     ) -> ChannelPayload:
         async def go() -> int:
             return await catalog.update_channel(
-                info.context.db, field_pk(id, "Channel", "id"), _channel_data(input)
+                info.context.db, field_pk(id, "Channel", "id"), channel_data(input)
             )
 
         pk, errs = await run_write(info, go)
@@ -265,12 +173,7 @@ class CatalogAdminMutation:
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def channel_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        async def go() -> str:
-            await catalog.delete_channel(info.context.db, field_pk(id, "Channel", "id"))
-            return id
-
-        done, errs = await run_write(info, go)
-        return DeletePayload(deleted_id=done, user_errors=errs)
+        return await _delete(info, id, "Channel", catalog.delete_channel)
 
     # ----- products
     @strawberry.mutation(permission_classes=ADMIN)
@@ -278,7 +181,7 @@ class CatalogAdminMutation:
         pk, errs = await run_write(
             info,
             lambda: catalog.create_product(
-                info.context.db, _product_data(input), tax_classes=_tax_classes(info)
+                info.context.db, product_data(input), tax_classes=_tax_classes(info)
             ),
         )
         return ProductPayload(product=await _product_of(info, pk), user_errors=errs)
@@ -288,16 +191,12 @@ class CatalogAdminMutation:
         self, info: Info, id: strawberry.ID, input: ProductInput
     ) -> ProductPayload:
         async def go() -> int:
-            if input.variants is not None:
-                raise DomainError(
-                    invalid_field_domain(
-                        "variants", "use productVariantCreate/Update to change variants"
-                    )
-                )
+            data = product_data(input)
+            catalog.check_product_update(data)  # before the id, as the domain would
             return await catalog.update_product(
                 info.context.db,
                 field_pk(id, "Product", "id"),
-                _product_data(input),
+                data,
                 tax_classes=_tax_classes(info),
             )
 
@@ -306,12 +205,7 @@ class CatalogAdminMutation:
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def product_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        async def go() -> str:
-            await catalog.delete_product(info.context.db, field_pk(id, "Product", "id"))
-            return id
-
-        done, errs = await run_write(info, go)
-        return DeletePayload(deleted_id=done, user_errors=errs)
+        return await _delete(info, id, "Product", catalog.delete_product)
 
     # ----- variants
     @strawberry.mutation(permission_classes=ADMIN)
@@ -320,7 +214,7 @@ class CatalogAdminMutation:
     ) -> ProductVariantPayload:
         async def go() -> int:
             return await catalog.create_variant(
-                info.context.db, field_pk(product_id, "Product", "productId"), _variant_data(input)
+                info.context.db, field_pk(product_id, "Product", "productId"), variant_data(input)
             )
 
         pk, errs = await run_write(info, go)
@@ -332,7 +226,7 @@ class CatalogAdminMutation:
     ) -> ProductVariantPayload:
         async def go() -> int:
             return await catalog.update_variant(
-                info.context.db, field_pk(id, "ProductVariant", "id"), _variant_data(input)
+                info.context.db, field_pk(id, "ProductVariant", "id"), variant_data(input)
             )
 
         pk, errs = await run_write(info, go)
@@ -340,12 +234,7 @@ class CatalogAdminMutation:
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def product_variant_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        async def go() -> str:
-            await catalog.delete_variant(info.context.db, field_pk(id, "ProductVariant", "id"))
-            return id
-
-        done, errs = await run_write(info, go)
-        return DeletePayload(deleted_id=done, user_errors=errs)
+        return await _delete(info, id, "ProductVariant", catalog.delete_variant)
 
     @strawberry.mutation(
         permission_classes=ADMIN,
@@ -390,12 +279,7 @@ class CatalogAdminMutation:
             await catalog.set_prices(info.context.db, data)
             return list(dict.fromkeys(d.variant_pk for d in data))
 
-        pks, errs = await run_write(info, go)
-        variants = []
-        if pks:
-            await info.context.channel(info)
-            variants = [v for v in await info.context.loaders.variant_by_id.load_many(pks) if v]
-        return VariantPricesPayload(variants=variants, user_errors=errs)
+        return await _variants_payload(info, go)
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def product_variant_prices_delete(
@@ -409,18 +293,13 @@ class CatalogAdminMutation:
             await catalog.delete_prices(info.context.db, pairs)
             return list(dict.fromkeys(p for p, _ in pairs))
 
-        pks, errs = await run_write(info, go)
-        variants = []
-        if pks:
-            await info.context.channel(info)
-            variants = [v for v in await info.context.loaders.variant_by_id.load_many(pks) if v]
-        return VariantPricesPayload(variants=variants, user_errors=errs)
+        return await _variants_payload(info, go)
 
     # ----- collections
     @strawberry.mutation(permission_classes=ADMIN)
     async def collection_create(self, info: Info, input: CollectionInput) -> CollectionPayload:
         async def go() -> int:
-            return await catalog.create_collection(info.context.db, _collection_data(input))
+            return await catalog.create_collection(info.context.db, collection_data(input))
 
         pk, errs = await run_write(info, go)
         return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
@@ -431,7 +310,7 @@ class CatalogAdminMutation:
     ) -> CollectionPayload:
         async def go() -> int:
             return await catalog.update_collection(
-                info.context.db, field_pk(id, "Collection", "id"), _collection_data(input)
+                info.context.db, field_pk(id, "Collection", "id"), collection_data(input)
             )
 
         pk, errs = await run_write(info, go)
@@ -439,58 +318,16 @@ class CatalogAdminMutation:
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def collection_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        async def go() -> str:
-            await catalog.delete_collection(info.context.db, field_pk(id, "Collection", "id"))
-            return id
-
-        done, errs = await run_write(info, go)
-        return DeletePayload(deleted_id=done, user_errors=errs)
+        return await _delete(info, id, "Collection", catalog.delete_collection)
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def collection_add_products(
         self, info: Info, id: strawberry.ID, product_ids: list[strawberry.ID]
     ) -> CollectionPayload:
-        async def go() -> int:
-            pk = field_pk(id, "Collection", "id")
-            await catalog.collection_add_products(
-                info.context.db, pk, [field_pk(p, "Product", "productIds") for p in product_ids]
-            )
-            return pk
-
-        pk, errs = await run_write(info, go)
-        return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
+        return await _collection_products(info, id, product_ids, catalog.collection_add_products)
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def collection_remove_products(
         self, info: Info, id: strawberry.ID, product_ids: list[strawberry.ID]
     ) -> CollectionPayload:
-        async def go() -> int:
-            pk = field_pk(id, "Collection", "id")
-            await catalog.collection_remove_products(
-                info.context.db, pk, [field_pk(p, "Product", "productIds") for p in product_ids]
-            )
-            return pk
-
-        pk, errs = await run_write(info, go)
-        return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
-
-
-def invalid_field_domain(field: str, message: str) -> list:
-    from hub.domain.errors import UserError as DUserError
-
-    return [DUserError([field], message, "INVALID")]
-
-
-def _collection_data(i: CollectionInput) -> catalog.CollectionInput:
-    return catalog.CollectionInput(
-        handle=i.handle,
-        title=i.title,
-        description=i.description,
-        product_pks=None
-        if i.product_ids is None
-        else [field_pk(p, "Product", "productIds") for p in i.product_ids],
-    )
-
-
-async def _collection_of(info: Info, pk: int | None) -> Any:
-    return None if pk is None else await info.context.loaders.collection_by_id.load(pk)
+        return await _collection_products(info, id, product_ids, catalog.collection_remove_products)

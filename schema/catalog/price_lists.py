@@ -1,6 +1,6 @@
 """Price lists on the API (staff only): customer-group prices per channel with volume
 breaks. Storefront prices stay the channel prices; carts and checkout apply lists
-through :func:`hub.domain.pricing.quote_prices`."""
+through :func:`hub.domain.catalog.quote_prices`."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from strawberry.types import Info
 from strawberry.types.unset import UNSET
 
 from hub import ids
-from hub.domain import pricing
+from hub.domain.catalog import price_lists as pricing
 from hub.domain.paging import InvalidCursor, decode_cursor, encode_cursor
-from schema.catalog import ChannelType, MoneyType, ProductVariantType
-from schema.catalog_admin import DeletePayload
+from schema.catalog.mutations import DeletePayload
+from schema.catalog.types import ChannelType, MoneyType, ProductVariantType
 from schema.errors import ApiError, UserError, field_pk, run_write
 from schema.loaders import Loader
 from schema.permissions import StaffOnly

@@ -1,6 +1,6 @@
 """Promotions at checkout: load what may apply, record what did, explain codes.
 
-The engine (``hub.domain.promotions``) is pure; this module is its bridge to the
+The engine (the rest of ``hub.domain.promotions``) is pure; this module is its bridge to the
 database, for the cart and checkout layers:
 
 - :func:`active_promotions` loads the engine ``Promotion`` objects that may apply to a
@@ -36,21 +36,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.models.base import utcnow
-from hub.db.models.promotions import (
-    DiscountCode,
-    PromotionCustomerUsage,
-    PromotionRedemption,
-)
-from hub.db.models.promotions import Promotion as PromotionRow
-from hub.domain.promotions import (
-    CodeStatus,
-    Promotion,
-    Reason,
-    Result,
-    UsageState,
-    from_dict,
-    normalize_code,
-)
+from hub.db.tables import codes_t, promotions_t, redemptions_t, usage_t
+from hub.domain.promotions.basket import normalize_code
+from hub.domain.promotions.enums import Reason
+from hub.domain.promotions.promotion import Promotion, UsageState
+from hub.domain.promotions.result import CodeStatus, Result
+from hub.domain.promotions.serialization import from_dict
 
 __all__ = [
     "NOT_ACTIVE",
@@ -66,10 +57,6 @@ __all__ = [
 
 log = logging.getLogger("hub.promotions")
 
-promotions_t = PromotionRow.__table__
-codes_t = DiscountCode.__table__
-usage_t = PromotionCustomerUsage.__table__
-redemptions_t = PromotionRedemption.__table__
 
 NOT_ACTIVE = "NOT_ACTIVE"
 """Redemption failure: the promotion is no longer ACTIVE (paused, archived, deleted)."""

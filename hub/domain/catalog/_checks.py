@@ -1,0 +1,55 @@
+"""Field checks and helpers the catalog's writes share."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from hub.domain.catalog.errors import CatalogCode
+from hub.domain.channels import HANDLE_RE
+from hub.domain.errors import DomainError, Errors, fail
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_handle(errs: Errors, handle: str | None, *path: str, max_len: int = 255) -> None:
+    if handle is None:
+        return
+    if not handle:
+        errs.add(CatalogCode.BLANK, "handle can't be blank", *path)
+    elif len(handle) > max_len:
+        errs.add(CatalogCode.TOO_LONG, f"handle is longer than {max_len} characters", *path)
+    elif not HANDLE_RE.match(handle):
+        errs.add(CatalogCode.INVALID, "handle must be lowercase letters, digits and dashes", *path)
+
+
+def check_text(
+    errs: Errors, value: str | None, name: str, *, required: bool = False, max_len: int = 255
+) -> None:
+    if value is None:
+        return
+    if required and not value.strip():
+        errs.add(CatalogCode.BLANK, f"{name} can't be blank", name)
+    elif len(value) > max_len:
+        errs.add(CatalogCode.TOO_LONG, f"{name} is longer than {max_len} characters", name)
+
+
+def slugify(text: str) -> str:
+    """A valid handle from a title: accents folded ("Café" -> "cafe"), at most 200."""
+    ascii_ = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-")
+    return slug[:200].rstrip("-") or "item"
+
+
+def translate_integrity(exc: IntegrityError, field: str, what: str) -> DomainError:
+    msg = str(exc.orig).lower()
+    if "unique" in msg or "duplicate" in msg:
+        return fail(CatalogCode.TAKEN, f"{what} is already taken", field)
+    if "foreign key" in msg:
+        return fail(CatalogCode.NOT_FOUND, "a referenced record does not exist", field)
+    return fail(CatalogCode.INVALID, f"{what} is invalid", field)
