@@ -16,6 +16,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import strawberry
+from strawberry.permission import BasePermission
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -35,7 +36,7 @@ from schema.relay import (
     register_node,
 )
 
-ADMIN = [StaffOnly]
+ADMIN: list[type[BasePermission]] = [StaffOnly]
 
 
 @strawberry.enum

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
+from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from hub.domain import catalog
@@ -30,7 +31,7 @@ from schema.catalog.types import ChannelType, Collection, Product, ProductVarian
 from schema.errors import UserError, field_pk, run_write
 from schema.permissions import StaffOnly
 
-ADMIN = [StaffOnly]
+ADMIN: list[type[BasePermission]] = [StaffOnly]
 
 
 # ----------------------------------------------------------------------------- payloads

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import strawberry
+from strawberry.permission import BasePermission
 from strawberry.types import Info
 from strawberry.types.unset import UNSET
 
@@ -23,7 +24,7 @@ from schema.loaders import Loader
 from schema.permissions import StaffOnly
 from schema.relay import Connection, ConnectionValue, Node, page_request, register_node
 
-ADMIN = [StaffOnly]
+ADMIN: list[type[BasePermission]] = [StaffOnly]
 
 
 def _entries_loader(info: Info, size: int, after: tuple[int, int] | None) -> Loader:
@@ -34,7 +35,8 @@ def _entries_loader(info: Info, size: int, after: tuple[int, int] | None) -> Loa
     if loader is None:
 
         async def fetch(keys: Sequence[int]) -> dict[Hashable, Any]:
-            return await pricing.entries_for_lists(ctx.reader, keys, limit=size + 1, after=after)
+            got = await pricing.entries_for_lists(ctx.reader, keys, limit=size + 1, after=after)
+            return dict(got.items())
 
         loader = store[(size, after)] = Loader(fetch, default=list)
     return loader

@@ -217,6 +217,7 @@ class CatalogQuery:
         await ctx.channel(info)
         if id is not None:
             return await ctx.loaders.collection_by_id.load(decode_id(id, "Collection"))
+        assert handle is not None  # exactly one of id and handle, checked above
         return await catalog.collection_by_handle(ctx.reader, handle)  # type: ignore[return-value]
 
     @strawberry.field(description="All sales channels.")

@@ -192,7 +192,7 @@ class ProductVariantType(Node):
 
     @strawberry.field(description="What the bundle is made of (empty unless `isBundle`).")
     def components(self, info: Info) -> list[BundleComponent]:
-        if not self.is_bundle:  # type: ignore[attr-defined]
+        if not self.is_bundle:
             return []
         return info.context.loaders.bundle_components_by_variant.get(self.pk)  # type: ignore[attr-defined]
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import UTC, datetime
+from typing import Any
 
+from sqlalchemy import Column, String
 from sqlalchemy.exc import IntegrityError
 
 from hub.domain.catalog.errors import CatalogCode
@@ -15,6 +17,14 @@ from hub.domain.errors import DomainError, Errors, fail
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def column_length(column: Column[Any]) -> int:
+    """The declared length of a ``String`` column (the bound its values are checked at)."""
+    type_ = column.type
+    if not isinstance(type_, String) or type_.length is None:
+        raise TypeError(f"{column.name} is not a String column with a length")
+    return type_.length
 
 
 def check_handle(errs: Errors, handle: str | None, *path: str, max_len: int = 255) -> None:

@@ -11,7 +11,13 @@ from sqlalchemy.exc import IntegrityError
 
 from hub.db.database import Database
 from hub.db.tables import channels_t, prices_t
-from hub.domain.catalog._checks import check_handle, check_text, translate_integrity, utc_now
+from hub.domain.catalog._checks import (
+    check_handle,
+    check_text,
+    column_length,
+    translate_integrity,
+    utc_now,
+)
 from hub.domain.catalog.errors import CatalogCode
 from hub.domain.errors import Errors, fail
 from hub.money import is_currency
@@ -27,7 +33,7 @@ class ChannelInput:
 
 
 def _validate_channel(errs: Errors, data: ChannelInput) -> None:
-    check_handle(errs, data.handle, "handle", max_len=channels_t.c.handle.type.length)
+    check_handle(errs, data.handle, "handle", max_len=column_length(channels_t.c.handle))
     check_text(errs, data.name, "name", required=True)
     if data.currency is not None and not is_currency(data.currency):
         errs.add(

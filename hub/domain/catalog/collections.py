@@ -131,9 +131,11 @@ async def _add_to_collection(conn: AsyncConnection, pk: int, product_pks: Sequen
         .scalars()
         .all()
     )
-    start = await conn.scalar(
-        select(func.coalesce(func.max(coll_products_t.c.position), -1)).where(
-            coll_products_t.c.collection_id == pk
+    start = int(
+        await conn.scalar(
+            select(func.coalesce(func.max(coll_products_t.c.position), -1)).where(
+                coll_products_t.c.collection_id == pk
+            )
         )
     )
     new = [p for p in wanted if p not in present]

@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from hub import ids
 from hub.db.database import Database, Reader, fetch_all
@@ -101,6 +102,7 @@ async def quote_prices(
         return {}
     channel_pk = channel if isinstance(channel, int) else channel.pk
     variant_pks = list(lines)
+    base: Sequence[Any]
     if isinstance(conn, Reader):  # a request's reader: statements without parameters
         base = await conn.all(
             select(
@@ -120,7 +122,7 @@ async def quote_prices(
     best: dict[int, tuple[int, int, int, int, str]] = {}
     if customer_group is not None:
         currency = base[0].currency
-        rows = await fetch_all(
+        rows: Sequence[Any] = await fetch_all(
             conn,
             select(
                 entries_t.c.variant_id,
@@ -233,7 +235,7 @@ async def entries_for_lists(
     wanted = list(set(list_pks))
     if not wanted or limit <= 0:
         return {}
-    cond = [entries_t.c.price_list_id.in_(wanted)]
+    cond: list[ColumnElement[bool]] = [entries_t.c.price_list_id.in_(wanted)]
     if after is not None:
         cond.append(tuple_(entries_t.c.variant_id, entries_t.c.min_quantity) > tuple_(*after))
     rank = (

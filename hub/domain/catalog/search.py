@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, false, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from hub.db.database import Reader
 from hub.db.tables import coll_products_t, prices_t, products_t, ranges_t, tags_t, variants_t
@@ -141,20 +142,18 @@ async def list_products(
     Storefronts see active products that are priced in the channel (published to it);
     staff see every product and may filter by status.
     """
-    sort_col = SORT_COLUMNS[sort_key]
+    sort_col: ColumnElement[Any] = SORT_COLUMNS[sort_key]
     join_on = and_(ranges_t.c.product_id == products_t.c.id, ranges_t.c.channel_id == channel.pk)
-    cols = [products_t, ranges_t.c.min_amount, ranges_t.c.max_amount]
+    base = select(products_t, ranges_t.c.min_amount, ranges_t.c.max_amount)
     if staff:
-        stmt = select(*cols).select_from(products_t.outerjoin(ranges_t, join_on))
+        stmt = base.select_from(products_t.outerjoin(ranges_t, join_on))
         if filters.status:
             stmt = stmt.where(products_t.c.status == filters.status)
         if sort_key == "PRICE":
             sort_col = func.coalesce(ranges_t.c.min_amount, -1)
     else:
-        stmt = (
-            select(*cols)
-            .select_from(products_t.join(ranges_t, join_on))
-            .where(products_t.c.status == "ACTIVE")
+        stmt = base.select_from(products_t.join(ranges_t, join_on)).where(
+            products_t.c.status == "ACTIVE"
         )
     conds: list[Any] = []
     if filters.query:

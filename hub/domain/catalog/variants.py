@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.database import Database
 from hub.db.tables import bundle_t, products_t, variants_t
-from hub.domain.catalog._checks import utc_now
+from hub.domain.catalog._checks import column_length, utc_now
 from hub.domain.catalog.errors import CatalogCode
 from hub.domain.catalog.prices import refresh_price_ranges
 from hub.domain.catalog.search import refresh_search_text
@@ -42,7 +42,7 @@ def validate_variant(
         errs.add(CatalogCode.BLANK, "sku is required", *path, "sku")
     if v.sku is not None and (not v.sku.strip() or len(v.sku) > 128):
         errs.add(CatalogCode.INVALID, "sku must be 1 to 128 characters", *path, "sku")
-    if v.barcode is not None and len(v.barcode) > variants_t.c.barcode.type.length:
+    if v.barcode is not None and len(v.barcode) > column_length(variants_t.c.barcode):
         errs.add(CatalogCode.TOO_LONG, "barcode is longer than 64 characters", *path, "barcode")
     if v.title is not None and len(v.title) > 255:
         errs.add(CatalogCode.TOO_LONG, "title is longer than 255 characters", *path, "title")

@@ -16,11 +16,8 @@ conditions and actions with ``register_condition`` / ``register_action``."""
 
 from .actions import (
     Action,
-    BundlePrice,
-    BuyXGetY,
     FixedOff,
     FreeShipping,
-    MixAndMatch,
     Outcome,
     PercentOff,
     PricingView,
@@ -67,6 +64,7 @@ from .discount_codes import (
 from .engine import apply
 from .enums import DiscountClass, Reason
 from .errors import PromotionCode
+from .multibuy import BundlePrice, BuyXGetY, MixAndMatch
 from .promotion import Combination, Promotion, UsageState
 from .result import Allocation, CodeStatus, LineResult, Result
 from .serialization import from_dict, to_dict

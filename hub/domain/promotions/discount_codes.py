@@ -14,6 +14,7 @@ import orjson
 from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from hub import ids
 from hub.db.database import Database, Reader
@@ -55,7 +56,7 @@ async def codes_by_promotions(
     """The first ``first`` codes (by id, after code id ``after``) of each promotion,
     and whether it has more: one statement for any number of promotions."""
     dc = codes_t
-    cond = [dc.c.promotion_id.in_(pks)]
+    cond: list[ColumnElement[bool]] = [dc.c.promotion_id.in_(pks)]
     if after is not None:
         cond.append(dc.c.id > after)
     ranked = (

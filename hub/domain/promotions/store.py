@@ -453,12 +453,12 @@ async def _count_customer(conn: AsyncConnection, pid: int, key: str, limit: int)
     """One more use for this customer, if under ``limit``: a conditional upsert."""
     dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     stmt = dialect_insert(usage_t).values(promotion_id=pid, customer_key=key, times_used=1)
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=[usage_t.c.promotion_id, usage_t.c.customer_key],
         set_={"times_used": usage_t.c.times_used + 1},
         where=usage_t.c.times_used < limit,
     ).returning(usage_t.c.times_used)
-    return (await conn.execute(stmt)).first() is not None
+    return (await conn.execute(upsert)).first() is not None
 
 
 async def _why_not(conn: AsyncConnection, pid: int, spend: int) -> str:
