@@ -131,13 +131,12 @@ async def _add_to_collection(conn: AsyncConnection, pk: int, product_pks: Sequen
         .scalars()
         .all()
     )
-    start = int(
-        await conn.scalar(
-            select(func.coalesce(func.max(coll_products_t.c.position), -1)).where(
-                coll_products_t.c.collection_id == pk
-            )
+    last = await conn.scalar(
+        select(func.coalesce(func.max(coll_products_t.c.position), -1)).where(
+            coll_products_t.c.collection_id == pk
         )
     )
+    start = -1 if last is None else int(last)
     new = [p for p in wanted if p not in present]
     if new:
         await conn.execute(
