@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -48,6 +49,70 @@ async def refresh_price_ranges(conn: AsyncConnection, product_pks: Iterable[int]
     )
 
 
+async def _price_rows(
+    conn: AsyncConnection, prices: Sequence[PriceInput], errs: Errors
+) -> list[tuple[Any, int, int, list[int | None]]]:
+    """Each price's (channel row, variant, product, minor amounts), once its channel,
+    variant, currency and amounts check out; what doesn't is added to ``errs``."""
+    handles = {handle_key(p.channel_handle) for p in prices}
+    chans = {
+        r.handle: r
+        for r in (
+            await conn.execute(select(channels_t).where(channels_t.c.handle.in_(handles)))
+        ).all()
+    }
+    vrows = {
+        r.id: r.product_id
+        for r in (
+            await conn.execute(
+                select(variants_t.c.id, variants_t.c.product_id).where(
+                    variants_t.c.id.in_({p.variant_pk for p in prices})
+                )
+            )
+        ).all()
+    }
+    rows: list[tuple[Any, int, int, list[int | None]]] = []
+    known: list[str] | None = None
+    for i, p in enumerate(prices):
+        ch = chans.get(handle_key(p.channel_handle))
+        if ch is None:
+            known = known if known is not None else await channel_handles(conn)
+            errs.add(
+                CatalogCode.NOT_FOUND,
+                unknown_channel(p.channel_handle, known),
+                "prices",
+                str(i),
+                "channel",
+            )
+            continue
+        if p.variant_pk not in vrows:
+            errs.add(CatalogCode.NOT_FOUND, "variant not found", "prices", str(i), "variantId")
+            continue
+        if p.currency is not None and p.currency != ch.currency:
+            errs.add(
+                CatalogCode.CURRENCY_MISMATCH,
+                f"channel {ch.handle!r} sells in {ch.currency}, not {p.currency}",
+                "prices",
+                str(i),
+                "currencyCode",
+            )
+            continue
+        amounts: list[int | None] = []
+        for name, a in (
+            ("amount", p.amount),
+            ("compareAtAmount", p.compare_at_amount),
+            ("costAmount", p.cost_amount),
+        ):
+            try:
+                amounts.append(None if a is None else parse_amount(a, ch.currency))
+            except MoneyError as exc:
+                errs.add(CatalogCode.INVALID, str(exc), "prices", str(i), name)
+        if len(amounts) < 3:
+            continue
+        rows.append((ch, p.variant_pk, vrows[p.variant_pk], amounts))
+    return rows
+
+
 async def set_prices(db: Database, prices: Sequence[PriceInput]) -> list[tuple[int, int]]:
     """Upsert channel prices; returns the (variant, channel) pairs written."""
     errs = Errors()
@@ -55,62 +120,7 @@ async def set_prices(db: Database, prices: Sequence[PriceInput]) -> list[tuple[i
         errs.add(CatalogCode.BLANK, "give at least one price", "prices")
     errs.raise_if_any()
     async with db.transaction() as conn:
-        handles = {handle_key(p.channel_handle) for p in prices}
-        chans = {
-            r.handle: r
-            for r in (
-                await conn.execute(select(channels_t).where(channels_t.c.handle.in_(handles)))
-            ).all()
-        }
-        vrows = {
-            r.id: r.product_id
-            for r in (
-                await conn.execute(
-                    select(variants_t.c.id, variants_t.c.product_id).where(
-                        variants_t.c.id.in_({p.variant_pk for p in prices})
-                    )
-                )
-            ).all()
-        }
-        rows = []
-        known: list[str] | None = None
-        for i, p in enumerate(prices):
-            ch = chans.get(handle_key(p.channel_handle))
-            if ch is None:
-                known = known if known is not None else await channel_handles(conn)
-                errs.add(
-                    CatalogCode.NOT_FOUND,
-                    unknown_channel(p.channel_handle, known),
-                    "prices",
-                    str(i),
-                    "channel",
-                )
-                continue
-            if p.variant_pk not in vrows:
-                errs.add(CatalogCode.NOT_FOUND, "variant not found", "prices", str(i), "variantId")
-                continue
-            if p.currency is not None and p.currency != ch.currency:
-                errs.add(
-                    CatalogCode.CURRENCY_MISMATCH,
-                    f"channel {ch.handle!r} sells in {ch.currency}, not {p.currency}",
-                    "prices",
-                    str(i),
-                    "currencyCode",
-                )
-                continue
-            amounts: list[int | None] = []
-            for name, a in (
-                ("amount", p.amount),
-                ("compareAtAmount", p.compare_at_amount),
-                ("costAmount", p.cost_amount),
-            ):
-                try:
-                    amounts.append(None if a is None else parse_amount(a, ch.currency))
-                except MoneyError as exc:
-                    errs.add(CatalogCode.INVALID, str(exc), "prices", str(i), name)
-            if len(amounts) < 3:
-                continue
-            rows.append((ch, p.variant_pk, vrows[p.variant_pk], amounts))
+        rows = await _price_rows(conn, prices, errs)
         errs.raise_if_any()
         seen: set[tuple[int, int]] = set()
         for ch, vpk, ppk, (amount, cmp_, cost) in rows:

@@ -127,34 +127,8 @@ def search_text(
     return " ".join(p.lower() for p in parts if p)
 
 
-async def list_products(
-    reader: Reader,
-    channel: ChannelRecord,
-    page: PageRequest,
-    *,
-    filters: ProductFilters = ProductFilters(),
-    sort_key: str = "ID",
-    reverse: bool = False,
-    staff: bool = False,
-) -> tuple[list[ProductRecord], list[str], bool, bool]:
-    """One page of products in a channel: (records, cursors, has_next, has_previous).
-
-    Storefronts see active products that are priced in the channel (published to it);
-    staff see every product and may filter by status.
-    """
-    sort_col: ColumnElement[Any] = SORT_COLUMNS[sort_key]
-    join_on = and_(ranges_t.c.product_id == products_t.c.id, ranges_t.c.channel_id == channel.pk)
-    base = select(products_t, ranges_t.c.min_amount, ranges_t.c.max_amount)
-    if staff:
-        stmt = base.select_from(products_t.outerjoin(ranges_t, join_on))
-        if filters.status:
-            stmt = stmt.where(products_t.c.status == filters.status)
-        if sort_key == "PRICE":
-            sort_col = func.coalesce(ranges_t.c.min_amount, -1)
-    else:
-        stmt = base.select_from(products_t.join(ranges_t, join_on)).where(
-            products_t.c.status == "ACTIVE"
-        )
+def _filter_conditions(filters: ProductFilters, channel: ChannelRecord) -> list[Any]:
+    """The WHERE conditions of a listing's text query and filters."""
     conds: list[Any] = []
     if filters.query:
         conds.extend(_text_conditions(filters.query))
@@ -189,6 +163,38 @@ async def list_products(
     if filters.available is not None:
         sellable = available_products_clause(channel)
         conds.append(sellable if filters.available else ~sellable)
+    return conds
+
+
+async def list_products(
+    reader: Reader,
+    channel: ChannelRecord,
+    page: PageRequest,
+    *,
+    filters: ProductFilters = ProductFilters(),
+    sort_key: str = "ID",
+    reverse: bool = False,
+    staff: bool = False,
+) -> tuple[list[ProductRecord], list[str], bool, bool]:
+    """One page of products in a channel: (records, cursors, has_next, has_previous).
+
+    Storefronts see active products that are priced in the channel (published to it);
+    staff see every product and may filter by status.
+    """
+    sort_col: ColumnElement[Any] = SORT_COLUMNS[sort_key]
+    join_on = and_(ranges_t.c.product_id == products_t.c.id, ranges_t.c.channel_id == channel.pk)
+    base = select(products_t, ranges_t.c.min_amount, ranges_t.c.max_amount)
+    if staff:
+        stmt = base.select_from(products_t.outerjoin(ranges_t, join_on))
+        if filters.status:
+            stmt = stmt.where(products_t.c.status == filters.status)
+        if sort_key == "PRICE":
+            sort_col = func.coalesce(ranges_t.c.min_amount, -1)
+    else:
+        stmt = base.select_from(products_t.join(ranges_t, join_on)).where(
+            products_t.c.status == "ACTIVE"
+        )
+    conds = _filter_conditions(filters, channel)
     if conds:
         stmt = stmt.where(*conds)
 

@@ -283,10 +283,18 @@ def _validate(errs: Errors, merged: dict[str, Any], pk: int) -> int | None:
                 budget_minor = parse_amount(budget, currency, max_minor=MAX_MINOR)
             except MoneyError as exc:
                 errs.add(PromotionCode.INVALID, f"budget: {exc}", "budget")
+    _validate_definition(errs, merged, pk, currency)
+    return budget_minor
+
+
+def _validate_definition(
+    errs: Errors, merged: dict[str, Any], pk: int, currency: str | None
+) -> None:
+    """Check the definition: its keys, no coupon conditions, then the engine reads it."""
     definition = merged["definition"]
     if not isinstance(definition, Mapping):
         errs.add(PromotionCode.INVALID, "definition must be a JSON object", "definition")
-        return budget_minor
+        return
     unknown = sorted(set(definition) - DEFINITION_KEYS)
     if unknown:
         names = ", ".join(repr(k) for k in unknown)
@@ -296,7 +304,7 @@ def _validate(errs: Errors, merged: dict[str, Any], pk: int) -> int | None:
             "and combination (title, priority, dates, currency and limits are input fields)",
             "definition",
         )
-        return budget_minor
+        return
     for n, condition in enumerate(definition.get("conditions") or ()):
         if isinstance(condition, Mapping) and condition.get("type") == "coupon_code":
             errs.add(
@@ -308,14 +316,14 @@ def _validate(errs: Errors, merged: dict[str, Any], pk: int) -> int | None:
                 "conditions",
                 str(n),
             )
-            return budget_minor
+            return
     if errs.items:
-        return budget_minor
+        return
     try:
         build_promotion(
             id=pk,
-            title=title,
-            priority=priority,
+            title=merged["title"],
+            priority=merged["priority"],
             definition=definition,
             currency=currency,
             starts_at=merged["starts_at"],
@@ -323,7 +331,6 @@ def _validate(errs: Errors, merged: dict[str, Any], pk: int) -> int | None:
         )
     except ValueError as exc:
         _definition_error(errs, str(exc), definition)
-    return budget_minor
 
 
 def _merge(data: PromotionInput, base: Mapping[str, Any]) -> dict[str, Any]:
