@@ -9,6 +9,7 @@ Every mutation returns `userErrors` and writes nothing on error.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -24,7 +25,8 @@ from hub.domain import promotions as admin
 from hub.domain.paging import InvalidCursor, decode_cursor, encode_cursor
 from hub.money import Money
 from schema.catalog import DeletePayload, MoneyType
-from schema.errors import ApiError, UserError, field_pk, run_write
+from schema.errors import ApiError, UserError, field_pk
+from schema.fieldpaths import run_mapped
 from schema.loaders import Loader
 from schema.permissions import StaffOnly
 from schema.relay import (
@@ -37,6 +39,15 @@ from schema.relay import (
 )
 
 ADMIN: list[type[BasePermission]] = [StaffOnly]
+
+
+# Domain error fields -> API paths: the input's currencyCode is the domain's currency;
+# below the first segment are a definition's own JSON keys, shown as they are.
+_RENAMES = {"currency": "currency_code"}
+
+
+async def _write(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
+    return await run_mapped(info, fn, renames=_RENAMES, depth=1)
 
 
 @strawberry.enum
@@ -257,7 +268,7 @@ class PromotionQuery:
 class PromotionMutation:
     @strawberry.mutation(permission_classes=ADMIN)
     async def promotion_create(self, info: Info, input: PromotionInput) -> PromotionPayload:
-        pk, errs = await run_write(
+        pk, errs = await _write(
             info, lambda: admin.create_promotion(info.context.db, _input(input))
         )
         return PromotionPayload(promotion=await _promotion(info, pk), user_errors=errs)  # type: ignore[arg-type]
@@ -271,7 +282,7 @@ class PromotionMutation:
                 info.context.db, field_pk(id, "Promotion", "id"), _input(input)
             )
 
-        pk, errs = await run_write(info, go)
+        pk, errs = await _write(info, go)
         return PromotionPayload(promotion=await _promotion(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(
@@ -283,7 +294,7 @@ class PromotionMutation:
             await admin.delete_promotion(info.context.db, field_pk(id, "Promotion", "id"))
             return id
 
-        done, errs = await run_write(info, go)
+        done, errs = await _write(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -302,7 +313,7 @@ class PromotionMutation:
                 usage_limit,
             )
 
-        pk, errs = await run_write(info, go)
+        pk, errs = await _write(info, go)
         rec = None
         if pk is not None:
             rec = (await admin.codes_by_pks(info.context.reader, [pk])).get(pk)
@@ -331,7 +342,7 @@ class PromotionMutation:
                 info.context.db, pk, count, prefix=prefix, length=length, usage_limit=usage_limit
             )
 
-        codes, errs = await run_write(info, go)
+        codes, errs = await _write(info, go)
         promotion = await _promotion(info, pk_holder[0]) if codes else None
         return DiscountCodesGeneratePayload(
             promotion=promotion,  # type: ignore[arg-type]

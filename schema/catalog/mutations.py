@@ -29,6 +29,7 @@ from schema.catalog.inputs import (
 )
 from schema.catalog.types import ChannelType, Collection, Product, ProductVariantType
 from schema.errors import UserError, field_pk, run_write
+from schema.fieldpaths import run_mapped
 from schema.permissions import StaffOnly
 
 ADMIN: list[type[BasePermission]] = [StaffOnly]
@@ -106,6 +107,16 @@ async def _collection_of(info: Info, pk: int | None) -> Any:
     return None if pk is None else await info.context.loaders.collection_by_id.load(pk)
 
 
+# PriceInput.currency is the input's currencyCode.
+_RENAMES = {"currency": "currency_code"}
+
+
+async def _write(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
+    """Run a catalog write; its userErrors with API paths. (Channel writes keep their
+    paths as they are: see :class:`hub.domain.catalog.ChannelInput`.)"""
+    return await run_mapped(info, fn, renames=_RENAMES)
+
+
 async def _delete(
     info: Info, id: strawberry.ID, type_name: str, delete: Callable[[Any, int], Awaitable[None]]
 ) -> DeletePayload:
@@ -115,7 +126,7 @@ async def _delete(
         await delete(info.context.db, field_pk(id, type_name, "id"))
         return id
 
-    done, errs = await run_write(info, go)
+    done, errs = await _write(info, go)
     return DeletePayload(deleted_id=done, user_errors=errs)
 
 
@@ -123,7 +134,7 @@ async def _variants_payload(
     info: Info, go: Callable[[], Awaitable[list[int]]]
 ) -> VariantPricesPayload:
     """Run a price write that returns the variants it touched; those variants, priced."""
-    pks, errs = await run_write(info, go)
+    pks, errs = await _write(info, go)
     variants = []
     if pks:
         await info.context.channel(info)
@@ -146,7 +157,7 @@ async def _collection_products(
         )
         return pk
 
-    pk, errs = await run_write(info, go)
+    pk, errs = await _write(info, go)
     return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
 
 
@@ -179,7 +190,7 @@ class CatalogAdminMutation:
     # ----- products
     @strawberry.mutation(permission_classes=ADMIN)
     async def product_create(self, info: Info, input: ProductInput) -> ProductPayload:
-        pk, errs = await run_write(
+        pk, errs = await _write(
             info,
             lambda: catalog.create_product(
                 info.context.db, product_data(input), tax_classes=_tax_classes(info)
@@ -201,7 +212,7 @@ class CatalogAdminMutation:
                 tax_classes=_tax_classes(info),
             )
 
-        pk, errs = await run_write(info, go)
+        pk, errs = await _write(info, go)
         return ProductPayload(product=await _product_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -218,7 +229,7 @@ class CatalogAdminMutation:
                 info.context.db, field_pk(product_id, "Product", "productId"), variant_data(input)
             )
 
-        pk, errs = await run_write(info, go)
+        pk, errs = await _write(info, go)
         return ProductVariantPayload(variant=await _variant_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -230,7 +241,7 @@ class CatalogAdminMutation:
                 info.context.db, field_pk(id, "ProductVariant", "id"), variant_data(input)
             )
 
-        pk, errs = await run_write(info, go)
+        pk, errs = await _write(info, go)
         return ProductVariantPayload(variant=await _variant_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -254,7 +265,7 @@ class CatalogAdminMutation:
             await catalog.set_bundle_components(info.context.db, pk, comps)
             return pk
 
-        pk, errs = await run_write(info, go)
+        pk, errs = await _write(info, go)
         return ProductVariantPayload(variant=await _variant_of(info, pk), user_errors=errs)
 
     # ----- prices
@@ -302,7 +313,7 @@ class CatalogAdminMutation:
         async def go() -> int:
             return await catalog.create_collection(info.context.db, collection_data(input))
 
-        pk, errs = await run_write(info, go)
+        pk, errs = await _write(info, go)
         return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -314,7 +325,7 @@ class CatalogAdminMutation:
                 info.context.db, field_pk(id, "Collection", "id"), collection_data(input)
             )
 
-        pk, errs = await run_write(info, go)
+        pk, errs = await _write(info, go)
         return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)

@@ -4,7 +4,7 @@ through :func:`hub.domain.catalog.quote_prices`."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,12 +19,21 @@ from hub.domain.catalog import price_lists as pricing
 from hub.domain.paging import InvalidCursor, decode_cursor, encode_cursor
 from schema.catalog.mutations import DeletePayload
 from schema.catalog.types import ChannelType, MoneyType, ProductVariantType
-from schema.errors import ApiError, UserError, field_pk, run_write
+from schema.errors import ApiError, UserError, field_pk
+from schema.fieldpaths import run_mapped
 from schema.loaders import Loader
 from schema.permissions import StaffOnly
 from schema.relay import Connection, ConnectionValue, Node, page_request, register_node
 
 ADMIN: list[type[BasePermission]] = [StaffOnly]
+
+
+# Domain error fields -> API paths: the input's currencyCode is the domain's currency.
+_RENAMES = {"currency": "currency_code"}
+
+
+async def _write(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
+    return await run_mapped(info, fn, renames=_RENAMES)
 
 
 def _entries_loader(info: Info, size: int, after: tuple[int, int] | None) -> Loader:
@@ -184,7 +193,7 @@ class PricingMutation:
     @strawberry.mutation(permission_classes=ADMIN)
     async def price_list_create(self, info: Info, input: PriceListInput) -> PriceListPayload:
         data, _ = _list_data(input)
-        pk, errs = await run_write(info, lambda: pricing.create_price_list(info.context.db, data))
+        pk, errs = await _write(info, lambda: pricing.create_price_list(info.context.db, data))
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -197,7 +206,7 @@ class PricingMutation:
                 info.context.db, field_pk(id, "PriceList", "id"), data, clear=clear
             )
 
-        pk, errs = await run_write(info, go)
+        pk, errs = await _write(info, go)
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=ADMIN, description="Delete a list and its entries.")
@@ -206,7 +215,7 @@ class PricingMutation:
             await pricing.delete_price_list(info.context.db, field_pk(id, "PriceList", "id"))
             return id
 
-        done, errs = await run_write(info, go)
+        done, errs = await _write(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
     @strawberry.mutation(
@@ -234,7 +243,7 @@ class PricingMutation:
             await pricing.set_price_list_entries(info.context.db, pk, data, replace=replace)
             return pk
 
-        pk, errs = await run_write(info, go)
+        pk, errs = await _write(info, go)
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
 

@@ -39,14 +39,22 @@ def check_handle(errs: Errors, handle: str | None, *path: str, max_len: int = 25
 
 
 def check_text(
-    errs: Errors, value: str | None, name: str, *, required: bool = False, max_len: int = 255
+    errs: Errors,
+    value: str | None,
+    name: str,
+    *,
+    required: bool = False,
+    max_len: int = 255,
+    label: str | None = None,
 ) -> None:
+    """``value`` of field ``name`` (``label`` in messages, default ``name``) fits."""
     if value is None:
         return
+    label = label or name
     if required and not value.strip():
-        errs.add(CatalogCode.BLANK, f"{name} can't be blank", name)
+        errs.add(CatalogCode.BLANK, f"{label} can't be blank", name)
     elif len(value) > max_len:
-        errs.add(CatalogCode.TOO_LONG, f"{name} is longer than {max_len} characters", name)
+        errs.add(CatalogCode.TOO_LONG, f"{label} is longer than {max_len} characters", name)
 
 
 def slugify(text: str) -> str:

@@ -25,6 +25,11 @@ from hub.money import is_currency
 
 @dataclass
 class ChannelInput:
+    """A channel's fields. Channel errors are served with their paths as they are: a
+    missing field is reported as its name here (``default_country``), a malformed
+    country as ``defaultCountry``, as the API always has (changing either is an API
+    change, not a restructuring)."""
+
     handle: str | None = None
     name: str | None = None
     currency: str | None = None
@@ -43,7 +48,7 @@ def _validate_channel(errs: Errors, data: ChannelInput) -> None:
         errs.add(
             CatalogCode.INVALID,
             "defaultCountry must be an ISO 3166-1 alpha-2 code",
-            "defaultCountry",
+            "defaultCountry",  # the API's name, kept: see ChannelInput
         )
 
 

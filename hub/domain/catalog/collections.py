@@ -119,7 +119,7 @@ async def _add_to_collection(conn: AsyncConnection, pk: int, product_pks: Sequen
     )
     missing = [p for p in wanted if p not in found]
     if missing:
-        raise fail(CatalogCode.NOT_FOUND, f"{len(missing)} product(s) not found", "productIds")
+        raise fail(CatalogCode.NOT_FOUND, f"{len(missing)} product(s) not found", "product_ids")
     present = set(
         (
             await conn.execute(

@@ -277,7 +277,8 @@ class PriceListInput:
     ends_at: datetime | None = None
 
 
-_LIST_PATHS = {
+# How messages name the fields (the API's names; error paths use the field names).
+_LIST_LABELS = {
     "handle": "handle",
     "name": "name",
     "channel": "channel",
@@ -299,7 +300,7 @@ def _validate_list(errs: Errors, data: PriceListInput) -> None:
     for f in fields(data):
         v = getattr(data, f.name)
         if isinstance(v, str) and "\x00" in v:
-            errs.add(CatalogCode.INVALID, "contains a NUL character", _LIST_PATHS[f.name])
+            errs.add(CatalogCode.INVALID, "contains a NUL character", f.name)
     if data.handle is not None:
         if not data.handle:
             errs.add(CatalogCode.BLANK, "handle can't be blank", "handle")
@@ -322,17 +323,17 @@ def _validate_list(errs: Errors, data: PriceListInput) -> None:
         errs.add(
             CatalogCode.INVALID,
             "customerGroup must be a handle of at most 64 lowercase letters, digits, - and _",
-            "customerGroup",
+            "customer_group",
         )
     if data.currency is not None and not is_currency(data.currency):
         errs.add(
             CatalogCode.INVALID,
             f"{data.currency!r} is not an ISO 4217 currency code",
-            "currencyCode",
+            "currency",
         )
     if data.starts_at is not None and data.ends_at is not None:
         if _aware(data.ends_at) <= _aware(data.starts_at):
-            errs.add(CatalogCode.INVALID, "endsAt must be after startsAt", "endsAt")
+            errs.add(CatalogCode.INVALID, "endsAt must be after startsAt", "ends_at")
 
 
 async def _channel_row(conn: AsyncConnection, handle: str) -> Any:
@@ -355,7 +356,7 @@ async def create_price_list(db: Database, data: PriceListInput) -> int:
     errs = Errors()
     for name in ("handle", "name", "channel", "customer_group"):
         if getattr(data, name) is None:
-            errs.add(CatalogCode.BLANK, f"{_LIST_PATHS[name]} is required", _LIST_PATHS[name])
+            errs.add(CatalogCode.BLANK, f"{_LIST_LABELS[name]} is required", name)
     _validate_list(errs, data)
     errs.raise_if_any()
     now = datetime.now(UTC)
@@ -365,7 +366,7 @@ async def create_price_list(db: Database, data: PriceListInput) -> int:
             raise fail(
                 CatalogCode.CURRENCY_MISMATCH,
                 f"channel {ch.handle!r} sells in {ch.currency}, not {data.currency}",
-                "currencyCode",
+                "currency",
             )
         try:
             res = await conn.execute(
@@ -401,8 +402,8 @@ async def update_price_list(
     for name in clear - CLEARABLE:
         errs.add(
             CatalogCode.BLANK,
-            f"{_LIST_PATHS.get(name, name)} can't be null",
-            _LIST_PATHS.get(name, name),
+            f"{_LIST_LABELS.get(name, name)} can't be null",
+            name,
         )
     errs.raise_if_any()
     async with db.transaction() as conn:
@@ -440,12 +441,12 @@ async def update_price_list(
             raise fail(
                 CatalogCode.CURRENCY_MISMATCH,
                 f"the list's channel sells in {currency}, not {data.currency}",
-                "currencyCode",
+                "currency",
             )
         starts = values.get("starts_at", row.starts_at)
         ends = values.get("ends_at", row.ends_at)
         if starts is not None and ends is not None and _aware(ends) <= _aware(starts):
-            raise fail(CatalogCode.INVALID, "endsAt must be after startsAt", "endsAt")
+            raise fail(CatalogCode.INVALID, "endsAt must be after startsAt", "ends_at")
         values["updated_at"] = datetime.now(UTC)
         try:
             await conn.execute(update(lists_t).where(lists_t.c.id == pk).values(**values))
@@ -483,7 +484,7 @@ async def set_price_list_entries(
     async with db.transaction() as conn:
         row = (await conn.execute(select(lists_t).where(lists_t.c.id == list_pk))).first()
         if row is None:
-            raise fail(CatalogCode.NOT_FOUND, "price list not found", "priceListId")
+            raise fail(CatalogCode.NOT_FOUND, "price list not found", "price_list_id")
         known: set[int] = set()
         if entries:
             known = set(
@@ -500,11 +501,11 @@ async def set_price_list_entries(
         for i, e in enumerate(entries):
             path = ("entries", str(i))
             if e.variant_pk not in known:
-                errs.add(CatalogCode.NOT_FOUND, "variant not found", *path, "variantId")
+                errs.add(CatalogCode.NOT_FOUND, "variant not found", *path, "variant_id")
                 continue
             if e.min_quantity < 1:
                 errs.add(
-                    CatalogCode.INVALID, "minQuantity must be at least 1", *path, "minQuantity"
+                    CatalogCode.INVALID, "minQuantity must be at least 1", *path, "min_quantity"
                 )
                 continue
             try:
@@ -518,7 +519,7 @@ async def set_price_list_entries(
                     CatalogCode.TAKEN,
                     "the same variant and minQuantity appear twice",
                     *path,
-                    "minQuantity",
+                    "min_quantity",
                 )
                 continue
             seen.add(key)

@@ -86,7 +86,7 @@ async def _price_rows(
             )
             continue
         if p.variant_pk not in vrows:
-            errs.add(CatalogCode.NOT_FOUND, "variant not found", "prices", str(i), "variantId")
+            errs.add(CatalogCode.NOT_FOUND, "variant not found", "prices", str(i), "variant_id")
             continue
         if p.currency is not None and p.currency != ch.currency:
             errs.add(
@@ -94,14 +94,14 @@ async def _price_rows(
                 f"channel {ch.handle!r} sells in {ch.currency}, not {p.currency}",
                 "prices",
                 str(i),
-                "currencyCode",
+                "currency",
             )
             continue
         amounts: list[int | None] = []
         for name, a in (
             ("amount", p.amount),
-            ("compareAtAmount", p.compare_at_amount),
-            ("costAmount", p.cost_amount),
+            ("compare_at_amount", p.compare_at_amount),
+            ("cost_amount", p.cost_amount),
         ):
             try:
                 amounts.append(None if a is None else parse_amount(a, ch.currency))

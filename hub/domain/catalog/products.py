@@ -82,13 +82,13 @@ def _check_tax_class(errs: Errors, value: str | None, known: frozenset[str] | No
         errs.add(
             CatalogCode.INVALID,
             "taxClass is 1 to 64 letters, digits, '_', '-' or '.', such as 'reduced'",
-            "taxClass",
+            "tax_class",
         )
     elif known is not None and value not in known:
         errs.add(
             CatalogCode.INVALID,
             f"unknown tax class {value!r}; the tax rules know {', '.join(sorted(known))}",
-            "taxClass",
+            "tax_class",
         )
 
 
@@ -99,10 +99,12 @@ def _validate_product(
     _check_tax_class(errs, data.tax_class, tax_classes)
     check_text(errs, data.title, "title", required=True)
     check_text(errs, data.vendor, "vendor")
-    check_text(errs, data.product_type, "productType")
+    check_text(errs, data.product_type, "product_type", label="productType")
     check_text(errs, data.description, "description", max_len=TEXT_MAX)
-    check_text(errs, data.seo_title, "seoTitle")
-    check_text(errs, data.seo_description, "seoDescription", max_len=TEXT_MAX)
+    check_text(errs, data.seo_title, "seo_title", label="seoTitle")
+    check_text(
+        errs, data.seo_description, "seo_description", max_len=TEXT_MAX, label="seoDescription"
+    )
     if data.status is not None and data.status not in STATUSES:
         errs.add(CatalogCode.INVALID, f"status must be one of {', '.join(STATUSES)}", "status")
     if data.tags is not None:

@@ -47,7 +47,7 @@ def validate_variant(
     if v.title is not None and len(v.title) > 255:
         errs.add(CatalogCode.TOO_LONG, "title is longer than 255 characters", *path, "title")
     if v.weight_grams is not None and v.weight_grams < 0:
-        errs.add(CatalogCode.INVALID, "weight can't be negative", *path, "weightGrams")
+        errs.add(CatalogCode.INVALID, "weight can't be negative", *path, "weight_grams")
     if v.options is not None or creating:
         vals = v.options or []
         if len(vals) != len(options):
@@ -106,7 +106,7 @@ async def create_variant(db: Database, product_pk: int, data: VariantInput) -> i
     async with db.transaction() as conn:
         p = (await conn.execute(select(products_t).where(products_t.c.id == product_pk))).first()
         if p is None:
-            raise fail(CatalogCode.NOT_FOUND, "product not found", "productId")
+            raise fail(CatalogCode.NOT_FOUND, "product not found", "product_id")
         errs = Errors()
         validate_variant(errs, data, p.options, creating=True)
         errs.raise_if_any()
@@ -223,7 +223,7 @@ async def set_bundle_components(
         )
         found_pks = {r[0] for r in found}
         if bundle_pk not in found_pks:
-            raise fail(CatalogCode.NOT_FOUND, "variant not found", "variantId")
+            raise fail(CatalogCode.NOT_FOUND, "variant not found", "variant_id")
         for i, (cpk, _) in enumerate(components):
             if cpk not in found_pks:
                 raise fail(
@@ -242,7 +242,7 @@ async def set_bundle_components(
             ).first()
         ):
             raise fail(
-                CatalogCode.IN_USE, "the variant is itself a component of a bundle", "variantId"
+                CatalogCode.IN_USE, "the variant is itself a component of a bundle", "variant_id"
             )
         await conn.execute(delete(bundle_t).where(bundle_t.c.bundle_variant_id == bundle_pk))
         if components:

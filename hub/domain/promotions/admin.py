@@ -225,11 +225,11 @@ def _definition_error(errs: Errors, message: str, definition: Mapping[str, Any])
         errs.add(
             PromotionCode.BLANK,
             "the definition holds amounts (minor units): set currencyCode",
-            "currencyCode",
+            "currency",
         )
         return
     if "ends_at" in text_ and "must be after" in text_ and not path:
-        errs.add(PromotionCode.INVALID, "endsAt must be after startsAt", "endsAt")
+        errs.add(PromotionCode.INVALID, "endsAt must be after startsAt", "ends_at")
         return
     where = ".".join(["definition", *path])
     errs.add(PromotionCode.INVALID, f"{where}: {text_}", "definition", *path)
@@ -264,20 +264,20 @@ def _validate(errs: Errors, merged: dict[str, Any], pk: int) -> int | None:
     currency = merged["currency"]
     if currency is not None and not is_currency(currency):
         errs.add(
-            PromotionCode.INVALID, f"{currency!r} is not an ISO 4217 currency code", "currencyCode"
+            PromotionCode.INVALID, f"{currency!r} is not an ISO 4217 currency code", "currency"
         )
         currency = None
-    for name, field in (("starts_at", "startsAt"), ("ends_at", "endsAt")):
+    for name, label in (("starts_at", "startsAt"), ("ends_at", "endsAt")):
         value = merged[name]
         if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-            errs.add(PromotionCode.INVALID, f"{field} needs a timezone offset (e.g. Z)", field)
-    check_limit(errs, merged["usage_limit"], "usageLimit")
-    check_limit(errs, merged["per_customer_limit"], "perCustomerLimit")
+            errs.add(PromotionCode.INVALID, f"{label} needs a timezone offset (e.g. Z)", name)
+    check_limit(errs, merged["usage_limit"], "usage_limit", "usageLimit")
+    check_limit(errs, merged["per_customer_limit"], "per_customer_limit", "perCustomerLimit")
     budget_minor = None
     budget = merged["budget"]
     if budget is not None:
         if merged["currency"] is None:
-            errs.add(PromotionCode.BLANK, "a budget needs currencyCode", "currencyCode")
+            errs.add(PromotionCode.BLANK, "a budget needs currencyCode", "currency")
         elif currency is not None:
             try:
                 budget_minor = parse_amount(budget, currency, max_minor=MAX_MINOR)
@@ -412,7 +412,7 @@ async def update_promotion(db: Database, pk: int, data: PromotionInput) -> int:
             errs.add(
                 PromotionCode.INVALID,
                 f"usageLimit can't be below the {row.times_used} uses already made",
-                "usageLimit",
+                "usage_limit",
             )
         if budget is not None and budget < row.spent:
             errs.add(
@@ -423,7 +423,7 @@ async def update_promotion(db: Database, pk: int, data: PromotionInput) -> int:
                 PromotionCode.CURRENCY_MISMATCH,
                 f"the promotion already gave away {row.spent} minor units of {row.currency}; "
                 "create a new promotion for another currency",
-                "currencyCode",
+                "currency",
             )
         errs.raise_if_any()
         values = {

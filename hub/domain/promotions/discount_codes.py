@@ -83,22 +83,23 @@ async def codes_by_promotions(
 # --------------------------------------------------------------------------- writes
 
 
-def check_limit(errs: Errors, value: Any, name: str) -> None:
+def check_limit(errs: Errors, value: Any, name: str, label: str) -> None:
+    """A usage limit (field ``name``, ``label`` in messages) is None or a count >= 1."""
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        errs.add(PromotionCode.INVALID, f"{name} must be a whole number of at least 1", name)
+        errs.add(PromotionCode.INVALID, f"{label} must be a whole number of at least 1", name)
 
 
 async def _code_promotion(conn: AsyncConnection, pk: int) -> None:
     method = await conn.scalar(select(promotions_t.c.method).where(promotions_t.c.id == pk))
     if method is None:
-        raise fail(PromotionCode.NOT_FOUND, "promotion not found", "promotionId")
+        raise fail(PromotionCode.NOT_FOUND, "promotion not found", "promotion_id")
     if method != "CODE":
         raise fail(
             PromotionCode.INVALID,
             "this promotion applies automatically; codes belong to promotions with method CODE",
-            "promotionId",
+            "promotion_id",
         )
 
 
@@ -111,7 +112,7 @@ async def create_code(db: Database, promotion_pk: int, code: str, usage_limit: i
         errs.add(PromotionCode.TOO_LONG, "code is longer than 64 characters", "code")
     elif not CODE_RE.match(display):
         errs.add(PromotionCode.INVALID, "a code is letters, digits, '-' and '_'", "code")
-    check_limit(errs, usage_limit, "usageLimit")
+    check_limit(errs, usage_limit, "usage_limit", "usageLimit")
     errs.raise_if_any()
     async with db.transaction() as conn:
         await _code_promotion(conn, promotion_pk)
@@ -191,7 +192,7 @@ async def generate_codes(
             "(8 random symbols are 40 bits)",
             "length",
         )
-    check_limit(errs, usage_limit, "usageLimit")
+    check_limit(errs, usage_limit, "usage_limit", "usageLimit")
     errs.raise_if_any()
     async with db.transaction() as conn:
         await _code_promotion(conn, promotion_pk)
