@@ -7,9 +7,10 @@ import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, String
+from sqlalchemy import Column, String, Table, delete
 from sqlalchemy.exc import IntegrityError
 
+from hub.db.database import Database
 from hub.domain.catalog.errors import CatalogCode
 from hub.domain.channels import HANDLE_RE
 from hub.domain.errors import DomainError, Errors, fail
@@ -17,6 +18,14 @@ from hub.domain.errors import DomainError, Errors, fail
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+async def delete_row(db: Database, table: Table, pk: int, what: str) -> None:
+    """Delete the ``table`` row ``pk`` in its own transaction, or NOT_FOUND on ``id``."""
+    async with db.transaction() as conn:
+        res = await conn.execute(delete(table).where(table.c.id == pk))
+        if res.rowcount == 0:
+            raise fail(CatalogCode.NOT_FOUND, f"{what} not found", "id")
 
 
 def column_length(column: Column[Any]) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.db.database import Database
@@ -15,6 +15,7 @@ from hub.domain.catalog._checks import (
     check_handle,
     check_text,
     column_length,
+    delete_row,
     translate_integrity,
     utc_now,
 )
@@ -107,7 +108,4 @@ async def update_channel(db: Database, pk: int, data: ChannelInput) -> int:
 
 
 async def delete_channel(db: Database, pk: int) -> None:
-    async with db.transaction() as conn:
-        res = await conn.execute(delete(channels_t).where(channels_t.c.id == pk))
-        if res.rowcount == 0:
-            raise fail(CatalogCode.NOT_FOUND, "channel not found", "id")
+    await delete_row(db, channels_t, pk, "channel")

@@ -16,6 +16,7 @@ from hub.db.tables import coll_products_t, collections_t, products_t, ranges_t
 from hub.domain.catalog._checks import (
     check_handle,
     check_text,
+    delete_row,
     slugify,
     translate_integrity,
     utc_now,
@@ -24,7 +25,7 @@ from hub.domain.catalog.errors import CatalogCode
 from hub.domain.catalog.records import CollectionRecord, ProductRecord
 from hub.domain.channels import ChannelRecord
 from hub.domain.errors import Errors, fail
-from hub.domain.paging import PageRequest, decode_cursor, encode_cursor
+from hub.domain.paging import PageRequest, id_page
 
 
 async def collections_by_pks(reader: Reader, pks: Sequence[int]) -> dict[int, CollectionRecord]:
@@ -40,24 +41,10 @@ async def collection_by_handle(reader: Reader, handle: str) -> CollectionRecord 
 async def list_collections(
     reader: Reader, page: PageRequest
 ) -> tuple[list[CollectionRecord], list[str], bool, bool]:
-    stmt = select(collections_t)
-    size = page.size(default=20)
-    backward = page.backward
-    for cursor, is_after in ((page.after, True), (page.before, False)):
-        if cursor is not None:
-            _, pk = decode_cursor(cursor, "C")
-            stmt = stmt.where(collections_t.c.id > pk if is_after else collections_t.c.id < pk)
-    col = collections_t.c.id
-    rows = list(await reader.all(stmt.order_by(col.desc() if backward else col).limit(size + 1)))
-    more = len(rows) > size
-    rows = rows[:size]
-    if backward:
-        rows.reverse()
-    recs = [CollectionRecord(r) for r in rows]
-    cursors = [encode_cursor("C", None, r.id) for r in rows]
-    if backward:
-        return recs, cursors, page.before is not None, more
-    return recs, cursors, more, page.after is not None
+    rows, cursors, has_next, has_prev = await id_page(
+        reader, select(collections_t), collections_t.c.id, page, "C"
+    )
+    return [CollectionRecord(r) for r in rows], cursors, has_next, has_prev
 
 
 async def collections_by_products(
@@ -108,6 +95,12 @@ async def create_collection(db: Database, data: CollectionInput) -> int:
         if data.product_pks:
             await _add_to_collection(conn, pk, data.product_pks)
         return pk
+
+
+async def _require_collection(conn: AsyncConnection, pk: int) -> None:
+    found = await conn.execute(select(collections_t.c.id).where(collections_t.c.id == pk))
+    if found.first() is None:
+        raise fail(CatalogCode.NOT_FOUND, "collection not found", "id")
 
 
 async def _add_to_collection(conn: AsyncConnection, pk: int, product_pks: Sequence[int]) -> None:
@@ -163,11 +156,7 @@ async def update_collection(db: Database, pk: int, data: CollectionInput) -> int
             )
             if v is not None
         }
-        exists_ = (
-            await conn.execute(select(collections_t.c.id).where(collections_t.c.id == pk))
-        ).first()
-        if exists_ is None:
-            raise fail(CatalogCode.NOT_FOUND, "collection not found", "id")
+        await _require_collection(conn, pk)
         if values:
             try:
                 await conn.execute(
@@ -182,27 +171,18 @@ async def update_collection(db: Database, pk: int, data: CollectionInput) -> int
 
 
 async def delete_collection(db: Database, pk: int) -> None:
-    async with db.transaction() as conn:
-        res = await conn.execute(delete(collections_t).where(collections_t.c.id == pk))
-        if res.rowcount == 0:
-            raise fail(CatalogCode.NOT_FOUND, "collection not found", "id")
+    await delete_row(db, collections_t, pk, "collection")
 
 
 async def collection_add_products(db: Database, pk: int, product_pks: Sequence[int]) -> None:
     async with db.transaction() as conn:
-        if (
-            await conn.execute(select(collections_t.c.id).where(collections_t.c.id == pk))
-        ).first() is None:
-            raise fail(CatalogCode.NOT_FOUND, "collection not found", "id")
+        await _require_collection(conn, pk)
         await _add_to_collection(conn, pk, product_pks)
 
 
 async def collection_remove_products(db: Database, pk: int, product_pks: Sequence[int]) -> None:
     async with db.transaction() as conn:
-        if (
-            await conn.execute(select(collections_t.c.id).where(collections_t.c.id == pk))
-        ).first() is None:
-            raise fail(CatalogCode.NOT_FOUND, "collection not found", "id")
+        await _require_collection(conn, pk)
         await conn.execute(
             delete(coll_products_t).where(
                 coll_products_t.c.collection_id == pk,

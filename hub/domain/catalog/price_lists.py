@@ -33,6 +33,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from hub import ids
 from hub.db.database import Database, Reader, fetch_all
 from hub.db.tables import channels_t, entries_t, lists_t, prices_t, variants_t
+from hub.domain.catalog._checks import delete_row
 from hub.domain.catalog.errors import CatalogCode
 from hub.domain.channels import (
     HANDLE_RE,
@@ -456,10 +457,7 @@ async def update_price_list(
 
 
 async def delete_price_list(db: Database, pk: int) -> None:
-    async with db.transaction() as conn:
-        res = await conn.execute(delete(lists_t).where(lists_t.c.id == pk))
-        if res.rowcount == 0:
-            raise fail(CatalogCode.NOT_FOUND, "price list not found", "id")
+    await delete_row(db, lists_t, pk, "price list")
 
 
 @dataclass

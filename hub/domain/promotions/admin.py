@@ -26,7 +26,7 @@ from hub.db.models.base import utcnow
 from hub.db.models.promotions import PROMOTION_METHODS, PROMOTION_STATUSES
 from hub.db.tables import codes_t, promotions_t, redemptions_t
 from hub.domain.errors import Errors, fail
-from hub.domain.paging import PageRequest, decode_cursor, encode_cursor
+from hub.domain.paging import PageRequest, id_page
 from hub.domain.promotions.basket import normalize_code
 from hub.domain.promotions.discount_codes import check_limit
 from hub.domain.promotions.errors import PromotionCode
@@ -143,24 +143,8 @@ async def list_promotions(
                 ),
             )
         )
-    size = page.size(default=20)
-    backward = page.backward
-    for cursor, is_after in ((page.after, True), (page.before, False)):
-        if cursor is not None:
-            _, pk = decode_cursor(cursor, "PR")
-            stmt = stmt.where(p.c.id > pk if is_after else p.c.id < pk)
-    rows = list(
-        await reader.all(stmt.order_by(p.c.id.desc() if backward else p.c.id).limit(size + 1))
-    )
-    more = len(rows) > size
-    rows = rows[:size]
-    if backward:
-        rows.reverse()
-    recs = [PromotionRecord(r) for r in rows]
-    cursors = [encode_cursor("PR", None, r.id) for r in rows]
-    if backward:
-        return recs, cursors, page.before is not None, more
-    return recs, cursors, more, page.after is not None
+    rows, cursors, has_next, has_prev = await id_page(reader, stmt, p.c.id, page, "PR")
+    return [PromotionRecord(r) for r in rows], cursors, has_next, has_prev
 
 
 # --------------------------------------------------------------------------- writes
