@@ -1,9 +1,10 @@
 """The catalog on the API: types (:mod:`.types`), storefront queries (:mod:`.queries`),
-admin inputs and mutations (:mod:`.inputs`, :mod:`.mutations`) and staff price lists
-(:mod:`.price_lists`). Other schema modules import the shared types from here."""
+admin inputs and mutations (:mod:`.inputs`, :mod:`.mutations`). Other schema modules
+import the shared types from here. Staff price lists are :mod:`schema.price_lists`
+(imported where ``schema.pricing`` was: the order modules register their node types
+in is the order ``node``'s description lists them)."""
 
 from schema.catalog.mutations import CatalogAdminMutation, DeletePayload
-from schema.catalog.price_lists import PricingMutation, PricingQuery
 from schema.catalog.queries import CatalogQuery, visible_product
 from schema.catalog.types import (
     AttributeType,
@@ -24,8 +25,6 @@ __all__ = [
     "Collection",
     "DeletePayload",
     "MoneyType",
-    "PricingMutation",
-    "PricingQuery",
     "Product",
     "ProductStatus",
     "ProductVariant",
