@@ -16,11 +16,11 @@ from strawberry.types.unset import UNSET
 
 from hub import ids
 from hub.domain.catalog import price_lists as pricing
-from hub.domain.paging import InvalidCursor, decode_cursor, encode_cursor
+from hub.domain.paging import encode_cursor
+from schema.calls import after_cursor, run_mapped
 from schema.catalog.mutations import DeletePayload
 from schema.catalog.types import ChannelType, MoneyType, ProductVariantType
 from schema.errors import ApiError, UserError, field_pk
-from schema.fieldpaths import run_mapped
 from schema.loaders import Loader
 from schema.permissions import StaffOnly
 from schema.relay import Connection, ConnectionValue, Node, page_request, register_node
@@ -92,15 +92,8 @@ class PriceListType(Node):
         self, info: Info, first: int = 50, after: str | None = None
     ) -> Connection[PriceListEntryType]:
         page_request(first, after, None, None, info.context.settings.max_page_size)
-        key = None
-        if after is not None:
-            try:
-                qty, vpk = decode_cursor(after, "PLE", "int32")
-            except InvalidCursor as exc:
-                raise ApiError(str(exc), "INVALID_CURSOR") from None
-            if not isinstance(qty, int):
-                raise ApiError("invalid cursor", "INVALID_CURSOR")
-            key = (vpk, qty)
+        got = after_cursor(after, "PLE", "int32")
+        key = None if got is None else (got[1], got[0])
         rows = await _entries_loader(info, first, key).load(self.pk)  # type: ignore[attr-defined]
         window = rows[:first]
         cursors = [encode_cursor("PLE", e.min_quantity, e.variant_pk) for e in window]
@@ -174,12 +167,8 @@ class PricingQuery:
         self, info: Info, first: int = 50, after: str | None = None
     ) -> Connection[PriceListType]:
         page_request(first, after, None, None, info.context.settings.max_page_size)
-        after_pk = None
-        if after is not None:
-            try:
-                _, after_pk = decode_cursor(after, "PL")
-            except InvalidCursor as exc:
-                raise ApiError(str(exc), "INVALID_CURSOR") from None
+        got = after_cursor(after, "PL")
+        after_pk = None if got is None else got[1]
         rows = await pricing.list_price_lists(
             info.context.reader, limit=first + 1, after_pk=after_pk
         )

@@ -14,6 +14,7 @@ from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from hub.domain import catalog
+from schema.calls import run_mapped
 from schema.catalog.inputs import (
     BundleComponentInput,
     ChannelInput,
@@ -29,7 +30,6 @@ from schema.catalog.inputs import (
 )
 from schema.catalog.types import ChannelType, Collection, Product, ProductVariantType
 from schema.errors import UserError, field_pk, run_write
-from schema.fieldpaths import run_mapped
 from schema.permissions import StaffOnly
 
 ADMIN: list[type[BasePermission]] = [StaffOnly]

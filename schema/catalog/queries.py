@@ -15,12 +15,11 @@ from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode
 from strawberry.types import Info
 
 from hub.domain import catalog
-from hub.domain.paging import InvalidCursor
+from schema.calls import keyset_page
 from schema.catalog.types import ChannelType, Collection, Product, ProductSortKeys, ProductStatus
 from schema.errors import ApiError
 from schema.relay import (
     Connection,
-    ConnectionValue,
     decode_id,
     page_request,
     register_node,
@@ -159,8 +158,8 @@ class CatalogQuery:
         page = page_request(first, after, last, before, ctx.settings.max_page_size)
         filters = await _filters(info, query, filter)
         channel = await ctx.channel(info)
-        try:
-            recs, cursors, has_next, has_prev = await catalog.list_products(
+        found = await keyset_page(
+            catalog.list_products(
                 ctx.reader,
                 channel,
                 page,
@@ -169,12 +168,11 @@ class CatalogQuery:
                 reverse=reverse,
                 staff=ctx.staff,
             )
-        except InvalidCursor as exc:
-            raise ApiError(str(exc), "INVALID_CURSOR") from None
-        if recs and _selects(info, _NEEDS_VARIANTS):
+        )
+        if found.nodes and _selects(info, _NEEDS_VARIANTS):
             # One statement for every product's variants, before the executor asks.
-            await ctx.loaders.variants_by_product.load_many(recs)
-        return ConnectionValue(recs, cursors, has_next, has_prev)  # type: ignore[return-value]
+            await ctx.loaders.variants_by_product.load_many(found.nodes)
+        return found  # type: ignore[return-value]
 
     @strawberry.field(description="One product by `id` or `handle`.")
     async def product(
@@ -201,11 +199,7 @@ class CatalogQuery:
     ) -> Connection[Collection]:
         ctx = info.context
         page = page_request(first, after, last, before, ctx.settings.max_page_size)
-        try:
-            recs, cursors, has_next, has_prev = await catalog.list_collections(ctx.reader, page)
-        except InvalidCursor as exc:
-            raise ApiError(str(exc), "INVALID_CURSOR") from None
-        return ConnectionValue(recs, cursors, has_next, has_prev)  # type: ignore[return-value]
+        return await keyset_page(catalog.list_collections(ctx.reader, page))  # type: ignore[return-value]
 
     @strawberry.field
     async def collection(

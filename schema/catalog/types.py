@@ -13,8 +13,8 @@ import strawberry
 from strawberry.types import Info
 
 from hub.domain import catalog
-from hub.domain.paging import InvalidCursor, decode_cursor, encode_cursor
-from schema.errors import ApiError
+from hub.domain.paging import encode_cursor
+from schema.calls import after_cursor
 
 if TYPE_CHECKING:
     from schema.inventory import GeoPointInput, InventoryLevelType, StoreAvailability
@@ -297,15 +297,7 @@ class Collection(Node):
         ctx = info.context
         page = page_request(first, after, None, None, ctx.settings.max_page_size)
         size = page.size(default=20)
-        after_key = None
-        if after is not None:
-            try:
-                pos, pk = decode_cursor(after, "CP", "int32")
-            except InvalidCursor as exc:
-                raise ApiError(str(exc), "INVALID_CURSOR") from None
-            if not isinstance(pos, int):
-                raise ApiError("invalid cursor", "INVALID_CURSOR")
-            after_key = (pos, pk)
+        after_key = after_cursor(after, "CP", "int32")
         loader = ctx.loaders.collection_products(size, after_key)
         recs, keys, has_next = await loader.load(self.pk)  # type: ignore[attr-defined]
         cursors = [encode_cursor("CP", pos, pk) for pos, pk in keys]

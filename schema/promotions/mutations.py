@@ -20,9 +20,9 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from hub.domain import promotions as admin
+from schema.calls import run_mapped
 from schema.catalog import DeletePayload
 from schema.errors import UserError, field_pk
-from schema.fieldpaths import run_mapped
 from schema.promotions.types import (
     ADMIN,
     DiscountCodeType,

@@ -7,12 +7,10 @@ import strawberry
 from strawberry.types import Info
 
 from hub.domain import promotions as admin
-from hub.domain.paging import InvalidCursor
-from schema.errors import ApiError
+from schema.calls import keyset_page
 from schema.promotions.types import ADMIN, PromotionStatus, PromotionType, promotion_by_pk
 from schema.relay import (
     Connection,
-    ConnectionValue,
     decode_id,
     page_request,
     register_node,
@@ -39,13 +37,9 @@ class PromotionQuery:
     ) -> Connection[PromotionType]:
         ctx = info.context
         page = page_request(first, after, last, before, ctx.settings.max_page_size)
-        try:
-            recs, cursors, has_next, has_prev = await admin.list_promotions(
-                ctx.reader, page, query=query, status=status.value if status else None
-            )
-        except InvalidCursor as exc:
-            raise ApiError(str(exc), "INVALID_CURSOR") from None
-        return ConnectionValue(recs, cursors, has_next, has_prev)  # type: ignore[return-value]
+        status_ = status.value if status else None
+        found = admin.list_promotions(ctx.reader, page, query=query, status=status_)
+        return await keyset_page(found)  # type: ignore[return-value]
 
     @strawberry.field(permission_classes=ADMIN)
     async def promotion(self, info: Info, id: strawberry.ID) -> PromotionType | None:

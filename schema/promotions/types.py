@@ -14,10 +14,10 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from hub.domain import promotions as admin
-from hub.domain.paging import InvalidCursor, decode_cursor, encode_cursor
+from hub.domain.paging import encode_cursor
 from hub.money import Money
+from schema.calls import after_cursor
 from schema.catalog import MoneyType
-from schema.errors import ApiError
 from schema.loaders import Loader
 from schema.permissions import StaffOnly
 from schema.relay import (
@@ -118,12 +118,8 @@ class PromotionType(Node):
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[DiscountCodeType]:
         page = page_request(first, after, None, None, info.context.settings.max_page_size)
-        after_pk = None
-        if after is not None:
-            try:
-                _, after_pk = decode_cursor(after, "DC")
-            except InvalidCursor as exc:
-                raise ApiError(str(exc), "INVALID_CURSOR") from None
+        got = after_cursor(after, "DC")
+        after_pk = None if got is None else got[1]
         size = page.size(default=20)
         recs, more = await _codes_loader(info, size, after_pk).load(self.pk)  # type: ignore[attr-defined]
         cursors = [encode_cursor("DC", None, r.pk) for r in recs]

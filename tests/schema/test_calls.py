@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schema.fieldpaths import camel, graphql_path
+from schema.calls import camel, graphql_path
 
 
 def test_camel_leaves_api_names_and_indexes_alone() -> None:
