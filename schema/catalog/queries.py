@@ -131,6 +131,13 @@ def visible_product(ctx: Any, rec: catalog.ProductRecord | None) -> catalog.Prod
     return rec if rec.is_active and rec.min_price is not None else None
 
 
+async def _one_of_id_or_handle(info: Info, id: str | None, handle: str | None) -> None:
+    """A look-up takes exactly one of ``id`` and ``handle``; then the channel is known."""
+    if (id is None) == (handle is None):
+        raise ApiError("pass exactly one of `id` or `handle`", "INVALID_ARGUMENT")
+    await info.context.channel(info)
+
+
 @strawberry.type
 class CatalogQuery:
     @strawberry.field(description="Products in the request's channel, a page at a time.")
@@ -179,9 +186,7 @@ class CatalogQuery:
         self, info: Info, id: strawberry.ID | None = None, handle: str | None = None
     ) -> Product | None:
         ctx = info.context
-        if (id is None) == (handle is None):
-            raise ApiError("pass exactly one of `id` or `handle`", "INVALID_ARGUMENT")
-        await ctx.channel(info)
+        await _one_of_id_or_handle(info, id, handle)
         if id is not None:
             rec = await ctx.loaders.product_by_id.load(decode_id(id, "Product"))
         else:
@@ -206,9 +211,7 @@ class CatalogQuery:
         self, info: Info, id: strawberry.ID | None = None, handle: str | None = None
     ) -> Collection | None:
         ctx = info.context
-        if (id is None) == (handle is None):
-            raise ApiError("pass exactly one of `id` or `handle`", "INVALID_ARGUMENT")
-        await ctx.channel(info)
+        await _one_of_id_or_handle(info, id, handle)
         if id is not None:
             return await ctx.loaders.collection_by_id.load(decode_id(id, "Collection"))
         assert handle is not None  # exactly one of id and handle, checked above
