@@ -1,8 +1,8 @@
 """Stock-aware catalog reads: whether a product or variant can be bought in a channel.
 
 The catalog asks inventory for sellable units (safety stock kept back; bundles count
-complete kits); inventory never imports the catalog package (it refers to channels
-through :mod:`hub.domain.channels`)."""
+complete kits), so the arrow points one way: inventory refers to channels through
+:mod:`hub.domain.channels` and must not import the catalog package."""
 
 from __future__ import annotations
 
