@@ -60,6 +60,7 @@ class PriceListEntryType:
     @strawberry.field
     async def variant(self, info: Info) -> ProductVariantType | None:
         await info.context.channel(info)
+        # mypy is told to ignore the next line: at run time self is the record, not the type
         return await info.context.loaders.variant_by_id.load(self.variant_pk)  # type: ignore[attr-defined]
 
 
@@ -85,6 +86,7 @@ class PriceListType(Node):
 
     @strawberry.field
     async def channel(self, info: Info) -> ChannelType:
+        # mypy is told to ignore the next line: at run time self is the record, not the type
         return await info.context.loaders.channel_by_id.load(self.channel_pk)  # type: ignore[attr-defined]
 
     @strawberry.field(description="Entries by variant, then minimum quantity.")
@@ -94,9 +96,11 @@ class PriceListType(Node):
         page_request(first, after, None, None, info.context.settings.max_page_size)
         got = after_cursor(after, "PLE", "int32")
         key = None if got is None else (got[1], got[0])
+        # mypy is told to ignore the next line: at run time self is the record, not the type
         rows = await _entries_loader(info, first, key).load(self.pk)  # type: ignore[attr-defined]
         window = rows[:first]
         cursors = [encode_cursor("PLE", e.min_quantity, e.variant_pk) for e in window]
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return ConnectionValue(window, cursors, len(rows) > first, after is not None)  # type: ignore[return-value]
 
 
@@ -160,6 +164,7 @@ class PricingQuery:
             pk = ids.decode_pk(id, "PriceList")
         except ids.InvalidId as exc:
             raise ApiError(str(exc), "INVALID_ID") from None
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return await _load(info, pk)  # type: ignore[return-value]
 
     @strawberry.field(permission_classes=ADMIN, description="Price lists, oldest first.")
@@ -174,6 +179,7 @@ class PricingQuery:
         )
         window = rows[:first]
         cursors = [encode_cursor("PL", None, r.pk) for r in window]
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return ConnectionValue(window, cursors, len(rows) > first, after is not None)  # type: ignore[return-value]
 
 
@@ -183,6 +189,7 @@ class PricingMutation:
     async def price_list_create(self, info: Info, input: PriceListInput) -> PriceListPayload:
         data, _ = _list_data(input)
         pk, errs = await _write(info, lambda: pricing.create_price_list(info.context.db, data))
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -196,6 +203,7 @@ class PricingMutation:
             )
 
         pk, errs = await _write(info, go)
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=ADMIN, description="Delete a list and its entries.")
@@ -233,6 +241,7 @@ class PricingMutation:
             return pk
 
         pk, errs = await _write(info, go)
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
 

@@ -179,7 +179,7 @@ class CatalogQuery:
         if found.nodes and _selects(info, _NEEDS_VARIANTS):
             # One statement for every product's variants, before the executor asks.
             await ctx.loaders.variants_by_product.load_many(found.nodes)
-        return found  # type: ignore[return-value]
+        return found  # type: ignore[return-value]  # a record stands in for the type it resolves to
 
     @strawberry.field(description="One product by `id` or `handle`.")
     async def product(
@@ -191,6 +191,7 @@ class CatalogQuery:
             rec = await ctx.loaders.product_by_id.load(decode_id(id, "Product"))
         else:
             rec = await ctx.loaders.product_by_handle.load(handle)
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return visible_product(ctx, rec)  # type: ignore[return-value]
 
     @strawberry.field
@@ -204,6 +205,7 @@ class CatalogQuery:
     ) -> Connection[Collection]:
         ctx = info.context
         page = page_request(first, after, last, before, ctx.settings.max_page_size)
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return await keyset_page(catalog.list_collections(ctx.reader, page))  # type: ignore[return-value]
 
     @strawberry.field
@@ -215,10 +217,12 @@ class CatalogQuery:
         if id is not None:
             return await ctx.loaders.collection_by_id.load(decode_id(id, "Collection"))
         assert handle is not None  # exactly one of id and handle, checked above
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return await catalog.collection_by_handle(ctx.reader, handle)  # type: ignore[return-value]
 
     @strawberry.field(description="All sales channels.")
     async def channels(self, info: Info) -> list[ChannelType]:
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return await catalog.list_channels(info.context.reader)  # type: ignore[return-value]
 
     @strawberry.field(description="The channel this request runs in.")

@@ -133,6 +133,7 @@ class BundleComponent:
     def variant(
         self, info: Info
     ) -> Annotated[ProductVariant, strawberry.lazy("schema.catalog.types")]:
+        # mypy is told to ignore the next line: at run time self is the record, not the type
         return info.context.loaders.variant_by_id.get(self.component_pk)  # type: ignore[attr-defined]
 
 
@@ -172,6 +173,7 @@ class ProductVariantType(Node):
     ) -> Connection[Annotated[StoreAvailability, strawberry.lazy("schema.inventory")]]:
         from schema.inventory import store_availability
 
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return await store_availability(self, info, first, near, pickup_enabled)  # type: ignore[return-value]
 
     @strawberry.field(description="Every state of stock per location (admin/connector).")
@@ -180,6 +182,7 @@ class ProductVariantType(Node):
     ) -> Connection[Annotated[InventoryLevelType, strawberry.lazy("schema.inventory")]]:
         from schema.inventory import inventory_levels
 
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return await inventory_levels(self, info, first, after)  # type: ignore[return-value]
 
     @classmethod
@@ -188,12 +191,14 @@ class ProductVariantType(Node):
 
     @strawberry.field
     def product(self, info: Info) -> Annotated[Product, strawberry.lazy("schema.catalog.types")]:
+        # mypy is told to ignore the next line: at run time self is the record, not the type
         return info.context.loaders.product_by_id.get(self.product_pk)  # type: ignore[attr-defined]
 
     @strawberry.field(description="What the bundle is made of (empty unless `isBundle`).")
     def components(self, info: Info) -> list[BundleComponent]:
         if not self.is_bundle:
             return []
+        # mypy is told to ignore the next line: at run time self is the record, not the type
         return info.context.loaders.bundle_components_by_variant.get(self.pk)  # type: ignore[attr-defined]
 
 
@@ -229,7 +234,9 @@ class Product(Node):
         "when the product has no price there."
     )
     def price_range(self) -> PriceRangeType | None:
+        # mypy is told to ignore the next line: at run time self is the record, not the type
         mn = self.min_price  # type: ignore[attr-defined]
+        # mypy is told to ignore the next line: self is the record; records stand in for types
         return None if mn is None else _PriceRange(mn, self.max_price)  # type: ignore[attr-defined,return-value]
 
     @strawberry.field(description="True when at least one variant can be bought in the channel.")
@@ -241,6 +248,7 @@ class Product(Node):
         async def later() -> bool:
             return any(v.available_for_sale for v in await got)
 
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return later()  # type: ignore[return-value]
 
     @strawberry.field
@@ -255,15 +263,18 @@ class Product(Node):
         page = page_request(first, after, last, before, info.context.settings.max_page_size)
         got = info.context.loaders.variants_by_product.get(self)
         if isinstance(got, list):
+            # mypy is told to ignore the next line: a record stands in for the type it resolves to
             return connection_from_list(got, page, "V", _pk)  # type: ignore[return-value]
 
         async def later() -> ConnectionValue:
             return connection_from_list(await got, page, "V", _pk)
 
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return later()  # type: ignore[return-value]
 
     @strawberry.field
     async def attributes(self, info: Info) -> list[AttributeType_]:
+        # mypy is told to ignore the next line: at run time self is the record, not the type
         return await info.context.loaders.attributes_by_product.load(self.pk)  # type: ignore[attr-defined]
 
     @strawberry.field(description="Collections the product is in.")
@@ -271,7 +282,9 @@ class Product(Node):
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Annotated[Collection, strawberry.lazy("schema.catalog.types")]]:
         page = page_request(first, after, None, None, info.context.settings.max_page_size)
+        # mypy is told to ignore the next line: at run time self is the record, not the type
         items = await info.context.loaders.collections_by_product.load(self.pk)  # type: ignore[attr-defined]
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return connection_from_list(items, page, "PC", _pk)  # type: ignore[return-value]
 
 
@@ -299,6 +312,8 @@ class Collection(Node):
         size = page.size(default=20)
         after_key = after_cursor(after, "CP", "int32")
         loader = ctx.loaders.collection_products(size, after_key)
+        # mypy is told to ignore the next line: at run time self is the record, not the type
         recs, keys, has_next = await loader.load(self.pk)  # type: ignore[attr-defined]
         cursors = [encode_cursor("CP", pos, pk) for pos, pk in keys]
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return ConnectionValue(recs, cursors, has_next, after is not None)  # type: ignore[return-value]

@@ -122,6 +122,7 @@ class PromotionMutation:
         pk, errs = await _write(
             info, lambda: admin.create_promotion(info.context.db, _input(input))
         )
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return PromotionPayload(promotion=await promotion_by_pk(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -134,6 +135,7 @@ class PromotionMutation:
             )
 
         pk, errs = await _write(info, go)
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return PromotionPayload(promotion=await promotion_by_pk(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(
@@ -168,6 +170,7 @@ class PromotionMutation:
         rec = None
         if pk is not None:
             rec = (await admin.codes_by_pks(info.context.reader, [pk])).get(pk)
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return DiscountCodePayload(discount_code=rec, user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(
@@ -196,6 +199,7 @@ class PromotionMutation:
         codes, errs = await _write(info, go)
         promotion = await promotion_by_pk(info, pk_holder[0]) if codes else None
         return DiscountCodesGeneratePayload(
+            # mypy is told to ignore the next line: a record stands in for the type it resolves to
             promotion=promotion,  # type: ignore[arg-type]
             codes=codes or [],
             user_errors=errs,

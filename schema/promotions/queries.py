@@ -39,10 +39,12 @@ class PromotionQuery:
         page = page_request(first, after, last, before, ctx.settings.max_page_size)
         status_ = status.value if status else None
         found = admin.list_promotions(ctx.reader, page, query=query, status=status_)
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return await keyset_page(found)  # type: ignore[return-value]
 
     @strawberry.field(permission_classes=ADMIN)
     async def promotion(self, info: Info, id: strawberry.ID) -> PromotionType | None:
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return await promotion_by_pk(info, decode_id(id, "Promotion"))  # type: ignore[return-value]
 
 

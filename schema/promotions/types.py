@@ -106,11 +106,13 @@ class PromotionType(Node):
     @strawberry.field(description="Most it may give away; null: no budget.")
     def budget(self) -> MoneyType | None:
         rec: Any = self
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return None if rec.budget is None else Money(rec.budget, rec.currency)  # type: ignore[return-value]
 
     @strawberry.field(description="Given away so far (null for a promotion without currency).")
     def budget_spent(self) -> MoneyType | None:
         rec: Any = self
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return None if rec.currency is None else Money(rec.spent, rec.currency)  # type: ignore[return-value]
 
     @strawberry.field(description="Its discount codes, oldest first.")
@@ -121,8 +123,10 @@ class PromotionType(Node):
         got = after_cursor(after, "DC")
         after_pk = None if got is None else got[1]
         size = page.size(default=20)
+        # mypy is told to ignore the next line: at run time self is the record, not the type
         recs, more = await _codes_loader(info, size, after_pk).load(self.pk)  # type: ignore[attr-defined]
         cursors = [encode_cursor("DC", None, r.pk) for r in recs]
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return ConnectionValue(recs, cursors, more, after is not None)  # type: ignore[return-value]
 
 
