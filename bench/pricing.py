@@ -6,7 +6,7 @@ Creates a fresh database (a PostgreSQL database ``hub_bench_pricing_<random>``, 
 SQLite file in a temporary directory), migrates it, stores ``--promotions`` ACTIVE
 promotions of every kind (plus three code promotions whose codes the cart enters),
 then prices one ``--lines``-line basket ``--iterations`` times, each time as checkout
-would: ``promotion_store.active_promotions`` on a pooled connection (two statements
+would: ``promotions.active_promotions`` on a pooled connection (two statements
 cold, one warm) and ``promotions.apply``. Prints the median and p99 of the whole,
 and of each half, next to the target, and drops the database at the end.
 See bench/README.md.
@@ -36,13 +36,15 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from hub.db.database import Database
 from hub.db.migrate import upgrade
-from hub.domain.promotion_store import (
+from hub.db.tables import codes_t, promotions_t
+from hub.domain.promotions import (
+    Basket,
+    BasketLine,
+    Context,
     active_promotions,
+    apply,
     build_promotion,
-    codes_t,
-    promotions_t,
 )
-from hub.domain.promotions import Basket, BasketLine, Context, apply
 from hub.settings import load_settings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

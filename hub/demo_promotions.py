@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.domain.promotion_store import codes_t, promotions_t
+from hub.db.tables import codes_t, promotions_t
 from hub.domain.promotions import (
     BundlePrice,
     BuyXGetY,

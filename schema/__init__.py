@@ -20,8 +20,7 @@ from hub.db.outage import database_unavailable
 from hub.ratelimit import Limiter
 from hub.settings import Settings
 from schema.carts import CartMutation, CartQuery
-from schema.catalog import CatalogQuery
-from schema.catalog_admin import CatalogAdminMutation
+from schema.catalog import CatalogAdminMutation, CatalogQuery
 from schema.checkout import CheckoutMutation, CheckoutQuery
 from schema.customers import CustomerMutation, CustomerQuery
 from schema.directives import IN_CONTEXT
@@ -32,7 +31,7 @@ from schema.giftcards import GiftCardMutation, GiftCardQuery
 from schema.inputs import install as install_input_guard
 from schema.inventory import InventoryMutation, InventoryQuery
 from schema.limits import Budget, QueryCost, refuse_http
-from schema.pricing import PricingMutation, PricingQuery
+from schema.price_lists import PricingMutation, PricingQuery
 from schema.promotions import PromotionMutation, PromotionQuery
 from schema.relay import Node, node_types, resolve_nodes
 from schema.scalars import SCALAR_OVERRIDES

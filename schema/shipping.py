@@ -14,8 +14,7 @@ from strawberry.types import Info
 from strawberry.types.unset import UNSET
 
 from hub.domain import shipping
-from schema.catalog import MoneyType
-from schema.catalog_admin import DeletePayload
+from schema.catalog import DeletePayload, MoneyType
 from schema.errors import UserError, field_pk, run_write
 from schema.inventory.paths import graphql_paths
 from schema.permissions import StaffOnly

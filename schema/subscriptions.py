@@ -40,7 +40,8 @@ from hub.domain import catalog
 from hub.domain import inventory as inv
 from hub.events.bus import Event
 from schema import fanout
-from schema.catalog import Product, ProductVariantType, _visible
+from schema.catalog import Product, ProductVariantType
+from schema.catalog import visible_product as _visible
 from schema.context import HubContext, in_context_arg
 from schema.errors import ApiError
 from schema.execution import HubExecutionContext

@@ -34,7 +34,7 @@ class DomainError(Exception):
         return "; ".join(f"{e.code}: {e.message}" for e in self.errors)
 
 
-def fail(code: Code, message: str, *path: str) -> DomainError:
+def fail(code: StrEnum, message: str, *path: str) -> DomainError:
     return DomainError([UserError(list(path) or None, message, str(code))])
 
 
@@ -44,7 +44,7 @@ class Errors:
     def __init__(self) -> None:
         self.items: list[UserError] = []
 
-    def add(self, code: Code, message: str, *path: str) -> None:
+    def add(self, code: StrEnum, message: str, *path: str) -> None:
         self.items.append(UserError(list(path) or None, message, str(code)))
 
     def raise_if_any(self) -> None:

@@ -1,4 +1,5 @@
-"""Keyset pagination: opaque cursors over (sort value, id), stable under inserts."""
+"""Keyset pagination: opaque cursors over (sort value, id), stable under inserts, and
+:func:`id_page` for the lists paged by id alone."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
+from sqlalchemy import Select
+from sqlalchemy.sql.elements import ColumnElement
 
 from hub.bounds import INT32_MAX, INT32_MIN, INT64_MAX, control_character
+from hub.db.database import Reader
 
 
 class InvalidCursor(ValueError):
@@ -89,3 +93,27 @@ def _cursor_value(value: Any, value_type: CursorValue, cursor: str) -> Any:
             except ValueError:
                 pass
     raise InvalidCursor(f"cursor {cursor[:40]!r} belongs to another list or sort order")
+
+
+async def id_page(
+    reader: Reader, stmt: Select[Any], id_col: ColumnElement[Any], page: PageRequest, kind: str
+) -> tuple[list[Any], list[str], bool, bool]:
+    """One page of ``stmt``'s rows in ``id_col`` order, with cursors of ``kind``:
+    (rows, cursors, has_next, has_previous)."""
+    size = page.size(default=20)
+    backward = page.backward
+    for cursor, is_after in ((page.after, True), (page.before, False)):
+        if cursor is not None:
+            _, pk = decode_cursor(cursor, kind)
+            stmt = stmt.where(id_col > pk if is_after else id_col < pk)
+    rows = list(
+        await reader.all(stmt.order_by(id_col.desc() if backward else id_col).limit(size + 1))
+    )
+    more = len(rows) > size
+    rows = rows[:size]
+    if backward:
+        rows.reverse()
+    cursors = [encode_cursor(kind, None, r.id) for r in rows]
+    if backward:
+        return rows, cursors, page.before is not None, more
+    return rows, cursors, more, page.after is not None

@@ -12,9 +12,10 @@ from sqlalchemy import text
 
 from hub.db.database import Reader
 from hub.demo_pricing import WHOLESALE_BREAKS
-from hub.domain import catalog, pricing
+from hub.domain import catalog
+from hub.domain.catalog import PriceQuote, quote_prices
+from hub.domain.catalog import price_lists as pricing
 from hub.domain.errors import DomainError
-from hub.domain.pricing import PriceQuote, quote_prices
 from tests.conftest import Hub
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)

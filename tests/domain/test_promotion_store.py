@@ -17,18 +17,20 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 
 from hub.db.models.base import utcnow
-from hub.domain import promotion_admin as admin
-from hub.domain.promotion_store import (
+from hub.db.tables import codes_t, promotions_t, redemptions_t, usage_t
+from hub.domain import promotions as admin
+from hub.domain.promotions import (
     NOT_ACTIVE,
+    Basket,
+    BasketLine,
+    Context,
+    Result,
+    UsageState,
     active_promotions,
-    codes_t,
+    apply,
     explain_code,
-    promotions_t,
     redeem,
-    redemptions_t,
-    usage_t,
 )
-from hub.domain.promotions import Basket, BasketLine, Context, Result, UsageState, apply
 from tests.conftest import Hub
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)

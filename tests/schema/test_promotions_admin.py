@@ -11,7 +11,7 @@ import math
 import uuid
 from typing import Any
 
-from hub.domain.promotion_admin import CODE_ALPHABET
+from hub.domain.promotions import CODE_ALPHABET
 from tests.conftest import Hub
 
 FIELDS = """

@@ -46,8 +46,8 @@ from hub.domain.carts.priced import (
 from hub.domain.catalog import ChannelRecord
 from hub.domain.customers import CustomerRecord
 from hub.domain.shipping.pickup import Shortage, pickup_locations, shortages
-from hub.domain.pricing import PriceQuote
-from hub.domain.promotion_store import active_promotions
+from hub.domain.catalog.price_lists import PriceQuote
+from hub.domain.promotions.store import active_promotions
 from hub.domain.promotions import Basket, BasketLine, Context, FirstOrder, Promotion, apply
 from hub.domain.shipping import shipping_options
 from hub.money import exponent

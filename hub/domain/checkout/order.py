@@ -24,7 +24,7 @@ from hub.domain.checkout.plan import Plan
 from hub.domain.errors import DomainError
 from hub.domain.inventory import commit_reservations
 from hub.domain.orders import insert_order, order_line_values, order_values
-from hub.domain.promotion_store import redeem
+from hub.domain.promotions.store import redeem
 from hub.events.outbox import Outbox
 
 

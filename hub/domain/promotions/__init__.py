@@ -1,5 +1,9 @@
-"""Promotions: a pure, deterministic pricing engine for discounts.
+"""Promotions: a pure, deterministic pricing engine for discounts, its bridge to the
+database (:mod:`.store`: load what may apply, redeem inside checkout) and staff admin
+(:mod:`.admin` for promotions, :mod:`.discount_codes` for codes). Admin errors carry
+:class:`PromotionCode` codes.
 
+The engine:
 ``apply(basket, ctx, promotions) -> Result`` takes a ``Basket`` (lines with integer
 minor-unit prices), a ``Context`` (channel, country, customer, time, entered codes)
 and the ``Promotion`` definitions the caller loaded (with their ``UsageState``), and
@@ -12,17 +16,24 @@ conditions and actions with ``register_condition`` / ``register_action``."""
 
 from .actions import (
     Action,
-    BundlePrice,
-    BuyXGetY,
     FixedOff,
     FreeShipping,
-    MixAndMatch,
     Outcome,
     PercentOff,
     PricingView,
     TieredSpend,
     VolumeTiers,
     register_action,
+)
+from .admin import (
+    KEEP,
+    PromotionInput,
+    PromotionRecord,
+    create_promotion,
+    delete_promotion,
+    list_promotions,
+    promotions_by_pks,
+    update_promotion,
 )
 from .basket import EVERYTHING, Basket, BasketLine, Context, Target, normalize_code
 from .conditions import (
@@ -39,14 +50,46 @@ from .conditions import (
     MinSubtotal,
     register_condition,
 )
+from .discount_codes import (
+    CODE_ALPHABET,
+    DEFAULT_CODE_LENGTH,
+    MAX_GENERATE,
+    DiscountCodeRecord,
+    codes_by_pks,
+    codes_by_promotions,
+    create_code,
+    generate_codes,
+    random_codes,
+)
 from .engine import apply
 from .enums import DiscountClass, Reason
+from .errors import PromotionCode
+from .multibuy import BundlePrice, BuyXGetY, MixAndMatch
 from .promotion import Combination, Promotion, UsageState
 from .result import Allocation, CodeStatus, LineResult, Result
 from .serialization import from_dict, to_dict
 
+# The engine is imported first: the store and admin build on it.
+from .store import (
+    NOT_ACTIVE,
+    REASON_MESSAGES,
+    CodeExplanation,
+    active_promotions,
+    build_promotion,
+    explain_code,
+    normalize_customer_key,
+    reason_message,
+    redeem,
+)
+
 __all__ = [
+    "CODE_ALPHABET",
+    "DEFAULT_CODE_LENGTH",
     "EVERYTHING",
+    "KEEP",
+    "MAX_GENERATE",
+    "NOT_ACTIVE",
+    "REASON_MESSAGES",
     "Action",
     "Allocation",
     "Basket",
@@ -54,6 +97,7 @@ __all__ = [
     "BundlePrice",
     "BuyXGetY",
     "Channel",
+    "CodeExplanation",
     "CodeStatus",
     "Combination",
     "Condition",
@@ -63,6 +107,7 @@ __all__ = [
     "CustomerSegment",
     "DateWindow",
     "DiscountClass",
+    "DiscountCodeRecord",
     "FirstOrder",
     "FixedOff",
     "FreeShipping",
@@ -76,16 +121,35 @@ __all__ = [
     "PercentOff",
     "PricingView",
     "Promotion",
+    "PromotionCode",
+    "PromotionInput",
+    "PromotionRecord",
     "Reason",
     "Result",
     "Target",
     "TieredSpend",
     "UsageState",
     "VolumeTiers",
+    "active_promotions",
     "apply",
+    "build_promotion",
+    "codes_by_pks",
+    "codes_by_promotions",
+    "create_code",
+    "create_promotion",
+    "delete_promotion",
+    "explain_code",
     "from_dict",
+    "generate_codes",
+    "list_promotions",
     "normalize_code",
+    "normalize_customer_key",
+    "promotions_by_pks",
+    "random_codes",
+    "reason_message",
+    "redeem",
     "register_action",
     "register_condition",
     "to_dict",
+    "update_promotion",
 ]

@@ -101,7 +101,7 @@ class Fields:
     def _check(self, key: str, default: Any, check: Callable[[Any, str], T]) -> T:
         value = self.raw(key, default)
         if value is default and default is not _MISSING:
-            return value  # type: ignore[no-any-return]
+            return value
         try:
             return check(value, "value")
         except ValueError as exc:

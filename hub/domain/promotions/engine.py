@@ -312,11 +312,11 @@ class _Engine:
                         applied.priced = again
                         state = again.after
                         continue
-                    again = self._price(applied.promotion, state)
-                    if isinstance(again, str):  # nothing left for it: stays applied, at 0
-                        again = _Priced((0,) * len(state.remaining), 0, state)
-                    applied.priced = again
-                    state = again.after
+                    repriced = self._price(applied.promotion, state)
+                    if isinstance(repriced, str):  # nothing left for it: stays applied, at 0
+                        repriced = _Priced((0,) * len(state.remaining), 0, state)
+                    applied.priced = repriced
+                    state = repriced.after
                 self.stages[later] = state
             self.fresh = rank
         return self.stages[rank]
@@ -358,8 +358,8 @@ class _Engine:
         if not any(shares):
             return outcome.reason or Reason.NO_DISCOUNT
         amounts = [0] * (n + 1)
-        for i, amount in zip(slots, shares, strict=True):
-            amounts[i] = amount
+        for i, share in zip(slots, shares, strict=True):
+            amounts[i] = share
         lines = tuple(amounts[:n])
         after = _State(
             tuple(r - a for r, a in zip(state.remaining, lines, strict=True)),

@@ -1,7 +1,7 @@
-"""Pricing: channel prices, customer-group price lists and volume breaks.
+"""Price lists: customer-group price lists and volume breaks over channel prices.
 
 A variant's base price in a channel is its ``variant_prices`` row (see
-:mod:`hub.domain.catalog`). A price list belongs to one channel (and is in its
+:mod:`hub.domain.catalog.prices`). A price list belongs to one channel (and is in its
 currency) and one customer group; its entries give a variant's unit price from a
 minimum quantity up. :func:`quote_prices` is what carts and checkout call: the unit
 price each line pays, with where it came from.
@@ -28,20 +28,23 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from hub import ids
 from hub.db.database import Database, Reader, fetch_all
-from hub.db.models import Channel, PriceList, PriceListEntry, Variant, VariantPrice
-from hub.domain.catalog import HANDLE_RE, ChannelRecord
+from hub.db.tables import channels_t, entries_t, lists_t, prices_t, variants_t
+from hub.domain.catalog._checks import delete_row
+from hub.domain.catalog.errors import CatalogCode
+from hub.domain.channels import (
+    HANDLE_RE,
+    ChannelRecord,
+    channel_handles,
+    handle_key,
+    unknown_channel,
+)
 from hub.domain.customers import GROUP_RE
-from hub.domain.errors import Code, DomainError, Errors, fail
+from hub.domain.errors import DomainError, Errors, fail
 from hub.money import MAX_MINOR, Money, MoneyError, is_currency, parse_amount
-
-lists_t = PriceList.__table__
-entries_t = PriceListEntry.__table__
-prices_t = VariantPrice.__table__
-channels_t = Channel.__table__
-variants_t = Variant.__table__
 
 MAX_ENTRIES_PER_CALL = 1000
 
@@ -100,6 +103,7 @@ async def quote_prices(
         return {}
     channel_pk = channel if isinstance(channel, int) else channel.pk
     variant_pks = list(lines)
+    base: Sequence[Any]
     if isinstance(conn, Reader):  # a request's reader: statements without parameters
         base = await conn.all(
             select(
@@ -119,7 +123,7 @@ async def quote_prices(
     best: dict[int, tuple[int, int, int, int, str]] = {}
     if customer_group is not None:
         currency = base[0].currency
-        rows = await fetch_all(
+        rows: Sequence[Any] = await fetch_all(
             conn,
             select(
                 entries_t.c.variant_id,
@@ -232,7 +236,7 @@ async def entries_for_lists(
     wanted = list(set(list_pks))
     if not wanted or limit <= 0:
         return {}
-    cond = [entries_t.c.price_list_id.in_(wanted)]
+    cond: list[ColumnElement[bool]] = [entries_t.c.price_list_id.in_(wanted)]
     if after is not None:
         cond.append(tuple_(entries_t.c.variant_id, entries_t.c.min_quantity) > tuple_(*after))
     rank = (
@@ -274,7 +278,8 @@ class PriceListInput:
     ends_at: datetime | None = None
 
 
-_LIST_PATHS = {
+# How messages name the fields (the API's names; error paths use the field names).
+_LIST_LABELS = {
     "handle": "handle",
     "name": "name",
     "channel": "channel",
@@ -296,61 +301,63 @@ def _validate_list(errs: Errors, data: PriceListInput) -> None:
     for f in fields(data):
         v = getattr(data, f.name)
         if isinstance(v, str) and "\x00" in v:
-            errs.add(Code.INVALID, "contains a NUL character", _LIST_PATHS[f.name])
+            errs.add(CatalogCode.INVALID, "contains a NUL character", f.name)
     if data.handle is not None:
         if not data.handle:
-            errs.add(Code.BLANK, "handle can't be blank", "handle")
+            errs.add(CatalogCode.BLANK, "handle can't be blank", "handle")
         elif len(data.handle) > 64:
-            errs.add(Code.TOO_LONG, "handle is longer than 64 characters", "handle")
+            errs.add(CatalogCode.TOO_LONG, "handle is longer than 64 characters", "handle")
         elif not HANDLE_RE.match(data.handle):
-            errs.add(Code.INVALID, "handle must be lowercase letters, digits and dashes", "handle")
+            errs.add(
+                CatalogCode.INVALID, "handle must be lowercase letters, digits and dashes", "handle"
+            )
     if data.name is not None:
         if not data.name.strip():
-            errs.add(Code.BLANK, "name can't be blank", "name")
+            errs.add(CatalogCode.BLANK, "name can't be blank", "name")
         elif len(data.name) > 255:
-            errs.add(Code.TOO_LONG, "name is longer than 255 characters", "name")
+            errs.add(CatalogCode.TOO_LONG, "name is longer than 255 characters", "name")
     if data.customer_group is not None and (
         not data.customer_group
         or len(data.customer_group) > 64
         or not GROUP_RE.match(data.customer_group)
     ):
         errs.add(
-            Code.INVALID,
+            CatalogCode.INVALID,
             "customerGroup must be a handle of at most 64 lowercase letters, digits, - and _",
-            "customerGroup",
+            "customer_group",
         )
     if data.currency is not None and not is_currency(data.currency):
         errs.add(
-            Code.INVALID, f"{data.currency!r} is not an ISO 4217 currency code", "currencyCode"
+            CatalogCode.INVALID,
+            f"{data.currency!r} is not an ISO 4217 currency code",
+            "currency",
         )
     if data.starts_at is not None and data.ends_at is not None:
         if _aware(data.ends_at) <= _aware(data.starts_at):
-            errs.add(Code.INVALID, "endsAt must be after startsAt", "endsAt")
+            errs.add(CatalogCode.INVALID, "endsAt must be after startsAt", "ends_at")
 
 
 async def _channel_row(conn: AsyncConnection, handle: str) -> Any:
-    from hub.domain.catalog import channel_handles, handle_key, unknown_channel
-
     stmt = select(channels_t).where(channels_t.c.handle == handle_key(handle))
     row = (await conn.execute(stmt)).first()
     if row is None:
         msg = unknown_channel(handle, await channel_handles(conn))
-        raise fail(Code.NOT_FOUND, msg, "channel")
+        raise fail(CatalogCode.NOT_FOUND, msg, "channel")
     return row
 
 
 def _integrity(exc: IntegrityError) -> DomainError:
     msg = str(exc.orig).lower()
     if "unique" in msg or "duplicate" in msg:
-        return fail(Code.TAKEN, "handle is already taken", "handle")
-    return fail(Code.INVALID, "the price list is invalid", "handle")
+        return fail(CatalogCode.TAKEN, "handle is already taken", "handle")
+    return fail(CatalogCode.INVALID, "the price list is invalid", "handle")
 
 
 async def create_price_list(db: Database, data: PriceListInput) -> int:
     errs = Errors()
     for name in ("handle", "name", "channel", "customer_group"):
         if getattr(data, name) is None:
-            errs.add(Code.BLANK, f"{_LIST_PATHS[name]} is required", _LIST_PATHS[name])
+            errs.add(CatalogCode.BLANK, f"{_LIST_LABELS[name]} is required", name)
     _validate_list(errs, data)
     errs.raise_if_any()
     now = datetime.now(UTC)
@@ -358,9 +365,9 @@ async def create_price_list(db: Database, data: PriceListInput) -> int:
         ch = await _channel_row(conn, data.channel or "")
         if data.currency is not None and data.currency != ch.currency:
             raise fail(
-                Code.CURRENCY_MISMATCH,
+                CatalogCode.CURRENCY_MISMATCH,
                 f"channel {ch.handle!r} sells in {ch.currency}, not {data.currency}",
-                "currencyCode",
+                "currency",
             )
         try:
             res = await conn.execute(
@@ -395,13 +402,15 @@ async def update_price_list(
     clear = set(clear)
     for name in clear - CLEARABLE:
         errs.add(
-            Code.BLANK, f"{_LIST_PATHS.get(name, name)} can't be null", _LIST_PATHS.get(name, name)
+            CatalogCode.BLANK,
+            f"{_LIST_LABELS.get(name, name)} can't be null",
+            name,
         )
     errs.raise_if_any()
     async with db.transaction() as conn:
         row = (await conn.execute(select(lists_t).where(lists_t.c.id == pk))).first()
         if row is None:
-            raise fail(Code.NOT_FOUND, "price list not found", "id")
+            raise fail(CatalogCode.NOT_FOUND, "price list not found", "id")
         values: dict[str, Any] = {
             k: v
             for k, v in vars(data).items()
@@ -422,7 +431,7 @@ async def update_price_list(
                 ).first()
                 if has_entries:
                     raise fail(
-                        Code.CURRENCY_MISMATCH,
+                        CatalogCode.CURRENCY_MISMATCH,
                         f"the list has prices in {row.currency} and channel {ch.handle!r} "
                         f"sells in {ch.currency}; remove its entries first",
                         "channel",
@@ -431,14 +440,14 @@ async def update_price_list(
             values["currency"] = currency = ch.currency
         if data.currency is not None and data.currency != currency:
             raise fail(
-                Code.CURRENCY_MISMATCH,
+                CatalogCode.CURRENCY_MISMATCH,
                 f"the list's channel sells in {currency}, not {data.currency}",
-                "currencyCode",
+                "currency",
             )
         starts = values.get("starts_at", row.starts_at)
         ends = values.get("ends_at", row.ends_at)
         if starts is not None and ends is not None and _aware(ends) <= _aware(starts):
-            raise fail(Code.INVALID, "endsAt must be after startsAt", "endsAt")
+            raise fail(CatalogCode.INVALID, "endsAt must be after startsAt", "ends_at")
         values["updated_at"] = datetime.now(UTC)
         try:
             await conn.execute(update(lists_t).where(lists_t.c.id == pk).values(**values))
@@ -448,10 +457,7 @@ async def update_price_list(
 
 
 async def delete_price_list(db: Database, pk: int) -> None:
-    async with db.transaction() as conn:
-        res = await conn.execute(delete(lists_t).where(lists_t.c.id == pk))
-        if res.rowcount == 0:
-            raise fail(Code.NOT_FOUND, "price list not found", "id")
+    await delete_row(db, lists_t, pk, "price list")
 
 
 @dataclass
@@ -469,12 +475,14 @@ async def set_price_list_entries(
     errs = Errors()
     if len(entries) > MAX_ENTRIES_PER_CALL:
         raise fail(
-            Code.LIMIT_EXCEEDED, f"at most {MAX_ENTRIES_PER_CALL} entries per call", "entries"
+            CatalogCode.LIMIT_EXCEEDED,
+            f"at most {MAX_ENTRIES_PER_CALL} entries per call",
+            "entries",
         )
     async with db.transaction() as conn:
         row = (await conn.execute(select(lists_t).where(lists_t.c.id == list_pk))).first()
         if row is None:
-            raise fail(Code.NOT_FOUND, "price list not found", "priceListId")
+            raise fail(CatalogCode.NOT_FOUND, "price list not found", "price_list_id")
         known: set[int] = set()
         if entries:
             known = set(
@@ -491,23 +499,25 @@ async def set_price_list_entries(
         for i, e in enumerate(entries):
             path = ("entries", str(i))
             if e.variant_pk not in known:
-                errs.add(Code.NOT_FOUND, "variant not found", *path, "variantId")
+                errs.add(CatalogCode.NOT_FOUND, "variant not found", *path, "variant_id")
                 continue
             if e.min_quantity < 1:
-                errs.add(Code.INVALID, "minQuantity must be at least 1", *path, "minQuantity")
+                errs.add(
+                    CatalogCode.INVALID, "minQuantity must be at least 1", *path, "min_quantity"
+                )
                 continue
             try:
                 amount = parse_amount(e.amount, row.currency, max_minor=MAX_MINOR)
             except MoneyError as exc:
-                errs.add(Code.INVALID, str(exc), *path, "amount")
+                errs.add(CatalogCode.INVALID, str(exc), *path, "amount")
                 continue
             key = (e.variant_pk, e.min_quantity)
             if key in seen:
                 errs.add(
-                    Code.TAKEN,
+                    CatalogCode.TAKEN,
                     "the same variant and minQuantity appear twice",
                     *path,
-                    "minQuantity",
+                    "min_quantity",
                 )
                 continue
             seen.add(key)

@@ -1,6 +1,6 @@
 """Promotions at checkout: load what may apply, record what did, explain codes.
 
-The engine (``hub.domain.promotions``) is pure; this module is its bridge to the
+The engine (the rest of ``hub.domain.promotions``) is pure; this module is its bridge to the
 database, for the cart and checkout layers:
 
 - :func:`active_promotions` loads the engine ``Promotion`` objects that may apply to a
@@ -36,21 +36,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.models.base import utcnow
-from hub.db.models.promotions import (
-    DiscountCode,
-    PromotionCustomerUsage,
-    PromotionRedemption,
-)
-from hub.db.models.promotions import Promotion as PromotionRow
-from hub.domain.promotions import (
-    CodeStatus,
-    Promotion,
-    Reason,
-    Result,
-    UsageState,
-    from_dict,
-    normalize_code,
-)
+from hub.db.tables import codes_t, promotions_t, redemptions_t, usage_t
+from hub.domain.promotions.basket import normalize_code
+from hub.domain.promotions.enums import Reason
+from hub.domain.promotions.promotion import Promotion, UsageState
+from hub.domain.promotions.result import CodeStatus, Result
+from hub.domain.promotions.serialization import from_dict
 
 __all__ = [
     "NOT_ACTIVE",
@@ -66,10 +57,6 @@ __all__ = [
 
 log = logging.getLogger("hub.promotions")
 
-promotions_t = PromotionRow.__table__
-codes_t = DiscountCode.__table__
-usage_t = PromotionCustomerUsage.__table__
-redemptions_t = PromotionRedemption.__table__
 
 NOT_ACTIVE = "NOT_ACTIVE"
 """Redemption failure: the promotion is no longer ACTIVE (paused, archived, deleted)."""
@@ -266,37 +253,44 @@ async def active_promotions(
         hit = entries.get(pid)
         if hit is None:
             continue  # its definition could not be read: logged, skipped
-        base = hit[1]
-        if (
-            row.method == "AUTOMATIC"
-            and row.usage_limit is None
-            and row.per_customer_limit is None
-            and row.budget is None
-        ):
-            out.append(base)  # nothing counted: the cached object as it is
-            continue
-        uses_left = _left(row.usage_limit, row.times_used)
-        usage = UsageState(
-            code_uses_left=uses_left,
-            customer_uses_left=None
-            if row.per_customer_limit is None
-            else _left(row.per_customer_limit, getattr(row, "customer_used", None)),
-            budget_left=_left(row.budget, row.spent),
-        )
-        if row.method == "CODE":
-            hits = sorted(matched.get(pid, ()), key=lambda r: rank[r.code])
-            if not hits:
-                continue
-            usable = [r for r in hits if r.code_limit is None or r.code_limit - r.code_used > 0]
-            chosen = usable or hits
-            first = chosen[0]
-            usage = replace(
-                usage, code_uses_left=_least(uses_left, _left(first.code_limit, first.code_used))
-            )
-            out.append(replace(base, code=tuple(r.code for r in chosen), usage=usage))
-        else:
-            out.append(_with_usage(base, usage))
+        promotion = _counted(hit[1], row, matched.get(pid, ()), rank)
+        if promotion is not None:
+            out.append(promotion)
     return out
+
+
+def _counted(
+    base: Promotion, row: Any, hits: Sequence[Any], rank: Mapping[str, int]
+) -> Promotion | None:
+    """``base`` with the ``UsageState`` of its counters (``row``) and, for a code
+    promotion, the entered codes that activate it (``hits``; None when none does)."""
+    if (
+        row.method == "AUTOMATIC"
+        and row.usage_limit is None
+        and row.per_customer_limit is None
+        and row.budget is None
+    ):
+        return base  # nothing counted: the cached object as it is
+    uses_left = _left(row.usage_limit, row.times_used)
+    usage = UsageState(
+        code_uses_left=uses_left,
+        customer_uses_left=None
+        if row.per_customer_limit is None
+        else _left(row.per_customer_limit, getattr(row, "customer_used", None)),
+        budget_left=_left(row.budget, row.spent),
+    )
+    if row.method != "CODE":
+        return _with_usage(base, usage)
+    ordered = sorted(hits, key=lambda r: rank[r.code])
+    if not ordered:
+        return None
+    usable = [r for r in ordered if r.code_limit is None or r.code_limit - r.code_used > 0]
+    chosen = usable or ordered
+    first = chosen[0]
+    usage = replace(
+        usage, code_uses_left=_least(uses_left, _left(first.code_limit, first.code_used))
+    )
+    return replace(base, code=tuple(r.code for r in chosen), usage=usage)
 
 
 def _with_usage(base: Promotion, usage: UsageState) -> Promotion:
@@ -412,7 +406,6 @@ async def redeem(
     failures: list[tuple[int, str]] = []
     rows: list[dict[str, Any]] = []
     now = utcnow()
-    dc = codes_t
     for allocation in result.allocations:
         pid = allocation.promotion_id
         promotion = by_id.get(pid)
@@ -428,17 +421,11 @@ async def redeem(
             continue
         code_id = norm = None
         if allocation.code is not None:
-            norm = normalize_code(allocation.code)
-            code = (await conn.execute(_TAKE_CODE, {"pid": pid, "norm": norm})).first()
-            if code is None:
-                exists = await conn.scalar(
-                    select(dc.c.id).where(dc.c.promotion_id == pid, dc.c.code == norm)
-                )
-                failures.append(
-                    (pid, Reason.USAGE_LIMIT_REACHED if exists else Reason.UNKNOWN_CODE)
-                )
+            taken = await _take_code(conn, pid, allocation.code)
+            if isinstance(taken, Reason):
+                failures.append((pid, taken))
                 continue
-            code_id = code.id
+            code_id, norm = taken
         if took.per_customer_limit is not None and key is not None:
             if not await _count_customer(conn, pid, key, took.per_customer_limit):
                 failures.append((pid, Reason.USAGE_LIMIT_REACHED))
@@ -462,16 +449,29 @@ async def redeem(
     return [(pid, str(reason)) for pid, reason in failures]
 
 
+async def _take_code(conn: AsyncConnection, pid: int, entered: str) -> tuple[int, str] | Reason:
+    """One use of the entered code, while under its limit: the code's id and its
+    normalized form, or why it can't be used."""
+    norm = normalize_code(entered)
+    code = (await conn.execute(_TAKE_CODE, {"pid": pid, "norm": norm})).first()
+    if code is None:
+        exists = await conn.scalar(
+            select(codes_t.c.id).where(codes_t.c.promotion_id == pid, codes_t.c.code == norm)
+        )
+        return Reason.USAGE_LIMIT_REACHED if exists else Reason.UNKNOWN_CODE
+    return code.id, norm
+
+
 async def _count_customer(conn: AsyncConnection, pid: int, key: str, limit: int) -> bool:
     """One more use for this customer, if under ``limit``: a conditional upsert."""
     dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     stmt = dialect_insert(usage_t).values(promotion_id=pid, customer_key=key, times_used=1)
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=[usage_t.c.promotion_id, usage_t.c.customer_key],
         set_={"times_used": usage_t.c.times_used + 1},
         where=usage_t.c.times_used < limit,
     ).returning(usage_t.c.times_used)
-    return (await conn.execute(stmt)).first() is not None
+    return (await conn.execute(upsert)).first() is not None
 
 
 async def _why_not(conn: AsyncConnection, pid: int, spend: int) -> str:

@@ -1,29 +1,39 @@
 """Price lists on the API (staff only): customer-group prices per channel with volume
 breaks. Storefront prices stay the channel prices; carts and checkout apply lists
-through :func:`hub.domain.pricing.quote_prices`."""
+through :func:`hub.domain.catalog.quote_prices`."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import strawberry
+from strawberry.permission import BasePermission
 from strawberry.types import Info
 from strawberry.types.unset import UNSET
 
 from hub import ids
-from hub.domain import pricing
-from hub.domain.paging import InvalidCursor, decode_cursor, encode_cursor
-from schema.catalog import ChannelType, MoneyType, ProductVariantType
-from schema.catalog_admin import DeletePayload
-from schema.errors import ApiError, UserError, field_pk, run_write
+from hub.domain.catalog import price_lists as pricing
+from hub.domain.paging import encode_cursor
+from schema.calls import after_cursor, run_mapped
+from schema.catalog.mutations import DeletePayload
+from schema.catalog.types import ChannelType, MoneyType, ProductVariantType
+from schema.errors import ApiError, UserError, field_pk
 from schema.loaders import Loader
 from schema.permissions import StaffOnly
 from schema.relay import Connection, ConnectionValue, Node, page_request, register_node
 
-ADMIN = [StaffOnly]
+ADMIN: list[type[BasePermission]] = [StaffOnly]
+
+
+# Domain error fields -> API paths: the input's currencyCode is the domain's currency.
+_RENAMES = {"currency": "currency_code"}
+
+
+async def _write(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
+    return await run_mapped(info, fn, renames=_RENAMES)
 
 
 def _entries_loader(info: Info, size: int, after: tuple[int, int] | None) -> Loader:
@@ -34,7 +44,8 @@ def _entries_loader(info: Info, size: int, after: tuple[int, int] | None) -> Loa
     if loader is None:
 
         async def fetch(keys: Sequence[int]) -> dict[Hashable, Any]:
-            return await pricing.entries_for_lists(ctx.reader, keys, limit=size + 1, after=after)
+            got = await pricing.entries_for_lists(ctx.reader, keys, limit=size + 1, after=after)
+            return dict(got.items())
 
         loader = store[(size, after)] = Loader(fetch, default=list)
     return loader
@@ -49,6 +60,7 @@ class PriceListEntryType:
     @strawberry.field
     async def variant(self, info: Info) -> ProductVariantType | None:
         await info.context.channel(info)
+        # mypy is told to ignore the next line: at run time self is the record, not the type
         return await info.context.loaders.variant_by_id.load(self.variant_pk)  # type: ignore[attr-defined]
 
 
@@ -74,6 +86,7 @@ class PriceListType(Node):
 
     @strawberry.field
     async def channel(self, info: Info) -> ChannelType:
+        # mypy is told to ignore the next line: at run time self is the record, not the type
         return await info.context.loaders.channel_by_id.load(self.channel_pk)  # type: ignore[attr-defined]
 
     @strawberry.field(description="Entries by variant, then minimum quantity.")
@@ -81,18 +94,13 @@ class PriceListType(Node):
         self, info: Info, first: int = 50, after: str | None = None
     ) -> Connection[PriceListEntryType]:
         page_request(first, after, None, None, info.context.settings.max_page_size)
-        key = None
-        if after is not None:
-            try:
-                qty, vpk = decode_cursor(after, "PLE", "int32")
-            except InvalidCursor as exc:
-                raise ApiError(str(exc), "INVALID_CURSOR") from None
-            if not isinstance(qty, int):
-                raise ApiError("invalid cursor", "INVALID_CURSOR")
-            key = (vpk, qty)
+        got = after_cursor(after, "PLE", "int32")
+        key = None if got is None else (got[1], got[0])
+        # mypy is told to ignore the next line: at run time self is the record, not the type
         rows = await _entries_loader(info, first, key).load(self.pk)  # type: ignore[attr-defined]
         window = rows[:first]
         cursors = [encode_cursor("PLE", e.min_quantity, e.variant_pk) for e in window]
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return ConnectionValue(window, cursors, len(rows) > first, after is not None)  # type: ignore[return-value]
 
 
@@ -156,6 +164,7 @@ class PricingQuery:
             pk = ids.decode_pk(id, "PriceList")
         except ids.InvalidId as exc:
             raise ApiError(str(exc), "INVALID_ID") from None
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return await _load(info, pk)  # type: ignore[return-value]
 
     @strawberry.field(permission_classes=ADMIN, description="Price lists, oldest first.")
@@ -163,17 +172,14 @@ class PricingQuery:
         self, info: Info, first: int = 50, after: str | None = None
     ) -> Connection[PriceListType]:
         page_request(first, after, None, None, info.context.settings.max_page_size)
-        after_pk = None
-        if after is not None:
-            try:
-                _, after_pk = decode_cursor(after, "PL")
-            except InvalidCursor as exc:
-                raise ApiError(str(exc), "INVALID_CURSOR") from None
+        got = after_cursor(after, "PL")
+        after_pk = None if got is None else got[1]
         rows = await pricing.list_price_lists(
             info.context.reader, limit=first + 1, after_pk=after_pk
         )
         window = rows[:first]
         cursors = [encode_cursor("PL", None, r.pk) for r in window]
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return ConnectionValue(window, cursors, len(rows) > first, after is not None)  # type: ignore[return-value]
 
 
@@ -182,7 +188,8 @@ class PricingMutation:
     @strawberry.mutation(permission_classes=ADMIN)
     async def price_list_create(self, info: Info, input: PriceListInput) -> PriceListPayload:
         data, _ = _list_data(input)
-        pk, errs = await run_write(info, lambda: pricing.create_price_list(info.context.db, data))
+        pk, errs = await _write(info, lambda: pricing.create_price_list(info.context.db, data))
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -195,7 +202,8 @@ class PricingMutation:
                 info.context.db, field_pk(id, "PriceList", "id"), data, clear=clear
             )
 
-        pk, errs = await run_write(info, go)
+        pk, errs = await _write(info, go)
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=ADMIN, description="Delete a list and its entries.")
@@ -204,7 +212,7 @@ class PricingMutation:
             await pricing.delete_price_list(info.context.db, field_pk(id, "PriceList", "id"))
             return id
 
-        done, errs = await run_write(info, go)
+        done, errs = await _write(info, go)
         return DeletePayload(deleted_id=done, user_errors=errs)
 
     @strawberry.mutation(
@@ -232,7 +240,8 @@ class PricingMutation:
             await pricing.set_price_list_entries(info.context.db, pk, data, replace=replace)
             return pk
 
-        pk, errs = await run_write(info, go)
+        pk, errs = await _write(info, go)
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
 

@@ -1,44 +1,38 @@
-"""Promotions for staff: create, change, archive and delete promotions, make discount
-codes one by one or by the thousand, and read them back with their counters.
+"""Promotions for staff: create, change, archive and delete promotions, and read them
+back with their counters (discount codes: :mod:`.discount_codes`).
 
 Writes validate everything first (a definition through the engine's ``from_dict``,
 so an error names its path, e.g. ``definition.action.percent``), run in one
 transaction and raise :class:`DomainError` with stable codes; nothing is written on
-error. Usage counters are never written here: only ``promotion_store.redeem`` moves
+error. Usage counters are never written here: only :func:`.store.redeem` moves
 them."""
 
 from __future__ import annotations
 
 import re
-import secrets
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import orjson
-from sqlalchemy import bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
 from hub.db.database import Database, Reader
-from hub.db.models.base import UTCDateTime, utcnow
+from hub.db.models.base import utcnow
 from hub.db.models.promotions import PROMOTION_METHODS, PROMOTION_STATUSES
-from hub.domain.errors import Code, Errors, fail
-from hub.domain.paging import PageRequest, decode_cursor, encode_cursor
-from hub.domain.promotion_store import build_promotion, codes_t, promotions_t, redemptions_t
-from hub.domain.promotions import normalize_code
+from hub.db.tables import codes_t, promotions_t, redemptions_t
+from hub.domain.errors import Errors, fail
+from hub.domain.paging import PageRequest, id_page
+from hub.domain.promotions.basket import normalize_code
+from hub.domain.promotions.discount_codes import check_limit
+from hub.domain.promotions.errors import PromotionCode
+from hub.domain.promotions.store import build_promotion
 from hub.money import MoneyError, exponent, is_currency, parse_amount
 
-MAX_GENERATE = 10_000
-CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # 32 symbols, no 0/O or 1/I
-MIN_CODE_LENGTH, MAX_CODE_LENGTH, DEFAULT_CODE_LENGTH = 8, 32, 12
-MAX_PREFIX = 20
-CODE_RE = re.compile(r"^[\w-]{1,64}$")
-PREFIX_RE = re.compile(r"^[A-Za-z0-9_-]*$")
 DEFINITION_KEYS = frozenset({"version", "conditions", "action", "combination"})
 MAX_PRIORITY = 1_000_000
 MAX_MINOR = 2**62  # budgets fit a BIGINT with room to count
@@ -110,19 +104,6 @@ class PromotionRecord:
         self.updated_at = row.updated_at
 
 
-class DiscountCodeRecord:
-    __slots__ = ("code", "created_at", "id", "pk", "promotion_pk", "times_used", "usage_limit")
-
-    def __init__(self, row: Any) -> None:
-        self.pk = row.id
-        self.id = ids.encode("DiscountCode", row.id)
-        self.promotion_pk = row.promotion_id
-        self.code = row.display_code
-        self.usage_limit = row.usage_limit
-        self.times_used = row.times_used
-        self.created_at = row.created_at
-
-
 def _codes_count() -> Any:
     return (
         select(func.count())
@@ -162,59 +143,8 @@ async def list_promotions(
                 ),
             )
         )
-    size = page.size(default=20)
-    backward = page.backward
-    for cursor, is_after in ((page.after, True), (page.before, False)):
-        if cursor is not None:
-            _, pk = decode_cursor(cursor, "PR")
-            stmt = stmt.where(p.c.id > pk if is_after else p.c.id < pk)
-    rows = list(
-        await reader.all(stmt.order_by(p.c.id.desc() if backward else p.c.id).limit(size + 1))
-    )
-    more = len(rows) > size
-    rows = rows[:size]
-    if backward:
-        rows.reverse()
-    recs = [PromotionRecord(r) for r in rows]
-    cursors = [encode_cursor("PR", None, r.id) for r in rows]
-    if backward:
-        return recs, cursors, page.before is not None, more
-    return recs, cursors, more, page.after is not None
-
-
-async def codes_by_pks(reader: Reader, pks: Sequence[int]) -> dict[int, DiscountCodeRecord]:
-    rows = await reader.all(select(codes_t).where(codes_t.c.id.in_(pks)))
-    return {r.id: DiscountCodeRecord(r) for r in rows}
-
-
-async def codes_by_promotions(
-    reader: Reader, pks: Sequence[int], first: int, after: int | None
-) -> dict[int, tuple[list[DiscountCodeRecord], bool]]:
-    """The first ``first`` codes (by id, after code id ``after``) of each promotion,
-    and whether it has more: one statement for any number of promotions."""
-    dc = codes_t
-    cond = [dc.c.promotion_id.in_(pks)]
-    if after is not None:
-        cond.append(dc.c.id > after)
-    ranked = (
-        select(
-            dc,
-            func.row_number().over(partition_by=dc.c.promotion_id, order_by=dc.c.id).label("rn"),
-        )
-        .where(*cond)
-        .subquery()
-    )
-    rows = await reader.all(
-        select(ranked).where(ranked.c.rn <= first + 1).order_by(ranked.c.promotion_id, ranked.c.id)
-    )
-    out: dict[int, tuple[list[DiscountCodeRecord], bool]] = {}
-    grouped: dict[int, list[Any]] = defaultdict(list)
-    for r in rows:
-        grouped[r.promotion_id].append(r)
-    for pk in pks:
-        got = grouped.get(pk, [])
-        out[pk] = ([DiscountCodeRecord(r) for r in got[:first]], len(got) > first)
-    return out
+    rows, cursors, has_next, has_prev = await id_page(reader, stmt, p.c.id, page, "PR")
+    return [PromotionRecord(r) for r in rows], cursors, has_next, has_prev
 
 
 # --------------------------------------------------------------------------- writes
@@ -277,81 +207,92 @@ def _definition_error(errs: Errors, message: str, definition: Mapping[str, Any])
         path.append(first)  # "percent must be ..." names the field
     if "set its currency" in text_:
         errs.add(
-            Code.BLANK,
+            PromotionCode.BLANK,
             "the definition holds amounts (minor units): set currencyCode",
-            "currencyCode",
+            "currency",
         )
         return
     if "ends_at" in text_ and "must be after" in text_ and not path:
-        errs.add(Code.INVALID, "endsAt must be after startsAt", "endsAt")
+        errs.add(PromotionCode.INVALID, "endsAt must be after startsAt", "ends_at")
         return
     where = ".".join(["definition", *path])
-    errs.add(Code.INVALID, f"{where}: {text_}", "definition", *path)
-
-
-def _check_limit(errs: Errors, value: Any, name: str) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        errs.add(Code.INVALID, f"{name} must be a whole number of at least 1", name)
+    errs.add(PromotionCode.INVALID, f"{where}: {text_}", "definition", *path)
 
 
 def _validate(errs: Errors, merged: dict[str, Any], pk: int) -> int | None:
     """Check a promotion's full state; return its budget in minor units."""
     title = merged["title"]
     if title is None or not str(title).strip():
-        errs.add(Code.BLANK, "title can't be blank", "title")
+        errs.add(PromotionCode.BLANK, "title can't be blank", "title")
     elif len(title) > 255:
-        errs.add(Code.TOO_LONG, "title is longer than 255 characters", "title")
+        errs.add(PromotionCode.TOO_LONG, "title is longer than 255 characters", "title")
     if merged["status"] not in PROMOTION_STATUSES:
-        errs.add(Code.INVALID, f"status must be one of {', '.join(PROMOTION_STATUSES)}", "status")
+        errs.add(
+            PromotionCode.INVALID,
+            f"status must be one of {', '.join(PROMOTION_STATUSES)}",
+            "status",
+        )
     if merged["method"] not in PROMOTION_METHODS:
-        errs.add(Code.INVALID, f"method must be one of {', '.join(PROMOTION_METHODS)}", "method")
+        errs.add(
+            PromotionCode.INVALID, f"method must be one of {', '.join(PROMOTION_METHODS)}", "method"
+        )
     priority = merged["priority"]
     if isinstance(priority, bool) or not isinstance(priority, int):
-        errs.add(Code.INVALID, "priority must be a whole number", "priority")
+        errs.add(PromotionCode.INVALID, "priority must be a whole number", "priority")
     elif abs(priority) > MAX_PRIORITY:
         errs.add(
-            Code.INVALID, f"priority must be between -{MAX_PRIORITY} and {MAX_PRIORITY}", "priority"
+            PromotionCode.INVALID,
+            f"priority must be between -{MAX_PRIORITY} and {MAX_PRIORITY}",
+            "priority",
         )
     currency = merged["currency"]
     if currency is not None and not is_currency(currency):
-        errs.add(Code.INVALID, f"{currency!r} is not an ISO 4217 currency code", "currencyCode")
+        errs.add(
+            PromotionCode.INVALID, f"{currency!r} is not an ISO 4217 currency code", "currency"
+        )
         currency = None
-    for name, field in (("starts_at", "startsAt"), ("ends_at", "endsAt")):
+    for name, label in (("starts_at", "startsAt"), ("ends_at", "endsAt")):
         value = merged[name]
         if value is not None and (value.tzinfo is None or value.utcoffset() is None):
-            errs.add(Code.INVALID, f"{field} needs a timezone offset (e.g. Z)", field)
-    _check_limit(errs, merged["usage_limit"], "usageLimit")
-    _check_limit(errs, merged["per_customer_limit"], "perCustomerLimit")
+            errs.add(PromotionCode.INVALID, f"{label} needs a timezone offset (e.g. Z)", name)
+    check_limit(errs, merged["usage_limit"], "usage_limit", "usageLimit")
+    check_limit(errs, merged["per_customer_limit"], "per_customer_limit", "perCustomerLimit")
     budget_minor = None
     budget = merged["budget"]
     if budget is not None:
         if merged["currency"] is None:
-            errs.add(Code.BLANK, "a budget needs currencyCode", "currencyCode")
+            errs.add(PromotionCode.BLANK, "a budget needs currencyCode", "currency")
         elif currency is not None:
             try:
                 budget_minor = parse_amount(budget, currency, max_minor=MAX_MINOR)
             except MoneyError as exc:
-                errs.add(Code.INVALID, f"budget: {exc}", "budget")
+                errs.add(PromotionCode.INVALID, f"budget: {exc}", "budget")
+    _validate_definition(errs, merged, pk, currency)
+    return budget_minor
+
+
+def _validate_definition(
+    errs: Errors, merged: dict[str, Any], pk: int, currency: str | None
+) -> None:
+    """Check the definition: its keys, no coupon conditions, then the engine reads it."""
     definition = merged["definition"]
     if not isinstance(definition, Mapping):
-        errs.add(Code.INVALID, "definition must be a JSON object", "definition")
-        return budget_minor
+        errs.add(PromotionCode.INVALID, "definition must be a JSON object", "definition")
+        return
     unknown = sorted(set(definition) - DEFINITION_KEYS)
     if unknown:
         names = ", ".join(repr(k) for k in unknown)
         errs.add(
-            Code.INVALID,
+            PromotionCode.INVALID,
             f"definition: unknown field(s) {names}; a definition holds conditions, action "
             "and combination (title, priority, dates, currency and limits are input fields)",
             "definition",
         )
-        return budget_minor
+        return
     for n, condition in enumerate(definition.get("conditions") or ()):
         if isinstance(condition, Mapping) and condition.get("type") == "coupon_code":
             errs.add(
-                Code.INVALID,
+                PromotionCode.INVALID,
                 f"definition.conditions[{n}]: codes are not part of a definition; create the "
                 "promotion with method CODE and add codes with discountCodeCreate or "
                 "discountCodesGenerate",
@@ -359,14 +300,14 @@ def _validate(errs: Errors, merged: dict[str, Any], pk: int) -> int | None:
                 "conditions",
                 str(n),
             )
-            return budget_minor
+            return
     if errs.items:
-        return budget_minor
+        return
     try:
         build_promotion(
             id=pk,
-            title=title,
-            priority=priority,
+            title=merged["title"],
+            priority=merged["priority"],
             definition=definition,
             currency=currency,
             starts_at=merged["starts_at"],
@@ -374,7 +315,6 @@ def _validate(errs: Errors, merged: dict[str, Any], pk: int) -> int | None:
         )
     except ValueError as exc:
         _definition_error(errs, str(exc), definition)
-    return budget_minor
 
 
 def _merge(data: PromotionInput, base: Mapping[str, Any]) -> dict[str, Any]:
@@ -390,7 +330,7 @@ async def create_promotion(db: Database, data: PromotionInput) -> int:
     errs = Errors()
     for name, field in (("title", "title"), ("definition", "definition")):
         if getattr(data, name) is KEEP or getattr(data, name) is None:
-            errs.add(Code.BLANK, f"{field} is required", field)
+            errs.add(PromotionCode.BLANK, f"{field} is required", field)
     errs.raise_if_any()
     merged = _merge(data, {**_DEFAULTS})
     for name, value in _DEFAULTS.items():
@@ -435,18 +375,18 @@ async def update_promotion(db: Database, pk: int, data: PromotionInput) -> int:
     async with db.transaction() as conn:
         row = await _locked(conn, pk)
         if row is None:
-            raise fail(Code.NOT_FOUND, "promotion not found", "id")
+            raise fail(PromotionCode.NOT_FOUND, "promotion not found", "id")
         base = row._mapping
         errs = Errors()
         if data.method is not KEEP and data.method != row.method:
             errs.add(
-                Code.INVALID,
+                PromotionCode.INVALID,
                 "method can't change; create a new promotion (and archive this one)",
                 "method",
             )
         for name in ("title", "status", "priority", "definition"):
             if getattr(data, name) is None:
-                errs.add(Code.BLANK, f"{name} can't be null", name)
+                errs.add(PromotionCode.BLANK, f"{name} can't be null", name)
         errs.raise_if_any()
         merged = _merge(data, {**base, "budget": None})
         if data.budget is KEEP:
@@ -454,18 +394,20 @@ async def update_promotion(db: Database, pk: int, data: PromotionInput) -> int:
         budget = _validate(errs, merged, pk)
         if merged["usage_limit"] is not None and merged["usage_limit"] < row.times_used:
             errs.add(
-                Code.INVALID,
+                PromotionCode.INVALID,
                 f"usageLimit can't be below the {row.times_used} uses already made",
-                "usageLimit",
+                "usage_limit",
             )
         if budget is not None and budget < row.spent:
-            errs.add(Code.INVALID, "budget can't be below what was already spent", "budget")
+            errs.add(
+                PromotionCode.INVALID, "budget can't be below what was already spent", "budget"
+            )
         if merged["currency"] != row.currency and row.spent:
             errs.add(
-                Code.CURRENCY_MISMATCH,
+                PromotionCode.CURRENCY_MISMATCH,
                 f"the promotion already gave away {row.spent} minor units of {row.currency}; "
                 "create a new promotion for another currency",
-                "currencyCode",
+                "currency",
             )
         errs.raise_if_any()
         values = {
@@ -485,7 +427,7 @@ async def update_promotion(db: Database, pk: int, data: PromotionInput) -> int:
             await conn.execute(update(promotions_t).where(promotions_t.c.id == pk).values(values))
         except IntegrityError:  # a redemption got in first (SQLite has no FOR UPDATE)
             raise fail(
-                Code.INVALID, "the new limits are below the uses made meanwhile; try again"
+                PromotionCode.INVALID, "the new limits are below the uses made meanwhile; try again"
             ) from None
     return pk
 
@@ -503,7 +445,7 @@ async def delete_promotion(db: Database, pk: int) -> None:
         )
         if used:
             raise fail(
-                Code.IN_USE,
+                PromotionCode.IN_USE,
                 f"the promotion was used on {used} orders; archive it instead "
                 "(promotionUpdate with status ARCHIVED)",
                 "id",
@@ -512,129 +454,7 @@ async def delete_promotion(db: Database, pk: int) -> None:
             res = await conn.execute(delete(promotions_t).where(promotions_t.c.id == pk))
         except IntegrityError:
             raise fail(
-                Code.IN_USE, "the promotion was just used; archive it instead", "id"
+                PromotionCode.IN_USE, "the promotion was just used; archive it instead", "id"
             ) from None
         if res.rowcount == 0:
-            raise fail(Code.NOT_FOUND, "promotion not found", "id")
-
-
-async def _code_promotion(conn: AsyncConnection, pk: int) -> None:
-    method = await conn.scalar(select(promotions_t.c.method).where(promotions_t.c.id == pk))
-    if method is None:
-        raise fail(Code.NOT_FOUND, "promotion not found", "promotionId")
-    if method != "CODE":
-        raise fail(
-            Code.INVALID,
-            "this promotion applies automatically; codes belong to promotions with method CODE",
-            "promotionId",
-        )
-
-
-async def create_code(db: Database, promotion_pk: int, code: str, usage_limit: int | None) -> int:
-    errs = Errors()
-    display = (code or "").strip()
-    if not display:
-        errs.add(Code.BLANK, "code can't be blank", "code")
-    elif len(display) > 64 or len(normalize_code(display)) > 64:
-        errs.add(Code.TOO_LONG, "code is longer than 64 characters", "code")
-    elif not CODE_RE.match(display):
-        errs.add(Code.INVALID, "a code is letters, digits, '-' and '_'", "code")
-    _check_limit(errs, usage_limit, "usageLimit")
-    errs.raise_if_any()
-    async with db.transaction() as conn:
-        await _code_promotion(conn, promotion_pk)
-        try:
-            res = await conn.execute(
-                insert(codes_t)
-                .values(
-                    promotion_id=promotion_pk,
-                    code=normalize_code(display),
-                    display_code=display,
-                    usage_limit=usage_limit,
-                    times_used=0,
-                    created_at=utcnow(),
-                )
-                .returning(codes_t.c.id)
-            )
-        except IntegrityError:
-            raise fail(Code.TAKEN, f"the code {display!r} is already taken", "code") from None
-        return res.scalar_one()
-
-
-def random_codes(count: int, prefix: str, length: int) -> list[str]:
-    """``count`` distinct codes: ``prefix`` + ``length`` symbols drawn with ``secrets``
-    from a 32-symbol alphabet (5 bits each, so 12 symbols are 60 bits)."""
-    out: dict[str, None] = {}
-    while len(out) < count:
-        out[prefix + "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))] = None
-    return list(out)
-
-
-_INSERT_CODES = {
-    # One statement however many codes: the codes travel as one JSON array parameter.
-    # (The WHERE true lets SQLite parse INSERT ... SELECT ... ON CONFLICT.)
-    "sqlite": "INSERT INTO discount_codes "
-    "(promotion_id, code, display_code, usage_limit, times_used, created_at) "
-    "SELECT :pid, lower(value), value, :lim, 0, :now FROM json_each(:codes) WHERE true "
-    "ON CONFLICT (code) DO NOTHING RETURNING display_code",
-    "postgresql": "INSERT INTO discount_codes "
-    "(promotion_id, code, display_code, usage_limit, times_used, created_at) "
-    "SELECT :pid, lower(c), c, :lim, 0, :now "
-    "FROM json_array_elements_text(CAST(:codes AS json)) AS c "
-    "ON CONFLICT (code) DO NOTHING RETURNING display_code",
-}
-
-
-async def generate_codes(
-    db: Database,
-    promotion_pk: int,
-    count: int,
-    *,
-    prefix: str = "",
-    length: int = DEFAULT_CODE_LENGTH,
-    usage_limit: int | None = None,
-) -> list[str]:
-    """Make ``count`` (at most 10,000) unguessable codes for a CODE promotion in one
-    multi-row INSERT; returns them as stored (``prefix`` + random symbols)."""
-    errs = Errors()
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        errs.add(Code.INVALID, "count must be at least 1", "count")
-    elif count > MAX_GENERATE:
-        errs.add(Code.LIMIT_EXCEEDED, f"generate at most {MAX_GENERATE:,} codes at once", "count")
-    prefix = prefix or ""
-    if len(prefix) > MAX_PREFIX:
-        errs.add(Code.TOO_LONG, f"prefix is longer than {MAX_PREFIX} characters", "prefix")
-    elif not PREFIX_RE.match(prefix):
-        errs.add(Code.INVALID, "prefix is ASCII letters, digits, '-' and '_'", "prefix")
-    if not MIN_CODE_LENGTH <= length <= MAX_CODE_LENGTH:
-        errs.add(
-            Code.INVALID,
-            f"length must be between {MIN_CODE_LENGTH} and {MAX_CODE_LENGTH} "
-            "(8 random symbols are 40 bits)",
-            "length",
-        )
-    _check_limit(errs, usage_limit, "usageLimit")
-    errs.raise_if_any()
-    async with db.transaction() as conn:
-        await _code_promotion(conn, promotion_pk)
-        stmt = text(_INSERT_CODES[conn.dialect.name]).bindparams(
-            bindparam("now", type_=UTCDateTime())
-        )
-        made: list[str] = []
-        for _ in range(5):  # a collision with an existing code is astronomically rare
-            want = random_codes(count - len(made), prefix, length)
-            res = await conn.execute(
-                stmt,
-                {
-                    "pid": promotion_pk,
-                    "lim": usage_limit,
-                    "now": utcnow(),
-                    "codes": orjson.dumps(want).decode(),
-                },
-            )
-            made.extend(r[0] for r in res)
-            if len(made) == count:
-                return made
-        raise fail(
-            Code.INVALID, "could not make enough unique codes; use a longer length", "length"
-        )
+            raise fail(PromotionCode.NOT_FOUND, "promotion not found", "id")

@@ -1,0 +1,82 @@
+"""Field checks and helpers the catalog's writes share."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, String, Table, delete
+from sqlalchemy.exc import IntegrityError
+
+from hub.db.database import Database
+from hub.domain.catalog.errors import CatalogCode
+from hub.domain.channels import HANDLE_RE
+from hub.domain.errors import DomainError, Errors, fail
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def delete_row(db: Database, table: Table, pk: int, what: str) -> None:
+    """Delete the ``table`` row ``pk`` in its own transaction, or NOT_FOUND on ``id``."""
+    async with db.transaction() as conn:
+        res = await conn.execute(delete(table).where(table.c.id == pk))
+        if res.rowcount == 0:
+            raise fail(CatalogCode.NOT_FOUND, f"{what} not found", "id")
+
+
+def column_length(column: Column[Any]) -> int:
+    """The declared length of a ``String`` column (the bound its values are checked at)."""
+    type_ = column.type
+    if not isinstance(type_, String) or type_.length is None:
+        raise TypeError(f"{column.name} is not a String column with a length")
+    return type_.length
+
+
+def check_handle(errs: Errors, handle: str | None, *path: str, max_len: int = 255) -> None:
+    if handle is None:
+        return
+    if not handle:
+        errs.add(CatalogCode.BLANK, "handle can't be blank", *path)
+    elif len(handle) > max_len:
+        errs.add(CatalogCode.TOO_LONG, f"handle is longer than {max_len} characters", *path)
+    elif not HANDLE_RE.match(handle):
+        errs.add(CatalogCode.INVALID, "handle must be lowercase letters, digits and dashes", *path)
+
+
+def check_text(
+    errs: Errors,
+    value: str | None,
+    name: str,
+    *,
+    required: bool = False,
+    max_len: int = 255,
+    label: str | None = None,
+) -> None:
+    """``value`` of field ``name`` (``label`` in messages, default ``name``) fits."""
+    if value is None:
+        return
+    label = label or name
+    if required and not value.strip():
+        errs.add(CatalogCode.BLANK, f"{label} can't be blank", name)
+    elif len(value) > max_len:
+        errs.add(CatalogCode.TOO_LONG, f"{label} is longer than {max_len} characters", name)
+
+
+def slugify(text: str) -> str:
+    """A valid handle from a title: accents folded ("Café" -> "cafe"), at most 200."""
+    ascii_ = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_.lower()).strip("-")
+    return slug[:200].rstrip("-") or "item"
+
+
+def translate_integrity(exc: IntegrityError, field: str, what: str) -> DomainError:
+    msg = str(exc.orig).lower()
+    if "unique" in msg or "duplicate" in msg:
+        return fail(CatalogCode.TAKEN, f"{what} is already taken", field)
+    if "foreign key" in msg:
+        return fail(CatalogCode.NOT_FOUND, "a referenced record does not exist", field)
+    return fail(CatalogCode.INVALID, f"{what} is invalid", field)

@@ -1,0 +1,146 @@
+"""Catalog reads by key, batched for the dataloaders: products, variants (priced and
+stock-aware in a channel), attributes and bundle components."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, select
+
+from hub.db.database import Reader
+from hub.db.tables import attrs_t, bundle_t, prices_t, products_t, ranges_t, variants_t
+from hub.domain.catalog.availability import attach_availability
+from hub.domain.catalog.records import (
+    AttributeRecord,
+    BundleComponentRecord,
+    ProductRecord,
+    VariantRecord,
+)
+from hub.domain.channels import ChannelRecord
+
+
+def _product_select(channel: ChannelRecord | None):
+    if channel is None:
+        return select(products_t)
+    join_on = and_(ranges_t.c.product_id == products_t.c.id, ranges_t.c.channel_id == channel.pk)
+    return select(products_t, ranges_t.c.min_amount, ranges_t.c.max_amount).select_from(
+        products_t.outerjoin(ranges_t, join_on)
+    )
+
+
+async def products_by_pks(
+    reader: Reader, pks: Sequence[int], channel: ChannelRecord | None
+) -> dict[int, ProductRecord]:
+    rows = await reader.all(_product_select(channel).where(products_t.c.id.in_(pks)))
+    return {r.id: ProductRecord(r, channel) for r in rows}
+
+
+async def products_by_handles(
+    reader: Reader, handles: Sequence[str], channel: ChannelRecord | None
+) -> dict[str, ProductRecord]:
+    rows = await reader.all(_product_select(channel).where(products_t.c.handle.in_(handles)))
+    return {r.handle: ProductRecord(r, channel) for r in rows}
+
+
+_VARIANT_COLS = (
+    variants_t.c.id,
+    variants_t.c.product_id,
+    variants_t.c.sku,
+    variants_t.c.barcode,
+    variants_t.c.title,
+    variants_t.c.position,
+    variants_t.c.option1,
+    variants_t.c.option2,
+    variants_t.c.option3,
+    variants_t.c.weight_grams,
+    variants_t.c.requires_shipping,
+    variants_t.c.is_bundle,
+    variants_t.c.tracked,
+)
+_PRICE_COLS = (prices_t.c.amount, prices_t.c.compare_at_amount, prices_t.c.cost_amount)
+
+
+def _variant_select(
+    channel: ChannelRecord | None, *extra: Any, product_pks: Sequence[int] | None = None
+):
+    channel_pk = channel.pk if channel is not None else -1
+    on = and_(prices_t.c.variant_id == variants_t.c.id, prices_t.c.channel_id == channel_pk)
+    if product_pks is not None:  # lets the planner use the (channel, product) index
+        on = and_(on, prices_t.c.product_id.in_(product_pks))
+    return select(*_VARIANT_COLS, *_PRICE_COLS, *extra).select_from(
+        variants_t.outerjoin(prices_t, on)
+    )
+
+
+async def variants_by_products(
+    reader: Reader, products: Sequence[ProductRecord], channel: ChannelRecord | None
+) -> dict[int, list[VariantRecord]]:
+    """All variants of the given products, in position order, priced in the channel."""
+    by_pk = {p.pk: p for p in products}
+    pks = list(by_pk)
+    stmt = (
+        _variant_select(channel, product_pks=pks)
+        .where(variants_t.c.product_id.in_(pks))
+        .order_by(variants_t.c.product_id, variants_t.c.position, variants_t.c.id)
+    )
+    out: dict[int, list[VariantRecord]] = defaultdict(list)
+    currency = channel.currency if channel else None
+    records = []
+    for r in await reader.all(stmt):
+        p = by_pk[r.product_id]
+        rec = VariantRecord(r, p.option_defs, p.status, currency)
+        out[r.product_id].append(rec)
+        records.append(rec)
+    if channel is not None:
+        await attach_availability(reader, records, channel)
+    return out
+
+
+async def variants_by_pks(
+    reader: Reader, pks: Sequence[int], channel: ChannelRecord | None
+) -> dict[int, VariantRecord]:
+    stmt = (
+        _variant_select(channel, products_t.c.options, products_t.c.status)
+        .join(products_t, products_t.c.id == variants_t.c.product_id)
+        .where(variants_t.c.id.in_(pks))
+    )
+    currency = channel.currency if channel else None
+    out = {r.id: VariantRecord(r, r.options, r.status, currency) for r in await reader.all(stmt)}
+    if channel is not None and out:
+        await attach_availability(reader, list(out.values()), channel)
+    return out
+
+
+async def variant_pks_by_skus(reader: Reader, skus: Sequence[str]) -> dict[str, int]:
+    rows = await reader.all(
+        select(variants_t.c.sku, variants_t.c.id).where(variants_t.c.sku.in_(skus))
+    )
+    return {r.sku: r.id for r in rows}
+
+
+async def attributes_by_products(
+    reader: Reader, pks: Sequence[int]
+) -> dict[int, list[AttributeRecord]]:
+    rows = await reader.all(
+        select(attrs_t).where(attrs_t.c.product_id.in_(pks)).order_by(attrs_t.c.key)
+    )
+    out: dict[int, list[AttributeRecord]] = defaultdict(list)
+    for r in rows:
+        out[r.product_id].append(AttributeRecord(r.key, r.type, r.value))
+    return out
+
+
+async def bundle_components_by_variants(
+    reader: Reader, pks: Sequence[int]
+) -> dict[int, list[BundleComponentRecord]]:
+    rows = await reader.all(
+        select(bundle_t)
+        .where(bundle_t.c.bundle_variant_id.in_(pks))
+        .order_by(bundle_t.c.bundle_variant_id, bundle_t.c.component_variant_id)
+    )
+    out: dict[int, list[BundleComponentRecord]] = defaultdict(list)
+    for r in rows:
+        out[r.bundle_variant_id].append(BundleComponentRecord(r.component_variant_id, r.quantity))
+    return out

@@ -1,0 +1,319 @@
+"""Catalog types on the API: money, channels, products, variants, collections and
+the enums they use. Leaf fields read record attributes directly; nested objects come
+through dataloaders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from hub.domain import catalog
+from hub.domain.paging import encode_cursor
+from schema.calls import after_cursor
+
+if TYPE_CHECKING:
+    from schema.inventory import GeoPointInput, InventoryLevelType, StoreAvailability
+from schema.permissions import StaffOnly
+from schema.relay import (
+    Connection,
+    ConnectionValue,
+    Node,
+    connection_from_list,
+    page_request,
+)
+
+
+@strawberry.type(
+    name="Money",
+    description="An amount in a currency; `amount` is a decimal "
+    "string rounded to the currency's minor unit.",
+)
+class MoneyType:
+    amount: Decimal
+    currency_code: str
+
+
+@strawberry.type(name="MoneyRange")
+class PriceRangeType:
+    min_variant_price: MoneyType
+    max_variant_price: MoneyType
+
+
+class _PriceRange:
+    __slots__ = ("max_variant_price", "min_variant_price")
+
+    def __init__(self, mn: Any, mx: Any) -> None:
+        self.min_variant_price = mn
+        self.max_variant_price = mx
+
+
+@strawberry.enum
+class ProductStatus(Enum):
+    DRAFT = "DRAFT"
+    ACTIVE = "ACTIVE"
+    ARCHIVED = "ARCHIVED"
+
+
+@strawberry.enum
+class ProductSortKeys(Enum):
+    ID = "ID"
+    TITLE = "TITLE"
+    PRICE = "PRICE"
+    CREATED_AT = "CREATED_AT"
+    BEST_SELLING = "BEST_SELLING"
+
+
+@strawberry.enum
+class AttributeType(Enum):
+    STRING = "STRING"
+    INTEGER = "INTEGER"
+    DECIMAL = "DECIMAL"
+    BOOLEAN = "BOOLEAN"
+    DATE = "DATE"
+    JSON = "JSON"
+
+
+@strawberry.type(name="Channel", description="A sales channel: its currency sets prices.")
+class ChannelType(Node):
+    id: strawberry.ID
+    handle: str
+    name: str
+    currency_code: str = strawberry.field(
+        resolver=lambda root: root.currency, description="ISO 4217 code of its prices."
+    )
+    default_country: str
+    tax_inclusive: bool = strawberry.field(description="Prices include tax (VAT/GST).")
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, catalog.ChannelRecord)
+
+
+@strawberry.type
+class SelectedOption:
+    name: str
+    value: str
+
+
+@strawberry.type
+class ProductOption:
+    name: str
+    values: list[str]
+
+
+@strawberry.type
+class Media:
+    url: str
+    alt: str | None
+
+
+@strawberry.type
+class Seo:
+    title: str | None
+    description: str | None
+
+
+@strawberry.type(name="Attribute", description="A typed key/value of a product.")
+class AttributeType_:
+    key: str
+    type: AttributeType = strawberry.field(resolver=lambda root: AttributeType(root.type))
+    value: str
+
+
+@strawberry.type
+class BundleComponent:
+    quantity: int
+
+    @strawberry.field
+    def variant(
+        self, info: Info
+    ) -> Annotated[ProductVariant, strawberry.lazy("schema.catalog.types")]:
+        # mypy is told to ignore the next line: at run time self is the record, not the type
+        return info.context.loaders.variant_by_id.get(self.component_pk)  # type: ignore[attr-defined]
+
+
+@strawberry.type(name="ProductVariant")
+class ProductVariantType(Node):
+    id: strawberry.ID
+    sku: str
+    barcode: str | None
+    title: str
+    position: int
+    selected_options: list[SelectedOption]
+    weight_grams: int | None
+    requires_shipping: bool
+    is_bundle: bool
+    price: MoneyType | None = strawberry.field(
+        description="Price in the request's channel; null where the variant isn't sold there."
+    )
+    compare_at_price: MoneyType | None
+    available_for_sale: bool
+    cost: MoneyType | None = strawberry.field(
+        permission_classes=[StaffOnly], description="Unit cost (staff only)."
+    )
+    tracked: bool = strawberry.field(description="False for goods with no stock to count.")
+    quantity_available: int | None = strawberry.field(
+        description="Units sellable online in the channel (null when not tracked)."
+    )
+
+    @strawberry.field(
+        description="Stock per location selling to the channel, nearest first when `near` is given."
+    )
+    async def store_availability(
+        self,
+        info: Info,
+        first: int | None = None,
+        near: Annotated[GeoPointInput, strawberry.lazy("schema.inventory")] | None = None,
+        pickup_enabled: bool | None = None,
+    ) -> Connection[Annotated[StoreAvailability, strawberry.lazy("schema.inventory")]]:
+        from schema.inventory import store_availability
+
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
+        return await store_availability(self, info, first, near, pickup_enabled)  # type: ignore[return-value]
+
+    @strawberry.field(description="Every state of stock per location (admin/connector).")
+    async def inventory_levels(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[InventoryLevelType, strawberry.lazy("schema.inventory")]]:
+        from schema.inventory import inventory_levels
+
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
+        return await inventory_levels(self, info, first, after)  # type: ignore[return-value]
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, catalog.VariantRecord)
+
+    @strawberry.field
+    def product(self, info: Info) -> Annotated[Product, strawberry.lazy("schema.catalog.types")]:
+        # mypy is told to ignore the next line: at run time self is the record, not the type
+        return info.context.loaders.product_by_id.get(self.product_pk)  # type: ignore[attr-defined]
+
+    @strawberry.field(description="What the bundle is made of (empty unless `isBundle`).")
+    def components(self, info: Info) -> list[BundleComponent]:
+        if not self.is_bundle:
+            return []
+        # mypy is told to ignore the next line: at run time self is the record, not the type
+        return info.context.loaders.bundle_components_by_variant.get(self.pk)  # type: ignore[attr-defined]
+
+
+ProductVariant = ProductVariantType
+
+
+@strawberry.type(name="Product")
+class Product(Node):
+    id: strawberry.ID
+    handle: str
+    title: str
+    description: str
+    vendor: str
+    product_type: str
+    tax_class: str = strawberry.field(
+        permission_classes=[StaffOnly],
+        description="The class its lines are taxed at, e.g. `standard`, `reduced` (staff only).",
+    )
+    status: ProductStatus = strawberry.field(resolver=lambda root: ProductStatus(root.status))
+    tags: list[str]
+    options: list[ProductOption]
+    media: list[Media]
+    seo: Seo
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, catalog.ProductRecord)
+
+    @strawberry.field(
+        description="Lowest and highest variant price in the channel; null "
+        "when the product has no price there."
+    )
+    def price_range(self) -> PriceRangeType | None:
+        # mypy is told to ignore the next line: at run time self is the record, not the type
+        mn = self.min_price  # type: ignore[attr-defined]
+        # mypy is told to ignore the next line: self is the record; records stand in for types
+        return None if mn is None else _PriceRange(mn, self.max_price)  # type: ignore[attr-defined,return-value]
+
+    @strawberry.field(description="True when at least one variant can be bought in the channel.")
+    def available_for_sale(self, info: Info) -> bool:
+        got = info.context.loaders.variants_by_product.get(self)
+        if isinstance(got, list):
+            return any(v.available_for_sale for v in got)
+
+        async def later() -> bool:
+            return any(v.available_for_sale for v in await got)
+
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
+        return later()  # type: ignore[return-value]
+
+    @strawberry.field
+    def variants(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[ProductVariantType]:
+        page = page_request(first, after, last, before, info.context.settings.max_page_size)
+        got = info.context.loaders.variants_by_product.get(self)
+        if isinstance(got, list):
+            # mypy is told to ignore the next line: a record stands in for the type it resolves to
+            return connection_from_list(got, page, "V", _pk)  # type: ignore[return-value]
+
+        async def later() -> ConnectionValue:
+            return connection_from_list(await got, page, "V", _pk)
+
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
+        return later()  # type: ignore[return-value]
+
+    @strawberry.field
+    async def attributes(self, info: Info) -> list[AttributeType_]:
+        # mypy is told to ignore the next line: at run time self is the record, not the type
+        return await info.context.loaders.attributes_by_product.load(self.pk)  # type: ignore[attr-defined]
+
+    @strawberry.field(description="Collections the product is in.")
+    async def collections(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[Collection, strawberry.lazy("schema.catalog.types")]]:
+        page = page_request(first, after, None, None, info.context.settings.max_page_size)
+        # mypy is told to ignore the next line: at run time self is the record, not the type
+        items = await info.context.loaders.collections_by_product.load(self.pk)  # type: ignore[attr-defined]
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
+        return connection_from_list(items, page, "PC", _pk)  # type: ignore[return-value]
+
+
+def _pk(obj: Any) -> int:
+    return obj.pk
+
+
+@strawberry.type(name="Collection")
+class Collection(Node):
+    id: strawberry.ID
+    handle: str
+    title: str
+    description: str
+
+    @classmethod
+    def is_type_of(cls, obj: Any, _info: Any) -> bool:
+        return isinstance(obj, catalog.CollectionRecord)
+
+    @strawberry.field(description="The collection's active products in their manual order.")
+    async def products(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Product]:
+        ctx = info.context
+        page = page_request(first, after, None, None, ctx.settings.max_page_size)
+        size = page.size(default=20)
+        after_key = after_cursor(after, "CP", "int32")
+        loader = ctx.loaders.collection_products(size, after_key)
+        # mypy is told to ignore the next line: at run time self is the record, not the type
+        recs, keys, has_next = await loader.load(self.pk)  # type: ignore[attr-defined]
+        cursors = [encode_cursor("CP", pos, pk) for pos, pk in keys]
+        # mypy is told to ignore the next line: a record stands in for the type it resolves to
+        return ConnectionValue(recs, cursors, has_next, after is not None)  # type: ignore[return-value]
