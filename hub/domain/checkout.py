@@ -51,12 +51,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.base import TaxEngine
-from connectors.payments.base import (
+from connectors.base import (
     PaymentError,
     PaymentIntentResult,
     PaymentProvider,
     PaymentUnavailable,
+    TaxEngine,
 )
 from hub import ids
 from hub.auth import Principal

@@ -46,7 +46,7 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.payments.base import (
+from connectors.base import (
     REFUND_REASONS,
     PaymentError,
     PaymentIntentResult,

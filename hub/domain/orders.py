@@ -22,7 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.payments.base import PaymentIntentResult, WebhookEvent
+from connectors.base import PaymentIntentResult, WebhookEvent
 from hub import ids
 from hub.db.database import Database, Reader
 from hub.db.models import Order, OrderLine, Payment, PaymentWebhookEvent

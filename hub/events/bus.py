@@ -1,6 +1,7 @@
 """The event bus: committed outbox events fanned out to the subscribers of a process.
 
-Three transports carry events between processes, all behind :class:`EventBus`:
+Three transports carry events between processes, all behind the port
+:class:`connectors.base.EventBus` (with :class:`~connectors.base.Event`, re-exported here):
 
 - :class:`MemoryBus`: one process (the embedded default);
 - :class:`hub.events.pg_bus.PostgresBus`: PostgreSQL LISTEN/NOTIFY, on PostgreSQL
@@ -28,11 +29,12 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Protocol, Self
+
+from connectors.base import BusUnavailable, Event, EventBus, Position, Subscription
 
 if TYPE_CHECKING:
     from hub.db.database import Database
@@ -43,60 +45,6 @@ log = logging.getLogger(__name__)
 # Ids remembered per process to drop an event that arrives twice (by the transport and
 # by the tail, or published again by the sweeper). Beyond it, the tail's cursor does.
 DEFAULT_DEDUPE_WINDOW: Final = 65_536
-
-Position = tuple[int, int]  # (txid, id): commit order in the outbox
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One committed state change. ``id`` is the outbox row id (the dedupe key) and
-    ``txid`` the writing transaction's position in commit order (PostgreSQL: its
-    transaction id; SQLite, where writes are serial: 0), ``None`` when unknown; it is
-    not part of an event's identity (equality)."""
-
-    id: int
-    topic: str
-    payload: dict[str, Any]
-    txid: int | None = field(default=None, compare=False)
-
-
-class BusUnavailable(ConnectionError):
-    """The transport can't take events now; they stay in the outbox, and every process's
-    tail delivers them."""
-
-
-class Subscription(Protocol):
-    """An async iterator of events; ``close()`` (idempotent) ends the iteration."""
-
-    def __aiter__(self) -> AsyncIterator[Event]: ...
-
-    async def close(self) -> None: ...
-
-
-class EventBus(Protocol):
-    kind: str
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def publish(self, events: Sequence[Event]) -> None: ...
-
-    def subscribe(self, topics: Iterable[str], *, maxsize: int = 1000) -> Subscription: ...
-
-    def catch_up(
-        self, events: Sequence[Event], cursor: Position, ahead: Sequence[Event] = ()
-    ) -> int: ...
-
-    def status(self) -> dict[str, Any]: ...
-
-    @property
-    def healthy(self) -> bool: ...
-
-    @property
-    def subscriber_count(self) -> int: ...
-
-    on_connect: Callable[[], None] | None
 
 
 class _Closed:
@@ -356,3 +304,16 @@ def create_bus(settings: Settings, db: Database | None = None) -> EventBus:
 
         return PostgresBus.for_database(db)
     return MemoryBus()
+
+
+__all__ = [
+    "DEFAULT_DEDUPE_WINDOW",
+    "BusUnavailable",
+    "Event",
+    "EventBus",
+    "MemoryBus",
+    "Position",
+    "QueueSubscription",
+    "Subscription",
+    "create_bus",
+]

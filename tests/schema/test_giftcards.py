@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text, update
 
-from connectors.payments.base import PaymentError, PaymentProvider
+from connectors.base import PaymentError, PaymentProvider
 from hub.auth import create_api_key
 from hub.db.database import Database
 from hub.demo import NEWARK
