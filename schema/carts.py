@@ -30,7 +30,7 @@ from schema.throttle import take
 
 
 def commerce(info: Info) -> Any:
-    return info.context.request.app.state.commerce
+    return info.context.hub
 
 
 def _line_pk(gid: str, *path: str) -> int:

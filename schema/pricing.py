@@ -29,14 +29,13 @@ ADMIN = [StaffOnly]
 def _entries_loader(info: Info, size: int, after: tuple[int, int] | None) -> Loader:
     """Entries of price lists, one loader (one statement) per page shape and request."""
     ctx = info.context
-    store: dict[Any, Loader] = ctx.__dict__.setdefault("_price_list_entry_loaders", {})
-    loader = store.get((size, after))
-    if loader is None:
 
-        async def fetch(keys: Sequence[int]) -> dict[Hashable, Any]:
-            return await pricing.entries_for_lists(ctx.reader, keys, limit=size + 1, after=after)
+    async def fetch(keys: Sequence[int]) -> dict[Hashable, Any]:
+        return await pricing.entries_for_lists(ctx.reader, keys, limit=size + 1, after=after)
 
-        loader = store[(size, after)] = Loader(fetch, default=list)
+    loader: Loader = ctx.keyed(
+        ("price_list_entries", size, after), lambda: Loader(fetch, default=list)
+    )
     return loader
 
 

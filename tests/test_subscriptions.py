@@ -32,6 +32,7 @@ import websockets
 from hub.auth import ANONYMOUS
 from schema.context import HubContext
 from tests.conftest import Hub, contract_operation
+from tests.helpers.app import hub_of, schema_of
 from tests.processes import HUB, free_port, hub_run, pg_admin, unavailable
 
 INVENTORY_CHANGED = contract_operation("InventoryChanged")
@@ -619,7 +620,7 @@ async def test_one_event_costs_the_same_reads_for_twenty_storefronts(hub: Hub) -
         {"v": variant},
     )
     product = found["data"]["node"]["product"]["id"]
-    bus = hub.app.state.services.bus
+    bus = hub_of(hub.app).bus
     base = bus.subscriber_count
     subs: list[tuple[HubContext, Any]] = []
     waiting: list[asyncio.Future[Any]] = []
@@ -627,13 +628,8 @@ async def test_one_event_costs_the_same_reads_for_twenty_storefronts(hub: Hub) -
     async def follow(n: int) -> None:
         """``n`` more anonymous storefronts, each waiting for its next event."""
         for _ in range(n):
-            ctx = HubContext(
-                db=hub.db,
-                settings=hub.app.state.settings,
-                services=hub.app.state.services,
-                principal=ANONYMOUS,
-            )
-            stream = await hub.app.state.schema.subscribe(
+            ctx = HubContext(hub_of(hub.app), principal=ANONYMOUS)
+            stream = await schema_of(hub.app).subscribe(
                 AVAILABILITY, variable_values={"productIds": [product]}, context_value=ctx
             )
             subs.append((ctx, stream))

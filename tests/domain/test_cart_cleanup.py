@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
+from hub.composition import build_hub
 from hub.db.models import CheckoutAttempt
 from hub.domain.carts import carts_t, delete_expired, groups_t, lines_t
-from hub.services import Services
 from hub.settings import load_settings
 from tests.conftest import Hub
 from tests.schema.test_carts import create, mutate, uid
@@ -139,7 +139,7 @@ async def test_the_embedded_background_loop_deletes_them(hub: Hub) -> None:
     assert settings.redis_url is None
     gone = await cart(hub, expires_at=NOW - timedelta(hours=2))
     stays = await cart(hub, expires_at=NOW - timedelta(minutes=30))
-    services = Services(settings, hub.db)
+    services = build_hub(settings, hub.db)
     await services.start()
     try:
         for _ in range(100):

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from hub.domain.inventory import verify
 from tests.conftest import Hub, contract_operation
+from tests.helpers.app import hub_of
 
 ADJUST = contract_operation("AdminInventory")
 LEVEL = "level { onHand committed reserved incoming quarantined safetyStock available }"
@@ -351,7 +352,7 @@ async def test_reservations_commit_fulfil_and_expire(hub: Hub) -> None:
     )
     assert short["userErrors"] == []
     # The background job releases it once it has expired.
-    services = hub.app.state.services
+    services = hub_of(hub.app)
     released = await services.inventory.release_expired(
         now=datetime.now(UTC) + timedelta(seconds=11)
     )

@@ -177,7 +177,7 @@ def test_test_payments_are_refused_in_production() -> None:
         "enabled when HUB_ENV=production"
     ]
     # And the app itself never offers the provider in production.
-    from hub.commerce import payment_providers
+    from hub.composition import payment_providers
 
     assert "test" not in payment_providers(load_settings(env="production"))
     assert "test" in payment_providers(load_settings(test_payments=True))

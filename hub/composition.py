@@ -1,5 +1,6 @@
-"""Carts, checkout and payments wired to the configured connectors, and the payment
-webhook endpoint. The app builds one :class:`Commerce` at start-up.
+"""The composition root: which implementation stands behind each port, from the
+settings, and the routes those implementations bring (the payment webhooks).
+:func:`build_hub` is the one place that turns settings into a :class:`hub.container.Hub`.
 
 Payment providers: ``cash`` and ``terminal`` (offline tenders, for admin/point-of-sale
 keys) and ``gift_card`` (balances in the hub's own database, :mod:`hub.domain.giftcards`)
@@ -8,39 +9,36 @@ points it at a stand-in, ``HUB_STRIPE_WEBHOOK_SECRET`` verifies its webhooks);
 ``test`` (Stripe's test PaymentMethods, no network, no money) with
 ``HUB_TEST_PAYMENTS=true`` or ``hub serve --demo``, never with ``HUB_ENV=production``. Tax:
 the built-in rules engine, or the HTTP tax service at ``HUB_TAX_SERVICE_URL`` with
-the rules engine as its fallback.
+the rules engine as its fallback. Event bus: in-process, PostgreSQL LISTEN/NOTIFY or
+Redis (:func:`hub.events.bus.create_bus`).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
-from connectors.base import TaxEngine
-from connectors.payments import (
-    CashProvider,
-    ExternalTerminalProvider,
-    PaymentError,
-    PaymentProvider,
-    TestPaymentProvider,
-)
+from connectors.base import EventBus, PaymentError, PaymentProvider, TaxEngine, WebhookParser
+from connectors.payments import CashProvider, ExternalTerminalProvider, TestPaymentProvider
 from connectors.tax import HttpTaxEngine, RulesTaxEngine, default_rules
+from hub.container import Hub
 from hub.db.database import Database
-from hub.domain.carts import Carts
-from hub.domain.checkout import Checkout
-from hub.domain.checkout_payments import reconcile
 from hub.domain.giftcards import GiftCardProvider
 from hub.domain.orders import apply_payment_event
+from hub.events.bus import create_bus
+from hub.events.outbox import OutboxDispatcher, PublishedMarker
+from hub.events.tail import OutboxTail
 from hub.settings import Settings
 
 log = logging.getLogger("hub.commerce")
 
 
 def payment_providers(settings: Settings) -> dict[str, PaymentProvider]:
+    """The connectors' payment providers the settings ask for (without ``gift_card``,
+    which needs the database: :func:`build_hub` adds it)."""
     providers: dict[str, PaymentProvider] = {
         "cash": CashProvider(),
         "terminal": ExternalTerminalProvider(),
@@ -48,6 +46,7 @@ def payment_providers(settings: Settings) -> dict[str, PaymentProvider]:
     if settings.test_payments and settings.env != "production":
         providers["test"] = TestPaymentProvider()
     if settings.stripe_api_key:
+        # Imported only when configured: the Stripe SDK is slow to import.
         from connectors.payments.stripe_provider import StripeProvider
 
         providers["stripe"] = StripeProvider(
@@ -66,54 +65,41 @@ def tax_engine(settings: Settings) -> TaxEngine:
     return rules
 
 
-class Commerce:
-    """The cart and checkout services of one process."""
-
-    def __init__(self, settings: Settings, db: Database, publish: Any = None) -> None:
-        self.settings = settings
-        self.db = db
-        self.tax = tax_engine(settings)
-        self.providers = payment_providers(settings)
-        self.providers["gift_card"] = GiftCardProvider(db)  # on the hub's own database
-        self.carts = Carts(db, ttl=timedelta(seconds=settings.cart_ttl_seconds))
-        self.publish = publish
-        self.checkout = Checkout(
-            db,
-            tax_engine=self.tax,
-            providers=self.providers,
-            publish=publish,
-            lease=timedelta(seconds=settings.checkout_lease_seconds),
-            pause_file=settings.test_checkout_pause_file,
-        )
-
-    async def reconcile_payments(self) -> int:
-        """Give back payments of checkouts that died before writing their order
-        (:func:`hub.domain.checkout_payments.reconcile`); how many were settled."""
-        return await reconcile(self.db, self.providers, publish=self.publish)
-
-    async def aclose(self) -> None:
-        for p in self.providers.values():
-            close = getattr(p, "aclose", None)
-            if close is not None:
-                await close()
-        close = getattr(self.tax, "aclose", None)
-        if close is not None:
-            await close()
+def build_hub(settings: Settings, db: Database, bus: EventBus | None = None) -> Hub:
+    """The hub of one process, wired from ``settings`` (not started)."""
+    bus = bus or create_bus(settings, db)
+    providers = payment_providers(settings)
+    providers["gift_card"] = GiftCardProvider(db)  # on the hub's own database
+    return Hub(
+        settings=settings,
+        db=db,
+        bus=bus,
+        tail=OutboxTail(db, bus, interval=settings.events_poll_seconds),
+        dispatcher=OutboxDispatcher(db, bus),
+        marker=PublishedMarker(db),
+        tax=tax_engine(settings),
+        payments=providers,
+    )
 
 
 async def stripe_webhook(request: Request) -> Response:
     """``POST /webhooks/stripe``: verify the signature on the raw body (400 if it
     fails), then apply the event once (a redelivery answers 200 and changes nothing)."""
-    commerce: Commerce = request.app.state.commerce
-    provider = commerce.providers.get("stripe")
-    if provider is None:
+    hub: Hub = request.app.state.hub
+    provider = hub.payments.get("stripe")
+    if not isinstance(provider, WebhookParser):
         return JSONResponse({"error": "Stripe is not configured"}, 404)
     payload = await request.body()
     try:
-        event = provider.parse_webhook(payload, request.headers.get("stripe-signature", ""))  # type: ignore[attr-defined]
+        event = provider.parse_webhook(payload, request.headers.get("stripe-signature", ""))
     except PaymentError as exc:  # a bad signature, or a signed body that is no event
         return JSONResponse({"error": exc.message, "code": exc.code}, 400)
-    outcome, events = await apply_payment_event(commerce.db, "stripe", event)
+    outcome, events = await apply_payment_event(hub.db, "stripe", event)
     if events:
-        await request.app.state.services.publish(events)
+        await hub.publish(events)
     return JSONResponse({"received": True, "outcome": outcome})
+
+
+def webhook_routes() -> list[Route]:
+    """The payment providers' webhook endpoints."""
+    return [Route("/webhooks/stripe", stripe_webhook, methods=["POST"])]
