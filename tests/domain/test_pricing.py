@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from hub.db.database import Reader
-from hub.demo_pricing import WHOLESALE_BREAKS
+from hub.demo import WHOLESALE_BREAKS
 from hub.domain import catalog, pricing
 from hub.domain.errors import DomainError
 from hub.domain.pricing import PriceQuote, quote_prices

@@ -20,8 +20,7 @@ from sqlalchemy import text, update
 from connectors.base import PaymentError, PaymentProvider
 from hub.auth import create_api_key
 from hub.db.database import Database
-from hub.demo import NEWARK
-from hub.demo_giftcards import DEMO_GIFT_CARD_CODE
+from hub.demo import DEMO_GIFT_CARD_CODE, NEWARK
 from hub.domain import giftcards as gc
 from hub.settings import load_settings
 from tests.conftest import Hub

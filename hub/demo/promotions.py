@@ -25,7 +25,8 @@ from typing import Any
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.domain.promotion_store import codes_t, promotions_t
+from hub.db.tables import codes_t, promotions_t
+from hub.demo.data import BASE_TIME as CREATED
 from hub.domain.promotions import (
     BundlePrice,
     BuyXGetY,
@@ -49,7 +50,6 @@ from hub.domain.promotions import (
 
 __all__ = ["DEMO_CODES", "seed_demo_promotions"]
 
-CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 PRODUCT, ORDER, SHIPPING = DiscountClass.PRODUCT, DiscountClass.ORDER, DiscountClass.SHIPPING
 EVERY = frozenset(DiscountClass)
 ORDER_DEALS = "order-deals"  # best-deal group of the automatic order discounts
