@@ -341,8 +341,8 @@ def apikey_revoke(
     """Revoke an API key by its id (running hubs close its websockets at once with
     HUB_REDIS_URL, else within HUB_AUTH_CACHE_SECONDS)."""
     from hub.auth import revoke_api_key
+    from hub.composition import create_bus
     from hub.db.database import Database
-    from hub.events.bus import create_bus
 
     settings = _settings()
     require_migrated(settings)

@@ -10,7 +10,7 @@ points it at a stand-in, ``HUB_STRIPE_WEBHOOK_SECRET`` verifies its webhooks);
 ``HUB_TEST_PAYMENTS=true`` or ``hub serve --demo``, never with ``HUB_ENV=production``. Tax:
 the built-in rules engine, or the HTTP tax service at ``HUB_TAX_SERVICE_URL`` with
 the rules engine as its fallback. Event bus: in-process, PostgreSQL LISTEN/NOTIFY or
-Redis (:func:`hub.events.bus.create_bus`).
+Redis (:func:`create_bus`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,10 @@ from hub.container import Hub
 from hub.db.database import Database
 from hub.domain.giftcards import GiftCardProvider
 from hub.domain.orders import apply_payment_event
-from hub.events.bus import create_bus
+from hub.events.bus import MemoryBus
 from hub.events.outbox import OutboxDispatcher, PublishedMarker
+from hub.events.pg_bus import PostgresBus
+from hub.events.redis_bus import RedisBus
 from hub.events.tail import OutboxTail
 from hub.settings import Settings
 
@@ -63,6 +65,16 @@ def tax_engine(settings: Settings) -> TaxEngine:
     if settings.tax_service_url:
         return HttpTaxEngine(settings.tax_service_url, settings.tax_service_api_key, fallback=rules)
     return rules
+
+
+def create_bus(settings: Settings, db: Database | None = None) -> EventBus:
+    """Redis pub/sub when ``HUB_REDIS_URL`` is set; else PostgreSQL LISTEN/NOTIFY when
+    the database is PostgreSQL (``db`` given); else an in-process ``MemoryBus``."""
+    if settings.redis_url:
+        return RedisBus(settings.redis_url, prefix=f"{settings.redis_prefix}:events:")
+    if db is not None and db.dialect == "postgresql":
+        return PostgresBus.for_database(db)
+    return MemoryBus()
 
 
 def build_hub(settings: Settings, db: Database, bus: EventBus | None = None) -> Hub:

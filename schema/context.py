@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Hashable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from graphql import GraphQLResolveInfo, OperationDefinitionNode, StringValueNode, VariableNode
 
@@ -26,13 +26,17 @@ from hub.settings import Settings
 from schema.errors import ApiCode, ApiError
 from schema.loaders import Loaders
 
-if TYPE_CHECKING:
-    from schema.fanout import Group
-
 # A channel handle's column is String(64).
 MAX_HANDLE = 64
 
 T = TypeVar("T")
+
+
+class FanoutGroup(Protocol):
+    """What the context knows of the subscription group it leads (schema.fanout)."""
+
+    @property
+    def ready(self) -> asyncio.Event: ...
 
 
 class HubContext:
@@ -76,7 +80,7 @@ class HubContext:
         self.revoked = False
         # schema.fanout: the handler serving the socket, and the group a leader runs.
         self.ws_handler: tuple[str, Any] | None = None
-        self.fanout_group: Group | None = None
+        self.fanout_group: FanoutGroup | None = None
         # schema.subscriptions: serialises the database use of a connection's
         # subscriptions, which share this context.
         self.subscription_lock = asyncio.Lock()

@@ -394,7 +394,8 @@ def broadcaster(hub: Hub, queue_size: int = 1000) -> Broadcaster:
 
 def leader_of(ctx: HubContext) -> Group | None:
     """The group ``ctx`` leads, when it is a leader's context."""
-    return ctx.fanout_group
+    group = ctx.fanout_group
+    return group if isinstance(group, Group) else None
 
 
 def join(info: Any, ctx: HubContext, queue_size: int) -> AsyncGenerator[Any, None] | None:

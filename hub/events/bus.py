@@ -37,8 +37,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, Self
 from connectors.base import BusUnavailable, Event, EventBus, Position, Subscription
 
 if TYPE_CHECKING:
-    from hub.db.database import Database
-    from hub.settings import Settings
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -292,20 +291,6 @@ class MemoryBus(_LocalFanout):
             self._deliver(event)
 
 
-def create_bus(settings: Settings, db: Database | None = None) -> EventBus:
-    """Redis pub/sub when ``HUB_REDIS_URL`` is set; else PostgreSQL LISTEN/NOTIFY when
-    the database is PostgreSQL (``db`` given); else an in-process ``MemoryBus``."""
-    if settings.redis_url:
-        from hub.events.redis_bus import RedisBus
-
-        return RedisBus(settings.redis_url, prefix=f"{settings.redis_prefix}:events:")
-    if db is not None and db.dialect == "postgresql":
-        from hub.events.pg_bus import PostgresBus
-
-        return PostgresBus.for_database(db)
-    return MemoryBus()
-
-
 __all__ = [
     "DEFAULT_DEDUPE_WINDOW",
     "BusUnavailable",
@@ -315,5 +300,4 @@ __all__ = [
     "Position",
     "QueueSubscription",
     "Subscription",
-    "create_bus",
 ]

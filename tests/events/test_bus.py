@@ -22,9 +22,10 @@ import redis.asyncio as aioredis
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from hub.composition import create_bus
 from hub.db.database import Database
 from hub.db.migrate import upgrade
-from hub.events.bus import BusUnavailable, Event, MemoryBus, QueueSubscription, create_bus
+from hub.events.bus import BusUnavailable, Event, MemoryBus, QueueSubscription
 from hub.events.outbox import Outbox, OutboxDispatcher, outbox, publish_committed
 from hub.events.pg_bus import PostgresBus
 from hub.events.redis_bus import RedisBus
