@@ -222,7 +222,10 @@ class WebhookEvent:
 class PaymentProvider(Protocol):
     """Takes payments through one provider. Implementations never touch the database."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The provider's name (``stripe``, ``cash``...), as payments record it."""
+        ...
 
     async def authorize(
         self,

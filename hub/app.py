@@ -42,13 +42,13 @@ from schema.context import HubContext
 log = logging.getLogger("hub")
 
 
-class HubGraphQL(GraphQL):
+class HubGraphQL(GraphQL[HubContext, None]):
     """strawberry's ASGI view with the hub's edge: API keys (with a limit on failed
     attempts per address), JSON errors with codes for every refusal (see
     :mod:`hub.edge`), request bounds before parsing, the database outage as 503, and
     the websocket handlers of :mod:`hub.websockets`."""
 
-    websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
+    websocket_adapter_class = TextWebSocketAdapter
     # The edge's guarded handlers (hub.websockets), which also tell the context they
     # serve it, so identical subscriptions share one execution per event (schema.fanout).
     graphql_transport_ws_handler_class = fanout.TransportWSHandler
@@ -280,7 +280,7 @@ class HubGraphQL(GraphQL):
             )
         return value
 
-    async def parse_http_body(self, request: Any) -> GraphQLRequestData:  # type: ignore[override]
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData:
         data = await super().parse_http_body(request)
         assert isinstance(data, GraphQLRequestData)  # batches are refused by parse_json
         if not isinstance(data.query, str) or not data.query.strip():
@@ -290,7 +290,7 @@ class HubGraphQL(GraphQL):
         self._check_bounds(data.query, data.variables)
         return data
 
-    def encode_json(self, data: object) -> bytes:  # type: ignore[override]
+    def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:

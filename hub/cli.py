@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -157,8 +158,8 @@ def serve(
 
 
 def _run_uvicorn(
-    settings: Settings, sock, host: str, port: int, *, reload: bool, workers: int
-) -> None:  # type: ignore[no-untyped-def]
+    settings: Settings, sock: socket.socket, host: str, port: int, *, reload: bool, workers: int
+) -> None:
     """uvicorn on the socket bound above (what ``uvicorn.run`` does, given a socket)."""
     import uvicorn
     from uvicorn.supervisors import ChangeReload, Multiprocess

@@ -15,6 +15,7 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from graphql import GraphQLResolveInfo, OperationDefinitionNode, StringValueNode, VariableNode
+from strawberry.types import Info
 
 from hub.auth import ANONYMOUS, Principal
 from hub.bounds import control_character, describe
@@ -154,9 +155,7 @@ class HubContext:
             return ch
         ch = await catalog.default_channel(self.reader)
         if ch is None:
-            raise ApiError(
-                "the hub has no sales channel yet; create one first", ApiCode.NO_CHANNEL
-            )
+            raise ApiError("the hub has no sales channel yet; create one first", ApiCode.NO_CHANNEL)
         return ch
 
     async def close(self) -> None:
@@ -175,7 +174,7 @@ def directive_arg(
     for d in operation.directives or ():
         if d.name.value != directive:
             continue
-        for arg in d.arguments:
+        for arg in d.arguments or ():
             if arg.name.value != name:
                 continue
             value = arg.value
@@ -187,6 +186,9 @@ def directive_arg(
     return None
 
 
-def in_context_arg(info: GraphQLResolveInfo, name: str) -> str | None:
+def in_context_arg(info: GraphQLResolveInfo | Info, name: str) -> str | None:
     """An argument of the operation's ``@inContext`` directive (literal or variable)."""
-    return directive_arg(info.operation, info.variable_values, "inContext", name)
+    variables: Any = info.variable_values  # graphql-core's VariableValues, or a dict
+    return directive_arg(
+        info.operation, getattr(variables, "coerced", variables), "inContext", name
+    )

@@ -425,7 +425,7 @@ def join(info: Any, ctx: HubContext, queue_size: int) -> AsyncGenerator[Any, Non
     group = fanout.groups.get(key)
     if group is None or group.closed:
         group = fanout.groups[key] = Group(fanout, key, raw.operation)
-        document = print_ast(DocumentNode(definitions=[raw.operation, *raw.fragments.values()]))
+        document = print_ast(DocumentNode(definitions=(raw.operation, *raw.fragments.values())))
         leader_ctx = HubContext(
             ctx.hub,
             request=ctx.request,
@@ -444,7 +444,11 @@ def join(info: Any, ctx: HubContext, queue_size: int) -> AsyncGenerator[Any, Non
     # However the operation ends (even stopped before its stream first ran), it leaves.
     task = asyncio.current_task()
     if task is not None:
-        task.add_done_callback(lambda _task, member=member: member.end())
+
+        def leave(_task: asyncio.Task[Any]) -> None:
+            member.end()
+
+        task.add_done_callback(leave)
     return _member_stream(member)
 
 

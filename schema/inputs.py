@@ -384,7 +384,7 @@ def _payload_builder(field: GraphQLField) -> Callable[[list[UserError]], Any] | 
         return None
     definition = gtype.extensions.get("strawberry-definition")
     origin = getattr(definition, "origin", None)
-    if origin is None:
+    if definition is None or origin is None:
         return None
     empty: dict[str, Any] = {}
     for sf in definition.fields:

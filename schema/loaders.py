@@ -7,7 +7,7 @@ caller is staff (:class:`LoaderScope`, which :class:`schema.context.HubContext` 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from aiodataloader import DataLoader
@@ -25,11 +25,11 @@ class Loader(DataLoader):
 
     def __init__(
         self,
-        fetch: Callable[[Sequence[Any]], Awaitable[dict[Hashable, Any]]],
+        fetch: Callable[[Sequence[Any]], Awaitable[Mapping[Any, Any]]],
         default: Callable[[], Any] | None = None,
         key: Callable[[Any], Hashable] | None = None,
     ) -> None:
-        self.cache_map: dict[Hashable, Any] = {}
+        self.cache_map: Mapping[Any, Any] = {}
         self._fetch = fetch
         self._default = default
         self._key = key or (lambda k: k)
@@ -76,16 +76,16 @@ class Loaders:
         async def channel() -> catalog.ChannelRecord:
             return await scope.channel()
 
-        async def products_by_pk(keys: Sequence[int]) -> dict[Hashable, Any]:
+        async def products_by_pk(keys: Sequence[int]) -> Mapping[Any, Any]:
             return await catalog.products_by_pks(reader, keys, await channel())
 
-        async def products_by_handle(keys: Sequence[str]) -> dict[Hashable, Any]:
+        async def products_by_handle(keys: Sequence[str]) -> Mapping[Any, Any]:
             return await catalog.products_by_handles(reader, keys, await channel())
 
         async def variants_by_product(keys: Sequence[catalog.ProductRecord]) -> dict:
             return await catalog.variants_by_products(reader, keys, await channel())
 
-        async def variants_by_pk(keys: Sequence[int]) -> dict[Hashable, Any]:
+        async def variants_by_pk(keys: Sequence[int]) -> Mapping[Any, Any]:
             return await catalog.variants_by_pks(reader, keys, await channel())
 
         self.product_by_id = Loader(products_by_pk)
@@ -105,7 +105,7 @@ class Loaders:
         self.channel_by_id = Loader(lambda keys: catalog.channels_by_pks(reader, keys))
         self.location_by_id = Loader(lambda keys: inventory.locations_by_pks(reader, keys))
 
-        async def stock(keys: Sequence[int]) -> dict[Hashable, Any]:
+        async def stock(keys: Sequence[int]) -> Mapping[Any, Any]:
             return await inventory.stock_by_location(reader, keys, (await channel()).pk)
 
         self.stock_by_variant = Loader(stock, default=dict)
@@ -137,7 +137,7 @@ class Loaders:
         if loader is None:
             scope = self._scope
 
-            async def fetch(keys: Sequence[int]) -> dict[Hashable, Any]:
+            async def fetch(keys: Sequence[int]) -> Mapping[Any, Any]:
                 return await catalog.products_in_collections(
                     scope.reader, keys, await scope.channel(), size, after, staff=scope.staff
                 )

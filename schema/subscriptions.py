@@ -227,7 +227,7 @@ class _Snapshots:
         try:
             ppk = payload.get("productId")
             products = await catalog.products_by_pks(reader, [ppk], channel) if ppk else {}
-            product = products.get(ppk)
+            product = products.get(ppk) if ppk else None
             if product is None:
                 return _Snapshot()
             by_product = await catalog.variants_by_products(reader, [product], channel)
@@ -409,14 +409,14 @@ class Subscription:
         _bus(ctx)
         channel = await _subscribe_channel(ctx, info)
         if (shared := _shared_stream(ctx, info)) is not None:
-            return shared  # type: ignore[return-value]
+            return shared
 
         def wanted(p: dict[str, Any]) -> bool:
             return p["variantId"] in variants and (
                 locations is None or p["locationId"] in locations
             )
 
-        return _follow(ctx, channel, "stock", wanted)  # type: ignore[return-value]
+        return _follow(ctx, channel, "stock", wanted)
 
     @strawberry.subscription(
         description="Availability in the request's channel (`@inContext(channel:)`, "
@@ -431,7 +431,7 @@ class Subscription:
         _bus(ctx)
         channel = await _subscribe_channel(ctx, info)
         if (shared := _shared_stream(ctx, info)) is not None:
-            return shared  # type: ignore[return-value]
+            return shared
 
         def wanted(p: dict[str, Any]) -> bool:
             return p.get("productId") in products
@@ -440,4 +440,4 @@ class Subscription:
             # Storefronts hear only of products sold to them (active, priced here).
             return _visible(ctx, snap.product) is not None
 
-        return _follow(ctx, channel, "availability", wanted, accept)  # type: ignore[return-value]
+        return _follow(ctx, channel, "availability", wanted, accept)

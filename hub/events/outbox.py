@@ -343,7 +343,8 @@ async def read_after(db: Database, cursor: Position, limit: int, hi: int = 0) ->
         if conn.dialect.name == "postgresql":
             params = {"t": cursor[0], "i": cursor[1], "n": limit, "hi": hi}
             rows = (await conn.execute(_PG_AFTER, params)).all()
-            events, ahead = [], []
+            events: list[Event] = []
+            ahead: list[Event] = []
             for r in rows:
                 if r.id is not None:
                     event = Event(r.id, r.topic, _payload(r.payload), r.txid)

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 import orjson
 
 from hub.events.bus import BusUnavailable, Event, _LocalFanout

@@ -52,8 +52,7 @@ class HubExecutionContext(StrawberryGraphQLCoreExecutionContext):
         ctx = self.context_value
         if isinstance(ctx, HubContext):
             # The operation's channel handle, known before any resolver runs.
-            variables = self.variable_values
-            ctx.begin_operation(self.operation, getattr(variables, "coerced", variables))
+            ctx.begin_operation(self.operation, self.variable_values.coerced)
         if serially is None:
             serially = self.operation.operation == OperationType.MUTATION
         plan = PlanCache.of(self.schema).plan_for(self, serially)

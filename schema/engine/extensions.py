@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, cast
 
 import strawberry
 from graphql import GraphQLError
@@ -49,7 +50,8 @@ class _StreamHooks:
 
     async def __aenter__(self) -> None:
         for ext in self.hooks:
-            gen = type(ext).on_stream_result(ext, self.result)
+            # A generator function: the runner checked it (ExtensionsRunner.__init__).
+            gen = cast(Iterator[None], type(ext).on_stream_result(ext, self.result))
             next(gen)
             self._running.append(gen)
 
