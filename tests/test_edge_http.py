@@ -12,9 +12,9 @@ import httpx
 import orjson
 
 from hub.auth import create_api_key, revoke_api_key
-from tests.conftest import Hub
-from tests.edge_helpers import client, codes, edge_app
 from tests.helpers.app import schema_of
+from tests.helpers.client import Hub
+from tests.helpers.edge import client, codes, edge_app
 
 SHOP = "{ channels { handle } }"
 

@@ -31,9 +31,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schema.engine import PlanCache
-from tests.conftest import CONTRACT, Hub
 from tests.differential.documents import documents
 from tests.helpers.app import schema_of
+from tests.helpers.client import CONTRACT, Hub
 
 HERE = Path(__file__).resolve().parent
 RECORDED = json.loads((HERE / "recorded.json").read_text())

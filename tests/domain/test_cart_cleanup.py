@@ -15,9 +15,9 @@ from hub.composition import build_hub
 from hub.db.models import CheckoutAttempt
 from hub.domain.carts import carts_t, delete_expired, groups_t, lines_t
 from hub.settings import load_settings
-from tests.conftest import Hub
-from tests.schema.test_carts import create, mutate, uid
-from tests.schema.test_tax_classes import make_product
+from tests.helpers.carts import create, mutate, uid
+from tests.helpers.catalog import make_product
+from tests.helpers.client import Hub
 
 attempts_t = CheckoutAttempt.__table__
 NOW = datetime.now(UTC)

@@ -15,7 +15,7 @@ from hub.demo import WHOLESALE_BREAKS
 from hub.domain import catalog, pricing
 from hub.domain.errors import DomainError
 from hub.domain.pricing import PriceQuote, quote_prices
-from tests.conftest import Hub
+from tests.helpers.client import Hub
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 

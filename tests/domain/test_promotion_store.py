@@ -29,7 +29,7 @@ from hub.domain.promotion_store import (
     usage_t,
 )
 from hub.domain.promotions import Basket, BasketLine, Context, Result, UsageState, apply
-from tests.conftest import Hub
+from tests.helpers.client import Hub
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 TEST_ONLY = "test-only"  # a channel no test basket is priced in

@@ -32,8 +32,12 @@ from hub.demo import NEWARK
 from hub.domain import giftcards as gc
 from hub.domain.inventory import verify
 from hub.settings import load_settings
-from tests.conftest import Hub
-from tests.connectors.test_payments import (  # noqa: F401  (fixtures)
+from tests.helpers.app import hub_of
+from tests.helpers.carts import create, stocked_variant, uid
+from tests.helpers.checkout import CHECKOUT, level, orders_of
+from tests.helpers.client import Hub
+from tests.helpers.giftcards import balance, issue
+from tests.helpers.stripe import (  # noqa: F401  (fixtures)
     API_KEY,
     WEBHOOK_SECRET,
     FakeStripe,
@@ -41,10 +45,6 @@ from tests.connectors.test_payments import (  # noqa: F401  (fixtures)
     _no_stripe_telemetry,
     fake_stripe,
 )
-from tests.helpers.app import hub_of
-from tests.schema.test_carts import create, stocked_variant, uid
-from tests.schema.test_checkout import CHECKOUT, level, orders_of
-from tests.schema.test_giftcards import balance, issue
 
 LEASE = 1.0
 

@@ -22,9 +22,9 @@ from hub.app import create_app
 from hub.db.models import OutboxEvent
 from hub.demo import NEWARK, ROTTERDAM
 from hub.settings import load_settings
-from tests.conftest import Hub
-from tests.schema.test_carts import create, restock, stocked_variant, uid
-from tests.schema.test_checkout import checkout, level, orders_of
+from tests.helpers.carts import create, restock, stocked_variant, uid
+from tests.helpers.checkout import checkout, level, orders_of
+from tests.helpers.client import Hub
 
 ORDER = """query($id: ID!) { order(id: $id) { test paymentStatus currencyCode
   totalPrice { amount currencyCode } payments { provider status test amount { amount } } } }"""
