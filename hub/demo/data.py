@@ -266,3 +266,24 @@ BUNDLES = (  # title, description, component product types
     ),
 )
 BUNDLE_TYPE = "Bundle"
+
+
+def usd_snap(minor: int, cents: int) -> int:
+    """Nearest amount ending in ``cents`` (99 or 0) minor units."""
+    if cents == 0:
+        return max(100, (minor + 50) // 100 * 100)
+    return max(99, (minor + 1 + 50) // 100 * 100 - 1)
+
+
+def to_eur(usd: int) -> int:
+    """USD minor units -> EUR at 0.92, snapped to .95 (for .99 prices) or .00."""
+    raw = (usd * 92 + 50) // 100
+    if usd % 100 == 0:
+        return max(100, (raw + 50) // 100 * 100)
+    return max(95, (raw + 5 + 50) // 100 * 100 - 5)
+
+
+def ean13(n: int) -> str:
+    digits = f"200{n:09d}"  # 200-299: in-store numbers, never a real GTIN
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(digits))
+    return digits + str((10 - total % 10) % 10)

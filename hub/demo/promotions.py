@@ -65,6 +65,7 @@ def _combo(klass: DiscountClass, group: str | None = None) -> Combination:
     return Combination(klass, combines_with=EVERY, best_deal_group=group)
 
 
+# Long: one literal per promotion of the demo, in id order; a list reads best whole.
 def _promotions() -> list[tuple[Promotion, dict[str, Any]]]:
     """(engine promotion, extra columns) in id order."""
     rows: list[tuple[Promotion, dict[str, Any]]] = []

@@ -74,6 +74,9 @@ from hub.demo.data import (
     VIEWS,
     WEB,
     TypeSpec,
+    ean13,
+    to_eur,
+    usd_snap,
 )
 from hub.demo.giftcards import seed_demo_gift_cards
 from hub.demo.locations import LOCATION_CHANNELS, LOCATIONS
@@ -169,27 +172,6 @@ async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]
 Batch = list[tuple[Table, list[dict[str, Any]]]]
 
 
-def _usd_snap(minor: int, cents: int) -> int:
-    """Nearest amount ending in ``cents`` (99 or 0) minor units."""
-    if cents == 0:
-        return max(100, (minor + 50) // 100 * 100)
-    return max(99, (minor + 1 + 50) // 100 * 100 - 1)
-
-
-def _eur(usd: int) -> int:
-    """USD minor units -> EUR at 0.92, snapped to .95 (for .99 prices) or .00."""
-    raw = (usd * 92 + 50) // 100
-    if usd % 100 == 0:
-        return max(100, (raw + 50) // 100 * 100)
-    return max(95, (raw + 5 + 50) // 100 * 100 - 5)
-
-
-def _ean13(n: int) -> str:
-    digits = f"200{n:09d}"  # 200-299: in-store numbers, never a real GTIN
-    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(digits))
-    return digits + str((10 - total % 10) % 10)
-
-
 class Generator(StockRows):
     """Builds the rows in a fixed order from one ``random.Random(seed)``."""
 
@@ -249,6 +231,8 @@ class Generator(StockRows):
                 (serials_t, rows["serials"]),
             ]
 
+    # Long: one product's rows in the order the random stream draws them; splitting it
+    # would make that order (which fixes every demo row) hard to keep.
     def _product(self, pid: int, out: dict[str, list[dict[str, Any]]]) -> None:
         rng = self.rng
         ti = rng.randrange(len(TYPES))
@@ -319,7 +303,7 @@ class Generator(StockRows):
                     "id": vid,
                     "product_id": pid,
                     "sku": sku,
-                    "barcode": _ean13(vid),
+                    "barcode": ean13(vid),
                     "title": " / ".join(combo) if combo else "Default",
                     "position": pos,
                     "option1": combo[0] if len(combo) > 0 else None,
@@ -332,13 +316,13 @@ class Generator(StockRows):
                 }
             )
             usd = base_usd + (500 if combo and combo[0] == "XL" and base_usd <= 29500 else 0)
-            eur = _eur(usd)
+            eur = to_eur(usd)
             self.usd.append(usd)
             self.eur.append(eur)
-            cmp_usd = _usd_snap(usd * markup // 100, usd % 100) if on_sale else None
+            cmp_usd = usd_snap(usd * markup // 100, usd % 100) if on_sale else None
             for ch, amount, cmp_ in (
                 (WEB, usd, cmp_usd),
-                (EU, eur, None if cmp_usd is None else max(_eur(cmp_usd), eur + 100)),
+                (EU, eur, None if cmp_usd is None else max(to_eur(cmp_usd), eur + 100)),
             ):
                 self.n_prices += 1
                 out["prices"].append(
@@ -428,6 +412,7 @@ class Generator(StockRows):
 
     # ---------------------------------------------------------------- bundles
 
+    # Long: the bundles' rows in the order the random stream draws them (as _product).
     def bundles(self) -> Batch:
         rng = self.rng
         rows: dict[str, list[dict[str, Any]]] = {
@@ -459,8 +444,8 @@ class Generator(StockRows):
                     components.append((cvid, 1))
             full_usd = sum(self.usd[c] * q for c, q in components)
             full_eur = sum(self.eur[c] * q for c, q in components)
-            usd = min(29999, _usd_snap(full_usd * 85 // 100, 99))
-            eur = _eur(usd)
+            usd = min(29999, usd_snap(full_usd * 85 // 100, 99))
+            eur = to_eur(usd)
             tags = ["gift", "essentials"]
             self.n_variants += 1
             self.type_idx[pid] = 255
@@ -499,7 +484,7 @@ class Generator(StockRows):
                     "id": vid,
                     "product_id": pid,
                     "sku": sku,
-                    "barcode": _ean13(vid),
+                    "barcode": ean13(vid),
                     "title": "Default",
                     "position": 0,
                     "option1": None,

@@ -146,6 +146,8 @@ class StockRows:
         row["lines"].append({"variant_id": vid, "quantity": units})
         return row["id"]
 
+    # Long: a level's ledger movements in the order they happened and the stock
+    # stream draws them; the sequence is the point, so it stays in one place.
     def _ledger(
         self,
         pid: int,
