@@ -40,6 +40,18 @@ def worker_heartbeat_key(settings: Settings) -> str:
     return f"{settings.redis_prefix}:worker:heartbeat"
 
 
+async def drain(step: Job, batch: int, budget: float) -> int:
+    """Run ``step`` (one batch of a job, returning how many it handled) until a batch
+    comes back short of ``batch`` or about ``budget`` seconds have passed; the total."""
+    deadline = time.monotonic() + budget
+    total = 0
+    while True:
+        done = await step()
+        total += done
+        if done < batch or time.monotonic() >= deadline:
+            return total
+
+
 async def delete_expired_carts(
     db: Database,
     settings: Settings,
@@ -50,13 +62,11 @@ async def delete_expired_carts(
     ``delete_expired`` (:func:`hub.domain.carts.delete_expired`, which says what is
     kept), in batches, for at most about ``budget`` seconds."""
     older = timedelta(seconds=settings.cart_retention_seconds)
-    deadline = time.monotonic() + budget
-    total = 0
-    while True:
-        deleted = await delete_expired(db, older_than=older, limit=CART_BATCH)
-        total += deleted
-        if deleted < CART_BATCH or time.monotonic() >= deadline:
-            break
+
+    async def batch() -> int:
+        return await delete_expired(db, older_than=older, limit=CART_BATCH)
+
+    total = await drain(batch, CART_BATCH, budget)
     if total:
         log.info("deleted %d abandoned carts", total)
     return total

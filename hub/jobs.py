@@ -34,14 +34,13 @@ import logging
 import os
 import signal
 import socket
-import time
 from typing import Any
 
 from arq.connections import RedisSettings
 from arq.cron import cron
 from arq.worker import Worker, create_worker
 
-from hub.background import worker_heartbeat_key
+from hub.background import drain, worker_heartbeat_key
 from hub.composition import build_hub
 from hub.container import Hub
 from hub.db.database import Database
@@ -78,13 +77,11 @@ async def release_expired_reservations(ctx: dict[str, Any]) -> int:
     if lock.locked():  # the previous tick is still draining
         return 0
     async with lock:
-        deadline = time.monotonic() + _budget(ctx)
-        total = 0
-        while True:
-            released = await hub.inventory.release_expired(limit=RELEASE_BATCH)
-            total += released
-            if released < RELEASE_BATCH or time.monotonic() >= deadline:
-                break
+
+        async def batch() -> int:
+            return await hub.inventory.release_expired(limit=RELEASE_BATCH)
+
+        total = await drain(batch, RELEASE_BATCH, _budget(ctx))
     if total:
         log.info("released %d expired reservations", total)
     return total
@@ -97,14 +94,7 @@ async def sweep_outbox(ctx: dict[str, Any]) -> int:
     if lock.locked():
         return 0
     async with lock:
-        deadline = time.monotonic() + _budget(ctx)
-        total = 0
-        while True:
-            swept = await hub.dispatcher.sweep_once()
-            total += swept
-            if swept < hub.dispatcher.batch or time.monotonic() >= deadline:
-                break
-    return total
+        return await drain(hub.dispatcher.sweep_once, hub.dispatcher.batch, _budget(ctx))
 
 
 async def delete_expired_carts(ctx: dict[str, Any]) -> int:

@@ -21,8 +21,12 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from hub import ids
+from hub.domain.carts import CartCode
+from hub.domain.checkout import CheckoutCode
 from hub.domain.errors import Code, DomainError
 from hub.domain.errors import UserError as DomainUserError
+from hub.domain.giftcards import GiftCardCode
+from hub.domain.inventory import InventoryCode
 
 T = TypeVar("T")
 
@@ -46,37 +50,20 @@ class ApiCode(StrEnum):
     UNAVAILABLE = "UNAVAILABLE"
 
 
-class _DomainCodesToCome(StrEnum):
-    """The codes the domain raises today beyond :class:`Code`, until each domain
-    package exports its own enum (the merge replaces this by those enums)."""
-
-    # carts
-    INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
-    CART_EXPIRED = "CART_EXPIRED"
-    ALREADY_COMPLETED = "ALREADY_COMPLETED"
-    CHECKOUT_IN_PROGRESS = "CHECKOUT_IN_PROGRESS"
-    # checkout
-    PAYMENT_REQUIRED = "PAYMENT_REQUIRED"
-    PAYMENT_DECLINED = "PAYMENT_DECLINED"
-    PAYMENT_ACTION_REQUIRED = "PAYMENT_ACTION_REQUIRED"
-    PAYMENT_INVALID = "PAYMENT_INVALID"
-    PAYMENT_UNAVAILABLE = "PAYMENT_UNAVAILABLE"
-    ACCESS_DENIED = "ACCESS_DENIED"
-    EMPTY_CART = "EMPTY_CART"
-    DISCOUNT_NOT_AVAILABLE = "DISCOUNT_NOT_AVAILABLE"
-    CHECKOUT_INTERRUPTED = "CHECKOUT_INTERRUPTED"
-    # inventory
-    NEGATIVE_STOCK = "NEGATIVE_STOCK"
-    STALE_QUANTITY = "STALE_QUANTITY"
-    INVALID_SERIAL = "INVALID_SERIAL"
-    NOT_TRACKED = "NOT_TRACKED"
-    # gift cards
-    GIFT_CARD_INSUFFICIENT_FUNDS = "GIFT_CARD_INSUFFICIENT_FUNDS"
-    GIFT_CARD_INVALID = "GIFT_CARD_INVALID"
+def _as_enum(codes: type) -> type[StrEnum]:
+    """A domain's codes as a ``StrEnum``: the enum itself, or (a class of string
+    constants, until its domain declares an enum) one made of its values."""
+    if issubclass(codes, StrEnum):
+        return codes
+    values = [v for k, v in vars(codes).items() if k.isupper() and isinstance(v, str)]
+    return StrEnum(codes.__name__, {v: v for v in values})  # type: ignore[return-value]  # functional API: mypy can't see the members
 
 
 # Every enum whose members a userError may carry as its code.
-CODE_ENUMS: tuple[type[StrEnum], ...] = (Code, _DomainCodesToCome)
+CODE_ENUMS: tuple[type[StrEnum], ...] = (
+    Code,
+    *(_as_enum(c) for c in (CartCode, CheckoutCode, InventoryCode, GiftCardCode)),
+)
 
 
 def _union(enums: Sequence[type[StrEnum]]) -> type[StrEnum]:

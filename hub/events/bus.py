@@ -29,7 +29,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Protocol, Self
@@ -273,6 +273,45 @@ class _LocalFanout:
         if self.on_connect is not None:
             self.on_connect()
         return news
+
+
+class _TransportBus(_LocalFanout):
+    """A bus with a transport between processes (PostgreSQL, Redis): a reader task that
+    keeps the transport subscribed, and is ``connected`` while it is."""
+
+    _ready: asyncio.Event
+    _reader: asyncio.Task[None] | None
+    _start_timeout: float
+
+    @property
+    def connected(self) -> bool:
+        """True while the transport is subscribed."""
+        return self._ready.is_set()
+
+    async def _start_reader(
+        self, run: Callable[[], Coroutine[Any, Any, None]], name: str, what: str
+    ) -> None:
+        """Start the reader and wait until it is subscribed (ConnectionError if it can't
+        be ``what`` in time)."""
+        if self._closed:
+            raise RuntimeError("the event bus is closed")
+        if self._reader is None:
+            self._reader = asyncio.create_task(run(), name=name)
+        try:
+            await asyncio.wait_for(self._ready.wait(), self._start_timeout)
+        except TimeoutError:
+            await self._stop_reader()
+            raise ConnectionError(
+                f"event bus: could not {what} within {self._start_timeout:g}s"
+                + (f" ({self._down_reason})" if self._down_reason else "")
+            ) from None
+
+    async def _stop_reader(self) -> None:
+        task, self._reader = self._reader, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])  # unlike ``await task``, keeps our own cancellation
+        self._ready.clear()
 
 
 class MemoryBus(_LocalFanout):
