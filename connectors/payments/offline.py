@@ -13,7 +13,6 @@ refunds (each refund result reports that refund alone).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from typing import ClassVar
 
 from connectors.base import (
@@ -25,24 +24,18 @@ from connectors.base import (
     check_idempotency_key,
     check_refund_reason,
 )
+from connectors.payments.base import Authorization, ProviderBase
 from hub.money import is_currency
 
 
-class _OfflineProvider:
+class _OfflineProvider(ProviderBase):
     name: ClassVar[str]
     _reference_hint: ClassVar[str]
 
-    async def authorize(
-        self,
-        *,
-        amount: int,
-        currency: str,
-        payment_method_id: str | None,
-        reference: str,
-        idempotency_key: str,
-        metadata: Mapping[str, str] | None = None,
-    ) -> PaymentIntentResult:
+    async def _authorize(self, a: Authorization) -> PaymentIntentResult:
         """Record a payment taken in person: authorized and captured at once."""
+        amount, currency, payment_method_id = a.amount, a.currency, a.payment_method_id
+        reference, idempotency_key = a.reference, a.idempotency_key
         check_idempotency_key(idempotency_key)
         if not reference or not reference.strip():
             raise PaymentError("reference_required", f"pass {self._reference_hint} as reference")

@@ -46,6 +46,7 @@ from connectors.base import (
     check_idempotency_key,
     check_refund_reason,
 )
+from connectors.payments.base import Authorization, ProviderBase
 from hub.money import exponent, is_currency
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ def _as_mapping(value: Any) -> Mapping[str, Any] | None:
     return value if isinstance(value, Mapping) else None
 
 
-class StripeProvider:
+class StripeProvider(ProviderBase):
     """``PaymentProvider`` for Stripe PaymentIntents, plus webhook verification.
 
     ``api_base`` points the client elsewhere than ``https://api.stripe.com`` (a test
@@ -233,21 +234,14 @@ class StripeProvider:
 
     # -- payments ---------------------------------------------------------------------
 
-    async def authorize(
-        self,
-        *,
-        amount: int,
-        currency: str,
-        payment_method_id: str | None,
-        reference: str,
-        idempotency_key: str,
-        metadata: Mapping[str, str] | None = None,
-    ) -> PaymentIntentResult:
+    async def _authorize(self, a: Authorization) -> PaymentIntentResult:
         """Create a manual-capture PaymentIntent and, given a payment method, confirm it.
 
         Without ``payment_method_id`` the intent is only created: the result is
         ``requires_action`` with the ``client_secret`` the storefront confirms with
         Stripe's client-side SDK."""
+        amount, currency, payment_method_id = a.amount, a.currency, a.payment_method_id
+        reference, idempotency_key, metadata = a.reference, a.idempotency_key, a.metadata
         check_idempotency_key(idempotency_key)
         if not reference or not reference.strip():
             raise PaymentError("reference_required", "pass the order or checkout reference")

@@ -49,6 +49,7 @@ from connectors.base import (
     check_idempotency_key,
     check_refund_reason,
 )
+from connectors.payments.base import Authorization, ProviderBase
 from hub.money import is_currency
 
 PROVIDER: Final = "test"
@@ -154,22 +155,15 @@ def succeeds(payment_method_id: str) -> bool:
     )
 
 
-class TestPaymentProvider:
+class TestPaymentProvider(ProviderBase):
     """``PaymentProvider`` for test payments (see the module docstring)."""
 
     __test__ = False  # not a pytest test class, whatever its name says
     name = PROVIDER
 
-    async def authorize(
-        self,
-        *,
-        amount: int,
-        currency: str,
-        payment_method_id: str | None,
-        reference: str,
-        idempotency_key: str,
-        metadata: Mapping[str, str] | None = None,
-    ) -> PaymentIntentResult:
+    async def _authorize(self, a: Authorization) -> PaymentIntentResult:
+        amount, currency, payment_method_id = a.amount, a.currency, a.payment_method_id
+        idempotency_key = a.idempotency_key
         check_idempotency_key(idempotency_key)
         check_amount(amount)
         if amount >= 10**18:

@@ -44,6 +44,8 @@ from tests.helpers.stripe import (  # noqa: F401  (fixtures)
     WEBHOOK_SECRET,
     FakeStripe,
     _event,
+    _fake_stripe_server,
+    _no_stripe_telemetry,
     _sign,
     fake_stripe,
 )

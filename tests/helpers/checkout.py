@@ -6,16 +6,6 @@ from typing import Any
 
 from hub.demo import NEWARK
 from tests.helpers.client import Hub
-from tests.helpers.stripe import (  # noqa: F401  (fixtures)
-    API_KEY,
-    WEBHOOK_SECRET,
-    FakeStripe,
-    _event,
-    _fake_stripe_server,
-    _no_stripe_telemetry,
-    _sign,
-    fake_stripe,
-)
 
 CHECKOUT = """mutation($c: ID!, $k: String!, $p: PaymentInput) {
   checkoutComplete(cartId: $c, idempotencyKey: $k, payment: $p) {
