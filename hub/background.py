@@ -177,8 +177,6 @@ class EmbeddedJobs:
         try:
             settled = await self.reconcile_payments()
             if settled:
-                log.info(
-                    "gave back %d payments of checkouts that never wrote their order", settled
-                )
+                log.info("gave back %d payments of checkouts that never wrote their order", settled)
         except Exception:
             log.exception("payment reconciliation failed")

@@ -56,4 +56,3 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
     event.listen(engine.sync_engine.pool, "checkout", _drop_closed)
     return engine
-
