@@ -24,6 +24,7 @@ from hub.startup import CliError, database_step, first_line, require_migrated
 
 # Plain help (no boxes), and no Python type beside each parameter: the metavars say
 # what a value is (Typer prints `<int>`, `<bool>` for arguments whatever they are).
+# Both ignores: patching Typer's methods is the point (method-assign).
 typer.core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
 typer.core.TyperArgument._usage_display_name = lambda self: self.display_name_raw  # type: ignore[method-assign]
 

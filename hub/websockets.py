@@ -199,6 +199,8 @@ class TransportWSHandler(_Guarded, BaseGraphQLTransportWSHandler[Any, None]):
                         await self.websocket.close(4409, f"Subscriber for {message['id']} exists")
                         return
                     refusal = {"id": message["id"], "type": "error", "payload": [error]}
+                    # arg-type: an error's payload is a list of errors on the wire;
+                    # strawberry's TypedDict says one.
                     await self.send_message(refusal)  # type: ignore[arg-type]
                     return
         await super().handle_message(message)

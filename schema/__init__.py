@@ -147,6 +147,7 @@ def build_schema(
         execution_context_class=SubscriptionExecutionContext,
         scalar_overrides=SCALAR_OVERRIDES,
     )
+    # attr-defined: the document store rides on the schema for the tests and the app.
     schema.documents = store  # type: ignore[attr-defined]
     gql = schema._schema
     gql.directives = (*gql.directives, IN_CONTEXT)

@@ -336,6 +336,7 @@ def _guarded(resolve: Callable[..., Any], guard: _FieldGuard) -> Callable[..., A
             return resolve(source, info, **kwargs)
         return _refuse(resolve, guard, problems, source, info, kwargs)
 
+    # attr-defined: graphql-core's marker for a default resolver, set on a function.
     guarded._is_default = getattr(resolve, "_is_default", False)  # type: ignore[attr-defined]
     return guarded
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from connectors.base import PaymentIntentResult
+from connectors.base import PaymentIntentResult, RefundReason
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,8 +22,8 @@ class Authorization:
 
 
 class ProviderBase:
-    """``authorize`` with the protocol's keyword arguments, handed to the provider's
-    ``_authorize`` as one :class:`Authorization`."""
+    """``authorize`` and ``refund`` with the protocol's arguments, handed to the
+    provider's ``_authorize`` (as one :class:`Authorization`) and ``_refund``."""
 
     async def authorize(
         self,
@@ -41,5 +41,21 @@ class ProviderBase:
             Authorization(amount, currency, payment_method_id, reference, idempotency_key, metadata)
         )
 
+    async def refund(
+        self,
+        intent_id: str,
+        amount: int | None = None,
+        *,
+        idempotency_key: str,
+        reason: RefundReason | None = None,
+    ) -> PaymentIntentResult:
+        """Refund a captured payment, all of what remains or ``amount`` of it."""
+        return await self._refund(intent_id, amount, idempotency_key, reason)
+
     async def _authorize(self, a: Authorization) -> PaymentIntentResult:
+        raise NotImplementedError
+
+    async def _refund(
+        self, intent_id: str, amount: int | None, idempotency_key: str, reason: RefundReason | None
+    ) -> PaymentIntentResult:
         raise NotImplementedError

@@ -72,13 +72,8 @@ class _OfflineProvider(ProviderBase):
             f"a {self.name} payment is captured when recorded and cannot be canceled; refund it",
         )
 
-    async def refund(
-        self,
-        intent_id: str,
-        amount: int | None = None,
-        *,
-        idempotency_key: str,
-        reason: RefundReason | None = None,
+    async def _refund(
+        self, intent_id: str, amount: int | None, idempotency_key: str, reason: RefundReason | None
     ) -> PaymentIntentResult:
         """Record money handed back: all of the payment, or ``amount`` of it."""
         captured, currency = self._parse(intent_id)

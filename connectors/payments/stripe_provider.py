@@ -298,13 +298,8 @@ class StripeProvider(ProviderBase):
             )
         return self._result(intent.to_dict())
 
-    async def refund(
-        self,
-        intent_id: str,
-        amount: int | None = None,
-        *,
-        idempotency_key: str,
-        reason: RefundReason | None = None,
+    async def _refund(
+        self, intent_id: str, amount: int | None, idempotency_key: str, reason: RefundReason | None
     ) -> PaymentIntentResult:
         """Refund through the Refunds API; the result is the PaymentIntent after it."""
         check_idempotency_key(idempotency_key)

@@ -235,13 +235,8 @@ class TestPaymentProvider(ProviderBase):
         authorized, currency = self._parse(intent_id)
         return self._result(intent_id, "canceled", authorized, currency, raw="canceled")
 
-    async def refund(
-        self,
-        intent_id: str,
-        amount: int | None = None,
-        *,
-        idempotency_key: str,
-        reason: RefundReason | None = None,
+    async def _refund(
+        self, intent_id: str, amount: int | None, idempotency_key: str, reason: RefundReason | None
     ) -> PaymentIntentResult:
         """Refund all of the payment, or ``amount`` of it (this refund alone is reported)."""
         authorized, currency = self._parse(intent_id)

@@ -155,6 +155,7 @@ async def _insert(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]
         # hold most of the rows, and COPY loads them many times faster than INSERT.
         columns = list(rows[0])
         raw = await conn.get_raw_connection()
+        # union-attr: on PostgreSQL the driver connection is asyncpg's, never None.
         await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
             table.name, records=[tuple(r[c] for c in columns) for r in rows], columns=columns
         )

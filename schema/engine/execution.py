@@ -97,6 +97,7 @@ def _getter(attr: str) -> Any:
     def resolve(source: Any, _info: Any) -> Any:
         return getattr(source, attr)
 
+    # attr-defined: graphql-core's marker for a default resolver, set on a function.
     resolve._is_default = True  # type: ignore[attr-defined]
     return resolve
 

@@ -132,6 +132,7 @@ class Completer:
             if check is None or check(value):
                 return value
         if type(value) is self.enum_cls:
+            # union-attr: enum_names is set whenever enum_cls is (_leaf_completer).
             name = self.enum_names.get(value)  # type: ignore[union-attr]
             if name is not None:
                 return name

@@ -315,6 +315,7 @@ class Run:
     def fail(self, exc: Exception, nonnull: bool, step: Step, pos: tuple) -> None:
         """graphql-core's ``handle_field_error`` at ``pos`` (a field or list item)."""
         path = path_of(pos)
+        # union-attr: a field or list item always has a path (pos is never None here).
         error = located_error(exc, step.nodes, path.as_list())  # type: ignore[union-attr]
         if nonnull and self.propagate:
             raise error
