@@ -35,6 +35,14 @@ CART_BATCH = 500  # carts per delete_expired() call
 Job = Callable[[], Awaitable[int]]
 
 
+async def cancel(task: asyncio.Task[None] | None) -> None:
+    """Cancel a background task (if any) and wait until it has stopped."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def worker_heartbeat_key(settings: Settings) -> str:
     """The Redis key ``hub worker`` keeps alive while it runs the background jobs."""
     return f"{settings.redis_prefix}:worker:heartbeat"
@@ -103,11 +111,8 @@ class EmbeddedJobs:
         self._task = asyncio.create_task(self._loop(), name="hub-jobs")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel(task)
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None

@@ -14,10 +14,8 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.helpers.client import BACKENDS, Hub, _pg_server_url, _start
+from tests.helpers.client import BACKENDS, Hub, _pg_server_url, _start, pg_admin
 
 
 @pytest.fixture(scope="session")
@@ -29,21 +27,12 @@ def pg_database() -> Iterator[str | None]:
         return
 
     name = f"hub_test_{uuid.uuid4().hex[:10]}"
-
-    async def admin_exec(sql: str) -> None:
-        eng = create_async_engine(server, isolation_level="AUTOCOMMIT")
-        try:
-            async with eng.connect() as conn:
-                await conn.execute(text(sql))
-        finally:
-            await eng.dispose()
-
-    asyncio.run(admin_exec(f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_admin(server, f'CREATE DATABASE "{name}"'))
     base = server.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
     finally:
-        asyncio.run(admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from hub.app import create_app
 from hub.auth import create_api_key
@@ -116,6 +117,16 @@ class Hub:
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.db.read() as conn:
             return (await conn.execute(text(sql), params)).scalar()
+
+
+async def pg_admin(server: str, sql: str) -> None:
+    """Run ``sql`` (CREATE/DROP DATABASE) on the PostgreSQL server ``server``."""
+    eng = create_async_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        async with eng.connect() as conn:
+            await conn.execute(text(sql))
+    finally:
+        await eng.dispose()
 
 
 async def _start(name: str, url: str) -> Hub:

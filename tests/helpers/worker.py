@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,31 +11,20 @@ from typing import Any
 
 import orjson
 import pytest
-import redis
 import redis.asyncio as aioredis
 from sqlalchemy import select, text
 
 from hub.db.database import Database
 from hub.domain.catalog import ProductInput, VariantInput, create_product
 from hub.domain.inventory import Inventory, create_location, reservations_t
-from tests.helpers.processes import BACKENDS, database, unavailable
-
-REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
+from tests.helpers.processes import BACKENDS, database, reachable_redis
 
 WAIT = 30.0  # seconds for the worker to do its job
 
 
 @pytest.fixture(scope="module")
 def redis_url() -> str:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        unavailable(f"Redis is not reachable at {REDIS_URL} ({exc})")
-    finally:
-        client.close()
-    return REDIS_URL
+    return reachable_redis()
 
 
 @pytest.fixture(params=BACKENDS)
