@@ -27,12 +27,12 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from hub import graphiql
 from hub.auth import ANONYMOUS, Principal, PrincipalCache, authenticate
-from hub.commerce import Commerce, stripe_webhook
+from hub.composition import build_hub, webhook_routes
+from hub.container import Hub
 from hub.db.database import Database, Reader
 from hub.db.outage import database_unavailable
 from hub.edge import BodyLimit, BodyTooLarge, EdgeError, client_address, error_response, json_error
 from hub.ratelimit import Limiter, create_limiter
-from hub.services import Services
 from hub.sessions import OpenSockets
 from hub.settings import Settings, get_settings
 from hub.websockets import SocketRefusal, TextWebSocketAdapter
@@ -42,13 +42,13 @@ from schema.context import HubContext
 log = logging.getLogger("hub")
 
 
-class HubGraphQL(GraphQL):
+class HubGraphQL(GraphQL[HubContext, None]):
     """strawberry's ASGI view with the hub's edge: API keys (with a limit on failed
     attempts per address), JSON errors with codes for every refusal (see
     :mod:`hub.edge`), request bounds before parsing, the database outage as 503, and
     the websocket handlers of :mod:`hub.websockets`."""
 
-    websocket_adapter_class = TextWebSocketAdapter  # type: ignore[assignment]
+    websocket_adapter_class = TextWebSocketAdapter
     # The edge's guarded handlers (hub.websockets), which also tell the context they
     # serve it, so identical subscriptions share one execution per event (schema.fanout).
     graphql_transport_ws_handler_class = fanout.TransportWSHandler
@@ -112,13 +112,11 @@ class HubGraphQL(GraphQL):
     # ------------------------------------------------------------------ context, keys
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> HubContext:
-        db: Database = request.app.state.db
+        hub: Hub = request.app.state.hub
         headers = request.headers
         rid = request.scope["state"].get("request_id") or uuid.uuid4().hex[:16]
         ctx = HubContext(
-            db=db,
-            settings=self.settings,
-            services=request.app.state.services,
+            hub=hub,
             request=request,
             response=response,
             channel_header=headers.get("x-hub-channel"),
@@ -134,7 +132,7 @@ class HubGraphQL(GraphQL):
             # Websockets authenticate on connection_init (see on_ws_connect), which
             # can refuse the connection properly; until then, and without a key, the
             # connection is an anonymous storefront.
-            ctx.connection_params = None  # type: ignore[attr-defined]
+            ctx.connection_params = None
             ctx.principal = ANONYMOUS
             return ctx
         auth = headers.get("authorization")
@@ -188,7 +186,7 @@ class HubGraphQL(GraphQL):
         {"Authorization": ...}}``, else from the handshake's headers. An unknown or revoked
         key refuses the connection (graphql-transport-ws: close 4403; graphql-ws:
         connection_error); no key is an anonymous storefront."""
-        params = context.connection_params  # type: ignore[attr-defined]
+        params = context.connection_params
         params = params if isinstance(params, dict) else {}
         given = {str(k).lower(): v for k, v in params.items()}
         nested = given.get("headers")
@@ -224,10 +222,10 @@ class HubGraphQL(GraphQL):
     async def socket_still_authorized(self, context: HubContext) -> bool:
         """Whether the key a socket was opened with still stands (cached per process for
         HUB_AUTH_CACHE_SECONDS; revocations reach the cache at once via the bus)."""
-        auth = getattr(context, "token", None)
+        auth = context.token
         if auth is None:
             return True
-        if getattr(context, "revoked", False):
+        if context.revoked:
             return False
         reader = Reader(context.db)  # not the context's: operations may be using it
         try:
@@ -282,7 +280,7 @@ class HubGraphQL(GraphQL):
             )
         return value
 
-    async def parse_http_body(self, request: Any) -> GraphQLRequestData:  # type: ignore[override]
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData:
         data = await super().parse_http_body(request)
         assert isinstance(data, GraphQLRequestData)  # batches are refused by parse_json
         if not isinstance(data.query, str) or not data.query.strip():
@@ -292,7 +290,7 @@ class HubGraphQL(GraphQL):
         self._check_bounds(data.query, data.variables)
         return data
 
-    def encode_json(self, data: object) -> bytes:  # type: ignore[override]
+    def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
@@ -303,12 +301,15 @@ async def healthz(_: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-async def readyz(request: Request) -> Response:
+async def readyz(request: Request, given: Database | None = None) -> Response:
     """Ready to serve: the database answers and the event bus is connected (503 with
     the reason otherwise). Also the bus and event-log state, who runs the background
-    jobs, and this process's live event-bus subscribers (websocket subscriptions)."""
-    db: Database = request.app.state.db
-    services: Services | None = getattr(request.app.state, "services", None)
+    jobs, and this process's live event-bus subscribers (websocket subscriptions).
+    Before start-up (no hub yet) only the database the app was ``given`` is checked."""
+    hub: Hub | None = getattr(request.app.state, "hub", None)
+    db = hub.db if hub is not None else given
+    if db is None:
+        return JSONResponse({"status": "starting"}, 503)
     body: dict[str, Any] = {"status": "ok", "database": db.dialect, "process": os.getpid()}
     try:
         async with db.read() as conn:
@@ -316,20 +317,19 @@ async def readyz(request: Request) -> Response:
     except Exception as exc:
         log.warning("readiness check failed: %s", exc)
         body.update(status="unavailable", database="unreachable")
-    if services is not None:
-        body.update(services.status())
-        # Live subscriptions: those following the bus, plus the members of groups
-        # served by one leader each (schema.fanout).
-        shared = fanout.broadcaster(services)
-        # The hub's own listener (revocations, hub.sessions) is not counted.
-        sessions = getattr(request.app.state, "sessions", None)
-        own = sessions.bus_subscriptions if sessions is not None else 0
-        body["subscribers"] = services.bus.subscriber_count - own - shared.leaders + shared.live
-        body["subscriptionGroups"] = shared.leaders
-        if not services.bus.healthy:
-            body["status"] = "unavailable"
-    else:
+    if hub is None:
         body["subscribers"] = 0
+        return JSONResponse(body, 200 if body["status"] == "ok" else 503)
+    body.update(hub.status())
+    # Live subscriptions: those following the bus, plus the members of groups served
+    # by one leader each (schema.fanout).
+    shared = fanout.broadcaster(hub)
+    # The hub's own listener (revocations, hub.sessions) is not counted.
+    own = hub.sessions.bus_subscriptions
+    body["subscribers"] = hub.bus.subscriber_count - own - shared.leaders + shared.live
+    body["subscriptionGroups"] = shared.leaders
+    if not hub.bus.healthy:
+        body["status"] = "unavailable"
     return JSONResponse(body, 200 if body["status"] == "ok" else 503)
 
 
@@ -339,17 +339,15 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     schema = build_schema(settings, limiter=limiter)
     graphql_app = HubGraphQL(schema, settings, limiter)
 
+    async def ready(request: Request) -> Response:
+        return await readyz(request, db)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = db is None
-        app.state.db = db or Database(settings)
-        app.state.services = Services(settings, app.state.db)
-        await app.state.services.start()
-        app.state.commerce = Commerce(settings, app.state.db, app.state.services.publish)
-        sessions = graphql_app.sessions = OpenSockets(app.state.db, settings.auth_cache_seconds)
-        sessions.start(app.state.services.bus)
-        app.state.sessions = sessions
-        app.state.services.reconcile_payments = app.state.commerce.reconcile_payments
+        hub = app.state.hub = build_hub(settings, db or Database(settings))
+        await hub.start()
+        graphql_app.sessions = hub.sessions
         # Long-lived objects (schema, settings, caches) out of the collector's way, and
         # fewer young-generation passes: GC pauses otherwise dominate tail latency.
         gc.collect()
@@ -358,21 +356,19 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         try:
             yield
         finally:
-            await sessions.stop()
             graphql_app.sessions = None
             await limiter.aclose()
-            await app.state.commerce.aclose()
-            await app.state.services.stop()
+            await hub.aclose()
             if own:
-                await app.state.db.dispose()
+                await hub.db.dispose()
 
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
-            Route("/readyz", readyz),
+            Route("/readyz", ready),
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
-            Route("/webhooks/stripe", stripe_webhook, methods=["POST"]),
+            *webhook_routes(),
             *(
                 [
                     Mount(
@@ -396,8 +392,4 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         ],
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.schema = schema
-    if db is not None:
-        app.state.db = db
     return app

@@ -27,10 +27,7 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 
 from hub.db.database import Database, Reader, fetch_all
-from hub.db.models import ApiKey, Customer
-
-keys_t = ApiKey.__table__
-customers_t = Customer.__table__
+from hub.db.tables import customers_t, keys_t
 
 # storefront: read the public catalog; customer: a shopper's own data; admin: staff,
 # everything; connector: ERP/marketplace sync (catalog and stock writes); partner:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from hub.domain.errors import Code
+
 INT32_MAX = 2**31 - 1
 INT32_MIN = -(2**31)
 INT64_MAX = 2**63 - 1
@@ -46,7 +48,7 @@ class Text:
     max_len: int = 255
     multiline: bool = False
 
-    def problem(self, value: str, name: str) -> tuple[str, str] | None:
+    def problem(self, value: str, name: str) -> tuple[Code, str] | None:
         """``(code, message)`` for a value outside this bound, else None."""
         return text_problem(value, name, self.max_len, multiline=self.multiline)
 
@@ -68,7 +70,7 @@ def describe(char: str) -> str:
 
 def text_problem(
     value: str, name: str, max_len: int, *, multiline: bool = False
-) -> tuple[str, str] | None:
+) -> tuple[Code, str] | None:
     """``("INVALID" | "TOO_LONG", message)`` for text a field may not hold, else None."""
     bad = control_character(value, multiline=multiline)
     if bad is not None:
@@ -77,9 +79,9 @@ def text_problem(
             if multiline
             else "it must be one line of printable text"
         )
-        return "INVALID", f"{name} contains a control character ({describe(bad)}); {allowed}"
+        return Code.INVALID, f"{name} contains a control character ({describe(bad)}); {allowed}"
     if len(value) > max_len:
-        return "TOO_LONG", f"{name} is longer than {max_len} characters"
+        return Code.TOO_LONG, f"{name} is longer than {max_len} characters"
     return None
 
 

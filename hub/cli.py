@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +24,7 @@ from hub.startup import CliError, database_step, first_line, require_migrated
 
 # Plain help (no boxes), and no Python type beside each parameter: the metavars say
 # what a value is (Typer prints `<int>`, `<bool>` for arguments whatever they are).
+# Both ignores: patching Typer's methods is the point (method-assign).
 typer.core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
 typer.core.TyperArgument._usage_display_name = lambda self: self.display_name_raw  # type: ignore[method-assign]
 
@@ -157,8 +159,8 @@ def serve(
 
 
 def _run_uvicorn(
-    settings: Settings, sock, host: str, port: int, *, reload: bool, workers: int
-) -> None:  # type: ignore[no-untyped-def]
+    settings: Settings, sock: socket.socket, host: str, port: int, *, reload: bool, workers: int
+) -> None:
     """uvicorn on the socket bound above (what ``uvicorn.run`` does, given a socket)."""
     import uvicorn
     from uvicorn.supervisors import ChangeReload, Multiprocess
@@ -341,8 +343,8 @@ def apikey_revoke(
     """Revoke an API key by its id (running hubs close its websockets at once with
     HUB_REDIS_URL, else within HUB_AUTH_CACHE_SECONDS)."""
     from hub.auth import revoke_api_key
+    from hub.composition import create_bus
     from hub.db.database import Database
-    from hub.events.bus import create_bus
 
     settings = _settings()
     require_migrated(settings)

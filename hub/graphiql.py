@@ -24,10 +24,15 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
+
+if TYPE_CHECKING:
+    import httpx
 
 CDN = "https://unpkg.com/"
 DEFAULT_REGISTRY = "https://registry.npmjs.org/"
@@ -162,7 +167,13 @@ class PageCache:
 class AssetFiles(StaticFiles):
     """The installed assets; their paths carry their versions, so browsers keep them."""
 
-    def file_response(self, full_path, stat_result, scope: Scope, status_code: int = 200):  # type: ignore[no-untyped-def]
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
         response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
         return response
@@ -182,7 +193,7 @@ def _digest(algorithm: str, data: bytes) -> str:
     return f"{algorithm}-" + base64.b64encode(hashlib.new(algorithm, data).digest()).decode()
 
 
-def _fetch(client, registry: str, name: str, version: str) -> bytes:  # type: ignore[no-untyped-def]
+def _fetch(client: httpx.Client, registry: str, name: str, version: str) -> bytes:
     import httpx
 
     meta_url = registry.rstrip("/") + "/" + quote(name, safe="@") + "/" + version

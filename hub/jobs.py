@@ -5,7 +5,7 @@ With ``HUB_REDIS_URL`` set, this worker expires reservations every
 ``HUB_CART_SWEEP_SECONDS`` and gives back payments of checkouts that died before
 writing their order every ``HUB_PAYMENT_RECONCILE_SECONDS`` (:func:`reconcile_payments`)
 (``hub serve`` processes do so only when they have not seen
-its heartbeat for ``HUB_WORKER_GRACE_SECONDS``, see :class:`hub.services.Services`). It
+its heartbeat for ``HUB_WORKER_GRACE_SECONDS``, see :mod:`hub.background`). It
 also runs the outbox sweeper, which marks events published (and publishes those whose
 process died first). :class:`WorkerSupervisor` keeps it running across Redis outages.
 
@@ -34,15 +34,16 @@ import logging
 import os
 import signal
 import socket
-import time
 from typing import Any
 
 from arq.connections import RedisSettings
 from arq.cron import cron
 from arq.worker import Worker, create_worker
 
+from hub.background import drain, worker_heartbeat_key
+from hub.composition import build_hub
+from hub.container import Hub
 from hub.db.database import Database
-from hub.services import Services, worker_heartbeat_key
 from hub.settings import Settings
 
 log = logging.getLogger("hub.jobs")
@@ -71,18 +72,16 @@ def _budget(ctx: dict[str, Any]) -> float:
 
 async def release_expired_reservations(ctx: dict[str, Any]) -> int:
     """Release reservations past their expiry; keeps going while a backlog remains."""
-    services: Services = ctx["services"]
+    hub: Hub = ctx["hub"]
     lock: asyncio.Lock = ctx["release_lock"]
     if lock.locked():  # the previous tick is still draining
         return 0
     async with lock:
-        deadline = time.monotonic() + _budget(ctx)
-        total = 0
-        while True:
-            released = await services.inventory.release_expired(limit=RELEASE_BATCH)
-            total += released
-            if released < RELEASE_BATCH or time.monotonic() >= deadline:
-                break
+
+        async def batch() -> int:
+            return await hub.inventory.release_expired(limit=RELEASE_BATCH)
+
+        total = await drain(batch, RELEASE_BATCH, _budget(ctx))
     if total:
         log.info("released %d expired reservations", total)
     return total
@@ -90,56 +89,38 @@ async def release_expired_reservations(ctx: dict[str, Any]) -> int:
 
 async def sweep_outbox(ctx: dict[str, Any]) -> int:
     """Publish events committed but never published (their process died first)."""
-    services: Services = ctx["services"]
+    hub: Hub = ctx["hub"]
     lock: asyncio.Lock = ctx["outbox_lock"]
     if lock.locked():
         return 0
     async with lock:
-        deadline = time.monotonic() + _budget(ctx)
-        total = 0
-        while True:
-            swept = await services.dispatcher.sweep_once()
-            total += swept
-            if swept < services.dispatcher.batch or time.monotonic() >= deadline:
-                break
-    return total
+        return await drain(hub.dispatcher.sweep_once, hub.dispatcher.batch, _budget(ctx))
 
 
 async def delete_expired_carts(ctx: dict[str, Any]) -> int:
     """Delete abandoned carts long expired (never completed ones, never one a
     checkout runs on: :func:`hub.domain.carts.delete_expired`)."""
-    services: Services = ctx["services"]
+    hub: Hub = ctx["hub"]
     lock: asyncio.Lock = ctx["carts_lock"]
     if lock.locked():
         return 0
     async with lock:
-        return await services.delete_expired_carts(budget=JOB_TIMEOUT / 2)
+        return await hub.delete_expired_carts(budget=JOB_TIMEOUT / 2)
 
 
 async def reconcile_payments(ctx: dict[str, Any]) -> int:
     """Give back payments of checkouts that died before writing their order
-    (:func:`hub.domain.checkout_payments.reconcile`), every
-    ``HUB_PAYMENT_RECONCILE_SECONDS``. Its payment providers are made on first use."""
+    (:func:`hub.domain.checkout.reconcile`), every
+    ``HUB_PAYMENT_RECONCILE_SECONDS``."""
     lock: asyncio.Lock = ctx.setdefault("payments_lock", asyncio.Lock())
     if lock.locked():
         return 0
     async with lock:
-        commerce = ctx.get("commerce")
-        if commerce is None:
-            from hub.commerce import Commerce
-
-            services: Services = ctx["services"]
-            commerce = ctx["commerce"] = Commerce(ctx["settings"], ctx["db"], services.publish)
-        settled: int = await commerce.reconcile_payments()
+        hub: Hub = ctx["hub"]
+        settled = await hub.reconcile_payments()
     if settled:
         log.info("gave back %d payments of checkouts that never wrote their order", settled)
     return settled
-
-
-async def _close_payments(ctx: dict[str, Any]) -> None:
-    commerce = ctx.pop("commerce", None)
-    if commerce is not None:
-        await commerce.aclose()
 
 
 async def setup(ctx: dict[str, Any]) -> None:
@@ -147,22 +128,21 @@ async def setup(ctx: dict[str, Any]) -> None:
     settings: Settings = ctx["settings"]
     db = Database(settings)
     ctx["db"] = db
-    # The bus is a RedisBus here (redis_url is set). We don't start the services: the
+    # The bus is a RedisBus here (redis_url is set). We don't start the hub: the
     # dispatcher's own loop is replaced by the sweep_outbox cron job, publishing needs
     # no reader, and a worker has no subscribers to feed from the event log.
-    ctx["services"] = Services(settings, db)
+    ctx["hub"] = build_hub(settings, db)
     ctx["release_lock"] = asyncio.Lock()
     ctx["outbox_lock"] = asyncio.Lock()
     ctx["carts_lock"] = asyncio.Lock()
 
 
 async def teardown(ctx: dict[str, Any]) -> None:
-    services: Services | None = ctx.pop("services", None)
+    hub: Hub | None = ctx.pop("hub", None)
     db: Database | None = ctx.pop("db", None)
-    await _close_payments(ctx)
     try:
-        if services is not None:
-            await services.stop()
+        if hub is not None:
+            await hub.aclose()
     finally:
         if db is not None:
             await db.dispose()
@@ -170,7 +150,7 @@ async def teardown(ctx: dict[str, Any]) -> None:
 
 async def on_startup(ctx: dict[str, Any]) -> None:
     """arq's start-up hook, run each time the worker (re)connects to Redis."""
-    if "services" not in ctx:
+    if "hub" not in ctx:
         await setup(ctx)
     connected = ctx.get("connected")
     if connected is not None:
@@ -235,7 +215,7 @@ class WorkerSupervisor:
     database and the jobs' state are kept across. It logs one line per change of state
     (connected, Redis lost), not one per attempt.
 
-    While connected it keeps :func:`hub.services.worker_heartbeat_key` alive in Redis
+    While connected it keeps :func:`hub.background.worker_heartbeat_key` alive in Redis
     (expiring after ``HUB_WORKER_GRACE_SECONDS``); a heartbeat that can't be written
     counts as Redis lost. Serve processes that don't see it run the jobs themselves.
     """

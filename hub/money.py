@@ -140,7 +140,7 @@ def bound_minor(amount: Decimal, currency: str, *, lower: bool) -> int | None:
             )
     if (lower and scaled > INT32_MAX) or (not lower and scaled < INT32_MIN):
         return None
-    return int(max(INT32_MIN, min(INT32_MAX, scaled)))
+    return max(INT32_MIN, min(INT32_MAX, int(scaled)))
 
 
 @lru_cache(maxsize=8192)

@@ -75,7 +75,7 @@ class OpenSockets:
         for _, closer in (socks or {}).values():
             self.closed_count += 1
             task = asyncio.ensure_future(self._close_one(closer, reason))
-            self._closing.add(task)  # type: ignore[arg-type]
+            self._closing.add(task)
             task.add_done_callback(self._closing.discard)
 
     @staticmethod

@@ -238,6 +238,7 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Read settings; turn a validation failure into one line per bad variable."""
     try:
+        # arg-type: the overrides are validated by pydantic here, whatever their type.
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         parts = []

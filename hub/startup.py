@@ -73,7 +73,7 @@ def explain_database_error(exc: BaseException, settings: Settings) -> str:
             if isinstance(e, sqlite3.OperationalError) and "locked" in msg:
                 return f"the SQLite database {path} is locked by another program (HUB_DATABASE_URL)"
     else:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 
         parts = urlsplit(url)
         where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"

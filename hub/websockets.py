@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from starlette.websockets import WebSocketDisconnect, WebSocketState
@@ -36,6 +36,13 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    ConnectionErrorMessage,
+    ErrorMessage,
+    OperationMessage,
+)
+
+from hub.settings import Settings
 
 CLOSE_TOO_BIG = 1009
 TRANSPORT_TYPES = frozenset({"connection_init", "ping", "pong", "subscribe", "complete"})
@@ -54,7 +61,8 @@ class TextWebSocketAdapter(ASGIWebSocketAdapter):
     for size and type before they are decoded."""
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object]:
-        limit = self.view.settings.max_body_bytes
+        settings: Settings = getattr(self.view, "settings")  # noqa: B009  (the hub's view)
+        limit = settings.max_body_bytes
         ws = self.ws
         try:
             while ws.application_state != WebSocketState.DISCONNECTED:
@@ -93,7 +101,10 @@ class SocketRefusal(Exception):
         super().__init__(reason)
         self.code = code
         self.reason = reason
-        self.payload = {"message": reason, "extensions": {"code": error_code, **extensions}}
+        self.payload: dict[str, object] = {
+            "message": reason,
+            "extensions": {"code": error_code, **extensions},
+        }
 
 
 def _operation_problem(payload: object) -> str | None:
@@ -147,7 +158,7 @@ class _Guarded:
         return True, self.view.operation_too_large(payload)
 
 
-class TransportWSHandler(_Guarded, BaseGraphQLTransportWSHandler):
+class TransportWSHandler(_Guarded, BaseGraphQLTransportWSHandler[Any, None]):
     """graphql-transport-ws (the graphql-ws library's protocol)."""
 
     async def handle(self) -> None:
@@ -188,6 +199,8 @@ class TransportWSHandler(_Guarded, BaseGraphQLTransportWSHandler):
                         await self.websocket.close(4409, f"Subscriber for {message['id']} exists")
                         return
                     refusal = {"id": message["id"], "type": "error", "payload": [error]}
+                    # arg-type: an error's payload is a list of errors on the wire;
+                    # strawberry's TypedDict says one.
                     await self.send_message(refusal)  # type: ignore[arg-type]
                     return
         await super().handle_message(message)
@@ -205,7 +218,7 @@ class TransportWSHandler(_Guarded, BaseGraphQLTransportWSHandler):
             await self.cleanup_operation(operation_id)
 
 
-class LegacyWSHandler(_Guarded, BaseGraphQLWSHandler):
+class LegacyWSHandler(_Guarded, BaseGraphQLWSHandler[Any, None]):
     """graphql-ws (subscriptions-transport-ws, older Apollo clients)."""
 
     async def handle(self) -> None:
@@ -236,9 +249,12 @@ class LegacyWSHandler(_Guarded, BaseGraphQLWSHandler):
                 if not usable:
                     return
                 if error is not None:
-                    await self.send_message({"type": "error", "id": op_id, "payload": error})
+                    await self.send_message(
+                        ErrorMessage(type="error", id=cast(str, op_id), payload=cast(Any, error))
+                    )
                     return
-        await super().handle_message(message)
+        # Checked above: a JSON object of a known type, with an id where one is needed.
+        await super().handle_message(cast(OperationMessage, message))
         if kind == "connection_init" and self.connection_acknowledged and self._hub_handle is None:
             self.register()
 
@@ -247,13 +263,17 @@ class LegacyWSHandler(_Guarded, BaseGraphQLWSHandler):
             await super().handle_connection_init(message)
         except SocketRefusal as exc:
             with contextlib.suppress(WebSocketDisconnected):
-                await self.send_message({"type": "connection_error", "payload": exc.payload})
+                await self.send_message(
+                    ConnectionErrorMessage(type="connection_error", payload=exc.payload)
+                )
             await self.websocket.close(exc.code, exc.reason)
 
     async def _connection_error(self, message: str) -> None:
-        payload = {"message": message, "extensions": {"code": "BAD_REQUEST"}}
+        payload: dict[str, object] = {"message": message, "extensions": {"code": "BAD_REQUEST"}}
         with contextlib.suppress(WebSocketDisconnected):
-            await self.send_message({"type": "connection_error", "payload": payload})
+            await self.send_message(
+                ConnectionErrorMessage(type="connection_error", payload=payload)
+            )
 
     async def _error(self, op_id: object, message: str) -> None:
         out: dict[str, Any] = {
@@ -263,7 +283,7 @@ class LegacyWSHandler(_Guarded, BaseGraphQLWSHandler):
         if isinstance(op_id, str):
             out["id"] = op_id
         with contextlib.suppress(WebSocketDisconnected):
-            await self.send_message(out)  # type: ignore[arg-type]
+            await self.send_message(cast(ErrorMessage, out))  # without an id when it had none
 
     async def _hub_stop(self) -> None:
         if self.keep_alive_task:

@@ -59,10 +59,7 @@ class _OrderLoaders:
 
 def order_loaders(info: Info) -> _OrderLoaders:
     ctx = info.context
-    got = getattr(ctx, "_order_loaders", None)
-    if got is None:
-        got = _OrderLoaders(ctx)
-        ctx._order_loaders = got
+    got: _OrderLoaders = ctx.keyed(_OrderLoaders, lambda: _OrderLoaders(ctx))
     return got
 
 

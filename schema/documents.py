@@ -44,7 +44,7 @@ def set_code(error: GraphQLError, code: str) -> GraphQLError:
     """Give ``error`` an ``extensions.code`` unless it has one."""
     ext = error.extensions
     if not ext or "code" not in ext:
-        error.extensions = {**(ext or {}), "code": code}
+        error.extensions = {**(ext or {}), "code": str(code)}
     return error
 
 

@@ -45,6 +45,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from websockets.protocol import State
 
+from hub.container import Hub
 from hub.websockets import LegacyWSHandler as GuardedLegacyWSHandler
 from hub.websockets import TransportWSHandler as GuardedTransportWSHandler
 from schema.context import HubContext
@@ -67,7 +68,7 @@ class TransportWSHandler(GuardedTransportWSHandler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if isinstance(self.context, HubContext):
-            self.context.ws_handler = (TRANSPORT_WS, self)  # type: ignore[attr-defined]
+            self.context.ws_handler = (TRANSPORT_WS, self)
 
 
 class LegacyWSHandler(GuardedLegacyWSHandler):
@@ -76,13 +77,13 @@ class LegacyWSHandler(GuardedLegacyWSHandler):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if isinstance(self.context, HubContext):
-            self.context.ws_handler = (LEGACY_WS, self)  # type: ignore[attr-defined]
+            self.context.ws_handler = (LEGACY_WS, self)
 
 
 def _operation(ctx: HubContext) -> tuple[str, str, Callable[[], bool]] | None:
     """(protocol, operation id, is-finished) of the subscription being resolved now, on
     a websocket served by one of the handlers above; None otherwise."""
-    served = getattr(ctx, "ws_handler", None)
+    served = ctx.ws_handler
     if served is None:
         return None
     protocol, handler = served
@@ -384,16 +385,17 @@ class Broadcaster:
 _BROADCASTERS: weakref.WeakKeyDictionary[Any, Broadcaster] = weakref.WeakKeyDictionary()
 
 
-def broadcaster(services: Any, queue_size: int = 1000) -> Broadcaster:
-    found = _BROADCASTERS.get(services)
+def broadcaster(hub: Hub, queue_size: int = 1000) -> Broadcaster:
+    found = _BROADCASTERS.get(hub)
     if found is None:
-        found = _BROADCASTERS[services] = Broadcaster(queue_size)
+        found = _BROADCASTERS[hub] = Broadcaster(queue_size)
     return found
 
 
 def leader_of(ctx: HubContext) -> Group | None:
     """The group ``ctx`` leads, when it is a leader's context."""
-    return getattr(ctx, "fanout_group", None)
+    group = ctx.fanout_group
+    return group if isinstance(group, Group) else None
 
 
 def join(info: Any, ctx: HubContext, queue_size: int) -> AsyncGenerator[Any, None] | None:
@@ -401,7 +403,7 @@ def join(info: Any, ctx: HubContext, queue_size: int) -> AsyncGenerator[Any, Non
     for it (which yields nothing itself and ends when the member does), or None when it
     can't be (not on a websocket of ours; variables that aren't plain JSON)."""
     found = _operation(ctx)
-    if found is None or ctx.services is None:
+    if found is None:
         return None
     protocol, op_id, finished = found
     raw = info._raw_info
@@ -419,21 +421,19 @@ def join(info: Any, ctx: HubContext, queue_size: int) -> AsyncGenerator[Any, Non
         principal.scopes,
         ctx.channel_header,
     )
-    fanout = broadcaster(ctx.services, queue_size)
+    fanout = broadcaster(ctx.hub, queue_size)
     group = fanout.groups.get(key)
     if group is None or group.closed:
         group = fanout.groups[key] = Group(fanout, key, raw.operation)
-        document = print_ast(DocumentNode(definitions=[raw.operation, *raw.fragments.values()]))
+        document = print_ast(DocumentNode(definitions=(raw.operation, *raw.fragments.values())))
         leader_ctx = HubContext(
-            db=ctx.db,
-            settings=ctx.settings,
-            services=ctx.services,
+            ctx.hub,
             request=ctx.request,
             principal=principal,
             channel_header=ctx.channel_header,
             request_id=f"{ctx.request_id}-fanout",
         )
-        leader_ctx.fanout_group = group  # type: ignore[attr-defined]
+        leader_ctx.fanout_group = group
         group.start(info.schema, document, dict(raw.variable_values), leader_ctx)
     if protocol == TRANSPORT_WS:
         prefix = '{"id":' + orjson.dumps(op_id).decode() + ',"type":"next","payload":'
@@ -444,7 +444,11 @@ def join(info: Any, ctx: HubContext, queue_size: int) -> AsyncGenerator[Any, Non
     # However the operation ends (even stopped before its stream first ran), it leaves.
     task = asyncio.current_task()
     if task is not None:
-        task.add_done_callback(lambda _task, member=member: member.end())
+
+        def leave(_task: asyncio.Task[Any]) -> None:
+            member.end()
+
+        task.add_done_callback(leave)
     return _member_stream(member)
 
 

@@ -58,9 +58,10 @@ from hub.db.models import (
 from hub.db.models.carts import CartDeliveryGroup
 from hub.db.models.customers import Customer
 from hub.domain import carts as cartsvc
+from hub.domain.errors import Code
 from hub.domain.paging import MAX_CURSOR
 from hub.money import DECIMAL_FORMAT, InvalidDecimal
-from schema.errors import ApiError, UserError
+from schema.errors import ApiCode, ApiError, UserError, UserErrorCode
 
 JSON_MAX_DEPTH = 32
 
@@ -144,7 +145,7 @@ def text_bound(coordinate: str, arg: str | None = None) -> Text:
 
 # --------------------------------------------------------------------------- checks
 
-Problems = list[tuple[tuple[str, ...], str, str]]  # (path, code, message)
+Problems = list[tuple[tuple[str, ...], Code, str]]  # (path, code, message)
 Check = Callable[[Any, tuple[str, ...], Problems], None]
 
 
@@ -165,7 +166,7 @@ def _text_check(bound: Text) -> Check:
 
 def _decimal_check(value: Any, path: tuple[str, ...], out: Problems) -> None:
     if isinstance(value, InvalidDecimal):
-        out.append((path, "INVALID", f"{_name(path)} is not {DECIMAL_FORMAT}"))
+        out.append((path, Code.INVALID, f"{_name(path)} is not {DECIMAL_FORMAT}"))
 
 
 def _datetime_check(value: Any, path: tuple[str, ...], out: Problems) -> None:
@@ -173,7 +174,7 @@ def _datetime_check(value: Any, path: tuple[str, ...], out: Problems) -> None:
         try:
             value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
         except (OverflowError, ValueError):
-            out.append((path, "INVALID", f"{_name(path)} is not a time that exists in UTC"))
+            out.append((path, Code.INVALID, f"{_name(path)} is not a time that exists in UTC"))
 
 
 def _json_check(value: Any, path: tuple[str, ...], out: Problems) -> None:
@@ -197,7 +198,7 @@ def _json_check(value: Any, path: tuple[str, ...], out: Problems) -> None:
 
     problem = walk(value, 0)
     if problem is not None:
-        out.append((path, "INVALID", problem))
+        out.append((path, Code.INVALID, problem))
 
 
 _SCALAR_CHECKS: dict[str, Check] = {
@@ -335,6 +336,7 @@ def _guarded(resolve: Callable[..., Any], guard: _FieldGuard) -> Callable[..., A
             return resolve(source, info, **kwargs)
         return _refuse(resolve, guard, problems, source, info, kwargs)
 
+    # attr-defined: graphql-core's marker for a default resolver, set on a function.
     guarded._is_default = getattr(resolve, "_is_default", False)  # type: ignore[attr-defined]
     return guarded
 
@@ -359,14 +361,14 @@ async def _refuse(
     if guard.payload is not None:
         return guard.payload([_user_error(p) for p in problems])
     _, _, message = problems[0]
-    raise ApiError(f"{guard.coordinate}: {message}", "BAD_USER_INPUT")
+    raise ApiError(f"{guard.coordinate}: {message}", ApiCode.BAD_USER_INPUT)
 
 
-def _user_error(problem: tuple[tuple[str, ...], str, str]) -> UserError:
+def _user_error(problem: tuple[tuple[str, ...], Code, str]) -> UserError:
     path, code, message = problem
     if len(path) > 1 and path[0] == "input":
         path = path[1:]
-    return UserError(field=list(path), message=message, code=code)
+    return UserError(field=list(path), message=message, code=UserErrorCode(code))
 
 
 def _permissions(field: GraphQLField) -> tuple[Any, ...]:
@@ -383,7 +385,7 @@ def _payload_builder(field: GraphQLField) -> Callable[[list[UserError]], Any] | 
         return None
     definition = gtype.extensions.get("strawberry-definition")
     origin = getattr(definition, "origin", None)
-    if origin is None:
+    if definition is None or origin is None:
         return None
     empty: dict[str, Any] = {}
     for sf in definition.fields:

@@ -1,17 +1,19 @@
-"""Per-request dataloaders (XByYLoader): every relation is one batched statement."""
+"""Per-request dataloaders (XByYLoader): every relation is one batched statement.
+
+The loaders know nothing of the request context: they are given the request's reader,
+how to get the operation's channel (loaded once, on first need), and whether the
+caller is staff (:class:`LoaderScope`, which :class:`schema.context.HubContext` is)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
 from aiodataloader import DataLoader
 
+from hub.db.database import Reader
 from hub.domain import catalog, inventory
-
-if TYPE_CHECKING:
-    from schema.context import HubContext
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -23,11 +25,11 @@ class Loader(DataLoader):
 
     def __init__(
         self,
-        fetch: Callable[[Sequence[Any]], Awaitable[dict[Hashable, Any]]],
+        fetch: Callable[[Sequence[Any]], Awaitable[Mapping[Any, Any]]],
         default: Callable[[], Any] | None = None,
         key: Callable[[Any], Hashable] | None = None,
     ) -> None:
-        self.cache_map: dict[Hashable, Any] = {}
+        self.cache_map: Mapping[Any, Any] = {}
         self._fetch = fetch
         self._default = default
         self._key = key or (lambda k: k)
@@ -47,25 +49,43 @@ class Loader(DataLoader):
         return self.load(key)
 
 
+class LoaderScope(Protocol):
+    """What the loaders need of a request."""
+
+    @property
+    def reader(self) -> Reader: ...
+
+    @property
+    def staff(self) -> bool: ...
+
+    def channel(self) -> Awaitable[catalog.ChannelRecord]:
+        """The operation's channel (loaded on the first call, then the same)."""
+        ...
+
+    def loaded_channel(self) -> catalog.ChannelRecord | None:
+        """The channel if already loaded, without a statement."""
+        ...
+
+
 class Loaders:
-    def __init__(self, ctx: HubContext) -> None:
-        reader = ctx.reader
-        self._ctx = ctx
+    def __init__(self, scope: LoaderScope) -> None:
+        reader = scope.reader
+        self._scope = scope
         self._collection_products: dict[tuple[int, Any], Loader] = {}
 
         async def channel() -> catalog.ChannelRecord:
-            return await ctx.channel()
+            return await scope.channel()
 
-        async def products_by_pk(keys: Sequence[int]) -> dict[Hashable, Any]:
+        async def products_by_pk(keys: Sequence[int]) -> Mapping[Any, Any]:
             return await catalog.products_by_pks(reader, keys, await channel())
 
-        async def products_by_handle(keys: Sequence[str]) -> dict[Hashable, Any]:
+        async def products_by_handle(keys: Sequence[str]) -> Mapping[Any, Any]:
             return await catalog.products_by_handles(reader, keys, await channel())
 
         async def variants_by_product(keys: Sequence[catalog.ProductRecord]) -> dict:
             return await catalog.variants_by_products(reader, keys, await channel())
 
-        async def variants_by_pk(keys: Sequence[int]) -> dict[Hashable, Any]:
+        async def variants_by_pk(keys: Sequence[int]) -> Mapping[Any, Any]:
             return await catalog.variants_by_pks(reader, keys, await channel())
 
         self.product_by_id = Loader(products_by_pk)
@@ -85,26 +105,26 @@ class Loaders:
         self.channel_by_id = Loader(lambda keys: catalog.channels_by_pks(reader, keys))
         self.location_by_id = Loader(lambda keys: inventory.locations_by_pks(reader, keys))
 
-        async def stock(keys: Sequence[int]) -> dict[Hashable, Any]:
+        async def stock(keys: Sequence[int]) -> Mapping[Any, Any]:
             return await inventory.stock_by_location(reader, keys, (await channel()).pk)
 
         self.stock_by_variant = Loader(stock, default=dict)
         self.levels_by_variant = Loader(
             lambda keys: inventory.levels_for_variants(reader, keys), default=list
         )
-        self._channel_locations: dict[int, Any] = {}
+        self._channel_locations: dict[int, asyncio.Future[list[Any]]] = {}
         self._variants_in: dict[int, Loader] = {}
 
     def variant_in_channel(self, channel: catalog.ChannelRecord) -> Loader:
         """Variants priced (and their availability counted) in ``channel`` rather than
         the request's: a cart's lines show the cart's channel. The request's own
         channel shares ``variant_by_id``."""
-        fut = self._ctx._channel
-        if fut is not None and fut.done() and not fut.exception() and fut.result().pk == channel.pk:
+        mine = self._scope.loaded_channel()
+        if mine is not None and mine.pk == channel.pk:
             return self.variant_by_id
         loader = self._variants_in.get(channel.pk)
         if loader is None:
-            reader = self._ctx.reader
+            reader = self._scope.reader
             loader = self._variants_in[channel.pk] = Loader(
                 lambda keys: catalog.variants_by_pks(reader, keys, channel)
             )
@@ -115,11 +135,11 @@ class Loaders:
         key = (size, after)
         loader = self._collection_products.get(key)
         if loader is None:
-            ctx = self._ctx
+            scope = self._scope
 
-            async def fetch(keys: Sequence[int]) -> dict[Hashable, Any]:
+            async def fetch(keys: Sequence[int]) -> Mapping[Any, Any]:
                 return await catalog.products_in_collections(
-                    ctx.reader, keys, await ctx.channel(), size, after, staff=ctx.staff
+                    scope.reader, keys, await scope.channel(), size, after, staff=scope.staff
                 )
 
             loader = self._collection_products[key] = Loader(fetch)
@@ -130,7 +150,7 @@ class Loaders:
         fut = self._channel_locations.get(channel_pk)
         if fut is None:
             fut = self._channel_locations[channel_pk] = asyncio.ensure_future(
-                inventory.list_locations(self._ctx.reader, channel_pk=channel_pk)
+                inventory.list_locations(self._scope.reader, channel_pk=channel_pk)
             )
         locs = await fut
         for loc in locs:

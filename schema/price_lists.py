@@ -39,15 +39,14 @@ async def _write(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, lis
 def _entries_loader(info: Info, size: int, after: tuple[int, int] | None) -> Loader:
     """Entries of price lists, one loader (one statement) per page shape and request."""
     ctx = info.context
-    store: dict[Any, Loader] = ctx.__dict__.setdefault("_price_list_entry_loaders", {})
-    loader = store.get((size, after))
-    if loader is None:
 
-        async def fetch(keys: Sequence[int]) -> dict[Hashable, Any]:
-            got = await pricing.entries_for_lists(ctx.reader, keys, limit=size + 1, after=after)
-            return dict(got.items())
+    async def fetch(keys: Sequence[int]) -> dict[Hashable, Any]:
+        got = await pricing.entries_for_lists(ctx.reader, keys, limit=size + 1, after=after)
+        return dict(got.items())
 
-        loader = store[(size, after)] = Loader(fetch, default=list)
+    loader: Loader = ctx.keyed(
+        ("price_list_entries", size, after), lambda: Loader(fetch, default=list)
+    )
     return loader
 
 

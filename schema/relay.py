@@ -13,7 +13,7 @@ from strawberry.types import Info
 
 from hub import ids
 from hub.domain.paging import InvalidCursor, InvalidPage, PageRequest, decode_cursor, encode_cursor
-from schema.errors import ApiError
+from schema.errors import ApiCode, ApiError, decode_id
 
 T = TypeVar("T")
 
@@ -108,7 +108,7 @@ def page_request(
     try:
         page.validate(max_size)
     except InvalidPage as exc:
-        raise ApiError(str(exc), "INVALID_PAGE") from None
+        raise ApiError(str(exc), ApiCode.INVALID_PAGE) from None
     return page
 
 
@@ -129,7 +129,7 @@ def connection_from_list(
             _, pk = decode_cursor(page.before, kind)
             end = next((i for i, it in enumerate(items) if key(it) == pk), end)
     except InvalidCursor as exc:
-        raise ApiError(str(exc), "INVALID_CURSOR") from None
+        raise ApiError(str(exc), ApiCode.INVALID_CURSOR) from None
     window = items[start:end]
     if page.backward:
         n = page.size(default_size)
@@ -143,14 +143,6 @@ def connection_from_list(
     return ConnectionValue(
         nodes, lambda: [encode_cursor(kind, None, key(it)) for it in nodes], has_next, has_prev
     )
-
-
-def decode_id(gid: str, expected: str | tuple[str, ...]) -> int:
-    """A global id's primary key; a GraphQL error for a malformed or foreign id."""
-    try:
-        return ids.decode(gid, expected)[1]
-    except ids.InvalidId as exc:
-        raise ApiError(str(exc), "INVALID_ID") from None
 
 
 # --------------------------------------------------------------------------- node registry
@@ -196,11 +188,11 @@ def _parse_gid(gid: str) -> tuple[str, Any]:
         entry = _NODE_TYPES.get(type_name)
         if entry is None and type_name and raw:
             known = " or ".join(_NODE_TYPES)
-            raise ApiError(f"{gid!r} is not a {known} id", "INVALID_ID")
+            raise ApiError(f"{gid!r} is not a {known} id", ApiCode.INVALID_ID)
         key = entry.parse(raw) if entry is not None else None
         if key is not None:
             return type_name, key
-    raise ApiError(f"{gid!r} is not a hub global id (gid://hub/<Type>/<id>)", "INVALID_ID")
+    raise ApiError(f"{gid!r} is not a hub global id (gid://hub/<Type>/<id>)", ApiCode.INVALID_ID)
 
 
 async def resolve_nodes(info: Info, gids: Sequence[str]) -> list[Any]:
@@ -216,3 +208,16 @@ async def resolve_nodes(info: Info, gids: Sequence[str]) -> list[Any]:
     got = await asyncio.gather(*(_NODE_TYPES[n].fetch(info, wanted[n]) for n in names))
     found = dict(zip(names, got, strict=True))
     return [found[t].get(k) for t, k in parsed]
+
+
+__all__ = [
+    "Connection",
+    "ConnectionValue",
+    "Node",
+    "connection_from_list",
+    "decode_id",
+    "node_types",
+    "page_request",
+    "register_node",
+    "resolve_nodes",
+]

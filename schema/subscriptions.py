@@ -26,15 +26,12 @@ import weakref
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
-import orjson
 import strawberry
-from graphql.execution.executor import CollectedErrors
-from graphql.pyutils import is_awaitable
 from strawberry.types import Info
 
-from hub import ids
+from hub.container import Hub
 from hub.db.database import Reader
 from hub.domain import catalog
 from hub.domain import inventory as inv
@@ -43,8 +40,8 @@ from schema import fanout
 from schema.catalog import Product, ProductVariantType
 from schema.catalog import visible_product as _visible
 from schema.context import HubContext, in_context_arg
-from schema.errors import ApiError
-from schema.execution import HubExecutionContext
+from schema.engine.subscriptions import SharedEvent
+from schema.errors import ApiCode, ApiError, decode_id
 from schema.inventory import LocationType
 from schema.loaders import Loaders
 
@@ -113,18 +110,7 @@ class _Level:
         self.available = level["available"]
 
 
-class _Shared:
-    """An event's value, shared by every subscriber of one process in one channel. It
-    also keeps the results of executing subscription documents on it, so subscribers
-    asking the same thing share one execution (see :class:`SubscriptionExecutionContext`)."""
-
-    __slots__ = ("results",)
-
-    def __init__(self) -> None:
-        self.results: dict[tuple[Any, ...], tuple[Any, Any]] = {}
-
-
-class _InventoryChange(_Shared):
+class _InventoryChange(SharedEvent):
     __slots__ = ("level", "location", "occurred_at", "reason", "reference", "variant")
 
     def __init__(
@@ -139,7 +125,7 @@ class _InventoryChange(_Shared):
         self.reference = payload.get("reference")
 
 
-class _AvailabilityChange(_Shared):
+class _AvailabilityChange(SharedEvent):
     __slots__ = ("occurred_at", "product", "variant")
 
     def __init__(
@@ -178,7 +164,7 @@ class _Snapshot:
         self.location = location
         self.product = product
         self.variants = variants
-        self.value: _Shared | None = None  # None: nothing to send (deleted since)
+        self.value: SharedEvent | None = None  # None: nothing to send (deleted since)
 
     def prime(self, loaders: Loaders) -> None:
         if self.variant is not None:
@@ -242,7 +228,7 @@ class _Snapshots:
         try:
             ppk = payload.get("productId")
             products = await catalog.products_by_pks(reader, [ppk], channel) if ppk else {}
-            product = products.get(ppk)
+            product = products.get(ppk) if ppk else None
             if product is None:
                 return _Snapshot()
             by_product = await catalog.variants_by_products(reader, [product], channel)
@@ -284,105 +270,18 @@ class _FreshLoaders:
         return getattr(loaders, name)
 
 
-_SNAPSHOTS: weakref.WeakKeyDictionary[Any, _Snapshots] = weakref.WeakKeyDictionary()
+_SNAPSHOTS: weakref.WeakKeyDictionary[Hub, _Snapshots] = weakref.WeakKeyDictionary()
 
 
-def snapshots(services: Any) -> _Snapshots:
-    """The snapshot cache of one app's services (one per process when served)."""
-    cache = _SNAPSHOTS.get(services)
+def snapshots(hub: Hub) -> _Snapshots:
+    """The snapshot cache of one hub (one per process when served)."""
+    cache = _SNAPSHOTS.get(hub)
     if cache is None:
-        cache = _SNAPSHOTS[services] = _Snapshots(services.db)
+        cache = _SNAPSHOTS[hub] = _Snapshots(hub.db)
     return cache
 
 
-# ------------------------------------------------------------- shared execution
-
-
-class SubscriptionExecutionContext(HubExecutionContext):
-    """:class:`HubExecutionContext` that executes a subscription event once per process
-    for all the subscribers asking the same thing of it.
-
-    An event's value is one object per (event, kind, channel) in a process (see
-    :class:`_Snapshots`); the result of a document on it depends only on the document,
-    its variables and the caller's scopes. The first subscriber executes it, with its
-    own fresh dataloaders; the others with the same key get that result. Only results
-    computed without waiting (no resolver touched the database) and without errors are
-    shared; anything else runs per subscriber as it would anyway. Queries and mutations
-    only pay an ``isinstance``.
-    """
-
-    def build_per_event_executor(self, payload: Any) -> Any:
-        # graphql-core copies the subscription's executor for every event with
-        # ``copy.copy`` (slow, generic); per subscriber per event that adds up. A shared
-        # result skips the copy altogether; otherwise a plain ``__dict__`` copy.
-        if isinstance(payload, _Shared):
-            key = self._hub_key()
-            if key is not None:
-                hit = payload.results.get(key)
-                if hit is not None and hit[0] is self.operation:
-                    return _Executed(hit[1])
-        executor = object.__new__(type(self))
-        executor.__dict__.update(self.__dict__)
-        executor.root_value = payload
-        executor.collected_errors = CollectedErrors()
-        return executor
-
-    def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
-        value = self.root_value
-        if not isinstance(value, _Shared):
-            return super().execute_operation(*args, **kwargs)
-        # A result already shared never gets here (see build_per_event_executor).
-        key = self._hub_key()
-        result = super().execute_operation(*args, **kwargs)
-        if key is not None and not is_awaitable(result) and not result.errors:
-            # The operation node is kept with the result: its id can't be reused meanwhile.
-            value.results[key] = (self.operation, result)
-        return result
-
-    def _hub_key(self) -> tuple[Any, ...] | None:
-        # Fixed for the life of a subscription (document, variables, the connection's
-        # principal): computed once, and copied into every per-event executor.
-        try:
-            return self.__dict__["_hub_share_key"]
-        except KeyError:
-            key = self.__dict__["_hub_share_key"] = self._share_key()
-            return key
-
-    def _share_key(self) -> tuple[Any, ...] | None:
-        principal = getattr(self.context_value, "principal", None)
-        if principal is None:
-            return None
-        variables = getattr(self.variable_values, "coerced", self.variable_values)
-        try:
-            frozen = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS, default=repr)
-        except TypeError:
-            return None
-        return (id(self.operation), frozen, principal.scopes)
-
-
-class _Executed:
-    """A per-event executor whose result was already computed for another subscriber."""
-
-    __slots__ = ("result",)
-
-    def __init__(self, result: Any) -> None:
-        self.result = result
-
-    def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
-        return self.result
-
-
 # ------------------------------------------------------------------- the event loop
-
-
-def _connection_lock(ctx: HubContext) -> asyncio.Lock:
-    """Serialises database use of one connection's subscriptions: they share a context
-    (and its read connection), which is released between events."""
-    lock = getattr(ctx, "_hub_subscription_lock", None)
-    if lock is None:
-        lock = asyncio.Lock()
-        ctx._hub_subscription_lock = lock  # type: ignore[attr-defined]
-    return lock
 
 
 async def _subscribe_channel(ctx: HubContext, info: Info) -> asyncio.Future:
@@ -390,9 +289,11 @@ async def _subscribe_channel(ctx: HubContext, info: Info) -> asyncio.Future:
     (``X-Hub-Channel``, or ``channel`` in the connection_init payload), else the default.
     Kept per subscription: two subscriptions of one connection may differ."""
     handle = in_context_arg(info, "channel") or ctx.channel_header
-    async with _connection_lock(ctx):
+    # One connection's subscriptions share a context (and its read connection), which
+    # is released between events: their database use takes turns.
+    async with ctx.subscription_lock:
         try:
-            channel = await ctx._load_channel(handle)
+            channel = await ctx.load_channel(handle)
         finally:
             await ctx.reader.close()
     fut: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -403,20 +304,16 @@ async def _subscribe_channel(ctx: HubContext, info: Info) -> asyncio.Future:
 def _pks(gids: Iterable[str], type_name: str, arg: str, limit: int) -> frozenset[int]:
     gids = list(gids)
     if not gids:
-        raise ApiError(f"{arg} must name at least one id", "INVALID_ARGUMENT")
+        raise ApiError(f"{arg} must name at least one id", ApiCode.INVALID_ARGUMENT)
     if len(gids) > limit:
-        raise ApiError(f"{arg}: at most {limit} ids per subscription", "INVALID_ARGUMENT")
-    try:
-        return frozenset(ids.decode_pk(g, type_name) for g in gids)
-    except ids.InvalidId as exc:
-        raise ApiError(str(exc), "INVALID_ID") from None
+        raise ApiError(f"{arg}: at most {limit} ids per subscription", ApiCode.INVALID_ARGUMENT)
+    return frozenset(decode_id(g, type_name) for g in gids)
 
 
-def _bus(ctx: HubContext) -> Any:
-    services = ctx.services
-    if services is None or not getattr(services, "started", False):
-        raise ApiError("subscriptions are not available on this server", "UNAVAILABLE")
-    return services
+def _bus(ctx: HubContext) -> Hub:
+    if not ctx.hub.started:
+        raise ApiError("subscriptions are not available on this server", ApiCode.UNAVAILABLE)
+    return ctx.hub
 
 
 async def _follow(
@@ -433,13 +330,13 @@ async def _follow(
     subscription's channel set on the context; after it has been resolved and sent the
     read connection goes back to the pool.
     """
-    services = _bus(ctx)
-    cache = snapshots(services)
-    sub = services.bus.subscribe([TOPIC], maxsize=QUEUE_SIZE)
+    hub = _bus(ctx)
+    cache = snapshots(hub)
+    sub = hub.bus.subscribe([TOPIC], maxsize=QUEUE_SIZE)
     group = fanout.leader_of(ctx)
     if group is not None:
         group.ready.set()  # its members are live from now on
-    lock = _connection_lock(ctx)
+    lock = ctx.subscription_lock
     try:
         async for event in sub:
             try:
@@ -452,8 +349,10 @@ async def _follow(
             if value is None or (accept is not None and not accept(snap)):
                 continue
             async with lock:
-                ctx._channel = channel
-                ctx.loaders = _FreshLoaders(ctx, snap)  # type: ignore[assignment]
+                ctx.use_channel(channel)
+                # A stand-in that makes the real Loaders on first use (most shared
+                # results never touch one) and forwards every attribute to them.
+                ctx.loaders = cast(Loaders, _FreshLoaders(ctx, snap))
                 try:
                     yield value
                 finally:
@@ -462,7 +361,7 @@ async def _follow(
             raise ApiError(
                 "this subscription fell too far behind the stock changes and was "
                 "closed; subscribe again (and re-read current levels)",
-                "SUBSCRIBER_OVERFLOW",
+                ApiCode.SUBSCRIBER_OVERFLOW,
             )
     finally:
         await sub.close()
@@ -499,7 +398,7 @@ class Subscription:
         ctx: HubContext = info.context
         if not ctx.principal.has("connector"):
             raise ApiError(
-                "this needs an API key with the admin or connector scope", "ACCESS_DENIED"
+                "this needs an API key with the admin or connector scope", ApiCode.ACCESS_DENIED
             )
         limit = ctx.settings.max_page_size
         variants = _pks(variant_ids, "ProductVariant", "variantIds", limit)
@@ -511,14 +410,14 @@ class Subscription:
         _bus(ctx)
         channel = await _subscribe_channel(ctx, info)
         if (shared := _shared_stream(ctx, info)) is not None:
-            return shared  # type: ignore[return-value]
+            return shared
 
         def wanted(p: dict[str, Any]) -> bool:
             return p["variantId"] in variants and (
                 locations is None or p["locationId"] in locations
             )
 
-        return _follow(ctx, channel, "stock", wanted)  # type: ignore[return-value]
+        return _follow(ctx, channel, "stock", wanted)
 
     @strawberry.subscription(
         description="Availability in the request's channel (`@inContext(channel:)`, "
@@ -533,7 +432,7 @@ class Subscription:
         _bus(ctx)
         channel = await _subscribe_channel(ctx, info)
         if (shared := _shared_stream(ctx, info)) is not None:
-            return shared  # type: ignore[return-value]
+            return shared
 
         def wanted(p: dict[str, Any]) -> bool:
             return p.get("productId") in products
@@ -542,4 +441,4 @@ class Subscription:
             # Storefronts hear only of products sold to them (active, priced here).
             return _visible(ctx, snap.product) is not None
 
-        return _follow(ctx, channel, "availability", wanted, accept)  # type: ignore[return-value]
+        return _follow(ctx, channel, "availability", wanted, accept)

@@ -9,136 +9,13 @@ that variable the PostgreSQL half is skipped locally, and fails under CI (``CI``
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from hub.app import create_app
-from hub.auth import create_api_key
-from hub.db.database import Database
-from hub.db.migrate import upgrade
-from hub.demo import seed_demo
-from hub.settings import load_settings
-
-CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "contract"
-# Set to a file to append every document the tests send through Hub.gql (JSON lines):
-# tests/differential/ replays the queries among them (see its README).
-RECORD_DOCUMENTS = os.environ.get("HUB_RECORD_DOCUMENTS")
-DEMO_PRODUCTS = 600
-BACKENDS = ["sqlite", "postgresql"]
-
-
-def contract_operation(name: str) -> str:
-    return (CONTRACT / "operations" / f"{name}.graphql").read_text()
-
-
-def _pg_server_url() -> str | None:
-    url = os.environ.get("HUB_TEST_POSTGRES_URL")
-    if not url:
-        return None
-    return (
-        url.replace("postgresql://", "postgresql+asyncpg://", 1)
-        if url.startswith("postgresql://")
-        else url
-    )
-
-
-@dataclass
-class Hub:
-    """One backend's running app, with helpers to call it."""
-
-    name: str
-    db: Database
-    client: httpx.AsyncClient
-    admin_token: str
-    storefront_token: str
-    statements: list[str] = field(default_factory=list)
-    app: Any = None
-    lifespan: Any = None
-
-    async def gql(
-        self,
-        query: str,
-        variables: dict[str, Any] | None = None,
-        *,
-        token: str | None = None,
-        headers: dict[str, str] | None = None,
-        operation: str | None = None,
-    ) -> dict[str, Any]:
-        h = dict(headers or {})
-        if token:
-            h["Authorization"] = f"Bearer {token}"
-        body: dict[str, Any] = {"query": query, "variables": variables or {}}
-        if operation:
-            body["operationName"] = operation
-        if RECORD_DOCUMENTS:
-            self._record(body, token, headers)
-        resp = await self.client.post("/graphql", json=body, headers=h)
-        assert resp.status_code == 200, resp.text
-        return resp.json()
-
-    def _record(
-        self, body: dict[str, Any], token: str | None, headers: dict[str, str] | None
-    ) -> None:
-        who = {self.admin_token: "admin", self.storefront_token: "storefront", None: None}
-        line = {**body, "as": who.get(token, "other"), "headers": headers or None}
-        with open(RECORD_DOCUMENTS, "a", encoding="utf-8") as out:
-            out.write(json.dumps(line, default=str) + "\n")
-
-    async def admin(
-        self, query: str, variables: dict[str, Any] | None = None, **kw: Any
-    ) -> dict[str, Any]:
-        return await self.gql(query, variables, token=self.admin_token, **kw)
-
-    @contextmanager
-    def count_statements(self) -> Iterator[list[str]]:
-        seen: list[str] = []
-
-        def on_exec(conn, cursor, statement, params, context, executemany) -> None:
-            # Only the request's own statements: the app's background tasks (outbox
-            # dispatcher and marker, reservation expiry; all named "hub-...") may run
-            # theirs at any moment.
-            try:
-                task = asyncio.current_task()
-            except RuntimeError:
-                task = None
-            if task is not None and task.get_name().startswith("hub-"):
-                return
-            seen.append(statement)
-
-        event.listen(self.db.engine.sync_engine, "before_cursor_execute", on_exec)
-        try:
-            yield seen
-        finally:
-            event.remove(self.db.engine.sync_engine, "before_cursor_execute", on_exec)
-
-    async def scalar(self, sql: str, **params: Any) -> Any:
-        async with self.db.read() as conn:
-            return (await conn.execute(text(sql), params)).scalar()
-
-
-async def _start(name: str, url: str) -> Hub:
-    settings = load_settings(database_url=url)
-    db = Database(settings)
-    await upgrade(db.engine)
-    await seed_demo(db, DEMO_PRODUCTS)
-    _, admin = await create_api_key(db, "tests-admin", ["admin"])
-    _, store = await create_api_key(db, "tests-storefront", ["storefront"])
-    app = create_app(settings, db=db)
-    lifespan = app.router.lifespan_context(app)  # the app's real start-up: bus, services
-    await lifespan.__aenter__()
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub")
-    return Hub(name, db, client, admin, store, app=app, lifespan=lifespan)
+from tests.helpers.client import BACKENDS, Hub, _pg_server_url, _start, pg_admin
 
 
 @pytest.fixture(scope="session")
@@ -148,24 +25,14 @@ def pg_database() -> Iterator[str | None]:
     if server is None:
         yield None
         return
-    import asyncio
 
     name = f"hub_test_{uuid.uuid4().hex[:10]}"
-
-    async def admin_exec(sql: str) -> None:
-        eng = create_async_engine(server, isolation_level="AUTOCOMMIT")
-        try:
-            async with eng.connect() as conn:
-                await conn.execute(text(sql))
-        finally:
-            await eng.dispose()
-
-    asyncio.run(admin_exec(f'CREATE DATABASE "{name}"'))
+    asyncio.run(pg_admin(server, f'CREATE DATABASE "{name}"'))
     base = server.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"
     finally:
-        asyncio.run(admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(pg_admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -12,7 +12,7 @@ from hub.app import create_app
 from hub.db.database import Database
 from hub.db.migrate import pending_diff
 from hub.settings import load_settings
-from tests.conftest import Hub
+from tests.helpers.client import Hub
 
 
 async def test_health_and_readiness(hub: Hub) -> None:

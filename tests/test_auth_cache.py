@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from hub.auth import PrincipalCache, authenticate, create_api_key, revoke_api_key
 from hub.db.database import Reader
-from tests.conftest import Hub
+from tests.helpers.client import Hub
 
 ME = "{ channels { handle } }"
 

@@ -37,15 +37,7 @@ from sqlalchemy import text
 from hub.db.database import Database
 from hub.domain import giftcards as gc
 from hub.settings import load_settings
-from tests.connectors.test_payments import (  # noqa: F401  (fixtures)
-    API_KEY,
-    WEBHOOK_SECRET,
-    FakeStripe,
-    _fake_stripe_server,
-    _no_stripe_telemetry,
-    fake_stripe,
-)
-from tests.processes import (
+from tests.helpers.processes import (
     BACKENDS,
     Process,
     database,
@@ -55,7 +47,15 @@ from tests.processes import (
     serve,
     wait_ready,
 )
-from tests.test_race import _stocked_variant, gql, pk
+from tests.helpers.race import _stocked_variant, gql, pk
+from tests.helpers.stripe import (  # noqa: F401  (fixtures)
+    API_KEY,
+    WEBHOOK_SECRET,
+    FakeStripe,
+    _fake_stripe_server,
+    _no_stripe_telemetry,
+    fake_stripe,
+)
 
 LEASE = 3  # seconds: HUB_CHECKOUT_LEASE_SECONDS of every process here
 QUANTITY = 2

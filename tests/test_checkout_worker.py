@@ -22,8 +22,8 @@ from hub.db.database import Database
 from hub.db.models import CheckoutPayment
 from hub.domain import giftcards as gc
 from hub.settings import load_settings
-from tests.processes import Process, hub_env, run_hub_async
-from tests.test_worker import (  # noqa: F401  (fixtures)
+from tests.helpers.processes import Process, hub_env, run_hub_async
+from tests.helpers.worker import (  # noqa: F401  (fixtures)
     WAIT,
     Events,
     database_url,

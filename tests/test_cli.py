@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.processes import (
+from tests.helpers.processes import (
     BACKENDS,
     HUB,
     Process,

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import Hub, contract_operation
-from tests.edge_helpers import client, codes, edge_app
+from tests.helpers.client import Hub, contract_operation
+from tests.helpers.edge import client, codes, edge_app
 
 LISTING = contract_operation("ProductListing")
 # The selection of the probe: one product costs 1 + (2 + 10 x (1 + (2 + 6 x (1 +

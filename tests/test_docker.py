@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.processes import Process, database, free_port, hub_env, wait_ready
+from tests.helpers.processes import Process, database, free_port, hub_env, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER_DIR = ROOT / "docker"

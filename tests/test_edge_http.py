@@ -12,8 +12,9 @@ import httpx
 import orjson
 
 from hub.auth import create_api_key, revoke_api_key
-from tests.conftest import Hub
-from tests.edge_helpers import client, codes, edge_app
+from tests.helpers.app import schema_of
+from tests.helpers.client import Hub
+from tests.helpers.edge import client, codes, edge_app
 
 SHOP = "{ channels { handle } }"
 
@@ -191,7 +192,7 @@ async def test_query_and_variables_bounds(hub: Hub) -> None:
 
 async def test_document_cache_is_bounded_by_bytes_and_keyed_by_hash(hub: Hub) -> None:
     async with edge_app(hub, document_cache_bytes=20_000_000) as app:
-        store = app.state.schema.documents
+        store = schema_of(app).documents
         async with client(app) as c:
             for i in range(50):  # distinct documents of ~9 KB each
                 pad = " ".join(f"a{i}_{j}: handle" for j in range(40))

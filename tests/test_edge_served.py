@@ -34,8 +34,8 @@ import websockets
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import contract_operation
-from tests.processes import (
+from tests.helpers.client import contract_operation
+from tests.helpers.processes import (
     Process,
     database,
     hub_env,

@@ -18,8 +18,8 @@ import websockets
 
 from schema import fanout
 from schema.errors import ApiError
-from tests.processes import hub_run
-from tests.test_subscriptions import (
+from tests.helpers.processes import hub_run
+from tests.helpers.subscriptions import (
     AVAILABILITY,
     INVENTORY_CHANGED,
     WAIT,

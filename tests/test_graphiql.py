@@ -29,7 +29,7 @@ import httpx
 import pytest
 
 from hub import graphiql
-from tests.processes import HUB, Process, free_port, hub_env, unavailable, wait_ready
+from tests.helpers.processes import HUB, Process, free_port, hub_env, unavailable, wait_ready
 
 CHROMIUM = Path("/usr/bin/chromium")
 # What .ci/run and the README ask for: a headless Chromium that makes no connection of

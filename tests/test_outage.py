@@ -19,8 +19,8 @@ from hub.db.database import Database
 from hub.db.migrate import upgrade
 from hub.demo import seed_demo
 from hub.settings import load_settings
-from tests.edge_helpers import codes
-from tests.processes import unavailable
+from tests.helpers.edge import codes
+from tests.helpers.processes import unavailable
 
 LISTING = "{ products(first: 3) { nodes { handle variants(first: 2) { nodes { sku } } } } }"
 

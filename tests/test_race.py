@@ -4,13 +4,12 @@ the last 10 units, each on its own connection, alternating between the processes
 
 PostgreSQL comes from ``HUB_TEST_POSTGRES_URL`` (a server URL); without it the
 PostgreSQL half skips locally and fails under CI (``CI`` set). The process helpers
-are in ``tests/processes.py``.
+are in ``tests/helpers/processes.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from sqlalchemy import text
 
 from hub.db.database import Database
 from hub.settings import load_settings
-from tests.processes import (
+from tests.helpers.processes import (
     BACKENDS,
     Process,
     database,
@@ -32,33 +31,18 @@ from tests.processes import (
     serve,
     wait_ready,
 )
+from tests.helpers.race import (
+    _stocked_variant,
+    gql,
+    pk,
+)
 
 STOCK = 10
 BUYERS = 50
 
 
-def pk(gid: str) -> int:
-    return int(gid.rsplit("/", 1)[1])
-
-
-async def gql(client: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> dict:
-    resp = await client.post("/graphql", json={"query": query, "variables": variables})
-    assert resp.status_code == 200, resp.text
-    body = resp.json()
-    assert "errors" not in body, body
-    return body["data"]
-
-
 # ------------------------------------------------------------------ the race
 
-PRODUCT = """mutation($i: ProductInput!) { productCreate(input: $i) {
-  product { variants(first: 1) { nodes { id } } } userErrors { field code } } }"""
-PRICE = """mutation($p: [VariantPriceInput!]!) { productVariantPricesSet(prices: $p) {
-  userErrors { field code } } }"""
-LOCATION = """mutation($i: LocationInput!) { locationCreate(input: $i) {
-  location { id } userErrors { field code } } }"""
-ADJUST = """mutation($i: InventoryAdjustInput!) { inventoryAdjust(input: $i) {
-  level { onHand available } userErrors { field code } } }"""
 RESERVE = """mutation($i: InventoryReserveInput!) { inventoryReserve(input: $i) {
   level { reserved available } reservation { token } userErrors { field code message } } }"""
 LEVELS = """query($v: ID!) { node(id: $v) { ... on ProductVariant {
@@ -90,55 +74,6 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
         finally:
             for p in procs:
                 p.stop()
-
-
-async def _stocked_variant(client: httpx.AsyncClient, qty: int) -> tuple[str, str]:
-    """A new product, its variant priced on `web`, a new location with ``qty`` on hand."""
-    tag = uuid.uuid4().hex[:8]
-    made = (
-        await gql(
-            client,
-            PRODUCT,
-            {
-                "i": {
-                    "handle": f"race-{tag}",
-                    "title": f"Race {tag}",
-                    "status": "ACTIVE",
-                    "variants": [{"sku": f"RACE-{tag}".upper()}],
-                }
-            },
-        )
-    )["productCreate"]
-    assert made["userErrors"] == [], made
-    vid = made["product"]["variants"]["nodes"][0]["id"]
-    priced = await gql(client, PRICE, {"p": [{"variantId": vid, "channel": "web", "amount": "10"}]})
-    assert priced["productVariantPricesSet"]["userErrors"] == []
-    loc = (
-        await gql(
-            client,
-            LOCATION,
-            {
-                "i": {
-                    "handle": f"race-{tag}",
-                    "name": "Race warehouse",
-                    "kind": "WAREHOUSE",
-                    "countryCode": "US",
-                    "channels": ["web"],
-                }
-            },
-        )
-    )["locationCreate"]
-    assert loc["userErrors"] == [], loc
-    lid = loc["location"]["id"]
-    adj = (
-        await gql(
-            client,
-            ADJUST,
-            {"i": {"variantId": vid, "locationId": lid, "delta": qty, "reason": "received"}},
-        )
-    )["inventoryAdjust"]
-    assert adj == {"level": {"onHand": qty, "available": qty}, "userErrors": []}
-    return vid, lid
 
 
 async def test_no_overselling_across_two_processes(cluster: Cluster) -> None:

@@ -11,9 +11,9 @@ import uuid
 import pytest
 
 from hub.ratelimit import MemoryLimiter, Rate, RedisLimiter
-from tests.conftest import Hub
-from tests.edge_helpers import client, codes, edge_app
-from tests.processes import free_port, unavailable
+from tests.helpers.client import Hub
+from tests.helpers.edge import client, codes, edge_app
+from tests.helpers.processes import free_port, unavailable
 
 
 def redis_url() -> str:

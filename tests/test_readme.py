@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import Process, free_port, wait_ready
+from tests.helpers.processes import Process, free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"

@@ -19,13 +19,13 @@ import schemathesis
 import websockets
 from hypothesis import HealthCheck, given, settings
 
-from tests import fuzzing
-from tests.conftest import contract_operation
-from tests.processes import Process, database, hub_env, hub_run, serve, wait_ready
+from tests.helpers import fuzzing
+from tests.helpers.client import contract_operation
+from tests.helpers.processes import Process, database, hub_env, hub_run, serve, wait_ready
 
 # Strings with control characters and NUL, ids of real objects and hostile ones,
 # integers over the whole 32-bit range, decimals without bounds (exponents, NaN,
-# Infinity, 60 digits): see tests/fuzzing.py.
+# Infinity, 60 digits): see tests/helpers/fuzzing.py.
 fuzzing.register()
 
 # Examples per operation and run (84 operations, 4 runs: 2 databases x 2 keys): a

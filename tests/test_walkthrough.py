@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.processes import BACKENDS, HUB, Process, database, free_port, hub_env, wait_ready
+from tests.helpers.processes import BACKENDS, HUB, Process, database, free_port, hub_env, wait_ready
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -1,11 +1,12 @@
-"""Payment providers: the protocol (``base``), Stripe, offline tenders, and the test
-provider (``test_provider``: Stripe's test PaymentMethods, no network).
+"""Payment providers: Stripe, offline tenders, and the test provider
+(``test_provider``: Stripe's test PaymentMethods, no network). The protocol, its result
+type and its errors are ``connectors.base``'s, re-exported here.
 
 Gift cards are not here: their balances live in the hub's database, which a connector
 never touches, so they belong to the domain layer.
 """
 
-from connectors.payments.base import (
+from connectors.base import (
     PaymentError,
     PaymentIntentResult,
     PaymentProvider,

@@ -13,36 +13,30 @@ refunds (each refund result reports that refund alone).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from typing import ClassVar
 
-from connectors.payments.base import (
-    REFUND_REASONS,
+from connectors.base import (
     PaymentError,
     PaymentIntentResult,
     PaymentStatus,
     RefundReason,
+    check_amount,
+    check_idempotency_key,
+    check_refund_reason,
 )
+from connectors.payments.base import Authorization, ProviderBase
 from hub.money import is_currency
 
 
-class _OfflineProvider:
+class _OfflineProvider(ProviderBase):
     name: ClassVar[str]
     _reference_hint: ClassVar[str]
 
-    async def authorize(
-        self,
-        *,
-        amount: int,
-        currency: str,
-        payment_method_id: str | None,
-        reference: str,
-        idempotency_key: str,
-        metadata: Mapping[str, str] | None = None,
-    ) -> PaymentIntentResult:
+    async def _authorize(self, a: Authorization) -> PaymentIntentResult:
         """Record a payment taken in person: authorized and captured at once."""
-        if not idempotency_key or not idempotency_key.strip():
-            raise PaymentError("idempotency_key_required", "pass a non-empty idempotency key")
+        amount, currency, payment_method_id = a.amount, a.currency, a.payment_method_id
+        reference, idempotency_key = a.reference, a.idempotency_key
+        check_idempotency_key(idempotency_key)
         if not reference or not reference.strip():
             raise PaymentError("reference_required", f"pass {self._reference_hint} as reference")
         if payment_method_id is not None:
@@ -50,8 +44,7 @@ class _OfflineProvider:
                 "payment_method_not_supported",
                 f"{self.name} payments take no payment method id; pass None",
             )
-        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-            raise PaymentError("invalid_amount", "amount must be a positive integer")
+        check_amount(amount)
         if not is_currency(currency):
             raise PaymentError("invalid_currency", f"{currency!r} is not an ISO 4217 code")
         digest = hashlib.sha256(f"{reference.strip()}\x00{idempotency_key}".encode()).hexdigest()[
@@ -79,23 +72,14 @@ class _OfflineProvider:
             f"a {self.name} payment is captured when recorded and cannot be canceled; refund it",
         )
 
-    async def refund(
-        self,
-        intent_id: str,
-        amount: int | None = None,
-        *,
-        idempotency_key: str,
-        reason: RefundReason | None = None,
+    async def _refund(
+        self, intent_id: str, amount: int | None, idempotency_key: str, reason: RefundReason | None
     ) -> PaymentIntentResult:
         """Record money handed back: all of the payment, or ``amount`` of it."""
         captured, currency = self._parse(intent_id)
-        if reason is not None and reason not in REFUND_REASONS:
-            raise PaymentError(
-                "invalid_refund_reason", f"reason must be one of {sorted(REFUND_REASONS)}"
-            )
+        check_refund_reason(reason)
         refunded = captured if amount is None else amount
-        if isinstance(refunded, bool) or not isinstance(refunded, int) or refunded <= 0:
-            raise PaymentError("invalid_amount", "refund amount must be a positive integer")
+        check_amount(refunded, "refund amount")
         if refunded > captured:
             raise PaymentError(
                 "amount_too_large",

@@ -35,8 +35,7 @@ from stripe.params import (
     RefundCreateParams,
 )
 
-from connectors.payments.base import (
-    REFUND_REASONS,
+from connectors.base import (
     PaymentError,
     PaymentIntentResult,
     PaymentStatus,
@@ -44,7 +43,10 @@ from connectors.payments.base import (
     RefundReason,
     WebhookEvent,
     WebhookSignatureError,
+    check_idempotency_key,
+    check_refund_reason,
 )
+from connectors.payments.base import Authorization, ProviderBase
 from hub.money import exponent, is_currency
 
 log = logging.getLogger(__name__)
@@ -175,12 +177,7 @@ def _as_mapping(value: Any) -> Mapping[str, Any] | None:
     return value if isinstance(value, Mapping) else None
 
 
-def _require_key(idempotency_key: str) -> None:
-    if not idempotency_key or not idempotency_key.strip():
-        raise PaymentError("idempotency_key_required", "pass a non-empty idempotency key")
-
-
-class StripeProvider:
+class StripeProvider(ProviderBase):
     """``PaymentProvider`` for Stripe PaymentIntents, plus webhook verification.
 
     ``api_base`` points the client elsewhere than ``https://api.stripe.com`` (a test
@@ -237,22 +234,15 @@ class StripeProvider:
 
     # -- payments ---------------------------------------------------------------------
 
-    async def authorize(
-        self,
-        *,
-        amount: int,
-        currency: str,
-        payment_method_id: str | None,
-        reference: str,
-        idempotency_key: str,
-        metadata: Mapping[str, str] | None = None,
-    ) -> PaymentIntentResult:
+    async def _authorize(self, a: Authorization) -> PaymentIntentResult:
         """Create a manual-capture PaymentIntent and, given a payment method, confirm it.
 
         Without ``payment_method_id`` the intent is only created: the result is
         ``requires_action`` with the ``client_secret`` the storefront confirms with
         Stripe's client-side SDK."""
-        _require_key(idempotency_key)
+        amount, currency, payment_method_id = a.amount, a.currency, a.payment_method_id
+        reference, idempotency_key, metadata = a.reference, a.idempotency_key, a.metadata
+        check_idempotency_key(idempotency_key)
         if not reference or not reference.strip():
             raise PaymentError("reference_required", "pass the order or checkout reference")
         if not is_currency(currency):
@@ -288,7 +278,7 @@ class StripeProvider:
     async def capture(
         self, intent_id: str, amount: int | None = None, *, idempotency_key: str
     ) -> PaymentIntentResult:
-        _require_key(idempotency_key)
+        check_idempotency_key(idempotency_key)
         params: PaymentIntentCaptureParams = {"expand": ["latest_charge"]}
         with _stripe_errors("capture"):
             if amount is not None:
@@ -300,7 +290,7 @@ class StripeProvider:
         return self._result(intent.to_dict())
 
     async def cancel(self, intent_id: str, *, idempotency_key: str) -> PaymentIntentResult:
-        _require_key(idempotency_key)
+        check_idempotency_key(idempotency_key)
         params: PaymentIntentCancelParams = {"expand": ["latest_charge"]}
         with _stripe_errors("cancel"):
             intent = await self._client.v1.payment_intents.cancel_async(
@@ -308,20 +298,12 @@ class StripeProvider:
             )
         return self._result(intent.to_dict())
 
-    async def refund(
-        self,
-        intent_id: str,
-        amount: int | None = None,
-        *,
-        idempotency_key: str,
-        reason: RefundReason | None = None,
+    async def _refund(
+        self, intent_id: str, amount: int | None, idempotency_key: str, reason: RefundReason | None
     ) -> PaymentIntentResult:
         """Refund through the Refunds API; the result is the PaymentIntent after it."""
-        _require_key(idempotency_key)
-        if reason is not None and reason not in REFUND_REASONS:
-            raise PaymentError(
-                "invalid_refund_reason", f"reason must be one of {sorted(REFUND_REASONS)}"
-            )
+        check_idempotency_key(idempotency_key)
+        check_refund_reason(reason)
         params: RefundCreateParams = {
             "payment_intent": intent_id,
             "expand": ["charge", "payment_intent"],

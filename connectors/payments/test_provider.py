@@ -40,13 +40,16 @@ import re
 from collections.abc import Mapping
 from typing import Final
 
-from connectors.payments.base import (
-    REFUND_REASONS,
+from connectors.base import (
     PaymentError,
     PaymentIntentResult,
     PaymentStatus,
     RefundReason,
+    check_amount,
+    check_idempotency_key,
+    check_refund_reason,
 )
+from connectors.payments.base import Authorization, ProviderBase
 from hub.money import is_currency
 
 PROVIDER: Final = "test"
@@ -152,26 +155,17 @@ def succeeds(payment_method_id: str) -> bool:
     )
 
 
-class TestPaymentProvider:
+class TestPaymentProvider(ProviderBase):
     """``PaymentProvider`` for test payments (see the module docstring)."""
 
     __test__ = False  # not a pytest test class, whatever its name says
     name = PROVIDER
 
-    async def authorize(
-        self,
-        *,
-        amount: int,
-        currency: str,
-        payment_method_id: str | None,
-        reference: str,
-        idempotency_key: str,
-        metadata: Mapping[str, str] | None = None,
-    ) -> PaymentIntentResult:
-        if not idempotency_key or not idempotency_key.strip():
-            raise PaymentError("idempotency_key_required", "pass a non-empty idempotency key")
-        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
-            raise PaymentError("invalid_amount", "amount must be a positive integer")
+    async def _authorize(self, a: Authorization) -> PaymentIntentResult:
+        amount, currency, payment_method_id = a.amount, a.currency, a.payment_method_id
+        idempotency_key = a.idempotency_key
+        check_idempotency_key(idempotency_key)
+        check_amount(amount)
         if amount >= 10**18:
             raise PaymentError("invalid_amount", "amount is too large")
         if not is_currency(currency):
@@ -226,8 +220,7 @@ class TestPaymentProvider:
         """Capture all of the authorization, or ``amount`` of it (the rest is released)."""
         authorized, currency = self._parse(intent_id)
         taken = authorized if amount is None else amount
-        if isinstance(taken, bool) or not isinstance(taken, int) or taken <= 0:
-            raise PaymentError("invalid_amount", "amount must be a positive integer")
+        check_amount(taken)
         if taken > authorized:
             raise PaymentError(
                 "amount_too_large",
@@ -242,23 +235,14 @@ class TestPaymentProvider:
         authorized, currency = self._parse(intent_id)
         return self._result(intent_id, "canceled", authorized, currency, raw="canceled")
 
-    async def refund(
-        self,
-        intent_id: str,
-        amount: int | None = None,
-        *,
-        idempotency_key: str,
-        reason: RefundReason | None = None,
+    async def _refund(
+        self, intent_id: str, amount: int | None, idempotency_key: str, reason: RefundReason | None
     ) -> PaymentIntentResult:
         """Refund all of the payment, or ``amount`` of it (this refund alone is reported)."""
         authorized, currency = self._parse(intent_id)
-        if reason is not None and reason not in REFUND_REASONS:
-            raise PaymentError(
-                "invalid_refund_reason", f"reason must be one of {sorted(REFUND_REASONS)}"
-            )
+        check_refund_reason(reason)
         back = authorized if amount is None else amount
-        if isinstance(back, bool) or not isinstance(back, int) or back <= 0:
-            raise PaymentError("invalid_amount", "refund amount must be a positive integer")
+        check_amount(back, "refund amount")
         if back > authorized:
             raise PaymentError(
                 "amount_too_large", f"refund of {back} exceeds the {authorized} paid"

@@ -1,4 +1,4 @@
-"""Database URL -> async engine and session factory.
+"""Database URL -> async engine.
 
 SQLite (the embedded default) runs with WAL, foreign keys on and a busy timeout so
 several connections of one process can write without "database is locked".
@@ -17,8 +17,6 @@ from typing import Any
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
     create_async_engine,
 )
 
@@ -58,7 +56,3 @@ def create_engine(settings: Settings) -> AsyncEngine:
     )
     event.listen(engine.sync_engine.pool, "checkout", _drop_closed)
     return engine
-
-
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

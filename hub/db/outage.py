@@ -23,7 +23,7 @@ def _pg_unavailable(err: BaseException) -> bool:
     if isinstance(state, str) and state.startswith(_PG_STATES):
         return True
     try:
-        import asyncpg
+        import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
     except ImportError:  # pragma: no cover - asyncpg is a dependency
         return False
     return isinstance(

@@ -1,5 +1,10 @@
 """Business failures a client can act on: raised inside a transaction (so it rolls
-back and nothing is half-written) and returned as ``userErrors`` with a stable code."""
+back and nothing is half-written) and returned as ``userErrors`` with a stable code.
+
+A code is a member of a ``StrEnum``: :class:`Code` holds the codes every domain uses;
+each domain package adds its own enum (``InventoryCode``, ...), exported from its
+``__init__``. The schema turns the union of them into the GraphQL enum
+``UserErrorCode`` (``schema.errors``); a member's value is the string clients see."""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from enum import StrEnum
 
 
 class Code(StrEnum):
+    """The codes common to every domain."""
+
     BLANK = "BLANK"
     INVALID = "INVALID"
     TAKEN = "TAKEN"
@@ -21,9 +28,9 @@ class Code(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class UserError:
-    field: Sequence[str] | None
+    field: Sequence[str] | None  # the input path, in the domain's own terms
     message: str
-    code: str
+    code: StrEnum
 
 
 @dataclass
@@ -35,7 +42,7 @@ class DomainError(Exception):
 
 
 def fail(code: StrEnum, message: str, *path: str) -> DomainError:
-    return DomainError([UserError(list(path) or None, message, str(code))])
+    return DomainError([UserError(list(path) or None, message, code)])
 
 
 class Errors:
@@ -45,7 +52,7 @@ class Errors:
         self.items: list[UserError] = []
 
     def add(self, code: StrEnum, message: str, *path: str) -> None:
-        self.items.append(UserError(list(path) or None, message, str(code)))
+        self.items.append(UserError(list(path) or None, message, code))
 
     def raise_if_any(self) -> None:
         if self.items:

@@ -1,6 +1,7 @@
 """The event bus: committed outbox events fanned out to the subscribers of a process.
 
-Three transports carry events between processes, all behind :class:`EventBus`:
+Three transports carry events between processes, all behind the port
+:class:`connectors.base.EventBus` (with :class:`~connectors.base.Event`, re-exported here):
 
 - :class:`MemoryBus`: one process (the embedded default);
 - :class:`hub.events.pg_bus.PostgresBus`: PostgreSQL LISTEN/NOTIFY, on PostgreSQL
@@ -28,75 +29,21 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Protocol, Self
 
+from connectors.base import BusUnavailable, Event, EventBus, Position, Subscription
+
 if TYPE_CHECKING:
-    from hub.db.database import Database
-    from hub.settings import Settings
+    pass
 
 log = logging.getLogger(__name__)
 
 # Ids remembered per process to drop an event that arrives twice (by the transport and
 # by the tail, or published again by the sweeper). Beyond it, the tail's cursor does.
 DEFAULT_DEDUPE_WINDOW: Final = 65_536
-
-Position = tuple[int, int]  # (txid, id): commit order in the outbox
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One committed state change. ``id`` is the outbox row id (the dedupe key) and
-    ``txid`` the writing transaction's position in commit order (PostgreSQL: its
-    transaction id; SQLite, where writes are serial: 0), ``None`` when unknown; it is
-    not part of an event's identity (equality)."""
-
-    id: int
-    topic: str
-    payload: dict[str, Any]
-    txid: int | None = field(default=None, compare=False)
-
-
-class BusUnavailable(ConnectionError):
-    """The transport can't take events now; they stay in the outbox, and every process's
-    tail delivers them."""
-
-
-class Subscription(Protocol):
-    """An async iterator of events; ``close()`` (idempotent) ends the iteration."""
-
-    def __aiter__(self) -> AsyncIterator[Event]: ...
-
-    async def close(self) -> None: ...
-
-
-class EventBus(Protocol):
-    kind: str
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    async def publish(self, events: Sequence[Event]) -> None: ...
-
-    def subscribe(self, topics: Iterable[str], *, maxsize: int = 1000) -> Subscription: ...
-
-    def catch_up(
-        self, events: Sequence[Event], cursor: Position, ahead: Sequence[Event] = ()
-    ) -> int: ...
-
-    def status(self) -> dict[str, Any]: ...
-
-    @property
-    def healthy(self) -> bool: ...
-
-    @property
-    def subscriber_count(self) -> int: ...
-
-    on_connect: Callable[[], None] | None
 
 
 class _Closed:
@@ -328,6 +275,45 @@ class _LocalFanout:
         return news
 
 
+class _TransportBus(_LocalFanout):
+    """A bus with a transport between processes (PostgreSQL, Redis): a reader task that
+    keeps the transport subscribed, and is ``connected`` while it is."""
+
+    _ready: asyncio.Event
+    _reader: asyncio.Task[None] | None
+    _start_timeout: float
+
+    @property
+    def connected(self) -> bool:
+        """True while the transport is subscribed."""
+        return self._ready.is_set()
+
+    async def _start_reader(
+        self, run: Callable[[], Coroutine[Any, Any, None]], name: str, what: str
+    ) -> None:
+        """Start the reader and wait until it is subscribed (ConnectionError if it can't
+        be ``what`` in time)."""
+        if self._closed:
+            raise RuntimeError("the event bus is closed")
+        if self._reader is None:
+            self._reader = asyncio.create_task(run(), name=name)
+        try:
+            await asyncio.wait_for(self._ready.wait(), self._start_timeout)
+        except TimeoutError:
+            await self._stop_reader()
+            raise ConnectionError(
+                f"event bus: could not {what} within {self._start_timeout:g}s"
+                + (f" ({self._down_reason})" if self._down_reason else "")
+            ) from None
+
+    async def _stop_reader(self) -> None:
+        task, self._reader = self._reader, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait([task])  # unlike ``await task``, keeps our own cancellation
+        self._ready.clear()
+
+
 class MemoryBus(_LocalFanout):
     """In-process bus: ``publish`` hands events straight to local subscribers."""
 
@@ -344,15 +330,13 @@ class MemoryBus(_LocalFanout):
             self._deliver(event)
 
 
-def create_bus(settings: Settings, db: Database | None = None) -> EventBus:
-    """Redis pub/sub when ``HUB_REDIS_URL`` is set; else PostgreSQL LISTEN/NOTIFY when
-    the database is PostgreSQL (``db`` given); else an in-process ``MemoryBus``."""
-    if settings.redis_url:
-        from hub.events.redis_bus import RedisBus
-
-        return RedisBus(settings.redis_url, prefix=f"{settings.redis_prefix}:events:")
-    if db is not None and db.dialect == "postgresql":
-        from hub.events.pg_bus import PostgresBus
-
-        return PostgresBus.for_database(db)
-    return MemoryBus()
+__all__ = [
+    "DEFAULT_DEDUPE_WINDOW",
+    "BusUnavailable",
+    "Event",
+    "EventBus",
+    "MemoryBus",
+    "Position",
+    "QueueSubscription",
+    "Subscription",
+]

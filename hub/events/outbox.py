@@ -18,7 +18,6 @@ writer at a time allocates ids and commits, ``txid`` is 0 and ids are commit ord
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import orjson
 from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.background import cancel
 from hub.db.database import Database
 from hub.db.models.inventory import OutboxEvent
 from hub.events.bus import BusUnavailable, Event, EventBus, Position
@@ -166,10 +166,7 @@ class PublishedMarker:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
         await self.flush()
 
 
@@ -343,7 +340,8 @@ async def read_after(db: Database, cursor: Position, limit: int, hi: int = 0) ->
         if conn.dialect.name == "postgresql":
             params = {"t": cursor[0], "i": cursor[1], "n": limit, "hi": hi}
             rows = (await conn.execute(_PG_AFTER, params)).all()
-            events, ahead = [], []
+            events: list[Event] = []
+            ahead: list[Event] = []
             for r in rows:
                 if r.id is not None:
                     event = Event(r.id, r.topic, _payload(r.payload), r.txid)

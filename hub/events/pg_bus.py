@@ -27,10 +27,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 import orjson
 
-from hub.events.bus import BusUnavailable, Event, _LocalFanout
+from hub.events.bus import BusUnavailable, Event, _TransportBus
 
 if TYPE_CHECKING:
     from hub.db.database import Database
@@ -65,7 +65,7 @@ def pack(events: Sequence[Event], limit: int = MAX_PAYLOAD) -> list[str]:
     return payloads
 
 
-class PostgresBus(_LocalFanout):
+class PostgresBus(_TransportBus):
     kind = "postgresql"
 
     def __init__(
@@ -115,24 +115,9 @@ class PostgresBus(_LocalFanout):
 
         return cls(connect, fetch, **kw)
 
-    @property
-    def connected(self) -> bool:
-        return self._ready.is_set()
-
     async def start(self) -> None:
         """Connect and LISTEN; ConnectionError if that can't be done in time."""
-        if self._closed:
-            raise RuntimeError("the event bus is closed")
-        if self._reader is None:
-            self._reader = asyncio.create_task(self._run(), name="hub-events-listener")
-        try:
-            await asyncio.wait_for(self._ready.wait(), self._start_timeout)
-        except TimeoutError:
-            await self._stop_reader()
-            raise ConnectionError(
-                f"event bus: could not LISTEN on PostgreSQL within {self._start_timeout:g}s"
-                + (f" ({self._down_reason})" if self._down_reason else "")
-            ) from None
+        await self._start_reader(self._run, "hub-events-listener", "LISTEN on PostgreSQL")
 
     async def close(self) -> None:
         self._close_subscriptions()
@@ -180,13 +165,6 @@ class PostgresBus(_LocalFanout):
         for _, fut in batch:
             if not fut.done():
                 fut.set_result(None)
-
-    async def _stop_reader(self) -> None:
-        task, self._reader = self._reader, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task])
-        self._ready.clear()
 
     async def _run(self) -> None:
         low, high = self._backoff

@@ -23,14 +23,14 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from hub.events.bus import BusUnavailable, Event, _LocalFanout
+from hub.events.bus import BusUnavailable, Event, _TransportBus
 
 log = logging.getLogger("hub.events.bus")
 
 CHANNEL_PREFIX = "hub:events:"
 
 
-class RedisBus(_LocalFanout):
+class RedisBus(_TransportBus):
     """Redis pub/sub; one subscribing connection per bus (per process).
 
     The reader uses ``PSUBSCRIBE``, so a local ``subscribe()`` is live at once, with no
@@ -83,25 +83,9 @@ class RedisBus(_LocalFanout):
         self._publish_pause = publish_pause
         self._paused_until = 0.0
 
-    @property
-    def connected(self) -> bool:
-        """True while the pub/sub connection is subscribed."""
-        return self._ready.is_set()
-
     async def start(self) -> None:
         """Start the reader and wait until it is subscribed (ConnectionError if it can't)."""
-        if self._closed:
-            raise RuntimeError("the event bus is closed")
-        if self._reader is None:
-            self._reader = asyncio.create_task(self._read_forever(), name="hub-events-reader")
-        try:
-            await asyncio.wait_for(self._ready.wait(), self._start_timeout)
-        except TimeoutError:
-            await self._stop_reader()
-            raise ConnectionError(
-                f"event bus: could not subscribe on Redis within {self._start_timeout:g}s"
-                + (f" ({self._down_reason})" if self._down_reason else "")
-            ) from None
+        await self._start_reader(self._read_forever, "hub-events-reader", "subscribe on Redis")
 
     async def close(self) -> None:
         """Stop the reader, close every subscription and the Redis connections."""
@@ -137,13 +121,6 @@ class RedisBus(_LocalFanout):
         except (RedisError, OSError) as exc:
             self._paused_until = loop.time() + self._publish_pause
             raise BusUnavailable(f"Redis PUBLISH failed ({exc})") from exc
-
-    async def _stop_reader(self) -> None:
-        task, self._reader = self._reader, None
-        if task is not None:
-            task.cancel()
-            await asyncio.wait([task])  # unlike ``await task``, keeps our own cancellation
-        self._ready.clear()
 
     async def _read_forever(self) -> None:
         low, high = self._backoff

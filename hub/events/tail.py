@@ -26,6 +26,7 @@ import contextlib
 import logging
 from typing import Any
 
+from hub.background import cancel
 from hub.db.database import Database
 from hub.events.bus import EventBus, Position
 from hub.events.outbox import log_head, read_after
@@ -66,10 +67,7 @@ class OutboxTail:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel(task)
         if getattr(self.bus, "on_connect", None) == self.kick:
             self.bus.on_connect = None
 

@@ -38,7 +38,7 @@ Write = Callable[[cartsvc.Carts], Awaitable[Any]]
 
 
 def commerce(info: Info) -> Any:
-    return info.context.request.app.state.commerce
+    return info.context.hub
 
 
 async def _count_codes(info: Info, codes: list[str] | None) -> None:

@@ -80,8 +80,7 @@ class DeletePayload:
 def _tax_classes(info: Info) -> frozenset[str] | None:
     """The tax classes the configured engine knows (the built-in rules name theirs);
     None when it can't say (an external tax service), and then any slug goes."""
-    commerce = getattr(info.context.request.app.state, "commerce", None)
-    known = getattr(getattr(commerce, "tax", None), "tax_classes", None)
+    known = getattr(info.context.hub.tax, "tax_classes", None)
     return known() if callable(known) else None
 
 

@@ -25,7 +25,7 @@ the type's own ``coerce_output_value``, so values and errors are graphql-core's.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from graphql import (
     FieldNode,
@@ -132,6 +132,7 @@ class Completer:
             if check is None or check(value):
                 return value
         if type(value) is self.enum_cls:
+            # union-attr: enum_names is set whenever enum_cls is (_leaf_completer).
             name = self.enum_names.get(value)  # type: ignore[union-attr]
             if name is not None:
                 return name
@@ -213,7 +214,8 @@ class Step:
         self.completer: Completer | None = None
         self.nonnull = False
         # None: no arguments; a dict: literal arguments coerced once; False: per call.
-        self.args: dict[str, Any] | bool | None = None
+        # The arguments when they are literals (False: coerced per call), None: no resolver.
+        self.args: dict[str, Any] | Literal[False] | None = None
 
 
 class ObjectPlan:
@@ -263,7 +265,9 @@ class Compiler:
             plan.steps.append(step)
         return plan
 
-    def _literal_args(self, field_def: GraphQLField, node: FieldNode) -> dict[str, Any] | bool:
+    def _literal_args(
+        self, field_def: GraphQLField, node: FieldNode
+    ) -> dict[str, Any] | Literal[False]:
         if not field_def.args and not node.arguments:
             return {}
         for arg in node.arguments or ():

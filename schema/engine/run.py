@@ -26,6 +26,7 @@ those raised under a position already nulled.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from graphql import GraphQLError, located_error
@@ -106,7 +107,8 @@ class Run:
                         out[key] = self.catch(done, c.nonnull, step, fpos)
                         waiting = [key] if waiting is None else [*waiting, key]
                 except Exception as exc:
-                    out[key] = self.fail(exc, step.nonnull, step, (pos, key, type_name))
+                    self.fail(exc, step.nonnull, step, (pos, key, type_name))
+                    out[key] = None
         except Exception:
             if waiting:
                 self.ex.settle_in_background([out[k] for k in waiting])
@@ -133,7 +135,7 @@ class Run:
         if args is False:
             first: FieldDetails = step.details[0]
             args = get_argument_values(
-                step.field_def,
+                step.field_def,  # type: ignore[arg-type]  # a resolver step always has its field
                 first.node,
                 ex.variable_values,
                 first.fragment_variable_values,
@@ -215,7 +217,9 @@ class Run:
             return out
         return self._gather_items(out, waiting)
 
-    async def _gather_items(self, out: list[Any], waiting: list[int]) -> list[Any]:
+    async def _gather_items(
+        self, out: builtins.list[Any], waiting: builtins.list[int]
+    ) -> builtins.list[Any]:
         if len(waiting) == 1:
             i = waiting[0]
             out[i] = await out[i]
@@ -225,7 +229,9 @@ class Run:
                 out[i] = v
         return out
 
-    def _item(self, item: Completer, step: Step, v: Any, ipos: tuple, out: list[Any]) -> bool:
+    def _item(
+        self, item: Completer, step: Step, v: Any, ipos: tuple, out: builtins.list[Any]
+    ) -> bool:
         """Complete a list item into ``out``; True when what went in is awaitable."""
         try:
             done = self.complete(item, step, v, ipos)
@@ -234,7 +240,8 @@ class Run:
                 return True
             out.append(done)
         except Exception as exc:
-            out.append(self.fail(exc, item.nonnull, step, ipos))
+            self.fail(exc, item.nonnull, step, ipos)
+            out.append(None)
         return False
 
     def abstract(self, c: Completer, step: Step, value: Any, pos: tuple) -> Any:
@@ -308,6 +315,7 @@ class Run:
     def fail(self, exc: Exception, nonnull: bool, step: Step, pos: tuple) -> None:
         """graphql-core's ``handle_field_error`` at ``pos`` (a field or list item)."""
         path = path_of(pos)
+        # union-attr: a field or list item always has a path (pos is never None here).
         error = located_error(exc, step.nodes, path.as_list())  # type: ignore[union-attr]
         if nonnull and self.propagate:
             raise error

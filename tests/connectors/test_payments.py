@@ -12,29 +12,14 @@ the connection after doing the work, to exercise retries.
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import hmac
 import json
-import re
 import secrets
 import socket
-import threading
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
-from urllib.parse import parse_qsl
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-import stripe
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from connectors.payments import (
     CashProvider,
@@ -51,516 +36,24 @@ from connectors.payments.stripe_provider import (
     from_stripe_amount,
     to_stripe_amount,
 )
-
-API_KEY = "sk_test_hub_payments_0123456789"
-WEBHOOK_SECRET = "whsec_test_hub_payments"
-
-# https://docs.stripe.com/testing: test PaymentMethods and what they do.
-PM_SUCCEEDS = frozenset({"pm_card_visa", "pm_card_mastercard"})
-PM_DECLINES = {
-    "pm_card_chargeDeclined": ("card_declined", "generic_decline", "Your card was declined."),
-    "pm_card_chargeDeclinedInsufficientFunds": (
-        "card_declined",
-        "insufficient_funds",
-        "Your card has insufficient funds.",
-    ),
-    "pm_card_chargeDeclinedExpiredCard": ("expired_card", None, "Your card has expired."),
-}
-PM_AUTHENTICATION_REQUIRED = "pm_card_authenticationRequired"
-CANCELABLE = frozenset(
-    {
-        "requires_payment_method",
-        "requires_capture",
-        "requires_confirmation",
-        "requires_action",
-        "processing",
-    }
+from tests.helpers.stripe import (  # noqa: F401  (fixtures)
+    API_KEY,
+    PM_AUTHENTICATION_REQUIRED,
+    PM_DECLINES,
+    PM_SUCCEEDS,
+    WEBHOOK_SECRET,
+    FakeStripe,
+    _event,
+    _fake_stripe_server,
+    _no_stripe_telemetry,
+    _sign,
+    fake_stripe,
 )
-
-Result = tuple[int, dict[str, Any]]
-Fault = Literal["500", "drop"]
-
 
 # -- the stand-in ------------------------------------------------------------------------
 
 
-def parse_form(encoded: str) -> dict[str, Any]:
-    """Stripe's form encoding: ``a[b]=1`` nests, ``a[0]=x`` makes lists."""
-    root: dict[str, Any] = {}
-    for key, value in parse_qsl(encoded, keep_blank_values=True):
-        head = key.split("[", 1)[0]
-        path = [head, *re.findall(r"\[([^\]]*)\]", key)]
-        node = root
-        for i, part in enumerate(path[:-1]):
-            node = node.setdefault(part or str(len(node)), {})
-            assert isinstance(node, dict), f"conflicting keys at {path[: i + 1]}"
-        last = path[-1]
-        node[last or str(len(node))] = value
-    return _listify(root)
-
-
-def _listify(node: Any) -> Any:
-    if not isinstance(node, dict):
-        return node
-    out = {k: _listify(v) for k, v in node.items()}
-    if out and all(k.isdigit() for k in out):
-        return [out[k] for k in sorted(out, key=int)]
-    return out
-
-
-def _error(
-    status: int, type_: str, message: str, *, code: str | None = None, param: str | None = None
-) -> Result:
-    err: dict[str, Any] = {"type": type_, "message": message}
-    if code:
-        err["code"] = code
-        err["doc_url"] = f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}"
-    if param:
-        err["param"] = param
-    return status, {"error": err}
-
-
-def _invalid(message: str, *, code: str | None = None, param: str | None = None) -> Result:
-    return _error(400, "invalid_request_error", message, code=code, param=param)
-
-
-def _positive_int(params: dict[str, Any], name: str) -> int | Result:
-    raw = params.get(name)
-    if raw is None:
-        return _invalid(f"Missing required param: {name}.", code="parameter_missing", param=name)
-    try:
-        value = int(raw)
-    except ValueError:
-        return _invalid(f"Invalid integer: {raw}", code="parameter_invalid_integer", param=name)
-    if value < 1:
-        return _invalid(
-            "This value must be greater than or equal to 1.",
-            code="parameter_invalid_integer",
-            param=name,
-        )
-    return value
-
-
-def _missing(kind: str, object_id: str, param: str) -> Result:
-    return _error(
-        404,
-        "invalid_request_error",
-        f"No such {kind}: '{object_id}'",
-        code="resource_missing",
-        param=param,
-    )
-
-
-def _unexpected_state(intent: dict[str, Any], action: str, allowed: str) -> Result:
-    return _invalid(
-        f"This PaymentIntent could not be {action} because it has a status of "
-        f"{intent['status']}. Only a PaymentIntent with one of the following statuses "
-        f"may be {action}: {allowed}.",
-        code="payment_intent_unexpected_state",
-    )
-
-
-@dataclass
-class _Stored:
-    fingerprint: tuple[str, str, tuple[tuple[str, str], ...]]
-    status: int
-    body: dict[str, Any]
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    idempotency_key: str | None
-    stripe_version: str | None
-    params: dict[str, Any]
-
-
-class _DroppedResponse(Response):
-    """Send the status line, then close the connection: the client sees a broken
-    response after the server has done the work."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", b"512")],
-            }
-        )
-        raise ConnectionAbortedError("stand-in dropped the connection")
-
-
-class FakeStripe:
-    """Just enough of api.stripe.com/v1 for PaymentIntents and Refunds."""
-
-    def __init__(self) -> None:
-        self.base_url = ""
-        self.app = Starlette(
-            routes=[
-                Route("/v1/payment_intents", self._route(self._create), methods=["POST"]),
-                Route("/v1/payment_intents/{id}", self._route(self._retrieve), methods=["GET"]),
-                Route(
-                    "/v1/payment_intents/{id}/capture",
-                    self._route(self._capture),
-                    methods=["POST"],
-                ),
-                Route(
-                    "/v1/payment_intents/{id}/cancel", self._route(self._cancel), methods=["POST"]
-                ),
-                Route("/v1/refunds", self._route(self._refund), methods=["POST"]),
-            ]
-        )
-        self.reset()
-
-    def reset(self) -> None:
-        self.objects: dict[str, dict[str, Any]] = {}
-        self.created_intents: list[str] = []
-        self.requests: list[Seen] = []
-        self.faults: deque[Fault] = deque()
-        self._idempotency: dict[str, _Stored] = {}
-
-    def fail_next(self, count: int, fault: Fault) -> None:
-        self.faults.extend([fault] * count)
-
-    def intent(self, intent_id: str) -> dict[str, Any]:
-        return self.objects[intent_id]
-
-    # -- plumbing ----------------------------------------------------------------------
-
-    def _route(
-        self, op: Callable[[dict[str, Any], dict[str, str]], Result]
-    ) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> Response:
-            return await self._dispatch(request, op)
-
-        return endpoint
-
-    async def _dispatch(
-        self, request: Request, op: Callable[[dict[str, Any], dict[str, str]], Result]
-    ) -> Response:
-        post = request.method == "POST"
-        encoded = (await request.body()).decode() if post else request.url.query
-        params = parse_form(encoded)
-        key = request.headers.get("idempotency-key") if post else None
-        self.requests.append(
-            Seen(
-                request.method,
-                request.url.path,
-                key,
-                request.headers.get("stripe-version"),
-                params,
-            )
-        )
-        headers = {"request-id": f"req_{secrets.token_hex(7)}"}
-        if request.headers.get("authorization") != f"Bearer {API_KEY}":
-            status, body = _error(
-                401, "invalid_request_error", "Invalid API Key provided: sk_test_****"
-            )
-            return JSONResponse(body, status, headers=headers)
-        fault = self.faults.popleft() if self.faults else None
-        if fault == "500":
-            status, body = _error(500, "api_error", "Something went wrong on Stripe's end.")
-            return JSONResponse(body, status, headers=headers)
-
-        fingerprint = (request.method, request.url.path, tuple(sorted(parse_qsl(encoded))))
-        stored = self._idempotency.get(key) if key else None
-        if stored is not None:
-            if stored.fingerprint != fingerprint:
-                status, body = _error(
-                    400,
-                    "idempotency_error",
-                    f"Keys for idempotent requests can only be used with the same "
-                    f"parameters they were first used with. Try using a key other than "
-                    f"'{key}' if you meant to execute a different request.",
-                )
-            else:
-                status, body = stored.status, stored.body
-                headers["idempotent-replayed"] = "true"
-        else:
-            status, body = op(params, dict(request.path_params))
-            if key:
-                self._idempotency[key] = _Stored(fingerprint, status, body)
-        if fault == "drop":
-            return _DroppedResponse()
-        return JSONResponse(body, status, headers=headers)
-
-    def _new(self, prefix: str, obj: dict[str, Any]) -> dict[str, Any]:
-        obj["id"] = f"{prefix}_{secrets.token_hex(12)}"
-        obj["created"] = int(time.time())
-        obj["livemode"] = False
-        self.objects[obj["id"]] = obj
-        return obj
-
-    def _render(self, obj: dict[str, Any], expand: Any) -> dict[str, Any]:
-        out = copy.deepcopy(obj)
-        for path in expand if isinstance(expand, list) else []:
-            self._expand(out, path.split("."))
-        return out
-
-    def _expand(self, obj: dict[str, Any], path: list[str]) -> None:
-        ref = obj.get(path[0])
-        if isinstance(ref, str) and ref in self.objects:
-            ref = obj[path[0]] = copy.deepcopy(self.objects[ref])
-        if len(path) > 1 and isinstance(ref, dict):
-            self._expand(ref, path[1:])
-
-    # -- endpoints ---------------------------------------------------------------------
-
-    def _create(self, params: dict[str, Any], _: dict[str, str]) -> Result:
-        amount = _positive_int(params, "amount")
-        if isinstance(amount, tuple):
-            return amount
-        currency = params.get("currency")
-        if not isinstance(currency, str) or not re.fullmatch(r"[a-z]{3}", currency):
-            return _invalid(f"Invalid currency: {currency}.", param="currency")
-        capture_method = params.get("capture_method", "automatic_async")
-        confirm = params.get("confirm") == "true"
-        pm = params.get("payment_method")
-        if pm is not None and pm not in PM_SUCCEEDS | PM_DECLINES.keys() | {
-            PM_AUTHENTICATION_REQUIRED
-        }:
-            return _invalid(
-                f"No such PaymentMethod: '{pm}'", code="resource_missing", param="payment_method"
-            )
-        apm = params.get("automatic_payment_methods") or {}
-        if (
-            confirm
-            and "return_url" not in params
-            and apm.get("allow_redirects") != "never"
-            and "payment_method_types" not in params
-        ):
-            return _invalid(
-                "This PaymentIntent is configured to accept payment methods enabled in your "
-                "Dashboard. Because some of these payment methods might redirect your "
-                "customer off of your page, you must provide a `return_url`."
-            )
-        if confirm and pm is None:
-            return _invalid(
-                "You cannot confirm this PaymentIntent because it's missing a payment method.",
-                code="payment_intent_unexpected_state",
-            )
-        intent = self._new(
-            "pi",
-            {
-                "object": "payment_intent",
-                "amount": amount,
-                "amount_capturable": 0,
-                "amount_received": 0,
-                "capture_method": capture_method,
-                "confirmation_method": "automatic",
-                "currency": currency,
-                "metadata": params.get("metadata") or {},
-                "payment_method": pm,
-                "status": "requires_confirmation" if pm else "requires_payment_method",
-                "last_payment_error": None,
-                "latest_charge": None,
-                "next_action": None,
-                "canceled_at": None,
-                "cancellation_reason": None,
-            },
-        )
-        intent["client_secret"] = f"{intent['id']}_secret_{secrets.token_hex(8)}"
-        self.created_intents.append(intent["id"])
-        expand = params.get("expand")
-        if not confirm:
-            return 200, self._render(intent, expand)
-        assert isinstance(pm, str)
-        if pm == PM_AUTHENTICATION_REQUIRED:
-            intent["status"] = "requires_action"
-            intent["next_action"] = {"type": "use_stripe_sdk", "use_stripe_sdk": {}}
-            return 200, self._render(intent, expand)
-        manual = capture_method == "manual"
-        charge = self._new(
-            "ch",
-            {
-                "object": "charge",
-                "amount": amount,
-                "amount_captured": 0 if manual else amount,
-                "amount_refunded": 0,
-                "captured": not manual,
-                "currency": currency,
-                "payment_intent": intent["id"],
-                "payment_method": pm,
-                "refunded": False,
-            },
-        )
-        intent["latest_charge"] = charge["id"]
-        if pm in PM_DECLINES:
-            code, decline_code, message = PM_DECLINES[pm]
-            charge.update(status="failed", paid=False, failure_code=code, failure_message=message)
-            charge["outcome"] = {"type": "issuer_declined", "reason": decline_code or code}
-            error = {
-                "type": "card_error",
-                "code": code,
-                "message": message,
-                "charge": charge["id"],
-                "payment_method": {"id": pm, "object": "payment_method", "type": "card"},
-            }
-            if decline_code:
-                error["decline_code"] = decline_code
-            intent["status"] = "requires_payment_method"
-            intent["last_payment_error"] = error
-            body = {**error, "payment_intent": self._render(intent, None)}
-            return 402, {"error": body}
-        charge.update(status="succeeded", paid=True, outcome={"type": "authorized"})
-        if manual:
-            intent.update(status="requires_capture", amount_capturable=amount)
-        else:
-            intent.update(status="succeeded", amount_received=amount)
-        return 200, self._render(intent, expand)
-
-    def _retrieve(self, params: dict[str, Any], path: dict[str, str]) -> Result:
-        intent = self.objects.get(path["id"])
-        if intent is None or intent["object"] != "payment_intent":
-            return _missing("payment_intent", path["id"], "intent")
-        return 200, self._render(intent, params.get("expand"))
-
-    def _capture(self, params: dict[str, Any], path: dict[str, str]) -> Result:
-        intent = self.objects.get(path["id"])
-        if intent is None or intent["object"] != "payment_intent":
-            return _missing("payment_intent", path["id"], "intent")
-        if intent["status"] != "requires_capture":
-            return _unexpected_state(intent, "captured", "requires_capture")
-        amount: int | Result = intent["amount_capturable"]
-        if "amount_to_capture" in params:
-            amount = _positive_int(params, "amount_to_capture")
-            if isinstance(amount, tuple):
-                return amount
-            if amount > intent["amount_capturable"]:
-                return _invalid(
-                    "The amount to capture must be less than or equal to the amount capturable.",
-                    code="amount_too_large",
-                    param="amount_to_capture",
-                )
-        assert isinstance(amount, int)
-        charge = self.objects[intent["latest_charge"]]
-        # The released part of the authorization shows as refunded on the charge.
-        charge.update(
-            captured=True,
-            amount_captured=amount,
-            amount_refunded=charge["amount"] - amount,
-        )
-        intent.update(status="succeeded", amount_received=amount, amount_capturable=0)
-        return 200, self._render(intent, params.get("expand"))
-
-    def _cancel(self, params: dict[str, Any], path: dict[str, str]) -> Result:
-        intent = self.objects.get(path["id"])
-        if intent is None or intent["object"] != "payment_intent":
-            return _missing("payment_intent", path["id"], "intent")
-        if intent["status"] not in CANCELABLE:
-            return _unexpected_state(intent, "canceled", ", ".join(sorted(CANCELABLE)))
-        if intent["status"] == "requires_capture":
-            charge = self.objects[intent["latest_charge"]]
-            charge.update(amount_refunded=charge["amount"], refunded=True)
-        intent.update(
-            status="canceled",
-            amount_capturable=0,
-            canceled_at=int(time.time()),
-            cancellation_reason=params.get("cancellation_reason"),
-        )
-        return 200, self._render(intent, params.get("expand"))
-
-    def _refund(self, params: dict[str, Any], _: dict[str, str]) -> Result:
-        intent_id = params.get("payment_intent")
-        if intent_id is None:
-            return _invalid(
-                "Missing required param: payment_intent.",
-                code="parameter_missing",
-                param="payment_intent",
-            )
-        intent = self.objects.get(intent_id)
-        if intent is None or intent["object"] != "payment_intent":
-            return _missing("payment_intent", intent_id, "payment_intent")
-        if intent["status"] != "succeeded":
-            return _invalid(
-                f"This PaymentIntent does not have a successful charge to refund "
-                f"(status {intent['status']}).",
-                code="payment_intent_unexpected_state",
-            )
-        charge = self.objects[intent["latest_charge"]]
-        refundable = charge["amount"] - charge["amount_refunded"]
-        if refundable <= 0:
-            return _invalid(
-                f"Charge {charge['id']} has already been refunded.",
-                code="charge_already_refunded",
-            )
-        amount: int | Result = refundable
-        if "amount" in params:
-            amount = _positive_int(params, "amount")
-            if isinstance(amount, tuple):
-                return amount
-            if amount > refundable:
-                return _invalid(
-                    f"Refund amount ({amount}) is greater than unrefunded amount on charge "
-                    f"({refundable})",
-                    code="amount_too_large",
-                    param="amount",
-                )
-        assert isinstance(amount, int)
-        reason = params.get("reason")
-        if reason not in (None, "duplicate", "fraudulent", "requested_by_customer"):
-            return _invalid(f"Invalid reason: {reason}", param="reason")
-        charge["amount_refunded"] += amount
-        charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
-        refund = self._new(
-            "re",
-            {
-                "object": "refund",
-                "amount": amount,
-                "charge": charge["id"],
-                "currency": intent["currency"],
-                "payment_intent": intent["id"],
-                "reason": reason,
-                "status": "succeeded",
-                "metadata": {},
-            },
-        )
-        return 200, self._render(refund, params.get("expand"))
-
-
 # -- fixtures ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _no_stripe_telemetry() -> Iterator[None]:
-    # The library otherwise writes ~/.config/stripe/telemetry_id on first request.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(stripe, "enable_telemetry", False)
-        yield
-
-
-@pytest.fixture(scope="module")
-def _fake_stripe_server() -> Iterator[FakeStripe]:
-    fake = FakeStripe()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        fake.app, lifespan="off", log_level="critical", access_log=False, http="h11"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the stand-in Stripe server did not start")
-        time.sleep(0.01)
-    fake.base_url = f"http://127.0.0.1:{port}"
-    try:
-        yield fake
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
-@pytest.fixture
-def fake_stripe(_fake_stripe_server: FakeStripe) -> FakeStripe:
-    _fake_stripe_server.reset()
-    return _fake_stripe_server
 
 
 def _provider(base_url: str, *, api_key: str = API_KEY, retries: int = 2) -> StripeProvider:
@@ -576,7 +69,7 @@ def _provider(base_url: str, *, api_key: str = API_KEY, retries: int = 2) -> Str
 
 
 @pytest.fixture
-async def provider(fake_stripe: FakeStripe) -> AsyncIterator[StripeProvider]:
+async def provider(fake_stripe: FakeStripe) -> AsyncIterator[StripeProvider]:  # noqa: F811
     async with _provider(fake_stripe.base_url) as p:
         yield p
 
@@ -605,7 +98,7 @@ async def _authorize(
 # -- Stripe: the payment lifecycle ------------------------------------------------------
 
 
-async def test_authorize_then_capture(provider: StripeProvider, fake_stripe: FakeStripe) -> None:
+async def test_authorize_then_capture(provider: StripeProvider, fake_stripe: FakeStripe) -> None:  # noqa: F811
     key = _key()
     auth = await _authorize(provider, key=key)
     assert auth.provider == "stripe"
@@ -631,7 +124,7 @@ async def test_authorize_then_capture(provider: StripeProvider, fake_stripe: Fak
     assert fake_stripe.intent(auth.id)["status"] == "succeeded"
 
 
-async def test_authorize_then_cancel(provider: StripeProvider, fake_stripe: FakeStripe) -> None:
+async def test_authorize_then_cancel(provider: StripeProvider, fake_stripe: FakeStripe) -> None:  # noqa: F811
     auth = await _authorize(provider)
     canceled = await provider.cancel(auth.id, idempotency_key=_key())
     assert (canceled.status, canceled.raw_status) == ("canceled", "canceled")
@@ -650,7 +143,10 @@ async def test_authorize_then_cancel(provider: StripeProvider, fake_stripe: Fake
     ],
 )
 async def test_decline_is_a_failed_result_not_an_exception(
-    provider: StripeProvider, fake_stripe: FakeStripe, pm: str, code: str
+    provider: StripeProvider,
+    fake_stripe: FakeStripe,  # noqa: F811
+    pm: str,
+    code: str,
 ) -> None:
     result = await _authorize(provider, pm=pm)
     assert result.status == "failed"
@@ -678,7 +174,7 @@ async def test_partial_capture_releases_the_rest(provider: StripeProvider) -> No
     assert (refunded.amount_captured, refunded.amount_refunded) == (3000, 3000)
 
 
-async def test_refund_partial_then_full(provider: StripeProvider, fake_stripe: FakeStripe) -> None:
+async def test_refund_partial_then_full(provider: StripeProvider, fake_stripe: FakeStripe) -> None:  # noqa: F811
     auth = await _authorize(provider, amount=2000)
     await provider.capture(auth.id, idempotency_key=_key())
 
@@ -726,7 +222,8 @@ async def test_requires_action_hands_back_the_client_secret(provider: StripeProv
 
 
 async def test_currency_minor_units_follow_stripe_on_the_wire(
-    provider: StripeProvider, fake_stripe: FakeStripe
+    provider: StripeProvider,
+    fake_stripe: FakeStripe,  # noqa: F811
 ) -> None:
     yen = await _authorize(provider, amount=500, currency="JPY")
     assert fake_stripe.intent(yen.id)["amount"] == 500
@@ -750,7 +247,8 @@ async def test_currency_minor_units_follow_stripe_on_the_wire(
 
 
 async def test_same_idempotency_key_returns_the_first_intent(
-    provider: StripeProvider, fake_stripe: FakeStripe
+    provider: StripeProvider,
+    fake_stripe: FakeStripe,  # noqa: F811
 ) -> None:
     key = _key()
     first = await _authorize(provider, key=key)
@@ -771,7 +269,8 @@ async def test_same_idempotency_key_returns_the_first_intent(
 
 
 async def test_a_500_is_retried_with_the_same_key(
-    provider: StripeProvider, fake_stripe: FakeStripe
+    provider: StripeProvider,
+    fake_stripe: FakeStripe,  # noqa: F811
 ) -> None:
     fake_stripe.fail_next(1, "500")
     key = _key()
@@ -782,7 +281,8 @@ async def test_a_500_is_retried_with_the_same_key(
 
 
 async def test_a_dropped_response_is_retried_and_replayed(
-    provider: StripeProvider, fake_stripe: FakeStripe
+    provider: StripeProvider,
+    fake_stripe: FakeStripe,  # noqa: F811
 ) -> None:
     # The server creates the intent, then the connection drops before the response:
     # the retry carries the same key and gets the first intent back, not a second one.
@@ -795,7 +295,8 @@ async def test_a_dropped_response_is_retried_and_replayed(
 
 
 async def test_persistent_5xx_is_unavailable_after_retries(
-    provider: StripeProvider, fake_stripe: FakeStripe
+    provider: StripeProvider,
+    fake_stripe: FakeStripe,  # noqa: F811
 ) -> None:
     fake_stripe.fail_next(3, "500")
     with pytest.raises(PaymentUnavailable):
@@ -818,7 +319,7 @@ async def test_network_down_is_unavailable() -> None:
 
 
 async def test_a_rejected_api_key_is_unavailable_not_a_user_error(
-    fake_stripe: FakeStripe,
+    fake_stripe: FakeStripe,  # noqa: F811
 ) -> None:
     async with _provider(fake_stripe.base_url, api_key="sk_test_wrong") as provider:
         with pytest.raises(PaymentUnavailable):
@@ -829,7 +330,8 @@ async def test_a_rejected_api_key_is_unavailable_not_a_user_error(
 
 
 async def test_invalid_requests_raise_payment_error(
-    provider: StripeProvider, fake_stripe: FakeStripe
+    provider: StripeProvider,
+    fake_stripe: FakeStripe,  # noqa: F811
 ) -> None:
     with pytest.raises(PaymentError) as excinfo:
         await _authorize(provider, amount=-5)
@@ -853,7 +355,8 @@ async def test_invalid_requests_raise_payment_error(
 
 
 async def test_card_numbers_never_leave_the_hub(
-    provider: StripeProvider, fake_stripe: FakeStripe
+    provider: StripeProvider,
+    fake_stripe: FakeStripe,  # noqa: F811
 ) -> None:
     with pytest.raises(PaymentError) as excinfo:
         await _authorize(provider, pm="4242424242424242")
@@ -865,26 +368,6 @@ async def test_card_numbers_never_leave_the_hub(
 
 
 # -- Stripe: webhooks -------------------------------------------------------------------
-
-
-def _sign(payload: bytes, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
-    t = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
-
-
-def _event(obj: dict[str, Any], type_: str = "payment_intent.succeeded") -> bytes:
-    event = {
-        "id": f"evt_{secrets.token_hex(12)}",
-        "object": "event",
-        "api_version": "2026-10-28.endive",
-        "created": int(time.time()),
-        "livemode": False,
-        "pending_webhooks": 1,
-        "type": type_,
-        "data": {"object": obj},
-    }
-    return json.dumps(event).encode()
 
 
 _INTENT = {
@@ -930,7 +413,7 @@ async def test_webhook_signature_failures_are_rejected(provider: StripeProvider)
     assert provider.parse_webhook(payload, recent).intent_id == "pi_webhook"
 
 
-async def test_webhook_without_a_configured_secret_is_rejected(fake_stripe: FakeStripe) -> None:
+async def test_webhook_without_a_configured_secret_is_rejected(fake_stripe: FakeStripe) -> None:  # noqa: F811
     payload = _event(_INTENT)
     async with StripeProvider(API_KEY, None, api_base=fake_stripe.base_url) as provider:
         with pytest.raises(WebhookSignatureError):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from tests.conftest import Hub, contract_operation
+from tests.helpers.client import Hub, contract_operation
 
 DOC = contract_operation("CartCheckout")
 

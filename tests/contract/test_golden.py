@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import CONTRACT, Hub, _pg_server_url, _start
+from tests.helpers.client import CONTRACT, Hub, _pg_server_url, _start
 
 GOLDEN = Path(__file__).resolve().parent / "golden.json"
 RECORD = bool(os.environ.get("HUB_RECORD_GOLDEN"))

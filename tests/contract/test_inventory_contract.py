@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from tests.conftest import Hub, contract_operation
+from tests.helpers.client import Hub, contract_operation
 
 DETAIL = contract_operation("ProductDetail")
 PICKUP = contract_operation("PickupLocations")

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import DEMO_PRODUCTS, Hub, contract_operation
+from tests.helpers.client import DEMO_PRODUCTS, Hub, contract_operation
 
 LISTING = contract_operation("ProductListing")
 

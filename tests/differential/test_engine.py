@@ -24,9 +24,8 @@ from graphql import GraphQLError
 from hypothesis import HealthCheck, given, settings
 from strawberry.types import Info
 
-from schema import _plain_attribute_resolvers
-from schema.engine import PlanCache
-from schema.execution import HubExecutionContext, mark_fast_fields
+from schema.engine import HubExecutionContext, PlanCache, mark_fast_fields
+from schema.engine import plain_attribute_resolvers as _plain_attribute_resolvers
 from tests.differential.documents import documents
 
 MAX_DEPTH = 4

@@ -32,8 +32,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schema.engine import PlanCache
-from tests.conftest import CONTRACT, Hub
 from tests.differential.documents import documents
+from tests.helpers.app import schema_of
+from tests.helpers.client import CONTRACT, Hub
 
 HERE = Path(__file__).resolve().parent
 RECORDED = json.loads((HERE / "recorded.json").read_text())
@@ -85,7 +86,7 @@ _BUDGET_LEFT = re.compile(rb'"currentlyAvailable":\d+')
 
 
 def _cache(hub: Hub) -> PlanCache:
-    return PlanCache.of(hub.app.state.schema._schema)
+    return PlanCache.of(schema_of(hub.app)._schema)
 
 
 async def _post(hub: Hub, body: dict[str, Any], who: str | None, headers: Any) -> bytes:
@@ -169,7 +170,7 @@ def _custom_scalars() -> dict[str, st.SearchStrategy[Any]]:
 
 @pytest.fixture(scope="module")
 def hub_schema(hub: Hub) -> Any:
-    return hub.app.state.schema._schema
+    return schema_of(hub.app)._schema
 
 
 def _generated(schema: Any) -> Any:

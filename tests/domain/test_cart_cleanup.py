@@ -11,14 +11,14 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
+from hub.composition import build_hub
 from hub.db.models import CheckoutAttempt
 from hub.db.tables import carts_t, groups_t, lines_t
 from hub.domain.carts import delete_expired
-from hub.services import Services
 from hub.settings import load_settings
-from tests.conftest import Hub
-from tests.schema.test_carts import create, mutate, uid
-from tests.schema.test_tax_classes import make_product
+from tests.helpers.carts import create, mutate, uid
+from tests.helpers.catalog import make_product
+from tests.helpers.client import Hub
 
 attempts_t = CheckoutAttempt.__table__
 NOW = datetime.now(UTC)
@@ -140,7 +140,7 @@ async def test_the_embedded_background_loop_deletes_them(hub: Hub) -> None:
     assert settings.redis_url is None
     gone = await cart(hub, expires_at=NOW - timedelta(hours=2))
     stays = await cart(hub, expires_at=NOW - timedelta(minutes=30))
-    services = Services(settings, hub.db)
+    services = build_hub(settings, hub.db)
     await services.start()
     try:
         for _ in range(100):

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import text
 
 from hub.db.database import Reader
-from hub.demo_pricing import WHOLESALE_BREAKS
+from hub.demo import WHOLESALE_BREAKS
 from hub.domain import catalog
 from hub.domain.catalog import PriceQuote, quote_prices
 from hub.domain.catalog import price_lists as pricing
 from hub.domain.errors import DomainError
-from tests.conftest import Hub
+from tests.helpers.client import Hub
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 

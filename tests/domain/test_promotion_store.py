@@ -31,7 +31,7 @@ from hub.domain.promotions import (
     explain_code,
     redeem,
 )
-from tests.conftest import Hub
+from tests.helpers.client import Hub
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 TEST_ONLY = "test-only"  # a channel no test basket is priced in

@@ -21,7 +21,7 @@ from hub.domain.promotions.promotion import UsageState
 from hub.domain.promotions.rounding import apportion
 from hub.domain.promotions.serialization import from_dict
 from tests.domain import reference_promotions_engine as reference
-from tests.domain.test_promotions import scenarios
+from tests.helpers.promotions import scenarios
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

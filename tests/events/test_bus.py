@@ -17,28 +17,22 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-import redis
 import redis.asyncio as aioredis
-from sqlalchemy import func, insert, select, text, update
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import func, insert, select, update
 
+from hub.composition import create_bus
 from hub.db.database import Database
 from hub.db.migrate import upgrade
-from hub.events.bus import BusUnavailable, Event, MemoryBus, QueueSubscription, create_bus
+from hub.events.bus import BusUnavailable, Event, MemoryBus, QueueSubscription
 from hub.events.outbox import Outbox, OutboxDispatcher, outbox, publish_committed
 from hub.events.pg_bus import PostgresBus
 from hub.events.redis_bus import RedisBus
 from hub.settings import load_settings
+from tests.helpers.client import pg_admin
+from tests.helpers.processes import reachable_redis, unavailable
 
-REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 RUN = uuid.uuid4().hex[:8]
 WAIT = 5.0  # seconds to wait for an event that should arrive
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}: CI must run these tests")
-    pytest.skip(reason)
 
 
 # ---------------------------------------------------------------- helpers / fixtures
@@ -52,14 +46,7 @@ def topic(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        _unavailable(f"Redis is not reachable at {REDIS_URL} ({exc})")
-    finally:
-        client.close()
-    return REDIS_URL
+    return reachable_redis()
 
 
 async def _redis_bus(url: str, **kw: Any) -> RedisBus:
@@ -330,15 +317,6 @@ def pg_server() -> str | None:
     return url
 
 
-async def _pg_admin(server: str, sql: str) -> None:
-    eng = create_async_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        async with eng.connect() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await eng.dispose()
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 async def migrated_db(
     request: pytest.FixtureRequest,
@@ -350,10 +328,10 @@ async def migrated_db(
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('events') / 'hub.db'}"
     else:
         if pg_server is None:
-            _unavailable("PostgreSQL not configured (set HUB_TEST_POSTGRES_URL)")
+            unavailable("PostgreSQL not configured (set HUB_TEST_POSTGRES_URL)")
             raise AssertionError  # unreachable
         name = f"hub_evt_{uuid.uuid4().hex[:10]}"
-        await _pg_admin(pg_server, f'CREATE DATABASE "{name}"')
+        await pg_admin(pg_server, f'CREATE DATABASE "{name}"')
         dropped = name
         url = f"{pg_server.rsplit('/', 1)[0]}/{name}"
     db = Database(load_settings(database_url=url))
@@ -363,7 +341,7 @@ async def migrated_db(
     finally:
         await db.dispose()
         if dropped is not None and pg_server is not None:
-            await _pg_admin(pg_server, f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)')
+            await pg_admin(pg_server, f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -503,17 +481,17 @@ async def test_dispatcher_batches(db: Database, topic: str) -> None:
 async def pg_db(pg_server: str | None, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A migrated PostgreSQL database of its own, for what only PostgreSQL does."""
     if pg_server is None:
-        _unavailable("PostgreSQL not configured (set HUB_TEST_POSTGRES_URL)")
+        unavailable("PostgreSQL not configured (set HUB_TEST_POSTGRES_URL)")
         raise AssertionError  # unreachable
     name = f"hub_evt_{uuid.uuid4().hex[:10]}"
-    await _pg_admin(pg_server, f'CREATE DATABASE "{name}"')
+    await pg_admin(pg_server, f'CREATE DATABASE "{name}"')
     db = Database(load_settings(database_url=f"{pg_server.rsplit('/', 1)[0]}/{name}"))
     try:
         await upgrade(db.engine)
         yield db
     finally:
         await db.dispose()
-        await _pg_admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await pg_admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def test_dispatcher_skips_rows_claimed_by_another_process(

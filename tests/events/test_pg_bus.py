@@ -23,8 +23,8 @@ from hub.events.bus import Event, QueueSubscription
 from hub.events.outbox import Outbox
 from hub.events.pg_bus import MAX_PAYLOAD, PostgresBus, pack
 from hub.settings import load_settings
-from tests.faults.common import terminate_connections
-from tests.processes import database
+from tests.helpers.faults import terminate_connections
+from tests.helpers.processes import database
 
 WAIT = 10.0
 

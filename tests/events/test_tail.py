@@ -25,7 +25,7 @@ from hub.events.bus import Event, MemoryBus, QueueSubscription
 from hub.events.outbox import Outbox, OutboxDispatcher, outbox
 from hub.events.tail import OutboxTail
 from hub.settings import load_settings
-from tests.processes import BACKENDS, database
+from tests.helpers.processes import BACKENDS, database
 
 WAIT = 5.0
 

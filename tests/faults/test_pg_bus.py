@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.common import (
+from tests.helpers.faults import (
     Deployment,
     Subscriber,
     Writer,

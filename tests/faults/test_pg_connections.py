@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.common import (
+from tests.helpers.faults import (
     Deployment,
     Writer,
     deployment,
@@ -33,7 +33,7 @@ from tests.faults.common import (
     terminate_connections,
     wait_complete,
 )
-from tests.processes import run_hub_async
+from tests.helpers.processes import run_hub_async
 
 DROPS = 4
 LEVEL = """query($v: ID!) { node(id: $v) { ... on ProductVariant {

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.common import (
+from tests.helpers.faults import (
     Deployment,
     RedisServer,
     Writer,

@@ -27,9 +27,9 @@ import redis.asyncio as aioredis
 from hub.db.database import Database
 from hub.domain.inventory import Inventory
 from hub.settings import load_settings
-from tests.faults.common import RedisServer, readyz, wait_readyz
-from tests.processes import BACKENDS, Process, database, hub_env, run_hub, serve, wait_ready
-from tests.test_worker import _setup_stock, _state
+from tests.helpers.faults import RedisServer, readyz, wait_readyz
+from tests.helpers.processes import BACKENDS, Process, database, hub_env, run_hub, serve, wait_ready
+from tests.helpers.worker import _setup_stock, _state
 
 WAIT = 30.0
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from hub.auth import create_api_key
 from hub.demo import NEWARK
-from tests.conftest import Hub
-from tests.schema.test_carts import codes, create, get_cart, mutate, stocked_variant, uid
+from tests.helpers.carts import codes, create, get_cart, mutate, stocked_variant, uid
+from tests.helpers.client import Hub
 
 BIND = """mutation($c: ID!, $t: String) {
   cartBuyerIdentityUpdate(cartId: $c, buyerIdentity: {customerAccessToken: $t}) {

@@ -3,9 +3,9 @@ runs in, so the variant's price matches what the cart charges (SQLite and Postgr
 
 from __future__ import annotations
 
-from tests.conftest import Hub
-from tests.schema.test_carts import create
-from tests.schema.test_tax_classes import make_product
+from tests.helpers.carts import create
+from tests.helpers.catalog import make_product
+from tests.helpers.client import Hub
 
 Q = """query($id: ID!) { cart(id: $id) { currencyCode lines(first: 5) { nodes {
   cost { amountPerQuantity { amount currencyCode } }

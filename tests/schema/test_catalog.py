@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.conftest import Hub
+from tests.helpers.client import Hub
 
 PAGE = """
 query($first: Int, $last: Int, $after: String, $before: String, $query: String,

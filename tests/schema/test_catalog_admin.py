@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.conftest import Hub
+from tests.helpers.client import Hub
 
 PRODUCT_CREATE = """
 mutation($input: ProductInput!) {

@@ -10,7 +10,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
 
 import httpx
 import pytest
@@ -21,8 +20,14 @@ from hub.db.models import OutboxEvent
 from hub.demo import NEWARK
 from hub.domain.inventory import verify
 from hub.settings import load_settings
-from tests.conftest import Hub
-from tests.connectors.test_payments import (  # noqa: F401  (fixtures)
+from tests.helpers.carts import create, restock, stocked_variant, uid
+from tests.helpers.checkout import (
+    checkout,
+    level,
+    orders_of,
+)
+from tests.helpers.client import Hub
+from tests.helpers.stripe import (  # noqa: F401  (fixtures)
     API_KEY,
     WEBHOOK_SECRET,
     FakeStripe,
@@ -32,14 +37,6 @@ from tests.connectors.test_payments import (  # noqa: F401  (fixtures)
     _sign,
     fake_stripe,
 )
-from tests.schema.test_carts import create, restock, stocked_variant, uid
-
-CHECKOUT = """mutation($c: ID!, $k: String!, $p: PaymentInput) {
-  checkoutComplete(cartId: $c, idempotencyKey: $k, payment: $p) {
-    order { id name status paymentStatus totalPrice { amount currencyCode }
-            payments { provider status amount { amount } }
-            lineItems(first: 10) { nodes { sku quantity locationIds } } }
-    userErrors { field message code } } }"""
 
 
 @pytest.fixture
@@ -60,38 +57,6 @@ async def shop(hub: Hub, fake_stripe: FakeStripe) -> AsyncIterator[Hub]:  # noqa
     finally:
         await client.aclose()
         await lifespan.__aexit__(None, None, None)
-
-
-async def checkout(
-    hub: Hub, cid: str, key: str, payment: dict | None, token: str | None = None
-) -> dict[str, Any]:
-    res = await hub.gql(CHECKOUT, {"c": cid, "k": key, "p": payment}, token=token)
-    assert "errors" not in res, res
-    return res["data"]["checkoutComplete"]
-
-
-async def level(hub: Hub, vid: str, loc: int = NEWARK) -> tuple[int, int, int]:
-    vpk = int(vid.rsplit("/", 1)[1])
-    async with hub.db.read() as conn:
-        from sqlalchemy import text
-
-        row = (
-            await conn.execute(
-                text(
-                    "SELECT on_hand, reserved, committed FROM inventory_levels "
-                    "WHERE variant_id = :v AND location_id = :l"
-                ),
-                {"v": vpk, "l": loc},
-            )
-        ).one()
-    return row.on_hand, row.reserved, row.committed
-
-
-async def orders_of(hub: Hub, cid: str) -> int:
-    token = cid.rsplit("/", 1)[1]
-    return await hub.scalar(
-        "SELECT COUNT(*) FROM orders o JOIN carts c ON c.id = o.cart_id WHERE c.token = :t", t=token
-    )
 
 
 async def test_decline_releases_stock_and_the_cart_stays_usable(

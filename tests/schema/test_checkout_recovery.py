@@ -32,8 +32,12 @@ from hub.demo import NEWARK
 from hub.domain import giftcards as gc
 from hub.domain.inventory import verify
 from hub.settings import load_settings
-from tests.conftest import Hub
-from tests.connectors.test_payments import (  # noqa: F401  (fixtures)
+from tests.helpers.app import hub_of
+from tests.helpers.carts import create, stocked_variant, uid
+from tests.helpers.checkout import CHECKOUT, level, orders_of
+from tests.helpers.client import Hub
+from tests.helpers.giftcards import balance, issue
+from tests.helpers.stripe import (  # noqa: F401  (fixtures)
     API_KEY,
     WEBHOOK_SECRET,
     FakeStripe,
@@ -41,9 +45,6 @@ from tests.connectors.test_payments import (  # noqa: F401  (fixtures)
     _no_stripe_telemetry,
     fake_stripe,
 )
-from tests.schema.test_carts import create, stocked_variant, uid
-from tests.schema.test_checkout import CHECKOUT, level, orders_of
-from tests.schema.test_giftcards import balance, issue
 
 LEASE = 1.0
 
@@ -84,11 +85,11 @@ class Shop:
         self.pause.unlink()  # lets the pause's thread end; the checkout is gone
 
     async def reconcile(self) -> int:
-        settled: int = await self.app.state.commerce.reconcile_payments()
+        settled: int = await hub_of(self.app).reconcile_payments()
         return settled
 
     async def release_expired(self) -> int:
-        released: int = await self.app.state.services.inventory.release_expired()
+        released: int = await hub_of(self.app).inventory.release_expired()
         return released
 
 
@@ -109,13 +110,13 @@ async def shop(hub: Hub, fake_stripe: FakeStripe, tmp_path: Path) -> AsyncIterat
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub")
     # Both apps on this database reconcile on their own schedule too: these tests
     # decide when reconciliation runs (two reconcilers at once are tested below).
-    app.state.services.reconcile_payments = None
-    theirs = hub.app.state.services.reconcile_payments
-    hub.app.state.services.reconcile_payments = None
+    hub_of(app).jobs.reconcile_payments = None
+    theirs = hub_of(hub.app).jobs.reconcile_payments
+    hub_of(hub.app).jobs.reconcile_payments = None
     try:
         yield Shop(hub, client, app, tmp_path / "pause")
     finally:
-        hub.app.state.services.reconcile_payments = theirs
+        hub_of(hub.app).jobs.reconcile_payments = theirs
         await client.aclose()
         await lifespan.__aexit__(None, None, None)
 

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from hub.auth import InvalidScope, UnknownCustomer, create_api_key
-from tests.conftest import Hub
+from tests.helpers.client import Hub
 
 CUSTOMER_FIELDS = (
     "id email phone firstName lastName displayName customerGroup segments "

@@ -9,7 +9,9 @@ from graphql import ExecutionResult, GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 
-from schema import _ExtensionsRunner, _MaskErrors, _should_mask
+from schema.engine import ExtensionsRunner as _ExtensionsRunner
+from schema.engine import HubMaskErrors as _MaskErrors
+from schema.engine import should_mask as _should_mask
 from schema.errors import ApiError
 
 

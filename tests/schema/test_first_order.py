@@ -9,8 +9,8 @@ from typing import Any
 
 from hub.auth import create_api_key
 from hub.demo import NEWARK
-from tests.conftest import Hub
-from tests.schema.test_carts import create, restock, stocked_variant, uid
+from tests.helpers.carts import create, restock, stocked_variant, uid
+from tests.helpers.client import Hub
 
 CHECKOUT = """mutation($c: ID!, $k: String!) { checkoutComplete(cartId: $c, idempotencyKey: $k,
   payment: {provider: "cash", reference: "d"}) { order { id email } userErrors { code } } }"""

@@ -17,47 +17,31 @@ from typing import Any
 import pytest
 from sqlalchemy import text, update
 
-from connectors.payments.base import PaymentError, PaymentProvider
+from connectors.base import PaymentError, PaymentProvider
 from hub.auth import create_api_key
 from hub.db.database import Database
-from hub.demo import NEWARK
-from hub.demo_giftcards import DEMO_GIFT_CARD_CODE
+from hub.demo import DEMO_GIFT_CARD_CODE, NEWARK
 from hub.domain import giftcards as gc
 from hub.settings import load_settings
-from tests.conftest import Hub
-from tests.schema.test_carts import create, stocked_variant, uid
-from tests.schema.test_checkout import checkout, level, orders_of
+from tests.helpers.carts import create, stocked_variant, uid
+from tests.helpers.checkout import checkout, level, orders_of
+from tests.helpers.client import Hub
+from tests.helpers.giftcards import (
+    ISSUE,
+    balance,
+    issue,
+)
 
-ISSUE = """mutation($i: GiftCardIssueInput!) { giftCardIssue(input: $i) {
-  code giftCard { id last4 status currencyCode balance { amount currencyCode }
-                  initialValue { amount } expiresAt customerId }
-  userErrors { field code message } } }"""
 CARD = """query($id: ID!) { giftCard(id: $id) { id last4 status balance { amount currencyCode }
   transactions(first: 50) { nodes { kind amount { amount } reference } } } }"""
-BALANCE = """query($c: String!) { giftCardBalance(code: $c) {
-  balance { amount currencyCode } expiresAt } }"""
 DISABLE = """mutation($id: ID!) { giftCardDisable(id: $id) {
   giftCard { id status } userErrors { field code } } }"""
-
-
-async def issue(hub: Hub, amount: str, currency: str = "USD", **extra: Any) -> dict[str, Any]:
-    res = await hub.admin(ISSUE, {"i": {"amount": amount, "currencyCode": currency, **extra}})
-    assert "errors" not in res, res
-    out = res["data"]["giftCardIssue"]
-    assert out["userErrors"] == [], out
-    return out
 
 
 async def card(hub: Hub, gid: str) -> dict[str, Any]:
     res = await hub.admin(CARD, {"id": gid})
     assert "errors" not in res, res
     return res["data"]["giftCard"]
-
-
-async def balance(hub: Hub, code: str, token: str | None = None) -> dict[str, Any] | None:
-    res = await hub.gql(BALANCE, {"c": code}, token=token)
-    assert "errors" not in res, res
-    return res["data"]["giftCardBalance"]
 
 
 def pay(code: str) -> dict[str, str]:

@@ -18,10 +18,10 @@ import pytest
 
 from hub.bounds import INT32_MAX
 from hub.demo import NEWARK
-from tests.conftest import Hub
-from tests.schema.test_carts import create, stocked_variant, uid
-from tests.schema.test_checkout import CHECKOUT, level
-from tests.schema.test_inventory import make_variant, op
+from tests.helpers.carts import create, stocked_variant, uid
+from tests.helpers.checkout import CHECKOUT, level
+from tests.helpers.client import Hub
+from tests.helpers.inventory import make_variant, op
 
 PRICES_SET = """mutation($p: [VariantPriceInput!]!) { productVariantPricesSet(prices: $p) {
   variants { id price { amount currencyCode } } userErrors { field code message } } }"""

@@ -12,8 +12,8 @@ from sqlalchemy import update
 from hub.auth import create_api_key
 from hub.demo import NEWARK
 from hub.domain.carts import carts_t
-from tests.conftest import Hub
-from tests.schema.test_carts import create, restock, stocked_variant, uid
+from tests.helpers.carts import create, restock, stocked_variant, uid
+from tests.helpers.client import Hub
 
 NODES = """query($ids: [ID!]!) { nodes(ids: $ids) { __typename id } }"""
 NODE = """query($id: ID!) { node(id: $id) { __typename id } }"""

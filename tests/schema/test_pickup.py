@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from hub.demo import BROOKLYN, NEWARK, SOHO
-from tests.conftest import Hub
-from tests.schema.test_carts import create, restock, stocked_variant, uid
-from tests.schema.test_inventory import make_location
+from tests.helpers.carts import create, restock, stocked_variant, uid
+from tests.helpers.client import Hub
+from tests.helpers.inventory import make_location
 
 WARNINGS = """warnings { code message target locations { id name } }"""
 DELIVERY = f"""mutation($c: ID!, $g: [CartDeliveryGroupInput!]!) {{

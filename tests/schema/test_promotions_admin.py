@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from hub.domain.promotions import CODE_ALPHABET
-from tests.conftest import Hub
+from tests.helpers.client import Hub
 
 FIELDS = """
   id title status method priority definition currencyCode startsAt endsAt

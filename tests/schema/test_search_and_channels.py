@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Hub
+from tests.helpers.client import Hub
 
 PRODUCTS = """query($q: String, $f: ProductFilterInput) {
   products(first: 250, query: $q, filter: $f) {

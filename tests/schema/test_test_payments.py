@@ -22,9 +22,9 @@ from hub.app import create_app
 from hub.db.models import OutboxEvent
 from hub.demo import NEWARK, ROTTERDAM
 from hub.settings import load_settings
-from tests.conftest import Hub
-from tests.schema.test_carts import create, restock, stocked_variant, uid
-from tests.schema.test_checkout import checkout, level, orders_of
+from tests.helpers.carts import create, restock, stocked_variant, uid
+from tests.helpers.checkout import checkout, level, orders_of
+from tests.helpers.client import Hub
 
 ORDER = """query($id: ID!) { order(id: $id) { test paymentStatus currencyCode
   totalPrice { amount currencyCode } payments { provider status test amount { amount } } } }"""
@@ -177,7 +177,7 @@ def test_test_payments_are_refused_in_production() -> None:
         "enabled when HUB_ENV=production"
     ]
     # And the app itself never offers the provider in production.
-    from hub.commerce import payment_providers
+    from hub.composition import payment_providers
 
     assert "test" not in payment_providers(load_settings(env="production"))
     assert "test" in payment_providers(load_settings(test_payments=True))

@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.db.database import Reader
 from hub.db.tables import channels_t, products_t, variants_t
 from hub.domain.catalog import ChannelRecord
+from hub.domain.catalog.price_lists import PriceQuote, quote_prices
 from hub.domain.customers import CustomerRecord, get_customer
 from hub.domain.inventory import stock_by_location
-from hub.domain.catalog.price_lists import PriceQuote, quote_prices
 
 
 class _ConnReader(Reader):

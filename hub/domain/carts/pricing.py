@@ -44,12 +44,12 @@ from hub.domain.carts.priced import (
     PricedLine,
 )
 from hub.domain.catalog import ChannelRecord
-from hub.domain.customers import CustomerRecord
-from hub.domain.shipping.pickup import Shortage, pickup_locations, shortages
 from hub.domain.catalog.price_lists import PriceQuote
-from hub.domain.promotions.store import active_promotions
+from hub.domain.customers import CustomerRecord
 from hub.domain.promotions import Basket, BasketLine, Context, FirstOrder, Promotion, apply
+from hub.domain.promotions.store import active_promotions
 from hub.domain.shipping import shipping_options
+from hub.domain.shipping.pickup import Shortage, pickup_locations, shortages
 from hub.money import exponent
 
 _COLLECTIONS_OF = select(coll_products_t.c.product_id, coll_products_t.c.collection_id).where(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.payments.base import PaymentIntentResult
+from connectors.base import PaymentIntentResult
 from hub import ids
 from hub.db.tables import customers_t
 from hub.domain.carts import PricedCart, _customer_key

@@ -42,7 +42,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.payments.base import (
+from connectors.base import (
     PaymentError,
     PaymentIntentResult,
     PaymentProvider,

@@ -49,12 +49,12 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from connectors.base import TaxEngine
-from connectors.payments.base import (
+from connectors.base import (
     PaymentError,
     PaymentIntentResult,
     PaymentProvider,
     PaymentUnavailable,
+    TaxEngine,
 )
 from hub.auth import Principal
 from hub.db.database import Database

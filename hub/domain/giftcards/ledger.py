@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.payments.base import PaymentError
+from connectors.base import PaymentError
 from hub.db.database import Database
 from hub.db.dialect import dialect_insert
 from hub.db.tables import cards_t, txns_t

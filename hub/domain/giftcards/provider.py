@@ -1,4 +1,4 @@
-"""The gift card as a payment provider (``connectors.payments.base.PaymentProvider``),
+"""The gift card as a payment provider (``connectors.base.PaymentProvider``),
 so ``checkoutComplete`` takes a gift card like any other payment: ``authorize`` debits
 (the money is taken, so the payment is ``captured`` at once, like cash), ``capture``
 confirms, ``cancel`` voids the debit, ``refund`` gives back all or part of it.
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from connectors.payments.base import (
+from connectors.base import (
     REFUND_REASONS,
     PaymentError,
     PaymentIntentResult,
@@ -31,7 +31,7 @@ from hub.money import is_currency
 
 
 class GiftCardProvider:
-    """The gift card as a payment provider (``connectors.payments.base.PaymentProvider``).
+    """The gift card as a payment provider (``connectors.base.PaymentProvider``).
 
     ``payment_method_id`` is the card's code. ``authorize`` takes the money at once
     (status ``captured``); the payment's id is ``gc_<ledger row>``, never the code."""

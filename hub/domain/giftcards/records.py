@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from connectors.payments.base import PaymentStatus
+from connectors.base import PaymentStatus
 from hub import ids
 from hub.money import MAX_MINOR, Money
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.payments.base import WebhookEvent
+from connectors.base import WebhookEvent
 from hub.db.database import Database
 from hub.db.dialect import dialect_insert
 from hub.db.tables import orders_t, payments_t, webhook_events_t

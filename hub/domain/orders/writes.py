@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.payments.base import PaymentIntentResult
+from connectors.base import PaymentIntentResult
 from hub import ids
 from hub.db.tables import order_lines_t, orders_t, payments_t
 from hub.domain.carts.priced import PricedCart

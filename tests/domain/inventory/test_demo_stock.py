@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from hub.db.database import Reader
 from hub.domain.inventory import STATES, channel_availability, verify
-from tests.conftest import DEMO_PRODUCTS, Hub
+from tests.helpers.client import DEMO_PRODUCTS, Hub
 
 
 async def _rows(hub: Hub, sql: str) -> list:

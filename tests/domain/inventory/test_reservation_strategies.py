@@ -22,7 +22,7 @@ from hub.db.tables import idem_t, levels_t, moves_t, reservations_t
 from hub.domain.errors import DomainError
 from hub.domain.inventory import Outcome, ReservationStrategy, ReserveRequest, reserve
 from hub.events.outbox import outbox as outbox_t
-from tests.conftest import Hub
+from tests.helpers.client import Hub
 
 GENERAL = ReservationStrategy.GENERAL
 SINGLE = ReservationStrategy.POSTGRES_SINGLE_STATEMENT

@@ -14,7 +14,7 @@ import pytest
 from hub.domain import shipping
 from hub.domain.errors import DomainError
 from hub.domain.shipping import ShippingOption, shipping_options
-from tests.conftest import Hub
+from tests.helpers.client import Hub
 
 
 def _uid() -> str:

@@ -16,27 +16,26 @@ so a 100,000-product load costs a handful of extra statements.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.db.models import (
-    Channel,
-    Customer,
-    PriceList,
-    PriceListEntry,
-    Product,
-    ShippingRate,
-    ShippingZone,
-    Variant,
-    VariantPrice,
+from hub.db.tables import (
+    channels_t,
+    customers_t,
+    entries_t,
+    lists_t,
+    prices_t,
+    products_t,
+    rates_t,
+    variants_t,
+    zones_t,
 )
+from hub.demo.data import BASE_TIME
 
 __all__ = ["DEMO_CUSTOMERS", "WHOLESALE_BREAKS", "seed_pricing_demo"]
 
-BASE_TIME = datetime(2026, 1, 1, tzinfo=UTC)
 WHOLESALE_VARIANTS = 50
 WHOLESALE_BREAKS = ((10, 90), (50, 80))  # (min quantity, percent of the web price)
 
@@ -157,14 +156,11 @@ DEMO_ZONES: tuple[tuple[dict[str, Any], list[dict[str, Any]]], ...] = (
 
 async def seed_pricing_demo(conn: AsyncConnection) -> dict[str, int]:
     """Insert the demo customers, wholesale list and shipping zones; return counts."""
-    customers_t = Customer.__table__
     await conn.execute(
         insert(customers_t),
         [{**c, "created_at": BASE_TIME, "updated_at": BASE_TIME} for c in DEMO_CUSTOMERS],
     )
 
-    channels_t, prices_t = Channel.__table__, VariantPrice.__table__
-    variants_t, products_t = Variant.__table__, Product.__table__
     web = (
         await conn.execute(
             select(channels_t.c.id, channels_t.c.currency).where(channels_t.c.handle == "web")
@@ -184,7 +180,6 @@ async def seed_pricing_demo(conn: AsyncConnection) -> dict[str, int]:
             .limit(WHOLESALE_VARIANTS)
         )
     ).all()
-    lists_t = PriceList.__table__
     list_pk = (
         await conn.execute(
             insert(lists_t)
@@ -215,9 +210,8 @@ async def seed_pricing_demo(conn: AsyncConnection) -> dict[str, int]:
         for qty, pct in WHOLESALE_BREAKS
     ]
     if entries:
-        await conn.execute(insert(PriceListEntry.__table__), entries)
+        await conn.execute(insert(entries_t), entries)
 
-    zones_t, rates_t = ShippingZone.__table__, ShippingRate.__table__
     n_rates = 0
     for zone, rates in DEMO_ZONES:
         zone_pk = (

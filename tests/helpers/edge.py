@@ -10,7 +10,7 @@ import httpx
 
 from hub.app import create_app
 from hub.settings import load_settings
-from tests.conftest import Hub
+from tests.helpers.client import Hub
 
 
 @contextlib.asynccontextmanager

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 HUB = [sys.executable, "-m", "hub.cli"]
 BACKENDS = ["sqlite", "postgresql"]
@@ -31,6 +32,21 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{reason}: CI must run these tests")
     pytest.skip(reason)
+
+
+REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def reachable_redis() -> str:
+    """:data:`REDIS_URL` once Redis answers there (else :func:`unavailable`)."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        unavailable(f"Redis is not reachable at {REDIS_URL} ({exc})")
+    finally:
+        client.close()
+    return REDIS_URL
 
 
 def pg_admin(server: str, sql: str) -> None:

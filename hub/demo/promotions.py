@@ -26,6 +26,7 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.tables import codes_t, promotions_t
+from hub.demo.data import BASE_TIME as CREATED
 from hub.domain.promotions import (
     BundlePrice,
     BuyXGetY,
@@ -49,7 +50,6 @@ from hub.domain.promotions import (
 
 __all__ = ["DEMO_CODES", "seed_demo_promotions"]
 
-CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 PRODUCT, ORDER, SHIPPING = DiscountClass.PRODUCT, DiscountClass.ORDER, DiscountClass.SHIPPING
 EVERY = frozenset(DiscountClass)
 ORDER_DEALS = "order-deals"  # best-deal group of the automatic order discounts
@@ -65,6 +65,7 @@ def _combo(klass: DiscountClass, group: str | None = None) -> Combination:
     return Combination(klass, combines_with=EVERY, best_deal_group=group)
 
 
+# Long: one literal per promotion of the demo, in id order; a list reads best whole.
 def _promotions() -> list[tuple[Promotion, dict[str, Any]]]:
     """(engine promotion, extra columns) in id order."""
     rows: list[tuple[Promotion, dict[str, Any]]] = []

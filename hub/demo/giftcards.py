@@ -8,18 +8,17 @@ balance."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.domain.giftcards import cards_t, code_hash, normalize_code, txns_t
+from hub.db.tables import cards_t, txns_t
+from hub.demo.data import BASE_TIME as CREATED
+from hub.domain.giftcards import code_hash, normalize_code
 
 __all__ = ["DEMO_GIFT_CARD_AMOUNT", "DEMO_GIFT_CARD_CODE", "seed_demo_gift_cards"]
 
 DEMO_GIFT_CARD_CODE = "DEMO-GIFT-0000-0050"
 DEMO_GIFT_CARD_AMOUNT = 5000  # minor units of USD
-CREATED = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 async def seed_demo_gift_cards(conn: AsyncConnection) -> None:

@@ -23,8 +23,8 @@ import httpx
 import orjson
 import websockets
 
-from tests.conftest import contract_operation
-from tests.processes import (
+from tests.helpers.client import contract_operation
+from tests.helpers.processes import (
     Process,
     database,
     free_port,

@@ -1,0 +1,117 @@
+"""The composition root: which implementation stands behind each port, from the
+settings, and the routes those implementations bring (the payment webhooks).
+:func:`build_hub` is the one place that turns settings into a :class:`hub.container.Hub`.
+
+Payment providers: ``cash`` and ``terminal`` (offline tenders, for admin/point-of-sale
+keys) and ``gift_card`` (balances in the hub's own database, :mod:`hub.domain.giftcards`)
+always; ``stripe`` when ``HUB_STRIPE_API_KEY`` is set (``HUB_STRIPE_API_BASE``
+points it at a stand-in, ``HUB_STRIPE_WEBHOOK_SECRET`` verifies its webhooks);
+``test`` (Stripe's test PaymentMethods, no network, no money) with
+``HUB_TEST_PAYMENTS=true`` or ``hub serve --demo``, never with ``HUB_ENV=production``. Tax:
+the built-in rules engine, or the HTTP tax service at ``HUB_TAX_SERVICE_URL`` with
+the rules engine as its fallback. Event bus: in-process, PostgreSQL LISTEN/NOTIFY or
+Redis (:func:`create_bus`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from connectors.base import EventBus, PaymentError, PaymentProvider, TaxEngine, WebhookParser
+from connectors.payments import CashProvider, ExternalTerminalProvider, TestPaymentProvider
+from connectors.tax import HttpTaxEngine, RulesTaxEngine, default_rules
+from hub.container import Hub
+from hub.db.database import Database
+from hub.domain.giftcards import GiftCardProvider
+from hub.domain.orders import apply_payment_event
+from hub.events.bus import MemoryBus
+from hub.events.outbox import OutboxDispatcher, PublishedMarker
+from hub.events.pg_bus import PostgresBus
+from hub.events.redis_bus import RedisBus
+from hub.events.tail import OutboxTail
+from hub.settings import Settings
+
+log = logging.getLogger("hub.composition")
+
+
+def payment_providers(settings: Settings) -> dict[str, PaymentProvider]:
+    """The connectors' payment providers the settings ask for (without ``gift_card``,
+    which needs the database: :func:`build_hub` adds it)."""
+    providers: dict[str, PaymentProvider] = {
+        "cash": CashProvider(),
+        "terminal": ExternalTerminalProvider(),
+    }
+    if settings.test_payments and settings.env != "production":
+        providers["test"] = TestPaymentProvider()
+    if settings.stripe_api_key:
+        # Imported only when configured: the Stripe SDK is slow to import.
+        from connectors.payments.stripe_provider import StripeProvider
+
+        providers["stripe"] = StripeProvider(
+            settings.stripe_api_key,
+            settings.stripe_webhook_secret,
+            api_base=settings.stripe_api_base,
+            webhook_tolerance=settings.stripe_webhook_tolerance_seconds,
+        )
+    return providers
+
+
+def tax_engine(settings: Settings) -> TaxEngine:
+    rules = RulesTaxEngine(default_rules())
+    if settings.tax_service_url:
+        return HttpTaxEngine(settings.tax_service_url, settings.tax_service_api_key, fallback=rules)
+    return rules
+
+
+def create_bus(settings: Settings, db: Database | None = None) -> EventBus:
+    """Redis pub/sub when ``HUB_REDIS_URL`` is set; else PostgreSQL LISTEN/NOTIFY when
+    the database is PostgreSQL (``db`` given); else an in-process ``MemoryBus``."""
+    if settings.redis_url:
+        return RedisBus(settings.redis_url, prefix=f"{settings.redis_prefix}:events:")
+    if db is not None and db.dialect == "postgresql":
+        return PostgresBus.for_database(db)
+    return MemoryBus()
+
+
+def build_hub(settings: Settings, db: Database, bus: EventBus | None = None) -> Hub:
+    """The hub of one process, wired from ``settings`` (not started)."""
+    bus = bus or create_bus(settings, db)
+    providers = payment_providers(settings)
+    providers["gift_card"] = GiftCardProvider(db)  # on the hub's own database
+    return Hub(
+        settings=settings,
+        db=db,
+        bus=bus,
+        tail=OutboxTail(db, bus, interval=settings.events_poll_seconds),
+        dispatcher=OutboxDispatcher(db, bus),
+        marker=PublishedMarker(db),
+        tax=tax_engine(settings),
+        payments=providers,
+    )
+
+
+async def stripe_webhook(request: Request) -> Response:
+    """``POST /webhooks/stripe``: verify the signature on the raw body (400 if it
+    fails), then apply the event once (a redelivery answers 200 and changes nothing)."""
+    hub: Hub = request.app.state.hub
+    provider = hub.payments.get("stripe")
+    if not isinstance(provider, WebhookParser):
+        return JSONResponse({"error": "Stripe is not configured"}, 404)
+    payload = await request.body()
+    try:
+        event = provider.parse_webhook(payload, request.headers.get("stripe-signature", ""))
+    except PaymentError as exc:  # a bad signature, or a signed body that is no event
+        return JSONResponse({"error": exc.message, "code": exc.code}, 400)
+    outcome, events = await apply_payment_event(hub.db, "stripe", event)
+    if events:
+        await hub.publish(events)
+    return JSONResponse({"received": True, "outcome": outcome})
+
+
+def webhook_routes() -> list[Route]:
+    """The payment providers' webhook endpoints."""
+    return [Route("/webhooks/stripe", stripe_webhook, methods=["POST"])]

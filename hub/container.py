@@ -1,0 +1,127 @@
+"""The hub's services for one process, in one typed object: :class:`Hub`.
+
+One ``Hub`` per process: ``hub serve`` builds it at start-up (``app.state.hub``, and
+``ctx.hub`` on every GraphQL request), ``hub worker`` for its jobs. Which
+implementation sits behind each port (payment providers, tax engine, event bus) is
+decided by :func:`hub.composition.build_hub` from the settings; this module only says
+what a hub holds and how it starts and stops.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from connectors.base import Event, EventBus, PaymentProvider, TaxEngine
+from hub.background import EmbeddedJobs, delete_expired_carts
+from hub.db.database import Database
+from hub.domain.carts import Carts, delete_expired
+from hub.domain.checkout import Checkout
+from hub.domain.checkout import reconcile
+from hub.domain.inventory import Inventory
+from hub.events.outbox import OutboxDispatcher, PublishedMarker, publish_committed
+from hub.events.tail import OutboxTail
+from hub.sessions import OpenSockets
+from hub.settings import Settings
+
+log = logging.getLogger("hub")
+
+
+@dataclass(eq=False)  # one per process; identity is what caches key on
+class Hub:
+    """Settings, database, event bus and outbox, the domain services (inventory,
+    carts, checkout), the ports' implementations (payments, tax) and the background
+    jobs of one process."""
+
+    settings: Settings
+    db: Database
+    bus: EventBus
+    tail: OutboxTail
+    dispatcher: OutboxDispatcher
+    marker: PublishedMarker
+    tax: TaxEngine
+    payments: dict[str, PaymentProvider]
+    inventory: Inventory = field(init=False)
+    carts: Carts = field(init=False)
+    checkout: Checkout = field(init=False)
+    jobs: EmbeddedJobs = field(init=False)
+    sessions: OpenSockets = field(init=False)
+    started: bool = False
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.inventory = Inventory(self.db, publish=self.publish)
+        self.carts = Carts(self.db, ttl=timedelta(seconds=s.cart_ttl_seconds))
+        self.checkout = Checkout(
+            self.db,
+            tax_engine=self.tax,
+            providers=self.payments,
+            publish=self.publish,
+            lease=timedelta(seconds=s.checkout_lease_seconds),
+            pause_file=s.test_checkout_pause_file,
+        )
+        self.jobs = EmbeddedJobs(
+            s,
+            release_expired=self.inventory.release_expired,
+            delete_carts=self.delete_expired_carts,
+            reconcile_payments=self.reconcile_payments,
+        )
+        self.sessions = OpenSockets(self.db, s.auth_cache_seconds)
+
+    async def publish(self, events: Sequence[Event]) -> None:
+        """Publish committed events now; once the hub runs, mark them published in the
+        background, in one batch with the others of the moment."""
+        await publish_committed(self.db, self.bus, events, self.marker)
+
+    async def delete_expired_carts(self, budget: float = 60.0) -> int:
+        """Abandoned carts deleted in batches for about ``budget`` seconds
+        (:func:`hub.background.delete_expired_carts`)."""
+        return await delete_expired_carts(self.db, self.settings, delete_expired, budget)
+
+    async def reconcile_payments(self) -> int:
+        """Give back payments of checkouts that died before writing their order
+        (:func:`hub.domain.checkout.reconcile`); how many were settled."""
+        return await reconcile(self.db, self.payments, publish=self.publish)
+
+    async def start(self, *, jobs: bool = True) -> None:
+        """Connect the bus, follow the event log, dispatch the outbox; with ``jobs``
+        (``hub serve``), run the background jobs while no worker does."""
+        if self.started:
+            return
+        await self.bus.start()
+        await self.tail.start()
+        await self.dispatcher.start()
+        self.marker.start()
+        if jobs:
+            self.jobs.start()
+        self.sessions.start(self.bus)
+        self.started = True
+
+    def status(self) -> dict[str, Any]:
+        """The bus, the tail and the jobs, for /readyz."""
+        return {
+            "bus": self.bus.status(),
+            "eventLog": self.tail.status(),
+            "jobs": self.jobs.run_by,
+        }
+
+    async def stop(self) -> None:
+        """Stop what :meth:`start` started; the hub can start again."""
+        await self.sessions.stop()
+        await self.jobs.stop()
+        await self.tail.stop()
+        await self.marker.stop()
+        await self.dispatcher.stop()
+        await self.bus.close()
+        self.started = False
+
+    async def aclose(self) -> None:
+        """Close the ports' clients (payment providers, tax service), then stop."""
+        for closer in (*self.payments.values(), self.tax):
+            close = getattr(closer, "aclose", None)
+            if close is not None:
+                await close()
+        await self.stop()

@@ -1,0 +1,52 @@
+"""The demo store: a deterministic apparel and home-goods catalog with stock, prices,
+promotions and a gift card, for ``hub seed --demo`` / ``hub serve --demo``, the tests
+and the benchmarks.
+
+- :mod:`hub.demo.seed`: :func:`seed_demo` (the whole load, one transaction) and the
+  catalog generator (products, variants, prices, bundles, collections);
+- :mod:`hub.demo.data`: the fixed data (channels, product types, vendors, tags,
+  collections, bundles);
+- :mod:`hub.demo.locations` and :mod:`hub.demo.stock`: the locations and the stock
+  rows (levels with the ledger, transfers, reservations, lots and serials behind them);
+- :mod:`hub.demo.pricing`: customers, the wholesale price list, shipping zones;
+- :mod:`hub.demo.promotions`: one promotion of every kind, and the demo codes;
+- :mod:`hub.demo.giftcards`: the demo gift card.
+
+The same seed and product count always give the same rows.
+"""
+
+from hub.demo.data import CHANNELS, COLLECTIONS, EU, REDUCED_TAX_CLASS, REDUCED_TAX_TAG, WEB
+from hub.demo.giftcards import DEMO_GIFT_CARD_CODE
+from hub.demo.locations import (
+    BERLIN,
+    BROOKLYN,
+    CHICAGO,
+    LOCATIONS,
+    NEWARK,
+    ROTTERDAM,
+    SOHO,
+)
+from hub.demo.pricing import WHOLESALE_BREAKS
+from hub.demo.promotions import DEMO_CODES
+from hub.demo.seed import has_catalog, seed_demo
+
+__all__ = [
+    "BERLIN",
+    "BROOKLYN",
+    "CHANNELS",
+    "CHICAGO",
+    "COLLECTIONS",
+    "DEMO_CODES",
+    "DEMO_GIFT_CARD_CODE",
+    "EU",
+    "LOCATIONS",
+    "NEWARK",
+    "REDUCED_TAX_CLASS",
+    "REDUCED_TAX_TAG",
+    "ROTTERDAM",
+    "SOHO",
+    "WEB",
+    "WHOLESALE_BREAKS",
+    "has_catalog",
+    "seed_demo",
+]

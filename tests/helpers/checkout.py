@@ -1,0 +1,47 @@
+"""Helpers shared by the tests (moved from tests.schema.test_checkout)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hub.demo import NEWARK
+from tests.helpers.client import Hub
+
+CHECKOUT = """mutation($c: ID!, $k: String!, $p: PaymentInput) {
+  checkoutComplete(cartId: $c, idempotencyKey: $k, payment: $p) {
+    order { id name status paymentStatus totalPrice { amount currencyCode }
+            payments { provider status amount { amount } }
+            lineItems(first: 10) { nodes { sku quantity locationIds } } }
+    userErrors { field message code } } }"""
+
+
+async def checkout(
+    hub: Hub, cid: str, key: str, payment: dict | None, token: str | None = None
+) -> dict[str, Any]:
+    res = await hub.gql(CHECKOUT, {"c": cid, "k": key, "p": payment}, token=token)
+    assert "errors" not in res, res
+    return res["data"]["checkoutComplete"]
+
+
+async def level(hub: Hub, vid: str, loc: int = NEWARK) -> tuple[int, int, int]:
+    vpk = int(vid.rsplit("/", 1)[1])
+    async with hub.db.read() as conn:
+        from sqlalchemy import text
+
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT on_hand, reserved, committed FROM inventory_levels "
+                    "WHERE variant_id = :v AND location_id = :l"
+                ),
+                {"v": vpk, "l": loc},
+            )
+        ).one()
+    return row.on_hand, row.reserved, row.committed
+
+
+async def orders_of(hub: Hub, cid: str) -> int:
+    token = cid.rsplit("/", 1)[1]
+    return await hub.scalar(
+        "SELECT COUNT(*) FROM orders o JOIN carts c ON c.id = o.cart_id WHERE c.token = :t", t=token
+    )
