@@ -19,8 +19,7 @@ from connectors.base import Event, EventBus, PaymentProvider, TaxEngine
 from hub.background import EmbeddedJobs, delete_expired_carts
 from hub.db.database import Database
 from hub.domain.carts import Carts, delete_expired
-from hub.domain.checkout import Checkout
-from hub.domain.checkout import reconcile
+from hub.domain.checkout import Checkout, reconcile
 from hub.domain.inventory import Inventory
 from hub.events.outbox import OutboxDispatcher, PublishedMarker, publish_committed
 from hub.events.tail import OutboxTail

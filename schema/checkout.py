@@ -116,7 +116,7 @@ class OrderLineItemType:
     ) -> ProductVariantType | None:
         if root.variant_pk is None:
             return None
-        await info.context.channel(info)
+        await info.context.channel()
         got: ProductVariantType | None = await info.context.loaders.variant_by_id.load(
             root.variant_pk
         )

@@ -87,11 +87,6 @@ class HubContext:
         self.subscription_lock = asyncio.Lock()
 
     @property
-    def services(self) -> Hub:
-        """The hub, under its name of before the container (for one release)."""
-        return self.hub
-
-    @property
     def staff(self) -> bool:
         return self.principal.is_staff
 
@@ -114,11 +109,10 @@ class HubContext:
             chosen = directive_arg(operation, variables, "inContext", "channel")
             self.channel_handle = chosen or self.channel_header
 
-    def channel(
-        self, info: GraphQLResolveInfo | None = None
-    ) -> asyncio.Future[catalog.ChannelRecord]:
-        """The operation's sales channel, loaded once (``info`` is no longer needed:
-        the handle is known before any resolver runs)."""
+    def channel(self) -> asyncio.Future[catalog.ChannelRecord]:
+        """The operation's sales channel, loaded once on first use (its handle is fixed
+        by :meth:`begin_operation` before any resolver runs). A root field awaits it
+        when an unknown channel should fail that field, not a nested one."""
         if self._channel is None:
             self._channel = asyncio.ensure_future(self.load_channel(self.channel_handle))
         return self._channel

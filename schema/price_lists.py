@@ -58,7 +58,7 @@ class PriceListEntryType:
 
     @strawberry.field
     async def variant(self, info: Info) -> ProductVariantType | None:
-        await info.context.channel(info)
+        await info.context.channel()
         # mypy is told to ignore the next line: at run time self is the record, not the type
         return await info.context.loaders.variant_by_id.load(self.variant_pk)  # type: ignore[attr-defined]
 

@@ -153,7 +153,7 @@ class CartMutation:
         principal = info.context.principal
         bought = None
         try:
-            channel = await info.context.channel(info)
+            channel = await info.context.channel()
             lines = new_lines(data.lines or [])
             if data.buyer_identity:
                 bought, principal = await buyer(info, data.buyer_identity)

@@ -105,7 +105,7 @@ class CartLineType:
     async def merchandise(
         self, info: Info, root: strawberry.Parent[cartsvc.PricedLine]
     ) -> ProductVariantType | None:
-        await info.context.channel(info)
+        await info.context.channel()
         loader = info.context.loaders.variant_in_channel(root.channel)
         return cast(ProductVariantType | None, await loader.load(root.variant_pk))
 

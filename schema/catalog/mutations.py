@@ -91,14 +91,14 @@ async def _channel_of(info: Info, pk: int | None) -> Any:
 async def _product_of(info: Info, pk: int | None) -> Any:
     if pk is None:
         return None
-    await info.context.channel(info)
+    await info.context.channel()
     return await info.context.loaders.product_by_id.load(pk)
 
 
 async def _variant_of(info: Info, pk: int | None) -> Any:
     if pk is None:
         return None
-    await info.context.channel(info)
+    await info.context.channel()
     return await info.context.loaders.variant_by_id.load(pk)
 
 
@@ -136,7 +136,7 @@ async def _variants_payload(
     pks, errs = await _write(info, go)
     variants = []
     if pks:
-        await info.context.channel(info)
+        await info.context.channel()
         variants = [v for v in await info.context.loaders.variant_by_id.load_many(pks) if v]
     return VariantPricesPayload(variants=variants, user_errors=errs)
 

@@ -135,7 +135,7 @@ async def _one_of_id_or_handle(info: Info, id: str | None, handle: str | None) -
     """A look-up takes exactly one of ``id`` and ``handle``; then the channel is known."""
     if (id is None) == (handle is None):
         raise ApiError("pass exactly one of `id` or `handle`", "INVALID_ARGUMENT")
-    await info.context.channel(info)
+    await info.context.channel()
 
 
 @strawberry.type
@@ -164,7 +164,7 @@ class CatalogQuery:
             raise ApiError("pass `first` or `last` to page through products", "INVALID_PAGE")
         page = page_request(first, after, last, before, ctx.settings.max_page_size)
         filters = await _filters(info, query, filter)
-        channel = await ctx.channel(info)
+        channel = await ctx.channel()
         found = await keyset_page(
             catalog.list_products(
                 ctx.reader,
@@ -227,7 +227,7 @@ class CatalogQuery:
 
     @strawberry.field(description="The channel this request runs in.")
     async def current_channel(self, info: Info) -> ChannelType:
-        return await info.context.channel(info)
+        return await info.context.channel()
 
 
 # --------------------------------------------------------------------------- node(id:)
@@ -237,7 +237,7 @@ class CatalogQuery:
 
 async def _products(info: Info, pks: list[int]) -> dict[int, Any]:
     ctx = info.context
-    await ctx.channel(info)
+    await ctx.channel()
     recs = await ctx.loaders.product_by_id.load_many(pks)
     return {
         pk: rec for pk, rec in zip(pks, recs, strict=True) if visible_product(ctx, rec) is not None
@@ -246,7 +246,7 @@ async def _products(info: Info, pks: list[int]) -> dict[int, Any]:
 
 async def _variants(info: Info, pks: list[int]) -> dict[int, Any]:
     ctx = info.context
-    await ctx.channel(info)
+    await ctx.channel()
     found = {
         pk: v
         for pk, v in zip(pks, await ctx.loaders.variant_by_id.load_many(pks), strict=True)
@@ -261,7 +261,7 @@ async def _variants(info: Info, pks: list[int]) -> dict[int, Any]:
 def _by_loader(name: str) -> Any:
     async def fetch(info: Info, pks: list[int]) -> dict[int, Any]:
         ctx = info.context
-        await ctx.channel(info)
+        await ctx.channel()
         got = await getattr(ctx.loaders, name).load_many(pks)
         return {pk: rec for pk, rec in zip(pks, got, strict=True) if rec is not None}
 

@@ -15,7 +15,8 @@ from strawberry.types import Info
 
 from hub import ids
 from hub.domain import inventory as inv
-from hub.domain.errors import Code, DomainError, UserError
+from hub.domain.errors import DomainError
+from schema.errors import decode_id
 from schema.inventory.inputs import (
     AtLevelInput,
     InventoryAdjustInput,
@@ -42,18 +43,12 @@ from schema.permissions import StaffOnly
 WRITE: list[type[BasePermission]] = [ConnectorScope]
 
 
-def _pk(gid: str, type_name: str, field: str) -> int:
-    try:
-        return ids.decode_pk(gid, type_name)
-    except ids.InvalidId as exc:
-        raise DomainError([UserError([field], str(exc), str(Code.INVALID))]) from None
-
 
 def _level_of(input: AtLevelInput) -> tuple[int, int]:
     """The (variant, location) pks of an input naming one level."""
     return (
-        _pk(input.variant_id, "ProductVariant", "variantId"),
-        _pk(input.location_id, "Location", "locationId"),
+        decode_id(input.variant_id, "ProductVariant", "variantId"),
+        decode_id(input.location_id, "Location", "locationId"),
     )
 
 
@@ -73,7 +68,7 @@ def _move(
 async def _inventory_op(
     info: Info, op: Callable[[inv.Inventory], Awaitable[inv.Outcome]]
 ) -> InventoryPayload:
-    service: inv.Inventory = info.context.services.inventory
+    service: inv.Inventory = info.context.hub.inventory
     # Hand the read connection back before taking a write one: a request holding
     # two connections can starve the pool under load.
     await info.context.reader.close()
@@ -204,10 +199,10 @@ class InventoryMutation:
         return await _inventory_op(
             info,
             lambda s: s.transfer(
-                _pk(input.from_location_id, "Location", "fromLocationId"),
-                _pk(input.to_location_id, "Location", "toLocationId"),
+                decode_id(input.from_location_id, "Location", "fromLocationId"),
+                decode_id(input.to_location_id, "Location", "toLocationId"),
                 [
-                    (_pk(ln.variant_id, "ProductVariant", "lines"), ln.quantity)
+                    (decode_id(ln.variant_id, "ProductVariant", "lines"), ln.quantity)
                     for ln in input.lines
                 ],
                 key=input.idempotency_key,
@@ -222,7 +217,7 @@ class InventoryMutation:
         return await _inventory_op(
             info,
             lambda s: s.receive_transfer(
-                _pk(id, "Transfer", "id"), key=idempotency_key, actor=_actor(info)
+                decode_id(id, "Transfer", "id"), key=idempotency_key, actor=_actor(info)
             ),
         )
 
@@ -295,7 +290,7 @@ class InventoryMutation:
     async def location_delete(self, info: Info, id: strawberry.ID) -> LocationDeletePayload:
         await info.context.reader.close()
         try:
-            await inv.delete_location(info.context.db, _pk(id, "Location", "id"))
+            await inv.delete_location(info.context.db, decode_id(id, "Location", "id"))
         except DomainError as exc:
             return LocationDeletePayload(deleted_id=None, user_errors=graphql_errors(exc))
         return LocationDeletePayload(deleted_id=id, user_errors=[])
@@ -307,7 +302,7 @@ class InventoryMutation:
         return await _location_write(
             info,
             lambda: inv.update_location(
-                info.context.db, _pk(id, "Location", "id"), _location_data(input)
+                info.context.db, decode_id(id, "Location", "id"), _location_data(input)
             ),
             updated=True,
         )

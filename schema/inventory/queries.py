@@ -27,7 +27,7 @@ from schema.relay import Connection, ConnectionValue, connection_from_list, page
 
 async def _channel_locations(info: Info) -> list[inv.LocationRecord]:
     ctx = info.context
-    channel = await ctx.channel(info)
+    channel = await ctx.channel()
     return await ctx.loaders.channel_locations(channel.pk)
 
 
@@ -80,7 +80,7 @@ class InventoryQuery:
     ) -> Connection[LocationType]:
         ctx = info.context
         page = page_request(first, after, None, None, ctx.settings.max_page_size)
-        channel = await ctx.channel(info)
+        channel = await ctx.channel()
         locs = await inv.list_locations(
             ctx.reader, channel_pk=channel.pk, pickup_enabled=pickup_enabled
         )

@@ -52,7 +52,7 @@ def _location(info: Info, pk: int) -> LocationType:
 
 
 async def _variant(info: Info, pk: int) -> Variant:
-    await info.context.channel(info)
+    await info.context.channel()
     got: Any = await info.context.loaders.variant_by_id.load(pk)
     return cast(Variant, got)
 

@@ -73,7 +73,7 @@ from hub.domain.checkout.codes import (
 from hub.domain.checkout.order import LeaseLost, PromotionsMoved, write_order
 from hub.domain.checkout.plan import Plan, check_payable, plan_stock, reserve
 from hub.domain.errors import Code, DomainError, fail
-from hub.domain.giftcards import DECLINE_CODES
+from hub.domain.giftcards import DECLINE_CODES, GiftCardCode
 from hub.domain.inventory import refuse, release
 from hub.domain.inventory.records import label
 from hub.events.bus import Event
@@ -328,7 +328,7 @@ class Checkout:
         await self._settle(attempt, "FAILED", result)
         declined = result.failure_code or ""
         raise refuse(
-            declined  # a gift card's decline has a code of its own
+            GiftCardCode(declined)  # a gift card's decline has a code of its own
             if declined in DECLINE_CODES
             else CheckoutCode.PAYMENT_DECLINED,
             f"the payment was declined ({result.failure_code or result.raw_status})"

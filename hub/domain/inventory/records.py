@@ -49,11 +49,8 @@ class InventoryCode(StrEnum):
     NOT_TRACKED = "NOT_TRACKED"
 
 
-def refuse(code: str, message: str, *path: str) -> DomainError:
-    """A refusal with a domain's own code enum's member (``hub.domain.errors.fail``
-    takes only the common :class:`~hub.domain.errors.Code`). Typed ``str`` while
-    ``UserError.code`` is: the other domains' codes are plain strings until their
-    enums land."""
+def refuse(code: StrEnum, message: str, *path: str) -> DomainError:
+    """A refusal with one of the domain's codes (the same as ``hub.domain.errors.fail``)."""
     return DomainError([UserError(list(path) or None, message, code)])
 
 

@@ -22,6 +22,7 @@ from hub.db.tables import idem_t, levels_t, moves_t, reservations_t
 from hub.domain.errors import DomainError
 from hub.domain.inventory import Outcome, ReservationStrategy, ReserveRequest, reserve
 from hub.events.outbox import outbox as outbox_t
+from tests.helpers.app import hub_of
 from tests.helpers.client import Hub
 
 GENERAL = ReservationStrategy.GENERAL
@@ -70,7 +71,7 @@ async def _location(hub: Hub) -> int:
 
 
 async def _stock(hub: Hub, vpk: int, lpk: int, on_hand: int, safety: int, reorder: int) -> None:
-    inventory = hub.app.state.services.inventory
+    inventory = hub_of(hub.app).inventory
     await inventory.adjust(vpk, lpk, on_hand, "received")
     await inventory.set_thresholds(vpk, lpk, safety_stock=safety, reorder_point=reorder)
 
