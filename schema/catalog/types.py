@@ -18,6 +18,8 @@ from schema.calls import after_cursor
 
 if TYPE_CHECKING:
     from schema.inventory import GeoPointInput, InventoryLevelType, StoreAvailability
+from schema.inventory.queries import inventory_levels as variant_inventory_levels
+from schema.inventory.queries import store_availability as variant_store_availability
 from schema.permissions import StaffOnly
 from schema.relay import (
     Connection,
@@ -171,19 +173,15 @@ class ProductVariantType(Node):
         near: Annotated[GeoPointInput, strawberry.lazy("schema.inventory")] | None = None,
         pickup_enabled: bool | None = None,
     ) -> Connection[Annotated[StoreAvailability, strawberry.lazy("schema.inventory")]]:
-        from schema.inventory import store_availability
-
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
-        return await store_availability(self, info, first, near, pickup_enabled)  # type: ignore[return-value]
+        return await variant_store_availability(self, info, first, near, pickup_enabled)  # type: ignore[return-value]
 
     @strawberry.field(description="Every state of stock per location (admin/connector).")
     async def inventory_levels(
         self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[Annotated[InventoryLevelType, strawberry.lazy("schema.inventory")]]:
-        from schema.inventory import inventory_levels
-
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
-        return await inventory_levels(self, info, first, after)  # type: ignore[return-value]
+        return await variant_inventory_levels(self, info, first, after)  # type: ignore[return-value]
 
     @classmethod
     def is_type_of(cls, obj: Any, _info: Any) -> bool:
