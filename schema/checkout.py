@@ -18,7 +18,7 @@ from hub import ids
 from hub.domain import orders as ordersvc
 from hub.domain.checkout import PaymentRequest
 from hub.domain.errors import Code, DomainError, fail
-from hub.domain.paging import InvalidCursor, decode_cursor, encode_cursor
+from hub.domain.paging import InvalidCursor, PageRequest, decode_cursor, encode_cursor
 from schema.carts import commerce
 from schema.catalog import ChannelType, MoneyType, ProductVariantType
 from schema.errors import ApiError
@@ -31,6 +31,7 @@ from schema.relay import (
     Node,
     connection_from_list,
     page_request,
+    paged,
     register_node,
 )
 
@@ -217,15 +218,12 @@ class OrderType(Node):
         return got
 
     @strawberry.field
+    @paged
     async def line_items(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageRequest,
     ) -> Connection[OrderLineItemType]:
-        page = page_request(first, after, last, before, info.context.settings.max_page_size)
         lines = await order_loaders(info).lines_by_order.load(self)
         # The connection of records stands for the GraphQL connection (resolved by name).
         return connection_from_list(lines, page, "OrderLineItem", key=lambda ln: ln.pk)  # type: ignore[return-value]

@@ -20,11 +20,12 @@ from strawberry.types import Info
 
 from hub import ids
 from hub.domain import giftcards as gc
+from hub.domain.paging import PageRequest
 from schema.catalog import MoneyType
 from schema.errors import ApiError, UserError, field_pk, run_write
 from schema.paths import in_api_terms
 from schema.permissions import StaffOnly
-from schema.relay import Connection, Node, connection_from_list, page_request, register_node
+from schema.relay import Connection, Node, connection_from_list, paged, register_node
 from schema.throttle import take
 
 ADMIN: list[type[BasePermission]] = [StaffOnly]
@@ -79,16 +80,13 @@ class GiftCardType(Node):
         return strawberry.ID(ids.encode("Customer", pk)) if pk else None
 
     @strawberry.field(description="The ledger, oldest first.")
+    @paged
     async def transactions(
         self,
         info: Info,
         root: strawberry.Parent[gc.GiftCardRecord],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageRequest,
     ) -> Connection[GiftCardTransactionType]:
-        page = page_request(first, after, last, before, info.context.settings.max_page_size)
         rows = await gc.transactions(info.context.reader, root)
         got = connection_from_list(rows, page, "GiftCardTransaction", key=lambda t: t.pk)
         return cast(Connection[GiftCardTransactionType], got)

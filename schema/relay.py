@@ -4,6 +4,8 @@ cursor connections and global ids."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -110,6 +112,59 @@ def page_request(
     except InvalidPage as exc:
         raise ApiError(str(exc), ApiCode.INVALID_PAGE) from None
     return page
+
+
+# The Relay paging arguments of every two-way connection field, in this order.
+_PAGE_PARAMETERS = [
+    inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=kind)
+    for name, kind in (
+        ("first", int | None),
+        ("after", str | None),
+        ("last", int | None),
+        ("before", str | None),
+    )
+]
+
+R = TypeVar("R", bound=Callable[..., Any])
+
+
+def paged(resolver: R) -> R:
+    """A connection resolver taking ``page: PageRequest`` (and ``info``) exposed with the
+    arguments ``first``, ``after``, ``last`` and ``before`` in its place; they are checked
+    (:func:`page_request`, HUB_MAX_PAGE_SIZE) before the resolver runs."""
+    signature = inspect.signature(resolver)
+    params = list(signature.parameters.values())
+    at = [p.name for p in params].index("page")
+    exposed = signature.replace(parameters=[*params[:at], *_PAGE_PARAMETERS, *params[at + 1 :]])
+
+    def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        bound = exposed.bind(*args, **kwargs)
+        bound.apply_defaults()
+        given = bound.arguments
+        first, after, last, before = (given.pop(p.name) for p in _PAGE_PARAMETERS)
+        max_size = given["info"].context.settings.max_page_size
+        given["page"] = page_request(first, after, last, before, max_size)
+        return resolver(**given)
+
+    if inspect.iscoroutinefunction(resolver):
+
+        @functools.wraps(resolver)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return await call(args, kwargs)
+
+    else:
+
+        @functools.wraps(resolver)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return call(args, kwargs)
+
+    # What strawberry reads for the field's arguments (inspect.signature stops here).
+    wrapper.__signature__ = exposed  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {
+        **{p.name: p.annotation for p in exposed.parameters.values()},
+        "return": signature.return_annotation,
+    }
+    return wrapper  # type: ignore[return-value]
 
 
 def connection_from_list(

@@ -16,10 +16,11 @@ from strawberry.types import Info
 
 from hub import ids
 from hub.domain import carts as cartsvc
+from hub.domain.paging import PageRequest
 from hub.money import Money
 from schema.catalog import MoneyType, ProductVariantType
 from schema.inventory import LocationType
-from schema.relay import Connection, Node, connection_from_list, page_request
+from schema.relay import Connection, Node, connection_from_list, paged
 
 
 def _money(minor: int, currency: str) -> MoneyType:
@@ -298,16 +299,13 @@ class CartType(Node):
         return root.currency
 
     @strawberry.field
+    @paged
     def lines(
         self,
         info: Info,
         root: Cart,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageRequest,
     ) -> Connection[CartLineType]:
-        page = page_request(first, after, last, before, info.context.settings.max_page_size)
         got = connection_from_list(root.lines, page, "CartLine", key=lambda ln: ln.pk)
         return cast(Connection[CartLineType], got)
 

@@ -13,7 +13,7 @@ import strawberry
 from strawberry.types import Info
 
 from hub.domain import catalog
-from hub.domain.paging import encode_cursor
+from hub.domain.paging import PageRequest, encode_cursor
 from schema.calls import after_cursor
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ from schema.relay import (
     Node,
     connection_from_list,
     page_request,
+    paged,
 )
 
 
@@ -250,15 +251,12 @@ class Product(Node):
         return later()  # type: ignore[return-value]
 
     @strawberry.field
+    @paged
     def variants(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageRequest,
     ) -> Connection[ProductVariantType]:
-        page = page_request(first, after, last, before, info.context.settings.max_page_size)
         got = info.context.loaders.variants_by_product.get(self)
         if isinstance(got, list):
             # mypy is told to ignore the next line: a record stands in for the type it resolves to

@@ -7,12 +7,13 @@ import strawberry
 from strawberry.types import Info
 
 from hub.domain import promotions as admin
+from hub.domain.paging import PageRequest
 from schema.calls import keyset_page
 from schema.promotions.types import ADMIN, PromotionStatus, PromotionType, promotion_by_pk
 from schema.relay import (
     Connection,
     decode_id,
-    page_request,
+    paged,
     register_node,
 )
 
@@ -25,18 +26,15 @@ class PromotionQuery:
         permission_classes=ADMIN,
         description="Promotions by id; `query` matches title words or a code exactly.",
     )
+    @paged
     async def promotions(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageRequest,
         query: str | None = None,
         status: PromotionStatus | None = None,
     ) -> Connection[PromotionType]:
         ctx = info.context
-        page = page_request(first, after, last, before, ctx.settings.max_page_size)
         status_ = status.value if status else None
         found = admin.list_promotions(ctx.reader, page, query=query, status=status_)
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
