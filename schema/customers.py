@@ -18,6 +18,7 @@ from strawberry.types.unset import UNSET
 from hub import ids
 from hub.domain import customers as cust
 from schema.errors import ApiError, UserError, field_pk, run_write
+from schema.patches import apply_given
 from schema.paths import in_api_terms
 from schema.permissions import StaffOnly
 from schema.relay import Node, register_node
@@ -95,16 +96,7 @@ _FIELDS = (
 def _customer_data(i: CustomerInput) -> tuple[cust.CustomerInput, set[str]]:
     """Domain input, and the fields sent as an explicit null (to clear)."""
     data = cust.CustomerInput()
-    clear: set[str] = set()
-    for name in _FIELDS:
-        value = getattr(i, name)
-        if value is UNSET:
-            continue
-        if value is None:
-            clear.add(name)
-        else:
-            setattr(data, name, value)
-    return data, clear
+    return data, apply_given(i, data, _FIELDS)
 
 
 def _shown(customer: cust.CustomerRecord | None) -> CustomerType | None:

@@ -17,6 +17,7 @@ from hub.domain import shipping
 from schema.catalog import DeletePayload, MoneyType
 from schema.errors import UserError, field_pk, run_write
 from schema.inventory.paths import graphql_paths
+from schema.patches import apply_given
 from schema.permissions import StaffOnly
 from schema.relay import Node, register_node
 
@@ -121,16 +122,7 @@ def _rate_data(i: ShippingRateInput) -> tuple[shipping.RateInput, set[str]]:
         kind=i.kind.value if i.kind else None,
         amount=i.amount,
     )
-    clear: set[str] = set()
-    for name in sorted(shipping.RATE_CLEARABLE):
-        value = getattr(i, name)
-        if value is UNSET:
-            continue
-        if value is None:
-            clear.add(name)
-        else:
-            setattr(data, name, value)
-    return data, clear
+    return data, apply_given(i, data, sorted(shipping.RATE_CLEARABLE))
 
 
 def _zone_data(i: ShippingZoneInput) -> shipping.ZoneInput:
