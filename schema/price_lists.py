@@ -18,7 +18,7 @@ from hub import ids
 from hub.domain.catalog import price_lists as pricing
 from hub.domain.paging import encode_cursor
 from schema.calls import after_cursor, run_mapped
-from schema.catalog.mutations import DeletePayload
+from schema.catalog.mutations import DeletePayload, delete_payload
 from schema.catalog.types import ChannelType, MoneyType, ProductVariantType
 from schema.errors import ApiError, UserError, field_pk
 from schema.loaders import Loader
@@ -207,12 +207,7 @@ class PricingMutation:
 
     @strawberry.mutation(permission_classes=ADMIN, description="Delete a list and its entries.")
     async def price_list_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        async def go() -> str:
-            await pricing.delete_price_list(info.context.db, field_pk(id, "PriceList", "id"))
-            return id
-
-        done, errs = await _write(info, go)
-        return DeletePayload(deleted_id=done, user_errors=errs)
+        return await delete_payload(info, id, "PriceList", pricing.delete_price_list, write=_write)
 
     @strawberry.mutation(
         permission_classes=ADMIN,

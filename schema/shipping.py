@@ -14,7 +14,7 @@ from strawberry.types import Info
 from strawberry.types.unset import UNSET
 
 from hub.domain import shipping
-from schema.catalog import DeletePayload, MoneyType
+from schema.catalog import DeletePayload, MoneyType, delete_payload
 from schema.errors import UserError, field_pk, run_write
 from schema.inventory.paths import graphql_paths
 from schema.patches import apply_given
@@ -189,12 +189,7 @@ class ShippingMutation:
 
     @strawberry.mutation(permission_classes=ADMIN, description="Delete a zone and its rates.")
     async def shipping_zone_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        async def go() -> str:
-            await shipping.delete_zone(info.context.db, field_pk(id, "ShippingZone", "id"))
-            return id
-
-        done, errs = await _write(info, go)
-        return DeletePayload(deleted_id=done, user_errors=errs)
+        return await delete_payload(info, id, "ShippingZone", shipping.delete_zone, write=_write)
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def shipping_rate_create(
@@ -222,12 +217,7 @@ class ShippingMutation:
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def shipping_rate_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        async def go() -> str:
-            await shipping.delete_rate(info.context.db, field_pk(id, "ShippingRate", "id"))
-            return id
-
-        done, errs = await _write(info, go)
-        return DeletePayload(deleted_id=done, user_errors=errs)
+        return await delete_payload(info, id, "ShippingRate", shipping.delete_rate, write=_write)
 
 
 async def _zone_nodes(info: Info, pks: list[int]) -> dict[int, shipping.ShippingZoneRecord]:

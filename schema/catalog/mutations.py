@@ -116,16 +116,24 @@ async def _write(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, lis
     return await run_mapped(info, fn, renames=_RENAMES)
 
 
-async def _delete(
-    info: Info, id: strawberry.ID, type_name: str, delete: Callable[[Any, int], Awaitable[None]]
+Write = Callable[[Info, Callable[[], Awaitable[Any]]], Awaitable[tuple[Any, list[UserError]]]]
+
+
+async def delete_payload(
+    info: Info,
+    id: strawberry.ID,
+    type_name: str,
+    delete: Callable[[Any, int], Awaitable[None]],
+    write: Write = _write,
 ) -> DeletePayload:
-    """Delete the ``type_name`` object ``id`` names; its id back, or the userErrors."""
+    """Delete the ``type_name`` object ``id`` names by ``delete`` (run by ``write``, the
+    calling module's, for its userErrors' paths); its id back, or the userErrors."""
 
     async def go() -> str:
         await delete(info.context.db, field_pk(id, type_name, "id"))
         return id
 
-    done, errs = await _write(info, go)
+    done, errs = await write(info, go)
     return DeletePayload(deleted_id=done, user_errors=errs)
 
 
@@ -184,7 +192,7 @@ class CatalogAdminMutation:
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def channel_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        return await _delete(info, id, "Channel", catalog.delete_channel)
+        return await delete_payload(info, id, "Channel", catalog.delete_channel)
 
     # ----- products
     @strawberry.mutation(permission_classes=ADMIN)
@@ -216,7 +224,7 @@ class CatalogAdminMutation:
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def product_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        return await _delete(info, id, "Product", catalog.delete_product)
+        return await delete_payload(info, id, "Product", catalog.delete_product)
 
     # ----- variants
     @strawberry.mutation(permission_classes=ADMIN)
@@ -245,7 +253,7 @@ class CatalogAdminMutation:
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def product_variant_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        return await _delete(info, id, "ProductVariant", catalog.delete_variant)
+        return await delete_payload(info, id, "ProductVariant", catalog.delete_variant)
 
     @strawberry.mutation(
         permission_classes=ADMIN,
@@ -329,7 +337,7 @@ class CatalogAdminMutation:
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def collection_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        return await _delete(info, id, "Collection", catalog.delete_collection)
+        return await delete_payload(info, id, "Collection", catalog.delete_collection)
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def collection_add_products(

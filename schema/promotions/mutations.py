@@ -21,7 +21,7 @@ from strawberry.types import Info
 
 from hub.domain import promotions as admin
 from schema.calls import run_mapped
-from schema.catalog import DeletePayload
+from schema.catalog import DeletePayload, delete_payload
 from schema.errors import UserError, field_pk
 from schema.promotions.types import (
     ADMIN,
@@ -143,12 +143,7 @@ class PromotionMutation:
         description="Delete a promotion never used on an order (else IN_USE: archive it).",
     )
     async def promotion_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        async def go() -> str:
-            await admin.delete_promotion(info.context.db, field_pk(id, "Promotion", "id"))
-            return id
-
-        done, errs = await _write(info, go)
-        return DeletePayload(deleted_id=done, user_errors=errs)
+        return await delete_payload(info, id, "Promotion", admin.delete_promotion, write=_write)
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def discount_code_create(
