@@ -128,9 +128,11 @@ class LocationType(Node):
         return [c for c in got if c is not None]
 
 
-@strawberry.type(name="InventoryLevel")
-class InventoryLevelType(Node):
-    id: strawberry.ID = strawberry.field(resolver=_level_id)
+@strawberry.type
+class StockCounts:
+    """The counts of a level: ``InventoryLevel``'s and, in a subscription event, those
+    right after a change (``InventoryChangeLevel``)."""
+
     on_hand: int
     committed: int
     reserved: int
@@ -141,6 +143,11 @@ class InventoryLevelType(Node):
     available: int = strawberry.field(
         description="onHand - committed - reserved - quarantined - safetyStock, never below 0."
     )
+
+
+@strawberry.type(name="InventoryLevel")
+class InventoryLevelType(Node, StockCounts):
+    id: strawberry.ID = strawberry.field(resolver=_level_id)
     updated_at: datetime
 
     @classmethod
