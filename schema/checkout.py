@@ -30,6 +30,7 @@ from schema.relay import (
     ConnectionValue,
     Node,
     connection_from_list,
+    is_record,
     page_request,
     paged,
     register_node,
@@ -201,9 +202,7 @@ class OrderType(Node):
     created_at: datetime
     processed_at: datetime = strawberry.field(resolver=lambda root: root.created_at)
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, ordersvc.OrderRecord)
+    is_type_of = is_record(ordersvc.OrderRecord)
 
     @strawberry.field
     def customer_id(self, root: strawberry.Parent[ordersvc.OrderRecord]) -> strawberry.ID | None:

@@ -8,7 +8,7 @@ customer, and asking for another id returns null.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 import strawberry
 from strawberry.permission import BasePermission
@@ -21,7 +21,7 @@ from schema.errors import ApiError, UserError, field_pk, run_write
 from schema.patches import apply_given
 from schema.paths import in_api_terms
 from schema.permissions import StaffOnly
-from schema.relay import Node, register_node
+from schema.relay import Node, is_record, register_node
 
 ADMIN: list[type[BasePermission]] = [StaffOnly]
 
@@ -50,9 +50,7 @@ class CustomerType(Node):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, cust.CustomerRecord)
+    is_type_of = is_record(cust.CustomerRecord)
 
     @strawberry.field
     def loyalty(self, root: strawberry.Parent[cust.CustomerRecord]) -> CustomerLoyalty:

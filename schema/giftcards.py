@@ -25,7 +25,14 @@ from schema.catalog import MoneyType
 from schema.errors import ApiError, UserError, field_pk, run_write
 from schema.paths import in_api_terms
 from schema.permissions import StaffOnly
-from schema.relay import Connection, Node, connection_from_list, paged, register_node
+from schema.relay import (
+    Connection,
+    Node,
+    connection_from_list,
+    is_record,
+    paged,
+    register_node,
+)
 from schema.throttle import take
 
 ADMIN: list[type[BasePermission]] = [StaffOnly]
@@ -70,9 +77,7 @@ class GiftCardType(Node):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, gc.GiftCardRecord)
+    is_type_of = is_record(gc.GiftCardRecord)
 
     @strawberry.field
     def customer_id(self, root: strawberry.Parent[gc.GiftCardRecord]) -> strawberry.ID | None:

@@ -23,7 +23,14 @@ from schema.catalog.types import ChannelType, MoneyType, ProductVariantType
 from schema.errors import ApiError, UserError, field_pk
 from schema.loaders import Loader
 from schema.permissions import StaffOnly
-from schema.relay import Connection, ConnectionValue, Node, page_request, register_node
+from schema.relay import (
+    Connection,
+    ConnectionValue,
+    Node,
+    is_record,
+    page_request,
+    register_node,
+)
 
 ADMIN: list[type[BasePermission]] = [StaffOnly]
 
@@ -79,9 +86,7 @@ class PriceListType(Node):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, pricing.PriceListRecord)
+    is_type_of = is_record(pricing.PriceListRecord)
 
     @strawberry.field
     async def channel(self, info: Info) -> ChannelType:

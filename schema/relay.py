@@ -20,6 +20,16 @@ from schema.errors import ApiCode, ApiError, decode_id
 T = TypeVar("T")
 
 
+def is_record(record: type) -> staticmethod[[Any, Any], bool]:
+    """The ``is_type_of`` of an object type whose values are ``record`` instances: which
+    type a value of an interface (``Node``) or union is. It takes no resolve info."""
+
+    def is_type_of(obj: Any, _info: Any) -> bool:
+        return isinstance(obj, record)
+
+    return staticmethod(is_type_of)
+
+
 @strawberry.interface(description="An object with a globally unique, opaque `id`.")
 class Node:
     id: strawberry.ID

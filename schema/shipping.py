@@ -19,7 +19,7 @@ from schema.errors import UserError, field_pk, run_write
 from schema.inventory.paths import graphql_paths
 from schema.patches import apply_given
 from schema.permissions import StaffOnly
-from schema.relay import Node, register_node
+from schema.relay import Node, is_record, register_node
 
 ADMIN: list[type[BasePermission]] = [StaffOnly]
 
@@ -53,9 +53,7 @@ class ShippingRateType(Node):
     min_days: int | None
     max_days: int | None
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, shipping.ShippingRateRecord)
+    is_type_of = is_record(shipping.ShippingRateRecord)
 
 
 @strawberry.type(name="ShippingZone")
@@ -69,9 +67,7 @@ class ShippingZoneType(Node):
     )
     rates: list[ShippingRateType]
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, shipping.ShippingZoneRecord)
+    is_type_of = is_record(shipping.ShippingZoneRecord)
 
 
 @strawberry.input

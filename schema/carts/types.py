@@ -20,7 +20,7 @@ from hub.domain.paging import PageRequest
 from hub.money import Money
 from schema.catalog import MoneyType, ProductVariantType
 from schema.inventory import LocationType
-from schema.relay import Connection, Node, connection_from_list, paged
+from schema.relay import Connection, Node, connection_from_list, is_record, paged
 
 
 def _money(minor: int, currency: str) -> MoneyType:
@@ -270,9 +270,7 @@ Cart = strawberry.Parent[cartsvc.PricedCart]
 class CartType(Node):
     # id: Node's, read from the priced cart.
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, cartsvc.PricedCart)
+    is_type_of = is_record(cartsvc.PricedCart)
 
     @strawberry.field(description="ACTIVE, COMPLETING (in checkout) or COMPLETED.")
     def status(self, root: Cart) -> CartStatus:

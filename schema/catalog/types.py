@@ -26,6 +26,7 @@ from schema.relay import (
     ConnectionValue,
     Node,
     connection_from_list,
+    is_record,
     page_request,
     paged,
 )
@@ -92,9 +93,7 @@ class ChannelType(Node):
     default_country: str
     tax_inclusive: bool = strawberry.field(description="Prices include tax (VAT/GST).")
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, catalog.ChannelRecord)
+    is_type_of = is_record(catalog.ChannelRecord)
 
 
 @strawberry.type
@@ -184,9 +183,7 @@ class ProductVariantType(Node):
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return await variant_inventory_levels(self, info, first, after)  # type: ignore[return-value]
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, catalog.VariantRecord)
+    is_type_of = is_record(catalog.VariantRecord)
 
     @strawberry.field
     def product(self, info: Info) -> Annotated[Product, strawberry.lazy("schema.catalog.types")]:
@@ -224,9 +221,7 @@ class Product(Node):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, catalog.ProductRecord)
+    is_type_of = is_record(catalog.ProductRecord)
 
     @strawberry.field(
         description="Lowest and highest variant price in the channel; null "
@@ -295,9 +290,7 @@ class Collection(Node):
     title: str
     description: str
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, catalog.CollectionRecord)
+    is_type_of = is_record(catalog.CollectionRecord)
 
     @strawberry.field(description="The collection's active products in their manual order.")
     async def products(

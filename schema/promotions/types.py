@@ -24,6 +24,7 @@ from schema.relay import (
     Connection,
     ConnectionValue,
     Node,
+    is_record,
     page_request,
 )
 
@@ -74,9 +75,7 @@ class DiscountCodeType(Node):
     times_used: int
     created_at: datetime
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, admin.DiscountCodeRecord)
+    is_type_of = is_record(admin.DiscountCodeRecord)
 
 
 @strawberry.type(name="Promotion")
@@ -99,9 +98,7 @@ class PromotionType(Node):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, admin.PromotionRecord)
+    is_type_of = is_record(admin.PromotionRecord)
 
     @strawberry.field(description="Most it may give away; null: no budget.")
     def budget(self) -> MoneyType | None:
