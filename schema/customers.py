@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import cast
 
 import strawberry
-from strawberry.permission import BasePermission
 from strawberry.types import Info
 from strawberry.types.unset import UNSET
 
@@ -20,10 +19,8 @@ from hub.domain import customers as cust
 from schema.errors import ApiError, UserError, field_pk, run_write
 from schema.patches import apply_given
 from schema.paths import in_api_terms
-from schema.permissions import StaffOnly
+from schema.permissions import ADMIN
 from schema.relay import Node, is_record, register_node
-
-ADMIN: list[type[BasePermission]] = [StaffOnly]
 
 
 @strawberry.type(name="CustomerLoyalty")

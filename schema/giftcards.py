@@ -15,7 +15,6 @@ from enum import Enum
 from typing import Any, cast
 
 import strawberry
-from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from hub import ids
@@ -24,7 +23,7 @@ from hub.domain.paging import PageRequest
 from schema.catalog import MoneyType
 from schema.errors import ApiError, UserError, field_pk, run_write
 from schema.paths import in_api_terms
-from schema.permissions import StaffOnly
+from schema.permissions import ADMIN
 from schema.relay import (
     Connection,
     Node,
@@ -35,7 +34,6 @@ from schema.relay import (
 )
 from schema.throttle import take
 
-ADMIN: list[type[BasePermission]] = [StaffOnly]
 # Where the domain's names for an issue's input differ from the API's.
 _ISSUE_FIELDS = {"reference": "note"}
 

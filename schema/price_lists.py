@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 import strawberry
-from strawberry.permission import BasePermission
 from strawberry.types import Info
 from strawberry.types.unset import UNSET
 
@@ -22,7 +21,7 @@ from schema.catalog.mutations import DeletePayload, delete_payload
 from schema.catalog.types import ChannelType, MoneyType, ProductVariantType
 from schema.errors import ApiError, UserError, field_pk
 from schema.loaders import Loader
-from schema.permissions import StaffOnly
+from schema.permissions import ADMIN
 from schema.relay import (
     Connection,
     ConnectionValue,
@@ -31,9 +30,6 @@ from schema.relay import (
     page_request,
     register_node,
 )
-
-ADMIN: list[type[BasePermission]] = [StaffOnly]
-
 
 # Domain error fields -> API paths: the input's currencyCode is the domain's currency.
 _RENAMES = {"currency": "currency_code"}

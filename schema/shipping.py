@@ -9,7 +9,6 @@ from enum import Enum
 from typing import Any
 
 import strawberry
-from strawberry.permission import BasePermission
 from strawberry.types import Info
 from strawberry.types.unset import UNSET
 
@@ -18,10 +17,8 @@ from schema.catalog import DeletePayload, MoneyType, delete_payload
 from schema.errors import UserError, field_pk, run_write
 from schema.inventory.paths import graphql_paths
 from schema.patches import apply_given
-from schema.permissions import StaffOnly
+from schema.permissions import ADMIN
 from schema.relay import Node, is_record, register_node
-
-ADMIN: list[type[BasePermission]] = [StaffOnly]
 
 
 @strawberry.enum

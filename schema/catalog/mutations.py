@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
-from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from hub.domain import catalog
@@ -30,10 +29,7 @@ from schema.catalog.inputs import (
 )
 from schema.catalog.types import ChannelType, Collection, Product, ProductVariantType
 from schema.errors import UserError, field_pk, run_write
-from schema.permissions import StaffOnly
-
-ADMIN: list[type[BasePermission]] = [StaffOnly]
-
+from schema.permissions import ADMIN
 
 # ----------------------------------------------------------------------------- payloads
 

@@ -23,8 +23,8 @@ from hub.domain import promotions as admin
 from schema.calls import run_mapped
 from schema.catalog import DeletePayload, delete_payload
 from schema.errors import UserError, field_pk
+from schema.permissions import ADMIN
 from schema.promotions.types import (
-    ADMIN,
     DiscountCodeType,
     PromotionMethod,
     PromotionStatus,

@@ -9,7 +9,8 @@ from strawberry.types import Info
 from hub.domain import promotions as admin
 from hub.domain.paging import PageRequest
 from schema.calls import keyset_page
-from schema.promotions.types import ADMIN, PromotionStatus, PromotionType, promotion_by_pk
+from schema.permissions import ADMIN
+from schema.promotions.types import PromotionStatus, PromotionType, promotion_by_pk
 from schema.relay import (
     Connection,
     decode_id,

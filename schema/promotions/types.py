@@ -9,7 +9,6 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import strawberry
-from strawberry.permission import BasePermission
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -19,7 +18,6 @@ from hub.money import Money
 from schema.calls import after_cursor
 from schema.catalog import MoneyType
 from schema.loaders import Loader
-from schema.permissions import StaffOnly
 from schema.relay import (
     Connection,
     ConnectionValue,
@@ -27,8 +25,6 @@ from schema.relay import (
     is_record,
     page_request,
 )
-
-ADMIN: list[type[BasePermission]] = [StaffOnly]
 
 
 @strawberry.enum
