@@ -31,6 +31,7 @@ from schema.relay import (
     is_record,
     paged,
     register_node,
+    staff_only,
 )
 from schema.throttle import take
 
@@ -197,11 +198,5 @@ def _shown(card: gc.GiftCardRecord | None) -> GiftCardType | None:
     return cast(GiftCardType | None, card)
 
 
-async def _gift_card_nodes(info: Info, pks: list[int]) -> dict[int, gc.GiftCardRecord]:
-    """node(id:): as giftCard(id:), staff only; null for any other key."""
-    if not info.context.principal.is_staff:
-        return {}
-    return await gc.gift_cards_by_pks(info.context.reader, pks)
-
-
-register_node("GiftCard", _gift_card_nodes)
+# node(id:): as giftCard(id:), staff only; null for any other key.
+register_node("GiftCard", staff_only(gc.gift_cards_by_pks))

@@ -29,6 +29,7 @@ from schema.relay import (
     is_record,
     page_request,
     register_node,
+    staff_only,
 )
 
 # Domain error fields -> API paths: the input's currencyCode is the domain's currency.
@@ -240,11 +241,5 @@ class PricingMutation:
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
 
-async def _price_list_nodes(info: Info, pks: list[int]) -> dict[int, pricing.PriceListRecord]:
-    """node(id:): staff only, as priceList(id:)."""
-    if not info.context.staff:
-        return {}
-    return await pricing.price_lists_by_pks(info.context.reader, pks)
-
-
-register_node("PriceList", _price_list_nodes)
+# node(id:): staff only, as priceList(id:).
+register_node("PriceList", staff_only(pricing.price_lists_by_pks))

@@ -14,6 +14,7 @@ import strawberry
 from strawberry.types import Info
 
 from hub import ids
+from hub.db.database import Reader
 from hub.domain.paging import InvalidCursor, InvalidPage, PageRequest, decode_cursor, encode_cursor
 from schema.errors import ApiCode, ApiError, decode_id
 
@@ -241,6 +242,18 @@ def register_node(
     is null, whether missing or hidden, so ``node`` never tells the two apart.
     """
     _NODE_TYPES[type_name] = _NodeType(fetch, parse)
+
+
+def staff_only(fetch: Callable[[Reader, list[int]], Awaitable[Mapping[int, Any]]]) -> NodeFetch:
+    """A :data:`NodeFetch` of a staff-only type: ``fetch(reader, pks)`` for a staff key,
+    nothing (every id null) for any other."""
+
+    async def fetch_for_staff(info: Info, pks: list[int]) -> Mapping[int, Any]:
+        if not info.context.staff:
+            return {}
+        return await fetch(info.context.reader, pks)
+
+    return fetch_for_staff
 
 
 def node_types() -> tuple[str, ...]:

@@ -12,13 +12,14 @@ import strawberry
 from strawberry.types import Info
 from strawberry.types.unset import UNSET
 
+from hub.db.database import Reader
 from hub.domain import shipping
 from schema.catalog import DeletePayload, MoneyType, delete_payload
 from schema.errors import UserError, field_pk, run_write
 from schema.inventory.paths import graphql_paths
 from schema.patches import apply_given
 from schema.permissions import ADMIN
-from schema.relay import Node, is_record, register_node
+from schema.relay import Node, is_record, register_node, staff_only
 
 
 @strawberry.enum
@@ -213,18 +214,10 @@ class ShippingMutation:
         return await delete_payload(info, id, "ShippingRate", shipping.delete_rate, write=_write)
 
 
-async def _zone_nodes(info: Info, pks: list[int]) -> dict[int, shipping.ShippingZoneRecord]:
-    """node(id:): staff only, as shippingZones."""
-    if not info.context.staff:
-        return {}
-    return {z.pk: z for z in await shipping.list_zones(info.context.reader, pks)}
+async def _zones_by_pks(reader: Reader, pks: list[int]) -> dict[int, shipping.ShippingZoneRecord]:
+    return {z.pk: z for z in await shipping.list_zones(reader, pks)}
 
 
-async def _rate_nodes(info: Info, pks: list[int]) -> dict[int, shipping.ShippingRateRecord]:
-    if not info.context.staff:
-        return {}
-    return await shipping.rates_by_pks(info.context.reader, pks)
-
-
-register_node("ShippingZone", _zone_nodes)
-register_node("ShippingRate", _rate_nodes)
+# node(id:): staff only, as shippingZones.
+register_node("ShippingZone", staff_only(_zones_by_pks))
+register_node("ShippingRate", staff_only(shipping.rates_by_pks))

@@ -16,6 +16,7 @@ from schema.relay import (
     decode_id,
     paged,
     register_node,
+    staff_only,
 )
 
 # ------------------------------------------------------------------- operations
@@ -47,19 +48,6 @@ class PromotionQuery:
         return await promotion_by_pk(info, decode_id(id, "Promotion"))  # type: ignore[return-value]
 
 
-async def _promotion_nodes(info: Info, pks: list[int]) -> dict[int, admin.PromotionRecord]:
-    """node(id:): staff only, as promotion(id:)."""
-    if not info.context.staff:
-        return {}
-    return await admin.promotions_by_pks(info.context.reader, pks)
-
-
-async def _code_nodes(info: Info, pks: list[int]) -> dict[int, admin.DiscountCodeRecord]:
-    """node(id:): staff only (codes are the promotion's secrets)."""
-    if not info.context.staff:
-        return {}
-    return await admin.codes_by_pks(info.context.reader, pks)
-
-
-register_node("Promotion", _promotion_nodes)
-register_node("DiscountCode", _code_nodes)
+# node(id:): staff only, as promotion(id:); codes too (they are the promotion's secrets).
+register_node("Promotion", staff_only(admin.promotions_by_pks))
+register_node("DiscountCode", staff_only(admin.codes_by_pks))
