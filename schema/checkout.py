@@ -18,7 +18,8 @@ from hub import ids
 from hub.domain import orders as ordersvc
 from hub.domain.checkout import PaymentRequest
 from hub.domain.errors import Code, DomainError, fail
-from hub.domain.paging import InvalidCursor, PageRequest, decode_cursor, encode_cursor
+from hub.domain.paging import PageRequest, encode_cursor
+from schema.calls import after_cursor
 from schema.carts import commerce
 from schema.catalog import ChannelType, MoneyType, ProductVariantType
 from schema.errors import ApiError
@@ -298,12 +299,8 @@ class CheckoutQuery:
         if not p.is_staff and p.customer_id is None:
             raise ApiError("orders need a customer or admin key", "ACCESS_DENIED")
         page = page_request(first, after, None, None, info.context.settings.max_page_size)
-        before_pk = None
-        if after is not None:
-            try:
-                _, before_pk = decode_cursor(after, "Order")
-            except InvalidCursor as exc:
-                raise ApiError(str(exc), "INVALID_CURSOR") from None
+        got = after_cursor(after, "Order")
+        before_pk = None if got is None else got[1]
         size = page.size(10)
         rows = await ordersvc.orders_for_customer(
             info.context.reader,
