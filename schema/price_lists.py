@@ -4,7 +4,7 @@ through :func:`hub.domain.catalog.quote_prices`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -16,7 +16,7 @@ from strawberry.types.unset import UNSET
 from hub import ids
 from hub.domain.catalog import price_lists as pricing
 from hub.domain.paging import encode_cursor
-from schema.calls import after_cursor, run_mapped
+from schema.calls import CURRENCY_CODE, after_cursor, mapped_writer
 from schema.catalog.mutations import DeletePayload, delete_payload
 from schema.catalog.types import ChannelType, MoneyType, ProductVariantType
 from schema.errors import ApiError, UserError, field_pk
@@ -33,11 +33,7 @@ from schema.relay import (
 )
 
 # Domain error fields -> API paths: the input's currencyCode is the domain's currency.
-_RENAMES = {"currency": "currency_code"}
-
-
-async def _write(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
-    return await run_mapped(info, fn, renames=_RENAMES)
+_write = mapped_writer(CURRENCY_CODE)
 
 
 def _entries_loader(info: Info, size: int, after: tuple[int, int] | None) -> Loader:

@@ -13,7 +13,7 @@ import strawberry
 from strawberry.types import Info
 
 from hub.domain import catalog
-from schema.calls import run_mapped
+from schema.calls import CURRENCY_CODE, Write, mapped_writer
 from schema.catalog.inputs import (
     BundleComponentInput,
     ChannelInput,
@@ -102,17 +102,10 @@ async def _collection_of(info: Info, pk: int | None) -> Any:
     return None if pk is None else await info.context.loaders.collection_by_id.load(pk)
 
 
-# PriceInput.currency is the input's currencyCode.
-_RENAMES = {"currency": "currency_code"}
-
-
-async def _write(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
-    """Run a catalog write; its userErrors with API paths. (Channel writes keep their
-    paths as they are: see :class:`hub.domain.catalog.ChannelInput`.)"""
-    return await run_mapped(info, fn, renames=_RENAMES)
-
-
-Write = Callable[[Info, Callable[[], Awaitable[Any]]], Awaitable[tuple[Any, list[UserError]]]]
+# Run a catalog write; its userErrors with API paths (PriceInput.currency is the input's
+# currencyCode). Channel writes keep their paths as they are: see
+# :class:`hub.domain.catalog.ChannelInput`.
+_write = mapped_writer(CURRENCY_CODE)
 
 
 async def delete_payload(

@@ -9,7 +9,6 @@ Every mutation returns `userErrors` and writes nothing on error.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -20,7 +19,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from hub.domain import promotions as admin
-from schema.calls import run_mapped
+from schema.calls import CURRENCY_CODE, mapped_writer
 from schema.catalog import DeletePayload, delete_payload
 from schema.errors import UserError, field_pk
 from schema.permissions import ADMIN
@@ -34,11 +33,7 @@ from schema.promotions.types import (
 
 # Domain error fields -> API paths: the input's currencyCode is the domain's currency;
 # below the first segment are a definition's own JSON keys, shown as they are.
-_RENAMES = {"currency": "currency_code"}
-
-
-async def _write(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
-    return await run_mapped(info, fn, renames=_RENAMES, depth=1)
+_write = mapped_writer(CURRENCY_CODE, depth=1)
 
 
 # ------------------------------------------------------------------- inputs
