@@ -143,16 +143,26 @@ def paged(resolver: R) -> R:
     """A connection resolver taking ``page: PageRequest`` (and ``info``) exposed with the
     arguments ``first``, ``after``, ``last`` and ``before`` in its place; they are checked
     (:func:`page_request`, HUB_MAX_PAGE_SIZE) before the resolver runs."""
+    return _with_page(resolver, _PAGE_PARAMETERS)
+
+
+def forward_paged(resolver: R) -> R:
+    """:func:`paged` for a connection read forward only: ``first`` and ``after``."""
+    return _with_page(resolver, _PAGE_PARAMETERS[:2])
+
+
+def _with_page(resolver: R, page_parameters: list[inspect.Parameter]) -> R:
     signature = inspect.signature(resolver)
     params = list(signature.parameters.values())
     at = [p.name for p in params].index("page")
-    exposed = signature.replace(parameters=[*params[:at], *_PAGE_PARAMETERS, *params[at + 1 :]])
+    exposed = signature.replace(parameters=[*params[:at], *page_parameters, *params[at + 1 :]])
 
     def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         bound = exposed.bind(*args, **kwargs)
         bound.apply_defaults()
         given = bound.arguments
-        first, after, last, before = (given.pop(p.name) for p in _PAGE_PARAMETERS)
+        asked = {p.name: given.pop(p.name) for p in page_parameters}
+        first, after, last, before = (asked.get(p.name) for p in _PAGE_PARAMETERS)
         max_size = given["info"].context.settings.max_page_size
         given["page"] = page_request(first, after, last, before, max_size)
         return resolver(**given)

@@ -26,8 +26,8 @@ from schema.relay import (
     ConnectionValue,
     Node,
     connection_from_list,
+    forward_paged,
     is_record,
-    page_request,
     paged,
 )
 
@@ -269,10 +269,10 @@ class Product(Node):
         return await info.context.loaders.attributes_by_product.load(self.pk)  # type: ignore[attr-defined]
 
     @strawberry.field(description="Collections the product is in.")
+    @forward_paged
     async def collections(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self, info: Info, page: PageRequest
     ) -> Connection[Annotated[Collection, strawberry.lazy("schema.catalog.types")]]:
-        page = page_request(first, after, None, None, info.context.settings.max_page_size)
         # mypy is told to ignore the next line: at run time self is the record, not the type
         items = await info.context.loaders.collections_by_product.load(self.pk)  # type: ignore[attr-defined]
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
@@ -293,16 +293,14 @@ class Collection(Node):
     is_type_of = is_record(catalog.CollectionRecord)
 
     @strawberry.field(description="The collection's active products in their manual order.")
-    async def products(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Product]:
+    @forward_paged
+    async def products(self, info: Info, page: PageRequest) -> Connection[Product]:
         ctx = info.context
-        page = page_request(first, after, None, None, ctx.settings.max_page_size)
         size = page.size(default=20)
-        after_key = after_cursor(after, "CP", "int32")
+        after_key = after_cursor(page.after, "CP", "int32")
         loader = ctx.loaders.collection_products(size, after_key)
         # mypy is told to ignore the next line: at run time self is the record, not the type
         recs, keys, has_next = await loader.load(self.pk)  # type: ignore[attr-defined]
         cursors = [encode_cursor("CP", pos, pk) for pos, pk in keys]
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
-        return ConnectionValue(recs, cursors, has_next, after is not None)  # type: ignore[return-value]
+        return ConnectionValue(recs, cursors, has_next, page.after is not None)  # type: ignore[return-value]

@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from hub import ids
 from hub.domain import inventory as inv
-from hub.domain.paging import encode_cursor
+from hub.domain.paging import PageRequest, encode_cursor
 from hub.domain.shipping import store_availability as availability_by_store
 from schema.calls import after_cursor
 from schema.errors import ApiError
@@ -23,7 +23,13 @@ from schema.inventory.types import (
     ReorderSuggestion,
     SuggestionRecord,
 )
-from schema.relay import Connection, ConnectionValue, connection_from_list, page_request
+from schema.relay import (
+    Connection,
+    ConnectionValue,
+    connection_from_list,
+    forward_paged,
+    page_request,
+)
 
 
 async def _channel_locations(info: Info) -> list[inv.LocationRecord]:
@@ -70,17 +76,16 @@ class InventoryQuery:
         description="Locations that sell to the request's channel; nearest "
         "first when `near` is given, else by fulfilment priority."
     )
+    @forward_paged
     async def locations(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
+        page: PageRequest,
         near: GeoPointInput | None = None,
         pickup_enabled: bool | None = None,
         kind: LocationKind | None = None,
     ) -> Connection[LocationType]:
         ctx = info.context
-        page = page_request(first, after, None, None, ctx.settings.max_page_size)
         channel = await ctx.channel()
         locs = await inv.list_locations(
             ctx.reader, channel_pk=channel.pk, pickup_enabled=pickup_enabled
@@ -93,7 +98,7 @@ class InventoryQuery:
             locs.sort(key=lambda lc: (lc.distance_km is None, lc.distance_km or 0.0, lc.pk))
         else:
             locs.sort(key=lambda lc: (lc.fulfillment_priority, lc.pk))
-        got = after_cursor(after, "L", "int32")
+        got = after_cursor(page.after, "L", "int32")
         start = 0 if got is None else got[0]
         if start < 0:
             raise ApiError("invalid cursor", "INVALID_CURSOR")
