@@ -54,6 +54,22 @@ async def run_mapped(
     ]
 
 
+# The domain's ``currency`` is the inputs' ``currencyCode`` (prices, price lists, promotions).
+CURRENCY_CODE: Mapping[str, str] = {"currency": "currency_code"}
+
+Write = Callable[[Info, Callable[[], Awaitable[Any]]], Awaitable[tuple[Any, list[UserError]]]]
+"""A module's way to run a domain write: its result and its userErrors with API paths."""
+
+
+def mapped_writer(renames: Mapping[str, str], depth: int | None = None) -> Write:
+    """A :data:`Write` that is :func:`run_mapped` with these ``renames`` and ``depth``."""
+
+    async def write(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
+        return await run_mapped(info, fn, renames=renames, depth=depth)
+
+    return write
+
+
 async def keyset_page(fetch: Awaitable[tuple[list[Any], list[str], bool, bool]]) -> ConnectionValue:
     """A domain keyset page, (records, cursors, has_next, has_previous), as a
     connection; a cursor the domain can't read is an ``INVALID_CURSOR`` error."""

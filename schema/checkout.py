@@ -18,7 +18,8 @@ from hub import ids
 from hub.domain import orders as ordersvc
 from hub.domain.checkout import PaymentRequest
 from hub.domain.errors import Code, DomainError, fail
-from hub.domain.paging import InvalidCursor, decode_cursor, encode_cursor
+from hub.domain.paging import PageRequest, encode_cursor
+from schema.calls import after_cursor
 from schema.carts import commerce
 from schema.catalog import ChannelType, MoneyType, ProductVariantType
 from schema.errors import ApiError
@@ -30,7 +31,9 @@ from schema.relay import (
     ConnectionValue,
     Node,
     connection_from_list,
+    is_record,
     page_request,
+    paged,
     register_node,
 )
 
@@ -200,9 +203,7 @@ class OrderType(Node):
     created_at: datetime
     processed_at: datetime = strawberry.field(resolver=lambda root: root.created_at)
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, ordersvc.OrderRecord)
+    is_type_of = is_record(ordersvc.OrderRecord)
 
     @strawberry.field
     def customer_id(self, root: strawberry.Parent[ordersvc.OrderRecord]) -> strawberry.ID | None:
@@ -217,15 +218,12 @@ class OrderType(Node):
         return got
 
     @strawberry.field
+    @paged
     async def line_items(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageRequest,
     ) -> Connection[OrderLineItemType]:
-        page = page_request(first, after, last, before, info.context.settings.max_page_size)
         lines = await order_loaders(info).lines_by_order.load(self)
         # The connection of records stands for the GraphQL connection (resolved by name).
         return connection_from_list(lines, page, "OrderLineItem", key=lambda ln: ln.pk)  # type: ignore[return-value]
@@ -301,12 +299,8 @@ class CheckoutQuery:
         if not p.is_staff and p.customer_id is None:
             raise ApiError("orders need a customer or admin key", "ACCESS_DENIED")
         page = page_request(first, after, None, None, info.context.settings.max_page_size)
-        before_pk = None
-        if after is not None:
-            try:
-                _, before_pk = decode_cursor(after, "Order")
-            except InvalidCursor as exc:
-                raise ApiError(str(exc), "INVALID_CURSOR") from None
+        got = after_cursor(after, "Order")
+        before_pk = None if got is None else got[1]
         size = page.size(10)
         rows = await ordersvc.orders_for_customer(
             info.context.reader,

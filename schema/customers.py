@@ -8,21 +8,19 @@ customer, and asking for another id returns null.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 import strawberry
-from strawberry.permission import BasePermission
 from strawberry.types import Info
 from strawberry.types.unset import UNSET
 
 from hub import ids
 from hub.domain import customers as cust
 from schema.errors import ApiError, UserError, field_pk, run_write
+from schema.patches import apply_given
 from schema.paths import in_api_terms
-from schema.permissions import StaffOnly
-from schema.relay import Node, register_node
-
-ADMIN: list[type[BasePermission]] = [StaffOnly]
+from schema.permissions import ADMIN
+from schema.relay import Node, is_record, register_node
 
 
 @strawberry.type(name="CustomerLoyalty")
@@ -49,9 +47,7 @@ class CustomerType(Node):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, cust.CustomerRecord)
+    is_type_of = is_record(cust.CustomerRecord)
 
     @strawberry.field
     def loyalty(self, root: strawberry.Parent[cust.CustomerRecord]) -> CustomerLoyalty:
@@ -95,16 +91,7 @@ _FIELDS = (
 def _customer_data(i: CustomerInput) -> tuple[cust.CustomerInput, set[str]]:
     """Domain input, and the fields sent as an explicit null (to clear)."""
     data = cust.CustomerInput()
-    clear: set[str] = set()
-    for name in _FIELDS:
-        value = getattr(i, name)
-        if value is UNSET:
-            continue
-        if value is None:
-            clear.add(name)
-        else:
-            setattr(data, name, value)
-    return data, clear
+    return data, apply_given(i, data, _FIELDS)
 
 
 def _shown(customer: cust.CustomerRecord | None) -> CustomerType | None:

@@ -15,19 +15,26 @@ from enum import Enum
 from typing import Any, cast
 
 import strawberry
-from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from hub import ids
 from hub.domain import giftcards as gc
+from hub.domain.paging import PageRequest
 from schema.catalog import MoneyType
 from schema.errors import ApiError, UserError, field_pk, run_write
 from schema.paths import in_api_terms
-from schema.permissions import StaffOnly
-from schema.relay import Connection, Node, connection_from_list, page_request, register_node
+from schema.permissions import ADMIN
+from schema.relay import (
+    Connection,
+    Node,
+    connection_from_list,
+    is_record,
+    paged,
+    register_node,
+    staff_only,
+)
 from schema.throttle import take
 
-ADMIN: list[type[BasePermission]] = [StaffOnly]
 # Where the domain's names for an issue's input differ from the API's.
 _ISSUE_FIELDS = {"reference": "note"}
 
@@ -69,9 +76,7 @@ class GiftCardType(Node):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, gc.GiftCardRecord)
+    is_type_of = is_record(gc.GiftCardRecord)
 
     @strawberry.field
     def customer_id(self, root: strawberry.Parent[gc.GiftCardRecord]) -> strawberry.ID | None:
@@ -79,16 +84,13 @@ class GiftCardType(Node):
         return strawberry.ID(ids.encode("Customer", pk)) if pk else None
 
     @strawberry.field(description="The ledger, oldest first.")
+    @paged
     async def transactions(
         self,
         info: Info,
         root: strawberry.Parent[gc.GiftCardRecord],
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageRequest,
     ) -> Connection[GiftCardTransactionType]:
-        page = page_request(first, after, last, before, info.context.settings.max_page_size)
         rows = await gc.transactions(info.context.reader, root)
         got = connection_from_list(rows, page, "GiftCardTransaction", key=lambda t: t.pk)
         return cast(Connection[GiftCardTransactionType], got)
@@ -196,11 +198,5 @@ def _shown(card: gc.GiftCardRecord | None) -> GiftCardType | None:
     return cast(GiftCardType | None, card)
 
 
-async def _gift_card_nodes(info: Info, pks: list[int]) -> dict[int, gc.GiftCardRecord]:
-    """node(id:): as giftCard(id:), staff only; null for any other key."""
-    if not info.context.principal.is_staff:
-        return {}
-    return await gc.gift_cards_by_pks(info.context.reader, pks)
-
-
-register_node("GiftCard", _gift_card_nodes)
+# node(id:): as giftCard(id:), staff only; null for any other key.
+register_node("GiftCard", staff_only(gc.gift_cards_by_pks))

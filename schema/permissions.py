@@ -16,3 +16,7 @@ class StaffOnly(BasePermission):
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         return info.context.principal.is_staff
+
+
+# The permission list of the staff-only (admin) fields of every schema module.
+ADMIN: list[type[BasePermission]] = [StaffOnly]

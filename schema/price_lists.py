@@ -4,36 +4,36 @@ through :func:`hub.domain.catalog.quote_prices`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import strawberry
-from strawberry.permission import BasePermission
 from strawberry.types import Info
 from strawberry.types.unset import UNSET
 
 from hub import ids
 from hub.domain.catalog import price_lists as pricing
 from hub.domain.paging import encode_cursor
-from schema.calls import after_cursor, run_mapped
-from schema.catalog.mutations import DeletePayload
+from schema.calls import CURRENCY_CODE, after_cursor, mapped_writer
+from schema.catalog.mutations import DeletePayload, delete_payload
 from schema.catalog.types import ChannelType, MoneyType, ProductVariantType
 from schema.errors import ApiError, UserError, field_pk
 from schema.loaders import Loader
-from schema.permissions import StaffOnly
-from schema.relay import Connection, ConnectionValue, Node, page_request, register_node
-
-ADMIN: list[type[BasePermission]] = [StaffOnly]
-
+from schema.permissions import ADMIN
+from schema.relay import (
+    Connection,
+    ConnectionValue,
+    Node,
+    is_record,
+    page_request,
+    register_node,
+    staff_only,
+)
 
 # Domain error fields -> API paths: the input's currencyCode is the domain's currency.
-_RENAMES = {"currency": "currency_code"}
-
-
-async def _write(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
-    return await run_mapped(info, fn, renames=_RENAMES)
+_write = mapped_writer(CURRENCY_CODE)
 
 
 def _entries_loader(info: Info, size: int, after: tuple[int, int] | None) -> Loader:
@@ -79,9 +79,7 @@ class PriceListType(Node):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, pricing.PriceListRecord)
+    is_type_of = is_record(pricing.PriceListRecord)
 
     @strawberry.field
     async def channel(self, info: Info) -> ChannelType:
@@ -207,12 +205,7 @@ class PricingMutation:
 
     @strawberry.mutation(permission_classes=ADMIN, description="Delete a list and its entries.")
     async def price_list_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        async def go() -> str:
-            await pricing.delete_price_list(info.context.db, field_pk(id, "PriceList", "id"))
-            return id
-
-        done, errs = await _write(info, go)
-        return DeletePayload(deleted_id=done, user_errors=errs)
+        return await delete_payload(info, id, "PriceList", pricing.delete_price_list, write=_write)
 
     @strawberry.mutation(
         permission_classes=ADMIN,
@@ -244,11 +237,5 @@ class PricingMutation:
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
 
-async def _price_list_nodes(info: Info, pks: list[int]) -> dict[int, pricing.PriceListRecord]:
-    """node(id:): staff only, as priceList(id:)."""
-    if not info.context.staff:
-        return {}
-    return await pricing.price_lists_by_pks(info.context.reader, pks)
-
-
-register_node("PriceList", _price_list_nodes)
+# node(id:): staff only, as priceList(id:).
+register_node("PriceList", staff_only(pricing.price_lists_by_pks))

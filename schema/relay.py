@@ -4,6 +4,8 @@ cursor connections and global ids."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -12,10 +14,21 @@ import strawberry
 from strawberry.types import Info
 
 from hub import ids
+from hub.db.database import Reader
 from hub.domain.paging import InvalidCursor, InvalidPage, PageRequest, decode_cursor, encode_cursor
 from schema.errors import ApiCode, ApiError, decode_id
 
 T = TypeVar("T")
+
+
+def is_record(record: type) -> staticmethod[[Any, Any], bool]:
+    """The ``is_type_of`` of an object type whose values are ``record`` instances: which
+    type a value of an interface (``Node``) or union is. It takes no resolve info."""
+
+    def is_type_of(obj: Any, _info: Any) -> bool:
+        return isinstance(obj, record)
+
+    return staticmethod(is_type_of)
 
 
 @strawberry.interface(description="An object with a globally unique, opaque `id`.")
@@ -112,6 +125,69 @@ def page_request(
     return page
 
 
+# The Relay paging arguments of every two-way connection field, in this order.
+_PAGE_PARAMETERS = [
+    inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=kind)
+    for name, kind in (
+        ("first", int | None),
+        ("after", str | None),
+        ("last", int | None),
+        ("before", str | None),
+    )
+]
+
+R = TypeVar("R", bound=Callable[..., Any])
+
+
+def paged(resolver: R) -> R:
+    """A connection resolver taking ``page: PageRequest`` (and ``info``) exposed with the
+    arguments ``first``, ``after``, ``last`` and ``before`` in its place; they are checked
+    (:func:`page_request`, HUB_MAX_PAGE_SIZE) before the resolver runs."""
+    return _with_page(resolver, _PAGE_PARAMETERS)
+
+
+def forward_paged(resolver: R) -> R:
+    """:func:`paged` for a connection read forward only: ``first`` and ``after``."""
+    return _with_page(resolver, _PAGE_PARAMETERS[:2])
+
+
+def _with_page(resolver: R, page_parameters: list[inspect.Parameter]) -> R:
+    signature = inspect.signature(resolver)
+    params = list(signature.parameters.values())
+    at = [p.name for p in params].index("page")
+    exposed = signature.replace(parameters=[*params[:at], *page_parameters, *params[at + 1 :]])
+
+    def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        bound = exposed.bind(*args, **kwargs)
+        bound.apply_defaults()
+        given = bound.arguments
+        asked = {p.name: given.pop(p.name) for p in page_parameters}
+        first, after, last, before = (asked.get(p.name) for p in _PAGE_PARAMETERS)
+        max_size = given["info"].context.settings.max_page_size
+        given["page"] = page_request(first, after, last, before, max_size)
+        return resolver(**given)
+
+    if inspect.iscoroutinefunction(resolver):
+
+        @functools.wraps(resolver)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return await call(args, kwargs)
+
+    else:
+
+        @functools.wraps(resolver)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            return call(args, kwargs)
+
+    # What strawberry reads for the field's arguments (inspect.signature stops here).
+    wrapper.__signature__ = exposed  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {
+        **{p.name: p.annotation for p in exposed.parameters.values()},
+        "return": signature.return_annotation,
+    }
+    return wrapper  # type: ignore[return-value]
+
+
 def connection_from_list(
     items: Sequence[Any],
     page: PageRequest,
@@ -176,6 +252,18 @@ def register_node(
     is null, whether missing or hidden, so ``node`` never tells the two apart.
     """
     _NODE_TYPES[type_name] = _NodeType(fetch, parse)
+
+
+def staff_only(fetch: Callable[[Reader, list[int]], Awaitable[Mapping[int, Any]]]) -> NodeFetch:
+    """A :data:`NodeFetch` of a staff-only type: ``fetch(reader, pks)`` for a staff key,
+    nothing (every id null) for any other."""
+
+    async def fetch_for_staff(info: Info, pks: list[int]) -> Mapping[int, Any]:
+        if not info.context.staff:
+            return {}
+        return await fetch(info.context.reader, pks)
+
+    return fetch_for_staff
 
 
 def node_types() -> tuple[str, ...]:

@@ -9,18 +9,17 @@ from enum import Enum
 from typing import Any
 
 import strawberry
-from strawberry.permission import BasePermission
 from strawberry.types import Info
 from strawberry.types.unset import UNSET
 
+from hub.db.database import Reader
 from hub.domain import shipping
-from schema.catalog import DeletePayload, MoneyType
+from schema.catalog import DeletePayload, MoneyType, delete_payload
 from schema.errors import UserError, field_pk, run_write
 from schema.inventory.paths import graphql_paths
-from schema.permissions import StaffOnly
-from schema.relay import Node, register_node
-
-ADMIN: list[type[BasePermission]] = [StaffOnly]
+from schema.patches import apply_given
+from schema.permissions import ADMIN
+from schema.relay import Node, is_record, register_node, staff_only
 
 
 @strawberry.enum
@@ -52,9 +51,7 @@ class ShippingRateType(Node):
     min_days: int | None
     max_days: int | None
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, shipping.ShippingRateRecord)
+    is_type_of = is_record(shipping.ShippingRateRecord)
 
 
 @strawberry.type(name="ShippingZone")
@@ -68,9 +65,7 @@ class ShippingZoneType(Node):
     )
     rates: list[ShippingRateType]
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, shipping.ShippingZoneRecord)
+    is_type_of = is_record(shipping.ShippingZoneRecord)
 
 
 @strawberry.input
@@ -121,16 +116,7 @@ def _rate_data(i: ShippingRateInput) -> tuple[shipping.RateInput, set[str]]:
         kind=i.kind.value if i.kind else None,
         amount=i.amount,
     )
-    clear: set[str] = set()
-    for name in sorted(shipping.RATE_CLEARABLE):
-        value = getattr(i, name)
-        if value is UNSET:
-            continue
-        if value is None:
-            clear.add(name)
-        else:
-            setattr(data, name, value)
-    return data, clear
+    return data, apply_given(i, data, sorted(shipping.RATE_CLEARABLE))
 
 
 def _zone_data(i: ShippingZoneInput) -> shipping.ZoneInput:
@@ -197,12 +183,7 @@ class ShippingMutation:
 
     @strawberry.mutation(permission_classes=ADMIN, description="Delete a zone and its rates.")
     async def shipping_zone_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        async def go() -> str:
-            await shipping.delete_zone(info.context.db, field_pk(id, "ShippingZone", "id"))
-            return id
-
-        done, errs = await _write(info, go)
-        return DeletePayload(deleted_id=done, user_errors=errs)
+        return await delete_payload(info, id, "ShippingZone", shipping.delete_zone, write=_write)
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def shipping_rate_create(
@@ -230,26 +211,13 @@ class ShippingMutation:
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def shipping_rate_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        async def go() -> str:
-            await shipping.delete_rate(info.context.db, field_pk(id, "ShippingRate", "id"))
-            return id
-
-        done, errs = await _write(info, go)
-        return DeletePayload(deleted_id=done, user_errors=errs)
+        return await delete_payload(info, id, "ShippingRate", shipping.delete_rate, write=_write)
 
 
-async def _zone_nodes(info: Info, pks: list[int]) -> dict[int, shipping.ShippingZoneRecord]:
-    """node(id:): staff only, as shippingZones."""
-    if not info.context.staff:
-        return {}
-    return {z.pk: z for z in await shipping.list_zones(info.context.reader, pks)}
+async def _zones_by_pks(reader: Reader, pks: list[int]) -> dict[int, shipping.ShippingZoneRecord]:
+    return {z.pk: z for z in await shipping.list_zones(reader, pks)}
 
 
-async def _rate_nodes(info: Info, pks: list[int]) -> dict[int, shipping.ShippingRateRecord]:
-    if not info.context.staff:
-        return {}
-    return await shipping.rates_by_pks(info.context.reader, pks)
-
-
-register_node("ShippingZone", _zone_nodes)
-register_node("ShippingRate", _rate_nodes)
+# node(id:): staff only, as shippingZones.
+register_node("ShippingZone", staff_only(_zones_by_pks))
+register_node("ShippingRate", staff_only(shipping.rates_by_pks))

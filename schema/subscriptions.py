@@ -43,6 +43,7 @@ from schema.context import HubContext, in_context_arg
 from schema.engine.subscriptions import SharedEvent
 from schema.errors import ApiCode, ApiError, decode_id
 from schema.inventory import LocationType
+from schema.inventory.types import StockCounts
 from schema.loaders import Loaders
 
 TOPIC: Final = "inventory.changed"
@@ -55,17 +56,8 @@ SNAPSHOT_CACHE_SIZE: Final = 1024
 
 
 @strawberry.type(description="Stock of a variant at a location right after a change.")
-class InventoryChangeLevel:
-    on_hand: int
-    committed: int
-    reserved: int
-    incoming: int
-    quarantined: int
-    safety_stock: int
-    reorder_point: int
-    available: int = strawberry.field(
-        description="onHand - committed - reserved - quarantined - safetyStock, never below 0."
-    )
+class InventoryChangeLevel(StockCounts):
+    pass
 
 
 @strawberry.type(description="One committed stock change of a variant at a location.")

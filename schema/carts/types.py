@@ -16,10 +16,11 @@ from strawberry.types import Info
 
 from hub import ids
 from hub.domain import carts as cartsvc
+from hub.domain.paging import PageRequest
 from hub.money import Money
 from schema.catalog import MoneyType, ProductVariantType
 from schema.inventory import LocationType
-from schema.relay import Connection, Node, connection_from_list, page_request
+from schema.relay import Connection, Node, connection_from_list, is_record, paged
 
 
 def _money(minor: int, currency: str) -> MoneyType:
@@ -269,9 +270,7 @@ Cart = strawberry.Parent[cartsvc.PricedCart]
 class CartType(Node):
     # id: Node's, read from the priced cart.
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, cartsvc.PricedCart)
+    is_type_of = is_record(cartsvc.PricedCart)
 
     @strawberry.field(description="ACTIVE, COMPLETING (in checkout) or COMPLETED.")
     def status(self, root: Cart) -> CartStatus:
@@ -298,16 +297,13 @@ class CartType(Node):
         return root.currency
 
     @strawberry.field
+    @paged
     def lines(
         self,
         info: Info,
         root: Cart,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageRequest,
     ) -> Connection[CartLineType]:
-        page = page_request(first, after, last, before, info.context.settings.max_page_size)
         got = connection_from_list(root.lines, page, "CartLine", key=lambda ln: ln.pk)
         return cast(Connection[CartLineType], got)
 

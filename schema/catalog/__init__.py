@@ -4,7 +4,7 @@ import the shared types from here. Staff price lists are :mod:`schema.price_list
 (imported where ``schema.pricing`` was: the order modules register their node types
 in is the order ``node``'s description lists them)."""
 
-from schema.catalog.mutations import CatalogAdminMutation, DeletePayload
+from schema.catalog.mutations import CatalogAdminMutation, DeletePayload, delete_payload
 from schema.catalog.queries import CatalogQuery, visible_product
 from schema.catalog.types import (
     AttributeType,
@@ -29,5 +29,6 @@ __all__ = [
     "ProductStatus",
     "ProductVariant",
     "ProductVariantType",
+    "delete_payload",
     "visible_product",
 ]

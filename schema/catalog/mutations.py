@@ -10,11 +10,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
-from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from hub.domain import catalog
-from schema.calls import run_mapped
+from schema.calls import CURRENCY_CODE, Write, mapped_writer
 from schema.catalog.inputs import (
     BundleComponentInput,
     ChannelInput,
@@ -30,10 +29,7 @@ from schema.catalog.inputs import (
 )
 from schema.catalog.types import ChannelType, Collection, Product, ProductVariantType
 from schema.errors import UserError, field_pk, run_write
-from schema.permissions import StaffOnly
-
-ADMIN: list[type[BasePermission]] = [StaffOnly]
-
+from schema.permissions import ADMIN
 
 # ----------------------------------------------------------------------------- payloads
 
@@ -106,26 +102,27 @@ async def _collection_of(info: Info, pk: int | None) -> Any:
     return None if pk is None else await info.context.loaders.collection_by_id.load(pk)
 
 
-# PriceInput.currency is the input's currencyCode.
-_RENAMES = {"currency": "currency_code"}
+# Run a catalog write; its userErrors with API paths (PriceInput.currency is the input's
+# currencyCode). Channel writes keep their paths as they are: see
+# :class:`hub.domain.catalog.ChannelInput`.
+_write = mapped_writer(CURRENCY_CODE)
 
 
-async def _write(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
-    """Run a catalog write; its userErrors with API paths. (Channel writes keep their
-    paths as they are: see :class:`hub.domain.catalog.ChannelInput`.)"""
-    return await run_mapped(info, fn, renames=_RENAMES)
-
-
-async def _delete(
-    info: Info, id: strawberry.ID, type_name: str, delete: Callable[[Any, int], Awaitable[None]]
+async def delete_payload(
+    info: Info,
+    id: strawberry.ID,
+    type_name: str,
+    delete: Callable[[Any, int], Awaitable[None]],
+    write: Write = _write,
 ) -> DeletePayload:
-    """Delete the ``type_name`` object ``id`` names; its id back, or the userErrors."""
+    """Delete the ``type_name`` object ``id`` names by ``delete`` (run by ``write``, the
+    calling module's, for its userErrors' paths); its id back, or the userErrors."""
 
     async def go() -> str:
         await delete(info.context.db, field_pk(id, type_name, "id"))
         return id
 
-    done, errs = await _write(info, go)
+    done, errs = await write(info, go)
     return DeletePayload(deleted_id=done, user_errors=errs)
 
 
@@ -184,7 +181,7 @@ class CatalogAdminMutation:
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def channel_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        return await _delete(info, id, "Channel", catalog.delete_channel)
+        return await delete_payload(info, id, "Channel", catalog.delete_channel)
 
     # ----- products
     @strawberry.mutation(permission_classes=ADMIN)
@@ -216,7 +213,7 @@ class CatalogAdminMutation:
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def product_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        return await _delete(info, id, "Product", catalog.delete_product)
+        return await delete_payload(info, id, "Product", catalog.delete_product)
 
     # ----- variants
     @strawberry.mutation(permission_classes=ADMIN)
@@ -245,7 +242,7 @@ class CatalogAdminMutation:
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def product_variant_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        return await _delete(info, id, "ProductVariant", catalog.delete_variant)
+        return await delete_payload(info, id, "ProductVariant", catalog.delete_variant)
 
     @strawberry.mutation(
         permission_classes=ADMIN,
@@ -329,7 +326,7 @@ class CatalogAdminMutation:
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def collection_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        return await _delete(info, id, "Collection", catalog.delete_collection)
+        return await delete_payload(info, id, "Collection", catalog.delete_collection)
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def collection_add_products(

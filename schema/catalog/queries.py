@@ -15,13 +15,14 @@ from graphql import FieldNode, FragmentSpreadNode, InlineFragmentNode
 from strawberry.types import Info
 
 from hub.domain import catalog
+from hub.domain.paging import PageRequest
 from schema.calls import keyset_page
 from schema.catalog.types import ChannelType, Collection, Product, ProductSortKeys, ProductStatus
 from schema.errors import ApiError
 from schema.relay import (
     Connection,
     decode_id,
-    page_request,
+    paged,
     register_node,
 )
 
@@ -141,13 +142,11 @@ async def _one_of_id_or_handle(info: Info, id: str | None, handle: str | None) -
 @strawberry.type
 class CatalogQuery:
     @strawberry.field(description="Products in the request's channel, a page at a time.")
+    @paged
     async def products(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageRequest,
         query: Annotated[
             str | None,
             strawberry.argument(
@@ -160,9 +159,8 @@ class CatalogQuery:
         reverse: bool = False,
     ) -> Connection[Product]:
         ctx = info.context
-        if first is None and last is None:
+        if page.first is None and page.last is None:
             raise ApiError("pass `first` or `last` to page through products", "INVALID_PAGE")
-        page = page_request(first, after, last, before, ctx.settings.max_page_size)
         filters = await _filters(info, query, filter)
         channel = await ctx.channel()
         found = await keyset_page(
@@ -195,16 +193,13 @@ class CatalogQuery:
         return visible_product(ctx, rec)  # type: ignore[return-value]
 
     @strawberry.field
+    @paged
     async def collections(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageRequest,
     ) -> Connection[Collection]:
         ctx = info.context
-        page = page_request(first, after, last, before, ctx.settings.max_page_size)
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return await keyset_page(catalog.list_collections(ctx.reader, page))  # type: ignore[return-value]
 

@@ -13,7 +13,7 @@ import strawberry
 from strawberry.types import Info
 
 from hub.domain import catalog
-from hub.domain.paging import encode_cursor
+from hub.domain.paging import PageRequest, encode_cursor
 from schema.calls import after_cursor
 
 if TYPE_CHECKING:
@@ -26,7 +26,9 @@ from schema.relay import (
     ConnectionValue,
     Node,
     connection_from_list,
-    page_request,
+    forward_paged,
+    is_record,
+    paged,
 )
 
 
@@ -91,9 +93,7 @@ class ChannelType(Node):
     default_country: str
     tax_inclusive: bool = strawberry.field(description="Prices include tax (VAT/GST).")
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, catalog.ChannelRecord)
+    is_type_of = is_record(catalog.ChannelRecord)
 
 
 @strawberry.type
@@ -183,9 +183,7 @@ class ProductVariantType(Node):
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return await variant_inventory_levels(self, info, first, after)  # type: ignore[return-value]
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, catalog.VariantRecord)
+    is_type_of = is_record(catalog.VariantRecord)
 
     @strawberry.field
     def product(self, info: Info) -> Annotated[Product, strawberry.lazy("schema.catalog.types")]:
@@ -223,9 +221,7 @@ class Product(Node):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, catalog.ProductRecord)
+    is_type_of = is_record(catalog.ProductRecord)
 
     @strawberry.field(
         description="Lowest and highest variant price in the channel; null "
@@ -250,15 +246,12 @@ class Product(Node):
         return later()  # type: ignore[return-value]
 
     @strawberry.field
+    @paged
     def variants(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageRequest,
     ) -> Connection[ProductVariantType]:
-        page = page_request(first, after, last, before, info.context.settings.max_page_size)
         got = info.context.loaders.variants_by_product.get(self)
         if isinstance(got, list):
             # mypy is told to ignore the next line: a record stands in for the type it resolves to
@@ -276,10 +269,10 @@ class Product(Node):
         return await info.context.loaders.attributes_by_product.load(self.pk)  # type: ignore[attr-defined]
 
     @strawberry.field(description="Collections the product is in.")
+    @forward_paged
     async def collections(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self, info: Info, page: PageRequest
     ) -> Connection[Annotated[Collection, strawberry.lazy("schema.catalog.types")]]:
-        page = page_request(first, after, None, None, info.context.settings.max_page_size)
         # mypy is told to ignore the next line: at run time self is the record, not the type
         items = await info.context.loaders.collections_by_product.load(self.pk)  # type: ignore[attr-defined]
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
@@ -297,21 +290,17 @@ class Collection(Node):
     title: str
     description: str
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, catalog.CollectionRecord)
+    is_type_of = is_record(catalog.CollectionRecord)
 
     @strawberry.field(description="The collection's active products in their manual order.")
-    async def products(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[Product]:
+    @forward_paged
+    async def products(self, info: Info, page: PageRequest) -> Connection[Product]:
         ctx = info.context
-        page = page_request(first, after, None, None, ctx.settings.max_page_size)
         size = page.size(default=20)
-        after_key = after_cursor(after, "CP", "int32")
+        after_key = after_cursor(page.after, "CP", "int32")
         loader = ctx.loaders.collection_products(size, after_key)
         # mypy is told to ignore the next line: at run time self is the record, not the type
         recs, keys, has_next = await loader.load(self.pk)  # type: ignore[attr-defined]
         cursors = [encode_cursor("CP", pos, pk) for pos, pk in keys]
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
-        return ConnectionValue(recs, cursors, has_next, after is not None)  # type: ignore[return-value]
+        return ConnectionValue(recs, cursors, has_next, page.after is not None)  # type: ignore[return-value]

@@ -10,8 +10,9 @@ from strawberry.types import Info
 
 from hub import ids
 from hub.domain import inventory as inv
-from hub.domain.paging import InvalidCursor, decode_cursor, encode_cursor
+from hub.domain.paging import PageRequest, encode_cursor
 from hub.domain.shipping import store_availability as availability_by_store
+from schema.calls import after_cursor
 from schema.errors import ApiError
 from schema.inventory.types import (
     ConnectorScope,
@@ -22,7 +23,13 @@ from schema.inventory.types import (
     ReorderSuggestion,
     SuggestionRecord,
 )
-from schema.relay import Connection, ConnectionValue, connection_from_list, page_request
+from schema.relay import (
+    Connection,
+    ConnectionValue,
+    connection_from_list,
+    forward_paged,
+    page_request,
+)
 
 
 async def _channel_locations(info: Info) -> list[inv.LocationRecord]:
@@ -69,17 +76,16 @@ class InventoryQuery:
         description="Locations that sell to the request's channel; nearest "
         "first when `near` is given, else by fulfilment priority."
     )
+    @forward_paged
     async def locations(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
+        page: PageRequest,
         near: GeoPointInput | None = None,
         pickup_enabled: bool | None = None,
         kind: LocationKind | None = None,
     ) -> Connection[LocationType]:
         ctx = info.context
-        page = page_request(first, after, None, None, ctx.settings.max_page_size)
         channel = await ctx.channel()
         locs = await inv.list_locations(
             ctx.reader, channel_pk=channel.pk, pickup_enabled=pickup_enabled
@@ -92,14 +98,10 @@ class InventoryQuery:
             locs.sort(key=lambda lc: (lc.distance_km is None, lc.distance_km or 0.0, lc.pk))
         else:
             locs.sort(key=lambda lc: (lc.fulfillment_priority, lc.pk))
-        start = 0
-        if after is not None:
-            try:
-                start, _ = decode_cursor(after, "L", "int32")
-            except InvalidCursor as exc:
-                raise ApiError(str(exc), "INVALID_CURSOR") from None
-            if not isinstance(start, int) or start < 0:
-                raise ApiError("invalid cursor", "INVALID_CURSOR")
+        got = after_cursor(page.after, "L", "int32")
+        start = 0 if got is None else got[0]
+        if start < 0:
+            raise ApiError("invalid cursor", "INVALID_CURSOR")
         n = page.size(default=20)
         window = locs[start : start + n]
         cursors = [encode_cursor("L", start + i + 1, lc.pk) for i, lc in enumerate(window)]
@@ -123,12 +125,8 @@ class InventoryQuery:
         page_request(first, after, None, None, ctx.settings.max_page_size)
         vpk = _gid(variant_id, "ProductVariant") if variant_id else None
         lpk = _gid(location_id, "Location") if location_id else None
-        before = None
-        if after is not None:
-            try:
-                _, before = decode_cursor(after, "M")
-            except InvalidCursor as exc:
-                raise ApiError(str(exc), "INVALID_CURSOR") from None
+        got = after_cursor(after, "M")
+        before = None if got is None else got[1]
         rows = await inv.movements(
             ctx.reader, variant_pk=vpk, location_pk=lpk, limit=first + 1, before_id=before
         )

@@ -17,7 +17,7 @@ from hub.domain import inventory as inv
 from hub.money import Money
 from schema.errors import UserError as UserErrorType
 from schema.permissions import StaffOnly
-from schema.relay import Node
+from schema.relay import Node, is_record
 
 if TYPE_CHECKING:  # the catalog's types, referenced lazily: schema.catalog imports this
     from schema.catalog import ChannelType, MoneyType, ProductVariantType
@@ -102,9 +102,7 @@ class LocationType(Node):
         description="Great-circle distance from `near`, when the query gave one."
     )
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, inv.LocationRecord)
+    is_type_of = is_record(inv.LocationRecord)
 
     @strawberry.field
     def address(self, root: strawberry.Parent[inv.LocationRecord]) -> LocationAddress:
@@ -128,9 +126,11 @@ class LocationType(Node):
         return [c for c in got if c is not None]
 
 
-@strawberry.type(name="InventoryLevel")
-class InventoryLevelType(Node):
-    id: strawberry.ID = strawberry.field(resolver=_level_id)
+@strawberry.type
+class StockCounts:
+    """The counts of a level: ``InventoryLevel``'s and, in a subscription event, those
+    right after a change (``InventoryChangeLevel``)."""
+
     on_hand: int
     committed: int
     reserved: int
@@ -141,11 +141,14 @@ class InventoryLevelType(Node):
     available: int = strawberry.field(
         description="onHand - committed - reserved - quarantined - safetyStock, never below 0."
     )
+
+
+@strawberry.type(name="InventoryLevel")
+class InventoryLevelType(Node, StockCounts):
+    id: strawberry.ID = strawberry.field(resolver=_level_id)
     updated_at: datetime
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, inv.LevelRecord)
+    is_type_of = is_record(inv.LevelRecord)
 
     @strawberry.field
     def location(self, root: strawberry.Parent[inv.LevelRecord], info: Info) -> LocationType:

@@ -9,7 +9,6 @@ Every mutation returns `userErrors` and writes nothing on error.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -20,11 +19,11 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from hub.domain import promotions as admin
-from schema.calls import run_mapped
-from schema.catalog import DeletePayload
+from schema.calls import CURRENCY_CODE, mapped_writer
+from schema.catalog import DeletePayload, delete_payload
 from schema.errors import UserError, field_pk
+from schema.permissions import ADMIN
 from schema.promotions.types import (
-    ADMIN,
     DiscountCodeType,
     PromotionMethod,
     PromotionStatus,
@@ -34,11 +33,7 @@ from schema.promotions.types import (
 
 # Domain error fields -> API paths: the input's currencyCode is the domain's currency;
 # below the first segment are a definition's own JSON keys, shown as they are.
-_RENAMES = {"currency": "currency_code"}
-
-
-async def _write(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
-    return await run_mapped(info, fn, renames=_RENAMES, depth=1)
+_write = mapped_writer(CURRENCY_CODE, depth=1)
 
 
 # ------------------------------------------------------------------- inputs
@@ -143,12 +138,7 @@ class PromotionMutation:
         description="Delete a promotion never used on an order (else IN_USE: archive it).",
     )
     async def promotion_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        async def go() -> str:
-            await admin.delete_promotion(info.context.db, field_pk(id, "Promotion", "id"))
-            return id
-
-        done, errs = await _write(info, go)
-        return DeletePayload(deleted_id=done, user_errors=errs)
+        return await delete_payload(info, id, "Promotion", admin.delete_promotion, write=_write)
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def discount_code_create(

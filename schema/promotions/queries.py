@@ -7,13 +7,16 @@ import strawberry
 from strawberry.types import Info
 
 from hub.domain import promotions as admin
+from hub.domain.paging import PageRequest
 from schema.calls import keyset_page
-from schema.promotions.types import ADMIN, PromotionStatus, PromotionType, promotion_by_pk
+from schema.permissions import ADMIN
+from schema.promotions.types import PromotionStatus, PromotionType, promotion_by_pk
 from schema.relay import (
     Connection,
     decode_id,
-    page_request,
+    paged,
     register_node,
+    staff_only,
 )
 
 # ------------------------------------------------------------------- operations
@@ -25,18 +28,15 @@ class PromotionQuery:
         permission_classes=ADMIN,
         description="Promotions by id; `query` matches title words or a code exactly.",
     )
+    @paged
     async def promotions(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        page: PageRequest,
         query: str | None = None,
         status: PromotionStatus | None = None,
     ) -> Connection[PromotionType]:
         ctx = info.context
-        page = page_request(first, after, last, before, ctx.settings.max_page_size)
         status_ = status.value if status else None
         found = admin.list_promotions(ctx.reader, page, query=query, status=status_)
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
@@ -48,19 +48,6 @@ class PromotionQuery:
         return await promotion_by_pk(info, decode_id(id, "Promotion"))  # type: ignore[return-value]
 
 
-async def _promotion_nodes(info: Info, pks: list[int]) -> dict[int, admin.PromotionRecord]:
-    """node(id:): staff only, as promotion(id:)."""
-    if not info.context.staff:
-        return {}
-    return await admin.promotions_by_pks(info.context.reader, pks)
-
-
-async def _code_nodes(info: Info, pks: list[int]) -> dict[int, admin.DiscountCodeRecord]:
-    """node(id:): staff only (codes are the promotion's secrets)."""
-    if not info.context.staff:
-        return {}
-    return await admin.codes_by_pks(info.context.reader, pks)
-
-
-register_node("Promotion", _promotion_nodes)
-register_node("DiscountCode", _code_nodes)
+# node(id:): staff only, as promotion(id:); codes too (they are the promotion's secrets).
+register_node("Promotion", staff_only(admin.promotions_by_pks))
+register_node("DiscountCode", staff_only(admin.codes_by_pks))

@@ -9,25 +9,22 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import strawberry
-from strawberry.permission import BasePermission
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from hub.domain import promotions as admin
-from hub.domain.paging import encode_cursor
+from hub.domain.paging import PageRequest, encode_cursor
 from hub.money import Money
 from schema.calls import after_cursor
 from schema.catalog import MoneyType
 from schema.loaders import Loader
-from schema.permissions import StaffOnly
 from schema.relay import (
     Connection,
     ConnectionValue,
     Node,
-    page_request,
+    forward_paged,
+    is_record,
 )
-
-ADMIN: list[type[BasePermission]] = [StaffOnly]
 
 
 @strawberry.enum
@@ -74,9 +71,7 @@ class DiscountCodeType(Node):
     times_used: int
     created_at: datetime
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, admin.DiscountCodeRecord)
+    is_type_of = is_record(admin.DiscountCodeRecord)
 
 
 @strawberry.type(name="Promotion")
@@ -99,9 +94,7 @@ class PromotionType(Node):
     created_at: datetime
     updated_at: datetime
 
-    @classmethod
-    def is_type_of(cls, obj: Any, _info: Any) -> bool:
-        return isinstance(obj, admin.PromotionRecord)
+    is_type_of = is_record(admin.PromotionRecord)
 
     @strawberry.field(description="Most it may give away; null: no budget.")
     def budget(self) -> MoneyType | None:
@@ -116,18 +109,16 @@ class PromotionType(Node):
         return None if rec.currency is None else Money(rec.spent, rec.currency)  # type: ignore[return-value]
 
     @strawberry.field(description="Its discount codes, oldest first.")
-    async def codes(
-        self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[DiscountCodeType]:
-        page = page_request(first, after, None, None, info.context.settings.max_page_size)
-        got = after_cursor(after, "DC")
+    @forward_paged
+    async def codes(self, info: Info, page: PageRequest) -> Connection[DiscountCodeType]:
+        got = after_cursor(page.after, "DC")
         after_pk = None if got is None else got[1]
         size = page.size(default=20)
         # mypy is told to ignore the next line: at run time self is the record, not the type
         recs, more = await _codes_loader(info, size, after_pk).load(self.pk)  # type: ignore[attr-defined]
         cursors = [encode_cursor("DC", None, r.pk) for r in recs]
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
-        return ConnectionValue(recs, cursors, more, after is not None)  # type: ignore[return-value]
+        return ConnectionValue(recs, cursors, more, page.after is not None)  # type: ignore[return-value]
 
 
 async def promotion_by_pk(info: Info, pk: int | None) -> admin.PromotionRecord | None:
