@@ -325,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ)
     env["HUB_DATABASE_URL"] = "postgresql+asyncpg://" + dsn.split("://", 1)[1]
     env["HUB_LOG_LEVEL"] = "WARNING"
+    # One bench client sends everything: measure serving, not the per-client budget
+    # (HUB_COST_BUCKET_SIZE=0 turns it off; set it to measure with the budget on).
+    env.setdefault("HUB_COST_BUCKET_SIZE", "0")
     env.pop("HUB_REDIS_URL", None)
     created = False
     oversold = False

@@ -461,6 +461,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         env.pop("HUB_REDIS_URL", None)
     env["HUB_LOG_LEVEL"] = "WARNING"
+    # One bench client sends everything: measure serving, not the per-client budget
+    # (HUB_COST_BUCKET_SIZE=0 turns it off; set it to measure with the budget on).
+    env.setdefault("HUB_COST_BUCKET_SIZE", "0")
     env["PYTHONUNBUFFERED"] = "1"
     created = False
     with (
