@@ -18,11 +18,10 @@ import orjson
 import pytest
 
 from hub.db.database import Database
-from hub.db.migrate import upgrade
 from hub.events.bus import Event, QueueSubscription
 from hub.events.outbox import Outbox
 from hub.events.pg_bus import MAX_PAYLOAD, PostgresBus, pack
-from hub.settings import load_settings
+from tests.helpers.db import migrated_database
 from tests.helpers.faults import terminate_connections
 from tests.helpers.processes import database
 
@@ -37,12 +36,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    d = Database(load_settings(database_url=database_url))
-    await upgrade(d.engine)
-    try:
+    async with migrated_database(database_url) as d:
         yield d
-    finally:
-        await d.dispose()
 
 
 @pytest.fixture

@@ -20,11 +20,10 @@ import pytest
 from sqlalchemy import func, select, update
 
 from hub.db.database import Database
-from hub.db.migrate import upgrade
 from hub.events.bus import Event, MemoryBus, QueueSubscription
 from hub.events.outbox import Outbox, OutboxDispatcher, outbox
 from hub.events.tail import OutboxTail
-from hub.settings import load_settings
+from tests.helpers.db import migrated_database
 from tests.helpers.processes import BACKENDS, database
 
 WAIT = 5.0
@@ -41,12 +40,8 @@ def database_url(
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    d = Database(load_settings(database_url=database_url))
-    await upgrade(d.engine)
-    try:
+    async with migrated_database(database_url) as d:
         yield d
-    finally:
-        await d.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +52,8 @@ def pg_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 async def pg_db(pg_database_url: str) -> AsyncIterator[Database]:
-    d = Database(load_settings(database_url=pg_database_url))
-    await upgrade(d.engine)
-    try:
+    async with migrated_database(pg_database_url) as d:
         yield d
-    finally:
-        await d.dispose()
 
 
 @pytest.fixture
