@@ -22,33 +22,26 @@ from hub.db.database import Database
 from hub.db.models import CheckoutPayment
 from hub.domain import giftcards as gc
 from hub.settings import load_settings
-from tests.helpers.processes import Process, hub_env, run_hub_async
+from tests.helpers.processes import Process
 from tests.helpers.worker import (  # noqa: F401  (fixtures)
     WAIT,
     Events,
+    WorkerSetup,
     database_url,
     prefix,
     redis_url,
+    worker_setup,
 )
 
 payments_t = CheckoutPayment.__table__
 
 
 async def test_worker_gives_back_a_crashed_checkouts_payment(
-    database_url: str,  # noqa: F811
-    redis_url: str,  # noqa: F811
-    prefix: str,  # noqa: F811
+    worker_setup: WorkerSetup,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    env = hub_env(
-        database_url,
-        HUB_REDIS_URL=redis_url,
-        HUB_REDIS_PREFIX=prefix,
-        HUB_PAYMENT_RECONCILE_SECONDS="1",
-        HUB_LOG_LEVEL="INFO",
-    )
-    await run_hub_async(["migrate"], env)
-    db = Database(load_settings(database_url=database_url))
+    env = await worker_setup.migrated_env(HUB_PAYMENT_RECONCILE_SECONDS="1")
+    db = Database(load_settings(database_url=worker_setup.database_url))
     try:
         card, code = await gc.issue(db, amount=Decimal("80.00"), currency="USD")
         key = f"hub-pay-{uuid.uuid4().hex}"
@@ -98,7 +91,7 @@ async def test_worker_gives_back_a_crashed_checkouts_payment(
             return status, balance
 
         assert await state() == ("PENDING", 5500)
-        async with Events(redis_url, prefix) as events:
+        async with Events(worker_setup.redis_url, worker_setup.prefix) as events:
             worker = Process.start(["worker"], env, tmp_path / "worker.log")
             try:
                 deadline = time.monotonic() + WAIT

@@ -20,15 +20,17 @@ from sqlalchemy import select, text
 from hub.db.database import Database
 from hub.domain.inventory import Inventory
 from hub.settings import load_settings
-from tests.helpers.processes import Process, hub_env, run_hub_async
+from tests.helpers.processes import Process
 from tests.helpers.worker import (  # noqa: F401  (fixtures)
     WAIT,
     Events,
+    WorkerSetup,
     _setup_stock,
     _state,
     database_url,
     prefix,
     redis_url,
+    worker_setup,
 )
 
 
@@ -40,20 +42,11 @@ async def _unpublished(db: Database) -> int:
 
 
 async def test_worker_releases_expired_reservations_and_sweeps_the_outbox(
-    database_url: str,  # noqa: F811
-    redis_url: str,  # noqa: F811
-    prefix: str,  # noqa: F811
+    worker_setup: WorkerSetup,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    env = hub_env(
-        database_url,
-        HUB_REDIS_URL=redis_url,
-        HUB_REDIS_PREFIX=prefix,
-        HUB_RESERVATION_SWEEP_SECONDS="1",
-        HUB_LOG_LEVEL="INFO",
-    )
-    await run_hub_async(["migrate"], env)
-    db = Database(load_settings(database_url=database_url))
+    env = await worker_setup.migrated_env(HUB_RESERVATION_SWEEP_SECONDS="1")
+    db = Database(load_settings(database_url=worker_setup.database_url))
     try:
         variant, here, there = await _setup_stock(db)
         # No publisher: like a process that died between commit and publish, so these
@@ -65,7 +58,7 @@ async def test_worker_releases_expired_reservations_and_sweeps_the_outbox(
         assert await _state(db, token, variant, here) == ("ACTIVE", 2)
         assert await _unpublished(db) > 0
 
-        async with Events(redis_url, prefix) as events:
+        async with Events(worker_setup.redis_url, worker_setup.prefix) as events:
             worker = Process.start(["worker"], env, tmp_path / "worker.log")
             try:
                 deadline = time.monotonic() + WAIT
@@ -101,9 +94,7 @@ async def test_worker_releases_expired_reservations_and_sweeps_the_outbox(
 
 
 async def test_worker_deletes_abandoned_carts(
-    database_url: str,  # noqa: F811
-    redis_url: str,  # noqa: F811
-    prefix: str,  # noqa: F811
+    worker_setup: WorkerSetup,  # noqa: F811
     tmp_path: Path,
 ) -> None:
     from datetime import UTC, datetime
@@ -113,16 +104,11 @@ async def test_worker_deletes_abandoned_carts(
     from hub.db.models import Channel
     from hub.domain.carts import carts_t
 
-    env = hub_env(
-        database_url,
-        HUB_REDIS_URL=redis_url,
-        HUB_REDIS_PREFIX=prefix,
+    env = await worker_setup.migrated_env(
         HUB_CART_SWEEP_SECONDS="1",
         HUB_CART_RETENTION_SECONDS="60",
-        HUB_LOG_LEVEL="INFO",
     )
-    await run_hub_async(["migrate"], env)
-    db = Database(load_settings(database_url=database_url))
+    db = Database(load_settings(database_url=worker_setup.database_url))
     now = datetime.now(UTC)
     try:
         async with db.transaction() as conn:
@@ -130,7 +116,7 @@ async def test_worker_deletes_abandoned_carts(
                 await conn.execute(
                     insert(Channel.__table__)
                     .values(
-                        handle=f"w-{prefix}"[:64],
+                        handle=f"w-{worker_setup.prefix}"[:64],
                         name="Worker",
                         currency="USD",
                         default_country="US",
