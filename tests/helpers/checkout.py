@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
+from hub.db.models import OutboxEvent
 from hub.demo import NEWARK
 from tests.helpers.client import Hub
 
@@ -45,3 +48,16 @@ async def orders_of(hub: Hub, cid: str) -> int:
     return await hub.scalar(
         "SELECT COUNT(*) FROM orders o JOIN carts c ON c.id = o.cart_id WHERE c.token = :t", t=token
     )
+
+
+async def outbox_payloads(hub: Hub, topic: str) -> list[Any]:
+    """The payloads of every outbox event on ``topic``."""
+    async with hub.db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(OutboxEvent.__table__.c.payload).where(
+                    OutboxEvent.__table__.c.topic == topic
+                )
+            )
+        ).all()
+    return [r.payload for r in rows]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +117,27 @@ class Hub:
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.db.read() as conn:
             return (await conn.execute(text(sql), params)).scalar()
+
+
+@asynccontextmanager
+async def served_again(hub: Hub, **settings: Any) -> AsyncIterator[Hub]:
+    """The same database served by a second app started with these settings (its real
+    lifespan): ``hub`` with that app and a client of it."""
+    app = create_app(
+        load_settings(
+            database_url=str(hub.db.engine.url.render_as_string(hide_password=False)),
+            **settings,
+        ),
+        db=hub.db,
+    )
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub")
+    try:
+        yield replace(hub, client=client, app=app, lifespan=lifespan)
+    finally:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
 
 
 async def pg_admin(server: str, sql: str) -> None:
