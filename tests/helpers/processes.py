@@ -90,11 +90,20 @@ def hub_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def hub_exit(
+    args: list[str], env: dict[str, str], timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``hub <args>`` to completion, whatever its exit status (text output)."""
+    return subprocess.run(
+        [*HUB, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def hub_run(
     args: list[str], env: dict[str, str], timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """Run ``hub <args>`` to completion (asserts it succeeded)."""
-    out = subprocess.run([*HUB, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    out = hub_exit(args, env, timeout)
     assert out.returncode == 0, f"hub {' '.join(args)} exited {out.returncode}: {out.stderr}"
     return out
 

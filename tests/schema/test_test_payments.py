@@ -7,8 +7,6 @@ test; the provider is off unless enabled, and can't be enabled in production."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -20,6 +18,7 @@ from hub.settings import load_settings
 from tests.helpers.carts import create, restock, stocked_variant, uid
 from tests.helpers.checkout import checkout, level, orders_of, outbox_payloads
 from tests.helpers.client import Hub, served_again
+from tests.helpers.processes import hub_exit
 
 ORDER = """query($id: ID!) { order(id: $id) { test paymentStatus currencyCode
   totalPrice { amount currencyCode } payments { provider status test amount { amount } } } }"""
@@ -141,13 +140,7 @@ def test_test_payments_are_refused_in_production() -> None:
         "HUB_ENV": "production",
         "HUB_TEST_PAYMENTS": "true",
     }
-    out = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = hub_exit(["migrate"], env, timeout=60)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         "hub: invalid setting HUB_TEST_PAYMENTS: test payments can't be "
