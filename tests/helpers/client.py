@@ -118,6 +118,12 @@ class Hub:
         async with self.db.read() as conn:
             return (await conn.execute(text(sql), params)).scalar()
 
+    async def close(self) -> None:
+        """Stop what ``_start`` started: the client, the app's lifespan, the database."""
+        await self.client.aclose()
+        await self.lifespan.__aexit__(None, None, None)
+        await self.db.dispose()
+
 
 @asynccontextmanager
 async def served_again(hub: Hub, **settings: Any) -> AsyncIterator[Hub]:
