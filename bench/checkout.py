@@ -49,16 +49,16 @@ from common import (
     HOST,
     REPO,
     BenchError,
-    Server,
+    bench_database,
+    create_api_key,
     create_database,
     drop_database,
-    free_port,
     graphql_request,
     hub_command,
     percentile,
     run_hub,
     servers,
-    start,
+    start_hub,
     stop,
     terminate,
     wait_ready,
@@ -207,12 +207,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, terminate)
-    dbname = f"hub_bench_{secrets.token_hex(4)}"
-    base, _, _ = args.pg.rpartition("/")
-    dsn = f"{base}/{dbname}"
-    env = dict(os.environ)
-    env["HUB_DATABASE_URL"] = "postgresql+asyncpg://" + dsn.split("://", 1)[1]
-    env["HUB_LOG_LEVEL"] = "WARNING"
+    dbname, dsn, env = bench_database(args.pg)
     env.pop("HUB_REDIS_URL", None)
     created = False
     status = 0
@@ -227,21 +222,14 @@ def main(argv: list[str] | None = None) -> int:
             created = True
             print("seeding the demo catalog ...", flush=True)
             run_hub(["seed", "--demo"], env)
-            token = run_hub(["apikey", "create", "--scope", "admin", "--name", "till"], env)
-            token = token.strip().splitlines()[-1].strip()
+            token = create_api_key(env, "admin", "till")
             variants = run(bench_variants(dsn, 64))
             if len(variants) < 8:
                 raise BenchError("the demo catalog has too few sellable variants")
             for v in variants:
                 run(stock(dsn, v, WAREHOUSE, 1_000_000))
-            port = free_port()
-            srv: Server = start(
-                f"hub-{args.workers}w",
-                [*hub_command(), "serve", "--port", str(port), "--workers", str(args.workers)],
-                env,
-                port,
-                Path(tmp),
-            )
+            srv = start_hub(f"hub-{args.workers}w", env, Path(tmp), workers=args.workers)
+            port = srv.port
             running.append(srv)
             run(wait_ready(srv, "/readyz"))
             before = run(count_orders(dsn))

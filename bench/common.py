@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -85,6 +86,15 @@ def start(name: str, cmd: list[str], env: dict[str, str], port: int, logdir: Pat
     return Server(name, port, proc, log)
 
 
+def start_hub(name: str, env: dict[str, str], logdir: Path, workers: int | None = None) -> Server:
+    """``hub serve`` on a free port (``--workers`` when given)."""
+    port = free_port()
+    cmd = [*hub_command(), "serve", "--port", str(port)]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
+    return start(name, cmd, env, port, logdir)
+
+
 def stop(server: Server, grace: float = 10.0) -> None:
     """SIGTERM the server's process group, then SIGKILL what is left after ``grace``."""
     pgid = server.proc.pid  # its own session: the group id is the pid we started
@@ -151,6 +161,12 @@ def run_hub(args: list[str], env: dict[str, str], timeout: float = 600) -> str:
     return out.stdout
 
 
+def create_api_key(env: dict[str, str], scope: str, name: str) -> str:
+    """A new API key (``hub apikey create``): the last line it prints."""
+    out = run_hub(["apikey", "create", "--scope", scope, "--name", name], env)
+    return out.strip().splitlines()[-1].strip()
+
+
 def graphql_request(port: int, token: str, body: bytes) -> bytes:
     """A keep-alive ``POST /graphql`` carrying an API key, as raw HTTP/1.1 bytes."""
     head = (
@@ -161,20 +177,32 @@ def graphql_request(port: int, token: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-async def create_database(admin_dsn: str, name: str) -> None:
+def bench_database(admin_dsn: str, prefix: str = "hub_bench") -> tuple[str, str, dict[str, str]]:
+    """A new database name on ``admin_dsn``'s server, its DSN, and the environment of
+    ``hub`` commands on it (quiet logs); the database is made by ``create_database``."""
+    dbname = f"{prefix}_{secrets.token_hex(4)}"
+    base, _, _ = admin_dsn.rpartition("/")
+    dsn = f"{base}/{dbname}"
+    env = dict(os.environ)
+    env["HUB_DATABASE_URL"] = "postgresql+asyncpg://" + dsn.split("://", 1)[1]
+    env["HUB_LOG_LEVEL"] = "WARNING"
+    return dbname, dsn, env
+
+
+async def _admin(admin_dsn: str, sql: str) -> None:
     conn = await asyncpg.connect(admin_dsn)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def create_database(admin_dsn: str, name: str) -> None:
+    await _admin(admin_dsn, f'CREATE DATABASE "{name}"')
 
 
 async def drop_database(admin_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await _admin(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

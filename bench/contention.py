@@ -47,16 +47,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     HOST,
     BenchError,
-    Server,
+    bench_database,
+    create_api_key,
     create_database,
     drop_database,
-    free_port,
     graphql_request,
-    hub_command,
     percentile,
     run_hub,
     servers,
-    start,
+    start_hub,
     stop,
     terminate,
     wait_ready,
@@ -319,12 +318,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, terminate)
-    dbname = f"hub_bench_{secrets.token_hex(4)}"
-    base, _, _ = args.pg.rpartition("/")
-    dsn = f"{base}/{dbname}"
-    env = dict(os.environ)
-    env["HUB_DATABASE_URL"] = "postgresql+asyncpg://" + dsn.split("://", 1)[1]
-    env["HUB_LOG_LEVEL"] = "WARNING"
+    dbname, dsn, env = bench_database(args.pg)
     env.pop("HUB_REDIS_URL", None)
     created = False
     oversold = False
@@ -340,8 +334,7 @@ def main(argv: list[str] | None = None) -> int:
             created = True
             print("seeding a small demo catalog ...", flush=True)
             run_hub(["seed", "--demo", "--products", "60"], env)
-            token = run_hub(["apikey", "create", "--scope", "connector", "--name", "bench"], env)
-            token = token.strip().splitlines()[-1].strip()
+            token = create_api_key(env, "connector", "bench")
             hot = run(hot_rows(dsn, 6))
             if len(hot) < 6:
                 raise BenchError("the demo catalog has too few tracked variants")
@@ -378,14 +371,8 @@ def main(argv: list[str] | None = None) -> int:
             # ------------------------------------------------------------ hub
             workers = [1] if args.no_workers2 else [1, 2]
             for n, w in enumerate(workers):
-                port = free_port()
-                srv: Server = start(
-                    f"hub-{w}w",
-                    [*hub_command(), "serve", "--port", str(port), "--workers", str(w)],
-                    env,
-                    port,
-                    Path(tmp),
-                )
+                srv = start_hub(f"hub-{w}w", env, Path(tmp), workers=w)
+                port = srv.port
                 running.append(srv)
                 run(wait_ready(srv, "/readyz"))
                 vpk, lpk = hot[2 + 2 * n]

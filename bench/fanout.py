@@ -57,13 +57,11 @@ from common import (
     Server,
     create_database,
     drop_database,
-    free_port,
-    hub_command,
     loop_factory,
     percentile,
     run_hub,
     servers,
-    start,
+    start_hub,
     terminate,
     wait_ready,
 )
@@ -71,11 +69,6 @@ from common import (
 CONTRACT = REPO.parent / "shared" / "contract" / "operations" / "InventoryChanged.graphql"
 TARGET_P99_MS = 250.0
 EVENT_TIMEOUT_S = 10.0  # a change not seen by every subscriber by then counts as missed
-
-
-def start_hub(name: str, env: dict[str, str], logdir: Path) -> Server:
-    port = free_port()
-    return start(name, [*hub_command(), "serve", "--port", str(port)], env, port, logdir)
 
 
 async def subscribers(http: httpx.AsyncClient, server: Server) -> int:

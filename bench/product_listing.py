@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import math
 import os
-import secrets
 import signal
 import statistics
 import subprocess
@@ -38,6 +37,7 @@ from common import (
     REPO,
     BenchError,
     Server,
+    bench_database,
     create_database,
     drop_database,
     free_port,
@@ -388,12 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     channel, first = VARIABLES["channel"], VARIABLES["first"]
 
     admin = args.pg
-    dbname = f"hub_bench_{secrets.token_hex(4)}"
-    base, _, _ = admin.rpartition("/")
-    dsn = f"{base}/{dbname}"
-    env = dict(os.environ)
-    env["HUB_DATABASE_URL"] = "postgresql+asyncpg://" + dsn.split("://", 1)[1]
-    env["HUB_LOG_LEVEL"] = "WARNING"
+    dbname, dsn, env = bench_database(admin)
     env["PYTHONUNBUFFERED"] = "1"
 
     status = 0
