@@ -69,12 +69,12 @@ def hub_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "hub.cli"]
 
 
-def start(name: str, cmd: list[str], env: dict[str, str], port: int, logdir: Path) -> Server:
-    log = logdir / f"{name.replace(' ', '-')}.log"
+def spawn(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``cmd`` started in the repository, its output (both streams) written to ``log``."""
     with log.open("wb") as out:
         # A session of its own: a worker tree is stopped as one group, and Ctrl-C in
         # the terminal reaches only this script, which then stops the servers.
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             cmd,
             env=env,
             cwd=REPO,
@@ -83,7 +83,11 @@ def start(name: str, cmd: list[str], env: dict[str, str], port: int, logdir: Pat
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    return Server(name, port, proc, log)
+
+
+def start(name: str, cmd: list[str], env: dict[str, str], port: int, logdir: Path) -> Server:
+    log = logdir / f"{name.replace(' ', '-')}.log"
+    return Server(name, port, spawn(cmd, env, log), log)
 
 
 def start_hub(name: str, env: dict[str, str], logdir: Path, workers: int | None = None) -> Server:

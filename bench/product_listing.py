@@ -21,7 +21,6 @@ import math
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,6 @@ import orjson
 from common import (
     BENCH_DIR,
     HOST,
-    REPO,
     BenchError,
     Server,
     bench_database,
@@ -44,6 +42,7 @@ from common import (
     hub_command,
     loop_factory,
     servers,
+    spawn,
     start,
     stop,
     terminate,
@@ -87,23 +86,14 @@ async def analyze(dsn: str) -> dict[str, int]:
 def seed(env: dict[str, str], products: int, logdir: Path) -> str:
     cmd = [*hub_command(), "seed", "--demo", "--products", str(products)]
     log = logdir / "seed.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            env=env,
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            code = proc.wait(timeout=1800)
-        except BaseException:  # timeout, Ctrl-C: don't leave the seeder running
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            raise
+    proc = spawn(cmd, env, log)
+    try:
+        code = proc.wait(timeout=1800)
+    except BaseException:  # timeout, Ctrl-C: don't leave the seeder running
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     text = log.read_text(errors="replace").strip()
     if code != 0:
         raise BenchError(f"`{' '.join(cmd)}` failed with {code}:\n{text[-3000:]}")
