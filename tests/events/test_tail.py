@@ -11,6 +11,7 @@ locally and fails under CI.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -80,13 +81,26 @@ async def _take(sub: QueueSubscription, n: int) -> list[Event]:
     return out
 
 
-async def test_events_the_transport_missed_come_from_the_log_once(db: Database, topic: str) -> None:
+@contextlib.asynccontextmanager
+async def _tailing(
+    db: Database, topic: str
+) -> AsyncIterator[tuple[MemoryBus, OutboxTail, QueueSubscription]]:
+    """A started memory bus with a tail of ``db``'s log feeding it, and a subscription
+    to ``topic``; the tail and the bus stopped afterwards."""
     bus = MemoryBus()
     await bus.start()
     tail = OutboxTail(db, bus, interval=0.05)
     await tail.start()
     sub = bus.subscribe([topic])
     try:
+        yield bus, tail, sub
+    finally:
+        await tail.stop()
+        await bus.close()
+
+
+async def test_events_the_transport_missed_come_from_the_log_once(db: Database, topic: str) -> None:
+    async with _tailing(db, topic) as (bus, tail, sub):
         missed = await _write(db, topic, 3)  # as if the transport had been down
         assert await _take(sub, 3) == missed  # in commit order
 
@@ -99,9 +113,6 @@ async def test_events_the_transport_missed_come_from_the_log_once(db: Database, 
         assert await _take(sub, 1) == later  # the next thing is the next event
         assert sub.pending == 0
         assert tail.caught_up == 4 and tail.status()["state"] == "following"
-    finally:
-        await tail.stop()
-        await bus.close()
 
 
 async def test_a_late_commit_is_never_skipped_and_an_open_one_holds_nothing_back(
@@ -110,12 +121,7 @@ async def test_a_late_commit_is_never_skipped_and_an_open_one_holds_nothing_back
     """PostgreSQL by nature: SQLite has one writer at a time, so its ids are commit
     order; PostgreSQL hands out ids at insert, and commits in any order."""
     db = pg_db
-    bus = MemoryBus()
-    await bus.start()
-    tail = OutboxTail(db, bus, interval=0.05)
-    await tail.start()
-    sub = bus.subscribe([topic])
-    try:
+    async with _tailing(db, topic) as (_bus, tail, sub):
         async with db.transaction() as slow:  # takes an id first, commits last
             box = Outbox()
             box.add(topic, {"who": "slow"})
@@ -131,9 +137,6 @@ async def test_a_late_commit_is_never_skipped_and_an_open_one_holds_nothing_back
         await asyncio.sleep(0.3)
         assert sub.pending == 0  # and `late` did not come twice
         assert tail.cursor[0] >= (late.txid or 0)
-    finally:
-        await tail.stop()
-        await bus.close()
 
 
 async def test_prune_keeps_the_newest_row_so_ids_never_go_back(db: Database, topic: str) -> None:
