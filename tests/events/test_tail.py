@@ -25,6 +25,7 @@ from hub.events.bus import Event, MemoryBus, QueueSubscription
 from hub.events.outbox import Outbox, OutboxDispatcher, outbox
 from hub.events.tail import OutboxTail
 from tests.helpers.db import migrated_database
+from tests.helpers.events import committed, take
 from tests.helpers.processes import BACKENDS, database
 
 WAIT = 5.0
@@ -64,21 +65,7 @@ def topic() -> str:
 
 async def _write(db: Database, topic: str, n: int) -> list[Event]:
     """``n`` events committed (one transaction) and never published."""
-    box = Outbox()
-    for i in range(n):
-        box.add(topic, {"i": i})
-    async with db.transaction() as conn:
-        return await box.flush(conn)
-
-
-async def _take(sub: QueueSubscription, n: int) -> list[Event]:
-    out: list[Event] = []
-    async with asyncio.timeout(WAIT):
-        async for event in sub:
-            out.append(event)
-            if len(out) == n:
-                break
-    return out
+    return await committed(db, topic, *({"i": i} for i in range(n)))
 
 
 @contextlib.asynccontextmanager
@@ -102,15 +89,15 @@ async def _tailing(
 async def test_events_the_transport_missed_come_from_the_log_once(db: Database, topic: str) -> None:
     async with _tailing(db, topic) as (bus, tail, sub):
         missed = await _write(db, topic, 3)  # as if the transport had been down
-        assert await _take(sub, 3) == missed  # in commit order
+        assert await take(sub, 3, WAIT) == missed  # in commit order
 
         carried = await _write(db, topic, 2)
         await bus.publish(carried)  # by the transport this time
-        assert await _take(sub, 2) == carried
+        assert await take(sub, 2, WAIT) == carried
         swept = await OutboxDispatcher(db, bus, grace=0).sweep_once()
         assert swept == 5  # published again (and marked): dropped as already seen
         later = await _write(db, topic, 1)
-        assert await _take(sub, 1) == later  # the next thing is the next event
+        assert await take(sub, 1, WAIT) == later  # the next thing is the next event
         assert sub.pending == 0
         assert tail.caught_up == 4 and tail.status()["state"] == "following"
 
@@ -129,11 +116,11 @@ async def test_a_late_commit_is_never_skipped_and_an_open_one_holds_nothing_back
             (late,) = await _write(db, topic, 1)
             assert early.id < late.id
             # Committed while `slow` is still open: delivered all the same...
-            assert await _take(sub, 1) == [late]
+            assert await take(sub, 1, WAIT) == [late]
             await asyncio.sleep(0.3)
             # ...and the cursor has not passed `slow`'s transaction.
             assert tail.cursor is not None and tail.cursor[0] < (early.txid or 0)
-        assert await _take(sub, 1) == [early]  # committed last, not skipped
+        assert await take(sub, 1, WAIT) == [early]  # committed last, not skipped
         await asyncio.sleep(0.3)
         assert sub.pending == 0  # and `late` did not come twice
         assert tail.cursor[0] >= (late.txid or 0)
