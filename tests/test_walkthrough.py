@@ -61,17 +61,13 @@ def demo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Demo]:
         cwd = tmp_path / "shop"
         cwd.mkdir()
         port = free_port()
-        log = tmp_path / "serve.log"
-        with log.open("wb") as out:
-            popen = subprocess.Popen(
-                [*HUB, "serve", "--demo", "--port", str(port)],
-                env=env,
-                cwd=cwd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        proc = Process(popen, log, f"http://127.0.0.1:{port}")
+        proc = Process.spawn(
+            [*HUB, "serve", "--demo", "--port", str(port)],
+            env,
+            tmp_path / "serve.log",
+            cwd=cwd,
+            url=f"http://127.0.0.1:{port}",
+        )
         try:
             wait_ready([proc], timeout=300)
             yield Demo(proc, env, cwd)

@@ -149,15 +149,29 @@ class Process:
 
     @classmethod
     def start(cls, args: list[str], env: dict[str, str], log: Path) -> Process:
+        return cls.spawn([*HUB, *args], env, log)
+
+    @classmethod
+    def spawn(
+        cls,
+        cmd: list[str],
+        env: dict[str, str],
+        log: Path,
+        *,
+        cwd: Path | None = None,
+        url: str = "",
+    ) -> Process:
+        """``cmd`` (any command) started in ``cwd``, its output written to ``log``."""
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [*HUB, *args],
+                cmd,
                 env=env,
+                cwd=cwd,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own group: stop() reaches uvicorn's children
             )
-        return cls(proc, log)
+        return cls(proc, log, url)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
