@@ -28,18 +28,12 @@ async def checkout(
 
 async def level(hub: Hub, vid: str, loc: int = NEWARK) -> tuple[int, int, int]:
     vpk = int(vid.rsplit("/", 1)[1])
-    async with hub.db.read() as conn:
-        from sqlalchemy import text
-
-        row = (
-            await conn.execute(
-                text(
-                    "SELECT on_hand, reserved, committed FROM inventory_levels "
-                    "WHERE variant_id = :v AND location_id = :l"
-                ),
-                {"v": vpk, "l": loc},
-            )
-        ).one()
+    (row,) = await hub.rows(
+        "SELECT on_hand, reserved, committed FROM inventory_levels "
+        "WHERE variant_id = :v AND location_id = :l",
+        v=vpk,
+        l=loc,
+    )
     return row.on_hand, row.reserved, row.committed
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import event, text
+from sqlalchemy import Row, event, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from hub.app import create_app
@@ -117,6 +117,11 @@ class Hub:
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.db.read() as conn:
             return (await conn.execute(text(sql), params)).scalar()
+
+    async def rows(self, sql: str, **params: Any) -> Sequence[Row[Any]]:
+        """Every row ``sql`` returns (one autocommit read)."""
+        async with self.db.read() as conn:
+            return (await conn.execute(text(sql), params)).all()
 
     async def close(self) -> None:
         """Stop what ``_start`` started: the client, the app's lifespan, the database."""

@@ -136,16 +136,10 @@ async def reconciled_events(hub: Hub, payment_pks: set[int]) -> list[dict[str, A
 
 async def ledger(hub: Hub, card_gid: str) -> list[tuple[str, int]]:
     pk = int(card_gid.rsplit("/", 1)[1])
-    async with hub.db.read() as conn:
-        rows = (
-            await conn.execute(
-                text(
-                    "SELECT kind, amount FROM gift_card_transactions WHERE gift_card_id = :c "
-                    "ORDER BY id"
-                ),
-                {"c": pk},
-            )
-        ).all()
+    rows = await hub.rows(
+        "SELECT kind, amount FROM gift_card_transactions WHERE gift_card_id = :c ORDER BY id",
+        c=pk,
+    )
     return [(r.kind, r.amount) for r in rows]
 
 

@@ -105,19 +105,12 @@ async def _customer_key(hub: Hub, email: str) -> str:
 
 
 async def _web_variants(hub: Hub, n: int) -> list[str]:
-    async with hub.db.read() as conn:
-        from sqlalchemy import text
-
-        rows = (
-            await conn.execute(
-                text(
-                    "SELECT p.variant_id FROM variant_prices p JOIN channels c "
-                    "ON c.id = p.channel_id WHERE c.handle = 'web' ORDER BY p.variant_id DESC "
-                    "LIMIT :n"
-                ),
-                {"n": n},
-            )
-        ).all()
+    rows = await hub.rows(
+        "SELECT p.variant_id FROM variant_prices p JOIN channels c "
+        "ON c.id = p.channel_id WHERE c.handle = 'web' ORDER BY p.variant_id DESC "
+        "LIMIT :n",
+        n=n,
+    )
     return [f"gid://hub/ProductVariant/{r[0]}" for r in rows]
 
 
