@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
 import signal
 import subprocess
@@ -49,6 +48,7 @@ from common import (
     HOST,
     REPO,
     BenchError,
+    add_pg_option,
     bench_database,
     create_api_key,
     create_database,
@@ -197,10 +197,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds measured (10)")
     ap.add_argument("--workers", type=int, default=1, help="hub serve --workers (1)")
     ap.add_argument("--warmup", type=int, default=3, help="checkouts per buyer before timing")
-    ap.add_argument(
-        "--pg",
-        default=os.environ.get("HUB_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    )
+    add_pg_option(ap)
     return ap.parse_args(argv)
 
 

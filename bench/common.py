@@ -4,6 +4,7 @@ beside itself (``sys.path``), as it does ``loadgen``."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -23,6 +24,7 @@ import asyncpg
 from loadgen import percentile, request_once
 
 BENCH_DIR = Path(__file__).resolve().parent
+PG = os.environ.get("HUB_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REPO = BENCH_DIR.parent
 HOST = "127.0.0.1"
 
@@ -31,6 +33,12 @@ __all__ = ["percentile"]
 
 class BenchError(Exception):
     """Setup failed (database, seeding, a server that won't start)."""
+
+
+def add_pg_option(ap: argparse.ArgumentParser, help: str | None = None) -> None:
+    """``--pg``: the PostgreSQL server the bench database is made on (default
+    ``$HUB_BENCH_PG`` or the local server)."""
+    ap.add_argument("--pg", default=PG, help=help)
 
 
 # --------------------------------------------------------------------------- processes

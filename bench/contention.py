@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import secrets
 import signal
 import sys
@@ -47,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     HOST,
     BenchError,
+    add_pg_option,
     bench_database,
     create_api_key,
     create_database,
@@ -308,10 +308,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per timed run (10)")
     ap.add_argument("--stock", type=int, default=400, help="units in the oversell runs (400)")
     ap.add_argument("--no-workers2", action="store_true", help="skip the 2-worker hub run")
-    ap.add_argument(
-        "--pg",
-        default=os.environ.get("HUB_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    )
+    add_pg_option(ap)
     return ap.parse_args(argv)
 
 

@@ -55,6 +55,7 @@ from common import (
     REPO,
     BenchError,
     Server,
+    add_pg_option,
     create_database,
     drop_database,
     loop_factory,
@@ -413,10 +414,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--changes", type=int, default=50)
     ap.add_argument("--connect-concurrency", type=int, default=50)
     ap.add_argument("--pause-ms", type=float, default=20.0, help="pause between changes")
-    ap.add_argument(
-        "--pg",
-        default=os.environ.get("HUB_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    )
+    add_pg_option(ap)
     ap.add_argument("--redis", default=os.environ.get("HUB_REDIS_URL", "redis://127.0.0.1:6379/0"))
     ap.add_argument(
         "--bus",

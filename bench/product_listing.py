@@ -35,6 +35,7 @@ from common import (
     HOST,
     BenchError,
     Server,
+    add_pg_option,
     bench_database,
     create_database,
     drop_database,
@@ -358,9 +359,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="measure even when the hub's page differs (still exits 1)",
     )
-    ap.add_argument(
-        "--pg",
-        default=os.environ.get("HUB_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    add_pg_option(
+        ap,
         help="maintenance database to create the bench database from "
         "(default $HUB_BENCH_PG or postgresql://postgres@127.0.0.1:5432/postgres)",
     )
