@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
 import signal
 import subprocess
@@ -49,16 +48,17 @@ from common import (
     HOST,
     REPO,
     BenchError,
-    Server,
+    add_pg_option,
+    bench_database,
+    create_api_key,
     create_database,
     drop_database,
-    free_port,
     graphql_request,
     hub_command,
     percentile,
     run_hub,
     servers,
-    start,
+    start_hub,
     stop,
     terminate,
     wait_ready,
@@ -197,22 +197,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds measured (10)")
     ap.add_argument("--workers", type=int, default=1, help="hub serve --workers (1)")
     ap.add_argument("--warmup", type=int, default=3, help="checkouts per buyer before timing")
-    ap.add_argument(
-        "--pg",
-        default=os.environ.get("HUB_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    )
+    add_pg_option(ap)
     return ap.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, terminate)
-    dbname = f"hub_bench_{secrets.token_hex(4)}"
-    base, _, _ = args.pg.rpartition("/")
-    dsn = f"{base}/{dbname}"
-    env = dict(os.environ)
-    env["HUB_DATABASE_URL"] = "postgresql+asyncpg://" + dsn.split("://", 1)[1]
-    env["HUB_LOG_LEVEL"] = "WARNING"
+    dbname, dsn, env = bench_database(args.pg)
     env.pop("HUB_REDIS_URL", None)
     # Every buyer here comes from one address with the same discount code: the
     # guessing limit on code checks (60 per 5 minutes) would throttle the benchmark.
@@ -230,21 +222,14 @@ def main(argv: list[str] | None = None) -> int:
             created = True
             print("seeding the demo catalog ...", flush=True)
             run_hub(["seed", "--demo"], env)
-            token = run_hub(["apikey", "create", "--scope", "admin", "--name", "till"], env)
-            token = token.strip().splitlines()[-1].strip()
+            token = create_api_key(env, "admin", "till")
             variants = run(bench_variants(dsn, 64))
             if len(variants) < 8:
                 raise BenchError("the demo catalog has too few sellable variants")
             for v in variants:
                 run(stock(dsn, v, WAREHOUSE, 1_000_000))
-            port = free_port()
-            srv: Server = start(
-                f"hub-{args.workers}w",
-                [*hub_command(), "serve", "--port", str(port), "--workers", str(args.workers)],
-                env,
-                port,
-                Path(tmp),
-            )
+            srv = start_hub(f"hub-{args.workers}w", env, Path(tmp), workers=args.workers)
+            port = srv.port
             running.append(srv)
             run(wait_ready(srv, "/readyz"))
             before = run(count_orders(dsn))

@@ -4,9 +4,11 @@ beside itself (``sys.path``), as it does ``loadgen``."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -22,6 +24,7 @@ import asyncpg
 from loadgen import percentile, request_once
 
 BENCH_DIR = Path(__file__).resolve().parent
+PG = os.environ.get("HUB_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REPO = BENCH_DIR.parent
 HOST = "127.0.0.1"
 
@@ -30,6 +33,12 @@ __all__ = ["percentile"]
 
 class BenchError(Exception):
     """Setup failed (database, seeding, a server that won't start)."""
+
+
+def add_pg_option(ap: argparse.ArgumentParser, help: str | None = None) -> None:
+    """``--pg``: the PostgreSQL server the bench database is made on (default
+    ``$HUB_BENCH_PG`` or the local server)."""
+    ap.add_argument("--pg", default=PG, help=help)
 
 
 # --------------------------------------------------------------------------- processes
@@ -68,12 +77,12 @@ def hub_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "hub.cli"]
 
 
-def start(name: str, cmd: list[str], env: dict[str, str], port: int, logdir: Path) -> Server:
-    log = logdir / f"{name.replace(' ', '-')}.log"
+def spawn(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``cmd`` started in the repository, its output (both streams) written to ``log``."""
     with log.open("wb") as out:
         # A session of its own: a worker tree is stopped as one group, and Ctrl-C in
         # the terminal reaches only this script, which then stops the servers.
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             cmd,
             env=env,
             cwd=REPO,
@@ -82,7 +91,20 @@ def start(name: str, cmd: list[str], env: dict[str, str], port: int, logdir: Pat
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    return Server(name, port, proc, log)
+
+
+def start(name: str, cmd: list[str], env: dict[str, str], port: int, logdir: Path) -> Server:
+    log = logdir / f"{name.replace(' ', '-')}.log"
+    return Server(name, port, spawn(cmd, env, log), log)
+
+
+def start_hub(name: str, env: dict[str, str], logdir: Path, workers: int | None = None) -> Server:
+    """``hub serve`` on a free port (``--workers`` when given)."""
+    port = free_port()
+    cmd = [*hub_command(), "serve", "--port", str(port)]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
+    return start(name, cmd, env, port, logdir)
 
 
 def stop(server: Server, grace: float = 10.0) -> None:
@@ -151,6 +173,12 @@ def run_hub(args: list[str], env: dict[str, str], timeout: float = 600) -> str:
     return out.stdout
 
 
+def create_api_key(env: dict[str, str], scope: str, name: str) -> str:
+    """A new API key (``hub apikey create``): the last line it prints."""
+    out = run_hub(["apikey", "create", "--scope", scope, "--name", name], env)
+    return out.strip().splitlines()[-1].strip()
+
+
 def graphql_request(port: int, token: str, body: bytes) -> bytes:
     """A keep-alive ``POST /graphql`` carrying an API key, as raw HTTP/1.1 bytes."""
     head = (
@@ -161,20 +189,35 @@ def graphql_request(port: int, token: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-async def create_database(admin_dsn: str, name: str) -> None:
+def bench_database(admin_dsn: str, prefix: str = "hub_bench") -> tuple[str, str, dict[str, str]]:
+    """A new database name on ``admin_dsn``'s server, its DSN, and the environment of
+    ``hub`` commands on it (quiet logs); the database is made by ``create_database``."""
+    dbname = f"{prefix}_{secrets.token_hex(4)}"
+    base, _, _ = admin_dsn.rpartition("/")
+    dsn = f"{base}/{dbname}"
+    env = dict(os.environ)
+    env["HUB_DATABASE_URL"] = "postgresql+asyncpg://" + dsn.split("://", 1)[1]
+    env["HUB_LOG_LEVEL"] = "WARNING"
+    # One bench client sends everything: measure serving, not the per-client budget
+    # (HUB_COST_BUCKET_SIZE=0 turns it off; set it to measure with the budget on).
+    env.setdefault("HUB_COST_BUCKET_SIZE", "0")
+    return dbname, dsn, env
+
+
+async def _admin(admin_dsn: str, sql: str) -> None:
     conn = await asyncpg.connect(admin_dsn)
     try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
+        await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def create_database(admin_dsn: str, name: str) -> None:
+    await _admin(admin_dsn, f'CREATE DATABASE "{name}"')
 
 
 async def drop_database(admin_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await _admin(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

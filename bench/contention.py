@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import secrets
 import signal
 import sys
@@ -47,16 +46,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
     HOST,
     BenchError,
-    Server,
+    add_pg_option,
+    bench_database,
+    create_api_key,
     create_database,
     drop_database,
-    free_port,
     graphql_request,
-    hub_command,
     percentile,
     run_hub,
     servers,
-    start,
+    start_hub,
     stop,
     terminate,
     wait_ready,
@@ -309,25 +308,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per timed run (10)")
     ap.add_argument("--stock", type=int, default=400, help="units in the oversell runs (400)")
     ap.add_argument("--no-workers2", action="store_true", help="skip the 2-worker hub run")
-    ap.add_argument(
-        "--pg",
-        default=os.environ.get("HUB_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    )
+    add_pg_option(ap)
     return ap.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, terminate)
-    dbname = f"hub_bench_{secrets.token_hex(4)}"
-    base, _, _ = args.pg.rpartition("/")
-    dsn = f"{base}/{dbname}"
-    env = dict(os.environ)
-    env["HUB_DATABASE_URL"] = "postgresql+asyncpg://" + dsn.split("://", 1)[1]
-    env["HUB_LOG_LEVEL"] = "WARNING"
-    # One bench client sends everything: measure serving, not the per-client budget
-    # (HUB_COST_BUCKET_SIZE=0 turns it off; set it to measure with the budget on).
-    env.setdefault("HUB_COST_BUCKET_SIZE", "0")
+    dbname, dsn, env = bench_database(args.pg)
     env.pop("HUB_REDIS_URL", None)
     created = False
     oversold = False
@@ -343,8 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             created = True
             print("seeding a small demo catalog ...", flush=True)
             run_hub(["seed", "--demo", "--products", "60"], env)
-            token = run_hub(["apikey", "create", "--scope", "connector", "--name", "bench"], env)
-            token = token.strip().splitlines()[-1].strip()
+            token = create_api_key(env, "connector", "bench")
             hot = run(hot_rows(dsn, 6))
             if len(hot) < 6:
                 raise BenchError("the demo catalog has too few tracked variants")
@@ -381,14 +368,8 @@ def main(argv: list[str] | None = None) -> int:
             # ------------------------------------------------------------ hub
             workers = [1] if args.no_workers2 else [1, 2]
             for n, w in enumerate(workers):
-                port = free_port()
-                srv: Server = start(
-                    f"hub-{w}w",
-                    [*hub_command(), "serve", "--port", str(port), "--workers", str(w)],
-                    env,
-                    port,
-                    Path(tmp),
-                )
+                srv = start_hub(f"hub-{w}w", env, Path(tmp), workers=w)
+                port = srv.port
                 running.append(srv)
                 run(wait_ready(srv, "/readyz"))
                 vpk, lpk = hot[2 + 2 * n]

@@ -55,15 +55,14 @@ from common import (
     REPO,
     BenchError,
     Server,
+    add_pg_option,
     create_database,
     drop_database,
-    free_port,
-    hub_command,
     loop_factory,
     percentile,
     run_hub,
     servers,
-    start,
+    start_hub,
     terminate,
     wait_ready,
 )
@@ -71,11 +70,6 @@ from common import (
 CONTRACT = REPO.parent / "shared" / "contract" / "operations" / "InventoryChanged.graphql"
 TARGET_P99_MS = 250.0
 EVENT_TIMEOUT_S = 10.0  # a change not seen by every subscriber by then counts as missed
-
-
-def start_hub(name: str, env: dict[str, str], logdir: Path) -> Server:
-    port = free_port()
-    return start(name, [*hub_command(), "serve", "--port", str(port)], env, port, logdir)
 
 
 async def subscribers(http: httpx.AsyncClient, server: Server) -> int:
@@ -420,10 +414,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--changes", type=int, default=50)
     ap.add_argument("--connect-concurrency", type=int, default=50)
     ap.add_argument("--pause-ms", type=float, default=20.0, help="pause between changes")
-    ap.add_argument(
-        "--pg",
-        default=os.environ.get("HUB_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
-    )
+    add_pg_option(ap)
     ap.add_argument("--redis", default=os.environ.get("HUB_REDIS_URL", "redis://127.0.0.1:6379/0"))
     ap.add_argument(
         "--bus",
@@ -461,9 +452,6 @@ def main(argv: list[str] | None = None) -> int:
     else:
         env.pop("HUB_REDIS_URL", None)
     env["HUB_LOG_LEVEL"] = "WARNING"
-    # One bench client sends everything: measure serving, not the per-client budget
-    # (HUB_COST_BUCKET_SIZE=0 turns it off; set it to measure with the budget on).
-    env.setdefault("HUB_COST_BUCKET_SIZE", "0")
     env["PYTHONUNBUFFERED"] = "1"
     created = False
     with (

@@ -19,10 +19,8 @@ import asyncio
 import contextlib
 import math
 import os
-import secrets
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,15 +33,17 @@ import orjson
 from common import (
     BENCH_DIR,
     HOST,
-    REPO,
     BenchError,
     Server,
+    add_pg_option,
+    bench_database,
     create_database,
     drop_database,
     free_port,
     hub_command,
     loop_factory,
     servers,
+    spawn,
     start,
     stop,
     terminate,
@@ -87,23 +87,14 @@ async def analyze(dsn: str) -> dict[str, int]:
 def seed(env: dict[str, str], products: int, logdir: Path) -> str:
     cmd = [*hub_command(), "seed", "--demo", "--products", str(products)]
     log = logdir / "seed.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd,
-            env=env,
-            cwd=REPO,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            code = proc.wait(timeout=1800)
-        except BaseException:  # timeout, Ctrl-C: don't leave the seeder running
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            raise
+    proc = spawn(cmd, env, log)
+    try:
+        code = proc.wait(timeout=1800)
+    except BaseException:  # timeout, Ctrl-C: don't leave the seeder running
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
     text = log.read_text(errors="replace").strip()
     if code != 0:
         raise BenchError(f"`{' '.join(cmd)}` failed with {code}:\n{text[-3000:]}")
@@ -220,6 +211,11 @@ def verdict(ok: bool, *results: Result | None) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def floor_row(figure: str, value: str, result: Result) -> Row:
+    """A figure of the floor: no target, but its errors show as a failure."""
+    return Row(figure, value, "", verdict(True, result) if result.errors else "")
+
+
 def report(
     args: argparse.Namespace,
     r: dict[str, Result],
@@ -285,25 +281,10 @@ def report(
         )
     )
     rows += [
-        Row(
-            "floor   p50 / p99 @ c=1",
-            f"{ms(f1.p50_ms)} / {ms(f1.p99_ms)}",
-            "",
-            verdict(True, f1) if f1.errors else "",
-        ),
-        Row(
-            "floor   rps @ c=10",
-            f"{f10.rps:.0f} req/s",
-            "",
-            verdict(True, f10) if f10.errors else "",
-        ),
+        floor_row("floor   p50 / p99 @ c=1", f"{ms(f1.p50_ms)} / {ms(f1.p99_ms)}", f1),
+        floor_row("floor   rps @ c=10", f"{f10.rps:.0f} req/s", f10),
         Row("floor   p50 / p99 @ c=10", f"{ms(f10.p50_ms)} / {ms(f10.p99_ms)}"),
-        Row(
-            "floor   rps @ c=16",
-            f"{f16.rps:.0f} req/s",
-            "",
-            verdict(True, f16) if f16.errors else "",
-        ),
+        floor_row("floor   rps @ c=16", f"{f16.rps:.0f} req/s", f16),
         Row("floor   p50 / p99 @ c=16", f"{ms(f16.p50_ms)} / {ms(f16.p99_ms)}"),
         Row("floor in-process (2 SQL + dumps) median", ms(floor_inproc * 1000)),
     ]
@@ -368,9 +349,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="measure even when the hub's page differs (still exits 1)",
     )
-    ap.add_argument(
-        "--pg",
-        default=os.environ.get("HUB_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres"),
+    add_pg_option(
+        ap,
         help="maintenance database to create the bench database from "
         "(default $HUB_BENCH_PG or postgresql://postgres@127.0.0.1:5432/postgres)",
     )
@@ -388,15 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     channel, first = VARIABLES["channel"], VARIABLES["first"]
 
     admin = args.pg
-    dbname = f"hub_bench_{secrets.token_hex(4)}"
-    base, _, _ = admin.rpartition("/")
-    dsn = f"{base}/{dbname}"
-    env = dict(os.environ)
-    env["HUB_DATABASE_URL"] = "postgresql+asyncpg://" + dsn.split("://", 1)[1]
-    env["HUB_LOG_LEVEL"] = "WARNING"
-    # One bench client sends everything: measure serving, not the per-client budget
-    # (HUB_COST_BUCKET_SIZE=0 turns it off; set it to measure with the budget on).
-    env.setdefault("HUB_COST_BUCKET_SIZE", "0")
+    dbname, dsn, env = bench_database(admin)
     env["PYTHONUNBUFFERED"] = "1"
 
     status = 0

@@ -54,6 +54,4 @@ async def hub(
     try:
         yield h
     finally:
-        await h.client.aclose()
-        await h.lifespan.__aexit__(None, None, None)
-        await h.db.dispose()
+        await h.close()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import httpx
 
@@ -13,6 +11,7 @@ from hub.db.database import Database
 from hub.db.migrate import pending_diff
 from hub.settings import load_settings
 from tests.helpers.client import Hub
+from tests.helpers.processes import hub_exit
 
 
 async def test_health_and_readiness(hub: Hub) -> None:
@@ -59,13 +58,7 @@ def test_bus_settings_are_bounded() -> None:
 
 def test_bad_setting_stops_with_one_line() -> None:
     env = {**os.environ, "HUB_DB_POOL_SIZE": "lots", "HUB_DATABASE_URL": "sqlite+aiosqlite://"}
-    out = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = hub_exit(["migrate"], env, timeout=60)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert lines == [
@@ -74,13 +67,7 @@ def test_bad_setting_stops_with_one_line() -> None:
     ]
     env["HUB_DB_POOL_SIZE"] = "5"
     env["HUB_DATABASE_URL"] = "mysql://db/x"
-    out = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = hub_exit(["migrate"], env, timeout=60)
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1
     assert "HUB_DATABASE_URL" in out.stderr and "Traceback" not in out.stderr

@@ -32,11 +32,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from hub.db.database import Database
 from hub.domain import giftcards as gc
 from hub.settings import load_settings
+from tests.helpers.db import read_rows
 from tests.helpers.processes import (
     BACKENDS,
     Process,
@@ -95,20 +95,11 @@ class Cluster:
         return httpx.AsyncClient(base_url=p.url, headers=headers, timeout=60)
 
     async def scalar(self, sql: str, **params: Any) -> Any:
-        db = Database(load_settings(database_url=self.url))
-        try:
-            async with db.read() as conn:
-                return (await conn.execute(text(sql), params)).scalar()
-        finally:
-            await db.dispose()
+        rows = await read_rows(self.url, sql, **params)
+        return rows[0][0] if rows else None
 
     async def rows(self, sql: str, **params: Any) -> list[Any]:
-        db = Database(load_settings(database_url=self.url))
-        try:
-            async with db.read() as conn:
-                return list((await conn.execute(text(sql), params)).all())
-        finally:
-            await db.dispose()
+        return await read_rows(self.url, sql, **params)
 
 
 @pytest.fixture(params=BACKENDS)

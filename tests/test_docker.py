@@ -356,7 +356,6 @@ def test_entrypoint_refuses_a_bad_demo_value(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_entrypoint_seeds_the_demo_then_serves(backend: str, tmp_path: Path) -> None:
-    import subprocess
 
     with database(backend, tmp_path, tag="docker") as url:
         # Another command than `hub serve` (the worker's) seeds nothing.
@@ -367,16 +366,12 @@ def test_entrypoint_seeds_the_demo_then_serves(backend: str, tmp_path: Path) -> 
 
         port = free_port()
         env = _path_env(url, HUB_DEMO="true")
-        log = tmp_path / "serve.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                ["sh", str(ENTRYPOINT), "hub", "serve", "--port", str(port)],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        served = Process(proc, log, f"http://127.0.0.1:{port}")
+        served = Process.spawn(
+            ["sh", str(ENTRYPOINT), "hub", "serve", "--port", str(port)],
+            env,
+            tmp_path / "serve.log",
+            url=f"http://127.0.0.1:{port}",
+        )
         try:
             wait_ready([served], timeout=240)
             res = httpx.post(

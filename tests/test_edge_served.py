@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import re
 import socket
 import time
@@ -40,9 +39,9 @@ from tests.helpers.processes import (
     database,
     hub_env,
     hub_run,
+    reachable_redis,
     run_hub_async,
     serve,
-    unavailable,
     wait_ready,
 )
 
@@ -71,17 +70,6 @@ class Served:
 
 def ws_url(p: Process) -> str:
     return p.url.replace("http://", "ws://") + "/graphql"
-
-
-def _redis_url() -> str:
-    url = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    import redis
-
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
-    except redis.RedisError as exc:
-        unavailable(f"Redis: {url} is not reachable ({exc})")
-    return url
 
 
 @contextlib.contextmanager
@@ -116,7 +104,7 @@ def pair(
 ) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp(f"edge-pair-{request.param}")
     extra = {
-        "HUB_REDIS_URL": _redis_url(),
+        "HUB_REDIS_URL": reachable_redis(),
         "HUB_REDIS_PREFIX": f"hubtest-{uuid.uuid4().hex[:10]}",
         "HUB_MAX_QUERY_COST": "2000",
         "HUB_COST_BUCKET_SIZE": "3000",

@@ -9,7 +9,6 @@ locally and fails under CI.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -26,21 +25,15 @@ from tests.helpers.subscriptions import (
     Deployment,
     adjust,
     bearer,
-    deployment,
     make_location,
     make_variant,
+    served_fixture,
     subscribers,
     transport_ws,
     wait_subscribers,
 )
 
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def served(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Deployment]:
-    with deployment(request.param, tmp_path_factory.mktemp(f"fanout-{request.param}")) as d:
-        yield d
+served = served_fixture("fanout")
 
 
 async def groups(d: Deployment) -> int:

@@ -17,10 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
-from hub.db.database import Database
-from hub.settings import load_settings
+from tests.helpers.db import read_rows
 from tests.helpers.processes import (
     BACKENDS,
     Process,
@@ -121,29 +119,18 @@ async def test_no_overselling_across_two_processes(cluster: Cluster) -> None:
         assert [(n["onHand"], n["reserved"], n["available"]) for n in ours] == [(STOCK, STOCK, 0)]
 
     # The database agrees, row by row.
-    db = Database(load_settings(database_url=cluster.database_url))
-    try:
-        async with db.read() as conn:
-            level = (
-                await conn.execute(
-                    text(
-                        "SELECT on_hand, reserved FROM inventory_levels "
-                        "WHERE variant_id = :v AND location_id = :l"
-                    ),
-                    {"v": pk(vid), "l": pk(lid)},
-                )
-            ).one()
-            active = (
-                await conn.execute(
-                    text(
-                        "SELECT count(*) FROM reservations WHERE variant_id = :v "
-                        "AND location_id = :l AND status = 'ACTIVE'"
-                    ),
-                    {"v": pk(vid), "l": pk(lid)},
-                )
-            ).scalar()
-    finally:
-        await db.dispose()
+    where = {"v": pk(vid), "l": pk(lid)}
+    (level,) = await read_rows(
+        cluster.database_url,
+        "SELECT on_hand, reserved FROM inventory_levels WHERE variant_id = :v AND location_id = :l",
+        **where,
+    )
+    ((active,),) = await read_rows(
+        cluster.database_url,
+        "SELECT count(*) FROM reservations WHERE variant_id = :v "
+        "AND location_id = :l AND status = 'ACTIVE'",
+        **where,
+    )
     assert tuple(level) == (STOCK, STOCK)
     assert active == STOCK
 

@@ -5,7 +5,6 @@ and discount codes counted per alias, and batches (refused: batching is off)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 
 import pytest
@@ -13,18 +12,7 @@ import pytest
 from hub.ratelimit import MemoryLimiter, Rate, RedisLimiter
 from tests.helpers.client import Hub
 from tests.helpers.edge import client, codes, edge_app
-from tests.helpers.processes import free_port, unavailable
-
-
-def redis_url() -> str:
-    url = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    import redis
-
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
-    except redis.RedisError as exc:
-        unavailable(f"Redis: {url} is not reachable ({exc})")
-    return url
+from tests.helpers.processes import free_port, reachable_redis
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -32,7 +20,7 @@ async def limiter(request: pytest.FixtureRequest):
     if request.param == "memory":
         yield MemoryLimiter()
         return
-    lim = RedisLimiter(redis_url(), f"hubtest-{uuid.uuid4().hex[:10]}:rl:")
+    lim = RedisLimiter(reachable_redis(), f"hubtest-{uuid.uuid4().hex[:10]}:rl:")
     yield lim
     await lim.aclose()
 
@@ -59,7 +47,7 @@ async def test_leaky_bucket(limiter) -> None:
 
 
 async def test_redis_buckets_are_shared_and_survive_an_outage() -> None:
-    url, prefix = redis_url(), f"hubtest-{uuid.uuid4().hex[:10]}:rl:"
+    url, prefix = reachable_redis(), f"hubtest-{uuid.uuid4().hex[:10]}:rl:"
     a, b = RedisLimiter(url, prefix), RedisLimiter(url, prefix)
     rate = Rate(3, 60)
     try:

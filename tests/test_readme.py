@@ -18,7 +18,6 @@ Other parts of the README change with the code; this test is what keeps them tru
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.documents import json_objects
 from tests.helpers.processes import Process, free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,18 +95,11 @@ def test_the_readme_marks_what_it_skips() -> None:
 
 def _answers(output: str) -> list[dict]:
     """The GraphQL answers (JSON objects with data or errors) in a block's output."""
-    decoder = json.JSONDecoder()
-    found, i = [], 0
-    while (i := output.find("{", i)) != -1:
-        try:
-            value, end = decoder.raw_decode(output, i)
-        except ValueError:
-            i += 1
-            continue
-        if isinstance(value, dict) and ({"data", "errors"} & set(value)):
-            found.append(value)
-        i = end
-    return found
+    return [
+        value
+        for value in json_objects(output)
+        if isinstance(value, dict) and ({"data", "errors"} & set(value))
+    ]
 
 
 def _user_errors(value: object) -> list[dict]:

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -63,33 +64,45 @@ def served(
             proc.stop()
 
 
+def _post(
+    url: str,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    *,
+    token: str | None = None,
+    timeout: float = 10,
+) -> httpx.Response:
+    """``POST /graphql`` to the served hub, with ``token`` as its API key if given."""
+    body: dict[str, Any] = {"query": query}
+    if variables is not None:
+        body["variables"] = variables
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    return httpx.post(f"{url}/graphql", timeout=timeout, headers=headers, json=body)
+
+
 def _objects(url: str, token: str) -> list[str]:
     """Ids for the fuzzer beyond the demo data's: carts (their ids are random) and an
     order."""
     made: list[str] = []
     for n in range(3):
-        res = httpx.post(
-            f"{url}/graphql",
+        res = _post(
+            url,
+            "mutation($v: ID!) { cartCreate(input: {lines: [{merchandiseId: $v, "
+            'quantity: 1}], buyerIdentity: {email: "fuzz@example.com"}}) '
+            "{ cart { id lines(first: 1) { nodes { id } } } } }",
+            {"v": f"gid://hub/ProductVariant/{n + 1}"},
             timeout=30,
-            json={
-                "query": "mutation($v: ID!) { cartCreate(input: {lines: [{merchandiseId: $v, "
-                'quantity: 1}], buyerIdentity: {email: "fuzz@example.com"}}) '
-                "{ cart { id lines(first: 1) { nodes { id } } } } }",
-                "variables": {"v": f"gid://hub/ProductVariant/{n + 1}"},
-            },
         ).json()
         cart = res["data"]["cartCreate"]["cart"]
         made += [cart["id"], *(ln["id"] for ln in cart["lines"]["nodes"])]
-    done = httpx.post(
-        f"{url}/graphql",
+    done = _post(
+        url,
+        "mutation($c: ID!) { checkoutComplete(cartId: $c, idempotencyKey: "
+        '"fuzz-1", payment: {provider: "cash", reference: "fuzz"}) '
+        "{ order { id } userErrors { code message } } }",
+        {"c": made[0]},
+        token=token,
         timeout=30,
-        headers={"Authorization": f"Bearer {token}"},
-        json={
-            "query": "mutation($c: ID!) { checkoutComplete(cartId: $c, idempotencyKey: "
-            '"fuzz-1", payment: {provider: "cash", reference: "fuzz"}) '
-            "{ order { id } userErrors { code message } } }",
-            "variables": {"c": made[0]},
-        },
     ).json()
     order = done["data"]["checkoutComplete"]["order"]
     assert order is not None, done
@@ -109,22 +122,15 @@ def test_served_hub_answers_the_contract_listing(served: Served) -> None:
     assert node["priceRange"]["minVariantPrice"]["currencyCode"] == "EUR"
     page = httpx.get(f"{served.url}/graphql", headers={"Accept": "text/html"}, timeout=10)
     assert page.status_code == 200 and "graphiql" in page.text.lower()
-    denied = httpx.post(
-        f"{served.url}/graphql",
-        timeout=10,
-        json={
-            "query": 'mutation { collectionCreate(input: {title: "x"}) { userErrors { code } } }'
-        },
+    denied = _post(
+        served.url, 'mutation { collectionCreate(input: {title: "x"}) { userErrors { code } } }'
     )
     assert denied.json()["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
-    allowed = httpx.post(
-        f"{served.url}/graphql",
-        timeout=10,
-        headers={"Authorization": f"Bearer {served.admin_token}"},
-        json={
-            "query": 'mutation { collectionCreate(input: {title: "Served"}) '
-            "{ collection { handle } userErrors { code } } }"
-        },
+    allowed = _post(
+        served.url,
+        'mutation { collectionCreate(input: {title: "Served"}) '
+        "{ collection { handle } userErrors { code } } }",
+        token=served.admin_token,
     )
     assert allowed.json()["data"]["collectionCreate"]["collection"]["handle"] == "served"
 

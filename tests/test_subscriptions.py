@@ -39,6 +39,7 @@ from tests.helpers.subscriptions import (
     deployment,
     make_location,
     make_variant,
+    served_fixture,
     stock_op,
     transport_ws,
     wait_subscribers,
@@ -58,12 +59,7 @@ def _redis_url() -> str:
     return url
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def served(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Deployment]:
-    with deployment(request.param, tmp_path_factory.mktemp(f"subs-{request.param}")) as d:
-        yield d
+served = served_fixture("subs")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

@@ -8,7 +8,6 @@ story ends with a paid order."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.documents import json_objects
 from tests.helpers.processes import BACKENDS, HUB, Process, database, free_port, hub_env, wait_ready
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -34,15 +34,7 @@ def walkthrough() -> str:
 
 def answers(output: str) -> list[Any]:
     """Every JSON document the script printed (curl prints them back to back)."""
-    out, i, decoder = [], 0, json.JSONDecoder()
-    while (i := output.find("{", i)) != -1:
-        try:
-            doc, i = decoder.raw_decode(output, i)
-        except ValueError:
-            i += 1
-            continue
-        out.append(doc)
-    return out
+    return json_objects(output)
 
 
 @dataclass
@@ -61,17 +53,13 @@ def demo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Demo]:
         cwd = tmp_path / "shop"
         cwd.mkdir()
         port = free_port()
-        log = tmp_path / "serve.log"
-        with log.open("wb") as out:
-            popen = subprocess.Popen(
-                [*HUB, "serve", "--demo", "--port", str(port)],
-                env=env,
-                cwd=cwd,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        proc = Process(popen, log, f"http://127.0.0.1:{port}")
+        proc = Process.spawn(
+            [*HUB, "serve", "--demo", "--port", str(port)],
+            env,
+            tmp_path / "serve.log",
+            cwd=cwd,
+            url=f"http://127.0.0.1:{port}",
+        )
         try:
             wait_ready([proc], timeout=300)
             yield Demo(proc, env, cwd)

@@ -268,15 +268,26 @@ async def test_same_idempotency_key_returns_the_first_intent(
     assert fake_stripe.created_intents == [first.id]
 
 
-async def test_a_500_is_retried_with_the_same_key(
+async def _authorized_after_one_failure(
     provider: StripeProvider,
     fake_stripe: FakeStripe,  # noqa: F811
-) -> None:
-    fake_stripe.fail_next(1, "500")
+    failure: str,
+) -> Any:
+    """An authorization whose first request to Stripe fails (``failure``): retried once,
+    with the same idempotency key, and authorized."""
+    fake_stripe.fail_next(1, failure)
     key = _key()
     result = await _authorize(provider, key=key)
     assert result.status == "authorized"
     assert [r.idempotency_key for r in fake_stripe.requests] == [key, key]
+    return result
+
+
+async def test_a_500_is_retried_with_the_same_key(
+    provider: StripeProvider,
+    fake_stripe: FakeStripe,  # noqa: F811
+) -> None:
+    await _authorized_after_one_failure(provider, fake_stripe, "500")
     assert len(fake_stripe.created_intents) == 1
 
 
@@ -286,11 +297,7 @@ async def test_a_dropped_response_is_retried_and_replayed(
 ) -> None:
     # The server creates the intent, then the connection drops before the response:
     # the retry carries the same key and gets the first intent back, not a second one.
-    fake_stripe.fail_next(1, "drop")
-    key = _key()
-    result = await _authorize(provider, key=key)
-    assert result.status == "authorized"
-    assert [r.idempotency_key for r in fake_stripe.requests] == [key, key]
+    result = await _authorized_after_one_failure(provider, fake_stripe, "drop")
     assert fake_stripe.created_intents == [result.id]
 
 

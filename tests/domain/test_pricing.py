@@ -37,15 +37,10 @@ async def _web(hub: Hub) -> catalog.ChannelRecord:
 
 async def _wholesale_entries(hub: Hub) -> dict[int, dict[int, int]]:
     """The demo wholesale list: {variant: {min_quantity: amount}}."""
-    async with hub.db.read() as conn:
-        rows = (
-            await conn.execute(
-                text(
-                    "SELECT e.variant_id, e.min_quantity, e.amount FROM price_list_entries e "
-                    "JOIN price_lists l ON l.id = e.price_list_id WHERE l.handle = 'wholesale-web'"
-                )
-            )
-        ).all()
+    rows = await hub.rows(
+        "SELECT e.variant_id, e.min_quantity, e.amount FROM price_list_entries e "
+        "JOIN price_lists l ON l.id = e.price_list_id WHERE l.handle = 'wholesale-web'"
+    )
     out: dict[int, dict[int, int]] = {}
     for r in rows:
         out.setdefault(r.variant_id, {})[r.min_quantity] = r.amount
@@ -53,17 +48,13 @@ async def _wholesale_entries(hub: Hub) -> dict[int, dict[int, int]]:
 
 
 async def _channel_price(hub: Hub, variant_pk: int, channel: str = "web") -> tuple[int, int | None]:
-    async with hub.db.read() as conn:
-        row = (
-            await conn.execute(
-                text(
-                    "SELECT p.amount, p.compare_at_amount FROM variant_prices p "
-                    "JOIN channels c ON c.id = p.channel_id "
-                    "WHERE p.variant_id = :v AND c.handle = :c"
-                ),
-                {"v": variant_pk, "c": channel},
-            )
-        ).one()
+    (row,) = await hub.rows(
+        "SELECT p.amount, p.compare_at_amount FROM variant_prices p "
+        "JOIN channels c ON c.id = p.channel_id "
+        "WHERE p.variant_id = :v AND c.handle = :c",
+        v=variant_pk,
+        c=channel,
+    )
     return row.amount, row.compare_at_amount
 
 

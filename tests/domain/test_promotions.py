@@ -165,6 +165,13 @@ def check(b: Basket, p: Promotion, c: Context | None = None) -> tuple[bool, str 
 
 TEN = PercentOff(D(10))
 
+
+def check_one(condition: Condition, **context: Any) -> tuple[bool, str | None]:
+    """``check`` of a 10% off code promotion with this one condition, on one line of
+    10.00, for the customer ``context`` describes (``ctx`` keywords)."""
+    return check(basket(line("a", 1000)), promo(1, TEN, condition), ctx("C", **context))
+
+
 # -- conditions -----------------------------------------------------------------------
 
 
@@ -230,34 +237,30 @@ def test_target_any_include_matches_and_excludes_win() -> None:
 
 
 def test_customer_segment() -> None:
-    p = promo(1, TEN, CustomerSegment(frozenset({"vip", "staff"})))
-    b = basket(line("a", 1000))
-    assert check(b, p, ctx("C", segments=["newsletter"])) == (False, "CUSTOMER_NOT_ELIGIBLE")
-    assert check(b, p, ctx("C", segments=["newsletter", "staff"])) == (True, None)
+    segment = CustomerSegment(frozenset({"vip", "staff"}))
+    assert check_one(segment, segments=["newsletter"]) == (False, "CUSTOMER_NOT_ELIGIBLE")
+    assert check_one(segment, segments=["newsletter", "staff"]) == (True, None)
 
 
 def test_loyalty_tier() -> None:
-    p = promo(1, TEN, LoyaltyTier(frozenset({"gold", "platinum"})))
-    b = basket(line("a", 1000))
-    assert check(b, p, ctx("C", tier="silver")) == (False, "CUSTOMER_NOT_ELIGIBLE")
-    assert check(b, p, ctx("C", tier=None)) == (False, "CUSTOMER_NOT_ELIGIBLE")
-    assert check(b, p, ctx("C", tier="gold")) == (True, None)
+    tier = LoyaltyTier(frozenset({"gold", "platinum"}))
+    assert check_one(tier, tier="silver") == (False, "CUSTOMER_NOT_ELIGIBLE")
+    assert check_one(tier, tier=None) == (False, "CUSTOMER_NOT_ELIGIBLE")
+    assert check_one(tier, tier="gold") == (True, None)
 
 
 def test_channel() -> None:
-    p = promo(1, TEN, Channel(frozenset({"pos"})))
-    b = basket(line("a", 1000))
-    assert check(b, p, ctx("C", channel="web")) == (False, "WRONG_CHANNEL")
-    assert check(b, p, ctx("C", channel="pos")) == (True, None)
+    channel = Channel(frozenset({"pos"}))
+    assert check_one(channel, channel="web") == (False, "WRONG_CHANNEL")
+    assert check_one(channel, channel="pos") == (True, None)
 
 
 def test_country_is_case_insensitive_and_unknown_never_matches() -> None:
-    p = promo(1, TEN, Country(frozenset({"de", "AT"})))
-    b = basket(line("a", 1000))
-    assert check(b, p, ctx("C", country="FR")) == (False, "WRONG_COUNTRY")
-    assert check(b, p, ctx("C", country=None)) == (False, "WRONG_COUNTRY")
-    assert check(b, p, ctx("C", country="De")) == (True, None)
-    assert check(b, p, ctx("C", country="at")) == (True, None)
+    country = Country(frozenset({"de", "AT"}))
+    assert check_one(country, country="FR") == (False, "WRONG_COUNTRY")
+    assert check_one(country, country=None) == (False, "WRONG_COUNTRY")
+    assert check_one(country, country="De") == (True, None)
+    assert check_one(country, country="at") == (True, None)
 
 
 def test_date_window_condition_and_promotion_dates() -> None:
@@ -279,10 +282,8 @@ def test_date_window_condition_and_promotion_dates() -> None:
 
 
 def test_first_order() -> None:
-    p = promo(1, TEN, FirstOrder())
-    b = basket(line("a", 1000))
-    assert check(b, p, ctx("C", first_order=False)) == (False, "FIRST_ORDER_ONLY")
-    assert check(b, p, ctx("C", first_order=True)) == (True, None)
+    assert check_one(FirstOrder(), first_order=False) == (False, "FIRST_ORDER_ONLY")
+    assert check_one(FirstOrder(), first_order=True) == (True, None)
 
 
 def test_coupon_code_condition_makes_a_code_promotion() -> None:

@@ -29,6 +29,7 @@ from hub.events.pg_bus import PostgresBus
 from hub.events.redis_bus import RedisBus
 from hub.settings import load_settings
 from tests.helpers.client import pg_admin
+from tests.helpers.events import take
 from tests.helpers.processes import reachable_redis, unavailable
 
 RUN = uuid.uuid4().hex[:8]
@@ -84,12 +85,7 @@ def ev(topic: str, **payload: Any) -> Event:
 
 async def receive(sub: QueueSubscription, n: int = 1, wait: float = WAIT) -> list[Event]:
     """The next ``n`` events of ``sub`` (fails if they don't come within ``wait`` s)."""
-    out: list[Event] = []
-    async with asyncio.timeout(wait):
-        async for event in sub:
-            out.append(event)
-            if len(out) == n:
-                break
+    out = await take(sub, n, wait)
     assert len(out) == n, f"subscription ended after {len(out)} of {n} events"
     return out
 

@@ -12,17 +12,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import orjson
 import pytest
 
 from hub.db.database import Database
-from hub.db.migrate import upgrade
-from hub.events.bus import Event, QueueSubscription
-from hub.events.outbox import Outbox
+from hub.events.bus import Event
 from hub.events.pg_bus import MAX_PAYLOAD, PostgresBus, pack
-from hub.settings import load_settings
+from tests.helpers.db import migrated_database
+from tests.helpers.events import committed, take
 from tests.helpers.faults import terminate_connections
 from tests.helpers.processes import database
 
@@ -37,12 +35,8 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    d = Database(load_settings(database_url=database_url))
-    await upgrade(d.engine)
-    try:
+    async with migrated_database(database_url) as d:
         yield d
-    finally:
-        await d.dispose()
 
 
 @pytest.fixture
@@ -56,24 +50,6 @@ async def buses(db: Database) -> AsyncIterator[tuple[PostgresBus, PostgresBus]]:
     finally:
         await a.close()
         await b.close()
-
-
-async def _committed(db: Database, topic: str, *payloads: dict[str, Any]) -> list[Event]:
-    box = Outbox()
-    for p in payloads:
-        box.add(topic, p)
-    async with db.transaction() as conn:
-        return await box.flush(conn)
-
-
-async def _take(sub: QueueSubscription, n: int) -> list[Event]:
-    out: list[Event] = []
-    async with asyncio.timeout(WAIT):
-        async for event in sub:
-            out.append(event)
-            if len(out) == n:
-                break
-    return out
 
 
 def test_payloads_stay_under_the_notify_limit() -> None:
@@ -93,10 +69,10 @@ async def test_events_cross_processes_small_and_large(
     a, b = buses
     topic = f"pg.{uuid.uuid4().hex[:8]}"
     on_a, on_b = a.subscribe([topic]), b.subscribe([topic])
-    events = await _committed(db, topic, {"n": 1}, {"blob": "z" * 20_000}, {"n": 3})
+    events = await committed(db, topic, {"n": 1}, {"blob": "z" * 20_000}, {"n": 3})
     await a.publish(events)
-    assert await _take(on_b, 3) == events  # the large one read back from the outbox
-    assert await _take(on_a, 3) == events  # delivered here by publish itself...
+    assert await take(on_b, 3, WAIT) == events  # the large one read back from the outbox
+    assert await take(on_a, 3, WAIT) == events  # delivered here by publish itself...
     await asyncio.sleep(0.3)
     assert on_a.pending == 0  # ...and not again by its own notification
     assert a.status() == {"kind": "postgresql", "state": "up"}
@@ -115,6 +91,6 @@ async def test_the_listener_comes_back_after_its_connection_is_terminated(
         # each listening again, on a new connection
         assert asyncio.get_running_loop().time() < deadline, "the listeners did not come back"
         await asyncio.sleep(0.05)
-    events = await _committed(db, topic, {"n": 1})
+    events = await committed(db, topic, {"n": 1})
     await a.publish(events)
-    assert await _take(on_b, 1) == events
+    assert await take(on_b, 1, WAIT) == events

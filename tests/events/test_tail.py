@@ -11,6 +11,7 @@ locally and fails under CI.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,11 +21,11 @@ import pytest
 from sqlalchemy import func, select, update
 
 from hub.db.database import Database
-from hub.db.migrate import upgrade
 from hub.events.bus import Event, MemoryBus, QueueSubscription
 from hub.events.outbox import Outbox, OutboxDispatcher, outbox
 from hub.events.tail import OutboxTail
-from hub.settings import load_settings
+from tests.helpers.db import migrated_database
+from tests.helpers.events import committed, take
 from tests.helpers.processes import BACKENDS, database
 
 WAIT = 5.0
@@ -41,12 +42,8 @@ def database_url(
 
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[Database]:
-    d = Database(load_settings(database_url=database_url))
-    await upgrade(d.engine)
-    try:
+    async with migrated_database(database_url) as d:
         yield d
-    finally:
-        await d.dispose()
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +54,8 @@ def pg_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 async def pg_db(pg_database_url: str) -> AsyncIterator[Database]:
-    d = Database(load_settings(database_url=pg_database_url))
-    await upgrade(d.engine)
-    try:
+    async with migrated_database(pg_database_url) as d:
         yield d
-    finally:
-        await d.dispose()
 
 
 @pytest.fixture
@@ -72,45 +65,41 @@ def topic() -> str:
 
 async def _write(db: Database, topic: str, n: int) -> list[Event]:
     """``n`` events committed (one transaction) and never published."""
-    box = Outbox()
-    for i in range(n):
-        box.add(topic, {"i": i})
-    async with db.transaction() as conn:
-        return await box.flush(conn)
+    return await committed(db, topic, *({"i": i} for i in range(n)))
 
 
-async def _take(sub: QueueSubscription, n: int) -> list[Event]:
-    out: list[Event] = []
-    async with asyncio.timeout(WAIT):
-        async for event in sub:
-            out.append(event)
-            if len(out) == n:
-                break
-    return out
-
-
-async def test_events_the_transport_missed_come_from_the_log_once(db: Database, topic: str) -> None:
+@contextlib.asynccontextmanager
+async def _tailing(
+    db: Database, topic: str
+) -> AsyncIterator[tuple[MemoryBus, OutboxTail, QueueSubscription]]:
+    """A started memory bus with a tail of ``db``'s log feeding it, and a subscription
+    to ``topic``; the tail and the bus stopped afterwards."""
     bus = MemoryBus()
     await bus.start()
     tail = OutboxTail(db, bus, interval=0.05)
     await tail.start()
     sub = bus.subscribe([topic])
     try:
-        missed = await _write(db, topic, 3)  # as if the transport had been down
-        assert await _take(sub, 3) == missed  # in commit order
-
-        carried = await _write(db, topic, 2)
-        await bus.publish(carried)  # by the transport this time
-        assert await _take(sub, 2) == carried
-        swept = await OutboxDispatcher(db, bus, grace=0).sweep_once()
-        assert swept == 5  # published again (and marked): dropped as already seen
-        later = await _write(db, topic, 1)
-        assert await _take(sub, 1) == later  # the next thing is the next event
-        assert sub.pending == 0
-        assert tail.caught_up == 4 and tail.status()["state"] == "following"
+        yield bus, tail, sub
     finally:
         await tail.stop()
         await bus.close()
+
+
+async def test_events_the_transport_missed_come_from_the_log_once(db: Database, topic: str) -> None:
+    async with _tailing(db, topic) as (bus, tail, sub):
+        missed = await _write(db, topic, 3)  # as if the transport had been down
+        assert await take(sub, 3, WAIT) == missed  # in commit order
+
+        carried = await _write(db, topic, 2)
+        await bus.publish(carried)  # by the transport this time
+        assert await take(sub, 2, WAIT) == carried
+        swept = await OutboxDispatcher(db, bus, grace=0).sweep_once()
+        assert swept == 5  # published again (and marked): dropped as already seen
+        later = await _write(db, topic, 1)
+        assert await take(sub, 1, WAIT) == later  # the next thing is the next event
+        assert sub.pending == 0
+        assert tail.caught_up == 4 and tail.status()["state"] == "following"
 
 
 async def test_a_late_commit_is_never_skipped_and_an_open_one_holds_nothing_back(
@@ -119,12 +108,7 @@ async def test_a_late_commit_is_never_skipped_and_an_open_one_holds_nothing_back
     """PostgreSQL by nature: SQLite has one writer at a time, so its ids are commit
     order; PostgreSQL hands out ids at insert, and commits in any order."""
     db = pg_db
-    bus = MemoryBus()
-    await bus.start()
-    tail = OutboxTail(db, bus, interval=0.05)
-    await tail.start()
-    sub = bus.subscribe([topic])
-    try:
+    async with _tailing(db, topic) as (_bus, tail, sub):
         async with db.transaction() as slow:  # takes an id first, commits last
             box = Outbox()
             box.add(topic, {"who": "slow"})
@@ -132,17 +116,14 @@ async def test_a_late_commit_is_never_skipped_and_an_open_one_holds_nothing_back
             (late,) = await _write(db, topic, 1)
             assert early.id < late.id
             # Committed while `slow` is still open: delivered all the same...
-            assert await _take(sub, 1) == [late]
+            assert await take(sub, 1, WAIT) == [late]
             await asyncio.sleep(0.3)
             # ...and the cursor has not passed `slow`'s transaction.
             assert tail.cursor is not None and tail.cursor[0] < (early.txid or 0)
-        assert await _take(sub, 1) == [early]  # committed last, not skipped
+        assert await take(sub, 1, WAIT) == [early]  # committed last, not skipped
         await asyncio.sleep(0.3)
         assert sub.pending == 0  # and `late` did not come twice
         assert tail.cursor[0] >= (late.txid or 0)
-    finally:
-        await tail.stop()
-        await bus.close()
 
 
 async def test_prune_keeps_the_newest_row_so_ids_never_go_back(db: Database, topic: str) -> None:

@@ -62,6 +62,19 @@ async def _expires(db: Database, within: float = WAIT) -> tuple[str, int, int]:
     return token, variant, here
 
 
+def _env(database_url: str, redis: RedisServer, **extra: str) -> dict[str, str]:
+    """A ``hub`` process on this Redis (prefix ``faults``), sweeping reservations every
+    second, logging at INFO."""
+    return hub_env(
+        database_url,
+        HUB_REDIS_URL=redis.url,
+        HUB_REDIS_PREFIX="faults",
+        HUB_RESERVATION_SWEEP_SECONDS="1",
+        **extra,
+        HUB_LOG_LEVEL="INFO",
+    )
+
+
 async def _wait_log(p: Process, text: str, count: int = 1, within: float = WAIT) -> None:
     deadline = time.monotonic() + within
     while p.log.read_text(errors="replace").count(text) < count:
@@ -73,13 +86,7 @@ async def _wait_log(p: Process, text: str, count: int = 1, within: float = WAIT)
 async def test_worker_rides_out_redis_outages(
     database_url: str, redis: RedisServer, tmp_path: Path
 ) -> None:
-    env = hub_env(
-        database_url,
-        HUB_REDIS_URL=redis.url,
-        HUB_REDIS_PREFIX="faults",
-        HUB_RESERVATION_SWEEP_SECONDS="1",
-        HUB_LOG_LEVEL="INFO",
-    )
+    env = _env(database_url, redis)
     db = Database(load_settings(database_url=database_url))
     worker = Process.start(["worker"], env, tmp_path / "worker.log")
     try:
@@ -114,14 +121,7 @@ async def test_serve_runs_the_jobs_while_no_worker_is_seen(
     database_url: str, redis: RedisServer, tmp_path: Path
 ) -> None:
     redis.start()
-    env = hub_env(
-        database_url,
-        HUB_REDIS_URL=redis.url,
-        HUB_REDIS_PREFIX="faults",
-        HUB_RESERVATION_SWEEP_SECONDS="1",
-        HUB_WORKER_GRACE_SECONDS="2",
-        HUB_LOG_LEVEL="INFO",
-    )
+    env = _env(database_url, redis, HUB_WORKER_GRACE_SECONDS="2")
     db = Database(load_settings(database_url=database_url))
     worker = Process.start(["worker"], env, tmp_path / "worker.log")
     hub = serve(env, tmp_path / "serve.log")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
+from hub.db.models import OutboxEvent
 from hub.demo import NEWARK
 from tests.helpers.client import Hub
 
@@ -25,18 +28,12 @@ async def checkout(
 
 async def level(hub: Hub, vid: str, loc: int = NEWARK) -> tuple[int, int, int]:
     vpk = int(vid.rsplit("/", 1)[1])
-    async with hub.db.read() as conn:
-        from sqlalchemy import text
-
-        row = (
-            await conn.execute(
-                text(
-                    "SELECT on_hand, reserved, committed FROM inventory_levels "
-                    "WHERE variant_id = :v AND location_id = :l"
-                ),
-                {"v": vpk, "l": loc},
-            )
-        ).one()
+    (row,) = await hub.rows(
+        "SELECT on_hand, reserved, committed FROM inventory_levels "
+        "WHERE variant_id = :v AND location_id = :l",
+        v=vpk,
+        l=loc,
+    )
     return row.on_hand, row.reserved, row.committed
 
 
@@ -45,3 +42,16 @@ async def orders_of(hub: Hub, cid: str) -> int:
     return await hub.scalar(
         "SELECT COUNT(*) FROM orders o JOIN carts c ON c.id = o.cart_id WHERE c.token = :t", t=token
     )
+
+
+async def outbox_payloads(hub: Hub, topic: str) -> list[Any]:
+    """The payloads of every outbox event on ``topic``."""
+    async with hub.db.read() as conn:
+        rows = (
+            await conn.execute(
+                select(OutboxEvent.__table__.c.payload).where(
+                    OutboxEvent.__table__.c.topic == topic
+                )
+            )
+        ).all()
+    return [r.payload for r in rows]

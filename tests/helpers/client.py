@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import event, text
+from sqlalchemy import Row, event, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from hub.app import create_app
@@ -117,6 +117,38 @@ class Hub:
     async def scalar(self, sql: str, **params: Any) -> Any:
         async with self.db.read() as conn:
             return (await conn.execute(text(sql), params)).scalar()
+
+    async def rows(self, sql: str, **params: Any) -> Sequence[Row[Any]]:
+        """Every row ``sql`` returns (one autocommit read)."""
+        async with self.db.read() as conn:
+            return (await conn.execute(text(sql), params)).all()
+
+    async def close(self) -> None:
+        """Stop what ``_start`` started: the client, the app's lifespan, the database."""
+        await self.client.aclose()
+        await self.lifespan.__aexit__(None, None, None)
+        await self.db.dispose()
+
+
+@asynccontextmanager
+async def served_again(hub: Hub, **settings: Any) -> AsyncIterator[Hub]:
+    """The same database served by a second app started with these settings (its real
+    lifespan): ``hub`` with that app and a client of it."""
+    app = create_app(
+        load_settings(
+            database_url=str(hub.db.engine.url.render_as_string(hide_password=False)),
+            **settings,
+        ),
+        db=hub.db,
+    )
+    lifespan = app.router.lifespan_context(app)
+    await lifespan.__aenter__()
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub")
+    try:
+        yield replace(hub, client=client, app=app, lifespan=lifespan)
+    finally:
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
 
 
 async def pg_admin(server: str, sql: str) -> None:

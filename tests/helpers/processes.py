@@ -90,11 +90,20 @@ def hub_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def hub_exit(
+    args: list[str], env: dict[str, str], timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``hub <args>`` to completion, whatever its exit status (text output)."""
+    return subprocess.run(
+        [*HUB, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def hub_run(
     args: list[str], env: dict[str, str], timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """Run ``hub <args>`` to completion (asserts it succeeded)."""
-    out = subprocess.run([*HUB, *args], env=env, capture_output=True, text=True, timeout=timeout)
+    out = hub_exit(args, env, timeout)
     assert out.returncode == 0, f"hub {' '.join(args)} exited {out.returncode}: {out.stderr}"
     return out
 
@@ -140,15 +149,29 @@ class Process:
 
     @classmethod
     def start(cls, args: list[str], env: dict[str, str], log: Path) -> Process:
+        return cls.spawn([*HUB, *args], env, log)
+
+    @classmethod
+    def spawn(
+        cls,
+        cmd: list[str],
+        env: dict[str, str],
+        log: Path,
+        *,
+        cwd: Path | None = None,
+        url: str = "",
+    ) -> Process:
+        """``cmd`` (any command) started in ``cwd``, its output written to ``log``."""
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [*HUB, *args],
+                cmd,
                 env=env,
+                cwd=cwd,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own group: stop() reaches uvicorn's children
             )
-        return cls(proc, log)
+        return cls(proc, log, url)
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]

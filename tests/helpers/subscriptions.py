@@ -111,6 +111,20 @@ def _stop(p: Proc) -> None:
             p.proc.wait(timeout=10)
 
 
+def served_fixture(tag: str) -> Any:
+    """A test module's ``served`` fixture: :func:`deployment` (one process) on each
+    backend, for the whole module; ``tag`` names its folder."""
+
+    @pytest.fixture(scope="module", params=["sqlite", "postgresql"], name="served")
+    def served(
+        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[Deployment]:
+        with deployment(request.param, tmp_path_factory.mktemp(f"{tag}-{request.param}")) as d:
+            yield d
+
+    return served
+
+
 @contextlib.contextmanager
 def deployment(
     backend: str, tmp: Path, *, processes: int = 1, redis_url: str | None = None

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ from sqlalchemy import select, text
 from hub.db.database import Database
 from hub.domain.catalog import ProductInput, VariantInput, create_product
 from hub.domain.inventory import Inventory, create_location, reservations_t
-from tests.helpers.processes import BACKENDS, database, reachable_redis
+from hub.settings import load_settings
+from tests.helpers.processes import BACKENDS, database, hub_env, reachable_redis, run_hub_async
 
 WAIT = 30.0  # seconds for the worker to do its job
 
@@ -45,6 +47,44 @@ async def prefix(redis_url: str) -> AsyncIterator[str]:
             await client.delete(*keys)
     finally:
         await client.aclose()
+
+
+@dataclass
+class WorkerSetup:
+    """What a ``hub worker`` test runs on: its database, Redis and Redis prefix."""
+
+    database_url: str
+    redis_url: str
+    prefix: str
+    databases: list[Database] = field(default_factory=list)
+
+    async def migrate(self, **extra: str) -> tuple[dict[str, str], Database]:
+        """The worker's environment (this Redis prefix, INFO logs, ``extra``), after
+        ``hub migrate`` has run in it, and the test's own ``Database`` (disposed of
+        after the test)."""
+        env = hub_env(
+            self.database_url,
+            HUB_REDIS_URL=self.redis_url,
+            HUB_REDIS_PREFIX=self.prefix,
+            **extra,
+            HUB_LOG_LEVEL="INFO",
+        )
+        await run_hub_async(["migrate"], env)
+        db = Database(load_settings(database_url=self.database_url))
+        self.databases.append(db)
+        return env, db
+
+
+@pytest.fixture
+async def worker_setup(
+    database_url: str, redis_url: str, prefix: str
+) -> AsyncIterator[WorkerSetup]:
+    setup = WorkerSetup(database_url, redis_url, prefix)
+    try:
+        yield setup
+    finally:
+        for db in setup.databases:
+            await db.dispose()
 
 
 class Events:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import update
 
@@ -269,6 +270,25 @@ async def test_quantity_reduced_to_what_is_available(hub: Hub) -> None:
     assert cart is not None and cart["warnings"] == []
 
 
+async def _pickup_at_soho_and_ship(
+    hub: Hub, cid: str, pickup_line: str, shipping: dict[str, Any]
+) -> dict[str, Any]:
+    """cartDeliveryUpdate: ``pickup_line`` picked up at SoHo, the rest in a shipping
+    group (``shipping``)."""
+    return await mutate(
+        hub,
+        "cartDeliveryUpdate",
+        "",
+        {
+            "cartId": cid,
+            "deliveryGroups": [
+                {"lineIds": [pickup_line], "pickupLocationId": f"gid://hub/Location/{SOHO}"},
+                shipping,
+            ],
+        },
+    )
+
+
 async def test_mixed_pickup_and_shipping(hub: Hub) -> None:
     pick = await stocked_variant(hub, {SOHO: 3, NEWARK: 1})
     ship = await stocked_variant(hub, {NEWARK: 5}, price="40")
@@ -284,24 +304,18 @@ async def test_mixed_pickup_and_shipping(hub: Hub) -> None:
     )
     cid = out["cart"]["id"]
     l1, l2 = (n["id"] for n in out["cart"]["lines"]["nodes"])
-    got = await mutate(
+    got = await _pickup_at_soho_and_ship(
         hub,
-        "cartDeliveryUpdate",
-        "",
+        cid,
+        l1,
         {
-            "cartId": cid,
-            "deliveryGroups": [
-                {"lineIds": [l1], "pickupLocationId": f"gid://hub/Location/{SOHO}"},
-                {
-                    "shippingAddress": {
-                        "address1": "1 Main St",
-                        "city": "Albany",
-                        "region": "NY",
-                        "postalCode": "12207",
-                        "countryCode": "US",
-                    }
-                },
-            ],
+            "shippingAddress": {
+                "address1": "1 Main St",
+                "city": "Albany",
+                "region": "NY",
+                "postalCode": "12207",
+                "countryCode": "US",
+            }
         },
     )
     assert got["userErrors"] == [], got
@@ -323,19 +337,13 @@ async def test_mixed_pickup_and_shipping(hub: Hub) -> None:
     # Choose a dearer option by handle.
     other = [o for o in groups[1]["deliveryOptions"] if o["handle"] != cheapest["handle"]]
     if other:
-        got = await mutate(
+        got = await _pickup_at_soho_and_ship(
             hub,
-            "cartDeliveryUpdate",
-            "",
+            cid,
+            l1,
             {
-                "cartId": cid,
-                "deliveryGroups": [
-                    {"lineIds": [l1], "pickupLocationId": f"gid://hub/Location/{SOHO}"},
-                    {
-                        "shippingAddress": {"countryCode": "US", "region": "NY"},
-                        "deliveryOptionHandle": other[0]["handle"],
-                    },
-                ],
+                "shippingAddress": {"countryCode": "US", "region": "NY"},
+                "deliveryOptionHandle": other[0]["handle"],
             },
         )
         g = got["cart"]["deliveryGroups"][1]

@@ -9,24 +9,19 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
-import httpx
 import pytest
-from sqlalchemy import select
 
-from hub.app import create_app
-from hub.db.models import OutboxEvent
 from hub.demo import NEWARK
 from hub.domain.inventory import verify
-from hub.settings import load_settings
 from tests.helpers.carts import create, restock, stocked_variant, uid
 from tests.helpers.checkout import (
     checkout,
     level,
     orders_of,
+    outbox_payloads,
 )
-from tests.helpers.client import Hub
+from tests.helpers.client import Hub, served_again
 from tests.helpers.stripe import (  # noqa: F401  (fixtures)
     API_KEY,
     WEBHOOK_SECRET,
@@ -42,21 +37,13 @@ from tests.helpers.stripe import (  # noqa: F401  (fixtures)
 @pytest.fixture
 async def shop(hub: Hub, fake_stripe: FakeStripe) -> AsyncIterator[Hub]:  # noqa: F811
     """The same database served by an app configured for the Stripe stand-in."""
-    settings = load_settings(
-        database_url=str(hub.db.engine.url.render_as_string(hide_password=False)),
+    async with served_again(
+        hub,
         stripe_api_key=API_KEY,
         stripe_webhook_secret=WEBHOOK_SECRET,
         stripe_api_base=fake_stripe.base_url,
-    )
-    app = create_app(settings, db=hub.db)
-    lifespan = app.router.lifespan_context(app)
-    await lifespan.__aenter__()
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub")
-    try:
-        yield replace(hub, client=client, app=app, lifespan=lifespan)
-    finally:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
+    ) as served:
+        yield served
 
 
 async def test_decline_releases_stock_and_the_cart_stays_usable(
@@ -253,15 +240,7 @@ async def test_order_event_and_ledger_balance(hub: Hub) -> None:
     assert out["userErrors"] == []
     pk = int(out["order"]["id"].rsplit("/", 1)[1])
     assert out["order"]["name"] == f"#{1000 + pk}"
-    async with hub.db.read() as conn:
-        rows = (
-            await conn.execute(
-                select(OutboxEvent.__table__.c.payload).where(
-                    OutboxEvent.__table__.c.topic == "order.created"
-                )
-            )
-        ).all()
-    mine = [r.payload for r in rows if r.payload["orderId"] == pk]
+    mine = [p for p in await outbox_payloads(hub, "order.created") if p["orderId"] == pk]
     assert len(mine) == 1
     assert mine[0]["lines"] == [
         {"variantId": int(vid.rsplit("/", 1)[1]), "sku": mine[0]["lines"][0]["sku"], "quantity": 3}

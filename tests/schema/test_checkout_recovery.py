@@ -24,18 +24,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
 
-from hub.app import create_app
-from hub.db.models import OutboxEvent
 from hub.demo import NEWARK
 from hub.domain import giftcards as gc
 from hub.domain.inventory import verify
-from hub.settings import load_settings
 from tests.helpers.app import hub_of
 from tests.helpers.carts import create, stocked_variant, uid
-from tests.helpers.checkout import CHECKOUT, level, orders_of
-from tests.helpers.client import Hub
+from tests.helpers.checkout import CHECKOUT, level, orders_of, outbox_payloads
+from tests.helpers.client import Hub, served_again
 from tests.helpers.giftcards import balance, issue
 from tests.helpers.stripe import (  # noqa: F401  (fixtures)
     API_KEY,
@@ -95,30 +92,24 @@ class Shop:
 
 @pytest.fixture
 async def shop(hub: Hub, fake_stripe: FakeStripe, tmp_path: Path) -> AsyncIterator[Shop]:  # noqa: F811
-    settings = load_settings(
-        database_url=str(hub.db.engine.url.render_as_string(hide_password=False)),
+    async with served_again(
+        hub,
         stripe_api_key=API_KEY,
         stripe_webhook_secret=WEBHOOK_SECRET,
         stripe_api_base=fake_stripe.base_url,
         checkout_lease_seconds=LEASE,
         payment_reconcile_seconds=3600,  # the tests run it themselves
         test_checkout_pause_file=str(tmp_path / "pause"),
-    )
-    app = create_app(settings, db=hub.db)
-    lifespan = app.router.lifespan_context(app)
-    await lifespan.__aenter__()
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub")
-    # Both apps on this database reconcile on their own schedule too: these tests
-    # decide when reconciliation runs (two reconcilers at once are tested below).
-    hub_of(app).jobs.reconcile_payments = None
-    theirs = hub_of(hub.app).jobs.reconcile_payments
-    hub_of(hub.app).jobs.reconcile_payments = None
-    try:
-        yield Shop(hub, client, app, tmp_path / "pause")
-    finally:
-        hub_of(hub.app).jobs.reconcile_payments = theirs
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
+    ) as served:
+        # Both apps on this database reconcile on their own schedule too: these tests
+        # decide when reconciliation runs (two reconcilers at once are tested below).
+        hub_of(served.app).jobs.reconcile_payments = None
+        theirs = hub_of(hub.app).jobs.reconcile_payments
+        hub_of(hub.app).jobs.reconcile_payments = None
+        try:
+            yield Shop(hub, served.client, served.app, tmp_path / "pause")
+        finally:
+            hub_of(hub.app).jobs.reconcile_payments = theirs
 
 
 async def payment_rows(hub: Hub, cid: str) -> list[Any]:
@@ -139,29 +130,16 @@ async def payment_rows(hub: Hub, cid: str) -> list[Any]:
 
 
 async def reconciled_events(hub: Hub, payment_pks: set[int]) -> list[dict[str, Any]]:
-    async with hub.db.read() as conn:
-        rows = (
-            await conn.execute(
-                select(OutboxEvent.__table__.c.payload).where(
-                    OutboxEvent.__table__.c.topic == "payment.reconciled"
-                )
-            )
-        ).all()
-    return [r.payload for r in rows if r.payload["paymentId"] in payment_pks]
+    reconciled = await outbox_payloads(hub, "payment.reconciled")
+    return [p for p in reconciled if p["paymentId"] in payment_pks]
 
 
 async def ledger(hub: Hub, card_gid: str) -> list[tuple[str, int]]:
     pk = int(card_gid.rsplit("/", 1)[1])
-    async with hub.db.read() as conn:
-        rows = (
-            await conn.execute(
-                text(
-                    "SELECT kind, amount FROM gift_card_transactions WHERE gift_card_id = :c "
-                    "ORDER BY id"
-                ),
-                {"c": pk},
-            )
-        ).all()
+    rows = await hub.rows(
+        "SELECT kind, amount FROM gift_card_transactions WHERE gift_card_id = :c ORDER BY id",
+        c=pk,
+    )
     return [(r.kind, r.amount) for r in rows]
 
 

@@ -15,29 +15,41 @@ import pytest
 from hub.auth import InvalidScope, UnknownCustomer, create_api_key
 from tests.helpers.client import Hub
 
+
+def _create(field: str, input_type: str, fields: str) -> str:
+    """``<field>Create(input: $i)`` answering ``fields`` of the new ``field``."""
+    return f"""
+mutation($i: {input_type}!) {{ {field}Create(input: $i) {{
+  {field} {{ {fields} }} userErrors {{ field message code }} }} }}"""
+
+
+def _update(field: str, input_type: str, fields: str) -> str:
+    """``<field>Update(id: $id, input: $i)`` answering ``fields`` of the ``field``."""
+    return f"""
+mutation($id: ID!, $i: {input_type}!) {{ {field}Update(id: $id, input: $i) {{
+  {field} {{ {fields} }} userErrors {{ field message code }} }} }}"""
+
+
+def _delete(field: str) -> str:
+    """``<field>Delete(id: $id)`` answering the deleted id."""
+    return f"""
+mutation($id: ID!) {{ {field}Delete(id: $id) {{ deletedId userErrors {{ field code }} }} }}"""
+
+
 CUSTOMER_FIELDS = (
     "id email phone firstName lastName displayName customerGroup segments "
     "loyalty { tier } ordersCount taxExemptVatId"
 )
-CUSTOMER_CREATE = f"""
-mutation($i: CustomerInput!) {{ customerCreate(input: $i) {{
-  customer {{ {CUSTOMER_FIELDS} }} userErrors {{ field message code }} }} }}"""
-CUSTOMER_UPDATE = f"""
-mutation($id: ID!, $i: CustomerInput!) {{ customerUpdate(id: $id, input: $i) {{
-  customer {{ {CUSTOMER_FIELDS} }} userErrors {{ field message code }} }} }}"""
+CUSTOMER_CREATE = _create("customer", "CustomerInput", CUSTOMER_FIELDS)
+CUSTOMER_UPDATE = _update("customer", "CustomerInput", CUSTOMER_FIELDS)
 CUSTOMER = f"query($id: ID) {{ customer(id: $id) {{ {CUSTOMER_FIELDS} }} }}"
 
 LIST_FIELDS = (
     "id handle name channel { handle } customerGroup currencyCode priority active startsAt endsAt"
 )
-LIST_CREATE = f"""
-mutation($i: PriceListInput!) {{ priceListCreate(input: $i) {{
-  priceList {{ {LIST_FIELDS} }} userErrors {{ field message code }} }} }}"""
-LIST_UPDATE = f"""
-mutation($id: ID!, $i: PriceListInput!) {{ priceListUpdate(id: $id, input: $i) {{
-  priceList {{ {LIST_FIELDS} }} userErrors {{ field message code }} }} }}"""
-LIST_DELETE = """
-mutation($id: ID!) { priceListDelete(id: $id) { deletedId userErrors { field code } } }"""
+LIST_CREATE = _create("priceList", "PriceListInput", LIST_FIELDS)
+LIST_UPDATE = _update("priceList", "PriceListInput", LIST_FIELDS)
+LIST_DELETE = _delete("priceList")
 ENTRIES_SET = """
 mutation($id: ID!, $e: [PriceListEntryInput!]!, $r: Boolean) {
   priceListEntriesSet(priceListId: $id, entries: $e, replace: $r) {
@@ -45,32 +57,18 @@ mutation($id: ID!, $e: [PriceListEntryInput!]!, $r: Boolean) {
                                                  variant { sku } } } }
     userErrors { field message code } } }"""
 
-ZONE_FIELDS = (
-    "id handle name countries regions rates { id handle title currencyCode kind "
-    "minWeightGrams maxWeightGrams minSubtotal { amount } maxSubtotal { amount } "
-    "amount { amount currencyCode } freeOverSubtotal { amount } minDays maxDays }"
-)
-ZONE_CREATE = f"""
-mutation($i: ShippingZoneInput!) {{ shippingZoneCreate(input: $i) {{
-  shippingZone {{ {ZONE_FIELDS} }} userErrors {{ field message code }} }} }}"""
-ZONE_UPDATE = f"""
-mutation($id: ID!, $i: ShippingZoneInput!) {{ shippingZoneUpdate(id: $id, input: $i) {{
-  shippingZone {{ {ZONE_FIELDS} }} userErrors {{ field message code }} }} }}"""
-ZONE_DELETE = """
-mutation($id: ID!) { shippingZoneDelete(id: $id) { deletedId userErrors { field code } } }"""
 RATE_FIELDS = (
     "id handle title currencyCode kind minWeightGrams maxWeightGrams "
     "minSubtotal { amount } maxSubtotal { amount } amount { amount currencyCode } "
     "freeOverSubtotal { amount } minDays maxDays"
 )
-RATE_CREATE = f"""
-mutation($i: ShippingRateInput!) {{ shippingRateCreate(input: $i) {{
-  shippingRate {{ {RATE_FIELDS} }} userErrors {{ field message code }} }} }}"""
-RATE_UPDATE = f"""
-mutation($id: ID!, $i: ShippingRateInput!) {{ shippingRateUpdate(id: $id, input: $i) {{
-  shippingRate {{ {RATE_FIELDS} }} userErrors {{ field message code }} }} }}"""
-RATE_DELETE = """
-mutation($id: ID!) { shippingRateDelete(id: $id) { deletedId userErrors { field code } } }"""
+ZONE_FIELDS = f"id handle name countries regions rates {{ {RATE_FIELDS} }}"
+ZONE_CREATE = _create("shippingZone", "ShippingZoneInput", ZONE_FIELDS)
+ZONE_UPDATE = _update("shippingZone", "ShippingZoneInput", ZONE_FIELDS)
+ZONE_DELETE = _delete("shippingZone")
+RATE_CREATE = _create("shippingRate", "ShippingRateInput", RATE_FIELDS)
+RATE_UPDATE = _update("shippingRate", "ShippingRateInput", RATE_FIELDS)
+RATE_DELETE = _delete("shippingRate")
 ZONES = f"{{ shippingZones {{ {ZONE_FIELDS} }} }}"
 
 
@@ -107,19 +105,12 @@ async def _customer_key(hub: Hub, email: str) -> str:
 
 
 async def _web_variants(hub: Hub, n: int) -> list[str]:
-    async with hub.db.read() as conn:
-        from sqlalchemy import text
-
-        rows = (
-            await conn.execute(
-                text(
-                    "SELECT p.variant_id FROM variant_prices p JOIN channels c "
-                    "ON c.id = p.channel_id WHERE c.handle = 'web' ORDER BY p.variant_id DESC "
-                    "LIMIT :n"
-                ),
-                {"n": n},
-            )
-        ).all()
+    rows = await hub.rows(
+        "SELECT p.variant_id FROM variant_prices p JOIN channels c "
+        "ON c.id = p.channel_id WHERE c.handle = 'web' ORDER BY p.variant_id DESC "
+        "LIMIT :n",
+        n=n,
+    )
     return [f"gid://hub/ProductVariant/{r[0]}" for r in rows]
 
 

@@ -7,24 +7,18 @@ test; the provider is off unless enabled, and can't be enabled in production."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy import select
 
-from hub.app import create_app
-from hub.db.models import OutboxEvent
 from hub.demo import NEWARK, ROTTERDAM
 from hub.settings import load_settings
 from tests.helpers.carts import create, restock, stocked_variant, uid
-from tests.helpers.checkout import checkout, level, orders_of
-from tests.helpers.client import Hub
+from tests.helpers.checkout import checkout, level, orders_of, outbox_payloads
+from tests.helpers.client import Hub, served_again
+from tests.helpers.processes import hub_exit
 
 ORDER = """query($id: ID!) { order(id: $id) { test paymentStatus currencyCode
   totalPrice { amount currencyCode } payments { provider status test amount { amount } } } }"""
@@ -33,19 +27,8 @@ ORDER = """query($id: ID!) { order(id: $id) { test paymentStatus currencyCode
 @pytest.fixture
 async def testpay(hub: Hub) -> AsyncIterator[Hub]:
     """The same database served by an app with HUB_TEST_PAYMENTS on."""
-    settings = load_settings(
-        database_url=str(hub.db.engine.url.render_as_string(hide_password=False)),
-        test_payments=True,
-    )
-    app = create_app(settings, db=hub.db)
-    lifespan = app.router.lifespan_context(app)
-    await lifespan.__aenter__()
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://hub")
-    try:
-        yield replace(hub, client=client, app=app, lifespan=lifespan)
-    finally:
-        await client.aclose()
-        await lifespan.__aexit__(None, None, None)
+    async with served_again(hub, test_payments=True) as served:
+        yield served
 
 
 def card(pm: str = "pm_card_visa") -> dict[str, str]:
@@ -53,15 +36,8 @@ def card(pm: str = "pm_card_visa") -> dict[str, str]:
 
 
 async def order_created(hub: Hub, order_pk: int) -> dict[str, Any]:
-    async with hub.db.read() as conn:
-        rows = (
-            await conn.execute(
-                select(OutboxEvent.__table__.c.payload).where(
-                    OutboxEvent.__table__.c.topic == "order.created"
-                )
-            )
-        ).all()
-    (payload,) = [r.payload for r in rows if r.payload["orderId"] == order_pk]
+    created = await outbox_payloads(hub, "order.created")
+    (payload,) = [p for p in created if p["orderId"] == order_pk]
     return payload
 
 
@@ -164,13 +140,7 @@ def test_test_payments_are_refused_in_production() -> None:
         "HUB_ENV": "production",
         "HUB_TEST_PAYMENTS": "true",
     }
-    out = subprocess.run(
-        [sys.executable, "-m", "hub.cli", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = hub_exit(["migrate"], env, timeout=60)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         "hub: invalid setting HUB_TEST_PAYMENTS: test payments can't be "
