@@ -2,8 +2,9 @@
 back and nothing is half-written) and returned as ``userErrors`` with a stable code.
 
 A code is a member of a ``StrEnum``: :class:`Code` holds the codes every domain uses;
-each domain package adds its own enum (``InventoryCode``, ...), exported from its
-``__init__``. The schema turns the union of them into the GraphQL enum
+a domain package with codes of its own adds its own enum (``InventoryCode``, ...),
+exported from its ``__init__`` (one with none exports :class:`Code` under its own name,
+as ``CatalogCode`` does). The schema turns the union of them into the GraphQL enum
 ``UserErrorCode`` (``schema.errors``); a member's value is the string clients see."""
 
 from __future__ import annotations
