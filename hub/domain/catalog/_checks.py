@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, String, Table, delete
+from sqlalchemy import Column, String, Table, delete, insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.database import Database
 from hub.domain.catalog.errors import CatalogCode
@@ -80,3 +82,22 @@ def translate_integrity(exc: IntegrityError, field: str, what: str) -> DomainErr
     if "foreign key" in msg:
         return fail(CatalogCode.NOT_FOUND, "a referenced record does not exist", field)
     return fail(CatalogCode.INVALID, f"{what} is invalid", field)
+
+
+def _handle_taken(exc: IntegrityError) -> DomainError:
+    return translate_integrity(exc, "handle", "handle")
+
+
+async def insert_row(
+    conn: AsyncConnection,
+    table: Table,
+    values: Mapping[str, Any],
+    refused: Callable[[IntegrityError], DomainError] = _handle_taken,
+) -> int:
+    """Insert one ``table`` row of ``values`` and return its id; a constraint that
+    refuses it is the userError ``refused`` makes of it (by default: the handle)."""
+    try:
+        res = await conn.execute(insert(table).values(**values).returning(table.c.id))
+    except IntegrityError as exc:
+        raise refused(exc) from None
+    return res.scalar_one()

@@ -17,6 +17,7 @@ from hub.domain.catalog._checks import (
     check_handle,
     check_text,
     delete_row,
+    insert_row,
     slugify,
     translate_integrity,
     utc_now,
@@ -78,20 +79,16 @@ async def create_collection(db: Database, data: CollectionInput) -> int:
     check_text(errs, data.title, "title", required=True)
     errs.raise_if_any()
     async with db.transaction() as conn:
-        try:
-            res = await conn.execute(
-                insert(collections_t)
-                .values(
-                    handle=data.handle or slugify(data.title or ""),
-                    title=data.title,
-                    description=data.description or "",
-                    created_at=utc_now(),
-                )
-                .returning(collections_t.c.id)
-            )
-        except IntegrityError as exc:
-            raise translate_integrity(exc, "handle", "handle") from None
-        pk = res.scalar_one()
+        pk = await insert_row(
+            conn,
+            collections_t,
+            {
+                "handle": data.handle or slugify(data.title or ""),
+                "title": data.title,
+                "description": data.description or "",
+                "created_at": utc_now(),
+            },
+        )
         if data.product_pks:
             await _add_to_collection(conn, pk, data.product_pks)
         return pk

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +33,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from hub import ids
 from hub.db.database import Database, Reader, fetch_all
 from hub.db.tables import channels_t, entries_t, lists_t, prices_t, variants_t
-from hub.domain.catalog._checks import delete_row
+from hub.domain.catalog._checks import delete_row, insert_row
 from hub.domain.catalog.errors import CatalogCode
 from hub.domain.channels import (
     HANDLE_RE,
@@ -369,27 +369,24 @@ async def create_price_list(db: Database, data: PriceListInput) -> int:
                 f"channel {ch.handle!r} sells in {ch.currency}, not {data.currency}",
                 "currency",
             )
-        try:
-            res = await conn.execute(
-                insert(lists_t)
-                .values(
-                    handle=data.handle,
-                    name=data.name,
-                    channel_id=ch.id,
-                    customer_group=data.customer_group,
-                    currency=ch.currency,
-                    priority=data.priority or 0,
-                    active=True if data.active is None else data.active,
-                    starts_at=data.starts_at,
-                    ends_at=data.ends_at,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(lists_t.c.id)
-            )
-        except IntegrityError as exc:
-            raise _integrity(exc) from None
-        return res.scalar_one()
+        return await insert_row(
+            conn,
+            lists_t,
+            {
+                "handle": data.handle,
+                "name": data.name,
+                "channel_id": ch.id,
+                "customer_group": data.customer_group,
+                "currency": ch.currency,
+                "priority": data.priority or 0,
+                "active": True if data.active is None else data.active,
+                "starts_at": data.starts_at,
+                "ends_at": data.ends_at,
+                "created_at": now,
+                "updated_at": now,
+            },
+            _integrity,
+        )
 
 
 async def update_price_list(
