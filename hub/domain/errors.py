@@ -9,7 +9,7 @@ as ``CatalogCode`` does). The schema turns the union of them into the GraphQL en
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -54,6 +54,15 @@ class Errors:
 
     def add(self, code: StrEnum, message: str, *path: str) -> None:
         self.items.append(UserError(list(path) or None, message, code))
+
+    def require(
+        self, data: object, names: Iterable[str], label: Callable[[str], str] = str
+    ) -> None:
+        """``BLANK`` "<label> is required" on each field of ``names`` that ``data`` (an
+        input object) leaves None."""
+        for name in names:
+            if getattr(data, name) is None:
+                self.add(Code.BLANK, f"{label(name)} is required", name)
 
     def raise_if_any(self) -> None:
         if self.items:

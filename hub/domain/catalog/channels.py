@@ -56,9 +56,7 @@ def _validate_channel(errs: Errors, data: ChannelInput) -> None:
 
 async def create_channel(db: Database, data: ChannelInput) -> int:
     errs = Errors()
-    for name in ("handle", "name", "currency", "default_country"):
-        if getattr(data, name) is None:
-            errs.add(CatalogCode.BLANK, f"{name} is required", name)
+    errs.require(data, ("handle", "name", "currency", "default_country"))
     _validate_channel(errs, data)
     errs.raise_if_any()
     async with db.transaction() as conn:

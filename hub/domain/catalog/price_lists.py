@@ -355,9 +355,7 @@ def _integrity(exc: IntegrityError) -> DomainError:
 
 async def create_price_list(db: Database, data: PriceListInput) -> int:
     errs = Errors()
-    for name in ("handle", "name", "channel", "customer_group"):
-        if getattr(data, name) is None:
-            errs.add(CatalogCode.BLANK, f"{_LIST_LABELS[name]} is required", name)
+    errs.require(data, ("handle", "name", "channel", "customer_group"), _LIST_LABELS.__getitem__)
     _validate_list(errs, data)
     errs.raise_if_any()
     now = datetime.now(UTC)
