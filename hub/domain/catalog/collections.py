@@ -26,7 +26,7 @@ from hub.domain.catalog.errors import CatalogCode
 from hub.domain.catalog.records import CollectionRecord, ProductRecord
 from hub.domain.channels import ChannelRecord
 from hub.domain.errors import Errors, fail
-from hub.domain.paging import PageRequest, id_page
+from hub.domain.paging import PageRequest, id_page, rank_within
 
 
 async def collections_by_pks(reader: Reader, pks: Sequence[int]) -> dict[int, CollectionRecord]:
@@ -200,14 +200,7 @@ async def products_in_collections(
     """The first ``size`` products of each collection in manual (position) order, in one
     statement: {collection: (records, (position, id) keys, has_next)}."""
     join_on = and_(ranges_t.c.product_id == products_t.c.id, ranges_t.c.channel_id == channel.pk)
-    rn = (
-        func.row_number()
-        .over(
-            partition_by=coll_products_t.c.collection_id,
-            order_by=(coll_products_t.c.position, products_t.c.id),
-        )
-        .label("rn")
-    )
+    rn = rank_within(coll_products_t.c.collection_id, coll_products_t.c.position, products_t.c.id)
     src = coll_products_t.join(products_t, products_t.c.id == coll_products_t.c.product_id)
     src = src.outerjoin(ranges_t, join_on) if staff else src.join(ranges_t, join_on)
     inner = (

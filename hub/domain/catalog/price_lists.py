@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -44,6 +44,7 @@ from hub.domain.channels import (
 )
 from hub.domain.customers import GROUP_RE
 from hub.domain.errors import DomainError, Errors, fail
+from hub.domain.paging import rank_within
 from hub.money import MAX_MINOR, Money, MoneyError, is_currency, parse_amount
 
 MAX_ENTRIES_PER_CALL = 1000
@@ -239,14 +240,7 @@ async def entries_for_lists(
     cond: list[ColumnElement[bool]] = [entries_t.c.price_list_id.in_(wanted)]
     if after is not None:
         cond.append(tuple_(entries_t.c.variant_id, entries_t.c.min_quantity) > tuple_(*after))
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=entries_t.c.price_list_id,
-            order_by=(entries_t.c.variant_id, entries_t.c.min_quantity),
-        )
-        .label("rn")
-    )
+    rank = rank_within(entries_t.c.price_list_id, entries_t.c.variant_id, entries_t.c.min_quantity)
     inner = select(entries_t, lists_t.c.currency, rank).join(
         lists_t, lists_t.c.id == entries_t.c.price_list_id
     )
