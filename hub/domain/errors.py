@@ -12,6 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import IntegrityError
 
 
 class Code(StrEnum):
@@ -44,6 +48,25 @@ class DomainError(Exception):
 
 def fail(code: StrEnum, message: str, *path: str) -> DomainError:
     return DomainError([UserError(list(path) or None, message, code)])
+
+
+def refused_write(
+    exc: IntegrityError,
+    field: str,
+    taken: str,
+    invalid: str,
+    *,
+    missing: tuple[str, str] | None = None,
+) -> DomainError:
+    """The userError of a write a constraint refused: ``TAKEN`` (``taken`` on ``field``)
+    when a unique constraint did; with ``missing`` (message, field), ``NOT_FOUND`` when a
+    foreign key did; else ``INVALID`` (``invalid`` on ``field``)."""
+    msg = str(exc.orig).lower()
+    if "unique" in msg or "duplicate" in msg:
+        return fail(Code.TAKEN, taken, field)
+    if missing is not None and "foreign key" in msg:
+        return fail(Code.NOT_FOUND, *missing)
+    return fail(Code.INVALID, invalid, field)
 
 
 class Errors:

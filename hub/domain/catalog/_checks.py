@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub.db.database import Database
 from hub.domain.catalog.errors import CatalogCode
 from hub.domain.channels import HANDLE_RE
-from hub.domain.errors import DomainError, Errors, fail
+from hub.domain.errors import DomainError, Errors, fail, refused_write
 
 
 def utc_now() -> datetime:
@@ -76,12 +76,13 @@ def slugify(text: str) -> str:
 
 
 def translate_integrity(exc: IntegrityError, field: str, what: str) -> DomainError:
-    msg = str(exc.orig).lower()
-    if "unique" in msg or "duplicate" in msg:
-        return fail(CatalogCode.TAKEN, f"{what} is already taken", field)
-    if "foreign key" in msg:
-        return fail(CatalogCode.NOT_FOUND, "a referenced record does not exist", field)
-    return fail(CatalogCode.INVALID, f"{what} is invalid", field)
+    return refused_write(
+        exc,
+        field,
+        f"{what} is already taken",
+        f"{what} is invalid",
+        missing=("a referenced record does not exist", field),
+    )
 
 
 def _handle_taken(exc: IntegrityError) -> DomainError:

@@ -43,7 +43,7 @@ from hub.domain.channels import (
     unknown_channel,
 )
 from hub.domain.customers import GROUP_RE
-from hub.domain.errors import DomainError, Errors, fail
+from hub.domain.errors import DomainError, Errors, fail, refused_write
 from hub.domain.paging import rank_within
 from hub.money import MAX_MINOR, Money, MoneyError, is_currency, parse_amount
 
@@ -341,10 +341,7 @@ async def _channel_row(conn: AsyncConnection, handle: str) -> Any:
 
 
 def _integrity(exc: IntegrityError) -> DomainError:
-    msg = str(exc.orig).lower()
-    if "unique" in msg or "duplicate" in msg:
-        return fail(CatalogCode.TAKEN, "handle is already taken", "handle")
-    return fail(CatalogCode.INVALID, "the price list is invalid", "handle")
+    return refused_write(exc, "handle", "handle is already taken", "the price list is invalid")
 
 
 async def create_price_list(db: Database, data: PriceListInput) -> int:

@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, Table, case, literal
 
 from hub.db.models.inventory import STATES
 from hub.db.tables import levels_t
-from hub.domain.errors import DomainError, UserError
+from hub.domain.errors import fail
 from hub.events.bus import Event
 
 __all__ = [
@@ -49,9 +49,9 @@ class InventoryCode(StrEnum):
     NOT_TRACKED = "NOT_TRACKED"
 
 
-def refuse(code: StrEnum, message: str, *path: str) -> DomainError:
-    """A refusal with one of the domain's codes (the same as ``hub.domain.errors.fail``)."""
-    return DomainError([UserError(list(path) or None, message, code)])
+refuse = fail
+"""A refusal with one of the domain's codes: ``hub.domain.errors.fail``, which takes
+any domain's code."""
 
 
 def now() -> datetime:
