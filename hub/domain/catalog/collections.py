@@ -3,7 +3,6 @@ collections, a page of each collection's products in one statement) and writes."
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -51,16 +50,14 @@ async def list_collections(
 async def collections_by_products(
     reader: Reader, pks: Sequence[int]
 ) -> dict[int, list[CollectionRecord]]:
-    rows = await reader.all(
+    return await reader.grouped(
         select(coll_products_t.c.product_id, collections_t)
         .join(collections_t, collections_t.c.id == coll_products_t.c.collection_id)
         .where(coll_products_t.c.product_id.in_(pks))
-        .order_by(coll_products_t.c.product_id, collections_t.c.id)
+        .order_by(coll_products_t.c.product_id, collections_t.c.id),
+        lambda r: r.product_id,
+        CollectionRecord,
     )
-    out: dict[int, list[CollectionRecord]] = defaultdict(list)
-    for r in rows:
-        out[r.product_id].append(CollectionRecord(r))
-    return out
 
 
 @dataclass

@@ -17,15 +17,13 @@ from hub.domain.inventory.records import LevelRecord, available_sql
 async def levels_for_variants(
     reader: Reader, variant_pks: Sequence[int]
 ) -> dict[int, list[LevelRecord]]:
-    rows = await reader.all(
+    return await reader.grouped(
         select(levels_t)
         .where(levels_t.c.variant_id.in_(variant_pks))
-        .order_by(levels_t.c.variant_id, levels_t.c.location_id)
+        .order_by(levels_t.c.variant_id, levels_t.c.location_id),
+        lambda r: r.variant_id,
+        LevelRecord,
     )
-    out: dict[int, list[LevelRecord]] = defaultdict(list)
-    for r in rows:
-        out[r.variant_id].append(LevelRecord(r))
-    return out
 
 
 async def level(reader: Reader, variant_pk: int, location_pk: int) -> LevelRecord | None:
