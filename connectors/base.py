@@ -15,7 +15,30 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Final, Literal, Protocol, runtime_checkable
+from types import TracebackType
+from typing import Any, Final, Literal, Protocol, Self, runtime_checkable
+
+# ------------------------------------------------------------------------ connections
+
+
+class AsyncClosing:
+    """A connector that holds connections: ``async with`` it, and it is closed on the way
+    out (its ``aclose``)."""
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
 
 # ------------------------------------------------------------------------------- tax
 
@@ -303,6 +326,74 @@ def check_refund_reason(reason: str | None) -> None:
         raise PaymentError(
             "invalid_refund_reason", f"reason must be one of {sorted(REFUND_REASONS)}"
         )
+
+
+# What the implementations share: the protocol's arguments handed on as one value, and
+# the amount a refund gives back.
+
+
+@dataclass(frozen=True, slots=True)
+class Authorization:
+    """The arguments of ``PaymentProvider.authorize``, as one value."""
+
+    amount: int
+    currency: str
+    payment_method_id: str | None
+    reference: str
+    idempotency_key: str
+    metadata: Mapping[str, str] | None = None
+
+
+class ProviderBase:
+    """``authorize`` and ``refund`` with the protocol's arguments, handed to the
+    provider's ``_authorize`` (as one :class:`Authorization`) and ``_refund``."""
+
+    async def authorize(
+        self,
+        *,
+        amount: int,
+        currency: str,
+        payment_method_id: str | None,
+        reference: str,
+        idempotency_key: str,
+        metadata: Mapping[str, str] | None = None,
+    ) -> PaymentIntentResult:
+        """Create and confirm a payment for ``amount`` with manual capture (see
+        ``connectors.base.PaymentProvider.authorize``)."""
+        return await self._authorize(
+            Authorization(amount, currency, payment_method_id, reference, idempotency_key, metadata)
+        )
+
+    async def refund(
+        self,
+        intent_id: str,
+        amount: int | None = None,
+        *,
+        idempotency_key: str,
+        reason: RefundReason | None = None,
+    ) -> PaymentIntentResult:
+        """Refund a captured payment, all of what remains or ``amount`` of it."""
+        return await self._refund(intent_id, amount, idempotency_key, reason)
+
+    async def _authorize(self, a: Authorization) -> PaymentIntentResult:
+        raise NotImplementedError
+
+    async def _refund(
+        self, intent_id: str, amount: int | None, idempotency_key: str, reason: RefundReason | None
+    ) -> PaymentIntentResult:
+        raise NotImplementedError
+
+
+def refund_amount(amount: int | None, reason: RefundReason | None, paid: int, paid_as: str) -> int:
+    """What a refund gives back: ``amount``, or all of the ``paid`` amount when None,
+    checked with the refund's ``reason`` (never more than was paid: ``amount_too_large``,
+    whose message names the paid amount as ``paid_as``, e.g. ``captured``)."""
+    check_refund_reason(reason)
+    back = paid if amount is None else amount
+    check_amount(back, "refund amount")
+    if back > paid:
+        raise PaymentError("amount_too_large", f"refund of {back} exceeds the {paid} {paid_as}")
+    return back
 
 
 # ---------------------------------------------------------------------------- events

@@ -13,14 +13,20 @@ import logging
 import os
 import socket
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 import typer.core
 
 from hub.settings import Settings, SettingsError, describe_database, load_settings
 from hub.startup import CliError, database_step, first_line, require_migrated
+
+if TYPE_CHECKING:
+    from hub.db.database import Database
+
+T = TypeVar("T")
 
 # Plain help (no boxes), and no Python type beside each parameter: the metavars say
 # what a value is (Typer prints `<int>`, `<bool>` for arguments whatever they are).
@@ -61,6 +67,20 @@ def _root(
     ] = False,
 ) -> None:
     _State.debug = debug
+
+
+def _on_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run ``work`` on the hub's database (its engine disposed of afterwards)."""
+    from hub.db.database import Database
+
+    async def go() -> T:
+        db = Database(settings)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
 
 
 def _settings() -> Settings:
@@ -302,22 +322,19 @@ def apikey_create(
     from datetime import UTC, datetime, timedelta
 
     from hub.auth import InvalidScope, UnknownCustomer, create_api_key
-    from hub.db.database import Database
 
     settings = _settings()
     require_migrated(settings)
     expires_at = datetime.now(UTC) + timedelta(seconds=expires_in) if expires_in else None
 
-    async def go() -> tuple[int, str]:
-        db = Database(settings)
-        try:
-            return await create_api_key(db, name, scope, customer=customer, expires_at=expires_at)
-        finally:
-            await db.dispose()
-
     try:
         with database_step(settings):
-            pk, token = asyncio.run(go())
+            pk, token = _on_database(
+                settings,
+                lambda db: create_api_key(
+                    db, name, scope, customer=customer, expires_at=expires_at
+                ),
+            )
     except CliError as exc:
         cause = exc.__cause__
         if isinstance(cause, InvalidScope):
@@ -373,20 +390,11 @@ def apikey_list(
 ) -> None:
     """List the API keys: id, name, token prefix, scopes, customer, created, revoked."""
     from hub.auth import list_api_keys
-    from hub.db.database import Database
 
     settings = _settings()
     require_migrated(settings)
-
-    async def go() -> list[dict]:
-        db = Database(settings)
-        try:
-            return await list_api_keys(db)
-        finally:
-            await db.dispose()
-
     with database_step(settings):
-        keys = asyncio.run(go())
+        keys = _on_database(settings, list_api_keys)
     if as_json:
         for k in keys:
             typer.echo(json.dumps(k, default=str))
@@ -424,21 +432,12 @@ def _table(keys: list[dict]) -> None:
 @inventory_app.command("verify")
 def inventory_verify() -> None:
     """Rebuild every stock level from the ledger and report any drift."""
-    from hub.db.database import Database
     from hub.domain.inventory import verify
 
     settings = _settings()
     require_migrated(settings)
-
-    async def go() -> list:
-        db = Database(settings)
-        try:
-            return await verify(db)
-        finally:
-            await db.dispose()
-
     with database_step(settings):
-        drift = asyncio.run(go())
+        drift = _on_database(settings, verify)
     if drift:
         for d in drift[:50]:
             typer.echo(

@@ -16,15 +16,16 @@ import hashlib
 from typing import ClassVar
 
 from connectors.base import (
+    Authorization,
     PaymentError,
     PaymentIntentResult,
     PaymentStatus,
+    ProviderBase,
     RefundReason,
     check_amount,
     check_idempotency_key,
-    check_refund_reason,
+    refund_amount,
 )
-from connectors.payments.base import Authorization, ProviderBase
 from hub.money import is_currency
 
 
@@ -77,14 +78,7 @@ class _OfflineProvider(ProviderBase):
     ) -> PaymentIntentResult:
         """Record money handed back: all of the payment, or ``amount`` of it."""
         captured, currency = self._parse(intent_id)
-        check_refund_reason(reason)
-        refunded = captured if amount is None else amount
-        check_amount(refunded, "refund amount")
-        if refunded > captured:
-            raise PaymentError(
-                "amount_too_large",
-                f"refund of {refunded} exceeds the {captured} captured",
-            )
+        refunded = refund_amount(amount, reason, captured, "captured")
         return self._result(intent_id, captured, currency, refunded=refunded)
 
     def _parse(self, intent_id: str) -> tuple[int, str]:

@@ -23,8 +23,7 @@ import random
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final
 
 import stripe
 from stripe.params import (
@@ -36,17 +35,19 @@ from stripe.params import (
 )
 
 from connectors.base import (
+    AsyncClosing,
+    Authorization,
     PaymentError,
     PaymentIntentResult,
     PaymentStatus,
     PaymentUnavailable,
+    ProviderBase,
     RefundReason,
     WebhookEvent,
     WebhookSignatureError,
     check_idempotency_key,
     check_refund_reason,
 )
-from connectors.payments.base import Authorization, ProviderBase
 from hub.money import exponent, is_currency
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ def _as_mapping(value: Any) -> Mapping[str, Any] | None:
     return value if isinstance(value, Mapping) else None
 
 
-class StripeProvider(ProviderBase):
+class StripeProvider(ProviderBase, AsyncClosing):
     """``PaymentProvider`` for Stripe PaymentIntents, plus webhook verification.
 
     ``api_base`` points the client elsewhere than ``https://api.stripe.com`` (a test
@@ -220,17 +221,6 @@ class StripeProvider(ProviderBase):
 
     async def aclose(self) -> None:
         await self._http.close_async()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- payments ---------------------------------------------------------------------
 

@@ -41,15 +41,16 @@ from collections.abc import Mapping
 from typing import Final
 
 from connectors.base import (
+    Authorization,
     PaymentError,
     PaymentIntentResult,
     PaymentStatus,
+    ProviderBase,
     RefundReason,
     check_amount,
     check_idempotency_key,
-    check_refund_reason,
+    refund_amount,
 )
-from connectors.payments.base import Authorization, ProviderBase
 from hub.money import is_currency
 
 PROVIDER: Final = "test"
@@ -240,13 +241,7 @@ class TestPaymentProvider(ProviderBase):
     ) -> PaymentIntentResult:
         """Refund all of the payment, or ``amount`` of it (this refund alone is reported)."""
         authorized, currency = self._parse(intent_id)
-        check_refund_reason(reason)
-        back = authorized if amount is None else amount
-        check_amount(back, "refund amount")
-        if back > authorized:
-            raise PaymentError(
-                "amount_too_large", f"refund of {back} exceeds the {authorized} paid"
-            )
+        back = refund_amount(amount, reason, authorized, "paid")
         status: PaymentStatus = "refunded" if back >= authorized else "partially_refunded"
         return self._result(
             intent_id, status, authorized, currency, raw="succeeded", captured=authorized, back=back

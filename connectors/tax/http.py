@@ -61,12 +61,18 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 
-from connectors.base import TaxBreakdown, TaxEngine, TaxRequest, TaxResult, TaxUnavailable
+from connectors.base import (
+    AsyncClosing,
+    TaxBreakdown,
+    TaxEngine,
+    TaxRequest,
+    TaxResult,
+    TaxUnavailable,
+)
 
 __all__ = ["HttpTaxEngine", "TaxServiceError", "request_to_wire", "result_from_wire"]
 
@@ -226,7 +232,7 @@ def _copy(result: TaxResult) -> TaxResult:
 # ------------------------------------------------------------------------ engine
 
 
-class HttpTaxEngine:
+class HttpTaxEngine(AsyncClosing):
     """Tax from an external service (wire format in the module docstring).
 
     ``timeout`` bounds each attempt (connect, write, read); ``retries`` is the number
@@ -268,17 +274,6 @@ class HttpTaxEngine:
         )
         self._cache = _TTLCache(cache_size, cache_ttl, clock)
         self._inflight: dict[str, asyncio.Task[TaxResult]] = {}
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         for task in list(self._inflight.values()):

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Executable, Row
 from sqlalchemy.exc import DBAPIError
@@ -36,6 +37,10 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
 class Reader:
@@ -73,6 +78,19 @@ class Reader:
                         raise
                     await self._drop()
             raise AssertionError("unreachable")
+
+    async def grouped(
+        self,
+        stmt: Executable,
+        key: Callable[[Row[Any]], K],
+        make: Callable[[Row[Any]], V],
+    ) -> dict[K, list[V]]:
+        """``make(row)`` of each of ``stmt``'s rows, in order, grouped by ``key(row)``
+        (a ``defaultdict``: a key without rows reads as an empty list)."""
+        out: dict[K, list[V]] = defaultdict(list)
+        for r in await self.all(stmt):
+            out[key(r)].append(make(r))
+        return out
 
     async def first(self, stmt: Executable) -> Row[Any] | None:
         rows = await self.all(stmt)

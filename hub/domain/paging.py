@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 import orjson
-from sqlalchemy import Select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Select, func
+from sqlalchemy.sql.elements import ColumnElement, Label
 
 from hub.bounds import INT32_MAX, INT32_MIN, INT64_MAX, control_character
 from hub.db.database import Reader
@@ -117,3 +117,10 @@ async def id_page(
     if backward:
         return rows, cursors, page.before is not None, more
     return rows, cursors, more, page.after is not None
+
+
+def rank_within(partition: ColumnElement[Any], *order_by: ColumnElement[Any]) -> Label[Any]:
+    """``rn``: a row's place (1, 2, ...) among the rows of its ``partition``, in
+    ``order_by`` order; the first page of each of many parents in one statement keeps
+    the rows with ``rn`` up to the page size."""
+    return func.row_number().over(partition_by=partition, order_by=order_by).label("rn")

@@ -203,6 +203,14 @@ class _LocalFanout:
             return
         self._fan_out(event)
 
+    def _publish_here(self, events: Sequence[Event]) -> None:
+        """The first step of every ``publish``: hand ``events`` to this process's
+        subscribers (RuntimeError once the bus is closed)."""
+        if self._closed:
+            raise RuntimeError("the event bus is closed")
+        for event in events:
+            self._deliver(event)
+
     def catch_up(
         self, events: Sequence[Event], cursor: Position, ahead: Sequence[Event] = ()
     ) -> int:
@@ -275,6 +283,18 @@ class _LocalFanout:
         return news
 
 
+def event_from_wire(raw: Any) -> Event:
+    """An event as a transport carries it (``orjson.dumps(event)``, read back);
+    KeyError, TypeError, ValueError or AttributeError when ``raw`` is not one."""
+    txid = raw.get("txid")
+    return Event(
+        int(raw["id"]),
+        str(raw["topic"]),
+        raw["payload"],
+        None if txid is None else int(txid),
+    )
+
+
 class _TransportBus(_LocalFanout):
     """A bus with a transport between processes (PostgreSQL, Redis): a reader task that
     keeps the transport subscribed, and is ``connected`` while it is."""
@@ -324,10 +344,7 @@ class MemoryBus(_LocalFanout):
         self._close_subscriptions()
 
     async def publish(self, events: Sequence[Event]) -> None:
-        if self._closed:
-            raise RuntimeError("the event bus is closed")
-        for event in events:
-            self._deliver(event)
+        self._publish_here(events)
 
 
 __all__ = [

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type information
 import orjson
 
-from hub.events.bus import BusUnavailable, Event, _TransportBus
+from hub.events.bus import BusUnavailable, Event, _TransportBus, event_from_wire
 
 if TYPE_CHECKING:
     from hub.db.database import Database
@@ -130,12 +130,9 @@ class PostgresBus(_TransportBus):
     async def publish(self, events: Sequence[Event]) -> None:
         """Deliver to this process's subscribers, then NOTIFY the others (batched with
         concurrent publishers). Raises BusUnavailable if the connection is down."""
-        if self._closed:
-            raise RuntimeError("the event bus is closed")
+        self._publish_here(events)
         if not events:
             return
-        for event in events:
-            self._deliver(event)
         if not self._ready.is_set():
             raise BusUnavailable(
                 f"PostgreSQL listener is down ({self._down_reason or 'connecting'})"
@@ -242,13 +239,7 @@ class PostgresBus(_TransportBus):
                     if event is None:
                         continue  # not readable now: the tail delivers it
                 else:
-                    txid = raw.get("txid")
-                    event = Event(
-                        int(raw["id"]),
-                        str(raw["topic"]),
-                        raw["payload"],
-                        None if txid is None else int(txid),
-                    )
+                    event = event_from_wire(raw)
             except (KeyError, TypeError, ValueError) as exc:
                 log.warning("event bus: dropping a malformed event: %s", exc)
                 continue

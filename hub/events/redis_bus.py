@@ -23,7 +23,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from hub.events.bus import BusUnavailable, Event, _TransportBus
+from hub.events.bus import BusUnavailable, Event, _TransportBus, event_from_wire
 
 log = logging.getLogger("hub.events.bus")
 
@@ -97,12 +97,9 @@ class RedisBus(_TransportBus):
     async def publish(self, events: Sequence[Event]) -> None:
         """Deliver to this process's subscribers, then PUBLISH each event (one pipeline
         round trip for a batch). Raises BusUnavailable if Redis can't take them."""
-        if self._closed:
-            raise RuntimeError("the event bus is closed")
+        self._publish_here(events)
         if not events:
             return
-        for event in events:
-            self._deliver(event)
         if self._reader is not None and not self._ready.is_set():
             # The reader knows Redis is away: don't make every write wait to find out.
             raise BusUnavailable(f"Redis is unreachable ({self._down_reason or 'connecting'})")
@@ -183,14 +180,7 @@ class RedisBus(_TransportBus):
         if not self._wants(topic):
             return
         try:
-            raw = orjson.loads(data)
-            txid = raw.get("txid")
-            event = Event(
-                int(raw["id"]),
-                str(raw["topic"]),
-                raw["payload"],
-                None if txid is None else int(txid),
-            )
+            event = event_from_wire(orjson.loads(data))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
             log.warning("event bus: dropping a malformed message on %r: %s", channel, exc)
             return

@@ -29,18 +29,26 @@ PROMOTION_STATUSES = ("ACTIVE", "PAUSED", "ARCHIVED")
 PROMOTION_METHODS = ("AUTOMATIC", "CODE")
 
 
+def _usage_limit_checks() -> tuple[CheckConstraint, ...]:
+    """The checks of a ``usage_limit`` (none, or at least 1) that ``times_used`` (never
+    negative) stays within; new objects for each table (a constraint has one table)."""
+    return (
+        CheckConstraint("usage_limit IS NULL OR usage_limit >= 1", name="usage_limit"),
+        CheckConstraint("times_used >= 0", name="times_used"),
+        CheckConstraint(
+            "usage_limit IS NULL OR times_used <= usage_limit", name="uses_within_limit"
+        ),
+    )
+
+
 class Promotion(Base):
     __tablename__ = "promotions"
     __table_args__ = (
         CheckConstraint("status IN ('ACTIVE','PAUSED','ARCHIVED')", name="status"),
         CheckConstraint("method IN ('AUTOMATIC','CODE')", name="method"),
-        CheckConstraint("usage_limit IS NULL OR usage_limit >= 1", name="usage_limit"),
+        *_usage_limit_checks(),
         CheckConstraint(
             "per_customer_limit IS NULL OR per_customer_limit >= 1", name="per_customer"
-        ),
-        CheckConstraint("times_used >= 0", name="times_used"),
-        CheckConstraint(
-            "usage_limit IS NULL OR times_used <= usage_limit", name="uses_within_limit"
         ),
         CheckConstraint("budget IS NULL OR budget >= 0", name="budget"),
         CheckConstraint("spent >= 0", name="spent"),
@@ -78,11 +86,7 @@ class DiscountCode(Base):
 
     __tablename__ = "discount_codes"
     __table_args__ = (
-        CheckConstraint("usage_limit IS NULL OR usage_limit >= 1", name="usage_limit"),
-        CheckConstraint("times_used >= 0", name="times_used"),
-        CheckConstraint(
-            "usage_limit IS NULL OR times_used <= usage_limit", name="uses_within_limit"
-        ),
+        *_usage_limit_checks(),
         Index("ix_discount_codes_promotion", "promotion_id", "id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from hub.domain.errors import DomainError, UserError
+from hub.domain.errors import fail
 
 CART_GID = "gid://hub/Cart/"
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
@@ -35,9 +35,9 @@ class CartCode(StrEnum):
     CHECKOUT_IN_PROGRESS = "CHECKOUT_IN_PROGRESS"
 
 
-def refuse(code: CartCode, message: str, *path: str) -> DomainError:
-    """The DomainError of a refusal with a cart code (``fail`` for the common ones)."""
-    return DomainError([UserError(list(path) or None, message, code)])
+refuse = fail
+"""The DomainError of a refusal with a cart code: ``hub.domain.errors.fail``, which
+takes any domain's code."""
 
 
 class WarningCode(StrEnum):

@@ -84,24 +84,39 @@ class Carts:
         async with self.db.transaction() as conn:
             return await op(conn, await self._touch(conn, token, principal))
 
+    async def _on_lines(
+        self,
+        token: str,
+        principal: Principal,
+        given: Sequence[object],
+        op: Callable[[AsyncConnection, CartState], Awaitable[T]],
+        *,
+        ids: bool = False,
+    ) -> T:
+        """:meth:`_on_cart` for a change of ``given`` lines (or line ``ids``): BLANK
+        when there are none."""
+        if not given:
+            if ids:
+                raise fail(Code.BLANK, "give at least one line id", "line_ids")
+            raise fail(Code.BLANK, "give at least one line", "lines")
+        return await self._on_cart(token, principal, op)
+
     async def add_lines(
         self, token: str, principal: Principal, new: Sequence[LineInput]
     ) -> list[CartWarning]:
-        if not new:
-            raise fail(Code.BLANK, "give at least one line", "lines")
-        return await self._on_cart(token, principal, lambda c, s: add_lines(c, s, new))
+        return await self._on_lines(token, principal, new, lambda c, s: add_lines(c, s, new))
 
     async def update_lines(
         self, token: str, principal: Principal, updates: Sequence[LineUpdate]
     ) -> list[CartWarning]:
-        if not updates:
-            raise fail(Code.BLANK, "give at least one line", "lines")
-        return await self._on_cart(token, principal, lambda c, s: update_lines(c, s, updates))
+        return await self._on_lines(
+            token, principal, updates, lambda c, s: update_lines(c, s, updates)
+        )
 
     async def remove_lines(self, token: str, principal: Principal, line_pks: Sequence[int]) -> None:
-        if not line_pks:
-            raise fail(Code.BLANK, "give at least one line id", "line_ids")
-        await self._on_cart(token, principal, lambda c, s: remove_lines(c, s, line_pks))
+        await self._on_lines(
+            token, principal, line_pks, lambda c, s: remove_lines(c, s, line_pks), ids=True
+        )
 
     async def set_discount_codes(
         self, token: str, principal: Principal, codes: Sequence[str]

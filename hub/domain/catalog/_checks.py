@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, String, Table, delete
+from sqlalchemy import Column, String, Table, delete, insert
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.database import Database
 from hub.domain.catalog.errors import CatalogCode
 from hub.domain.channels import HANDLE_RE
-from hub.domain.errors import DomainError, Errors, fail
+from hub.domain.errors import DomainError, Errors, fail, refused_write
 
 
 def utc_now() -> datetime:
@@ -74,9 +76,29 @@ def slugify(text: str) -> str:
 
 
 def translate_integrity(exc: IntegrityError, field: str, what: str) -> DomainError:
-    msg = str(exc.orig).lower()
-    if "unique" in msg or "duplicate" in msg:
-        return fail(CatalogCode.TAKEN, f"{what} is already taken", field)
-    if "foreign key" in msg:
-        return fail(CatalogCode.NOT_FOUND, "a referenced record does not exist", field)
-    return fail(CatalogCode.INVALID, f"{what} is invalid", field)
+    return refused_write(
+        exc,
+        field,
+        f"{what} is already taken",
+        f"{what} is invalid",
+        missing=("a referenced record does not exist", field),
+    )
+
+
+def _handle_taken(exc: IntegrityError) -> DomainError:
+    return translate_integrity(exc, "handle", "handle")
+
+
+async def insert_row(
+    conn: AsyncConnection,
+    table: Table,
+    values: Mapping[str, Any],
+    refused: Callable[[IntegrityError], DomainError] = _handle_taken,
+) -> int:
+    """Insert one ``table`` row of ``values`` and return its id; a constraint that
+    refuses it is the userError ``refused`` makes of it (by default: the handle)."""
+    try:
+        res = await conn.execute(insert(table).values(**values).returning(table.c.id))
+    except IntegrityError as exc:
+        raise refused(exc) from None
+    return res.scalar_one()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from hub.db.database import Database
@@ -16,6 +16,7 @@ from hub.domain.catalog._checks import (
     check_text,
     column_length,
     delete_row,
+    insert_row,
     translate_integrity,
     utc_now,
 )
@@ -55,28 +56,22 @@ def _validate_channel(errs: Errors, data: ChannelInput) -> None:
 
 async def create_channel(db: Database, data: ChannelInput) -> int:
     errs = Errors()
-    for name in ("handle", "name", "currency", "default_country"):
-        if getattr(data, name) is None:
-            errs.add(CatalogCode.BLANK, f"{name} is required", name)
+    errs.require(data, ("handle", "name", "currency", "default_country"))
     _validate_channel(errs, data)
     errs.raise_if_any()
     async with db.transaction() as conn:
-        try:
-            res = await conn.execute(
-                insert(channels_t)
-                .values(
-                    handle=data.handle,
-                    name=data.name,
-                    currency=data.currency,
-                    default_country=data.default_country,
-                    tax_inclusive=bool(data.tax_inclusive),
-                    created_at=utc_now(),
-                )
-                .returning(channels_t.c.id)
-            )
-        except IntegrityError as exc:
-            raise translate_integrity(exc, "handle", "handle") from None
-        return res.scalar_one()
+        return await insert_row(
+            conn,
+            channels_t,
+            {
+                "handle": data.handle,
+                "name": data.name,
+                "currency": data.currency,
+                "default_country": data.default_country,
+                "tax_inclusive": bool(data.tax_inclusive),
+                "created_at": utc_now(),
+            },
+        )
 
 
 async def update_channel(db: Database, pk: int, data: ChannelInput) -> int:

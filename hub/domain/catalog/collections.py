@@ -3,7 +3,6 @@ collections, a page of each collection's products in one statement) and writes."
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ from hub.domain.catalog._checks import (
     check_handle,
     check_text,
     delete_row,
+    insert_row,
     slugify,
     translate_integrity,
     utc_now,
@@ -25,7 +25,7 @@ from hub.domain.catalog.errors import CatalogCode
 from hub.domain.catalog.records import CollectionRecord, ProductRecord
 from hub.domain.channels import ChannelRecord
 from hub.domain.errors import Errors, fail
-from hub.domain.paging import PageRequest, id_page
+from hub.domain.paging import PageRequest, id_page, rank_within
 
 
 async def collections_by_pks(reader: Reader, pks: Sequence[int]) -> dict[int, CollectionRecord]:
@@ -50,16 +50,14 @@ async def list_collections(
 async def collections_by_products(
     reader: Reader, pks: Sequence[int]
 ) -> dict[int, list[CollectionRecord]]:
-    rows = await reader.all(
+    return await reader.grouped(
         select(coll_products_t.c.product_id, collections_t)
         .join(collections_t, collections_t.c.id == coll_products_t.c.collection_id)
         .where(coll_products_t.c.product_id.in_(pks))
-        .order_by(coll_products_t.c.product_id, collections_t.c.id)
+        .order_by(coll_products_t.c.product_id, collections_t.c.id),
+        lambda r: r.product_id,
+        CollectionRecord,
     )
-    out: dict[int, list[CollectionRecord]] = defaultdict(list)
-    for r in rows:
-        out[r.product_id].append(CollectionRecord(r))
-    return out
 
 
 @dataclass
@@ -78,20 +76,16 @@ async def create_collection(db: Database, data: CollectionInput) -> int:
     check_text(errs, data.title, "title", required=True)
     errs.raise_if_any()
     async with db.transaction() as conn:
-        try:
-            res = await conn.execute(
-                insert(collections_t)
-                .values(
-                    handle=data.handle or slugify(data.title or ""),
-                    title=data.title,
-                    description=data.description or "",
-                    created_at=utc_now(),
-                )
-                .returning(collections_t.c.id)
-            )
-        except IntegrityError as exc:
-            raise translate_integrity(exc, "handle", "handle") from None
-        pk = res.scalar_one()
+        pk = await insert_row(
+            conn,
+            collections_t,
+            {
+                "handle": data.handle or slugify(data.title or ""),
+                "title": data.title,
+                "description": data.description or "",
+                "created_at": utc_now(),
+            },
+        )
         if data.product_pks:
             await _add_to_collection(conn, pk, data.product_pks)
         return pk
@@ -203,14 +197,7 @@ async def products_in_collections(
     """The first ``size`` products of each collection in manual (position) order, in one
     statement: {collection: (records, (position, id) keys, has_next)}."""
     join_on = and_(ranges_t.c.product_id == products_t.c.id, ranges_t.c.channel_id == channel.pk)
-    rn = (
-        func.row_number()
-        .over(
-            partition_by=coll_products_t.c.collection_id,
-            order_by=(coll_products_t.c.position, products_t.c.id),
-        )
-        .label("rn")
-    )
+    rn = rank_within(coll_products_t.c.collection_id, coll_products_t.c.position, products_t.c.id)
     src = coll_products_t.join(products_t, products_t.c.id == coll_products_t.c.product_id)
     src = src.outerjoin(ranges_t, join_on) if staff else src.join(ranges_t, join_on)
     inner = (

@@ -1,17 +1,9 @@
 """The catalog's error codes (channels, products, variants, prices, price lists,
-collections and bundles)."""
+collections and bundles): the common codes, :class:`hub.domain.errors.Code`; the
+catalog has none of its own."""
 
 from __future__ import annotations
 
-from enum import StrEnum
+from hub.domain.errors import Code
 
-
-class CatalogCode(StrEnum):
-    BLANK = "BLANK"
-    INVALID = "INVALID"
-    TAKEN = "TAKEN"
-    NOT_FOUND = "NOT_FOUND"
-    TOO_LONG = "TOO_LONG"
-    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
-    IN_USE = "IN_USE"
-    CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
+CatalogCode = Code

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, bindparam, delete, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +33,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from hub import ids
 from hub.db.database import Database, Reader, fetch_all
 from hub.db.tables import channels_t, entries_t, lists_t, prices_t, variants_t
-from hub.domain.catalog._checks import delete_row
+from hub.domain.catalog._checks import delete_row, insert_row
 from hub.domain.catalog.errors import CatalogCode
 from hub.domain.channels import (
     HANDLE_RE,
@@ -43,7 +43,8 @@ from hub.domain.channels import (
     unknown_channel,
 )
 from hub.domain.customers import GROUP_RE
-from hub.domain.errors import DomainError, Errors, fail
+from hub.domain.errors import DomainError, Errors, fail, refused_write
+from hub.domain.paging import rank_within
 from hub.money import MAX_MINOR, Money, MoneyError, is_currency, parse_amount
 
 MAX_ENTRIES_PER_CALL = 1000
@@ -239,14 +240,7 @@ async def entries_for_lists(
     cond: list[ColumnElement[bool]] = [entries_t.c.price_list_id.in_(wanted)]
     if after is not None:
         cond.append(tuple_(entries_t.c.variant_id, entries_t.c.min_quantity) > tuple_(*after))
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=entries_t.c.price_list_id,
-            order_by=(entries_t.c.variant_id, entries_t.c.min_quantity),
-        )
-        .label("rn")
-    )
+    rank = rank_within(entries_t.c.price_list_id, entries_t.c.variant_id, entries_t.c.min_quantity)
     inner = select(entries_t, lists_t.c.currency, rank).join(
         lists_t, lists_t.c.id == entries_t.c.price_list_id
     )
@@ -347,17 +341,12 @@ async def _channel_row(conn: AsyncConnection, handle: str) -> Any:
 
 
 def _integrity(exc: IntegrityError) -> DomainError:
-    msg = str(exc.orig).lower()
-    if "unique" in msg or "duplicate" in msg:
-        return fail(CatalogCode.TAKEN, "handle is already taken", "handle")
-    return fail(CatalogCode.INVALID, "the price list is invalid", "handle")
+    return refused_write(exc, "handle", "handle is already taken", "the price list is invalid")
 
 
 async def create_price_list(db: Database, data: PriceListInput) -> int:
     errs = Errors()
-    for name in ("handle", "name", "channel", "customer_group"):
-        if getattr(data, name) is None:
-            errs.add(CatalogCode.BLANK, f"{_LIST_LABELS[name]} is required", name)
+    errs.require(data, ("handle", "name", "channel", "customer_group"), _LIST_LABELS.__getitem__)
     _validate_list(errs, data)
     errs.raise_if_any()
     now = datetime.now(UTC)
@@ -369,27 +358,24 @@ async def create_price_list(db: Database, data: PriceListInput) -> int:
                 f"channel {ch.handle!r} sells in {ch.currency}, not {data.currency}",
                 "currency",
             )
-        try:
-            res = await conn.execute(
-                insert(lists_t)
-                .values(
-                    handle=data.handle,
-                    name=data.name,
-                    channel_id=ch.id,
-                    customer_group=data.customer_group,
-                    currency=ch.currency,
-                    priority=data.priority or 0,
-                    active=True if data.active is None else data.active,
-                    starts_at=data.starts_at,
-                    ends_at=data.ends_at,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(lists_t.c.id)
-            )
-        except IntegrityError as exc:
-            raise _integrity(exc) from None
-        return res.scalar_one()
+        return await insert_row(
+            conn,
+            lists_t,
+            {
+                "handle": data.handle,
+                "name": data.name,
+                "channel_id": ch.id,
+                "customer_group": data.customer_group,
+                "currency": ch.currency,
+                "priority": data.priority or 0,
+                "active": True if data.active is None else data.active,
+                "starts_at": data.starts_at,
+                "ends_at": data.ends_at,
+                "created_at": now,
+                "updated_at": now,
+            },
+            _integrity,
+        )
 
 
 async def update_price_list(

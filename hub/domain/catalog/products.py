@@ -21,6 +21,7 @@ from hub.db.tables import attrs_t, bundle_t, products_t, tags_t, variants_t
 from hub.domain.catalog._checks import (
     check_handle,
     check_text,
+    insert_row,
     slugify,
     translate_integrity,
     utc_now,
@@ -223,32 +224,28 @@ async def create_product(
     tags = list(dict.fromkeys(data.tags or []))
     now = utc_now()
     async with db.transaction() as conn:
-        try:
-            res = await conn.execute(
-                insert(products_t)
-                .values(
-                    handle=handle,
-                    title=data.title,
-                    description=data.description or "",
-                    vendor=data.vendor or "",
-                    product_type=data.product_type or "",
-                    tax_class=data.tax_class or DEFAULT_TAX_CLASS,
-                    status=data.status or "DRAFT",
-                    options=options,
-                    tags=tags,
-                    media=[{"url": m.url, "alt": m.alt} for m in data.media or []],
-                    seo_title=data.seo_title,
-                    seo_description=data.seo_description,
-                    search_text="",
-                    units_sold=0,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(products_t.c.id)
-            )
-        except IntegrityError as exc:
-            raise translate_integrity(exc, "handle", "handle") from None
-        pk = res.scalar_one()
+        pk = await insert_row(
+            conn,
+            products_t,
+            {
+                "handle": handle,
+                "title": data.title,
+                "description": data.description or "",
+                "vendor": data.vendor or "",
+                "product_type": data.product_type or "",
+                "tax_class": data.tax_class or DEFAULT_TAX_CLASS,
+                "status": data.status or "DRAFT",
+                "options": options,
+                "tags": tags,
+                "media": [{"url": m.url, "alt": m.alt} for m in data.media or []],
+                "seo_title": data.seo_title,
+                "seo_description": data.seo_description,
+                "search_text": "",
+                "units_sold": 0,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
         await _replace_tags(conn, pk, tags)
         await _replace_attributes(conn, pk, data.attributes or [])
         await insert_variants(conn, pk, variants)

@@ -123,24 +123,20 @@ async def variant_pks_by_skus(reader: Reader, skus: Sequence[str]) -> dict[str, 
 async def attributes_by_products(
     reader: Reader, pks: Sequence[int]
 ) -> dict[int, list[AttributeRecord]]:
-    rows = await reader.all(
-        select(attrs_t).where(attrs_t.c.product_id.in_(pks)).order_by(attrs_t.c.key)
+    return await reader.grouped(
+        select(attrs_t).where(attrs_t.c.product_id.in_(pks)).order_by(attrs_t.c.key),
+        lambda r: r.product_id,
+        lambda r: AttributeRecord(r.key, r.type, r.value),
     )
-    out: dict[int, list[AttributeRecord]] = defaultdict(list)
-    for r in rows:
-        out[r.product_id].append(AttributeRecord(r.key, r.type, r.value))
-    return out
 
 
 async def bundle_components_by_variants(
     reader: Reader, pks: Sequence[int]
 ) -> dict[int, list[BundleComponentRecord]]:
-    rows = await reader.all(
+    return await reader.grouped(
         select(bundle_t)
         .where(bundle_t.c.bundle_variant_id.in_(pks))
-        .order_by(bundle_t.c.bundle_variant_id, bundle_t.c.component_variant_id)
+        .order_by(bundle_t.c.bundle_variant_id, bundle_t.c.component_variant_id),
+        lambda r: r.bundle_variant_id,
+        lambda r: BundleComponentRecord(r.component_variant_id, r.quantity),
     )
-    out: dict[int, list[BundleComponentRecord]] = defaultdict(list)
-    for r in rows:
-        out[r.bundle_variant_id].append(BundleComponentRecord(r.component_variant_id, r.quantity))
-    return out

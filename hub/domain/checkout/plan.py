@@ -18,14 +18,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.tables import loc_channels_t, locations_t
 from hub.domain.carts import PricedCart, PricedLine
 from hub.domain.checkout.codes import CheckoutCode
 from hub.domain.errors import Code, DomainError, UserError
-from hub.domain.inventory import ReserveRequest, refuse
+from hub.domain.inventory import ReserveRequest, on_channel, refuse
 from hub.domain.inventory import reserve as reserve_stock
 from hub.events.bus import Event
 from hub.money import MAX_MINOR, format_minor
@@ -111,13 +111,7 @@ def check_payable(priced: PricedCart, plan: Plan) -> None:
 
 _CHANNEL_LOCATIONS = (
     select(locations_t.c.id, locations_t.c.ships, locations_t.c.fulfillment_priority)
-    .join(
-        loc_channels_t,
-        and_(
-            loc_channels_t.c.location_id == locations_t.c.id,
-            loc_channels_t.c.channel_id == bindparam("channel"),
-        ),
-    )
+    .join(loc_channels_t, on_channel(locations_t.c.id))
     .where(locations_t.c.active.is_(True))
 )
 

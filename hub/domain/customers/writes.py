@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.database import Database
 from hub.db.tables import customers_t
-from hub.domain.errors import Code, DomainError, Errors, fail
+from hub.domain.errors import Code, DomainError, Errors, fail, refused_write
 from hub.emails import InvalidEmail, normalize_email
 
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{3,30}$")
@@ -143,10 +143,9 @@ def clean_customer(errs: Errors, data: CustomerInput) -> dict[str, Any]:
 
 
 def _integrity(exc: IntegrityError) -> DomainError:
-    msg = str(exc.orig).lower()
-    if "unique" in msg or "duplicate" in msg:
-        return fail(Code.TAKEN, "a customer with this email already exists", "email")
-    return fail(Code.INVALID, "the customer is invalid", "email")
+    return refused_write(
+        exc, "email", "a customer with this email already exists", "the customer is invalid"
+    )
 
 
 def new_customer(data: CustomerInput) -> dict[str, Any]:

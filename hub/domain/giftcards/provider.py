@@ -11,17 +11,19 @@ or ``GIFT_CARD_INVALID`` (unknown or disabled code, expired card, another curren
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from connectors.base import (
-    REFUND_REASONS,
+    Authorization,
     PaymentError,
     PaymentIntentResult,
     PaymentUnavailable,
+    ProviderBase,
     RefundReason,
+    check_amount,
+    check_idempotency_key,
+    check_refund_reason,
 )
 from hub.db.database import Database
 from hub.db.tables import txns_t
@@ -30,7 +32,7 @@ from hub.domain.giftcards.records import MAX_AMOUNT, PROVIDER, DebitState, GiftC
 from hub.money import is_currency
 
 
-class GiftCardProvider:
+class GiftCardProvider(ProviderBase):
     """The gift card as a payment provider (``connectors.base.PaymentProvider``).
 
     ``payment_method_id`` is the card's code. ``authorize`` takes the money at once
@@ -42,18 +44,9 @@ class GiftCardProvider:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def authorize(
-        self,
-        *,
-        amount: int,
-        currency: str,
-        payment_method_id: str | None,
-        reference: str,
-        idempotency_key: str,
-        metadata: Mapping[str, str] | None = None,
-    ) -> PaymentIntentResult:
-        if not idempotency_key or not idempotency_key.strip():
-            raise PaymentError("idempotency_key_required", "pass a non-empty idempotency key")
+    async def _authorize(self, a: Authorization) -> PaymentIntentResult:
+        amount, currency, payment_method_id = a.amount, a.currency, a.payment_method_id
+        check_idempotency_key(a.idempotency_key)
         if not payment_method_id or not payment_method_id.strip():
             raise PaymentError("gift_card_code_required", "pass the gift card's code")
         if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_AMOUNT:
@@ -66,8 +59,8 @@ class GiftCardProvider:
                 payment_method_id,
                 amount,
                 currency,
-                reference=reference,
-                key=idempotency_key,
+                reference=a.reference,
+                key=a.idempotency_key,
             )
         except GiftCardDeclined as exc:
             return PaymentIntentResult(
@@ -123,31 +116,20 @@ class GiftCardProvider:
         state = await self._recredit(intent_id, None, "VOID", idempotency_key)
         return self._result(state)
 
-    async def refund(
-        self,
-        intent_id: str,
-        amount: int | None = None,
-        *,
-        idempotency_key: str,
-        reason: RefundReason | None = None,
+    async def _refund(
+        self, intent_id: str, amount: int | None, idempotency_key: str, reason: RefundReason | None
     ) -> PaymentIntentResult:
         """Give back all that remains, or ``amount`` of it, to the card."""
-        if reason is not None and reason not in REFUND_REASONS:
-            raise PaymentError(
-                "invalid_refund_reason", f"reason must be one of {sorted(REFUND_REASONS)}"
-            )
-        if amount is not None and (
-            isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0
-        ):
-            raise PaymentError("invalid_amount", "refund amount must be a positive integer")
+        check_refund_reason(reason)
+        if amount is not None:
+            check_amount(amount, "refund amount")
         state = await self._recredit(intent_id, amount, "REFUND", idempotency_key)
         return self._result(state)
 
     async def _recredit(
         self, intent_id: str, amount: int | None, kind: str, key: str
     ) -> DebitState:
-        if not key or not key.strip():
-            raise PaymentError("idempotency_key_required", "pass a non-empty idempotency key")
+        check_idempotency_key(key)
         try:
             return await recredit(
                 self.db, self._parse(intent_id), amount, kind=kind, key=key, reference=intent_id

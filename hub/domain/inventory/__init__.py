@@ -53,6 +53,7 @@ from hub.domain.inventory.records import (
     Outcome,
     ReserveRequest,
     available_sql,
+    on_channel,
     refuse,
 )
 from hub.domain.inventory.reservations import (
@@ -96,6 +97,7 @@ __all__ = [
     "locations_by_pks",
     "locations_t",
     "movements",
+    "on_channel",
     "pickup_time",
     "refuse",
     "release",

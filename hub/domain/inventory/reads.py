@@ -11,21 +11,19 @@ from sqlalchemy import and_, bindparam, select
 
 from hub.db.database import Reader
 from hub.db.tables import bundle_t, levels_t, loc_channels_t, locations_t
-from hub.domain.inventory.records import LevelRecord, available_sql
+from hub.domain.inventory.records import LevelRecord, available_sql, on_channel
 
 
 async def levels_for_variants(
     reader: Reader, variant_pks: Sequence[int]
 ) -> dict[int, list[LevelRecord]]:
-    rows = await reader.all(
+    return await reader.grouped(
         select(levels_t)
         .where(levels_t.c.variant_id.in_(variant_pks))
-        .order_by(levels_t.c.variant_id, levels_t.c.location_id)
+        .order_by(levels_t.c.variant_id, levels_t.c.location_id),
+        lambda r: r.variant_id,
+        LevelRecord,
     )
-    out: dict[int, list[LevelRecord]] = defaultdict(list)
-    for r in rows:
-        out[r.variant_id].append(LevelRecord(r))
-    return out
 
 
 async def level(reader: Reader, variant_pk: int, location_pk: int) -> LevelRecord | None:
@@ -56,13 +54,7 @@ async def levels_by_pairs(
 # once (no construction or cache key per call), bound per call.
 _SELLABLE = (
     select(levels_t.c.variant_id, levels_t.c.location_id, available_sql().label("a"))
-    .join(
-        loc_channels_t,
-        and_(
-            loc_channels_t.c.location_id == levels_t.c.location_id,
-            loc_channels_t.c.channel_id == bindparam("channel"),
-        ),
-    )
+    .join(loc_channels_t, on_channel(levels_t.c.location_id))
     .join(
         locations_t,
         and_(locations_t.c.id == levels_t.c.location_id, locations_t.c.active.is_(True)),

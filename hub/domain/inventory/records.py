@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, case, literal
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, literal
 
 from hub.db.models.inventory import STATES
-from hub.db.tables import levels_t
-from hub.domain.errors import DomainError, UserError
+from hub.db.tables import levels_t, loc_channels_t
+from hub.domain.errors import fail
 from hub.events.bus import Event
 
 __all__ = [
@@ -49,9 +49,9 @@ class InventoryCode(StrEnum):
     NOT_TRACKED = "NOT_TRACKED"
 
 
-def refuse(code: StrEnum, message: str, *path: str) -> DomainError:
-    """A refusal with one of the domain's codes (the same as ``hub.domain.errors.fail``)."""
-    return DomainError([UserError(list(path) or None, message, code)])
+refuse = fail
+"""A refusal with one of the domain's codes: ``hub.domain.errors.fail``, which takes
+any domain's code."""
 
 
 def now() -> datetime:
@@ -70,6 +70,15 @@ def available_sql(t: Table = levels_t, *, online: bool = True) -> ColumnElement[
     if online:
         raw = raw - t.c.safety_stock
     return case((raw > 0, raw), else_=literal(0))
+
+
+def on_channel(location_id: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Joins ``location_channels`` to the location ``location_id`` names, for the
+    channel bound as the ``channel`` parameter."""
+    return and_(
+        loc_channels_t.c.location_id == location_id,
+        loc_channels_t.c.channel_id == bindparam("channel"),
+    )
 
 
 class LevelRecord:

@@ -7,10 +7,11 @@ such as ``"precent"`` must not silently become the default)."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 T = TypeVar("T")
 
@@ -186,14 +187,40 @@ class Fields:
             raise ValueError(f"{self.path or 'promotion'}: unknown field(s) {names}")
 
 
-class Kinds:
-    """The classes (conditions or actions) readable from JSON, by their ``kind``."""
+class Part(ABC):
+    """What conditions and actions share: a ``kind`` and a JSON form."""
+
+    __slots__ = ()
+
+    kind: ClassVar[str]  # the "type" in JSON
+
+    @property
+    def uses_money(self) -> bool:
+        """True when it holds an amount (so the promotion needs a currency)."""
+        return False
+
+    @abstractmethod
+    def to_json(self) -> dict[str, Any]: ...
+
+    @classmethod
+    @abstractmethod
+    def from_json(cls, f: Fields) -> Self: ...
+
+
+P = TypeVar("P", bound=Part)
+K = TypeVar("K", bound=type[Part])
+
+
+class Kinds(Generic[P]):
+    """The classes (conditions or actions, ``P``) readable from JSON, by their ``kind``.
+    A module hands out its bound methods: ``register`` is the class decorator that makes
+    a class readable under its ``kind``, ``read`` and ``write`` the JSON readers."""
 
     def __init__(self, noun: str) -> None:
         self.noun = noun
         self.classes: dict[str, Any] = {}
 
-    def register(self, cls: Any) -> Any:
+    def register(self, cls: K) -> K:
         kind = getattr(cls, "kind", None)
         if not isinstance(kind, str) or not kind:
             raise ValueError(f"{cls.__name__} needs a non-empty 'kind'")
@@ -202,7 +229,7 @@ class Kinds:
         self.classes[kind] = cls
         return cls
 
-    def read(self, data: object, path: str) -> Any:
+    def read(self, data: object, path: str) -> P:
         f = Fields(data, path)
         kind = f.text("type")
         cls = self.classes.get(kind)
@@ -212,5 +239,5 @@ class Kinds:
         return cls.from_json(f)
 
     @staticmethod
-    def write(obj: Any) -> dict[str, Any]:
+    def write(obj: P) -> dict[str, Any]:
         return {"type": obj.kind, **obj.to_json()}

@@ -38,15 +38,15 @@ Plugins add actions by subclassing ``Action`` and decorating with ``register_act
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
-from ._fields import Fields, Kinds, check_int, check_opt_int, check_percent, percent_text
-from .basket import Basket, BasketLine, Target
+from ._fields import Fields, Kinds, Part, check_int, check_opt_int, check_percent, percent_text
+from .basket import Basket, BasketLine, Target, opt_target, target_json
 from .enums import DiscountClass, Reason
 
 _ZERO = Fraction(0)
@@ -171,10 +171,9 @@ def spread(view: PricingView, indices: Sequence[int], amount: int) -> Outcome:
     )
 
 
-class Action(ABC):
+class Action(Part):
     __slots__ = ()
 
-    kind: ClassVar[str]  # the "type" in JSON
     classes: ClassVar[frozenset[DiscountClass]]  # the discount classes it may be
     # False when ``compute`` reads only ``view.shipping`` (and the action's own
     # fields): the engine then re-prices it only when shipping changed.
@@ -183,36 +182,14 @@ class Action(ABC):
     @abstractmethod
     def compute(self, view: PricingView) -> Outcome: ...
 
-    @property
-    def uses_money(self) -> bool:
-        """True when the action holds an amount (so the promotion needs a currency)."""
-        return False
 
-    @abstractmethod
-    def to_json(self) -> dict[str, Any]: ...
-
-    @classmethod
-    @abstractmethod
-    def from_json(cls, f: Fields) -> Action: ...
-
-
-_KINDS = Kinds("action")
-A = TypeVar("A", bound=type[Action])
+_KINDS: Kinds[Action] = Kinds("action")
+register_action = _KINDS.register
+"""Class decorator: make an action readable by ``from_dict`` under its ``kind``."""
+action_from_json = _KINDS.read
+action_to_json = _KINDS.write
 _GOODS = frozenset({DiscountClass.PRODUCT, DiscountClass.ORDER})
 _PRODUCT = frozenset({DiscountClass.PRODUCT})
-
-
-def register_action(cls: A) -> A:
-    """Class decorator: make an action readable by ``from_dict`` under its ``kind``."""
-    return _KINDS.register(cls)
-
-
-def action_from_json(data: object, path: str) -> Action:
-    return _KINDS.read(data, path)
-
-
-def action_to_json(action: Action) -> dict[str, Any]:
-    return _KINDS.write(action)
 
 
 def _target(value: object, name: str, *, optional: bool) -> None:
@@ -220,14 +197,6 @@ def _target(value: object, name: str, *, optional: bool) -> None:
         return
     if not isinstance(value, Target):
         raise ValueError(f"{name} must be a Target, got {value!r}")
-
-
-def _opt_target(f: Fields, key: str = "target") -> Target | None:
-    return None if f.raw(key, None) is None else Target.from_json(f.nested(key))
-
-
-def _target_json(target: Target | None) -> dict[str, Any] | None:
-    return None if target is None else target.to_json()
 
 
 def _set(obj: object, name: str, value: object) -> None:
@@ -253,11 +222,11 @@ class PercentOff(Action):
         return percent_of(view, view.matching(self.target), self.percent)
 
     def to_json(self) -> dict[str, Any]:
-        return {"percent": percent_text(self.percent), "target": _target_json(self.target)}
+        return {"percent": percent_text(self.percent), "target": target_json(self.target)}
 
     @classmethod
     def from_json(cls, f: Fields) -> PercentOff:
-        return f.build(cls, percent=f.decimal("percent"), target=_opt_target(f))
+        return f.build(cls, percent=f.decimal("percent"), target=opt_target(f))
 
 
 @register_action
@@ -299,7 +268,7 @@ class FixedOff(Action):
     def to_json(self) -> dict[str, Any]:
         return {
             "amount": self.amount,
-            "target": _target_json(self.target),
+            "target": target_json(self.target),
             "each_item": self.each_item,
         }
 
@@ -308,7 +277,7 @@ class FixedOff(Action):
         return f.build(
             cls,
             amount=f.integer("amount"),
-            target=_opt_target(f),
+            target=opt_target(f),
             each_item=f.flag("each_item"),
         )
 
@@ -380,7 +349,7 @@ class TieredSpend(Action):
                 else {"threshold": t, "amount": v}
                 for t, v in self.tiers
             ],
-            "target": _target_json(self.target),
+            "target": target_json(self.target),
         }
 
     @classmethod
@@ -397,7 +366,7 @@ class TieredSpend(Action):
                 value = tf.integer("amount")
             tf.done()
             tiers.append((threshold, value))
-        return f.build(cls, tiers=tuple(tiers), target=_opt_target(f))
+        return f.build(cls, tiers=tuple(tiers), target=opt_target(f))
 
 
 @register_action

@@ -204,3 +204,13 @@ class Target:
 
 EVERYTHING = Target()
 """The target that matches every line."""
+
+
+def opt_target(f: Fields, key: str = "target") -> Target | None:
+    """The optional target under ``key`` (absent or null: None)."""
+    return None if f.raw(key, None) is None else Target.from_json(f.nested(key))
+
+
+def target_json(target: Target | None) -> dict[str, Any] | None:
+    """An optional target's JSON (None stays None)."""
+    return None if target is None else target.to_json()

@@ -11,20 +11,19 @@ decorating the class with ``register_condition`` so ``from_dict`` can read it.""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self
 
-from ._fields import Fields, Kinds, check_aware, check_int, check_str, frozen_strs
-from .basket import Basket, Context, Target, normalize_code
+from ._fields import Fields, Kinds, Part, check_aware, check_int, check_str, frozen_strs
+from .basket import Basket, Context, Target, normalize_code, opt_target, target_json
 from .enums import Reason
 
 
-class Condition(ABC):
+class Condition(Part):
     __slots__ = ()
 
-    kind: ClassVar[str]  # the "type" in JSON
     reason: ClassVar[str]  # reported when not met
 
     @abstractmethod
@@ -34,48 +33,18 @@ class Condition(ABC):
         """The reason this condition is not met, or ``None`` when it is."""
         return None if self.matches(basket, ctx) else self.reason
 
-    @property
-    def uses_money(self) -> bool:
-        """True when the condition holds an amount (so the promotion needs a currency)."""
-        return False
 
-    @abstractmethod
-    def to_json(self) -> dict[str, Any]: ...
-
-    @classmethod
-    @abstractmethod
-    def from_json(cls, f: Fields) -> Condition: ...
-
-
-_KINDS = Kinds("condition")
-C = TypeVar("C", bound=type[Condition])
-
-
-def register_condition(cls: C) -> C:
-    """Class decorator: make a condition readable by ``from_dict`` under its ``kind``."""
-    return _KINDS.register(cls)
-
-
-def condition_from_json(data: object, path: str) -> Condition:
-    return _KINDS.read(data, path)
-
-
-def condition_to_json(condition: Condition) -> dict[str, Any]:
-    return _KINDS.write(condition)
+_KINDS: Kinds[Condition] = Kinds("condition")
+register_condition = _KINDS.register
+"""Class decorator: make a condition readable by ``from_dict`` under its ``kind``."""
+condition_from_json = _KINDS.read
+condition_to_json = _KINDS.write
 
 
 def _lines(basket: Basket, target: Target | None) -> list[Any]:
     if target is None:
         return list(basket.lines)
     return [line for line in basket.lines if target.matches(line)]
-
-
-def _opt_target(f: Fields, key: str = "target") -> Target | None:
-    return None if f.raw(key, None) is None else Target.from_json(f.nested(key))
-
-
-def _target_json(target: Target | None) -> dict[str, Any] | None:
-    return None if target is None else target.to_json()
 
 
 def _check_target(value: object, name: str, *, optional: bool = True) -> None:
@@ -109,11 +78,11 @@ class MinSubtotal(Condition):
         return True
 
     def to_json(self) -> dict[str, Any]:
-        return {"amount": self.amount, "target": _target_json(self.target)}
+        return {"amount": self.amount, "target": target_json(self.target)}
 
     @classmethod
     def from_json(cls, f: Fields) -> MinSubtotal:
-        return f.build(cls, amount=f.integer("amount"), target=_opt_target(f))
+        return f.build(cls, amount=f.integer("amount"), target=opt_target(f))
 
 
 @register_condition
@@ -135,11 +104,11 @@ class MinQuantity(Condition):
         return sum(line.quantity for line in _lines(basket, self.target)) >= self.quantity
 
     def to_json(self) -> dict[str, Any]:
-        return {"quantity": self.quantity, "target": _target_json(self.target)}
+        return {"quantity": self.quantity, "target": target_json(self.target)}
 
     @classmethod
     def from_json(cls, f: Fields) -> MinQuantity:
-        return f.build(cls, quantity=f.integer("quantity"), target=_opt_target(f))
+        return f.build(cls, quantity=f.integer("quantity"), target=opt_target(f))
 
 
 @register_condition
@@ -185,7 +154,7 @@ class _OneOf(Condition):
         return {self.field_name: sorted(self.values)}
 
     @classmethod
-    def from_json(cls, f: Fields) -> Condition:
+    def from_json(cls, f: Fields) -> Self:
         return f.build(cls, values=f.strs(cls.field_name))
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, func, insert, select, text
+from sqlalchemy import bindparam, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
@@ -21,6 +21,7 @@ from hub.db.database import Database, Reader
 from hub.db.models.base import UTCDateTime, utcnow
 from hub.db.tables import codes_t, promotions_t
 from hub.domain.errors import Errors, fail
+from hub.domain.paging import rank_within
 from hub.domain.promotions.basket import normalize_code
 from hub.domain.promotions.errors import PromotionCode
 
@@ -62,7 +63,7 @@ async def codes_by_promotions(
     ranked = (
         select(
             dc,
-            func.row_number().over(partition_by=dc.c.promotion_id, order_by=dc.c.id).label("rn"),
+            rank_within(dc.c.promotion_id, dc.c.id),
         )
         .where(*cond)
         .subquery()

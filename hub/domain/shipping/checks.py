@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.database import Database
-from hub.domain.errors import Code, DomainError, Errors, fail
+from hub.domain.errors import Code, DomainError, Errors, fail, refused_write
 from hub.domain.handles import HANDLE_RE
 
 
@@ -37,12 +37,13 @@ def check_name(errs: Errors, value: str | None, path: str) -> None:
 
 
 def integrity_error(exc: IntegrityError, what: str) -> DomainError:
-    msg = str(exc.orig).lower()
-    if "unique" in msg or "duplicate" in msg:
-        return fail(Code.TAKEN, f"{what} handle is already taken", "handle")
-    if "foreign key" in msg:
-        return fail(Code.NOT_FOUND, "shipping zone not found", "zone_pk")
-    return fail(Code.INVALID, f"the {what} is invalid", "handle")
+    return refused_write(
+        exc,
+        "handle",
+        f"{what} handle is already taken",
+        f"the {what} is invalid",
+        missing=("shipping zone not found", "zone_pk"),
+    )
 
 
 async def stored(conn: AsyncConnection, table: Table, pk: int, what: str) -> Any:

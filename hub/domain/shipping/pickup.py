@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, or_, select
 
 from hub.db.tables import loc_channels_t, locations_t
-from hub.domain.inventory import LocationRecord, distance_km, pickup_time
+from hub.domain.inventory import LocationRecord, distance_km, on_channel, pickup_time
 
 NEAREST = 3  # pickup locations offered instead, at most
 
@@ -40,13 +40,7 @@ _PICKUP_LOCATIONS = (
             loc_channels_t.c.channel_id.is_not(None),
         ).label("offers_pickup"),
     )
-    .outerjoin(
-        loc_channels_t,
-        and_(
-            loc_channels_t.c.location_id == locations_t.c.id,
-            loc_channels_t.c.channel_id == bindparam("channel"),
-        ),
-    )
+    .outerjoin(loc_channels_t, on_channel(locations_t.c.id))
     .where(
         or_(
             locations_t.c.id.in_(bindparam("chosen", expanding=True)),

@@ -267,9 +267,9 @@ def _rate_values(errs: Errors, merged: dict[str, Any]) -> dict[str, Any]:
 
 async def create_rate(db: Database, data: RateInput) -> int:
     errs = Errors()
-    for name in ("zone_pk", "handle", "title", "currency", "kind", "amount"):
-        if getattr(data, name) is None:
-            errs.add(Code.BLANK, f"{_LABELS[name]} is required", name)
+    errs.require(
+        data, ("zone_pk", "handle", "title", "currency", "kind", "amount"), _LABELS.__getitem__
+    )
     errs.raise_if_any()
     merged = {k: getattr(data, k) for k in _LABELS if k != "zone_pk"}
     values = _rate_values(errs, merged)

@@ -121,9 +121,7 @@ def _clean_zone(errs: Errors, data: ZoneInput, countries_now: list[str]) -> dict
 
 async def create_zone(db: Database, data: ZoneInput) -> int:
     errs = Errors()
-    for name in ("handle", "name", "countries"):
-        if getattr(data, name) is None:
-            errs.add(Code.BLANK, f"{name} is required", name)
+    errs.require(data, ("handle", "name", "countries"))
     values = _clean_zone(errs, data, [])
     errs.raise_if_any()
     values.setdefault("regions", [])
