@@ -234,7 +234,9 @@ async def test_reconciliation_gives_back_a_dead_attempts_debit_once(shop: Shop) 
     assert await shop.reconcile() == 0  # idempotent: nothing more happens
     assert len(await reconciled_events(hub, {rows[0].id})) == 1
     # The reservations go with the lease; a retry with a new key then pays once.
-    assert await shop.release_expired() >= 1
+    # (released here, or by the app's own expiry job just before: the level says which
+    # ever did it, the stock is back)
+    await shop.release_expired()
     assert (await level(hub, vid))[1] == before[1]
     out = await shop.checkout(cid, uid(), pay)
     assert out["userErrors"] == [], out
