@@ -20,7 +20,7 @@ from hub.domain.promotions import Basket, BasketLine, Context, apply
 from hub.domain.promotions.promotion import UsageState
 from hub.domain.promotions.rounding import apportion
 from hub.domain.promotions.serialization import from_dict
-from tests.domain import reference_promotions_engine as reference
+from tests.domain.promotions import reference_promotions_engine as reference
 from tests.helpers.promotions import scenarios
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
