@@ -1,73 +1,14 @@
-"""Calling the domain from resolvers: writes whose userErrors carry API paths, and
-keyset pages whose bad cursors are request errors.
-
-The domain names the fields of its errors in its own terms, snake_case as its inputs
-(``("prices", "0", "compare_at_amount")``); the API shows the input's camelCase path
-(``["prices", "0", "compareAtAmount"]``). :func:`run_mapped` runs a write like
-:func:`schema.errors.run_write` and maps the paths of its userErrors.
-"""
+"""Calling the domain from resolvers: keyset pages whose bad cursors are request errors.
+(Writes: :func:`schema.errors.run_write`.)"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable
 from typing import Any
 
-from strawberry.types import Info
-
 from hub.domain.paging import CursorValue, InvalidCursor, decode_cursor
-from schema.errors import ApiError, UserError, run_write
+from schema.errors import ApiError
 from schema.relay import ConnectionValue
-
-
-def camel(name: str) -> str:
-    """``compare_at_amount`` -> ``compareAtAmount``; names without ``_`` stay as they are."""
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
-def graphql_path(field: Sequence[str], renames: Mapping[str, str], depth: int | None) -> list[str]:
-    """The API path of a domain error's ``field``: each segment renamed (``renames``,
-    domain name -> snake_case API name) and camelCased; only the first ``depth``
-    segments when given (deeper ones are data keys, e.g. a definition's JSON)."""
-    cut = len(field) if depth is None else depth
-    head = [camel(renames.get(part, part)) for part in field[:cut]]
-    return [*head, *field[cut:]]
-
-
-async def run_mapped(
-    info: Info,
-    fn: Callable[[], Awaitable[Any]],
-    *,
-    renames: Mapping[str, str] | None = None,
-    depth: int | None = None,
-) -> tuple[Any, list[UserError]]:
-    """:func:`run_write`, with the userErrors' fields as API paths."""
-    done, errs = await run_write(info, fn)
-    names = renames or {}
-    return done, [
-        UserError(
-            field=None if e.field is None else graphql_path(e.field, names, depth),
-            message=e.message,
-            code=e.code,
-        )
-        for e in errs
-    ]
-
-
-# The domain's ``currency`` is the inputs' ``currencyCode`` (prices, price lists, promotions).
-CURRENCY_CODE: Mapping[str, str] = {"currency": "currency_code"}
-
-Write = Callable[[Info, Callable[[], Awaitable[Any]]], Awaitable[tuple[Any, list[UserError]]]]
-"""A module's way to run a domain write: its result and its userErrors with API paths."""
-
-
-def mapped_writer(renames: Mapping[str, str], depth: int | None = None) -> Write:
-    """A :data:`Write` that is :func:`run_mapped` with these ``renames`` and ``depth``."""
-
-    async def write(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
-        return await run_mapped(info, fn, renames=renames, depth=depth)
-
-    return write
 
 
 async def keyset_page(fetch: Awaitable[tuple[list[Any], list[str], bool, bool]]) -> ConnectionValue:

@@ -17,14 +17,13 @@ from strawberry.types import Info
 from hub import ids
 from hub.domain import orders as ordersvc
 from hub.domain.checkout import PaymentRequest
-from hub.domain.errors import Code, DomainError, fail
+from hub.domain.errors import Code, fail
 from hub.domain.paging import PageRequest, encode_cursor
 from schema.calls import after_cursor
 from schema.carts import commerce
 from schema.catalog import ChannelType, MoneyType, ProductVariantType
-from schema.errors import ApiError
+from schema.errors import ApiError, run_write
 from schema.errors import UserError as UserErrorType
-from schema.inventory import graphql_errors
 from schema.loaders import Loader
 from schema.relay import (
     Connection,
@@ -334,19 +333,21 @@ class CheckoutMutation:
 
         ctx = info.context
         com = commerce(info)
-        try:
+
+        async def go() -> Any:
             token = parse_cart_id(cart_id)
             if token is None:
                 raise fail(Code.NOT_FOUND, "no cart with that id", "cartId")
-            await ctx.reader.close()
-            result = await com.checkout.complete(
+            return await com.checkout.complete(
                 token,
                 idempotency_key,
                 _payment_request(payment) if payment is not None else None,
                 ctx.principal,
             )
-        except DomainError as exc:
-            return CheckoutCompletePayload(order=None, user_errors=graphql_errors(exc))
+
+        result, errs = await run_write(info, go)
+        if result is None:
+            return CheckoutCompletePayload(order=None, user_errors=errs)
         order = await order_loaders(info).order_by_id.load(result.order_pk)
         return CheckoutCompletePayload(order=order, user_errors=[])
 

@@ -18,7 +18,6 @@ from hub import ids
 from hub.domain import customers as cust
 from schema.errors import ApiError, UserError, field_pk, run_write
 from schema.patches import apply_given
-from schema.paths import in_api_terms
 from schema.permissions import ADMIN
 from schema.relay import Node, is_record, register_node
 
@@ -134,9 +133,7 @@ class CustomerMutation:
     @strawberry.mutation(permission_classes=ADMIN)
     async def customer_create(self, info: Info, input: CustomerInput) -> CustomerPayload:
         data, _ = _customer_data(input)  # on create, null is the same as leaving it out
-        pk, errs = await run_write(
-            info, lambda: in_api_terms(cust.create_customer(info.context.db, data))
-        )
+        pk, errs = await run_write(info, lambda: cust.create_customer(info.context.db, data))
         return CustomerPayload(customer=await _load(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -146,7 +143,7 @@ class CustomerMutation:
         async def go() -> int:
             data, clear = _customer_data(input)
             pk = field_pk(id, "Customer", "id")
-            return await in_api_terms(cust.update_customer(info.context.db, pk, data, clear=clear))
+            return await cust.update_customer(info.context.db, pk, data, clear=clear)
 
         pk, errs = await run_write(info, go)
         return CustomerPayload(customer=await _load(info, pk), user_errors=errs)

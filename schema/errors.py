@@ -8,11 +8,15 @@ scope) are GraphQL errors with a stable ``extensions.code`` (:class:`ApiCode`).
 
 Every resolver module uses the same two helpers: :func:`decode_id` for an id it was
 given and :func:`run_write` for a domain write whose failures become ``userErrors``.
+The domain names the field a failure is about in its own terms (snake_case, dotted
+indexes: ``("prices", "0", "compare_at_amount")``); :func:`run_write` answers it as the
+API input's path (``["prices", "0", "compareAtAmount"]``) by :func:`api_path`, with the
+call's ``renames`` where the API names a field otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from enum import StrEnum
 from typing import TypeVar
 
@@ -129,11 +133,57 @@ def decode_id(gid: str, type_name: str | tuple[str, ...], *path: str) -> int:
 field_pk = decode_id
 
 
+def api_name(name: str, renames: Mapping[str, str] | None = None) -> str:
+    """A domain field name as the API spells it: renamed by ``renames`` (domain name ->
+    API name, either spelling), then camelCased (``compare_at_amount`` ->
+    ``compareAtAmount``); names without ``_`` (indexes, names already in API terms,
+    ``components.0.variantId``) stay as they are."""
+    if renames:
+        name = renames.get(name, name)
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def api_path(
+    field: Sequence[str] | None,
+    renames: Mapping[str, str] | None = None,
+    depth: int | None = None,
+) -> list[str] | None:
+    """The API path of a domain error's ``field`` (None without one): each segment as
+    :func:`api_name` spells it; only the first ``depth`` segments when given (deeper
+    ones are data keys, e.g. a promotion definition's JSON; ``depth=0`` serves the
+    domain's names as they are)."""
+    if not field:
+        return None
+    cut = len(field) if depth is None else depth
+    return [*(api_name(part, renames) for part in field[:cut]), *field[cut:]]
+
+
+def api_errors(
+    exc: DomainError, renames: Mapping[str, str] | None = None, depth: int | None = None
+) -> DomainError:
+    """The same refusal (codes, messages, order), its fields as API paths."""
+    return DomainError(
+        [DomainUserError(api_path(e.field, renames, depth), e.message, e.code) for e in exc.errors]
+    )
+
+
+# The domain's ``currency`` is the inputs' ``currencyCode`` (prices, price lists,
+# promotions, shipping rates).
+CURRENCY_CODE: Mapping[str, str] = {"currency": "currencyCode"}
+
+
 async def run_write(
-    info: Info, fn: Callable[[], Awaitable[T]], *, release_reader: bool = True
+    info: Info,
+    fn: Callable[[], Awaitable[T]],
+    *,
+    renames: Mapping[str, str] | None = None,
+    depth: int | None = None,
+    release_reader: bool = True,
 ) -> tuple[T | None, list[UserError]]:
     """Run a domain write: its result and no userErrors, or None and the userErrors of
-    its :class:`DomainError` (a bad input id included, see :func:`decode_id`)."""
+    its :class:`DomainError` (a bad input id included, see :func:`decode_id`), their
+    fields as API paths (:func:`api_path` with ``renames`` and ``depth``)."""
     if release_reader:
         # Hand the read connection back before the write takes one: a request holding
         # two connections can starve the pool under load.
@@ -141,7 +191,7 @@ async def run_write(
     try:
         return await fn(), []
     except DomainError as exc:
-        return None, from_domain(exc)
+        return None, from_domain(api_errors(exc, renames, depth))
 
 
 class ApiError(GraphQLError):

@@ -22,7 +22,6 @@ from hub.domain import giftcards as gc
 from hub.domain.paging import PageRequest
 from schema.catalog import MoneyType
 from schema.errors import ApiError, UserError, field_pk, run_write
-from schema.paths import in_api_terms
 from schema.permissions import ADMIN
 from schema.relay import (
     Connection,
@@ -165,20 +164,17 @@ class GiftCardMutation:
             customer = None
             if input.customer_id is not None:
                 customer = field_pk(input.customer_id, "Customer", "customerId")
-            return await in_api_terms(
-                gc.issue(
-                    info.context.db,
-                    amount=input.amount,
-                    currency=input.currency_code,
-                    code=input.code,
-                    expires_at=input.expires_at,
-                    customer_pk=customer,
-                    reference=input.note,
-                ),
-                _ISSUE_FIELDS,
+            return await gc.issue(
+                info.context.db,
+                amount=input.amount,
+                currency=input.currency_code,
+                code=input.code,
+                expires_at=input.expires_at,
+                customer_pk=customer,
+                reference=input.note,
             )
 
-        got, errs = await run_write(info, go)
+        got, errs = await run_write(info, go, renames=_ISSUE_FIELDS)
         card, code = got if got is not None else (None, None)
         return GiftCardIssuePayload(gift_card=_shown(card), code=code, user_errors=errs)
 
@@ -188,7 +184,7 @@ class GiftCardMutation:
     )
     async def gift_card_disable(self, info: Info, id: strawberry.ID) -> GiftCardPayload:
         card, errs = await run_write(
-            info, lambda: in_api_terms(gc.disable(info.context.db, field_pk(id, "GiftCard", "id")))
+            info, lambda: gc.disable(info.context.db, field_pk(id, "GiftCard", "id"))
         )
         return GiftCardPayload(gift_card=_shown(card), user_errors=errs)
 

@@ -16,10 +16,10 @@ from strawberry.types.unset import UNSET
 from hub import ids
 from hub.domain.catalog import price_lists as pricing
 from hub.domain.paging import encode_cursor
-from schema.calls import CURRENCY_CODE, after_cursor, mapped_writer
+from schema.calls import after_cursor
 from schema.catalog.mutations import DeletePayload, delete_payload
 from schema.catalog.types import ChannelType, MoneyType, ProductVariantType
-from schema.errors import ApiError, UserError, field_pk
+from schema.errors import CURRENCY_CODE, ApiError, UserError, field_pk, run_write
 from schema.loaders import Loader
 from schema.permissions import ADMIN
 from schema.relay import (
@@ -32,8 +32,7 @@ from schema.relay import (
     staff_only,
 )
 
-# Domain error fields -> API paths: the input's currencyCode is the domain's currency.
-_write = mapped_writer(CURRENCY_CODE)
+# Writes run with renames=CURRENCY_CODE: the input's currencyCode is the domain's currency.
 
 
 def _entries_loader(info: Info, size: int, after: tuple[int, int] | None) -> Loader:
@@ -185,7 +184,9 @@ class PricingMutation:
     @strawberry.mutation(permission_classes=ADMIN)
     async def price_list_create(self, info: Info, input: PriceListInput) -> PriceListPayload:
         data, _ = _list_data(input)
-        pk, errs = await _write(info, lambda: pricing.create_price_list(info.context.db, data))
+        pk, errs = await run_write(
+            info, lambda: pricing.create_price_list(info.context.db, data), renames=CURRENCY_CODE
+        )
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
@@ -199,13 +200,15 @@ class PricingMutation:
                 info.context.db, field_pk(id, "PriceList", "id"), data, clear=clear
             )
 
-        pk, errs = await _write(info, go)
+        pk, errs = await run_write(info, go, renames=CURRENCY_CODE)
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(permission_classes=ADMIN, description="Delete a list and its entries.")
     async def price_list_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        return await delete_payload(info, id, "PriceList", pricing.delete_price_list, write=_write)
+        return await delete_payload(
+            info, id, "PriceList", pricing.delete_price_list, renames=CURRENCY_CODE
+        )
 
     @strawberry.mutation(
         permission_classes=ADMIN,
@@ -232,7 +235,7 @@ class PricingMutation:
             await pricing.set_price_list_entries(info.context.db, pk, data, replace=replace)
             return pk
 
-        pk, errs = await _write(info, go)
+        pk, errs = await run_write(info, go, renames=CURRENCY_CODE)
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 

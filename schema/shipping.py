@@ -3,10 +3,8 @@ delivery through :func:`hub.domain.shipping.shipping_options`."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from enum import Enum
-from typing import Any
 
 import strawberry
 from strawberry.types import Info
@@ -16,7 +14,6 @@ from hub.db.database import Reader
 from hub.domain import shipping
 from schema.catalog import DeletePayload, MoneyType, delete_payload
 from schema.errors import UserError, field_pk, run_write
-from schema.inventory.paths import graphql_paths
 from schema.patches import apply_given
 from schema.permissions import ADMIN
 from schema.relay import Node, is_record, register_node, staff_only
@@ -142,12 +139,6 @@ async def _rate(info: Info, pk: int | None) -> shipping.ShippingRateRecord | Non
 _FIELDS = {"zone_pk": "zoneId", "currency": "currencyCode"}
 
 
-async def _write(info: Info, fn: Callable[[], Awaitable[Any]]) -> tuple[Any, list[UserError]]:
-    """``run_write``, the errors' fields mapped to the inputs' paths."""
-    done, errs = await run_write(info, fn)
-    return done, graphql_paths(errs, _FIELDS)
-
-
 @strawberry.type
 class ShippingQuery:
     @strawberry.field(
@@ -164,8 +155,8 @@ class ShippingMutation:
     async def shipping_zone_create(
         self, info: Info, input: ShippingZoneInput
     ) -> ShippingZonePayload:
-        pk, errs = await _write(
-            info, lambda: shipping.create_zone(info.context.db, _zone_data(input))
+        pk, errs = await run_write(
+            info, lambda: shipping.create_zone(info.context.db, _zone_data(input)), renames=_FIELDS
         )
         return ShippingZonePayload(shipping_zone=await _zone(info, pk), user_errors=errs)  # type: ignore[arg-type]  # a record as its type
 
@@ -178,12 +169,12 @@ class ShippingMutation:
                 info.context.db, field_pk(id, "ShippingZone", "id"), _zone_data(input)
             )
 
-        pk, errs = await _write(info, go)
+        pk, errs = await run_write(info, go, renames=_FIELDS)
         return ShippingZonePayload(shipping_zone=await _zone(info, pk), user_errors=errs)  # type: ignore[arg-type]  # a record as its type
 
     @strawberry.mutation(permission_classes=ADMIN, description="Delete a zone and its rates.")
     async def shipping_zone_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        return await delete_payload(info, id, "ShippingZone", shipping.delete_zone, write=_write)
+        return await delete_payload(info, id, "ShippingZone", shipping.delete_zone, renames=_FIELDS)
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def shipping_rate_create(
@@ -193,7 +184,7 @@ class ShippingMutation:
             data, _ = _rate_data(input)
             return await shipping.create_rate(info.context.db, data)
 
-        pk, errs = await _write(info, go)
+        pk, errs = await run_write(info, go, renames=_FIELDS)
         return ShippingRatePayload(shipping_rate=await _rate(info, pk), user_errors=errs)  # type: ignore[arg-type]  # a record as its type
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -206,12 +197,12 @@ class ShippingMutation:
                 info.context.db, field_pk(id, "ShippingRate", "id"), data, clear=clear
             )
 
-        pk, errs = await _write(info, go)
+        pk, errs = await run_write(info, go, renames=_FIELDS)
         return ShippingRatePayload(shipping_rate=await _rate(info, pk), user_errors=errs)  # type: ignore[arg-type]  # a record as its type
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def shipping_rate_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        return await delete_payload(info, id, "ShippingRate", shipping.delete_rate, write=_write)
+        return await delete_payload(info, id, "ShippingRate", shipping.delete_rate, renames=_FIELDS)
 
 
 async def _zones_by_pks(reader: Reader, pks: list[int]) -> dict[int, shipping.ShippingZoneRecord]:

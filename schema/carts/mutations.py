@@ -13,7 +13,7 @@ from strawberry.types import Info
 from hub.auth import Principal
 from hub.domain import carts as cartsvc
 from hub.domain.catalog import ChannelRecord
-from hub.domain.errors import Code, DomainError, fail
+from hub.domain.errors import Code, fail
 from schema.carts.inputs import (
     AttributeInput,
     CartBuyerIdentityInput,
@@ -30,8 +30,7 @@ from schema.carts.inputs import (
 from schema.carts.inputs import attributes as attribute_list
 from schema.carts.inputs import delivery_groups as parse_delivery_groups
 from schema.carts.types import CartType, CartWarning, shown
-from schema.errors import UserError, from_domain
-from schema.paths import api_errors
+from schema.errors import UserError, run_write
 from schema.throttle import take
 
 Write = Callable[[cartsvc.Carts], Awaitable[Any]]
@@ -102,8 +101,8 @@ class CartDeliveryUpdatePayload(_CartPayload):
 P = TypeVar("P", bound=_CartPayload)
 
 
-def _refused(payload: type[P], exc: DomainError) -> P:
-    return payload(cart=None, user_errors=from_domain(api_errors(exc)), warnings=[])
+def _refused(payload: type[P], errors: list[UserError]) -> P:
+    return payload(cart=None, user_errors=errors, warnings=[])
 
 
 async def _run(
@@ -121,13 +120,16 @@ async def _run(
     ctx = info.context
     principal = principal or ctx.principal
     com = commerce(info)
-    try:
+
+    async def write() -> tuple[Any]:
         if token is None:
             raise fail(Code.NOT_FOUND, "no cart with that id", "cartId")
-        await ctx.reader.close()
-        got = await op(com.carts)
-    except DomainError as exc:
-        return _refused(payload, exc)
+        return (await op(com.carts),)  # a tuple: the op's own answer may be None
+
+    done, errs = await run_write(info, write)
+    if done is None:
+        return _refused(payload, errs)
+    (got,) = done
     state: cartsvc.CartState | None = None
     if isinstance(got, tuple):  # create: (the new cart as written, warnings)
         state, warnings = got
@@ -138,7 +140,7 @@ async def _run(
             com.db, state, principal, tax_engine=com.tax, channel=channel
         )
     else:
-        priced = await cartsvc.view_cart(com.db, token, principal, tax_engine=com.tax)
+        priced = await cartsvc.view_cart(com.db, _known(token), principal, tax_engine=com.tax)
     if priced is not None:
         warnings = cartsvc.change_warnings(priced, warnings)
     return payload(cart=shown(priced), user_errors=[], warnings=warnings)
@@ -150,15 +152,20 @@ class CartMutation:
     async def cart_create(self, info: Info, input: CartInput | None = None) -> CartCreatePayload:
         data = input or CartInput()
         await _count_codes(info, data.discount_codes)
-        principal = info.context.principal
-        bought = None
-        try:
+
+        async def parse() -> tuple[Any, Any, Any, Principal]:
+            principal = info.context.principal
+            bought = None
             channel = await info.context.channel()
             lines = new_lines(data.lines or [])
             if data.buyer_identity:
                 bought, principal = await buyer(info, data.buyer_identity)
-        except DomainError as exc:
-            return _refused(CartCreatePayload, exc)
+            return channel, lines, bought, principal
+
+        parsed, errs = await run_write(info, parse, release_reader=False)
+        if parsed is None:
+            return _refused(CartCreatePayload, errs)
+        channel, lines, bought, principal = parsed
         return await _run(
             info,
             CartCreatePayload,
@@ -180,11 +187,14 @@ class CartMutation:
     async def cart_lines_add(
         self, info: Info, cart_id: strawberry.ID, lines: list[CartLineInput]
     ) -> CartLinesAddPayload:
-        try:
-            parsed = new_lines(lines)
-            token = cart_token(cart_id)
-        except DomainError as exc:
-            return _refused(CartLinesAddPayload, exc)
+
+        async def parse() -> tuple[Any, str]:
+            return new_lines(lines), cart_token(cart_id)
+
+        got, errs = await run_write(info, parse, release_reader=False)
+        if got is None:
+            return _refused(CartLinesAddPayload, errs)
+        parsed, token = got
         p = info.context.principal
         return await _run(info, CartLinesAddPayload, token, lambda c: c.add_lines(token, p, parsed))
 
@@ -192,11 +202,14 @@ class CartMutation:
     async def cart_lines_update(
         self, info: Info, cart_id: strawberry.ID, lines: list[CartLineUpdateInput]
     ) -> CartLinesUpdatePayload:
-        try:
-            token = cart_token(cart_id)
-            parsed = line_updates(lines)
-        except DomainError as exc:
-            return _refused(CartLinesUpdatePayload, exc)
+
+        async def parse() -> tuple[str, Any]:
+            return cart_token(cart_id), line_updates(lines)
+
+        got, errs = await run_write(info, parse, release_reader=False)
+        if got is None:
+            return _refused(CartLinesUpdatePayload, errs)
+        token, parsed = got
         p = info.context.principal
         return await _run(
             info, CartLinesUpdatePayload, token, lambda c: c.update_lines(token, p, parsed)
@@ -206,11 +219,17 @@ class CartMutation:
     async def cart_lines_remove(
         self, info: Info, cart_id: strawberry.ID, line_ids: list[strawberry.ID]
     ) -> CartLinesRemovePayload:
-        try:
+
+        async def parse() -> tuple[str, list[int]]:
             token = cart_token(cart_id)
-            pks = [input_pk(g, "CartLine", "lineIds", str(i)) for i, g in enumerate(line_ids)]
-        except DomainError as exc:
-            return _refused(CartLinesRemovePayload, exc)
+            return token, [
+                input_pk(g, "CartLine", "lineIds", str(i)) for i, g in enumerate(line_ids)
+            ]
+
+        got, errs = await run_write(info, parse, release_reader=False)
+        if got is None:
+            return _refused(CartLinesRemovePayload, errs)
+        token, pks = got
         p = info.context.principal
         return await _run(
             info, CartLinesRemovePayload, token, lambda c: c.remove_lines(token, p, pks)
@@ -235,10 +254,10 @@ class CartMutation:
         self, info: Info, cart_id: strawberry.ID, buyer_identity: CartBuyerIdentityInput
     ) -> CartBuyerIdentityUpdatePayload:
         token = cartsvc.parse_cart_id(cart_id)
-        try:
-            bought, p = await buyer(info, buyer_identity)
-        except DomainError as exc:
-            return _refused(CartBuyerIdentityUpdatePayload, exc)
+        got, errs = await run_write(info, lambda: buyer(info, buyer_identity), release_reader=False)
+        if got is None:
+            return _refused(CartBuyerIdentityUpdatePayload, errs)
+        bought, p = got
         return await _run(
             info,
             CartBuyerIdentityUpdatePayload,
@@ -280,10 +299,13 @@ class CartMutation:
     ) -> CartDeliveryUpdatePayload:
         p = info.context.principal
         token = cartsvc.parse_cart_id(cart_id)
-        try:
-            groups = parse_delivery_groups(delivery_groups)
-        except DomainError as exc:
-            return _refused(CartDeliveryUpdatePayload, exc)
+
+        async def parse() -> list[Any]:
+            return parse_delivery_groups(delivery_groups)
+
+        groups, errs = await run_write(info, parse, release_reader=False)
+        if groups is None:
+            return _refused(CartDeliveryUpdatePayload, errs)
         return await _run(
             info,
             CartDeliveryUpdatePayload,

@@ -6,14 +6,13 @@ a payload with the changed object and `userErrors`. A failure changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import strawberry
 from strawberry.types import Info
 
 from hub.domain import catalog
-from schema.calls import CURRENCY_CODE, Write, mapped_writer
 from schema.catalog.inputs import (
     BundleComponentInput,
     ChannelInput,
@@ -28,7 +27,7 @@ from schema.catalog.inputs import (
     variant_data,
 )
 from schema.catalog.types import ChannelType, Collection, Product, ProductVariantType
-from schema.errors import UserError, field_pk, run_write
+from schema.errors import CURRENCY_CODE, UserError, field_pk, run_write
 from schema.permissions import ADMIN
 
 # ----------------------------------------------------------------------------- payloads
@@ -102,10 +101,9 @@ async def _collection_of(info: Info, pk: int | None) -> Any:
     return None if pk is None else await info.context.loaders.collection_by_id.load(pk)
 
 
-# Run a catalog write; its userErrors with API paths (PriceInput.currency is the input's
-# currencyCode). Channel writes keep their paths as they are: see
+# Catalog writes run with renames=CURRENCY_CODE (PriceInput.currency is the input's
+# currencyCode). Channel writes keep their paths as they are (depth=0): see
 # :class:`hub.domain.catalog.ChannelInput`.
-_write = mapped_writer(CURRENCY_CODE)
 
 
 async def delete_payload(
@@ -113,16 +111,19 @@ async def delete_payload(
     id: strawberry.ID,
     type_name: str,
     delete: Callable[[Any, int], Awaitable[None]],
-    write: Write = _write,
+    *,
+    renames: Mapping[str, str] | None = CURRENCY_CODE,
+    depth: int | None = None,
 ) -> DeletePayload:
-    """Delete the ``type_name`` object ``id`` names by ``delete`` (run by ``write``, the
-    calling module's, for its userErrors' paths); its id back, or the userErrors."""
+    """Delete the ``type_name`` object ``id`` names by ``delete`` (run with the calling
+    module's ``renames`` and ``depth`` for its userErrors' paths); its id back, or the
+    userErrors."""
 
-    async def go() -> str:
+    async def go() -> strawberry.ID:
         await delete(info.context.db, field_pk(id, type_name, "id"))
         return id
 
-    done, errs = await write(info, go)
+    done, errs = await run_write(info, go, renames=renames, depth=depth)
     return DeletePayload(deleted_id=done, user_errors=errs)
 
 
@@ -130,7 +131,7 @@ async def _variants_payload(
     info: Info, go: Callable[[], Awaitable[list[int]]]
 ) -> VariantPricesPayload:
     """Run a price write that returns the variants it touched; those variants, priced."""
-    pks, errs = await _write(info, go)
+    pks, errs = await run_write(info, go, renames=CURRENCY_CODE)
     variants = []
     if pks:
         await info.context.channel()
@@ -153,7 +154,7 @@ async def _collection_products(
         )
         return pk
 
-    pk, errs = await _write(info, go)
+    pk, errs = await run_write(info, go, renames=CURRENCY_CODE)
     return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
 
 
@@ -163,7 +164,7 @@ class CatalogAdminMutation:
     @strawberry.mutation(permission_classes=ADMIN)
     async def channel_create(self, info: Info, input: ChannelInput) -> ChannelPayload:
         pk, errs = await run_write(
-            info, lambda: catalog.create_channel(info.context.db, channel_data(input))
+            info, lambda: catalog.create_channel(info.context.db, channel_data(input)), depth=0
         )
         return ChannelPayload(channel=await _channel_of(info, pk), user_errors=errs)
 
@@ -176,7 +177,7 @@ class CatalogAdminMutation:
                 info.context.db, field_pk(id, "Channel", "id"), channel_data(input)
             )
 
-        pk, errs = await run_write(info, go)
+        pk, errs = await run_write(info, go, depth=0)
         return ChannelPayload(channel=await _channel_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -186,11 +187,12 @@ class CatalogAdminMutation:
     # ----- products
     @strawberry.mutation(permission_classes=ADMIN)
     async def product_create(self, info: Info, input: ProductInput) -> ProductPayload:
-        pk, errs = await _write(
+        pk, errs = await run_write(
             info,
             lambda: catalog.create_product(
                 info.context.db, product_data(input), tax_classes=_tax_classes(info)
             ),
+            renames=CURRENCY_CODE,
         )
         return ProductPayload(product=await _product_of(info, pk), user_errors=errs)
 
@@ -208,7 +210,7 @@ class CatalogAdminMutation:
                 tax_classes=_tax_classes(info),
             )
 
-        pk, errs = await _write(info, go)
+        pk, errs = await run_write(info, go, renames=CURRENCY_CODE)
         return ProductPayload(product=await _product_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -225,7 +227,7 @@ class CatalogAdminMutation:
                 info.context.db, field_pk(product_id, "Product", "productId"), variant_data(input)
             )
 
-        pk, errs = await _write(info, go)
+        pk, errs = await run_write(info, go, renames=CURRENCY_CODE)
         return ProductVariantPayload(variant=await _variant_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -237,7 +239,7 @@ class CatalogAdminMutation:
                 info.context.db, field_pk(id, "ProductVariant", "id"), variant_data(input)
             )
 
-        pk, errs = await _write(info, go)
+        pk, errs = await run_write(info, go, renames=CURRENCY_CODE)
         return ProductVariantPayload(variant=await _variant_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -261,7 +263,7 @@ class CatalogAdminMutation:
             await catalog.set_bundle_components(info.context.db, pk, comps)
             return pk
 
-        pk, errs = await _write(info, go)
+        pk, errs = await run_write(info, go, renames=CURRENCY_CODE)
         return ProductVariantPayload(variant=await _variant_of(info, pk), user_errors=errs)
 
     # ----- prices
@@ -309,7 +311,7 @@ class CatalogAdminMutation:
         async def go() -> int:
             return await catalog.create_collection(info.context.db, collection_data(input))
 
-        pk, errs = await _write(info, go)
+        pk, errs = await run_write(info, go, renames=CURRENCY_CODE)
         return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
@@ -321,7 +323,7 @@ class CatalogAdminMutation:
                 info.context.db, field_pk(id, "Collection", "id"), collection_data(input)
             )
 
-        pk, errs = await _write(info, go)
+        pk, errs = await run_write(info, go, renames=CURRENCY_CODE)
         return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)

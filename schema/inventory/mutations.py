@@ -1,6 +1,6 @@
 """Inventory mutations: the stock operations staff and connectors use, reservations,
 and locations. Each resolver decodes its input, calls one domain operation and maps
-the result (the domain's error fields to GraphQL paths: :func:`graphql_errors`)."""
+the result (the domain's error fields as GraphQL paths: :func:`schema.errors.run_write`)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,7 @@ from strawberry.types import Info
 
 from hub import ids
 from hub.domain import inventory as inv
-from hub.domain.errors import DomainError
-from schema.errors import decode_id
+from schema.errors import decode_id, run_write
 from schema.inventory.inputs import (
     AtLevelInput,
     InventoryAdjustInput,
@@ -30,7 +29,6 @@ from schema.inventory.inputs import (
     LocationInput,
     QuarantineAction,
 )
-from schema.inventory.paths import graphql_errors
 from schema.inventory.types import (
     ConnectorScope,
     InventoryPayload,
@@ -41,7 +39,6 @@ from schema.inventory.types import (
 from schema.permissions import StaffOnly
 
 WRITE: list[type[BasePermission]] = [ConnectorScope]
-
 
 
 def _level_of(input: AtLevelInput) -> tuple[int, int]:
@@ -69,13 +66,9 @@ async def _inventory_op(
     info: Info, op: Callable[[inv.Inventory], Awaitable[inv.Outcome]]
 ) -> InventoryPayload:
     service: inv.Inventory = info.context.hub.inventory
-    # Hand the read connection back before taking a write one: a request holding
-    # two connections can starve the pool under load.
-    await info.context.reader.close()
-    try:
-        out = await op(service)
-    except DomainError as exc:
-        return InventoryPayload(level=None, levels=[], user_errors=graphql_errors(exc))
+    out, errs = await run_write(info, lambda: op(service))
+    if out is None:
+        return InventoryPayload(level=None, levels=[], user_errors=errs)
     for lv in out.levels:
         info.context.loaders.levels_by_variant.clear(lv.variant_pk)
     reservation = None
@@ -288,12 +281,12 @@ class InventoryMutation:
         description="Delete an unused location (one with stock history can only be deactivated).",
     )
     async def location_delete(self, info: Info, id: strawberry.ID) -> LocationDeletePayload:
-        await info.context.reader.close()
-        try:
+        async def go() -> strawberry.ID:
             await inv.delete_location(info.context.db, decode_id(id, "Location", "id"))
-        except DomainError as exc:
-            return LocationDeletePayload(deleted_id=None, user_errors=graphql_errors(exc))
-        return LocationDeletePayload(deleted_id=id, user_errors=[])
+            return id
+
+        done, errs = await run_write(info, go)
+        return LocationDeletePayload(deleted_id=done, user_errors=errs)
 
     @strawberry.mutation(permission_classes=[StaffOnly])
     async def location_update(
@@ -312,11 +305,9 @@ async def _location_write(
     info: Info, write: Callable[[], Awaitable[int]], *, updated: bool = False
 ) -> LocationPayload:
     """Run a location write; the location as it is now, or the userErrors."""
-    await info.context.reader.close()
-    try:
-        pk = await write()
-    except DomainError as exc:
-        return LocationPayload(location=None, user_errors=graphql_errors(exc))
+    pk, errs = await run_write(info, write)
+    if pk is None:
+        return LocationPayload(location=None, user_errors=errs)
     if updated:
         info.context.loaders.location_by_id.clear(pk)
     return LocationPayload(

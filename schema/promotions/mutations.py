@@ -19,9 +19,8 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from hub.domain import promotions as admin
-from schema.calls import CURRENCY_CODE, mapped_writer
 from schema.catalog import DeletePayload, delete_payload
-from schema.errors import UserError, field_pk
+from schema.errors import CURRENCY_CODE, UserError, field_pk, run_write
 from schema.permissions import ADMIN
 from schema.promotions.types import (
     DiscountCodeType,
@@ -31,9 +30,9 @@ from schema.promotions.types import (
     promotion_by_pk,
 )
 
-# Domain error fields -> API paths: the input's currencyCode is the domain's currency;
-# below the first segment are a definition's own JSON keys, shown as they are.
-_write = mapped_writer(CURRENCY_CODE, depth=1)
+# Writes run with renames=CURRENCY_CODE (the input's currencyCode is the domain's
+# currency) and depth=1 (below the first segment are a definition's own JSON keys,
+# shown as they are).
 
 
 # ------------------------------------------------------------------- inputs
@@ -114,8 +113,11 @@ class DiscountCodesGeneratePayload:
 class PromotionMutation:
     @strawberry.mutation(permission_classes=ADMIN)
     async def promotion_create(self, info: Info, input: PromotionInput) -> PromotionPayload:
-        pk, errs = await _write(
-            info, lambda: admin.create_promotion(info.context.db, _input(input))
+        pk, errs = await run_write(
+            info,
+            lambda: admin.create_promotion(info.context.db, _input(input)),
+            renames=CURRENCY_CODE,
+            depth=1,
         )
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return PromotionPayload(promotion=await promotion_by_pk(info, pk), user_errors=errs)  # type: ignore[arg-type]
@@ -129,7 +131,7 @@ class PromotionMutation:
                 info.context.db, field_pk(id, "Promotion", "id"), _input(input)
             )
 
-        pk, errs = await _write(info, go)
+        pk, errs = await run_write(info, go, renames=CURRENCY_CODE, depth=1)
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return PromotionPayload(promotion=await promotion_by_pk(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
@@ -138,7 +140,9 @@ class PromotionMutation:
         description="Delete a promotion never used on an order (else IN_USE: archive it).",
     )
     async def promotion_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
-        return await delete_payload(info, id, "Promotion", admin.delete_promotion, write=_write)
+        return await delete_payload(
+            info, id, "Promotion", admin.delete_promotion, renames=CURRENCY_CODE, depth=1
+        )
 
     @strawberry.mutation(permission_classes=ADMIN)
     async def discount_code_create(
@@ -156,7 +160,7 @@ class PromotionMutation:
                 usage_limit,
             )
 
-        pk, errs = await _write(info, go)
+        pk, errs = await run_write(info, go, renames=CURRENCY_CODE, depth=1)
         rec = None
         if pk is not None:
             rec = (await admin.codes_by_pks(info.context.reader, [pk])).get(pk)
@@ -186,7 +190,7 @@ class PromotionMutation:
                 info.context.db, pk, count, prefix=prefix, length=length, usage_limit=usage_limit
             )
 
-        codes, errs = await _write(info, go)
+        codes, errs = await run_write(info, go, renames=CURRENCY_CODE, depth=1)
         promotion = await promotion_by_pk(info, pk_holder[0]) if codes else None
         return DiscountCodesGeneratePayload(
             # mypy is told to ignore the next line: a record stands in for the type it resolves to

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from schema.calls import camel, graphql_path
+from schema.errors import api_name as camel
+from schema.errors import api_path as graphql_path
 
 
 def test_camel_leaves_api_names_and_indexes_alone() -> None:

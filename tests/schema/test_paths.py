@@ -4,7 +4,7 @@ GraphQL input paths."""
 from __future__ import annotations
 
 from hub.domain.errors import Code, DomainError, fail
-from schema.paths import api_errors, api_name, api_path
+from schema.errors import api_errors, api_name, api_path
 
 
 def test_snake_case_names_become_camel_case_and_the_rest_stays() -> None:
