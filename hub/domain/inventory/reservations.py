@@ -2,7 +2,7 @@
 them), released, or expire.
 
 One operation reserves (:func:`reserve`), in one of two strategies that write the same
-rows, ledger lines and events (``tests/domain/test_reservation_strategies.py`` runs both
+rows, ledger lines and events (``tests/domain/inventory/test_reservation_strategies.py`` runs both
 on the same inputs and compares):
 
 - ``GENERAL``: :func:`hub.domain.inventory.changes.apply_change` per variant (a bundle
