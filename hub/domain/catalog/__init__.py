@@ -16,9 +16,19 @@ with stable codes; nothing is written on error.
 
 from hub.domain.catalog._checks import slugify
 from hub.domain.catalog.availability import attach_availability, available_products_clause
-from hub.domain.catalog.channels import ChannelInput, create_channel, delete_channel, update_channel
+from hub.domain.catalog.channels import (
+    ChannelInput,
+    change_channel,
+    create_channel,
+    delete_channel,
+    insert_channel,
+    remove_channel,
+    update_channel,
+)
 from hub.domain.catalog.collections import (
     CollectionInput,
+    add_to_collection,
+    change_collection,
     collection_add_products,
     collection_by_handle,
     collection_remove_products,
@@ -26,8 +36,11 @@ from hub.domain.catalog.collections import (
     collections_by_products,
     create_collection,
     delete_collection,
+    insert_collection,
     list_collections,
     products_in_collections,
+    remove_collection,
+    remove_from_collection,
     update_collection,
 )
 from hub.domain.catalog.errors import CatalogCode
@@ -132,10 +145,13 @@ __all__ = [
     "Seo",
     "VariantInput",
     "VariantRecord",
+    "add_to_collection",
     "attach_availability",
     "attributes_by_products",
     "available_products_clause",
     "bundle_components_by_variants",
+    "change_channel",
+    "change_collection",
     "channel_by_handle",
     "channel_handles",
     "channels_by_pks",
@@ -159,6 +175,8 @@ __all__ = [
     "delete_variant",
     "entries_for_lists",
     "handle_key",
+    "insert_channel",
+    "insert_collection",
     "list_channels",
     "list_collections",
     "list_price_lists",
@@ -169,6 +187,9 @@ __all__ = [
     "products_in_collections",
     "quote_prices",
     "refresh_price_ranges",
+    "remove_channel",
+    "remove_collection",
+    "remove_from_collection",
     "search_text",
     "set_bundle_components",
     "set_price_list_entries",

@@ -443,7 +443,8 @@ async def update_price_list(
 
 
 async def delete_price_list(db: Database, pk: int) -> None:
-    await delete_row(db, lists_t, pk, "price list")
+    async with db.transaction() as conn:
+        await delete_row(conn, lists_t, pk, "price list")
 
 
 @dataclass
