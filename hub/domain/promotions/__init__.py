@@ -62,6 +62,8 @@ from .discount_codes import (
     codes_by_promotions,
     create_code,
     generate_codes,
+    insert_code,
+    insert_codes,
     random_codes,
 )
 from .engine import apply
@@ -145,6 +147,8 @@ __all__ = [
     "explain_code",
     "from_dict",
     "generate_codes",
+    "insert_code",
+    "insert_codes",
     "insert_promotion",
     "list_promotions",
     "normalize_code",
