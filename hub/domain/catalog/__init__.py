@@ -59,7 +59,14 @@ from hub.domain.catalog.price_lists import (
     set_price_list_entries,
     update_price_list,
 )
-from hub.domain.catalog.prices import PriceInput, delete_prices, refresh_price_ranges, set_prices
+from hub.domain.catalog.prices import (
+    PriceInput,
+    delete_prices,
+    refresh_price_ranges,
+    remove_prices,
+    set_prices,
+    upsert_prices,
+)
 from hub.domain.catalog.products import (
     AttributeInput,
     MediaInput,
@@ -190,6 +197,7 @@ __all__ = [
     "remove_channel",
     "remove_collection",
     "remove_from_collection",
+    "remove_prices",
     "search_text",
     "set_bundle_components",
     "set_price_list_entries",
@@ -201,6 +209,7 @@ __all__ = [
     "update_price_list",
     "update_product",
     "update_variant",
+    "upsert_prices",
     "variant_pks_by_skus",
     "variants_by_pks",
     "variants_by_products",
