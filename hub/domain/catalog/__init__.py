@@ -104,8 +104,11 @@ from hub.domain.catalog.records import (
 from hub.domain.catalog.search import ProductFilters, list_products, search_text
 from hub.domain.catalog.variants import (
     VariantInput,
+    change_variant,
     create_variant,
     delete_variant,
+    insert_variant,
+    remove_variant,
     set_bundle_components,
     update_variant,
 )
@@ -159,6 +162,7 @@ __all__ = [
     "bundle_components_by_variants",
     "change_channel",
     "change_collection",
+    "change_variant",
     "channel_by_handle",
     "channel_handles",
     "channels_by_pks",
@@ -184,6 +188,7 @@ __all__ = [
     "handle_key",
     "insert_channel",
     "insert_collection",
+    "insert_variant",
     "list_channels",
     "list_collections",
     "list_price_lists",
@@ -198,6 +203,7 @@ __all__ = [
     "remove_collection",
     "remove_from_collection",
     "remove_prices",
+    "remove_variant",
     "search_text",
     "set_bundle_components",
     "set_price_list_entries",
