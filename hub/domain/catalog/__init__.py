@@ -72,9 +72,11 @@ from hub.domain.catalog.products import (
     MediaInput,
     OptionInput,
     ProductInput,
+    change_product,
     check_product_update,
     create_product,
     delete_product,
+    remove_product,
     update_product,
 )
 from hub.domain.catalog.reads import (
@@ -162,6 +164,7 @@ __all__ = [
     "bundle_components_by_variants",
     "change_channel",
     "change_collection",
+    "change_product",
     "change_variant",
     "channel_by_handle",
     "channel_handles",
@@ -203,6 +206,7 @@ __all__ = [
     "remove_collection",
     "remove_from_collection",
     "remove_prices",
+    "remove_product",
     "remove_variant",
     "search_text",
     "set_bundle_components",

@@ -261,6 +261,48 @@ def check_product_update(data: ProductInput) -> None:
         )
 
 
+async def change_product(conn: AsyncConnection, pk: int, data: ProductInput) -> int:
+    """Change the given fields of product ``pk`` (checked; see :func:`update_product`),
+    in the caller's transaction."""
+    row = (await conn.execute(select(products_t).where(products_t.c.id == pk))).first()
+    if row is None:
+        raise fail(CatalogCode.NOT_FOUND, "product not found", "id")
+    values: dict[str, Any] = {}
+    for name in (
+        "handle",
+        "title",
+        "description",
+        "vendor",
+        "product_type",
+        "tax_class",
+        "status",
+        "seo_title",
+        "seo_description",
+    ):
+        v = getattr(data, name)
+        if v is not None:
+            values[name] = v
+    if data.media is not None:
+        values["media"] = [{"url": m.url, "alt": m.alt} for m in data.media]
+    if data.tags is not None:
+        values["tags"] = list(dict.fromkeys(data.tags))
+    if data.options is not None:
+        new_opts = [{"name": o.name, "values": list(o.values)} for o in data.options]
+        await _check_options_keep_variants(conn, pk, new_opts)
+        values["options"] = new_opts
+    values["updated_at"] = utc_now()
+    try:
+        await conn.execute(update(products_t).where(products_t.c.id == pk).values(**values))
+    except IntegrityError as exc:
+        raise translate_integrity(exc, "handle", "handle") from None
+    if data.tags is not None:
+        await _replace_tags(conn, pk, values["tags"])
+    if data.attributes is not None:
+        await _replace_attributes(conn, pk, data.attributes)
+    await refresh_search_text(conn, pk)
+    return pk
+
+
 async def update_product(
     db: Database, pk: int, data: ProductInput, *, tax_classes: frozenset[str] | None = None
 ) -> int:
@@ -269,42 +311,7 @@ async def update_product(
     _validate_product(errs, data, tax_classes)
     errs.raise_if_any()
     async with db.transaction() as conn:
-        row = (await conn.execute(select(products_t).where(products_t.c.id == pk))).first()
-        if row is None:
-            raise fail(CatalogCode.NOT_FOUND, "product not found", "id")
-        values: dict[str, Any] = {}
-        for name in (
-            "handle",
-            "title",
-            "description",
-            "vendor",
-            "product_type",
-            "tax_class",
-            "status",
-            "seo_title",
-            "seo_description",
-        ):
-            v = getattr(data, name)
-            if v is not None:
-                values[name] = v
-        if data.media is not None:
-            values["media"] = [{"url": m.url, "alt": m.alt} for m in data.media]
-        if data.tags is not None:
-            values["tags"] = list(dict.fromkeys(data.tags))
-        if data.options is not None:
-            new_opts = [{"name": o.name, "values": list(o.values)} for o in data.options]
-            await _check_options_keep_variants(conn, pk, new_opts)
-            values["options"] = new_opts
-        values["updated_at"] = utc_now()
-        try:
-            await conn.execute(update(products_t).where(products_t.c.id == pk).values(**values))
-        except IntegrityError as exc:
-            raise translate_integrity(exc, "handle", "handle") from None
-        if data.tags is not None:
-            await _replace_tags(conn, pk, values["tags"])
-        if data.attributes is not None:
-            await _replace_attributes(conn, pk, data.attributes)
-        await refresh_search_text(conn, pk)
+        await change_product(conn, pk, data)
     return pk
 
 
@@ -330,18 +337,24 @@ async def _check_options_keep_variants(
             )
 
 
+async def remove_product(conn: AsyncConnection, pk: int) -> None:
+    """Delete product ``pk`` unless a bundle holds one of its variants, in the caller's
+    transaction."""
+    used = (
+        await conn.execute(
+            select(variants_t.c.sku)
+            .join(bundle_t, bundle_t.c.component_variant_id == variants_t.c.id)
+            .where(variants_t.c.product_id == pk)
+            .limit(1)
+        )
+    ).first()
+    if used is not None:
+        raise fail(CatalogCode.IN_USE, f"variant {used.sku!r} is a component of a bundle", "id")
+    res = await conn.execute(delete(products_t).where(products_t.c.id == pk))
+    if res.rowcount == 0:
+        raise fail(CatalogCode.NOT_FOUND, "product not found", "id")
+
+
 async def delete_product(db: Database, pk: int) -> None:
     async with db.transaction() as conn:
-        used = (
-            await conn.execute(
-                select(variants_t.c.sku)
-                .join(bundle_t, bundle_t.c.component_variant_id == variants_t.c.id)
-                .where(variants_t.c.product_id == pk)
-                .limit(1)
-            )
-        ).first()
-        if used is not None:
-            raise fail(CatalogCode.IN_USE, f"variant {used.sku!r} is a component of a bundle", "id")
-        res = await conn.execute(delete(products_t).where(products_t.c.id == pk))
-        if res.rowcount == 0:
-            raise fail(CatalogCode.NOT_FOUND, "product not found", "id")
+        await remove_product(conn, pk)
