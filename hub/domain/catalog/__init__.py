@@ -114,6 +114,7 @@ from hub.domain.catalog.variants import (
     delete_variant,
     insert_variant,
     remove_variant,
+    replace_bundle_components,
     set_bundle_components,
     update_variant,
 )
@@ -213,6 +214,7 @@ __all__ = [
     "remove_prices",
     "remove_product",
     "remove_variant",
+    "replace_bundle_components",
     "search_text",
     "set_bundle_components",
     "set_price_list_entries",

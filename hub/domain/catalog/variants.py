@@ -207,6 +207,57 @@ async def delete_variant(db: Database, pk: int) -> None:
         await remove_variant(conn, pk)
 
 
+async def replace_bundle_components(
+    conn: AsyncConnection, bundle_pk: int, components: Sequence[tuple[int, int]]
+) -> None:
+    """Make variant ``bundle_pk`` a bundle of the checked (component variant, quantity)
+    pairs (see :func:`set_bundle_components`; empty unbundles), in the caller's
+    transaction."""
+    seen = {cpk for cpk, _ in components}
+    found = set(
+        (
+            await conn.execute(
+                select(variants_t.c.id, variants_t.c.is_bundle).where(
+                    variants_t.c.id.in_([bundle_pk, *seen])
+                )
+            )
+        ).all()
+    )
+    found_pks = {r[0] for r in found}
+    if bundle_pk not in found_pks:
+        raise fail(CatalogCode.NOT_FOUND, "variant not found", "variant_id")
+    for i, (cpk, _) in enumerate(components):
+        if cpk not in found_pks:
+            raise fail(CatalogCode.NOT_FOUND, "component variant not found", "components", str(i))
+    if any(r[1] for r in found if r[0] != bundle_pk):
+        raise fail(CatalogCode.INVALID, "a bundle can't contain another bundle", "components")
+    if (
+        components
+        and (
+            await conn.execute(
+                select(bundle_t.c.bundle_variant_id)
+                .where(bundle_t.c.component_variant_id == bundle_pk)
+                .limit(1)
+            )
+        ).first()
+    ):
+        raise fail(
+            CatalogCode.IN_USE, "the variant is itself a component of a bundle", "variant_id"
+        )
+    await conn.execute(delete(bundle_t).where(bundle_t.c.bundle_variant_id == bundle_pk))
+    if components:
+        await conn.execute(
+            insert(bundle_t),
+            [
+                {"bundle_variant_id": bundle_pk, "component_variant_id": c, "quantity": q}
+                for c, q in components
+            ],
+        )
+    await conn.execute(
+        update(variants_t).where(variants_t.c.id == bundle_pk).values(is_bundle=bool(components))
+    )
+
+
 async def set_bundle_components(
     db: Database, bundle_pk: int, components: Sequence[tuple[int, int]]
 ) -> None:
@@ -225,49 +276,4 @@ async def set_bundle_components(
         seen.add(cpk)
     errs.raise_if_any()
     async with db.transaction() as conn:
-        found = set(
-            (
-                await conn.execute(
-                    select(variants_t.c.id, variants_t.c.is_bundle).where(
-                        variants_t.c.id.in_([bundle_pk, *seen])
-                    )
-                )
-            ).all()
-        )
-        found_pks = {r[0] for r in found}
-        if bundle_pk not in found_pks:
-            raise fail(CatalogCode.NOT_FOUND, "variant not found", "variant_id")
-        for i, (cpk, _) in enumerate(components):
-            if cpk not in found_pks:
-                raise fail(
-                    CatalogCode.NOT_FOUND, "component variant not found", "components", str(i)
-                )
-        if any(r[1] for r in found if r[0] != bundle_pk):
-            raise fail(CatalogCode.INVALID, "a bundle can't contain another bundle", "components")
-        if (
-            components
-            and (
-                await conn.execute(
-                    select(bundle_t.c.bundle_variant_id)
-                    .where(bundle_t.c.component_variant_id == bundle_pk)
-                    .limit(1)
-                )
-            ).first()
-        ):
-            raise fail(
-                CatalogCode.IN_USE, "the variant is itself a component of a bundle", "variant_id"
-            )
-        await conn.execute(delete(bundle_t).where(bundle_t.c.bundle_variant_id == bundle_pk))
-        if components:
-            await conn.execute(
-                insert(bundle_t),
-                [
-                    {"bundle_variant_id": bundle_pk, "component_variant_id": c, "quantity": q}
-                    for c, q in components
-                ],
-            )
-        await conn.execute(
-            update(variants_t)
-            .where(variants_t.c.id == bundle_pk)
-            .values(is_bundle=bool(components))
-        )
+        await replace_bundle_components(conn, bundle_pk, components)
