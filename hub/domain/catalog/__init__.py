@@ -79,6 +79,7 @@ from hub.domain.catalog.products import (
     check_product_update,
     create_product,
     delete_product,
+    insert_product,
     remove_product,
     update_product,
 )
@@ -197,6 +198,7 @@ __all__ = [
     "insert_channel",
     "insert_collection",
     "insert_price_list",
+    "insert_product",
     "insert_variant",
     "list_channels",
     "list_collections",

@@ -201,6 +201,43 @@ async def _replace_attributes(
         )
 
 
+async def insert_product(conn: AsyncConnection, data: ProductInput) -> int:
+    """Insert a product of checked ``data`` (see :func:`create_product`) with its tags,
+    attributes and variants, in the caller's transaction."""
+    options = [{"name": o.name, "values": list(o.values)} for o in data.options or []]
+    variants = data.variants or []
+    handle = data.handle or slugify(data.title or "")
+    tags = list(dict.fromkeys(data.tags or []))
+    now = utc_now()
+    pk = await insert_row(
+        conn,
+        products_t,
+        {
+            "handle": handle,
+            "title": data.title,
+            "description": data.description or "",
+            "vendor": data.vendor or "",
+            "product_type": data.product_type or "",
+            "tax_class": data.tax_class or DEFAULT_TAX_CLASS,
+            "status": data.status or "DRAFT",
+            "options": options,
+            "tags": tags,
+            "media": [{"url": m.url, "alt": m.alt} for m in data.media or []],
+            "seo_title": data.seo_title,
+            "seo_description": data.seo_description,
+            "search_text": "",
+            "units_sold": 0,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    await _replace_tags(conn, pk, tags)
+    await _replace_attributes(conn, pk, data.attributes or [])
+    await insert_variants(conn, pk, variants)
+    await refresh_search_text(conn, pk)
+    return pk
+
+
 async def create_product(
     db: Database, data: ProductInput, *, tax_classes: frozenset[str] | None = None
 ) -> int:
@@ -220,37 +257,8 @@ async def create_product(
     if len(set(combos)) != len(combos):
         errs.add(CatalogCode.TAKEN, "two variants have the same option values", "variants")
     errs.raise_if_any()
-    handle = data.handle or slugify(data.title or "")
-    tags = list(dict.fromkeys(data.tags or []))
-    now = utc_now()
     async with db.transaction() as conn:
-        pk = await insert_row(
-            conn,
-            products_t,
-            {
-                "handle": handle,
-                "title": data.title,
-                "description": data.description or "",
-                "vendor": data.vendor or "",
-                "product_type": data.product_type or "",
-                "tax_class": data.tax_class or DEFAULT_TAX_CLASS,
-                "status": data.status or "DRAFT",
-                "options": options,
-                "tags": tags,
-                "media": [{"url": m.url, "alt": m.alt} for m in data.media or []],
-                "seo_title": data.seo_title,
-                "seo_description": data.seo_description,
-                "search_text": "",
-                "units_sold": 0,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-        await _replace_tags(conn, pk, tags)
-        await _replace_attributes(conn, pk, data.attributes or [])
-        await insert_variants(conn, pk, variants)
-        await refresh_search_text(conn, pk)
-    return pk
+        return await insert_product(conn, data)
 
 
 def check_product_update(data: ProductInput) -> None:
