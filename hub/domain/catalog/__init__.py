@@ -16,9 +16,19 @@ with stable codes; nothing is written on error.
 
 from hub.domain.catalog._checks import slugify
 from hub.domain.catalog.availability import attach_availability, available_products_clause
-from hub.domain.catalog.channels import ChannelInput, create_channel, delete_channel, update_channel
+from hub.domain.catalog.channels import (
+    ChannelInput,
+    change_channel,
+    create_channel,
+    delete_channel,
+    insert_channel,
+    remove_channel,
+    update_channel,
+)
 from hub.domain.catalog.collections import (
     CollectionInput,
+    add_to_collection,
+    change_collection,
     collection_add_products,
     collection_by_handle,
     collection_remove_products,
@@ -26,8 +36,11 @@ from hub.domain.catalog.collections import (
     collections_by_products,
     create_collection,
     delete_collection,
+    insert_collection,
     list_collections,
     products_in_collections,
+    remove_collection,
+    remove_from_collection,
     update_collection,
 )
 from hub.domain.catalog.errors import CatalogCode
@@ -37,24 +50,37 @@ from hub.domain.catalog.price_lists import (
     PriceListInput,
     PriceListRecord,
     PriceQuote,
+    change_price_list,
     create_price_list,
     delete_price_list,
     entries_for_lists,
+    insert_price_list,
     list_price_lists,
     price_lists_by_pks,
     quote_prices,
     set_price_list_entries,
     update_price_list,
+    upsert_price_list_entries,
 )
-from hub.domain.catalog.prices import PriceInput, delete_prices, refresh_price_ranges, set_prices
+from hub.domain.catalog.prices import (
+    PriceInput,
+    delete_prices,
+    refresh_price_ranges,
+    remove_prices,
+    set_prices,
+    upsert_prices,
+)
 from hub.domain.catalog.products import (
     AttributeInput,
     MediaInput,
     OptionInput,
     ProductInput,
+    change_product,
     check_product_update,
     create_product,
     delete_product,
+    insert_product,
+    remove_product,
     update_product,
 )
 from hub.domain.catalog.reads import (
@@ -84,8 +110,12 @@ from hub.domain.catalog.records import (
 from hub.domain.catalog.search import ProductFilters, list_products, search_text
 from hub.domain.catalog.variants import (
     VariantInput,
+    change_variant,
     create_variant,
     delete_variant,
+    insert_variant,
+    remove_variant,
+    replace_bundle_components,
     set_bundle_components,
     update_variant,
 )
@@ -132,10 +162,16 @@ __all__ = [
     "Seo",
     "VariantInput",
     "VariantRecord",
+    "add_to_collection",
     "attach_availability",
     "attributes_by_products",
     "available_products_clause",
     "bundle_components_by_variants",
+    "change_channel",
+    "change_collection",
+    "change_price_list",
+    "change_product",
+    "change_variant",
     "channel_by_handle",
     "channel_handles",
     "channels_by_pks",
@@ -159,6 +195,11 @@ __all__ = [
     "delete_variant",
     "entries_for_lists",
     "handle_key",
+    "insert_channel",
+    "insert_collection",
+    "insert_price_list",
+    "insert_product",
+    "insert_variant",
     "list_channels",
     "list_collections",
     "list_price_lists",
@@ -169,6 +210,13 @@ __all__ = [
     "products_in_collections",
     "quote_prices",
     "refresh_price_ranges",
+    "remove_channel",
+    "remove_collection",
+    "remove_from_collection",
+    "remove_prices",
+    "remove_product",
+    "remove_variant",
+    "replace_bundle_components",
     "search_text",
     "set_bundle_components",
     "set_price_list_entries",
@@ -180,6 +228,8 @@ __all__ = [
     "update_price_list",
     "update_product",
     "update_variant",
+    "upsert_price_list_entries",
+    "upsert_prices",
     "variant_pks_by_skus",
     "variants_by_pks",
     "variants_by_products",

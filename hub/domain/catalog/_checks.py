@@ -12,7 +12,6 @@ from sqlalchemy import Column, String, Table, delete, insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.db.database import Database
 from hub.domain.catalog.errors import CatalogCode
 from hub.domain.channels import HANDLE_RE
 from hub.domain.errors import DomainError, Errors, fail, refused_write
@@ -22,12 +21,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-async def delete_row(db: Database, table: Table, pk: int, what: str) -> None:
-    """Delete the ``table`` row ``pk`` in its own transaction, or NOT_FOUND on ``id``."""
-    async with db.transaction() as conn:
-        res = await conn.execute(delete(table).where(table.c.id == pk))
-        if res.rowcount == 0:
-            raise fail(CatalogCode.NOT_FOUND, f"{what} not found", "id")
+async def delete_row(conn: AsyncConnection, table: Table, pk: int, what: str) -> None:
+    """Delete the ``table`` row ``pk`` in the caller's transaction, or NOT_FOUND on
+    ``id``."""
+    res = await conn.execute(delete(table).where(table.c.id == pk))
+    if res.rowcount == 0:
+        raise fail(CatalogCode.NOT_FOUND, f"{what} not found", "id")
 
 
 def column_length(column: Column[Any]) -> int:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.database import Database
 from hub.db.tables import channels_t, prices_t
@@ -54,24 +56,64 @@ def _validate_channel(errs: Errors, data: ChannelInput) -> None:
         )
 
 
+async def insert_channel(conn: AsyncConnection, data: ChannelInput) -> int:
+    """Insert a channel of checked ``data`` (see :func:`create_channel`), in the
+    caller's transaction."""
+    return await insert_row(
+        conn,
+        channels_t,
+        {
+            "handle": data.handle,
+            "name": data.name,
+            "currency": data.currency,
+            "default_country": data.default_country,
+            "tax_inclusive": bool(data.tax_inclusive),
+            "created_at": utc_now(),
+        },
+    )
+
+
+async def change_channel(conn: AsyncConnection, pk: int, values: dict[str, Any]) -> int:
+    """Change channel ``pk`` to checked ``values``, in the caller's transaction; its
+    currency only while it has no prices."""
+    row = (await conn.execute(select(channels_t).where(channels_t.c.id == pk))).first()
+    if row is None:
+        raise fail(CatalogCode.NOT_FOUND, "channel not found", "id")
+    if "currency" in values and values["currency"] != row.currency:
+        priced = await conn.scalar(
+            select(func.count()).select_from(prices_t).where(prices_t.c.channel_id == pk)
+        )
+        if priced:
+            raise fail(
+                CatalogCode.CURRENCY_MISMATCH,
+                f"the channel has {priced} prices in {row.currency}; remove them before "
+                "changing its currency",
+                "currency",
+            )
+    if values:
+        try:
+            await conn.execute(update(channels_t).where(channels_t.c.id == pk).values(**values))
+        except IntegrityError as exc:
+            raise translate_integrity(exc, "handle", "handle") from None
+    return pk
+
+
+async def remove_channel(conn: AsyncConnection, pk: int) -> None:
+    """Delete channel ``pk``, in the caller's transaction."""
+    await delete_row(conn, channels_t, pk, "channel")
+
+
+# --------------------------------------------------------------------------- services
+# Each checks its input, opens the transaction, runs the operation and commits.
+
+
 async def create_channel(db: Database, data: ChannelInput) -> int:
     errs = Errors()
     errs.require(data, ("handle", "name", "currency", "default_country"))
     _validate_channel(errs, data)
     errs.raise_if_any()
     async with db.transaction() as conn:
-        return await insert_row(
-            conn,
-            channels_t,
-            {
-                "handle": data.handle,
-                "name": data.name,
-                "currency": data.currency,
-                "default_country": data.default_country,
-                "tax_inclusive": bool(data.tax_inclusive),
-                "created_at": utc_now(),
-            },
-        )
+        return await insert_channel(conn, data)
 
 
 async def update_channel(db: Database, pk: int, data: ChannelInput) -> int:
@@ -80,27 +122,10 @@ async def update_channel(db: Database, pk: int, data: ChannelInput) -> int:
     errs.raise_if_any()
     values = {k: v for k, v in vars(data).items() if v is not None}
     async with db.transaction() as conn:
-        row = (await conn.execute(select(channels_t).where(channels_t.c.id == pk))).first()
-        if row is None:
-            raise fail(CatalogCode.NOT_FOUND, "channel not found", "id")
-        if "currency" in values and values["currency"] != row.currency:
-            priced = await conn.scalar(
-                select(func.count()).select_from(prices_t).where(prices_t.c.channel_id == pk)
-            )
-            if priced:
-                raise fail(
-                    CatalogCode.CURRENCY_MISMATCH,
-                    f"the channel has {priced} prices in {row.currency}; remove them before "
-                    "changing its currency",
-                    "currency",
-                )
-        if values:
-            try:
-                await conn.execute(update(channels_t).where(channels_t.c.id == pk).values(**values))
-            except IntegrityError as exc:
-                raise translate_integrity(exc, "handle", "handle") from None
+        await change_channel(conn, pk, values)
     return pk
 
 
 async def delete_channel(db: Database, pk: int) -> None:
-    await delete_row(db, channels_t, pk, "channel")
+    async with db.transaction() as conn:
+        await remove_channel(conn, pk)

@@ -68,29 +68,6 @@ class CollectionInput:
     product_pks: list[int] | None = None
 
 
-async def create_collection(db: Database, data: CollectionInput) -> int:
-    errs = Errors()
-    if not data.title:
-        errs.add(CatalogCode.BLANK, "title is required", "title")
-    check_handle(errs, data.handle, "handle")
-    check_text(errs, data.title, "title", required=True)
-    errs.raise_if_any()
-    async with db.transaction() as conn:
-        pk = await insert_row(
-            conn,
-            collections_t,
-            {
-                "handle": data.handle or slugify(data.title or ""),
-                "title": data.title,
-                "description": data.description or "",
-                "created_at": utc_now(),
-            },
-        )
-        if data.product_pks:
-            await _add_to_collection(conn, pk, data.product_pks)
-        return pk
-
-
 async def _require_collection(conn: AsyncConnection, pk: int) -> None:
     found = await conn.execute(select(collections_t.c.id).where(collections_t.c.id == pk))
     if found.first() is None:
@@ -135,54 +112,117 @@ async def _add_to_collection(conn: AsyncConnection, pk: int, product_pks: Sequen
         )
 
 
+async def insert_collection(conn: AsyncConnection, data: CollectionInput) -> int:
+    """Insert a collection of checked ``data`` (see :func:`create_collection`) with its
+    products, in the caller's transaction."""
+    pk = await insert_row(
+        conn,
+        collections_t,
+        {
+            "handle": data.handle or slugify(data.title or ""),
+            "title": data.title,
+            "description": data.description or "",
+            "created_at": utc_now(),
+        },
+    )
+    if data.product_pks:
+        await _add_to_collection(conn, pk, data.product_pks)
+    return pk
+
+
+async def change_collection(conn: AsyncConnection, pk: int, data: CollectionInput) -> int:
+    """Change the given fields of collection ``pk`` (checked; see
+    :func:`update_collection`), in the caller's transaction; ``product_pks`` replaces
+    its products."""
+    values = {
+        k: v
+        for k, v in (
+            ("handle", data.handle),
+            ("title", data.title),
+            ("description", data.description),
+        )
+        if v is not None
+    }
+    await _require_collection(conn, pk)
+    if values:
+        try:
+            await conn.execute(
+                update(collections_t).where(collections_t.c.id == pk).values(**values)
+            )
+        except IntegrityError as exc:
+            raise translate_integrity(exc, "handle", "handle") from None
+    if data.product_pks is not None:
+        await conn.execute(delete(coll_products_t).where(coll_products_t.c.collection_id == pk))
+        await _add_to_collection(conn, pk, data.product_pks)
+    return pk
+
+
+async def remove_collection(conn: AsyncConnection, pk: int) -> None:
+    """Delete collection ``pk``, in the caller's transaction."""
+    await delete_row(conn, collections_t, pk, "collection")
+
+
+async def add_to_collection(conn: AsyncConnection, pk: int, product_pks: Sequence[int]) -> None:
+    """Append the products ``product_pks`` (those not in it yet) to collection ``pk``,
+    in the caller's transaction."""
+    await _require_collection(conn, pk)
+    await _add_to_collection(conn, pk, product_pks)
+
+
+async def remove_from_collection(
+    conn: AsyncConnection, pk: int, product_pks: Sequence[int]
+) -> None:
+    """Take the products ``product_pks`` out of collection ``pk``, in the caller's
+    transaction."""
+    await _require_collection(conn, pk)
+    await conn.execute(
+        delete(coll_products_t).where(
+            coll_products_t.c.collection_id == pk,
+            coll_products_t.c.product_id.in_(list(product_pks)),
+        )
+    )
+
+
+# --------------------------------------------------------------------------- services
+# Each checks its input, opens the transaction, runs the operation and commits.
+
+
+async def create_collection(db: Database, data: CollectionInput) -> int:
+    errs = Errors()
+    if not data.title:
+        errs.add(CatalogCode.BLANK, "title is required", "title")
+    check_handle(errs, data.handle, "handle")
+    check_text(errs, data.title, "title", required=True)
+    errs.raise_if_any()
+    async with db.transaction() as conn:
+        return await insert_collection(conn, data)
+
+
 async def update_collection(db: Database, pk: int, data: CollectionInput) -> int:
     errs = Errors()
     check_handle(errs, data.handle, "handle")
     check_text(errs, data.title, "title", required=True)
     errs.raise_if_any()
     async with db.transaction() as conn:
-        values = {
-            k: v
-            for k, v in (
-                ("handle", data.handle),
-                ("title", data.title),
-                ("description", data.description),
-            )
-            if v is not None
-        }
-        await _require_collection(conn, pk)
-        if values:
-            try:
-                await conn.execute(
-                    update(collections_t).where(collections_t.c.id == pk).values(**values)
-                )
-            except IntegrityError as exc:
-                raise translate_integrity(exc, "handle", "handle") from None
-        if data.product_pks is not None:
-            await conn.execute(delete(coll_products_t).where(coll_products_t.c.collection_id == pk))
-            await _add_to_collection(conn, pk, data.product_pks)
-        return pk
+        return await change_collection(conn, pk, data)
 
 
 async def delete_collection(db: Database, pk: int) -> None:
-    await delete_row(db, collections_t, pk, "collection")
+    async with db.transaction() as conn:
+        await remove_collection(conn, pk)
 
 
 async def collection_add_products(db: Database, pk: int, product_pks: Sequence[int]) -> None:
     async with db.transaction() as conn:
-        await _require_collection(conn, pk)
-        await _add_to_collection(conn, pk, product_pks)
+        await add_to_collection(conn, pk, product_pks)
 
 
 async def collection_remove_products(db: Database, pk: int, product_pks: Sequence[int]) -> None:
     async with db.transaction() as conn:
-        await _require_collection(conn, pk)
-        await conn.execute(
-            delete(coll_products_t).where(
-                coll_products_t.c.collection_id == pk,
-                coll_products_t.c.product_id.in_(list(product_pks)),
-            )
-        )
+        await remove_from_collection(conn, pk, product_pks)
+
+
+# --------------------------------------------------------------------------- reads
 
 
 async def products_in_collections(

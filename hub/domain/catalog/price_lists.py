@@ -344,38 +344,94 @@ def _integrity(exc: IntegrityError) -> DomainError:
     return refused_write(exc, "handle", "handle is already taken", "the price list is invalid")
 
 
+async def insert_price_list(conn: AsyncConnection, data: PriceListInput) -> int:
+    """Insert a price list of checked ``data`` (see :func:`create_price_list`), in the
+    caller's transaction."""
+    now = datetime.now(UTC)
+    ch = await _channel_row(conn, data.channel or "")
+    if data.currency is not None and data.currency != ch.currency:
+        raise fail(
+            CatalogCode.CURRENCY_MISMATCH,
+            f"channel {ch.handle!r} sells in {ch.currency}, not {data.currency}",
+            "currency",
+        )
+    return await insert_row(
+        conn,
+        lists_t,
+        {
+            "handle": data.handle,
+            "name": data.name,
+            "channel_id": ch.id,
+            "customer_group": data.customer_group,
+            "currency": ch.currency,
+            "priority": data.priority or 0,
+            "active": True if data.active is None else data.active,
+            "starts_at": data.starts_at,
+            "ends_at": data.ends_at,
+            "created_at": now,
+            "updated_at": now,
+        },
+        _integrity,
+    )
+
+
 async def create_price_list(db: Database, data: PriceListInput) -> int:
     errs = Errors()
     errs.require(data, ("handle", "name", "channel", "customer_group"), _LIST_LABELS.__getitem__)
     _validate_list(errs, data)
     errs.raise_if_any()
-    now = datetime.now(UTC)
     async with db.transaction() as conn:
-        ch = await _channel_row(conn, data.channel or "")
-        if data.currency is not None and data.currency != ch.currency:
-            raise fail(
-                CatalogCode.CURRENCY_MISMATCH,
-                f"channel {ch.handle!r} sells in {ch.currency}, not {data.currency}",
-                "currency",
-            )
-        return await insert_row(
-            conn,
-            lists_t,
-            {
-                "handle": data.handle,
-                "name": data.name,
-                "channel_id": ch.id,
-                "customer_group": data.customer_group,
-                "currency": ch.currency,
-                "priority": data.priority or 0,
-                "active": True if data.active is None else data.active,
-                "starts_at": data.starts_at,
-                "ends_at": data.ends_at,
-                "created_at": now,
-                "updated_at": now,
-            },
-            _integrity,
+        return await insert_price_list(conn, data)
+
+
+async def change_price_list(
+    conn: AsyncConnection, pk: int, data: PriceListInput, clear: set[str]
+) -> int:
+    """Change the given fields of price list ``pk`` (checked; see
+    :func:`update_price_list`; ``clear`` names the fields to remove), in the caller's
+    transaction."""
+    row = (await conn.execute(select(lists_t).where(lists_t.c.id == pk))).first()
+    if row is None:
+        raise fail(CatalogCode.NOT_FOUND, "price list not found", "id")
+    values: dict[str, Any] = {
+        k: v for k, v in vars(data).items() if v is not None and k not in ("channel", "currency")
+    }
+    for name in clear:
+        values[name] = None
+    currency = row.currency
+    if data.channel is not None:
+        ch = await _channel_row(conn, data.channel)
+        if ch.currency != row.currency:
+            has_entries = (
+                await conn.execute(
+                    select(entries_t.c.variant_id).where(entries_t.c.price_list_id == pk).limit(1)
+                )
+            ).first()
+            if has_entries:
+                raise fail(
+                    CatalogCode.CURRENCY_MISMATCH,
+                    f"the list has prices in {row.currency} and channel {ch.handle!r} "
+                    f"sells in {ch.currency}; remove its entries first",
+                    "channel",
+                )
+        values["channel_id"] = ch.id
+        values["currency"] = currency = ch.currency
+    if data.currency is not None and data.currency != currency:
+        raise fail(
+            CatalogCode.CURRENCY_MISMATCH,
+            f"the list's channel sells in {currency}, not {data.currency}",
+            "currency",
         )
+    starts = values.get("starts_at", row.starts_at)
+    ends = values.get("ends_at", row.ends_at)
+    if starts is not None and ends is not None and _aware(ends) <= _aware(starts):
+        raise fail(CatalogCode.INVALID, "endsAt must be after startsAt", "ends_at")
+    values["updated_at"] = datetime.now(UTC)
+    try:
+        await conn.execute(update(lists_t).where(lists_t.c.id == pk).values(**values))
+    except IntegrityError as exc:
+        raise _integrity(exc) from None
+    return pk
 
 
 async def update_price_list(
@@ -394,56 +450,13 @@ async def update_price_list(
         )
     errs.raise_if_any()
     async with db.transaction() as conn:
-        row = (await conn.execute(select(lists_t).where(lists_t.c.id == pk))).first()
-        if row is None:
-            raise fail(CatalogCode.NOT_FOUND, "price list not found", "id")
-        values: dict[str, Any] = {
-            k: v
-            for k, v in vars(data).items()
-            if v is not None and k not in ("channel", "currency")
-        }
-        for name in clear:
-            values[name] = None
-        currency = row.currency
-        if data.channel is not None:
-            ch = await _channel_row(conn, data.channel)
-            if ch.currency != row.currency:
-                has_entries = (
-                    await conn.execute(
-                        select(entries_t.c.variant_id)
-                        .where(entries_t.c.price_list_id == pk)
-                        .limit(1)
-                    )
-                ).first()
-                if has_entries:
-                    raise fail(
-                        CatalogCode.CURRENCY_MISMATCH,
-                        f"the list has prices in {row.currency} and channel {ch.handle!r} "
-                        f"sells in {ch.currency}; remove its entries first",
-                        "channel",
-                    )
-            values["channel_id"] = ch.id
-            values["currency"] = currency = ch.currency
-        if data.currency is not None and data.currency != currency:
-            raise fail(
-                CatalogCode.CURRENCY_MISMATCH,
-                f"the list's channel sells in {currency}, not {data.currency}",
-                "currency",
-            )
-        starts = values.get("starts_at", row.starts_at)
-        ends = values.get("ends_at", row.ends_at)
-        if starts is not None and ends is not None and _aware(ends) <= _aware(starts):
-            raise fail(CatalogCode.INVALID, "endsAt must be after startsAt", "ends_at")
-        values["updated_at"] = datetime.now(UTC)
-        try:
-            await conn.execute(update(lists_t).where(lists_t.c.id == pk).values(**values))
-        except IntegrityError as exc:
-            raise _integrity(exc) from None
+        await change_price_list(conn, pk, data, clear)
     return pk
 
 
 async def delete_price_list(db: Database, pk: int) -> None:
-    await delete_row(db, lists_t, pk, "price list")
+    async with db.transaction() as conn:
+        await delete_row(conn, lists_t, pk, "price list")
 
 
 @dataclass
@@ -453,12 +466,79 @@ class EntryInput:
     amount: Decimal
 
 
+async def upsert_price_list_entries(
+    conn: AsyncConnection, list_pk: int, entries: Sequence[EntryInput], *, replace: bool = False
+) -> int:
+    """:func:`set_price_list_entries` in the caller's transaction."""
+    errs = Errors()
+    row = (await conn.execute(select(lists_t).where(lists_t.c.id == list_pk))).first()
+    if row is None:
+        raise fail(CatalogCode.NOT_FOUND, "price list not found", "price_list_id")
+    known: set[int] = set()
+    if entries:
+        known = set(
+            (
+                await conn.execute(
+                    select(variants_t.c.id).where(
+                        variants_t.c.id.in_({e.variant_pk for e in entries})
+                    )
+                )
+            ).scalars()
+        )
+    rows: list[dict[str, Any]] = []
+    seen: set[tuple[int, int]] = set()
+    for i, e in enumerate(entries):
+        path = ("entries", str(i))
+        if e.variant_pk not in known:
+            errs.add(CatalogCode.NOT_FOUND, "variant not found", *path, "variant_id")
+            continue
+        if e.min_quantity < 1:
+            errs.add(CatalogCode.INVALID, "minQuantity must be at least 1", *path, "min_quantity")
+            continue
+        try:
+            amount = parse_amount(e.amount, row.currency, max_minor=MAX_MINOR)
+        except MoneyError as exc:
+            errs.add(CatalogCode.INVALID, str(exc), *path, "amount")
+            continue
+        key = (e.variant_pk, e.min_quantity)
+        if key in seen:
+            errs.add(
+                CatalogCode.TAKEN,
+                "the same variant and minQuantity appear twice",
+                *path,
+                "min_quantity",
+            )
+            continue
+        seen.add(key)
+        rows.append(
+            {
+                "price_list_id": list_pk,
+                "variant_id": e.variant_pk,
+                "min_quantity": e.min_quantity,
+                "amount": amount,
+            }
+        )
+    errs.raise_if_any()
+    if replace:
+        await conn.execute(delete(entries_t).where(entries_t.c.price_list_id == list_pk))
+    if rows:
+        ins = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(entries_t)
+        stmt = ins.values(rows).on_conflict_do_update(
+            index_elements=["price_list_id", "variant_id", "min_quantity"],
+            set_={"amount": ins.excluded.amount},
+        )
+        await conn.execute(stmt)
+    await conn.execute(
+        update(lists_t).where(lists_t.c.id == list_pk).values(updated_at=datetime.now(UTC))
+    )
+    return len(rows)
+
+
 async def set_price_list_entries(
     db: Database, list_pk: int, entries: Sequence[EntryInput], *, replace: bool = False
 ) -> int:
     """Create or replace entries of a list (one upsert statement); with ``replace``
     the list's other entries are removed. Returns the number of entries written."""
-    errs = Errors()
     if len(entries) > MAX_ENTRIES_PER_CALL:
         raise fail(
             CatalogCode.LIMIT_EXCEEDED,
@@ -466,66 +546,4 @@ async def set_price_list_entries(
             "entries",
         )
     async with db.transaction() as conn:
-        row = (await conn.execute(select(lists_t).where(lists_t.c.id == list_pk))).first()
-        if row is None:
-            raise fail(CatalogCode.NOT_FOUND, "price list not found", "price_list_id")
-        known: set[int] = set()
-        if entries:
-            known = set(
-                (
-                    await conn.execute(
-                        select(variants_t.c.id).where(
-                            variants_t.c.id.in_({e.variant_pk for e in entries})
-                        )
-                    )
-                ).scalars()
-            )
-        rows: list[dict[str, Any]] = []
-        seen: set[tuple[int, int]] = set()
-        for i, e in enumerate(entries):
-            path = ("entries", str(i))
-            if e.variant_pk not in known:
-                errs.add(CatalogCode.NOT_FOUND, "variant not found", *path, "variant_id")
-                continue
-            if e.min_quantity < 1:
-                errs.add(
-                    CatalogCode.INVALID, "minQuantity must be at least 1", *path, "min_quantity"
-                )
-                continue
-            try:
-                amount = parse_amount(e.amount, row.currency, max_minor=MAX_MINOR)
-            except MoneyError as exc:
-                errs.add(CatalogCode.INVALID, str(exc), *path, "amount")
-                continue
-            key = (e.variant_pk, e.min_quantity)
-            if key in seen:
-                errs.add(
-                    CatalogCode.TAKEN,
-                    "the same variant and minQuantity appear twice",
-                    *path,
-                    "min_quantity",
-                )
-                continue
-            seen.add(key)
-            rows.append(
-                {
-                    "price_list_id": list_pk,
-                    "variant_id": e.variant_pk,
-                    "min_quantity": e.min_quantity,
-                    "amount": amount,
-                }
-            )
-        errs.raise_if_any()
-        if replace:
-            await conn.execute(delete(entries_t).where(entries_t.c.price_list_id == list_pk))
-        if rows:
-            ins = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(entries_t)
-            stmt = ins.values(rows).on_conflict_do_update(
-                index_elements=["price_list_id", "variant_id", "min_quantity"],
-                set_={"amount": ins.excluded.amount},
-            )
-            await conn.execute(stmt)
-        await conn.execute(
-            update(lists_t).where(lists_t.c.id == list_pk).values(updated_at=datetime.now(UTC))
-        )
-    return len(rows)
+        return await upsert_price_list_entries(conn, list_pk, entries, replace=replace)

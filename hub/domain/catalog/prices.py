@@ -113,6 +113,79 @@ async def _price_rows(
     return rows
 
 
+async def upsert_prices(
+    conn: AsyncConnection, prices: Sequence[PriceInput]
+) -> list[tuple[int, int]]:
+    """Upsert channel prices, in the caller's transaction; the (variant, channel)
+    pairs written."""
+    errs = Errors()
+    rows = await _price_rows(conn, prices, errs)
+    errs.raise_if_any()
+    seen: set[tuple[int, int]] = set()
+    for ch, vpk, ppk, (amount, cmp_, cost) in rows:
+        if (vpk, ch.id) in seen:
+            raise fail(CatalogCode.TAKEN, "the same variant and channel appear twice", "prices")
+        seen.add((vpk, ch.id))
+        res = await conn.execute(
+            update(prices_t)
+            .where(prices_t.c.variant_id == vpk, prices_t.c.channel_id == ch.id)
+            .values(amount=amount, compare_at_amount=cmp_, cost_amount=cost)
+        )
+        if res.rowcount == 0:
+            await conn.execute(
+                insert(prices_t).values(
+                    channel_id=ch.id,
+                    variant_id=vpk,
+                    product_id=ppk,
+                    currency=ch.currency,
+                    amount=amount,
+                    compare_at_amount=cmp_,
+                    cost_amount=cost,
+                )
+            )
+    await refresh_price_ranges(conn, [r[2] for r in rows])
+    return list(seen)
+
+
+async def remove_prices(conn: AsyncConnection, pairs: Sequence[tuple[int, str]]) -> int:
+    """Delete the prices of the (variant, channel handle) ``pairs``, in the caller's
+    transaction; how many."""
+    chans = {
+        r.handle: r.id
+        for r in (
+            await conn.execute(
+                select(channels_t.c.handle, channels_t.c.id).where(
+                    channels_t.c.handle.in_({handle_key(h) for _, h in pairs})
+                )
+            )
+        ).all()
+    }
+    deleted = 0
+    products: set[int] = set()
+    for i, (vpk, handle) in enumerate(pairs):
+        if handle_key(handle) not in chans:
+            msg = unknown_channel(handle, await channel_handles(conn))
+            raise fail(CatalogCode.NOT_FOUND, msg, "prices", str(i))
+        res = await conn.execute(
+            delete(prices_t)
+            .where(
+                prices_t.c.variant_id == vpk,
+                prices_t.c.channel_id == chans[handle_key(handle)],
+            )
+            .returning(prices_t.c.product_id)
+        )
+        got = res.scalars().all()
+        if not got:
+            raise fail(CatalogCode.NOT_FOUND, "no such price", "prices", str(i))
+        deleted += len(got)
+        products.update(got)
+    await refresh_price_ranges(conn, products)
+    return deleted
+
+
+# --------------------------------------------------------------------------- services
+
+
 async def set_prices(db: Database, prices: Sequence[PriceInput]) -> list[tuple[int, int]]:
     """Upsert channel prices; returns the (variant, channel) pairs written."""
     errs = Errors()
@@ -120,64 +193,9 @@ async def set_prices(db: Database, prices: Sequence[PriceInput]) -> list[tuple[i
         errs.add(CatalogCode.BLANK, "give at least one price", "prices")
     errs.raise_if_any()
     async with db.transaction() as conn:
-        rows = await _price_rows(conn, prices, errs)
-        errs.raise_if_any()
-        seen: set[tuple[int, int]] = set()
-        for ch, vpk, ppk, (amount, cmp_, cost) in rows:
-            if (vpk, ch.id) in seen:
-                raise fail(CatalogCode.TAKEN, "the same variant and channel appear twice", "prices")
-            seen.add((vpk, ch.id))
-            res = await conn.execute(
-                update(prices_t)
-                .where(prices_t.c.variant_id == vpk, prices_t.c.channel_id == ch.id)
-                .values(amount=amount, compare_at_amount=cmp_, cost_amount=cost)
-            )
-            if res.rowcount == 0:
-                await conn.execute(
-                    insert(prices_t).values(
-                        channel_id=ch.id,
-                        variant_id=vpk,
-                        product_id=ppk,
-                        currency=ch.currency,
-                        amount=amount,
-                        compare_at_amount=cmp_,
-                        cost_amount=cost,
-                    )
-                )
-        await refresh_price_ranges(conn, [r[2] for r in rows])
-    return list(seen)
+        return await upsert_prices(conn, prices)
 
 
 async def delete_prices(db: Database, pairs: Sequence[tuple[int, str]]) -> int:
     async with db.transaction() as conn:
-        chans = {
-            r.handle: r.id
-            for r in (
-                await conn.execute(
-                    select(channels_t.c.handle, channels_t.c.id).where(
-                        channels_t.c.handle.in_({handle_key(h) for _, h in pairs})
-                    )
-                )
-            ).all()
-        }
-        deleted = 0
-        products: set[int] = set()
-        for i, (vpk, handle) in enumerate(pairs):
-            if handle_key(handle) not in chans:
-                msg = unknown_channel(handle, await channel_handles(conn))
-                raise fail(CatalogCode.NOT_FOUND, msg, "prices", str(i))
-            res = await conn.execute(
-                delete(prices_t)
-                .where(
-                    prices_t.c.variant_id == vpk,
-                    prices_t.c.channel_id == chans[handle_key(handle)],
-                )
-                .returning(prices_t.c.product_id)
-            )
-            got = res.scalars().all()
-            if not got:
-                raise fail(CatalogCode.NOT_FOUND, "no such price", "prices", str(i))
-            deleted += len(got)
-            products.update(got)
-        await refresh_price_ranges(conn, products)
-        return deleted
+        return await remove_prices(conn, pairs)

@@ -201,6 +201,43 @@ async def _replace_attributes(
         )
 
 
+async def insert_product(conn: AsyncConnection, data: ProductInput) -> int:
+    """Insert a product of checked ``data`` (see :func:`create_product`) with its tags,
+    attributes and variants, in the caller's transaction."""
+    options = [{"name": o.name, "values": list(o.values)} for o in data.options or []]
+    variants = data.variants or []
+    handle = data.handle or slugify(data.title or "")
+    tags = list(dict.fromkeys(data.tags or []))
+    now = utc_now()
+    pk = await insert_row(
+        conn,
+        products_t,
+        {
+            "handle": handle,
+            "title": data.title,
+            "description": data.description or "",
+            "vendor": data.vendor or "",
+            "product_type": data.product_type or "",
+            "tax_class": data.tax_class or DEFAULT_TAX_CLASS,
+            "status": data.status or "DRAFT",
+            "options": options,
+            "tags": tags,
+            "media": [{"url": m.url, "alt": m.alt} for m in data.media or []],
+            "seo_title": data.seo_title,
+            "seo_description": data.seo_description,
+            "search_text": "",
+            "units_sold": 0,
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    await _replace_tags(conn, pk, tags)
+    await _replace_attributes(conn, pk, data.attributes or [])
+    await insert_variants(conn, pk, variants)
+    await refresh_search_text(conn, pk)
+    return pk
+
+
 async def create_product(
     db: Database, data: ProductInput, *, tax_classes: frozenset[str] | None = None
 ) -> int:
@@ -220,37 +257,8 @@ async def create_product(
     if len(set(combos)) != len(combos):
         errs.add(CatalogCode.TAKEN, "two variants have the same option values", "variants")
     errs.raise_if_any()
-    handle = data.handle or slugify(data.title or "")
-    tags = list(dict.fromkeys(data.tags or []))
-    now = utc_now()
     async with db.transaction() as conn:
-        pk = await insert_row(
-            conn,
-            products_t,
-            {
-                "handle": handle,
-                "title": data.title,
-                "description": data.description or "",
-                "vendor": data.vendor or "",
-                "product_type": data.product_type or "",
-                "tax_class": data.tax_class or DEFAULT_TAX_CLASS,
-                "status": data.status or "DRAFT",
-                "options": options,
-                "tags": tags,
-                "media": [{"url": m.url, "alt": m.alt} for m in data.media or []],
-                "seo_title": data.seo_title,
-                "seo_description": data.seo_description,
-                "search_text": "",
-                "units_sold": 0,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-        await _replace_tags(conn, pk, tags)
-        await _replace_attributes(conn, pk, data.attributes or [])
-        await insert_variants(conn, pk, variants)
-        await refresh_search_text(conn, pk)
-    return pk
+        return await insert_product(conn, data)
 
 
 def check_product_update(data: ProductInput) -> None:
@@ -261,6 +269,48 @@ def check_product_update(data: ProductInput) -> None:
         )
 
 
+async def change_product(conn: AsyncConnection, pk: int, data: ProductInput) -> int:
+    """Change the given fields of product ``pk`` (checked; see :func:`update_product`),
+    in the caller's transaction."""
+    row = (await conn.execute(select(products_t).where(products_t.c.id == pk))).first()
+    if row is None:
+        raise fail(CatalogCode.NOT_FOUND, "product not found", "id")
+    values: dict[str, Any] = {}
+    for name in (
+        "handle",
+        "title",
+        "description",
+        "vendor",
+        "product_type",
+        "tax_class",
+        "status",
+        "seo_title",
+        "seo_description",
+    ):
+        v = getattr(data, name)
+        if v is not None:
+            values[name] = v
+    if data.media is not None:
+        values["media"] = [{"url": m.url, "alt": m.alt} for m in data.media]
+    if data.tags is not None:
+        values["tags"] = list(dict.fromkeys(data.tags))
+    if data.options is not None:
+        new_opts = [{"name": o.name, "values": list(o.values)} for o in data.options]
+        await _check_options_keep_variants(conn, pk, new_opts)
+        values["options"] = new_opts
+    values["updated_at"] = utc_now()
+    try:
+        await conn.execute(update(products_t).where(products_t.c.id == pk).values(**values))
+    except IntegrityError as exc:
+        raise translate_integrity(exc, "handle", "handle") from None
+    if data.tags is not None:
+        await _replace_tags(conn, pk, values["tags"])
+    if data.attributes is not None:
+        await _replace_attributes(conn, pk, data.attributes)
+    await refresh_search_text(conn, pk)
+    return pk
+
+
 async def update_product(
     db: Database, pk: int, data: ProductInput, *, tax_classes: frozenset[str] | None = None
 ) -> int:
@@ -269,42 +319,7 @@ async def update_product(
     _validate_product(errs, data, tax_classes)
     errs.raise_if_any()
     async with db.transaction() as conn:
-        row = (await conn.execute(select(products_t).where(products_t.c.id == pk))).first()
-        if row is None:
-            raise fail(CatalogCode.NOT_FOUND, "product not found", "id")
-        values: dict[str, Any] = {}
-        for name in (
-            "handle",
-            "title",
-            "description",
-            "vendor",
-            "product_type",
-            "tax_class",
-            "status",
-            "seo_title",
-            "seo_description",
-        ):
-            v = getattr(data, name)
-            if v is not None:
-                values[name] = v
-        if data.media is not None:
-            values["media"] = [{"url": m.url, "alt": m.alt} for m in data.media]
-        if data.tags is not None:
-            values["tags"] = list(dict.fromkeys(data.tags))
-        if data.options is not None:
-            new_opts = [{"name": o.name, "values": list(o.values)} for o in data.options]
-            await _check_options_keep_variants(conn, pk, new_opts)
-            values["options"] = new_opts
-        values["updated_at"] = utc_now()
-        try:
-            await conn.execute(update(products_t).where(products_t.c.id == pk).values(**values))
-        except IntegrityError as exc:
-            raise translate_integrity(exc, "handle", "handle") from None
-        if data.tags is not None:
-            await _replace_tags(conn, pk, values["tags"])
-        if data.attributes is not None:
-            await _replace_attributes(conn, pk, data.attributes)
-        await refresh_search_text(conn, pk)
+        await change_product(conn, pk, data)
     return pk
 
 
@@ -330,18 +345,24 @@ async def _check_options_keep_variants(
             )
 
 
+async def remove_product(conn: AsyncConnection, pk: int) -> None:
+    """Delete product ``pk`` unless a bundle holds one of its variants, in the caller's
+    transaction."""
+    used = (
+        await conn.execute(
+            select(variants_t.c.sku)
+            .join(bundle_t, bundle_t.c.component_variant_id == variants_t.c.id)
+            .where(variants_t.c.product_id == pk)
+            .limit(1)
+        )
+    ).first()
+    if used is not None:
+        raise fail(CatalogCode.IN_USE, f"variant {used.sku!r} is a component of a bundle", "id")
+    res = await conn.execute(delete(products_t).where(products_t.c.id == pk))
+    if res.rowcount == 0:
+        raise fail(CatalogCode.NOT_FOUND, "product not found", "id")
+
+
 async def delete_product(db: Database, pk: int) -> None:
     async with db.transaction() as conn:
-        used = (
-            await conn.execute(
-                select(variants_t.c.sku)
-                .join(bundle_t, bundle_t.c.component_variant_id == variants_t.c.id)
-                .where(variants_t.c.product_id == pk)
-                .limit(1)
-            )
-        ).first()
-        if used is not None:
-            raise fail(CatalogCode.IN_USE, f"variant {used.sku!r} is a component of a bundle", "id")
-        res = await conn.execute(delete(products_t).where(products_t.c.id == pk))
-        if res.rowcount == 0:
-            raise fail(CatalogCode.NOT_FOUND, "product not found", "id")
+        await remove_product(conn, pk)

@@ -102,26 +102,31 @@ async def insert_variants(
     return out
 
 
+async def insert_variant(conn: AsyncConnection, product_pk: int, data: VariantInput) -> int:
+    """Add a variant to product ``product_pk``, in the caller's transaction."""
+    p = (await conn.execute(select(products_t).where(products_t.c.id == product_pk))).first()
+    if p is None:
+        raise fail(CatalogCode.NOT_FOUND, "product not found", "product_id")
+    errs = Errors()
+    validate_variant(errs, data, p.options, creating=True)
+    errs.raise_if_any()
+    await _check_combo_free(conn, product_pk, data.options or [], None)
+    last = await conn.scalar(
+        select(func.max(variants_t.c.position)).where(variants_t.c.product_id == product_pk)
+    )
+    try:
+        [vpk] = await insert_variants(
+            conn, product_pk, [data], start=0 if last is None else last + 1
+        )
+    except DomainError:
+        raise fail(CatalogCode.TAKEN, f"sku {data.sku!r} is already taken", "sku") from None
+    await refresh_search_text(conn, product_pk)
+    return vpk
+
+
 async def create_variant(db: Database, product_pk: int, data: VariantInput) -> int:
     async with db.transaction() as conn:
-        p = (await conn.execute(select(products_t).where(products_t.c.id == product_pk))).first()
-        if p is None:
-            raise fail(CatalogCode.NOT_FOUND, "product not found", "product_id")
-        errs = Errors()
-        validate_variant(errs, data, p.options, creating=True)
-        errs.raise_if_any()
-        await _check_combo_free(conn, product_pk, data.options or [], None)
-        last = await conn.scalar(
-            select(func.max(variants_t.c.position)).where(variants_t.c.product_id == product_pk)
-        )
-        try:
-            [vpk] = await insert_variants(
-                conn, product_pk, [data], start=0 if last is None else last + 1
-            )
-        except DomainError:
-            raise fail(CatalogCode.TAKEN, f"sku {data.sku!r} is already taken", "sku") from None
-        await refresh_search_text(conn, product_pk)
-        return vpk
+        return await insert_variant(conn, product_pk, data)
 
 
 async def _check_combo_free(
@@ -139,59 +144,118 @@ async def _check_combo_free(
         raise fail(CatalogCode.TAKEN, "another variant has the same option values", "options")
 
 
+async def change_variant(conn: AsyncConnection, pk: int, data: VariantInput) -> int:
+    """Change the given fields of variant ``pk``, in the caller's transaction."""
+    row = (
+        await conn.execute(
+            select(variants_t, products_t.c.options)
+            .join(products_t, products_t.c.id == variants_t.c.product_id)
+            .where(variants_t.c.id == pk)
+        )
+    ).first()
+    if row is None:
+        raise fail(CatalogCode.NOT_FOUND, "variant not found", "id")
+    errs = Errors()
+    validate_variant(errs, data, row.options, creating=False)
+    errs.raise_if_any()
+    values: dict[str, Any] = {}
+    for name in ("sku", "title", "barcode", "weight_grams", "requires_shipping", "position"):
+        v = getattr(data, name)
+        if v is not None:
+            values[name] = v
+    if data.options is not None:
+        await _check_combo_free(conn, row.product_id, data.options, pk)
+        padded = [*data.options, None, None, None]
+        values.update(option1=padded[0], option2=padded[1], option3=padded[2])
+        if data.title is None:
+            values["title"] = _variant_title(data.options)
+    if values:
+        try:
+            await conn.execute(update(variants_t).where(variants_t.c.id == pk).values(**values))
+        except IntegrityError:
+            raise fail(CatalogCode.TAKEN, f"sku {data.sku!r} is already taken", "sku") from None
+    await refresh_search_text(conn, row.product_id)
+    return pk
+
+
 async def update_variant(db: Database, pk: int, data: VariantInput) -> int:
     async with db.transaction() as conn:
-        row = (
-            await conn.execute(
-                select(variants_t, products_t.c.options)
-                .join(products_t, products_t.c.id == variants_t.c.product_id)
-                .where(variants_t.c.id == pk)
-            )
-        ).first()
-        if row is None:
-            raise fail(CatalogCode.NOT_FOUND, "variant not found", "id")
-        errs = Errors()
-        validate_variant(errs, data, row.options, creating=False)
-        errs.raise_if_any()
-        values: dict[str, Any] = {}
-        for name in ("sku", "title", "barcode", "weight_grams", "requires_shipping", "position"):
-            v = getattr(data, name)
-            if v is not None:
-                values[name] = v
-        if data.options is not None:
-            await _check_combo_free(conn, row.product_id, data.options, pk)
-            padded = [*data.options, None, None, None]
-            values.update(option1=padded[0], option2=padded[1], option3=padded[2])
-            if data.title is None:
-                values["title"] = _variant_title(data.options)
-        if values:
-            try:
-                await conn.execute(update(variants_t).where(variants_t.c.id == pk).values(**values))
-            except IntegrityError:
-                raise fail(CatalogCode.TAKEN, f"sku {data.sku!r} is already taken", "sku") from None
-        await refresh_search_text(conn, row.product_id)
-        return pk
+        return await change_variant(conn, pk, data)
+
+
+async def remove_variant(conn: AsyncConnection, pk: int) -> None:
+    """Delete variant ``pk`` unless a bundle holds it, in the caller's transaction."""
+    row = (await conn.execute(select(variants_t.c.product_id).where(variants_t.c.id == pk))).first()
+    if row is None:
+        raise fail(CatalogCode.NOT_FOUND, "variant not found", "id")
+    in_bundle = (
+        await conn.execute(
+            select(bundle_t.c.bundle_variant_id)
+            .where(bundle_t.c.component_variant_id == pk)
+            .limit(1)
+        )
+    ).first()
+    if in_bundle is not None:
+        raise fail(CatalogCode.IN_USE, "the variant is a component of a bundle", "id")
+    await conn.execute(delete(variants_t).where(variants_t.c.id == pk))
+    await refresh_price_ranges(conn, [row.product_id])
+    await refresh_search_text(conn, row.product_id)
 
 
 async def delete_variant(db: Database, pk: int) -> None:
     async with db.transaction() as conn:
-        row = (
-            await conn.execute(select(variants_t.c.product_id).where(variants_t.c.id == pk))
-        ).first()
-        if row is None:
-            raise fail(CatalogCode.NOT_FOUND, "variant not found", "id")
-        in_bundle = (
+        await remove_variant(conn, pk)
+
+
+async def replace_bundle_components(
+    conn: AsyncConnection, bundle_pk: int, components: Sequence[tuple[int, int]]
+) -> None:
+    """Make variant ``bundle_pk`` a bundle of the checked (component variant, quantity)
+    pairs (see :func:`set_bundle_components`; empty unbundles), in the caller's
+    transaction."""
+    seen = {cpk for cpk, _ in components}
+    found = set(
+        (
+            await conn.execute(
+                select(variants_t.c.id, variants_t.c.is_bundle).where(
+                    variants_t.c.id.in_([bundle_pk, *seen])
+                )
+            )
+        ).all()
+    )
+    found_pks = {r[0] for r in found}
+    if bundle_pk not in found_pks:
+        raise fail(CatalogCode.NOT_FOUND, "variant not found", "variant_id")
+    for i, (cpk, _) in enumerate(components):
+        if cpk not in found_pks:
+            raise fail(CatalogCode.NOT_FOUND, "component variant not found", "components", str(i))
+    if any(r[1] for r in found if r[0] != bundle_pk):
+        raise fail(CatalogCode.INVALID, "a bundle can't contain another bundle", "components")
+    if (
+        components
+        and (
             await conn.execute(
                 select(bundle_t.c.bundle_variant_id)
-                .where(bundle_t.c.component_variant_id == pk)
+                .where(bundle_t.c.component_variant_id == bundle_pk)
                 .limit(1)
             )
         ).first()
-        if in_bundle is not None:
-            raise fail(CatalogCode.IN_USE, "the variant is a component of a bundle", "id")
-        await conn.execute(delete(variants_t).where(variants_t.c.id == pk))
-        await refresh_price_ranges(conn, [row.product_id])
-        await refresh_search_text(conn, row.product_id)
+    ):
+        raise fail(
+            CatalogCode.IN_USE, "the variant is itself a component of a bundle", "variant_id"
+        )
+    await conn.execute(delete(bundle_t).where(bundle_t.c.bundle_variant_id == bundle_pk))
+    if components:
+        await conn.execute(
+            insert(bundle_t),
+            [
+                {"bundle_variant_id": bundle_pk, "component_variant_id": c, "quantity": q}
+                for c, q in components
+            ],
+        )
+    await conn.execute(
+        update(variants_t).where(variants_t.c.id == bundle_pk).values(is_bundle=bool(components))
+    )
 
 
 async def set_bundle_components(
@@ -212,49 +276,4 @@ async def set_bundle_components(
         seen.add(cpk)
     errs.raise_if_any()
     async with db.transaction() as conn:
-        found = set(
-            (
-                await conn.execute(
-                    select(variants_t.c.id, variants_t.c.is_bundle).where(
-                        variants_t.c.id.in_([bundle_pk, *seen])
-                    )
-                )
-            ).all()
-        )
-        found_pks = {r[0] for r in found}
-        if bundle_pk not in found_pks:
-            raise fail(CatalogCode.NOT_FOUND, "variant not found", "variant_id")
-        for i, (cpk, _) in enumerate(components):
-            if cpk not in found_pks:
-                raise fail(
-                    CatalogCode.NOT_FOUND, "component variant not found", "components", str(i)
-                )
-        if any(r[1] for r in found if r[0] != bundle_pk):
-            raise fail(CatalogCode.INVALID, "a bundle can't contain another bundle", "components")
-        if (
-            components
-            and (
-                await conn.execute(
-                    select(bundle_t.c.bundle_variant_id)
-                    .where(bundle_t.c.component_variant_id == bundle_pk)
-                    .limit(1)
-                )
-            ).first()
-        ):
-            raise fail(
-                CatalogCode.IN_USE, "the variant is itself a component of a bundle", "variant_id"
-            )
-        await conn.execute(delete(bundle_t).where(bundle_t.c.bundle_variant_id == bundle_pk))
-        if components:
-            await conn.execute(
-                insert(bundle_t),
-                [
-                    {"bundle_variant_id": bundle_pk, "component_variant_id": c, "quantity": q}
-                    for c, q in components
-                ],
-            )
-        await conn.execute(
-            update(variants_t)
-            .where(variants_t.c.id == bundle_pk)
-            .values(is_bundle=bool(components))
-        )
+        await replace_bundle_components(conn, bundle_pk, components)

@@ -8,7 +8,10 @@ What the package owns:
 - :mod:`.plan`: where each line's stock comes from, and reserving it;
 - :mod:`.lease`: the attempt and its lease (the heartbeat that renews it);
 - :mod:`.payments`: payments recorded before they are taken, used once, released when
-  orphaned (:func:`reconcile`);
+  orphaned (:func:`reconcile`); its writes are operations on the caller's transaction
+  (``settle``, ``claim``, ``unclaim``, ``release_failed``, ``mark_released``), and
+  ``release`` is the service that runs each in a transaction of its own around the
+  provider's calls (none stays open across one);
 - :mod:`.order`: the order, written in the caller's transaction, fenced by the lease;
 - :mod:`.codes`: :class:`CheckoutCode`, the request and the result.
 

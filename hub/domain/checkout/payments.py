@@ -168,24 +168,24 @@ async def prepare(
 
 
 async def settle(
-    db: Database, pk: int, key: str, status: str, result: PaymentIntentResult | None
+    conn: AsyncConnection, pk: int, key: str, status: str, result: PaymentIntentResult | None
 ) -> None:
     """Record how this attempt's own payment ended (FAILED: declined or refused;
-    RELEASED: voided by the attempt), if the attempt still owns it."""
-    async with db.transaction() as conn:
-        await conn.execute(
-            update(payments_t)
-            .where(
-                payments_t.c.id == pk,
-                payments_t.c.attempt_key == key,
-                payments_t.c.status.in_(OPEN),
-            )
-            .values(
-                status=status,
-                intent_id=(result.id or None) if result is not None else None,
-                updated_at=_now(),
-            )
+    RELEASED: voided by the attempt), if the attempt still owns it; in the caller's
+    transaction."""
+    await conn.execute(
+        update(payments_t)
+        .where(
+            payments_t.c.id == pk,
+            payments_t.c.attempt_key == key,
+            payments_t.c.status.in_(OPEN),
         )
+        .values(
+            status=status,
+            intent_id=(result.id or None) if result is not None else None,
+            updated_at=_now(),
+        )
+    )
 
 
 USE = (
@@ -250,6 +250,78 @@ _FAILED = (
 ANNOUNCED = frozenset({"orphaned", "superseded"})  # recoveries: payment.reconciled
 
 
+# The operations of a release, each on the caller's transaction. :func:`release` runs
+# each in a transaction of its own: the claim is committed before the provider is
+# called, and no transaction stays open across that call.
+
+
+async def claim(
+    conn: AsyncConnection, pk: int, now: datetime, mine: tuple[int, str] | None = None
+) -> bool:
+    """Claim payment ``pk`` for releasing (until ``now`` + the claim's time), if it is
+    releasable (:func:`_releasable`) and nobody else holds it; whether it was."""
+    stmt = (
+        update(payments_t)
+        .where(
+            payments_t.c.id == pk,
+            or_(payments_t.c.locked_until.is_(None), payments_t.c.locked_until < now),
+            _releasable(mine),
+        )
+        .values(locked_until=now + CLAIM)
+    )
+    took = await conn.execute(stmt, {"now": now})
+    return took.rowcount == 1
+
+
+async def unclaim(conn: AsyncConnection, pk: int) -> None:
+    """Give up the claim on payment ``pk`` (it turned out not to be releasable)."""
+    await conn.execute(_UNCLAIM, {"pk": pk, "error": None})
+
+
+async def release_failed(conn: AsyncConnection, pk: int, message: str) -> None:
+    """Give up the claim on payment ``pk`` after its provider failed, saying why."""
+    await conn.execute(_FAILED, {"pk": pk, "error": message[:255], "now": _now()})
+
+
+async def mark_released(
+    conn: AsyncConnection, row: Any, outcome: str, intent: str | None, reason: str
+) -> list[Event] | None:
+    """Mark the given-back payment ``row`` settled and, for a recovery, write its event
+    to the outbox; the events written, or None when it was settled already (by
+    someone else)."""
+    outbox = Outbox()
+    done = await conn.execute(
+        update(payments_t)
+        .where(payments_t.c.id == row.id, payments_t.c.status.in_(OPEN))
+        .values(
+            status="FAILED" if outcome == "nothing_taken" else "RELEASED",
+            intent_id=intent,
+            locked_until=None,
+            last_error=None,
+            updated_at=_now(),
+        )
+    )
+    if done.rowcount != 1:
+        return None
+    if reason in ANNOUNCED:
+        outbox.add(
+            EVENT,
+            {
+                "paymentId": row.id,
+                "cartId": row.cart_id,
+                "provider": row.provider,
+                "intentId": intent,
+                "amount": row.amount,
+                "currency": row.currency,
+                "action": outcome,
+                "reason": reason,
+                "test": bool(row.test),
+                "occurredAt": _now().isoformat(),
+            },
+        )
+    return await outbox.flush(conn)
+
+
 async def release(
     db: Database,
     providers: Mapping[str, PaymentProvider],
@@ -270,19 +342,9 @@ async def release(
     meanwhile), ``"busy"`` when it is no orphan (its attempt runs) or another releaser
     holds it, ``"failed"`` when the provider failed (``last_error`` says why; the job
     tries again later)."""
-    now = _now()
-    claim = (
-        update(payments_t)
-        .where(
-            payments_t.c.id == pk,
-            or_(payments_t.c.locked_until.is_(None), payments_t.c.locked_until < now),
-            _releasable(mine),
-        )
-        .values(locked_until=now + CLAIM)
-    )
     async with db.transaction() as conn:
-        took = await conn.execute(claim, {"now": now})
-    if took.rowcount != 1:
+        took = await claim(conn, pk, _now(), mine)
+    if not took:
         return await _settled(db, pk)
     # Read again in a new statement: an attempt that adopted the row just before our
     # claim (PostgreSQL evaluates the claim's subquery on an older snapshot) wins.
@@ -295,7 +357,7 @@ async def release(
         ).first()
     if row is None:
         async with db.transaction() as conn:
-            await conn.execute(_UNCLAIM, {"pk": pk, "error": None})
+            await unclaim(conn, pk)
         return await _settled(db, pk)
     provider = providers.get(row.provider)
     try:
@@ -314,7 +376,7 @@ async def release(
             message,
         )
         async with db.transaction() as conn:
-            await conn.execute(_FAILED, {"pk": pk, "error": message[:255], "now": _now()})
+            await release_failed(conn, pk, message)
         return "failed"
     return await _record(db, row, outcome, final, reason, publish)
 
@@ -330,38 +392,10 @@ async def _record(
     """Mark a given-back payment settled and, for a recovery, queue its event: once,
     whoever else tried."""
     intent = final.id if final is not None and final.id else row.intent_id
-    outbox = Outbox()
     async with db.transaction() as conn:
-        done = await conn.execute(
-            update(payments_t)
-            .where(payments_t.c.id == row.id, payments_t.c.status.in_(OPEN))
-            .values(
-                status="FAILED" if outcome == "nothing_taken" else "RELEASED",
-                intent_id=intent,
-                locked_until=None,
-                last_error=None,
-                updated_at=_now(),
-            )
-        )
-        if done.rowcount != 1:
-            return "settled"
-        if reason in ANNOUNCED:
-            outbox.add(
-                EVENT,
-                {
-                    "paymentId": row.id,
-                    "cartId": row.cart_id,
-                    "provider": row.provider,
-                    "intentId": intent,
-                    "amount": row.amount,
-                    "currency": row.currency,
-                    "action": outcome,
-                    "reason": reason,
-                    "test": bool(row.test),
-                    "occurredAt": _now().isoformat(),
-                },
-            )
-        events = await outbox.flush(conn)
+        events = await mark_released(conn, row, outcome, intent, reason)
+    if events is None:
+        return "settled"
     (log.warning if reason in ANNOUNCED else log.info)(
         "payment %s (cart %s, %s %s, %s %s): %s (%s)",
         row.id,

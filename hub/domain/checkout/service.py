@@ -367,7 +367,8 @@ class Checkout:
         self, attempt: leases.Attempt, status: str, result: PaymentIntentResult | None
     ) -> None:
         if attempt.payment is not None:
-            await payments.settle(self.db, attempt.payment.pk, attempt.key, status, result)
+            async with self.db.transaction() as conn:
+                await payments.settle(conn, attempt.payment.pk, attempt.key, status, result)
 
     async def _give_back(
         self,

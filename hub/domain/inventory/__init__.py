@@ -15,12 +15,15 @@ What the package owns, module by module:
   unit of work a write runs as;
 - :mod:`.reads`: levels and sellable stock per channel; :mod:`.ledger`: movements,
   the audit (:func:`verify`) and reorder suggestions;
-- :mod:`.locations`: locations and the channels they sell to;
+- :mod:`.locations`: locations and the channels they sell to (the operations
+  :func:`insert_location`, :func:`change_location`, :func:`remove_location`, and the
+  thin services :func:`create_location`, :func:`update_location`,
+  :func:`delete_location` that open and commit their transaction);
 - :mod:`.service`: :class:`Inventory`, the thin service that opens and commits each
   write's transaction and publishes its events.
 
-Domain operations take the open connection they run in; only :class:`Inventory` (and
-the location writes) open transactions. Error fields are named in the domain's terms
+Domain operations take the open connection they run in; only :class:`Inventory` and
+the location services open transactions. Error fields are named in the domain's terms
 (``variant_id``, ``expected_quantity``); ``schema/`` maps them to GraphQL paths.
 """
 
@@ -30,12 +33,16 @@ from hub.domain.inventory.idempotency import run_in
 from hub.domain.inventory.ledger import movements, reorder_suggestions, verify
 from hub.domain.inventory.locations import (
     LocationRecord,
+    change_location,
     create_location,
     delete_location,
     distance_km,
+    insert_location,
     list_locations,
+    location_values,
     locations_by_pks,
     pickup_time,
+    remove_location,
     update_location,
 )
 from hub.domain.inventory.reads import (
@@ -82,18 +89,21 @@ __all__ = [
     "ReserveRequest",
     "_dialect_insert",
     "available_sql",
+    "change_location",
     "channel_availability",
     "commit_reservations",
     "create_location",
     "delete_location",
     "dialect_insert",
     "distance_km",
+    "insert_location",
     "level",
     "levels_by_pairs",
     "levels_for_variants",
     "levels_t",
     "list_locations",
     "loc_channels_t",
+    "location_values",
     "locations_by_pks",
     "locations_t",
     "movements",
@@ -101,6 +111,7 @@ __all__ = [
     "pickup_time",
     "refuse",
     "release",
+    "remove_location",
     "reorder_suggestions",
     "reservation_ttl",
     "reservations_t",

@@ -170,7 +170,7 @@ _LOCATION_FIELDS = (
 )
 
 
-def _validate_location(data: dict[str, Any], creating: bool) -> dict[str, Any]:
+def location_values(data: dict[str, Any], creating: bool) -> dict[str, Any]:
     """The location's column values, or every reason it can't be (fields named by
     their keys in ``data``)."""
     errs = Errors()
@@ -242,57 +242,82 @@ async def _check_location(conn: AsyncConnection, pk: int) -> None:
         raise fail(Code.NOT_FOUND, "location not found", "id")
 
 
-async def create_location(db: Database, data: dict[str, Any]) -> int:
-    values = _validate_location(data, creating=True)
-    async with db.transaction() as conn:
+async def insert_location(
+    conn: AsyncConnection, values: dict[str, Any], channels: Sequence[str] = ()
+) -> int:
+    """Insert a location of checked ``values`` (:func:`location_values`) selling to the
+    channels of the handles ``channels``, in the caller's transaction."""
+    try:
+        pk: int = (
+            await conn.execute(
+                insert(locations_t).values(**values, created_at=now()).returning(locations_t.c.id)
+            )
+        ).scalar_one()
+    except IntegrityError:
+        raise fail(Code.TAKEN, "handle is already taken", "handle") from None
+    await _set_location_channels(conn, pk, channels)
+    return pk
+
+
+async def change_location(
+    conn: AsyncConnection,
+    pk: int,
+    values: dict[str, Any],
+    channels: Sequence[str] | None = None,
+) -> int:
+    """Change location ``pk`` to checked ``values`` (:func:`location_values`), and its
+    channels to the handles ``channels`` unless None, in the caller's transaction."""
+    await _check_location(conn, pk)
+    if values:
         try:
-            pk: int = (
-                await conn.execute(
-                    insert(locations_t)
-                    .values(**values, created_at=now())
-                    .returning(locations_t.c.id)
-                )
-            ).scalar_one()
+            await conn.execute(update(locations_t).where(locations_t.c.id == pk).values(**values))
         except IntegrityError:
             raise fail(Code.TAKEN, "handle is already taken", "handle") from None
-        await _set_location_channels(conn, pk, data.get("channels", []))
-        return pk
+    if channels is not None:
+        await _set_location_channels(conn, pk, channels)
+    return pk
+
+
+async def remove_location(conn: AsyncConnection, pk: int) -> None:
+    """Delete a location with no stock history, in the caller's transaction; refuse
+    (IN_USE) otherwise."""
+    await _check_location(conn, pk)
+    used = (
+        await conn.execute(
+            select(
+                exists().where(moves_t.c.location_id == pk)
+                | exists().where(transfers_t.c.from_location_id == pk)
+                | exists().where(transfers_t.c.to_location_id == pk)
+            )
+        )
+    ).scalar()
+    if used:
+        raise fail(
+            Code.IN_USE,
+            "the location has stock history; set active: false to stop using it",
+            "id",
+        )
+    await conn.execute(delete(levels_t).where(levels_t.c.location_id == pk))
+    await conn.execute(delete(locations_t).where(locations_t.c.id == pk))
+
+
+# --------------------------------------------------------------------------- services
+# Each checks its input, opens the transaction, runs the operation and commits.
+
+
+async def create_location(db: Database, data: dict[str, Any]) -> int:
+    values = location_values(data, creating=True)
+    async with db.transaction() as conn:
+        return await insert_location(conn, values, data.get("channels", []))
 
 
 async def update_location(db: Database, pk: int, data: dict[str, Any]) -> int:
-    values = _validate_location(data, creating=False)
+    values = location_values(data, creating=False)
     async with db.transaction() as conn:
-        await _check_location(conn, pk)
-        if values:
-            try:
-                await conn.execute(
-                    update(locations_t).where(locations_t.c.id == pk).values(**values)
-                )
-            except IntegrityError:
-                raise fail(Code.TAKEN, "handle is already taken", "handle") from None
-        if "channels" in data:
-            await _set_location_channels(conn, pk, data["channels"])
-        return pk
+        return await change_location(conn, pk, values, data.get("channels"))
 
 
 async def delete_location(db: Database, pk: int) -> None:
     """Delete a location with no stock and no history; deactivate it otherwise."""
     async with db.transaction() as conn:
-        await _check_location(conn, pk)
-        used = (
-            await conn.execute(
-                select(
-                    exists().where(moves_t.c.location_id == pk)
-                    | exists().where(transfers_t.c.from_location_id == pk)
-                    | exists().where(transfers_t.c.to_location_id == pk)
-                )
-            )
-        ).scalar()
-        if used:
-            raise fail(
-                Code.IN_USE,
-                "the location has stock history; set active: false to stop using it",
-                "id",
-            )
-        await conn.execute(delete(levels_t).where(levels_t.c.location_id == pk))
-        await conn.execute(delete(locations_t).where(locations_t.c.id == pk))
+        await remove_location(conn, pk)

@@ -29,10 +29,13 @@ from .admin import (
     KEEP,
     PromotionInput,
     PromotionRecord,
+    change_promotion,
     create_promotion,
     delete_promotion,
+    insert_promotion,
     list_promotions,
     promotions_by_pks,
+    remove_promotion,
     update_promotion,
 )
 from .basket import EVERYTHING, Basket, BasketLine, Context, Target, normalize_code
@@ -59,6 +62,8 @@ from .discount_codes import (
     codes_by_promotions,
     create_code,
     generate_codes,
+    insert_code,
+    insert_codes,
     random_codes,
 )
 from .engine import apply
@@ -133,6 +138,7 @@ __all__ = [
     "active_promotions",
     "apply",
     "build_promotion",
+    "change_promotion",
     "codes_by_pks",
     "codes_by_promotions",
     "create_code",
@@ -141,6 +147,9 @@ __all__ = [
     "explain_code",
     "from_dict",
     "generate_codes",
+    "insert_code",
+    "insert_codes",
+    "insert_promotion",
     "list_promotions",
     "normalize_code",
     "normalize_customer_key",
@@ -150,6 +159,7 @@ __all__ = [
     "redeem",
     "register_action",
     "register_condition",
+    "remove_promotion",
     "to_dict",
     "update_promotion",
 ]

@@ -326,6 +326,36 @@ def _later(now: datetime, previous: datetime) -> datetime:
     return now if now > previous else previous + timedelta(microseconds=1)
 
 
+async def insert_promotion(
+    conn: AsyncConnection, merged: Mapping[str, Any], budget: int | None
+) -> int:
+    """Insert a promotion of checked values (see :func:`create_promotion`), in the
+    caller's transaction."""
+    now = utcnow()
+    res = await conn.execute(
+        insert(promotions_t)
+        .values(
+            title=merged["title"].strip(),
+            status=merged["status"],
+            method=merged["method"],
+            priority=merged["priority"],
+            definition=dict(merged["definition"]),
+            currency=merged["currency"],
+            starts_at=merged["starts_at"],
+            ends_at=merged["ends_at"],
+            usage_limit=merged["usage_limit"],
+            per_customer_limit=merged["per_customer_limit"],
+            budget=budget,
+            spent=0,
+            times_used=0,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(promotions_t.c.id)
+    )
+    return res.scalar_one()
+
+
 async def create_promotion(db: Database, data: PromotionInput) -> int:
     errs = Errors()
     for name, field in (("title", "title"), ("definition", "definition")):
@@ -338,30 +368,8 @@ async def create_promotion(db: Database, data: PromotionInput) -> int:
             merged[name] = value  # null on create = the default
     budget = _validate(errs, merged, 0)
     errs.raise_if_any()
-    now = utcnow()
     async with db.transaction() as conn:
-        res = await conn.execute(
-            insert(promotions_t)
-            .values(
-                title=merged["title"].strip(),
-                status=merged["status"],
-                method=merged["method"],
-                priority=merged["priority"],
-                definition=dict(merged["definition"]),
-                currency=merged["currency"],
-                starts_at=merged["starts_at"],
-                ends_at=merged["ends_at"],
-                usage_limit=merged["usage_limit"],
-                per_customer_limit=merged["per_customer_limit"],
-                budget=budget,
-                spent=0,
-                times_used=0,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(promotions_t.c.id)
-        )
-        return res.scalar_one()
+        return await insert_promotion(conn, merged, budget)
 
 
 async def _locked(conn: AsyncConnection, pk: int) -> Any:
@@ -371,64 +379,69 @@ async def _locked(conn: AsyncConnection, pk: int) -> Any:
     return (await conn.execute(stmt)).first()
 
 
+async def change_promotion(conn: AsyncConnection, pk: int, data: PromotionInput) -> int:
+    """Change the given fields of promotion ``pk`` (its row locked on PostgreSQL while
+    the limits are checked against its uses), in the caller's transaction."""
+    row = await _locked(conn, pk)
+    if row is None:
+        raise fail(PromotionCode.NOT_FOUND, "promotion not found", "id")
+    base = row._mapping
+    errs = Errors()
+    if data.method is not KEEP and data.method != row.method:
+        errs.add(
+            PromotionCode.INVALID,
+            "method can't change; create a new promotion (and archive this one)",
+            "method",
+        )
+    for name in ("title", "status", "priority", "definition"):
+        if getattr(data, name) is None:
+            errs.add(PromotionCode.BLANK, f"{name} can't be null", name)
+    errs.raise_if_any()
+    merged = _merge(data, {**base, "budget": None})
+    if data.budget is KEEP:
+        merged["budget"] = None if row.budget is None else _to_decimal(row.budget, row.currency)
+    budget = _validate(errs, merged, pk)
+    if merged["usage_limit"] is not None and merged["usage_limit"] < row.times_used:
+        errs.add(
+            PromotionCode.INVALID,
+            f"usageLimit can't be below the {row.times_used} uses already made",
+            "usage_limit",
+        )
+    if budget is not None and budget < row.spent:
+        errs.add(PromotionCode.INVALID, "budget can't be below what was already spent", "budget")
+    if merged["currency"] != row.currency and row.spent:
+        errs.add(
+            PromotionCode.CURRENCY_MISMATCH,
+            f"the promotion already gave away {row.spent} minor units of {row.currency}; "
+            "create a new promotion for another currency",
+            "currency",
+        )
+    errs.raise_if_any()
+    values = {
+        "title": merged["title"].strip(),
+        "status": merged["status"],
+        "priority": merged["priority"],
+        "definition": dict(merged["definition"]),
+        "currency": merged["currency"],
+        "starts_at": merged["starts_at"],
+        "ends_at": merged["ends_at"],
+        "usage_limit": merged["usage_limit"],
+        "per_customer_limit": merged["per_customer_limit"],
+        "budget": budget,
+        "updated_at": _later(utcnow(), row.updated_at),
+    }
+    try:
+        await conn.execute(update(promotions_t).where(promotions_t.c.id == pk).values(values))
+    except IntegrityError:  # a redemption got in first (SQLite has no FOR UPDATE)
+        raise fail(
+            PromotionCode.INVALID, "the new limits are below the uses made meanwhile; try again"
+        ) from None
+    return pk
+
+
 async def update_promotion(db: Database, pk: int, data: PromotionInput) -> int:
     async with db.transaction() as conn:
-        row = await _locked(conn, pk)
-        if row is None:
-            raise fail(PromotionCode.NOT_FOUND, "promotion not found", "id")
-        base = row._mapping
-        errs = Errors()
-        if data.method is not KEEP and data.method != row.method:
-            errs.add(
-                PromotionCode.INVALID,
-                "method can't change; create a new promotion (and archive this one)",
-                "method",
-            )
-        for name in ("title", "status", "priority", "definition"):
-            if getattr(data, name) is None:
-                errs.add(PromotionCode.BLANK, f"{name} can't be null", name)
-        errs.raise_if_any()
-        merged = _merge(data, {**base, "budget": None})
-        if data.budget is KEEP:
-            merged["budget"] = None if row.budget is None else _to_decimal(row.budget, row.currency)
-        budget = _validate(errs, merged, pk)
-        if merged["usage_limit"] is not None and merged["usage_limit"] < row.times_used:
-            errs.add(
-                PromotionCode.INVALID,
-                f"usageLimit can't be below the {row.times_used} uses already made",
-                "usage_limit",
-            )
-        if budget is not None and budget < row.spent:
-            errs.add(
-                PromotionCode.INVALID, "budget can't be below what was already spent", "budget"
-            )
-        if merged["currency"] != row.currency and row.spent:
-            errs.add(
-                PromotionCode.CURRENCY_MISMATCH,
-                f"the promotion already gave away {row.spent} minor units of {row.currency}; "
-                "create a new promotion for another currency",
-                "currency",
-            )
-        errs.raise_if_any()
-        values = {
-            "title": merged["title"].strip(),
-            "status": merged["status"],
-            "priority": merged["priority"],
-            "definition": dict(merged["definition"]),
-            "currency": merged["currency"],
-            "starts_at": merged["starts_at"],
-            "ends_at": merged["ends_at"],
-            "usage_limit": merged["usage_limit"],
-            "per_customer_limit": merged["per_customer_limit"],
-            "budget": budget,
-            "updated_at": _later(utcnow(), row.updated_at),
-        }
-        try:
-            await conn.execute(update(promotions_t).where(promotions_t.c.id == pk).values(values))
-        except IntegrityError:  # a redemption got in first (SQLite has no FOR UPDATE)
-            raise fail(
-                PromotionCode.INVALID, "the new limits are below the uses made meanwhile; try again"
-            ) from None
+        await change_promotion(conn, pk, data)
     return pk
 
 
@@ -436,25 +449,28 @@ def _to_decimal(minor: int, currency: str) -> Decimal:
     return Decimal(minor).scaleb(-exponent(currency))
 
 
+async def remove_promotion(conn: AsyncConnection, pk: int) -> None:
+    """Delete promotion ``pk`` if no order used it, in the caller's transaction."""
+    used = await conn.scalar(
+        select(func.count()).select_from(redemptions_t).where(redemptions_t.c.promotion_id == pk)
+    )
+    if used:
+        raise fail(
+            PromotionCode.IN_USE,
+            f"the promotion was used on {used} orders; archive it instead "
+            "(promotionUpdate with status ARCHIVED)",
+            "id",
+        )
+    try:
+        res = await conn.execute(delete(promotions_t).where(promotions_t.c.id == pk))
+    except IntegrityError:
+        raise fail(
+            PromotionCode.IN_USE, "the promotion was just used; archive it instead", "id"
+        ) from None
+    if res.rowcount == 0:
+        raise fail(PromotionCode.NOT_FOUND, "promotion not found", "id")
+
+
 async def delete_promotion(db: Database, pk: int) -> None:
     async with db.transaction() as conn:
-        used = await conn.scalar(
-            select(func.count())
-            .select_from(redemptions_t)
-            .where(redemptions_t.c.promotion_id == pk)
-        )
-        if used:
-            raise fail(
-                PromotionCode.IN_USE,
-                f"the promotion was used on {used} orders; archive it instead "
-                "(promotionUpdate with status ARCHIVED)",
-                "id",
-            )
-        try:
-            res = await conn.execute(delete(promotions_t).where(promotions_t.c.id == pk))
-        except IntegrityError:
-            raise fail(
-                PromotionCode.IN_USE, "the promotion was just used; archive it instead", "id"
-            ) from None
-        if res.rowcount == 0:
-            raise fail(PromotionCode.NOT_FOUND, "promotion not found", "id")
+        await remove_promotion(conn, pk)

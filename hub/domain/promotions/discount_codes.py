@@ -104,6 +104,30 @@ async def _code_promotion(conn: AsyncConnection, pk: int) -> None:
         )
 
 
+async def insert_code(
+    conn: AsyncConnection, promotion_pk: int, display: str, usage_limit: int | None
+) -> int:
+    """Insert the checked code ``display`` (see :func:`create_code`) for CODE promotion
+    ``promotion_pk``, in the caller's transaction."""
+    await _code_promotion(conn, promotion_pk)
+    try:
+        res = await conn.execute(
+            insert(codes_t)
+            .values(
+                promotion_id=promotion_pk,
+                code=normalize_code(display),
+                display_code=display,
+                usage_limit=usage_limit,
+                times_used=0,
+                created_at=utcnow(),
+            )
+            .returning(codes_t.c.id)
+        )
+    except IntegrityError:
+        raise fail(PromotionCode.TAKEN, f"the code {display!r} is already taken", "code") from None
+    return res.scalar_one()
+
+
 async def create_code(db: Database, promotion_pk: int, code: str, usage_limit: int | None) -> int:
     errs = Errors()
     display = (code or "").strip()
@@ -116,25 +140,7 @@ async def create_code(db: Database, promotion_pk: int, code: str, usage_limit: i
     check_limit(errs, usage_limit, "usage_limit", "usageLimit")
     errs.raise_if_any()
     async with db.transaction() as conn:
-        await _code_promotion(conn, promotion_pk)
-        try:
-            res = await conn.execute(
-                insert(codes_t)
-                .values(
-                    promotion_id=promotion_pk,
-                    code=normalize_code(display),
-                    display_code=display,
-                    usage_limit=usage_limit,
-                    times_used=0,
-                    created_at=utcnow(),
-                )
-                .returning(codes_t.c.id)
-            )
-        except IntegrityError:
-            raise fail(
-                PromotionCode.TAKEN, f"the code {display!r} is already taken", "code"
-            ) from None
-        return res.scalar_one()
+        return await insert_code(conn, promotion_pk, display, usage_limit)
 
 
 def random_codes(count: int, prefix: str, length: int) -> list[str]:
@@ -196,27 +202,38 @@ async def generate_codes(
     check_limit(errs, usage_limit, "usage_limit", "usageLimit")
     errs.raise_if_any()
     async with db.transaction() as conn:
-        await _code_promotion(conn, promotion_pk)
-        stmt = text(_INSERT_CODES[conn.dialect.name]).bindparams(
-            bindparam("now", type_=UTCDateTime())
+        return await insert_codes(conn, promotion_pk, count, prefix, length, usage_limit)
+
+
+async def insert_codes(
+    conn: AsyncConnection,
+    promotion_pk: int,
+    count: int,
+    prefix: str,
+    length: int,
+    usage_limit: int | None,
+) -> list[str]:
+    """Insert ``count`` random codes (checked arguments; see :func:`generate_codes`)
+    for CODE promotion ``promotion_pk``, in the caller's transaction."""
+    await _code_promotion(conn, promotion_pk)
+    stmt = text(_INSERT_CODES[conn.dialect.name]).bindparams(bindparam("now", type_=UTCDateTime()))
+    made: list[str] = []
+    for _ in range(5):  # a collision with an existing code is astronomically rare
+        want = random_codes(count - len(made), prefix, length)
+        res = await conn.execute(
+            stmt,
+            {
+                "pid": promotion_pk,
+                "lim": usage_limit,
+                "now": utcnow(),
+                "codes": orjson.dumps(want).decode(),
+            },
         )
-        made: list[str] = []
-        for _ in range(5):  # a collision with an existing code is astronomically rare
-            want = random_codes(count - len(made), prefix, length)
-            res = await conn.execute(
-                stmt,
-                {
-                    "pid": promotion_pk,
-                    "lim": usage_limit,
-                    "now": utcnow(),
-                    "codes": orjson.dumps(want).decode(),
-                },
-            )
-            made.extend(r[0] for r in res)
-            if len(made) == count:
-                return made
-        raise fail(
-            PromotionCode.INVALID,
-            "could not make enough unique codes; use a longer length",
-            "length",
-        )
+        made.extend(r[0] for r in res)
+        if len(made) == count:
+            return made
+    raise fail(
+        PromotionCode.INVALID,
+        "could not make enough unique codes; use a longer length",
+        "length",
+    )

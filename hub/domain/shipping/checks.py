@@ -9,7 +9,6 @@ from sqlalchemy import Executable, Table, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.db.database import Database
 from hub.domain.errors import Code, DomainError, Errors, fail, refused_write
 from hub.domain.handles import HANDLE_RE
 
@@ -62,9 +61,9 @@ async def write(conn: AsyncConnection, stmt: Executable, what: str) -> Any:
         raise integrity_error(exc, what) from None
 
 
-async def delete_one(db: Database, table: Table, pk: int, what: str) -> None:
-    """Delete the row ``pk`` of ``table`` (a zone: with its rates), or NOT_FOUND."""
-    async with db.transaction() as conn:
-        res = await conn.execute(delete(table).where(table.c.id == pk))
-        if res.rowcount == 0:
-            raise fail(Code.NOT_FOUND, f"shipping {what} not found", "id")
+async def delete_one(conn: AsyncConnection, table: Table, pk: int, what: str) -> None:
+    """Delete the row ``pk`` of ``table`` (a zone: with its rates), or NOT_FOUND, in the
+    caller's transaction."""
+    res = await conn.execute(delete(table).where(table.c.id == pk))
+    if res.rowcount == 0:
+        raise fail(Code.NOT_FOUND, f"shipping {what} not found", "id")

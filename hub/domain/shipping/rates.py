@@ -265,7 +265,8 @@ def _rate_values(errs: Errors, merged: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-async def create_rate(db: Database, data: RateInput) -> int:
+def new_rate_values(data: RateInput) -> dict[str, Any]:
+    """The column values of a new rate (but its zone), or every reason it can't be."""
     errs = Errors()
     errs.require(
         data, ("zone_pk", "handle", "title", "currency", "kind", "amount"), _LABELS.__getitem__
@@ -274,47 +275,85 @@ async def create_rate(db: Database, data: RateInput) -> int:
     merged = {k: getattr(data, k) for k in _LABELS if k != "zone_pk"}
     values = _rate_values(errs, merged)
     errs.raise_if_any()
+    return values
+
+
+async def insert_rate(conn: AsyncConnection, zone_pk: int, values: dict[str, Any]) -> int:
+    """Insert a rate of checked ``values`` (:func:`new_rate_values`) into zone
+    ``zone_pk``, in the caller's transaction."""
+    zone = (await conn.execute(select(zones_t.c.id).where(zones_t.c.id == zone_pk))).first()
+    if zone is None:
+        raise fail(Code.NOT_FOUND, "shipping zone not found", "zone_pk")
+    stmt = (
+        insert(rates_t)
+        .values(**values, zone_id=zone_pk, created_at=datetime.now(UTC))
+        .returning(rates_t.c.id)
+    )
+    pk: int = (await write(conn, stmt, "rate")).scalar_one()
+    return pk
+
+
+def check_rate_change(data: RateInput, clear: Iterable[str] = ()) -> None:
+    """Refuse what no stored rate allows: clearing a required field, another zone."""
+    errs = Errors()
+    for name in set(clear) - RATE_CLEARABLE:
+        errs.add(Code.BLANK, f"{_LABELS.get(name, name)} can't be null", name)
+    if data.zone_pk is not None:
+        errs.add(Code.INVALID, "a rate can't move to another zone", "zone_pk")
+    errs.raise_if_any()
+
+
+async def change_rate(
+    conn: AsyncConnection, pk: int, data: RateInput, *, clear: Iterable[str] = ()
+) -> int:
+    """Change the given fields of rate ``pk`` (checked by :func:`check_rate_change`),
+    in the caller's transaction; ``clear`` names optional ones to remove. A new
+    currency keeps the decimal amounts ("9.90" USD becomes "9.90" EUR)."""
+    clear = set(clear)
+    errs = Errors()
+    row = await stored_row(conn, rates_t, pk, "rate")
+    merged: dict[str, Any] = {}
+    for name in _LABELS:
+        if name == "zone_pk":
+            continue
+        stored = getattr(row, name)
+        if name in _MONEY and stored is not None:
+            stored = to_decimal(stored, row.currency)
+        given = getattr(data, name)
+        merged[name] = None if name in clear else (stored if given is None else given)
+    values = _rate_values(errs, merged)
+    errs.raise_if_any()
+    await write(conn, update(rates_t).where(rates_t.c.id == pk).values(**values), "rate")
+    return pk
+
+
+async def remove_rate(conn: AsyncConnection, pk: int) -> None:
+    """Delete rate ``pk``, in the caller's transaction."""
+    await delete_one(conn, rates_t, pk, "rate")
+
+
+# --------------------------------------------------------------------------- services
+# Each checks what it can without the database, opens the transaction, runs the
+# operation and commits.
+
+
+async def create_rate(db: Database, data: RateInput) -> int:
+    values = new_rate_values(data)
+    assert data.zone_pk is not None  # new_rate_values requires it
     async with db.transaction() as conn:
-        zone = (
-            await conn.execute(select(zones_t.c.id).where(zones_t.c.id == data.zone_pk))
-        ).first()
-        if zone is None:
-            raise fail(Code.NOT_FOUND, "shipping zone not found", "zone_pk")
-        stmt = (
-            insert(rates_t)
-            .values(**values, zone_id=data.zone_pk, created_at=datetime.now(UTC))
-            .returning(rates_t.c.id)
-        )
-        pk: int = (await write(conn, stmt, "rate")).scalar_one()
-        return pk
+        return await insert_rate(conn, data.zone_pk, values)
 
 
 async def update_rate(db: Database, pk: int, data: RateInput, *, clear: Iterable[str] = ()) -> int:
     """Change the given fields (``clear`` names optional ones to remove). A new
     currency keeps the decimal amounts ("9.90" USD becomes "9.90" EUR)."""
-    errs = Errors()
     clear = set(clear)
-    for name in clear - RATE_CLEARABLE:
-        errs.add(Code.BLANK, f"{_LABELS.get(name, name)} can't be null", name)
-    if data.zone_pk is not None:
-        errs.add(Code.INVALID, "a rate can't move to another zone", "zone_pk")
-    errs.raise_if_any()
+    check_rate_change(data, clear)
     async with db.transaction() as conn:
-        row = await stored_row(conn, rates_t, pk, "rate")
-        merged: dict[str, Any] = {}
-        for name in _LABELS:
-            if name == "zone_pk":
-                continue
-            stored = getattr(row, name)
-            if name in _MONEY and stored is not None:
-                stored = to_decimal(stored, row.currency)
-            given = getattr(data, name)
-            merged[name] = None if name in clear else (stored if given is None else given)
-        values = _rate_values(errs, merged)
-        errs.raise_if_any()
-        await write(conn, update(rates_t).where(rates_t.c.id == pk).values(**values), "rate")
+        await change_rate(conn, pk, data, clear=clear)
     return pk
 
 
 async def delete_rate(db: Database, pk: int) -> None:
-    await delete_one(db, rates_t, pk, "rate")
+    async with db.transaction() as conn:
+        await remove_rate(conn, pk)

@@ -119,33 +119,60 @@ def _clean_zone(errs: Errors, data: ZoneInput, countries_now: list[str]) -> dict
     return values
 
 
-async def create_zone(db: Database, data: ZoneInput) -> int:
+def new_zone_values(data: ZoneInput) -> dict[str, Any]:
+    """The column values of a new zone, or every reason it can't be."""
     errs = Errors()
     errs.require(data, ("handle", "name", "countries"))
     values = _clean_zone(errs, data, [])
     errs.raise_if_any()
     values.setdefault("regions", [])
+    return values
+
+
+async def insert_zone(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    """Insert a zone of checked ``values`` (:func:`new_zone_values`), in the caller's
+    transaction."""
+    stmt = insert(zones_t).values(**values, created_at=datetime.now(UTC)).returning(zones_t.c.id)
+    pk: int = (await write(conn, stmt, "zone")).scalar_one()
+    return pk
+
+
+async def change_zone(conn: AsyncConnection, pk: int, data: ZoneInput) -> int:
+    """Change the given fields of zone ``pk``, in the caller's transaction."""
+    row = await stored(conn, zones_t, pk, "zone")
+    errs = Errors()
+    if data.countries is not None and data.regions is None and row.regions:
+        data.regions = list(row.regions)  # re-check them against the new countries
+    values = _clean_zone(errs, data, list(row.countries or ()))
+    errs.raise_if_any()
+    if values:
+        await write(conn, update(zones_t).where(zones_t.c.id == pk).values(**values), "zone")
+    return pk
+
+
+async def remove_zone(conn: AsyncConnection, pk: int) -> None:
+    """Delete a zone and its rates, in the caller's transaction."""
+    await delete_one(conn, zones_t, pk, "zone")
+
+
+# --------------------------------------------------------------------------- services
+# Each checks what it can without the database, opens the transaction, runs the
+# operation and commits.
+
+
+async def create_zone(db: Database, data: ZoneInput) -> int:
+    values = new_zone_values(data)
     async with db.transaction() as conn:
-        stmt = (
-            insert(zones_t).values(**values, created_at=datetime.now(UTC)).returning(zones_t.c.id)
-        )
-        pk: int = (await write(conn, stmt, "zone")).scalar_one()
-        return pk
+        return await insert_zone(conn, values)
 
 
 async def update_zone(db: Database, pk: int, data: ZoneInput) -> int:
     async with db.transaction() as conn:
-        row = await stored(conn, zones_t, pk, "zone")
-        errs = Errors()
-        if data.countries is not None and data.regions is None and row.regions:
-            data.regions = list(row.regions)  # re-check them against the new countries
-        values = _clean_zone(errs, data, list(row.countries or ()))
-        errs.raise_if_any()
-        if values:
-            await write(conn, update(zones_t).where(zones_t.c.id == pk).values(**values), "zone")
+        await change_zone(conn, pk, data)
     return pk
 
 
 async def delete_zone(db: Database, pk: int) -> None:
     """Delete a zone and its rates."""
-    await delete_one(db, zones_t, pk, "zone")
+    async with db.transaction() as conn:
+        await remove_zone(conn, pk)
