@@ -31,10 +31,21 @@ from .inventory import (
     Reservation,
     Transfer,
 )
+from .orders import Fulfillment as Fulfillment
+from .orders import FulfillmentLine as FulfillmentLine
+from .orders import FulfillmentOrder as FulfillmentOrder
+from .orders import FulfillmentOrderLine as FulfillmentOrderLine
 from .orders import Order as Order
+from .orders import OrderEvent as OrderEvent
 from .orders import OrderLine as OrderLine
+from .orders import OrderTransaction as OrderTransaction
 from .orders import Payment as Payment
 from .orders import PaymentWebhookEvent as PaymentWebhookEvent
+from .orders import Refund as Refund
+from .orders import RefundLine as RefundLine
+from .orders import Return as Return
+from .orders import ReturnLine as ReturnLine
+from .orders import Substitution as Substitution
 from .pricing import PriceList as PriceList
 from .pricing import PriceListEntry as PriceListEntry
 from .promotions import Promotion as Promotion  # + codes, usage, redemptions

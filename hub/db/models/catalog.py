@@ -30,6 +30,16 @@ class Channel(Base):
     currency: Mapped[str] = mapped_column(String(3))
     default_country: Mapped[str] = mapped_column(String(2))
     tax_inclusive: Mapped[bool] = mapped_column(Boolean, default=False)
+    # After-sale settings: capture the payment at checkout ("AT_CHECKOUT") or when the
+    # first fulfillment ships ("ON_FULFILLMENT"); how order lines are routed to
+    # locations (hub.domain.orders routing strategies); the return window in days.
+    capture_mode: Mapped[str] = mapped_column(
+        String(16), default="AT_CHECKOUT", server_default="AT_CHECKOUT"
+    )
+    routing_strategy: Mapped[str] = mapped_column(
+        String(24), default="DEFAULT", server_default="DEFAULT"
+    )
+    return_window_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -58,6 +58,8 @@ class Location(Base):
     cost_currency: Mapped[str] = mapped_column(String(3), default="USD")
     daily_capacity: Mapped[int | None] = mapped_column(Integer)
     replenishment_lead_days: Mapped[int] = mapped_column(Integer, default=7)
+    # How long a pickup order waits at this store before its stock goes back.
+    pickup_window_hours: Mapped[int] = mapped_column(Integer, default=72, server_default="72")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
