@@ -18,6 +18,10 @@ from connectors.base import PaymentIntentResult
 from hub import ids
 from hub.db.tables import order_lines_t, orders_t, payments_t
 from hub.domain.carts.priced import PricedCart
+from hub.domain.orders.fulfillment_orders import (
+    insert_fulfillment_orders,
+    plan_fulfillment_orders,
+)
 from hub.domain.orders.payments import PAYMENT_STATUS
 from hub.domain.orders.records import order_name
 from hub.events.outbox import Outbox
@@ -116,7 +120,10 @@ _INSERT_ORDER = insert(orders_t).returning(orders_t.c.id)
 _NAME_ORDER = (
     update(orders_t).where(orders_t.c.id == bindparam("pk")).values(name=bindparam("name"))
 )
-_INSERT_LINES = insert(order_lines_t)
+# One multi-row INSERT (insertmanyvalues) on both databases: ids are handed out in the
+# VALUES order, so the sorted ids are the lines' ids in the order given. (Asking
+# SQLAlchemy to sort by parameter order makes SQLite insert row by row.)
+_INSERT_LINES = insert(order_lines_t).returning(order_lines_t.c.id)
 _INSERT_PAYMENT = insert(payments_t)
 
 
@@ -150,7 +157,10 @@ async def insert_order(
     ).scalar_one()
     name = order_name(pk)
     await conn.execute(_NAME_ORDER, {"pk": pk, "name": name})
-    await conn.execute(_INSERT_LINES, [{**ln, "order_id": pk} for ln in lines])
+    line_pks = sorted(
+        r[0] for r in (await conn.execute(_INSERT_LINES, [{**ln, "order_id": pk} for ln in lines]))
+    )
+    await insert_fulfillment_orders(conn, pk, plan_fulfillment_orders(lines, line_pks), now=now)
     if payment is not None:
         await conn.execute(
             _INSERT_PAYMENT,
