@@ -21,6 +21,7 @@ from hub.db.database import Database
 from hub.domain.carts import Carts, delete_expired
 from hub.domain.checkout import Checkout, reconcile
 from hub.domain.inventory import Inventory
+from hub.domain.orders.fulfillments import Fulfillments
 from hub.events.outbox import OutboxDispatcher, PublishedMarker, publish_committed
 from hub.events.tail import OutboxTail
 from hub.sessions import OpenSockets
@@ -46,6 +47,7 @@ class Hub:
     inventory: Inventory = field(init=False)
     carts: Carts = field(init=False)
     checkout: Checkout = field(init=False)
+    fulfillments: Fulfillments = field(init=False)
     jobs: EmbeddedJobs = field(init=False)
     sessions: OpenSockets = field(init=False)
     started: bool = False
@@ -62,11 +64,13 @@ class Hub:
             lease=timedelta(seconds=s.checkout_lease_seconds),
             pause_file=s.test_checkout_pause_file,
         )
+        self.fulfillments = Fulfillments(self.db, publish=self.publish)
         self.jobs = EmbeddedJobs(
             s,
             release_expired=self.inventory.release_expired,
             delete_carts=self.delete_expired_carts,
             reconcile_payments=self.reconcile_payments,
+            expire_pickups=self.expire_pickups,
         )
         self.sessions = OpenSockets(self.db, s.auth_cache_seconds)
 
@@ -84,6 +88,11 @@ class Hub:
         """Give back payments of checkouts that died before writing their order
         (:func:`hub.domain.checkout.reconcile`); how many were settled."""
         return await reconcile(self.db, self.payments, publish=self.publish)
+
+    async def expire_pickups(self) -> int:
+        """The pickup-window job: ready pickups not collected in their location's window
+        are cancelled and their stock released (:mod:`hub.domain.orders.reroute`)."""
+        return await self.fulfillments.expire_pickups()
 
     async def start(self, *, jobs: bool = True) -> None:
         """Connect the bus, follow the event log, dispatch the outbox; with ``jobs``

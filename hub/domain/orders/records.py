@@ -12,9 +12,18 @@ NAME_OFFSET = 1000
 
 
 class OrderCode(StrEnum):
-    """userErrors codes of orders beyond the common ones (``hub.domain.errors.Code``):
-    none yet (checkout reports the codes of placing an order). An order-specific code
-    goes here."""
+    """userErrors codes of orders beyond the common ones (``hub.domain.errors.Code``);
+    checkout reports the codes of placing an order."""
+
+    # --- routing and fulfillment orders (fulfillment transitions, reroute, pickups)
+    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
+    QUANTITY_EXCEEDS_REMAINING = "QUANTITY_EXCEEDS_REMAINING"
+    ALREADY_FULFILLED = "ALREADY_FULFILLED"
+    LOCATION_AT_CAPACITY = "LOCATION_AT_CAPACITY"
+    LOCATION_NOT_ELIGIBLE = "LOCATION_NOT_ELIGIBLE"
+    INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
+    NOT_READY_FOR_PICKUP = "NOT_READY_FOR_PICKUP"
+    DELIVERY_KIND_MISMATCH = "DELIVERY_KIND_MISMATCH"
 
 
 def order_name(pk: int) -> str:
