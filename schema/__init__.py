@@ -36,6 +36,7 @@ from schema.inputs import install as install_input_guard
 from schema.inventory import InventoryMutation, InventoryQuery
 from schema.limits import Budget, QueryCost
 from schema.orders import OrderQuery
+from schema.orders.fulfillment_mutations import FulfillmentMutation, FulfillmentQuery
 from schema.price_lists import PricingMutation, PricingQuery
 from schema.promotions import PromotionMutation, PromotionQuery
 from schema.relay import Node, node_types, resolve_nodes
@@ -77,6 +78,7 @@ class Query(
     PromotionQuery,
     CartQuery,
     OrderQuery,
+    FulfillmentQuery,
     GiftCardQuery,
 ):
     pass
@@ -92,6 +94,7 @@ class Mutation(
     PromotionMutation,
     CartMutation,
     CheckoutMutation,
+    FulfillmentMutation,
     GiftCardMutation,
 ):
     pass

@@ -13,6 +13,7 @@ from hub import ids
 from hub.domain import orders as ordersvc
 from hub.domain.paging import PageRequest
 from schema.catalog import ChannelType, MoneyType, ProductVariantType
+from schema.orders import fulfillment as fo
 from schema.orders.loaders import order_loaders
 from schema.relay import Connection, Node, connection_from_list, is_record, paged
 
@@ -175,3 +176,10 @@ class OrderType(Node):
     @strawberry.field
     async def payments(self, info: Info) -> list[OrderPayment]:
         return await order_loaders(info).payments_by_order.load(self)
+
+    # Fulfillment orders, fulfilments and routing (schema.orders.fulfillment).
+    fulfillment_orders: list[fo.FulfillmentOrderType] = strawberry.field(
+        resolver=fo.order_fulfillment_orders
+    )
+    fulfillments: list[fo.FulfillmentType] = strawberry.field(resolver=fo.order_fulfillments)
+    routing: fo.RoutingType | None = strawberry.field(resolver=fo.order_routing)

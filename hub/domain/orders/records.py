@@ -50,6 +50,7 @@ class OrderRecord:
         "payment_status",
         "phone",
         "pk",
+        "routing",
         "shipping_total",
         "status",
         "subtotal",
@@ -83,6 +84,7 @@ class OrderRecord:
         self.note = row.note
         self.test = bool(row.test)
         self.created_at = row.created_at
+        self.routing = list(row.routing or ())
 
 
 class OrderLineRecord:
