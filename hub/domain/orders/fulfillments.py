@@ -126,10 +126,13 @@ class Fulfillments:
                 )
         return channel_pk
 
-    async def expire_pickups(self, limit: int = PICKUP_BATCH) -> int:
-        """The pickup-window job: cancel ready pickups past their deadline and release
-        their stock, each in a transaction of its own; how many expired."""
-        now = datetime.now(UTC)
+    async def expire_pickups(
+        self, limit: int = PICKUP_BATCH, *, now: datetime | None = None
+    ) -> int:
+        """The pickup-window job: cancel ready pickups past their deadline (as of
+        ``now``, default: now) and release their stock, each in a transaction of its
+        own; how many expired."""
+        now = now or datetime.now(UTC)
         async with self.db.read() as conn:
             due = await reroute.expired_pickups(conn, now, limit)
         done = 0
