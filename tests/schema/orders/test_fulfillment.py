@@ -12,11 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.helpers.checkout import outbox_payloads
-from tests.helpers.client import Hub
+from tests.helpers.client import Hub, served_again
 from tests.helpers.fulfillment import (
     ERRORS,
     F_FIELDS,
     admin,
+    channel_gid,
     codes,
     fo_action,
     fulfil,
@@ -28,6 +29,7 @@ from tests.helpers.fulfillment import (
     order,
     pk_of,
     place,
+    set_strategy,
     stocked,
 )
 
@@ -95,6 +97,7 @@ async def test_split_order_fulfilled_from_two_locations_in_parts(hub: Hub) -> No
     assert len(now["fulfillments"]) == 3
     assert await levels(hub, vid, store) == (1, 0, 0)
 
+    assert now["paymentStatus"] == "PAID"  # cash: paid at the till, nothing to capture
     before = await _written(hub)
     again = await fulfil(hub, st_fo["id"])
     assert codes(again) == ["ALREADY_FULFILLED"]
@@ -125,6 +128,27 @@ async def test_split_order_fulfilled_from_two_locations_in_parts(hub: Hub) -> No
         p for p in await outbox_payloads(hub, "fulfillment.created") if p["orderId"] == o["id"]
     ]
     assert [sum(ln["quantity"] for ln in p["lines"]) for p in created] == [3, 1, 1]
+    await ledger_clean(hub)
+
+
+async def test_a_channel_capturing_on_fulfillment_captures_when_units_ship(hub: Hub) -> None:
+    async with served_again(hub, test_payments=True) as testpay:
+        await _capture_on_fulfillment(testpay)
+
+
+async def _capture_on_fulfillment(hub: Hub) -> None:
+    ch = await make_channel(hub)
+    settings = await set_strategy(hub, channel_gid(ch), None, "ON_FULFILLMENT")
+    assert settings["settings"]["captureMode"] == "ON_FULFILLMENT"
+    site = await make_site(hub, ch)
+    vid = await stocked(hub, ch, {site: 5})
+    card = {"provider": "test", "paymentMethodId": "pm_card_visa"}
+    o = await place(hub, ch, [(vid, 2)], payment=card)
+    assert o["paymentStatus"] == "AUTHORIZED"
+    fo = o["fulfillmentOrders"][0]
+    out = await fulfil(hub, fo["id"], [(fo["lines"][0]["id"], 1)])
+    assert out["userErrors"] == [], out
+    assert (await order(hub, o["id"]))["paymentStatus"] == "PAID"
     await ledger_clean(hub)
 
 
@@ -267,6 +291,13 @@ async def test_a_pickup_not_collected_in_time_is_released_by_the_job(hub: Hub) -
         "SELECT quantity_cancelled FROM order_lines WHERE order_id = :o", o=pk_of(o["id"])
     )
     assert cancelled == 3
+    # Its money came back through the order book's refund (cash: recorded at the till).
+    (refund,) = now["refunds"]
+    assert refund["amount"]["amount"] == "30.00" and [ln["quantity"] for ln in refund["lines"]] == [
+        3
+    ]
+    assert "pickup" in refund["note"]
+    assert now["paymentStatus"] == "REFUNDED"
     # Once: a second run finds nothing; a picked-up attempt is now illegal.
     assert await svc.expire_pickups(now=datetime.now(UTC) + timedelta(hours=3)) == 0
     assert codes(await fo_action(hub, "PickedUp", fo_id)) == ["ILLEGAL_TRANSITION"]
