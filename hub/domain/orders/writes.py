@@ -181,8 +181,42 @@ async def insert_order(
                 "updated_at": now,
             },
         )
-        # The order's first money movement: the authorization (a SALE when the
-        # provider took the money at once: cash, terminal, gift card).
+    await _first_entries(conn, pk, name, order, payment, status, now)
+    outbox.add(
+        "order.created",
+        {
+            "orderId": pk,
+            "id": ids.encode("Order", pk),
+            "name": name,
+            "channelId": order["channel_id"],
+            "customerId": order.get("customer_id"),
+            "currency": order["currency"],
+            "total": order["total"],
+            "paymentStatus": status,
+            "test": test,
+            "lines": [
+                {"variantId": ln["variant_id"], "sku": ln["sku"], "quantity": ln["quantity"]}
+                for ln in lines
+            ],
+            "occurredAt": now.isoformat(),
+        },
+    )
+    return pk
+
+
+async def _first_entries(
+    conn: AsyncConnection,
+    pk: int,
+    name: str,
+    order: dict[str, Any],
+    payment: PaymentIntentResult | None,
+    status: str,
+    now: datetime,
+) -> None:
+    """The order's first money movement (the authorization; a SALE when the provider
+    took the money at once: cash, terminal, gift card) and ``order.created`` on its
+    timeline."""
+    if payment is not None:
         await conn.execute(
             _INSERT_TXN,
             {
@@ -210,23 +244,3 @@ async def insert_order(
             "created_at": now,
         },
     )
-    outbox.add(
-        "order.created",
-        {
-            "orderId": pk,
-            "id": ids.encode("Order", pk),
-            "name": name,
-            "channelId": order["channel_id"],
-            "customerId": order.get("customer_id"),
-            "currency": order["currency"],
-            "total": order["total"],
-            "paymentStatus": status,
-            "test": test,
-            "lines": [
-                {"variantId": ln["variant_id"], "sku": ln["sku"], "quantity": ln["quantity"]}
-                for ln in lines
-            ],
-            "occurredAt": now.isoformat(),
-        },
-    )
-    return pk
