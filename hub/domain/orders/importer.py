@@ -239,16 +239,7 @@ async def import_order(
     ).first()
     if channel is None:
         raise fail(Code.NOT_FOUND, "no channel with that id", "channel_id")
-    variants = await _variants(conn, req)
-    for i, ln in enumerate(req.lines):
-        if ln.variant_pk is not None and ln.variant_pk not in variants:
-            raise fail(Code.NOT_FOUND, "no variant with that id", "lines", str(i), "variant_id")
-    if req.location_pk is not None:
-        ok = (
-            await conn.execute(select(locations_t.c.id).where(locations_t.c.id == req.location_pk))
-        ).first()
-        if ok is None:
-            raise fail(Code.NOT_FOUND, "no location with that id", "location_id")
+    variants = await _checked_refs(conn, req)
     stocked = [
         (i, ln.variant_pk, ln.quantity)
         for i, ln in enumerate(req.lines)
@@ -266,28 +257,7 @@ async def import_order(
                 ),
                 outbox,
             )  # fmt: skip
-    lines: list[dict[str, Any]] = []
-    for i, ln in enumerate(req.lines):
-        var = variants.get(ln.variant_pk) if ln.variant_pk is not None else None
-        subtotal = ln.unit_price * ln.quantity
-        lines.append(
-            {
-                "variant_id": ln.variant_pk,
-                "sku": ln.sku or (var.sku if var else ""),
-                "title": ln.title or (f"{var.product_title} - {var.title}" if var else ""),
-                "quantity": ln.quantity,
-                "unit_price": ln.unit_price,
-                "compare_at": None,
-                "price_source": f"import:{req.source}"[:64],
-                "subtotal": subtotal,
-                "discount": ln.discount,
-                "tax": ln.tax,
-                "total": subtotal - ln.discount,
-                "discount_allocations": [],
-                "allocations": [{"locationId": loc, "quantity": n} for loc, n in takes.get(i, [])],
-                "delivery_kind": req.delivery_kind,
-            }
-        )
+    lines = _line_values(req, variants, takes)
     subtotal = sum(x["subtotal"] for x in lines)
     discount = sum(x["discount"] for x in lines)
     tax = sum(x["tax"] for x in lines) + req.shipping_tax
@@ -344,3 +314,48 @@ async def import_order(
         outbox=outbox,
     )  # fmt: skip
     return pk, True
+
+
+async def _checked_refs(conn: AsyncConnection, req: ImportRequest) -> dict[int, Any]:
+    """The variants the lines name (NOT_FOUND for one that does not exist, or for the
+    location)."""
+    variants = await _variants(conn, req)
+    for i, ln in enumerate(req.lines):
+        if ln.variant_pk is not None and ln.variant_pk not in variants:
+            raise fail(Code.NOT_FOUND, "no variant with that id", "lines", str(i), "variant_id")
+    if req.location_pk is not None:
+        ok = (
+            await conn.execute(select(locations_t.c.id).where(locations_t.c.id == req.location_pk))
+        ).first()
+        if ok is None:
+            raise fail(Code.NOT_FOUND, "no location with that id", "location_id")
+    return variants
+
+
+def _line_values(
+    req: ImportRequest, variants: dict[int, Any], takes: dict[int, list[tuple[int, int]]]
+) -> list[dict[str, Any]]:
+    """The order line rows, priced as given."""
+    lines: list[dict[str, Any]] = []
+    for i, ln in enumerate(req.lines):
+        var = variants.get(ln.variant_pk) if ln.variant_pk is not None else None
+        subtotal = ln.unit_price * ln.quantity
+        lines.append(
+            {
+                "variant_id": ln.variant_pk,
+                "sku": ln.sku or (var.sku if var else ""),
+                "title": ln.title or (f"{var.product_title} - {var.title}" if var else ""),
+                "quantity": ln.quantity,
+                "unit_price": ln.unit_price,
+                "compare_at": None,
+                "price_source": f"import:{req.source}"[:64],
+                "subtotal": subtotal,
+                "discount": ln.discount,
+                "tax": ln.tax,
+                "total": subtotal - ln.discount,
+                "discount_allocations": [],
+                "allocations": [{"locationId": loc, "quantity": n} for loc, n in takes.get(i, [])],
+                "delivery_kind": req.delivery_kind,
+            }
+        )
+    return lines

@@ -98,35 +98,7 @@ async def plan_refund(
         raise fail(Code.INVALID, "amount must be above 0", "amount")
     if note is not None and len(note) > 2000:
         raise fail(Code.INVALID, "note is at most 2000 characters", "note")
-    by_pk = {ln.id: ln for ln in await order_lines(conn, order.id)}
-    line_amounts: list[tuple[int, int, int]] = []
-    seen: set[int] = set()
-    for i, (line_pk, qty) in enumerate(lines):
-        ln = by_pk.get(line_pk)
-        if ln is None or line_pk in seen:
-            raise fail(Code.INVALID, "not a line of this order (or named twice)", "lines", str(i))
-        seen.add(line_pk)
-        if qty <= 0:
-            raise fail(Code.INVALID, "quantity must be above 0", "lines", str(i), "quantity")
-        bumped = await conn.execute(
-            update(order_lines_t)
-            .where(
-                order_lines_t.c.id == line_pk,
-                order_lines_t.c.quantity_refunded + qty <= order_lines_t.c.quantity,
-            )
-            .values(quantity_refunded=order_lines_t.c.quantity_refunded + qty)
-        )
-        if bumped.rowcount != 1:
-            left = ln.quantity - ln.quantity_refunded
-            raise fail(
-                OrderCode.QUANTITY_EXCEEDS_REMAINING,
-                f"only {left} unit(s) of this line are left to refund",
-                "lines",
-                str(i),
-                "quantity",
-            )
-        value = units_value(ln, order.taxes_included, ln.quantity_refunded, qty)
-        line_amounts.append((line_pk, qty, value))
+    line_amounts = await _claim_lines(conn, order, lines)
     if shipping:
         given = (
             await conn.execute(
@@ -243,3 +215,40 @@ async def finish_refund(conn: AsyncConnection, refund_pk: int) -> str:
                 .values(quantity_refunded=order_lines_t.c.quantity_refunded - r.quantity)
             )
     return status
+
+
+async def _claim_lines(
+    conn: AsyncConnection, order: Any, lines: Sequence[tuple[int, int]]
+) -> list[tuple[int, int, int]]:
+    """Count the refunded units on their lines (one conditional UPDATE each):
+    [(line pk, quantity, value)]."""
+    by_pk = {ln.id: ln for ln in await order_lines(conn, order.id)}
+    line_amounts: list[tuple[int, int, int]] = []
+    seen: set[int] = set()
+    for i, (line_pk, qty) in enumerate(lines):
+        ln = by_pk.get(line_pk)
+        if ln is None or line_pk in seen:
+            raise fail(Code.INVALID, "not a line of this order (or named twice)", "lines", str(i))
+        seen.add(line_pk)
+        if qty <= 0:
+            raise fail(Code.INVALID, "quantity must be above 0", "lines", str(i), "quantity")
+        bumped = await conn.execute(
+            update(order_lines_t)
+            .where(
+                order_lines_t.c.id == line_pk,
+                order_lines_t.c.quantity_refunded + qty <= order_lines_t.c.quantity,
+            )
+            .values(quantity_refunded=order_lines_t.c.quantity_refunded + qty)
+        )
+        if bumped.rowcount != 1:
+            left = ln.quantity - ln.quantity_refunded
+            raise fail(
+                OrderCode.QUANTITY_EXCEEDS_REMAINING,
+                f"only {left} unit(s) of this line are left to refund",
+                "lines",
+                str(i),
+                "quantity",
+            )
+        value = units_value(ln, order.taxes_included, ln.quantity_refunded, qty)
+        line_amounts.append((line_pk, qty, value))
+    return line_amounts

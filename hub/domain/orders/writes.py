@@ -190,8 +190,48 @@ async def insert_order(
                 "updated_at": now,
             },
         )
-        # The order's first money movement: the authorization (a SALE when the
-        # provider took the money at once: cash, terminal, gift card).
+    await _first_entries(conn, pk, name, order, payment, status, now, decision)
+    outbox.add(
+        "order.created",
+        {
+            "orderId": pk,
+            "id": ids.encode("Order", pk),
+            "name": name,
+            "channelId": order["channel_id"],
+            "customerId": order.get("customer_id"),
+            "currency": order["currency"],
+            "total": order["total"],
+            "paymentStatus": status,
+            "test": test,
+            "lines": [
+                {"variantId": ln["variant_id"], "sku": ln["sku"], "quantity": ln["quantity"]}
+                for ln in lines
+            ],
+            "occurredAt": now.isoformat(),
+        },
+    )
+    if decision:
+        outbox.add(
+            "fulfillment_order.routed",
+            {"orderId": ids.encode("Order", pk), **routed_event(decision)[1]},
+        )
+    return pk
+
+
+async def _first_entries(
+    conn: AsyncConnection,
+    pk: int,
+    name: str,
+    order: dict[str, Any],
+    payment: PaymentIntentResult | None,
+    status: str,
+    now: datetime,
+    decision: list[dict[str, Any]] | None = None,
+) -> None:
+    """The order's first money movement (the authorization; a SALE when the provider
+    took the money at once: cash, terminal, gift card) and ``order.created`` on its
+    timeline, with the routing ``decision`` beside it (one INSERT)."""
+    if payment is not None:
         await conn.execute(
             _INSERT_TXN,
             {
@@ -232,25 +272,3 @@ async def insert_order(
             }
         )
     await conn.execute(_INSERT_EVENT, events)
-    outbox.add(
-        "order.created",
-        {
-            "orderId": pk,
-            "id": ids.encode("Order", pk),
-            "name": name,
-            "channelId": order["channel_id"],
-            "customerId": order.get("customer_id"),
-            "currency": order["currency"],
-            "total": order["total"],
-            "paymentStatus": status,
-            "test": test,
-            "lines": [
-                {"variantId": ln["variant_id"], "sku": ln["sku"], "quantity": ln["quantity"]}
-                for ln in lines
-            ],
-            "occurredAt": now.isoformat(),
-        },
-    )
-    if decision:
-        outbox.add("fulfillment_order.routed", {"orderId": ids.encode("Order", pk), **data})
-    return pk
