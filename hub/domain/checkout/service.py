@@ -465,11 +465,8 @@ class Checkout:
         payment: PaymentRequest | None,
     ) -> tuple[int, list[Event]]:
         """5. The order, in one transaction (:mod:`hub.domain.checkout.order`)."""
-        outbox = Outbox()
         async with self.db.transaction() as conn:
-            order_pk = await write_order(conn, outbox, priced, plan, attempt, result, payment)
-            events = await outbox.flush(conn)
-        return order_pk, events
+            return await write_order(conn, Outbox(), priced, plan, attempt, result, payment)
 
     async def _undo(self, attempt: leases.Attempt) -> None:
         """Release the reservations, unlock the cart and forget the attempt (each only

@@ -11,7 +11,17 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import (
+    String,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import PaymentIntentResult
@@ -23,7 +33,7 @@ from hub.domain.orders.fulfillment_orders import (
     plan_fulfillment_orders,
 )
 from hub.domain.orders.payments import PAYMENT_STATUS
-from hub.domain.orders.records import order_name
+from hub.domain.orders.records import NAME_OFFSET, order_name
 from hub.events.outbox import Outbox
 
 
@@ -124,6 +134,27 @@ _NAME_ORDER = (
 # VALUES order, so the sorted ids are the lines' ids in the order given. (Asking
 # SQLAlchemy to sort by parameter order makes SQLite insert row by row.)
 _INSERT_LINES = insert(order_lines_t).returning(order_lines_t.c.id)
+_NAMED: dict[tuple[str, ...], Any] = {}
+
+
+def _named_insert(keys: tuple[str, ...]) -> Any:
+    """PostgreSQL: the order INSERT that also writes its name (``order_name`` of the id
+    it takes from the sequence), one statement instead of INSERT + UPDATE; built once
+    per set of columns given."""
+    stmt = _NAMED.get(keys)
+    if stmt is None:
+        seq: Any = literal_column("pg_get_serial_sequence('orders', 'id')")
+        n = select(func.nextval(seq).label("id")).cte("n")
+        name = literal("#") + cast(n.c.id + NAME_OFFSET, String)
+        cols = [bindparam(k, type_=orders_t.c[k].type) for k in keys]
+        stmt = _NAMED[keys] = (
+            insert(orders_t)
+            .from_select(["id", "name", *keys], select(n.c.id, name, *cols))
+            .returning(orders_t.c.id)
+        )
+    return stmt
+
+
 _INSERT_PAYMENT = insert(payments_t)
 
 
@@ -143,20 +174,14 @@ async def insert_order(
     test = payment is not None and payment.test
     # Statements built once, the values passed as parameters: no construction or
     # cache key per call (the compiled form is cached per set of columns given).
-    pk = (
-        await conn.execute(
-            _INSERT_ORDER,
-            {
-                **order,
-                "payment_status": status,
-                "test": test,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-    ).scalar_one()
-    name = order_name(pk)
-    await conn.execute(_NAME_ORDER, {"pk": pk, "name": name})
+    values = {**order, "payment_status": status, "test": test, "created_at": now, "updated_at": now}
+    if conn.dialect.name == "postgresql":
+        pk = (await conn.execute(_named_insert(tuple(values)), values)).scalar_one()
+        name = order_name(pk)
+    else:
+        pk = (await conn.execute(_INSERT_ORDER, values)).scalar_one()
+        name = order_name(pk)
+        await conn.execute(_NAME_ORDER, {"pk": pk, "name": name})
     line_pks = sorted(
         r[0] for r in (await conn.execute(_INSERT_LINES, [{**ln, "order_id": pk} for ln in lines]))
     )
