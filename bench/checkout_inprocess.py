@@ -213,6 +213,12 @@ async def measure(args: argparse.Namespace, dsn: str, dbname: str, token: str) -
                 print("   ", " ".join(s.split())[:160])
         pids = await backends(dsn, dbname)
         profiler = None
+        counter = None
+        if args.calls:
+            import cProfile
+
+            counter = cProfile.Profile()
+            counter.enable()
         if args.profile:
             from pyinstrument import Profiler
 
@@ -235,6 +241,12 @@ async def measure(args: argparse.Namespace, dsn: str, dbname: str, token: str) -
         cpu = time.process_time() - cpu0
         pids = sorted(set(pids) | set(await backends(dsn, dbname)))
         pg = backend_cpu(pids) - pg0
+        if counter is not None:
+            import pstats
+
+            counter.disable()
+            calls = pstats.Stats(counter).total_calls  # type: ignore[attr-defined]
+            print(f"  Python function calls per checkout: {calls / (per * args.buyers):,.0f}")
         if profiler is not None:
             profiler.stop()
             await asyncio.to_thread(Path(args.profile).write_text, profiler.output_html())
@@ -261,6 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--profile", help="write a pyinstrument HTML profile here")
     ap.add_argument("--show-statements", action="store_true")
+    ap.add_argument(
+        "--calls",
+        action="store_true",
+        help="count Python function calls per checkout (cProfile: deterministic, slower)",
+    )
     ap.add_argument("--dsn", help="a database already set up by this script (--keep-db)")
     ap.add_argument("--keep-db", action="store_true")
     ap.add_argument("--pg", default=PG)

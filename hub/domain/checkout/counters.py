@@ -36,8 +36,10 @@ _TAKE_ALL = text(
     """
 WITH a AS (
     SELECT * FROM unnest(CAST(:pids AS bigint[]), CAST(:spends AS bigint[]),
-                         CAST(:codes AS varchar[]), CAST(:amounts AS bigint[]))
-           WITH ORDINALITY AS a(pid, spend, code, amount, n)
+                         CAST(:codes AS varchar[]), CAST(:amounts AS bigint[]),
+                         CAST(:ns AS integer[]))
+           AS a(pid, spend, code, amount, n)
+     ORDER BY pid
 ), p AS (
     UPDATE promotions
        SET times_used = promotions.times_used + 1, spent = promotions.spent + a.spend
@@ -121,14 +123,20 @@ async def take_promotions(
             )
         spends.append(a.amount if promotion.currency is not None else 0)
     codes = [normalize_code(a.code) if a.code is not None else None for a in allocations]
+    # The promotions go in by id, whatever the allocations' order: the plan for these
+    # few rows is a nested loop over them (index scan per promotion), so checkouts of
+    # the same promotions lock them in the same order and don't deadlock crosswise.
+    # The redemptions are written in the allocations' order (``ns``).
+    order = sorted(range(len(allocations)), key=lambda i: pids[i])
     row = (
         await conn.execute(
             _TAKE_ALL,
             {
-                "pids": pids,
-                "spends": spends,
-                "codes": codes,
-                "amounts": [a.amount for a in allocations],
+                "pids": [pids[i] for i in order],
+                "spends": [spends[i] for i in order],
+                "codes": [codes[i] for i in order],
+                "amounts": [allocations[i].amount for i in order],
+                "ns": order,
                 "key": normalize_customer_key(customer_key),
                 "ref": order_ref,
                 "currency": currency,
