@@ -1,11 +1,12 @@
 """Step 5 of a checkout: the order, written in the caller's transaction and fenced by
 the attempt's lease.
 
-The reservations become commitments (their events go in the order's outbox, ahead of
-``order.created``), the promotions are redeemed, the order, its lines and payment are
-written, the payment row is marked USED, the cart COMPLETED and the attempt DONE, each
-conditional on this attempt's lease: an attempt that lost it writes nothing
-(:class:`LeaseLost`, and the transaction rolls back).
+The order, its lines and payment are written, the payment row is marked USED, the
+cart COMPLETED and the attempt DONE, each conditional on this attempt's lease; then
+the reservations become commitments (their events go in the outbox ahead of
+``order.created``) and, last, the promotions are redeemed: the rows every checkout
+shares are taken just before the COMMIT (see :func:`write_order`). An attempt that
+lost its lease writes nothing (:class:`LeaseLost`, and the transaction rolls back).
 """
 
 from __future__ import annotations
