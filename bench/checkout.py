@@ -103,17 +103,24 @@ TARGET_RATE = 150.0  # checkouts/s, 16 buyers, 2 workers
 TARGET_CPU_MS = 8.0  # hub CPU per checkout
 
 
-def _cpu_of(pids: list[int]) -> float:
-    """Seconds of CPU (user + system) these local processes used so far."""
+def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """Seconds of CPU (user + system) each of these local processes used so far."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    out = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])
-    return total / tick
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _cpu_since(before: dict[int, float]) -> float:
+    """CPU used since ``before`` by the processes still alive (one that exited
+    meanwhile is left out: its last figure is gone)."""
+    now = _cpu_by_pid(list(before))
+    return sum(max(now[p] - before[p], 0.0) for p in now)
 
 
 def _group(pgid: int) -> list[int]:
@@ -292,15 +299,14 @@ def main(argv: list[str] | None = None) -> int:
             cpu0: dict[str, Any] = {}
 
             async def on_start() -> None:
-                cpu0["pg_pids"] = await backend_pids(dsn)
-                cpu0["hub"] = _cpu_of(_group(srv.proc.pid))
-                cpu0["pg"] = _cpu_of(cpu0["pg_pids"])
+                cpu0["hub"] = _cpu_by_pid(_group(srv.proc.pid))
+                cpu0["pg"] = _cpu_by_pid(await backend_pids(dsn))
 
             done, secs, lat = run(
                 buyers(port, token, args.clients, args.duration, variants, args.warmup, on_start)
             )
-            hub_cpu = _cpu_of(_group(srv.proc.pid)) - cpu0["hub"]
-            pg_cpu = _cpu_of(cpu0["pg_pids"]) - cpu0["pg"]
+            hub_cpu = _cpu_since(cpu0["hub"])
+            pg_cpu = _cpu_since(cpu0["pg"])
             load = os.getloadavg()
             warm = args.clients * args.warmup
             orders = run(count_orders(dsn)) - before
