@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--calls",
         action="store_true",
-        help="count Python function calls per checkout (cProfile: deterministic, slower)",
+        help="count Python function calls per checkout (cProfile: nearly deterministic, slower)",
     )
     ap.add_argument("--dsn", help="a database already set up by this script (--keep-db)")
     ap.add_argument("--keep-db", action="store_true")
