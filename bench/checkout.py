@@ -15,9 +15,12 @@ loop of two requests:
    payment (admin key, as a till would): the hub prices again, reserves the stock,
    records the payment and writes the order with its ``order.created`` event.
 
-The figure is completed checkouts (orders) per second over ``--duration`` seconds
-after a warm-up (no target has been set for it yet), with p50/p99 of the whole
-two-request checkout. Every answer must be an order: a userError or GraphQL error
+The figures are completed checkouts (orders) per second over ``--duration`` seconds
+after a warm-up (target: >= 150/s with 16 buyers and 2 workers), with p50/p99 of the
+whole two-request checkout, and the CPU time per checkout of the hub's processes
+(target <= 8 ms) and of the database's backends, read from ``/proc`` over the timed
+run (steadier than the rate on a shared machine; the load average is printed too).
+Every answer must be an order: a userError or GraphQL error
 fails the run. Afterwards the orders in the database must equal the checkouts
 counted, and ``hub inventory verify`` must find no drift.
 
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import secrets
 import signal
 import subprocess
@@ -95,6 +99,56 @@ async def bench_variants(dsn: str, n: int) -> list[int]:
         await conn.close()
 
 
+TARGET_RATE = 150.0  # checkouts/s, 16 buyers, 2 workers
+TARGET_CPU_MS = 8.0  # hub CPU per checkout
+
+
+def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """Seconds of CPU (user + system) each of these local processes used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _cpu_since(before: dict[int, float]) -> float:
+    """CPU used since ``before`` by the processes still alive (one that exited
+    meanwhile is left out: its last figure is gone)."""
+    now = _cpu_by_pid(list(before))
+    return sum(max(now[p] - before[p], 0.0) for p in now)
+
+
+def _group(pgid: int) -> list[int]:
+    """The processes of a process group (the hub and its workers)."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:
+                out.append(int(d.name))
+    return out
+
+
+async def backend_pids(dsn: str) -> list[int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        return [r["pid"] for r in rows]
+    finally:
+        await conn.close()
+
+
 async def count_orders(dsn: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
@@ -104,9 +158,16 @@ async def count_orders(dsn: str) -> int:
 
 
 async def buyers(
-    port: int, token: str, clients: int, duration: float, variants: list[int], warmup: int
+    port: int,
+    token: str,
+    clients: int,
+    duration: float,
+    variants: list[int],
+    warmup: int,
+    on_start: Any = None,
 ) -> tuple[int, float, list[float]]:
-    """(completed checkouts, seconds, latencies of each two-request checkout)."""
+    """(completed checkouts, seconds, latencies of each two-request checkout);
+    ``on_start()`` is called when the timed run starts."""
     done = 0
     latencies: list[float] = []
     start_at: list[float] = []
@@ -177,6 +238,8 @@ async def buyers(
                 await one()
             await ready.wait()
             if not start_at:
+                if on_start is not None:
+                    await on_start()
                 start_at.append(time.perf_counter())
             deadline = start_at[0] + duration
             while time.perf_counter() < deadline:
@@ -233,9 +296,18 @@ def main(argv: list[str] | None = None) -> int:
             running.append(srv)
             run(wait_ready(srv, "/readyz"))
             before = run(count_orders(dsn))
+            cpu0: dict[str, Any] = {}
+
+            async def on_start() -> None:
+                cpu0["hub"] = _cpu_by_pid(_group(srv.proc.pid))
+                cpu0["pg"] = _cpu_by_pid(await backend_pids(dsn))
+
             done, secs, lat = run(
-                buyers(port, token, args.clients, args.duration, variants, args.warmup)
+                buyers(port, token, args.clients, args.duration, variants, args.warmup, on_start)
             )
+            hub_cpu = _cpu_since(cpu0["hub"])
+            pg_cpu = _cpu_since(cpu0["pg"])
+            load = os.getloadavg()
             warm = args.clients * args.warmup
             orders = run(count_orders(dsn)) - before
             stop(srv)
@@ -254,9 +326,20 @@ def main(argv: list[str] | None = None) -> int:
                 f"checkout throughput, PostgreSQL, hub serve --workers {args.workers}, "
                 f"{args.clients} buyers over HTTP, cash payment"
             )
+            met = "PASS" if rate >= TARGET_RATE else "FAIL"
             print(
                 f"  completed checkouts: {done} in {secs:.1f} s = {rate:,.1f}/s  "
-                "(no target set yet; see bench/README.md)"
+                f"(target >= {TARGET_RATE:g}/s with 16 buyers, 2 workers: {met})"
+            )
+            per = hub_cpu / done * 1000 if done else float("nan")
+            print(
+                f"  hub CPU per checkout: {per:.1f} ms  (target <= {TARGET_CPU_MS:g} ms: "
+                f"{'PASS' if per <= TARGET_CPU_MS else 'FAIL'}); PostgreSQL backends: "
+                f"{pg_cpu / done * 1000 if done else float('nan'):.1f} ms"
+            )
+            print(
+                f"  load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
+                f"on {os.cpu_count()} CPUs (other work skews the rate, less the CPU figures)"
             )
             print(
                 f"  per checkout (cartCreate + checkoutComplete): p50 "

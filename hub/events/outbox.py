@@ -62,6 +62,11 @@ class Outbox:
         # subscribers see exactly what Redis subscribers (and the sweeper) will see.
         self._pending.append((topic, orjson.loads(orjson.dumps(payload))))
 
+    def extend(self, other: Outbox) -> None:
+        """Queue ``other``'s events after these (and empty it)."""
+        self._pending.extend(other._pending)
+        other._pending.clear()
+
     async def flush(self, conn: AsyncConnection) -> list[Event]:
         """INSERT the queued events on ``conn`` (one statement) and return them with ids."""
         if not self._pending:

@@ -22,6 +22,7 @@ from hub.domain.carts.model import (
     CartCode,
     CartState,
     CartWarning,
+    Known,
     LineInput,
     LineUpdate,
     WarningCode,
@@ -68,20 +69,19 @@ async def add_lines(
     *,
     channel: ChannelRecord | None = None,
     inserted: list[Any] | None = None,
+    known: Known | None = None,
 ) -> list[CartWarning]:
     """Add lines (merged into equal ones). ``channel``: the cart's channel when the
-    caller has it; ``inserted`` collects the new line rows as written."""
+    caller has it; ``inserted`` collects the new line rows as written, ``known`` what
+    was read about their variants."""
     for i, ln in enumerate(lines):
         check_quantity(ln.quantity, 1, i)
     info = await variant_info(conn, [ln.variant_pk for ln in lines])
     channel = await channel_of(conn, state.cart.channel_id, channel)
-    priced = await quote(
-        conn,
-        channel,
-        {ln.variant_pk: ln.quantity for ln in lines},
-        customer_group=None,
-        now=_now(),
-    )
+    quantities = {ln.variant_pk: ln.quantity for ln in lines}
+    priced = await quote(conn, channel, quantities, customer_group=None, now=_now())
+    if known is not None:
+        known.info, known.quantities, known.quotes = info, quantities, priced
     _check_sold(lines, info, priced, channel)
     # Merge into an existing line with the same variant and attributes.
     existing = {(r.variant_id, attribute_key(r.attributes)): r for r in state.lines}
@@ -100,7 +100,7 @@ async def add_lines(
     for k, r in existing.items():
         if k not in targets:
             totals[r.variant_id] += r.quantity
-    warnings, fitted = await fit_to_stock(conn, state, info, targets, totals)
+    warnings, fitted = await fit_to_stock(conn, state, info, targets, totals, known)
     new_rows = [
         {
             "cart_id": state.cart.id,
@@ -217,11 +217,14 @@ async def fit_to_stock(
     info: Mapping[int, Any],
     targets: Mapping[LineKey, int],
     others: Mapping[int, int],
+    known: Known | None = None,
 ) -> tuple[list[CartWarning], dict[LineKey, int]]:
     """Quantities asked, cut to what the channel can sell (other lines of the same
     variant count against it). Nothing at all left is INSUFFICIENT_STOCK."""
     tracked = [k[0] for k in targets if counts_stock(info[k[0]])]
     stock = await available(conn, state.cart.channel_id, tracked, info) if tracked else {}
+    if known is not None:
+        known.stock = stock
     left = {v: sum(stock.get(v, {}).values()) - others.get(v, 0) for v in set(tracked)}
     warnings: list[CartWarning] = []
     out: dict[LineKey, int] = {}

@@ -111,12 +111,27 @@ class DeliveryGroupInput:
 
 
 @dataclass(slots=True)
+class Known:
+    """What a write read about the variants of the lines it wrote, so that pricing the
+    cart it answers with does not read them again: the variants, their quotes for
+    ``quantities`` (without a customer group) and, once read, the sellable stock of the
+    tracked ones. Pricing uses them only when it would ask the same questions."""
+
+    info: dict[int, Any] = field(default_factory=dict)
+    quantities: dict[int, int] = field(default_factory=dict)
+    quotes: dict[int, Any] = field(default_factory=dict)
+    stock: dict[int, dict[int, int]] | None = None
+
+
+@dataclass(slots=True)
 class CartState:
-    """A cart's rows as loaded: the cart, its lines (in order) and delivery groups."""
+    """A cart's rows as loaded: the cart, its lines (in order) and delivery groups
+    (``known``: what the write that made it read, see :class:`Known`)."""
 
     cart: Any
     lines: list[Any]
     groups: list[Any]
+    known: Known | None = field(default=None, compare=False, repr=False)
 
     @property
     def token(self) -> str:

@@ -28,6 +28,7 @@ from hub.domain.carts.model import (
     CartCode,
     CartState,
     CartWarning,
+    Known,
     LineInput,
     refuse,
 )
@@ -87,12 +88,15 @@ async def create(
     await buyer_email(conn, values, fill_blank=True)
     row = (await conn.execute(_INSERT_CART, values)).one()
     inserted: list[Any] = []
+    known = Known() if lines else None
     warnings = (
-        await add_lines(conn, CartState(row, [], []), lines, channel=channel, inserted=inserted)
+        await add_lines(
+            conn, CartState(row, [], []), lines, channel=channel, inserted=inserted, known=known
+        )
         if lines
         else []
     )
-    return CartState(row, sorted(inserted, key=lambda r: r.id), []), warnings
+    return CartState(row, sorted(inserted, key=lambda r: r.id), [], known), warnings
 
 
 async def buyer_email(conn: AsyncConnection, values: dict[str, Any], *, fill_blank: bool) -> None:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.database import Database
@@ -186,10 +186,8 @@ _RENEW_RESERVATIONS = (
 )
 
 
-async def claim(conn: AsyncConnection, cart_pk: int, key: str, lease: str, ttl: timedelta) -> bool:
-    """Record the key as PENDING under ``lease`` (or take over a PENDING one whose
-    lease lapsed). False when another request holds it or finished it."""
-    at = now()
+def _claim_stmt(conn: AsyncConnection) -> Any:
+    """INSERT .. ON CONFLICT DO NOTHING of a PENDING attempt (built once per dialect)."""
     stmt = _CLAIM.get(conn.dialect.name)
     if stmt is None:
         stmt = _CLAIM[conn.dialect.name] = (
@@ -205,12 +203,63 @@ async def claim(conn: AsyncConnection, cart_pk: int, key: str, lease: str, ttl: 
             .on_conflict_do_nothing(index_elements=["cart_id", "key"])
             .returning(attempts_t.c.key)
         )
+    return stmt
+
+
+async def claim(conn: AsyncConnection, cart_pk: int, key: str, lease: str, ttl: timedelta) -> bool:
+    """Record the key as PENDING under ``lease`` (or take over a PENDING one whose
+    lease lapsed). False when another request holds it or finished it."""
+    at = now()
     params = {"cart": cart_pk, "key_": key, "until": at + ttl, "now": at, "lease_": lease}
-    got = (await conn.execute(stmt, params)).first()
+    got = (await conn.execute(_claim_stmt(conn), params)).first()
     if got is not None:
         return True
     took = await conn.execute(_RECLAIM, params)
     return took.rowcount == 1
+
+
+async def claim_and_lock(
+    conn: AsyncConnection, cart_pk: int, version: int, key: str, lease: str, ttl: timedelta
+) -> tuple[bool, Any]:
+    """:func:`claim` the key, then lock the cart (``COMPLETING`` under ``lease``, only at
+    ``version``): (claimed, the lock's row with ``open_payments``, or None when the
+    cart moved). On PostgreSQL a new key takes one statement for both."""
+    at = now()
+    params = {
+        "cart": cart_pk,
+        "key_": key,
+        "version_": version,
+        "now": at,
+        "until": at + ttl,
+        "lease_": lease,
+    }
+    if conn.dialect.name == "postgresql":
+        both = (await conn.execute(_claim_and_lock(conn), params)).one()
+        if both.claimed:
+            return True, both if both.locked else None
+        # The key is known: take over a lapsed attempt (or wait for a live one).
+        if (await conn.execute(_RECLAIM, params)).rowcount != 1:
+            return False, None
+    elif not await claim(conn, cart_pk, key, lease, ttl):
+        return False, None
+    return True, (await conn.execute(LOCK_CART, params)).first()
+
+
+_BOTH: dict[str, Any] = {}
+
+
+def _claim_and_lock(conn: AsyncConnection) -> Any:
+    """PostgreSQL: the claim's INSERT and, only if it inserted, the cart's lock."""
+    stmt = _BOTH.get("postgresql")
+    if stmt is None:
+        claimed = _claim_stmt(conn).cte("claimed")
+        locked = LOCK_CART.where(select(claimed.c.key).exists()).cte("locked")
+        stmt = _BOTH["postgresql"] = select(
+            select(func.count()).select_from(claimed).scalar_subquery().label("claimed"),
+            select(func.count()).select_from(locked).scalar_subquery().label("locked"),
+            select(func.bool_or(locked.c.open_payments)).scalar_subquery().label("open_payments"),
+        )
+    return stmt
 
 
 async def pause(path: str) -> None:

@@ -1,30 +1,32 @@
 """Step 5 of a checkout: the order, written in the caller's transaction and fenced by
 the attempt's lease.
 
-The reservations become commitments (their events go in the order's outbox, ahead of
-``order.created``), the promotions are redeemed, the order, its lines and payment are
-written, the payment row is marked USED, the cart COMPLETED and the attempt DONE, each
-conditional on this attempt's lease: an attempt that lost it writes nothing
-(:class:`LeaseLost`, and the transaction rolls back).
+The order, its lines and payment are written, the payment row is marked USED, the
+cart COMPLETED and the attempt DONE, each conditional on this attempt's lease; then
+the reservations become commitments (their events go in the outbox ahead of
+``order.created``) and, last, the promotions are redeemed: the rows every checkout
+shares are taken just before the COMMIT (see :func:`write_order`). An attempt that
+lost its lease writes nothing (:class:`LeaseLost`, and the transaction rolls back).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import PaymentIntentResult
 from hub import ids
-from hub.db.tables import customers_t
+from hub.db.tables import attempts_t, carts_t, customers_t
 from hub.domain.carts import PricedCart, _customer_key
 from hub.domain.checkout import lease as leases
 from hub.domain.checkout import payments
 from hub.domain.checkout.codes import PaymentRequest
+from hub.domain.checkout.counters import take_promotions
 from hub.domain.checkout.plan import Plan
 from hub.domain.errors import DomainError
 from hub.domain.inventory import commit_reservations
 from hub.domain.orders import insert_order, order_line_values, order_values
-from hub.domain.promotions.store import redeem
+from hub.events.bus import Event
 from hub.events.outbox import Outbox
 
 
@@ -44,9 +46,29 @@ async def write_order(
     attempt: leases.Attempt,
     result: PaymentIntentResult | None,
     payment: PaymentRequest | None,
-) -> int:
-    """Write the order of ``attempt`` on ``conn`` (see the module docstring); its pk."""
+) -> tuple[int, list[Event]]:
+    """Write the order of ``attempt`` on ``conn`` (see the module docstring) and flush
+    ``outbox``; its pk and events.
+
+    The rows every checkout shares go last, so their locks are held for as little as
+    possible before the COMMIT: first the order's own rows and the attempt's fences,
+    then the stock levels (a popular SKU's row), then the outbox, and last, in one
+    statement, the promotion counters (the store's offer, a popular code: the rows
+    every checkout updates; :mod:`hub.domain.checkout.counters`)."""
     cart = priced.cart
+    own = Outbox()  # order.created, queued after the commitments' events
+    order_pk = await insert_order(
+        conn,
+        own,
+        order=order_values(priced),
+        lines=order_line_values(priced, plan.takes, attempt.tokens),
+        payment=result,
+        payment_reference=payment.reference if payment else None,
+        routing=plan.routing,
+    )
+    await _finish(conn, attempt, result, order_pk)
+    if cart.customer_id is not None:
+        await conn.execute(_COUNT_ORDER, {"customer": cart.customer_id})
     # The reservations are gone only if the lease lapsed and the expiry job released them.
     try:
         await commit_reservations(
@@ -57,25 +79,28 @@ async def write_order(
         )
     except DomainError:
         raise LeaseLost() from None
-    order_pk = await insert_order(
-        conn,
-        outbox,
-        order=order_values(priced),
-        lines=order_line_values(priced, plan.takes, attempt.tokens),
-        payment=result,
-        payment_reference=payment.reference if payment else None,
-        routing=plan.routing,
-    )
+    outbox.extend(own)
+    events = await outbox.flush(conn)
     if priced.result is not None and priced.result.allocations:
-        await _redeem(conn, priced, order_pk)
-    if cart.customer_id is not None:
-        await conn.execute(
-            update(customers_t)
-            .where(customers_t.c.id == cart.customer_id)
-            .values(orders_count=customers_t.c.orders_count + 1)
+        taken = await take_promotions(
+            conn,
+            priced.result,
+            priced.promotions,
+            order_ref=ids.encode("Order", order_pk),
+            customer_key=_customer_key(priced.cart, priced.customer),
+            currency=priced.currency,
+            now=leases.now(),
         )
-    await _finish(conn, attempt, result, order_pk)
-    return order_pk
+        if not taken:
+            raise PromotionsMoved()
+    return order_pk, events
+
+
+_COUNT_ORDER = (
+    update(customers_t)
+    .where(customers_t.c.id == bindparam("customer"))
+    .values(orders_count=customers_t.c.orders_count + 1)
+)
 
 
 async def _finish(
@@ -101,24 +126,29 @@ async def _finish(
         )
         if used.rowcount != 1:
             raise LeaseLost()  # released meanwhile: this attempt had lapsed
-    params = {"cart": attempt.cart_pk, "key_": attempt.key, "lease_": attempt.lease}
-    done = await conn.execute(leases.COMPLETE_CART, {**params, "order": order_pk, "now": now})
+    params = {
+        "cart": attempt.cart_pk,
+        "key_": attempt.key,
+        "lease_": attempt.lease,
+        "order": order_pk,
+        "now": now,
+    }
+    if conn.dialect.name == "postgresql":  # both in one statement
+        both = (await conn.execute(_COMPLETE_BOTH, params)).one()
+        if both.cart != 1 or both.attempt != 1:
+            raise LeaseLost()
+        return
+    done = await conn.execute(leases.COMPLETE_CART, params)
     if done.rowcount != 1:
         raise LeaseLost()
-    done = await conn.execute(leases.ATTEMPT_DONE, {**params, "order": order_pk})
+    done = await conn.execute(leases.ATTEMPT_DONE, params)
     if done.rowcount != 1:
         raise LeaseLost()
 
 
-async def _redeem(conn: AsyncConnection, priced: PricedCart, order_pk: int) -> None:
-    assert priced.result is not None
-    failures = await redeem(
-        conn,
-        priced.result,
-        priced.promotions,
-        order_ref=ids.encode("Order", order_pk),
-        customer_key=_customer_key(priced.cart, priced.customer),
-        currency=priced.currency,
-    )
-    if failures:
-        raise PromotionsMoved()
+_CART_DONE = leases.COMPLETE_CART.returning(carts_t.c.id).cte("cart_done")
+_ATTEMPT_DONE = leases.ATTEMPT_DONE.returning(attempts_t.c.key).cte("attempt_done")
+_COMPLETE_BOTH = select(
+    select(func.count()).select_from(_CART_DONE).scalar_subquery().label("cart"),
+    select(func.count()).select_from(_ATTEMPT_DONE).scalar_subquery().label("attempt"),
+)

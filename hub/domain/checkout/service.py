@@ -18,11 +18,12 @@ The steps, and what undoes each if a later one fails:
 4. **Pay**, outside any transaction: first release the cart's other orphaned payments
    (an earlier attempt's, with another card or amount), then authorize with the
    payment row's key, so a replay never pays twice.
-5. **Order**, one transaction, fenced by the lease: commit the reservations (reserved
-   -> committed), redeem the promotions, write the order, its lines and payment, mark
-   the payment row USED, the cart COMPLETED and the attempt DONE, each conditional on
-   this attempt's lease, so an attempt that lost it (stalled while another took
-   over) writes nothing and gives its payment back.
+5. **Order**, one transaction, fenced by the lease: write the order, its lines and
+   payment, mark the payment row USED, the cart COMPLETED and the attempt DONE, commit
+   the reservations (reserved -> committed) and, last, redeem the promotions (the
+   rows every checkout shares are locked only just before the COMMIT), each
+   conditional on this attempt's lease, so an attempt that lost it (stalled while
+   another took over) writes nothing and gives its payment back.
 
 A decline (or any failure after step 2) releases the reservations, unlocks the cart
 and forgets the attempt, so the cart stays usable and the same key may be retried; a
@@ -190,20 +191,11 @@ class Checkout:
         # 2. claim the key, lock the cart, record the payment, reserve the stock.
         try:
             async with self.db.transaction() as conn:
-                if not await leases.claim(conn, cart.id, key, token, self.lease):
-                    return None  # another request runs this key: wait for it
-                now = _now()
-                locked = await conn.execute(
-                    leases.LOCK_CART,
-                    {
-                        "cart": cart.id,
-                        "version_": cart.version,
-                        "now": now,
-                        "until": now + self.lease,
-                        "lease_": token,
-                    },
+                claimed, got = await leases.claim_and_lock(
+                    conn, cart.id, cart.version, key, token, self.lease
                 )
-                got = locked.first()
+                if not claimed:
+                    return None  # another request runs this key: wait for it
                 if got is None:
                     raise _CartMoved()
                 if paying is not None:
@@ -465,11 +457,8 @@ class Checkout:
         payment: PaymentRequest | None,
     ) -> tuple[int, list[Event]]:
         """5. The order, in one transaction (:mod:`hub.domain.checkout.order`)."""
-        outbox = Outbox()
         async with self.db.transaction() as conn:
-            order_pk = await write_order(conn, outbox, priced, plan, attempt, result, payment)
-            events = await outbox.flush(conn)
-        return order_pk, events
+            return await write_order(conn, Outbox(), priced, plan, attempt, result, payment)
 
     async def _undo(self, attempt: leases.Attempt) -> None:
         """Release the reservations, unlock the cart and forget the attempt (each only

@@ -11,7 +11,11 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import (
+    bindparam,
+    insert,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import PaymentIntentResult

@@ -1,0 +1,153 @@
+"""The cheaper checkout, on SQLite and PostgreSQL: the statements of a checkoutComplete
+are pinned, and the promotion counters it takes in one statement (PostgreSQL, last
+before COMMIT: hub.domain.checkout.counters) still hold a usage limit, a code's limit
+and a per-customer limit when checkouts race for the last use."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from hub.demo import NEWARK
+from tests.helpers.carts import create, restock, stocked_variant, uid
+from tests.helpers.checkout import checkout
+from tests.helpers.client import Hub
+
+# A checkoutComplete of a 2-line cart with DEMO10 and a buyer, paid cash at a till:
+# reading and pricing the cart, claiming the key and locking the cart (one statement
+# on PostgreSQL), one reservation per line, then the order: its row (named in the
+# INSERT on PostgreSQL), lines, fulfillment orders, payment, the cart and attempt (one
+# statement on PostgreSQL), the reservations, their ledger rows and levels, the
+# outbox, and the promotion counters (one statement on PostgreSQL), then the order
+# read back for the answer. (Before: PostgreSQL 36, SQLite 47.)
+STATEMENTS = {"postgresql": 30, "sqlite": 47}
+
+CODE_PROMOTION = {
+    "conditions": [],
+    "action": {"type": "percent_off", "percent": "5"},
+    "combination": {"class": "ORDER", "combines_with": ["PRODUCT", "SHIPPING", "ORDER"]},
+}
+
+
+async def _code_promotion(hub: Hub, code: str, **limits: Any) -> int:
+    res = await hub.admin(
+        """mutation($input: PromotionInput!) { promotionCreate(input: $input) {
+        promotion { id } userErrors { field message code } } }""",
+        {
+            "input": {
+                "title": f"test race {code}",
+                "method": "CODE",
+                "definition": CODE_PROMOTION,
+                "currencyCode": "USD",
+                **{k: v for k, v in limits.items() if k != "codeLimit"},
+            }
+        },
+    )
+    out = res["data"]["promotionCreate"]
+    assert out["userErrors"] == [], out
+    pid = out["promotion"]["id"]
+    made = await hub.admin(
+        """mutation($p: ID!, $code: String!, $limit: Int) {
+        discountCodeCreate(promotionId: $p, code: $code, usageLimit: $limit) {
+        discountCode { id } userErrors { field message code } } }""",
+        {"p": pid, "code": code, "limit": limits.get("codeLimit")},
+    )
+    assert made["data"]["discountCodeCreate"]["userErrors"] == [], made
+    return int(pid.rsplit("/", 1)[1])
+
+
+async def test_checkout_statements_are_pinned(hub: Hub) -> None:
+    a = await stocked_variant(hub, {NEWARK: 50})
+    b = await stocked_variant(hub, {NEWARK: 50})
+    made = await create(
+        hub,
+        {
+            "lines": [{"merchandiseId": a, "quantity": 1}, {"merchandiseId": b, "quantity": 2}],
+            "discountCodes": ["DEMO10"],
+            "buyerIdentity": {"email": f"pin-{uid()}@example.com", "countryCode": "US"},
+        },
+    )
+    cid = made["cart"]["id"]
+    with hub.count_statements() as seen:
+        out = await checkout(hub, cid, uid(), {"provider": "cash"}, hub.admin_token)
+    assert out["userErrors"] == [], out
+    assert len(seen) == STATEMENTS[hub.name], "\n".join(s[:100] for s in seen)
+    pk = int(out["order"]["id"].rsplit("/", 1)[1])
+    assert out["order"]["name"] == f"#{1000 + pk}"
+    # Every applied promotion was counted and redeemed once, for this order.
+    rows = await hub.rows(
+        "SELECT promotion_id, code FROM promotion_redemptions WHERE order_ref = :r",
+        r=out["order"]["id"],
+    )
+    assert "demo10" in {r.code for r in rows}
+    assert len({r.promotion_id for r in rows}) == len(rows)
+
+
+async def _race(hub: Hub, code: str, emails: list[str]) -> list[dict[str, Any]]:
+    """One cart per email, all with ``code``, priced first, then checked out at once."""
+    vid = await stocked_variant(hub, {NEWARK: 100})
+    carts = []
+    for email in emails:
+        made = await create(
+            hub,
+            {
+                "lines": [{"merchandiseId": vid, "quantity": 1}],
+                "discountCodes": [code],
+                "buyerIdentity": {"email": email, "countryCode": "US"},
+            },
+        )
+        assert made["userErrors"] == [], made
+        carts.append(made["cart"]["id"])
+    outs = await asyncio.gather(
+        *(checkout(hub, cid, uid(), {"provider": "cash"}, hub.admin_token) for cid in carts)
+    )
+    await restock(hub, vid)
+    return list(outs)
+
+
+async def _check(hub: Hub, pid: int, outs: list[dict[str, Any]], allowed: int) -> None:
+    discounted = 0
+    for out in outs:
+        if out["order"] is None:
+            assert [e["code"] for e in out["userErrors"]] == ["DISCOUNT_NOT_AVAILABLE"], out
+            continue
+        ref = out["order"]["id"]
+        got = await hub.scalar(
+            "SELECT count(*) FROM promotion_redemptions WHERE order_ref = :r AND promotion_id = :p",
+            r=ref,
+            p=pid,
+        )
+        discounted += got
+    assert discounted == allowed
+    assert await hub.scalar("SELECT times_used FROM promotions WHERE id = :p", p=pid) == allowed
+    redeemed = "SELECT count(*) FROM promotion_redemptions WHERE promotion_id = :p"
+    assert await hub.scalar(redeemed, p=pid) == allowed
+
+
+async def test_a_usage_limit_holds_when_checkouts_race(hub: Hub) -> None:
+    code = f"RACE{uuid.uuid4().hex[:8]}"
+    pid = await _code_promotion(hub, code, usageLimit=2)
+    outs = await _race(hub, code, [f"r{i}-{uid()}@example.com" for i in range(5)])
+    await _check(hub, pid, outs, 2)
+
+
+async def test_a_code_limit_holds_when_checkouts_race(hub: Hub) -> None:
+    code = f"RACE{uuid.uuid4().hex[:8]}"
+    pid = await _code_promotion(hub, code, codeLimit=1)
+    outs = await _race(hub, code, [f"c{i}-{uid()}@example.com" for i in range(4)])
+    await _check(hub, pid, outs, 1)
+    used = await hub.scalar("SELECT times_used FROM discount_codes WHERE promotion_id = :p", p=pid)
+    assert used == 1
+
+
+async def test_a_per_customer_limit_holds_when_checkouts_race(hub: Hub) -> None:
+    code = f"RACE{uuid.uuid4().hex[:8]}"
+    pid = await _code_promotion(hub, code, perCustomerLimit=1)
+    email = f"same-{uid()}@example.com"
+    outs = await _race(hub, code, [email, email.upper(), email])
+    await _check(hub, pid, outs, 1)
+    used = await hub.scalar(
+        "SELECT times_used FROM promotion_customer_usage WHERE promotion_id = :p", p=pid
+    )
+    assert used == 1
