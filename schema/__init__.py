@@ -26,6 +26,7 @@ from schema.engine import (
     HubMaskErrors,
     HubSchema,
     SubscriptionExecutionContext,
+    mark_direct,
     mark_fast_fields,
     plain_attribute_resolvers,
     should_mask,
@@ -154,6 +155,7 @@ def build_schema(
     install_input_guard(gql)
     attrs = plain_attribute_resolvers(gql, schema.config.name_converter)
     mark_fast_fields(gql, attrs)
+    mark_direct(schema)
     return schema
 
 

@@ -27,6 +27,7 @@ those raised under a position already nulled.
 from __future__ import annotations
 
 import builtins
+from functools import partial
 from typing import Any
 
 from graphql import GraphQLError, located_error
@@ -35,6 +36,7 @@ from graphql.execution.executor import invalid_return_type_error
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined, gather_with_cancel, is_iterable
 
+from schema.engine.direct import LazyInfo
 from schema.engine.plan import ATTR, LEAF, LIST, OBJECT, TYPENAME, Compiler, Completer, Step
 
 _new_path = tuple.__new__
@@ -127,11 +129,54 @@ class Run:
         return out
 
     def call(self, step: Step, source: Any, pos: tuple | None) -> Any:
-        """The field's resolver on ``source``, with a real info and its arguments."""
+        """The field's resolver on ``source`` with its arguments: called directly
+        (see :mod:`schema.engine.direct`), or graphql-core's resolve with an info."""
+        direct = step.direct
+        if direct is not None:
+            kwargs = step.direct_kwargs
+            if kwargs is None:
+                args = self.arguments(step)
+                if direct.guard is not None and direct.guard.problems(args):
+                    return self.resolve(step, source, pos, args)
+                kwargs = direct.kwargs(args)
+            else:
+                kwargs = kwargs.copy()
+            if direct.info is not None:
+                kwargs[direct.info] = LazyInfo(
+                    self.ex.context_value, direct.field, partial(self.raw_info, step, pos)
+                )
+            for name in direct.root:
+                kwargs[name] = source
+            if direct.self_arg:
+                return direct.func(source, **kwargs)
+            return direct.func(**kwargs)
+        return self.resolve(step, source, pos, None)
+
+    def raw_info(self, step: Step, pos: tuple | None) -> Any:
+        """The ``GraphQLResolveInfo`` of the field ``step`` under ``pos``."""
+        path = _new_path(Path, (path_of(pos), step.key, step.parent_name))
+        return self.ex.build_resolve_info(step.field_def, step.nodes, step.parent_type, path)
+
+    def arguments(self, step: Step) -> dict[str, Any]:
+        args = step.args
+        if args is False:
+            first: FieldDetails = step.details[0]
+            return get_argument_values(
+                step.field_def,  # type: ignore[arg-type]  # a resolver step always has its field
+                first.node,
+                self.ex.variable_values,
+                first.fragment_variable_values,
+                self.ex.hide_suggestions,
+            )
+        return args or {}
+
+    def resolve(self, step: Step, source: Any, pos: tuple | None, args: Any) -> Any:
+        """graphql-core's resolve of the field, with a real info."""
         ex = self.ex
         path = _new_path(Path, (path_of(pos), step.key, step.parent_name))
         info = ex.build_resolve_info(step.field_def, step.nodes, step.parent_type, path)
-        args = step.args
+        if args is None:
+            args = step.args
         if args is False:
             first: FieldDetails = step.details[0]
             args = get_argument_values(
