@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError, parse, validate
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -32,6 +33,7 @@ from hub.container import Hub
 from hub.db.database import Database, Reader
 from hub.db.outage import database_unavailable
 from hub.edge import BodyLimit, BodyTooLarge, EdgeError, client_address, error_response, json_error
+from hub.persisted import ID_RE, SHA256_RE, Persisted, PersistedQueries, catalog_read, sha256_hex
 from hub.ratelimit import Limiter, create_limiter
 from hub.sessions import OpenSockets
 from hub.settings import Settings, get_settings
@@ -67,10 +69,17 @@ class HubGraphQL(GraphQL[HubContext, None]):
         self.limiter = limiter
         self.sessions: OpenSockets | None = None  # set while the app runs
         self.ide = graphiql.PageCache(graphiql.assets_dir(settings.graphiql_assets_dir))
+        self.persisted: PersistedQueries | None = None  # set while the app runs
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL, its scripts from the hub once `hub graphiql install` put them there."""
         return HTMLResponse(self.ide.page(request.scope.get("root_path", "")))
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A persisted query's GET has no `query` but its `extensions`: an API call.
+        if request.query_params.get("extensions") is not None:
+            return False
+        return super().should_render_graphql_ide(request)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         state = scope.setdefault("state", {})
@@ -90,6 +99,7 @@ class HubGraphQL(GraphQL[HubContext, None]):
         scope["state"]["request_id"] = rid
         try:
             response = await self.run(request)
+            self.cache_headers(request, response)
         except HTTPException as exc:
             response = error_response(exc, rid)
         except BodyTooLarge:
@@ -283,18 +293,137 @@ class HubGraphQL(GraphQL[HubContext, None]):
     async def parse_http_body(self, request: Any) -> GraphQLRequestData:
         data = await super().parse_http_body(request)
         assert isinstance(data, GraphQLRequestData)  # batches are refused by parse_json
-        if not isinstance(data.query, str) or not data.query.strip():
+        persisted = (data.extensions or {}).get("persistedQuery")
+        if persisted is not None and data.query is None:
+            data.query = ""  # the text comes from the store (execute_single)
+        elif not isinstance(data.query, str) or not data.query.strip():
             raise EdgeError(400, 'no GraphQL query: send {"query": "..."}')
         if not isinstance(data.operation_name, str | None):
             raise EdgeError(400, "`operationName` must be a string or null")
         self._check_bounds(data.query, data.variables)
         return data
 
+    # -------------------------------------------------------------- persisted queries
+
+    async def execute_single(  # type: ignore[override]  # strawberry's keywords, passed on
+        self, request: Any, request_adapter: Any, sub_response: Any, context: Any, **kw: Any
+    ) -> Any:
+        """Persisted queries (:mod:`hub.persisted`) before strawberry runs the request,
+        and a client's registration after its text validated."""
+        data: GraphQLRequestData = kw.pop("request_data")
+        data = await self.persisted_request(request_adapter.method, context, data)
+        result = await super().execute_single(
+            request=request,
+            request_adapter=request_adapter,
+            sub_response=sub_response,
+            context=context,
+            request_data=data,
+            **kw,
+        )
+        if context.register and context.document_valid and self.persisted:
+            await self.persisted.register(context.persisted, data.operation_name)
+        return result
+
+    async def persisted_request(
+        self, method: str, ctx: HubContext, data: GraphQLRequestData
+    ) -> GraphQLRequestData:
+        """The request with its persisted query's text, or EdgeError: the hash unknown
+        (``PERSISTED_QUERY_NOT_FOUND``, as Apollo's clients expect), not matching the
+        text, or an operation not registered in allow-list mode."""
+        s, store = self.settings, self.persisted
+        ext = (data.extensions or {}).get("persistedQuery")
+        only = s.persisted_queries_only and not ctx.principal.is_staff
+        if ext is None:
+            if only:
+                assert store is not None and data.query is not None
+                found = await store.get(sha256_hex(data.query), ctx.reader)
+                if found is None:
+                    raise _not_registered()
+                ctx.persisted = found
+            return data
+        if not s.persisted_queries or store is None:
+            raise EdgeError(200, "PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED")
+        op_id = ext.get("sha256Hash") if isinstance(ext, dict) else None
+        if not isinstance(ext, dict) or ext.get("version") != 1 or not isinstance(op_id, str):
+            raise EdgeError(
+                400,
+                'extensions.persistedQuery is {"version": 1, "sha256Hash": "<hex>"}',
+                "BAD_REQUEST",
+            )
+        if SHA256_RE.match(op_id):
+            op_id = op_id.lower()
+        elif not ID_RE.match(op_id):
+            raise EdgeError(400, "sha256Hash is not a persisted query id", "BAD_REQUEST")
+        if data.query:
+            if sha256_hex(data.query) != op_id:
+                raise EdgeError(400, "provided sha does not match query", "BAD_REQUEST")
+            found = store.cached(op_id) or (await store.get(op_id, ctx.reader) if only else None)
+            if found is None:
+                if only:
+                    raise _not_registered()
+                found = Persisted(op_id, data.query)
+                ctx.register = True  # once its text validates
+        else:
+            found = await store.get(op_id, ctx.reader)
+            if found is None:
+                raise EdgeError(200, "PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
+        ctx.persisted = found
+        data.query = found.query
+        if method == "GET" and ctx.principal is ANONYMOUS and s.persisted_query_max_age:
+            if found.public is None:
+                found.public = catalog_read(found.query)
+            ctx.public = found.public
+        return data
+
+    async def process_result(self, request: Any, result: Any) -> Any:
+        if result.errors:
+            ctx = getattr(request.state, "hub_ctx", None)
+            if ctx is not None:
+                ctx.public = False  # only clean answers are cached publicly
+        return await super().process_result(request, result)
+
+    def cache_headers(self, request: Request, response: Response) -> None:
+        """Cache-Control of a GET: public for an anonymous persisted catalog read that
+        answered cleanly (``HUB_PERSISTED_QUERY_MAX_AGE``), else no-store."""
+        if request.method != "GET" or "cache-control" in response.headers:
+            return
+        ctx = getattr(request.state, "hub_ctx", None)
+        if ctx is not None and ctx.public and response.status_code == 200:
+            age = self.settings.persisted_query_max_age
+            response.headers["Cache-Control"] = f"public, max-age={age}"
+        else:
+            response.headers["Cache-Control"] = "private, no-store"
+        response.headers["Vary"] = "Authorization, X-Hub-Channel, Origin"
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
+
+
+def invalid_operations(settings: Settings, texts: list[str]) -> list[tuple[int, str]]:
+    """(index, first error) of each text that isn't a valid document for the schema
+    (for `hub persisted-queries load`)."""
+    gql = build_schema(settings)._schema
+    bad: list[tuple[int, str]] = []
+    for i, source in enumerate(texts):
+        try:
+            errors = validate(gql, parse(source))
+        except GraphQLError as exc:
+            errors = [exc]
+        if errors:
+            bad.append((i, errors[0].message))
+    return bad
+
+
+def _not_registered() -> EdgeError:
+    return EdgeError(
+        403,
+        "only registered operations run on this hub (HUB_PERSISTED_QUERIES_ONLY); "
+        "register it with `hub persisted-queries load`",
+        "PERSISTED_QUERY_NOT_ALLOWED",
+    )
 
 
 async def healthz(_: Request) -> Response:
@@ -348,6 +477,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         hub = app.state.hub = build_hub(settings, db or Database(settings))
         await hub.start()
         graphql_app.sessions = hub.sessions
+        graphql_app.persisted = PersistedQueries(hub.db, settings.persisted_query_cache_size)
         # Long-lived objects (schema, settings, caches) out of the collector's way, and
         # fewer young-generation passes: GC pauses otherwise dominate tail latency.
         gc.collect()

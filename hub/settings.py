@@ -96,6 +96,15 @@ class Settings(BaseSettings):
     # 0 turns it off. Shared through Redis when HUB_REDIS_URL is set.
     cost_bucket_size: int = Field(default=200_000, ge=0, le=100_000_000)
     cost_restore_rate: int = Field(default=20_000, ge=1, le=100_000_000)
+    # Persisted queries (Apollo's automatic persisted queries, see README): on, the
+    # operations this process keeps in memory (the database keeps them all), and
+    # allow-list mode: only registered operations run (callers with the admin scope
+    # excepted), clients can't register new ones, `hub persisted-queries load` does.
+    persisted_queries: bool = True
+    persisted_query_cache_size: int = Field(default=2000, ge=0, le=1_000_000)
+    persisted_queries_only: bool = False
+    # Cache-Control max-age of an anonymous persisted GET of catalog fields (0: no-store).
+    persisted_query_max_age: int = Field(default=60, ge=0, le=31_536_000)
     # Guessing limits, per client: failed API key attempts (per address), gift card
     # balance look-ups, discount codes entered on carts.
     rate_limit_auth_failures: RateSetting = Rate(20, 60)

@@ -35,6 +35,7 @@ from .orders import Order as Order
 from .orders import OrderLine as OrderLine
 from .orders import Payment as Payment
 from .orders import PaymentWebhookEvent as PaymentWebhookEvent
+from .persisted import PersistedQuery as PersistedQuery
 from .pricing import PriceList as PriceList
 from .pricing import PriceListEntry as PriceListEntry
 from .promotions import Promotion as Promotion  # + codes, usage, redemptions
