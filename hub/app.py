@@ -148,7 +148,12 @@ class HubGraphQL(GraphQL[HubContext, None]):
         auth = headers.get("authorization")
         if auth:
             ctx.principal = await self.authenticate(ctx.reader, auth, address)
-            ctx.client = f"key:{ctx.principal.key_pk}"
+            pk = ctx.principal.key_pk
+            ctx.client = f"key:{pk}"
+            if pk in self.settings.cost_per_buyer_keys:
+                # A server-side storefront's key: its budgets and limits per shopper.
+                buyer = headers.get("x-hub-buyer") or address
+                ctx.client = f"key:{pk}:buyer:{buyer[:64]}"
         else:
             ctx.principal = ANONYMOUS
         return ctx

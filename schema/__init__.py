@@ -121,7 +121,12 @@ def build_schema(
         max_depth=settings.max_query_depth,
         max_aliases=MAX_ALIASES,
     )
-    budget = Budget(limiter, settings.cost_bucket_size, settings.cost_restore_rate)
+    budget = Budget(
+        limiter,
+        settings.cost_bucket_size,
+        settings.cost_restore_rate,
+        settings.cost_key_bucket_sizes,
+    )
     extensions: list[Any] = [
         partial(DocumentCache, store=store),
         partial(
