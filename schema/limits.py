@@ -205,9 +205,7 @@ class Budget:
         self.limiter = limiter
         self.rate = Rate(size, size / restore_rate) if limiter is not None and size else None
         self.restore_rate = restore_rate
-        self.key_rates = {
-            key: Rate(n, n / restore_rate) for key, n in (key_sizes or {}).items()
-        }
+        self.key_rates = {key: Rate(n, n / restore_rate) for key, n in (key_sizes or {}).items()}
 
     async def take(self, client: str, cost: int, key_pk: int | None = None) -> Decision | None:
         rate = self.key_rates.get(key_pk, self.rate) if key_pk is not None else self.rate

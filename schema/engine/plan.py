@@ -229,12 +229,27 @@ class Step:
 
 
 class ObjectPlan:
-    __slots__ = ("gtype", "steps", "type_name")
+    __slots__ = ("flat", "gtype", "steps", "type_name")
 
     def __init__(self, gtype: GraphQLObjectType) -> None:
         self.gtype = gtype
         self.type_name = gtype.name
         self.steps: list[Step] = []
+        # When every step is an attribute read of a leaf (or __typename): (key,
+        # attribute or None for __typename, completer) per step, for a tighter loop.
+        self.flat: list[tuple[str, str | None, Completer | None]] | None = None
+
+    def seal(self) -> ObjectPlan:
+        flat: list[tuple[str, str | None, Completer | None]] = []
+        for step in self.steps:
+            if step.kind == TYPENAME:
+                flat.append((step.key, None, None))
+            elif step.kind == ATTR and step.completer is not None and step.completer.kind == LEAF:
+                flat.append((step.key, step.attr, step.completer))
+            else:
+                return self
+        self.flat = flat
+        return self
 
 
 class Compiler:
@@ -280,7 +295,7 @@ class Compiler:
                 step.direct = direct
             step.completer = self.completer(field_def.type, details)
             plan.steps.append(step)
-        return plan
+        return plan.seal()
 
     def _literal_args(
         self, field_def: GraphQLField, node: FieldNode

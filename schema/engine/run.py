@@ -69,6 +69,35 @@ class Run:
     def object(self, plan: Any, source: Any, pos: tuple | None) -> Any:
         """The object's fields (graphql-core's ``execute_fields``): a dict, or a
         coroutine of it when some field awaits."""
+        flat = plan.flat
+        if flat is not None:
+            # Attribute reads of leaves only: no awaits, nothing to propagate unless a
+            # value is null where it may not be, or an error; then the full pass below
+            # does it all again (attribute reads have no effects).
+            out = {}
+            try:
+                for key, attr, c in flat:
+                    if c is None:
+                        out[key] = plan.type_name
+                        continue
+                    value = getattr(source, attr)
+                    if type(value) is c.fast and c.fast_check is None:
+                        out[key] = value
+                    elif value is None:
+                        if c.nonnull:
+                            break
+                        out[key] = None
+                    else:
+                        out[key] = c.leaf(value)
+                else:
+                    return out
+            except Exception:
+                pass
+            return self.fields(plan, source, pos)
+        return self.fields(plan, source, pos)
+
+    def fields(self, plan: Any, source: Any, pos: tuple | None) -> Any:
+        """:meth:`object` for any plan."""
         out: dict[str, Any] = {}
         waiting: list[str] | None = None
         type_name = plan.type_name
