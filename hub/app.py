@@ -33,7 +33,15 @@ from hub.container import Hub
 from hub.db.database import Database, Reader
 from hub.db.outage import database_unavailable
 from hub.edge import BodyLimit, BodyTooLarge, EdgeError, client_address, error_response, json_error
-from hub.persisted import ID_RE, SHA256_RE, Persisted, PersistedQueries, catalog_read, sha256_hex
+from hub.persisted import (
+    ID_RE,
+    SHA256_RE,
+    Persisted,
+    PersistedQueries,
+    PublicAnswers,
+    catalog_read,
+    sha256_hex,
+)
 from hub.ratelimit import Limiter, create_limiter
 from hub.sessions import OpenSockets
 from hub.settings import Settings, get_settings
@@ -70,6 +78,8 @@ class HubGraphQL(GraphQL[HubContext, None]):
         self.sessions: OpenSockets | None = None  # set while the app runs
         self.ide = graphiql.PageCache(graphiql.assets_dir(settings.graphiql_assets_dir))
         self.persisted: PersistedQueries | None = None  # set while the app runs
+        ttl = min(settings.persisted_query_local_seconds, settings.persisted_query_max_age)
+        self.answers = PublicAnswers(ttl) if settings.persisted_queries and ttl > 0 else None
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL, its scripts from the hub once `hub graphiql install` put them there."""
@@ -95,11 +105,23 @@ class HubGraphQL(GraphQL[HubContext, None]):
 
     async def _http(self, scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope=scope, receive=receive)
-        rid = (request.headers.get("x-request-id") or uuid.uuid4().hex[:16])[:64]
+        rid = (request.headers.get("x-request-id") or os.urandom(8).hex())[:64]
         scope["state"]["request_id"] = rid
+        cache_key = self.answers.key(request) if self.answers is not None else None
+        if cache_key is not None:
+            kept = self.answers.get(cache_key)  # type: ignore[union-attr]
+            if kept is not None:
+                body, status, headers = kept
+                answer = Response(body, status, headers={**headers, "X-Request-Id": rid})
+                await answer(scope, receive, send)
+                return
         try:
             response = await self.run(request)
             self.cache_headers(request, response)
+            if cache_key is not None and response.headers.get("cache-control", "").startswith(
+                "public"
+            ):
+                self.answers.put(cache_key, response)  # type: ignore[union-attr]
         except HTTPException as exc:
             response = error_response(exc, rid)
         except BodyTooLarge:
@@ -296,7 +318,7 @@ class HubGraphQL(GraphQL[HubContext, None]):
         return value
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData:
-        data = await super().parse_http_body(request)
+        data = await self._json_post(request) or await super().parse_http_body(request)
         assert isinstance(data, GraphQLRequestData)  # batches are refused by parse_json
         persisted = (data.extensions or {}).get("persistedQuery")
         if persisted is not None and data.query is None:
@@ -307,6 +329,43 @@ class HubGraphQL(GraphQL[HubContext, None]):
             raise EdgeError(400, "`operationName` must be a string or null")
         self._check_bounds(data.query, data.variables)
         return data
+
+    async def _json_post(self, request: Any) -> GraphQLRequestData | None:
+        """strawberry's parsing of the common request, a plain JSON POST, without its
+        content-type parser (``email.message``, the largest cost of a small request);
+        None for anything else (strawberry's parsing then)."""
+        if request.method != "POST":
+            return None
+        ctype = (request.content_type or "").partition(";")[0].strip().lower()
+        if ctype != "application/json" or self._get_stream_transport_from_headers(request.headers):
+            return None
+        body = self.parse_json(await request.get_body())
+        query, variables, extensions = (
+            body.get("query"),
+            body.get("variables"),
+            body.get("extensions"),
+        )
+        if not isinstance(query, str | None):
+            raise HTTPException(
+                400, "The GraphQL operation's `query` must be a string or null, if provided."
+            )
+        if not isinstance(variables, dict | None):
+            raise HTTPException(
+                400,
+                "The GraphQL operation's `variables` must be an object or null, if provided.",
+            )
+        if not isinstance(extensions, dict | None):
+            raise HTTPException(
+                400,
+                "The GraphQL operation's `extensions` must be an object or null, if provided.",
+            )
+        return GraphQLRequestData(
+            query=query,
+            variables=variables,
+            operation_name=body.get("operationName"),
+            extensions=extensions,
+            protocol="http",
+        )
 
     # -------------------------------------------------------------- persisted queries
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -88,6 +89,52 @@ class Persisted:
         self.prepared: Any = None
         # Whether the document reads only the catalog (None: not worked out yet).
         self.public: bool | None = None
+
+
+class PublicAnswers:
+    """Answers to anonymous persisted GETs that may be cached publicly, kept by this
+    process for ``ttl`` seconds (``HUB_PERSISTED_QUERY_LOCAL_SECONDS``, at most the
+    max-age a CDN is told): the same page asked by many shoppers at once runs once per
+    interval. Keyed by the request's query string and channel header (the only inputs
+    of an anonymous GET); at most ``size`` answers."""
+
+    def __init__(self, ttl: float, size: int = 512) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._kept: OrderedDict[tuple[str, str], tuple[float, Any]] = OrderedDict()
+
+    def key(self, request: Any) -> tuple[str, str] | None:
+        """The key of a request whose answer may be kept, else None."""
+        if request.method != "GET":
+            return None
+        headers = request.headers
+        if "authorization" in headers or "x-request-id" in headers:
+            return None
+        qs = request.scope.get("query_string", b"")
+        if b"persistedQuery" not in qs:
+            return None
+        return qs.decode("latin-1"), headers.get("x-hub-channel", "")
+
+    def get(self, key: tuple[str, str]) -> Any:
+        hit = self._kept.get(key)
+        if hit is None:
+            return None
+        if hit[0] < time.monotonic():
+            del self._kept[key]
+            return None
+        return hit[1]
+
+    def put(self, key: tuple[str, str], response: Any) -> None:
+        """Keep a starlette ``Response``'s body, status and headers (its request id
+        and length left out: each answer gets its own)."""
+        headers = {
+            k: v for k, v in response.headers.items() if k not in ("x-request-id", "content-length")
+        }
+        kept = (response.body, response.status_code, headers)
+        self._kept[key] = (time.monotonic() + self.ttl, kept)
+        self._kept.move_to_end(key)
+        while len(self._kept) > self.size:
+            self._kept.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +285,7 @@ __all__ = [
     "ManifestError",
     "Persisted",
     "PersistedQueries",
+    "PublicAnswers",
     "catalog_read",
     "parse_manifest",
     "sha256_hex",

@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     persisted_queries_only: bool = False
     # Cache-Control max-age of an anonymous persisted GET of catalog fields (0: no-store).
     persisted_query_max_age: int = Field(default=60, ge=0, le=31_536_000)
+    # Such answers are also kept by each process this long (at most the max-age), so
+    # a page many shoppers load at once runs once per interval (0: not kept).
+    persisted_query_local_seconds: float = Field(default=1.0, ge=0, le=3600)
     # Guessing limits, per client: failed API key attempts (per address), gift card
     # balance look-ups, discount codes entered on carts.
     rate_limit_auth_failures: RateSetting = Rate(20, 60)

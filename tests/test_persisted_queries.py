@@ -168,9 +168,22 @@ async def test_get_is_cacheable_for_anonymous_catalog_reads_only(hub: Hub) -> No
     )
     assert refused.status_code == 405 and codes(refused.json()) == ["METHOD_NOT_ALLOWED"]
 
-    async with edge_app(hub, persisted_query_max_age=300) as app, client(app) as c:
+    async with (
+        edge_app(hub, persisted_query_max_age=300, persisted_query_local_seconds=30) as app,
+        client(app) as c,
+    ):
         longer = await c.get("/graphql", params=params)
         assert longer.headers["cache-control"] == "public, max-age=300"
+        # The process keeps such an answer a while: the same GET runs no statement.
+        with hub.count_statements() as statements:
+            kept = await c.get("/graphql", params=params)
+        assert statements == [] and kept.content == longer.content
+        assert kept.headers["cache-control"] == "public, max-age=300"
+        assert kept.headers["x-request-id"] != longer.headers["x-request-id"]
+        # Not for a caller with a key, nor for another channel.
+        with hub.count_statements() as statements:
+            other = await c.get("/graphql", params=params, headers={"X-Hub-Channel": "eu"})
+        assert statements and other.status_code == 200
     async with edge_app(hub, persisted_query_max_age=0) as app, client(app) as c:
         off = await c.get("/graphql", params=params)
         assert off.status_code == 200 and off.headers["cache-control"] == "private, no-store"

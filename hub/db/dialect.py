@@ -20,8 +20,7 @@ def dialect_insert(conn: AsyncConnection, table: Table) -> Any:
 
 def is_postgres(conn: Any) -> bool:
     """Whether ``conn`` (a connection, or a request's ``Reader``) is on PostgreSQL."""
-    db = getattr(conn, "db", None)
-    name = db.dialect if db is not None else conn.dialect.name
+    name = conn.dialect.name if isinstance(conn, AsyncConnection) else conn.dialect_name
     return name == "postgresql"
 
 
