@@ -28,6 +28,8 @@ def is_record(record: type) -> staticmethod[[Any, Any], bool]:
     def is_type_of(obj: Any, _info: Any) -> bool:
         return isinstance(obj, record)
 
+    # attr-defined: the compiled path checks the class itself (schema.engine.plan).
+    is_type_of.hub_record = record  # type: ignore[attr-defined]
     return staticmethod(is_type_of)
 
 

@@ -107,6 +107,7 @@ class Completer:
         "nonnull",
         "plan",
         "plans",
+        "record",
         "type_info",
     )
 
@@ -125,6 +126,8 @@ class Completer:
         self.plans: dict[str, ObjectPlan] = {}
         self.is_type_of: Any = None
         self.type_info = False  # is_type_of wants a resolve info
+        # is_type_of is isinstance(value, record) (schema.relay.is_record): inlined.
+        self.record: type | None = None
         self.abstract: Any = None
         self.check: Any = None
 
@@ -324,6 +327,7 @@ class Compiler:
             c = Completer(OBJECT, nonnull, gtype)
             c.is_type_of = gtype.is_type_of
             c.type_info = c.is_type_of is not None and _wants_info(c.is_type_of)
+            c.record = getattr(c.is_type_of, "hub_record", None)
             c.plan = self.sub_plan(gtype, details)
             return c
         if isinstance(gtype, GraphQLInterfaceType | GraphQLUnionType):

@@ -44,6 +44,8 @@ _new_path = tuple.__new__
 # certainly iterable for a list field: checked by class before the general tests.
 _PLAIN = frozenset({dict, list, type(None)})
 _SEQUENCES = frozenset({list, tuple})
+# Resolver values that are certainly not awaitable, checked by class first.
+_NOT_AWAITABLE = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
 
 
 def path_of(pos: tuple | None) -> Path | None:
@@ -114,7 +116,7 @@ class Run:
                         continue
                     else:
                         value = self.call(step, source, pos)
-                        if is_awaitable(value):
+                        if value.__class__ not in _NOT_AWAITABLE and is_awaitable(value):
                             fpos = (pos, key, type_name)
                             out[key] = self.later(value, step.completer, step, fpos)
                             waiting = [key] if waiting is None else [*waiting, key]
@@ -238,6 +240,11 @@ class Run:
             return None
         kind = c.kind
         if kind is OBJECT:
+            record = c.record
+            if record is not None:
+                if value.__class__ is record or isinstance(value, record):
+                    return self.object(c.plan, value, pos)
+                raise invalid_return_type_error(c.gtype, value, step.details)
             check = c.is_type_of
             if check is not None:
                 ok = check(value, self.info_for(step, pos) if c.type_info else None)
