@@ -285,6 +285,21 @@ class HubGraphQL(GraphQL[HubContext, None]):
             return {"message": exc.reason, "extensions": {"code": exc.code}}
         return None
 
+    async def operation_not_registered(
+        self, payload: dict[str, Any], ctx: HubContext
+    ) -> dict[str, Any] | None:
+        """Allow-list mode on websockets: a GraphQL error (as sent) for an operation
+        that isn't registered (callers with the admin scope excepted)."""
+        if not self.settings.persisted_queries_only or ctx.principal.is_staff:
+            return None
+        query = payload.get("query")
+        store = self.persisted
+        if isinstance(query, str) and store is not None:
+            if await store.get(sha256_hex(query)) is not None:
+                return None
+        exc = _not_registered()
+        return {"message": exc.reason, "extensions": {"code": exc.code}}
+
     def _check_bounds(self, query: object, variables: object) -> None:
         s = self.settings
         if isinstance(query, str) and len(query) > s.max_query_length:

@@ -5,6 +5,7 @@ GET with ``Cache-Control`` for anonymous catalog reads, the allow-list mode and 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from pathlib import Path
@@ -258,3 +259,37 @@ async def test_the_cli_loads_apollo_and_relay_manifests(hub: Hub, tmp_path: Path
     assert "Traceback" not in out.stderr
     count = await hub.scalar("SELECT count(*) FROM persisted_queries WHERE query = '{ nope }'")
     assert count == 0
+
+
+def _socket_answers(url: str, registered: str, other: str) -> list[dict[str, Any]]:
+    """In allow-list mode, over graphql-transport-ws: the first message answering each
+    of two subscribe messages (an app of its own, on its own event loop)."""
+    from starlette.testclient import TestClient
+
+    from hub.app import create_app
+    from hub.settings import load_settings
+
+    app = create_app(load_settings(database_url=url, persisted_queries_only=True))
+    out = []
+    with (
+        TestClient(app) as tc,
+        tc.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"]) as ws,
+    ):
+        ws.send_json({"type": "connection_init"})
+        assert ws.receive_json()["type"] == "connection_ack"
+        for i, query in enumerate((other, registered)):
+            ws.send_json({"id": str(i), "type": "subscribe", "payload": {"query": query}})
+            out.append(ws.receive_json())
+    return out
+
+
+async def test_allow_list_mode_holds_on_websockets(hub: Hub) -> None:
+    registered = f"# ws allowed {hub.name}\n{{ channels {{ handle }} }}"
+    await hub.client.post(
+        "/graphql", json={"query": registered, "extensions": apq(sha(registered))}
+    )
+    other = f"# ws other {hub.name}\n{{ channels {{ handle }} }}"
+    refused, ok = await asyncio.to_thread(_socket_answers, _database_url(hub), registered, other)
+    assert refused["type"] == "error"
+    assert refused["payload"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_ALLOWED"
+    assert ok["type"] == "next" and ok["payload"]["data"]["channels"]
