@@ -34,12 +34,10 @@ from hub.db.database import Database, Reader
 from hub.db.outage import database_unavailable
 from hub.edge import BodyLimit, BodyTooLarge, EdgeError, client_address, error_response, json_error
 from hub.persisted import (
-    ID_RE,
-    SHA256_RE,
-    Persisted,
     PersistedQueries,
     PublicAnswers,
-    catalog_read,
+    not_registered,
+    resolve_request,
     sha256_hex,
 )
 from hub.ratelimit import Limiter, create_limiter
@@ -297,7 +295,7 @@ class HubGraphQL(GraphQL[HubContext, None]):
         if isinstance(query, str) and store is not None:
             if await store.get(sha256_hex(query)) is not None:
                 return None
-        exc = _not_registered()
+        exc = not_registered()
         return {"message": exc.reason, "extensions": {"code": exc.code}}
 
     def _check_bounds(self, query: object, variables: object) -> None:
@@ -406,53 +404,8 @@ class HubGraphQL(GraphQL[HubContext, None]):
     async def persisted_request(
         self, method: str, ctx: HubContext, data: GraphQLRequestData
     ) -> GraphQLRequestData:
-        """The request with its persisted query's text, or EdgeError: the hash unknown
-        (``PERSISTED_QUERY_NOT_FOUND``, as Apollo's clients expect), not matching the
-        text, or an operation not registered in allow-list mode."""
-        s, store = self.settings, self.persisted
-        ext = (data.extensions or {}).get("persistedQuery")
-        only = s.persisted_queries_only and not ctx.principal.is_staff
-        if ext is None:
-            if only:
-                assert store is not None and data.query is not None
-                found = await store.get(sha256_hex(data.query), ctx.reader)
-                if found is None:
-                    raise _not_registered()
-                ctx.persisted = found
-            return data
-        if not s.persisted_queries or store is None:
-            raise EdgeError(200, "PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED")
-        op_id = ext.get("sha256Hash") if isinstance(ext, dict) else None
-        if not isinstance(ext, dict) or ext.get("version") != 1 or not isinstance(op_id, str):
-            raise EdgeError(
-                400,
-                'extensions.persistedQuery is {"version": 1, "sha256Hash": "<hex>"}',
-                "BAD_REQUEST",
-            )
-        if SHA256_RE.match(op_id):
-            op_id = op_id.lower()
-        elif not ID_RE.match(op_id):
-            raise EdgeError(400, "sha256Hash is not a persisted query id", "BAD_REQUEST")
-        if data.query:
-            if sha256_hex(data.query) != op_id:
-                raise EdgeError(400, "provided sha does not match query", "BAD_REQUEST")
-            found = store.cached(op_id) or (await store.get(op_id, ctx.reader) if only else None)
-            if found is None:
-                if only:
-                    raise _not_registered()
-                found = Persisted(op_id, data.query)
-                ctx.register = True  # once its text validates
-        else:
-            found = await store.get(op_id, ctx.reader)
-            if found is None:
-                raise EdgeError(200, "PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
-        ctx.persisted = found
-        data.query = found.query
-        if method == "GET" and ctx.principal is ANONYMOUS and s.persisted_query_max_age:
-            if found.public is None:
-                found.public = catalog_read(found.query)
-            ctx.public = found.public
-        return data
+        """See :func:`hub.persisted.resolve_request`."""
+        return await resolve_request(self.settings, self.persisted, method, ctx, data)
 
     async def process_result(self, request: Any, result: Any) -> Any:
         if result.errors:
@@ -494,15 +447,6 @@ def invalid_operations(settings: Settings, texts: list[str]) -> list[tuple[int, 
         if errors:
             bad.append((i, errors[0].message))
     return bad
-
-
-def _not_registered() -> EdgeError:
-    return EdgeError(
-        403,
-        "only registered operations run on this hub (HUB_PERSISTED_QUERIES_ONLY); "
-        "register it with `hub persisted-queries load`",
-        "PERSISTED_QUERY_NOT_ALLOWED",
-    )
 
 
 async def healthz(_: Request) -> Response:

@@ -27,9 +27,11 @@ from typing import Any
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
 from sqlalchemy import select
 
+from hub.auth import ANONYMOUS
 from hub.db.database import Database, Reader, fetch_all
 from hub.db.dialect import dialect_insert
 from hub.db.tables import persisted_queries_t as pq_t
+from hub.edge import EdgeError
 
 # An operation id: a SHA-256 in hex (APQ), or the id a manifest gives (Relay's md5).
 ID_RE = re.compile(r"^[A-Za-z0-9_:.-]{1,128}$")
@@ -279,6 +281,69 @@ def parse_manifest(data: Any) -> list[ManifestEntry]:
     return list(unique.values())
 
 
+def not_registered() -> EdgeError:
+    """The refusal of an operation that isn't registered, in allow-list mode."""
+    return EdgeError(
+        403,
+        "only registered operations run on this hub (HUB_PERSISTED_QUERIES_ONLY); "
+        "register it with `hub persisted-queries load`",
+        "PERSISTED_QUERY_NOT_ALLOWED",
+    )
+
+
+async def resolve_request(
+    s: Any, store: PersistedQueries | None, method: str, ctx: Any, data: Any
+) -> Any:
+    """A GraphQL HTTP request (strawberry's ``GraphQLRequestData``) with its persisted
+    query's text, for the request context ``ctx`` (``schema.context.HubContext``), or
+    EdgeError: the hash unknown (``PERSISTED_QUERY_NOT_FOUND``, as Apollo's clients
+    expect), not matching the text, or an operation not registered in allow-list
+    mode (``HUB_PERSISTED_QUERIES_ONLY``, settings ``s``)."""
+    ext = (data.extensions or {}).get("persistedQuery")
+    only = s.persisted_queries_only and not ctx.principal.is_staff
+    if ext is None:
+        if only:
+            assert store is not None and data.query is not None
+            found = await store.get(sha256_hex(data.query), ctx.reader)
+            if found is None:
+                raise not_registered()
+            ctx.persisted = found
+        return data
+    if not s.persisted_queries or store is None:
+        raise EdgeError(200, "PersistedQueryNotSupported", "PERSISTED_QUERY_NOT_SUPPORTED")
+    op_id = ext.get("sha256Hash") if isinstance(ext, dict) else None
+    if not isinstance(ext, dict) or ext.get("version") != 1 or not isinstance(op_id, str):
+        raise EdgeError(
+            400,
+            'extensions.persistedQuery is {"version": 1, "sha256Hash": "<hex>"}',
+            "BAD_REQUEST",
+        )
+    if SHA256_RE.match(op_id):
+        op_id = op_id.lower()
+    elif not ID_RE.match(op_id):
+        raise EdgeError(400, "sha256Hash is not a persisted query id", "BAD_REQUEST")
+    if data.query:
+        if sha256_hex(data.query) != op_id:
+            raise EdgeError(400, "provided sha does not match query", "BAD_REQUEST")
+        found = store.cached(op_id) or (await store.get(op_id, ctx.reader) if only else None)
+        if found is None:
+            if only:
+                raise not_registered()
+            found = Persisted(op_id, data.query)
+            ctx.register = True  # once its text validates
+    else:
+        found = await store.get(op_id, ctx.reader)
+        if found is None:
+            raise EdgeError(200, "PersistedQueryNotFound", "PERSISTED_QUERY_NOT_FOUND")
+    ctx.persisted = found
+    data.query = found.query
+    if method == "GET" and ctx.principal is ANONYMOUS and s.persisted_query_max_age:
+        if found.public is None:
+            found.public = catalog_read(found.query)
+        ctx.public = found.public
+    return data
+
+
 __all__ = [
     "CATALOG_ROOT_FIELDS",
     "ManifestEntry",
@@ -287,6 +352,8 @@ __all__ = [
     "PersistedQueries",
     "PublicAnswers",
     "catalog_read",
+    "not_registered",
     "parse_manifest",
+    "resolve_request",
     "sha256_hex",
 ]
