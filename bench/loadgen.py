@@ -267,6 +267,7 @@ async def run(
     duration: float | None = None,
     requests: int | None = None,
     warmup: int = 50,
+    method: str = "POST",
 ) -> Result:
     """Send ``body`` to ``path`` from ``concurrency`` keep-alive connections.
 
@@ -278,7 +279,7 @@ async def run(
         raise ValueError("concurrency must be at least 1")
     if duration is None and requests is None:
         raise ValueError("pass duration, requests or both")
-    raw = build_request(host, port, path, body)
+    raw = build_request(host, port, path, body, method)
     state = _State(None)
     if warmup > 0:
         warm_deadline = time.perf_counter() + 60.0

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from cross_web import HTTPException
+from graphql import GraphQLError, parse, validate
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -32,6 +33,13 @@ from hub.container import Hub
 from hub.db.database import Database, Reader
 from hub.db.outage import database_unavailable
 from hub.edge import BodyLimit, BodyTooLarge, EdgeError, client_address, error_response, json_error
+from hub.persisted import (
+    PersistedQueries,
+    PublicAnswers,
+    not_registered,
+    resolve_request,
+    sha256_hex,
+)
 from hub.ratelimit import Limiter, create_limiter
 from hub.sessions import OpenSockets
 from hub.settings import Settings, get_settings
@@ -67,10 +75,19 @@ class HubGraphQL(GraphQL[HubContext, None]):
         self.limiter = limiter
         self.sessions: OpenSockets | None = None  # set while the app runs
         self.ide = graphiql.PageCache(graphiql.assets_dir(settings.graphiql_assets_dir))
+        self.persisted: PersistedQueries | None = None  # set while the app runs
+        ttl = min(settings.persisted_query_local_seconds, settings.persisted_query_max_age)
+        self.answers = PublicAnswers(ttl) if settings.persisted_queries and ttl > 0 else None
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL, its scripts from the hub once `hub graphiql install` put them there."""
         return HTMLResponse(self.ide.page(request.scope.get("root_path", "")))
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A persisted query's GET has no `query` but its `extensions`: an API call.
+        if request.query_params.get("extensions") is not None:
+            return False
+        return super().should_render_graphql_ide(request)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         state = scope.setdefault("state", {})
@@ -86,10 +103,23 @@ class HubGraphQL(GraphQL[HubContext, None]):
 
     async def _http(self, scope: Any, receive: Any, send: Any) -> None:
         request = Request(scope=scope, receive=receive)
-        rid = (request.headers.get("x-request-id") or uuid.uuid4().hex[:16])[:64]
+        rid = (request.headers.get("x-request-id") or os.urandom(8).hex())[:64]
         scope["state"]["request_id"] = rid
+        cache_key = self.answers.key(request) if self.answers is not None else None
+        if cache_key is not None:
+            kept = self.answers.get(cache_key)  # type: ignore[union-attr]
+            if kept is not None:
+                body, status, headers = kept
+                answer = Response(body, status, headers={**headers, "X-Request-Id": rid})
+                await answer(scope, receive, send)
+                return
         try:
             response = await self.run(request)
+            self.cache_headers(request, response)
+            if cache_key is not None and response.headers.get("cache-control", "").startswith(
+                "public"
+            ):
+                self.answers.put(cache_key, response)  # type: ignore[union-attr]
         except HTTPException as exc:
             response = error_response(exc, rid)
         except BodyTooLarge:
@@ -138,7 +168,12 @@ class HubGraphQL(GraphQL[HubContext, None]):
         auth = headers.get("authorization")
         if auth:
             ctx.principal = await self.authenticate(ctx.reader, auth, address)
-            ctx.client = f"key:{ctx.principal.key_pk}"
+            pk = ctx.principal.key_pk
+            ctx.client = f"key:{pk}"
+            if pk in self.settings.cost_per_buyer_keys:
+                # A server-side storefront's key: its budgets and limits per shopper.
+                buyer = headers.get("x-hub-buyer") or address
+                ctx.client = f"key:{pk}:buyer:{buyer[:64]}"
         else:
             ctx.principal = ANONYMOUS
         return ctx
@@ -248,6 +283,21 @@ class HubGraphQL(GraphQL[HubContext, None]):
             return {"message": exc.reason, "extensions": {"code": exc.code}}
         return None
 
+    async def operation_not_registered(
+        self, payload: dict[str, Any], ctx: HubContext
+    ) -> dict[str, Any] | None:
+        """Allow-list mode on websockets: a GraphQL error (as sent) for an operation
+        that isn't registered (callers with the admin scope excepted)."""
+        if not self.settings.persisted_queries_only or ctx.principal.is_staff:
+            return None
+        query = payload.get("query")
+        store = self.persisted
+        if isinstance(query, str) and store is not None:
+            if await store.get(sha256_hex(query)) is not None:
+                return None
+        exc = not_registered()
+        return {"message": exc.reason, "extensions": {"code": exc.code}}
+
     def _check_bounds(self, query: object, variables: object) -> None:
         s = self.settings
         if isinstance(query, str) and len(query) > s.max_query_length:
@@ -281,20 +331,122 @@ class HubGraphQL(GraphQL[HubContext, None]):
         return value
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData:
-        data = await super().parse_http_body(request)
+        data = await self._json_post(request) or await super().parse_http_body(request)
         assert isinstance(data, GraphQLRequestData)  # batches are refused by parse_json
-        if not isinstance(data.query, str) or not data.query.strip():
+        persisted = (data.extensions or {}).get("persistedQuery")
+        if persisted is not None and data.query is None:
+            data.query = ""  # the text comes from the store (execute_single)
+        elif not isinstance(data.query, str) or not data.query.strip():
             raise EdgeError(400, 'no GraphQL query: send {"query": "..."}')
         if not isinstance(data.operation_name, str | None):
             raise EdgeError(400, "`operationName` must be a string or null")
         self._check_bounds(data.query, data.variables)
         return data
 
+    async def _json_post(self, request: Any) -> GraphQLRequestData | None:
+        """strawberry's parsing of the common request, a plain JSON POST, without its
+        content-type parser (``email.message``, the largest cost of a small request);
+        None for anything else (strawberry's parsing then)."""
+        if request.method != "POST":
+            return None
+        ctype = (request.content_type or "").partition(";")[0].strip().lower()
+        if ctype != "application/json" or self._get_stream_transport_from_headers(request.headers):
+            return None
+        body = self.parse_json(await request.get_body())
+        query, variables, extensions = (
+            body.get("query"),
+            body.get("variables"),
+            body.get("extensions"),
+        )
+        if not isinstance(query, str | None):
+            raise HTTPException(
+                400, "The GraphQL operation's `query` must be a string or null, if provided."
+            )
+        if not isinstance(variables, dict | None):
+            raise HTTPException(
+                400,
+                "The GraphQL operation's `variables` must be an object or null, if provided.",
+            )
+        if not isinstance(extensions, dict | None):
+            raise HTTPException(
+                400,
+                "The GraphQL operation's `extensions` must be an object or null, if provided.",
+            )
+        return GraphQLRequestData(
+            query=query,
+            variables=variables,
+            operation_name=body.get("operationName"),
+            extensions=extensions,
+            protocol="http",
+        )
+
+    # -------------------------------------------------------------- persisted queries
+
+    async def execute_single(  # type: ignore[override]  # strawberry's keywords, passed on
+        self, request: Any, request_adapter: Any, sub_response: Any, context: Any, **kw: Any
+    ) -> Any:
+        """Persisted queries (:mod:`hub.persisted`) before strawberry runs the request,
+        and a client's registration after its text validated."""
+        data: GraphQLRequestData = kw.pop("request_data")
+        data = await self.persisted_request(request_adapter.method, context, data)
+        result = await super().execute_single(
+            request=request,
+            request_adapter=request_adapter,
+            sub_response=sub_response,
+            context=context,
+            request_data=data,
+            **kw,
+        )
+        if context.register and context.document_valid and self.persisted:
+            await self.persisted.register(context.persisted, data.operation_name)
+        return result
+
+    async def persisted_request(
+        self, method: str, ctx: HubContext, data: GraphQLRequestData
+    ) -> GraphQLRequestData:
+        """See :func:`hub.persisted.resolve_request`."""
+        return await resolve_request(self.settings, self.persisted, method, ctx, data)
+
+    async def process_result(self, request: Any, result: Any) -> Any:
+        if result.errors:
+            ctx = getattr(request.state, "hub_ctx", None)
+            if ctx is not None:
+                ctx.public = False  # only clean answers are cached publicly
+        return await super().process_result(request, result)
+
+    def cache_headers(self, request: Request, response: Response) -> None:
+        """Cache-Control of a GET: public for an anonymous persisted catalog read that
+        answered cleanly (``HUB_PERSISTED_QUERY_MAX_AGE``), else no-store."""
+        if request.method != "GET" or "cache-control" in response.headers:
+            return
+        ctx = getattr(request.state, "hub_ctx", None)
+        if ctx is not None and ctx.public and response.status_code == 200:
+            age = self.settings.persisted_query_max_age
+            response.headers["Cache-Control"] = f"public, max-age={age}"
+        else:
+            response.headers["Cache-Control"] = "private, no-store"
+        response.headers["Vary"] = "Authorization, X-Hub-Channel, Origin"
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
+
+
+def invalid_operations(settings: Settings, texts: list[str]) -> list[tuple[int, str]]:
+    """(index, first error) of each text that isn't a valid document for the schema
+    (for `hub persisted-queries load`)."""
+    gql = build_schema(settings)._schema
+    bad: list[tuple[int, str]] = []
+    for i, source in enumerate(texts):
+        try:
+            errors = validate(gql, parse(source))
+        except GraphQLError as exc:
+            errors = [exc]
+        if errors:
+            bad.append((i, errors[0].message))
+    return bad
 
 
 async def healthz(_: Request) -> Response:
@@ -348,6 +500,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         hub = app.state.hub = build_hub(settings, db or Database(settings))
         await hub.start()
         graphql_app.sessions = hub.sessions
+        graphql_app.persisted = PersistedQueries(hub.db, settings.persisted_query_cache_size)
         # Long-lived objects (schema, settings, caches) out of the collector's way, and
         # fewer young-generation passes: GC pauses otherwise dominate tail latency.
         gc.collect()

@@ -1,4 +1,5 @@
-"""The ``hub`` command: serve, migrate, seed, worker, apikey, inventory, graphiql.
+"""The ``hub`` command: serve, migrate, seed, worker, apikey, inventory, graphiql,
+persisted-queries.
 
 A failure a person can fix ends the command with one line (``hub: ...``) naming the
 cause and the variable or option to change, and a non-zero exit status; ``hub --debug
@@ -52,6 +53,8 @@ inventory_app = _typer("Stock tools.")
 app.add_typer(inventory_app, name="inventory")
 graphiql_app = _typer("GraphiQL's scripts, served by the hub itself.")
 app.add_typer(graphiql_app, name="graphiql")
+persisted_app = _typer("Persisted queries: the operations registered with the hub.")
+app.add_typer(persisted_app, name="persisted-queries")
 
 DEMO_PRODUCTS = 600
 
@@ -446,6 +449,51 @@ def inventory_verify() -> None:
             )
         raise CliError(f"{len(drift)} differences between levels and ledger")
     typer.echo("hub: every stock level matches the ledger")
+
+
+# --------------------------------------------------------------------------- persisted queries
+
+
+@persisted_app.command("load")
+def persisted_load(
+    manifest: Annotated[
+        Path,
+        typer.Argument(
+            help="Apollo's persisted-query-manifest.json or Relay's persisted_queries.json.",
+            metavar="MANIFEST",
+        ),
+    ],
+) -> None:
+    """Register a manifest's operations (each checked against the schema first); with
+    HUB_PERSISTED_QUERIES_ONLY=true only registered operations run."""
+    from hub.app import invalid_operations
+    from hub.persisted import ManifestError, PersistedQueries, parse_manifest
+
+    settings = _settings()
+    try:
+        entries = parse_manifest(json.loads(manifest.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise CliError(f"can't read {manifest}: {exc.strerror or exc}", 2) from None
+    except ValueError as exc:  # JSON or ManifestError
+        raise CliError(f"{manifest}: {exc}", 2) from None
+    bad = invalid_operations(settings, [e.query for e in entries])
+    if bad:
+        for i, message in bad[:20]:
+            typer.echo(f"hub: {entries[i].name or entries[i].id}: {message}", err=True)
+        raise CliError(f"{len(bad)} operations of {manifest} don't validate; nothing loaded")
+    require_migrated(settings)
+
+    async def load(db: Database) -> tuple[int, int]:
+        return await PersistedQueries(db).load(entries)
+
+    try:
+        with database_step(settings):
+            added, known = _on_database(settings, load)
+    except CliError as exc:
+        if isinstance(exc.__cause__, ManifestError):
+            raise CliError(str(exc.__cause__)) from None
+        raise
+    typer.echo(f"hub: {added} operations registered, {known} already were ({manifest.name})")
 
 
 # --------------------------------------------------------------------------- graphiql

@@ -96,6 +96,27 @@ class Settings(BaseSettings):
     # 0 turns it off. Shared through Redis when HUB_REDIS_URL is set.
     cost_bucket_size: int = Field(default=200_000, ge=0, le=100_000_000)
     cost_restore_rate: int = Field(default=20_000, ge=1, le=100_000_000)
+    # Server-side-rendering storefronts send every shopper's traffic with one key: the
+    # keys listed here (API key ids) get one bucket per shopper rather than one in all,
+    # the shopper named by the X-Hub-Buyer header (an address or opaque id, at most 64
+    # characters) the server sets, else the request's address. Only for private keys
+    # (the server's): whoever holds the key can name any shopper.
+    cost_per_buyer_keys: Annotated[frozenset[int], NoDecode] = frozenset()
+    # Per-key bucket sizes ("12=2000000,15=500000"): a key's own size instead of
+    # cost_bucket_size (restored at the same rate per point of size).
+    cost_key_bucket_sizes: Annotated[dict[int, int], NoDecode] = Field(default_factory=dict)
+    # Persisted queries (Apollo's automatic persisted queries, see README): on, the
+    # operations this process keeps in memory (the database keeps them all), and
+    # allow-list mode: only registered operations run (callers with the admin scope
+    # excepted), clients can't register new ones, `hub persisted-queries load` does.
+    persisted_queries: bool = True
+    persisted_query_cache_size: int = Field(default=2000, ge=0, le=1_000_000)
+    persisted_queries_only: bool = False
+    # Cache-Control max-age of an anonymous persisted GET of catalog fields (0: no-store).
+    persisted_query_max_age: int = Field(default=60, ge=0, le=31_536_000)
+    # Such answers are also kept by each process this long (at most the max-age), so
+    # a page many shoppers load at once runs once per interval (0: not kept).
+    persisted_query_local_seconds: float = Field(default=1.0, ge=0, le=3600)
     # Guessing limits, per client: failed API key attempts (per address), gift card
     # balance look-ups, discount codes entered on carts.
     rate_limit_auth_failures: RateSetting = Rate(20, 60)
@@ -212,6 +233,31 @@ class Settings(BaseSettings):
             return tuple(origins)
         return v
 
+    @field_validator("cost_per_buyer_keys", mode="before")
+    @classmethod
+    def _key_ids(cls, v: object) -> object:
+        if isinstance(v, str):
+            try:
+                return frozenset(int(x) for x in v.replace(" ", "").split(",") if x)
+            except ValueError:
+                raise ValueError(f"API key ids, comma-separated (got {v!r})") from None
+        return v
+
+    @field_validator("cost_key_bucket_sizes", mode="before")
+    @classmethod
+    def _key_sizes(cls, v: object) -> object:
+        if isinstance(v, str):
+            out: dict[int, int] = {}
+            for item in v.replace(" ", "").split(","):
+                if not item:
+                    continue
+                key, sep, size = item.partition("=")
+                if not sep or not key.isdigit() or not size.isdigit():
+                    raise ValueError(f"KEY_ID=POINTS, comma-separated (got {item!r})")
+                out[int(key)] = int(size)
+            return out
+        return v
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, v: str | None) -> str | None:
@@ -228,6 +274,12 @@ class Settings(BaseSettings):
                 f"HUB_COST_BUCKET_SIZE ({self.cost_bucket_size}) must be 0 (off) or at least "
                 f"HUB_MAX_QUERY_COST ({self.max_query_cost}), or some queries never run"
             )
+        for key, size in self.cost_key_bucket_sizes.items():
+            if size < self.max_query_cost or size > 1_000_000_000:
+                raise ValueError(
+                    f"HUB_COST_KEY_BUCKET_SIZES: key {key}'s {size} must be at least "
+                    f"HUB_MAX_QUERY_COST ({self.max_query_cost}) and at most 1,000,000,000"
+                )
         return self
 
     @property

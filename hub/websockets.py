@@ -155,7 +155,10 @@ class _Guarded:
         if not await self.view.socket_still_authorized(self.context):
             await self.close_forbidden(4403, "the API key was revoked or expired")
             return False, None
-        return True, self.view.operation_too_large(payload)
+        error = self.view.operation_too_large(payload)
+        if error is None:
+            error = await self.view.operation_not_registered(payload, self.context)
+        return True, error
 
 
 class TransportWSHandler(_Guarded, BaseGraphQLTransportWSHandler[Any, None]):

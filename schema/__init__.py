@@ -26,6 +26,7 @@ from schema.engine import (
     HubMaskErrors,
     HubSchema,
     SubscriptionExecutionContext,
+    mark_direct,
     mark_fast_fields,
     plain_attribute_resolvers,
     should_mask,
@@ -125,7 +126,12 @@ def build_schema(
         max_depth=settings.max_query_depth,
         max_aliases=MAX_ALIASES,
     )
-    budget = Budget(limiter, settings.cost_bucket_size, settings.cost_restore_rate)
+    budget = Budget(
+        limiter,
+        settings.cost_bucket_size,
+        settings.cost_restore_rate,
+        settings.cost_key_bucket_sizes,
+    )
     extensions: list[Any] = [
         partial(DocumentCache, store=store),
         partial(
@@ -159,6 +165,7 @@ def build_schema(
     install_input_guard(gql)
     attrs = plain_attribute_resolvers(gql, schema.config.name_converter)
     mark_fast_fields(gql, attrs)
+    mark_direct(schema)
     return schema
 
 

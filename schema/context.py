@@ -82,6 +82,14 @@ class HubContext:
         # schema.fanout: the handler serving the socket, and the group a leader runs.
         self.ws_handler: tuple[str, Any] | None = None
         self.fanout_group: FanoutGroup | None = None
+        # Persisted queries (hub.persisted): the registered operation this request runs
+        # (its parsed and validated document rides on it), whether to register it
+        # once its document validated (set by schema.documents), and whether the
+        # answer may be cached publicly (an anonymous GET of catalog fields).
+        self.persisted: Any = None
+        self.register = False
+        self.document_valid: bool | None = None
+        self.public = False
         # schema.subscriptions: serialises the database use of a connection's
         # subscriptions, which share this context.
         self.subscription_lock = asyncio.Lock()

@@ -7,7 +7,9 @@ per document, its AST and its validation errors under a 128-bit BLAKE2b digest o
 text, and evicts the least recently used documents once their estimated size passes
 ``HUB_DOCUMENT_CACHE_BYTES``. The estimate is ``AST_BYTES_PER_CHAR`` bytes per character
 of text (measured: 50 to 120 for dense documents, far less for long string literals); a
-document larger than an eighth of the budget is never cached.
+document larger than an eighth of the budget is never cached. A persisted query
+(``hub.persisted``) keeps its parsed and validated document with its entry, so it is
+neither parsed nor validated again while that entry is held.
 
 Every error of these steps has an ``extensions.code``: ``GRAPHQL_PARSE_FAILED``,
 ``MAX_TOKENS_EXCEEDED``, ``MAX_DEPTH_EXCEEDED``, ``MAX_ALIASES_EXCEEDED``,
@@ -112,6 +114,13 @@ class DocumentCache(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         ec = self.execution_context
         query = ec.query
+        persisted = getattr(ec.context, "persisted", None)
+        if persisted is not None and persisted.prepared is not None:
+            # A persisted query: parsed and validated once, kept with its entry.
+            self._entry = persisted.prepared
+            ec.graphql_document = self._entry.document
+            yield
+            return
         if ec.graphql_document is None and query:
             self._key = self.store.digest(query)
             entry = self.store.get(self._key)
@@ -142,6 +151,13 @@ class DocumentCache(SchemaExtension):
             ec.pre_execution_errors = errors
             if entry is not None:
                 entry.rules, entry.errors = rules, errors
+        ctx = ec.context
+        if hasattr(ctx, "document_valid"):
+            ctx.document_valid = not ec.pre_execution_errors
+            persisted = ctx.persisted
+            if persisted is not None and persisted.prepared is None and entry is not None:
+                if entry.errors is not None and not entry.errors:
+                    persisted.prepared = entry  # valid: never parsed or validated again
         yield
 
 

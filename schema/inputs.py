@@ -338,6 +338,9 @@ def _guarded(resolve: Callable[..., Any], guard: _FieldGuard) -> Callable[..., A
 
     # attr-defined: graphql-core's marker for a default resolver, set on a function.
     guarded._is_default = getattr(resolve, "_is_default", False)  # type: ignore[attr-defined]
+    # attr-defined: what the compiled path (schema.engine.direct) checks and calls itself.
+    guarded.hub_guard = guard  # type: ignore[attr-defined]
+    guarded.hub_inner = resolve  # type: ignore[attr-defined]
     return guarded
 
 

@@ -15,6 +15,9 @@ bucket holds ``HUB_COST_BUCKET_SIZE`` points and refills at ``HUB_COST_RESTORE_R
 points a second. When it lacks the points the operation is refused with ``THROTTLED``
 and ``extensions.retryAfter`` (seconds), and an HTTP request is answered 429 with a
 ``Retry-After`` header. The bucket's state is in ``extensions.cost.throttleStatus``.
+An API key may have a bucket size of its own (``HUB_COST_KEY_BUCKET_SIZES``), and a
+server-side storefront's key one bucket per shopper (``HUB_COST_PER_BUYER_KEYS``, the
+client being set by :mod:`hub.app`).
 """
 
 from __future__ import annotations
@@ -189,17 +192,26 @@ def document_cost(
 
 
 class Budget:
-    """The per-client cost bucket: a limiter and its rate (None: no budget)."""
+    """The per-client cost bucket: a limiter and its rate (None: no budget), and the
+    bucket sizes of API keys that have their own (``HUB_COST_KEY_BUCKET_SIZES``)."""
 
-    def __init__(self, limiter: Limiter | None, size: int, restore_rate: int) -> None:
+    def __init__(
+        self,
+        limiter: Limiter | None,
+        size: int,
+        restore_rate: int,
+        key_sizes: dict[int, int] | None = None,
+    ) -> None:
         self.limiter = limiter
         self.rate = Rate(size, size / restore_rate) if limiter is not None and size else None
         self.restore_rate = restore_rate
+        self.key_rates = {key: Rate(n, n / restore_rate) for key, n in (key_sizes or {}).items()}
 
-    async def take(self, client: str, cost: int) -> Decision | None:
-        if self.rate is None or self.limiter is None:
+    async def take(self, client: str, cost: int, key_pk: int | None = None) -> Decision | None:
+        rate = self.key_rates.get(key_pk, self.rate) if key_pk is not None else self.rate
+        if rate is None or self.limiter is None:
             return None
-        return await self.limiter.hit(f"cost:{client}", self.rate, max(cost, 1))
+        return await self.limiter.hit(f"cost:{client}", rate, max(cost, 1))
 
 
 def refuse_http(ctx: Any, status: int, retry_after: int | None = None) -> None:
@@ -251,7 +263,9 @@ class QueryCost(SchemaExtension):
         ctx = self.execution_context.context
         client = getattr(ctx, "client", None)
         if self.budget is not None and client is not None:
-            decision = self.decision = await self.budget.take(client, cost)
+            principal = getattr(ctx, "principal", None)
+            key_pk = principal.key_pk if principal is not None else None
+            decision = self.decision = await self.budget.take(client, cost, key_pk)
             if decision is not None and not decision.allowed:
                 wait = decision.retry_after_seconds
                 refuse_http(ctx, 429, wait)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from functools import cached_property
 from typing import Any, Protocol, TypeVar
 
 from aiodataloader import DataLoader
@@ -49,6 +50,10 @@ class Loader(DataLoader):
         return self.load(key)
 
 
+def _pk(record: Any) -> Any:
+    return record.pk
+
+
 class LoaderScope(Protocol):
     """What the loaders need of a request."""
 
@@ -68,52 +73,99 @@ class LoaderScope(Protocol):
 
 
 class Loaders:
+    """The request's dataloaders, each made on first use (most requests use a few of
+    them, and making a DataLoader costs more than reading an attribute)."""
+
     def __init__(self, scope: LoaderScope) -> None:
-        reader = scope.reader
         self._scope = scope
         self._collection_products: dict[tuple[int, Any], Loader] = {}
-
-        async def channel() -> catalog.ChannelRecord:
-            return await scope.channel()
-
-        async def products_by_pk(keys: Sequence[int]) -> Mapping[Any, Any]:
-            return await catalog.products_by_pks(reader, keys, await channel())
-
-        async def products_by_handle(keys: Sequence[str]) -> Mapping[Any, Any]:
-            return await catalog.products_by_handles(reader, keys, await channel())
-
-        async def variants_by_product(keys: Sequence[catalog.ProductRecord]) -> dict:
-            return await catalog.variants_by_products(reader, keys, await channel())
-
-        async def variants_by_pk(keys: Sequence[int]) -> Mapping[Any, Any]:
-            return await catalog.variants_by_pks(reader, keys, await channel())
-
-        self.product_by_id = Loader(products_by_pk)
-        self.product_by_handle = Loader(products_by_handle)
-        self.variants_by_product = Loader(variants_by_product, default=list, key=lambda p: p.pk)
-        self.variant_by_id = Loader(variants_by_pk)
-        self.attributes_by_product = Loader(
-            lambda keys: catalog.attributes_by_products(reader, keys), default=list
-        )
-        self.bundle_components_by_variant = Loader(
-            lambda keys: catalog.bundle_components_by_variants(reader, keys), default=list
-        )
-        self.collection_by_id = Loader(lambda keys: catalog.collections_by_pks(reader, keys))
-        self.collections_by_product = Loader(
-            lambda keys: catalog.collections_by_products(reader, keys), default=list
-        )
-        self.channel_by_id = Loader(lambda keys: catalog.channels_by_pks(reader, keys))
-        self.location_by_id = Loader(lambda keys: inventory.locations_by_pks(reader, keys))
-
-        async def stock(keys: Sequence[int]) -> Mapping[Any, Any]:
-            return await inventory.stock_by_location(reader, keys, (await channel()).pk)
-
-        self.stock_by_variant = Loader(stock, default=dict)
-        self.levels_by_variant = Loader(
-            lambda keys: inventory.levels_for_variants(reader, keys), default=list
-        )
         self._channel_locations: dict[int, asyncio.Future[list[Any]]] = {}
         self._variants_in: dict[int, Loader] = {}
+
+    async def _channel(self) -> catalog.ChannelRecord:
+        return await self._scope.channel()
+
+    @cached_property
+    def product_by_id(self) -> Loader:
+        reader, channel = self._scope.reader, self._channel
+
+        async def fetch(keys: Sequence[int]) -> Mapping[Any, Any]:
+            return await catalog.products_by_pks(reader, keys, await channel())
+
+        return Loader(fetch)
+
+    @cached_property
+    def product_by_handle(self) -> Loader:
+        reader, channel = self._scope.reader, self._channel
+
+        async def fetch(keys: Sequence[str]) -> Mapping[Any, Any]:
+            return await catalog.products_by_handles(reader, keys, await channel())
+
+        return Loader(fetch)
+
+    @cached_property
+    def variants_by_product(self) -> Loader:
+        reader, channel = self._scope.reader, self._channel
+
+        async def fetch(keys: Sequence[catalog.ProductRecord]) -> dict:
+            return await catalog.variants_by_products(reader, keys, await channel())
+
+        return Loader(fetch, default=list, key=_pk)
+
+    @cached_property
+    def variant_by_id(self) -> Loader:
+        reader, channel = self._scope.reader, self._channel
+
+        async def fetch(keys: Sequence[int]) -> Mapping[Any, Any]:
+            return await catalog.variants_by_pks(reader, keys, await channel())
+
+        return Loader(fetch)
+
+    @cached_property
+    def attributes_by_product(self) -> Loader:
+        reader = self._scope.reader
+        return Loader(lambda keys: catalog.attributes_by_products(reader, keys), default=list)
+
+    @cached_property
+    def bundle_components_by_variant(self) -> Loader:
+        reader = self._scope.reader
+        return Loader(
+            lambda keys: catalog.bundle_components_by_variants(reader, keys), default=list
+        )
+
+    @cached_property
+    def collection_by_id(self) -> Loader:
+        reader = self._scope.reader
+        return Loader(lambda keys: catalog.collections_by_pks(reader, keys))
+
+    @cached_property
+    def collections_by_product(self) -> Loader:
+        reader = self._scope.reader
+        return Loader(lambda keys: catalog.collections_by_products(reader, keys), default=list)
+
+    @cached_property
+    def channel_by_id(self) -> Loader:
+        reader = self._scope.reader
+        return Loader(lambda keys: catalog.channels_by_pks(reader, keys))
+
+    @cached_property
+    def location_by_id(self) -> Loader:
+        reader = self._scope.reader
+        return Loader(lambda keys: inventory.locations_by_pks(reader, keys))
+
+    @cached_property
+    def stock_by_variant(self) -> Loader:
+        reader, channel = self._scope.reader, self._channel
+
+        async def fetch(keys: Sequence[int]) -> Mapping[Any, Any]:
+            return await inventory.stock_by_location(reader, keys, (await channel()).pk)
+
+        return Loader(fetch, default=dict)
+
+    @cached_property
+    def levels_by_variant(self) -> Loader:
+        reader = self._scope.reader
+        return Loader(lambda keys: inventory.levels_for_variants(reader, keys), default=list)
 
     def variant_in_channel(self, channel: catalog.ChannelRecord) -> Loader:
         """Variants priced (and their availability counted) in ``channel`` rather than

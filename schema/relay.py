@@ -28,6 +28,8 @@ def is_record(record: type) -> staticmethod[[Any, Any], bool]:
     def is_type_of(obj: Any, _info: Any) -> bool:
         return isinstance(obj, record)
 
+    # attr-defined: the compiled path checks the class itself (schema.engine.plan).
+    is_type_of.hub_record = record  # type: ignore[attr-defined]
     return staticmethod(is_type_of)
 
 
@@ -157,10 +159,32 @@ def _with_page(resolver: R, page_parameters: list[inspect.Parameter]) -> R:
     at = [p.name for p in params].index("page")
     exposed = signature.replace(parameters=[*params[:at], *page_parameters, *params[at + 1 :]])
 
-    def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        bound = exposed.bind(*args, **kwargs)
+    names = [p.name for p in exposed.parameters.values()]
+    defaults = {
+        p.name: p.default
+        for p in exposed.parameters.values()
+        if p.default is not inspect.Parameter.empty
+    }
+    plain = all(
+        p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in exposed.parameters.values()
+    )
+
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """``exposed.bind(...)`` with defaults applied; the common case without
+        ``inspect`` (which costs more than the resolver)."""
+        if plain and len(args) <= len(names):
+            given = dict(defaults)
+            given.update(zip(names, args, strict=False))
+            if kwargs.keys().isdisjoint(names[: len(args)]):
+                given.update(kwargs)
+                if len(given) == len(names):  # nothing unknown, nothing missing
+                    return given
+        bound = exposed.bind(*args, **kwargs)  # raises TypeError as a call would
         bound.apply_defaults()
-        given = bound.arguments
+        return bound.arguments
+
+    def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        given = bind(args, kwargs)
         asked = {p.name: given.pop(p.name) for p in page_parameters}
         first, after, last, before = (asked.get(p.name) for p in _PAGE_PARAMETERS)
         max_size = given["info"].context.settings.max_page_size

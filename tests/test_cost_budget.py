@@ -123,3 +123,70 @@ async def test_the_bucket_can_be_turned_off(hub: Hub) -> None:
         res = (await c.post("/graphql", json={"query": LISTING, "variables": {"first": 24}})).json()
         assert "throttleStatus" not in res["extensions"]["cost"]
         assert res["extensions"]["cost"]["requestedQueryCost"] > 0
+
+
+async def _key_id(hub: Hub, name: str) -> int:
+    return int(await hub.scalar("SELECT id FROM api_keys WHERE name = :n", n=name))
+
+
+async def test_a_server_side_storefront_has_a_bucket_per_shopper(hub: Hub) -> None:
+    """One SSR key serving many shoppers (HUB_COST_PER_BUYER_KEYS): each shopper named
+    by X-Hub-Buyer has a bucket of its own; a key not listed still shares one."""
+    ssr = await _key_id(hub, "tests-storefront")
+    body = {"query": LISTING, "variables": {"first": 24}}
+    key = {"Authorization": f"Bearer {hub.storefront_token}"}
+    async with edge_app(
+        hub,
+        max_query_cost=2000,
+        cost_bucket_size=3000,
+        cost_restore_rate=1000,
+        cost_per_buyer_keys=frozenset({ssr}),
+    ) as app:
+        async with client(app, "10.0.0.9") as server:
+            statuses = []
+            for _ in range(5):
+                resp = await server.post("/graphql", json=body, headers={**key, "X-Hub-Buyer": "a"})
+                statuses.append(resp.status_code)
+            assert 429 in statuses, statuses  # shopper a spent its bucket
+            other = await server.post("/graphql", json=body, headers={**key, "X-Hub-Buyer": "b"})
+            assert other.status_code == 200 and "errors" not in other.json()
+            status = other.json()["extensions"]["cost"]["throttleStatus"]
+            assert status["maximumAvailable"] == 3000
+            assert status["currentlyAvailable"] > 3000 - 2 * 2000  # a fresh bucket
+            # Without the header the shopper is the request's address.
+            plain = await server.post("/graphql", json=body, headers=key)
+            assert plain.status_code == 200
+            # The admin key is not listed: one bucket whatever the header says.
+            admin = {"Authorization": f"Bearer {hub.admin_token}"}
+            refused = None
+            for i in range(5):
+                resp = await server.post(
+                    "/graphql", json=body, headers={**admin, "X-Hub-Buyer": f"x{i}"}
+                )
+                if resp.status_code == 429:
+                    refused = resp
+                    break
+            assert refused is not None and codes(refused.json()) == ["THROTTLED"]
+
+
+async def test_a_key_may_have_a_bucket_size_of_its_own(hub: Hub) -> None:
+    ssr = await _key_id(hub, "tests-storefront")
+    body = {"query": LISTING, "variables": {"first": 24}}
+    async with (
+        edge_app(
+            hub,
+            max_query_cost=2000,
+            cost_bucket_size=3000,
+            cost_restore_rate=1000,
+            cost_key_bucket_sizes={ssr: 50_000},
+        ) as app,
+        client(app) as c,
+    ):
+        key = {"Authorization": f"Bearer {hub.storefront_token}"}
+        for _ in range(6):  # would have run dry in a bucket of 3,000
+            resp = await c.post("/graphql", json=body, headers=key)
+            assert resp.status_code == 200, resp.text
+        status = resp.json()["extensions"]["cost"]["throttleStatus"]
+        assert status["maximumAvailable"] == 50_000 and status["restoreRate"] == 1000
+        anonymous = [(await c.post("/graphql", json=body)).status_code for _ in range(5)]
+        assert 429 in anonymous

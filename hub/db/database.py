@@ -62,6 +62,11 @@ class Reader:
         self._cm: Any = None
         self._lock = asyncio.Lock()
 
+    @property
+    def dialect_name(self) -> str:
+        """``postgresql`` or ``sqlite``."""
+        return self.db.dialect
+
     async def all(
         self, stmt: Executable, params: dict[str, Any] | None = None
     ) -> Sequence[Row[Any]]:

@@ -8,12 +8,15 @@ PostgreSQL connections that the server closed while they sat in the pool (a rest
 replaced by new ones, so no request gets a dead connection: asyncpg notices the
 server's goodbye on the idle socket, so this costs no round trip (unlike SQLAlchemy's
 ``pool_pre_ping``, which on asyncpg is BEGIN, a query and ROLLBACK per checkout).
+
+JSON columns are decoded with ``orjson`` (the values are the same; it is faster).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from sqlalchemy import event, exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -43,7 +46,7 @@ def _drop_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
 def create_engine(settings: Settings) -> AsyncEngine:
     url = settings.database_url
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=settings.db_echo)
+        engine = create_async_engine(url, echo=settings.db_echo, json_deserializer=orjson.loads)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     engine = create_async_engine(
@@ -52,6 +55,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=False,
+        # JSON columns (product options, tags, media) read with orjson: ~4x json's speed.
+        json_deserializer=orjson.loads,
         connect_args={"server_settings": {"application_name": "hub"}},
     )
     event.listen(engine.sync_engine.pool, "checkout", _drop_closed)

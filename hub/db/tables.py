@@ -16,6 +16,7 @@ from hub.db.models import (
     giftcards,
     inventory,
     orders,
+    persisted,
     pricing,
     promotions,
     shipping,
@@ -52,6 +53,7 @@ order_lines_t = cast(Table, orders.OrderLine.__table__)
 order_txns_t = cast(Table, orders.OrderTransaction.__table__)
 orders_t = cast(Table, orders.Order.__table__)
 payments_t = cast(Table, orders.Payment.__table__)
+persisted_queries_t = cast(Table, persisted.PersistedQuery.__table__)
 prices_t = cast(Table, catalog.VariantPrice.__table__)
 products_t = cast(Table, catalog.Product.__table__)
 promotions_t = cast(Table, promotions.Promotion.__table__)

@@ -2,6 +2,8 @@
 
 - :mod:`schema.engine.cache`, :mod:`~schema.engine.plan`, :mod:`~schema.engine.run`:
   the compiled execution path (an operation planned once, then run; see ``cache``);
+- :mod:`schema.engine.direct`: resolvers the compiled path calls without strawberry's
+  wrapper chain;
 - :mod:`schema.engine.execution`: the executor class (the compiled path, or
   graphql-core's), which fixes each operation's channel before any resolver runs, and
   the plain attribute resolvers;
@@ -16,6 +18,7 @@ The rest of ``schema/`` uses the public names re-exported here.
 """
 
 from schema.engine.cache import PLAN_CACHE_SIZE, PlanCache, RootPlan, execute_plan
+from schema.engine.direct import mark_direct
 from schema.engine.execution import HubExecutionContext, mark_fast_fields, plain_attribute_resolvers
 from schema.engine.extensions import ExtensionsRunner, HubSchema
 from schema.engine.masking import MASKED_MESSAGE, UNAVAILABLE_MESSAGE, HubMaskErrors, should_mask
@@ -34,6 +37,7 @@ __all__ = [
     "SharedEvent",
     "SubscriptionExecutionContext",
     "execute_plan",
+    "mark_direct",
     "mark_fast_fields",
     "plain_attribute_resolvers",
     "should_mask",

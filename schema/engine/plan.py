@@ -13,8 +13,10 @@ What a step does:
 - ``TYPENAME``: the object type's name, no resolver;
 - ``ATTR``: a plain attribute read (a field without resolver, arguments, permission
   classes or field extensions; marked at schema build, see :func:`mark_attribute`);
-- ``RESOLVE``: the field's resolver, called with a real ``GraphQLResolveInfo`` and
-  its coerced arguments (computed once here when they are literals of leaf types).
+- ``RESOLVE``: the field's resolver with its coerced arguments (computed once here
+  when they are literals of leaf types): the resolver function itself where
+  :mod:`schema.engine.direct` allows it (a ``GraphQLResolveInfo`` only if it reads
+  one), else graphql-core's ``resolve`` with a real ``GraphQLResolveInfo``.
 
 A leaf completer carries an exact-type fast path: a ``str`` for ``String``/``ID``, an
 ``int`` in range for ``Int``, a ``bool`` for ``Boolean``, a finite ``float`` for
@@ -50,6 +52,8 @@ from graphql import (
 from graphql.execution.collect_fields import collect_subfields
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Undefined, inspect
+
+from schema.engine.direct import Direct, direct_of
 
 TYPENAME, ATTR, RESOLVE = 0, 1, 2
 LEAF, OBJECT, LIST, ABSTRACT = 0, 1, 2, 3
@@ -103,6 +107,7 @@ class Completer:
         "nonnull",
         "plan",
         "plans",
+        "record",
         "type_info",
     )
 
@@ -121,6 +126,8 @@ class Completer:
         self.plans: dict[str, ObjectPlan] = {}
         self.is_type_of: Any = None
         self.type_info = False  # is_type_of wants a resolve info
+        # is_type_of is isinstance(value, record) (schema.relay.is_record): inlined.
+        self.record: type | None = None
         self.abstract: Any = None
         self.check: Any = None
 
@@ -189,6 +196,8 @@ class Step:
         "attr",
         "completer",
         "details",
+        "direct",
+        "direct_kwargs",
         "field_def",
         "key",
         "kind",
@@ -216,15 +225,34 @@ class Step:
         # None: no arguments; a dict: literal arguments coerced once; False: per call.
         # The arguments when they are literals (False: coerced per call), None: no resolver.
         self.args: dict[str, Any] | Literal[False] | None = None
+        # The resolver called directly (schema.engine.direct), and its keyword
+        # arguments when they are literals that the input guard accepts.
+        self.direct: Direct | None = None
+        self.direct_kwargs: dict[str, Any] | None = None
 
 
 class ObjectPlan:
-    __slots__ = ("gtype", "steps", "type_name")
+    __slots__ = ("flat", "gtype", "steps", "type_name")
 
     def __init__(self, gtype: GraphQLObjectType) -> None:
         self.gtype = gtype
         self.type_name = gtype.name
         self.steps: list[Step] = []
+        # When every step is an attribute read of a leaf (or __typename): (key,
+        # attribute or None for __typename, completer) per step, for a tighter loop.
+        self.flat: list[tuple[str, str | None, Completer | None]] | None = None
+
+    def seal(self) -> ObjectPlan:
+        flat: list[tuple[str, str | None, Completer | None]] = []
+        for step in self.steps:
+            if step.kind == TYPENAME:
+                flat.append((step.key, None, None))
+            elif step.kind == ATTR and step.completer is not None and step.completer.kind == LEAF:
+                flat.append((step.key, step.attr, step.completer))
+            else:
+                return self
+        self.flat = flat
+        return self
 
 
 class Compiler:
@@ -261,9 +289,16 @@ class Compiler:
                 step.kind = RESOLVE
                 step.resolve = field_def.resolve or self.ex.field_resolver
                 step.args = self._literal_args(field_def, node)
+                direct = direct_of(field_def)
+                if direct is not None and isinstance(step.args, dict):
+                    if direct.guard is not None and direct.guard.problems(step.args):
+                        direct = None  # the full resolver answers the refusal
+                    else:
+                        step.direct_kwargs = direct.kwargs(step.args)
+                step.direct = direct
             step.completer = self.completer(field_def.type, details)
             plan.steps.append(step)
-        return plan
+        return plan.seal()
 
     def _literal_args(
         self, field_def: GraphQLField, node: FieldNode
@@ -292,6 +327,7 @@ class Compiler:
             c = Completer(OBJECT, nonnull, gtype)
             c.is_type_of = gtype.is_type_of
             c.type_info = c.is_type_of is not None and _wants_info(c.is_type_of)
+            c.record = getattr(c.is_type_of, "hub_record", None)
             c.plan = self.sub_plan(gtype, details)
             return c
         if isinstance(gtype, GraphQLInterfaceType | GraphQLUnionType):

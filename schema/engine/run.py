@@ -27,6 +27,7 @@ those raised under a position already nulled.
 from __future__ import annotations
 
 import builtins
+from functools import partial
 from typing import Any
 
 from graphql import GraphQLError, located_error
@@ -35,6 +36,7 @@ from graphql.execution.executor import invalid_return_type_error
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path, Undefined, gather_with_cancel, is_iterable
 
+from schema.engine.direct import LazyInfo
 from schema.engine.plan import ATTR, LEAF, LIST, OBJECT, TYPENAME, Compiler, Completer, Step
 
 _new_path = tuple.__new__
@@ -42,6 +44,8 @@ _new_path = tuple.__new__
 # certainly iterable for a list field: checked by class before the general tests.
 _PLAIN = frozenset({dict, list, type(None)})
 _SEQUENCES = frozenset({list, tuple})
+# Resolver values that are certainly not awaitable, checked by class first.
+_NOT_AWAITABLE = frozenset({dict, list, tuple, str, int, float, bool, type(None)})
 
 
 def path_of(pos: tuple | None) -> Path | None:
@@ -67,6 +71,35 @@ class Run:
     def object(self, plan: Any, source: Any, pos: tuple | None) -> Any:
         """The object's fields (graphql-core's ``execute_fields``): a dict, or a
         coroutine of it when some field awaits."""
+        flat = plan.flat
+        if flat is not None:
+            # Attribute reads of leaves only: no awaits, nothing to propagate unless a
+            # value is null where it may not be, or an error; then the full pass below
+            # does it all again (attribute reads have no effects).
+            out = {}
+            try:
+                for key, attr, c in flat:
+                    if c is None:
+                        out[key] = plan.type_name
+                        continue
+                    value = getattr(source, attr)
+                    if type(value) is c.fast and c.fast_check is None:
+                        out[key] = value
+                    elif value is None:
+                        if c.nonnull:
+                            break
+                        out[key] = None
+                    else:
+                        out[key] = c.leaf(value)
+                else:
+                    return out
+            except Exception:
+                pass
+            return self.fields(plan, source, pos)
+        return self.fields(plan, source, pos)
+
+    def fields(self, plan: Any, source: Any, pos: tuple | None) -> Any:
+        """:meth:`object` for any plan."""
         out: dict[str, Any] = {}
         waiting: list[str] | None = None
         type_name = plan.type_name
@@ -83,7 +116,7 @@ class Run:
                         continue
                     else:
                         value = self.call(step, source, pos)
-                        if is_awaitable(value):
+                        if value.__class__ not in _NOT_AWAITABLE and is_awaitable(value):
                             fpos = (pos, key, type_name)
                             out[key] = self.later(value, step.completer, step, fpos)
                             waiting = [key] if waiting is None else [*waiting, key]
@@ -127,11 +160,54 @@ class Run:
         return out
 
     def call(self, step: Step, source: Any, pos: tuple | None) -> Any:
-        """The field's resolver on ``source``, with a real info and its arguments."""
+        """The field's resolver on ``source`` with its arguments: called directly
+        (see :mod:`schema.engine.direct`), or graphql-core's resolve with an info."""
+        direct = step.direct
+        if direct is not None:
+            kwargs = step.direct_kwargs
+            if kwargs is None:
+                args = self.arguments(step)
+                if direct.guard is not None and direct.guard.problems(args):
+                    return self.resolve(step, source, pos, args)
+                kwargs = direct.kwargs(args)
+            else:
+                kwargs = kwargs.copy()
+            if direct.info is not None:
+                kwargs[direct.info] = LazyInfo(
+                    self.ex.context_value, direct.field, partial(self.raw_info, step, pos)
+                )
+            for name in direct.root:
+                kwargs[name] = source
+            if direct.self_arg:
+                return direct.func(source, **kwargs)
+            return direct.func(**kwargs)
+        return self.resolve(step, source, pos, None)
+
+    def raw_info(self, step: Step, pos: tuple | None) -> Any:
+        """The ``GraphQLResolveInfo`` of the field ``step`` under ``pos``."""
+        path = _new_path(Path, (path_of(pos), step.key, step.parent_name))
+        return self.ex.build_resolve_info(step.field_def, step.nodes, step.parent_type, path)
+
+    def arguments(self, step: Step) -> dict[str, Any]:
+        args = step.args
+        if args is False:
+            first: FieldDetails = step.details[0]
+            return get_argument_values(
+                step.field_def,  # type: ignore[arg-type]  # a resolver step always has its field
+                first.node,
+                self.ex.variable_values,
+                first.fragment_variable_values,
+                self.ex.hide_suggestions,
+            )
+        return args or {}
+
+    def resolve(self, step: Step, source: Any, pos: tuple | None, args: Any) -> Any:
+        """graphql-core's resolve of the field, with a real info."""
         ex = self.ex
         path = _new_path(Path, (path_of(pos), step.key, step.parent_name))
         info = ex.build_resolve_info(step.field_def, step.nodes, step.parent_type, path)
-        args = step.args
+        if args is None:
+            args = step.args
         if args is False:
             first: FieldDetails = step.details[0]
             args = get_argument_values(
@@ -164,6 +240,11 @@ class Run:
             return None
         kind = c.kind
         if kind is OBJECT:
+            record = c.record
+            if record is not None:
+                if value.__class__ is record or isinstance(value, record):
+                    return self.object(c.plan, value, pos)
+                raise invalid_return_type_error(c.gtype, value, step.details)
             check = c.is_type_of
             if check is not None:
                 ok = check(value, self.info_for(step, pos) if c.type_info else None)

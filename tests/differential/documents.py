@@ -4,7 +4,8 @@
 arguments); :func:`reshape` then rewrites it the way real clients write documents:
 aliases (fresh ones, and the same field twice under one key, which merges), inline
 fragments with and without a type condition, named fragments, and ``@skip`` /
-``@include`` on literals and on Boolean variables declared by the operation. The
+``@include`` on literals and on Boolean variables declared by the operation, and
+literal arguments of built-in scalar and enum types sent as variables. The
 document returned is the printed query and the variable values to send with it.
 """
 
@@ -17,16 +18,30 @@ from graphql import (
     BooleanValueNode,
     DirectiveNode,
     DocumentNode,
+    EnumValueNode,
     FieldNode,
+    FloatValueNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLBoolean,
+    GraphQLEnumType,
+    GraphQLFloat,
+    GraphQLID,
+    GraphQLInt,
+    GraphQLList,
+    GraphQLNonNull,
     GraphQLSchema,
+    GraphQLString,
     InlineFragmentNode,
+    IntValueNode,
+    ListTypeNode,
     NamedTypeNode,
     NameNode,
     NonNullTypeNode,
+    NullValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     VariableDefinitionNode,
     VariableNode,
     get_named_type,
@@ -41,6 +56,8 @@ class _Shaping:
     schema: GraphQLSchema
     fragments: list[FragmentDefinitionNode] = field(default_factory=list)
     variables: dict[str, bool] = field(default_factory=dict)
+    # Arguments turned into variables: name -> (argument type, JSON value).
+    arguments: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     aliases: int = 0
 
 
@@ -72,6 +89,8 @@ def _shape(sh: _Shaping, sel_set: SelectionSetNode | None, parent: Any) -> Any:
         fields = getattr(parent, "fields", None)
         if fields is not None and sel.name.value in fields:
             child_type = get_named_type(fields[sel.name.value].type)
+            if sel.arguments and sh.draw(st.booleans()):
+                sel = _arguments_as_variables(sh, sel, fields[sel.name.value])
         sel = replace(sel, selection_set=_shape(sh, sel.selection_set, child_type))
         choice = sh.draw(st.integers(0, 7))
         if choice == 1 and sel.alias is None:
@@ -111,6 +130,51 @@ def _shape(sh: _Shaping, sel_set: SelectionSetNode | None, parent: Any) -> Any:
     return SelectionSetNode(selections=tuple(out))
 
 
+_NOT_PLAIN = object()
+
+
+def _json_literal(node: Any, gtype: Any) -> Any:
+    """The JSON value of a literal of a built-in scalar or an enum, else _NOT_PLAIN."""
+    nullable = not isinstance(gtype, GraphQLNonNull)
+    named = gtype.of_type if not nullable else gtype
+    if isinstance(node, NullValueNode):
+        return None if nullable else _NOT_PLAIN
+    if isinstance(node, IntValueNode) and named is GraphQLInt:
+        return int(node.value)
+    if isinstance(node, FloatValueNode | IntValueNode) and named is GraphQLFloat:
+        return float(node.value)
+    if isinstance(node, StringValueNode) and named in (GraphQLString, GraphQLID):
+        return node.value
+    if isinstance(node, BooleanValueNode) and named is GraphQLBoolean:
+        return node.value
+    if isinstance(node, EnumValueNode) and isinstance(named, GraphQLEnumType):
+        return node.value
+    return _NOT_PLAIN
+
+
+def _type_node(gtype: Any) -> Any:
+    if isinstance(gtype, GraphQLNonNull):
+        return NonNullTypeNode(type=_type_node(gtype.of_type))
+    if isinstance(gtype, GraphQLList):
+        return ListTypeNode(type=_type_node(gtype.of_type))
+    return NamedTypeNode(name=NameNode(value=gtype.name))
+
+
+def _arguments_as_variables(sh: _Shaping, sel: FieldNode, fdef: Any) -> FieldNode:
+    """Some of the field's literal arguments sent as variables instead."""
+    args = []
+    for arg in sel.arguments:
+        adef = fdef.args.get(arg.name.value)
+        value = _json_literal(arg.value, adef.type) if adef is not None else _NOT_PLAIN
+        if value is _NOT_PLAIN or not sh.draw(st.booleans()):
+            args.append(arg)
+            continue
+        var = f"x{len(sh.arguments)}"
+        sh.arguments[var] = (adef.type, value)
+        args.append(replace(arg, value=VariableNode(name=NameNode(value=var))))
+    return replace(sel, arguments=tuple(args))
+
+
 def reshape(draw: Any, schema: GraphQLSchema, doc: DocumentNode) -> tuple[str, dict[str, Any]]:
     """The document rewritten with aliases, fragments and skip/include (see module)."""
     sh = _Shaping(draw, schema)
@@ -121,17 +185,30 @@ def reshape(draw: Any, schema: GraphQLSchema, doc: DocumentNode) -> tuple[str, d
             continue
         root = schema.get_root_type(op.operation)
         sel_set = _shape(sh, op.selection_set, root)
-        var_defs = tuple(op.variable_definitions or ()) + tuple(
-            VariableDefinitionNode(
-                variable=VariableNode(name=NameNode(value=v)),
-                type=NonNullTypeNode(type=NamedTypeNode(name=NameNode(value="Boolean"))),
-                directives=(),
+        var_defs = (
+            tuple(op.variable_definitions or ())
+            + tuple(
+                VariableDefinitionNode(
+                    variable=VariableNode(name=NameNode(value=v)),
+                    type=NonNullTypeNode(type=NamedTypeNode(name=NameNode(value="Boolean"))),
+                    directives=(),
+                )
+                for v in sh.variables
             )
-            for v in sh.variables
+            + tuple(
+                VariableDefinitionNode(
+                    variable=VariableNode(name=NameNode(value=v)),
+                    type=_type_node(gtype),
+                    directives=(),
+                )
+                for v, (gtype, _) in sh.arguments.items()
+            )
         )
         definitions.append(replace(op, selection_set=sel_set, variable_definitions=var_defs))
     out = DocumentNode(definitions=(*definitions, *sh.fragments))
-    return print_ast(out), dict(sh.variables)
+    values: dict[str, Any] = dict(sh.variables)
+    values.update({v: value for v, (_, value) in sh.arguments.items()})
+    return print_ast(out), values
 
 
 def documents(schema: GraphQLSchema, **kw: Any) -> st.SearchStrategy[tuple[str, dict[str, Any]]]:

@@ -24,7 +24,7 @@ from graphql import GraphQLError
 from hypothesis import HealthCheck, given, settings
 from strawberry.types import Info
 
-from schema.engine import HubExecutionContext, PlanCache, mark_fast_fields
+from schema.engine import HubExecutionContext, PlanCache, mark_direct, mark_fast_fields
 from schema.engine import plain_attribute_resolvers as _plain_attribute_resolvers
 from tests.differential.documents import documents
 
@@ -221,6 +221,7 @@ def _make_schema() -> strawberry.Schema:
     schema = strawberry.Schema(query=Query, execution_context_class=HubExecutionContext)
     gql = schema._schema
     mark_fast_fields(gql, _plain_attribute_resolvers(gql, schema.config.name_converter))
+    assert mark_direct(schema) > 5  # resolvers called without strawberry's chain
     return schema
 
 
@@ -269,7 +270,7 @@ HAND_WRITTEN = [
     "{ asyncLeaf(n: 7) { loaded { name loaded { name } } laterKids { name later } } }",
     "{ leaf { things { id __typename ... on Leaf { name } ... on Other { label } } } }",
     "{ thing(n: 2) { id ... on Leaf { where children { where } } } }",
-    "query Q($t: String, $k: Int = 2) { leaf { echo(text: $t, times: $k) a: echo(text: \"x\") } }",
+    'query Q($t: String, $k: Int = 2) { leaf { echo(text: $t, times: $k) a: echo(text: "x") } }',
     "{ leaf { requiredChild { requiredChild { requiredChild { requiredChild "
     "{ requiredChild { name } } } } } } }",
     "{ leaf { a: children(first: 1) { where } b: children(first: 3) { where } } }",

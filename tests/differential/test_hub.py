@@ -10,8 +10,9 @@ path, compared as raw response bodies (data, errors in order, extensions):
   ids the tests created no longer exist there, which exercises the null and error
   paths too;
 - documents hypothesis draws over the hub's schema: random fields, arguments (valid
-  in type, often refused by the resolvers: bad ids, cursors, page sizes), aliases,
-  fragments and skip/include.
+  in type, often refused by the resolvers: bad ids, cursors, page sizes), some of
+  them as variables, aliases, fragments and skip/include;
+- the contract queries as persisted queries (hash and text, then the hash alone).
 
 Mutations are not replayed (a second run would meet the first one's writes); the
 test suite runs every mutation on the compiled path, and the engine tests
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +117,8 @@ async def _same(
         cache.enabled = True
     fallbacks = cache.fallbacks
     compiled = await _post(hub, body, who, headers)
-    introspection = "__schema" in body["query"] or "__type" in body["query"]
+    text = body.get("query") or ""
+    introspection = "__schema" in text or "__type" in text
     assert introspection or cache.fallbacks == fallbacks, f"not compiled: {body}"
     # the per-client budget drains between the two runs; everything else must match
     standard, compiled = (
@@ -154,6 +157,22 @@ async def test_the_test_suites_queries_answer_the_same(hub: Hub) -> None:
         if rec.get("operationName"):
             body["operationName"] = rec["operationName"]
         await _same(hub, body, rec["as"], rec.get("headers"))
+
+
+async def test_persisted_queries_answer_the_same(hub: Hub) -> None:
+    """The contract queries as persisted queries (the text with its hash, then the
+    hash alone): the same bytes on both paths."""
+    cart = (await hub.admin(CART))["data"]["cartCreate"]["cart"]["id"]
+    for _, name, text in CONTRACT_QUERIES:
+        tagged = f"# differential {hub.name}\n{text}"
+        ext = {"persistedQuery": {"version": 1, "sha256Hash": sha256(tagged.encode()).hexdigest()}}
+        variables = {
+            k: cart if v == "<cart>" else v for k, v in CONTRACT_VARIABLES[name][0].items()
+        }
+        base = {"variables": variables, "operationName": name, "extensions": ext}
+        await _same(hub, {**base, "query": tagged}, "storefront")
+        for who in ("storefront", None):
+            await _same(hub, base, who)
 
 
 def _custom_scalars() -> dict[str, st.SearchStrategy[Any]]:

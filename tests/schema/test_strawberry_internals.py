@@ -187,3 +187,41 @@ def test_the_schema_objects_the_engine_reads() -> None:
     assert getattr(enum, "wrapped_cls", None) is not None, (
         "strawberry's enum types no longer carry wrapped_cls (schema.engine.plan)"
     )
+
+
+def test_what_direct_resolver_calls_rely_on() -> None:
+    """schema.engine.direct calls resolver functions itself: strawberry's resolver
+    closures (recognised by name), StrawberryResolver's parameters, the converter's
+    exception handlers and Info's fields; schema.engine.extensions makes the hooks'
+    context managers with contextlib's classes."""
+    import contextlib
+    import dataclasses
+
+    from strawberry.extensions.context import (
+        ExecutingContextManager,
+        ExtensionContextManagerBase,
+        WrappedHook,
+    )
+    from strawberry.types import Info
+
+    from schema.engine.direct import direct_of
+
+    schema = build_schema(load_settings())
+    gql = schema._schema
+    assert hasattr(schema.schema_converter, "_exception_handler_specs")
+    assert {f.name for f in dataclasses.fields(Info)} >= {"_raw_info", "_field"}
+    field = gql.type_map["Product"].fields["variants"]
+    direct = direct_of(field)
+    assert direct is not None, (
+        "Product.variants is no longer called directly: strawberry's resolver closure "
+        "(from_resolver.<locals>._resolver) or StrawberryField changed (schema.engine.direct)"
+    )
+    resolver = direct.field.base_resolver
+    for name in ("self_parameter", "root_parameter", "parent_parameter", "info_parameter"):
+        assert hasattr(resolver, name), f"StrawberryResolver.{name} is gone"
+    assert callable(resolver.wrapped_func)
+    assert WrappedHook._fields == ("extension", "hook", "is_async")
+    assert hasattr(ExtensionContextManagerBase, "get_hook")
+    assert ExecutingContextManager.HOOK_NAME == "on_execute"
+    for cls in ("_GeneratorContextManager", "_AsyncGeneratorContextManager"):
+        assert hasattr(contextlib, cls), f"contextlib.{cls} is gone (schema.engine.extensions)"

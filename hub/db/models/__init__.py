@@ -46,6 +46,7 @@ from .orders import RefundLine as RefundLine
 from .orders import Return as Return
 from .orders import ReturnLine as ReturnLine
 from .orders import Substitution as Substitution
+from .persisted import PersistedQuery as PersistedQuery
 from .pricing import PriceList as PriceList
 from .pricing import PriceListEntry as PriceListEntry
 from .promotions import Promotion as Promotion  # + codes, usage, redemptions

@@ -28,6 +28,10 @@ class _ConnReader(Reader):
     def __init__(self, conn: AsyncConnection) -> None:  # no pool: the caller's connection
         self.conn = conn
 
+    @property
+    def dialect_name(self) -> str:
+        return self.conn.dialect.name
+
     async def all(
         self, stmt: Executable, params: dict[str, Any] | None = None
     ) -> Sequence[Row[Any]]:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, select
 
 from hub.db.database import Reader
+from hub.db.dialect import one_of
 from hub.db.tables import attrs_t, bundle_t, prices_t, products_t, ranges_t, variants_t
 from hub.domain.catalog.availability import attach_availability
 from hub.domain.catalog.records import (
@@ -44,6 +45,7 @@ async def products_by_handles(
     return {r.handle: ProductRecord(r, channel) for r in rows}
 
 
+# catalog.records.VariantRecord unpacks these (and _PRICE_COLS) in this order.
 _VARIANT_COLS = (
     variants_t.c.id,
     variants_t.c.product_id,
@@ -63,12 +65,15 @@ _PRICE_COLS = (prices_t.c.amount, prices_t.c.compare_at_amount, prices_t.c.cost_
 
 
 def _variant_select(
-    channel: ChannelRecord | None, *extra: Any, product_pks: Sequence[int] | None = None
+    channel: ChannelRecord | None,
+    *extra: Any,
+    product_pks: Sequence[int] | None = None,
+    conn: Any = None,
 ):
     channel_pk = channel.pk if channel is not None else -1
     on = and_(prices_t.c.variant_id == variants_t.c.id, prices_t.c.channel_id == channel_pk)
     if product_pks is not None:  # lets the planner use the (channel, product) index
-        on = and_(on, prices_t.c.product_id.in_(product_pks))
+        on = and_(on, one_of(conn, prices_t.c.product_id, product_pks))
     return select(*_VARIANT_COLS, *_PRICE_COLS, *extra).select_from(
         variants_t.outerjoin(prices_t, on)
     )
@@ -81,8 +86,8 @@ async def variants_by_products(
     by_pk = {p.pk: p for p in products}
     pks = list(by_pk)
     stmt = (
-        _variant_select(channel, product_pks=pks)
-        .where(variants_t.c.product_id.in_(pks))
+        _variant_select(channel, product_pks=pks, conn=reader)
+        .where(one_of(reader, variants_t.c.product_id, pks))
         .order_by(variants_t.c.product_id, variants_t.c.position, variants_t.c.id)
     )
     out: dict[int, list[VariantRecord]] = defaultdict(list)

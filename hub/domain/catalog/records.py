@@ -148,35 +148,44 @@ class VariantRecord:
         product_status: str,
         currency: str | None,
     ) -> None:
-        self.pk = row.id
-        self.id = ids.encode("ProductVariant", row.id)
-        self.product_pk = row.product_id
-        self.product_id = ids.encode("Product", row.product_id)
-        self.sku = row.sku
-        self.barcode = row.barcode
-        self.title = row.title
-        self.position = row.position
-        self.weight_grams = row.weight_grams
-        self.requires_shipping = row.requires_shipping
-        self.is_bundle = row.is_bundle
-        values = (row.option1, row.option2, row.option3)
+        # The row starts with the columns of catalog.reads' _variant_select, in order:
+        # unpacked at once (attribute reads on a Row cost several times more).
+        (
+            pk,
+            product_pk,
+            self.sku,
+            self.barcode,
+            self.title,
+            self.position,
+            o1,
+            o2,
+            o3,
+            self.weight_grams,
+            self.requires_shipping,
+            self.is_bundle,
+            self.tracked,
+            amount,
+            cmp_,
+            cost,
+        ) = row[:16]
+        self.pk = pk
+        self.id = f"gid://hub/ProductVariant/{pk}"  # ids.encode, inlined
+        self.product_pk = product_pk
+        self.product_id = f"gid://hub/Product/{product_pk}"
+        values = (o1, o2, o3)
         self.selected_options = [
             SelectedOption(o["name"], values[i])
             for i, o in enumerate(option_defs)
             if i < MAX_OPTIONS and values[i] is not None
         ]
-        amount = row.amount
         if amount is not None and currency is not None:
             self.price: Money | None = Money(amount, currency)
-            cmp_ = row.compare_at_amount
             self.compare_at_price: Money | None = (
                 Money(cmp_, currency) if cmp_ is not None else None
             )
-            cost = row.cost_amount
             self.cost: Money | None = Money(cost, currency) if cost is not None else None
         else:
             self.price = self.compare_at_price = self.cost = None
-        self.tracked = row.tracked
         # Units sellable online in the channel; None for untracked variants (always
         # available). Filled in by `attach_availability`.
         self.quantity_available: int | None = None

@@ -7,9 +7,11 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from hub.db.database import Reader
+from hub.db.dialect import is_postgres, one_of
 from hub.db.tables import bundle_t, levels_t, loc_channels_t, locations_t
 from hub.domain.inventory.records import LevelRecord, available_sql, on_channel
 
@@ -51,15 +53,19 @@ async def levels_by_pairs(
 
 
 # Sellable units per variant and location over a channel's active locations; built
-# once (no construction or cache key per call), bound per call.
-_SELLABLE = (
+# once (no construction or cache key per call), bound per call. On PostgreSQL the
+# variants are one array parameter (see hub.db.dialect.one_of).
+_SELLABLE_BASE = (
     select(levels_t.c.variant_id, levels_t.c.location_id, available_sql().label("a"))
     .join(loc_channels_t, on_channel(levels_t.c.location_id))
     .join(
         locations_t,
         and_(locations_t.c.id == levels_t.c.location_id, locations_t.c.active.is_(True)),
     )
-    .where(levels_t.c.variant_id.in_(bindparam("variants", expanding=True)))
+)
+_SELLABLE = _SELLABLE_BASE.where(levels_t.c.variant_id.in_(bindparam("variants", expanding=True)))
+_SELLABLE_PG = _SELLABLE_BASE.where(
+    levels_t.c.variant_id == any_(bindparam("variants", type_=ARRAY(levels_t.c.variant_id.type)))
 )
 
 
@@ -82,12 +88,17 @@ async def stock_by_location(
             select(
                 bundle_t.c.bundle_variant_id, bundle_t.c.component_variant_id, bundle_t.c.quantity
             ).where(
-                bundle_t.c.bundle_variant_id.in_(variant_pks if bundles is None else list(bundles))
+                one_of(
+                    reader,
+                    bundle_t.c.bundle_variant_id,
+                    variant_pks if bundles is None else bundles,
+                )
             )
         )
     wanted = set(variant_pks) | {c.component_variant_id for c in comps}
     per_loc: dict[int, dict[int, int]] = defaultdict(dict)
-    for r in await reader.all(_SELLABLE, {"channel": channel_pk, "variants": list(wanted)}):
+    sellable = _SELLABLE_PG if is_postgres(reader) else _SELLABLE
+    for r in await reader.all(sellable, {"channel": channel_pk, "variants": list(wanted)}):
         per_loc[r.variant_id][r.location_id] = r.a
     out = {v: dict(per_loc.get(v, {})) for v in variant_pks}
     by_bundle: dict[int, list[Any]] = defaultdict(list)
