@@ -125,6 +125,7 @@ class HubGraphQL(GraphQL[HubContext, None]):
         request.state.hub_ctx = ctx
         address = client_address(request.scope)
         ctx.client = f"ip:{address}"
+        ctx.address = address
         ctx.limiter = self.limiter
         if isinstance(response, Response):
             response.headers["X-Request-Id"] = rid
@@ -138,7 +139,7 @@ class HubGraphQL(GraphQL[HubContext, None]):
         auth = headers.get("authorization")
         if auth:
             ctx.principal = await self.authenticate(ctx.reader, auth, address)
-            ctx.client = f"key:{ctx.principal.key_pk}"
+            ctx.client = ctx.principal.client
         else:
             ctx.principal = ANONYMOUS
         return ctx
@@ -175,7 +176,8 @@ class HubGraphQL(GraphQL[HubContext, None]):
                 await limiter.hit(key, rate)
             raise EdgeError(
                 401,
-                "invalid, revoked or expired API key; send Authorization: Bearer hub_...",
+                "invalid, revoked or expired API key or customer access token; send "
+                "Authorization: Bearer hub_... (or hubca_...)",
                 "UNAUTHENTICATED",
             )
         return principal
@@ -215,7 +217,7 @@ class HubGraphQL(GraphQL[HubContext, None]):
         finally:
             await context.reader.close()  # hold no connection while the socket idles
         context.principal = principal
-        context.client = f"key:{principal.key_pk}"
+        context.client = principal.client
         context.token = auth  # re-checked before every operation
         return UNSET
 
@@ -236,7 +238,7 @@ class HubGraphQL(GraphQL[HubContext, None]):
             return exc.status_code == 503
         finally:
             await reader.close()
-        return principal.key_pk == context.principal.key_pk
+        return principal.credential == context.principal.credential
 
     # ----------------------------------------------------------------- request bounds
 

@@ -14,6 +14,7 @@ from strawberry.types import Info
 from hub.ratelimit import Limiter
 from hub.settings import Settings
 from plugins import Plugin
+from schema.accounts import AccountMutation, AccountQuery
 from schema.carts import CartMutation, CartQuery
 from schema.catalog import CatalogAdminMutation, CatalogQuery
 from schema.checkout import CheckoutMutation, CheckoutQuery
@@ -77,6 +78,7 @@ class Query(
     CartQuery,
     CheckoutQuery,
     GiftCardQuery,
+    AccountQuery,
 ):
     pass
 
@@ -92,6 +94,7 @@ class Mutation(
     CartMutation,
     CheckoutMutation,
     GiftCardMutation,
+    AccountMutation,
 ):
     pass
 

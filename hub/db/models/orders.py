@@ -75,6 +75,9 @@ class Order(Base):
     note: Mapped[str | None] = mapped_column(Text)
     # Paid with a test payment (no money moved): a demo or test order.
     test: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The SHA-256 of a guest order's status token (orderByToken): the token itself is
+    # given once, in checkoutComplete's answer.
+    status_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -64,6 +64,8 @@ async def write_order(
         lines=order_line_values(priced, plan.takes, attempt.tokens),
         payment=result,
         payment_reference=payment.reference if payment else None,
+        # A guest's order gets a status token (orderByToken), derived from the cart's.
+        status_secret=cart.token if cart.customer_id is None else None,
     )
     if priced.result is not None and priced.result.allocations:
         await _redeem(conn, priced, order_pk)

@@ -13,8 +13,10 @@
 from hub.domain.orders.payments import PAYMENT_STATUS, apply_payment_event, record_payment_event
 from hub.domain.orders.reads import (
     lines_by_orders,
+    order_by_status_token,
     orders_by_pks,
     orders_for_customer,
+    orders_of_customers,
     payments_by_orders,
 )
 from hub.domain.orders.records import (
@@ -24,6 +26,7 @@ from hub.domain.orders.records import (
     OrderRecord,
     PaymentRecord,
     order_name,
+    status_token,
 )
 from hub.domain.orders.writes import insert_order, order_line_values, order_values
 
@@ -37,11 +40,14 @@ __all__ = [
     "apply_payment_event",
     "insert_order",
     "lines_by_orders",
+    "order_by_status_token",
     "order_line_values",
     "order_name",
     "order_values",
     "orders_by_pks",
     "orders_for_customer",
+    "orders_of_customers",
     "payments_by_orders",
     "record_payment_event",
+    "status_token",
 ]

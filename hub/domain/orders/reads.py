@@ -7,11 +7,17 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, func, select
 
 from hub.db.database import Reader
 from hub.db.tables import order_lines_t, orders_t, payments_t
-from hub.domain.orders.records import OrderLineRecord, OrderRecord, PaymentRecord
+from hub.domain.orders.records import (
+    STATUS_TOKEN_PREFIX,
+    OrderLineRecord,
+    OrderRecord,
+    PaymentRecord,
+    status_token_hash,
+)
 
 R = TypeVar("R")
 
@@ -70,3 +76,38 @@ async def orders_for_customer(
         stmt = stmt.where(orders_t.c.id < before_pk)
     rows = await reader.all(stmt.order_by(orders_t.c.id.desc()).limit(limit))
     return [OrderRecord(r) for r in rows]
+
+
+async def order_by_status_token(reader: Reader, token: str) -> OrderRecord | None:
+    """A guest order by its status token (None for anything else)."""
+    if not token.startswith(STATUS_TOKEN_PREFIX) or len(token) > 100:
+        return None
+    row = await reader.first(
+        select(orders_t).where(orders_t.c.status_token_hash == status_token_hash(token))
+    )
+    return OrderRecord(row) if row is not None else None
+
+
+async def orders_of_customers(
+    reader: Reader, customer_pks: Sequence[int], *, limit: int, before_pk: int | None = None
+) -> dict[int, list[OrderRecord]]:
+    """Each customer's newest ``limit`` orders (older than ``before_pk`` when given),
+    every channel, for several customers in one statement."""
+    if not customer_pks:
+        return {}
+    rank = (
+        func.row_number()
+        .over(partition_by=orders_t.c.customer_id, order_by=orders_t.c.id.desc())
+        .label("rank_")
+    )
+    inner = select(orders_t, rank).where(orders_t.c.customer_id.in_(list(set(customer_pks))))
+    if before_pk is not None:
+        inner = inner.where(orders_t.c.id < before_pk)
+    sub = inner.subquery()
+    rows = await reader.all(
+        select(sub).where(sub.c.rank_ <= limit).order_by(sub.c.customer_id, sub.c.id.desc())
+    )
+    out: dict[int, list[OrderRecord]] = defaultdict(list)
+    for r in rows:
+        out[r.customer_id].append(OrderRecord(r))
+    return out

@@ -19,7 +19,7 @@ from hub import ids
 from hub.db.tables import order_lines_t, orders_t, payments_t
 from hub.domain.carts.priced import PricedCart
 from hub.domain.orders.payments import PAYMENT_STATUS
-from hub.domain.orders.records import order_name
+from hub.domain.orders.records import order_name, status_token, status_token_hash
 from hub.events.outbox import Outbox
 
 
@@ -114,7 +114,9 @@ def order_line_values(
 
 _INSERT_ORDER = insert(orders_t).returning(orders_t.c.id)
 _NAME_ORDER = (
-    update(orders_t).where(orders_t.c.id == bindparam("pk")).values(name=bindparam("name"))
+    update(orders_t)
+    .where(orders_t.c.id == bindparam("pk"))
+    .values(name=bindparam("name"), status_token_hash=bindparam("status"))
 )
 _INSERT_LINES = insert(order_lines_t)
 _INSERT_PAYMENT = insert(payments_t)
@@ -128,9 +130,12 @@ async def insert_order(
     lines: Sequence[dict[str, Any]],
     payment: PaymentIntentResult | None,
     payment_reference: str | None,
+    status_secret: str | None = None,
 ) -> int:
     """Write an order, its lines and its payment, and queue ``order.created``. An order
-    paid with a test payment is a test order (``test``, also in its event)."""
+    paid with a test payment is a test order (``test``, also in its event). With
+    ``status_secret`` (a guest's cart token) the order keeps the hash of its status
+    token (:func:`hub.domain.orders.records.status_token`)."""
     now = _now()
     status = PAYMENT_STATUS.get(payment.status, "PENDING") if payment is not None else "PAID"
     test = payment is not None and payment.test
@@ -149,7 +154,10 @@ async def insert_order(
         )
     ).scalar_one()
     name = order_name(pk)
-    await conn.execute(_NAME_ORDER, {"pk": pk, "name": name})
+    status_hash = (
+        status_token_hash(status_token(status_secret, pk)) if status_secret is not None else None
+    )
+    await conn.execute(_NAME_ORDER, {"pk": pk, "name": name, "status": status_hash})
     await conn.execute(_INSERT_LINES, [{**ln, "order_id": pk} for ln in lines])
     if payment is not None:
         await conn.execute(
