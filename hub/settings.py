@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     # checks (renew, sign-out, reset, activation, orderByToken, a cart's
     # customerAccessToken) per address, and reset/activation attempts per account.
     rate_limit_sign_in_account: RateSetting = Rate(10, 900)
-    rate_limit_sign_in_address: RateSetting = Rate(50, 900)
+    rate_limit_sign_in_address: RateSetting = Rate(100, 900)
     rate_limit_recover_account: RateSetting = Rate(3, 3600)
     rate_limit_recover_address: RateSetting = Rate(20, 3600)
     rate_limit_token_checks: RateSetting = Rate(60, 900)

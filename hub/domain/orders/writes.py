@@ -116,7 +116,7 @@ _INSERT_ORDER = insert(orders_t).returning(orders_t.c.id)
 _NAME_ORDER = (
     update(orders_t)
     .where(orders_t.c.id == bindparam("pk"))
-    .values(name=bindparam("name"), status_token_hash=bindparam("status"))
+    .values(name=bindparam("name"), status_token_hash=bindparam("status_hash_"))
 )
 _INSERT_LINES = insert(order_lines_t)
 _INSERT_PAYMENT = insert(payments_t)
@@ -157,7 +157,7 @@ async def insert_order(
     status_hash = (
         status_token_hash(status_token(status_secret, pk)) if status_secret is not None else None
     )
-    await conn.execute(_NAME_ORDER, {"pk": pk, "name": name, "status": status_hash})
+    await conn.execute(_NAME_ORDER, {"pk": pk, "name": name, "status_hash_": status_hash})
     await conn.execute(_INSERT_LINES, [{**ln, "order_id": pk} for ln in lines])
     if payment is not None:
         await conn.execute(
