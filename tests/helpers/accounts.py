@@ -18,7 +18,8 @@ SIGN_UP = """mutation($input: CustomerCreateInput!) { customerCreate(input: $inp
   userErrors { field message code retryAfter } } }"""
 SIGN_IN = """mutation($input: CustomerAccessTokenCreateInput!) {
   customerAccessTokenCreate(input: $input) {
-    customerAccessToken { accessToken expiresAt } userErrors { field message code retryAfter } } }"""
+    customerAccessToken { accessToken expiresAt }
+    userErrors { field message code retryAfter } } }"""
 ACTIVATE = """mutation($id: ID!, $input: CustomerActivateInput!) {
   customerActivate(id: $id, input: $input) {
     customer { id emailVerified accountState } customerAccessToken { accessToken expiresAt }
@@ -91,6 +92,30 @@ async def verified_customer(hub: Hub, address: str | None = None) -> tuple[str, 
     address = address or email()
     customer = await sign_up(hub, address)
     msg = await activation(hub, address)
-    res = await hub.gql(ACTIVATE, {"id": customer["id"], "input": {"activationToken": msg.data["token"]}})
-    assert res["data"]["customerActivate"]["userErrors"] == [], res
-    return customer["id"], address, res["data"]["customerActivate"]["customerAccessToken"]["accessToken"]
+    variables = {"id": customer["id"], "input": {"activationToken": msg.data["token"]}}
+    res = (await hub.gql(ACTIVATE, variables))["data"]["customerActivate"]
+    assert res["userErrors"] == [], res
+    return customer["id"], address, res["customerAccessToken"]["accessToken"]
+
+
+async def run(
+    hub: Hub, doc: str, variables: dict[str, Any] | None = None, token: str | None = None
+) -> Any:
+    """The payload of a document's only root field (asserts no request error)."""
+    res = await hub.gql(doc, variables or {}, token=token)
+    assert "errors" not in res, res
+    return next(iter(res["data"].values()))
+
+
+async def status_with(hub: Hub, token: str) -> int:
+    """The HTTP status of a request sending ``token`` as its bearer."""
+    resp = await hub.client.post(
+        "/graphql",
+        json={"query": "{ customer { id } }"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    return resp.status_code
+
+
+def error_codes(payload: dict[str, Any]) -> list[str]:
+    return [e["code"] for e in payload["userErrors"]]

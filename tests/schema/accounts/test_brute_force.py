@@ -49,9 +49,13 @@ def sign_in_args(address: str, password: str) -> str:
 
 
 def codes(data: dict[str, Any]) -> list[str | None]:
-    return [
-        (v["userErrors"][0]["code"] if v["userErrors"] else None) for _, v in sorted(data.items(), key=lambda kv: int(kv[0][1:]))
-    ]
+    """The first userError code of each alias a0, a1, ... (None: no error)."""
+    ordered = sorted(data.items(), key=lambda kv: int(kv[0][1:]))
+    return [v["userErrors"][0]["code"] if v["userErrors"] else None for _, v in ordered]
+
+
+SIGN_IN_ONE = """mutation($i: CustomerAccessTokenCreateInput!) {
+  customerAccessTokenCreate(input: $i) { userErrors { code } } }"""
 
 
 async def test_aliased_sign_ins_count_one_each_per_account_and_address(hub: Hub) -> None:
@@ -69,33 +73,68 @@ async def test_aliased_sign_ins_count_one_each_per_account_and_address(hub: Hub)
             resp = await c.post("/graphql", json={"query": doc})
             data = resp.json()["data"]
             assert codes(data) == ["UNIDENTIFIED_CUSTOMER"] * 5 + ["THROTTLED"] * 2
-            waits = [v["userErrors"][0]["retryAfter"] for v in data.values() if v["userErrors"][0]["code"] == "THROTTLED"]
+            waits = [
+                v["userErrors"][0]["retryAfter"]
+                for v in data.values()
+                if v["userErrors"][0]["code"] == "THROTTLED"
+            ]
             assert all(w and 0 < w <= 900 for w in waits)
             assert 0 < int(resp.headers["Retry-After"]) <= 900
             # Locked out: the right password does not get through either.
             right = await c.post(
                 "/graphql",
-                json={"query": aliased("customerAccessTokenCreate", sign_in_args(victim, PASSWORD), 1, "customerAccessToken { accessToken } userErrors { code }")},
+                json={
+                    "query": aliased(
+                        "customerAccessTokenCreate",
+                        sign_in_args(victim, PASSWORD),
+                        1,
+                        "customerAccessToken { accessToken } userErrors { code }",
+                    )
+                },
             )
             assert right.json()["data"]["a0"] == {
-                "customerAccessToken": None, "userErrors": [{"code": "THROTTLED"}]
+                "customerAccessToken": None,
+                "userErrors": [{"code": "THROTTLED"}],
             }
             # The address's bucket (8) is spent too: another account from it is refused.
             more = await c.post(
                 "/graphql",
-                json={"query": aliased("customerAccessTokenCreate", sign_in_args(other, PASSWORD), 1, "userErrors { code }")},
+                json={
+                    "query": aliased(
+                        "customerAccessTokenCreate",
+                        sign_in_args(other, PASSWORD),
+                        1,
+                        "userErrors { code }",
+                    )
+                },
             )
             assert codes(more.json()["data"]) == ["THROTTLED"]
         async with client_at(again.app, "10.1.0.2") as c2:
             # Another address: the other account signs in; the locked one stays locked.
             ok = await c2.post(
                 "/graphql",
-                json={"query": aliased("customerAccessTokenCreate", sign_in_args(other, PASSWORD), 1, "customerAccessToken { accessToken } userErrors { code }")},
+                json={
+                    "query": aliased(
+                        "customerAccessTokenCreate",
+                        sign_in_args(other, PASSWORD),
+                        1,
+                        "customerAccessToken { accessToken } userErrors { code }",
+                    )
+                },
             )
-            assert ok.json()["data"]["a0"]["customerAccessToken"]["accessToken"].startswith("hubca_")
+            assert ok.json()["data"]["a0"]["customerAccessToken"]["accessToken"].startswith(
+                "hubca_"
+            )
             locked = await c2.post(
                 "/graphql",
-                json={"query": aliased("customerAccessTokenCreate", sign_in_args(victim, PASSWORD), 1, "userErrors { code }")},
+                json={
+                    "query": aliased(
+                        "customerAccessTokenCreate",
+                        sign_in_args(victim, PASSWORD),
+                        1,
+                        "userErrors { code }",
+                    )
+                },
             )
             assert codes(locked.json()["data"]) == ["THROTTLED"]
 
@@ -105,7 +144,7 @@ async def test_a_batch_is_refused_whole(hub: Hub) -> None:
     await sign_up(hub, victim)
     async with limited(hub) as again, client_at(again.app, "10.2.0.1") as c:
         one = {
-            "query": "mutation($i: CustomerAccessTokenCreateInput!) { customerAccessTokenCreate(input: $i) { userErrors { code } } }",
+            "query": SIGN_IN_ONE,
             "variables": {"i": {"email": victim, "password": "guess"}},
         }
         resp = await c.post("/graphql", json=[one] * 20)
@@ -132,7 +171,9 @@ async def test_recover_is_limited_and_answers_alike(hub: Hub) -> None:
         assert codes(answers[known]) == codes(answers[unknown]) == [None, None, None, "THROTTLED"]
         # Per address: 8 an hour (4 + 4 attempts above).
         doc = aliased("customerRecover", f'email: "{email()}"', 1, "userErrors { code }")
-        assert codes((await c.post("/graphql", json={"query": doc})).json()["data"]) == ["THROTTLED"]
+        assert codes((await c.post("/graphql", json={"query": doc})).json()["data"]) == [
+            "THROTTLED"
+        ]
 
 
 async def test_token_checks_are_limited(hub: Hub) -> None:
@@ -157,7 +198,11 @@ async def test_token_checks_are_limited(hub: Hub) -> None:
         # Per account (4 an hour) before per address (5 per 15 minutes).
         assert codes(data) == ["TOKEN_INVALID"] * 4 + ["THROTTLED"] * 2
     async with limited(hub) as again, client_at(again.app, "10.4.0.3") as c:
-        doc = "query {" + " ".join(f'o{i}: orderByToken(token: "hubos_{i}") {{ id }}' for i in range(7)) + "}"
+        doc = (
+            "query {"
+            + " ".join(f'o{i}: orderByToken(token: "hubos_{i}") {{ id }}' for i in range(7))
+            + "}"
+        )
         body = (await c.post("/graphql", json={"query": doc})).json()
         assert sum(1 for v in body["data"].values() if v is None) == 7
         throttled = [e for e in body["errors"] if e["extensions"]["code"] == "THROTTLED"]

@@ -85,7 +85,11 @@ async def test_guest_orders_join_the_account_once_its_email_is_verified(hub: Hub
     me = (await hub.gql(ME, token=token))["data"]["customer"]
     assert me["emailVerified"] is False and me["orders"]["nodes"] == []
     # A guest order is not the account's either while unverified.
-    assert (await hub.gql("query($id: ID!) { order(id: $id) { id } }", {"id": web["order"]["id"]}, token=token))["data"]["order"] is None
+    assert (
+        await hub.gql(
+            "query($id: ID!) { order(id: $id) { id } }", {"id": web["order"]["id"]}, token=token
+        )
+    )["data"]["order"] is None
 
     link = await activation(hub, buyer)
     done = await hub.gql(
@@ -97,21 +101,26 @@ async def test_guest_orders_join_the_account_once_its_email_is_verified(hub: Hub
     got = me["orders"]["nodes"]
     assert [o["id"] for o in got] == [eu["order"]["id"], web["order"]["id"]]  # newest first
     assert [o["channel"]["handle"] for o in got] == ["eu", "web"]
-    assert all(o["paymentStatus"] == "PAID" and o["fulfillmentStatus"] == "UNFULFILLED" for o in got)
-    assert other["order"]["id"] not in {o["id"] for o in got}
-    count = await hub.scalar(
-        "SELECT orders_count FROM customers WHERE email = :e", e=buyer
+    assert all(
+        o["paymentStatus"] == "PAID" and o["fulfillmentStatus"] == "UNFULFILLED" for o in got
     )
+    assert other["order"]["id"] not in {o["id"] for o in got}
+    count = await hub.scalar("SELECT orders_count FROM customers WHERE email = :e", e=buyer)
     assert count == 2
 
     # A signed-in customer's own order: no status token, in its history at once.
     vid = await stocked_variant(hub, {NEWARK: 2})
     cart = await create(hub, {"lines": [{"merchandiseId": vid}]})
     bound = await mutate(
-        hub, "cartBuyerIdentityUpdate", "", {"cartId": cart["cart"]["id"], "buyerIdentity": {"customerAccessToken": token}}
+        hub,
+        "cartBuyerIdentityUpdate",
+        "",
+        {"cartId": cart["cart"]["id"], "buyerIdentity": {"customerAccessToken": token}},
     )
     assert bound["userErrors"] == [], bound
-    mine = (await hub.admin(CHECKOUT, {"c": cart["cart"]["id"], "k": uid()}))["data"]["checkoutComplete"]
+    mine = (await hub.admin(CHECKOUT, {"c": cart["cart"]["id"], "k": uid()}))["data"][
+        "checkoutComplete"
+    ]
     assert mine["statusToken"] is None and mine["order"]["customerId"] == customer["id"]
     me = (await hub.gql(ME, token=token))["data"]["customer"]
     assert me["orders"]["nodes"][0]["id"] == mine["order"]["id"]
@@ -140,5 +149,7 @@ async def test_order_history_pages_without_n_plus_one(hub: Hub) -> None:
     assert counts[1] == counts[4], counts
     first = (await hub.gql(query, {"n": 3}, token=token))["data"]["customer"]["orders"]
     assert first["pageInfo"]["hasNextPage"] is True
-    rest = (await hub.gql(query, {"n": 3, "a": first["pageInfo"]["endCursor"]}, token=token))["data"]["customer"]["orders"]
+    rest = (await hub.gql(query, {"n": 3, "a": first["pageInfo"]["endCursor"]}, token=token))[
+        "data"
+    ]["customer"]["orders"]
     assert len(rest["nodes"]) == 1 and rest["pageInfo"]["hasNextPage"] is False
