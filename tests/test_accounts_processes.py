@@ -1,7 +1,7 @@
-"""Account limits across processes, on SQLite and PostgreSQL: two ``hub serve``
-processes sharing one Redis share the sign-in buckets (attempts alternating between
-them are counted together), and a token signed out on one process is refused by the
-other."""
+"""Accounts across processes, on SQLite and PostgreSQL: two ``hub serve`` processes
+sharing one Redis share the sign-in buckets (attempts alternating between them are
+counted together); a token signed out on one process is refused by the other at once,
+and a websocket opened with it (``connection_init``) there is closed with 4403."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
+import websockets
 
 from tests.helpers.processes import (
     BACKENDS,
@@ -24,6 +26,7 @@ from tests.helpers.processes import (
     serve,
     wait_ready,
 )
+from tests.helpers.subscriptions import AVAILABILITY, bearer, transport_ws
 
 SIGN_UP = """mutation($i: CustomerCreateInput!) { customerCreate(input: $i) {
   customer { id } userErrors { code } } }"""
@@ -110,3 +113,29 @@ async def test_two_processes_share_the_sign_in_buckets(pair: Pair) -> None:
         ).json()
         errs = right["data"]["customerAccessTokenCreate"]["userErrors"]
         assert errs[0]["code"] == "THROTTLED" and errs[0]["retryAfter"] > 0
+
+
+async def test_a_websocket_opened_with_a_customer_token_closes_on_sign_out(pair: Pair) -> None:
+    a, b = pair.urls
+    address = f"ws-{uuid.uuid4().hex[:8]}@example.com"
+    await _gql(a, SIGN_UP, {"i": {"email": address, "password": "right password"}})
+    access = (await _sign_in(a, address, "right password"))["customerAccessToken"]["accessToken"]
+    ws_url = b.replace("http://", "ws://") + "/graphql"
+    # A bad customer token is refused on connection_init.
+    async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        init = {"type": "connection_init", "payload": bearer("hubca_nope")}
+        await ws.send(orjson.dumps(init).decode())
+        with pytest.raises(websockets.ConnectionClosed) as refused:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert refused.value.rcvd is not None and refused.value.rcvd.code == 4403
+
+    async with transport_ws(ws_url, bearer(access)) as client:
+        await client.subscribe("1", AVAILABILITY, {"productIds": ["gid://hub/Product/1"]})
+        await client.nothing_for("1", 0.5)
+        out = (await _gql(a, SIGN_OUT, {"t": access})).json()["data"]["customerAccessTokenDelete"]
+        assert out["deletedAccessToken"] == access
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            async with asyncio.timeout(10):
+                while True:
+                    await client.ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
