@@ -7,8 +7,10 @@ import asyncio
 import uuid
 from typing import Any
 
+from hub.demo import NEWARK, ROTTERDAM
 from hub.domain.accounts import ACTIVATION_MAIL, RESET_MAIL
 from hub.emails import EmailMessage, MemoryMailer
+from tests.helpers.carts import create, stocked_variant, uid
 from tests.helpers.client import Hub
 
 PASSWORD = "correct horse battery"
@@ -119,3 +121,36 @@ async def status_with(hub: Hub, token: str) -> int:
 
 def error_codes(payload: dict[str, Any]) -> list[str]:
     return [e["code"] for e in payload["userErrors"]]
+
+
+CHECKOUT = """mutation($c: ID!, $k: String!) { checkoutComplete(cartId: $c, idempotencyKey: $k,
+  payment: {provider: "cash", reference: "till"}) {
+  order { id name customerId } statusToken userErrors { field code } } }"""
+
+
+async def guest_order(
+    hub: Hub, buyer: str, channel: str = "web", key: str | None = None
+) -> tuple[dict, str, str]:
+    """A guest's order (a store sale at a till): (payload, cart id, idempotency key)."""
+    if channel == "eu":
+        vid = await stocked_variant(hub, {ROTTERDAM: 3})
+        await hub.admin(
+            """mutation($p: [VariantPriceInput!]!) { productVariantPricesSet(prices: $p) {
+            userErrors { code } } }""",
+            {"p": [{"variantId": vid, "channel": "eu", "amount": "12"}]},
+        )
+    else:
+        vid = await stocked_variant(hub, {NEWARK: 3})
+    headers = {"X-Hub-Channel": channel}
+    cart = await create(
+        hub,
+        {"lines": [{"merchandiseId": vid}], "buyerIdentity": {"email": buyer}},
+        headers=headers,
+    )
+    assert cart["userErrors"] == [], cart
+    cid = cart["cart"]["id"]
+    key = key or uid()
+    res = await hub.admin(CHECKOUT, {"c": cid, "k": key}, headers=headers)
+    out = res["data"]["checkoutComplete"]
+    assert out["userErrors"] == [], res
+    return out, cid, key

@@ -265,7 +265,7 @@ class Accounts:
         normalized = account_email(email)
         if normalized is None:
             raise fail(Code.INVALID, "not an email address", "email")
-        task = asyncio.create_task(self._recover(normalized), name="accounts-recover")
+        task = asyncio.create_task(self._recover(normalized), name="hub-accounts-recover")
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

@@ -8,44 +8,22 @@ from __future__ import annotations
 
 import hashlib
 
-from hub.demo import NEWARK, ROTTERDAM
-from tests.helpers.accounts import ACTIVATE, ME, activation, email, sign_up, token_for
+from hub.demo import NEWARK
+from tests.helpers.accounts import (
+    ACTIVATE,
+    CHECKOUT,
+    ME,
+    activation,
+    email,
+    guest_order,
+    sign_up,
+    token_for,
+)
 from tests.helpers.carts import create, mutate, stocked_variant, uid
 from tests.helpers.client import Hub, contract_operation
 
-CHECKOUT = """mutation($c: ID!, $k: String!) { checkoutComplete(cartId: $c, idempotencyKey: $k,
-  payment: {provider: "cash", reference: "till"}) {
-  order { id name customerId } statusToken userErrors { field code } } }"""
 BY_TOKEN = """query($t: String!) { orderByToken(token: $t) { id name status paymentStatus
   fulfillmentStatus email channel { handle } lineItems(first: 10) { nodes { sku quantity } } } }"""
-
-
-async def guest_order(
-    hub: Hub, buyer: str, channel: str = "web", key: str | None = None
-) -> tuple[dict, str, str]:
-    """A guest's order (a store sale at a till): (payload, cart id, idempotency key)."""
-    if channel == "eu":
-        vid = await stocked_variant(hub, {ROTTERDAM: 3})
-        await hub.admin(
-            """mutation($p: [VariantPriceInput!]!) { productVariantPricesSet(prices: $p) {
-            userErrors { code } } }""",
-            {"p": [{"variantId": vid, "channel": "eu", "amount": "12"}]},
-        )
-    else:
-        vid = await stocked_variant(hub, {NEWARK: 3})
-    headers = {"X-Hub-Channel": channel}
-    cart = await create(
-        hub,
-        {"lines": [{"merchandiseId": vid}], "buyerIdentity": {"email": buyer}},
-        headers=headers,
-    )
-    assert cart["userErrors"] == [], cart
-    cid = cart["cart"]["id"]
-    key = key or uid()
-    res = await hub.admin(CHECKOUT, {"c": cid, "k": key}, headers=headers)
-    out = res["data"]["checkoutComplete"]
-    assert out["userErrors"] == [], res
-    return out, cid, key
 
 
 async def test_guest_sees_order_by_token_and_replay_gives_it_again(hub: Hub) -> None:
