@@ -127,7 +127,7 @@ class Hub:
 
     async def aclose(self) -> None:
         """Close the ports' clients (payment providers, tax service), then stop."""
-        for closer in (*self.payments.values(), self.tax):
+        for closer in (*self.payments.values(), self.tax, self.mailer):
             close = getattr(closer, "aclose", None)
             if close is not None:
                 await close()

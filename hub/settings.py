@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     customer_token_seconds: int = Field(default=14 * 24 * 3600, ge=60, le=365 * 24 * 3600)
     customer_reset_token_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     customer_activation_token_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=30 * 24 * 3600)
+    # Where messages for customers (activation and password reset links) go: POSTed as
+    # JSON to this URL (signed with the secret when set); unset, kept in memory.
+    email_webhook_url: str | None = None
+    email_webhook_secret: str | None = None
     # argon2id parameters for customer passwords (OWASP's: 19 MiB, 2 passes, 1 lane).
     password_hash_time_cost: int = Field(default=2, ge=1, le=10)
     password_hash_memory_kib: int = Field(default=19_456, ge=8_192, le=1_048_576)
