@@ -200,7 +200,6 @@ class AccountMutation:
             accepts_marketing=input.accepts_marketing,
         )
         pk, errs = await run_write(info, lambda: info.context.hub.accounts.sign_up(data))
-        errs = _under_input(errs)
         return CustomerCreatePayload(customer=await _customer(info, pk), user_errors=errs)
 
     @strawberry.mutation(
@@ -221,9 +220,7 @@ class AccountMutation:
         issued, errs = await run_write(
             info, lambda: info.context.hub.accounts.sign_in(input.email, input.password)
         )
-        return CustomerAccessTokenPayload(
-            customer_access_token=_token(issued), user_errors=_under_input(errs)
-        )
+        return CustomerAccessTokenPayload(customer_access_token=_token(issued), user_errors=errs)
 
     @strawberry.mutation(description="A new access token for a valid one, which ends.")
     async def customer_access_token_renew(
@@ -327,7 +324,6 @@ class AccountMutation:
             accepts_sms_marketing=customer.accepts_sms_marketing,
         )
         issued, errs = await run_write(info, lambda: info.context.hub.accounts.update(pk, change))
-        errs = [_prefixed(e, "customer") for e in errs]
         payload = await _token_payload(info, issued, errs)
         if not errs:
             payload.customer = await _customer(info, pk)
@@ -401,16 +397,3 @@ async def _token_payload(
     return CustomerTokenPayload(
         customer=customer, customer_access_token=_token(issued), user_errors=errs
     )
-
-
-def _prefixed(e: UserError, head: str) -> UserError:
-    if not e.field or e.field[0] == head:
-        return e
-    return UserError(
-        field=[head, *e.field], message=e.message, code=e.code, retry_after=e.retry_after
-    )
-
-
-def _under_input(errs: list[UserError]) -> list[UserError]:
-    """The errors of an ``input`` argument's fields, on ``["input", field]``."""
-    return [_prefixed(e, "input") for e in errs]

@@ -18,7 +18,7 @@ from hub.domain.accounts.codes import AccountCode
 from hub.domain.errors import Code, fail
 
 MIN_PASSWORD = 8
-MAX_PASSWORD = 256
+MAX_PASSWORD = 255  # the input guard's bound for a one-line text
 
 
 def check_password(password: str, *path: str) -> str:

@@ -292,7 +292,7 @@ class Accounts:
     async def reset(self, customer_pk: int, raw: str, password: str) -> tokens.IssuedToken:
         """A new password with a reset token (used once): every access token ends, the
         email counts as verified, and a new access token is returned."""
-        check_password(password, "input", "password")
+        check_password(password)
         hashed = await self.passwords.hash(password)
         return await self._take_and_set(customer_pk, raw, tokens.RESET, hashed, "resetToken")
 
@@ -304,7 +304,7 @@ class Accounts:
         the account and signs it in."""
         hashed = None
         if password is not None:
-            check_password(password, "input", "password")
+            check_password(password)
             hashed = await self.passwords.hash(password)
         return await self._take_and_set(
             customer_pk, raw, tokens.ACTIVATION, hashed, "activationToken"
@@ -322,13 +322,11 @@ class Accounts:
                 )
             ).first()
             if row is None or not await tokens.take_once(conn, customer_pk, kind, raw):
-                raise _token_invalid("input", field_name)
+                raise _token_invalid(field_name)
             if row.state == "DISABLED":
                 raise fail(AccountCode.CUSTOMER_DISABLED, "this account is disabled", "id")
             if hashed is None and row.password_hash is None:
-                raise fail(
-                    Code.BLANK, "set a password to activate the account", "input", "password"
-                )
+                raise fail(Code.BLANK, "set a password to activate the account", "password")
             at = tokens.now()
             values: dict[str, Any] = {"state": "ENABLED", "email_verified_at": at}
             if hashed is not None:
@@ -378,7 +376,7 @@ class Accounts:
         )
         hashed = None
         if change.password is not None:
-            check_password(change.password, "customer", "password")
+            check_password(change.password)
             hashed = await self.passwords.hash(change.password)
 
         async def work(conn: AsyncConnection, unit: _Unit) -> tokens.IssuedToken | None:
