@@ -207,3 +207,29 @@ async def test_token_checks_are_limited(hub: Hub) -> None:
         assert sum(1 for v in body["data"].values() if v is None) == 7
         throttled = [e for e in body["errors"] if e["extensions"]["code"] == "THROTTLED"]
         assert len(throttled) == 2 and all(e["extensions"]["retryAfter"] > 0 for e in throttled)
+
+
+async def test_cart_customer_token_checks_are_limited(hub: Hub) -> None:
+    async with limited(hub) as again, client_at(again.app, "10.5.0.1") as c:
+        made = await c.post("/graphql", json={"query": "mutation { cartCreate { cart { id } } }"})
+        cart = made.json()["data"]["cartCreate"]["cart"]["id"]
+        binds = " ".join(
+            f'b{i}: cartBuyerIdentityUpdate(cartId: "{cart}", '
+            f'buyerIdentity: {{customerAccessToken: "hubca_guess{i}"}}) {{ userErrors {{ code }} }}'
+            for i in range(7)
+        )
+        body = (await c.post("/graphql", json={"query": "mutation {" + binds + "}"})).json()
+        # The sixth check is refused: THROTTLED with retryAfter (the payload is non-null,
+        # so the whole answer's data is null), and the cart stays a guest's.
+        throttled = [e for e in body["errors"] if e["extensions"]["code"] == "THROTTLED"]
+        assert throttled and all(e["extensions"]["retryAfter"] > 0 for e in throttled)
+        assert body["data"] is None
+        one = (
+            f'mutation {{ cartBuyerIdentityUpdate(cartId: "{cart}", buyerIdentity: '
+            '{customerAccessToken: "hubca_again"}) { userErrors { code } } }'
+        )
+        again_body = (await c.post("/graphql", json={"query": one})).json()
+        assert again_body["errors"][0]["extensions"]["code"] == "THROTTLED"
+        read = f'{{ cart(id: "{cart}") {{ buyerIdentity {{ customerId }} }} }}'
+        shown = (await c.post("/graphql", json={"query": read})).json()
+        assert shown["data"]["cart"]["buyerIdentity"]["customerId"] is None
