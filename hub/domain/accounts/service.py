@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -35,6 +36,7 @@ from hub.events.outbox import Outbox
 
 log = logging.getLogger("hub.accounts")
 
+RECOVER_DELAY = 0.05  # seconds, plus up to 50 ms at random
 ACTIVATION_MAIL = "customer.activation"
 RESET_MAIL = "customer.password_reset"
 
@@ -270,6 +272,11 @@ class Accounts:
         task.add_done_callback(self._background.discard)
 
     async def _recover(self, email: str) -> None:
+        # After the answer has left (and at a random moment), so neither the answer's
+        # timing nor the process's load at that instant tells whether the email has
+        # an account.
+        await asyncio.sleep(RECOVER_DELAY + secrets.randbelow(50) / 1000)
+
         async def work(conn: AsyncConnection, unit: _Unit) -> None:
             row = await sign_in_row(conn, email)
             if row is None or row.state == "DISABLED":
