@@ -27,7 +27,7 @@ from strawberry.http import GraphQLRequestData
 from strawberry.types.unset import UNSET, UnsetType
 
 from hub import graphiql
-from hub.auth import ANONYMOUS, Principal, PrincipalCache, authenticate
+from hub.auth import ANONYMOUS, API_KEY, Principal, PrincipalCache, authenticate
 from hub.composition import build_hub, webhook_routes
 from hub.container import Hub
 from hub.db.database import Database, Reader
@@ -155,6 +155,7 @@ class HubGraphQL(GraphQL[HubContext, None]):
         request.state.hub_ctx = ctx
         address = client_address(request.scope)
         ctx.client = f"ip:{address}"
+        ctx.address = address
         ctx.limiter = self.limiter
         if isinstance(response, Response):
             response.headers["X-Request-Id"] = rid
@@ -168,9 +169,9 @@ class HubGraphQL(GraphQL[HubContext, None]):
         auth = headers.get("authorization")
         if auth:
             ctx.principal = await self.authenticate(ctx.reader, auth, address)
+            ctx.client = ctx.principal.client
             pk = ctx.principal.key_pk
-            ctx.client = f"key:{pk}"
-            if pk in self.settings.cost_per_buyer_keys:
+            if ctx.principal.kind == API_KEY and pk in self.settings.cost_per_buyer_keys:
                 # A server-side storefront's key: its budgets and limits per shopper.
                 buyer = headers.get("x-hub-buyer") or address
                 ctx.client = f"key:{pk}:buyer:{buyer[:64]}"
@@ -210,7 +211,8 @@ class HubGraphQL(GraphQL[HubContext, None]):
                 await limiter.hit(key, rate)
             raise EdgeError(
                 401,
-                "invalid, revoked or expired API key; send Authorization: Bearer hub_...",
+                "invalid, revoked or expired API key or customer access token; send "
+                "Authorization: Bearer hub_... (or hubca_...)",
                 "UNAUTHENTICATED",
             )
         return principal
@@ -250,7 +252,7 @@ class HubGraphQL(GraphQL[HubContext, None]):
         finally:
             await context.reader.close()  # hold no connection while the socket idles
         context.principal = principal
-        context.client = f"key:{principal.key_pk}"
+        context.client = principal.client
         context.token = auth  # re-checked before every operation
         return UNSET
 
@@ -271,7 +273,7 @@ class HubGraphQL(GraphQL[HubContext, None]):
             return exc.status_code == 503
         finally:
             await reader.close()
-        return principal.key_pk == context.principal.key_pk
+        return principal.credential == context.principal.credential
 
     # ----------------------------------------------------------------- request bounds
 

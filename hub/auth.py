@@ -7,7 +7,8 @@ A :class:`Principal` names its credential (``kind`` and ``key_pk``), so whatever
 one for long (an open websocket) can ask whether it still stands: each kind registers
 a checker in :data:`CREDENTIAL_CHECKS` that answers, in one query, which of a set of
 ids are still valid (not revoked, not expired). API keys are the kind ``"api_key"``;
-the customer access tokens to come register theirs. Revoking writes an
+customer access tokens (``customerAccessTokenCreate``, prefix ``hubca_``, rows of
+``customer_tokens``) are the kind ``"customer_token"``. Revoking writes an
 ``auth.revoked`` event (outbox, then the bus) so every process closes the
 credential's sockets at once; the periodic check of :mod:`hub.sessions` catches it
 within ``HUB_AUTH_CACHE_SECONDS`` even if the event is lost.
@@ -27,7 +28,7 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 
 from hub.db.database import Database, Reader, fetch_all
-from hub.db.tables import customers_t, keys_t
+from hub.db.tables import customer_tokens_t, customers_t, keys_t
 
 # storefront: read the public catalog; customer: a shopper's own data; admin: staff,
 # everything; connector: ERP/marketplace sync (catalog and stock writes); partner:
@@ -35,6 +36,10 @@ from hub.db.tables import customers_t, keys_t
 SCOPES = ("storefront", "customer", "admin", "connector", "partner")
 TOKEN_PREFIX = "hub_"
 API_KEY = "api_key"
+# Customer access tokens: what a storefront gets when its shopper signs in.
+CUSTOMER_TOKEN_PREFIX = "hubca_"
+CUSTOMER_TOKEN = "customer_token"
+CUSTOMER_SCOPES = frozenset({"storefront", "customer"})
 REVOKED_TOPIC = "auth.revoked"
 
 
@@ -66,6 +71,14 @@ class Principal:
     def expired(self, now: datetime | None = None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or datetime.now(UTC))
 
+    @property
+    def client(self) -> str:
+        """Whose budgets and limits this principal's requests count against: the API
+        key, or the customer (whichever of its tokens it uses)."""
+        if self.kind == CUSTOMER_TOKEN:
+            return f"customer:{self.customer_id}"
+        return f"key:{self.key_pk}"
+
 
 ANONYMOUS = Principal(frozenset({"storefront"}))
 
@@ -80,6 +93,15 @@ class UnknownCustomer(ValueError):
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_digest(token: str) -> str:
+    """What the hub stores of a token (API key, customer token): its SHA-256."""
+    return _hash(token)
+
+
+def _bearer_shape(token: str) -> bool:
+    return len(token) <= 200 and token.startswith((TOKEN_PREFIX, CUSTOMER_TOKEN_PREFIX))
 
 
 async def create_api_key(
@@ -183,9 +205,23 @@ async def _valid_api_keys(conn: Reader | Any, pks: list[int]) -> set[int]:
     return {r.id for r in rows}
 
 
+async def _valid_customer_tokens(conn: Reader | Any, pks: list[int]) -> set[int]:
+    rows = await fetch_all(
+        conn,
+        select(customer_tokens_t.c.id).where(
+            customer_tokens_t.c.id.in_(pks),
+            customer_tokens_t.c.kind == "access",
+            customer_tokens_t.c.ended_at.is_(None),
+            customer_tokens_t.c.expires_at > datetime.now(UTC),
+        ),
+    )
+    return {r.id for r in rows}
+
+
 # kind -> which of these ids are still valid (one query); see the module doc.
 CREDENTIAL_CHECKS: dict[str, Callable[[Any, list[int]], Awaitable[set[int]]]] = {
     API_KEY: _valid_api_keys,
+    CUSTOMER_TOKEN: _valid_customer_tokens,
 }
 
 
@@ -235,7 +271,7 @@ class PrincipalCache:
 
     def get_token(self, token: str) -> Principal | None:
         """The cached principal of ``token`` (no database), or None."""
-        if self.ttl <= 0 or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        if self.ttl <= 0 or not _bearer_shape(token):
             return None
         return self.get(_hash(token))
 
@@ -254,8 +290,9 @@ _CACHES: weakref.WeakSet[PrincipalCache] = weakref.WeakSet()
 async def authenticate(
     reader: Reader, token: str, cache: PrincipalCache | None = None
 ) -> Principal | None:
-    """The principal of a bearer token, or None for an unknown or revoked token."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+    """The principal of a bearer token (an API key or a customer access token), or None
+    for an unknown, revoked or expired token."""
+    if not _bearer_shape(token):
         return None
     digest = _hash(token)
     if cache is not None and cache.ttl > 0:
@@ -269,6 +306,8 @@ async def authenticate(
 
 
 async def _lookup(reader: Reader, token: str) -> Principal | None:
+    if token.startswith(CUSTOMER_TOKEN_PREFIX):
+        return await _lookup_customer_token(reader, token)
     row = await reader.first(
         select(
             keys_t.c.id, keys_t.c.name, keys_t.c.scopes, keys_t.c.customer_id, keys_t.c.expires_at
@@ -278,5 +317,25 @@ async def _lookup(reader: Reader, token: str) -> Principal | None:
         return None
     principal = Principal(
         frozenset(row.scopes), row.id, row.name, row.customer_id, expires_at=row.expires_at
+    )
+    return None if principal.expired() else principal
+
+
+async def _lookup_customer_token(reader: Reader, token: str) -> Principal | None:
+    t = customer_tokens_t
+    row = await reader.first(
+        select(t.c.id, t.c.customer_id, t.c.expires_at).where(
+            t.c.token_hash == _hash(token), t.c.kind == "access", t.c.ended_at.is_(None)
+        )
+    )
+    if row is None:
+        return None
+    principal = Principal(
+        CUSTOMER_SCOPES,
+        row.id,
+        "customer",
+        row.customer_id,
+        kind=CUSTOMER_TOKEN,
+        expires_at=row.expires_at,
     )
     return None if principal.expired() else principal

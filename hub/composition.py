@@ -22,12 +22,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from connectors.base import EventBus, PaymentError, PaymentProvider, TaxEngine, WebhookParser
+from connectors.email import WebhookMailer
 from connectors.payments import CashProvider, ExternalTerminalProvider, TestPaymentProvider
 from connectors.tax import HttpTaxEngine, RulesTaxEngine, default_rules
 from hub.container import Hub
 from hub.db.database import Database
 from hub.domain.giftcards import GiftCardProvider
 from hub.domain.orders import apply_payment_event
+from hub.emails import Mailer, MemoryMailer
 from hub.events.bus import MemoryBus
 from hub.events.outbox import OutboxDispatcher, PublishedMarker
 from hub.events.pg_bus import PostgresBus
@@ -77,6 +79,13 @@ def create_bus(settings: Settings, db: Database | None = None) -> EventBus:
     return MemoryBus()
 
 
+def mailer(settings: Settings) -> Mailer:
+    """The e-mail webhook when ``HUB_EMAIL_WEBHOOK_URL`` is set, else kept in memory."""
+    if settings.email_webhook_url:
+        return WebhookMailer(settings.email_webhook_url, settings.email_webhook_secret)
+    return MemoryMailer()
+
+
 def build_hub(settings: Settings, db: Database, bus: EventBus | None = None) -> Hub:
     """The hub of one process, wired from ``settings`` (not started)."""
     bus = bus or create_bus(settings, db)
@@ -91,6 +100,7 @@ def build_hub(settings: Settings, db: Database, bus: EventBus | None = None) -> 
         marker=PublishedMarker(db),
         tax=tax_engine(settings),
         payments=providers,
+        mailer=mailer(settings),
     )
 
 

@@ -18,11 +18,13 @@ from typing import Any
 from connectors.base import Event, EventBus, PaymentProvider, TaxEngine
 from hub.background import EmbeddedJobs, delete_expired_carts
 from hub.db.database import Database
+from hub.domain.accounts import Accounts
 from hub.domain.carts import Carts, delete_expired
 from hub.domain.checkout import Checkout, reconcile
 from hub.domain.inventory import Inventory
 from hub.domain.orders.fulfillments import Fulfillments
 from hub.domain.orders.service import Orders
+from hub.emails import Mailer, MemoryMailer
 from hub.events.outbox import OutboxDispatcher, PublishedMarker, publish_committed
 from hub.events.tail import OutboxTail
 from hub.sessions import OpenSockets
@@ -45,7 +47,11 @@ class Hub:
     marker: PublishedMarker
     tax: TaxEngine
     payments: dict[str, PaymentProvider]
+    # Where messages for customers go (activation and reset links): kept in memory
+    # unless a deployment plugs its sender in.
+    mailer: Mailer = field(default_factory=MemoryMailer)
     inventory: Inventory = field(init=False)
+    accounts: Accounts = field(init=False)
     carts: Carts = field(init=False)
     checkout: Checkout = field(init=False)
     fulfillments: Fulfillments = field(init=False)
@@ -57,6 +63,7 @@ class Hub:
     def __post_init__(self) -> None:
         s = self.settings
         self.inventory = Inventory(self.db, publish=self.publish)
+        self.accounts = Accounts(self.db, s, self.mailer, publish=self.publish)
         self.carts = Carts(self.db, ttl=timedelta(seconds=s.cart_ttl_seconds))
         self.checkout = Checkout(
             self.db,
@@ -124,6 +131,7 @@ class Hub:
 
     async def stop(self) -> None:
         """Stop what :meth:`start` started; the hub can start again."""
+        await self.accounts.drain()
         await self.sessions.stop()
         await self.jobs.stop()
         await self.tail.stop()
@@ -134,7 +142,7 @@ class Hub:
 
     async def aclose(self) -> None:
         """Close the ports' clients (payment providers, tax service), then stop."""
-        for closer in (*self.payments.values(), self.tax):
+        for closer in (*self.payments.values(), self.tax, self.mailer):
             close = getattr(closer, "aclose", None)
             if close is not None:
                 await close()

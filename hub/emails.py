@@ -5,9 +5,17 @@ type): a dot-atom local part (no quoting), a real domain name (IDNA, no IP liter
 no special-use names such as ``localhost`` or ``.test``), at most 254 characters in
 all (RFC 5321). Deliverability is not checked: no DNS look-ups on a request.
 Addresses are stored lowercased, so one address is one customer whatever its case.
+
+Also the hook messages for customers leave by (:class:`Mailer`): account activation
+and password reset links carry one-time tokens that the API never returns.
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -38,3 +46,49 @@ def normalize_email(value: str) -> str:
     except EmailNotValidError as exc:
         raise InvalidEmail("INVALID", f"not an email address: {exc}") from None
     return checked.normalized.lower()
+
+
+# ---------------------------------------------------------------------------- sending
+
+
+@dataclass(frozen=True, slots=True)
+class EmailMessage:
+    """A message for a customer: ``template`` names what it is
+    (``customer.activation``, ``customer.password_reset``); ``data`` holds what the
+    template needs (the customer's id, a one-time token, its expiry). One-time tokens
+    travel only here: they are stored hashed and never returned by the API."""
+
+    to: str
+    template: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Mailer(Protocol):
+    """Where the hub hands messages for customers (the e-mail hook)."""
+
+    async def send(self, message: EmailMessage) -> None: ...
+
+
+class MemoryMailer:
+    """Keeps the last ``size`` messages in this process (the default hook: a deployment
+    plugs its sender in; development and the tests read them here)."""
+
+    def __init__(self, size: int = 1000) -> None:
+        self.sent: deque[EmailMessage] = deque(maxlen=size)
+        self._changed = asyncio.Condition()
+
+    async def send(self, message: EmailMessage) -> None:
+        async with self._changed:
+            self.sent.append(message)
+            self._changed.notify_all()
+
+    def find(self, to: str, template: str) -> list[EmailMessage]:
+        return [m for m in self.sent if m.to == to and m.template == template]
+
+    async def latest(self, to: str, template: str) -> EmailMessage:
+        """The latest ``template`` message to ``to``, waiting until there is one (wrap
+        it in ``asyncio.timeout``)."""
+        async with self._changed:
+            while not self.find(to, template):
+                await self._changed.wait()
+            return self.find(to, template)[-1]

@@ -122,6 +122,29 @@ class Settings(BaseSettings):
     rate_limit_auth_failures: RateSetting = Rate(20, 60)
     rate_limit_gift_card_balance: RateSetting = Rate(30, 60)
     rate_limit_discount_codes: RateSetting = Rate(60, 300)
+    # Customer accounts (hub.domain.accounts). Sign-in attempts per account (email)
+    # and per address; password recovery requests per account and per address; token
+    # checks (renew, sign-out, reset, activation, orderByToken, a cart's
+    # customerAccessToken) per address, and reset/activation attempts per account.
+    rate_limit_sign_in_account: RateSetting = Rate(10, 900)
+    rate_limit_sign_in_address: RateSetting = Rate(100, 900)
+    rate_limit_recover_account: RateSetting = Rate(3, 3600)
+    rate_limit_recover_address: RateSetting = Rate(20, 3600)
+    rate_limit_token_checks: RateSetting = Rate(60, 900)
+    rate_limit_token_checks_account: RateSetting = Rate(10, 3600)
+    # Lifetimes of customer tokens: access (sign-in), password reset, activation and
+    # email verification.
+    customer_token_seconds: int = Field(default=14 * 24 * 3600, ge=60, le=365 * 24 * 3600)
+    customer_reset_token_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    customer_activation_token_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=30 * 24 * 3600)
+    # Where messages for customers (activation and password reset links) go: POSTed as
+    # JSON to this URL (signed with the secret when set); unset, kept in memory.
+    email_webhook_url: str | None = None
+    email_webhook_secret: str | None = None
+    # argon2id parameters for customer passwords (OWASP's: 19 MiB, 2 passes, 1 lane).
+    password_hash_time_cost: int = Field(default=2, ge=1, le=10)
+    password_hash_memory_kib: int = Field(default=19_456, ge=8_192, le=1_048_576)
+    password_hash_parallelism: int = Field(default=1, ge=1, le=16)
     # How often expired reservations are released (in-process, or by `hub worker`).
     reservation_sweep_seconds: float = Field(default=5.0, gt=0)
     # A running checkout attempt's lease, renewed every third of it: when its process

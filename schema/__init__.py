@@ -14,6 +14,7 @@ from strawberry.types import Info
 from hub.ratelimit import Limiter
 from hub.settings import Settings
 from plugins import Plugin
+from schema.accounts import AccountMutation, AccountQuery
 from schema.carts import CartMutation, CartQuery
 from schema.catalog import CatalogAdminMutation, CatalogQuery
 from schema.checkout import CheckoutMutation
@@ -81,6 +82,7 @@ class Query(
     OrderQuery,
     FulfillmentQuery,
     GiftCardQuery,
+    AccountQuery,
 ):
     pass
 
@@ -98,6 +100,7 @@ class Mutation(
     FulfillmentMutation,
     OrderMutation,
     GiftCardMutation,
+    AccountMutation,
 ):
     pass
 

@@ -7,6 +7,7 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from hub.domain import orders as ordersvc
 from hub.domain.checkout import PaymentRequest
 from hub.domain.errors import Code, fail
 from schema.carts import commerce
@@ -60,6 +61,11 @@ def _payment_request(payment: PaymentInput) -> PaymentRequest:
 class CheckoutCompletePayload:
     order: OrderType | None
     user_errors: list[UserErrorType]
+    status_token: str | None = strawberry.field(
+        default=None,
+        description="A guest order's status token: orderByToken(token:) shows the order "
+        "without an account (null for a signed-in customer's order).",
+    )
 
 
 @strawberry.type
@@ -96,4 +102,11 @@ class CheckoutMutation:
         if result is None:
             return CheckoutCompletePayload(order=None, user_errors=errs)
         order = await order_loaders(info).order_by_id.load(result.order_pk)
-        return CheckoutCompletePayload(order=order, user_errors=[])
+        token = parse_cart_id(cart_id)
+        status = (
+            ordersvc.status_token(token, result.order_pk)
+            if token is not None and order is not None and order.customer_pk is None
+            else None
+        )
+        return CheckoutCompletePayload(order=order, user_errors=[], status_token=status)
+

@@ -64,8 +64,11 @@ class HubContext:
         self.channel_header = channel_header
         self.request_id = request_id
         # Whose budgets and limits this request counts against: "key:<id>" for an API
-        # key, else "ip:<address>" (None: no limits, e.g. in-process calls).
+        # key, "customer:<id>" for a customer access token, else "ip:<address>"
+        # (None: no limits, e.g. in-process calls).
         self.client: str | None = None
+        # The client's network address (per-address limits such as sign-in attempts).
+        self.address: str | None = None
         self.limiter: Limiter | None = None
         self.reader = Reader(self.db)
         self.loaders: Loaders = Loaders(self)

@@ -1,4 +1,7 @@
-"""Customers on the API: the `Customer` type, `customer(id:)`, and the admin mutations.
+"""Customers on the API: the `Customer` type, `customer(id:)`, and the staff mutations
+(`staffCustomerCreate`, `staffCustomerUpdate`; the storefront's sign-up and the
+signed-in customer's own changes are `customerCreate` and `customerUpdate`, see
+:mod:`schema.accounts`).
 
 Staff (admin scope) see and change every customer. A key with the customer scope
 acts for one customer and sees only that one: `customer` without an id is that
@@ -16,6 +19,7 @@ from strawberry.types.unset import UNSET
 
 from hub import ids
 from hub.domain import customers as cust
+from schema.accounts.profile import CustomerAccountFields
 from schema.errors import ApiError, UserError, field_pk, run_write
 from schema.patches import apply_given
 from schema.permissions import ADMIN
@@ -28,7 +32,7 @@ class CustomerLoyalty:
 
 
 @strawberry.type(name="Customer")
-class CustomerType(Node):
+class CustomerType(Node, CustomerAccountFields):
     id: strawberry.ID
     email: str = strawberry.field(description="Lowercased; unique whatever its case.")
     phone: str | None
@@ -130,14 +134,16 @@ class CustomerQuery:
 
 @strawberry.type
 class CustomerMutation:
+    # Staff-made customers (no password: customerInvite sends them an activation link);
+    # customerCreate is the storefront's sign-up (schema.accounts).
     @strawberry.mutation(permission_classes=ADMIN)
-    async def customer_create(self, info: Info, input: CustomerInput) -> CustomerPayload:
+    async def staff_customer_create(self, info: Info, input: CustomerInput) -> CustomerPayload:
         data, _ = _customer_data(input)  # on create, null is the same as leaving it out
         pk, errs = await run_write(info, lambda: cust.create_customer(info.context.db, data))
         return CustomerPayload(customer=await _load(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=ADMIN)
-    async def customer_update(
+    async def staff_customer_update(
         self, info: Info, id: strawberry.ID, input: CustomerInput
     ) -> CustomerPayload:
         async def go() -> int:

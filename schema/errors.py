@@ -25,6 +25,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from hub import ids
+from hub.domain.accounts import AccountCode
 from hub.domain.carts import CartCode
 from hub.domain.catalog import CatalogCode
 from hub.domain.checkout import CheckoutCode
@@ -70,6 +71,7 @@ CODE_ENUMS: tuple[type[StrEnum], ...] = (
     GiftCardCode,
     OrderCode,
     CustomerCode,
+    AccountCode,
 )
 
 
@@ -92,6 +94,9 @@ class UserError:
     field: list[str] | None
     message: str
     code: UserErrorCode  # type: ignore[valid-type]  # built from CODE_ENUMS at import
+    retry_after: int | None = strawberry.field(
+        default=None, description="THROTTLED: seconds until the same attempt may succeed."
+    )
 
 
 def user_errors(errors: Sequence[DomainUserError]) -> list[UserError]:

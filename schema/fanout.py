@@ -416,7 +416,7 @@ def join(info: Any, ctx: HubContext, queue_size: int) -> AsyncGenerator[Any, Non
         protocol,
         id(raw.operation),
         frozen,
-        principal.key_pk,
+        principal.credential,
         principal.customer_id,
         principal.scopes,
         ctx.channel_header,

@@ -9,6 +9,7 @@ from typing import cast
 from sqlalchemy import Table
 
 from hub.db.models import (
+    accounts,
     auth,
     carts,
     catalog,
@@ -22,6 +23,10 @@ from hub.db.models import (
     shipping,
 )
 
+accounts_t = cast(Table, accounts.CustomerAccount.__table__)
+addresses_t = cast(Table, accounts.CustomerAddress.__table__)
+consents_t = cast(Table, accounts.CustomerConsent.__table__)
+customer_tokens_t = cast(Table, accounts.CustomerToken.__table__)
 attempts_t = cast(Table, carts.CheckoutAttempt.__table__)
 attrs_t = cast(Table, catalog.ProductAttribute.__table__)
 bundle_t = cast(Table, catalog.BundleComponent.__table__)

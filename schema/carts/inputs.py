@@ -12,6 +12,7 @@ from hub import ids
 from hub.auth import Principal
 from hub.domain import carts as cartsvc
 from hub.domain.errors import Code, fail
+from schema.throttle import take
 
 
 @strawberry.input
@@ -129,6 +130,14 @@ def line_updates(items: list[CartLineUpdateInput]) -> list[cartsvc.LineUpdate]:
 async def buyer(info: Info, b: CartBuyerIdentityInput) -> tuple[cartsvc.BuyerIdentity, Principal]:
     """The buyer identity, and who acts (see :func:`hub.domain.carts.sign_in_buyer`)."""
     out = cartsvc.BuyerIdentity(email=b.email, phone=b.phone, country_code=b.country_code)
+    if b.customer_access_token and b.customer_access_token.strip():
+        # A token check: limited per client like the other guessing paths.
+        await take(
+            info,
+            "cart-token",
+            info.context.settings.rate_limit_token_checks,
+            what="customer token checks",
+        )
     acting = await cartsvc.sign_in_buyer(
         info.context.reader, info.context.principal, out, b.customer_access_token
     )

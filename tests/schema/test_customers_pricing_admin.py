@@ -16,17 +16,19 @@ from hub.auth import InvalidScope, UnknownCustomer, create_api_key
 from tests.helpers.client import Hub
 
 
-def _create(field: str, input_type: str, fields: str) -> str:
-    """``<field>Create(input: $i)`` answering ``fields`` of the new ``field``."""
+def _create(field: str, input_type: str, fields: str, prefix: str = "") -> str:
+    """``<prefix><field>Create(input: $i)`` answering ``fields`` of the new ``field``."""
+    name = f"{prefix}{field[:1].upper()}{field[1:]}" if prefix else field
     return f"""
-mutation($i: {input_type}!) {{ {field}Create(input: $i) {{
+mutation($i: {input_type}!) {{ {name}Create(input: $i) {{
   {field} {{ {fields} }} userErrors {{ field message code }} }} }}"""
 
 
-def _update(field: str, input_type: str, fields: str) -> str:
-    """``<field>Update(id: $id, input: $i)`` answering ``fields`` of the ``field``."""
+def _update(field: str, input_type: str, fields: str, prefix: str = "") -> str:
+    """``<prefix><field>Update(id: $id, input: $i)`` answering ``fields`` of the ``field``."""
+    name = f"{prefix}{field[:1].upper()}{field[1:]}" if prefix else field
     return f"""
-mutation($id: ID!, $i: {input_type}!) {{ {field}Update(id: $id, input: $i) {{
+mutation($id: ID!, $i: {input_type}!) {{ {name}Update(id: $id, input: $i) {{
   {field} {{ {fields} }} userErrors {{ field message code }} }} }}"""
 
 
@@ -40,8 +42,9 @@ CUSTOMER_FIELDS = (
     "id email phone firstName lastName displayName customerGroup segments "
     "loyalty { tier } ordersCount taxExemptVatId"
 )
-CUSTOMER_CREATE = _create("customer", "CustomerInput", CUSTOMER_FIELDS)
-CUSTOMER_UPDATE = _update("customer", "CustomerInput", CUSTOMER_FIELDS)
+# Staff make and change customers (customerCreate/customerUpdate are the storefront's).
+CUSTOMER_CREATE = _create("customer", "CustomerInput", CUSTOMER_FIELDS, "staff")
+CUSTOMER_UPDATE = _update("customer", "CustomerInput", CUSTOMER_FIELDS, "staff")
 CUSTOMER = f"query($id: ID) {{ customer(id: $id) {{ {CUSTOMER_FIELDS} }} }}"
 
 LIST_FIELDS = (
@@ -94,7 +97,7 @@ async def _counts(hub: Hub) -> tuple[int, ...]:
 
 async def _customer(hub: Hub, **extra: object) -> dict:
     res = await hub.admin(CUSTOMER_CREATE, {"i": {"email": f"c-{_uid()}@example.com", **extra}})
-    payload = res["data"]["customerCreate"]
+    payload = res["data"]["staffCustomerCreate"]
     assert payload["userErrors"] == []
     return payload["customer"]
 
@@ -172,7 +175,7 @@ async def test_customer_create_update_and_errors(hub: Hub) -> None:
             }
         },
     )
-    c = res["data"]["customerCreate"]
+    c = res["data"]["staffCustomerCreate"]
     assert c["userErrors"] == []
     c = c["customer"]
     assert c["email"] == email.lower()
@@ -192,7 +195,7 @@ async def test_customer_create_update_and_errors(hub: Hub) -> None:
         ({"firstName": "No email"}, "BLANK", ["email"]),
     ]  # fmt: skip
     for inp, code, field in bad:
-        out = (await hub.admin(CUSTOMER_CREATE, {"i": inp}))["data"]["customerCreate"]
+        out = (await hub.admin(CUSTOMER_CREATE, {"i": inp}))["data"]["staffCustomerCreate"]
         assert out["customer"] is None
         assert [(e["code"], e["field"]) for e in out["userErrors"]] == [(code, field)], inp
     assert await _counts(hub) == before
@@ -204,7 +207,7 @@ async def test_customer_create_update_and_errors(hub: Hub) -> None:
             CUSTOMER_UPDATE,
             {"id": c["id"], "i": {"lastName": "Lovelace", "customerGroup": None, "phone": None}},
         )
-    )["data"]["customerUpdate"]
+    )["data"]["staffCustomerUpdate"]
     assert out["userErrors"] == []
     u = out["customer"]
     assert (u["firstName"], u["lastName"], u["customerGroup"], u["phone"]) == (
@@ -220,7 +223,7 @@ async def test_customer_create_update_and_errors(hub: Hub) -> None:
         ({"id": "gid://hub/Customer/999999999", "i": {"firstName": "x"}}, "NOT_FOUND"),
         ({"id": "gid://hub/Product/1", "i": {"firstName": "x"}}, "INVALID"),
     ):
-        out = (await hub.admin(CUSTOMER_UPDATE, variables))["data"]["customerUpdate"]
+        out = (await hub.admin(CUSTOMER_UPDATE, variables))["data"]["staffCustomerUpdate"]
         assert _codes(out) == [code] and out["customer"] is None, variables
     res = await hub.admin(CUSTOMER, {"id": c["id"]})
     assert res["data"]["customer"]["email"] == email.lower()

@@ -163,12 +163,12 @@ async def test_emails_are_checked_for_shape_and_length(hub: Hub) -> None:
     assert res["data"]["cartBuyerIdentityUpdate"]["cart"]["buyerIdentity"]["email"] == (
         "ada@example.com"
     )
-    customer = """mutation($i: CustomerInput!) { customerCreate(input: $i) {
+    customer = """mutation($i: CustomerInput!) { staffCustomerCreate(input: $i) {
       customer { id } userErrors { field code } } }"""
     res = await hub.admin(customer, {"i": {"email": "a" * 64 + "@" + "b" * 190 + ".com"}})
-    assert _user_errors(res, "customerCreate") == [("TOO_LONG", ["email"])]
+    assert _user_errors(res, "staffCustomerCreate") == [("TOO_LONG", ["email"])]
     res = await hub.admin(customer, {"i": {"email": "not-an-email"}})
-    assert _user_errors(res, "customerCreate") == [("INVALID", ["email"])]
+    assert _user_errors(res, "staffCustomerCreate") == [("INVALID", ["email"])]
 
 
 async def test_scope_is_checked_before_input(hub: Hub) -> None:

@@ -31,12 +31,12 @@ async def customer(hub: Hub) -> tuple[str, str]:
     """A new customer's id and a customer-scope key for it."""
     email = f"node-{uid()}@example.com"
     res = await hub.admin(
-        """mutation($i: CustomerInput!) { customerCreate(input: $i) {
+        """mutation($i: CustomerInput!) { staffCustomerCreate(input: $i) {
         customer { id } userErrors { code } } }""",
         {"i": {"email": email}},
     )
     _, token = await create_api_key(hub.db, "tests-node", ["customer"], customer=email)
-    return res["data"]["customerCreate"]["customer"]["id"], token
+    return res["data"]["staffCustomerCreate"]["customer"]["id"], token
 
 
 async def staff_objects(hub: Hub) -> dict[str, str]:

@@ -116,6 +116,9 @@ class Order(Base):
     cancel_reason: Mapped[str | None] = mapped_column(String(255))
     cancelled_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
+    # The SHA-256 of a guest order's status token (orderByToken): the token itself is
+    # given once, in checkoutComplete's answer.
+    status_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

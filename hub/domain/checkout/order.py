@@ -65,6 +65,8 @@ async def write_order(
         payment=result,
         payment_reference=payment.reference if payment else None,
         routing=plan.routing,
+        # A guest's order gets a status token (orderByToken), derived from the cart's.
+        status_secret=cart.token if cart.customer_id is None else None,
     )
     await _finish(conn, attempt, result, order_pk)
     if cart.customer_id is not None:

@@ -25,8 +25,10 @@ from hub.domain.orders.reads import (
     OrderFilter,
     events_by_orders,
     lines_by_orders,
+    order_by_status_token,
     orders_by_pks,
     orders_for_customer,
+    orders_of_customers,
     payments_by_orders,
     refunds_by_orders,
     search_orders,
@@ -43,6 +45,7 @@ from hub.domain.orders.records import (
     RefundRecord,
     TransactionRecord,
     order_name,
+    status_token,
 )
 from hub.domain.orders.service import CancelResult, CaptureResult, Orders
 from hub.domain.orders.writes import insert_order, order_line_values, order_values
@@ -69,14 +72,17 @@ __all__ = [
     "events_by_orders",
     "insert_order",
     "lines_by_orders",
+    "order_by_status_token",
     "order_line_values",
     "order_name",
     "order_values",
     "orders_by_pks",
     "orders_for_customer",
+    "orders_of_customers",
     "payments_by_orders",
     "record_payment_event",
     "refunds_by_orders",
     "search_orders",
+    "status_token",
     "transactions_by_orders",
 ]

@@ -23,6 +23,7 @@ from hub.db.tables import (
     refunds_t,
 )
 from hub.domain.orders.records import (
+    STATUS_TOKEN_PREFIX,
     EventRecord,
     OrderLineRecord,
     OrderRecord,
@@ -30,6 +31,7 @@ from hub.domain.orders.records import (
     RefundLineRecord,
     RefundRecord,
     TransactionRecord,
+    status_token_hash,
 )
 from hub.domain.paging import encode_cursor
 
@@ -211,3 +213,38 @@ async def search_orders(
 
 def _cursor_value(v: Any) -> Any:
     return v.isoformat() if isinstance(v, datetime) else v
+
+
+async def order_by_status_token(reader: Reader, token: str) -> OrderRecord | None:
+    """A guest order by its status token (None for anything else)."""
+    if not token.startswith(STATUS_TOKEN_PREFIX) or len(token) > 100:
+        return None
+    row = await reader.first(
+        select(orders_t).where(orders_t.c.status_token_hash == status_token_hash(token))
+    )
+    return OrderRecord(row) if row is not None else None
+
+
+async def orders_of_customers(
+    reader: Reader, customer_pks: Sequence[int], *, limit: int, before_pk: int | None = None
+) -> dict[int, list[OrderRecord]]:
+    """Each customer's newest ``limit`` orders (older than ``before_pk`` when given),
+    every channel, for several customers in one statement."""
+    if not customer_pks:
+        return {}
+    rank = (
+        func.row_number()
+        .over(partition_by=orders_t.c.customer_id, order_by=orders_t.c.id.desc())
+        .label("rank_")
+    )
+    inner = select(orders_t, rank).where(orders_t.c.customer_id.in_(list(set(customer_pks))))
+    if before_pk is not None:
+        inner = inner.where(orders_t.c.id < before_pk)
+    sub = inner.subquery()
+    rows = await reader.all(
+        select(sub).where(sub.c.rank_ <= limit).order_by(sub.c.customer_id, sub.c.id.desc())
+    )
+    out: dict[int, list[OrderRecord]] = defaultdict(list)
+    for r in rows:
+        out[r.customer_id].append(OrderRecord(r))
+    return out

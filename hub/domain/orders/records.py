@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from enum import StrEnum
 from typing import Any
 
@@ -38,6 +40,21 @@ def order_name(pk: int) -> str:
     """``#`` + (1000 + id): unique without a counter row every checkout would contend
     on (a rolled-back checkout leaves a gap, as order numbers usually may)."""
     return f"#{NAME_OFFSET + pk}"
+
+
+STATUS_TOKEN_PREFIX = "hubos_"
+
+
+def status_token(secret: str, order_pk: int) -> str:
+    """A guest order's status token (``orderByToken``), derived from the cart's own
+    secret token: the guest who holds the cart gets the same one again on a replayed
+    checkout, and the order keeps only its SHA-256 (:func:`status_token_hash`)."""
+    mac = hmac.new(secret.encode(), f"order-status:{order_pk}".encode(), hashlib.sha256)
+    return STATUS_TOKEN_PREFIX + mac.hexdigest()
+
+
+def status_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class OrderRecord:

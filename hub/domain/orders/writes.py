@@ -29,7 +29,7 @@ from hub.domain.orders.fulfillment_orders import (
     routing_entries,
 )
 from hub.domain.orders.payments import PAYMENT_STATUS
-from hub.domain.orders.records import order_name
+from hub.domain.orders.records import order_name, status_token, status_token_hash
 from hub.domain.orders.routing import Routed
 from hub.events.outbox import Outbox
 
@@ -127,7 +127,11 @@ _INSERT_ORDER = insert(orders_t).returning(orders_t.c.id)
 _NAME_ORDER = (
     update(orders_t)
     .where(orders_t.c.id == bindparam("pk"))
-    .values(name=bindparam("name"), routing=bindparam("routing", type_=orders_t.c.routing.type))
+    .values(
+        name=bindparam("name"),
+        routing=bindparam("routing", type_=orders_t.c.routing.type),
+        status_token_hash=bindparam("status_hash_"),
+    )
 )
 # One multi-row INSERT (insertmanyvalues) on both databases: ids are handed out in the
 # VALUES order, so the sorted ids are the lines' ids in the order given. (Asking
@@ -147,9 +151,12 @@ async def insert_order(
     payment: PaymentIntentResult | None,
     payment_reference: str | None,
     routing: Routed | None = None,
+    status_secret: str | None = None,
 ) -> int:
     """Write an order, its lines and its payment, and queue ``order.created``. An order
-    paid with a test payment is a test order (``test``, also in its event)."""
+    paid with a test payment is a test order (``test``, also in its event). With
+    ``status_secret`` (a guest's cart token) the order keeps the hash of its status
+    token (:func:`hub.domain.orders.records.status_token`)."""
     now = _now()
     status = PAYMENT_STATUS.get(payment.status, "PENDING") if payment is not None else "PAID"
     test = payment is not None and payment.test
@@ -168,6 +175,9 @@ async def insert_order(
         )
     ).scalar_one()
     name = order_name(pk)
+    status_hash = (
+        status_token_hash(status_token(status_secret, pk)) if status_secret is not None else None
+    )
     line_pks = sorted(
         r[0] for r in (await conn.execute(_INSERT_LINES, [{**ln, "order_id": pk} for ln in lines]))
     )
@@ -175,7 +185,9 @@ async def insert_order(
     reasons = routing.reasons if routing is not None else None
     fo_pks = await insert_fulfillment_orders(conn, pk, groups, reasons=reasons, now=now)
     decision = routing_entries(routing, groups, fo_pks)
-    await conn.execute(_NAME_ORDER, {"pk": pk, "name": name, "routing": decision})
+    await conn.execute(
+        _NAME_ORDER, {"pk": pk, "name": name, "routing": decision, "status_hash_": status_hash}
+    )
     if payment is not None:
         await conn.execute(
             _INSERT_PAYMENT,

@@ -31,13 +31,13 @@ async def customer(hub: Hub) -> tuple[str, str, str]:
     """A new customer: (id, email, customer-scope key)."""
     email = f"access-{uid()}@example.com"
     res = await hub.admin(
-        """mutation($i: CustomerInput!) { customerCreate(input: $i) {
+        """mutation($i: CustomerInput!) { staffCustomerCreate(input: $i) {
         customer { id } userErrors { code } } }""",
         {"i": {"email": email}},
     )
-    assert res["data"]["customerCreate"]["userErrors"] == [], res
+    assert res["data"]["staffCustomerCreate"]["userErrors"] == [], res
     _, key = await create_api_key(hub.db, f"access-{uid()}", ["customer"], customer=email)
-    return res["data"]["customerCreate"]["customer"]["id"], email, key
+    return res["data"]["staffCustomerCreate"]["customer"]["id"], email, key
 
 
 async def snapshot(hub: Hub, cid: str) -> tuple[Any, ...]:

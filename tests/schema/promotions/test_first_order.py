@@ -70,7 +70,7 @@ async def test_customer_first_order_by_orders_count(hub: Hub) -> None:
     vid = await stocked_variant(hub, {NEWARK: 10}, price="40")
     email = f"cust-{uid()}@example.com"
     await hub.admin(
-        "mutation($i: CustomerInput!) { customerCreate(input: $i) { userErrors { code } } }",
+        "mutation($i: CustomerInput!) { staffCustomerCreate(input: $i) { userErrors { code } } }",
         {"i": {"email": email}},
     )
     _, key = await create_api_key(hub.db, "first-order", ["customer"], customer=email)
