@@ -16,7 +16,7 @@ from hub.settings import Settings
 from plugins import Plugin
 from schema.carts import CartMutation, CartQuery
 from schema.catalog import CatalogAdminMutation, CatalogQuery
-from schema.checkout import CheckoutMutation, CheckoutQuery
+from schema.checkout import CheckoutMutation
 from schema.customers import CustomerMutation, CustomerQuery
 from schema.directives import IN_CONTEXT
 from schema.documents import DocumentCache, DocumentStore, NoIntrospection
@@ -35,6 +35,7 @@ from schema.giftcards import GiftCardMutation, GiftCardQuery
 from schema.inputs import install as install_input_guard
 from schema.inventory import InventoryMutation, InventoryQuery
 from schema.limits import Budget, QueryCost
+from schema.orders import OrderQuery
 from schema.price_lists import PricingMutation, PricingQuery
 from schema.promotions import PromotionMutation, PromotionQuery
 from schema.relay import Node, node_types, resolve_nodes
@@ -75,7 +76,7 @@ class Query(
     ShippingQuery,
     PromotionQuery,
     CartQuery,
-    CheckoutQuery,
+    OrderQuery,
     GiftCardQuery,
 ):
     pass

@@ -1,0 +1,29 @@
+"""Orders on the API.
+
+- :mod:`.types`: ``Order``, its line items, payments and statuses;
+- :mod:`.loaders`: the per-request loaders of orders, lines and payments;
+- :mod:`.queries`: ``OrderQuery`` (``order``, ``orders``) and the Order node.
+"""
+
+from schema.orders.loaders import may_see, order_loaders
+from schema.orders.queries import OrderQuery
+from schema.orders.types import (
+    OrderLineItemType,
+    OrderPayment,
+    OrderPaymentStatus,
+    OrderStatus,
+    OrderType,
+    PaymentStatus,
+)
+
+__all__ = [
+    "OrderLineItemType",
+    "OrderPayment",
+    "OrderPaymentStatus",
+    "OrderQuery",
+    "OrderStatus",
+    "OrderType",
+    "PaymentStatus",
+    "may_see",
+    "order_loaders",
+]

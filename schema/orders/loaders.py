@@ -1,0 +1,47 @@
+"""Per-request loaders of orders and what hangs off them (lines, payments), keyed on
+the request context: a page of orders costs the same few statements whatever its size."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+from strawberry.types import Info
+
+from hub.domain import orders as ordersvc
+from schema.loaders import Loader
+
+
+class _OrderLoaders:
+    def __init__(self, ctx: Any) -> None:
+        reader = ctx.reader
+
+        async def lines(keys: Sequence[ordersvc.OrderRecord]) -> dict[Hashable, Any]:
+            got = await ordersvc.lines_by_orders(reader, keys)
+            return {pk: found for pk, found in got.items()}
+
+        async def payments(keys: Sequence[ordersvc.OrderRecord]) -> dict[Hashable, Any]:
+            got = await ordersvc.payments_by_orders(reader, keys)
+            return {pk: found for pk, found in got.items()}
+
+        self.lines_by_order = Loader(lines, default=list, key=lambda o: o.pk)
+        self.payments_by_order = Loader(payments, default=list, key=lambda o: o.pk)
+
+        async def orders(keys: Sequence[int]) -> dict[Hashable, Any]:
+            got = await ordersvc.orders_by_pks(reader, keys)
+            return {pk: order for pk, order in got.items()}
+
+        self.order_by_id = Loader(orders)
+
+
+def order_loaders(info: Info) -> _OrderLoaders:
+    ctx = info.context
+    got: _OrderLoaders = ctx.keyed(_OrderLoaders, lambda: _OrderLoaders(ctx))
+    return got
+
+
+def may_see(info: Info, order: ordersvc.OrderRecord | None) -> bool:
+    if order is None:
+        return False
+    p = info.context.principal
+    return p.is_staff or (p.customer_id is not None and p.customer_id == order.customer_pk)

@@ -1,0 +1,177 @@
+"""The order's GraphQL types: ``Order``, its line items, payments and statuses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from hub import ids
+from hub.domain import orders as ordersvc
+from hub.domain.paging import PageRequest
+from schema.catalog import ChannelType, MoneyType, ProductVariantType
+from schema.orders.loaders import order_loaders
+from schema.relay import Connection, Node, connection_from_list, is_record, paged
+
+
+@strawberry.type
+class OrderDiscountAllocation:
+    title: str
+    allocated_amount: MoneyType
+
+
+@strawberry.type(name="OrderLineItem")
+class OrderLineItemType:
+    id: strawberry.ID
+    sku: str
+    title: str
+    quantity: int
+    original_unit_price: MoneyType = strawberry.field(
+        resolver=lambda root: root.unit_price, description="Unit price before discounts."
+    )
+    compare_at_price: MoneyType | None = strawberry.field(resolver=lambda root: root.compare_at)
+    original_total_price: MoneyType = strawberry.field(resolver=lambda root: root.subtotal)
+    total_discount: MoneyType = strawberry.field(resolver=lambda root: root.discount)
+    total_tax: MoneyType = strawberry.field(resolver=lambda root: root.tax)
+    total_price: MoneyType = strawberry.field(
+        resolver=lambda root: root.total, description="After discounts (tax as the order says)."
+    )
+    delivery_type: str = strawberry.field(resolver=lambda root: root.delivery_kind)
+
+    @strawberry.field
+    def discount_allocations(
+        self, root: strawberry.Parent[ordersvc.OrderLineRecord]
+    ) -> list[OrderDiscountAllocation]:
+        return [
+            # A Money stands for the MoneyType (its fields are resolved by name).
+            OrderDiscountAllocation(title=t, allocated_amount=m)  # type: ignore[arg-type]
+            for t, m in root.discount_allocations
+        ]
+
+    @strawberry.field(description="Where the units are taken from.")
+    def location_ids(
+        self, root: strawberry.Parent[ordersvc.OrderLineRecord]
+    ) -> list[strawberry.ID]:
+        return [strawberry.ID(ids.encode("Location", a["locationId"])) for a in root.allocations]
+
+    @strawberry.field
+    async def variant(
+        self, root: strawberry.Parent[ordersvc.OrderLineRecord], info: Info
+    ) -> ProductVariantType | None:
+        if root.variant_pk is None:
+            return None
+        await info.context.channel()
+        got: ProductVariantType | None = await info.context.loaders.variant_by_id.load(
+            root.variant_pk
+        )
+        return got
+
+
+@strawberry.enum(description="Where a payment stands with its provider.")
+class PaymentStatus(Enum):
+    REQUIRES_ACTION = "REQUIRES_ACTION"
+    PROCESSING = "PROCESSING"
+    AUTHORIZED = "AUTHORIZED"
+    CAPTURED = "CAPTURED"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
+    CANCELED = "CANCELED"
+    FAILED = "FAILED"
+    UNKNOWN = "UNKNOWN"
+
+
+@strawberry.enum(description="The payment state of an order: it only moves forward.")
+class OrderPaymentStatus(Enum):
+    PENDING = "PENDING"
+    AUTHORIZED = "AUTHORIZED"
+    PAID = "PAID"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
+    VOIDED = "VOIDED"
+    FAILED = "FAILED"
+
+
+@strawberry.enum
+class OrderStatus(Enum):
+    OPEN = "OPEN"
+    CANCELLED = "CANCELLED"
+    CLOSED = "CLOSED"
+
+
+def _enum(kind: type[Enum], value: str) -> Any:
+    try:
+        return kind(value.upper())
+    except ValueError:  # a value this version does not name
+        return kind("UNKNOWN") if "UNKNOWN" in kind.__members__ else None
+
+
+@strawberry.type
+class OrderPayment:
+    id: strawberry.ID
+    provider: str
+    status: PaymentStatus = strawberry.field(
+        resolver=lambda root: _enum(PaymentStatus, root.status)
+    )
+    amount: MoneyType
+    amount_captured: MoneyType
+    amount_refunded: MoneyType
+    test: bool = strawberry.field(description='A test payment (provider "test"): no money moved.')
+
+
+@strawberry.type(name="Order")
+class OrderType(Node):
+    id: strawberry.ID
+    name: str = strawberry.field(description="#1001, #1002, ...")
+    status: OrderStatus = strawberry.field(resolver=lambda root: OrderStatus(root.status))
+    payment_status: OrderPaymentStatus = strawberry.field(
+        resolver=lambda root: OrderPaymentStatus(root.payment_status)
+    )
+    fulfillment_status: str
+    currency_code: str = strawberry.field(resolver=lambda root: root.currency)
+    email: str | None
+    phone: str | None
+    taxes_included: bool
+    subtotal_price: MoneyType = strawberry.field(resolver=lambda root: root.subtotal)
+    total_discounts: MoneyType = strawberry.field(resolver=lambda root: root.discount_total)
+    total_shipping_price: MoneyType = strawberry.field(resolver=lambda root: root.shipping_total)
+    total_tax: MoneyType = strawberry.field(resolver=lambda root: root.tax_total)
+    total_price: MoneyType = strawberry.field(resolver=lambda root: root.total)
+    discount_codes: list[str]
+    note: str | None
+    test: bool = strawberry.field(
+        description="Paid with a test payment (no money moved): a demo or test order."
+    )
+    created_at: datetime
+    processed_at: datetime = strawberry.field(resolver=lambda root: root.created_at)
+
+    is_type_of = is_record(ordersvc.OrderRecord)
+
+    @strawberry.field
+    def customer_id(self, root: strawberry.Parent[ordersvc.OrderRecord]) -> strawberry.ID | None:
+        pk = root.customer_pk
+        return strawberry.ID(ids.encode("Customer", pk)) if pk else None
+
+    @strawberry.field
+    async def channel(
+        self, root: strawberry.Parent[ordersvc.OrderRecord], info: Info
+    ) -> ChannelType | None:
+        got: ChannelType | None = await info.context.loaders.channel_by_id.load(root.channel_pk)
+        return got
+
+    @strawberry.field
+    @paged
+    async def line_items(
+        self,
+        info: Info,
+        page: PageRequest,
+    ) -> Connection[OrderLineItemType]:
+        lines = await order_loaders(info).lines_by_order.load(self)
+        # The connection of records stands for the GraphQL connection (resolved by name).
+        return connection_from_list(lines, page, "OrderLineItem", key=lambda ln: ln.pk)  # type: ignore[return-value]
+
+    @strawberry.field
+    async def payments(self, info: Info) -> list[OrderPayment]:
+        return await order_loaders(info).payments_by_order.load(self)
