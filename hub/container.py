@@ -21,6 +21,7 @@ from hub.db.database import Database
 from hub.domain.carts import Carts, delete_expired
 from hub.domain.checkout import Checkout, reconcile
 from hub.domain.inventory import Inventory
+from hub.domain.orders.after_sale import AfterSale
 from hub.events.outbox import OutboxDispatcher, PublishedMarker, publish_committed
 from hub.events.tail import OutboxTail
 from hub.sessions import OpenSockets
@@ -46,6 +47,7 @@ class Hub:
     inventory: Inventory = field(init=False)
     carts: Carts = field(init=False)
     checkout: Checkout = field(init=False)
+    after_sale: AfterSale = field(init=False)
     jobs: EmbeddedJobs = field(init=False)
     sessions: OpenSockets = field(init=False)
     started: bool = False
@@ -61,6 +63,15 @@ class Hub:
             publish=self.publish,
             lease=timedelta(seconds=s.checkout_lease_seconds),
             pause_file=s.test_checkout_pause_file,
+        )
+        self.after_sale = AfterSale(
+            self.db,
+            s,
+            checkout=self.checkout,
+            carts=self.carts,
+            tax_engine=self.tax,
+            money=None,
+            publish=self.publish,
         )
         self.jobs = EmbeddedJobs(
             s,

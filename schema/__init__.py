@@ -36,6 +36,7 @@ from schema.inputs import install as install_input_guard
 from schema.inventory import InventoryMutation, InventoryQuery
 from schema.limits import Budget, QueryCost
 from schema.orders import OrderQuery
+from schema.orders.return_mutations import ReturnMutation
 from schema.price_lists import PricingMutation, PricingQuery
 from schema.promotions import PromotionMutation, PromotionQuery
 from schema.relay import Node, node_types, resolve_nodes
@@ -92,6 +93,7 @@ class Mutation(
     PromotionMutation,
     CartMutation,
     CheckoutMutation,
+    ReturnMutation,
     GiftCardMutation,
 ):
     pass

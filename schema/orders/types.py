@@ -14,6 +14,12 @@ from hub.domain import orders as ordersvc
 from hub.domain.paging import PageRequest
 from schema.catalog import ChannelType, MoneyType, ProductVariantType
 from schema.orders.loaders import order_loaders
+from schema.orders.returns import (
+    ReturnType,
+    SubstitutionType,
+    order_returns,
+    order_substitutions,
+)
 from schema.relay import Connection, Node, connection_from_list, is_record, paged
 
 
@@ -175,3 +181,11 @@ class OrderType(Node):
     @strawberry.field
     async def payments(self, info: Info) -> list[OrderPayment]:
         return await order_loaders(info).payments_by_order.load(self)
+
+    @strawberry.field(description="Returns, oldest first.")
+    async def returns(self, info: Info) -> list[ReturnType]:
+        return await order_returns(info, self)  # type: ignore[arg-type]  # self is the record
+
+    @strawberry.field(description="Substitutes proposed for lines that can't be picked.")
+    async def substitutions(self, info: Info) -> list[SubstitutionType]:
+        return await order_substitutions(info, self)  # type: ignore[arg-type]  # the record

@@ -221,3 +221,15 @@ async def substitutions_by_orders(
     for r in rows:
         out[r.order_id].append(SubstitutionRecord(r, currency[r.order_id]))
     return out
+
+
+async def substitutions_by_pks(reader: Reader, pks: Sequence[int]) -> dict[int, SubstitutionRecord]:
+    """Substitutions by id, with their order's currency: one statement."""
+    if not pks:
+        return {}
+    stmt = (
+        select(substitutions_t, orders_t.c.currency.label("order_currency"))
+        .join(orders_t, orders_t.c.id == substitutions_t.c.order_id)
+        .where(substitutions_t.c.id.in_(sorted(set(pks))))
+    )
+    return {r.id: SubstitutionRecord(r, r.order_currency) for r in await reader.all(stmt)}
