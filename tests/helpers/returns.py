@@ -78,12 +78,22 @@ async def place(
     payment: dict[str, Any],
     *,
     token: str | None = None,
+    pickup: int | None = None,
 ) -> dict[str, Any]:
     """An order of ``items`` ((variant id, quantity)) through cartCreate and
-    checkoutComplete (with ``token``: the customer's own cart)."""
+    checkoutComplete (with ``token``: the customer's own cart; with ``pickup``: picked
+    up at that location)."""
     lines = [{"merchandiseId": v, "quantity": q} for v, q in items]
     cart = await create(hub, {"lines": lines}, token=token)
     assert cart["userErrors"] == [], cart
+    if pickup is not None:
+        res = await hub.gql(
+            """mutation($c: ID!, $g: [CartDeliveryGroupInput!]!) {
+            cartDeliveryUpdate(cartId: $c, deliveryGroups: $g) { userErrors { code } } }""",
+            {"c": cart["cart"]["id"], "g": [{"pickupLocationId": loc(pickup)}]},
+            token=token,
+        )
+        assert res["data"]["cartDeliveryUpdate"]["userErrors"] == [], res
     out = await checkout(hub, cart["cart"]["id"], uid(), payment, token=token)
     assert out["userErrors"] == [], out
     order = out["order"]
@@ -96,7 +106,9 @@ async def new_variant(hub: Hub, stock: dict[int, int], price: str = "10") -> str
     return await stocked_variant(hub, stock, price)
 
 
-async def ship_all(hub: Hub, order_gid: str) -> list[int]:
+async def ship_all(
+    hub: Hub, order_gid: str, serials: dict[str, list[str]] | None = None
+) -> list[int]:
     """Ship every open unit of the order from its fulfillment orders' locations.
 
     A stand-in for fulfillmentCreate until the fulfillment branch is merged: the same
@@ -137,7 +149,10 @@ async def ship_all(hub: Hub, order_gid: str) -> list[int]:
                 due = ln.quantity - ln.quantity_fulfilled - ln.quantity_cancelled
                 if due <= 0:
                     continue
-                await leave(conn, outbox, ln.variant_id, fo.location_id, due, in_store=False)
+                sold = (serials or {}).get(f"gid://hub/ProductVariant/{ln.variant_id}", [])
+                await leave(
+                    conn, outbox, ln.variant_id, fo.location_id, due, in_store=False, serials=sold
+                )
                 await conn.execute(
                     fulfillment_lines_t.insert().values(
                         fulfillment_id=f_pk,

@@ -167,7 +167,7 @@ class AfterSale:
         """Receive units; when the last is in, resolve the money (see the module). An
         exchange dearer than its credit without ``exchange_payment`` is refused before
         anything is received."""
-        cart = await self._exchange_precheck(return_pk, exchange_payment)
+        cart = await self._exchange_precheck(return_pk, location_pk, exchange_payment)
         got: return_receive.Received = await self._write(
             lambda conn, outbox: return_receive.receive(
                 conn, outbox, return_pk, location_pk, lines, self.settings, actor=actor
@@ -184,7 +184,7 @@ class AfterSale:
         )
 
     async def _exchange_precheck(
-        self, return_pk: int, payment: PaymentRequest | None
+        self, return_pk: int, location_pk: int, payment: PaymentRequest | None
     ) -> tuple[str, int] | None:
         """For an exchange: its cart (token, total), refused when dearer than the
         credit and no payment is given."""
@@ -195,7 +195,7 @@ class AfterSale:
             order = (
                 await conn.execute(select(orders_t).where(orders_t.c.id == ret.order_id))
             ).one()
-        cart = await self._exchange_cart(ret, order)
+        cart = await self._exchange_cart(ret, order, location_pk)
         if cart[1] > ret.amount and payment is None:
             raise fail(
                 OrderCode.EXCHANGE_PAYMENT_REQUIRED,
@@ -205,9 +205,13 @@ class AfterSale:
             )
         return cart
 
-    async def _exchange_cart(self, ret: Any, order: Any) -> tuple[str, int]:
+    async def _exchange_cart(
+        self, ret: Any, order: Any, location_pk: int | None
+    ) -> tuple[str, int]:
         """A cart in the order's channel for its buyer with the exchange lines, priced:
-        (token, total)."""
+        (token, total). Handed over where the return is received when that location
+        offers pickup for the channel (no shipping to pay); else shipped as the cart's
+        defaults say (the shipping is part of what the replacement costs)."""
         async with self.db.read() as conn:
             channel = await channel_of(conn, order.channel_id, None)
         buyer = cartsvc.BuyerIdentity(
@@ -227,8 +231,21 @@ class AfterSale:
             buyer=buyer,
             note=f"exchange for return {ids.encode('Return', ret.id)}",
         )
-        priced = await cartsvc.price(self.db, state, tax_engine=self.tax_engine)
-        return state.cart.token, int(priced.total)
+        token = state.cart.token
+        if location_pk is not None:
+            try:
+                await self.carts.set_delivery(
+                    token,
+                    _EXCHANGE_CLERK,
+                    [cartsvc.DeliveryGroupInput(kind="PICKUP", location_pk=location_pk)],
+                )
+            except DomainError:
+                pass  # no pickup there: shipped
+        async with self.db.read() as conn:
+            loaded = await cartsvc.load_cart(conn, token)
+        assert loaded is not None
+        priced = await cartsvc.price(self.db, loaded, tax_engine=self.tax_engine)
+        return token, int(priced.total)
 
     async def resolve(
         self,
@@ -334,7 +351,11 @@ class AfterSale:
         payment: PaymentRequest | None,
         cart: tuple[str, int] | None,
     ) -> Resolved:
-        token, total = cart if cart is not None else await self._exchange_cart(ret, order)
+        token, total = (
+            cart
+            if cart is not None
+            else await self._exchange_cart(ret, order, ret.received_location_id)
+        )
         credit = int(ret.amount)
         card_pk: int | None = None
         if total > credit:
