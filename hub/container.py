@@ -22,6 +22,7 @@ from hub.domain.carts import Carts, delete_expired
 from hub.domain.checkout import Checkout, reconcile
 from hub.domain.inventory import Inventory
 from hub.domain.orders.after_sale import AfterSale
+from hub.domain.orders.service import Orders
 from hub.events.outbox import OutboxDispatcher, PublishedMarker, publish_committed
 from hub.events.tail import OutboxTail
 from hub.sessions import OpenSockets
@@ -48,6 +49,7 @@ class Hub:
     carts: Carts = field(init=False)
     checkout: Checkout = field(init=False)
     after_sale: AfterSale = field(init=False)
+    orders: Orders = field(init=False)
     jobs: EmbeddedJobs = field(init=False)
     sessions: OpenSockets = field(init=False)
     started: bool = False
@@ -64,13 +66,14 @@ class Hub:
             lease=timedelta(seconds=s.checkout_lease_seconds),
             pause_file=s.test_checkout_pause_file,
         )
+        self.orders = Orders(self.db, self.payments, publish=self.publish)
         self.after_sale = AfterSale(
             self.db,
             s,
             checkout=self.checkout,
             carts=self.carts,
             tax_engine=self.tax,
-            money=None,
+            money=self.orders,
             publish=self.publish,
         )
         self.jobs = EmbeddedJobs(
@@ -93,8 +96,11 @@ class Hub:
 
     async def reconcile_payments(self) -> int:
         """Give back payments of checkouts that died before writing their order
-        (:func:`hub.domain.checkout.reconcile`); how many were settled."""
-        return await reconcile(self.db, self.payments, publish=self.publish)
+        (:func:`hub.domain.checkout.reconcile`), and settle the order book's money
+        movements left PENDING (:meth:`hub.domain.orders.service.Orders.reconcile`);
+        how many were settled."""
+        given = await reconcile(self.db, self.payments, publish=self.publish)
+        return given + await self.orders.reconcile()
 
     async def start(self, *, jobs: bool = True) -> None:
         """Connect the bus, follow the event log, dispatch the outbox; with ``jobs``

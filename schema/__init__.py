@@ -35,7 +35,7 @@ from schema.giftcards import GiftCardMutation, GiftCardQuery
 from schema.inputs import install as install_input_guard
 from schema.inventory import InventoryMutation, InventoryQuery
 from schema.limits import Budget, QueryCost
-from schema.orders import OrderQuery
+from schema.orders import OrderMutation, OrderQuery
 from schema.orders.return_mutations import ReturnMutation
 from schema.price_lists import PricingMutation, PricingQuery
 from schema.promotions import PromotionMutation, PromotionQuery
@@ -94,6 +94,7 @@ class Mutation(
     CartMutation,
     CheckoutMutation,
     ReturnMutation,
+    OrderMutation,
     GiftCardMutation,
 ):
     pass

@@ -2,10 +2,13 @@
 
 - :mod:`.types`: ``Order``, its line items, payments and statuses;
 - :mod:`.loaders`: the per-request loaders of orders, lines and payments;
-- :mod:`.queries`: ``OrderQuery`` (``order``, ``orders``) and the Order node.
+- :mod:`.queries`: ``OrderQuery`` (``order``, ``orders`` with filters and sort keys)
+  and the Order node;
+- :mod:`.mutations`: ``OrderMutation`` (capture, cancel, refund, import).
 """
 
 from schema.orders.loaders import may_see, order_loaders
+from schema.orders.mutations import OrderMutation
 from schema.orders.queries import OrderQuery
 from schema.orders.types import (
     OrderLineItemType,
@@ -18,6 +21,7 @@ from schema.orders.types import (
 
 __all__ = [
     "OrderLineItemType",
+    "OrderMutation",
     "OrderPayment",
     "OrderPaymentStatus",
     "OrderQuery",

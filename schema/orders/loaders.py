@@ -24,6 +24,21 @@ class _OrderLoaders:
             got = await ordersvc.payments_by_orders(reader, keys)
             return {pk: found for pk, found in got.items()}
 
+        async def events(keys: Sequence[ordersvc.OrderRecord]) -> dict[Hashable, Any]:
+            got = await ordersvc.events_by_orders(reader, keys)
+            return dict(got.items())
+
+        async def txns(keys: Sequence[ordersvc.OrderRecord]) -> dict[Hashable, Any]:
+            got = await ordersvc.transactions_by_orders(reader, keys)
+            return dict(got.items())
+
+        async def refunds(keys: Sequence[ordersvc.OrderRecord]) -> dict[Hashable, Any]:
+            got = await ordersvc.refunds_by_orders(reader, keys)
+            return dict(got.items())
+
+        self.events_by_order = Loader(events, default=list, key=lambda o: o.pk)
+        self.transactions_by_order = Loader(txns, default=list, key=lambda o: o.pk)
+        self.refunds_by_order = Loader(refunds, default=list, key=lambda o: o.pk)
         self.lines_by_order = Loader(lines, default=list, key=lambda o: o.pk)
         self.payments_by_order = Loader(payments, default=list, key=lambda o: o.pk)
 

@@ -2,17 +2,53 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime
+from enum import Enum
+
 import strawberry
 from strawberry.types import Info
 
 from hub import ids
 from hub.domain import orders as ordersvc
-from hub.domain.paging import encode_cursor
 from schema.calls import after_cursor
 from schema.errors import ApiError
 from schema.orders.loaders import may_see, order_loaders
-from schema.orders.types import OrderType
+from schema.orders.types import OrderPaymentStatus, OrderStatus, OrderType
 from schema.relay import Connection, ConnectionValue, page_request, register_node
+
+
+@strawberry.enum
+class OrderSortKeys(Enum):
+    CREATED_AT = "CREATED_AT"
+    TOTAL = "TOTAL"
+    NAME = "NAME"
+
+
+@strawberry.enum
+class OrderFulfillmentStatus(Enum):
+    UNFULFILLED = "UNFULFILLED"
+    PARTIALLY_FULFILLED = "PARTIALLY_FULFILLED"
+    FULFILLED = "FULFILLED"
+    PARTIALLY_RETURNED = "PARTIALLY_RETURNED"
+    RETURNED = "RETURNED"
+
+
+@strawberry.input
+class OrderFilterInput:
+    status: OrderStatus | None = None
+    payment_status: OrderPaymentStatus | None = None
+    fulfillment_status: OrderFulfillmentStatus | None = None
+    channel: strawberry.ID | None = strawberry.field(default=None, description="A channel id.")
+    location: strawberry.ID | None = strawberry.field(
+        default=None, description="Sold at (a till) or fulfilled from this location."
+    )
+    customer: strawberry.ID | None = strawberry.field(default=None, description="A customer id.")
+    created_at_min: datetime | None = None
+    created_at_max: datetime | None = None
+    query: str | None = strawberry.field(
+        default=None, description="The order's name (#1001) or part of its email."
+    )
 
 
 @strawberry.type
@@ -26,29 +62,61 @@ class OrderQuery:
         got = await order_loaders(info).order_by_id.load(pk)
         return got if may_see(info, got) else None
 
-    @strawberry.field(description="Orders, newest first: all for staff, a customer's own.")
+    @strawberry.field(
+        description="Orders matching `filter`, sorted by `sortKey` then id (ascending; "
+        "`reverse` for descending; by default the newest first): staff see every "
+        "order, a customer key its own."
+    )
     async def orders(
-        self, info: Info, first: int = 10, after: str | None = None
+        self,
+        info: Info,
+        first: int = 10,
+        after: str | None = None,
+        filter: OrderFilterInput | None = None,
+        sort_key: OrderSortKeys = OrderSortKeys.CREATED_AT,
+        reverse: bool = True,
     ) -> Connection[OrderType]:
         p = info.context.principal
         if not p.is_staff and p.customer_id is None:
             raise ApiError("orders need a customer or admin key", "ACCESS_DENIED")
         page = page_request(first, after, None, None, info.context.settings.max_page_size)
-        got = after_cursor(after, "Order")
-        before_pk = None if got is None else got[1]
-        size = page.size(10)
-        rows = await ordersvc.orders_for_customer(
-            info.context.reader,
-            None if p.is_staff else p.customer_id,
-            limit=size + 1,
-            before_pk=before_pk,
+        sort = sort_key.value
+        got = after_cursor(after, f"Order:{sort}", ordersvc.reads.CURSOR_TYPES[sort])
+        flt = _filter(filter)
+        if not p.is_staff:
+            flt = replace(flt, customer_pk=p.customer_id)
+        rows, cursors, has_next = await ordersvc.search_orders(
+            info.context.reader, flt, sort=sort, reverse=reverse, limit=page.size(10), after=got
         )
-        has_next = len(rows) > size
-        rows = rows[:size]
         # The connection of records stands for the GraphQL connection (resolved by name).
-        return ConnectionValue(  # type: ignore[return-value]
-            rows, [encode_cursor("Order", None, o.pk) for o in rows], has_next, after is not None
-        )
+        return ConnectionValue(rows, cursors, has_next, after is not None)  # type: ignore[return-value]
+
+
+def _pk(gid: strawberry.ID | None, kind: str) -> int | None:
+    if gid is None:
+        return None
+    try:
+        return ids.decode_pk(gid, kind)
+    except ids.InvalidId as exc:
+        raise ApiError(str(exc), "INVALID_ID") from None
+
+
+def _filter(f: OrderFilterInput | None) -> ordersvc.OrderFilter:
+    if f is None:
+        return ordersvc.OrderFilter()
+    if f.query is not None and (len(f.query) > 255 or any(ord(c) < 32 for c in f.query)):
+        raise ApiError("query is at most 255 characters, without control characters", "INVALID")
+    return ordersvc.OrderFilter(
+        status=f.status.value if f.status else None,
+        payment_status=f.payment_status.value if f.payment_status else None,
+        fulfillment_status=f.fulfillment_status.value if f.fulfillment_status else None,
+        channel_pk=_pk(f.channel, "Channel"),
+        location_pk=_pk(f.location, "Location"),
+        customer_pk=_pk(f.customer, "Customer"),
+        created_at_min=f.created_at_min,
+        created_at_max=f.created_at_max,
+        query=f.query or None,
+    )
 
 
 async def _order_nodes(info: Info, pks: list[int]) -> dict[int, ordersvc.OrderRecord]:

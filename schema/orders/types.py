@@ -7,6 +7,7 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from hub import ids
@@ -93,6 +94,7 @@ class PaymentStatus(Enum):
 class OrderPaymentStatus(Enum):
     PENDING = "PENDING"
     AUTHORIZED = "AUTHORIZED"
+    PARTIALLY_PAID = "PARTIALLY_PAID"
     PAID = "PAID"
     PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
     REFUNDED = "REFUNDED"
@@ -125,6 +127,99 @@ class OrderPayment:
     amount_captured: MoneyType
     amount_refunded: MoneyType
     test: bool = strawberry.field(description='A test payment (provider "test"): no money moved.')
+
+
+@strawberry.type(name="OrderEvent", description="One entry of an order's timeline.")
+class OrderEventType:
+    id: strawberry.ID
+    kind: str = strawberry.field(description='What happened: "order.paid", "refund.created", ...')
+    actor: str = strawberry.field(description="Who did it: an API key, a job, a webhook.")
+    message: str
+    data: JSON = strawberry.field(description="The change's data.")
+    created_at: datetime = strawberry.field(description="When.")
+
+
+@strawberry.enum(description="What a money movement of an order was.")
+class OrderTransactionKind(Enum):
+    AUTHORIZATION = "AUTHORIZATION"
+    CAPTURE = "CAPTURE"
+    SALE = "SALE"
+    VOID = "VOID"
+    REFUND = "REFUND"
+
+
+@strawberry.enum
+class OrderTransactionStatus(Enum):
+    PENDING = "PENDING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+
+
+@strawberry.type(name="OrderTransaction", description="One money movement of an order.")
+class OrderTransactionType:
+    id: strawberry.ID
+    kind: OrderTransactionKind = strawberry.field(
+        resolver=lambda root: OrderTransactionKind(root.kind)
+    )
+    status: OrderTransactionStatus = strawberry.field(
+        resolver=lambda root: OrderTransactionStatus(root.status)
+    )
+    provider: str
+    amount: MoneyType
+    reference: str | None = strawberry.field(
+        description="The provider's id of the movement (a Stripe PaymentIntent, a till's receipt)."
+    )
+    error: str | None
+    actor: str
+    created_at: datetime
+
+    @strawberry.field
+    def payment_id(
+        self, root: strawberry.Parent[ordersvc.TransactionRecord]
+    ) -> strawberry.ID | None:
+        pk = root.payment_pk
+        return strawberry.ID(ids.encode("Payment", pk)) if pk else None
+
+    @strawberry.field
+    def refund_id(
+        self, root: strawberry.Parent[ordersvc.TransactionRecord]
+    ) -> strawberry.ID | None:
+        pk = root.refund_pk
+        return strawberry.ID(ids.encode("Refund", pk)) if pk else None
+
+
+@strawberry.type(name="RefundLine")
+class RefundLineType:
+    quantity: int
+    amount: MoneyType
+
+    @strawberry.field
+    def line_item_id(self, root: strawberry.Parent[ordersvc.RefundLineRecord]) -> strawberry.ID:
+        return strawberry.ID(ids.encode("OrderLineItem", root.order_line_pk))
+
+
+@strawberry.enum
+class RefundStatus(Enum):
+    PENDING = "PENDING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+
+
+@strawberry.type(name="Refund", description="Money given back on an order.")
+class RefundType:
+    id: strawberry.ID
+    amount: MoneyType = strawberry.field(description="All of it, shipping included.")
+    shipping: MoneyType
+    status: RefundStatus = strawberry.field(resolver=lambda root: RefundStatus(root.status))
+    note: str | None
+    actor: str
+    created_at: datetime
+    lines: list[RefundLineType]
+
+    @strawberry.field
+    def return_id(self, root: strawberry.Parent[ordersvc.RefundRecord]) -> strawberry.ID | None:
+        pk = root.return_pk
+        return strawberry.ID(ids.encode("Return", pk)) if pk else None
 
 
 @strawberry.type(name="Order")
@@ -181,6 +276,24 @@ class OrderType(Node):
     @strawberry.field
     async def payments(self, info: Info) -> list[OrderPayment]:
         return await order_loaders(info).payments_by_order.load(self)
+
+    source: str = strawberry.field(description='Where it was placed: "web", a marketplace...')
+    external_id: str | None = strawberry.field(description="Its id there (imported orders).")
+    cancel_reason: str | None
+    cancelled_at: datetime | None
+    closed_at: datetime | None
+
+    @strawberry.field(description="The timeline: every change, oldest first.")
+    async def events(self, info: Info) -> list[OrderEventType]:
+        return await order_loaders(info).events_by_order.load(self)
+
+    @strawberry.field(description="Every money movement, oldest first.")
+    async def transactions(self, info: Info) -> list[OrderTransactionType]:
+        return await order_loaders(info).transactions_by_order.load(self)
+
+    @strawberry.field(description="Money given back, oldest first.")
+    async def refunds(self, info: Info) -> list[RefundType]:
+        return await order_loaders(info).refunds_by_order.load(self)
 
     @strawberry.field(description="Returns, oldest first.")
     async def returns(self, info: Info) -> list[ReturnType]:

@@ -210,6 +210,8 @@ class OrderTransaction(Base):
         CheckConstraint(_in("status", ("PENDING", "SUCCESS", "FAILED")), name="status"),
         CheckConstraint("amount >= 0", name="amount"),
         Index("ix_order_transactions_order", "order_id", "id"),
+        # One movement per key: a retried capture, void or refund finds its first row.
+        Index("uq_order_transactions_key", "order_id", "idempotency_key", unique=True),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
@@ -224,7 +226,11 @@ class OrderTransaction(Base):
     reference: Mapped[str | None] = mapped_column(String(255))
     error: Mapped[str | None] = mapped_column(String(255))
     actor: Mapped[str] = mapped_column(String(128), default="system")
+    # The provider idempotency key of this movement ("capture:<key>:<payment>", ...):
+    # every call for it, a replay by the reconciliation job included, uses it.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column()
 
 
 class FulfillmentOrder(Base):

@@ -7,34 +7,66 @@
 - ``payments``: payment status that only moves forward, and provider webhooks applied
   once (``record_payment_event`` in the caller's transaction, ``apply_payment_event``
   in one of its own);
-- ``reads``: orders by id, a customer's orders, lines and payments of several orders.
+- ``reads``: orders by id, a customer's orders, staff search (filters, sort keys,
+  keyset pages), lines, payments, timelines, transactions and refunds of several
+  orders (one statement each);
+- ``state`` / ``transitions``: the statuses, their derivations, the order's lock and
+  the preconditions every transition checks;
+- ``money`` / ``refunds``: captures, voids and refunds recorded PENDING before the
+  provider is called, settled after; ``importer``: orders placed elsewhere;
+- ``service``: :class:`Orders` (the container's ``hub.orders``): capture, cancel,
+  refund, capture on fulfillment, import, reconciliation.
 """
 
+from hub.domain.orders.importer import ImportLine, ImportRequest
 from hub.domain.orders.payments import PAYMENT_STATUS, apply_payment_event, record_payment_event
 from hub.domain.orders.reads import (
+    SORT_KEYS,
+    OrderFilter,
+    events_by_orders,
     lines_by_orders,
     orders_by_pks,
     orders_for_customer,
     payments_by_orders,
+    refunds_by_orders,
+    search_orders,
+    transactions_by_orders,
 )
 from hub.domain.orders.records import (
     NAME_OFFSET,
+    EventRecord,
     OrderCode,
     OrderLineRecord,
     OrderRecord,
     PaymentRecord,
+    RefundLineRecord,
+    RefundRecord,
+    TransactionRecord,
     order_name,
 )
+from hub.domain.orders.service import CancelResult, CaptureResult, Orders
 from hub.domain.orders.writes import insert_order, order_line_values, order_values
 
 __all__ = [
     "NAME_OFFSET",
     "PAYMENT_STATUS",
+    "SORT_KEYS",
+    "CancelResult",
+    "CaptureResult",
+    "EventRecord",
+    "ImportLine",
+    "ImportRequest",
     "OrderCode",
+    "OrderFilter",
     "OrderLineRecord",
     "OrderRecord",
+    "Orders",
     "PaymentRecord",
+    "RefundLineRecord",
+    "RefundRecord",
+    "TransactionRecord",
     "apply_payment_event",
+    "events_by_orders",
     "insert_order",
     "lines_by_orders",
     "order_line_values",
@@ -44,4 +76,7 @@ __all__ = [
     "orders_for_customer",
     "payments_by_orders",
     "record_payment_event",
+    "refunds_by_orders",
+    "search_orders",
+    "transactions_by_orders",
 ]

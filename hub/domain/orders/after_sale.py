@@ -95,7 +95,7 @@ class AfterSale:
         checkout: Checkout,
         carts: cartsvc.Carts,
         tax_engine: TaxEngine | None,
-        money: OrderMoney | None,
+        money: OrderMoney,
         publish: Callable[[Sequence[Event]], Awaitable[None]],
     ) -> None:
         self.db = db
@@ -115,12 +115,6 @@ class AfterSale:
         return result
 
     def _money(self) -> OrderMoney:
-        if self.money is None:
-            raise fail(
-                OrderCode.RESOLUTION_UNAVAILABLE,
-                "refunds and captures are not available on this hub",
-                "return_id",
-            )
         return self.money
 
     # ----- returns

@@ -12,14 +12,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import WebhookEvent
 from hub.db.database import Database
 from hub.db.dialect import dialect_insert
-from hub.db.tables import orders_t, payments_t, webhook_events_t
+from hub.db.tables import order_txns_t, payments_t, webhook_events_t
 from hub.domain.orders.records import order_name
+from hub.domain.orders.transitions import lock_order, refresh
 from hub.events.bus import Event
 from hub.events.outbox import Outbox
 
@@ -33,15 +34,6 @@ PAYMENT_STATUS = {
     "refunded": "REFUNDED",
     "canceled": "VOIDED",
     "failed": "FAILED",
-}
-# The order's payment status -> the provider's, as the payment row keeps it.
-_PROVIDER_STATUS = {
-    "AUTHORIZED": "authorized",
-    "PAID": "captured",
-    "VOIDED": "canceled",
-    "FAILED": "failed",
-    "REFUNDED": "refunded",
-    "PARTIALLY_REFUNDED": "partially_refunded",
 }
 _FORWARD = {
     "PENDING": {"AUTHORIZED", "PAID", "VOIDED", "FAILED", "PARTIALLY_REFUNDED", "REFUNDED"},
@@ -89,38 +81,42 @@ async def record_payment_event(
             )
         )
     ).first()
-    new_status = _status_from_event(event) if pay is not None else None
-    if pay is None or new_status is None:
+    change = _change_from_event(event, pay) if pay is not None else None
+    if pay is None or change is None:
         return "ignored"
-    order = (
-        await conn.execute(
-            select(orders_t.c.payment_status, orders_t.c.currency).where(
-                orders_t.c.id == pay.order_id
-            )
-        )
-    ).one()
-    if new_status not in _FORWARD.get(order.payment_status, set()):
+    order = await lock_order(conn, pay.order_id)
+    new_status = _status_from_event(event)
+    if new_status is not None and new_status not in _FORWARD.get(order.payment_status, set()):
+        return "unchanged"
+    values, moved = change
+    if not values:
         return "unchanged"
     now = _now()
-    values: dict[str, Any] = {
-        "status": _PROVIDER_STATUS.get(new_status, "processing"),
-        "updated_at": now,
-    }
-    if new_status == "PAID":
-        values["amount_captured"] = pay.amount
-    await conn.execute(update(payments_t).where(payments_t.c.id == pay.id).values(**values))
     await conn.execute(
-        update(orders_t)
-        .where(orders_t.c.id == pay.order_id)
-        .values(payment_status=new_status, updated_at=now)
+        update(payments_t).where(payments_t.c.id == pay.id).values(**values, updated_at=now)
     )
+    for kind, amount in moved:
+        # Money moved on the provider's side (its dashboard, a dispute): recorded once,
+        # keyed by the event.
+        await conn.execute(
+            insert(order_txns_t).values(
+                order_id=pay.order_id, payment_id=pay.id, kind=kind, provider=provider,
+                status="SUCCESS", amount=amount, currency=pay.currency, reference=event.id[:255],
+                actor=f"{provider} webhook", idempotency_key=f"webhook:{event.id}:{kind}"[:255],
+                created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+    previous = order.payment_status
+    _, status, _ = await refresh(conn, outbox, order, actor=f"{provider} webhook")
+    if status == previous:
+        return "unchanged"
     outbox.add(
         "order.payment_updated",
         {
             "orderId": pay.order_id,
             "name": order_name(pay.order_id),
-            "paymentStatus": new_status,
-            "previous": order.payment_status,
+            "paymentStatus": status,
+            "previous": previous,
             "eventId": event.id,
             "eventType": event.type,
         },
@@ -143,15 +139,73 @@ async def apply_payment_event(
 
 
 def _status_from_event(event: WebhookEvent) -> str | None:
+    """The order payment status an event announces (None: whatever the money says)."""
     match event.type:
         case "payment_intent.amount_capturable_updated":
             return "AUTHORIZED"
-        case "payment_intent.succeeded":
+        case "payment_intent.succeeded" | "charge.captured":
             return "PAID"
         case "payment_intent.canceled":
             return "VOIDED"
         case "payment_intent.payment_failed":
             return "FAILED"
-        case "charge.refunded":
-            return "REFUNDED" if event.data.get("refunded") else "PARTIALLY_REFUNDED"
     return None
+
+
+def _int(data: Any, name: str) -> int | None:
+    v = data.get(name)
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+
+
+def _change_from_event(
+    event: WebhookEvent, pay: Any
+) -> tuple[dict[str, Any], list[tuple[str, int]]] | None:
+    """What an event changes on the payment row (values), and the money it says moved
+    ([(transaction kind, amount)]); None for an event that concerns no payment state.
+    Amounts are the provider's, in the hub's minor units for every currency whose
+    digits agree (all but a handful; see connectors.payments.stripe_provider), and
+    only ever move forward."""
+    d = event.data
+    values: dict[str, Any] = {}
+    moved: list[tuple[str, int]] = []
+    match event.type:
+        case "payment_intent.amount_capturable_updated":
+            if pay.status in ("processing", "requires_action"):
+                values["status"] = "authorized"
+        case "payment_intent.succeeded" | "charge.captured":
+            got = _int(
+                d, "amount_received" if d.get("object") == "payment_intent" else "amount_captured"
+            )
+            captured = min(pay.amount, got if got is not None else pay.amount)
+            if pay.status in ("processing", "requires_action", "authorized"):
+                values["status"] = "captured"
+            if captured > pay.amount_captured:
+                values["amount_captured"] = captured
+                moved.append(("CAPTURE", captured - pay.amount_captured))
+        case "payment_intent.canceled":
+            if pay.status in ("processing", "requires_action", "authorized"):
+                values["status"] = "canceled"
+                moved.append(("VOID", pay.amount - pay.amount_captured))
+        case "payment_intent.payment_failed":
+            if pay.status in ("processing", "requires_action", "authorized"):
+                values["status"] = "failed"
+        case "charge.refunded":
+            amount, cap, ref = (
+                _int(d, "amount"),
+                _int(d, "amount_captured"),
+                _int(d, "amount_refunded"),
+            )
+            captured = pay.amount_captured or pay.amount
+            if ref is not None and amount is not None and cap is not None:
+                refunded = min(captured, max(0, ref - (amount - cap)))  # less the released part
+            else:
+                refunded = captured if d.get("refunded") else pay.amount_refunded
+            if not pay.amount_captured:
+                values["amount_captured"] = captured
+            if refunded > pay.amount_refunded:
+                values["amount_refunded"] = refunded
+                values["status"] = "refunded" if refunded >= captured else "partially_refunded"
+                moved.append(("REFUND", refunded - pay.amount_refunded))
+        case _:
+            return None
+    return values, moved

@@ -12,9 +12,21 @@ NAME_OFFSET = 1000
 
 
 class OrderCode(StrEnum):
-    """userErrors codes of orders beyond the common ones (``hub.domain.errors.Code``):
-    none yet (checkout reports the codes of placing an order). An order-specific code
-    goes here."""
+    """userErrors codes of the order book beyond the common ones
+    (``hub.domain.errors.Code``; checkout reports the codes of placing an order). Each
+    feature adds its members in its own block."""
+
+    # The state machine, payments after checkout, refunds, import (r-ordermoney).
+    ILLEGAL_TRANSITION = "ILLEGAL_TRANSITION"
+    CAPTURE_EXCEEDS_AUTHORIZATION = "CAPTURE_EXCEEDS_AUTHORIZATION"
+    NOTHING_TO_CAPTURE = "NOTHING_TO_CAPTURE"
+    REFUND_EXCEEDS_CAPTURED = "REFUND_EXCEEDS_CAPTURED"
+    NOTHING_TO_REFUND = "NOTHING_TO_REFUND"
+    QUANTITY_EXCEEDS_REMAINING = "QUANTITY_EXCEEDS_REMAINING"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    PAYMENT_FAILED = "PAYMENT_FAILED"
+    PAYMENT_UNAVAILABLE = "PAYMENT_UNAVAILABLE"
+    INSUFFICIENT_STOCK = "INSUFFICIENT_STOCK"
 
     # --- returns and exchanges (r-returns)
     NOT_RETURNABLE = "NOT_RETURNABLE"
@@ -27,7 +39,6 @@ class OrderCode(StrEnum):
     RECEIVE_EXCEEDS_RETURNED = "RECEIVE_EXCEEDS_RETURNED"
     EXCHANGE_LINES_REQUIRED = "EXCHANGE_LINES_REQUIRED"
     EXCHANGE_PAYMENT_REQUIRED = "EXCHANGE_PAYMENT_REQUIRED"
-    RESOLUTION_UNAVAILABLE = "RESOLUTION_UNAVAILABLE"
     # --- substitutions (r-returns)
     NOT_SUBSTITUTABLE = "NOT_SUBSTITUTABLE"
     SUBSTITUTE_UNAVAILABLE = "SUBSTITUTE_UNAVAILABLE"
@@ -42,7 +53,10 @@ def order_name(pk: int) -> str:
 
 class OrderRecord:
     __slots__ = (
+        "cancel_reason",
+        "cancelled_at",
         "channel_pk",
+        "closed_at",
         "created_at",
         "currency",
         "customer_pk",
@@ -51,14 +65,17 @@ class OrderRecord:
         "discount_total",
         "discounts",
         "email",
+        "external_id",
         "fulfillment_status",
         "id",
+        "location_pk",
         "name",
         "note",
         "payment_status",
         "phone",
         "pk",
         "shipping_total",
+        "source",
         "status",
         "subtotal",
         "tax_total",
@@ -91,6 +108,12 @@ class OrderRecord:
         self.note = row.note
         self.test = bool(row.test)
         self.created_at = row.created_at
+        self.source = row.source
+        self.external_id = row.external_id
+        self.location_pk = row.location_id
+        self.cancel_reason = row.cancel_reason
+        self.cancelled_at = row.cancelled_at
+        self.closed_at = row.closed_at
 
 
 class OrderLineRecord:
@@ -103,6 +126,10 @@ class OrderLineRecord:
         "id",
         "pk",
         "quantity",
+        "quantity_cancelled",
+        "quantity_fulfilled",
+        "quantity_refunded",
+        "quantity_returned",
         "sku",
         "subtotal",
         "tax",
@@ -131,6 +158,10 @@ class OrderLineRecord:
         ]
         self.allocations = list(row.allocations or ())
         self.delivery_kind = row.delivery_kind
+        self.quantity_fulfilled = row.quantity_fulfilled
+        self.quantity_cancelled = row.quantity_cancelled
+        self.quantity_returned = row.quantity_returned
+        self.quantity_refunded = row.quantity_refunded
 
 
 class PaymentRecord:
@@ -156,3 +187,94 @@ class PaymentRecord:
         self.amount = Money(row.amount, currency)
         self.amount_captured = Money(row.amount_captured, currency)
         self.amount_refunded = Money(row.amount_refunded, currency)
+
+
+class EventRecord:
+    """One entry of an order's timeline."""
+
+    __slots__ = ("actor", "created_at", "data", "id", "kind", "message", "order_pk", "pk")
+
+    def __init__(self, row: Any) -> None:
+        self.pk = row.id
+        self.id = ids.encode("OrderEvent", row.id)
+        self.order_pk = row.order_id
+        self.kind = row.kind
+        self.actor = row.actor
+        self.message = row.message or ""
+        self.data = dict(row.data or {})
+        self.created_at = row.created_at
+
+
+class TransactionRecord:
+    """One money movement of an order (authorization, capture, void, refund...)."""
+
+    __slots__ = (
+        "actor",
+        "amount",
+        "created_at",
+        "error",
+        "id",
+        "kind",
+        "payment_pk",
+        "pk",
+        "provider",
+        "reference",
+        "refund_pk",
+        "status",
+    )
+
+    def __init__(self, row: Any, currency: str | None = None) -> None:
+        self.pk = row.id
+        self.id = ids.encode("OrderTransaction", row.id)
+        self.payment_pk = row.payment_id
+        self.refund_pk = row.refund_id
+        self.kind = row.kind
+        self.provider = row.provider
+        self.status = row.status
+        self.amount = Money(row.amount, currency or row.currency)
+        self.reference = row.reference
+        self.error = row.error
+        self.actor = row.actor
+        self.created_at = row.created_at
+
+
+class RefundLineRecord:
+    __slots__ = ("amount", "order_line_pk", "quantity")
+
+    def __init__(self, row: Any, currency: str) -> None:
+        self.order_line_pk = row.order_line_id
+        self.quantity = row.quantity
+        self.amount = Money(row.amount, currency)
+
+
+class RefundRecord:
+    """Money given back on an order: its amount (shipping included), status and lines."""
+
+    __slots__ = (
+        "actor",
+        "amount",
+        "created_at",
+        "currency",
+        "id",
+        "lines",
+        "note",
+        "order_pk",
+        "pk",
+        "return_pk",
+        "shipping",
+        "status",
+    )
+
+    def __init__(self, row: Any, currency: str, lines: list[RefundLineRecord] | None = None):
+        self.pk = row.id
+        self.id = ids.encode("Refund", row.id)
+        self.order_pk = row.order_id
+        self.return_pk = row.return_id
+        self.currency = currency
+        self.amount = Money(row.amount, currency)
+        self.shipping = Money(row.shipping, currency)
+        self.status = row.status
+        self.note = row.note
+        self.actor = row.actor
+        self.created_at = row.created_at
+        self.lines = list(lines or ())
