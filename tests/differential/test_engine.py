@@ -269,7 +269,7 @@ HAND_WRITTEN = [
     "{ asyncLeaf(n: 7) { loaded { name loaded { name } } laterKids { name later } } }",
     "{ leaf { things { id __typename ... on Leaf { name } ... on Other { label } } } }",
     "{ thing(n: 2) { id ... on Leaf { where children { where } } } }",
-    "query Q($t: String, $k: Int = 2) { leaf { echo(text: $t, times: $k) a: echo(text: \"x\") } }",
+    'query Q($t: String, $k: Int = 2) { leaf { echo(text: $t, times: $k) a: echo(text: "x") } }',
     "{ leaf { requiredChild { requiredChild { requiredChild { requiredChild "
     "{ requiredChild { name } } } } } } }",
     "{ leaf { a: children(first: 1) { where } b: children(first: 3) { where } } }",
