@@ -1,7 +1,8 @@
 """The background jobs a ``hub serve`` process runs itself: reservation expiry (every
 ``HUB_RESERVATION_SWEEP_SECONDS``), the deletion of abandoned carts (every
-``HUB_CART_SWEEP_SECONDS``) and the reconciliation of crashed checkouts' payments
-(every ``HUB_PAYMENT_RECONCILE_SECONDS``).
+``HUB_CART_SWEEP_SECONDS``), the reconciliation of crashed checkouts' payments
+(every ``HUB_PAYMENT_RECONCILE_SECONDS``) and the expiry of pickups not collected in
+their store's window (on the same schedule as the reconciliation).
 
 Who runs the jobs: without Redis, every ``hub serve`` process (they are safe to run
 side by side). With Redis, ``hub worker`` (:mod:`hub.jobs`) does and says so with a
@@ -90,6 +91,7 @@ class EmbeddedJobs:
         release_expired: Job,
         delete_carts: Callable[[float], Awaitable[int]],
         reconcile_payments: Job | None,
+        expire_pickups: Job | None = None,
     ) -> None:
         self.settings = settings
         self._release_expired = release_expired
@@ -97,6 +99,8 @@ class EmbeddedJobs:
         # Gives back payments of checkouts that died before writing their order (None:
         # not in this process; tests switch it off to run it by hand).
         self.reconcile_payments = reconcile_payments
+        # Cancels ready pickups past their window and releases their stock.
+        self.expire_pickups = expire_pickups
         self._task: asyncio.Task[None] | None = None
         self._redis: aioredis.Redis | None = None
         # Who runs the background jobs, as /readyz tells: "this process" or "worker".
@@ -185,3 +189,10 @@ class EmbeddedJobs:
                 log.info("gave back %d payments of checkouts that never wrote their order", settled)
         except Exception:
             log.exception("payment reconciliation failed")
+        if self.expire_pickups is not None:
+            try:
+                expired = await self.expire_pickups()
+                if expired:
+                    log.info("released %d pickups not collected in their window", expired)
+            except Exception:
+                log.exception("pickup expiry failed")

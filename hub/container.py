@@ -22,6 +22,7 @@ from hub.domain.carts import Carts, delete_expired
 from hub.domain.checkout import Checkout, reconcile
 from hub.domain.inventory import Inventory
 from hub.domain.orders.after_sale import AfterSale
+from hub.domain.orders.fulfillments import Fulfillments
 from hub.domain.orders.service import Orders
 from hub.events.outbox import OutboxDispatcher, PublishedMarker, publish_committed
 from hub.events.tail import OutboxTail
@@ -50,6 +51,7 @@ class Hub:
     checkout: Checkout = field(init=False)
     after_sale: AfterSale = field(init=False)
     orders: Orders = field(init=False)
+    fulfillments: Fulfillments = field(init=False)
     jobs: EmbeddedJobs = field(init=False)
     sessions: OpenSockets = field(init=False)
     started: bool = False
@@ -76,11 +78,13 @@ class Hub:
             money=self.orders,
             publish=self.publish,
         )
+        self.fulfillments = Fulfillments(self.db, publish=self.publish)
         self.jobs = EmbeddedJobs(
             s,
             release_expired=self.inventory.release_expired,
             delete_carts=self.delete_expired_carts,
             reconcile_payments=self.reconcile_payments,
+            expire_pickups=self.expire_pickups,
         )
         self.sessions = OpenSockets(self.db, s.auth_cache_seconds)
 
@@ -101,6 +105,11 @@ class Hub:
         how many were settled."""
         given = await reconcile(self.db, self.payments, publish=self.publish)
         return given + await self.orders.reconcile()
+
+    async def expire_pickups(self) -> int:
+        """The pickup-window job: ready pickups not collected in their location's window
+        are cancelled and their stock released (:mod:`hub.domain.orders.reroute`)."""
+        return await self.fulfillments.expire_pickups()
 
     async def start(self, *, jobs: bool = True) -> None:
         """Connect the bus, follow the event log, dispatch the outbox; with ``jobs``

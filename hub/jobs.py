@@ -3,7 +3,8 @@
 With ``HUB_REDIS_URL`` set, this worker expires reservations every
 ``HUB_RESERVATION_SWEEP_SECONDS`` and deletes abandoned carts every
 ``HUB_CART_SWEEP_SECONDS`` and gives back payments of checkouts that died before
-writing their order every ``HUB_PAYMENT_RECONCILE_SECONDS`` (:func:`reconcile_payments`)
+writing their order every ``HUB_PAYMENT_RECONCILE_SECONDS`` (:func:`reconcile_payments`),
+on the same schedule expires pickups not collected in their window (:func:`expire_pickups`)
 (``hub serve`` processes do so only when they have not seen
 its heartbeat for ``HUB_WORKER_GRACE_SECONDS``, see :mod:`hub.background`). It
 also runs the outbox sweeper, which marks events published (and publishes those whose
@@ -123,6 +124,20 @@ async def reconcile_payments(ctx: dict[str, Any]) -> int:
     return settled
 
 
+async def expire_pickups(ctx: dict[str, Any]) -> int:
+    """Cancel ready pickups not collected within their location's pickup window and
+    release their stock, every ``HUB_PAYMENT_RECONCILE_SECONDS``."""
+    lock: asyncio.Lock = ctx.setdefault("pickups_lock", asyncio.Lock())
+    if lock.locked():
+        return 0
+    async with lock:
+        hub: Hub = ctx["hub"]
+        expired = await hub.expire_pickups()
+    if expired:
+        log.info("released %d pickups not collected in their window", expired)
+    return expired
+
+
 async def setup(ctx: dict[str, Any]) -> None:
     """What the jobs need, made once per ``hub worker`` (kept across reconnections)."""
     settings: Settings = ctx["settings"]
@@ -185,6 +200,12 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
             cron(
                 reconcile_payments,
                 name=f"cron:{prefix}:reconcile_payments",
+                **common,
+                **sweep_schedule(settings.payment_reconcile_seconds),
+            ),
+            cron(
+                expire_pickups,
+                name=f"cron:{prefix}:expire_pickups",
                 **common,
                 **sweep_schedule(settings.payment_reconcile_seconds),
             ),

@@ -36,6 +36,7 @@ from schema.inputs import install as install_input_guard
 from schema.inventory import InventoryMutation, InventoryQuery
 from schema.limits import Budget, QueryCost
 from schema.orders import OrderMutation, OrderQuery
+from schema.orders.fulfillment_mutations import FulfillmentMutation, FulfillmentQuery
 from schema.orders.return_mutations import ReturnMutation
 from schema.price_lists import PricingMutation, PricingQuery
 from schema.promotions import PromotionMutation, PromotionQuery
@@ -78,6 +79,7 @@ class Query(
     PromotionQuery,
     CartQuery,
     OrderQuery,
+    FulfillmentQuery,
     GiftCardQuery,
 ):
     pass
@@ -95,6 +97,7 @@ class Mutation(
     CheckoutMutation,
     ReturnMutation,
     OrderMutation,
+    FulfillmentMutation,
     GiftCardMutation,
 ):
     pass

@@ -131,6 +131,9 @@ class LocationInput:
     cost_currency: str | None = None
     daily_capacity: int | None = None
     replenishment_lead_days: int | None = None
+    pickup_window_hours: int | None = strawberry.field(
+        default=None, description="How long a ready pickup waits before its stock goes back."
+    )
     channels: list[str] | None = strawberry.field(
         default=None, description="Handles of the channels this location sells to."
     )

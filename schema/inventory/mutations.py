@@ -337,6 +337,7 @@ def _location_data(i: LocationInput) -> dict[str, Any]:
         "cost_currency": i.cost_currency,
         "daily_capacity": i.daily_capacity,
         "replenishment_lead_days": i.replenishment_lead_days,
+        "pickup_window_hours": i.pickup_window_hours,
         "channels": i.channels,
     }
     return {k: v for k, v in data.items() if v is not None}

@@ -91,6 +91,9 @@ class LocationType(Node):
     active: bool
     pickup_enabled: bool
     pickup_lead_minutes: int
+    pickup_window_hours: int = strawberry.field(
+        description="How long a ready pickup waits here before its stock goes back."
+    )
     ships_to_customers: bool = strawberry.field(resolver=lambda root: root.ships)
     fulfillment_priority: int | None = strawberry.field(
         permission_classes=[StaffOnly], description="Lower ships first (staff only)."

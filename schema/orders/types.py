@@ -14,6 +14,7 @@ from hub import ids
 from hub.domain import orders as ordersvc
 from hub.domain.paging import PageRequest
 from schema.catalog import ChannelType, MoneyType, ProductVariantType
+from schema.orders import fulfillment as fo
 from schema.orders.loaders import order_loaders
 from schema.orders.returns import (
     ReturnType,
@@ -302,3 +303,10 @@ class OrderType(Node):
     @strawberry.field(description="Substitutes proposed for lines that can't be picked.")
     async def substitutions(self, info: Info) -> list[SubstitutionType]:
         return await order_substitutions(info, self)  # type: ignore[arg-type]  # the record
+
+    # Fulfillment orders, fulfilments and routing (schema.orders.fulfillment).
+    fulfillment_orders: list[fo.FulfillmentOrderType] = strawberry.field(
+        resolver=fo.order_fulfillment_orders
+    )
+    fulfillments: list[fo.FulfillmentType] = strawberry.field(resolver=fo.order_fulfillments)
+    routing: fo.RoutingType | None = strawberry.field(resolver=fo.order_routing)

@@ -242,6 +242,8 @@ class FulfillmentOrder(Base):
         CheckConstraint(_in("delivery_kind", ("SHIPPING", "PICKUP")), name="delivery_kind"),
         Index("ix_fulfillment_orders_order", "order_id", "id"),
         Index("ix_fulfillment_orders_location", "location_id", "status"),
+        # The pickup-expiry job: READY_FOR_PICKUP past its deadline.
+        Index("ix_fulfillment_orders_pickup_deadline", "status", "pickup_deadline"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
@@ -254,6 +256,11 @@ class FulfillmentOrder(Base):
     ready_at: Mapped[datetime | None] = mapped_column()
     customer_arrived_at: Mapped[datetime | None] = mapped_column()
     arrival_note: Mapped[str | None] = mapped_column(String(255))
+    # The location acknowledged it (fulfillmentOrderAccept); the status a hold came
+    # from (released back to it); why it was cancelled (EXPIRED, ORDER_CANCELLED, ...).
+    accepted_at: Mapped[datetime | None] = mapped_column()
+    held_from: Mapped[str | None] = mapped_column(String(24))
+    cancel_reason: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -64,6 +64,7 @@ async def write_order(
         lines=order_line_values(priced, plan.takes, attempt.tokens),
         payment=result,
         payment_reference=payment.reference if payment else None,
+        routing=plan.routing,
     )
     if priced.result is not None and priced.result.allocations:
         await _redeem(conn, priced, order_pk)

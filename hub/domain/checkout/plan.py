@@ -1,7 +1,8 @@
 """Where a checkout's stock comes from, and its reservations.
 
-Stock location rule. A pickup group takes every line from its pickup location. A
-shipping group ships from locations that are active, ship, and sell to the cart's
+Stock location rule: the channel's routing strategy (``hub.domain.orders.routing``).
+A pickup group takes every line from its pickup location. Under the DEFAULT strategy
+a shipping group ships from locations that are active, ship, and sell to the cart's
 channel, in fulfilment priority order (then id): first the one location that can send
 every line of the group in full; else, per line, the first location that has the
 whole line; else the line is split over locations in that order. Available means
@@ -14,19 +15,17 @@ an attempt whose process died are released by the expiry job within seconds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hub.db.tables import loc_channels_t, locations_t
 from hub.domain.carts import PricedCart, PricedLine
 from hub.domain.checkout.codes import CheckoutCode
 from hub.domain.errors import Code, DomainError, UserError
-from hub.domain.inventory import ReserveRequest, on_channel, refuse
+from hub.domain.inventory import ReserveRequest, refuse
 from hub.domain.inventory import reserve as reserve_stock
+from hub.domain.orders.routing import Routed, route_cart
 from hub.events.bus import Event
 from hub.money import MAX_MINOR, format_minor
 
@@ -47,6 +46,7 @@ class Plan:
 
     takes: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     short: list[Short] = field(default_factory=list)
+    routing: Routed | None = None  # the decision and its reasons, stored on the order
 
 
 def short_of(s: Short) -> UserError:
@@ -109,94 +109,13 @@ def check_payable(priced: PricedCart, plan: Plan) -> None:
         raise DomainError([short_of(s) for s in plan.short])
 
 
-_CHANNEL_LOCATIONS = (
-    select(locations_t.c.id, locations_t.c.ships, locations_t.c.fulfillment_priority)
-    .join(loc_channels_t, on_channel(locations_t.c.id))
-    .where(locations_t.c.active.is_(True))
-)
-
-
 async def plan_stock(conn: AsyncConnection, priced: PricedCart) -> Plan:
-    """Choose each line's stock locations (the rule in the module docstring)."""
-    plan = Plan()
-    cart = priced.cart
-    rows = (await conn.execute(_CHANNEL_LOCATIONS, {"channel": cart.channel_id})).all()
-    ship_from = [
-        r.id for r in sorted(rows, key=lambda r: (r.fulfillment_priority, r.id)) if r.ships
-    ]
-    selling = {r.id for r in rows}
-    left: dict[int, dict[int, int]] = {v: dict(locs) for v, locs in priced.stock.items()}
-    for g in priced.groups:
-        lines = [ln for ln in g.lines if ln.sellable and ln.tracked]
-        if not lines:
-            continue
-        if g.kind == "PICKUP":
-            loc = g.location_pk if g.location_pk in selling else None
-            for ln in lines:
-                have = left.get(ln.variant_pk, {}).get(loc, 0) if loc else 0
-                if loc is not None and have >= ln.quantity:
-                    plan.takes[ln.pk] = [(loc, ln.quantity)]
-                    left[ln.variant_pk][loc] = have - ln.quantity
-                else:
-                    where = (g.location_pk, g.location_name or "") if g.location_pk else None
-                    plan.short.append(Short(ln, where))
-            continue
-        whole = next(
-            (loc for loc in ship_from if all(_can(left, ln, loc) for ln in _merged(lines))),
-            None,
-        )
-        for ln in lines:
-            loc = (
-                whole
-                if whole is not None
-                else next((x for x in ship_from if _can(left, ln, x)), None)
-            )
-            if loc is not None:
-                plan.takes[ln.pk] = [(loc, ln.quantity)]
-                left[ln.variant_pk][loc] -= ln.quantity
-                continue
-            takes, need = [], ln.quantity
-            for x in ship_from:
-                have = left.get(ln.variant_pk, {}).get(x, 0)
-                if have > 0 and need > 0:
-                    q = min(have, need)
-                    takes.append((x, q))
-                    need -= q
-            if need > 0:
-                plan.short.append(Short(ln))
-                continue
-            for x, q in takes:
-                left[ln.variant_pk][x] -= q
-            plan.takes[ln.pk] = takes
-    return plan
-
-
-def _merged(lines: Sequence[PricedLine]) -> list[PricedLine]:
-    """Lines of the same variant counted together (for the one-location test)."""
-    by: dict[int, PricedLine] = {}
-    for ln in lines:
-        if ln.variant_pk in by:
-            prev = by[ln.variant_pk]
-            by[ln.variant_pk] = PricedLine(
-                prev.pk,
-                prev.variant_pk,
-                prev.product_pk,
-                prev.sku,
-                prev.title,
-                prev.quantity + ln.quantity,
-                [],
-                None,
-                True,
-                True,
-                True,
-            )
-        else:
-            by[ln.variant_pk] = ln
-    return list(by.values())
-
-
-def _can(left: Mapping[int, Mapping[int, int]], ln: PricedLine, loc: int) -> bool:
-    return left.get(ln.variant_pk, {}).get(loc, 0) >= ln.quantity
+    """Choose each line's stock locations: the channel's routing strategy decides
+    (:mod:`hub.domain.orders.routing`; DEFAULT is the rule in the module docstring)."""
+    routed = await route_cart(conn, priced)
+    return Plan(
+        takes=routed.takes, short=[Short(ln, where) for ln, where in routed.short], routing=routed
+    )
 
 
 async def reserve(

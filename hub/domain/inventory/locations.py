@@ -41,6 +41,7 @@ class LocationRecord:
         "name",
         "pickup_enabled",
         "pickup_lead_minutes",
+        "pickup_window_hours",
         "pk",
         "postal_code",
         "region",
@@ -69,6 +70,7 @@ class LocationRecord:
         self.cost_currency: str = row.cost_currency
         self.daily_capacity: int | None = row.daily_capacity
         self.replenishment_lead_days: int = row.replenishment_lead_days
+        self.pickup_window_hours: int = getattr(row, "pickup_window_hours", 72)
         self.channel_pks = list(channel_pks)
         self.distance_km: float | None = None
 
@@ -167,6 +169,7 @@ _LOCATION_FIELDS = (
     "cost_currency",
     "daily_capacity",
     "replenishment_lead_days",
+    "pickup_window_hours",
 )
 
 
@@ -197,6 +200,8 @@ def location_values(data: dict[str, Any], creating: bool) -> dict[str, Any]:
     for name in ("pickup_lead_minutes", "daily_capacity", "replenishment_lead_days"):
         if name in data and data[name] < 0:
             errs.add(Code.INVALID, f"{label(name)} can't be negative", name)
+    if "pickup_window_hours" in data and not 1 <= data["pickup_window_hours"] <= 24 * 90:
+        errs.add(Code.INVALID, "pickupWindowHours is 1 to 2160 (90 days)", "pickup_window_hours")
     values = {k: data[k] for k in _LOCATION_FIELDS if k in data}
     currency = data.get("cost_currency", "USD")
     if "cost_currency" in data and not is_currency(currency):

@@ -17,9 +17,12 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub import ids
 from hub.db.tables import fo_lines_t, fulfillment_orders_t, order_lines_t
 from hub.domain.inventory.changes import Change, apply_change
+from hub.domain.orders.routing import Routed
 from hub.domain.orders.state import FulfillmentOrderStatus
+from hub.domain.orders.timeline import record_event
 from hub.events.outbox import Outbox
 
 DEFAULT_REASON = "checkout allocation: the locations that held the stock when it was reserved"
@@ -87,6 +90,59 @@ async def insert_fulfillment_orders(
     ]
     await conn.execute(_INSERT_FO_LINES, line_rows)
     return fo_pks
+
+
+def routing_entries(
+    routing: Routed | None,
+    groups: Sequence[tuple[tuple[int, str], Sequence[tuple[int, int | None, int]]]],
+    fo_pks: Sequence[int],
+) -> list[dict[str, Any]]:
+    """The order's routing decision (``orders.routing``): one entry per fulfillment
+    order, with the strategy, whether the order was split, and the reason."""
+    strategy = routing.strategy if routing is not None else "DEFAULT"
+    split = routing.split if routing is not None else False
+    reasons = routing.reasons if routing is not None else {}
+    return [
+        {
+            "fulfillmentOrderId": fo_pk,
+            "locationId": loc,
+            "deliveryKind": kind,
+            "lineIds": sorted({line_pk for line_pk, _, _ in items}),
+            "strategy": strategy,
+            "split": split,
+            "destination": routing.destination if routing is not None else None,
+            "reason": reasons.get((loc, kind), DEFAULT_REASON),
+        }
+        for fo_pk, ((loc, kind), items) in zip(fo_pks, groups, strict=True)
+    ]
+
+
+async def record_routed(
+    conn: AsyncConnection, outbox: Outbox, order_pk: int, entries: Sequence[dict[str, Any]]
+) -> None:
+    """The routing decision on the timeline, and ``fulfillment_order.routed``."""
+    first = entries[0]
+    await record_event(
+        conn,
+        order_pk,
+        "fulfillment_order.routed",
+        message=f"routed by {first['strategy']}"
+        + (f" and split over {len(entries)} fulfillment orders" if first["split"] else ""),
+        data={
+            "strategy": first["strategy"],
+            "split": first["split"],
+            "fulfillmentOrders": [
+                {
+                    "id": ids.encode("FulfillmentOrder", e["fulfillmentOrderId"]),
+                    "locationId": ids.encode("Location", e["locationId"]),
+                    "deliveryKind": e["deliveryKind"],
+                    "reason": e["reason"],
+                }
+                for e in entries
+            ],
+        },
+        outbox=outbox,
+    )
 
 
 async def release_unfulfilled(

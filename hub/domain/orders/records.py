@@ -43,6 +43,12 @@ class OrderCode(StrEnum):
     NOT_SUBSTITUTABLE = "NOT_SUBSTITUTABLE"
     SUBSTITUTE_UNAVAILABLE = "SUBSTITUTE_UNAVAILABLE"
     SUBSTITUTION_NOT_PROPOSED = "SUBSTITUTION_NOT_PROPOSED"
+    # --- routing and fulfillment orders (fulfillment transitions, reroute, pickups)
+    ALREADY_FULFILLED = "ALREADY_FULFILLED"
+    LOCATION_AT_CAPACITY = "LOCATION_AT_CAPACITY"
+    LOCATION_NOT_ELIGIBLE = "LOCATION_NOT_ELIGIBLE"
+    NOT_READY_FOR_PICKUP = "NOT_READY_FOR_PICKUP"
+    DELIVERY_KIND_MISMATCH = "DELIVERY_KIND_MISMATCH"
 
 
 def order_name(pk: int) -> str:
@@ -74,6 +80,7 @@ class OrderRecord:
         "payment_status",
         "phone",
         "pk",
+        "routing",
         "shipping_total",
         "source",
         "status",
@@ -114,6 +121,7 @@ class OrderRecord:
         self.cancel_reason = row.cancel_reason
         self.cancelled_at = row.cancelled_at
         self.closed_at = row.closed_at
+        self.routing = list(row.routing or ())
 
 
 class OrderLineRecord:

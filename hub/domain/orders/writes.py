@@ -21,9 +21,12 @@ from hub.domain.carts.priced import PricedCart
 from hub.domain.orders.fulfillment_orders import (
     insert_fulfillment_orders,
     plan_fulfillment_orders,
+    record_routed,
+    routing_entries,
 )
 from hub.domain.orders.payments import PAYMENT_STATUS
 from hub.domain.orders.records import order_name
+from hub.domain.orders.routing import Routed
 from hub.events.outbox import Outbox
 
 
@@ -118,7 +121,9 @@ def order_line_values(
 
 _INSERT_ORDER = insert(orders_t).returning(orders_t.c.id)
 _NAME_ORDER = (
-    update(orders_t).where(orders_t.c.id == bindparam("pk")).values(name=bindparam("name"))
+    update(orders_t)
+    .where(orders_t.c.id == bindparam("pk"))
+    .values(name=bindparam("name"), routing=bindparam("routing", type_=orders_t.c.routing.type))
 )
 # One multi-row INSERT (insertmanyvalues) on both databases: ids are handed out in the
 # VALUES order, so the sorted ids are the lines' ids in the order given. (Asking
@@ -135,6 +140,7 @@ async def insert_order(
     lines: Sequence[dict[str, Any]],
     payment: PaymentIntentResult | None,
     payment_reference: str | None,
+    routing: Routed | None = None,
 ) -> int:
     """Write an order, its lines and its payment, and queue ``order.created``. An order
     paid with a test payment is a test order (``test``, also in its event)."""
@@ -156,11 +162,16 @@ async def insert_order(
         )
     ).scalar_one()
     name = order_name(pk)
-    await conn.execute(_NAME_ORDER, {"pk": pk, "name": name})
     line_pks = sorted(
         r[0] for r in (await conn.execute(_INSERT_LINES, [{**ln, "order_id": pk} for ln in lines]))
     )
-    await insert_fulfillment_orders(conn, pk, plan_fulfillment_orders(lines, line_pks), now=now)
+    groups = plan_fulfillment_orders(lines, line_pks)
+    reasons = routing.reasons if routing is not None else None
+    fo_pks = await insert_fulfillment_orders(conn, pk, groups, reasons=reasons, now=now)
+    decision = routing_entries(routing, groups, fo_pks)
+    await conn.execute(_NAME_ORDER, {"pk": pk, "name": name, "routing": decision})
+    if decision:
+        await record_routed(conn, outbox, pk, decision)
     if payment is not None:
         await conn.execute(
             _INSERT_PAYMENT,
