@@ -5,23 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
-
 from hub.auth import create_api_key
-from hub.db.tables import (
-    fo_lines_t,
-    fulfillment_lines_t,
-    fulfillment_orders_t,
-    fulfillments_t,
-    order_lines_t,
-)
 from hub.domain.inventory import verify
-from hub.domain.inventory.operations import leave
-from hub.domain.orders.returns import refresh_fulfillment_status
-from hub.events.outbox import Outbox
+from hub.domain.inventory.lots import serial_sold
 from tests.helpers.carts import create, stocked_variant, uid
 from tests.helpers.checkout import checkout
 from tests.helpers.client import Hub
+from tests.helpers.fulfillment import fo_action, fulfil
+from tests.helpers.fulfillment import order as fulfilment_view
 
 RETURN = """id status source resolution amount { amount currencyCode } note orderId
   locationId receivedLocationId refundId exchangeLines
@@ -109,76 +100,30 @@ async def new_variant(hub: Hub, stock: dict[int, int], price: str = "10") -> str
 async def ship_all(
     hub: Hub, order_gid: str, serials: dict[str, list[str]] | None = None
 ) -> list[int]:
-    """Ship every open unit of the order from its fulfillment orders' locations.
+    """Every open fulfillment order of the order done through the fulfilment API:
+    shipped (fulfillmentCreate) or, for a pickup, made ready and picked up. The
+    locations they left from.
 
-    A stand-in for fulfillmentCreate until the fulfillment branch is merged: the same
-    domain steps (inventory ``leave``, committed -> shipped through the ledger, the
-    fulfillment rows and the running counts) in one transaction. The locations."""
-    order_pk = pk_of(order_gid)
-    outbox = Outbox()
+    ``serials`` (variant id -> serial numbers): fulfillmentCreate doesn't take serial
+    numbers (yet), so the units' serials are then marked sold at the location they
+    left from, as a fulfilment with serials would (``inventory.lots.serial_sold``)."""
+    view = await fulfilment_view(hub, order_gid)
     shipped: list[int] = []
-    async with hub.db.transaction() as conn:
-        fos = (
-            await conn.execute(
-                select(fulfillment_orders_t).where(
-                    fulfillment_orders_t.c.order_id == order_pk,
-                    fulfillment_orders_t.c.status.not_in(["FULFILLED", "CANCELLED"]),
-                )
-            )
-        ).all()
-        for fo in fos:
-            lines = (
-                await conn.execute(
-                    select(fo_lines_t).where(fo_lines_t.c.fulfillment_order_id == fo.id)
-                )
-            ).all()
-            f_pk = (
-                await conn.execute(
-                    fulfillments_t.insert()
-                    .values(
-                        order_id=order_pk,
-                        fulfillment_order_id=fo.id,
-                        location_id=fo.location_id,
-                        kind="SHIPMENT",
-                        status="SUCCESS",
-                    )
-                    .returning(fulfillments_t.c.id)
-                )
-            ).scalar_one()
-            for ln in lines:
-                due = ln.quantity - ln.quantity_fulfilled - ln.quantity_cancelled
-                if due <= 0:
-                    continue
-                sold = (serials or {}).get(f"gid://hub/ProductVariant/{ln.variant_id}", [])
-                await leave(
-                    conn, outbox, ln.variant_id, fo.location_id, due, in_store=False, serials=sold
-                )
-                await conn.execute(
-                    fulfillment_lines_t.insert().values(
-                        fulfillment_id=f_pk,
-                        fulfillment_order_line_id=ln.id,
-                        order_line_id=ln.order_line_id,
-                        quantity=due,
-                    )
-                )
-                await conn.execute(
-                    update(fo_lines_t)
-                    .where(fo_lines_t.c.id == ln.id)
-                    .values(quantity_fulfilled=fo_lines_t.c.quantity_fulfilled + due)
-                )
-                await conn.execute(
-                    update(order_lines_t)
-                    .where(order_lines_t.c.id == ln.order_line_id)
-                    .values(quantity_fulfilled=order_lines_t.c.quantity_fulfilled + due)
-                )
-            await conn.execute(
-                update(fulfillment_orders_t)
-                .where(fulfillment_orders_t.c.id == fo.id)
-                .values(status="FULFILLED")
-            )
-            shipped.append(int(fo.location_id))
-        await refresh_fulfillment_status(conn, order_pk)
-        await outbox.flush(conn)
+    for fo in view["fulfillmentOrders"]:
+        if fo["status"] in ("FULFILLED", "CANCELLED"):
+            continue
+        if fo["deliveryKind"] == "PICKUP":
+            ready = await fo_action(hub, "ReadyForPickup", fo["id"])
+            assert ready["userErrors"] == [], ready
+            done = await fo_action(hub, "PickedUp", fo["id"])
+        else:
+            done = await fulfil(hub, fo["id"])
+        assert done["userErrors"] == [], done
+        shipped.append(pk_of(fo["location"]["id"]))
+    for variant, numbers in (serials or {}).items():
+        async with hub.db.transaction() as conn:
+            for sn in numbers:
+                await serial_sold(conn, pk_of(variant), shipped[0], sn)
     return shipped
 
 
