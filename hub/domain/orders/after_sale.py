@@ -286,7 +286,7 @@ class AfterSale:
             actor=actor,
             return_pk=return_pk,
         )
-        await self._close(ret, refund_pk=_pk(record))
+        await self._close(ret, refund_id=_pk(record))
         return Resolved(return_pk)
 
     async def _close(self, ret: Any, **links: Any) -> None:
@@ -455,39 +455,61 @@ class AfterSale:
         )
         if not mine:
             raise fail(Code.NOT_FOUND, "no substitution with that id", "substitution_id")
-        money = self._money()
         decision: substitutions.Decision = await self._write(
             lambda conn, outbox: substitutions.decide(
                 conn, outbox, substitution_pk, approve=approve, actor=actor
             )
         )
+        await self._settle_difference(decision, substitution_pk, actor)
+        return decision
+
+
+    async def _settle_difference(
+        self, decision: substitutions.Decision, substitution_pk: int, actor: str
+    ) -> None:
+        """After the decision is committed: a declined line refunded; an approved
+        substitute's difference refunded (cheaper) or captured (dearer). A refusal
+        (nothing captured yet to refund, no authorization left to capture from) is
+        recorded on the timeline (``substitution.difference_unsettled``): the decision
+        stands and staff settle the money with refundCreate / orderCapture."""
         key = f"substitution-{substitution_pk}"
         note = f"substitution {ids.encode('Substitution', substitution_pk)}"
-        if decision.refund_lines:
-            await money.refund(
-                decision.order_pk,
-                lines=decision.refund_lines,
-                note=note,
-                idempotency_key=key,
-                actor=actor,
-            )
-        elif decision.refund_amount:
-            await money.refund(
-                decision.order_pk,
-                lines=[],
-                amount=decision.refund_amount,
-                note=note,
-                idempotency_key=key,
-                actor=actor,
-            )
-        elif decision.capture_amount:
-            await money.capture(
-                decision.order_pk,
-                decision.capture_amount,
-                idempotency_key=key,
-                actor=actor,
-            )
-        return decision
+        try:
+            if decision.refund_lines or decision.refund_amount:
+                await self.money.refund(
+                    decision.order_pk,
+                    lines=decision.refund_lines or [],
+                    amount=None if decision.refund_lines else decision.refund_amount,
+                    note=note,
+                    idempotency_key=key,
+                    actor=actor,
+                )
+            elif decision.capture_amount:
+                await self.money.capture(
+                    decision.order_pk,
+                    decision.capture_amount,
+                    idempotency_key=key,
+                    actor=actor,
+                )
+        except DomainError as exc:
+            why = str(exc)
+
+            async def op(conn: Any, outbox: Outbox) -> None:
+                await record_event(
+                    conn,
+                    decision.order_pk,
+                    "substitution.difference_unsettled",
+                    actor=actor,
+                    message=why,
+                    data={
+                        "substitutionId": ids.encode("Substitution", substitution_pk),
+                        "refund": decision.refund_amount
+                        or (None if not decision.refund_lines else "lines"),
+                        "capture": decision.capture_amount or None,
+                    },
+                )
+
+            await self._write(op)
 
 
 # The exchange's cart and checkout act as staff (a return is received by staff).
