@@ -463,7 +463,6 @@ class AfterSale:
         await self._settle_difference(decision, substitution_pk, actor)
         return decision
 
-
     async def _settle_difference(
         self, decision: substitutions.Decision, substitution_pk: int, actor: str
     ) -> None:
