@@ -57,7 +57,9 @@ async def place(
     ]
     out = await checkout(hub, cid, uid(), payment or STRIPE, token)
     assert out["userErrors"] == [], out
-    return out["order"], vid
+    got = await order(hub, out["order"]["id"])
+    assert got is not None
+    return got, vid
 
 
 async def gql_ok(hub: Hub, query: str, variables: dict[str, Any], name: str) -> dict[str, Any]:

@@ -209,6 +209,15 @@ class FakeStripe:
     def intent(self, intent_id: str) -> dict[str, Any]:
         return self.objects[intent_id]
 
+    def charge_event(self, intent_id: str, type_: str) -> bytes:
+        """A ``charge.*`` event (``charge.captured``, ``charge.refunded``) of the intent's
+        charge as it stands now, as Stripe sends it when the change happened on its side
+        (the dashboard, a dispute), or ``payment_intent.*`` of the intent itself."""
+        intent = self.objects[intent_id]
+        if type_.startswith("payment_intent."):
+            return _event(dict(intent), type_)
+        return _event(dict(self.objects[intent["latest_charge"]]), type_)
+
     # -- plumbing ----------------------------------------------------------------------
 
     def _route(

@@ -36,6 +36,7 @@ from hub.db.tables import (
     levels_t,
     loc_channels_t,
     locations_t,
+    order_txns_t,
     orders_t,
     payments_t,
     products_t,
@@ -313,6 +314,13 @@ async def import_order(
                 status="captured", amount=total, currency=channel.currency,
                 amount_captured=total, amount_refunded=0, reference=req.source, test=False,
                 created_at=at, updated_at=at,
+            )
+        )  # fmt: skip
+        await conn.execute(
+            insert(order_txns_t).values(
+                order_id=pk, kind="SALE", provider=EXTERNAL, status="SUCCESS", amount=total,
+                currency=channel.currency, reference=f"{req.source}:{req.external_id}"[:255],
+                actor=actor[:128], idempotency_key=f"import:{pk}", created_at=at, updated_at=at,
             )
         )  # fmt: skip
     else:

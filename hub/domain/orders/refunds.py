@@ -36,6 +36,8 @@ from hub.domain.orders.records import OrderCode
 from hub.domain.orders.transitions import now
 from hub.money import format_minor
 
+OFFLINE = ("cash", "terminal")
+
 
 def check_key(key: str) -> str:
     key = (key or "").strip()
@@ -200,6 +202,8 @@ async def _allocate(
             await record_movement(
                 conn, order, p, "REFUND", take, f"refund:{refund_pk}:{p.id}",
                 actor=actor, refund_pk=refund_pk,
+                # Cash or a terminal: given back at the till that took it.
+                reference=p.reference if p.provider in OFFLINE else None,
             )
         )  # fmt: skip
         total -= take

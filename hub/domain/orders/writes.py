@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import PaymentIntentResult
 from hub import ids
-from hub.db.tables import order_lines_t, orders_t, payments_t
+from hub.db.tables import order_events_t, order_lines_t, order_txns_t, orders_t, payments_t
 from hub.domain.carts.priced import PricedCart
 from hub.domain.orders.fulfillment_orders import (
     insert_fulfillment_orders,
@@ -130,6 +130,8 @@ _NAME_ORDER = (
 # SQLAlchemy to sort by parameter order makes SQLite insert row by row.)
 _INSERT_LINES = insert(order_lines_t).returning(order_lines_t.c.id)
 _INSERT_PAYMENT = insert(payments_t)
+_INSERT_TXN = insert(order_txns_t)
+_INSERT_EVENT = insert(order_events_t)
 
 
 async def insert_order(
@@ -190,6 +192,35 @@ async def insert_order(
                 "updated_at": now,
             },
         )
+        # The order's first money movement: the authorization (a SALE when the
+        # provider took the money at once: cash, terminal, gift card).
+        await conn.execute(
+            _INSERT_TXN,
+            {
+                "order_id": pk,
+                "kind": "AUTHORIZATION" if payment.status == "authorized" else "SALE",
+                "provider": payment.provider,
+                "status": "SUCCESS",
+                "amount": payment.amount,
+                "currency": payment.currency,
+                "reference": payment.id or None,
+                "actor": "checkout",
+                "idempotency_key": f"checkout:{pk}",
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+    await conn.execute(
+        _INSERT_EVENT,
+        {
+            "order_id": pk,
+            "kind": "order.created",
+            "actor": "checkout" if order.get("cart_id") else "import",
+            "message": f"order {name} placed",
+            "data": {"total": order["total"], "paymentStatus": status},
+            "created_at": now,
+        },
+    )
     outbox.add(
         "order.created",
         {

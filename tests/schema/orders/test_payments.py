@@ -79,7 +79,12 @@ async def test_partial_capture_releases_the_rest_and_refunds_stay_within_it(
     # Stripe captured once: the rest of the authorization is released (a VOID).
     assert o["paymentStatus"] == "PAID"
     rest = f"{float(total) - 5:.2f}"
-    assert txns(o) == [("CAPTURE", "SUCCESS", "5.00"), ("VOID", "SUCCESS", rest)]
+    assert txns(o) == [
+        ("AUTHORIZATION", "SUCCESS", total),
+        ("CAPTURE", "SUCCESS", "5.00"),
+        ("VOID", "SUCCESS", rest),
+    ]
+    assert kinds(o)[0] == "order.created"
     assert {"payment.captured", "order.paid"} <= set(kinds(o))
     intent = fake_stripe.intent(intent_id)
     assert (intent["status"], intent["amount_received"]) == ("succeeded", 500)
@@ -166,7 +171,8 @@ async def test_cancel_voids_releases_stock_and_illegal_transitions_write_nothing
     o = out["order"]
     assert (o["status"], o["paymentStatus"]) == ("CANCELLED", "VOIDED")
     assert o["cancelReason"] == "customer changed their mind"
-    assert txns(o) == [("VOID", "SUCCESS", o["totalPrice"]["amount"])]
+    total = o["totalPrice"]["amount"]
+    assert txns(o) == [("AUTHORIZATION", "SUCCESS", total), ("VOID", "SUCCESS", total)]
     assert {"order.cancelled", "payment.voided"} <= set(kinds(o))
     cancelled = next(e for e in o["events"] if e["kind"] == "order.cancelled")
     assert cancelled["data"]["released"] == [
