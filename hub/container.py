@@ -50,8 +50,8 @@ class Hub:
     carts: Carts = field(init=False)
     checkout: Checkout = field(init=False)
     after_sale: AfterSale = field(init=False)
-    orders: Orders = field(init=False)
     fulfillments: Fulfillments = field(init=False)
+    orders: Orders = field(init=False)
     jobs: EmbeddedJobs = field(init=False)
     sessions: OpenSockets = field(init=False)
     started: bool = False
@@ -69,6 +69,7 @@ class Hub:
             pause_file=s.test_checkout_pause_file,
         )
         self.orders = Orders(self.db, self.payments, publish=self.publish)
+        self.fulfillments = Fulfillments(self.db, self.orders, publish=self.publish)
         self.after_sale = AfterSale(
             self.db,
             s,
@@ -78,7 +79,6 @@ class Hub:
             money=self.orders,
             publish=self.publish,
         )
-        self.fulfillments = Fulfillments(self.db, publish=self.publish)
         self.jobs = EmbeddedJobs(
             s,
             release_expired=self.inventory.release_expired,

@@ -96,8 +96,8 @@ class Mutation(
     CartMutation,
     CheckoutMutation,
     ReturnMutation,
-    OrderMutation,
     FulfillmentMutation,
+    OrderMutation,
     GiftCardMutation,
 ):
     pass

@@ -278,6 +278,12 @@ class OrderType(Node):
     async def payments(self, info: Info) -> list[OrderPayment]:
         return await order_loaders(info).payments_by_order.load(self)
 
+    # Fulfillment orders, fulfilments and routing (schema.orders.fulfillment).
+    fulfillment_orders: list[fo.FulfillmentOrderType] = strawberry.field(
+        resolver=fo.order_fulfillment_orders
+    )
+    fulfillments: list[fo.FulfillmentType] = strawberry.field(resolver=fo.order_fulfillments)
+    routing: fo.RoutingType | None = strawberry.field(resolver=fo.order_routing)
     source: str = strawberry.field(description='Where it was placed: "web", a marketplace...')
     external_id: str | None = strawberry.field(description="Its id there (imported orders).")
     cancel_reason: str | None
@@ -303,10 +309,3 @@ class OrderType(Node):
     @strawberry.field(description="Substitutes proposed for lines that can't be picked.")
     async def substitutions(self, info: Info) -> list[SubstitutionType]:
         return await order_substitutions(info, self)  # type: ignore[arg-type]  # the record
-
-    # Fulfillment orders, fulfilments and routing (schema.orders.fulfillment).
-    fulfillment_orders: list[fo.FulfillmentOrderType] = strawberry.field(
-        resolver=fo.order_fulfillment_orders
-    )
-    fulfillments: list[fo.FulfillmentType] = strawberry.field(resolver=fo.order_fulfillments)
-    routing: fo.RoutingType | None = strawberry.field(resolver=fo.order_routing)

@@ -19,7 +19,8 @@ FO_FIELDS = """id status deliveryKind routingReason holdReason acceptedAt readyA
 F_FIELDS = """id kind status fulfillmentOrderId location { id }
   tracking { carrier number url } lines { sku quantity orderLineId fulfillmentOrderLineId }"""
 ORDER = f"""query($id: ID!) {{ order(id: $id) {{
-  id name fulfillmentStatus
+  id name fulfillmentStatus paymentStatus
+  refunds {{ amount {{ amount }} note lines {{ quantity }} }}
   lineItems(first: 20) {{ nodes {{ id sku quantity locationIds }} }}
   routing {{ strategy split destination
     decisions {{ fulfillmentOrderId locationId deliveryKind lineIds reason reroutedFrom }} }}
@@ -163,9 +164,11 @@ async def place(
     *,
     address: dict[str, Any] | None = None,
     pickup: int | None = None,
+    payment: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An order placed through cartCreate, cartDeliveryUpdate and checkoutComplete (paid
-    in cash at a till: no payment provider involved); the order as ORDER reads it."""
+    """An order placed through cartCreate, cartDeliveryUpdate and checkoutComplete (by
+    default paid in cash at a till: no payment provider involved); the order as ORDER
+    reads it."""
     headers = {"X-Hub-Channel": channel}
     cart = await hub.admin(
         f"""mutation($i: CartInput) {{ cartCreate(input: $i) {{ cart {{ id }} {ERRORS} }} }}""",
@@ -188,9 +191,9 @@ async def place(
     )
     assert "errors" not in upd and upd["data"]["cartDeliveryUpdate"]["userErrors"] == [], upd
     done = await hub.admin(
-        f"""mutation($c: ID!, $k: String!) {{ checkoutComplete(cartId: $c, idempotencyKey: $k,
-          payment: {{provider: "cash", reference: "till-1"}}) {{ order {{ id }} {ERRORS} }} }}""",
-        {"c": cid, "k": uid()},
+        f"""mutation($c: ID!, $k: String!, $p: PaymentInput) {{ checkoutComplete(cartId: $c,
+          idempotencyKey: $k, payment: $p) {{ order {{ id }} {ERRORS} }} }}""",
+        {"c": cid, "k": uid(), "p": payment or {"provider": "cash", "reference": "till-1"}},
         headers=headers,
     )
     assert "errors" not in done, done

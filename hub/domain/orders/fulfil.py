@@ -119,8 +119,9 @@ async def fulfil(
     *,
     actor: str,
     pickup: bool = False,
-) -> int:
-    """Units of fulfillment order ``fo_pk`` leave its location; the fulfilment's pk."""
+) -> tuple[int, int]:
+    """Units of fulfillment order ``fo_pk`` leave its location: (the fulfilment's pk,
+    its order's pk)."""
     track = clean_tracking(tracking)
     fo = await fos.load(conn, fo_pk)
     action = "hand it over" if pickup else "fulfil it"
@@ -221,7 +222,7 @@ async def fulfil(
             data=fos.payload(fo, fulfillmentId=ids.encode("Fulfillment", f_pk)),
             outbox=outbox,
         )
-    return int(f_pk)
+    return int(f_pk), int(fo.order_id)
 
 
 async def _count(conn: AsyncConnection, ln: Any, q: int) -> None:

@@ -22,7 +22,6 @@ from hub.db.tables import fo_lines_t, fulfillment_orders_t, order_lines_t
 from hub.domain.inventory.changes import Change, apply_change
 from hub.domain.orders.routing import Routed
 from hub.domain.orders.state import FulfillmentOrderStatus
-from hub.domain.orders.timeline import record_event
 from hub.events.outbox import Outbox
 
 DEFAULT_REASON = "checkout allocation: the locations that held the stock when it was reserved"
@@ -117,32 +116,28 @@ def routing_entries(
     ]
 
 
-async def record_routed(
-    conn: AsyncConnection, outbox: Outbox, order_pk: int, entries: Sequence[dict[str, Any]]
-) -> None:
-    """The routing decision on the timeline, and ``fulfillment_order.routed``."""
+def routed_event(entries: Sequence[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """The timeline message and data of the routing decision
+    (``fulfillment_order.routed``: written with the order's first timeline rows, and
+    queued as the event of that name)."""
     first = entries[0]
-    await record_event(
-        conn,
-        order_pk,
-        "fulfillment_order.routed",
-        message=f"routed by {first['strategy']}"
-        + (f" and split over {len(entries)} fulfillment orders" if first["split"] else ""),
-        data={
-            "strategy": first["strategy"],
-            "split": first["split"],
-            "fulfillmentOrders": [
-                {
-                    "id": ids.encode("FulfillmentOrder", e["fulfillmentOrderId"]),
-                    "locationId": ids.encode("Location", e["locationId"]),
-                    "deliveryKind": e["deliveryKind"],
-                    "reason": e["reason"],
-                }
-                for e in entries
-            ],
-        },
-        outbox=outbox,
+    message = f"routed by {first['strategy']}" + (
+        f" and split over {len(entries)} fulfillment orders" if first["split"] else ""
     )
+    data = {
+        "strategy": first["strategy"],
+        "split": first["split"],
+        "fulfillmentOrders": [
+            {
+                "id": ids.encode("FulfillmentOrder", e["fulfillmentOrderId"]),
+                "locationId": ids.encode("Location", e["locationId"]),
+                "deliveryKind": e["deliveryKind"],
+                "reason": e["reason"],
+            }
+            for e in entries
+        ],
+    }
+    return message, data
 
 
 async def release_unfulfilled(

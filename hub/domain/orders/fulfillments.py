@@ -5,10 +5,19 @@ channel's order settings, and the pickup-expiry job.
 The operations themselves are in ``fulfillment`` (transitions), ``fulfil``
 (fulfilments, pickups, tracking) and ``reroute`` (reroute, pickup expiry); they take
 the caller's connection and never commit.
+
+Money, after each commit, through the order book's service (``hub.orders``,
+:class:`hub.domain.orders.service.Orders`): a fulfilment asks it to capture what the
+shipped units are worth when the channel captures ON_FULFILLMENT
+(``capture_for_fulfillment``); an expired pickup's released units are refunded
+(``refund``, idempotency key ``pickup-expired:<fulfillment order gid>``). Either
+failing leaves the stock move committed and is logged: the payment is settled by the
+order book's reconciliation or by staff (``orderCapture``, ``refundCreate``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -16,13 +25,17 @@ from typing import Any, TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub import ids
 from hub.db.database import Database
 from hub.db.tables import channels_t
-from hub.domain.errors import Code, fail
+from hub.domain.errors import Code, DomainError, fail
 from hub.domain.orders import fulfil, fulfillment, reroute
 from hub.domain.orders.fulfil import Tracking
+from hub.domain.orders.service import Orders
 from hub.events.bus import Event
 from hub.events.outbox import Outbox
+
+log = logging.getLogger("hub.fulfillments")
 
 T = TypeVar("T")
 Publish = Callable[[Sequence[Event]], Awaitable[None]]
@@ -33,8 +46,11 @@ PICKUP_BATCH = 100
 
 
 class Fulfillments:
-    def __init__(self, db: Database, publish: Publish | None = None) -> None:
+    def __init__(
+        self, db: Database, orders: Orders | None = None, publish: Publish | None = None
+    ) -> None:
         self.db = db
+        self.orders = orders  # the order book's money (None: a hub without payments)
         self._publish = publish
 
     async def _run(self, op: Op[T]) -> T:
@@ -83,18 +99,35 @@ class Fulfillments:
     ) -> int:
         """A shipment from fulfillment order ``fo_pk``; the fulfilment's pk."""
 
-        async def op(conn: AsyncConnection, outbox: Outbox) -> int:
+        async def op(conn: AsyncConnection, outbox: Outbox) -> tuple[int, int]:
             return await fulfil.fulfil(conn, outbox, fo_pk, lines, tracking, actor=actor)
 
-        return await self._run(op)
+        f_pk, order_pk = await self._run(op)
+        await self._capture(order_pk, actor)
+        return f_pk
 
     async def picked_up(self, fo_pk: int, actor: str) -> int:
         """The customer collected a ready pickup: every remaining unit leaves."""
 
-        async def op(conn: AsyncConnection, outbox: Outbox) -> int:
+        async def op(conn: AsyncConnection, outbox: Outbox) -> tuple[int, int]:
             return await fulfil.fulfil(conn, outbox, fo_pk, None, None, actor=actor, pickup=True)
 
-        return await self._run(op)
+        f_pk, order_pk = await self._run(op)
+        await self._capture(order_pk, actor)
+        return f_pk
+
+    async def _capture(self, order_pk: int, actor: str) -> None:
+        """Capture on fulfilment (the channel's setting decides; a no-op otherwise)."""
+        if self.orders is None:
+            return
+        try:
+            await self.orders.capture_for_fulfillment(order_pk, actor)
+        except DomainError as exc:
+            log.warning(
+                "capture on fulfilment of order %s refused: %s",
+                order_pk,
+                "; ".join(e.message for e in exc.errors),
+            )
 
     async def update_tracking(self, fulfillment_pk: int, tracking: Tracking, actor: str) -> int:
         async def op(conn: AsyncConnection, outbox: Outbox) -> int:
@@ -143,6 +176,30 @@ class Fulfillments:
             ) -> tuple[int, list[tuple[int, int]]] | None:
                 return await reroute.expire_pickup(conn, outbox, fo_pk, now)
 
-            if await self._run(op) is not None:
+            got = await self._run(op)
+            if got is not None:
                 done += 1
+                await self._refund_expired(fo_pk, *got)
         return done
+
+    async def _refund_expired(
+        self, fo_pk: int, order_pk: int, lines: Sequence[tuple[int, int]]
+    ) -> None:
+        """Refund an expired pickup's released units (once: keyed by the pickup)."""
+        if self.orders is None or not lines:
+            return
+        try:
+            await self.orders.refund(
+                order_pk,
+                lines=list(lines),
+                note="pickup not collected within the store's pickup window",
+                idempotency_key=f"pickup-expired:{ids.encode('FulfillmentOrder', fo_pk)}",
+                actor="system",
+            )
+        except DomainError as exc:
+            log.warning(
+                "refund of expired pickup %s (order %s) refused: %s",
+                fo_pk,
+                order_pk,
+                "; ".join(e.message for e in exc.errors),
+            )

@@ -43,7 +43,7 @@ class OrderCode(StrEnum):
     NOT_SUBSTITUTABLE = "NOT_SUBSTITUTABLE"
     SUBSTITUTE_UNAVAILABLE = "SUBSTITUTE_UNAVAILABLE"
     SUBSTITUTION_NOT_PROPOSED = "SUBSTITUTION_NOT_PROPOSED"
-    # --- routing and fulfillment orders (fulfillment transitions, reroute, pickups)
+    # Routing and fulfillment orders: transitions, fulfilments, reroute, pickups (r-routing).
     ALREADY_FULFILLED = "ALREADY_FULFILLED"
     LOCATION_AT_CAPACITY = "LOCATION_AT_CAPACITY"
     LOCATION_NOT_ELIGIBLE = "LOCATION_NOT_ELIGIBLE"
@@ -115,13 +115,13 @@ class OrderRecord:
         self.note = row.note
         self.test = bool(row.test)
         self.created_at = row.created_at
+        self.routing = list(row.routing or ())
         self.source = row.source
         self.external_id = row.external_id
         self.location_pk = row.location_id
         self.cancel_reason = row.cancel_reason
         self.cancelled_at = row.cancelled_at
         self.closed_at = row.closed_at
-        self.routing = list(row.routing or ())
 
 
 class OrderLineRecord:

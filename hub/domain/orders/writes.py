@@ -21,7 +21,7 @@ from hub.domain.carts.priced import PricedCart
 from hub.domain.orders.fulfillment_orders import (
     insert_fulfillment_orders,
     plan_fulfillment_orders,
-    record_routed,
+    routed_event,
     routing_entries,
 )
 from hub.domain.orders.payments import PAYMENT_STATUS
@@ -172,8 +172,6 @@ async def insert_order(
     fo_pks = await insert_fulfillment_orders(conn, pk, groups, reasons=reasons, now=now)
     decision = routing_entries(routing, groups, fo_pks)
     await conn.execute(_NAME_ORDER, {"pk": pk, "name": name, "routing": decision})
-    if decision:
-        await record_routed(conn, outbox, pk, decision)
     if payment is not None:
         await conn.execute(
             _INSERT_PAYMENT,
@@ -210,8 +208,7 @@ async def insert_order(
                 "updated_at": now,
             },
         )
-    await conn.execute(
-        _INSERT_EVENT,
+    events = [
         {
             "order_id": pk,
             "kind": "order.created",
@@ -219,8 +216,22 @@ async def insert_order(
             "message": f"order {name} placed",
             "data": {"total": order["total"], "paymentStatus": status},
             "created_at": now,
-        },
-    )
+        }
+    ]
+    if decision:
+        # The routing decision joins the timeline in the same INSERT.
+        message, data = routed_event(decision)
+        events.append(
+            {
+                "order_id": pk,
+                "kind": "fulfillment_order.routed",
+                "actor": "checkout" if order.get("cart_id") else "import",
+                "message": message,
+                "data": data,
+                "created_at": now,
+            }
+        )
+    await conn.execute(_INSERT_EVENT, events)
     outbox.add(
         "order.created",
         {
@@ -240,4 +251,6 @@ async def insert_order(
             "occurredAt": now.isoformat(),
         },
     )
+    if decision:
+        outbox.add("fulfillment_order.routed", {"orderId": ids.encode("Order", pk), **data})
     return pk

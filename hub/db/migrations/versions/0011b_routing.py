@@ -2,7 +2,7 @@
 why it was cancelled (expired pickup, cancelled order); the pickup-expiry job's index
 
 Revision ID: 0011b_routing
-Revises: 0011_order_book
+Revises: 0011a_order_money (re-chained after merging r-ordermoney; on its own it followed 0011_order_book)
 Create Date: 2026-12-03 14:50:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from hub.db.models.base import UTCDateTime
 
 revision: str = "0011b_routing"
-down_revision: str | None = "0011_order_book"
+down_revision: str | None = "0011a_order_money"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,8 @@
 """returns: the replacement lines of an exchange (what the new order will hold)
 
 Revision ID: 0011c_returns_exchange
-Revises: 0011a_order_money, 0011b_routing (on r-returns, where both are merged: this
-revision joins the two heads; on its own it followed 0011_order_book)
+Revises: 0011b_routing (the order book's migrations in one chain: 0011, 0011a, 0011b,
+0011c)
 Create Date: 2026-12-03 14:45:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011c_returns_exchange"
-down_revision: str | tuple[str, ...] | None = ("0011a_order_money", "0011b_routing")
+down_revision: str | None = "0011b_routing"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
