@@ -351,21 +351,7 @@ class AfterSale:
             else await self._exchange_cart(ret, order, ret.received_location_id)
         )
         credit = int(ret.amount)
-        card_pk: int | None = None
-        if total > credit:
-            if payment is None:
-                raise fail(
-                    OrderCode.EXCHANGE_PAYMENT_REQUIRED,
-                    f"the replacement costs {total - credit} (minor units) more than the "
-                    "return's credit: pass exchangePayment",
-                    "exchange_payment",
-                )
-            pay: PaymentRequest | None = payment
-        elif total > 0:
-            card_pk, code = await self._credit_card(ret, order, total)
-            pay = PaymentRequest("gift_card", code)
-        else:
-            pay = None
+        card_pk, pay = await self._exchange_payment(ret, order, total, payment)
         try:
             done = await self.checkout.complete(token, f"exchange-{ret.id}", pay, _EXCHANGE_CLERK)
         except DomainError:
@@ -417,6 +403,27 @@ class AfterSale:
 
         await self._write(op)
         return Resolved(int(ret.id))
+
+    async def _exchange_payment(
+        self, ret: Any, order: Any, total: int, payment: PaymentRequest | None
+    ) -> tuple[int | None, PaymentRequest | None]:
+        """How the new order is paid: the buyer's payment when dearer than the credit
+        (refused without one), else a gift card of its total carrying the credit
+        (nothing when it costs nothing). (The card's id, the payment.)"""
+        credit = int(ret.amount)
+        if total > credit:
+            if payment is None:
+                raise fail(
+                    OrderCode.EXCHANGE_PAYMENT_REQUIRED,
+                    f"the replacement costs {total - credit} (minor units) more than the "
+                    "return's credit: pass exchangePayment",
+                    "exchange_payment",
+                )
+            return None, payment
+        if total > 0:
+            card_pk, code = await self._credit_card(ret, order, total)
+            return card_pk, PaymentRequest("gift_card", code)
+        return None, None
 
     async def _credit_card(self, ret: Any, order: Any, amount: int) -> tuple[int, str]:
         """The gift card that carries an exchange's credit to its checkout."""

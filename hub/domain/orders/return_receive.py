@@ -63,39 +63,7 @@ async def receive(
     *,
     actor: str,
 ) -> Received:
-    errs = Errors()
-    if not lines:
-        errs.add(Code.BLANK, "give at least one line to receive", "lines")
-    for i, ln in enumerate(lines):
-        if ln.quantity <= 0:
-            errs.add(Code.INVALID, "quantity must be at least 1", "lines", str(i), "quantity")
-    errs.raise_if_any()
-    ret = (
-        await conn.execute(select(returns_t).where(returns_t.c.id == return_pk).with_for_update())
-    ).first()
-    if ret is None:
-        raise fail(Code.NOT_FOUND, "no return with that id", "return_id")
-    if ret.status not in RECEIVABLE:
-        raise fail(
-            OrderCode.RETURN_NOT_RECEIVABLE,
-            f"the return is {ret.status}: only an open return is received",
-            "return_id",
-        )
-    order = (await conn.execute(select(orders_t).where(orders_t.c.id == ret.order_id))).one()
-    rows = {
-        r.id: r
-        for r in (
-            await conn.execute(
-                select(return_lines_t, order_lines_t.c.variant_id, order_lines_t.c.sku)
-                .join(order_lines_t, order_lines_t.c.id == return_lines_t.c.order_line_id)
-                .where(return_lines_t.c.return_id == return_pk)
-            )
-        ).all()
-    }
-    for i, ln in enumerate(lines):
-        if ln.return_line_pk not in rows:
-            errs.add(Code.NOT_FOUND, "not a line of this return", "lines", str(i), "return_line_id")
-    errs.raise_if_any()
+    ret, order, rows = await _load(conn, return_pk, lines)
     ref = f"return:{ids.encode('Return', return_pk)}"
     for i, ln in enumerate(lines):
         row = rows[ln.return_line_pk]
@@ -137,6 +105,46 @@ async def receive(
         actor=actor,
     )
     return Received(int(order.id), status)
+
+
+async def _load(
+    conn: AsyncConnection, return_pk: int, lines: Sequence[ReceiveLineInput]
+) -> tuple[Any, Any, dict[int, Any]]:
+    """The return (locked), its order and its lines by id; every refusal of the input."""
+    errs = Errors()
+    if not lines:
+        errs.add(Code.BLANK, "give at least one line to receive", "lines")
+    for i, ln in enumerate(lines):
+        if ln.quantity <= 0:
+            errs.add(Code.INVALID, "quantity must be at least 1", "lines", str(i), "quantity")
+    errs.raise_if_any()
+    ret = (
+        await conn.execute(select(returns_t).where(returns_t.c.id == return_pk).with_for_update())
+    ).first()
+    if ret is None:
+        raise fail(Code.NOT_FOUND, "no return with that id", "return_id")
+    if ret.status not in RECEIVABLE:
+        raise fail(
+            OrderCode.RETURN_NOT_RECEIVABLE,
+            f"the return is {ret.status}: only an open return is received",
+            "return_id",
+        )
+    order = (await conn.execute(select(orders_t).where(orders_t.c.id == ret.order_id))).one()
+    rows = {
+        r.id: r
+        for r in (
+            await conn.execute(
+                select(return_lines_t, order_lines_t.c.variant_id, order_lines_t.c.sku)
+                .join(order_lines_t, order_lines_t.c.id == return_lines_t.c.order_line_id)
+                .where(return_lines_t.c.return_id == return_pk)
+            )
+        ).all()
+    }
+    for i, ln in enumerate(lines):
+        if ln.return_line_pk not in rows:
+            errs.add(Code.NOT_FOUND, "not a line of this return", "lines", str(i), "return_line_id")
+    errs.raise_if_any()
+    return ret, order, rows
 
 
 async def _count(conn: AsyncConnection, ln: ReceiveLineInput, row: Any, i: int) -> None:

@@ -77,17 +77,10 @@ def _open_units(row: Any) -> int:
     return int(row.quantity - row.quantity_fulfilled - row.quantity_cancelled)
 
 
-async def propose(
-    conn: AsyncConnection,
-    outbox: Outbox,
-    fo_line_pk: int,
-    variant_pk: int,
-    quantity: int,
-    note: str | None,
-    *,
-    actor: str,
-) -> int:
-    """A PROPOSED substitution (the customer decides); its id."""
+async def _check_proposal(
+    conn: AsyncConnection, fo_line_pk: int, variant_pk: int, quantity: int, note: str | None
+) -> tuple[Any, Any, Any]:
+    """The line, its order and the substitute's channel price; every refusal."""
     if quantity <= 0:
         raise fail(Code.INVALID, "quantity must be at least 1", "quantity")
     if note is not None and len(note) > MAX_NOTE:
@@ -144,6 +137,21 @@ async def propose(
             "the substitute has no price in the order's channel",
             "variant_id",
         )
+    return line, order, price
+
+
+async def propose(
+    conn: AsyncConnection,
+    outbox: Outbox,
+    fo_line_pk: int,
+    variant_pk: int,
+    quantity: int,
+    note: str | None,
+    *,
+    actor: str,
+) -> int:
+    """A PROPOSED substitution (the customer decides); its id."""
+    line, order, price = await _check_proposal(conn, fo_line_pk, variant_pk, quantity, note)
     pk = (
         await conn.execute(
             insert(substitutions_t)

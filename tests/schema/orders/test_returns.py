@@ -289,6 +289,7 @@ async def test_order_returns_statement_count_is_flat(shop: Hub) -> None:
       returns { id status flags { code } lines { id quantity reason } exchangeOrder { id }
                 giftCard { id } }
       substitutions { id } } } }"""
+    await shop.admin(query, {"ids": orders[:1]})  # warm up: the API key is then cached
     counts = []
     for n in (1, 3):
         with shop.count_statements() as seen:
@@ -296,4 +297,6 @@ async def test_order_returns_statement_count_is_flat(shop: Hub) -> None:
         assert "errors" not in res, res
         assert all(len(o["returns"]) == 2 for o in res["data"]["nodes"])
         counts.append(len(seen))
-    assert counts[0] == counts[1], counts
+    # orders, their returns, the returns' lines, the orders' substitutions: whatever
+    # the number of orders (a gift card or an exchange order adds one batch each).
+    assert counts == [4, 4], counts
