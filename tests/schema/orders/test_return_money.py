@@ -244,3 +244,43 @@ async def test_declined_substitute_cancels_and_refunds_the_units(shop: Hub) -> N
     assert [r["amount"]["amount"] for r in view["refunds"]] == ["40.00"]
     assert view["paymentStatus"] == "PARTIALLY_REFUNDED"  # the units; shipping is not asked
     await assert_ledger_clean(shop)
+
+
+async def test_substitution_refusals_write_nothing(shop: Hub) -> None:
+    s = await _substitutable(shop, "20", "25")
+    line = s["fo"]["lines"][0]["id"]
+    unpriced = await new_variant(shop, {NEWARK: 3})
+    async with shop.db.transaction() as conn:
+        from sqlalchemy import text
+
+        await conn.execute(
+            text("DELETE FROM variant_prices WHERE variant_id = :v"),
+            {"v": int(unpriced.rsplit("/", 1)[1])},
+        )
+
+    async def refused(v: dict, code: str) -> None:
+        res = await shop.admin(SUBSTITUTE, {"l": line, "v": s["sub"], "q": 1, **v})
+        out = res["data"]["fulfillmentOrderLineSubstitute"]
+        assert out["substitution"] is None and [e["code"] for e in out["userErrors"]] == [code]
+
+    await refused({"q": 3}, "NOT_SUBSTITUTABLE")  # more than is left to pick
+    await refused({"v": unpriced}, "SUBSTITUTE_UNAVAILABLE")
+    await refused({"v": s["vid"]}, "INVALID")  # the same variant
+    proposed = await _propose(shop, s, 2)
+    await refused({}, "NOT_SUBSTITUTABLE")  # one awaits the customer already
+    # The substitute sells out before the customer approves: refused, nothing moves.
+    drained = await shop.admin(
+        """mutation($v: ID!, $l: ID!) { inventoryAdjust(input: {variantId: $v, locationId: $l,
+        delta: -5, reason: "correction"}) { userErrors { code } } }""",
+        {"v": s["sub"], "l": loc(NEWARK)},
+    )
+    assert drained["data"]["inventoryAdjust"]["userErrors"] == []
+    before = await level_of(shop, s["vid"], NEWARK)
+    got = await _decide(shop, proposed["id"], "Approve", s["key"])
+    assert [e["code"] for e in got["userErrors"]] == ["SUBSTITUTE_UNAVAILABLE"]
+    assert await level_of(shop, s["vid"], NEWARK) == before
+    view = await order_view(shop, s["order"]["id"])
+    assert [x["status"] for x in view["substitutions"]] == ["PROPOSED"]
+    # Declining still works.
+    assert (await _decide(shop, proposed["id"], "Decline", s["key"]))["userErrors"] == []
+    await assert_ledger_clean(shop)
