@@ -26,7 +26,7 @@ from hub.domain.inventory.operations import return_units
 from hub.domain.orders.fraud import record_flags
 from hub.domain.orders.records import OrderCode
 from hub.domain.orders.return_records import Disposition
-from hub.domain.orders.returns import location_flags, now
+from hub.domain.orders.returns import check_location, location_flags, now
 from hub.domain.orders.state import ReturnStatus
 from hub.domain.orders.timeline import record_event
 from hub.events.outbox import Outbox
@@ -64,6 +64,7 @@ async def receive(
     actor: str,
 ) -> Received:
     ret, order, rows = await _load(conn, return_pk, lines)
+    await check_location(conn, location_pk, "location_id")
     ref = f"return:{ids.encode('Return', return_pk)}"
     for i, ln in enumerate(lines):
         row = rows[ln.return_line_pk]

@@ -255,7 +255,7 @@ async def validate_lines(
     return rows
 
 
-async def _check_location(conn: AsyncConnection, location_pk: int | None, *path: str) -> None:
+async def check_location(conn: AsyncConnection, location_pk: int | None, *path: str) -> None:
     if location_pk is None:
         return
     got = (
@@ -356,7 +356,7 @@ async def open_return(
     order = await _order(conn, new.order_pk)
     if order.status == "CANCELLED":
         raise fail(OrderCode.NOT_RETURNABLE, "the order was cancelled", "order_id")
-    await _check_location(conn, new.location_pk, "location_id")
+    await check_location(conn, new.location_pk, "location_id")
     await _check_exchange_variants(conn, new)
     at = now()
     rows = await validate_lines(conn, order, new.lines, at)
@@ -490,7 +490,7 @@ async def decide_request(
 ) -> int:
     """Staff approve (REQUESTED -> OPEN) or decline (-> DECLINED, the units free to
     return again) a customer's request. The order's id."""
-    await _check_location(conn, location_pk, "location_id")
+    await check_location(conn, location_pk, "location_id")
     status = ReturnStatus.OPEN if approve else ReturnStatus.DECLINED
     values: dict[str, Any] = {"status": status.value, "updated_at": now()}
     if location_pk is not None:

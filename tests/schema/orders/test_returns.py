@@ -194,6 +194,11 @@ async def test_quarantine_and_dispose_through_the_ledger(shop: Hub) -> None:
     before = await level_of(shop, vid, BROOKLYN)
     got = await receive(shop, ret["id"], BROOKLYN, [(rl, 1, "QUARANTINE")])
     assert got["return"]["status"] == "PARTIALLY_RECEIVED" and got["giftCardCode"] is None
+    # No such location: refused, nothing received.
+    nowhere = await receive(shop, ret["id"], 999999, [(rl, 1, "RESTOCK")])
+    assert [e["code"] for e in nowhere["userErrors"]] == ["NOT_FOUND"]
+    assert nowhere["userErrors"][0]["field"] == ["locationId"]
+    assert nowhere["return"]["lines"][0]["quantityReceived"] == 1
     got = await receive(shop, ret["id"], BROOKLYN, [(rl, 1, "DISPOSE"), (rl, 1, "RESTOCK")])
     assert got["userErrors"] == [], got
     line = got["return"]["lines"][0]
