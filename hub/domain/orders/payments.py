@@ -132,8 +132,6 @@ async def apply_payment_event(
     outbox = Outbox()
     async with db.transaction() as conn:
         outcome = await record_payment_event(conn, outbox, provider, event)
-        if outcome != "updated":
-            return outcome, []
         events = await outbox.flush(conn)
     return outcome, events
 
