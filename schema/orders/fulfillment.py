@@ -19,6 +19,7 @@ from hub.domain.orders import fulfillment_reads as reads
 from hub.domain.orders.routing import Strategy
 from schema.inventory.types import LocationType
 from schema.loaders import Loader
+from schema.relay import Node, is_record, register_node
 
 
 @strawberry.enum(name="FulfillmentOrderStatus")
@@ -120,7 +121,7 @@ class FulfillmentOrderLineType:
 
 
 @strawberry.type(name="FulfillmentOrder", description="The part of an order one location fulfils.")
-class FulfillmentOrderType:
+class FulfillmentOrderType(Node):
     id: strawberry.ID
     status: FulfillmentOrderStatusEnum = strawberry.field(
         resolver=lambda root: FulfillmentOrderStatusEnum(root.status)
@@ -140,6 +141,8 @@ class FulfillmentOrderType:
     cancel_reason: str | None = strawberry.field(description="EXPIRED, ORDER_CANCELLED, ...")
     created_at: datetime
     updated_at: datetime
+
+    is_type_of = is_record(reads.FulfillmentOrderRecord)
 
     @strawberry.field
     def order_id(self, root: strawberry.Parent[reads.FulfillmentOrderRecord]) -> strawberry.ID:
@@ -292,3 +295,14 @@ async def order_fulfillments(root: strawberry.Parent[Any], info: Info) -> list[F
 
 def order_routing(root: strawberry.Parent[Any]) -> RoutingType | None:
     return routing_of(getattr(root, "routing", None) or ())
+
+
+async def _fo_nodes(info: Info, pks: list[int]) -> dict[int, Any]:
+    """node(id:) of a fulfillment order: staff only (customers see theirs on the order)."""
+    if not info.context.principal.is_staff:
+        return {}
+    got = await loaders(info).fo_by_id.load_many(pks)
+    return {pk: fo for pk, fo in zip(pks, got, strict=True) if fo is not None}
+
+
+register_node("FulfillmentOrder", _fo_nodes)

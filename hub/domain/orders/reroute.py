@@ -16,6 +16,7 @@ names the order lines and quantities released (for their refund).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +24,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
-from hub.db.tables import fo_lines_t, fulfillment_orders_t, orders_t
+from hub.db.tables import fo_lines_t, fulfillment_orders_t, order_lines_t, orders_t
 from hub.domain.errors import Code, DomainError, fail
 from hub.domain.inventory.changes import Change, apply_change
 from hub.domain.orders import fulfillment as fos
@@ -121,6 +122,7 @@ async def reroute(
         accepted_at=None,
     )
     await _rewrite_routing(conn, fo.order_id, fo_pk, location_pk, reason)
+    await _move_allocations(conn, lines, fo.location_id, location_pk)
     await record_event(
         conn,
         fo.order_id,
@@ -153,6 +155,47 @@ async def _rewrite_routing(
             e["locationId"] = location_pk
             e["reason"] = reason
     await conn.execute(update(orders_t).where(orders_t.c.id == order_pk).values(routing=entries))
+
+
+async def _move_allocations(
+    conn: AsyncConnection, lines: Sequence[Any], old: int, new: int
+) -> None:
+    """The order lines' allocations (``OrderLineItem.locationIds``) follow the units
+    moved from ``old`` to ``new``."""
+    moved = {
+        ln.order_line_id: ln.quantity - ln.quantity_fulfilled - ln.quantity_cancelled
+        for ln in lines
+    }
+    rows = (
+        await conn.execute(
+            select(order_lines_t.c.id, order_lines_t.c.allocations).where(
+                order_lines_t.c.id.in_(sorted(moved))
+            )
+        )
+    ).all()
+    for r in rows:
+        allocs = [dict(a) for a in r.allocations or ()]
+        want = moved[r.id]
+        for a in allocs:
+            if a.get("locationId") == old and want > 0:
+                q = min(int(a.get("quantity") or 0), want)
+                a["quantity"] = int(a.get("quantity") or 0) - q
+                want -= q
+                allocs.append({"locationId": new, "quantity": q, "reroutedFrom": old})
+        merged: dict[int, dict[str, Any]] = {}
+        for a in allocs:
+            if int(a.get("quantity") or 0) <= 0:
+                continue
+            loc = int(a["locationId"])
+            if loc in merged:
+                merged[loc]["quantity"] += int(a["quantity"])
+            else:
+                merged[loc] = a
+        await conn.execute(
+            update(order_lines_t)
+            .where(order_lines_t.c.id == r.id)
+            .values(allocations=list(merged.values()))
+        )
 
 
 _EXPIRED = (

@@ -241,6 +241,14 @@ async def test_transitions_and_illegal_ones_write_nothing(hub: Hub) -> None:
     assert (await fo_action(hub, "Hold", fo_id))["fulfillmentOrder"]["status"] == "ON_HOLD"
     back = await fo_action(hub, "Release", fo_id)
     assert back["fulfillmentOrder"]["status"] == "IN_PROGRESS"  # where the hold found it
+    node = await admin(
+        hub,
+        "query($id: ID!) { node(id: $id) { id ... on FulfillmentOrder { status } } }",
+        {"id": fo_id},
+    )
+    assert node["node"] == {"id": fo_id, "status": "IN_PROGRESS"}
+    hidden = await hub.gql("query($id: ID!) { node(id: $id) { id } }", {"id": fo_id})
+    assert hidden.get("data", {}).get("node") is None
     missing = await fo_action(hub, "Start", gid("FulfillmentOrder", 10**9))
     assert codes(missing) == ["NOT_FOUND"]
     kinds = await _kinds(hub, o["id"])

@@ -180,6 +180,7 @@ async def test_reroute_moves_the_commitments_or_is_refused_writing_nothing(hub: 
     (decision,) = again["routing"]["decisions"]
     assert decision["locationId"] == gid("Location", there)
     assert decision["reroutedFrom"] == [gid("Location", here)]
+    assert again["lineItems"]["nodes"][0]["locationIds"] == [gid("Location", there)]
 
     # Started: it no longer moves.
     assert (await fo_action(hub, "Start", fo["id"]))["userErrors"] == []
