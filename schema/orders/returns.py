@@ -30,7 +30,7 @@ from schema.orders.loaders import may_see, order_loaders
 from schema.relay import Node, is_record, register_node, staff_only
 
 if TYPE_CHECKING:
-    from schema.orders.types import OrderType
+    from schema.orders.types import OrderType, RefundType
 
 ReturnReason = strawberry.enum(rr.ReturnReason, name="ReturnReason")
 ReturnResolution = strawberry.enum(rr.Resolution, name="ReturnResolution")
@@ -153,6 +153,19 @@ class ReturnType(Node):
     @strawberry.field(description="The refund that resolved it (to the original payment).")
     def refund_id(self, root: strawberry.Parent[rr.ReturnRecord]) -> strawberry.ID | None:
         return _gid("Refund", root.refund_pk)
+
+    @strawberry.field(description="The refund that resolved it (or an exchange's rest).")
+    async def refund(
+        self, root: strawberry.Parent[rr.ReturnRecord], info: Info
+    ) -> Annotated[RefundType, strawberry.lazy("schema.orders.types")] | None:
+        if root.refund_pk is None:
+            return None
+        loaders = order_loaders(info)
+        order = await loaders.order_by_id.load(root.order_pk)
+        if order is None:
+            return None
+        refunds = await loaders.refunds_by_order.load(order)
+        return next((r for r in refunds if r.pk == root.refund_pk), None)
 
     @strawberry.field
     async def lines(

@@ -16,6 +16,7 @@ from tests.helpers.fulfillment import order as fulfilment_view
 
 RETURN = """id status source resolution amount { amount currencyCode } note orderId
   locationId receivedLocationId refundId exchangeLines
+  refund { id amount { amount } status }
   flags { code message data }
   lines { id orderLineItemId quantity reason note serialNumber
           quantityRestocked quantityQuarantined quantityDisposed quantityReceived }

@@ -95,7 +95,8 @@ async def test_split_order_returned_in_a_third_store_and_refunded(
     view = await money(shop, order["id"])
     assert view["paymentStatus"] == "PARTIALLY_REFUNDED"
     assert [r["amount"]["amount"] for r in view["refunds"]] == ["40.00"]
-    assert view["refunds"][0]["id"] == got["return"]["refundId"]
+    assert view["refunds"][0]["id"] == got["return"]["refundId"] == got["return"]["refund"]["id"]
+    assert got["return"]["refund"]["amount"]["amount"] == "40.00"
     assert view["payments"][0]["amountRefunded"]["amount"] == "40.00"
     intent = fake_stripe.intent(fake_stripe.created_intents[-1])
     charge = fake_stripe.objects[intent["latest_charge"]]

@@ -292,7 +292,7 @@ async def test_order_returns_statement_count_is_flat(shop: Hub) -> None:
         orders.append(o["id"])
     query = """query($ids: [ID!]!) { nodes(ids: $ids) { ... on Order { id
       returns { id status flags { code } lines { id quantity reason } exchangeOrder { id }
-                giftCard { id } }
+                giftCard { id } refund { id } }
       substitutions { id } } } }"""
     await shop.admin(query, {"ids": orders[:1]})  # warm up: the API key is then cached
     counts = []
