@@ -149,6 +149,14 @@ async def _load(
 
 
 async def _count(conn: AsyncConnection, ln: ReceiveLineInput, row: Any, i: int) -> None:
+    if ln.quantity > row.quantity:  # refused before any arithmetic could overflow
+        raise fail(
+            OrderCode.RECEIVE_EXCEEDS_RETURNED,
+            f"{row.sku}: the line returns {row.quantity} unit(s)",
+            "lines",
+            str(i),
+            "quantity",
+        )
     column = return_lines_t.c[_COLUMN[ln.disposition]]
     received = (
         return_lines_t.c.quantity_restocked
