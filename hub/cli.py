@@ -123,6 +123,9 @@ async def _seed(settings: Settings, products: int, seed: int, only_if_empty: boo
                 return
             raise CliError("the database already holds a catalog; seed an empty one")
         counts = await seed_demo(db, products, seed=seed)
+        from hub.demo.orders import seed_demo_orders
+
+        counts["orders"] = len(await seed_demo_orders(db, settings))
         typer.echo("hub: demo data loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     finally:
         await db.dispose()

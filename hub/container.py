@@ -22,6 +22,7 @@ from hub.domain.accounts import Accounts
 from hub.domain.carts import Carts, delete_expired
 from hub.domain.checkout import Checkout, reconcile
 from hub.domain.inventory import Inventory
+from hub.domain.orders.after_sale import AfterSale
 from hub.domain.orders.fulfillments import Fulfillments
 from hub.domain.orders.service import Orders
 from hub.emails import Mailer, MemoryMailer
@@ -54,6 +55,7 @@ class Hub:
     accounts: Accounts = field(init=False)
     carts: Carts = field(init=False)
     checkout: Checkout = field(init=False)
+    after_sale: AfterSale = field(init=False)
     fulfillments: Fulfillments = field(init=False)
     orders: Orders = field(init=False)
     jobs: EmbeddedJobs = field(init=False)
@@ -75,6 +77,15 @@ class Hub:
         )
         self.orders = Orders(self.db, self.payments, publish=self.publish)
         self.fulfillments = Fulfillments(self.db, self.orders, publish=self.publish)
+        self.after_sale = AfterSale(
+            self.db,
+            s,
+            checkout=self.checkout,
+            carts=self.carts,
+            tax_engine=self.tax,
+            money=self.orders,
+            publish=self.publish,
+        )
         self.jobs = EmbeddedJobs(
             s,
             release_expired=self.inventory.release_expired,

@@ -165,6 +165,15 @@ class Settings(BaseSettings):
     # With Redis: a serve process runs the background jobs itself when it has not
     # seen `hub worker`'s heartbeat for this long.
     worker_grace_seconds: float = Field(default=30.0, ge=2, le=3600)
+    # Returns: a return is flagged (never blocked) when the customer returned more than
+    # return_fraud_max_items units or more than return_fraud_max_amount (minor units of
+    # the order's currency) within return_fraud_window_days, across locations; and when
+    # it is received away from where it was bought for at least
+    # return_fraud_location_amount (minor units).
+    return_fraud_max_items: int = Field(default=10, ge=0)
+    return_fraud_max_amount: int = Field(default=100_000, ge=0)
+    return_fraud_window_days: int = Field(default=30, ge=1, le=3650)
+    return_fraud_location_amount: int = Field(default=20_000, ge=0)
     # Payments: Stripe when a secret key is set (api_base points elsewhere, for tests).
     stripe_api_key: str | None = None
     stripe_webhook_secret: str | None = None

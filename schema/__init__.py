@@ -39,6 +39,7 @@ from schema.inventory import InventoryMutation, InventoryQuery
 from schema.limits import Budget, QueryCost
 from schema.orders import OrderMutation, OrderQuery
 from schema.orders.fulfillment_mutations import FulfillmentMutation, FulfillmentQuery
+from schema.orders.return_mutations import ReturnMutation
 from schema.price_lists import PricingMutation, PricingQuery
 from schema.promotions import PromotionMutation, PromotionQuery
 from schema.relay import Node, node_types, resolve_nodes
@@ -97,6 +98,7 @@ class Mutation(
     PromotionMutation,
     CartMutation,
     CheckoutMutation,
+    ReturnMutation,
     FulfillmentMutation,
     OrderMutation,
     GiftCardMutation,

@@ -10,7 +10,10 @@ and the benchmarks.
   rows (levels with the ledger, transfers, reservations, lots and serials behind them);
 - :mod:`hub.demo.pricing`: customers, the wholesale price list, shipping zones;
 - :mod:`hub.demo.promotions`: one promotion of every kind, and the demo codes;
-- :mod:`hub.demo.giftcards`: the demo gift card.
+- :mod:`hub.demo.giftcards`: the demo gift card;
+- :mod:`hub.demo.orders`: :func:`~hub.demo.orders.seed_demo_orders`, one order in
+  every state after checkout (``hub seed --demo`` / ``hub serve --demo`` only), built
+  through the domain services.
 
 The same seed and product count always give the same rows.
 """

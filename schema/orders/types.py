@@ -16,6 +16,12 @@ from hub.domain.paging import PageRequest
 from schema.catalog import ChannelType, MoneyType, ProductVariantType
 from schema.orders import fulfillment as fo
 from schema.orders.loaders import order_loaders
+from schema.orders.returns import (
+    ReturnType,
+    SubstitutionType,
+    order_returns,
+    order_substitutions,
+)
 from schema.relay import Connection, Node, connection_from_list, is_record, paged
 
 
@@ -295,3 +301,11 @@ class OrderType(Node):
     @strawberry.field(description="Money given back, oldest first.")
     async def refunds(self, info: Info) -> list[RefundType]:
         return await order_loaders(info).refunds_by_order.load(self)
+
+    @strawberry.field(description="Returns, oldest first.")
+    async def returns(self, info: Info) -> list[ReturnType]:
+        return await order_returns(info, self)  # type: ignore[arg-type]  # self is the record
+
+    @strawberry.field(description="Substitutes proposed for lines that can't be picked.")
+    async def substitutions(self, info: Info) -> list[SubstitutionType]:
+        return await order_substitutions(info, self)  # type: ignore[arg-type]  # the record

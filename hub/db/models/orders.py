@@ -411,6 +411,8 @@ class Return(Base):
     refund_id: Mapped[int | None] = mapped_column(BigInteger)
     exchange_order_id: Mapped[int | None] = mapped_column(BigInteger)
     gift_card_id: Mapped[int | None] = mapped_column(BigInteger)
+    # An exchange's replacement: [{"variantId": pk, "quantity": n}] (the new order's lines).
+    exchange_lines: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     amount: Mapped[int] = mapped_column(Integer, default=0)
     # Fraud flags raised (not blocking): [{"code", "message", "data"}].
     flags: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

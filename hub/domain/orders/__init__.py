@@ -15,7 +15,14 @@
 - ``money`` / ``refunds``: captures, voids and refunds recorded PENDING before the
   provider is called, settled after; ``importer``: orders placed elsewhere;
 - ``service``: :class:`Orders` (the container's ``hub.orders``): capture, cancel,
-  refund, capture on fulfillment, import, reconciliation.
+  refund, capture on fulfillment, import, reconciliation;
+- ``returns`` / ``return_receive`` / ``fraud`` / ``return_records``: returns opened
+  anywhere or requested by the customer, their item checks, receipts (restock,
+  quarantine, dispose through the ledger) and fraud flags; ``substitutions``: a
+  substitute proposed for units that can't be picked, approved or declined;
+  ``after_sale``: :class:`~hub.domain.orders.after_sale.AfterSale` (the container's
+  ``hub.after_sale``), which resolves a return's money (refund, store credit,
+  exchange through carts and checkout) and a substitution's difference.
 """
 
 from hub.domain.orders.importer import ImportLine, ImportRequest

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_customer_accounts"
-down_revision: str | None = "0011b_routing"
+down_revision: str | None = "0011c_returns_exchange"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
