@@ -15,6 +15,7 @@ from hub.db.models import (
     customers,
     giftcards,
     inventory,
+    loyalty,
     orders,
     pricing,
     promotions,
@@ -32,6 +33,7 @@ codes_t = cast(Table, promotions.DiscountCode.__table__)
 coll_products_t = cast(Table, catalog.CollectionProduct.__table__)
 collections_t = cast(Table, catalog.Collection.__table__)
 customers_t = cast(Table, customers.Customer.__table__)
+customer_events_t = cast(Table, loyalty.CustomerEvent.__table__)
 entries_t = cast(Table, pricing.PriceListEntry.__table__)
 groups_t = cast(Table, carts.CartDeliveryGroup.__table__)
 idem_t = cast(Table, inventory.IdempotencyKey.__table__)
@@ -39,6 +41,9 @@ keys_t = cast(Table, auth.ApiKey.__table__)
 levels_t = cast(Table, inventory.InventoryLevel.__table__)
 lines_t = cast(Table, carts.CartLine.__table__)
 lists_t = cast(Table, pricing.PriceList.__table__)
+loyalty_accounts_t = cast(Table, loyalty.LoyaltyAccount.__table__)
+loyalty_tiers_t = cast(Table, loyalty.LoyaltyTier.__table__)
+loyalty_txns_t = cast(Table, loyalty.LoyaltyTransaction.__table__)
 loc_channels_t = cast(Table, inventory.LocationChannel.__table__)
 locations_t = cast(Table, inventory.Location.__table__)
 lots_t = cast(Table, inventory.InventoryLot.__table__)

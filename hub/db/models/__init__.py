@@ -31,6 +31,8 @@ from .inventory import (
     Reservation,
     Transfer,
 )
+from .loyalty import CustomerEvent as CustomerEvent
+from .loyalty import LoyaltyAccount as LoyaltyAccount  # + its ledger, tiers
 from .orders import Order as Order
 from .orders import OrderLine as OrderLine
 from .orders import Payment as Payment

@@ -75,6 +75,11 @@ class Order(Base):
     note: Mapped[str | None] = mapped_column(Text)
     # Paid with a test payment (no money moved): a demo or test order.
     test: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Where it was sold: "web" (a storefront or app), "store" (a till: a staff key),
+    # "marketplace" (imported).
+    source: Mapped[str] = mapped_column(String(16), default="web", server_default="web")
+    # Loyalty points redeemed as a discount on this order.
+    loyalty_points: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

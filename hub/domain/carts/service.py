@@ -39,6 +39,9 @@ from hub.domain.errors import Code, DomainError, fail
 T = TypeVar("T")
 
 
+MAX_LOYALTY_POINTS = 100_000_000
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -144,6 +147,21 @@ class Carts:
 
     async def set_note(self, token: str, principal: Principal, note: str | None) -> None:
         await self._change(token, principal, note=clean_note(note))
+
+    async def set_loyalty_points(self, token: str, principal: Principal, points: int) -> None:
+        """Redeem ``points`` of the buyer's loyalty points on the cart (0: none). The
+        pricing applies at most the balance (:mod:`hub.domain.carts.pricing_loyalty`);
+        checkout spends them."""
+        if not 0 <= points <= MAX_LOYALTY_POINTS:
+            raise fail(Code.INVALID, f"points is 0 to {MAX_LOYALTY_POINTS}", "points")
+        async with self.db.transaction() as conn:
+            state = await self._touch(conn, token, principal, loyalty_points=points)
+            if points and state.cart.customer_id is None:
+                raise fail(
+                    Code.INVALID,
+                    "only a customer's cart redeems loyalty points: sign the buyer in first",
+                    "points",
+                )
 
     async def set_delivery(
         self, token: str, principal: Principal, groups: Sequence[DeliveryGroupInput]

@@ -224,7 +224,9 @@ class Checkout:
         beat = leases.Heartbeat(self.db, attempt, self.lease)
         beat.start()
         try:
-            return await self._pay_and_order(priced, plan, attempt, provider, payment, beat)
+            return await self._pay_and_order(
+                priced, plan, attempt, provider, payment, beat, principal
+            )
         finally:
             await beat.stop()
 
@@ -236,6 +238,7 @@ class Checkout:
         provider: PaymentProvider | None,
         payment: PaymentRequest | None,
         beat: leases.Heartbeat,
+        principal: Principal,
     ) -> CheckoutResult:
         # 4. payment, outside any transaction.
         result: PaymentIntentResult | None = None
@@ -248,7 +251,9 @@ class Checkout:
         try:
             if beat.lost:
                 raise LeaseLost()
-            order_pk, events = await self._write_order(priced, plan, attempt, result, payment)
+            order_pk, events = await self._write_order(
+                priced, plan, attempt, result, payment, principal
+            )
         except BaseException as exc:
             await self._undo(attempt)
             if provider is not None and result is not None:
@@ -463,11 +468,14 @@ class Checkout:
         attempt: leases.Attempt,
         result: PaymentIntentResult | None,
         payment: PaymentRequest | None,
+        principal: Principal,
     ) -> tuple[int, list[Event]]:
         """5. The order, in one transaction (:mod:`hub.domain.checkout.order`)."""
         outbox = Outbox()
         async with self.db.transaction() as conn:
-            order_pk = await write_order(conn, outbox, priced, plan, attempt, result, payment)
+            order_pk = await write_order(
+                conn, outbox, priced, plan, attempt, result, payment, store=principal.is_staff
+            )
             events = await outbox.flush(conn)
         return order_pk, events
 
