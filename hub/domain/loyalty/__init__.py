@@ -20,6 +20,7 @@ from hub.domain.loyalty.ledger import (
     adjust,
     earn_for_payment,
     expire_inactive,
+    merge_accounts,
     redeem_for_order,
     reverse_for_refund,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "expire_inactive",
     "history_pages",
     "list_tiers",
+    "merge_accounts",
     "move",
     "points_for",
     "recompute_tier",

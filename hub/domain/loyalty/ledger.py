@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.tables import channels_t, loyalty_accounts_t, loyalty_txns_t, orders_t
@@ -278,3 +278,44 @@ async def _expire_one(
     except DomainError:  # spent meanwhile (nothing written): nothing to expire now
         return False
     return True
+
+
+async def merge_accounts(
+    conn: AsyncConnection, keep_pk: int, merge_pk: int, *, outbox: Outbox | None = None
+) -> int:
+    """Move the loyalty of customer ``merge_pk`` to ``keep_pk`` (customerMerge): its
+    whole ledger (so the kept history lists every earn and redeem, and tiers count
+    them) and its balance; a tier set by hand carries over when the kept one has none.
+    The points moved."""
+    src = await account_of(conn, merge_pk)
+    if src is None:
+        return 0
+    dst = await ensure_account(conn, keep_pk)
+    t = loyalty_txns_t
+    # Keys stay unique per account: the moved ones are prefixed with their old account.
+    await conn.execute(
+        update(t)
+        .where(t.c.account_id == src.id)
+        .values(
+            account_id=dst.id,
+            idempotency_key=func.substr(literal(f"m{src.id}:") + t.c.idempotency_key, 1, 255),
+        )
+    )
+    a = loyalty_accounts_t
+    emptied = await conn.execute(
+        update(a).where(a.c.id == src.id, a.c.points == src.points).values(points=0)
+    )
+    if emptied.rowcount != 1:
+        raise fail(Code.INVALID, "the duplicate's points moved meanwhile; retry", "merge_id")
+    await conn.execute(
+        update(a)
+        .where(a.c.id == dst.id)
+        .values(
+            points=a.c.points + src.points,
+            tier_override=func.coalesce(a.c.tier_override, src.tier_override),
+            updated_at=_now(),
+        )
+    )
+    account = (await conn.execute(select(a).where(a.c.id == dst.id))).one()
+    await recompute_tier(conn, account, outbox=outbox)
+    return int(src.points)
