@@ -17,6 +17,7 @@ from plugins import Plugin
 from schema.carts import CartMutation, CartQuery
 from schema.catalog import CatalogAdminMutation, CatalogQuery
 from schema.checkout import CheckoutMutation, CheckoutQuery
+from schema.customer_profiles import CustomerProfileMutation, CustomerProfileQuery
 from schema.customers import CustomerMutation, CustomerQuery
 from schema.directives import IN_CONTEXT
 from schema.documents import DocumentCache, DocumentStore, NoIntrospection
@@ -35,6 +36,7 @@ from schema.giftcards import GiftCardMutation, GiftCardQuery
 from schema.inputs import install as install_input_guard
 from schema.inventory import InventoryMutation, InventoryQuery
 from schema.limits import Budget, QueryCost
+from schema.loyalty import LoyaltyMutation, LoyaltyQuery
 from schema.price_lists import PricingMutation, PricingQuery
 from schema.promotions import PromotionMutation, PromotionQuery
 from schema.relay import Node, node_types, resolve_nodes
@@ -71,6 +73,8 @@ class Query(
     CatalogQuery,
     InventoryQuery,
     CustomerQuery,
+    CustomerProfileQuery,
+    LoyaltyQuery,
     PricingQuery,
     ShippingQuery,
     PromotionQuery,
@@ -86,6 +90,8 @@ class Mutation(
     CatalogAdminMutation,
     InventoryMutation,
     CustomerMutation,
+    CustomerProfileMutation,
+    LoyaltyMutation,
     PricingMutation,
     ShippingMutation,
     PromotionMutation,

@@ -33,6 +33,7 @@ from hub.domain.errors import Code, DomainError
 from hub.domain.errors import UserError as DomainUserError
 from hub.domain.giftcards import GiftCardCode
 from hub.domain.inventory import InventoryCode
+from hub.domain.loyalty import LoyaltyCode
 from hub.domain.orders import OrderCode
 from hub.domain.promotions import PromotionCode
 
@@ -70,6 +71,7 @@ CODE_ENUMS: tuple[type[StrEnum], ...] = (
     GiftCardCode,
     OrderCode,
     CustomerCode,
+    LoyaltyCode,
 )
 
 

@@ -219,6 +219,11 @@ async def erase(db: Database, pk: int) -> tuple[bool, list[Event]]:
     return done, events
 
 
-async def export(db: Database, pk: int) -> dict[str, Any] | None:
+async def export(db: Database, pk: int, *, by: str) -> dict[str, Any]:
+    """The export of customer ``pk``, recorded on its timeline (who asked: ``by``)."""
     async with db.transaction() as conn:
-        return await export_customer(conn, pk)
+        data = await export_customer(conn, pk)
+        if data is None:
+            raise fail(Code.NOT_FOUND, "customer not found", "id")
+        await timeline.record(conn, pk, "EXPORTED", {"by": by})
+    return data

@@ -16,9 +16,11 @@ from hub.db.tables import customers_t
 
 
 class CustomerCode(StrEnum):
-    """userErrors codes of customers beyond the common ones (``hub.domain.errors.Code``):
-    none yet; customers report BLANK, INVALID, TAKEN, TOO_LONG, LIMIT_EXCEEDED and
-    NOT_FOUND. A customer-specific code goes here."""
+    """userErrors codes of customers beyond the common ones (``hub.domain.errors.Code``:
+    BLANK, INVALID, TAKEN, TOO_LONG, LIMIT_EXCEEDED, NOT_FOUND)."""
+
+    # Not this caller's customer (a customer key asking for another's data).
+    ACCESS_DENIED = "ACCESS_DENIED"
 
 
 class CustomerRecord:

@@ -8,7 +8,9 @@ Create Date: 2026-12-03 14:30:00
 """
 
 import re
+import secrets
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -159,6 +161,21 @@ def upgrade() -> None:
         conn.execute(
             sa.text("UPDATE customers SET phone_key = :k WHERE id = :id"),
             {"k": re.sub(r"\D", "", phone)[:32] or None, "id": pk},
+        )
+    # A tier set on a customer before loyalty existed stays, as a tier set by hand on
+    # an account of its own (customers.loyalty_tier mirrors the account from now on).
+    tiered = conn.execute(
+        sa.text("SELECT id, loyalty_tier FROM customers WHERE loyalty_tier IS NOT NULL")
+    )
+    now = datetime.now(UTC)
+    for pk, tier in tiered.all():
+        conn.execute(
+            sa.text(
+                "INSERT INTO loyalty_accounts (customer_id, card_id, points, tier_override, "
+                "last_activity_at, created_at, updated_at) "
+                "VALUES (:c, :card, 0, :t, :now, :now, :now)"
+            ),
+            {"c": pk, "card": "LC" + f"{secrets.randbelow(10**12):012d}", "t": tier, "now": now},
         )
 
 
