@@ -10,7 +10,9 @@ and the benchmarks.
   rows (levels with the ledger, transfers, reservations, lots and serials behind them);
 - :mod:`hub.demo.pricing`: customers, the wholesale price list, shipping zones;
 - :mod:`hub.demo.promotions`: one promotion of every kind, and the demo codes;
-- :mod:`hub.demo.giftcards`: the demo gift card.
+- :mod:`hub.demo.giftcards`: the demo gift card;
+- :mod:`hub.demo.loyalty`: the loyalty tiers, and customers with orders from the web,
+  a store and a marketplace, their points and a tier.
 
 The same seed and product count always give the same rows.
 """
@@ -26,6 +28,7 @@ from hub.demo.locations import (
     ROTTERDAM,
     SOHO,
 )
+from hub.demo.loyalty import DEMO_LOYALTY_CARDS, DEMO_TIERS
 from hub.demo.pricing import WHOLESALE_BREAKS
 from hub.demo.promotions import DEMO_CODES
 from hub.demo.seed import has_catalog, seed_demo
@@ -38,6 +41,8 @@ __all__ = [
     "COLLECTIONS",
     "DEMO_CODES",
     "DEMO_GIFT_CARD_CODE",
+    "DEMO_LOYALTY_CARDS",
+    "DEMO_TIERS",
     "EU",
     "LOCATIONS",
     "NEWARK",
