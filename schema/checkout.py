@@ -199,6 +199,14 @@ class OrderType(Node):
     test: bool = strawberry.field(
         description="Paid with a test payment (no money moved): a demo or test order."
     )
+    source: str = strawberry.field(
+        description='Where it was sold: "web" (a storefront or app), "store" (a till) or '
+        '"marketplace" (imported).'
+    )
+    loyalty_points_redeemed: int = strawberry.field(
+        resolver=lambda root: root.loyalty_points,
+        description="Loyalty points spent as a discount on this order.",
+    )
     created_at: datetime
     processed_at: datetime = strawberry.field(resolver=lambda root: root.created_at)
 

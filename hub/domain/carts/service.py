@@ -177,14 +177,16 @@ class Carts:
 def change_warnings(priced: PricedCart, warnings: list[CartWarning]) -> list[CartWarning]:
     """The warnings of a change, once the cart is priced after it: the cart shows them
     too, and they include each line its pickup location can't cover after the change
-    (choosing the location, or adding more than it holds)."""
+    (choosing the location, or adding more than it holds) and loyalty points the cart
+    can't apply in full."""
     seen = {(w.code, w.target) for w in priced.warnings}
     priced.warnings += [w for w in warnings if (w.code, w.target) not in seen]
     mine = {(w.code, w.target) for w in warnings}
     return warnings + [
         w
         for w in priced.warnings
-        if w.code == WarningCode.NOT_AT_PICKUP_LOCATION and (w.code, w.target) not in mine
+        if w.code in (WarningCode.NOT_AT_PICKUP_LOCATION, WarningCode.LOYALTY_POINTS_REDUCED)
+        and (w.code, w.target) not in mine
     ]
 
 

@@ -36,12 +36,14 @@ class OrderRecord:
         "email",
         "fulfillment_status",
         "id",
+        "loyalty_points",
         "name",
         "note",
         "payment_status",
         "phone",
         "pk",
         "shipping_total",
+        "source",
         "status",
         "subtotal",
         "tax_total",
@@ -73,6 +75,8 @@ class OrderRecord:
         self.delivery = list(row.delivery or ())
         self.note = row.note
         self.test = bool(row.test)
+        self.source: str = row.source
+        self.loyalty_points: int = row.loyalty_points
         self.created_at = row.created_at
 
 
