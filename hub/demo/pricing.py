@@ -33,6 +33,7 @@ from hub.db.tables import (
     zones_t,
 )
 from hub.demo.data import BASE_TIME
+from hub.domain.customers.matching import phone_key
 
 __all__ = ["DEMO_CUSTOMERS", "WHOLESALE_BREAKS", "seed_pricing_demo"]
 
@@ -158,7 +159,15 @@ async def seed_pricing_demo(conn: AsyncConnection) -> dict[str, int]:
     """Insert the demo customers, wholesale list and shipping zones; return counts."""
     await conn.execute(
         insert(customers_t),
-        [{**c, "created_at": BASE_TIME, "updated_at": BASE_TIME} for c in DEMO_CUSTOMERS],
+        [
+            {
+                **c,
+                "phone_key": phone_key(c["phone"]),
+                "created_at": BASE_TIME,
+                "updated_at": BASE_TIME,
+            }
+            for c in DEMO_CUSTOMERS
+        ],
     )
 
     web = (
