@@ -238,3 +238,41 @@ async def test_export_and_erase(hub: Hub) -> None:
         assert await find_customer(conn, phone="+33 1 23 45 67 89") is None
     res = await hub.gql(ERASE, {"id": other.gid}, token=other.token)
     assert res["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
+
+
+async def test_a_till_scans_the_loyalty_card(hub: Hub) -> None:
+    ben = await shopper(hub)
+    await adjust(hub, ben.gid, 400)
+    card = (await loyalty_of(hub, ben.gid))["cardId"]
+    vid = await stocked_variant(hub, {1: 5}, price="12")
+    made = await create(
+        hub,
+        {"lines": [{"merchandiseId": vid}], "buyerIdentity": {"loyaltyCardId": card.lower()}},
+        token=hub.admin_token,
+    )
+    assert made["userErrors"] == [] and made["cart"]["buyerIdentity"]["customerId"] == ben.gid
+    res = await hub.admin(
+        """mutation($c: ID!) { cartLoyaltyRedeem(cartId: $c, points: 250) {
+        cart { loyaltyRedemption { points } } userErrors { code } } }""",
+        {"c": made["cart"]["id"]},
+    )
+    assert res["data"]["cartLoyaltyRedeem"]["cart"]["loyaltyRedemption"] == {"points": 250}
+    sale = (await till_checkout(hub, made["cart"]["id"]))["order"]
+    assert sale["customerId"] == ben.gid and sale["loyaltyPointsRedeemed"] == 250
+    earned = int(Decimal(sale["totalPrice"]["amount"]))
+    assert (await loyalty_of(hub, ben.gid))["points"] == 400 - 250 + earned
+    # A storefront can't attach a cart by card number; an unknown card is not found.
+    for token, card_id, code in (
+        (hub.storefront_token, card, "INVALID"),
+        (hub.admin_token, "LC000", "NOT_FOUND"),
+    ):
+        got = await hub.gql(
+            """mutation($i: CartInput) { cartCreate(input: $i) { cart { id }
+            userErrors { field code } } }""",
+            {"i": {"lines": [{"merchandiseId": vid}], "buyerIdentity": {"loyaltyCardId": card_id}}},
+            token=token,
+        )
+        errs = got["data"]["cartCreate"]["userErrors"]
+        assert [(e["field"], e["code"]) for e in errs] == [
+            (["buyerIdentity", "loyaltyCardId"], code)
+        ], errs
