@@ -19,6 +19,7 @@ from connectors.base import WebhookEvent
 from hub.db.database import Database
 from hub.db.dialect import dialect_insert
 from hub.db.tables import orders_t, payments_t, webhook_events_t
+from hub.domain import loyalty
 from hub.domain.orders.records import order_name
 from hub.events.bus import Event
 from hub.events.outbox import Outbox
@@ -94,7 +95,7 @@ async def record_payment_event(
         return "ignored"
     order = (
         await conn.execute(
-            select(orders_t.c.payment_status, orders_t.c.currency).where(
+            select(orders_t.c.payment_status, orders_t.c.currency, orders_t.c.customer_id).where(
                 orders_t.c.id == pay.order_id
             )
         )
@@ -114,6 +115,8 @@ async def record_payment_event(
         .where(orders_t.c.id == pay.order_id)
         .values(payment_status=new_status, updated_at=now)
     )
+    if order.customer_id is not None:
+        await _loyalty(conn, outbox, pay, new_status, event)
     outbox.add(
         "order.payment_updated",
         {
@@ -126,6 +129,20 @@ async def record_payment_event(
         },
     )
     return "updated"
+
+
+async def _loyalty(
+    conn: AsyncConnection, outbox: Outbox, pay: Any, new_status: str, event: WebhookEvent
+) -> None:
+    """The customer earns when the payment is captured, and gives the points back when
+    it is refunded in full (a partial refund's amount comes with the refunds of the
+    orders to come, which call :func:`hub.domain.loyalty.reverse_for_refund` with it)."""
+    if new_status == "PAID":
+        await loyalty.earn_for_payment(conn, pay.order_id, pay.amount, outbox=outbox)
+    elif new_status == "REFUNDED":
+        await loyalty.reverse_for_refund(
+            conn, pay.order_id, pay.amount, key=f"refund:{event.id}"[:255], outbox=outbox
+        )
 
 
 async def apply_payment_event(
