@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from hub.db.database import Database
 from hub.db.dialect import dialect_insert
@@ -153,15 +152,11 @@ async def set_earning_rule(db: Database, channel_pk: int, rule: EarningRule) -> 
         values["loyalty_rounding"] = rule.rounding
     errs.raise_if_any()
     async with db.transaction() as conn:
-        if values:
-            try:
-                res = await conn.execute(
-                    update(channels_t).where(channels_t.c.id == channel_pk).values(**values)
-                )
-            except IntegrityError:
-                raise fail(Code.INVALID, "the rule is invalid", "channel_id") from None
-        else:
-            res = await conn.execute(select(channels_t.c.id).where(channels_t.c.id == channel_pk))
-        if res.rowcount == 0 if values else res.first() is None:
+        found = await conn.scalar(select(channels_t.c.id).where(channels_t.c.id == channel_pk))
+        if found is None:
             raise fail(Code.NOT_FOUND, "channel not found", "channel_id")
+        if values:
+            await conn.execute(
+                update(channels_t).where(channels_t.c.id == channel_pk).values(**values)
+            )
     return channel_pk

@@ -146,32 +146,54 @@ async def reverse_for_refund(
         due += target - e.reversed_points
     if due <= 0:
         return None
-    balance = await conn.scalar(
-        select(loyalty_accounts_t.c.points).where(loyalty_accounts_t.c.id == account_pk)
-    )
-    taken = min(due, int(balance or 0))
-    if taken <= 0:
+    moved = await _take_back(conn, account_pk, due, order_pk, refunded_amount, earns, key, now)
+    if moved is None:
         return None
-    note = f"refund of {refunded_amount}" + (
-        f"; {due - taken} points were already spent" if taken < due else ""
-    )
-    moved = await move(
-        conn,
-        account_pk,
-        "REVERSE",
-        -taken,
-        key=key,
-        order_pk=order_pk,
-        amount=refunded_amount,
-        currency=earns[0].currency,
-        note=note,
-        now=now,
-    )
     account = (
         await conn.execute(select(loyalty_accounts_t).where(loyalty_accounts_t.c.id == account_pk))
     ).one()
     await recompute_tier(conn, account, outbox=outbox, now=now)
     return moved
+
+
+async def _take_back(
+    conn: AsyncConnection,
+    account_pk: int,
+    due: int,
+    order_pk: int,
+    refunded_amount: int,
+    earns: Any,
+    key: str | None,
+    now: datetime | None,
+) -> Moved | None:
+    """Debit up to ``due`` points, at most the balance: a redemption committed
+    meanwhile lowers it, so read it again and retry (a refused debit wrote nothing)."""
+    for _ in range(5):
+        balance = await conn.scalar(
+            select(loyalty_accounts_t.c.points).where(loyalty_accounts_t.c.id == account_pk)
+        )
+        taken = min(due, int(balance or 0))
+        if taken <= 0:
+            return None
+        note = f"refund of {refunded_amount}" + (
+            f"; {due - taken} points were already spent" if taken < due else ""
+        )
+        try:
+            return await move(
+                conn,
+                account_pk,
+                "REVERSE",
+                -taken,
+                key=key,
+                order_pk=order_pk,
+                amount=refunded_amount,
+                currency=earns[0].currency,
+                note=note,
+                now=now,
+            )
+        except DomainError:
+            continue
+    raise fail(Code.INVALID, "the balance keeps changing; retry the reversal", "order_id")
 
 
 async def redeem_for_order(
