@@ -64,7 +64,7 @@ class CustomerProfileQuery:
     @strawberry.field(
         permission_classes=ADMIN,
         description="Profiles whose name, email, phone or loyalty card number match "
-        "`query` (all without one), newest first; merged duplicates and erased profiles "
+        "`query` (all without one), oldest first; merged duplicates and erased profiles "
         "are left out (staff).",
     )
     @forward_paged

@@ -74,7 +74,7 @@ def _matches(query: str) -> Any:
 async def search(
     reader: Reader, query: str | None, page: PageRequest
 ) -> tuple[list[CustomerRecord], list[str], bool, bool]:
-    """A page of live profiles (not merged away, not erased), by id:
+    """A page of live profiles (not merged away, not erased), oldest first (by id):
     those whose name, email, phone or loyalty card number match ``query``."""
     stmt = select(customers_t).where(
         customers_t.c.merged_into_id.is_(None), customers_t.c.erased_at.is_(None)

@@ -136,6 +136,11 @@ async def test_points_redeemed_as_a_cart_discount(hub: Hub) -> None:
     assert [w["code"] for w in more["warnings"]] == ["LOYALTY_POINTS_REDUCED"]
     assert more["cart"]["loyaltyRedemption"]["points"] == 500
     assert (await redeem(hub, cart, 300, sam.token))["userErrors"] == []
+    # Another customer can't touch the cart (nor see it).
+    other = await shopper(hub)
+    assert [e["code"] for e in (await redeem(hub, cart, 1, other.token))["userErrors"]] == [
+        "NOT_FOUND"
+    ]
     order = (await till_checkout(hub, cart))["order"]
     assert order["loyaltyPointsRedeemed"] == 300
     assert order["totalDiscounts"]["amount"] == "3.00"
@@ -377,11 +382,12 @@ async def test_history_pages_without_n_plus_one(hub: Hub) -> None:
         with hub.count_statements() as seen:
             res = await hub.admin(q, {"ids": ids[:count], "n": n})
         assert "errors" not in res, res
-        return res["data"]["nodes"], len(seen)
+        # (the edge re-checks the admin key now and then: not the query's statements)
+        return res["data"]["nodes"], len([s for s in seen if "FROM api_keys" not in s])
 
     _one, few = await run(2, 1)
     four, many = await run(2, 4)
-    assert few == many  # the same statements for one customer or four
+    assert few == many == 3  # customers, their accounts, their histories: for one or four
     for node in four:
         h = node["loyalty"]["history"]
         assert [x["points"] for x in h["nodes"]] == [12, 11] and h["pageInfo"]["hasNextPage"]

@@ -122,8 +122,10 @@ async def test_search_costs_the_same_whatever_the_page_size(hub: Hub) -> None:
             res = await hub.admin(SEARCH, {"n": n})
         assert "errors" not in res, res
         assert len(res["data"]["customers"]["nodes"]) == n
-        counts.append(len(seen))
-    assert counts[0] == counts[1], counts
+        # (the edge re-checks the admin key now and then: not the query's statements)
+        counts.append(len([q for q in seen if "FROM api_keys" not in q]))
+    # customers, loyalty accounts, stats, purchase history, loyalty history, channels
+    assert counts == [6, 6], counts
     page = await hub.admin(SEARCH, {"n": 2, "a": res["data"]["customers"]["pageInfo"]["endCursor"]})
     assert len(page["data"]["customers"]["nodes"]) == 2
 
