@@ -19,6 +19,9 @@ from hub.db.tables import channels_t, loyalty_accounts_t
 from hub.domain.carts.model import CartWarning, WarningCode
 from hub.domain.carts.priced import PricedCart
 
+LOYALTY_ALLOCATION = 0  # the "promotion id" of a line's share of a loyalty discount
+LOYALTY_TITLE = "Loyalty points"
+
 _BALANCE = (
     select(channels_t.c.loyalty_point_value, loyalty_accounts_t.c.points)
     .select_from(
@@ -69,6 +72,8 @@ async def apply_loyalty(conn: AsyncConnection, priced: PricedCart) -> None:
         share = min(share, ln.total)
         ln.discount += share
         ln.total -= share
+        if share:  # the line's allocations add up to its discount (no promotion: 0)
+            ln.allocations.append((LOYALTY_ALLOCATION, LOYALTY_TITLE, None, share))
         given += share
     priced.loyalty_points = use
     priced.loyalty_discount = given

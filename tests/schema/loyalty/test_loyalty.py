@@ -131,6 +131,16 @@ async def test_points_redeemed_as_a_cart_discount(hub: Hub) -> None:
         "discountAmount": {"amount": "3.00"},
     }
     assert got["cart"]["cost"]["totalDiscountAmount"]["amount"] == "3.00"
+    res = await hub.gql(
+        """query($c: ID!) { cart(id: $c) { lines(first: 5) { nodes {
+        discountAllocations { title discountedAmount { amount } } } } } }""",
+        {"c": cart},
+        token=sam.token,
+    )
+    (line,) = res["data"]["cart"]["lines"]["nodes"]
+    assert line["discountAllocations"] == [
+        {"title": "Loyalty points", "discountedAmount": {"amount": "3.00"}}
+    ]
     # More than the balance: the cart applies the balance and says so.
     more = await redeem(hub, cart, 10_000, sam.token)
     assert [w["code"] for w in more["warnings"]] == ["LOYALTY_POINTS_REDUCED"]
