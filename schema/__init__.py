@@ -18,6 +18,7 @@ from schema.accounts import AccountMutation, AccountQuery
 from schema.carts import CartMutation, CartQuery
 from schema.catalog import CatalogAdminMutation, CatalogQuery
 from schema.checkout import CheckoutMutation
+from schema.customer_profiles import CustomerProfileMutation, CustomerProfileQuery
 from schema.customers import CustomerMutation, CustomerQuery
 from schema.directives import IN_CONTEXT
 from schema.documents import DocumentCache, DocumentStore, NoIntrospection
@@ -37,6 +38,7 @@ from schema.giftcards import GiftCardMutation, GiftCardQuery
 from schema.inputs import install as install_input_guard
 from schema.inventory import InventoryMutation, InventoryQuery
 from schema.limits import Budget, QueryCost
+from schema.loyalty import LoyaltyMutation, LoyaltyQuery
 from schema.orders import OrderMutation, OrderQuery
 from schema.orders.fulfillment_mutations import FulfillmentMutation, FulfillmentQuery
 from schema.orders.return_mutations import ReturnMutation
@@ -76,6 +78,8 @@ class Query(
     CatalogQuery,
     InventoryQuery,
     CustomerQuery,
+    CustomerProfileQuery,
+    LoyaltyQuery,
     PricingQuery,
     ShippingQuery,
     PromotionQuery,
@@ -93,6 +97,8 @@ class Mutation(
     CatalogAdminMutation,
     InventoryMutation,
     CustomerMutation,
+    CustomerProfileMutation,
+    LoyaltyMutation,
     PricingMutation,
     ShippingMutation,
     PromotionMutation,

@@ -20,15 +20,21 @@ from strawberry.types.unset import UNSET
 from hub import ids
 from hub.domain import customers as cust
 from schema.accounts.profile import CustomerAccountFields
+from schema.customer_stats import (
+    CustomerStatsType,
+    CustomerTimelineEventType,
+    recent_orders_of,
+    stats_of,
+    timeline_of,
+)
 from schema.errors import ApiError, UserError, field_pk, run_write
+from schema.loyalty_types import CustomerLoyalty, loyalty_of
+from schema.orders import OrderType
 from schema.patches import apply_given
 from schema.permissions import ADMIN
 from schema.relay import Node, is_record, register_node
 
-
-@strawberry.type(name="CustomerLoyalty")
-class CustomerLoyalty:
-    tier: str | None = strawberry.field(description='The loyalty tier, e.g. "gold".')
+MAX_PURCHASE_HISTORY = 50
 
 
 @strawberry.type(name="Customer")
@@ -47,14 +53,52 @@ class CustomerType(Node, CustomerAccountFields):
     tax_exempt_vat_id: str | None = strawberry.field(
         description="A business buyer's VAT id; the tax engine decides on exemption."
     )
+    accepts_marketing: bool = strawberry.field(
+        description="Marketing consent: marketing events are emitted only while given."
+    )
+    erased_at: datetime | None = strawberry.field(
+        description="When the personal data was erased (customerErase)."
+    )
     created_at: datetime
     updated_at: datetime
 
     is_type_of = is_record(cust.CustomerRecord)
 
-    @strawberry.field
-    def loyalty(self, root: strawberry.Parent[cust.CustomerRecord]) -> CustomerLoyalty:
-        return CustomerLoyalty(tier=root.loyalty_tier)
+    @strawberry.field(description="Points, tier, card number and the points history.")
+    async def loyalty(
+        self, info: Info, root: strawberry.Parent[cust.CustomerRecord]
+    ) -> CustomerLoyalty:
+        return await loyalty_of(info, root.pk, root.loyalty_tier)
+
+    @strawberry.field(description="The profile this duplicate was merged into (customerMerge).")
+    def merged_into_id(self, root: strawberry.Parent[cust.CustomerRecord]) -> strawberry.ID | None:
+        pk = root.merged_into_pk
+        return strawberry.ID(ids.encode("Customer", pk)) if pk else None
+
+    @strawberry.field(
+        description="Lifetime value, average order value, last order and return count, "
+        "over every channel (web, store, marketplace)."
+    )
+    async def stats(
+        self, info: Info, root: strawberry.Parent[cust.CustomerRecord]
+    ) -> CustomerStatsType:
+        return await stats_of(info, root.pk)
+
+    @strawberry.field(
+        description=f"The newest orders from every channel (at most {MAX_PURCHASE_HISTORY})."
+    )
+    async def purchase_history(
+        self, info: Info, root: strawberry.Parent[cust.CustomerRecord], first: int = 5
+    ) -> list[OrderType]:
+        if not 0 <= first <= MAX_PURCHASE_HISTORY:
+            raise ApiError(f"first is 0 to {MAX_PURCHASE_HISTORY}", "INVALID_PAGE")
+        return await recent_orders_of(info, root.pk, first)
+
+    @strawberry.field(description="What happened to the profile (merges, erasure), newest first.")
+    async def timeline(
+        self, info: Info, root: strawberry.Parent[cust.CustomerRecord]
+    ) -> list[CustomerTimelineEventType]:
+        return await timeline_of(info, root.pk)
 
 
 @strawberry.input
@@ -67,9 +111,16 @@ class CustomerInput:
         default=UNSET, description="A group handle such as `wholesale`; null clears it (update)."
     )
     segments: list[str] | None = UNSET
-    loyalty_tier: str | None = strawberry.field(default=UNSET, description="null clears it.")
+    loyalty_tier: str | None = strawberry.field(
+        default=UNSET,
+        description="A tier set by hand: wins over the loyalty rules while set; null clears "
+        "it (the rules decide again).",
+    )
     tax_exempt_vat_id: str | None = strawberry.field(
         default=UNSET, description="null clears it (update)."
+    )
+    accepts_marketing: bool | None = strawberry.field(
+        default=UNSET, description="Marketing consent (given or withdrawn by the customer)."
     )
 
 
@@ -88,6 +139,7 @@ _FIELDS = (
     "segments",
     "loyalty_tier",
     "tax_exempt_vat_id",
+    "accepts_marketing",
 )
 
 

@@ -34,6 +34,7 @@ from hub.domain.errors import Code, DomainError
 from hub.domain.errors import UserError as DomainUserError
 from hub.domain.giftcards import GiftCardCode
 from hub.domain.inventory import InventoryCode
+from hub.domain.loyalty import LoyaltyCode
 from hub.domain.orders import OrderCode
 from hub.domain.promotions import PromotionCode
 
@@ -72,6 +73,7 @@ CODE_ENUMS: tuple[type[StrEnum], ...] = (
     OrderCode,
     CustomerCode,
     AccountCode,
+    LoyaltyCode,
 )
 
 

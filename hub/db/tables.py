@@ -16,6 +16,7 @@ from hub.db.models import (
     customers,
     giftcards,
     inventory,
+    loyalty,
     orders,
     persisted,
     pricing,
@@ -38,6 +39,7 @@ codes_t = cast(Table, promotions.DiscountCode.__table__)
 coll_products_t = cast(Table, catalog.CollectionProduct.__table__)
 collections_t = cast(Table, catalog.Collection.__table__)
 customers_t = cast(Table, customers.Customer.__table__)
+customer_events_t = cast(Table, loyalty.CustomerEvent.__table__)
 entries_t = cast(Table, pricing.PriceListEntry.__table__)
 fo_lines_t = cast(Table, orders.FulfillmentOrderLine.__table__)
 fulfillment_lines_t = cast(Table, orders.FulfillmentLine.__table__)
@@ -49,6 +51,9 @@ keys_t = cast(Table, auth.ApiKey.__table__)
 levels_t = cast(Table, inventory.InventoryLevel.__table__)
 lines_t = cast(Table, carts.CartLine.__table__)
 lists_t = cast(Table, pricing.PriceList.__table__)
+loyalty_accounts_t = cast(Table, loyalty.LoyaltyAccount.__table__)
+loyalty_tiers_t = cast(Table, loyalty.LoyaltyTier.__table__)
+loyalty_txns_t = cast(Table, loyalty.LoyaltyTransaction.__table__)
 loc_channels_t = cast(Table, inventory.LocationChannel.__table__)
 locations_t = cast(Table, inventory.Location.__table__)
 lots_t = cast(Table, inventory.InventoryLot.__table__)

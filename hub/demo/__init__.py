@@ -14,6 +14,8 @@ and the benchmarks.
 - :mod:`hub.demo.orders`: :func:`~hub.demo.orders.seed_demo_orders`, one order in
   every state after checkout (``hub seed --demo`` / ``hub serve --demo`` only), built
   through the domain services.
+- :mod:`hub.demo.loyalty`: the loyalty tiers, and customers with orders from the web,
+  a store and a marketplace, their points and a tier.
 
 The same seed and product count always give the same rows.
 """
@@ -29,6 +31,7 @@ from hub.demo.locations import (
     ROTTERDAM,
     SOHO,
 )
+from hub.demo.loyalty import DEMO_LOYALTY_CARDS, DEMO_TIERS
 from hub.demo.pricing import WHOLESALE_BREAKS
 from hub.demo.promotions import DEMO_CODES
 from hub.demo.seed import has_catalog, seed_demo
@@ -41,6 +44,8 @@ __all__ = [
     "COLLECTIONS",
     "DEMO_CODES",
     "DEMO_GIFT_CARD_CODE",
+    "DEMO_LOYALTY_CARDS",
+    "DEMO_TIERS",
     "EU",
     "LOCATIONS",
     "NEWARK",

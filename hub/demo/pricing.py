@@ -5,8 +5,9 @@ rows are fixed (no randomness) and few: four customers, one price list of
 ``WHOLESALE_VARIANTS`` variants with two volume breaks each, and three shipping zones,
 so a 100,000-product load costs a handful of extra statements.
 
-- customers: a wholesale buyer with a VAT id, a VIP with the "gold" loyalty tier, a
-  regular shopper and a first-time shopper (no API keys: tests create them);
+- customers: a wholesale buyer with a VAT id, a VIP (who earns the "gold" loyalty tier
+  with the orders of :mod:`hub.demo.loyalty`), a regular shopper and a first-time
+  shopper (no API keys: tests create them);
 - ``wholesale-web``: on the ``web`` channel for the ``wholesale`` group, the first
   ``WHOLESALE_VARIANTS`` priced variants at 90% from 10 units and 80% from 50;
 - zones ``us`` (weight bands, free over a subtotal, express), ``us-remote`` (Alaska
@@ -33,6 +34,7 @@ from hub.db.tables import (
     zones_t,
 )
 from hub.demo.data import BASE_TIME
+from hub.domain.customers.matching import phone_key
 
 __all__ = ["DEMO_CUSTOMERS", "WHOLESALE_BREAKS", "seed_pricing_demo"]
 
@@ -58,7 +60,8 @@ DEMO_CUSTOMERS: tuple[dict[str, Any], ...] = (
         "last_name": "Chen",
         "customer_group": None,
         "segments": ["vip"],
-        "loyalty_tier": "gold",
+        # gold is earned by the demo's orders (hub.demo.loyalty), which sets it here
+        "loyalty_tier": None,
         "orders_count": 17,
         "tax_exempt_vat_id": None,
     },
@@ -158,7 +161,15 @@ async def seed_pricing_demo(conn: AsyncConnection) -> dict[str, int]:
     """Insert the demo customers, wholesale list and shipping zones; return counts."""
     await conn.execute(
         insert(customers_t),
-        [{**c, "created_at": BASE_TIME, "updated_at": BASE_TIME} for c in DEMO_CUSTOMERS],
+        [
+            {
+                **c,
+                "phone_key": phone_key(c["phone"]),
+                "created_at": BASE_TIME,
+                "updated_at": BASE_TIME,
+            }
+            for c in DEMO_CUSTOMERS
+        ],
     )
 
     web = (

@@ -80,6 +80,7 @@ from hub.demo.data import (
 )
 from hub.demo.giftcards import seed_demo_gift_cards
 from hub.demo.locations import LOCATION_CHANNELS, LOCATIONS
+from hub.demo.loyalty import seed_demo_loyalty
 from hub.demo.pricing import seed_pricing_demo
 from hub.demo.promotions import seed_demo_promotions
 from hub.demo.stock import StockRows
@@ -123,6 +124,7 @@ async def seed_demo(db: Database, products: int = 600, *, seed: int = 42) -> dic
         await seed_pricing_demo(conn)  # customers, wholesale price list, shipping zones
         await seed_demo_promotions(conn)  # every promotion kind, DEMO10 (hub.demo.promotions)
         await seed_demo_gift_cards(conn)  # DEMO-GIFT-0000-0050, 50.00 USD (hub.demo.giftcards)
+        await seed_demo_loyalty(conn)  # orders from every channel, points, tiers (hub.demo.loyalty)
         if conn.dialect.name == "postgresql":
             for name in SERIAL_TABLES:
                 await conn.execute(

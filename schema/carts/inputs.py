@@ -46,6 +46,11 @@ class CartBuyerIdentityInput:
         "customer's, and from then on only that customer's key (or staff) reads or "
         "changes it. A guest cart or the customer's own only; an empty string unbinds.",
     )
+    loyalty_card_id: str | None = strawberry.field(
+        default=None,
+        description="The buyer's loyalty card, scanned at a till (admin/point-of-sale "
+        "keys): the cart becomes that customer's, as with its token.",
+    )
 
 
 @strawberry.input
@@ -141,6 +146,15 @@ async def buyer(info: Info, b: CartBuyerIdentityInput) -> tuple[cartsvc.BuyerIde
     acting = await cartsvc.sign_in_buyer(
         info.context.reader, info.context.principal, out, b.customer_access_token
     )
+    if b.loyalty_card_id is not None:
+        if b.customer_access_token is not None:
+            raise fail(
+                Code.INVALID,
+                "give a customerAccessToken or a loyaltyCardId, not both",
+                "buyer_identity",
+                "loyalty_card_id",
+            )
+        await cartsvc.scan_loyalty_card(info.context.reader, acting, out, b.loyalty_card_id)
     return out, acting
 
 

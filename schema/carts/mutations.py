@@ -98,6 +98,11 @@ class CartDeliveryUpdatePayload(_CartPayload):
     pass
 
 
+@strawberry.type
+class CartLoyaltyRedeemPayload(_CartPayload):
+    pass
+
+
 P = TypeVar("P", bound=_CartPayload)
 
 
@@ -288,6 +293,24 @@ class CartMutation:
         token = cartsvc.parse_cart_id(cart_id)
         return await _run(
             info, CartNoteUpdatePayload, token, lambda c: c.set_note(_known(token), p, note)
+        )
+
+    @strawberry.mutation(
+        description="Redeem the signed-in buyer's loyalty points as a discount on the cart "
+        "(0 redeems none). The cart applies at most the balance and at most what the "
+        "merchandise costs (a LOYALTY_POINTS_REDUCED warning says so); checkout spends "
+        "them, refusing with INSUFFICIENT_POINTS if the balance no longer covers them."
+    )
+    async def cart_loyalty_redeem(
+        self, info: Info, cart_id: strawberry.ID, points: int
+    ) -> CartLoyaltyRedeemPayload:
+        p = info.context.principal
+        token = cartsvc.parse_cart_id(cart_id)
+        return await _run(
+            info,
+            CartLoyaltyRedeemPayload,
+            token,
+            lambda c: c.set_loyalty_points(_known(token), p, points),
         )
 
     @strawberry.mutation(

@@ -46,8 +46,8 @@ def _attributes(items: Any) -> list[CartAttributeType]:
 class CartWarning:
     code: str = strawberry.field(
         description="MERCHANDISE_NOT_ENOUGH_STOCK, MERCHANDISE_OUT_OF_STOCK, "
-        "MERCHANDISE_NOT_AVAILABLE, MERCHANDISE_NOT_AVAILABLE_AT_PICKUP_LOCATION or "
-        "DELIVERY_OPTION_UNAVAILABLE."
+        "MERCHANDISE_NOT_AVAILABLE, MERCHANDISE_NOT_AVAILABLE_AT_PICKUP_LOCATION, "
+        "DELIVERY_OPTION_UNAVAILABLE or LOYALTY_POINTS_REDUCED."
     )
     message: str
     target: strawberry.ID | None = strawberry.field(
@@ -184,6 +184,13 @@ class CartDiscountAllocation:
     discounted_amount: MoneyType
     shipping_amount: MoneyType
     lines: list[CartDiscountAllocationLine]
+
+
+@strawberry.type
+class CartLoyaltyRedemption:
+    points: int = strawberry.field(description="The points applied (at most those asked for).")
+    points_requested: int
+    discount_amount: MoneyType
 
 
 @strawberry.type
@@ -344,6 +351,17 @@ class CartType(Node):
             )
             for a in root.allocations
         ]
+
+    @strawberry.field(description="Loyalty points redeemed on the cart (cartLoyaltyRedeem).")
+    def loyalty_redemption(self, root: Cart) -> CartLoyaltyRedemption | None:
+        asked = int(root.cart.loyalty_points or 0)
+        if asked <= 0:
+            return None
+        return CartLoyaltyRedemption(
+            points=root.loyalty_points,
+            points_requested=asked,
+            discount_amount=_money(root.loyalty_discount, root.currency),
+        )
 
     @strawberry.field
     def buyer_identity(self, root: Cart) -> CartBuyerIdentity:

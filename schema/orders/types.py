@@ -285,6 +285,10 @@ class OrderType(Node):
     fulfillments: list[fo.FulfillmentType] = strawberry.field(resolver=fo.order_fulfillments)
     routing: fo.RoutingType | None = strawberry.field(resolver=fo.order_routing)
     source: str = strawberry.field(description='Where it was placed: "web", a marketplace...')
+    loyalty_points_redeemed: int = strawberry.field(
+        resolver=lambda root: root.loyalty_points,
+        description="Loyalty points spent as a discount on this order.",
+    )
     external_id: str | None = strawberry.field(description="Its id there (imported orders).")
     cancel_reason: str | None
     cancelled_at: datetime | None

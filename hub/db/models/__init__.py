@@ -35,6 +35,8 @@ from .inventory import (
     Reservation,
     Transfer,
 )
+from .loyalty import CustomerEvent as CustomerEvent
+from .loyalty import LoyaltyAccount as LoyaltyAccount  # + its ledger, tiers
 from .orders import Fulfillment as Fulfillment
 from .orders import FulfillmentLine as FulfillmentLine
 from .orders import FulfillmentOrder as FulfillmentOrder

@@ -46,6 +46,8 @@ class Cart(Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     country_code: Mapped[str | None] = mapped_column(String(2))
     discount_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Loyalty points the buyer asked to redeem (cartLoyaltyRedeem); 0: none.
+    loyalty_points: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     attributes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     note: Mapped[str | None] = mapped_column(Text)
     # While COMPLETING: until when the checkout holding it may take (a crashed one's

@@ -40,6 +40,13 @@ class Channel(Base):
         String(24), default="DEFAULT", server_default="DEFAULT"
     )
     return_window_days: Mapped[int] = mapped_column(Integer, default=30, server_default="30")
+    # Loyalty: ``loyalty_earn_points`` points per ``loyalty_earn_per`` minor units paid,
+    # the fraction rounded DOWN, NEAREST or UP; a point redeems for
+    # ``loyalty_point_value`` minor units. 0 earn points: no points on this channel.
+    loyalty_earn_points: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    loyalty_earn_per: Mapped[int] = mapped_column(Integer, default=100, server_default="100")
+    loyalty_rounding: Mapped[str] = mapped_column(String(8), default="DOWN", server_default="DOWN")
+    loyalty_point_value: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -119,6 +119,8 @@ class Order(Base):
     # The SHA-256 of a guest order's status token (orderByToken): the token itself is
     # given once, in checkoutComplete's answer.
     status_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Loyalty points redeemed as a discount on this order.
+    loyalty_points: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

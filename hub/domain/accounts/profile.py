@@ -48,12 +48,20 @@ async def record_consent(
     source: str,
     at: datetime,
 ) -> None:
-    """A change of consent, kept with when and from where it came."""
+    """A change of consent, kept with when and from where it came. E-mail marketing's
+    consent in force is also the profile's ``accepts_marketing``, the one place
+    marketing events check (:mod:`hub.domain.customers.consent`)."""
     await conn.execute(
         insert(consents_t).values(
             customer_id=customer_pk, topic=topic, granted=granted, source=source, recorded_at=at
         )
     )
+    if topic == "EMAIL":
+        await conn.execute(
+            update(customers_t)
+            .where(customers_t.c.id == customer_pk)
+            .values(accepts_marketing=granted)
+        )
 
 
 async def claim_guest_orders(conn: AsyncConnection, customer_pk: int, email: str) -> int:

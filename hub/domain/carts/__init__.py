@@ -32,6 +32,7 @@ from hub.domain.carts.access import (
     check_readable,
     load_cart,
     may_use,
+    scan_loyalty_card,
     sign_in_buyer,
     usable_by,
 )
@@ -128,6 +129,7 @@ __all__ = [
     "price_cart",
     "read_cart",
     "refuse",
+    "scan_loyalty_card",
     "sign_in_buyer",
     "usable_by",
     "view_cart",

@@ -18,6 +18,7 @@ from hub.auth import Principal, authenticate
 from hub.db.database import Reader
 from hub.db.tables import carts_t, groups_t, lines_t
 from hub.domain.carts.model import BuyerIdentity, CartCode, CartState, refuse
+from hub.domain.customers.matching import find_customer
 from hub.domain.errors import Code, fail
 
 # The hot read statements, built once: SQLAlchemy then neither constructs them nor
@@ -108,3 +109,28 @@ async def sign_in_buyer(
     if principal is not None and not acting.is_staff and acting.customer_id is None:
         return principal
     return acting
+
+
+async def scan_loyalty_card(
+    reader: Reader, acting: Principal, buyer: BuyerIdentity, card: str
+) -> None:
+    """A till scans the buyer's loyalty card: the cart becomes that customer's (its
+    prices, promotions and points), as with the customer's token. Staff (point-of-sale)
+    keys only: a card number is no secret."""
+    if not acting.is_staff:
+        raise fail(
+            Code.INVALID,
+            "a loyalty card is scanned at a till: it needs an admin (point-of-sale) key",
+            "buyer_identity",
+            "loyalty_card_id",
+        )
+    found = await find_customer(reader, loyalty_id=card[:64])
+    if found is None:
+        raise fail(
+            Code.NOT_FOUND,
+            "no customer with this loyalty card",
+            "buyer_identity",
+            "loyalty_card_id",
+        )
+    buyer.set_customer = True
+    buyer.customer_pk = found.pk

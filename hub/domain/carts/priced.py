@@ -121,6 +121,10 @@ class PricedCart:
     promotions: list[Promotion] = field(default_factory=list)
     result: Result | None = None
     stock: dict[int, dict[int, int]] = field(default_factory=dict)
+    # Loyalty points redeemed (at most what the cart asked for) and their discount,
+    # included in ``discount_total`` and in the lines' discounts.
+    loyalty_points: int = 0
+    loyalty_discount: int = 0
 
     @property
     def cart(self) -> Any:

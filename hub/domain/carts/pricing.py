@@ -8,7 +8,8 @@ stock and collections):
    which lines can be sold, and stock shortfalls;
 2. :func:`plan_delivery`: the delivery groups, pickup availability, shipping rates;
 3. :func:`apply_promotions`: the pure engine (``hub.domain.promotions``) on the sellable
-   lines and the shipping;
+   lines and the shipping; then loyalty points redeemed as a discount
+   (:mod:`hub.domain.carts.pricing_loyalty`);
 4. :func:`add_tax`: tax per destination through the configured ``TaxEngine``;
 5. :func:`total_up`: subtotal, discounts, shipping and tax into the total.
 
@@ -43,6 +44,7 @@ from hub.domain.carts.priced import (
     PricedGroup,
     PricedLine,
 )
+from hub.domain.carts.pricing_loyalty import apply_loyalty
 from hub.domain.catalog import ChannelRecord
 from hub.domain.catalog.price_lists import PriceQuote
 from hub.domain.customers import CustomerRecord
@@ -90,6 +92,7 @@ async def price_cart(
     priced = price_lines(state, facts)
     await plan_delivery(conn, priced, facts)
     await apply_promotions(conn, priced, facts, now)
+    await apply_loyalty(conn, priced)
     await add_tax(priced, facts, tax_engine)
     total_up(priced)
     return priced
@@ -485,7 +488,9 @@ def total_up(priced: PricedCart) -> None:
     result = priced.result
     assert result is not None  # stage 3 ran
     priced.subtotal = sum(ln.subtotal for ln in priced.lines if ln.sellable)
-    priced.discount_total = result.discount_total + result.shipping_discount
+    priced.discount_total = (
+        result.discount_total + result.shipping_discount + priced.loyalty_discount
+    )
     priced.tax = sum(g.tax for g in priced.groups)
     priced.total = (
         priced.subtotal

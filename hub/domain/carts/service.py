@@ -39,6 +39,9 @@ from hub.domain.errors import Code, DomainError, fail
 T = TypeVar("T")
 
 
+MAX_LOYALTY_POINTS = 100_000_000
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -145,6 +148,21 @@ class Carts:
     async def set_note(self, token: str, principal: Principal, note: str | None) -> None:
         await self._change(token, principal, note=clean_note(note))
 
+    async def set_loyalty_points(self, token: str, principal: Principal, points: int) -> None:
+        """Redeem ``points`` of the buyer's loyalty points on the cart (0: none). The
+        pricing applies at most the balance (:mod:`hub.domain.carts.pricing_loyalty`);
+        checkout spends them."""
+        if not 0 <= points <= MAX_LOYALTY_POINTS:
+            raise fail(Code.INVALID, f"points is 0 to {MAX_LOYALTY_POINTS}", "points")
+        async with self.db.transaction() as conn:
+            state = await self._touch(conn, token, principal, loyalty_points=points)
+            if points and state.cart.customer_id is None:
+                raise fail(
+                    Code.INVALID,
+                    "only a customer's cart redeems loyalty points: sign the buyer in first",
+                    "points",
+                )
+
     async def set_delivery(
         self, token: str, principal: Principal, groups: Sequence[DeliveryGroupInput]
     ) -> None:
@@ -159,14 +177,16 @@ class Carts:
 def change_warnings(priced: PricedCart, warnings: list[CartWarning]) -> list[CartWarning]:
     """The warnings of a change, once the cart is priced after it: the cart shows them
     too, and they include each line its pickup location can't cover after the change
-    (choosing the location, or adding more than it holds)."""
+    (choosing the location, or adding more than it holds) and loyalty points the cart
+    can't apply in full."""
     seen = {(w.code, w.target) for w in priced.warnings}
     priced.warnings += [w for w in warnings if (w.code, w.target) not in seen]
     mine = {(w.code, w.target) for w in warnings}
     return warnings + [
         w
         for w in priced.warnings
-        if w.code == WarningCode.NOT_AT_PICKUP_LOCATION and (w.code, w.target) not in mine
+        if w.code in (WarningCode.NOT_AT_PICKUP_LOCATION, WarningCode.LOYALTY_POINTS_REDUCED)
+        and (w.code, w.target) not in mine
     ]
 
 

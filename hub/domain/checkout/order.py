@@ -17,15 +17,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from connectors.base import PaymentIntentResult
 from hub import ids
 from hub.db.tables import attempts_t, carts_t, customers_t
+from hub.domain import loyalty
 from hub.domain.carts import PricedCart, _customer_key
 from hub.domain.checkout import lease as leases
 from hub.domain.checkout import payments
 from hub.domain.checkout.codes import PaymentRequest
 from hub.domain.checkout.counters import take_promotions
 from hub.domain.checkout.plan import Plan
+from hub.domain.customers.matching import find_customer
 from hub.domain.errors import DomainError
 from hub.domain.inventory import commit_reservations
 from hub.domain.orders import insert_order, order_line_values, order_values
+from hub.domain.orders.payments import PAYMENT_STATUS
 from hub.events.bus import Event
 from hub.events.outbox import Outbox
 
@@ -46,9 +49,13 @@ async def write_order(
     attempt: leases.Attempt,
     result: PaymentIntentResult | None,
     payment: PaymentRequest | None,
+    *,
+    store: bool = False,
 ) -> tuple[int, list[Event]]:
     """Write the order of ``attempt`` on ``conn`` (see the module docstring) and flush
-    ``outbox``; its pk and events.
+    ``outbox``; its pk and events. ``store``: a sale at a till (a staff key): the
+    order's source is "store" and a guest cart's buyer (email or phone) is matched to a
+    customer profile.
 
     The rows every checkout shares go last, so their locks are held for as little as
     possible before the COMMIT: first the order's own rows and the attempt's fences,
@@ -57,10 +64,17 @@ async def write_order(
     every checkout updates; :mod:`hub.domain.checkout.counters`)."""
     cart = priced.cart
     own = Outbox()  # order.created, queued after the commitments' events
+    order = order_values(priced)
+    customer_pk = cart.customer_id
+    if store:
+        order["source"] = "store"
+        if customer_pk is None and (cart.email or cart.phone):
+            found = await find_customer(conn, email=cart.email, phone=cart.phone)
+            customer_pk = order["customer_id"] = found.pk if found is not None else None
     order_pk = await insert_order(
         conn,
         own,
-        order=order_values(priced),
+        order=order,
         lines=order_line_values(priced, plan.takes, attempt.tokens),
         payment=result,
         payment_reference=payment.reference if payment else None,
@@ -69,8 +83,9 @@ async def write_order(
         status_secret=cart.token if cart.customer_id is None else None,
     )
     await _finish(conn, attempt, result, order_pk)
-    if cart.customer_id is not None:
-        await conn.execute(_COUNT_ORDER, {"customer": cart.customer_id})
+    if customer_pk is not None:
+        await conn.execute(_COUNT_ORDER, {"customer": customer_pk})
+        await _loyalty(conn, own, priced, result, order_pk, customer_pk)
     # The reservations are gone only if the lease lapsed and the expiry job released them.
     try:
         await commit_reservations(
@@ -103,6 +118,32 @@ _COUNT_ORDER = (
     .where(customers_t.c.id == bindparam("customer"))
     .values(orders_count=customers_t.c.orders_count + 1)
 )
+
+
+async def _loyalty(
+    conn: AsyncConnection,
+    outbox: Outbox,
+    priced: PricedCart,
+    result: PaymentIntentResult | None,
+    order_pk: int,
+    customer_pk: int,
+) -> None:
+    """Spend the points the cart redeemed (INSUFFICIENT_POINTS if a concurrent
+    redemption spent them: the order is not written and the payment given back), and
+    earn on the amount paid when the order is paid now (an authorized payment earns
+    when it is captured)."""
+    if priced.loyalty_points > 0:
+        await loyalty.redeem_for_order(
+            conn,
+            customer_pk,
+            priced.loyalty_points,
+            order_pk=order_pk,
+            amount=priced.loyalty_discount,
+            currency=priced.currency,
+        )
+    status = PAYMENT_STATUS.get(result.status, "PENDING") if result is not None else "PAID"
+    if status == "PAID":
+        await loyalty.earn_for_payment(conn, order_pk, priced.total, outbox=outbox)
 
 
 async def _finish(

@@ -216,7 +216,9 @@ class Checkout:
         beat = leases.Heartbeat(self.db, attempt, self.lease)
         beat.start()
         try:
-            return await self._pay_and_order(priced, plan, attempt, provider, payment, beat)
+            return await self._pay_and_order(
+                priced, plan, attempt, provider, payment, beat, principal
+            )
         finally:
             await beat.stop()
 
@@ -228,6 +230,7 @@ class Checkout:
         provider: PaymentProvider | None,
         payment: PaymentRequest | None,
         beat: leases.Heartbeat,
+        principal: Principal,
     ) -> CheckoutResult:
         # 4. payment, outside any transaction.
         result: PaymentIntentResult | None = None
@@ -240,7 +243,9 @@ class Checkout:
         try:
             if beat.lost:
                 raise LeaseLost()
-            order_pk, events = await self._write_order(priced, plan, attempt, result, payment)
+            order_pk, events = await self._write_order(
+                priced, plan, attempt, result, payment, principal
+            )
         except BaseException as exc:
             await self._undo(attempt)
             if provider is not None and result is not None:
@@ -455,10 +460,13 @@ class Checkout:
         attempt: leases.Attempt,
         result: PaymentIntentResult | None,
         payment: PaymentRequest | None,
+        principal: Principal,
     ) -> tuple[int, list[Event]]:
         """5. The order, in one transaction (:mod:`hub.domain.checkout.order`)."""
         async with self.db.transaction() as conn:
-            return await write_order(conn, Outbox(), priced, plan, attempt, result, payment)
+            return await write_order(
+                conn, Outbox(), priced, plan, attempt, result, payment, store=principal.is_staff
+            )
 
     async def _undo(self, attempt: leases.Attempt) -> None:
         """Release the reservations, unlock the cart and forget the attempt (each only

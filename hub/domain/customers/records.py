@@ -16,20 +16,25 @@ from hub.db.tables import customers_t
 
 
 class CustomerCode(StrEnum):
-    """userErrors codes of customers beyond the common ones (``hub.domain.errors.Code``):
-    none yet; customers report BLANK, INVALID, TAKEN, TOO_LONG, LIMIT_EXCEEDED and
-    NOT_FOUND. A customer-specific code goes here."""
+    """userErrors codes of customers beyond the common ones (``hub.domain.errors.Code``:
+    BLANK, INVALID, TAKEN, TOO_LONG, LIMIT_EXCEEDED, NOT_FOUND)."""
+
+    # Not this caller's customer (a customer key asking for another's data).
+    ACCESS_DENIED = "ACCESS_DENIED"
 
 
 class CustomerRecord:
     __slots__ = (
+        "accepts_marketing",
         "created_at",
         "customer_group",
         "email",
+        "erased_at",
         "first_name",
         "id",
         "last_name",
         "loyalty_tier",
+        "merged_into_pk",
         "orders_count",
         "phone",
         "pk",
@@ -50,6 +55,9 @@ class CustomerRecord:
         self.loyalty_tier: str | None = row.loyalty_tier
         self.orders_count: int = row.orders_count
         self.tax_exempt_vat_id: str | None = row.tax_exempt_vat_id
+        self.accepts_marketing: bool = bool(row.accepts_marketing)
+        self.merged_into_pk: int | None = row.merged_into_id
+        self.erased_at = row.erased_at
         self.created_at = row.created_at
         self.updated_at = row.updated_at
 

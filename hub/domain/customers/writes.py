@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.database import Database
 from hub.db.tables import customers_t
+from hub.domain.customers.matching import phone_key
 from hub.domain.errors import Code, DomainError, Errors, fail, refused_write
+from hub.domain.loyalty.tiers import set_tier_override
 from hub.emails import InvalidEmail, normalize_email
 
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{3,30}$")
@@ -37,6 +39,7 @@ class CustomerInput:
     segments: list[str] | None = None
     loyalty_tier: str | None = None
     tax_exempt_vat_id: str | None = None
+    accepts_marketing: bool | None = None
 
 
 # Fields that may be cleared (set to null) by an update.
@@ -123,6 +126,7 @@ _CLEANERS: dict[str, Callable[[Errors, str, Any], Any]] = {
     "loyalty_tier": _handle,
     "tax_exempt_vat_id": _vat_id,
     "segments": _segments,
+    "accepts_marketing": lambda errs, name, value: bool(value),
 }
 
 
@@ -159,6 +163,7 @@ def new_customer(data: CustomerInput) -> dict[str, Any]:
     values.setdefault("segments", [])
     values.setdefault("first_name", "")
     values.setdefault("last_name", "")
+    values["phone_key"] = phone_key(values.get("phone"))
     return {**values, "orders_count": 0, "created_at": now, "updated_at": now}
 
 
@@ -172,18 +177,30 @@ def customer_changes(data: CustomerInput, clear: Iterable[str]) -> dict[str, Any
         else:
             values[name] = None
     errs.raise_if_any()
+    if "phone" in values:
+        values["phone_key"] = phone_key(values["phone"])
     return values
 
 
 async def insert_customer(conn: AsyncConnection, values: dict[str, Any]) -> int:
+    """Insert a customer; a ``loyalty_tier`` given is a tier set by hand
+    (:func:`hub.domain.loyalty.tiers.set_tier_override`)."""
+    values = dict(values)
+    tier = values.pop("loyalty_tier", None)
     try:
         res = await conn.execute(insert(customers_t).values(**values).returning(customers_t.c.id))
     except IntegrityError as exc:
         raise _integrity(exc) from None
-    return int(res.scalar_one())
+    pk = int(res.scalar_one())
+    if tier is not None:
+        await set_tier_override(conn, pk, tier)
+    return pk
 
 
 async def change_customer(conn: AsyncConnection, pk: int, values: dict[str, Any]) -> None:
+    values = dict(values)
+    override = "loyalty_tier" in values
+    tier = values.pop("loyalty_tier", None)
     stmt = update(customers_t).where(customers_t.c.id == pk)
     try:
         res = await conn.execute(stmt.values(**values, updated_at=datetime.now(UTC)))
@@ -191,6 +208,8 @@ async def change_customer(conn: AsyncConnection, pk: int, values: dict[str, Any]
         raise _integrity(exc) from None
     if res.rowcount == 0:
         raise fail(Code.NOT_FOUND, "customer not found", "id")
+    if override:
+        await set_tier_override(conn, pk, tier)
 
 
 async def create_customer(db: Database, data: CustomerInput) -> int:

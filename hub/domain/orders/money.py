@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from connectors.base import PaymentIntentResult
 from hub.db.tables import order_lines_t, order_txns_t, payments_t
 from hub.domain.errors import Code, fail
+from hub.domain.orders.points import loyalty_follows
 from hub.domain.orders.records import OrderCode
 from hub.domain.orders.transitions import now
 from hub.money import format_minor
@@ -302,6 +303,8 @@ async def settle(
             status="refunded" if refunded >= pay.amount_captured else "partially_refunded",
         )
     await conn.execute(update(payments_t).where(payments_t.c.id == m.payment_pk).values(**values))
+    if m.kind in ("CAPTURE", "REFUND"):
+        await loyalty_follows(conn, None, m.order_pk, m.kind, m.amount, f"txn:{m.txn_pk}")
     return True
 
 

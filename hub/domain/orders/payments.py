@@ -19,6 +19,7 @@ from connectors.base import WebhookEvent
 from hub.db.database import Database
 from hub.db.dialect import dialect_insert
 from hub.db.tables import order_txns_t, payments_t, webhook_events_t
+from hub.domain.orders.points import loyalty_follows
 from hub.domain.orders.records import order_name
 from hub.domain.orders.transitions import lock_order, refresh
 from hub.events.bus import Event
@@ -106,6 +107,7 @@ async def record_payment_event(
                 created_at=now, updated_at=now,
             )
         )  # fmt: skip
+        await loyalty_follows(conn, outbox, pay.order_id, kind, amount, f"webhook:{event.id}")
     previous = order.payment_status
     _, status, _ = await refresh(conn, outbox, order, actor=f"{provider} webhook")
     if status == previous:

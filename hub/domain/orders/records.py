@@ -90,6 +90,7 @@ class OrderRecord:
         "fulfillment_status",
         "id",
         "location_pk",
+        "loyalty_points",
         "name",
         "note",
         "payment_status",
@@ -129,6 +130,7 @@ class OrderRecord:
         self.delivery = list(row.delivery or ())
         self.note = row.note
         self.test = bool(row.test)
+        self.loyalty_points: int = row.loyalty_points
         self.created_at = row.created_at
         self.routing = list(row.routing or ())
         self.source = row.source

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014_persisted_queries"
-down_revision: str | None = "0012_customer_accounts"
+down_revision: str | None = "0013_loyalty_profiles"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
