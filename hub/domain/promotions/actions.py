@@ -37,6 +37,7 @@ Plugins add actions by subclassing ``Action`` and decorating with ``register_act
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,10 +57,11 @@ _HUNDRED = Fraction(100)
 class LineIndex:
     """Which lines a target matches, computed once per ``apply``."""
 
-    __slots__ = ("_all", "_cache", "lines")
+    __slots__ = ("_all", "_cache", "gross", "lines")
 
     def __init__(self, basket: Basket) -> None:
         self.lines = basket.lines
+        self.gross = basket.subtotal  # what the lines cost before any discount
         self._all = tuple(range(len(basket.lines)))
         self._cache: dict[Target, tuple[int, ...]] = {}
 
@@ -118,21 +120,23 @@ class PricingView:
     def gross_subtotal(self, indices: Iterable[int]) -> int:
         return sum(self.lines[i].subtotal for i in indices)
 
-    def _unit_keys(self, indices: list[int]) -> dict[int, int]:
+    def unit_keys(self, indices: Iterable[int]) -> tuple[dict[int, int], int]:
         """Unit prices as integers on a common denominator (the quantities' lcm):
-        they order exactly as the ``Fraction`` unit prices, and compare faster."""
+        ``keys[i] / common`` is line ``i``'s unit price. They order exactly as the
+        ``Fraction`` unit prices, compare faster and add up without a ``Fraction``."""
         lines, remaining = self.lines, self.remaining
+        indices = list(indices)
         common = math.lcm(*(lines[i].quantity for i in indices)) if indices else 1
-        return {i: remaining[i] * (common // lines[i].quantity) for i in indices}
+        return {i: remaining[i] * (common // lines[i].quantity) for i in indices}, common
 
     def cheapest_first(self, indices: Iterable[int]) -> list[int]:
         indices = list(indices)
-        keys, lines = self._unit_keys(indices), self.lines
+        keys, lines = self.unit_keys(indices)[0], self.lines
         return sorted(indices, key=lambda i: (keys[i], lines[i].line_id))
 
     def dearest_first(self, indices: Iterable[int]) -> list[int]:
         indices = list(indices)
-        keys, lines = self._unit_keys(indices), self.lines
+        keys, lines = self.unit_keys(indices)[0], self.lines
         return sorted(indices, key=lambda i: (-keys[i], lines[i].line_id))
 
 
@@ -149,38 +153,139 @@ class Outcome:
         return cls(reason=reason)
 
 
-def percent_of(view: PricingView, indices: Sequence[int], percent: Decimal) -> Outcome:
+class Amounts:
+    """What an action takes off, exactly, as integers on one denominator: line ``i``
+    ``lines[i] / denominator``, shipping ``shipping / denominator``; or nothing, and
+    ``reason`` says why. The same numbers as an ``Outcome`` without a ``Fraction``
+    per line (what the engine computes with)."""
+
+    __slots__ = ("denominator", "lines", "reason", "shipping")
+
+    def __init__(
+        self,
+        lines: dict[int, int] | None = None,
+        shipping: int = 0,
+        denominator: int = 1,
+        reason: str | None = None,
+    ) -> None:
+        if denominator <= 0:
+            raise ValueError(f"denominator must be positive, got {denominator}")
+        self.lines: dict[int, int] = {} if lines is None else lines
+        self.shipping = shipping
+        self.denominator = denominator
+        self.reason = reason
+
+    @classmethod
+    def rejected(cls, reason: str) -> Amounts:
+        return cls(reason=reason)
+
+    @classmethod
+    def of(cls, outcome: Outcome) -> Amounts:
+        """An ``Outcome``'s amounts on their least common denominator."""
+        lines = {i: Fraction(amount) for i, amount in outcome.lines.items()}
+        shipping = Fraction(outcome.shipping)
+        den = math.lcm(shipping.denominator, *(a.denominator for a in lines.values()))
+        return cls(
+            {i: a.numerator * (den // a.denominator) for i, a in lines.items()},
+            shipping.numerator * (den // shipping.denominator),
+            den,
+            outcome.reason,
+        )
+
+    def outcome(self) -> Outcome:
+        """The same amounts as ``Fraction``s."""
+        den = self.denominator
+        return Outcome(
+            {i: Fraction(num, den) for i, num in self.lines.items()},
+            Fraction(self.shipping, den),
+            self.reason,
+        )
+
+
+@functools.lru_cache(maxsize=4096)
+def rate(percent: Decimal) -> tuple[int, int]:
+    """``percent`` / 100 as a reduced (numerator, denominator) pair."""
+    exact = Fraction(percent) / _HUNDRED
+    return exact.numerator, exact.denominator
+
+
+def percent_of(view: PricingView, indices: Sequence[int], percent: Decimal) -> Amounts:
     """``percent`` off what each of these lines still costs."""
     if not indices:
-        return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
-    rate = Fraction(percent) / _HUNDRED
-    lines = {i: view.remaining[i] * rate for i in indices if view.remaining[i] > 0}
-    return Outcome(lines) if lines else Outcome.rejected(Reason.NO_DISCOUNT)
+        return Amounts.rejected(Reason.NO_MATCHING_ITEMS)
+    num, den = rate(percent)
+    remaining = view.remaining
+    lines = {i: remaining[i] * num for i in indices if remaining[i] > 0}
+    return Amounts(lines, 0, den) if lines else Amounts.rejected(Reason.NO_DISCOUNT)
 
 
-def spread(view: PricingView, indices: Sequence[int], amount: int) -> Outcome:
+def spread(view: PricingView, indices: Sequence[int], amount: int) -> Amounts:
     """``amount`` off these lines together, in proportion to what each still costs."""
     if not indices:
-        return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
-    base = view.subtotal(indices)
+        return Amounts.rejected(Reason.NO_MATCHING_ITEMS)
+    remaining = view.remaining
+    base = sum(remaining[i] for i in indices)
     if base <= 0:
-        return Outcome.rejected(Reason.NO_DISCOUNT)
+        return Amounts.rejected(Reason.NO_DISCOUNT)
     off = min(amount, base)
-    return Outcome(
-        {i: Fraction(off * view.remaining[i], base) for i in indices if view.remaining[i] > 0}
-    )
+    return Amounts({i: off * remaining[i] for i in indices if remaining[i] > 0}, 0, base)
+
+
+def percent_total(payable: int, percent: Decimal) -> tuple[int, int] | str:
+    """``percent_of`` every line, knowing only what they still cost together."""
+    if payable <= 0:
+        return Reason.NO_DISCOUNT
+    num, den = rate(percent)
+    return payable * num, den
+
+
+def spread_total(payable: int, amount: int) -> tuple[int, int] | str:
+    """``spread`` over every line, knowing only what they still cost together."""
+    if payable <= 0:
+        return Reason.NO_DISCOUNT
+    return min(amount, payable), 1
 
 
 class Action(Part):
+    """What a promotion takes off. A plugin implements ``compute`` (exact ``Fraction``
+    amounts); the built-in actions implement ``amounts`` (the same, as integers on one
+    denominator), which is what the engine calls."""
+
     __slots__ = ()
 
     classes: ClassVar[frozenset[DiscountClass]]  # the discount classes it may be
     # False when ``compute`` reads only ``view.shipping`` (and the action's own
-    # fields): the engine then re-prices it only when shipping changed.
+    # fields) and takes nothing off the lines: the engine then prices it without
+    # knowing what each line still costs.
     reads_lines: ClassVar[bool] = True
 
     @abstractmethod
     def compute(self, view: PricingView) -> Outcome: ...
+
+    def amounts(self, view: PricingView) -> Amounts:
+        """``compute``'s outcome as integers on one denominator."""
+        return Amounts.of(self.compute(view))
+
+    def basket_total(self, index: LineIndex, payable: int) -> tuple[int, int] | str | None:
+        """When what this action takes off is decided by the sum ``payable`` of what
+        every line of the basket still costs (it discounts every line, in proportion
+        to what each still costs, and nothing else): the exact total it takes as
+        ``(numerator, denominator)``, or the reason it takes nothing, exactly as
+        ``amounts`` would sum up on any lines that add up to ``payable``. Else None
+        (the default): the engine then prices it line by line."""
+        return None
+
+
+class IntegerAction(Action):
+    """A built-in action: it computes ``amounts``; ``compute`` is derived from it."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def amounts(self, view: PricingView) -> Amounts: ...
+
+    def compute(self, view: PricingView) -> Outcome:
+        return self.amounts(view).outcome()
 
 
 _KINDS: Kinds[Action] = Kinds("action")
@@ -205,7 +310,7 @@ def _set(obj: object, name: str, value: object) -> None:
 
 @register_action
 @dataclass(frozen=True, slots=True)
-class PercentOff(Action):
+class PercentOff(IntegerAction):
     """``percent`` off the order (``target=None``) or off the target's lines."""
 
     percent: Decimal
@@ -218,8 +323,13 @@ class PercentOff(Action):
         _set(self, "percent", check_percent(self.percent, "percent"))
         _target(self.target, "target", optional=True)
 
-    def compute(self, view: PricingView) -> Outcome:
+    def amounts(self, view: PricingView) -> Amounts:
         return percent_of(view, view.matching(self.target), self.percent)
+
+    def basket_total(self, index: LineIndex, payable: int) -> tuple[int, int] | str | None:
+        if not _whole_basket(index, self.target):
+            return None
+        return percent_total(payable, self.percent)
 
     def to_json(self) -> dict[str, Any]:
         return {"percent": percent_text(self.percent), "target": target_json(self.target)}
@@ -231,7 +341,7 @@ class PercentOff(Action):
 
 @register_action
 @dataclass(frozen=True, slots=True)
-class FixedOff(Action):
+class FixedOff(IntegerAction):
     """``amount`` off the order (``target=None``) or the target's lines: once across
     them (split in proportion to their price), or with ``each_item`` off every unit."""
 
@@ -252,18 +362,24 @@ class FixedOff(Action):
     def uses_money(self) -> bool:
         return True
 
-    def compute(self, view: PricingView) -> Outcome:
+    def amounts(self, view: PricingView) -> Amounts:
         indices = view.matching(self.target)
         if not self.each_item:
             return spread(view, indices, self.amount)
         if not indices:
-            return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
-        lines = {
-            i: Fraction(min(self.amount * view.lines[i].quantity, view.remaining[i]))
+            return Amounts.rejected(Reason.NO_MATCHING_ITEMS)
+        remaining, lines = view.remaining, view.lines
+        off = {
+            i: min(self.amount * lines[i].quantity, remaining[i])
             for i in indices
-            if view.remaining[i] > 0
+            if remaining[i] > 0
         }
-        return Outcome(lines) if lines else Outcome.rejected(Reason.NO_DISCOUNT)
+        return Amounts(off) if off else Amounts.rejected(Reason.NO_DISCOUNT)
+
+    def basket_total(self, index: LineIndex, payable: int) -> tuple[int, int] | str | None:
+        if self.each_item or not _whole_basket(index, self.target):
+            return None
+        return spread_total(payable, self.amount)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -282,14 +398,20 @@ class FixedOff(Action):
         )
 
 
-def _positive(lines: dict[int, Fraction]) -> Outcome:
+def _positive(lines: dict[int, int], denominator: int = 1) -> Amounts:
     kept = {i: amount for i, amount in lines.items() if amount > 0}
-    return Outcome(kept) if kept else Outcome.rejected(Reason.NO_DISCOUNT)
+    return Amounts(kept, 0, denominator) if kept else Amounts.rejected(Reason.NO_DISCOUNT)
+
+
+def _whole_basket(index: LineIndex, target: Target | None) -> bool:
+    """Whether ``target`` takes in every line of the basket (and there is one)."""
+    matched = index.matching(target)
+    return bool(matched) and len(matched) == len(index.lines)
 
 
 @register_action
 @dataclass(frozen=True, slots=True)
-class TieredSpend(Action):
+class TieredSpend(IntegerAction):
     """Spend more, save more: ``tiers`` are ``(threshold, value)`` pairs; the highest
     threshold reached by the subtotal before discounts (of ``target``'s lines, or the
     whole basket) applies. An ``int`` value is an amount off (minor units); a
@@ -328,18 +450,30 @@ class TieredSpend(Action):
     def uses_money(self) -> bool:
         return True
 
-    def compute(self, view: PricingView) -> Outcome:
+    def _reached(self, spent: int) -> int | Decimal | None:
+        reached = [value for threshold, value in self.tiers if threshold <= spent]
+        return reached[-1] if reached else None
+
+    def amounts(self, view: PricingView) -> Amounts:
         indices = view.matching(self.target)
         if not indices:
-            return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
-        spent = view.gross_subtotal(indices)
-        reached = [value for threshold, value in self.tiers if threshold <= spent]
-        if not reached:
-            return Outcome.rejected(Reason.MIN_SUBTOTAL_NOT_MET)
-        value = reached[-1]
+            return Amounts.rejected(Reason.NO_MATCHING_ITEMS)
+        value = self._reached(view.gross_subtotal(indices))
+        if value is None:
+            return Amounts.rejected(Reason.MIN_SUBTOTAL_NOT_MET)
         if isinstance(value, Decimal):
             return percent_of(view, indices, value)
         return spread(view, indices, value)
+
+    def basket_total(self, index: LineIndex, payable: int) -> tuple[int, int] | str | None:
+        if not _whole_basket(index, self.target):
+            return None
+        value = self._reached(index.gross)
+        if value is None:
+            return Reason.MIN_SUBTOTAL_NOT_MET
+        if isinstance(value, Decimal):
+            return percent_total(payable, value)
+        return spread_total(payable, value)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -371,7 +505,7 @@ class TieredSpend(Action):
 
 @register_action
 @dataclass(frozen=True, slots=True)
-class VolumeTiers(Action):
+class VolumeTiers(IntegerAction):
     """Quantity breaks per line: each of the target's lines gets the percentage of
     the highest ``(min_qty, percent)`` tier its own quantity reaches."""
 
@@ -397,18 +531,22 @@ class VolumeTiers(Action):
             raise ValueError("tier quantities must be distinct")
         _set(self, "tiers", tuple(tiers))
 
-    def compute(self, view: PricingView) -> Outcome:
+    def amounts(self, view: PricingView) -> Amounts:
         indices = view.matching(self.target)
         if not indices:
-            return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
-        lines: dict[int, Fraction] = {}
+            return Amounts.rejected(Reason.NO_MATCHING_ITEMS)
+        rates = [(min_qty, rate(pct)) for min_qty, pct in self.tiers]
+        den = math.lcm(*(d for _, (_, d) in rates))
+        scaled = [(min_qty, num * (den // d)) for min_qty, (num, d) in rates]
+        remaining, lines = view.remaining, view.lines
+        off: dict[int, int] = {}
         for i in indices:
-            reached = [pct for min_qty, pct in self.tiers if view.lines[i].quantity >= min_qty]
+            reached = [num for min_qty, num in scaled if lines[i].quantity >= min_qty]
             if reached:
-                lines[i] = view.remaining[i] * Fraction(reached[-1]) / _HUNDRED
-        if not lines:
-            return Outcome.rejected(Reason.MIN_QUANTITY_NOT_MET)
-        return _positive(lines)
+                off[i] = remaining[i] * reached[-1]
+        if not off:
+            return Amounts.rejected(Reason.MIN_QUANTITY_NOT_MET)
+        return _positive(off, den)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -428,7 +566,7 @@ class VolumeTiers(Action):
 
 @register_action
 @dataclass(frozen=True, slots=True)
-class FreeShipping(Action):
+class FreeShipping(IntegerAction):
     """Shipping free, or at most ``max_amount`` off it."""
 
     max_amount: int | None = None
@@ -445,11 +583,11 @@ class FreeShipping(Action):
 
     reads_lines = False
 
-    def compute(self, view: PricingView) -> Outcome:
+    def amounts(self, view: PricingView) -> Amounts:
         if view.shipping <= 0:
-            return Outcome.rejected(Reason.NO_DISCOUNT)
+            return Amounts.rejected(Reason.NO_DISCOUNT)
         off = view.shipping if self.max_amount is None else min(view.shipping, self.max_amount)
-        return Outcome(shipping=Fraction(off))
+        return Amounts(None, off)
 
     def to_json(self) -> dict[str, Any]:
         return {"max_amount": self.max_amount}
