@@ -47,43 +47,11 @@ from fractions import Fraction
 from typing import Any, ClassVar
 
 from ._fields import Fields, Kinds, Part, check_int, check_opt_int, check_percent, percent_text
-from .basket import Basket, BasketLine, Target, opt_target, target_json
+from .basket import Basket, BasketLine, LineIndex, Target, opt_target, target_json
 from .enums import DiscountClass, Reason
 
 _ZERO = Fraction(0)
 _HUNDRED = Fraction(100)
-
-
-class LineIndex:
-    """Which lines a target matches, computed once per ``apply``."""
-
-    __slots__ = ("_all", "_cache", "gross", "lines")
-
-    def __init__(self, basket: Basket) -> None:
-        self.lines = basket.lines
-        self.gross = basket.subtotal  # what the lines cost before any discount
-        self._all = tuple(range(len(basket.lines)))
-        self._cache: dict[Target, tuple[int, ...]] = {}
-
-    def matching(self, target: Target | None) -> tuple[int, ...]:
-        if target is None or (target.is_everything and not _has_excludes(target)):
-            return self._all
-        hit = self._cache.get(target)
-        if hit is None:
-            hit = tuple(i for i, line in enumerate(self.lines) if target.matches(line))
-            self._cache[target] = hit
-        return hit
-
-
-def _has_excludes(target: Target) -> bool:
-    return bool(
-        target.exclude_product_ids
-        or target.exclude_variant_ids
-        or target.exclude_collection_ids
-        or target.exclude_tags
-        or target.exclude_product_types
-        or target.exclude_on_sale
-    )
 
 
 class PricingView:
@@ -105,7 +73,7 @@ class PricingView:
             remaining if remaining is not None else tuple(ln.subtotal for ln in basket.lines)
         )
         self.shipping = basket.shipping if shipping is None else shipping
-        self._index = index or LineIndex(basket)
+        self._index = index or basket.index
 
     def matching(self, target: Target | None) -> tuple[int, ...]:
         """Indices of the lines ``target`` matches (all lines for ``None``)."""
@@ -231,19 +199,28 @@ def spread(view: PricingView, indices: Sequence[int], amount: int) -> Amounts:
     return Amounts({i: off * remaining[i] for i in indices if remaining[i] > 0}, 0, base)
 
 
-def percent_total(payable: int, percent: Decimal) -> tuple[int, int] | str:
-    """``percent_of`` every line, knowing only what they still cost together."""
-    if payable <= 0:
-        return Reason.NO_DISCOUNT
-    num, den = rate(percent)
-    return payable * num, den
+@dataclass(frozen=True, slots=True)
+class BasketDiscount:
+    """What an action that discounts every line of the basket in proportion to what
+    it still costs takes off, given only what the lines still cost together
+    (``payable``): ``rate`` (numerator, denominator) of it, or ``amount`` (never more
+    than ``payable``); nothing when ``payable`` is 0. Or, with ``reason``, nothing
+    whatever the lines cost. Exactly what ``amounts`` adds up to on any lines."""
 
+    rate: tuple[int, int] | None = None
+    amount: int | None = None
+    reason: str | None = None
 
-def spread_total(payable: int, amount: int) -> tuple[int, int] | str:
-    """``spread`` over every line, knowing only what they still cost together."""
-    if payable <= 0:
-        return Reason.NO_DISCOUNT
-    return min(amount, payable), 1
+    def total(self, payable: int) -> tuple[int, int] | str:
+        """The exact total off ``payable`` as (numerator, denominator), or why none."""
+        if self.reason is not None:
+            return self.reason
+        if payable <= 0:
+            return Reason.NO_DISCOUNT
+        if self.rate is not None:
+            return payable * self.rate[0], self.rate[1]
+        assert self.amount is not None
+        return min(self.amount, payable), 1
 
 
 class Action(Part):
@@ -266,13 +243,11 @@ class Action(Part):
         """``compute``'s outcome as integers on one denominator."""
         return Amounts.of(self.compute(view))
 
-    def basket_total(self, index: LineIndex, payable: int) -> tuple[int, int] | str | None:
-        """When what this action takes off is decided by the sum ``payable`` of what
-        every line of the basket still costs (it discounts every line, in proportion
-        to what each still costs, and nothing else): the exact total it takes as
-        ``(numerator, denominator)``, or the reason it takes nothing, exactly as
-        ``amounts`` would sum up on any lines that add up to ``payable``. Else None
-        (the default): the engine then prices it line by line."""
+    def basket_discount(self, index: LineIndex) -> BasketDiscount | None:
+        """When, on this basket, what this action takes off is decided by what all
+        its lines still cost together (it discounts every line in proportion to what
+        each still costs, and nothing else): that rule, which the engine applies to
+        the sum alone. Else None (the default): it is priced line by line."""
         return None
 
 
@@ -326,10 +301,10 @@ class PercentOff(IntegerAction):
     def amounts(self, view: PricingView) -> Amounts:
         return percent_of(view, view.matching(self.target), self.percent)
 
-    def basket_total(self, index: LineIndex, payable: int) -> tuple[int, int] | str | None:
+    def basket_discount(self, index: LineIndex) -> BasketDiscount | None:
         if not _whole_basket(index, self.target):
             return None
-        return percent_total(payable, self.percent)
+        return BasketDiscount(rate=rate(self.percent))
 
     def to_json(self) -> dict[str, Any]:
         return {"percent": percent_text(self.percent), "target": target_json(self.target)}
@@ -376,10 +351,10 @@ class FixedOff(IntegerAction):
         }
         return Amounts(off) if off else Amounts.rejected(Reason.NO_DISCOUNT)
 
-    def basket_total(self, index: LineIndex, payable: int) -> tuple[int, int] | str | None:
+    def basket_discount(self, index: LineIndex) -> BasketDiscount | None:
         if self.each_item or not _whole_basket(index, self.target):
             return None
-        return spread_total(payable, self.amount)
+        return BasketDiscount(amount=self.amount)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -465,15 +440,15 @@ class TieredSpend(IntegerAction):
             return percent_of(view, indices, value)
         return spread(view, indices, value)
 
-    def basket_total(self, index: LineIndex, payable: int) -> tuple[int, int] | str | None:
+    def basket_discount(self, index: LineIndex) -> BasketDiscount | None:
         if not _whole_basket(index, self.target):
             return None
         value = self._reached(index.gross)
         if value is None:
-            return Reason.MIN_SUBTOTAL_NOT_MET
+            return BasketDiscount(reason=Reason.MIN_SUBTOTAL_NOT_MET)
         if isinstance(value, Decimal):
-            return percent_total(payable, value)
-        return spread_total(payable, value)
+            return BasketDiscount(rate=rate(value))
+        return BasketDiscount(amount=value)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -53,7 +53,7 @@ Algorithm
    eagerly each time an earlier one changes): what is payable after each class is a
    *stage*, re-built only when a promotion of that class is tried (or the result is
    built) and the stage before it changed since. A promotion that discounts every
-   line in proportion to what it still costs (``Action.basket_total``: an order-wide
+   line in proportion to what it still costs (``Action.basket_discount``: an order-wide
    percent off, amount off or spend tier) takes an amount that depends only on what
    the lines still cost together, and a shipping-only one (``reads_lines`` False)
    only on the shipping left; while every applied promotion of a later class is of
@@ -88,7 +88,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from .actions import LineIndex, PricingView
+from .actions import BasketDiscount, PricingView
 from .basket import Basket, Context, normalize_code
 from .conditions import window_failure
 from .enums import DiscountClass, Reason
@@ -118,6 +118,21 @@ def apply(basket: Basket, ctx: Context, promotions: Sequence[Promotion]) -> Resu
         seen.add(promotion.id)
     ordered = sorted(promotions, key=lambda p: (-p.priority, p.id))
     return _Engine(basket, ctx).run(ordered)
+
+
+def _sum_total(rule: BasketDiscount, payable: int, cap: int | None) -> int | str:
+    """What ``apportion`` gives in all for ``rule`` on lines that still cost ``payable``
+    (half-even rounding, at most ``cap``), or why nothing."""
+    got = rule.total(payable)
+    if isinstance(got, str):
+        return got
+    num, den = got
+    total, rest = divmod(num, den)
+    if 2 * rest > den or (2 * rest == den and total % 2):
+        total += 1  # half to even
+    if cap is not None and total > cap:
+        total = max(cap, 0)
+    return total if total > 0 else Reason.NO_DISCOUNT
 
 
 class _Stage:
@@ -155,6 +170,7 @@ class _Applied:
     promotion: Promotion
     code: str | None
     mode: int
+    rule: BasketDiscount | None  # for _SUM
     lines: dict[int, int]  # line index -> amount, as last priced line by line
     shipping: int
 
@@ -180,7 +196,7 @@ class _Engine:
     def __init__(self, basket: Basket, ctx: Context) -> None:
         self.basket = basket
         self.ctx = ctx
-        self.index = LineIndex(basket)
+        self.index = basket.index
         lines = basket.lines
         self.n = len(lines)
         by_id = sorted(range(len(lines)), key=lambda i: lines[i].line_id)
@@ -199,7 +215,7 @@ class _Engine:
         self.applied: list[_Applied] = []
         self.by_rank: list[list[_Applied]] = [[] for _ in _STAGES]
         self.summable = [True for _ in _STAGES]  # no applied promotion of it is _LINES
-        self.modes: dict[int, int] = {}
+        self.modes: dict[int, tuple[int, BasketDiscount | None]] = {}
         # What every applied promotion says about combining, folded as they apply.
         self.any_exclusive = False
         self.applied_classes: set[DiscountClass] = set()
@@ -322,18 +338,20 @@ class _Engine:
 
     # -- step 4 --------------------------------------------------------------------
 
-    def _mode(self, promotion: Promotion) -> int:
-        """``_SHIP`` when its action reads only shipping, ``_SUM`` when what it takes
-        depends only on what the lines still cost together, else ``_LINES``."""
+    def _mode(self, promotion: Promotion) -> tuple[int, BasketDiscount | None]:
+        """``_SHIP`` when its action reads only shipping, ``_SUM`` (with the rule)
+        when what it takes depends only on what the lines still cost together, else
+        ``_LINES``."""
         mode = self.modes.get(promotion.id)
         if mode is None:
             action = promotion.action
+            rule = None if not action.reads_lines else action.basket_discount(self.index)
             if not action.reads_lines:
-                mode = _SHIP
-            elif action.basket_total(self.index, 0) is not None:
-                mode = _SUM
+                mode = (_SHIP, None)
+            elif rule is not None:
+                mode = (_SUM, rule)
             else:
-                mode = _LINES
+                mode = (_LINES, None)
             self.modes[promotion.id] = mode
         return mode
 
@@ -357,8 +375,23 @@ class _Engine:
         remaining = list(before.remaining) if lines and before.remaining is not None else None
         stage = _Stage(remaining, before.payable, before.shipping, before.version, version)
         self.stages[rank] = stage
+        if remaining is not None:
+            for applied in self.by_rank[rank]:
+                self._fold(stage, applied)
+            return stage
+        # In sum: the hot path when hundreds of order-wide promotions apply.
+        payable, shipping = stage.payable, stage.shipping
         for applied in self.by_rank[rank]:
-            self._fold(stage, applied)
+            if applied.rule is not None:
+                total = _sum_total(applied.rule, payable, applied.promotion.usage.budget_left)
+                if not isinstance(total, str):
+                    payable -= total
+            else:
+                priced = self._price(applied.promotion, None, shipping)
+                if not isinstance(priced, str):
+                    shipping -= priced.shipping
+        stage.payable, stage.shipping = payable, shipping
+        stage.folded = len(self.by_rank[rank])
         return stage
 
     def _fold(self, stage: _Stage, applied: _Applied) -> None:
@@ -368,7 +401,7 @@ class _Engine:
         if stage.remaining is None:
             priced = (
                 self._price_sum(promotion, stage.payable)
-                if applied.mode == _SUM
+                if applied.rule is not None
                 else self._price(promotion, None, stage.shipping)
             )
         else:
@@ -392,7 +425,7 @@ class _Engine:
     def _trial(self, promotion: Promotion) -> _Trial | str:
         """Price ``promotion`` after everything applied of its class or earlier."""
         rank = _RANK[promotion.klass]
-        mode = self._mode(promotion) if rank else _LINES
+        mode = self._mode(promotion)[0] if rank else _LINES
         stage = self._stage(rank, mode == _LINES)
         if mode == _SUM:
             priced = self._price_sum(promotion, stage.payable)
@@ -410,7 +443,8 @@ class _Engine:
         stage = self.stages[rank]
         if stage.version != trial.version:  # impossible: trials change no stage
             raise AssertionError("promotions engine: the stage changed during a trial")
-        applied = _Applied(promotion, winner.code, self._mode(promotion), {}, 0)
+        mode, rule = self._mode(promotion)
+        applied = _Applied(promotion, winner.code, mode, rule if rank else None, {}, 0)
         if trial.priced.lines is None and stage.remaining is not None:
             self._fold(stage, applied)  # priced on the sum: now line by line
         else:
@@ -478,22 +512,11 @@ class _Engine:
     def _price_sum(self, promotion: Promotion, payable: int) -> _Priced | str:
         """Price a ``_SUM`` promotion knowing only what the lines still cost together:
         the total ``_price`` would give, without the lines it goes to."""
-        got = promotion.action.basket_total(self.index, payable)
-        if got is None:  # impossible: _mode asked
-            raise AssertionError(f"action {promotion.action.kind!r} cannot price on a sum")
-        if isinstance(got, str):
-            return got
-        num, den = got
-        if num <= 0:
-            return Reason.NO_DISCOUNT
-        total, rest = divmod(num, den)
-        if 2 * rest > den or (2 * rest == den and total % 2):
-            total += 1  # half to even, as apportion rounds
-        cap = promotion.usage.budget_left
-        if cap is not None and total > cap:
-            total = max(cap, 0)
-        if total <= 0:
-            return Reason.NO_DISCOUNT
+        rule = self._mode(promotion)[1]
+        assert rule is not None  # _mode said _SUM
+        total = _sum_total(rule, payable, promotion.usage.budget_left)
+        if isinstance(total, str):
+            return total
         return _Priced(None, 0, total)
 
     # -- step 6 --------------------------------------------------------------------
