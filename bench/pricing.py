@@ -24,7 +24,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import os
+import pstats
 import random
 import secrets
 import statistics
@@ -383,11 +385,16 @@ async def main(args: argparse.Namespace) -> int:
             await once()
         load_before = os.getloadavg()
         totals, loads, applies = [], [], []
+        profiler = cProfile.Profile() if args.profile else None
+        if profiler is not None:
+            profiler.enable()
         for _ in range(args.iterations):
             total, load, spent, _ = await once()
             totals.append(total)
             loads.append(load)
             applies.append(spent)
+        if profiler is not None:
+            profiler.disable()
         load_after = os.getloadavg()
     finally:
         cart_pricing.apply = engine.fn
@@ -428,6 +435,9 @@ async def main(args: argparse.Namespace) -> int:
     ):
         p50, p99 = statistics.median(values), percentile(values, 99)
         print(f"  {name:<44}{p50:>9.2f}{p99:>9.2f}   {note}")
+    if profiler is not None:
+        print(f"\nprofile of the {args.iterations} timed runs (cProfile, top 25 by own time):")
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     return 0
 
 
@@ -448,6 +458,7 @@ def parse() -> argparse.Namespace:
     )
     ap.add_argument("--lines", type=int, default=50)
     ap.add_argument("--products", type=int, default=600, help="demo catalog size")
+    ap.add_argument("--profile", action="store_true", help="cProfile the timed runs")
     ap.add_argument("--iterations", type=int, default=500)
     ap.add_argument("--warmup", type=int, default=50)
     return ap.parse_args()

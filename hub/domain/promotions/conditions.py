@@ -72,6 +72,8 @@ class MinSubtotal(Condition):
         _check_target(self.target, "target")
 
     def matches(self, basket: Basket, ctx: Context) -> bool:
+        if self.target is None:
+            return basket.index.gross >= self.amount
         return sum(line.subtotal for line in _lines(basket, self.target)) >= self.amount
 
     @property
