@@ -6,6 +6,11 @@ line and on shipping after the discounts applied before it) and returns an
 shipping, or a ``Reason`` when it has nothing to take. The engine caps each amount at
 what is still payable, rounds the promotion's total half-even to the minor unit, and
 spreads it over the lines with the largest-remainder method; an action never rounds.
+The built-in actions compute the same exact amounts as integers on one denominator
+(``Amounts``, from ``amounts``: no ``Fraction`` per line, which is most of the cost
+when hundreds of promotions are priced); ``compute`` derives the ``Outcome`` from it.
+An action that discounts every line in proportion to what it still costs also says
+so (``basket_discount``), and the engine then prices it on the sum alone.
 
 Choices, so the same basket always prices the same way:
 
@@ -32,7 +37,8 @@ Choices, so the same basket always prices the same way:
   on the basket as entered, before any discount; the amount is taken from what is
   still payable.
 
-Plugins add actions by subclassing ``Action`` and decorating with ``register_action``.
+Plugins add actions by subclassing ``Action`` (implementing ``compute``) and decorating
+with ``register_action``.
 """
 
 from __future__ import annotations

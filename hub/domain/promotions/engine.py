@@ -179,13 +179,13 @@ class _Applied:
         return sum(self.lines.values()) + self.shipping
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Trial:
     priced: _Priced
     version: int  # of the stage it was priced on
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every promotion, and never changed
 class _Candidate:
     promotion: Promotion
     code: str | None  # the entered code (as typed) that activated it
