@@ -382,10 +382,21 @@ class _Engine:
         # In sum: the hot path when hundreds of order-wide promotions apply.
         payable, shipping = stage.payable, stage.shipping
         for applied in self.by_rank[rank]:
-            if applied.rule is not None:
-                total = _sum_total(applied.rule, payable, applied.promotion.usage.budget_left)
-                if not isinstance(total, str):
-                    payable -= total
+            rule = applied.rule
+            if rule is not None:  # _sum_total, inline: this loop is the hot one
+                if rule.reason is not None or payable <= 0:
+                    continue
+                if rule.rate is not None:
+                    num, den = rule.rate
+                    total, rest = divmod(payable * num, den)
+                    if 2 * rest > den or (2 * rest == den and total % 2):
+                        total += 1
+                else:
+                    total = min(rule.amount or 0, payable)
+                cap = applied.promotion.usage.budget_left
+                if cap is not None and total > cap:
+                    total = max(cap, 0)
+                payable -= total
             else:
                 priced = self._price(applied.promotion, None, shipping)
                 if not isinstance(priced, str):
