@@ -363,6 +363,7 @@ async def apply_promotions(
     result = apply(basket, ctx, promotions)
     priced.result = result
     by_pk = {str(ln.pk): ln for ln in sellable}
+    gids = {lid: ln.id for lid, ln in by_pk.items()}  # encoded once, not per allocation
     for lid, lr in result.lines.items():
         by_pk[lid].discount, by_pk[lid].total = lr.discount, lr.total
     for a in result.allocations:
@@ -376,7 +377,7 @@ async def apply_promotions(
                 str(a.klass),
                 a.amount,
                 a.shipping_amount,
-                [(by_pk[lid].id, amount) for lid, amount in a.line_amounts],
+                [(gids[lid], amount) for lid, amount in a.line_amounts],
             )
         )
     priced.codes = [

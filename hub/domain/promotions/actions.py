@@ -6,6 +6,11 @@ line and on shipping after the discounts applied before it) and returns an
 shipping, or a ``Reason`` when it has nothing to take. The engine caps each amount at
 what is still payable, rounds the promotion's total half-even to the minor unit, and
 spreads it over the lines with the largest-remainder method; an action never rounds.
+The built-in actions compute the same exact amounts as integers on one denominator
+(``Amounts``, from ``amounts``: no ``Fraction`` per line, which is most of the cost
+when hundreds of promotions are priced); ``compute`` derives the ``Outcome`` from it.
+An action that discounts every line in proportion to what it still costs also says
+so (``basket_discount``), and the engine then prices it on the sum alone.
 
 Choices, so the same basket always prices the same way:
 
@@ -32,11 +37,13 @@ Choices, so the same basket always prices the same way:
   on the basket as entered, before any discount; the amount is taken from what is
   still payable.
 
-Plugins add actions by subclassing ``Action`` and decorating with ``register_action``.
+Plugins add actions by subclassing ``Action`` (implementing ``compute``) and decorating
+with ``register_action``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
@@ -46,42 +53,11 @@ from fractions import Fraction
 from typing import Any, ClassVar
 
 from ._fields import Fields, Kinds, Part, check_int, check_opt_int, check_percent, percent_text
-from .basket import Basket, BasketLine, Target, opt_target, target_json
+from .basket import Basket, BasketLine, LineIndex, Target, opt_target, target_json
 from .enums import DiscountClass, Reason
 
 _ZERO = Fraction(0)
 _HUNDRED = Fraction(100)
-
-
-class LineIndex:
-    """Which lines a target matches, computed once per ``apply``."""
-
-    __slots__ = ("_all", "_cache", "lines")
-
-    def __init__(self, basket: Basket) -> None:
-        self.lines = basket.lines
-        self._all = tuple(range(len(basket.lines)))
-        self._cache: dict[Target, tuple[int, ...]] = {}
-
-    def matching(self, target: Target | None) -> tuple[int, ...]:
-        if target is None or (target.is_everything and not _has_excludes(target)):
-            return self._all
-        hit = self._cache.get(target)
-        if hit is None:
-            hit = tuple(i for i, line in enumerate(self.lines) if target.matches(line))
-            self._cache[target] = hit
-        return hit
-
-
-def _has_excludes(target: Target) -> bool:
-    return bool(
-        target.exclude_product_ids
-        or target.exclude_variant_ids
-        or target.exclude_collection_ids
-        or target.exclude_tags
-        or target.exclude_product_types
-        or target.exclude_on_sale
-    )
 
 
 class PricingView:
@@ -103,7 +79,7 @@ class PricingView:
             remaining if remaining is not None else tuple(ln.subtotal for ln in basket.lines)
         )
         self.shipping = basket.shipping if shipping is None else shipping
-        self._index = index or LineIndex(basket)
+        self._index = index or basket.index
 
     def matching(self, target: Target | None) -> tuple[int, ...]:
         """Indices of the lines ``target`` matches (all lines for ``None``)."""
@@ -118,21 +94,23 @@ class PricingView:
     def gross_subtotal(self, indices: Iterable[int]) -> int:
         return sum(self.lines[i].subtotal for i in indices)
 
-    def _unit_keys(self, indices: list[int]) -> dict[int, int]:
+    def unit_keys(self, indices: Iterable[int]) -> tuple[dict[int, int], int]:
         """Unit prices as integers on a common denominator (the quantities' lcm):
-        they order exactly as the ``Fraction`` unit prices, and compare faster."""
+        ``keys[i] / common`` is line ``i``'s unit price. They order exactly as the
+        ``Fraction`` unit prices, compare faster and add up without a ``Fraction``."""
         lines, remaining = self.lines, self.remaining
+        indices = list(indices)
         common = math.lcm(*(lines[i].quantity for i in indices)) if indices else 1
-        return {i: remaining[i] * (common // lines[i].quantity) for i in indices}
+        return {i: remaining[i] * (common // lines[i].quantity) for i in indices}, common
 
     def cheapest_first(self, indices: Iterable[int]) -> list[int]:
         indices = list(indices)
-        keys, lines = self._unit_keys(indices), self.lines
+        keys, lines = self.unit_keys(indices)[0], self.lines
         return sorted(indices, key=lambda i: (keys[i], lines[i].line_id))
 
     def dearest_first(self, indices: Iterable[int]) -> list[int]:
         indices = list(indices)
-        keys, lines = self._unit_keys(indices), self.lines
+        keys, lines = self.unit_keys(indices)[0], self.lines
         return sorted(indices, key=lambda i: (-keys[i], lines[i].line_id))
 
 
@@ -149,38 +127,146 @@ class Outcome:
         return cls(reason=reason)
 
 
-def percent_of(view: PricingView, indices: Sequence[int], percent: Decimal) -> Outcome:
+class Amounts:
+    """What an action takes off, exactly, as integers on one denominator: line ``i``
+    ``lines[i] / denominator``, shipping ``shipping / denominator``; or nothing, and
+    ``reason`` says why. The same numbers as an ``Outcome`` without a ``Fraction``
+    per line (what the engine computes with)."""
+
+    __slots__ = ("denominator", "lines", "reason", "shipping")
+
+    def __init__(
+        self,
+        lines: dict[int, int] | None = None,
+        shipping: int = 0,
+        denominator: int = 1,
+        reason: str | None = None,
+    ) -> None:
+        if denominator <= 0:
+            raise ValueError(f"denominator must be positive, got {denominator}")
+        self.lines: dict[int, int] = {} if lines is None else lines
+        self.shipping = shipping
+        self.denominator = denominator
+        self.reason = reason
+
+    @classmethod
+    def rejected(cls, reason: str) -> Amounts:
+        return cls(reason=reason)
+
+    @classmethod
+    def of(cls, outcome: Outcome) -> Amounts:
+        """An ``Outcome``'s amounts on their least common denominator."""
+        lines = {i: Fraction(amount) for i, amount in outcome.lines.items()}
+        shipping = Fraction(outcome.shipping)
+        den = math.lcm(shipping.denominator, *(a.denominator for a in lines.values()))
+        return cls(
+            {i: a.numerator * (den // a.denominator) for i, a in lines.items()},
+            shipping.numerator * (den // shipping.denominator),
+            den,
+            outcome.reason,
+        )
+
+    def outcome(self) -> Outcome:
+        """The same amounts as ``Fraction``s."""
+        den = self.denominator
+        return Outcome(
+            {i: Fraction(num, den) for i, num in self.lines.items()},
+            Fraction(self.shipping, den),
+            self.reason,
+        )
+
+
+@functools.lru_cache(maxsize=4096)
+def rate(percent: Decimal) -> tuple[int, int]:
+    """``percent`` / 100 as a reduced (numerator, denominator) pair."""
+    exact = Fraction(percent) / _HUNDRED
+    return exact.numerator, exact.denominator
+
+
+def percent_of(view: PricingView, indices: Sequence[int], percent: Decimal) -> Amounts:
     """``percent`` off what each of these lines still costs."""
     if not indices:
-        return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
-    rate = Fraction(percent) / _HUNDRED
-    lines = {i: view.remaining[i] * rate for i in indices if view.remaining[i] > 0}
-    return Outcome(lines) if lines else Outcome.rejected(Reason.NO_DISCOUNT)
+        return Amounts.rejected(Reason.NO_MATCHING_ITEMS)
+    num, den = rate(percent)
+    remaining = view.remaining
+    lines = {i: remaining[i] * num for i in indices if remaining[i] > 0}
+    return Amounts(lines, 0, den) if lines else Amounts.rejected(Reason.NO_DISCOUNT)
 
 
-def spread(view: PricingView, indices: Sequence[int], amount: int) -> Outcome:
+def spread(view: PricingView, indices: Sequence[int], amount: int) -> Amounts:
     """``amount`` off these lines together, in proportion to what each still costs."""
     if not indices:
-        return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
-    base = view.subtotal(indices)
+        return Amounts.rejected(Reason.NO_MATCHING_ITEMS)
+    remaining = view.remaining
+    base = sum(remaining[i] for i in indices)
     if base <= 0:
-        return Outcome.rejected(Reason.NO_DISCOUNT)
+        return Amounts.rejected(Reason.NO_DISCOUNT)
     off = min(amount, base)
-    return Outcome(
-        {i: Fraction(off * view.remaining[i], base) for i in indices if view.remaining[i] > 0}
-    )
+    return Amounts({i: off * remaining[i] for i in indices if remaining[i] > 0}, 0, base)
+
+
+@dataclass(frozen=True, slots=True)
+class BasketDiscount:
+    """What an action that discounts every line of the basket in proportion to what
+    it still costs takes off, given only what the lines still cost together
+    (``payable``): ``rate`` (numerator, denominator) of it, or ``amount`` (never more
+    than ``payable``); nothing when ``payable`` is 0. Or, with ``reason``, nothing
+    whatever the lines cost. Exactly what ``amounts`` adds up to on any lines."""
+
+    rate: tuple[int, int] | None = None
+    amount: int | None = None
+    reason: str | None = None
+
+    def total(self, payable: int) -> tuple[int, int] | str:
+        """The exact total off ``payable`` as (numerator, denominator), or why none."""
+        if self.reason is not None:
+            return self.reason
+        if payable <= 0:
+            return Reason.NO_DISCOUNT
+        if self.rate is not None:
+            return payable * self.rate[0], self.rate[1]
+        assert self.amount is not None
+        return min(self.amount, payable), 1
 
 
 class Action(Part):
+    """What a promotion takes off. A plugin implements ``compute`` (exact ``Fraction``
+    amounts); the built-in actions implement ``amounts`` (the same, as integers on one
+    denominator), which is what the engine calls."""
+
     __slots__ = ()
 
     classes: ClassVar[frozenset[DiscountClass]]  # the discount classes it may be
     # False when ``compute`` reads only ``view.shipping`` (and the action's own
-    # fields): the engine then re-prices it only when shipping changed.
+    # fields) and takes nothing off the lines: the engine then prices it without
+    # knowing what each line still costs.
     reads_lines: ClassVar[bool] = True
 
     @abstractmethod
     def compute(self, view: PricingView) -> Outcome: ...
+
+    def amounts(self, view: PricingView) -> Amounts:
+        """``compute``'s outcome as integers on one denominator."""
+        return Amounts.of(self.compute(view))
+
+    def basket_discount(self, index: LineIndex) -> BasketDiscount | None:
+        """When, on this basket, what this action takes off is decided by what all
+        its lines still cost together (it discounts every line in proportion to what
+        each still costs, and nothing else): that rule, which the engine applies to
+        the sum alone. Else None (the default): it is priced line by line."""
+        return None
+
+
+class IntegerAction(Action):
+    """A built-in action: it computes ``amounts``; ``compute`` is derived from it."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def amounts(self, view: PricingView) -> Amounts: ...
+
+    def compute(self, view: PricingView) -> Outcome:
+        return self.amounts(view).outcome()
 
 
 _KINDS: Kinds[Action] = Kinds("action")
@@ -205,7 +291,7 @@ def _set(obj: object, name: str, value: object) -> None:
 
 @register_action
 @dataclass(frozen=True, slots=True)
-class PercentOff(Action):
+class PercentOff(IntegerAction):
     """``percent`` off the order (``target=None``) or off the target's lines."""
 
     percent: Decimal
@@ -218,8 +304,13 @@ class PercentOff(Action):
         _set(self, "percent", check_percent(self.percent, "percent"))
         _target(self.target, "target", optional=True)
 
-    def compute(self, view: PricingView) -> Outcome:
+    def amounts(self, view: PricingView) -> Amounts:
         return percent_of(view, view.matching(self.target), self.percent)
+
+    def basket_discount(self, index: LineIndex) -> BasketDiscount | None:
+        if not _whole_basket(index, self.target):
+            return None
+        return BasketDiscount(rate=rate(self.percent))
 
     def to_json(self) -> dict[str, Any]:
         return {"percent": percent_text(self.percent), "target": target_json(self.target)}
@@ -231,7 +322,7 @@ class PercentOff(Action):
 
 @register_action
 @dataclass(frozen=True, slots=True)
-class FixedOff(Action):
+class FixedOff(IntegerAction):
     """``amount`` off the order (``target=None``) or the target's lines: once across
     them (split in proportion to their price), or with ``each_item`` off every unit."""
 
@@ -252,18 +343,24 @@ class FixedOff(Action):
     def uses_money(self) -> bool:
         return True
 
-    def compute(self, view: PricingView) -> Outcome:
+    def amounts(self, view: PricingView) -> Amounts:
         indices = view.matching(self.target)
         if not self.each_item:
             return spread(view, indices, self.amount)
         if not indices:
-            return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
-        lines = {
-            i: Fraction(min(self.amount * view.lines[i].quantity, view.remaining[i]))
+            return Amounts.rejected(Reason.NO_MATCHING_ITEMS)
+        remaining, lines = view.remaining, view.lines
+        off = {
+            i: min(self.amount * lines[i].quantity, remaining[i])
             for i in indices
-            if view.remaining[i] > 0
+            if remaining[i] > 0
         }
-        return Outcome(lines) if lines else Outcome.rejected(Reason.NO_DISCOUNT)
+        return Amounts(off) if off else Amounts.rejected(Reason.NO_DISCOUNT)
+
+    def basket_discount(self, index: LineIndex) -> BasketDiscount | None:
+        if self.each_item or not _whole_basket(index, self.target):
+            return None
+        return BasketDiscount(amount=self.amount)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -282,14 +379,20 @@ class FixedOff(Action):
         )
 
 
-def _positive(lines: dict[int, Fraction]) -> Outcome:
+def _positive(lines: dict[int, int], denominator: int = 1) -> Amounts:
     kept = {i: amount for i, amount in lines.items() if amount > 0}
-    return Outcome(kept) if kept else Outcome.rejected(Reason.NO_DISCOUNT)
+    return Amounts(kept, 0, denominator) if kept else Amounts.rejected(Reason.NO_DISCOUNT)
+
+
+def _whole_basket(index: LineIndex, target: Target | None) -> bool:
+    """Whether ``target`` takes in every line of the basket (and there is one)."""
+    matched = index.matching(target)
+    return bool(matched) and len(matched) == len(index.lines)
 
 
 @register_action
 @dataclass(frozen=True, slots=True)
-class TieredSpend(Action):
+class TieredSpend(IntegerAction):
     """Spend more, save more: ``tiers`` are ``(threshold, value)`` pairs; the highest
     threshold reached by the subtotal before discounts (of ``target``'s lines, or the
     whole basket) applies. An ``int`` value is an amount off (minor units); a
@@ -328,18 +431,30 @@ class TieredSpend(Action):
     def uses_money(self) -> bool:
         return True
 
-    def compute(self, view: PricingView) -> Outcome:
+    def _reached(self, spent: int) -> int | Decimal | None:
+        reached = [value for threshold, value in self.tiers if threshold <= spent]
+        return reached[-1] if reached else None
+
+    def amounts(self, view: PricingView) -> Amounts:
         indices = view.matching(self.target)
         if not indices:
-            return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
-        spent = view.gross_subtotal(indices)
-        reached = [value for threshold, value in self.tiers if threshold <= spent]
-        if not reached:
-            return Outcome.rejected(Reason.MIN_SUBTOTAL_NOT_MET)
-        value = reached[-1]
+            return Amounts.rejected(Reason.NO_MATCHING_ITEMS)
+        value = self._reached(view.gross_subtotal(indices))
+        if value is None:
+            return Amounts.rejected(Reason.MIN_SUBTOTAL_NOT_MET)
         if isinstance(value, Decimal):
             return percent_of(view, indices, value)
         return spread(view, indices, value)
+
+    def basket_discount(self, index: LineIndex) -> BasketDiscount | None:
+        if not _whole_basket(index, self.target):
+            return None
+        value = self._reached(index.gross)
+        if value is None:
+            return BasketDiscount(reason=Reason.MIN_SUBTOTAL_NOT_MET)
+        if isinstance(value, Decimal):
+            return BasketDiscount(rate=rate(value))
+        return BasketDiscount(amount=value)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -371,7 +486,7 @@ class TieredSpend(Action):
 
 @register_action
 @dataclass(frozen=True, slots=True)
-class VolumeTiers(Action):
+class VolumeTiers(IntegerAction):
     """Quantity breaks per line: each of the target's lines gets the percentage of
     the highest ``(min_qty, percent)`` tier its own quantity reaches."""
 
@@ -397,18 +512,22 @@ class VolumeTiers(Action):
             raise ValueError("tier quantities must be distinct")
         _set(self, "tiers", tuple(tiers))
 
-    def compute(self, view: PricingView) -> Outcome:
+    def amounts(self, view: PricingView) -> Amounts:
         indices = view.matching(self.target)
         if not indices:
-            return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
-        lines: dict[int, Fraction] = {}
+            return Amounts.rejected(Reason.NO_MATCHING_ITEMS)
+        rates = [(min_qty, rate(pct)) for min_qty, pct in self.tiers]
+        den = math.lcm(*(d for _, (_, d) in rates))
+        scaled = [(min_qty, num * (den // d)) for min_qty, (num, d) in rates]
+        remaining, lines = view.remaining, view.lines
+        off: dict[int, int] = {}
         for i in indices:
-            reached = [pct for min_qty, pct in self.tiers if view.lines[i].quantity >= min_qty]
+            reached = [num for min_qty, num in scaled if lines[i].quantity >= min_qty]
             if reached:
-                lines[i] = view.remaining[i] * Fraction(reached[-1]) / _HUNDRED
-        if not lines:
-            return Outcome.rejected(Reason.MIN_QUANTITY_NOT_MET)
-        return _positive(lines)
+                off[i] = remaining[i] * reached[-1]
+        if not off:
+            return Amounts.rejected(Reason.MIN_QUANTITY_NOT_MET)
+        return _positive(off, den)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -428,7 +547,7 @@ class VolumeTiers(Action):
 
 @register_action
 @dataclass(frozen=True, slots=True)
-class FreeShipping(Action):
+class FreeShipping(IntegerAction):
     """Shipping free, or at most ``max_amount`` off it."""
 
     max_amount: int | None = None
@@ -445,11 +564,11 @@ class FreeShipping(Action):
 
     reads_lines = False
 
-    def compute(self, view: PricingView) -> Outcome:
+    def amounts(self, view: PricingView) -> Amounts:
         if view.shipping <= 0:
-            return Outcome.rejected(Reason.NO_DISCOUNT)
+            return Amounts.rejected(Reason.NO_DISCOUNT)
         off = view.shipping if self.max_amount is None else min(view.shipping, self.max_amount)
-        return Outcome(shipping=Fraction(off))
+        return Amounts(None, off)
 
     def to_json(self) -> dict[str, Any]:
         return {"max_amount": self.max_amount}

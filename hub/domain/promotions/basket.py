@@ -7,7 +7,8 @@ validated on construction; sets are coerced to ``frozenset`` so equal inputs com
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -68,6 +69,7 @@ class Basket:
     currency: str
     lines: tuple[BasketLine, ...]
     shipping: int = 0  # the shipping amount before discounts
+    _index: LineIndex | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         exponent(self.currency)  # MoneyError (a ValueError) for an unknown currency
@@ -84,6 +86,16 @@ class Basket:
     @property
     def subtotal(self) -> int:
         return sum(line.subtotal for line in self.lines)
+
+    @property
+    def index(self) -> LineIndex:
+        """Which lines each target matches, worked out once per basket (conditions and
+        actions ask for the same targets again and again)."""
+        index = self._index
+        if index is None:
+            index = LineIndex(self)
+            object.__setattr__(self, "_index", index)
+        return index
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +170,17 @@ class Target:
             raise ValueError("exclude_on_sale must be a bool")
 
     @property
+    def has_excludes(self) -> bool:
+        return bool(
+            self.exclude_product_ids
+            or self.exclude_variant_ids
+            or self.exclude_collection_ids
+            or self.exclude_tags
+            or self.exclude_product_types
+            or self.exclude_on_sale
+        )
+
+    @property
     def is_everything(self) -> bool:
         return not (
             self.product_ids
@@ -200,6 +223,68 @@ class Target:
             for name, coerce in _TARGET_SETS
         }
         return f.build(cls, exclude_on_sale=f.flag("exclude_on_sale"), **kwargs)
+
+
+class LineIndex:
+    """Which lines a target matches, computed once per basket: a target's include
+    sets are looked up in an index of the lines by product, variant, collection, tag
+    and product type, and only the lines found are checked (excludes included), so a
+    target naming a few products costs a few look-ups, not a pass over every line."""
+
+    __slots__ = ("_all", "_by", "_cache", "gross", "lines")
+
+    def __init__(self, basket: Basket) -> None:
+        self.lines = basket.lines
+        self.gross = basket.subtotal  # what the lines cost before any discount
+        self._all = tuple(range(len(basket.lines)))
+        self._cache: dict[Target, tuple[int, ...]] = {}
+        self._by: tuple[dict[Any, list[int]], ...] | None = None
+
+    def matching(self, target: Target | None) -> tuple[int, ...]:
+        """Indices of the lines ``target`` matches, in basket order (all for None)."""
+        if target is None or (target.is_everything and not target.has_excludes):
+            return self._all
+        hit = self._cache.get(target)
+        if hit is None:
+            lines = self.lines
+            hit = tuple(i for i in self._pool(target) if target.matches(lines[i]))
+            self._cache[target] = hit
+        return hit
+
+    def _pool(self, target: Target) -> Sequence[int]:
+        """The lines that may match: those in one of the target's include sets."""
+        includes = (
+            target.product_ids,
+            target.variant_ids,
+            target.collection_ids,
+            target.tags,
+            target.product_types,
+        )
+        if target.is_everything or sum(map(len, includes)) > len(self.lines):
+            return self._all
+        by = self._by
+        if by is None:
+            by = self._by = self._build()
+        pool: set[int] = set()
+        for keys, index in zip(includes, by, strict=True):
+            for key in keys:
+                found = index.get(key)
+                if found:
+                    pool.update(found)
+        return sorted(pool)
+
+    def _build(self) -> tuple[dict[Any, list[int]], ...]:
+        by: tuple[dict[Any, list[int]], ...] = ({}, {}, {}, {}, {})
+        products, variants, collections, tags, types = by
+        for i, line in enumerate(self.lines):
+            products.setdefault(line.product_id, []).append(i)
+            variants.setdefault(line.variant_id, []).append(i)
+            for c in line.collection_ids:
+                collections.setdefault(c, []).append(i)
+            for t in line.tags:
+                tags.setdefault(t, []).append(i)
+            types.setdefault(line.product_type, []).append(i)
+        return by
 
 
 EVERYTHING = Target()

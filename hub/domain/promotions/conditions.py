@@ -44,7 +44,8 @@ condition_to_json = _KINDS.write
 def _lines(basket: Basket, target: Target | None) -> list[Any]:
     if target is None:
         return list(basket.lines)
-    return [line for line in basket.lines if target.matches(line)]
+    lines = basket.lines
+    return [lines[i] for i in basket.index.matching(target)]
 
 
 def _check_target(value: object, name: str, *, optional: bool = True) -> None:
@@ -71,6 +72,8 @@ class MinSubtotal(Condition):
         _check_target(self.target, "target")
 
     def matches(self, basket: Basket, ctx: Context) -> bool:
+        if self.target is None:
+            return basket.index.gross >= self.amount
         return sum(line.subtotal for line in _lines(basket, self.target)) >= self.amount
 
     @property
@@ -126,7 +129,7 @@ class HasItems(Condition):
         _check_target(self.target, "target", optional=False)
 
     def matches(self, basket: Basket, ctx: Context) -> bool:
-        return any(self.target.matches(line) for line in basket.lines)
+        return bool(basket.index.matching(self.target))
 
     def to_json(self) -> dict[str, Any]:
         return {"target": self.target.to_json()}

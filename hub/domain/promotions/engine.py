@@ -47,12 +47,23 @@ Algorithm
    20% off the same line is 28%). When a promotion of an earlier class is selected
    after one of a later class (e.g. a product discount after an order discount of
    higher priority), the later classes are re-priced on the new amounts; a
-   promotion already applied stays applied even if its amount shrinks. That
-   re-pricing is lazy: a later class is re-priced (its applied promotions in the
-   order selected, on the class before it) only when a promotion of that class is
-   tried or the result is built, not every time an earlier class changes, so the
-   amounts are the same as re-pricing eagerly but a run of product discounts
-   between two order discounts costs one re-pricing, not one each.
+   promotion already applied stays applied even if its amount shrinks.
+
+   How that is computed (the amounts are those of re-pricing every later class
+   eagerly each time an earlier one changes): what is payable after each class is a
+   *stage*, re-built only when a promotion of that class is tried (or the result is
+   built) and the stage before it changed since. A promotion that discounts every
+   line in proportion to what it still costs (``Action.basket_discount``: an order-wide
+   percent off, amount off or spend tier) takes an amount that depends only on what
+   the lines still cost together, and a shipping-only one (``reads_lines`` False)
+   only on the shipping left; while every applied promotion of a later class is of
+   those kinds, its stage is re-built from two integers (one multiplication and one
+   rounding per applied promotion), not line by line. So a basket where hundreds of
+   promotions apply costs one line-by-line pricing per promotion tried, one per
+   applied promotion of a later class when the result is built, and those integer
+   steps; only a later class holding a promotion that reads single lines (a
+   targeted order discount, a plugin's action) is re-priced line by line each time
+   an earlier class changed before one of its promotions is tried.
 
 5. **Rounding and allocation.** An action returns exact amounts per line and for
    shipping (``Fraction``; ``Decimal`` percentages convert exactly). Each is capped
@@ -75,20 +86,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from types import MappingProxyType
 
-from .actions import LineIndex, PricingView
+from .actions import BasketDiscount, PricingView
 from .basket import Basket, Context, normalize_code
 from .conditions import window_failure
 from .enums import DiscountClass, Reason
 from .promotion import Promotion
 from .result import Allocation, CodeStatus, LineResult, Result
-from .rounding import apportion
+from .rounding import apportion_scaled
 
 _STAGES = (DiscountClass.PRODUCT, DiscountClass.ORDER, DiscountClass.SHIPPING)
 _RANK = {klass: rank for rank, klass in enumerate(_STAGES)}
-_ZERO = Fraction(0)
+_LAST = len(_STAGES) - 1
+# How an action is priced when its class's stage is re-built (see ``_Engine._mode``).
+_LINES, _SUM, _SHIP = 0, 1, 2
 
 
 def apply(basket: Basket, ctx: Context, promotions: Sequence[Promotion]) -> Result:
@@ -108,36 +120,72 @@ def apply(basket: Basket, ctx: Context, promotions: Sequence[Promotion]) -> Resu
     return _Engine(basket, ctx).run(ordered)
 
 
-@dataclass(frozen=True, slots=True)
-class _State:
-    remaining: tuple[int, ...]  # what each line still costs
-    shipping: int  # what shipping still costs
+def _sum_total(rule: BasketDiscount, payable: int, cap: int | None) -> int | str:
+    """What ``apportion`` gives in all for ``rule`` on lines that still cost ``payable``
+    (half-even rounding, at most ``cap``), or why nothing."""
+    got = rule.total(payable)
+    if isinstance(got, str):
+        return got
+    num, den = got
+    total, rest = divmod(num, den)
+    if 2 * rest > den or (2 * rest == den and total % 2):
+        total += 1  # half to even
+    if cap is not None and total > cap:
+        total = max(cap, 0)
+    return total if total > 0 else Reason.NO_DISCOUNT
 
 
-@dataclass(frozen=True, slots=True)
+class _Stage:
+    """What is still payable after the applied promotions of one class and those of
+    the classes before it: per line (``remaining``), or only in sum (``remaining``
+    None) while every promotion applied in it is priced on sums (``_SUM``/``_SHIP``)."""
+
+    __slots__ = ("base", "folded", "payable", "remaining", "shipping", "version")
+
+    def __init__(
+        self,
+        remaining: list[int] | None,
+        payable: int,
+        shipping: int,
+        base: int,
+        version: int,
+    ) -> None:
+        self.remaining = remaining
+        self.payable = payable  # sum(remaining)
+        self.shipping = shipping
+        self.base = base  # the version of the stage before that it was built on
+        self.folded = 0  # how many of its class's applied promotions it holds
+        self.version = version  # changes whenever what is payable in it changes
+
+
+@dataclass(slots=True)
 class _Priced:
-    lines: tuple[int, ...]
+    lines: dict[int, int] | None  # line index -> amount; None: priced on sums only
     shipping: int
-    after: _State
-
-    @property
-    def total(self) -> int:
-        return sum(self.lines) + self.shipping
+    total: int
 
 
 @dataclass(slots=True)
 class _Applied:
     promotion: Promotion
     code: str | None
-    priced: _Priced
+    mode: int
+    rule: BasketDiscount | None  # for _SUM
+    lines: dict[int, int]  # line index -> amount, as last priced line by line
+    shipping: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.lines.values()) + self.shipping
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Trial:
     priced: _Priced
+    version: int  # of the stage it was priced on
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every promotion, and never changed
 class _Candidate:
     promotion: Promotion
     code: str | None  # the entered code (as typed) that activated it
@@ -148,21 +196,26 @@ class _Engine:
     def __init__(self, basket: Basket, ctx: Context) -> None:
         self.basket = basket
         self.ctx = ctx
-        self.index = LineIndex(basket)
+        self.index = basket.index
         lines = basket.lines
+        self.n = len(lines)
         by_id = sorted(range(len(lines)), key=lambda i: lines[i].line_id)
         rank = [0] * (len(lines) + 1)
         for r, i in enumerate(by_id):
             rank[i] = r
         rank[len(lines)] = len(lines)  # shipping last
         self.tie_rank = rank
-        gross = _State(tuple(line.subtotal for line in lines), basket.shipping)
-        # stages[k]: what is payable after the applied promotions of classes <= k;
-        # only stages[: fresh + 1] are up to date (see _stage).
-        self.stages: list[_State] = [gross, gross, gross]
-        self.fresh = len(_STAGES) - 1
+        gross = [line.subtotal for line in lines]
+        self.clock = 1
+        # stages[k]: what is payable after the applied promotions of classes <= k.
+        # Stage 0 (PRODUCT) is always up to date; a later one is re-built from the
+        # one before when that changed since (``base`` differs from its version).
+        self.stages = [_Stage(gross, sum(gross), basket.shipping, 0, self.clock)]
+        self.stages += [_Stage(None, 0, 0, -1, 0) for _ in _STAGES[1:]]
         self.applied: list[_Applied] = []
         self.by_rank: list[list[_Applied]] = [[] for _ in _STAGES]
+        self.summable = [True for _ in _STAGES]  # no applied promotion of it is _LINES
+        self.modes: dict[int, tuple[int, BasketDiscount | None]] = {}
         # What every applied promotion says about combining, folded as they apply.
         self.any_exclusive = False
         self.applied_classes: set[DiscountClass] = set()
@@ -263,13 +316,7 @@ class _Engine:
         if best is None:
             return None
         winner, trial = best
-        rank = _RANK[winner.promotion.klass]
-        self._stage(rank)
-        self.stages[rank] = trial.priced.after
-        self.fresh = rank  # the later classes are re-priced when next needed
-        applied = _Applied(winner.promotion, winner.code, trial.priced)
-        self.applied.append(applied)
-        self.by_rank[rank].append(applied)
+        self._apply(winner, trial)
         combination = winner.promotion.combination
         self.any_exclusive = self.any_exclusive or combination.exclusive
         self.applied_classes.add(combination.klass)
@@ -289,89 +336,206 @@ class _Engine:
             mine.combines_with
         )
 
-    # -- steps 4 and 5 -------------------------------------------------------------
+    # -- step 4 --------------------------------------------------------------------
 
-    def _stage(self, rank: int) -> _State:
+    def _mode(self, promotion: Promotion) -> tuple[int, BasketDiscount | None]:
+        """``_SHIP`` when its action reads only shipping, ``_SUM`` (with the rule)
+        when what it takes depends only on what the lines still cost together, else
+        ``_LINES``."""
+        mode = self.modes.get(promotion.id)
+        if mode is None:
+            action = promotion.action
+            rule = None if not action.reads_lines else action.basket_discount(self.index)
+            if not action.reads_lines:
+                mode = (_SHIP, None)
+            elif rule is not None:
+                mode = (_SUM, rule)
+            else:
+                mode = (_LINES, None)
+            self.modes[promotion.id] = mode
+        return mode
+
+    def _tick(self) -> int:
+        self.clock += 1
+        return self.clock
+
+    def _stage(self, rank: int, lines: bool) -> _Stage:
         """What is payable after the applied promotions of classes up to ``rank``,
-        re-pricing the classes that an earlier class changed since (in the order
-        their promotions were selected, each on what the one before left)."""
-        if rank > self.fresh:
-            state = self.stages[self.fresh]
-            for later in range(self.fresh + 1, rank + 1):
-                for applied in self.by_rank[later]:
-                    before = applied.priced
-                    if (
-                        not applied.promotion.action.reads_lines
-                        and before.after.shipping + before.shipping == state.shipping
-                    ):  # it reads only shipping, which is as it was: same amounts
-                        again = _Priced(
-                            before.lines,
-                            before.shipping,
-                            _State(state.remaining, state.shipping - before.shipping),
-                        )
-                        applied.priced = again
-                        state = again.after
-                        continue
-                    repriced = self._price(applied.promotion, state)
-                    if isinstance(repriced, str):  # nothing left for it: stays applied, at 0
-                        repriced = _Priced((0,) * len(state.remaining), 0, state)
-                    applied.priced = repriced
-                    state = repriced.after
-                self.stages[later] = state
-            self.fresh = rank
-        return self.stages[rank]
+        per line when ``lines`` (or when one of them reads single lines), else
+        perhaps only in sum; re-built from the stage before when that changed."""
+        stage = self.stages[rank]
+        if rank == 0:
+            return stage
+        lines = lines or not self.summable[rank]
+        before = self._stage(rank - 1, lines)
+        if stage.base == before.version and (stage.remaining is not None or not lines):
+            return stage
+        # Changed since (a new version), or wanted per line (the same amounts).
+        version = stage.version if stage.base == before.version else self._tick()
+        remaining = list(before.remaining) if lines and before.remaining is not None else None
+        stage = _Stage(remaining, before.payable, before.shipping, before.version, version)
+        self.stages[rank] = stage
+        if remaining is not None:
+            for applied in self.by_rank[rank]:
+                self._fold(stage, applied)
+            return stage
+        # In sum: the hot path when hundreds of order-wide promotions apply.
+        payable, shipping = stage.payable, stage.shipping
+        for applied in self.by_rank[rank]:
+            rule = applied.rule
+            if rule is not None:  # _sum_total, inline: this loop is the hot one
+                if rule.reason is not None or payable <= 0:
+                    continue
+                if rule.rate is not None:
+                    num, den = rule.rate
+                    total, rest = divmod(payable * num, den)
+                    if 2 * rest > den or (2 * rest == den and total % 2):
+                        total += 1
+                else:
+                    total = min(rule.amount or 0, payable)
+                cap = applied.promotion.usage.budget_left
+                if cap is not None and total > cap:
+                    total = max(cap, 0)
+                payable -= total
+            else:
+                priced = self._price(applied.promotion, None, shipping)
+                if not isinstance(priced, str):
+                    shipping -= priced.shipping
+        stage.payable, stage.shipping = payable, shipping
+        stage.folded = len(self.by_rank[rank])
+        return stage
+
+    def _fold(self, stage: _Stage, applied: _Applied) -> None:
+        """Price an applied promotion on ``stage`` and take its amounts off (an applied
+        promotion with nothing left to take stays applied, at 0)."""
+        promotion = applied.promotion
+        if stage.remaining is None:
+            priced = (
+                self._price_sum(promotion, stage.payable)
+                if applied.rule is not None
+                else self._price(promotion, None, stage.shipping)
+            )
+        else:
+            priced = self._price(promotion, stage.remaining, stage.shipping)
+        if isinstance(priced, str):
+            priced = _Priced({}, 0, 0)
+        self._take(stage, applied, priced)
+        stage.folded += 1
+
+    def _take(self, stage: _Stage, applied: _Applied, priced: _Priced) -> None:
+        stage.shipping -= priced.shipping
+        stage.payable -= priced.total - priced.shipping
+        applied.shipping = priced.shipping
+        if priced.lines is not None:
+            applied.lines = priced.lines
+            remaining = stage.remaining
+            if remaining is not None:
+                for i, amount in priced.lines.items():
+                    remaining[i] -= amount
 
     def _trial(self, promotion: Promotion) -> _Trial | str:
         """Price ``promotion`` after everything applied of its class or earlier."""
-        priced = self._price(promotion, self._stage(_RANK[promotion.klass]))
+        rank = _RANK[promotion.klass]
+        mode = self._mode(promotion)[0] if rank else _LINES
+        stage = self._stage(rank, mode == _LINES)
+        if mode == _SUM:
+            priced = self._price_sum(promotion, stage.payable)
+        elif mode == _SHIP:
+            priced = self._price(promotion, None, stage.shipping)
+        else:
+            priced = self._price(promotion, stage.remaining, stage.shipping)
         if isinstance(priced, str):
             return priced
-        return _Trial(priced)
+        return _Trial(priced, stage.version)
 
-    def _price(self, promotion: Promotion, state: _State) -> _Priced | str:
-        view = PricingView(self.basket, state.remaining, state.shipping, self.index)
-        outcome = promotion.action.compute(view)
-        n = len(state.remaining)
+    def _apply(self, winner: _Candidate, trial: _Trial) -> None:
+        promotion = winner.promotion
+        rank = _RANK[promotion.klass]
+        stage = self.stages[rank]
+        if stage.version != trial.version:  # impossible: trials change no stage
+            raise AssertionError("promotions engine: the stage changed during a trial")
+        mode, rule = self._mode(promotion)
+        applied = _Applied(promotion, winner.code, mode, rule if rank else None, {}, 0)
+        if trial.priced.lines is None and stage.remaining is not None:
+            self._fold(stage, applied)  # priced on the sum: now line by line
+        else:
+            self._take(stage, applied, trial.priced)
+            stage.folded += 1
+        stage.version = self._tick()
+        self.applied.append(applied)
+        self.by_rank[rank].append(applied)
+        if applied.mode == _LINES:
+            self.summable[rank] = False
+
+    # -- step 5 --------------------------------------------------------------------
+
+    def _price(
+        self, promotion: Promotion, remaining: list[int] | None, shipping: int
+    ) -> _Priced | str:
+        """Price ``promotion`` on what each line (``remaining``; None for an action
+        that reads only shipping) and shipping still cost."""
+        action = promotion.action
+        view = PricingView(self.basket, remaining or (), shipping, self.index)
+        got = action.amounts(view)
+        n = self.n
+        den = got.denominator
         # Only the slots with an amount take part: a slot at 0 rounds to 0 and never
-        # gets a remainder unit, so leaving it out of ``apportion`` changes nothing and
-        # spares a Fraction per line for every promotion tried (most match few lines).
+        # gets a remainder unit, so leaving it out of ``apportion`` changes nothing.
         slots: list[int] = []
-        exact: list[Fraction] = []
-        for i, amount in outcome.lines.items():
+        nums: list[int] = []
+        for i, num in got.lines.items():
+            if remaining is None:
+                if num > 0:
+                    raise ValueError(
+                        f"action {action.kind!r} reads only shipping but took an amount "
+                        f"off line {i}"
+                    )
+                continue
             if not 0 <= i < n:
                 raise ValueError(
-                    f"action {promotion.action.kind!r} returned line index {i}; "
-                    f"the basket has {n} lines"
+                    f"action {action.kind!r} returned line index {i}; the basket has {n} lines"
                 )
-            left = state.remaining[i]
-            if amount > 0 and left > 0:
+            left = remaining[i]
+            if num > 0 and left > 0:
                 slots.append(i)
-                exact.append(Fraction(left) if amount >= left else Fraction(amount))
-        if outcome.shipping > 0 and state.shipping > 0:
+                cap = left * den
+                nums.append(cap if num >= cap else num)
+        if got.shipping > 0 and shipping > 0:
             slots.append(n)
-            ship = outcome.shipping
-            exact.append(Fraction(state.shipping) if ship >= state.shipping else Fraction(ship))
+            cap = shipping * den
+            nums.append(cap if got.shipping >= cap else got.shipping)
         if not slots:
-            return outcome.reason or Reason.NO_DISCOUNT
+            return got.reason or Reason.NO_DISCOUNT
         tie_rank = self.tie_rank
-        shares = apportion(exact, [tie_rank[i] for i in slots], promotion.usage.budget_left)
-        if not any(shares):
-            return outcome.reason or Reason.NO_DISCOUNT
-        amounts = [0] * (n + 1)
-        for i, share in zip(slots, shares, strict=True):
-            amounts[i] = share
-        lines = tuple(amounts[:n])
-        after = _State(
-            tuple(r - a for r, a in zip(state.remaining, lines, strict=True)),
-            state.shipping - amounts[n],
+        shares = apportion_scaled(
+            nums, den, [tie_rank[i] for i in slots], promotion.usage.budget_left
         )
-        return _Priced(lines, amounts[n], after)
+        total = sum(shares)
+        if not total:
+            return got.reason or Reason.NO_DISCOUNT
+        ship = 0
+        if slots[-1] == n:
+            ship = shares.pop()
+            slots.pop()
+        lines = {i: share for i, share in zip(slots, shares, strict=True) if share}
+        return _Priced(lines, ship, total)
+
+    def _price_sum(self, promotion: Promotion, payable: int) -> _Priced | str:
+        """Price a ``_SUM`` promotion knowing only what the lines still cost together:
+        the total ``_price`` would give, without the lines it goes to."""
+        rule = self._mode(promotion)[1]
+        assert rule is not None  # _mode said _SUM
+        total = _sum_total(rule, payable, promotion.usage.budget_left)
+        if isinstance(total, str):
+            return total
+        return _Priced(None, 0, total)
 
     # -- step 6 --------------------------------------------------------------------
 
     def _result(self, by_code: dict[str, list[_Candidate]]) -> Result:
         basket = self.basket
-        final = self._stage(len(_STAGES) - 1)
+        final = self._stage(_LAST, True)  # every applied promotion priced line by line
+        assert final.remaining is not None
         line_ids = [line.line_id for line in basket.lines]
         lines = {
             line.line_id: LineResult(line.subtotal, line.subtotal - left, left)
@@ -383,13 +547,11 @@ class _Engine:
                 promotion_id=a.promotion.id,
                 title=a.promotion.title,
                 klass=a.promotion.klass,
-                amount=a.priced.total,
+                amount=a.total,
                 line_amounts=tuple(
-                    (line_id, amount)
-                    for line_id, amount in zip(line_ids, a.priced.lines, strict=True)
-                    if amount
+                    (line_ids[i], amount) for i, amount in sorted(a.lines.items()) if amount
                 ),
-                shipping_amount=a.priced.shipping,
+                shipping_amount=a.shipping,
                 code=a.code,
             )
             for a in in_order

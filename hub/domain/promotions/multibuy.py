@@ -4,23 +4,22 @@ bundles filled while they save money) are described in :mod:`.actions`."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any, ClassVar
 
 from ._fields import Fields, check_int, check_opt_int, check_percent, percent_text
 from .actions import (
-    _HUNDRED,
     _PRODUCT,
-    _ZERO,
-    Action,
-    Outcome,
+    Amounts,
+    IntegerAction,
     PricingView,
     _positive,
     _set,
     _target,
+    rate,
     register_action,
 )
 from .basket import Target
@@ -29,7 +28,7 @@ from .enums import DiscountClass, Reason
 
 @register_action
 @dataclass(frozen=True, slots=True)
-class BuyXGetY(Action):
+class BuyXGetY(IntegerAction):
     """Buy ``buy_qty`` of ``buy``, get ``get_qty`` of ``get`` at ``percent_off_get``
     off (100 = free). The cheapest eligible units get the discount; a unit is either
     bought or got, never both; repeats as often as the basket allows, at most
@@ -53,11 +52,11 @@ class BuyXGetY(Action):
         _set(self, "percent_off_get", check_percent(self.percent_off_get, "percent_off_get"))
         check_opt_int(self.max_uses, "max_uses", minimum=1)
 
-    def compute(self, view: PricingView) -> Outcome:
+    def amounts(self, view: PricingView) -> Amounts:
         buy = set(view.matching(self.buy))
         get = set(view.matching(self.get))
         if not buy or not get:
-            return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
+            return Amounts.rejected(Reason.NO_MATCHING_ITEMS)
         qty = [line.quantity for line in view.lines]
         get_only = sum(qty[i] for i in get - buy)
         buy_only = sum(qty[i] for i in buy - get)
@@ -73,13 +72,16 @@ class BuyXGetY(Action):
         if self.max_uses is not None:
             uses = min(uses, self.max_uses)
         if uses <= 0:
-            return Outcome.rejected(Reason.MIN_QUANTITY_NOT_MET)
+            return Amounts.rejected(Reason.MIN_QUANTITY_NOT_MET)
         need = uses * self.get_qty
         # Units in both targets that may be got while leaving enough to buy.
         shared_left = both - max(0, uses * self.buy_qty - buy_only)
-        rate = Fraction(self.percent_off_get) / _HUNDRED
-        lines: dict[int, Fraction] = {}
-        for i in view.cheapest_first(get):
+        num, den = rate(self.percent_off_get)
+        # A unit of line i costs keys[i] / common; it gets num / den of that off.
+        keys, common = view.unit_keys(get)
+        lines = view.lines
+        off: dict[int, int] = {}
+        for i in sorted(get, key=lambda i: (keys[i], lines[i].line_id)):
             if need == 0:
                 break
             take = min(qty[i], need)
@@ -88,8 +90,8 @@ class BuyXGetY(Action):
                 shared_left -= take
             if take > 0:
                 need -= take
-                lines[i] = view.unit_price(i) * take * rate
-        return _positive(lines)
+                off[i] = keys[i] * take * num
+        return _positive(off, common * den)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -134,23 +136,49 @@ def _give_back(left: dict[int, int], taken: list[tuple[int, int]]) -> list[tuple
     return []
 
 
-def _group_discount(
-    view: PricingView, group: list[tuple[int, int]], price: int, lines: dict[int, Fraction]
-) -> bool:
-    """Charge ``price`` for the units in ``group``: add each line's share of the saving
-    (in proportion to the units' prices) to ``lines``; False when nothing is saved."""
-    total = sum((view.unit_price(i) * n for i, n in group), _ZERO)
-    saving = total - price
-    if saving <= 0:
-        return False
-    for i, n in group:
-        lines[i] = lines.get(i, _ZERO) + view.unit_price(i) * n * saving / total
-    return True
+class _Savings:
+    """The groups' savings, in exact integers. A unit of line ``i`` costs
+    ``keys[i] / common``; a group of units worth ``T / common`` sold for ``price``
+    saves ``(T - price * common) / common``, shared in proportion to the units' prices:
+    line ``i``'s ``n`` units get ``keys[i] * n * (T - price * common) / (common * T)``.
+    Shares are kept per ``T`` and put on one denominator at the end."""
+
+    __slots__ = ("by_total", "common", "keys", "price")
+
+    def __init__(self, keys: dict[int, int], common: int, price: int) -> None:
+        self.keys, self.common, self.price = keys, common, price
+        self.by_total: dict[int, dict[int, int]] = {}  # T -> line -> numerator over T
+
+    def add(self, group: list[tuple[int, int]]) -> bool:
+        """Charge ``price`` for the units in ``group``; False when nothing is saved."""
+        keys = self.keys
+        total = sum(keys[i] * n for i, n in group)
+        saving = total - self.price * self.common
+        if saving <= 0:
+            return False
+        shares = self.by_total.setdefault(total, {})
+        for i, n in group:
+            shares[i] = shares.get(i, 0) + keys[i] * n * saving
+        return True
+
+    def amounts(self) -> Amounts:
+        den = math.lcm(*self.by_total) if self.by_total else 1
+        off: dict[int, int] = {}
+        for total, shares in self.by_total.items():
+            scale = den // total
+            for i, num in shares.items():
+                off[i] = off.get(i, 0) + num * scale
+        return _positive(off, self.common * den)
+
+
+def _dearest_first(keys: dict[int, int], view: PricingView, indices: Sequence[int]) -> list[int]:
+    lines = view.lines
+    return sorted(indices, key=lambda i: (-keys[i], lines[i].line_id))
 
 
 @register_action
 @dataclass(frozen=True, slots=True)
-class MixAndMatch(Action):
+class MixAndMatch(IntegerAction):
     """Any ``n`` units of the target for ``price`` together; the most expensive units
     are grouped first (the best deal for the shopper). Repeats, at most ``max_uses``."""
 
@@ -172,24 +200,25 @@ class MixAndMatch(Action):
     def uses_money(self) -> bool:
         return True
 
-    def compute(self, view: PricingView) -> Outcome:
+    def amounts(self, view: PricingView) -> Amounts:
         indices = view.matching(self.target)
         if not indices:
-            return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
+            return Amounts.rejected(Reason.NO_MATCHING_ITEMS)
         groups = sum(view.lines[i].quantity for i in indices) // self.n
         if self.max_uses is not None:
             groups = min(groups, self.max_uses)
         if groups == 0:
-            return Outcome.rejected(Reason.MIN_QUANTITY_NOT_MET)
-        order = view.dearest_first(indices)
+            return Amounts.rejected(Reason.MIN_QUANTITY_NOT_MET)
+        keys, common = view.unit_keys(indices)
+        order = _dearest_first(keys, view, indices)
         left = {i: view.lines[i].quantity for i in indices}
-        lines: dict[int, Fraction] = {}
+        savings = _Savings(keys, common, self.price)
         for _ in range(groups):
             group = _take(order, left, self.n)
             # Groups come dearest first: once one saves nothing, none after it will.
-            if not _group_discount(view, group, self.price, lines):
+            if not savings.add(group):
                 break
-        return _positive(lines)
+        return savings.amounts()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -212,7 +241,7 @@ class MixAndMatch(Action):
 
 @register_action
 @dataclass(frozen=True, slots=True)
-class BundlePrice(Action):
+class BundlePrice(IntegerAction):
     """The set ``required`` (``(target, quantity)`` components) for ``price``.
     Repeats while the basket holds another full set that saves money, at most
     ``max_uses`` times. A unit counts for one component only."""
@@ -243,19 +272,20 @@ class BundlePrice(Action):
     def uses_money(self) -> bool:
         return True
 
-    def compute(self, view: PricingView) -> Outcome:
+    def amounts(self, view: PricingView) -> Amounts:
         eligible = [view.matching(target) for target, _ in self.required]
         if not all(eligible):
-            return Outcome.rejected(Reason.NO_MATCHING_ITEMS)
+            return Amounts.rejected(Reason.NO_MATCHING_ITEMS)
         # Fill the most constrained component first (fewest eligible units), so a
         # broad component does not take the only unit a narrow one could use.
         order = sorted(
             range(len(self.required)),
             key=lambda c: (sum(view.lines[i].quantity for i in eligible[c]), c),
         )
-        dearest = [view.dearest_first(e) for e in eligible]
+        keys, common = view.unit_keys(set().union(*eligible))
+        dearest = [_dearest_first(keys, view, e) for e in eligible]
         left = {i: line.quantity for i, line in enumerate(view.lines)}
-        lines: dict[int, Fraction] = {}
+        savings = _Savings(keys, common, self.price)
         bundles = 0
         complete = False  # whether at least one full set was found
         while self.max_uses is None or bundles < self.max_uses:
@@ -270,12 +300,12 @@ class BundlePrice(Action):
                 break
             complete = True
             # Bundles come dearest first: once one saves nothing, none after it will.
-            if not _group_discount(view, bundle, self.price, lines):
+            if not savings.add(bundle):
                 break
             bundles += 1
         if not complete:
-            return Outcome.rejected(Reason.MIN_QUANTITY_NOT_MET)
-        return _positive(lines)
+            return Amounts.rejected(Reason.MIN_QUANTITY_NOT_MET)
+        return savings.amounts()
 
     def to_json(self) -> dict[str, Any]:
         return {

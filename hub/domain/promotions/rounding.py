@@ -25,18 +25,37 @@ def round_half_even(value: Fraction) -> int:
 def apportion(
     exact: Sequence[Fraction], tie_rank: Sequence[int], cap: int | None = None
 ) -> list[int]:
-    # Integers on one common denominator instead of Fraction arithmetic: the same
-    # sums, floors and remainder order, at a fraction of the cost (this runs for
-    # every promotion tried).
+    """Round the sum of ``exact`` half-even (at most ``cap``) and share it out: see the
+    module docstring."""
     if not exact:
         return []
     dens = [e.denominator for e in exact]
     common = math.lcm(*dens)
-    nums = [e.numerator * (common // d) for e, d in zip(exact, dens, strict=True)]
+    return apportion_scaled(
+        [e.numerator * (common // d) for e, d in zip(exact, dens, strict=True)],
+        common,
+        tie_rank,
+        cap,
+    )
+
+
+def apportion_scaled(
+    nums: Sequence[int], denominator: int, tie_rank: Sequence[int], cap: int | None = None
+) -> list[int]:
+    """``apportion`` of the exact amounts ``nums[i] / denominator``. Integers on one
+    denominator instead of ``Fraction`` arithmetic: the same sums, floors and remainder
+    order (any common denominator gives the same shares), at a fraction of the cost
+    (this runs for every promotion tried)."""
+    if not nums:
+        return []
+    common = denominator
     total_num = sum(nums)
     if total_num <= 0:
-        return [0] * len(exact)
-    total = round(Fraction(total_num, common))  # half to even
+        return [0] * len(nums)
+    total, twice_rest = divmod(total_num, common)
+    twice_rest *= 2
+    if twice_rest > common or (twice_rest == common and total % 2):
+        total += 1  # half to even
     if cap is not None and total > cap:
         total = max(cap, 0)
         # share_i = exact_i * total / total_exact = nums_i * total / total_num

@@ -98,12 +98,15 @@ def build_promotion(
 
 
 class _Cache:
-    """Parsed promotions of one database: id -> (updated_at, Promotion)."""
+    """Parsed promotions of one database: id -> (updated_at, Promotion); and the last
+    counted copy of each automatic one (id -> (the parsed one, its counters, the
+    copy)), handed out again while neither the definition nor the counters changed."""
 
-    __slots__ = ("entries",)
+    __slots__ = ("counted", "entries")
 
     def __init__(self) -> None:
         self.entries: dict[int, tuple[datetime, Promotion]] = {}
+        self.counted: dict[int, tuple[Promotion, tuple[Any, ...], Promotion]] = {}
 
 
 # One cache per engine: tests and tools may talk to several databases whose promotion
@@ -253,17 +256,23 @@ async def active_promotions(
         hit = entries.get(pid)
         if hit is None:
             continue  # its definition could not be read: logged, skipped
-        promotion = _counted(hit[1], row, matched.get(pid, ()), rank)
+        promotion = _counted(hit[1], row, matched.get(pid, ()), rank, cache.counted)
         if promotion is not None:
             out.append(promotion)
     return out
 
 
 def _counted(
-    base: Promotion, row: Any, hits: Sequence[Any], rank: Mapping[str, int]
+    base: Promotion,
+    row: Any,
+    hits: Sequence[Any],
+    rank: Mapping[str, int],
+    memo: dict[int, tuple[Promotion, tuple[Any, ...], Promotion]],
 ) -> Promotion | None:
     """``base`` with the ``UsageState`` of its counters (``row``) and, for a code
-    promotion, the entered codes that activate it (``hits``; None when none does)."""
+    promotion, the entered codes that activate it (``hits``; None when none does).
+    An automatic promotion's copy is kept in ``memo`` and handed out again while
+    its definition and counters are unchanged (promotions are immutable)."""
     if (
         row.method == "AUTOMATIC"
         and row.usage_limit is None
@@ -271,16 +280,31 @@ def _counted(
         and row.budget is None
     ):
         return base  # nothing counted: the cached object as it is
+    customer_used = getattr(row, "customer_used", None)
+    if row.method != "CODE":
+        counters = (
+            row.usage_limit,
+            row.times_used,
+            row.per_customer_limit,
+            customer_used,
+            row.budget,
+            row.spent,
+        )
+        last = memo.get(base.id)
+        if last is not None and last[0] is base and last[1] == counters:
+            return last[2]
     uses_left = _left(row.usage_limit, row.times_used)
     usage = UsageState(
         code_uses_left=uses_left,
         customer_uses_left=None
         if row.per_customer_limit is None
-        else _left(row.per_customer_limit, getattr(row, "customer_used", None)),
+        else _left(row.per_customer_limit, customer_used),
         budget_left=_left(row.budget, row.spent),
     )
     if row.method != "CODE":
-        return _with_usage(base, usage)
+        counted = _with_usage(base, usage)
+        memo[base.id] = (base, counters, counted)
+        return counted
     ordered = sorted(hits, key=lambda r: rank[r.code])
     if not ordered:
         return None

@@ -1,7 +1,8 @@
 """The promotion engine as it was before class-by-class lazy re-pricing (commit fc4cae7),
 kept as the reference the property test compares :mod:`hub.domain.promotions.engine`
-with. Do not change it; it re-prices every applied promotion of a later class each
-time one of an earlier class applies (quadratic when hundreds apply).
+with. Do not change it (its actions' arithmetic and view are the old ``Fraction`` ones
+of :mod:`reference_actions`, commit 983e4aa); it re-prices every applied promotion of a
+later class each time one of an earlier class applies (quadratic when hundreds apply).
 
 The promotion engine: ``apply(basket, ctx, promotions) -> Result``.
 
@@ -79,12 +80,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 from types import MappingProxyType
 
-from hub.domain.promotions.actions import LineIndex, PricingView
 from hub.domain.promotions.basket import Basket, Context, normalize_code
 from hub.domain.promotions.conditions import window_failure
 from hub.domain.promotions.enums import DiscountClass, Reason
 from hub.domain.promotions.promotion import Promotion
 from hub.domain.promotions.result import Allocation, CodeStatus, LineResult, Result
+from tests.domain.promotions.reference_actions import LineIndex, PricingView
+from tests.domain.promotions.reference_actions import compute as reference_compute
 
 _STAGES = (DiscountClass.PRODUCT, DiscountClass.ORDER, DiscountClass.SHIPPING)
 _RANK = {klass: rank for rank, klass in enumerate(_STAGES)}
@@ -306,7 +308,7 @@ class _Engine:
 
     def _price(self, promotion: Promotion, state: _State) -> _Priced | str:
         view = PricingView(self.basket, state.remaining, state.shipping, self.index)
-        outcome = promotion.action.compute(view)
+        outcome = reference_compute(promotion.action, view)
         n = len(state.remaining)
         # Only the slots with an amount take part: a slot at 0 rounds to 0 and never
         # gets a remainder unit, so leaving it out of ``apportion`` changes nothing and
