@@ -80,8 +80,12 @@ class RefundCreatePayload:
 @strawberry.type
 class OrderImportPayload:
     order: OrderType | None
-    created: bool = strawberry.field(description="False: imported before, the same order.")
     user_errors: list[UserErrorType]
+    created: bool | None = strawberry.field(
+        default=None,
+        description="True: imported now; false: imported before (the same order); "
+        "null when refused.",
+    )
 
 
 @strawberry.input
@@ -281,7 +285,7 @@ class OrderMutation:
 
         got, errs = await run_write(info, go)
         if got is None:
-            return OrderImportPayload(order=None, created=False, user_errors=errs)
+            return OrderImportPayload(order=None, user_errors=errs)
         pk, created = got
         order = await order_loaders(info).order_by_id.load(pk)
         return OrderImportPayload(order=order, created=created, user_errors=[])

@@ -55,13 +55,13 @@ async def customer_key(hub: Hub) -> tuple[str, str]:
     """A new customer and its customer-scope key: (customer id, key)."""
     email = f"returns-{uid()}@example.com"
     res = await hub.admin(
-        """mutation($i: CustomerInput!) { customerCreate(input: $i) {
+        """mutation($i: CustomerInput!) { staffCustomerCreate(input: $i) {
         customer { id } userErrors { code } } }""",
         {"i": {"email": email}},
     )
-    assert res["data"]["customerCreate"]["userErrors"] == [], res
+    assert res["data"]["staffCustomerCreate"]["userErrors"] == [], res
     _, key = await create_api_key(hub.db, f"returns-{uid()}", ["customer"], customer=email)
-    return res["data"]["customerCreate"]["customer"]["id"], key
+    return res["data"]["staffCustomerCreate"]["customer"]["id"], key
 
 
 async def place(

@@ -262,8 +262,8 @@ async def expire_inactive(
     """Expire the points of accounts with no earn or redeem for ``inactive_days``:
     an EXPIRE row of the whole balance each, conditional on the balance read (a
     concurrent redeem wins). How many accounts expired."""
-    if inactive_days <= 0:
-        raise fail(Code.INVALID, "inactiveDays must be positive", "inactive_days")
+    if not 0 < inactive_days <= 36_500:
+        raise fail(Code.INVALID, "inactiveDays is 1 to 36500 (100 years)", "inactive_days")
     now = now or _now()
     cutoff = now - timedelta(days=inactive_days)
     rows = (

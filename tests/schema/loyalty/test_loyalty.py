@@ -352,10 +352,13 @@ async def test_inactive_points_expire(hub: Hub) -> None:
     got = await loyalty_of(hub, old.gid)
     assert got["points"] == 0
     assert next((n["kind"], n["points"]) for n in got["history"]["nodes"]) == ("EXPIRE", -70)
-    res = await hub.admin(
-        "mutation { loyaltyExpire(inactiveDays: 0) { expiredAccounts userErrors { code } } }"
-    )
-    assert [e["code"] for e in res["data"]["loyaltyExpire"]["userErrors"]] == ["INVALID"]
+    for days in (0, 2147483647):  # none, and more days than a date can go back
+        res = await hub.admin(
+            "mutation($d: Int!) { loyaltyExpire(inactiveDays: $d) { expiredAccounts "
+            "userErrors { code } } }",
+            {"d": days},
+        )
+        assert [e["code"] for e in res["data"]["loyaltyExpire"]["userErrors"]] == ["INVALID"]
 
 
 async def test_marketing_events_only_with_consent(hub: Hub) -> None:

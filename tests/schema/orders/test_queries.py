@@ -31,7 +31,7 @@ PAGE = """query($f: OrderFilterInput, $n: Int) {
     transactions { kind status amount { amount } }
     refunds { id amount { amount } lines { lineItemId quantity } } } } }"""
 
-CUSTOMER = """mutation($i: CustomerInput!) { customerCreate(input: $i) {
+CUSTOMER = """mutation($i: CustomerInput!) { staffCustomerCreate(input: $i) {
   customer { id email } userErrors { code } } }"""
 
 
@@ -65,7 +65,7 @@ async def test_filters_sort_keys_and_pages(hub: Hub) -> None:
     tag = f"q{uid()[:8]}"
     vid = await stocked_variant(hub, {NEWARK: 10, CHICAGO: 10})
     made = await hub.admin(CUSTOMER, {"i": {"email": f"{tag}@example.com"}})
-    customer = made["data"]["customerCreate"]["customer"]["id"]
+    customer = made["data"]["staffCustomerCreate"]["customer"]["id"]
     a = await _import(hub, vid, tag, "30", locationId=f"gid://hub/Location/{CHICAGO}")
     b = await _import(hub, vid, tag, "10", financialStatus="PENDING")
     c = await _import(hub, vid, tag, "20", locationId=f"gid://hub/Location/{NEWARK}")
