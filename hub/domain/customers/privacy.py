@@ -197,7 +197,7 @@ async def export_customer(conn: AsyncConnection, pk: int) -> dict[str, Any] | No
         "exportedAt": datetime.now(UTC).isoformat(),
         "customer": _row(c),
         **await _account_export(conn, pk),
-        "orders": [{**_row(o), **by_order[o.id]} for o in orders],
+        "orders": [{**_row(o, drop=("status_token_hash",)), **by_order[o.id]} for o in orders],
         "loyalty": {
             "account": _row(account) if account is not None else None,
             "transactions": [_row(t) for t in ledger],
