@@ -25,7 +25,7 @@ IMPORT = """mutation($i: OrderImportInput!, $k: String!) {
             events { kind } transactions { kind status amount { amount } } }
     userErrors { field message code } } }"""
 
-CUSTOMER = """mutation($i: CustomerInput!) { customerCreate(input: $i) {
+CUSTOMER = """mutation($i: CustomerInput!) { staffCustomerCreate(input: $i) {
   customer { id email } userErrors { code } } }"""
 
 
@@ -49,7 +49,7 @@ def _input(vid: str, external: str, **extra: object) -> dict:
 async def test_import_commits_stock_keeps_prices_and_is_idempotent(hub: Hub) -> None:
     email = f"imp-{uid()}@example.com"
     made = await hub.admin(CUSTOMER, {"i": {"email": email}})
-    customer = made["data"]["customerCreate"]["customer"]["id"]
+    customer = made["data"]["staffCustomerCreate"]["customer"]["id"]
     vid = await stocked_variant(hub, {NEWARK: 1, CHICAGO: 4})
     external = f"MX-{uid()}"
     before = await level(hub, vid, CHICAGO)
