@@ -116,6 +116,11 @@ class OrderImportInput:
     )
     email: str | None = None
     phone: str | None = None
+    loyalty_card_id: str | None = strawberry.field(
+        default=None,
+        description="The shopper's loyalty card number: with the email and phone, it "
+        "names the customer the order joins (a card first, then email, then phone).",
+    )
     lines: list[OrderImportLineInput]
     shipping_price: Decimal = Decimal(0)
     shipping_tax: Decimal = Decimal(0)
@@ -235,7 +240,7 @@ class OrderMutation:
         permission_classes=ADMIN,
         description="Import an order placed elsewhere, once per (source, externalId): "
         "prices and taxes as given, stock committed at `locationId` (or routed), the "
-        "customer attached by email or phone when one exists.",
+        "customer attached by loyalty card, email or phone when one names a profile.",
     )
     async def order_import(
         self, info: Info, input: OrderImportInput, idempotency_key: str
@@ -272,6 +277,7 @@ class OrderMutation:
                 location_pk=loc,
                 email=input.email,
                 phone=input.phone,
+                loyalty_card_id=input.loyalty_card_id,
                 shipping=_minor(input.shipping_price, currency, "input", "shippingPrice") or 0,
                 shipping_tax=_minor(input.shipping_tax, currency, "input", "shippingTax") or 0,
                 taxes_included=input.taxes_included,

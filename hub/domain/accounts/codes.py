@@ -11,6 +11,8 @@ class AccountCode(StrEnum):
     # A wrong password, an unknown email or an account without a password: one answer.
     UNIDENTIFIED_CUSTOMER = "UNIDENTIFIED_CUSTOMER"
     CUSTOMER_DISABLED = "CUSTOMER_DISABLED"
+    # The profile was merged into another (``customerMerge``): sign in to that one.
+    CUSTOMER_MERGED = "CUSTOMER_MERGED"
     # An access, reset or activation token that is unknown, used, revoked or expired.
     TOKEN_INVALID = "TOKEN_INVALID"
     ALREADY_ENABLED = "ALREADY_ENABLED"

@@ -104,7 +104,8 @@ async def consents_by_customers(conn: Conn, pks: Sequence[int]) -> dict[int, lis
 
 
 async def sign_in_row(conn: Conn, email: str) -> Any:
-    """(customer id, email, password hash, state, verified at) of an email, or None."""
+    """(customer id, email, password hash, state, verified at, merged into) of an
+    email, or None."""
     rows = await fetch_all(
         conn,
         select(
@@ -113,6 +114,7 @@ async def sign_in_row(conn: Conn, email: str) -> Any:
             accounts_t.c.password_hash,
             accounts_t.c.state,
             accounts_t.c.email_verified_at,
+            customers_t.c.merged_into_id,
         )
         .select_from(
             customers_t.outerjoin(accounts_t, accounts_t.c.customer_id == customers_t.c.id)

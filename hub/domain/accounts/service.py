@@ -174,7 +174,7 @@ class Accounts:
         async def work(conn: AsyncConnection, unit: _Unit) -> int:
             row = await sign_in_row(conn, values["email"])
             if row is not None:
-                if row.password_hash is None:
+                if row.password_hash is None and row.merged_into_id is None:
                     await profile.ensure_account(conn, row.id, tokens.now())
                     await self._mail_token(conn, unit, row.id, row.email, tokens.ACTIVATION)
                     return -row.id
@@ -211,7 +211,9 @@ class Accounts:
     async def sign_in(self, email: str, password: str) -> tokens.IssuedToken:
         """An access token for the email and password, else UNIDENTIFIED_CUSTOMER (the
         same answer, in the same time, whether the email is unknown or the password
-        wrong); CUSTOMER_DISABLED for a disabled account with the right password."""
+        wrong); CUSTOMER_DISABLED for a disabled account with the right password,
+        CUSTOMER_MERGED for a profile merged into another (``customerMerge``: its
+        tokens ended then; the customer signs in to the kept profile)."""
         normalized = account_email(email)
         row = None
         if normalized is not None and len(password) <= 1024:
@@ -220,6 +222,12 @@ class Accounts:
         stored = row.password_hash if row is not None else None
         if not await self.passwords.verify(stored, password[:1024]) or row is None:
             raise unidentified()
+        if row.merged_into_id is not None:
+            raise fail(
+                AccountCode.CUSTOMER_MERGED,
+                "this profile was merged into another: sign in with that one's email",
+                "email",
+            )
         if row.state != "ENABLED":
             raise fail(AccountCode.CUSTOMER_DISABLED, "this account is disabled", "email")
         rehash = (
@@ -279,7 +287,7 @@ class Accounts:
 
         async def work(conn: AsyncConnection, unit: _Unit) -> None:
             row = await sign_in_row(conn, email)
-            if row is None or row.state == "DISABLED":
+            if row is None or row.state == "DISABLED" or row.merged_into_id is not None:
                 return
             if row.state is None:
                 await profile.ensure_account(conn, row.id, tokens.now())
@@ -323,13 +331,20 @@ class Accounts:
         async def work(conn: AsyncConnection, unit: _Unit) -> tokens.IssuedToken:
             row = (
                 await conn.execute(
-                    select(customers_t.c.email, accounts_t.c.password_hash, accounts_t.c.state)
+                    select(
+                        customers_t.c.email,
+                        customers_t.c.merged_into_id,
+                        accounts_t.c.password_hash,
+                        accounts_t.c.state,
+                    )
                     .select_from(customers_t.join(accounts_t))
                     .where(customers_t.c.id == customer_pk)
                 )
             ).first()
             if row is None or not await tokens.take_once(conn, customer_pk, kind, raw):
                 raise _token_invalid(field_name)
+            if row.merged_into_id is not None:  # (its tokens ended at the merge)
+                raise fail(AccountCode.CUSTOMER_MERGED, "this profile was merged", "id")
             if row.state == "DISABLED":
                 raise fail(AccountCode.CUSTOMER_DISABLED, "this account is disabled", "id")
             if hashed is None and row.password_hash is None:

@@ -9,9 +9,19 @@ consent, orders count), the loyalty ledger and balance move
 duplicate stays as a tombstone pointing at the kept profile, so its email, phone and
 loyalty card still find the kept one (:func:`hub.domain.customers.matching.find_customer`).
 
+Addresses and consents move too: the duplicate's saved addresses join the kept
+profile's (one default: the kept profile's when it has one, else the duplicate's),
+its consent history (``customer_consents``) joins the kept one's. The consent in
+force is ``customers.accepts_marketing``, merged as "either consented"; when the
+latest moved e-mail consent row says otherwise, a row with source ``merge`` records
+the consent in force, so history and profile agree. The duplicate's customer tokens
+(access, reset, activation) end (revoked everywhere through the outbox) and signing
+in with its email and password answers ``CUSTOMER_MERGED``
+(:meth:`hub.domain.accounts.service.Accounts.sign_in`): the customer signs in to the
+kept profile with that one's email.
+
 Idempotent: merging the same duplicate into the same profile again changes nothing
-and answers the same. Consents: the kept profile consents to marketing when either
-did (there are no consent timestamps yet to pick the latest).
+and answers the same.
 """
 
 from __future__ import annotations
@@ -20,13 +30,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
 from hub.db.database import Database
-from hub.db.tables import cards_t, carts_t, customers_t, keys_t, orders_t
+from hub.db.tables import (
+    addresses_t,
+    cards_t,
+    carts_t,
+    consents_t,
+    customers_t,
+    keys_t,
+    orders_t,
+    returns_t,
+)
 from hub.domain.customers import timeline
+from hub.domain.customers.credentials import end_customer_tokens
 from hub.domain.errors import Code, fail
 from hub.domain.loyalty.ledger import merge_accounts
 from hub.events.bus import Event
@@ -74,16 +94,19 @@ async def merge_customer(
     moved = {}
     for name, table in (
         ("orders", orders_t),
+        ("returns", returns_t),
         ("carts", carts_t),
         ("giftCards", cards_t),
         ("apiKeys", keys_t),
         ("mergedProfiles", customers_t),
     ):
         moved[name] = await _repoint(conn, table, merge_pk, keep_pk)
+    moved["addresses"] = await _move_addresses(conn, keep_pk, merge_pk, now)
+    taken = _taken(keep, dup)
+    moved["consents"] = await _move_consents(conn, keep_pk, merge_pk, taken, now)
+    moved["tokensEnded"] = await end_customer_tokens(conn, outbox, merge_pk, now)
     await conn.execute(
-        update(customers_t)
-        .where(customers_t.c.id == keep_pk)
-        .values(**_taken(keep, dup), updated_at=now)
+        update(customers_t).where(customers_t.c.id == keep_pk).values(**taken, updated_at=now)
     )
     points = await merge_accounts(conn, keep_pk, merge_pk, outbox=outbox)
     data = {
@@ -102,6 +125,51 @@ async def _repoint(conn: AsyncConnection, table: Table, old: int, new: int) -> i
     col = table.c.merged_into_id if table is customers_t else table.c.customer_id
     res = await conn.execute(update(table).where(col == old).values({col.name: new}))
     return int(res.rowcount or 0)
+
+
+async def _move_addresses(conn: AsyncConnection, keep_pk: int, merge_pk: int, at: datetime) -> int:
+    """The duplicate's addresses join the kept profile's; one default stays (the kept
+    profile's when it has one)."""
+    has_default = await conn.scalar(
+        select(addresses_t.c.id)
+        .where(addresses_t.c.customer_id == keep_pk, addresses_t.c.is_default.is_(True))
+        .limit(1)
+    )
+    values: dict[str, Any] = {"customer_id": keep_pk, "updated_at": at}
+    if has_default is not None:
+        values["is_default"] = False
+    res = await conn.execute(
+        update(addresses_t).where(addresses_t.c.customer_id == merge_pk).values(**values)
+    )
+    return int(res.rowcount or 0)
+
+
+async def _move_consents(
+    conn: AsyncConnection, keep_pk: int, merge_pk: int, taken: dict[str, Any], at: datetime
+) -> int:
+    """The duplicate's consent history joins the kept profile's; if the latest e-mail
+    consent row no longer says what is in force (``accepts_marketing``), a ``merge``
+    row records it."""
+    res = await conn.execute(
+        update(consents_t).where(consents_t.c.customer_id == merge_pk).values(customer_id=keep_pk)
+    )
+    moved = int(res.rowcount or 0)
+    if not moved:
+        return 0
+    latest = await conn.scalar(
+        select(consents_t.c.granted)
+        .where(consents_t.c.customer_id == keep_pk, consents_t.c.topic == "EMAIL")
+        .order_by(consents_t.c.id.desc())
+        .limit(1)
+    )
+    in_force = bool(taken["accepts_marketing"])
+    if latest is not None and bool(latest) != in_force:
+        await conn.execute(
+            insert(consents_t).values(
+                customer_id=keep_pk, topic="EMAIL", granted=in_force, source="merge", recorded_at=at
+            )
+        )
+    return moved
 
 
 def _taken(keep: Any, dup: Any) -> dict[str, Any]:

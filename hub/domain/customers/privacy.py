@@ -8,8 +8,18 @@ orders under its email) lose their email, phone, note and delivery addresses (th
 country stays, for tax records), but keep their lines, amounts, payments and stock
 movements, so order totals and ``hub inventory verify`` are unchanged; its carts lose
 the same; its loyalty account gets a new card number (the old one no longer finds
-anyone) and keeps its ledger; its API keys are revoked. A timeline event records the
-erasure (with no personal data). Erasing again changes nothing.
+anyone) and keeps its ledger; its API keys are revoked; its saved addresses are
+deleted; every customer token (access, password reset, activation) ends, and the
+account loses its password hash and is disabled (no one signs in to it again); a
+consent still granted gets a withdrawal row (source ``erasure``: the consent history
+keeps no personal data, only topic, answer, source and time). A timeline event
+records the erasure with what was done (counts, no personal data). Erasing again
+changes nothing.
+
+The export holds the profile, its account state (never the password hash: whether
+there is one), its tokens (kind and times, never their hashes), addresses, consent
+history (with time and source), orders with lines and payments, loyalty account and
+ledger, carts, gift cards, API keys (no hashes) and timeline.
 """
 
 from __future__ import annotations
@@ -17,16 +27,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
 from hub.auth import API_KEY, REVOKED_TOPIC
 from hub.db.database import Database
 from hub.db.tables import (
+    accounts_t,
+    addresses_t,
     cards_t,
     carts_t,
+    consents_t,
     customer_events_t,
+    customer_tokens_t,
     customers_t,
     groups_t,
     keys_t,
@@ -37,6 +51,7 @@ from hub.db.tables import (
     payments_t,
 )
 from hub.domain.customers import timeline
+from hub.domain.customers.credentials import end_customer_tokens
 from hub.domain.errors import Code, fail
 from hub.domain.loyalty.accounts import new_card_id
 from hub.events.bus import Event
@@ -59,6 +74,57 @@ def _row(row: Any, drop: tuple[str, ...] = ()) -> dict[str, Any]:
 
 async def _all(conn: AsyncConnection, stmt: Any) -> list[Any]:
     return list((await conn.execute(stmt)).all())
+
+
+async def _account_export(conn: AsyncConnection, pk: int) -> dict[str, Any]:
+    """The account (state, never the password hash), its tokens (never their hashes),
+    saved addresses and consent history (with time and source)."""
+    account_row = (
+        await conn.execute(
+            select(
+                accounts_t.c.state,
+                accounts_t.c.email_verified_at,
+                accounts_t.c.password_changed_at,
+                accounts_t.c.created_at,
+                accounts_t.c.updated_at,
+                accounts_t.c.password_hash.is_not(None).label("has_password"),
+            ).where(accounts_t.c.customer_id == pk)
+        )
+    ).first()
+    customer_tokens = await _all(
+        conn,
+        select(
+            customer_tokens_t.c.kind,
+            customer_tokens_t.c.created_at,
+            customer_tokens_t.c.expires_at,
+            customer_tokens_t.c.ended_at,
+        )
+        .where(customer_tokens_t.c.customer_id == pk)
+        .order_by(customer_tokens_t.c.id),
+    )
+    addresses = await _all(
+        conn,
+        select(addresses_t).where(addresses_t.c.customer_id == pk).order_by(addresses_t.c.id),
+    )
+    consents = await _all(
+        conn,
+        select(
+            consents_t.c.topic,
+            consents_t.c.granted,
+            consents_t.c.source,
+            consents_t.c.recorded_at,
+        )
+        .where(consents_t.c.customer_id == pk)
+        .order_by(consents_t.c.id),
+    )
+    account: dict[str, Any] = {"state": None, "has_password": False}
+    if account_row is not None:
+        account = {**_row(account_row), "has_password": bool(account_row.has_password)}
+    return {
+        "account": {**account, "tokens": [_row(t) for t in customer_tokens]},
+        "addresses": [_row(a, drop=("customer_id",)) for a in addresses],
+        "consents": [_row(k) for k in consents],
+    }
 
 
 async def export_customer(conn: AsyncConnection, pk: int) -> dict[str, Any] | None:
@@ -130,7 +196,8 @@ async def export_customer(conn: AsyncConnection, pk: int) -> dict[str, Any] | No
         "id": ids.encode("Customer", pk),
         "exportedAt": datetime.now(UTC).isoformat(),
         "customer": _row(c),
-        "orders": [{**_row(o), **by_order[o.id]} for o in orders],
+        **await _account_export(conn, pk),
+        "orders": [{**_row(o, drop=("status_token_hash",)), **by_order[o.id]} for o in orders],
         "loyalty": {
             "account": _row(account) if account is not None else None,
             "transactions": [_row(t) for t in ledger],
@@ -206,9 +273,45 @@ async def erase_customer(conn: AsyncConnection, pk: int, outbox: Outbox) -> bool
     )
     for k in revoked:  # every process closes the key's sockets and forgets it
         outbox.add(REVOKED_TOPIC, {"kind": API_KEY, "id": k.id})
-    await timeline.record(conn, pk, "ERASED", {"orders": len(orders)}, key="erase")
+    gone = await _erase_account(conn, outbox, pk, now)
+    await timeline.record(
+        conn, pk, "ERASED", {"orders": len(orders), "apiKeys": len(revoked), **gone}, key="erase"
+    )
     outbox.add("customer.erased", {"customerId": pk})
     return True
+
+
+async def _erase_account(
+    conn: AsyncConnection, outbox: Outbox, pk: int, at: datetime
+) -> dict[str, int]:
+    """The account side of an erasure: addresses deleted, tokens ended, the password
+    hash dropped and the account disabled, granted consents withdrawn."""
+    addresses = await conn.execute(delete(addresses_t).where(addresses_t.c.customer_id == pk))
+    ended = await end_customer_tokens(conn, outbox, pk, at)
+    await conn.execute(
+        update(accounts_t)
+        .where(accounts_t.c.customer_id == pk)
+        .values(password_hash=None, state="DISABLED", updated_at=at)
+    )
+    rows = await _all(
+        conn,
+        select(consents_t.c.topic, consents_t.c.granted)
+        .where(consents_t.c.customer_id == pk)
+        .order_by(consents_t.c.id),
+    )
+    latest = {r.topic: bool(r.granted) for r in rows}
+    withdrawn = [topic for topic, granted in latest.items() if granted]
+    for topic in withdrawn:
+        await conn.execute(
+            insert(consents_t).values(
+                customer_id=pk, topic=topic, granted=False, source="erasure", recorded_at=at
+            )
+        )
+    return {
+        "addresses": int(addresses.rowcount or 0),
+        "tokens": ended,
+        "consentsWithdrawn": len(withdrawn),
+    }
 
 
 async def erase(db: Database, pk: int) -> tuple[bool, list[Event]]:

@@ -12,7 +12,10 @@ written into the order book as it was sold.
   line from the first that holds it, else split over several (what checkout does;
   the routing strategies of ``hub.domain.orders.routing`` replace it where present).
   Untracked variants and lines without a variant take no stock.
-- The customer is attached by email (lowercased) or phone when one exists.
+- The customer is attached through :func:`hub.domain.customers.matching.find_customer`
+  (the one profile the loyalty card id, email or phone names, as a till sale; a
+  merged duplicate answers the kept profile, an erased one none), else the order is a
+  guest's. The order's source and email stay what the import says.
 - Fulfillment orders are written as checkout writes them; the timeline gets
   ``order.imported`` and the outbox ``order.imported`` and ``order.created``.
 - Payment: ``PAID`` records the money as taken elsewhere (a payment of provider
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.tables import (
@@ -42,6 +45,7 @@ from hub.db.tables import (
     products_t,
     variants_t,
 )
+from hub.domain.customers.matching import find_customer
 from hub.domain.errors import Code, Errors, fail
 from hub.domain.inventory.changes import Change, apply_change
 from hub.domain.inventory.records import available_sql, on_channel
@@ -75,6 +79,7 @@ class ImportRequest:
     location_pk: int | None = None
     email: str | None = None
     phone: str | None = None
+    loyalty_card_id: str | None = None
     shipping: int = 0
     shipping_tax: int = 0
     taxes_included: bool = False
@@ -109,6 +114,7 @@ def check(req: ImportRequest) -> None:
     _text(errs, req.external_id, 128, "external_id")
     _text(errs, req.email, 255, "email")
     _text(errs, req.phone, 32, "phone")
+    _text(errs, req.loyalty_card_id, 64, "loyalty_card_id")
     if req.financial_status not in ("PAID", "PENDING"):
         errs.add(Code.INVALID, "financialStatus is PAID or PENDING", "financial_status")
     if req.delivery_kind not in ("SHIPPING", "PICKUP"):
@@ -153,19 +159,11 @@ async def _variants(conn: AsyncConnection, req: ImportRequest) -> dict[int, Any]
     return {r.id: r for r in rows}
 
 
-async def _customer(conn: AsyncConnection, email: str | None, phone: str | None) -> int | None:
-    conds = []
-    if email:
-        conds.append(customers_t.c.email == email.strip().lower())
-    if phone:
-        conds.append(customers_t.c.phone == phone.strip())
-    if not conds:
-        return None
-    return (
-        await conn.execute(
-            select(customers_t.c.id).where(or_(*conds)).order_by(customers_t.c.id).limit(1)
-        )
-    ).scalar()
+async def _customer(conn: AsyncConnection, req: ImportRequest) -> int | None:
+    found = await find_customer(
+        conn, email=req.email, phone=req.phone, loyalty_id=req.loyalty_card_id
+    )
+    return found.pk if found is not None else None
 
 
 async def _route(
@@ -262,7 +260,7 @@ async def import_order(
     discount = sum(x["discount"] for x in lines)
     tax = sum(x["tax"] for x in lines) + req.shipping_tax
     total = subtotal - discount + req.shipping + (0 if req.taxes_included else tax)
-    customer_pk = await _customer(conn, req.email, req.phone)
+    customer_pk = await _customer(conn, req)
     order = {
         "cart_id": None, "channel_id": req.channel_pk, "customer_id": customer_pk,
         "email": req.email.strip().lower() if req.email else None, "phone": req.phone,
