@@ -115,7 +115,8 @@ class Hub:
 
     async def expire_pickups(self) -> int:
         """The pickup-window job: ready pickups not collected in their location's window
-        are cancelled and their stock released (:mod:`hub.domain.orders.reroute`)."""
+        are cancelled, their stock released and their units refunded; a refund an
+        earlier run could not make is tried again (:mod:`hub.domain.orders.reroute`)."""
         return await self.fulfillments.expire_pickups()
 
     async def start(self, *, jobs: bool = True) -> None:

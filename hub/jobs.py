@@ -125,8 +125,9 @@ async def reconcile_payments(ctx: dict[str, Any]) -> int:
 
 
 async def expire_pickups(ctx: dict[str, Any]) -> int:
-    """Cancel ready pickups not collected within their location's pickup window and
-    release their stock, every ``HUB_PAYMENT_RECONCILE_SECONDS``."""
+    """Cancel ready pickups not collected within their location's pickup window,
+    release their stock and refund them (retrying refunds an earlier run could not
+    make), every ``HUB_PAYMENT_RECONCILE_SECONDS``."""
     lock: asyncio.Lock = ctx.setdefault("pickups_lock", asyncio.Lock())
     if lock.locked():
         return 0

@@ -28,6 +28,7 @@ from hub.db.tables import (
     order_lines_t,
     orders_t,
     return_lines_t,
+    serials_t,
     variants_t,
 )
 from hub.demo.data import WEB
@@ -64,7 +65,8 @@ def _payment(settings: Settings) -> PaymentRequest:
 
 async def _stocked(db: Database, location: int, need: int, skip: set[int]) -> int:
     """A demo variant of the web channel with ``need`` units available at ``location``
-    (the lowest id, not in ``skip``)."""
+    (the lowest id, not in ``skip``, not tracked by serial number: its fulfilment
+    would have to name the serials)."""
     async with db.read() as conn:
         row = (
             await conn.execute(
@@ -74,6 +76,7 @@ async def _stocked(db: Database, location: int, need: int, skip: set[int]) -> in
                     levels_t.c.location_id == location,
                     available_sql() >= need,
                     variants_t.c.id.not_in(skip or {0}),
+                    variants_t.c.id.not_in(select(serials_t.c.variant_id)),
                 )
                 .order_by(levels_t.c.variant_id)
                 .limit(1)
@@ -104,6 +107,7 @@ async def _split_variant(db: Database, skip: set[int]) -> tuple[int, int]:
                 select(per_loc.c.variant_id, per_loc.c.most)
                 .where(per_loc.c.total > per_loc.c.most, per_loc.c.most >= 1)
                 .where(per_loc.c.variant_id.not_in(skip or {0}))
+                .where(per_loc.c.variant_id.not_in(select(serials_t.c.variant_id)))
                 .order_by(per_loc.c.variant_id)
                 .limit(1)
             )

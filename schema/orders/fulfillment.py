@@ -174,6 +174,9 @@ class FulfillmentLineType:
     id: strawberry.ID
     sku: str
     quantity: int
+    serial_numbers: list[str] | None = strawberry.field(
+        description="The serial numbers of the units that left (a serial-numbered item)."
+    )
 
     @strawberry.field
     def order_line_id(self, root: strawberry.Parent[reads.FulfillmentLineRecord]) -> strawberry.ID:

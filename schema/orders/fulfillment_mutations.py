@@ -28,6 +28,17 @@ from schema.permissions import ADMIN
 class FulfillmentLineInput:
     fulfillment_order_line_id: strawberry.ID
     quantity: int
+    serial_numbers: list[str] | None = strawberry.field(
+        default=None,
+        description="A serial-numbered item: the serial of each unit that leaves "
+        "(exactly `quantity`, each in stock at the location).",
+    )
+
+
+@strawberry.input(description="The serial numbers of a pickup line's units handed over.")
+class FulfillmentLineSerialsInput:
+    fulfillment_order_line_id: strawberry.ID
+    serial_numbers: list[str]
 
 
 @strawberry.input
@@ -200,10 +211,28 @@ class FulfillmentMutation:
         description="BOPIS: the customer collected a ready pickup; its units leave the store.",
     )
     async def fulfillment_order_picked_up(
-        self, info: Info, id: strawberry.ID
+        self,
+        info: Info,
+        id: strawberry.ID,
+        serials: list[FulfillmentLineSerialsInput] | None = None,
     ) -> FulfillmentPayload:
         svc = info.context.hub.fulfillments
-        pk, errs = await run_write(info, lambda: svc.picked_up(_fo(info, id), _actor(info)))
+
+        async def go() -> int:
+            fo_pk = _fo(info, id)
+            by_line: dict[int, list[str]] = {}
+            for i, ln in enumerate(serials or []):
+                line_pk = decode_id(
+                    ln.fulfillment_order_line_id,
+                    "FulfillmentOrderLine",
+                    "serials",
+                    str(i),
+                    "fulfillment_order_line_id",
+                )
+                by_line.setdefault(line_pk, []).extend(ln.serial_numbers)
+            return await svc.picked_up(fo_pk, _actor(info), by_line)
+
+        pk, errs = await run_write(info, go)
         return await _f_payload(info, pk, errs)
 
     @strawberry.mutation(
@@ -240,6 +269,7 @@ class FulfillmentMutation:
         async def go() -> int:
             fo_pk = decode_id(fulfillment_order_id, "FulfillmentOrder", "fulfillment_order_id")
             wanted = None
+            by_line: dict[int, list[str]] = {}
             if lines is not None:
                 wanted = [
                     (
@@ -254,7 +284,9 @@ class FulfillmentMutation:
                     )
                     for i, ln in enumerate(lines)
                 ]
-            return await svc.create(fo_pk, wanted, _tracking(tracking), _actor(info))
+                for (line_pk, _), ln in zip(wanted, lines, strict=True):
+                    by_line.setdefault(line_pk, []).extend(ln.serial_numbers or [])
+            return await svc.create(fo_pk, wanted, _tracking(tracking), _actor(info), by_line)
 
         pk, errs = await run_write(info, go, renames={"id": "fulfillmentOrderId"})
         return await _f_payload(info, pk, errs)

@@ -45,13 +45,14 @@ async def orders_of(hub: Hub, cid: str) -> int:
 
 
 async def outbox_payloads(hub: Hub, topic: str) -> list[Any]:
-    """The payloads of every outbox event on ``topic``."""
+    """The payloads of every outbox event on ``topic``, oldest first (PostgreSQL returns
+    rows in no set order once they were updated, e.g. marked published)."""
     async with hub.db.read() as conn:
         rows = (
             await conn.execute(
-                select(OutboxEvent.__table__.c.payload).where(
-                    OutboxEvent.__table__.c.topic == topic
-                )
+                select(OutboxEvent.__table__.c.payload)
+                .where(OutboxEvent.__table__.c.topic == topic)
+                .order_by(OutboxEvent.__table__.c.id)
             )
         ).all()
     return [r.payload for r in rows]

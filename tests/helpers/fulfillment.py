@@ -17,7 +17,8 @@ FO_FIELDS = """id status deliveryKind routingReason holdReason acceptedAt readyA
   customerArrivedAt arrivalNote cancelReason orderId location { id name }
   lines { id sku quantity quantityFulfilled quantityCancelled remainingQuantity orderLineId }"""
 F_FIELDS = """id kind status fulfillmentOrderId location { id }
-  tracking { carrier number url } lines { sku quantity orderLineId fulfillmentOrderLineId }"""
+  tracking { carrier number url }
+  lines { sku quantity orderLineId fulfillmentOrderLineId serialNumbers }"""
 ORDER = f"""query($id: ID!) {{ order(id: $id) {{
   id name fulfillmentStatus paymentStatus
   refunds {{ amount {{ amount }} note lines {{ quantity }} }}
@@ -231,8 +232,10 @@ async def fulfil(
     fo_id: str,
     lines: list[tuple[str, int]] | None = None,
     tracking: dict[str, Any] | None = None,
+    serials: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
-    """fulfillmentCreate: ``lines`` as (fulfillment order line id, quantity)."""
+    """fulfillmentCreate: ``lines`` as (fulfillment order line id, quantity), with
+    ``serials`` (fulfillment order line id -> serial numbers) on those lines."""
     out = await admin(
         hub,
         f"""mutation($f: ID!, $l: [FulfillmentLineInput!], $t: TrackingInput) {{
@@ -242,7 +245,14 @@ async def fulfil(
             "f": fo_id,
             "l": None
             if lines is None
-            else [{"fulfillmentOrderLineId": i, "quantity": q} for i, q in lines],
+            else [
+                {
+                    "fulfillmentOrderLineId": i,
+                    "quantity": q,
+                    "serialNumbers": (serials or {}).get(i),
+                }
+                for i, q in lines
+            ],
             "t": tracking,
         },
     )

@@ -7,7 +7,6 @@ from typing import Any
 
 from hub.auth import create_api_key
 from hub.domain.inventory import verify
-from hub.domain.inventory.lots import serial_sold
 from tests.helpers.carts import create, stocked_variant, uid
 from tests.helpers.checkout import checkout
 from tests.helpers.client import Hub
@@ -105,27 +104,52 @@ async def ship_all(
     shipped (fulfillmentCreate) or, for a pickup, made ready and picked up. The
     locations they left from.
 
-    ``serials`` (variant id -> serial numbers): fulfillmentCreate doesn't take serial
-    numbers (yet), so the units' serials are then marked sold at the location they
-    left from, as a fulfilment with serials would (``inventory.lots.serial_sold``)."""
+    ``serials`` (variant id -> serial numbers): the serials of that variant's units,
+    given to fulfillmentCreate (or fulfillmentOrderPickedUp) line by line."""
     view = await fulfilment_view(hub, order_gid)
     shipped: list[int] = []
+    by_variant = {pk_of(v): list(sns) for v, sns in (serials or {}).items()}
     for fo in view["fulfillmentOrders"]:
         if fo["status"] in ("FULFILLED", "CANCELLED"):
             continue
+        line_serials: dict[str, list[str]] = {}
+        for ln in fo["lines"]:
+            variant = await hub.scalar(
+                "SELECT variant_id FROM fulfillment_order_lines WHERE id = :i", i=pk_of(ln["id"])
+            )
+            if variant in by_variant:
+                q = ln["remainingQuantity"]
+                line_serials[ln["id"]] = by_variant[variant][:q]
+                by_variant[variant] = by_variant[variant][q:]
         if fo["deliveryKind"] == "PICKUP":
             ready = await fo_action(hub, "ReadyForPickup", fo["id"])
             assert ready["userErrors"] == [], ready
-            done = await fo_action(hub, "PickedUp", fo["id"])
+            done = await picked_up(hub, fo["id"], line_serials)
+        elif line_serials:
+            lines = [(ln["id"], ln["remainingQuantity"]) for ln in fo["lines"]]
+            done = await fulfil(hub, fo["id"], lines, serials=line_serials)
         else:
             done = await fulfil(hub, fo["id"])
         assert done["userErrors"] == [], done
         shipped.append(pk_of(fo["location"]["id"]))
-    for variant, numbers in (serials or {}).items():
-        async with hub.db.transaction() as conn:
-            for sn in numbers:
-                await serial_sold(conn, pk_of(variant), shipped[0], sn)
     return shipped
+
+
+async def picked_up(hub: Hub, fo_id: str, serials: dict[str, list[str]]) -> dict[str, Any]:
+    """fulfillmentOrderPickedUp with the serials of its lines' units."""
+    res = await hub.admin(
+        """mutation($id: ID!, $s: [FulfillmentLineSerialsInput!]) {
+        fulfillmentOrderPickedUp(id: $id, serials: $s) {
+          fulfillment { id lines { serialNumbers } } userErrors { field message code } } }""",
+        {
+            "id": fo_id,
+            "s": [{"fulfillmentOrderLineId": i, "serialNumbers": sns} for i, sns in serials.items()]
+            or None,
+        },
+    )
+    assert "errors" not in res, res
+    payload: dict[str, Any] = res["data"]["fulfillmentOrderPickedUp"]
+    return payload
 
 
 async def open_return(hub: Hub, variables: dict[str, Any], **kw: Any) -> dict[str, Any]:

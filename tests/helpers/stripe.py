@@ -13,6 +13,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl
@@ -519,12 +520,14 @@ def _no_stripe_telemetry() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="module")
-def _fake_stripe_server() -> Iterator[FakeStripe]:
-    fake = FakeStripe()
+@contextmanager
+def serving(fake: FakeStripe, port: int = 0) -> Iterator[int]:
+    """Serve ``fake`` on 127.0.0.1:``port`` (0: a free port) until the block ends, then
+    stop (a test can stop the stand-in and start it again on the same port); its port.
+    ``fake`` keeps its objects across restarts."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         fake.app, lifespan="off", log_level="critical", access_log=False, http="h11"
@@ -537,13 +540,26 @@ def _fake_stripe_server() -> Iterator[FakeStripe]:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the stand-in Stripe server did not start")
         time.sleep(0.01)
-    fake.base_url = f"http://127.0.0.1:{port}"
     try:
-        yield fake
+        yield port
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def _fake_stripe_server() -> Iterator[FakeStripe]:
+    fake = FakeStripe()
+    with serving(fake) as port:
+        fake.base_url = f"http://127.0.0.1:{port}"
+        yield fake
 
 
 @pytest.fixture

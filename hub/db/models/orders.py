@@ -249,6 +249,8 @@ class FulfillmentOrder(Base):
         Index("ix_fulfillment_orders_location", "location_id", "status"),
         # The pickup-expiry job: READY_FOR_PICKUP past its deadline.
         Index("ix_fulfillment_orders_pickup_deadline", "status", "pickup_deadline"),
+        # The pickup-expiry job: expired pickups whose refund is still DUE.
+        Index("ix_fulfillment_orders_expiry_refund", "expiry_refund"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
@@ -266,6 +268,9 @@ class FulfillmentOrder(Base):
     accepted_at: Mapped[datetime | None] = mapped_column()
     held_from: Mapped[str | None] = mapped_column(String(24))
     cancel_reason: Mapped[str | None] = mapped_column(String(64))
+    # An expired pickup's refund: DUE until it succeeded (DONE), the provider refused
+    # it (FAILED) or the order book refused it (REFUSED); None when none was due.
+    expiry_refund: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -325,6 +330,8 @@ class FulfillmentLine(Base):
     fulfillment_order_line_id: Mapped[int] = mapped_column(ForeignKey("fulfillment_order_lines.id"))
     order_line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id", ondelete="CASCADE"))
     quantity: Mapped[int] = mapped_column(Integer)
+    # The serial numbers of the units that left (a serial-tracked variant), else None.
+    serial_numbers: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class Substitution(Base):

@@ -3,6 +3,7 @@ each serial-numbered unit is (ON_HAND at a location, or SOLD)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -89,3 +90,32 @@ async def serial_returned(conn: AsyncConnection, vpk: int, lpk: int, sn: str) ->
         back,
         f"serial {sn} was not sold, so it can't be returned",
     )
+
+
+async def serial_tracked(conn: AsyncConnection, variant_pks: Sequence[int]) -> set[int]:
+    """The variants tracked by serial number (any serial row exists)."""
+    if not variant_pks:
+        return set()
+    rows = await conn.execute(
+        select(serials_t.c.variant_id)
+        .where(serials_t.c.variant_id.in_(sorted(set(variant_pks))))
+        .distinct()
+    )
+    return {r[0] for r in rows}
+
+
+async def serials_on_hand(
+    conn: AsyncConnection, vpk: int, lpk: int, serials: Sequence[str]
+) -> set[str]:
+    """Which of ``serials`` of variant ``vpk`` are ON_HAND at location ``lpk``."""
+    if not serials:
+        return set()
+    rows = await conn.execute(
+        select(serials_t.c.serial_number).where(
+            serials_t.c.variant_id == vpk,
+            serials_t.c.location_id == lpk,
+            serials_t.c.status == "ON_HAND",
+            serials_t.c.serial_number.in_(list(serials)),
+        )
+    )
+    return {r[0] for r in rows}

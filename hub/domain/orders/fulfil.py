@@ -15,7 +15,7 @@ A store fulfils a SHIPPING fulfillment order exactly as a warehouse does
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hub import ids
 from hub.db.tables import fo_lines_t, fulfillment_lines_t, fulfillments_t, order_lines_t
 from hub.domain.errors import Code, Errors, fail
+from hub.domain.inventory.lots import serial_tracked, serials_on_hand
 from hub.domain.inventory.operations import leave
 from hub.domain.orders import fulfillment as fos
 from hub.domain.orders.records import OrderCode
@@ -119,9 +120,13 @@ async def fulfil(
     *,
     actor: str,
     pickup: bool = False,
+    serials: Mapping[int, Sequence[str]] | None = None,
+    serials_field: str = "lines",
 ) -> tuple[int, int]:
     """Units of fulfillment order ``fo_pk`` leave its location: (the fulfilment's pk,
-    its order's pk)."""
+    its order's pk). ``serials`` (fulfillment order line pk -> serial numbers) names
+    the units of a serial-tracked variant that leave: exactly one on-hand serial per
+    unit (see :func:`check_serials`); they are sold and recorded on the line."""
     track = clean_tracking(tracking)
     fo = await fos.load(conn, fo_pk)
     action = "hand it over" if pickup else "fulfil it"
@@ -146,6 +151,7 @@ async def fulfil(
     wanted = _wanted(await _fo_lines(conn, fo_pk), lines)
     if not wanted:
         raise fos.illegal(fo, action, OrderCode.ALREADY_FULFILLED)
+    taken = await check_serials(conn, fo.location_id, wanted, serials or {}, serials_field)
     at = fos.now()
     f_pk = (
         await conn.execute(
@@ -173,6 +179,7 @@ async def fulfil(
                 "fulfillment_order_line_id": ln.id,
                 "order_line_id": ln.order_line_id,
                 "quantity": q,
+                "serial_numbers": taken.get(ln.id),
             }
             for ln, q in wanted
         ],
@@ -182,7 +189,14 @@ async def fulfil(
         await _count(conn, ln, q)
         if ln.variant_id is not None:
             await leave(
-                conn, outbox, ln.variant_id, fo.location_id, q, in_store=False, reference=ref
+                conn,
+                outbox,
+                ln.variant_id,
+                fo.location_id,
+                q,
+                in_store=False,
+                reference=ref,
+                serials=taken.get(ln.id, ()),
             )
     remaining = sum(
         r.quantity - r.quantity_fulfilled - r.quantity_cancelled
@@ -223,6 +237,61 @@ async def fulfil(
             outbox=outbox,
         )
     return int(f_pk), int(fo.order_id)
+
+
+async def check_serials(
+    conn: AsyncConnection,
+    location_pk: int,
+    wanted: Sequence[tuple[Any, int]],
+    serials: Mapping[int, Sequence[str]],
+    field: str,
+) -> dict[int, list[str]]:
+    """The serial numbers each line takes (fulfillment order line pk -> serials),
+    checked: a serial-tracked variant needs exactly one distinct serial per unit, each
+    ON_HAND at the location (SERIAL_REQUIRED, SERIAL_NOT_IN_STOCK); any other line
+    takes none (INVALID). Every problem at once; nothing is written."""
+    by_pk = {ln.id: (ln, q) for ln, q in wanted}
+    errs = Errors()
+    index = {pk: i for i, pk in enumerate(serials)}
+    for pk in serials:
+        if pk not in by_pk:
+            errs.add(
+                Code.NOT_FOUND,
+                "serials for a line this fulfilment doesn't take",
+                field,
+                str(index[pk]),
+                "serial_numbers",
+            )
+    variants = [ln.variant_id for ln, _ in wanted if ln.variant_id is not None]
+    tracked = await serial_tracked(conn, variants)
+    taken: dict[int, list[str]] = {}
+    for i, (ln, q) in enumerate(wanted):
+        pk = ln.id
+        path = (field, str(index.get(pk, i)), "serial_numbers")
+        given = [sn.strip() for sn in serials.get(pk, ())]
+        if ln.variant_id not in tracked:
+            if given:
+                errs.add(Code.INVALID, "this item is not serial-numbered", *path)
+            continue
+        if len(given) != q or len(set(given)) != len(given) or any(not sn for sn in given):
+            errs.add(
+                OrderCode.SERIAL_REQUIRED,
+                f"the item is serial-numbered: give {q} distinct serial number(s), one per unit",
+                *path,
+            )
+            continue
+        here = await serials_on_hand(conn, ln.variant_id, location_pk, given)
+        missing = [sn for sn in given if sn not in here]
+        if missing:
+            errs.add(
+                OrderCode.SERIAL_NOT_IN_STOCK,
+                f"not in stock at this location: {', '.join(missing[:10])}",
+                *path,
+            )
+            continue
+        taken[pk] = given
+    errs.raise_if_any()
+    return taken
 
 
 async def _count(conn: AsyncConnection, ln: Any, q: int) -> None:

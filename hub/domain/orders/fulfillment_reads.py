@@ -121,7 +121,16 @@ class FulfillmentRecord:
 
 
 class FulfillmentLineRecord:
-    __slots__ = ("fo_line_pk", "fulfillment_pk", "id", "order_line_pk", "pk", "quantity", "sku")
+    __slots__ = (
+        "fo_line_pk",
+        "fulfillment_pk",
+        "id",
+        "order_line_pk",
+        "pk",
+        "quantity",
+        "serial_numbers",
+        "sku",
+    )
 
     def __init__(self, r: Any) -> None:
         self.pk = r.id
@@ -131,6 +140,7 @@ class FulfillmentLineRecord:
         self.order_line_pk = r.order_line_id
         self.quantity = r.quantity
         self.sku = r.sku
+        self.serial_numbers: list[str] | None = r.serial_numbers
 
 
 async def fulfillment_orders_of(

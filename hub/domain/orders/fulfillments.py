@@ -11,14 +11,17 @@ Money, after each commit, through the order book's service (``hub.orders``,
 shipped units are worth when the channel captures ON_FULFILLMENT
 (``capture_for_fulfillment``); an expired pickup's released units are refunded
 (``refund``, idempotency key ``pickup-expired:<fulfillment order gid>``). Either
-failing leaves the stock move committed and is logged: the payment is settled by the
-order book's reconciliation or by staff (``orderCapture``, ``refundCreate``).
+failing leaves the stock move committed and is logged. A capture is settled by the
+order book's reconciliation or by staff (``orderCapture``); an expired pickup's refund
+stays DUE on its fulfillment order (``expiry_refund``) until it succeeded, the
+provider refused it (FAILED) or the order book did (REFUSED), and each run of the job
+tries the DUE ones again under the same key (:meth:`Fulfillments.retry_expiry_refunds`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -31,6 +34,7 @@ from hub.db.tables import channels_t
 from hub.domain.errors import Code, DomainError, fail
 from hub.domain.orders import fulfil, fulfillment, reroute
 from hub.domain.orders.fulfil import Tracking
+from hub.domain.orders.records import OrderCode
 from hub.domain.orders.service import Orders
 from hub.events.bus import Event
 from hub.events.outbox import Outbox
@@ -96,21 +100,31 @@ class Fulfillments:
         lines: Sequence[tuple[int, int]] | None,
         tracking: Tracking | None,
         actor: str,
+        serials: Mapping[int, Sequence[str]] | None = None,
     ) -> int:
-        """A shipment from fulfillment order ``fo_pk``; the fulfilment's pk."""
+        """A shipment from fulfillment order ``fo_pk``; the fulfilment's pk. ``serials``:
+        fulfillment order line pk -> the serial numbers of its units that leave."""
 
         async def op(conn: AsyncConnection, outbox: Outbox) -> tuple[int, int]:
-            return await fulfil.fulfil(conn, outbox, fo_pk, lines, tracking, actor=actor)
+            return await fulfil.fulfil(
+                conn, outbox, fo_pk, lines, tracking, actor=actor, serials=serials
+            )
 
         f_pk, order_pk = await self._run(op)
         await self._capture(order_pk, actor)
         return f_pk
 
-    async def picked_up(self, fo_pk: int, actor: str) -> int:
-        """The customer collected a ready pickup: every remaining unit leaves."""
+    async def picked_up(
+        self, fo_pk: int, actor: str, serials: Mapping[int, Sequence[str]] | None = None
+    ) -> int:
+        """The customer collected a ready pickup: every remaining unit leaves (with
+        ``serials`` as in :meth:`create`)."""
 
         async def op(conn: AsyncConnection, outbox: Outbox) -> tuple[int, int]:
-            return await fulfil.fulfil(conn, outbox, fo_pk, None, None, actor=actor, pickup=True)
+            return await fulfil.fulfil(
+                conn, outbox, fo_pk, None, None, actor=actor, pickup=True,
+                serials=serials, serials_field="serials",
+            )  # fmt: skip
 
         f_pk, order_pk = await self._run(op)
         await self._capture(order_pk, actor)
@@ -164,7 +178,8 @@ class Fulfillments:
     ) -> int:
         """The pickup-window job: cancel ready pickups past their deadline (as of
         ``now``, default: now) and release their stock, each in a transaction of its
-        own; how many expired."""
+        own, then refund what they released; a refund an earlier run could not finish
+        (still DUE: the provider was down) is tried again. How many expired."""
         now = now or datetime.now(UTC)
         async with self.db.read() as conn:
             due = await reroute.expired_pickups(conn, now, limit)
@@ -180,26 +195,62 @@ class Fulfillments:
             if got is not None:
                 done += 1
                 await self._refund_expired(fo_pk, *got)
+        await self.retry_expiry_refunds(limit)
         return done
+
+    async def retry_expiry_refunds(self, limit: int = PICKUP_BATCH) -> int:
+        """Refund again the expired pickups whose refund is still DUE (same idempotency
+        key: an existing PENDING refund is carried out, never a second one); how many
+        were settled (DONE, FAILED or REFUSED)."""
+        if self.orders is None:
+            return 0
+        async with self.db.read() as conn:
+            todo = await reroute.refunds_due(conn, limit)
+        settled = 0
+        for fo_pk, order_pk, lines in todo:
+            if await self._refund_expired(fo_pk, order_pk, lines) != "DUE":
+                settled += 1
+        if todo:
+            log.info("retried %d expired pickups' refunds, %d settled", len(todo), settled)
+        return settled
 
     async def _refund_expired(
         self, fo_pk: int, order_pk: int, lines: Sequence[tuple[int, int]]
-    ) -> None:
-        """Refund an expired pickup's released units (once: keyed by the pickup)."""
-        if self.orders is None or not lines:
-            return
+    ) -> str:
+        """Refund an expired pickup's released units (once: keyed by the pickup) and
+        record the outcome on the fulfillment order: DONE, FAILED (the provider
+        refused), REFUSED (the order book refused), or still DUE (not settled yet: the
+        provider could not be reached, or the hub failed; retried by the next run)."""
+        if self.orders is None:
+            return "DUE"
+        state = "DUE" if lines else "REFUSED"
         try:
-            await self.orders.refund(
+            if not lines:
+                raise fail(OrderCode.NOTHING_TO_REFUND, "no released units", "lines")
+            record = await self.orders.refund(
                 order_pk,
                 lines=list(lines),
                 note="pickup not collected within the store's pickup window",
                 idempotency_key=f"pickup-expired:{ids.encode('FulfillmentOrder', fo_pk)}",
                 actor="system",
             )
+            state = {"SUCCESS": "DONE", "FAILED": "FAILED"}.get(record.status, "DUE")
         except DomainError as exc:
+            state = "REFUSED"
             log.warning(
                 "refund of expired pickup %s (order %s) refused: %s",
                 fo_pk,
                 order_pk,
                 "; ".join(e.message for e in exc.errors),
             )
+        except Exception:
+            log.exception("refund of expired pickup %s (order %s) failed", fo_pk, order_pk)
+        if state == "DUE":
+            log.warning("refund of expired pickup %s (order %s) not settled yet", fo_pk, order_pk)
+            return state
+
+        async def op(conn: AsyncConnection, outbox: Outbox) -> None:
+            await reroute.settle_expiry_refund(conn, fo_pk, state)
+
+        await self._run(op)
+        return state

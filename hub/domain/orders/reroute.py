@@ -11,7 +11,11 @@ order's routing entry say who moved it and from where.
 Expiry: a READY_FOR_PICKUP fulfillment order whose deadline passed is cancelled
 (``cancel_reason`` EXPIRED), its uncollected units' commitments are released
 (``release_unfulfilled``, ledger reason ``pickup_expired``) and ``fulfillment_order.expired``
-names the order lines and quantities released (for their refund).
+names the order lines and quantities released (for their refund). When units were
+released, ``expiry_refund`` becomes DUE: the job refunds them after the commit and
+records the outcome (:func:`settle_expiry_refund`); one still DUE (the provider could
+not be reached, or the job stopped in between) is tried again on the next run
+(:func:`refunds_due`), under the same idempotency key.
 """
 
 from __future__ import annotations
@@ -242,7 +246,7 @@ async def expire_pickup(
     await conn.execute(
         update(fulfillment_orders_t)
         .where(fulfillment_orders_t.c.id == fo_pk)
-        .values(cancel_reason="EXPIRED")
+        .values(cancel_reason="EXPIRED", expiry_refund="DUE" if due else None)
     )
     await fos.refresh_fulfillment_status(conn, fo.order_id)
     await record_event(
@@ -261,3 +265,56 @@ async def expire_pickup(
         outbox=outbox,
     )
     return int(fo.order_id), due
+
+
+EXPIRY_REFUND_STATES = ("DUE", "DONE", "FAILED", "REFUSED")
+
+
+async def refunds_due(
+    conn: AsyncConnection, limit: int
+) -> list[tuple[int, int, list[tuple[int, int]]]]:
+    """Expired pickups whose refund is still DUE, oldest first: (fulfillment order pk,
+    order pk, [(order line pk, units released)])."""
+    rows = (
+        await conn.execute(
+            select(fulfillment_orders_t.c.id, fulfillment_orders_t.c.order_id)
+            .where(
+                fulfillment_orders_t.c.expiry_refund == "DUE",
+                fulfillment_orders_t.c.status == S.CANCELLED.value,
+                fulfillment_orders_t.c.cancel_reason == "EXPIRED",
+            )
+            .order_by(fulfillment_orders_t.c.id)
+            .limit(limit)
+        )
+    ).all()
+    if not rows:
+        return []
+    lines = (
+        await conn.execute(
+            select(
+                fo_lines_t.c.fulfillment_order_id,
+                fo_lines_t.c.order_line_id,
+                fo_lines_t.c.quantity_cancelled,
+            )
+            .where(fo_lines_t.c.fulfillment_order_id.in_([r.id for r in rows]))
+            .order_by(fo_lines_t.c.id)
+        )
+    ).all()
+    by_fo: dict[int, list[tuple[int, int]]] = {}
+    for ln in lines:
+        if ln.quantity_cancelled > 0:
+            by_fo.setdefault(ln.fulfillment_order_id, []).append(
+                (int(ln.order_line_id), int(ln.quantity_cancelled))
+            )
+    return [(int(r.id), int(r.order_id), by_fo.get(r.id, [])) for r in rows]
+
+
+async def settle_expiry_refund(conn: AsyncConnection, fo_pk: int, state: str) -> None:
+    """Record how an expired pickup's refund ended (DONE, FAILED or REFUSED)."""
+    if state not in EXPIRY_REFUND_STATES:
+        raise ValueError(f"unknown expiry refund state {state!r}")
+    await conn.execute(
+        update(fulfillment_orders_t)
+        .where(fulfillment_orders_t.c.id == fo_pk, fulfillment_orders_t.c.expiry_refund == "DUE")
+        .values(expiry_refund=state)
+    )

@@ -5,8 +5,10 @@ against the order it was bought on.
 A line may be returned when it is a line of this order, its units were fulfilled and
 not already returned, the channel's return window (``channels.return_window_days``,
 counted from the line's last fulfillment, or from the order's date when none is
-recorded) is still open, and, for a serial-numbered variant, the serial is one this
-hub sold. The units are counted on ``order_lines.quantity_returned`` by one
+recorded) is still open, and, for a serial-numbered variant, the serial is one the
+fulfilments of THIS order line took out (``fulfillment_lines.serial_numbers``; a line
+fulfilled before serials were recorded there: one this hub sold) and still SOLD (not
+already back in stock). The units are counted on ``order_lines.quantity_returned`` by one
 conditional UPDATE per line (``quantity_returned + q <= quantity_fulfilled``), so two
 concurrent returns can never together exceed what was fulfilled; a declined request
 gives them back. Every operation runs on the caller's transaction.
@@ -37,6 +39,7 @@ from hub.db.tables import (
     variants_t,
 )
 from hub.domain.errors import Code, Errors, fail
+from hub.domain.inventory.lots import serial_tracked
 from hub.domain.orders.fraud import Flag, record_flags, volume_flags
 from hub.domain.orders.records import OrderCode
 from hub.domain.orders.return_records import Resolution, ReturnReason
@@ -162,16 +165,22 @@ async def _fulfilled_at(conn: AsyncConnection, line_pks: Sequence[int]) -> dict[
     return {r[0]: aware(r[1]) for r in rows if r[1] is not None}
 
 
-async def _serialized(conn: AsyncConnection, variant_pks: Sequence[int]) -> set[int]:
-    """The variants tracked by serial number (any serial row exists)."""
-    if not variant_pks:
-        return set()
+async def _order_serials(conn: AsyncConnection, line_pks: Sequence[int]) -> dict[int, set[str]]:
+    """The serial numbers the fulfilments of these order lines took out (order line pk
+    -> serials); a line fulfilled without recording serials is absent."""
     rows = await conn.execute(
-        select(serials_t.c.variant_id)
-        .where(serials_t.c.variant_id.in_(list(variant_pks)))
-        .distinct()
+        select(fulfillment_lines_t.c.order_line_id, fulfillment_lines_t.c.serial_numbers)
+        .join(fulfillments_t, fulfillments_t.c.id == fulfillment_lines_t.c.fulfillment_id)
+        .where(
+            fulfillment_lines_t.c.order_line_id.in_(list(line_pks)),
+            fulfillments_t.c.status == "SUCCESS",
+        )
     )
-    return {r[0] for r in rows}
+    out: dict[int, set[str]] = {}
+    for r in rows:
+        if r.serial_numbers:
+            out.setdefault(r.order_line_id, set()).update(r.serial_numbers)
+    return out
 
 
 async def _check_serial(
@@ -204,9 +213,10 @@ async def validate_lines(
         ).all()
     }
     fulfilled = await _fulfilled_at(conn, pks)
-    serialized = await _serialized(
+    serialized = await serial_tracked(
         conn, [r.variant_id for r in rows.values() if r.variant_id is not None]
     )
+    sold_here = await _order_serials(conn, pks)
     window = timedelta(days=int(order.return_window_days))
     asked: dict[int, int] = defaultdict(int)
     seen_serials: set[tuple[int, str]] = set()
@@ -248,7 +258,16 @@ async def validate_lines(
                 errs.add(
                     OrderCode.SERIAL_MISMATCH, f"serial {sn} given twice", *path, "serial_number"
                 )
+            elif row.id in sold_here and sn not in sold_here[row.id]:
+                errs.add(
+                    OrderCode.SERIAL_MISMATCH,
+                    f"serial {sn} was not sold on this order",
+                    *path,
+                    "serial_number",
+                )
             else:
+                # Sold on this order (or fulfilled before serials were recorded on
+                # fulfilments: sold at all) and not back in stock already.
                 seen_serials.add((row.variant_id, sn))
                 await _check_serial(conn, errs, row.variant_id, sn, *path, "serial_number")
     errs.raise_if_any()
