@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -217,7 +219,15 @@ async def test_an_expired_pickups_refund_is_retried_once_stripe_is_back(hub: Hub
                 k=key,
             )
 
-        # Stripe is down: the stock is released, the refund can't be made (left PENDING).
+        # Stripe is down (wait until its port refuses connections: the stand-in's
+        # thread may take a moment to let go of it): the stock is released, the refund
+        # can't be made (left PENDING).
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            except OSError:
+                break
+            await asyncio.sleep(0.1)
         assert await svc.expire_pickups(now=later) == 1
         assert await levels(shop, vid, store) == (5, 0, 0)
         assert [r.status for r in await refunds()] == ["PENDING"]
