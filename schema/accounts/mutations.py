@@ -10,6 +10,7 @@ The token goes in ``Authorization: Bearer <accessToken>`` (HTTP, and a websocket
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -268,17 +269,11 @@ class AccountMutation:
     async def customer_reset(
         self, info: Info, id: strawberry.ID, input: CustomerResetInput
     ) -> CustomerTokenPayload:
-        pk = decode_id(id, "Customer")
-        refused = await _token_checked(info, account_key(f"customer:{pk}"))
-        if refused:
-            return CustomerTokenPayload(
-                customer=None, customer_access_token=None, user_errors=refused
-            )
-        issued, errs = await run_write(
+        return await _with_link_token(
             info,
-            lambda: info.context.hub.accounts.reset(pk, input.reset_token, input.password),
+            id,
+            lambda pk: info.context.hub.accounts.reset(pk, input.reset_token, input.password),
         )
-        return await _token_payload(info, issued, errs)
 
     @strawberry.mutation(
         description="Activate an account (made by staff, or verify a sign-up's email) with "
@@ -287,17 +282,13 @@ class AccountMutation:
     async def customer_activate(
         self, info: Info, id: strawberry.ID, input: CustomerActivateInput
     ) -> CustomerTokenPayload:
-        pk = decode_id(id, "Customer")
-        refused = await _token_checked(info, account_key(f"customer:{pk}"))
-        if refused:
-            return CustomerTokenPayload(
-                customer=None, customer_access_token=None, user_errors=refused
-            )
-        issued, errs = await run_write(
+        return await _with_link_token(
             info,
-            lambda: info.context.hub.accounts.activate(pk, input.activation_token, input.password),
+            id,
+            lambda pk: info.context.hub.accounts.activate(
+                pk, input.activation_token, input.password
+            ),
         )
-        return await _token_payload(info, issued, errs)
 
     @strawberry.mutation(
         permission_classes=ADMIN,
@@ -388,6 +379,19 @@ async def _address(info: Info, pk: int | None) -> MailingAddressType | None:
     found = await accounts.addresses_by_pks(info.context.reader, [pk])
     got: MailingAddressType | None = found.get(pk)  # type: ignore[assignment]  # a record stands for the type
     return got
+
+
+async def _with_link_token(
+    info: Info, id: strawberry.ID, use: Callable[[int], Awaitable[Any]]
+) -> CustomerTokenPayload:
+    """Reset and activation: the customer's token checks are throttled first, then the
+    link's token is used (``use(pk)``) and the customer signed in."""
+    pk = decode_id(id, "Customer")
+    refused = await _token_checked(info, account_key(f"customer:{pk}"))
+    if refused:
+        return CustomerTokenPayload(customer=None, customer_access_token=None, user_errors=refused)
+    issued, errs = await run_write(info, lambda: use(pk))
+    return await _token_payload(info, issued, errs)
 
 
 async def _token_payload(
