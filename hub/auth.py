@@ -34,6 +34,23 @@ from hub.db.tables import customer_tokens_t, customers_t, keys_t
 # everything; connector: ERP/marketplace sync (catalog and stock writes); partner:
 # plugins and apps acting for a merchant.
 SCOPES = ("storefront", "customer", "admin", "connector", "partner")
+# What staff roles are built from (issue 12): a field names what it needs with
+# ``schema.permissions.needs``. "settings" covers channels, shipping, locations and the
+# hub's own configuration.
+PERMISSIONS = (
+    "catalog:read",
+    "catalog:write",
+    "inventory",
+    "orders",
+    "refunds",
+    "customers",
+    "promotions",
+    "settings",
+    "webhooks",
+    "connectors",
+    "audit",
+    "staff",
+)
 TOKEN_PREFIX = "hub_"
 API_KEY = "api_key"
 # Customer access tokens: what a storefront gets when its shopper signs in.
