@@ -460,3 +460,126 @@ class Publish(Protocol):
     """How a domain service hands committed events on (the container's ``publish``)."""
 
     async def __call__(self, events: Sequence[Event], /) -> None: ...
+
+
+# ------------------------------------------------------------------ connectors (sync)
+# The framework every ERP, CRM and marketplace connector runs in (issue 12). A
+# connector *type* (a class implementing :class:`Connector`) is registered under its
+# ``type_name``; an *instance* (a row the admin creates with ``connectorCreate`` or a
+# config file) gives it a config. The runtime (``hub.domain.integrations``) runs an
+# instance's ``sync`` on its schedule and its ``handle`` on the outbox events it asks
+# for, each as one recorded *run*, with a :class:`RunContext`. A connector reaches the
+# hub only through ``ctx.hub`` (a :class:`HubGateway`), never the database.
+
+ConnectorKind = Literal["erp", "crm", "marketplace", "tax", "payment"]
+
+
+@dataclass(frozen=True, slots=True)
+class RowResult:
+    """What happened to one item a connector handed the hub: ``key`` names the item
+    (a SKU, an external id, a row number), ``status`` is ``created``, ``updated``,
+    ``unchanged`` or ``rejected`` (then ``code`` and ``message`` say why)."""
+
+    key: str
+    status: Literal["created", "updated", "unchanged", "rejected"]
+    code: str | None = None
+    message: str | None = None
+    id: int | None = None  # the hub's id of what was written, when there is one
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogRow:
+    """One variant of a product as an ERP or feed knows it (the hub matches products by
+    ``product_handle`` and variants by ``sku``). ``prices`` maps a channel handle to the
+    amount in minor units; ``stock`` maps a location code to the on-hand quantity.
+    ``None`` fields are left as they are."""
+
+    sku: str
+    product_handle: str
+    product_title: str | None = None
+    description: str | None = None
+    active: bool | None = None
+    barcode: str | None = None
+    option_values: Sequence[str] | None = None
+    tax_class: str | None = None
+    weight_grams: int | None = None
+    prices: Mapping[str, int] | None = None
+    stock: Mapping[str, int] | None = None
+    attributes: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StockRow:
+    """An absolute on-hand level of a SKU at a location (by its code)."""
+
+    sku: str
+    location: str
+    on_hand: int
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRow:
+    """A customer profile as a CRM knows it; matched by email (then phone)."""
+
+    email: str | None
+    phone: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    external_id: str | None = None
+    accepts_marketing: bool | None = None
+    attributes: Mapping[str, Any] | None = None
+
+
+class HubGateway(Protocol):
+    """What a connector may do to the hub, implemented by the runtime on the domain's
+    services. Every write is idempotent for the same input and reports one
+    :class:`RowResult` per item, in order; a rejected item never fails the others."""
+
+    async def upsert_catalog(self, rows: Sequence[CatalogRow]) -> list[RowResult]: ...
+
+    async def set_stock(self, rows: Sequence[StockRow]) -> list[RowResult]: ...
+
+    async def upsert_customers(self, rows: Sequence[CustomerRow]) -> list[RowResult]: ...
+
+    async def import_orders(self, orders: Sequence[Mapping[str, Any]]) -> list[RowResult]: ...
+
+
+class RunContext(Protocol):
+    """One run of one connector instance."""
+
+    @property
+    def instance_id(self) -> int: ...
+
+    @property
+    def config(self) -> Mapping[str, Any]: ...  # the instance's config, secrets included
+
+    @property
+    def cursor(self) -> str | None: ...  # kept between runs; set_cursor commits with the run
+
+    @property
+    def hub(self) -> HubGateway: ...
+
+    def set_cursor(self, cursor: str | None) -> None: ...
+
+    def read(self, n: int = 1) -> None: ...  # items read from the outside system
+
+    def written(self, n: int = 1) -> None: ...  # items written (to the hub or outside)
+
+    def error(self, item: str, code: str, message: str) -> None: ...  # one item failed
+
+
+class Connector(Protocol):
+    """A connector type. ``config_schema`` validates an instance's config (a pydantic
+    model class); ``secret_fields`` are write-only (never read back, redacted in the
+    audit log); ``topics`` are the outbox topics (``*`` patterns allowed) whose events
+    ``handle`` receives, stock events coalesced to the latest level per variant."""
+
+    type_name: str
+    kind: ConnectorKind
+    config_schema: type[Any]
+    secret_fields: frozenset[str]
+    topics: tuple[str, ...]
+
+    async def sync(self, ctx: RunContext) -> None: ...
+
+    async def handle(self, ctx: RunContext, events: Sequence[Event]) -> None: ...
