@@ -55,3 +55,14 @@ async def hub(
         yield h
     finally:
         await h.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``-n 2 --dist loadgroup``, as CI runs), every test on one
+    backend goes to the same worker: the session's ``hub`` is set up once per backend
+    and worker (a backend's hub seeds its database, so it can't be set up twice)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("hub") if callspec is not None else None
+        if backend is not None:
+            item.add_marker(pytest.mark.xdist_group(f"hub-{backend}"))

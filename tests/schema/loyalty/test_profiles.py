@@ -151,7 +151,7 @@ async def test_merge_duplicates_once(hub: Hub) -> None:
     assert res["data"]["order"]["customerId"] == keep.gid
     # Again: the same answer, nothing moves twice.
     again = await hub.admin(MERGE, {"k": keep.gid, "m": dup.gid})
-    assert again == first
+    assert again["data"] == first["data"]  # (extensions.cost's budget moves with time)
     # The duplicate points at the kept profile; its card and email find the kept one.
     res = await hub.admin(
         "query($id: ID!) { customer(id: $id) { mergedIntoId loyalty { points } } }",
