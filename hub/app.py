@@ -44,6 +44,7 @@ from hub.ratelimit import Limiter, create_limiter
 from hub.sessions import OpenSockets
 from hub.settings import Settings, get_settings
 from hub.websockets import SocketRefusal, TextWebSocketAdapter
+from plugins.host import load_plugins
 from schema import UNAVAILABLE_MESSAGE, build_schema, fanout
 from schema.context import HubContext
 
@@ -439,7 +440,8 @@ class HubGraphQL(GraphQL[HubContext, None]):
 def invalid_operations(settings: Settings, texts: list[str]) -> list[tuple[int, str]]:
     """(index, first error) of each text that isn't a valid document for the schema
     (for `hub persisted-queries load`)."""
-    gql = build_schema(settings)._schema
+    host = load_plugins()
+    gql = build_schema(settings, host.active, on_error=host.fail)._schema
     bad: list[tuple[int, str]] = []
     for i, source in enumerate(texts):
         try:
@@ -479,7 +481,7 @@ async def readyz(request: Request, given: Database | None = None) -> Response:
     # by one leader each (schema.fanout).
     shared = fanout.broadcaster(hub)
     # The hub's own listener (revocations, hub.sessions) is not counted.
-    own = hub.sessions.bus_subscriptions
+    own = hub.sessions.bus_subscriptions + hub.plugins.bus_subscriptions
     body["subscribers"] = hub.bus.subscriber_count - own - shared.leaders + shared.live
     body["subscriptionGroups"] = shared.leaders
     if not hub.bus.healthy:
@@ -490,7 +492,11 @@ async def readyz(request: Request, given: Database | None = None) -> Response:
 def create_app(settings: Settings | None = None, *, db: Database | None = None) -> Starlette:
     settings = settings or get_settings()
     limiter = create_limiter(settings)
-    schema = build_schema(settings, limiter=limiter)
+    # The installed plugins: each logged with its version and state; one that fails to
+    # load or to join the schema is left out (plugins.host).
+    plugin_host = load_plugins()
+    schema = build_schema(settings, plugin_host.active, limiter=limiter, on_error=plugin_host.fail)
+    plugin_host.log_report()
     graphql_app = HubGraphQL(schema, settings, limiter)
 
     async def ready(request: Request) -> Response:
@@ -500,6 +506,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = db is None
         hub = app.state.hub = build_hub(settings, db or Database(settings))
+        hub.plugins = plugin_host
         await hub.start()
         graphql_app.sessions = hub.sessions
         graphql_app.persisted = PersistedQueries(hub.db, settings.persisted_query_cache_size)
