@@ -99,7 +99,7 @@ class PluginHost:
         rec.state = PluginState.FAILED
         rec.reason = _reason(reason)
         _unregister(plugin)
-        log.error("plugin %s %s FAILED: %s", rec.name, rec.version, rec.reason)
+        log.debug("plugin %s %s left out: %s", rec.name, rec.version, rec.reason)
 
     def permissions(self) -> dict[str, tuple[str, ...]]:
         """The permissions each active plugin declares (its partner keys' limit)."""
@@ -201,7 +201,7 @@ def _load_entry_point(
             raise PluginError(f"{ep.value} is not a plugins.Plugin (got {type(plugin).__name__})")
     except Exception as exc:
         rec = PluginRecord(ep.name, version, PluginState.FAILED, _reason(exc), source)
-        log.error("plugin %s %s FAILED to import: %s", ep.name, version, rec.reason)
+        log.debug("plugin %s %s failed to import", ep.name, version, exc_info=True)
         return rec
     return _register(plugin, version, source, env, host)
 
@@ -227,7 +227,7 @@ def _register(
     except Exception as exc:
         rec.state, rec.reason = PluginState.FAILED, _reason(exc)
         _unregister(plugin)
-        log.error("plugin %s %s FAILED to register: %s", plugin.name, version, rec.reason)
+        log.debug("plugin %s %s failed to register", plugin.name, version, exc_info=True)
     return rec
 
 
