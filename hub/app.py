@@ -7,7 +7,7 @@ import gc
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
@@ -44,6 +44,7 @@ from hub.ratelimit import Limiter, create_limiter
 from hub.sessions import OpenSockets
 from hub.settings import Settings, get_settings
 from hub.websockets import SocketRefusal, TextWebSocketAdapter
+from plugins import Plugin
 from plugins.host import load_plugins
 from schema import UNAVAILABLE_MESSAGE, build_schema, fanout
 from schema.context import HubContext
@@ -489,12 +490,18 @@ async def readyz(request: Request, given: Database | None = None) -> Response:
     return JSONResponse(body, 200 if body["status"] == "ok" else 503)
 
 
-def create_app(settings: Settings | None = None, *, db: Database | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    plugins: Sequence[Plugin] = (),
+) -> Starlette:
+    """The hub's ASGI app; ``plugins``: loaded after the installed ones (tests, embedding)."""
     settings = settings or get_settings()
     limiter = create_limiter(settings)
     # The installed plugins: each logged with its version and state; one that fails to
     # load or to join the schema is left out (plugins.host).
-    plugin_host = load_plugins()
+    plugin_host = load_plugins(plugins)
     schema = build_schema(settings, plugin_host.active, limiter=limiter, on_error=plugin_host.fail)
     plugin_host.log_report()
     graphql_app = HubGraphQL(schema, settings, limiter)

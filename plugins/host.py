@@ -101,6 +101,12 @@ class PluginHost:
         _unregister(plugin)
         log.debug("plugin %s %s left out: %s", rec.name, rec.version, rec.reason)
 
+    def unload(self) -> None:
+        """Undo what the active plugins registered in this process (promotion kinds,
+        fee hooks, settings): for tests and embedders that build several apps."""
+        for plugin in self.active:
+            _unregister(plugin)
+
     def permissions(self) -> dict[str, tuple[str, ...]]:
         """The permissions each active plugin declares (its partner keys' limit)."""
         return {p.name: tuple(p.permissions) for p in self.active}
