@@ -81,9 +81,7 @@ class PluginHost:
     @property
     def active(self) -> list[Plugin]:
         return [
-            r.plugin
-            for r in self.records
-            if r.state is PluginState.ACTIVE and r.plugin is not None
+            r.plugin for r in self.records if r.state is PluginState.ACTIVE and r.plugin is not None
         ]
 
     def record(self, name: str) -> PluginRecord | None:
@@ -132,7 +130,9 @@ class PluginHost:
         for rec in self.records:
             plugin = rec.plugin
             if rec.state is PluginState.ACTIVE and plugin is not None and plugin.on_events:
-                task = asyncio.create_task(self._follow(hub, rec, plugin), name=f"plugin-{rec.name}")
+                task = asyncio.create_task(
+                    self._follow(hub, rec, plugin), name=f"plugin-{rec.name}"
+                )
                 self._tasks.append(task)
 
     async def stop(self) -> None:
@@ -164,7 +164,9 @@ async def _handle(rec: PluginRecord, handler: Any, event: Any, hub: Any) -> None
             await result
     except Exception:
         rec.event_errors += 1
-        log.exception("plugin %s: its %s handler failed on event %s", rec.name, event.topic, event.id)
+        log.exception(
+            "plugin %s: its %s handler failed on event %s", rec.name, event.topic, event.id
+        )
     else:
         rec.events_handled += 1
 
@@ -269,7 +271,8 @@ def _settings(plugin: Plugin, env: Mapping[str, str]) -> Any:
         return plugin.settings.model_validate(given)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{prefix}{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+            f"{prefix}{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
         )
         raise PluginError(f"bad settings: {problems}") from None
 

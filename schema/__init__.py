@@ -8,8 +8,8 @@ from functools import partial
 from typing import Any
 
 import strawberry
-from strawberry.extensions import AddValidationRules
 from graphql import GraphQLObjectType
+from strawberry.extensions import AddValidationRules
 from strawberry.types import Info
 
 from hub.ratelimit import Limiter
@@ -218,7 +218,6 @@ def _build(
     mark_fast_fields(gql, attrs)
     mark_direct(schema)
     return schema
-
 
 
 def _type_extensions(plugin: Plugin) -> list[tuple[str, type]]:

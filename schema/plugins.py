@@ -23,7 +23,9 @@ class PluginType:
     name: str = strawberry.field(description="Its name (the entry point's when it failed to load).")
     version: str = strawberry.field(description="The version of the package it came from.")
     state: PluginStateType
-    reason: str | None = strawberry.field(description="Why it FAILED (import, settings, schema...).")
+    reason: str | None = strawberry.field(
+        description="Why it FAILED (import, settings, schema...)."
+    )
     source: str = strawberry.field(description='Its entry point: "group: name = module:object".')
     permissions: list[str] = strawberry.field(description="The permissions it declares.")
     event_topics: list[str] = strawberry.field(description="The event topics it handles.")

@@ -196,7 +196,9 @@ class OffEachLine(Action):
     classes: ClassVar[frozenset[DiscountClass]] = frozenset({DiscountClass.PRODUCT})
 
     def compute(self, view: PricingView) -> Outcome:
-        return Outcome({i: Fraction(min(self.amount, left)) for i, left in enumerate(view.remaining)})
+        return Outcome(
+            {i: Fraction(min(self.amount, left)) for i, left in enumerate(view.remaining)}
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {"amount": self.amount}
@@ -231,9 +233,9 @@ async def test_promotion_conditions_and_actions_from_a_plugin(hub: Hub) -> None:
         assert out["userErrors"] == [], out
         pid = out["promotion"]["id"]
         try:
-            assert (await shop.admin(CODE, {"p": pid, "code": code}))["data"][
-                "discountCodeCreate"
-            ]["userErrors"] == []
+            assert (await shop.admin(CODE, {"p": pid, "code": code}))["data"]["discountCodeCreate"][
+                "userErrors"
+            ] == []
             # An unknown kind is refused, naming the plugin's among the known ones.
             bad = {**DEFINITION, "action": {"type": "test_nope", "amount": 1}}
             refused = await shop.admin(PROMO, {"i": {"title": "x", "definition": bad}})
@@ -258,9 +260,7 @@ async def test_promotion_conditions_and_actions_from_a_plugin(hub: Hub) -> None:
                 for ln in cart["lines"]["nodes"]
             )
             assert off == ["1.00", "1.50"]  # 1.50 off each, at most what the line costs
-            one = await create(
-                shop, {"lines": [{"merchandiseId": a}], "discountCodes": [code]}
-            )
+            one = await create(shop, {"lines": [{"merchandiseId": a}], "discountCodes": [code]})
             assert one["cart"]["discountCodes"] == [
                 {"code": code, "applicable": False, "reason": "MIN_LINES_NOT_MET"}
             ]

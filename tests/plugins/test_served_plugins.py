@@ -28,7 +28,10 @@ from tests.helpers.client import Hub
 from tests.helpers.processes import hub_env, serve, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = (ROOT / "plugins" / "examples" / "gift_wrap", ROOT / "tests" / "plugins" / "packages" / "broken")
+PACKAGES = (
+    ROOT / "plugins" / "examples" / "gift_wrap",
+    ROOT / "tests" / "plugins" / "packages" / "broken",
+)
 
 PLUGINS = """{ plugins { name version state reason source permissions eventTopics
   eventsHandled eventErrors } }"""
@@ -46,7 +49,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sources = []
     for pkg in PACKAGES:
         dst = tmp / "src" / pkg.name
-        shutil.copytree(pkg, dst, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+        shutil.copytree(
+            pkg, dst, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+        )
         sources.append(str(dst))
     target = tmp / "site"
     out = subprocess.run(
@@ -196,7 +201,10 @@ async def test_gift_wrap_end_to_end(served: tuple[Hub, Path]) -> None:
     # Wrap the other line too, with the hub's own cartLinesUpdate.
     plain_line = _line(view, plain)["id"]
     upd = await mutate(
-        shop, "cartLinesUpdate", "", {"cartId": cid, "lines": [{"id": plain_line, "attributes": WRAP}]}
+        shop,
+        "cartLinesUpdate",
+        "",
+        {"cartId": cid, "lines": [{"id": plain_line, "attributes": WRAP}]},
     )
     assert upd["userErrors"] == [], upd
     view = await _wrap_view(shop, cid)

@@ -161,9 +161,9 @@ __all__ = [
     "redeem",
     "register_action",
     "register_condition",
-    "unregister_action",
-    "unregister_condition",
     "remove_promotion",
     "to_dict",
+    "unregister_action",
+    "unregister_condition",
     "update_promotion",
 ]

@@ -50,11 +50,12 @@ def wrap_fees(priced: PricedCart) -> list[Fee]:
     ]
 
 
-def _fee_total(fees: Sequence[Any]) -> int:
+def _fee_total(fees: Sequence[Fee] | Sequence[dict[str, Any]]) -> int:
+    """The gift-wrap fees among ``fees`` (a priced cart's, or an order's as stored)."""
     total = 0
     for f in fees:
-        code = f.get("code") if isinstance(f, dict) else f.code
-        total += (f.get("amount") if isinstance(f, dict) else f.amount) if code == FEE_CODE else 0
+        fee = f if isinstance(f, Fee) else Fee(f["code"], f["label"], int(f["amount"]))
+        total += fee.amount if fee.code == FEE_CODE else 0
     return total
 
 
