@@ -24,8 +24,11 @@ from hub.domain.promotions import Action, Basket, Condition, Context, Outcome, P
 from hub.domain.promotions.enums import DiscountClass
 from hub.settings import load_settings
 from plugins import Fee, Plugin, PluginState, PricedCart
+from plugins.graphql import needs
 from plugins.host import PluginHost, env_prefix, load_plugins
 from schema import PluginSchemaError, build_schema
+from schema.permissions import ADMIN
+from schema.permissions import needs as hub_needs
 from tests.helpers.carts import create, stocked_variant, uid
 from tests.helpers.client import Hub
 
@@ -139,6 +142,15 @@ def test_a_plugin_that_breaks_the_schema_is_left_out() -> None:
         assert "okPing: String!" in printed and "okPingTwice: String!" in printed
         assert "type RootTwice" not in printed  # its fields moved onto Query
         assert "anything" not in printed
+
+
+def test_needs_takes_the_hubs_permissions_and_a_plugins_own() -> None:
+    assert needs("orders") == hub_needs("orders")
+    assert needs("giftwrap:read") == ADMIN
+    assert needs("giftwrap:read", "orders") == hub_needs("orders")
+    for bad in ((), ("giftwrap",), ("Gift Wrap:read",)):
+        with pytest.raises(ValueError, match="unknown permission"):
+            needs(*bad)
 
 
 # ------------------------------------------------------- an app with plugins

@@ -241,6 +241,9 @@ async def test_gift_wrap_end_to_end(served: tuple[Hub, Path]) -> None:
     listed = await _plugin_when(shop, "gift_wrap", lambda p: p["eventsHandled"] >= 2)
     assert listed["eventErrors"] == 0
     assert (await shop.admin(STATS))["data"]["giftWrapStats"] == stats
+    # giftWrapStats needs the plugin's own permission (today: the admin scope).
+    denied = await shop.gql(STATS, token=shop.storefront_token)
+    assert denied["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
 
 
 async def _stats_when(shop: Hub, ok: Any) -> dict[str, int]:

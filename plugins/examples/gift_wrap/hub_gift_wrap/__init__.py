@@ -7,7 +7,7 @@
   line and charged at checkout; ``Cart.giftWrapTotal`` shows it.
 - ``Order.giftWrapped`` / ``Order.giftWrapTotal`` read the fees the order kept.
 - An ``order.created`` handler counts the wrapped orders this process saw, shown to
-  staff by ``giftWrapStats`` (needs the ``orders`` permission).
+  staff by ``giftWrapStats`` (needs ``giftwrap:read``, the permission it declares).
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ class GiftWrapStats:
 class GiftWrapQuery:
     @strawberry.field(
         description="Gift-wrapped orders this process saw (order.created events).",
-        permission_classes=needs("orders"),
+        permission_classes=needs("giftwrap:read"),
     )
     def gift_wrap_stats(self) -> GiftWrapStats:
         return GiftWrapStats(wrapped_orders=STATS.wrapped_orders, wrapped_lines=STATS.wrapped_lines)
