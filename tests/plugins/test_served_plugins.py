@@ -35,7 +35,7 @@ PACKAGES = (
 
 PLUGINS = """{ plugins { name version state reason source permissions eventTopics
   eventsHandled eventErrors } }"""
-ORDER = """query($id: ID!) { order(id: $id) { totalPrice { amount } giftWrapped
+ORDER = """query($id: ID!) { order(id: $id) { totalPrice { amount } totalFees { amount } giftWrapped
   giftWrapTotal { amount currencyCode } payments { amount { amount } } } }"""
 STATS = "{ giftWrapStats { wrappedOrders wrappedLines } }"
 WRAP = [{"key": "giftWrap", "value": "true"}]
@@ -154,7 +154,8 @@ def _total(cart: dict[str, Any]) -> Decimal:
 
 
 WRAP_FIELDS = """query($id: ID!) { cart(id: $id) { giftWrapTotal { amount currencyCode }
-  cost { totalAmount { amount } }
+  cost { totalAmount { amount } totalFeeAmount { amount } }
+  fees { code label amount { amount } lineId }
   lines(first: 10) { nodes { id giftWrapped merchandise { id } cost { subtotalAmount { amount }
   totalAmount { amount } } discountAllocations { discountedAmount { amount } } } } } }"""
 
@@ -190,6 +191,12 @@ async def test_gift_wrap_end_to_end(served: tuple[Hub, Path]) -> None:
     cid = made["cart"]["id"]
     view = await _wrap_view(shop, cid)
     assert view["giftWrapTotal"] == {"amount": "2.50", "currencyCode": "USD"}
+    # The hub's own view of it: the fee, its line, in the cost.
+    assert view["fees"] == [
+        {"code": "gift_wrap", "label": "Gift wrapping", "amount": {"amount": "2.50"},
+         "lineId": _line(view, gift)["id"]}
+    ]  # fmt: skip
+    assert view["cost"]["totalFeeAmount"] == {"amount": "2.50"}
     assert _line(view, gift)["giftWrapped"] is True
     assert _line(view, plain)["giftWrapped"] is False
     assert _fee_in_line(_line(view, gift)) == Decimal("2.50")  # one fee per line, not per unit
@@ -220,6 +227,7 @@ async def test_gift_wrap_end_to_end(served: tuple[Hub, Path]) -> None:
     order = (await shop.admin(ORDER, {"id": out["order"]["id"]}))["data"]["order"]
     assert order["giftWrapped"] is True
     assert order["giftWrapTotal"] == {"amount": "5.00", "currencyCode": "USD"}
+    assert order["totalFees"] == {"amount": "5.00"}
     assert order["payments"] == [{"amount": {"amount": total}}]
     fees = await shop.scalar(
         "SELECT fees FROM orders WHERE id = :id", id=int(out["order"]["id"].rsplit("/", 1)[1])
@@ -238,6 +246,7 @@ async def test_gift_wrap_end_to_end(served: tuple[Hub, Path]) -> None:
     assert paid["userErrors"] == [], paid
     got = (await shop.admin(ORDER, {"id": paid["order"]["id"]}))["data"]["order"]
     assert got["giftWrapped"] is False and got["giftWrapTotal"]["amount"] == "0.00"
+    assert got["totalFees"] == {"amount": "0.00"}
     listed = await _plugin_when(shop, "gift_wrap", lambda p: p["eventsHandled"] >= 2)
     assert listed["eventErrors"] == 0
     assert (await shop.admin(STATS))["data"]["giftWrapStats"] == stats
