@@ -20,10 +20,13 @@ What a plugin may bring (every field is optional but ``name``):
   ``PricedLine`` for ``CartLine``, a ``PricedCart`` for ``Cart``); a name the type
   already has fails the plugin;
 - ``on_events``: ``{"order.created": handler}``; ``handler(event, hub)`` (sync or
-  async) gets each committed outbox event of that topic (see :mod:`plugins.events`);
-- ``promotion_conditions`` / ``promotion_actions``: subclasses of
-  ``hub.domain.promotions.Condition`` / ``Action`` with a unique ``kind``, readable in
-  promotion definitions (``{"type": kind, ...}``) from then on;
+  async; a sync one runs on the event loop, so it must be quick) gets each committed
+  outbox event of that topic (see :mod:`plugins.host` for the delivery guarantees);
+- ``promotion_conditions`` / ``promotion_actions``: subclasses of :class:`Condition`
+  (``matches(basket, ctx)``) / :class:`Action` (``compute(view) -> Outcome``; and
+  ``classes``, the :class:`DiscountClass` es it may be) with a unique ``kind``,
+  ``to_json`` and ``from_json``, readable in promotion definitions
+  (``{"type": kind, ...}``) from then on;
 - ``fees``: ``{name: hook}``; ``hook(priced_cart)`` returns :class:`Fee` s charged on
   top of the merchandise (:mod:`hub.domain.carts.fees`);
 - ``connectors``: connector types (``connectors.base.Connector``) the hub offers next to
@@ -53,7 +56,8 @@ from pydantic import BaseModel
 from connectors.base import Event
 from hub.domain.carts.fees import Fee, FeeHook
 from hub.domain.carts.priced import PricedCart, PricedLine
-from hub.domain.promotions import Action, Condition
+from hub.domain.promotions import Action, Basket, Condition, Context, Outcome, PricingView
+from hub.domain.promotions.enums import DiscountClass
 
 ENTRY_POINT_GROUP = "commerce_hub.plugins"
 # The group of the first plugin API, still read.
@@ -142,14 +146,21 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "ENTRY_POINT_GROUPS",
     "LEGACY_ENTRY_POINT_GROUP",
+    "Action",
+    "Basket",
+    "Condition",
+    "Context",
+    "DiscountClass",
     "Event",
     "EventHandler",
     "Fee",
     "FeeHook",
+    "Outcome",
     "Plugin",
     "PluginError",
     "PluginState",
     "PricedCart",
     "PricedLine",
+    "PricingView",
     "SchemaPlugin",
 ]

@@ -20,10 +20,20 @@ from pydantic import BaseModel, Field
 from connectors.base import Event
 from hub.app import create_app
 from hub.demo import NEWARK
-from hub.domain.promotions import Action, Basket, Condition, Context, Outcome, PricingView
-from hub.domain.promotions.enums import DiscountClass
 from hub.settings import load_settings
-from plugins import Fee, Plugin, PluginState, PricedCart
+from plugins import (
+    Action,
+    Basket,
+    Condition,
+    Context,
+    DiscountClass,
+    Fee,
+    Outcome,
+    Plugin,
+    PluginState,
+    PricedCart,
+    PricingView,
+)
 from plugins.graphql import needs
 from plugins.host import PluginHost, env_prefix, load_plugins
 from schema import PluginSchemaError, build_schema

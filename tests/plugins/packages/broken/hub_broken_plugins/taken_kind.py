@@ -3,8 +3,7 @@
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from hub.domain.promotions import Condition
-from plugins import Plugin
+from plugins import Condition, Plugin
 
 
 @dataclass(frozen=True, slots=True)
