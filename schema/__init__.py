@@ -247,4 +247,4 @@ def _extend_types(gql: Any, plugin: Plugin, schema: strawberry.Schema) -> None:
         del gql.type_map[name]
 
 
-__all__ = ["UNAVAILABLE_MESSAGE", "Mutation", "Query", "build_schema"]
+__all__ = ["UNAVAILABLE_MESSAGE", "Mutation", "PluginSchemaError", "Query", "build_schema"]
