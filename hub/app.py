@@ -7,7 +7,7 @@ import gc
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
@@ -44,6 +44,8 @@ from hub.ratelimit import Limiter, create_limiter
 from hub.sessions import OpenSockets
 from hub.settings import Settings, get_settings
 from hub.websockets import SocketRefusal, TextWebSocketAdapter
+from plugins import Plugin
+from plugins.host import load_plugins
 from schema import UNAVAILABLE_MESSAGE, build_schema, fanout
 from schema.context import HubContext
 
@@ -439,7 +441,8 @@ class HubGraphQL(GraphQL[HubContext, None]):
 def invalid_operations(settings: Settings, texts: list[str]) -> list[tuple[int, str]]:
     """(index, first error) of each text that isn't a valid document for the schema
     (for `hub persisted-queries load`)."""
-    gql = build_schema(settings)._schema
+    host = load_plugins()
+    gql = build_schema(settings, host.active, on_error=host.fail)._schema
     bad: list[tuple[int, str]] = []
     for i, source in enumerate(texts):
         try:
@@ -479,7 +482,7 @@ async def readyz(request: Request, given: Database | None = None) -> Response:
     # by one leader each (schema.fanout).
     shared = fanout.broadcaster(hub)
     # The hub's own listener (revocations, hub.sessions) is not counted.
-    own = hub.sessions.bus_subscriptions
+    own = hub.sessions.bus_subscriptions + hub.plugins.bus_subscriptions
     body["subscribers"] = hub.bus.subscriber_count - own - shared.leaders + shared.live
     body["subscriptionGroups"] = shared.leaders
     if not hub.bus.healthy:
@@ -487,10 +490,20 @@ async def readyz(request: Request, given: Database | None = None) -> Response:
     return JSONResponse(body, 200 if body["status"] == "ok" else 503)
 
 
-def create_app(settings: Settings | None = None, *, db: Database | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    db: Database | None = None,
+    plugins: Sequence[Plugin] = (),
+) -> Starlette:
+    """The hub's ASGI app; ``plugins``: loaded after the installed ones (tests, embedding)."""
     settings = settings or get_settings()
     limiter = create_limiter(settings)
-    schema = build_schema(settings, limiter=limiter)
+    # The installed plugins: each logged with its version and state; one that fails to
+    # load or to join the schema is left out (plugins.host).
+    plugin_host = load_plugins(plugins)
+    schema = build_schema(settings, plugin_host.active, limiter=limiter, on_error=plugin_host.fail)
+    plugin_host.log_report()
     graphql_app = HubGraphQL(schema, settings, limiter)
 
     async def ready(request: Request) -> Response:
@@ -500,6 +513,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = db is None
         hub = app.state.hub = build_hub(settings, db or Database(settings))
+        hub.plugins = plugin_host
         await hub.start()
         graphql_app.sessions = hub.sessions
         graphql_app.persisted = PersistedQueries(hub.db, settings.persisted_query_cache_size)

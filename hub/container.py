@@ -30,6 +30,7 @@ from hub.events.outbox import OutboxDispatcher, PublishedMarker, publish_committ
 from hub.events.tail import OutboxTail
 from hub.sessions import OpenSockets
 from hub.settings import Settings
+from plugins.host import PluginHost
 
 log = logging.getLogger("hub")
 
@@ -60,6 +61,8 @@ class Hub:
     orders: Orders = field(init=False)
     jobs: EmbeddedJobs = field(init=False)
     sessions: OpenSockets = field(init=False)
+    # The installed plugins (hub.app loads them): their states and event handlers.
+    plugins: PluginHost = field(default_factory=PluginHost)
     started: bool = False
 
     def __post_init__(self) -> None:
@@ -131,6 +134,7 @@ class Hub:
         if jobs:
             self.jobs.start()
         self.sessions.start(self.bus)
+        self.plugins.start(self)
         self.started = True
 
     def status(self) -> dict[str, Any]:
@@ -145,6 +149,7 @@ class Hub:
         """Stop what :meth:`start` started; the hub can start again."""
         await self.accounts.drain()
         await self.sessions.stop()
+        await self.plugins.stop()
         await self.jobs.stop()
         await self.tail.stop()
         await self.marker.stop()

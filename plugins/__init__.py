@@ -1,21 +1,15 @@
-"""The extension API for partners: what a plugin may add to the hub's schema.
+"""The extension API for partners (:mod:`plugins.api`, re-exported here).
 
-A plugin is any object with the attributes of :class:`Plugin` (a frozen
-:class:`SchemaPlugin` is the simple way to make one). ``build_schema(settings,
-plugins=[...])`` then adds:
+A plugin package imports from here only::
 
-- ``query`` / ``mutation``: strawberry types whose fields join the ``Query`` /
-  ``Mutation`` roots (they are mixed in before the hub's own, so a name the hub
-  already has is the plugin's to avoid);
-- ``types``: extra types the schema must know (e.g. implementations of ``Node``
-  that no field returns directly);
-- ``extensions``: strawberry schema extensions (classes or instances), run after the
-  hub's own.
+    from plugins import Fee, Plugin
 
-A plugin's resolvers get the hub's request context (``info.context``, a
-:class:`schema.context.HubContext`: ``ctx.hub`` is the container, ``ctx.reader`` the
-request's database reader). Plugins shipped as packages are found through the
-``hub.plugins`` entry point group (:func:`discover`).
+and names its :class:`Plugin` in an entry point of the ``commerce_hub.plugins`` group
+(``hub.plugins`` is read too). The hub loads the installed plugins at start-up
+(:func:`plugins.host.load_plugins`), logs each with its name, version and state, lists
+them in the admin ``plugins`` query, and skips, reporting why, one that fails to
+import, register or join the schema. The README's "Write a plugin" walks through the
+example in ``plugins/examples/gift_wrap``.
 
 Example::
 
@@ -25,57 +19,62 @@ Example::
         def hello(self) -> str:
             return "hi"
 
-    schema = build_schema(settings, plugins=[SchemaPlugin("hello", query=(HelloQuery,))])
+    schema = build_schema(settings, plugins=[Plugin("hello", query=(HelloQuery,))])
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from importlib.metadata import entry_points
-from typing import Any, Protocol
-
-ENTRY_POINT_GROUP = "hub.plugins"
-
-
-class Plugin(Protocol):
-    """What a plugin contributes to the schema (see the module docstring)."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def query(self) -> Sequence[type]: ...
-
-    @property
-    def mutation(self) -> Sequence[type]: ...
-
-    @property
-    def types(self) -> Sequence[type]: ...
-
-    @property
-    def extensions(self) -> Sequence[Any]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SchemaPlugin:
-    """A plugin as plain data."""
-
-    name: str
-    query: Sequence[type] = ()
-    mutation: Sequence[type] = ()
-    types: Sequence[type] = ()
-    extensions: Sequence[Any] = ()
+from plugins.api import (
+    ENTRY_POINT_GROUP,
+    ENTRY_POINT_GROUPS,
+    LEGACY_ENTRY_POINT_GROUP,
+    Action,
+    Basket,
+    Condition,
+    Context,
+    DiscountClass,
+    Event,
+    EventHandler,
+    Fee,
+    FeeHook,
+    Outcome,
+    Plugin,
+    PluginError,
+    PluginState,
+    PricedCart,
+    PricedLine,
+    PricingView,
+    SchemaPlugin,
+)
 
 
 def discover() -> list[Plugin]:
-    """The plugins installed as packages: each ``hub.plugins`` entry point names a
-    :class:`Plugin` object (or a callable returning one)."""
-    found: list[Plugin] = []
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        plugin = ep.load()
-        found.append(plugin() if callable(plugin) else plugin)
-    return found
+    """The installed plugins that load (the failed ones are logged and left out)."""
+    from plugins.host import load_plugins
+
+    return load_plugins().active
 
 
-__all__ = ["ENTRY_POINT_GROUP", "Plugin", "SchemaPlugin", "discover"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ENTRY_POINT_GROUPS",
+    "LEGACY_ENTRY_POINT_GROUP",
+    "Action",
+    "Basket",
+    "Condition",
+    "Context",
+    "DiscountClass",
+    "Event",
+    "EventHandler",
+    "Fee",
+    "FeeHook",
+    "Outcome",
+    "Plugin",
+    "PluginError",
+    "PluginState",
+    "PricedCart",
+    "PricedLine",
+    "PricingView",
+    "SchemaPlugin",
+    "discover",
+]

@@ -3,11 +3,12 @@ plugins' contributions (:mod:`plugins`) and the engine (:mod:`schema.engine`).""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
 import strawberry
+from graphql import GraphQLObjectType
 from strawberry.extensions import AddValidationRules
 from strawberry.types import Info
 
@@ -42,6 +43,7 @@ from schema.loyalty import LoyaltyMutation, LoyaltyQuery
 from schema.orders import OrderMutation, OrderQuery
 from schema.orders.fulfillment_mutations import FulfillmentMutation, FulfillmentQuery
 from schema.orders.return_mutations import ReturnMutation
+from schema.plugins import PluginQuery
 from schema.price_lists import PricingMutation, PricingQuery
 from schema.promotions import PromotionMutation, PromotionQuery
 from schema.relay import Node, node_types, resolve_nodes
@@ -88,6 +90,7 @@ class Query(
     FulfillmentQuery,
     GiftCardQuery,
     AccountQuery,
+    PluginQuery,
 ):
     pass
 
@@ -124,13 +127,43 @@ def _root(name: str, base: type, extra: Sequence[type]) -> type:
     return strawberry.type(type(name, (*extra, base), {}), name=name)
 
 
+class PluginSchemaError(Exception):
+    """A plugin's schema contribution does not fit the hub's schema."""
+
+
 def build_schema(
-    settings: Settings, plugins: Sequence[Plugin] = (), *, limiter: Limiter | None = None
+    settings: Settings,
+    plugins: Sequence[Plugin] = (),
+    *,
+    limiter: Limiter | None = None,
+    on_error: Callable[[Plugin, Exception], None] | None = None,
 ) -> strawberry.Schema:
     """The schema with its limits: documents cached within HUB_DOCUMENT_CACHE_BYTES, depth,
     aliases and tokens checked before validation, cost priced and taken from the client's
     budget on ``limiter`` (none without one), introspection as HUB_INTROSPECTION says.
-    ``plugins`` add root fields, types and extensions (see :class:`plugins.Plugin`)."""
+    ``plugins`` add root fields, types, fields of the hub's types and extensions (see
+    :class:`plugins.Plugin`). When they break the build and ``on_error`` is given, each
+    plugin that does is reported to it and left out (without it the error is raised)."""
+    try:
+        return _build(settings, plugins, limiter)
+    except Exception:
+        if on_error is None or not plugins:
+            raise
+    # Find the culprits: add the plugins one at a time to those known to fit.
+    fit: list[Plugin] = []
+    for plugin in plugins:
+        try:
+            _build(settings, [*fit, plugin], limiter)
+        except Exception as exc:
+            on_error(plugin, exc)
+        else:
+            fit.append(plugin)
+    return _build(settings, fit, limiter)
+
+
+def _build(
+    settings: Settings, plugins: Sequence[Plugin], limiter: Limiter | None
+) -> strawberry.Schema:
     store = DocumentStore(
         max_bytes=settings.document_cache_bytes,
         max_tokens=MAX_TOKENS,
@@ -154,15 +187,20 @@ def build_schema(
         partial(HubMaskErrors, should_mask_error=should_mask, error_message=MASKED_MESSAGE),
     ]
     for plugin in plugins:
-        extensions.extend(plugin.extensions)
+        extensions.extend(getattr(plugin, "extensions", ()))
     if not settings.introspection:
         # Rules fixed once: the document cache keeps a validation result per rule set.
         extensions.insert(0, partial(AddValidationRules, [NoIntrospection]))
     schema = HubSchema(
-        query=_root("Query", Query, [t for p in plugins for t in p.query]),
-        mutation=_root("Mutation", Mutation, [t for p in plugins for t in p.mutation]),
+        query=_root("Query", Query, [t for p in plugins for t in getattr(p, "query", ())]),
+        mutation=_root(
+            "Mutation", Mutation, [t for p in plugins for t in getattr(p, "mutation", ())]
+        ),
         subscription=Subscription,
-        types=[t for p in plugins for t in p.types],
+        types=[
+            *(t for p in plugins for t in getattr(p, "types", ())),
+            *(ext for p in plugins for _, ext in _type_extensions(p)),
+        ],
         extensions=extensions,
         # HubExecutionContext, plus one shared execution per subscription event.
         execution_context_class=SubscriptionExecutionContext,
@@ -171,6 +209,8 @@ def build_schema(
     # attr-defined: the document store rides on the schema for the tests and the app.
     schema.documents = store  # type: ignore[attr-defined]
     gql = schema._schema
+    for plugin in plugins:
+        _extend_types(gql, plugin, schema)
     gql.directives = (*gql.directives, IN_CONTEXT)
     # Every argument checked before its resolver runs (text, decimals, times, JSON).
     install_input_guard(gql)
@@ -180,4 +220,31 @@ def build_schema(
     return schema
 
 
-__all__ = ["UNAVAILABLE_MESSAGE", "Mutation", "Query", "build_schema"]
+def _type_extensions(plugin: Plugin) -> list[tuple[str, type]]:
+    """(hub type name, strawberry type) for each of ``plugin.type_extensions``."""
+    out: list[tuple[str, type]] = []
+    for target, given in (getattr(plugin, "type_extensions", None) or {}).items():
+        for ext in given if isinstance(given, (list, tuple)) else (given,):
+            out.append((target, ext))
+    return out
+
+
+def _extend_types(gql: Any, plugin: Plugin, schema: strawberry.Schema) -> None:
+    """Move the fields of the plugin's extension types onto the hub's types they name;
+    the extension types themselves leave the schema."""
+    for target, ext in _type_extensions(plugin):
+        into = gql.type_map.get(target)
+        if not isinstance(into, GraphQLObjectType) or target.startswith("__"):
+            raise PluginSchemaError(f"{plugin.name}: no object type {target!r} to extend")
+        name = getattr(getattr(ext, "__strawberry_definition__", None), "name", None)
+        source = gql.type_map.get(name)
+        if not isinstance(source, GraphQLObjectType):
+            raise PluginSchemaError(f"{plugin.name}: {ext.__name__} is not an object type")
+        for field_name, fdef in source.fields.items():
+            if field_name in into.fields:
+                raise PluginSchemaError(f"{plugin.name}: {target}.{field_name} exists already")
+            into.fields[field_name] = fdef
+        del gql.type_map[name]
+
+
+__all__ = ["UNAVAILABLE_MESSAGE", "Mutation", "PluginSchemaError", "Query", "build_schema"]

@@ -154,10 +154,23 @@ class CartCost:
     total_tax_amount: MoneyType = strawberry.field(
         description="Tax: included in the prices in a tax-inclusive channel, else added."
     )
+    total_fee_amount: MoneyType = strawberry.field(
+        description="Fees the installed plugins charge (gift wrapping...): see `fees`."
+    )
     total_amount: MoneyType = strawberry.field(
-        description="subtotal - discounts + shipping (+ tax when not included)."
+        description="subtotal - discounts + fees + shipping (+ tax when not included)."
     )
     taxes_included: bool
+
+
+@strawberry.type(description="A charge a plugin adds to the cart (gift wrapping...).")
+class CartFee:
+    code: str = strawberry.field(description="Stable, e.g. gift_wrap.")
+    label: str
+    amount: MoneyType
+    line_id: strawberry.ID | None = strawberry.field(
+        description="The line it is charged on (in that line's total); null: the cart."
+    )
 
 
 @strawberry.type
@@ -322,9 +335,22 @@ class CartType(Node):
             total_discount_amount=_money(root.discount_total, c),
             total_shipping_amount=_money(root.shipping, c),
             total_tax_amount=_money(root.tax, c),
+            total_fee_amount=_money(root.fee_total, c),
             total_amount=_money(root.total, c),
             taxes_included=root.taxes_included,
         )
+
+    @strawberry.field(description="The plugins' fees, each in the total (empty without).")
+    def fees(self, root: Cart) -> list[CartFee]:
+        return [
+            CartFee(
+                code=f.code,
+                label=f.label,
+                amount=_money(f.amount, root.currency),
+                line_id=_gid("CartLine", f.line_pk) if f.line_pk is not None else None,
+            )
+            for f in root.fees
+        ]
 
     @strawberry.field
     def discount_codes(self, root: Cart) -> list[CartDiscountCode]:

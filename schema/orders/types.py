@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -13,6 +13,7 @@ from strawberry.types import Info
 from hub import ids
 from hub.domain import orders as ordersvc
 from hub.domain.paging import PageRequest
+from hub.money import Money
 from schema.catalog import ChannelType, MoneyType, ProductVariantType
 from schema.orders import fulfillment as fo
 from schema.orders.loaders import order_loaders
@@ -223,6 +224,11 @@ class RefundType:
         return strawberry.ID(ids.encode("Return", pk)) if pk else None
 
 
+def _money(minor: int, currency: str) -> MoneyType:
+    """An amount as the API shows it (MoneyType resolves from a ``Money``)."""
+    return cast(MoneyType, Money(minor, currency))
+
+
 @strawberry.type(name="Order")
 class OrderType(Node):
     id: strawberry.ID
@@ -241,6 +247,10 @@ class OrderType(Node):
     total_shipping_price: MoneyType = strawberry.field(resolver=lambda root: root.shipping_total)
     total_tax: MoneyType = strawberry.field(resolver=lambda root: root.tax_total)
     total_price: MoneyType = strawberry.field(resolver=lambda root: root.total)
+    total_fees: MoneyType = strawberry.field(
+        resolver=lambda root: _money(sum(int(f["amount"]) for f in root.fees), root.currency),
+        description="The plugins' fees (gift wrapping...), in totalPrice.",
+    )
     discount_codes: list[str]
     note: str | None
     test: bool = strawberry.field(

@@ -101,6 +101,9 @@ class Order(Base):
     discounts: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # [{"kind", "address" | "locationId", "option", "shipping", "lineIds"}]
     delivery: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # Plugins' fees (hub.domain.carts.fees), in ``total``:
+    # [{"code", "label", "amount", "lineId" (cart line pk or null), "source"}]; null before.
+    fees: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     attributes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     note: Mapped[str | None] = mapped_column(Text)
     # Paid with a test payment (no money moved): a demo or test order.

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub import ids
+from hub.domain.carts.fees import Fee
 from hub.domain.carts.model import CartState, CartWarning, cart_gid
 from hub.domain.catalog import ChannelRecord
 from hub.domain.customers import CustomerRecord
@@ -35,6 +36,7 @@ class PricedLine:
     discount: int = 0
     total: int = 0
     tax: int = 0
+    fee: int = 0  # plugins' fees on this line (hub.domain.carts.fees), in ``total``
     # [(promotion id, title, code, amount)]
     allocations: list[tuple[int, str, str | None, int]] = field(default_factory=list)
     currency: str = ""
@@ -125,6 +127,9 @@ class PricedCart:
     # included in ``discount_total`` and in the lines' discounts.
     loyalty_points: int = 0
     loyalty_discount: int = 0
+    # Plugins' fees (hub.domain.carts.fees): a line's are in its total; all in ``total``.
+    fees: list[Fee] = field(default_factory=list)
+    fee_total: int = 0
 
     @property
     def cart(self) -> Any:

@@ -10,8 +10,9 @@ stock and collections):
 3. :func:`apply_promotions`: the pure engine (``hub.domain.promotions``) on the sellable
    lines and the shipping; then loyalty points redeemed as a discount
    (:mod:`hub.domain.carts.pricing_loyalty`);
+   then the plugins' fees (:func:`hub.domain.carts.fees.add_fees`: gift wrapping...);
 4. :func:`add_tax`: tax per destination through the configured ``TaxEngine``;
-5. :func:`total_up`: subtotal, discounts, shipping and tax into the total.
+5. :func:`total_up`: subtotal, discounts, fees, shipping and tax into the total.
 
 The storefront, the app, the point of sale and checkout all call it, so the same basket
 costs the same everywhere; nothing a client sends about money is used. It runs a fixed
@@ -33,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from connectors.base import TaxEngine, TaxLine, TaxRequest
 from hub import ids
 from hub.db.tables import coll_products_t, orders_t
+from hub.domain.carts.fees import add_fees
 from hub.domain.carts.lookups import available, channel_of, counts_stock, customer_of, quote
 from hub.domain.carts.lookups import variant_info as load_variants
 from hub.domain.carts.model import PICKUP, SHIPPING, CartState, CartWarning, WarningCode
@@ -93,6 +95,7 @@ async def price_cart(
     await plan_delivery(conn, priced, facts)
     await apply_promotions(conn, priced, facts, now)
     await apply_loyalty(conn, priced)
+    add_fees(priced)
     await add_tax(priced, facts, tax_engine)
     total_up(priced)
     return priced
@@ -485,7 +488,7 @@ def _tax_line(ln: PricedLine, v: Any) -> TaxLine:
 
 
 def total_up(priced: PricedCart) -> None:
-    """Stage 5: subtotal - discounts + shipping (+ tax when prices exclude it)."""
+    """Stage 5: subtotal - discounts + fees + shipping (+ tax when prices exclude it)."""
     result = priced.result
     assert result is not None  # stage 3 ran
     priced.subtotal = sum(ln.subtotal for ln in priced.lines if ln.sellable)
@@ -496,6 +499,7 @@ def total_up(priced: PricedCart) -> None:
     priced.total = (
         priced.subtotal
         - priced.discount_total
+        + priced.fee_total
         + priced.shipping
         + (0 if priced.taxes_included else priced.tax)
     )

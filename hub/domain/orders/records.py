@@ -88,6 +88,7 @@ class OrderRecord:
         "discounts",
         "email",
         "external_id",
+        "fees",
         "fulfillment_status",
         "id",
         "location_pk",
@@ -129,6 +130,8 @@ class OrderRecord:
         self.discount_codes = list(row.discount_codes or ())
         self.discounts = list(row.discounts or ())
         self.delivery = list(row.delivery or ())
+        # Plugins' fees ([{"code", "label", "amount", "lineId", "source"}], in total).
+        self.fees: list[dict[str, Any]] = list(getattr(row, "fees", None) or ())
         self.note = row.note
         self.test = bool(row.test)
         self.loyalty_points: int = row.loyalty_points

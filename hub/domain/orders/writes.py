@@ -57,6 +57,7 @@ def order_values(priced: PricedCart) -> dict[str, Any]:
         "tax_total": priced.tax,
         "total": priced.total,
         "discount_codes": [c.code for c in priced.codes if c.applicable],
+        "fees": [f.to_json() for f in priced.fees],
         "discounts": [
             {
                 "promotionId": a.promotion_id,
@@ -217,6 +218,7 @@ async def insert_order(
             "customerId": order.get("customer_id"),
             "currency": order["currency"],
             "total": order["total"],
+            "fees": order.get("fees") or [],
             "paymentStatus": status,
             "test": test,
             "lines": [

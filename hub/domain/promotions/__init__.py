@@ -24,6 +24,7 @@ from .actions import (
     TieredSpend,
     VolumeTiers,
     register_action,
+    unregister_action,
 )
 from .admin import (
     KEEP,
@@ -52,6 +53,7 @@ from .conditions import (
     MinQuantity,
     MinSubtotal,
     register_condition,
+    unregister_condition,
 )
 from .discount_codes import (
     CODE_ALPHABET,
@@ -161,5 +163,7 @@ __all__ = [
     "register_condition",
     "remove_promotion",
     "to_dict",
+    "unregister_action",
+    "unregister_condition",
     "update_promotion",
 ]

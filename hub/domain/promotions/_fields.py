@@ -229,6 +229,11 @@ class Kinds(Generic[P]):
         self.classes[kind] = cls
         return cls
 
+    def unregister(self, cls: type[Part]) -> None:
+        """Forget ``cls`` (a plugin that failed after registering it)."""
+        if self.classes.get(getattr(cls, "kind", None) or "") is cls:
+            del self.classes[cls.kind]
+
     def read(self, data: object, path: str) -> P:
         f = Fields(data, path)
         kind = f.text("type")

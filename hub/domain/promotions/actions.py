@@ -271,6 +271,7 @@ class IntegerAction(Action):
 
 _KINDS: Kinds[Action] = Kinds("action")
 register_action = _KINDS.register
+unregister_action = _KINDS.unregister
 """Class decorator: make an action readable by ``from_dict`` under its ``kind``."""
 action_from_json = _KINDS.read
 action_to_json = _KINDS.write

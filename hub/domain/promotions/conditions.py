@@ -36,6 +36,7 @@ class Condition(Part):
 
 _KINDS: Kinds[Condition] = Kinds("condition")
 register_condition = _KINDS.register
+unregister_condition = _KINDS.unregister
 """Class decorator: make a condition readable by ``from_dict`` under its ``kind``."""
 condition_from_json = _KINDS.read
 condition_to_json = _KINDS.write
