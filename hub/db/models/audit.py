@@ -31,12 +31,15 @@ class AuditEvent(Base):
     operation: Mapped[str] = mapped_column(String(128))
     request_id: Mapped[str | None] = mapped_column(String(64))
     client_address: Mapped[str | None] = mapped_column(String(64))
+    # [[table, id], ...]: the rows it changed; a trigger copies them to audit_objects.
+    objects: Mapped[list[list[str]]] = mapped_column(JSON)
     # [{"table", "pk", "op": insert|update|delete, "before", "after"}], secrets redacted.
     changes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
 
 
 class AuditObject(Base):
-    """An object an audit event touched (table and primary key), for the filters."""
+    """An object an audit event touched (table and primary key), for the filters;
+    written by the database (a trigger on audit_events), never by the hub."""
 
     __tablename__ = "audit_objects"
     __table_args__ = (Index("ix_audit_objects_object", "object_type", "object_id", "event_id"),)

@@ -10,11 +10,11 @@ tables (SQLAlchemy Core statements, whatever domain function wrote them):
 - after an INSERT, the values it bound (and the keys the database gave);
 
 and keep the changes with the connection. When the transaction commits, they are
-written (one ``audit_events`` row per scope and transaction, its objects in
-``audit_objects``) on the same connection, just before the COMMIT: the write and its
-audit commit together or not at all. A rollback (a userError, a failure) drops them.
-Without an open scope a listener returns at once: the storefront's statements are
-unchanged.
+written on the same connection just before the COMMIT (one ``audit_events`` row per
+scope and transaction: one INSERT; a trigger indexes its objects in
+``audit_objects``): the write and its audit commit together or not at all. A
+rollback (a userError, a failure) drops them. Without an open scope a listener
+returns at once: the storefront's statements are unchanged.
 
 Changes of one row within a transaction are merged (first before, last after) and
 only the columns that changed are kept. Secrets never reach the log: a column whose
@@ -36,7 +36,7 @@ from sqlalchemy.sql.dml import Delete, Insert, Update
 from sqlalchemy.sql.elements import ColumnElement
 
 from hub.db.models.base import utcnow
-from hub.db.tables import audit_events_t, audit_objects_t
+from hub.db.tables import audit_events_t
 from hub.domain.audit.changes import MAX_ROWS, RowChange, by_scope, mark_secret
 from hub.domain.audit.scope import AuditScope, current_scope
 
@@ -263,11 +263,10 @@ def _on_commit(conn: Connection) -> None:
     for scope, changes, objects in by_scope(pending.entries, pending.overflow):
         if not changes:
             continue
-        now = utcnow()
         actor = scope.actor
-        inserted = conn.execute(
+        conn.execute(
             insert(audit_events_t).values(
-                occurred_at=now,
+                occurred_at=utcnow(),
                 actor_kind=actor.kind,
                 actor_id=actor.id,
                 actor_name=actor.name[:255],
@@ -275,19 +274,10 @@ def _on_commit(conn: Connection) -> None:
                 operation=scope.operation,
                 request_id=(scope.request_id or None) and scope.request_id[:64],
                 client_address=(scope.client_address or None) and scope.client_address[:64],
+                objects=[[t, i[:128]] for t, i in objects],
                 changes=changes,
             )
-        ).inserted_primary_key
-        assert inserted is not None
-        event_id = inserted[0]
-        if objects:
-            conn.execute(
-                insert(audit_objects_t),
-                [
-                    {"event_id": event_id, "occurred_at": now, "object_type": t, "object_id": i}
-                    for t, i in objects
-                ],
-            )
+        )
 
 
 __all__ = ["SKIPPED_TABLES", "install", "mark_secret"]

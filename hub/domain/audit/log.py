@@ -11,7 +11,6 @@ from sqlalchemy import exists, select
 
 from hub.db.database import Reader
 from hub.db.tables import audit_events_t, audit_objects_t
-from hub.domain.audit.changes import object_id
 from hub.domain.audit.scope import Actor
 from hub.domain.paging import decode_cursor, encode_cursor
 
@@ -39,16 +38,9 @@ class AuditEventRecord:
     operation: str
     request_id: str | None
     client_address: str | None
+    # (table, id) of every row the event changed, in order.
+    objects: list[tuple[str, str]]
     changes: list[dict[str, Any]]
-
-    @property
-    def objects(self) -> list[tuple[str, str]]:
-        """(table, id) of every row the event changed, in order."""
-        return list(
-            dict.fromkeys(
-                (c["table"], object_id(c["pk"])) for c in self.changes if c.get("pk") is not None
-            )
-        )
 
 
 def _actor_condition(actor: str) -> Any:
@@ -93,6 +85,7 @@ async def events(
             operation=r.operation,
             request_id=r.request_id,
             client_address=r.client_address,
+            objects=[(t, i) for t, i in r.objects or []],
             changes=list(r.changes or []),
         )
         for r in rows[:first]

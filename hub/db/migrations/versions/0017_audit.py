@@ -1,5 +1,6 @@
 """audit log: audit_events (who, what, when, from where, the changed rows), the objects
-each touched (audit_objects) and the retention mark (audit_retention); triggers make
+each touched (audit_objects, filled by a trigger from the event's ``objects``, so an
+event is one INSERT) and the retention mark (audit_retention); triggers make
 both tables append-only: UPDATE is refused, DELETE too unless the row is older than
 audit_retention.purge_before (which only moves forward)
 
@@ -33,6 +34,12 @@ BEGIN
   END IF;
   RAISE EXCEPTION '{REFUSED}' USING ERRCODE = 'insufficient_privilege';
 END $$ LANGUAGE plpgsql;
+CREATE FUNCTION audit_index_objects() RETURNS trigger AS $$
+BEGIN
+  INSERT INTO audit_objects (event_id, occurred_at, object_type, object_id)
+  SELECT NEW.id, NEW.occurred_at, o->>0, o->>1 FROM json_array_elements(NEW.objects) AS o;
+  RETURN NULL;
+END $$ LANGUAGE plpgsql;
 CREATE FUNCTION audit_truncate_refused() RETURNS trigger AS $$
 BEGIN
   RAISE EXCEPTION '{REFUSED}' USING ERRCODE = 'insufficient_privilege';
@@ -51,6 +58,10 @@ END $$ LANGUAGE plpgsql
 def _pg() -> None:
     for stmt in PG_FUNCTIONS.split(";\nCREATE"):
         op.execute(stmt if stmt.lstrip().startswith("CREATE") else "CREATE" + stmt)
+    op.execute(
+        "CREATE TRIGGER audit_events_objects AFTER INSERT ON audit_events "
+        "FOR EACH ROW EXECUTE FUNCTION audit_index_objects()"
+    )
     for table in GUARDED:
         op.execute(
             f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
@@ -72,6 +83,12 @@ def _pg() -> None:
 
 def _sqlite() -> None:
     mark = "(SELECT purge_before FROM audit_retention WHERE id = 1)"
+    op.execute(
+        "CREATE TRIGGER audit_events_objects AFTER INSERT ON audit_events BEGIN "
+        "INSERT INTO audit_objects (event_id, occurred_at, object_type, object_id) "
+        "SELECT NEW.id, NEW.occurred_at, json_extract(value, '$[0]'), "
+        "json_extract(value, '$[1]') FROM json_each(NEW.objects); END"
+    )
     for table in GUARDED:
         op.execute(
             f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
@@ -105,6 +122,7 @@ def upgrade() -> None:
         sa.Column("operation", sa.String(length=128), nullable=False),
         sa.Column("request_id", sa.String(length=64), nullable=True),
         sa.Column("client_address", sa.String(length=64), nullable=True),
+        sa.Column("objects", sa.JSON(), nullable=False),
         sa.Column("changes", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
     )
@@ -146,7 +164,12 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for table in (*GUARDED, "audit_retention"):
             op.execute(f"DROP TABLE {table} CASCADE")
-        for fn in ("audit_append_only", "audit_truncate_refused", "audit_retention_forward"):
+        for fn in (
+            "audit_append_only",
+            "audit_index_objects",
+            "audit_truncate_refused",
+            "audit_retention_forward",
+        ):
             op.execute(f"DROP FUNCTION {fn}()")
         return
     for table in ("audit_objects", "audit_events", "audit_retention"):
