@@ -6,7 +6,8 @@ tables (SQLAlchemy Core statements, whatever domain function wrote them):
 
 - before an UPDATE or DELETE, the rows its WHERE matches are read on the same
   connection (``FOR UPDATE`` on PostgreSQL, so the picture is the one the write
-  changes); after an UPDATE, the same rows again, by primary key;
+  changes); after an UPDATE, the same rows again by primary key, unless the UPDATE
+  set plain values (then the rows after are the rows before with those values);
 - after an INSERT, the values it bound (and the keys the database gave);
 
 and keep the changes with the connection. When the transaction commits, they are
@@ -33,7 +34,7 @@ from sqlalchemy import Table, and_, event, insert, or_, select
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Delete, Insert, Update
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from hub.db.models.base import utcnow
 from hub.db.tables import audit_events_t
@@ -59,6 +60,9 @@ SKIPPED_TABLES = frozenset(
         "alembic_version",
     }
 )
+# In the SQL of the audit's own reads (``SELECT /* audit */ ...``), for whoever reads
+# the database's statement log.
+MARK = "/* audit */"
 
 
 @dataclass(slots=True)
@@ -113,7 +117,7 @@ def _before_execute(
     table = _audited_table(stmt)
     if table is None:
         return
-    query = select(*table.c).limit(MAX_ROWS + 1)
+    query = select(*table.c).prefix_with(MARK).limit(MAX_ROWS + 1)
     if stmt.whereclause is not None:
         query = query.where(stmt.whereclause)
     if conn.dialect.name == "postgresql":
@@ -146,7 +150,9 @@ def _after_execute(
         if pending.inflight and pending.inflight[-1][0] is stmt:
             before = pending.inflight.pop()[1]
         changes = (
-            _deleted(table, before) if isinstance(stmt, Delete) else _updated(conn, table, before)
+            _deleted(table, before)
+            if isinstance(stmt, Delete)
+            else _updated(conn, table, before, _set_values(table, stmt, result))
         )
     _keep(pending, scope, table.name, changes)
 
@@ -168,11 +174,42 @@ def _deleted(table: Table, before: Sequence[Mapping[str, Any]]) -> list[RowChang
     return [RowChange(table.name, _pk_of(table, r), "delete", dict(r), None) for r in before]
 
 
+def _set_values(table: Table, stmt: Update, result: CursorResult[Any]) -> dict[str, Any] | None:
+    """What an UPDATE that sets plain values (no SQL expression, one parameter set)
+    wrote, from the statement and its Python-side ``onupdate`` defaults; None when
+    only reading the rows again can tell (``on_hand = on_hand + 3``)."""
+    values = stmt._values
+    context = result.context
+    if not values or context.executemany or not context.compiled_parameters:
+        return None
+    if any(c.server_onupdate is not None for c in table.c):
+        return None
+    out: dict[str, Any] = {}
+    for col, v in values.items():
+        if not isinstance(v, BindParameter) or v.required or v.callable is not None:
+            return None
+        out[col if isinstance(col, str) else col.key] = v.value
+    params = context.compiled_parameters[0]
+    compiled = context.compiled
+    for col in getattr(compiled, "update_prefetch", None) or ():
+        if col.key not in out and col.key in params:
+            out[col.key] = params[col.key]
+    return out
+
+
 def _updated(
-    conn: Connection, table: Table, before: Sequence[Mapping[str, Any]]
+    conn: Connection,
+    table: Table,
+    before: Sequence[Mapping[str, Any]],
+    known: dict[str, Any] | None,
 ) -> list[RowChange]:
     if not before:
         return []
+    if known is not None:
+        return [
+            RowChange(table.name, _pk_of(table, r), "update", dict(r), {**r, **known})
+            for r in before
+        ]
     pk_cols = list(table.primary_key.columns)
     keys = [_pk_of(table, r) for r in before]
     cond: ColumnElement[bool]
@@ -180,7 +217,8 @@ def _updated(
         cond = pk_cols[0].in_([k[0] for k in keys])
     else:
         cond = or_(*(and_(*(c == v for c, v in zip(pk_cols, k, strict=True))) for k in keys))
-    found = [dict(r) for r in conn.execute(select(*table.c).where(cond)).mappings()]
+    again = select(*table.c).prefix_with(MARK).where(cond)
+    found = [dict(r) for r in conn.execute(again).mappings()]
     after = {_pk_of(table, r): r for r in found}
     return [
         RowChange(table.name, k, "update", dict(r), dict(after[k]) if k in after else None)
