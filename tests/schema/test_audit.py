@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Table, text, update
 from sqlalchemy.exc import DBAPIError
 
 from hub import ids
@@ -51,6 +51,12 @@ async def _product(hub: Hub, **extra: Any) -> tuple[str, int]:
     assert out["userErrors"] == [], out
     gid = out["product"]["id"]
     return gid, ids.decode(gid)[1]
+
+
+def table_of(hub: Hub, name: str) -> Table:
+    from hub.db.models import metadata
+
+    return metadata.tables[name]
 
 
 async def _admin_key_pk(hub: Hub) -> int:
@@ -213,6 +219,46 @@ async def test_an_update_by_expression_reads_its_rows_again(hub: Hub) -> None:
     assert (level["before"]["on_hand"], level["after"]["on_hand"]) == (5, 8)
     [move] = [c for c in ev["changes"] if c["table"] == "inventory_movements"]
     assert move["op"] == "insert" and move["after"]["reason"] == "correction"
+
+
+async def test_a_job_or_connector_opens_its_own_scope(hub: Hub) -> None:
+    """Outside GraphQL a job or connector names itself: its writes are logged under
+    its actor and operation; what a savepoint rolled back is left out; without detail,
+    only row counts."""
+    _, pk = await _product(hub, vendor="Before")
+    actor = audit.Actor("connector", 7007, "erp-feed", "connector")
+    products = table_of(hub, "products")
+    with audit.audit_scope(actor, "erp.pull"):
+        async with hub.db.transaction() as conn:
+            await conn.execute(update(products).where(products.c.id == pk).values(vendor="ERP"))
+            with pytest.raises(RuntimeError):
+                async with conn.begin_nested():
+                    await conn.execute(
+                        update(products).where(products.c.id == pk).values(title="Dropped")
+                    )
+                    raise RuntimeError("rolled back to the savepoint")
+    [ev] = (await _events(hub, {"actor": "connector:7007"}))["nodes"]
+    assert ev["operation"] == "erp.pull" and ev["requestId"] is None
+    assert ev["actor"] == {
+        "kind": "connector",
+        "ref": "connector:7007",
+        "name": "erp-feed",
+        "role": "connector",
+    }
+    [row] = ev["changes"]
+    assert (row["before"]["vendor"], row["after"]["vendor"]) == ("Before", "ERP")
+    assert set(row["after"]) == {"vendor", "updated_at"}  # not the title rolled back
+    with audit.audit_scope(actor, "erp.bulk", detail=False):
+        with hub.count_statements() as seen:
+            async with hub.db.transaction() as conn:
+                await conn.execute(
+                    update(products).where(products.c.id == pk).values(vendor="Bulk")
+                )
+    assert not [s for s in seen if s.startswith("SELECT /* audit */")], seen
+    [ev] = (await _events(hub, {"actor": "connector:7007", "operation": "erp.bulk"}))["nodes"]
+    assert ev["changes"] == [
+        {"table": "products", "pk": None, "op": "update", "before": None, "after": None, "rows": 1}
+    ]
 
 
 async def test_filters_and_pages(hub: Hub) -> None:

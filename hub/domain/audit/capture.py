@@ -70,9 +70,11 @@ class _Pending:
     """What one connection captured in its open transaction."""
 
     entries: list[tuple[AuditScope, RowChange]] = field(default_factory=list)
-    # Rows over MAX_ROWS, per (scope, table, op).
+    # Rows over MAX_ROWS (or of a scope without detail), per (scope, table, op).
     overflow: dict[tuple[AuditScope, str, str], int] = field(default_factory=dict)
-    savepoints: dict[str, int] = field(default_factory=dict)
+    # len(entries) at each open savepoint, innermost last (the ``savepoint`` event
+    # doesn't know the name yet; savepoints nest).
+    savepoints: list[int] = field(default_factory=list)
     # The rows an UPDATE or DELETE matched, read before it ran (statement, rows).
     inflight: list[tuple[Any, list[Mapping[str, Any]]]] = field(default_factory=list)
 
@@ -91,6 +93,7 @@ def install(engine: AsyncEngine) -> None:
     event.listen(sync, "rollback", _on_rollback)
     event.listen(sync, "savepoint", _on_savepoint)
     event.listen(sync, "rollback_savepoint", _on_rollback_savepoint)
+    event.listen(sync, "release_savepoint", _on_release_savepoint)
 
 
 def _audited_table(stmt: Any) -> Table | None:
@@ -112,7 +115,7 @@ def _before_execute(
     conn: Connection, stmt: Any, multiparams: Any, params: Any, _options: Any
 ) -> None:
     scope = current_scope()
-    if scope is None or isinstance(stmt, Insert):
+    if scope is None or not scope.detail or isinstance(stmt, Insert):
         return
     table = _audited_table(stmt)
     if table is None:
@@ -143,6 +146,18 @@ def _after_execute(
     if table is None:
         return
     pending = _pending.setdefault(conn, _Pending())
+    if not scope.detail:
+        op = (
+            "insert"
+            if isinstance(stmt, Insert)
+            else "update"
+            if isinstance(stmt, Update)
+            else "delete"
+        )
+        if result.rowcount and result.rowcount > 0:
+            key = (scope, table.name, op)
+            pending.overflow[key] = pending.overflow.get(key, 0) + result.rowcount
+        return
     if isinstance(stmt, Insert):
         changes = _inserted(table, stmt, result)
     else:
@@ -278,16 +293,21 @@ def _inserted_keys(table: Table, stmt: Insert, result: CursorResult[Any]) -> lis
     return [tuple(row[i] for i in at) for row in list(buffered)]
 
 
-def _on_savepoint(conn: Connection, name: str) -> None:
-    pending = _pending.get(conn)
-    if pending is not None:
-        pending.savepoints[name] = len(pending.entries)
+def _on_savepoint(conn: Connection, _name: str | None) -> None:
+    pending = _pending.setdefault(conn, _Pending())
+    pending.savepoints.append(len(pending.entries))
 
 
-def _on_rollback_savepoint(conn: Connection, name: str, _context: Any) -> None:
+def _on_release_savepoint(conn: Connection, _name: str, _context: Any) -> None:
     pending = _pending.get(conn)
-    if pending is not None and name in pending.savepoints:
-        del pending.entries[pending.savepoints.pop(name) :]
+    if pending is not None and pending.savepoints:
+        pending.savepoints.pop()
+
+
+def _on_rollback_savepoint(conn: Connection, _name: str, _context: Any) -> None:
+    pending = _pending.get(conn)
+    if pending is not None and pending.savepoints:
+        del pending.entries[pending.savepoints.pop() :]
 
 
 def _on_rollback(conn: Connection) -> None:

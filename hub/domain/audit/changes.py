@@ -136,7 +136,7 @@ def by_scope(
     for scope, changes in grouped.items():
         described = [d for d in map(describe, _merge(changes)) if d is not None]
         described += [
-            {"table": table, "op": op, "rows": n, "truncated": True}
+            {"table": table, "op": op, "rows": n, "truncated": scope.detail}
             for (s, table, op), n in overflow.items()
             if s == scope
         ]

@@ -39,6 +39,9 @@ class AuditScope:
     operation: str
     request_id: str | None = None
     client_address: str | None = None
+    # False: count the rows written per table and operation, without reading them
+    # (for bulk syncs, where reading every row before and after would cost too much).
+    detail: bool = True
 
 
 _current: ContextVar[AuditScope | None] = ContextVar("hub_audit_scope", default=None)
@@ -73,10 +76,12 @@ def audit_scope(
     *,
     request_id: str | None = None,
     client_address: str | None = None,
+    detail: bool = True,
 ) -> Iterator[AuditScope]:
     """Audit the writes made inside the block as ``operation`` by ``actor``; a scope
-    opened inside another replaces it until the block ends."""
-    scope = AuditScope(actor, operation[:128], request_id, client_address)
+    opened inside another replaces it until the block ends. ``detail=False`` logs
+    how many rows of each table were inserted, updated and deleted, not the rows."""
+    scope = AuditScope(actor, operation[:128], request_id, client_address, detail)
     token = _current.set(scope)
     try:
         yield scope
