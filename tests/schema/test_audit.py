@@ -248,6 +248,12 @@ async def test_a_job_or_connector_opens_its_own_scope(hub: Hub) -> None:
     [row] = ev["changes"]
     assert (row["before"]["vendor"], row["after"]["vendor"]) == ("Before", "ERP")
     assert set(row["after"]) == {"vendor", "updated_at"}  # not the title rolled back
+    # On an autocommit connection each write commits at once, and so does its record.
+    with audit.audit_scope(actor, "erp.autocommit"):
+        async with hub.db.read() as conn:
+            await conn.execute(update(products).where(products.c.id == pk).values(vendor="Auto"))
+    [ev] = (await _events(hub, {"actor": "connector:7007", "operation": "erp.autocommit"}))["nodes"]
+    assert ev["changes"][0]["after"]["vendor"] == "Auto"
     with audit.audit_scope(actor, "erp.bulk", detail=False):
         with hub.count_statements() as seen:
             async with hub.db.transaction() as conn:

@@ -157,6 +157,8 @@ def _after_execute(
         if result.rowcount and result.rowcount > 0:
             key = (scope, table.name, op)
             pending.overflow[key] = pending.overflow.get(key, 0) + result.rowcount
+            if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+                _on_commit(conn)
         return
     if isinstance(stmt, Insert):
         changes = _inserted(table, stmt, result)
@@ -170,6 +172,8 @@ def _after_execute(
             else _updated(conn, table, before, _set_values(table, stmt, result))
         )
     _keep(pending, scope, table.name, changes)
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        _on_commit(conn)  # the write is already committed: so is its audit
 
 
 def _keep(pending: _Pending, scope: AuditScope, table: str, changes: Iterable[RowChange]) -> None:
