@@ -17,6 +17,7 @@ from sqlalchemy import Table, text, update
 from sqlalchemy.exc import DBAPIError
 
 from hub import ids
+from hub.auth import create_api_key, token_digest
 from hub.demo import NEWARK
 from hub.domain import audit
 from tests.helpers.carts import create, stocked_variant, uid
@@ -157,6 +158,25 @@ async def test_secrets_are_redacted(hub: Hub) -> None:
     )
     assert digest not in raw and out["code"] not in raw
     assert out["code"].replace("-", "") not in raw
+
+
+async def test_a_key_token_hash_is_redacted(hub: Hub) -> None:
+    """A key made under a scope (a job's, here): its token's hash reads "[redacted]"."""
+    actor = audit.Actor("job", None, "key-rotation", "system")
+    with audit.audit_scope(actor, "keys.rotate"):
+        key_pk, token = await create_api_key(hub.db, f"audited-{uid()}", ["connector"])
+    got = await _events(hub, {"objectType": "api_keys", "objectId": str(key_pk)})
+    [ev] = got["nodes"]
+    assert ev["operation"] == "keys.rotate" and ev["actor"]["ref"] is None
+    [row] = ev["changes"]
+    assert row["op"] == "insert" and row["after"]["token_hash"] == audit.REDACTED
+    assert row["after"]["scopes"] == ["connector"]
+    raw = str(
+        await hub.scalar(
+            "SELECT changes FROM audit_events WHERE id = :i", i=ids.decode(ev["id"])[1]
+        )
+    )
+    assert token_digest(token) not in raw and token not in raw
 
 
 async def test_storefront_and_checkout_write_no_audit(hub: Hub) -> None:
