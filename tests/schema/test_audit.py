@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Table, text, update
+from sqlalchemy import Table, delete, insert, text, update
 from sqlalchemy.exc import DBAPIError
 
 from hub import ids
@@ -285,6 +285,40 @@ async def test_a_job_or_connector_opens_its_own_scope(hub: Hub) -> None:
     assert ev["changes"] == [
         {"table": "products", "pk": None, "op": "update", "before": None, "after": None, "rows": 1}
     ]
+
+
+async def test_a_bulk_write_keeps_500_rows_and_counts_the_rest(hub: Hub) -> None:
+    """510 rows (with a two-column key) inserted, then deleted by one DELETE: each event
+    keeps 500 rows and counts the other 10."""
+    _, pk = await _product(hub)
+    tags = table_of(hub, "product_tags")
+    actor = audit.Actor("job", None, "bulk-tags", "system")
+    with audit.audit_scope(actor, "bulk.tags"):
+        async with hub.db.transaction() as conn:
+            await conn.execute(
+                insert(tags), [{"product_id": pk, "tag": f"bulk-{i:03}"} for i in range(510)]
+            )
+        async with hub.db.transaction() as conn:
+            await conn.execute(delete(tags).where(tags.c.product_id == pk))
+    got = await _events(hub, {"operation": "bulk.tags"}, first=2)
+    deleted, inserted = got["nodes"]
+    for ev, kind in ((inserted, "insert"), (deleted, "delete")):
+        rows = [c for c in ev["changes"] if c["rows"] is None]
+        assert len(rows) == 500 and {c["op"] for c in rows} == {kind}
+        assert [c for c in ev["changes"] if c["rows"] is not None] == [
+            {
+                "table": "product_tags",
+                "pk": None,
+                "op": kind,
+                "before": None,
+                "after": None,
+                "rows": 10,
+            }
+        ]
+    assert inserted["changes"][0]["pk"] == [pk, "bulk-000"]
+    assert {"type": "product_tags", "id": f"{pk}:bulk-000"} in inserted["objects"]
+    one = await _events(hub, {"objectType": "product_tags", "objectId": f"{pk}:bulk-007"})
+    assert [e["id"] for e in one["nodes"]] == [deleted["id"], inserted["id"]]
 
 
 async def test_filters_and_pages(hub: Hub) -> None:

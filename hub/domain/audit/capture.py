@@ -166,9 +166,15 @@ def _after_execute(
         before: list[Mapping[str, Any]] = []
         if pending.inflight and pending.inflight[-1][0] is stmt:
             before = pending.inflight.pop()[1]
+        op = "delete" if isinstance(stmt, Delete) else "update"
+        unread = (result.rowcount or 0) - min(len(before), MAX_ROWS)
+        if unread > 0:  # more rows than the read before keeps: counted
+            key = (scope, table.name, op)
+            pending.overflow[key] = pending.overflow.get(key, 0) + unread
+        before = before[:MAX_ROWS]
         changes = (
             _deleted(table, before)
-            if isinstance(stmt, Delete)
+            if op == "delete"
             else _updated(conn, table, before, _set_values(table, stmt, result))
         )
     _keep(pending, scope, table.name, changes)
