@@ -92,6 +92,7 @@ class EmbeddedJobs:
         delete_carts: Callable[[float], Awaitable[int]],
         reconcile_payments: Job | None,
         expire_pickups: Job | None = None,
+        purge_audit: Job | None = None,
     ) -> None:
         self.settings = settings
         self._release_expired = release_expired
@@ -101,6 +102,8 @@ class EmbeddedJobs:
         self.reconcile_payments = reconcile_payments
         # Cancels ready pickups past their window and releases their stock.
         self.expire_pickups = expire_pickups
+        # Deletes audit events past their retention (on the carts' schedule).
+        self.purge_audit = purge_audit
         self._task: asyncio.Task[None] | None = None
         self._redis: aioredis.Redis | None = None
         # Who runs the background jobs, as /readyz tells: "this process" or "worker".
@@ -176,6 +179,13 @@ class EmbeddedJobs:
                 await self._delete_carts(interval)
             except Exception:
                 log.exception("deleting abandoned carts failed")
+            if self.purge_audit is not None:
+                try:
+                    purged = await self.purge_audit()
+                    if purged:
+                        log.info("deleted %d audit events past their retention", purged)
+                except Exception:
+                    log.exception("audit retention failed")
 
     async def _reconcile_payments_when_due(self) -> None:
         """The payment reconciliation (checkout's job), every

@@ -18,6 +18,7 @@ from typing import Any
 from connectors.base import Event, EventBus, PaymentProvider, TaxEngine
 from hub.background import EmbeddedJobs, delete_expired_carts
 from hub.db.database import Database
+from hub.domain import audit
 from hub.domain.accounts import Accounts
 from hub.domain.carts import Carts, delete_expired
 from hub.domain.checkout import Checkout, reconcile
@@ -95,7 +96,10 @@ class Hub:
             delete_carts=self.delete_expired_carts,
             reconcile_payments=self.reconcile_payments,
             expire_pickups=self.expire_pickups,
+            purge_audit=self.purge_audit,
         )
+        # Writes under an audit scope are logged in their own transaction.
+        audit.install(self.db.engine)
         self.sessions = OpenSockets(self.db, s.auth_cache_seconds)
 
     async def publish(self, events: Sequence[Event]) -> None:
@@ -107,6 +111,10 @@ class Hub:
         """Abandoned carts deleted in batches for about ``budget`` seconds
         (:func:`hub.background.delete_expired_carts`)."""
         return await delete_expired_carts(self.db, self.settings, delete_expired, budget)
+
+    async def purge_audit(self) -> int:
+        """Audit events past ``HUB_AUDIT_RETENTION_DAYS`` deleted (one batch)."""
+        return await audit.purge(self.db, self.settings.audit_retention_days)
 
     async def reconcile_payments(self) -> int:
         """Give back payments of checkouts that died before writing their order

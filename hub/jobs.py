@@ -109,6 +109,20 @@ async def delete_expired_carts(ctx: dict[str, Any]) -> int:
         return await hub.delete_expired_carts(budget=JOB_TIMEOUT / 2)
 
 
+async def purge_audit(ctx: dict[str, Any]) -> int:
+    """Delete audit events past ``HUB_AUDIT_RETENTION_DAYS`` (one batch a run), on the
+    carts' schedule."""
+    lock: asyncio.Lock = ctx.setdefault("audit_lock", asyncio.Lock())
+    if lock.locked():
+        return 0
+    async with lock:
+        hub: Hub = ctx["hub"]
+        purged = await hub.purge_audit()
+    if purged:
+        log.info("deleted %d audit events past their retention", purged)
+    return purged
+
+
 async def reconcile_payments(ctx: dict[str, Any]) -> int:
     """Give back payments of checkouts that died before writing their order
     (:func:`hub.domain.checkout.reconcile`), every
@@ -213,6 +227,12 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
             cron(
                 delete_expired_carts,
                 name=f"cron:{prefix}:delete_expired_carts",
+                **common,
+                **sweep_schedule(settings.cart_sweep_seconds),
+            ),
+            cron(
+                purge_audit,
+                name=f"cron:{prefix}:purge_audit",
                 **common,
                 **sweep_schedule(settings.cart_sweep_seconds),
             ),

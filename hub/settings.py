@@ -159,6 +159,9 @@ class Settings(BaseSettings):
     # Abandoned carts are deleted this long after they expired, checked this often.
     cart_retention_seconds: int = Field(default=7 * 24 * 3600, ge=0)
     cart_sweep_seconds: float = Field(default=3600.0, gt=0)
+    # Audit events older than this many days are deleted (with the carts' sweep); 0
+    # keeps them forever.
+    audit_retention_days: int = Field(default=365, ge=0, le=100 * 365)
     # Every process reads the outbox (the event log) this often for events the bus
     # missed (an outage, a reconnect); the most an event can be late on a process.
     events_poll_seconds: float = Field(default=1.0, ge=0.05, le=60)

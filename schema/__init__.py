@@ -15,7 +15,9 @@ from strawberry.types import Info
 from hub.ratelimit import Limiter
 from hub.settings import Settings
 from plugins import Plugin
+from schema import audit
 from schema.accounts import AccountMutation, AccountQuery
+from schema.audit import AuditQuery
 from schema.carts import CartMutation, CartQuery
 from schema.catalog import CatalogAdminMutation, CatalogQuery
 from schema.checkout import CheckoutMutation
@@ -91,6 +93,7 @@ class Query(
     GiftCardQuery,
     AccountQuery,
     PluginQuery,
+    AuditQuery,
 ):
     pass
 
@@ -214,6 +217,8 @@ def _build(
     gql.directives = (*gql.directives, IN_CONTEXT)
     # Every argument checked before its resolver runs (text, decimals, times, JSON).
     install_input_guard(gql)
+    # Every root mutation run by an admin, staff, connector or partner is audited.
+    audit.install(gql)
     attrs = plain_attribute_resolvers(gql, schema.config.name_converter)
     mark_fast_fields(gql, attrs)
     mark_direct(schema)

@@ -10,6 +10,7 @@ from sqlalchemy import Table
 
 from hub.db.models import (
     accounts,
+    audit,
     auth,
     carts,
     catalog,
@@ -28,6 +29,9 @@ accounts_t = cast(Table, accounts.CustomerAccount.__table__)
 addresses_t = cast(Table, accounts.CustomerAddress.__table__)
 consents_t = cast(Table, accounts.CustomerConsent.__table__)
 customer_tokens_t = cast(Table, accounts.CustomerToken.__table__)
+audit_events_t = cast(Table, audit.AuditEvent.__table__)
+audit_objects_t = cast(Table, audit.AuditObject.__table__)
+audit_retention_t = cast(Table, audit.AuditRetention.__table__)
 attempts_t = cast(Table, carts.CheckoutAttempt.__table__)
 attrs_t = cast(Table, catalog.ProductAttribute.__table__)
 bundle_t = cast(Table, catalog.BundleComponent.__table__)

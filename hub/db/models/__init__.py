@@ -2,6 +2,7 @@ from .accounts import CustomerAccount as CustomerAccount
 from .accounts import CustomerAddress as CustomerAddress
 from .accounts import CustomerConsent as CustomerConsent
 from .accounts import CustomerToken as CustomerToken
+from .audit import AuditEvent as AuditEvent  # + AuditObject, AuditRetention
 from .auth import ApiKey
 from .base import Base
 from .carts import Cart as Cart
