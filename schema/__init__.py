@@ -48,6 +48,7 @@ from schema.relay import Node, node_types, resolve_nodes
 from schema.scalars import SCALAR_OVERRIDES
 from schema.shipping import ShippingMutation, ShippingQuery
 from schema.subscriptions import Subscription
+from schema.webhooks import WebhookMutation, WebhookQuery
 
 
 @strawberry.type
@@ -88,6 +89,7 @@ class Query(
     FulfillmentQuery,
     GiftCardQuery,
     AccountQuery,
+    WebhookQuery,
 ):
     pass
 
@@ -109,6 +111,7 @@ class Mutation(
     OrderMutation,
     GiftCardMutation,
     AccountMutation,
+    WebhookMutation,
 ):
     pass
 
