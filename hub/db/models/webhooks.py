@@ -43,6 +43,9 @@ class WebhookSubscription(Base):
     secret: Mapped[str] = mapped_column(String(128))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     description: Mapped[str | None] = mapped_column(String(255))
+    # The newest outbox id when it was created: the fan-out sends it later events only
+    # (a replay may send earlier ones).
+    after_event_id: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import WebhookTarget
@@ -67,7 +67,7 @@ def delivery_record(r: Row[Any]) -> DeliveryRecord:
     )
 
 
-_SUB_COLUMNS = [c for c in s.c if c.name != "secret"]
+_SUB_COLUMNS = [c for c in s.c if c.name not in ("secret", "after_event_id")]
 _DELIVERY_COLUMNS = [c for c in d.c if c.name not in ("payload", "lease_until", "claim")]
 
 
@@ -138,10 +138,11 @@ async def create(
     now = _now()
     row = {"fields": None, "active": True, "description": None, **cols}
     async with db.transaction() as conn:
+        newest = (await conn.execute(select(func.max(outbox.c.id)))).scalar() or 0
         got = (
             await conn.execute(
                 insert(s)
-                .values(**row, secret=secret, created_at=now, updated_at=now)
+                .values(**row, secret=secret, after_event_id=newest, created_at=now, updated_at=now)
                 .returning(*_SUB_COLUMNS)
             )
         ).one()
@@ -194,13 +195,22 @@ async def rotate_secret(db: Database, pk: int) -> tuple[SubscriptionRecord, str]
 
 
 async def retry(db: Database, pk: int) -> DeliveryRecord:
-    """Send a delivery again now, with a fresh count of attempts (a DEAD one included)."""
+    """Send a delivery again now, with a fresh count of attempts (a DEAD one included).
+    An attempt in flight loses its claim: its outcome is not written over this."""
     async with db.transaction() as conn:
         got = (
             await conn.execute(
                 update(d)
                 .where(d.c.id == pk)
-                .values(status="PENDING", attempts=0, next_attempt_at=_now(), updated_at=_now())
+                .values(
+                    status="PENDING",
+                    attempts=0,
+                    next_attempt_at=_now(),
+                    updated_at=_now(),
+                    # An attempt in flight now can't write its outcome over this.
+                    claim=d.c.claim + 1,
+                    lease_until=None,
+                )
                 .returning(*_DELIVERY_COLUMNS)
             )
         ).one_or_none()
@@ -279,6 +289,9 @@ async def _requeue(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> Non
                 "attempts": 0,
                 "next_attempt_at": stmt.excluded.next_attempt_at,
                 "updated_at": stmt.excluded.updated_at,
+                # An attempt in flight now can't write its outcome over this.
+                "claim": d.c.claim + 1,
+                "lease_until": None,
             },
         )
         await conn.execute(stmt, list(rows[at : at + 500]))

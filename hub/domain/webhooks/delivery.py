@@ -88,14 +88,16 @@ class FanOut:
                 return 0  # another process fanned this batch out
             subs = (
                 await conn.execute(
-                    select(s.c.id, s.c.topics, s.c.fields).where(s.c.active.is_(True))
+                    select(s.c.id, s.c.topics, s.c.fields, s.c.after_event_id).where(
+                        s.c.active.is_(True)
+                    )
                 )
             ).all()
             rows = [
                 delivery_row(sub.id, e.id, e.topic, kept(e.payload, sub.fields))
                 for e in events
                 for sub in subs
-                if matches(sub.topics, e.topic)
+                if e.id > sub.after_event_id and matches(sub.topics, e.topic)
             ]
             await _queue(conn, rows)
         return len(got.events)

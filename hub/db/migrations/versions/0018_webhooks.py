@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("secret", sa.String(length=128), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("description", sa.String(length=255), nullable=True),
+        sa.Column("after_event_id", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_subscriptions")),
