@@ -8,7 +8,6 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -184,11 +183,14 @@ async def test_replay_requeues_a_time_range(hub: Hub, receiver: Receiver) -> Non
     assert len(first) == 2
     end = datetime.now(UTC) + timedelta(seconds=1)
     replay = """mutation($f: DateTime!, $t: DateTime!, $s: ID) {
-      webhookEventsReplay(from: $f, to: $t, subscriptionId: $s) { queued userErrors { code field } } }"""
+      webhookEventsReplay(from: $f, to: $t, subscriptionId: $s) {
+        queued userErrors { code field } } }"""
     got = await hub.admin(replay, {"f": start.isoformat(), "t": end.isoformat(), "s": sub})
     assert got["data"]["webhookEventsReplay"] == {"queued": 2, "userErrors": []}
     again = await receiver.wait(path, 4)
-    assert len(again) == 4, await hub.rows("SELECT * FROM webhook_deliveries WHERE subscription_id = :s", s=int(sub.rsplit("/", 1)[1]))
+    assert len(again) == 4, await hub.rows(
+        "SELECT * FROM webhook_deliveries WHERE subscription_id = :s", s=int(sub.rsplit("/", 1)[1])
+    )
     assert Counter(h.event_id for h in again) == Counter({h.event_id: 2 for h in first})
     rows = await settled(hub, sub, 2)
     assert len(rows) == 2 and all(r["status"] == "SUCCEEDED" for r in rows)
@@ -233,8 +235,11 @@ async def test_bad_input_is_refused_with_codes_and_nothing_written(hub: Hub) -> 
             assert got["userErrors"][0]["field"] == path
     assert await hub.scalar("SELECT COUNT(*) FROM webhook_subscriptions") == before
     # Without the admin scope: refused.
-    denied = await hub.gql(SUBSCRIBE, {"i": {"url": "https://93.184.215.14", "topics": ["*"]}},
-                           token=hub.storefront_token)
+    denied = await hub.gql(
+        SUBSCRIBE,
+        {"i": {"url": "https://93.184.215.14", "topics": ["*"]}},
+        token=hub.storefront_token,
+    )
     assert denied["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
 
 
@@ -271,7 +276,8 @@ async def test_private_targets_are_refused_unless_allowed(hub: Hub, url: str) ->
             {"code": "WEBHOOK_URL_REFUSED"}
         ]
         deleted = await hub.admin(
-            "mutation($i: ID!) { webhookSubscriptionDelete(id: $i) { deletedId userErrors { code } } }",
+            "mutation($i: ID!) { webhookSubscriptionDelete(id: $i) "
+            "{ deletedId userErrors { code } } }",
             {"i": sub},
         )
         assert deleted["data"]["webhookSubscriptionDelete"] == {"deletedId": sub, "userErrors": []}
@@ -292,7 +298,7 @@ async def test_allow_list_mode_only_calls_the_hosts_listed(hub: Hub) -> None:
             await listed.admin(SUBSCRIBE, {"i": {"url": "https://example.org/x", "topics": ["*"]}})
         )["data"]["webhookSubscriptionCreate"]
         assert [e["code"] for e in got["userErrors"]] == ["WEBHOOK_URL_REFUSED"]
-        assert "hooks.example.com" not in got["userErrors"][0]["message"] or True
+        assert "example.org is not one of the hosts" in got["userErrors"][0]["message"]
 
 
 async def test_the_guard_also_refuses_at_send_time(receiver: Receiver) -> None:
@@ -349,5 +355,3 @@ async def _sleep(seconds: float) -> None:
     import asyncio
 
     await asyncio.sleep(seconds)
-
-

@@ -88,7 +88,9 @@ class Receiver:
     def at(self, name: str) -> list[Hit]:
         return [h for h in self.hits if h.path == name]
 
-    async def wait(self, name: str, count: int, *, ok: bool = True, within: float = 20) -> list[Hit]:
+    async def wait(
+        self, name: str, count: int, *, ok: bool = True, within: float = 20
+    ) -> list[Hit]:
         """The hits of ``name`` once ``count`` of them (answered 2xx with ``ok``) came."""
         deadline = time.monotonic() + within
         while True:
@@ -214,8 +216,12 @@ async def adjust(client: httpx.AsyncClient, variant: str, location: str, delta: 
         json={
             "query": ADJUST,
             "variables": {
-                "i": {"variantId": variant, "locationId": location, "delta": delta,
-                      "reason": "correction"}
+                "i": {
+                    "variantId": variant,
+                    "locationId": location,
+                    "delta": delta,
+                    "reason": "correction",
+                }
             },
         },
     )

@@ -40,7 +40,7 @@ from hub.domain.paging import rank_within
 from hub.domain.webhooks.admin import delivery_row
 from hub.domain.webhooks.records import backoff, kept, matches
 from hub.events.bus import Position
-from hub.events.outbox import log_head, read_after
+from hub.events.outbox import read_after
 
 DUE = ("PENDING", "FAILED_RETRYING")
 
@@ -60,14 +60,12 @@ class FanOut:
             row = (await conn.execute(select(cur.c.txid, cur.c.event_id))).first()
         if row is not None:
             return row.txid, row.event_id
-        # The first run ever: from the head of the log (no past events for anyone).
-        head, self.hi = await log_head(self.db)
+        # The migration writes the row; should it be gone, start from the beginning:
+        # a subscription only gets events after its creation (``after_event_id``).
         async with self.db.transaction() as conn:
-            stmt = dialect_insert(conn, cur).values(
-                id=1, txid=head[0], event_id=head[1], updated_at=_now()
-            )
+            stmt = dialect_insert(conn, cur).values(id=1, txid=0, event_id=0, updated_at=_now())
             await conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
-        return await self._position()
+        return 0, 0
 
     async def run_once(self) -> int:
         """One batch: deliveries queued and the position moved together; how many

@@ -53,7 +53,7 @@ class WebhookRunner:
         self.concurrency = concurrency
         self.per_subscription = per_subscription
         # A claim outlives the longest send by a margin (a lapsed lease means: resend).
-        self.lease = max(lease, timeout * 2 + 5)
+        self.lease = max(lease, timeout + 5)
         self.should_run = should_run
         self.fanout = FanOut(db)
         self._inflight: Counter[int] = Counter()  # sends per subscription

@@ -6,6 +6,7 @@ Create Date: 2026-12-03 18:30:00
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -70,7 +71,7 @@ def upgrade() -> None:
         "ix_webhook_deliveries_due", "webhook_deliveries", ["status", "next_attempt_at"]
     )
     op.create_index("ix_webhook_deliveries_event", "webhook_deliveries", ["event_id"])
-    op.create_table(
+    cursor = op.create_table(
         "webhook_cursor",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("txid", sa.BigInteger(), nullable=False),
@@ -78,6 +79,9 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_cursor")),
     )
+    # The fan-out starts at the beginning of the outbox; a subscription only gets the
+    # events after its creation.
+    op.bulk_insert(cursor, [{"id": 1, "txid": 0, "event_id": 0, "updated_at": datetime.now(UTC)}])
 
 
 def downgrade() -> None:
