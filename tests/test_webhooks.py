@@ -20,6 +20,7 @@ from tests.helpers.webhooks import (
     Receiver,
     adjust,
     admin_client,
+    readme_verify,
     receiver_server,
     stock,
     verify,
@@ -85,9 +86,13 @@ async def test_signed_delivery_with_event_id_topic_and_idempotency_key(
         await adjust(admin, variant, location)
     hits = await receiver.wait(path, 2)  # the stocking adjustment and ours
     assert len(hits) == 2, receiver.at(path)
+    readme = readme_verify()  # the receiver's check as README "Webhooks" shows it
     for hit in hits:
         assert verify(secret, hit)
         assert not verify(secret + "x", hit)
+        assert readme(secret, hit.headers["hub-signature"], hit.body)
+        assert not readme(secret, hit.headers["hub-signature"], hit.body + b" ")
+        assert not readme(secret, hit.headers["hub-signature"], hit.body, tolerance=-1)
         body = hit.json()
         assert body["id"] == hit.event_id == hit.headers["idempotency-key"]
         assert body["topic"] == hit.headers["hub-topic"] == "inventory.changed"

@@ -148,6 +148,16 @@ def verify(secret: str, hit: Hit, tolerance: int = 300) -> bool:
     return fresh and hmac.compare_digest(want, parts["v1"])
 
 
+def readme_verify() -> Any:
+    """The ``verify`` function of README "Webhooks" (its python block, run as is)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Webhooks", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    names: dict[str, Any] = {}
+    exec(compile(code, "README.md (Webhooks)", "exec"), names)
+    return names["verify"]
+
+
 # Fast retries: attempts 0.2 s apart (doubling), three attempts, a one-second timeout.
 FAST = {
     "webhook_allow_private": True,
