@@ -360,3 +360,43 @@ async def _sleep(seconds: float) -> None:
     import asyncio
 
     await asyncio.sleep(seconds)
+
+
+async def test_deliveries_page_by_cursor_in_one_statement_and_nodes_are_staff_only(
+    hub: Hub, receiver: Receiver
+) -> None:
+    path = _name("pages")
+    sub, _ = await subscribe(hub, receiver.endpoint(path), ["inventory.changed"])
+    async with admin_client(hub) as admin:
+        variant, location = await stock(admin)
+        for _ in range(3):
+            await adjust(admin, variant, location)
+    every = await settled(hub, sub, 4)
+    assert len(every) == 4
+    counts = []
+    for first in (1, 4):
+        with hub.count_statements() as seen:
+            got = await hub.admin(DELIVERIES, {"s": sub, "f": first})
+        assert len(got["data"]["webhookDeliveries"]["nodes"]) == first
+        counts.append(len(seen))
+    assert counts[0] == counts[1], counts  # one query however many rows
+    page = (await hub.admin(DELIVERIES, {"s": sub, "f": 2}))["data"]["webhookDeliveries"]
+    assert page["pageInfo"]["hasNextPage"] is True
+    rest = await hub.admin(DELIVERIES, {"s": sub, "f": 2, "a": page["pageInfo"]["endCursor"]})
+    ids = [n["id"] for n in page["nodes"]] + [
+        n["id"] for n in rest["data"]["webhookDeliveries"]["nodes"]
+    ]
+    assert ids == [r["id"] for r in every] and len(set(ids)) == 4
+    bad = await hub.admin(DELIVERIES, {"s": sub, "f": 2, "a": "nonsense"})
+    assert bad["errors"][0]["extensions"]["code"] == "INVALID_CURSOR"
+    too_many = await hub.admin(DELIVERIES, {"s": sub, "f": 100000})
+    assert too_many["errors"][0]["extensions"]["code"] == "INVALID_PAGE"
+    node = "query($i: ID!) { node(id: $i) { __typename id } }"
+    for gid, kind in ((sub, "WebhookSubscription"), (every[0]["id"], "WebhookDelivery")):
+        assert (await hub.admin(node, {"i": gid}))["data"]["node"] == {
+            "__typename": kind,
+            "id": gid,
+        }
+        assert (await hub.gql(node, {"i": gid}, token=hub.storefront_token))["data"]["node"] is None
+    denied = await hub.gql(DELIVERIES, {"s": sub}, token=hub.storefront_token)
+    assert denied["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"

@@ -158,6 +158,9 @@ async def claim(
         .order_by(sub.c.next_attempt_at, sub.c.id)
         .limit(limit)
     )
+    async with db.read() as conn:  # a cheap look first: no write lock when idle
+        if (await conn.execute(select(d.c.id).where(due).limit(1))).first() is None:
+            return []
     async with db.transaction() as conn:
         # The due condition again: a concurrent claimer that got the row first (the row
         # lock makes PostgreSQL re-check it) leaves it out here.
