@@ -400,3 +400,24 @@ async def test_deliveries_page_by_cursor_in_one_statement_and_nodes_are_staff_on
         assert (await hub.gql(node, {"i": gid}, token=hub.storefront_token))["data"]["node"] is None
     denied = await hub.gql(DELIVERIES, {"s": sub}, token=hub.storefront_token)
     assert denied["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
+
+
+async def test_a_replay_past_its_bound_queues_nothing(hub: Hub, receiver: Receiver) -> None:
+    from hub.domain.errors import DomainError
+    from hub.domain.webhooks import WebhookCode, admin
+
+    path = _name("bound")
+    sub, _ = await subscribe(hub, receiver.endpoint(path), ["inventory.changed"])
+    start = datetime.now(UTC) - timedelta(seconds=1)
+    async with admin_client(hub) as c:
+        variant, location = await stock(c)
+        await adjust(c, variant, location)
+    await settled(hub, sub, 2)
+    end = datetime.now(UTC) + timedelta(seconds=1)
+    pk = int(sub.rsplit("/", 1)[1])
+    with pytest.raises(DomainError) as refused:
+        await admin.replay(hub.db, start, end, pk, limit=1)
+    assert [e.code for e in refused.value.errors] == [WebhookCode.REPLAY_TOO_LARGE]
+    rows = await deliveries(hub, sub)
+    assert [r["status"] for r in rows] == ["SUCCEEDED", "SUCCEEDED"]  # nothing re-queued
+    assert await admin.replay(hub.db, start, end, pk, limit=2) == 2
