@@ -583,3 +583,48 @@ class Connector(Protocol):
     async def sync(self, ctx: RunContext) -> None: ...
 
     async def handle(self, ctx: RunContext, events: Sequence[Event]) -> None: ...
+
+
+# ------------------------------------------------------------------- webhooks out
+# The transport of outgoing webhooks (hub.domain.webhooks): the address policy (which
+# URLs may be called at all, checked at create and again at each send) and the POST.
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    url: str
+    body: bytes
+    headers: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookResponse:
+    """What one attempt got: the status code (None when no answer came: refused by the
+    address policy, connection failed, timed out), how long it took, and why it failed
+    (None for a 2xx)."""
+
+    status_code: int | None
+    latency_ms: int
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class WebhookTarget(Protocol):
+    """Sends webhooks where the address policy allows (implementation:
+    ``connectors.webhooks``)."""
+
+    async def refusal(self, url: str) -> tuple[str, str] | None:
+        """None when ``url`` may be called; else (reason code, message): ``INVALID``
+        (not an http(s) URL with a host), ``UNRESOLVABLE`` (the host has no address),
+        ``REFUSED`` (not allowed by the policy: a private address, a host not listed)."""
+        ...
+
+    async def send(self, request: WebhookRequest, within: float) -> WebhookResponse:
+        """POST ``request`` within ``within`` seconds in all; never raises for the
+        receiver's failures (they are the response's ``error``)."""
+        ...
+
+    async def aclose(self) -> None: ...

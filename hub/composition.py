@@ -10,7 +10,8 @@ points it at a stand-in, ``HUB_STRIPE_WEBHOOK_SECRET`` verifies its webhooks);
 ``HUB_TEST_PAYMENTS=true`` or ``hub serve --demo``, never with ``HUB_ENV=production``. Tax:
 the built-in rules engine, or the HTTP tax service at ``HUB_TAX_SERVICE_URL`` with
 the rules engine as its fallback. Event bus: in-process, PostgreSQL LISTEN/NOTIFY or
-Redis (:func:`create_bus`).
+Redis (:func:`create_bus`). Outgoing webhooks: httpx behind the SSRF guard
+(:func:`webhook_target`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from connectors.base import EventBus, PaymentError, PaymentProvider, TaxEngine, 
 from connectors.email import WebhookMailer
 from connectors.payments import CashProvider, ExternalTerminalProvider, TestPaymentProvider
 from connectors.tax import HttpTaxEngine, RulesTaxEngine, default_rules
+from connectors.webhooks import AddressPolicy, HttpWebhookTarget
 from hub.container import Hub
 from hub.db.database import Database
 from hub.domain.giftcards import GiftCardProvider
@@ -86,6 +88,17 @@ def mailer(settings: Settings) -> Mailer:
     return MemoryMailer()
 
 
+def webhook_target(settings: Settings) -> HttpWebhookTarget:
+    """Outgoing webhooks over httpx, where the address policy allows (SSRF guard:
+    ``HUB_WEBHOOK_ALLOW_PRIVATE``, ``HUB_WEBHOOK_ALLOWED_HOSTS``, ``HUB_WEBHOOK_HOSTS``)."""
+    policy = AddressPolicy(
+        allow_private=settings.webhook_allow_private,
+        exempt_hosts=settings.webhook_allowed_hosts,
+        only_hosts=settings.webhook_hosts,
+    )
+    return HttpWebhookTarget(policy, max_connections=settings.webhook_concurrency)
+
+
 def build_hub(settings: Settings, db: Database, bus: EventBus | None = None) -> Hub:
     """The hub of one process, wired from ``settings`` (not started)."""
     bus = bus or create_bus(settings, db)
@@ -101,6 +114,7 @@ def build_hub(settings: Settings, db: Database, bus: EventBus | None = None) -> 
         tax=tax_engine(settings),
         payments=providers,
         mailer=mailer(settings),
+        webhook_target=webhook_target(settings),
     )
 
 

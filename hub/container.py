@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from connectors.base import Event, EventBus, PaymentProvider, TaxEngine
+from connectors.base import Event, EventBus, PaymentProvider, TaxEngine, WebhookTarget
 from hub.background import EmbeddedJobs, delete_expired_carts
 from hub.db.database import Database
 from hub.domain import audit
@@ -26,6 +26,7 @@ from hub.domain.inventory import Inventory
 from hub.domain.orders.after_sale import AfterSale
 from hub.domain.orders.fulfillments import Fulfillments
 from hub.domain.orders.service import Orders
+from hub.domain.webhooks import Webhooks
 from hub.emails import Mailer, MemoryMailer
 from hub.events.outbox import OutboxDispatcher, PublishedMarker, publish_committed
 from hub.events.tail import OutboxTail
@@ -53,6 +54,8 @@ class Hub:
     # Where messages for customers go (activation and reset links): kept in memory
     # unless a deployment plugs its sender in.
     mailer: Mailer = field(default_factory=MemoryMailer)
+    # Where outgoing webhooks go (None: webhooks can't be created or sent).
+    webhook_target: WebhookTarget | None = None
     inventory: Inventory = field(init=False)
     accounts: Accounts = field(init=False)
     carts: Carts = field(init=False)
@@ -61,6 +64,7 @@ class Hub:
     fulfillments: Fulfillments = field(init=False)
     orders: Orders = field(init=False)
     jobs: EmbeddedJobs = field(init=False)
+    webhooks: Webhooks = field(init=False)
     sessions: OpenSockets = field(init=False)
     # The installed plugins (hub.app loads them): their states and event handlers.
     plugins: PluginHost = field(default_factory=PluginHost)
@@ -101,6 +105,11 @@ class Hub:
         # Writes under an audit scope are logged in their own transaction.
         audit.install(self.db.engine)
         self.sessions = OpenSockets(self.db, s.auth_cache_seconds)
+        # Sent by this process while it runs the background jobs (always without Redis;
+        # with Redis, hub worker sends and a serve process only while no worker is seen).
+        self.webhooks = Webhooks(
+            self.db, s, self.webhook_target, should_run=lambda: self.jobs.run_by == "this process"
+        )
 
     async def publish(self, events: Sequence[Event]) -> None:
         """Publish committed events now; once the hub runs, mark them published in the
@@ -141,6 +150,7 @@ class Hub:
         self.marker.start()
         if jobs:
             self.jobs.start()
+            self.webhooks.start()
         self.sessions.start(self.bus)
         self.plugins.start(self)
         self.started = True
@@ -159,6 +169,7 @@ class Hub:
         await self.sessions.stop()
         await self.plugins.stop()
         await self.jobs.stop()
+        await self.webhooks.stop()
         await self.tail.stop()
         await self.marker.stop()
         await self.dispatcher.stop()
@@ -167,7 +178,8 @@ class Hub:
 
     async def aclose(self) -> None:
         """Close the ports' clients (payment providers, tax service), then stop."""
-        for closer in (*self.payments.values(), self.tax, self.mailer):
+        await self.webhooks.stop()  # before its transport closes
+        for closer in (*self.payments.values(), self.tax, self.mailer, self.webhook_target):
             close = getattr(closer, "aclose", None)
             if close is not None:
                 await close()

@@ -8,7 +8,8 @@ on the same schedule expires pickups not collected in their window (:func:`expir
 (``hub serve`` processes do so only when they have not seen
 its heartbeat for ``HUB_WORKER_GRACE_SECONDS``, see :mod:`hub.background`). It
 also runs the outbox sweeper, which marks events published (and publishes those whose
-process died first). :class:`WorkerSupervisor` keeps it running across Redis outages.
+process died first), and sends webhooks (:mod:`hub.domain.webhooks.runner`).
+:class:`WorkerSupervisor` keeps it running across Redis outages.
 
 Scheduling uses arq ``cron`` jobs rather than self-rescheduling jobs:
 
@@ -161,7 +162,11 @@ async def setup(ctx: dict[str, Any]) -> None:
     # The bus is a RedisBus here (redis_url is set). We don't start the hub: the
     # dispatcher's own loop is replaced by the sweep_outbox cron job, publishing needs
     # no reader, and a worker has no subscribers to feed from the event log.
-    ctx["hub"] = build_hub(settings, db)
+    ctx["hub"] = hub = build_hub(settings, db)
+    # Webhooks out are a loop of their own (sends run concurrently, a slow receiver
+    # must not wait for a cron tick): the worker always runs it.
+    hub.webhooks.runner_gate(lambda: True)
+    hub.webhooks.start()
     ctx["release_lock"] = asyncio.Lock()
     ctx["outbox_lock"] = asyncio.Lock()
     ctx["carts_lock"] = asyncio.Lock()

@@ -192,6 +192,25 @@ class Settings(BaseSettings):
     # Tax: the built-in rules engine, or an external tax service (falling back to it).
     tax_service_url: str | None = None
     tax_service_api_key: str | None = None
+    # Webhooks out (hub.domain.webhooks). Where they may go: http(s) only, never to a
+    # loopback, private, link-local, reserved or multicast address unless
+    # HUB_WEBHOOK_ALLOW_PRIVATE=true or the host is in HUB_WEBHOOK_ALLOWED_HOSTS
+    # (comma-separated host names, exempt from the address check); with
+    # HUB_WEBHOOK_HOSTS set, only those hosts at all (allow-list mode).
+    webhook_allow_private: bool = False
+    webhook_allowed_hosts: Annotated[frozenset[str], NoDecode] = frozenset()
+    webhook_hosts: Annotated[frozenset[str], NoDecode] = frozenset()
+    # Sending: per-request timeout, attempts before DEAD, exponential backoff with
+    # jitter (base doubling per attempt, capped), how often due deliveries are looked
+    # for, concurrent sends in all and per subscription, how long a claim lasts.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=50)
+    webhook_backoff_seconds: float = Field(default=10.0, gt=0, le=3600)
+    webhook_backoff_max_seconds: float = Field(default=6 * 3600.0, gt=0, le=7 * 24 * 3600)
+    webhook_poll_seconds: float = Field(default=1.0, ge=0.05, le=600)
+    webhook_concurrency: int = Field(default=32, ge=1, le=1000)
+    webhook_concurrency_per_subscription: int = Field(default=4, ge=1, le=100)
+    webhook_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
     # Browsers' origins allowed to call the API (tokens, not cookies, carry identity).
     # ``*``, or origins (``https://shop.example.com``) as a comma-separated or JSON list.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)
@@ -291,6 +310,13 @@ class Settings(BaseSettings):
                     raise ValueError(f"KEY_ID=POINTS, comma-separated (got {item!r})")
                 out[int(key)] = int(size)
             return out
+        return v
+
+    @field_validator("webhook_allowed_hosts", "webhook_hosts", mode="before")
+    @classmethod
+    def _hosts(cls, v: object) -> object:
+        if isinstance(v, str):
+            return frozenset(h.strip().lower().rstrip(".") for h in v.split(",") if h.strip())
         return v
 
     @field_validator("redis_url")

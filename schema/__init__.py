@@ -52,6 +52,7 @@ from schema.relay import Node, node_types, resolve_nodes
 from schema.scalars import SCALAR_OVERRIDES
 from schema.shipping import ShippingMutation, ShippingQuery
 from schema.subscriptions import Subscription
+from schema.webhooks import WebhookMutation, WebhookQuery
 
 
 @strawberry.type
@@ -94,6 +95,7 @@ class Query(
     AccountQuery,
     PluginQuery,
     AuditQuery,
+    WebhookQuery,
 ):
     pass
 
@@ -115,6 +117,7 @@ class Mutation(
     OrderMutation,
     GiftCardMutation,
     AccountMutation,
+    WebhookMutation,
 ):
     pass
 

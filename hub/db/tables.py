@@ -23,6 +23,7 @@ from hub.db.models import (
     pricing,
     promotions,
     shipping,
+    webhooks,
 )
 
 accounts_t = cast(Table, accounts.CustomerAccount.__table__)
@@ -88,3 +89,6 @@ usage_t = cast(Table, promotions.PromotionCustomerUsage.__table__)
 variants_t = cast(Table, catalog.Variant.__table__)
 webhook_events_t = cast(Table, orders.PaymentWebhookEvent.__table__)
 zones_t = cast(Table, shipping.ShippingZone.__table__)
+webhook_subscriptions_t = cast(Table, webhooks.WebhookSubscription.__table__)
+webhook_deliveries_t = cast(Table, webhooks.WebhookDelivery.__table__)
+webhook_cursor_t = cast(Table, webhooks.WebhookCursor.__table__)

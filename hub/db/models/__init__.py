@@ -59,6 +59,9 @@ from .pricing import PriceListEntry as PriceListEntry
 from .promotions import Promotion as Promotion  # + codes, usage, redemptions
 from .shipping import ShippingRate as ShippingRate
 from .shipping import ShippingZone as ShippingZone
+from .webhooks import WebhookCursor as WebhookCursor
+from .webhooks import WebhookDelivery as WebhookDelivery
+from .webhooks import WebhookSubscription as WebhookSubscription
 
 metadata = Base.metadata
 
