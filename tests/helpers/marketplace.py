@@ -90,7 +90,8 @@ async def make_product(
     out = await admin(
         hub,
         """mutation($i: ProductInput!) { productCreate(input: $i) {
-          product { variants(first: 10) { nodes { id sku } } } userErrors { field code message } } }""",
+          product { variants(first: 10) { nodes { id sku } } }
+          userErrors { field code message } } }""",
         {"i": i},
     )
     assert out["productCreate"]["userErrors"] == [], out
