@@ -267,17 +267,16 @@ class MarketplaceConnector:
         results: list[RowResult] = await ctx.hub.import_orders(
             [self._mapping(cfg, o) for o in wanted]
         )
+        # The gateway counts what the import reports on the run: created orders as
+        # written, rejected ones as the run's item errors.
         for order, got in zip(wanted, results, strict=True):
             oid = str(order.get("id"))
             if got.status == "rejected":
-                ctx.error(oid, got.code or "rejected", got.message or "")
                 if oid not in state.retry:
                     state.retry.append(oid)
                 continue
             if oid in state.retry:
                 state.retry.remove(oid)
-            if got.status == "created":
-                ctx.written()
             if order.get("acknowledged") is None and got.id is not None:
                 try:
                     await api.acknowledge(oid, f"hub-{got.id}")

@@ -38,11 +38,12 @@ from typing import Any
 from sqlalchemy import select
 
 from connectors.base import RowResult
+from hub.db.database import Database
 from hub.db.tables import channels_t, locations_t, variants_t
 from hub.domain.errors import Code, DomainError, fail
 from hub.domain.integrations.listings import EXTERNAL_LINES
 from hub.domain.orders import ImportLine, ImportRequest
-from hub.domain.orders.service import Orders
+from hub.domain.orders.service import Orders, Publish
 
 ADDRESS_KEYS = (
     "firstName", "lastName", "company", "address1", "address2", "city", "province",
@@ -202,12 +203,18 @@ def _rejected(key: str, exc: DomainError) -> RowResult:
 
 
 async def import_orders(
-    orders: Orders, rows: Sequence[Mapping[str, Any]], *, actor: str = "connector"
+    db: Database,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    publish: Publish | None = None,
+    actor: str = "connector",
 ) -> list[RowResult]:
-    """Import each mapping (see the module docstring) once; one result per row, in
-    order: ``created`` or ``unchanged`` with the order's pk, or ``rejected``."""
+    """Import each mapping (see the module docstring) once, each in its own
+    transaction, its events handed to ``publish`` after the commit; one result per
+    row, in order: ``created`` or ``unchanged`` with the order's pk, or ``rejected``."""
     if len(rows) > MAX_ORDERS:
         raise ValueError(f"at most {MAX_ORDERS} orders at once")
+    orders = Orders(db, {}, publish)  # no payment provider: the money moved elsewhere
     refs = _Refs()
     await refs.load(orders, rows)
     out: list[RowResult] = []

@@ -10,6 +10,7 @@ from typing import Any
 
 from hub.domain.integrations.listings import channel_listings, order_refs, variant_offers
 from hub.domain.integrations.orders_in import import_orders
+from tests.helpers.checkout import outbox_payloads
 from tests.helpers.client import Hub
 from tests.helpers.fulfillment import admin, uid
 from tests.helpers.marketplace import adjust, make_product, make_shop
@@ -63,11 +64,11 @@ async def test_orders_import_once_and_bad_ones_are_rejected_with_a_code(hub: Hub
     shop = await make_shop(hub)
     a, _ = shop.locations
     (sku,) = await make_product(hub, shop, stock={a: 4})
-    orders = hub.app.state.hub.orders
+    publish = hub.app.state.hub.orders.publish
     ext = f"MO-{uid()}"
-    first = await import_orders(orders, [_mapping(shop, sku, ext)])
+    first = await import_orders(hub.db, [_mapping(shop, sku, ext)], publish=publish)
     assert [(r.status, r.key) for r in first] == [("created", f"mk-test:{ext}")]
-    again = await import_orders(orders, [_mapping(shop, sku, ext)])
+    again = await import_orders(hub.db, [_mapping(shop, sku, ext)], publish=publish)
     assert again[0].status == "unchanged" and again[0].id == first[0].id
     count = await hub.scalar(
         "SELECT count(*) FROM orders WHERE source = 'mk-test' AND external_id = :e", e=ext
@@ -80,6 +81,8 @@ async def test_orders_import_once_and_bad_ones_are_rejected_with_a_code(hub: Hub
         v=int(shop.variants[sku].rsplit("/", 1)[1]), l=a,
     )  # fmt: skip
     assert committed == 2
+    imported = [p for p in await outbox_payloads(hub, "order.imported") if p["orderId"] == o["id"]]
+    assert len(imported) == 1 and imported[0]["externalId"] == ext
     refs = await order_refs(hub.db, "mk-test", [o["id"], "gid://hub/Order/999999999"])
     assert len(refs) == 1 and refs[0].external_id == ext
     assert refs[0].lines == {o["lineItems"]["nodes"][0]["id"]: f"{ext}-1"}
@@ -87,7 +90,7 @@ async def test_orders_import_once_and_bad_ones_are_rejected_with_a_code(hub: Hub
 
     before = await hub.scalar("SELECT count(*) FROM orders")
     bad = await import_orders(
-        orders,
+        hub.db,
         [
             _mapping(shop, "NO-SUCH-SKU", f"MO-{uid()}"),
             _mapping(shop, sku, f"MO-{uid()}", qty=50),
@@ -95,6 +98,7 @@ async def test_orders_import_once_and_bad_ones_are_rejected_with_a_code(hub: Hub
             {**_mapping(shop, sku, f"MO-{uid()}"), "channel": "no-such-channel"},
             _mapping(shop, sku, f"MO-{uid()}", qty=0),
         ],
+        publish=publish,
     )
     assert [(r.status, r.code) for r in bad] == [
         ("rejected", "NOT_FOUND"),
