@@ -86,6 +86,15 @@ class MarketplaceClient:
             out.extend(got.get("results") or [])
         return out
 
+    async def listings_page(
+        self, cursor: str | None = None, *, limit: int = 50
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        got = await self.call("GET", "/v1/listings", params=params)
+        return list(got.get("listings") or []), got.get("next_cursor")
+
     async def end_listing(self, sku: str) -> None:
         await self.call("DELETE", f"/v1/listings/{quote(sku, safe='')}")
 

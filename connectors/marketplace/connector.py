@@ -90,11 +90,24 @@ class _State:
         self.offers: dict[str, str] = dict(data.get("o") or {})
         self.since: str | None = data.get("since")
         self.retry: list[str] = list(data.get("retry") or [])
+        self.url: str | None = data.get("url")
+        self.scope: str | None = data.get("scope")
+
+    def follow(self, cfg: MarketplaceConfig) -> None:
+        """Forget what was sent when the config points elsewhere: another marketplace
+        (everything, orders included), or another channel, locations or quantity rule
+        (the hashes: everything is published again)."""
+        scope = _hash([cfg.channel, cfg.locations, cfg.untracked_quantity])
+        if self.url != cfg.base_url:
+            self.since, self.retry = None, []
+        if self.url != cfg.base_url or self.scope != scope:
+            self.listings, self.offers = {}, {}
+        self.url, self.scope = cfg.base_url, scope
 
     def dump(self) -> str:
         return json.dumps(
-            {"v": 1, "since": self.since, "retry": self.retry[-MAX_RETRY:],
-             "l": self.listings, "o": self.offers},
+            {"v": 1, "url": self.url, "scope": self.scope, "since": self.since,
+             "retry": self.retry[-MAX_RETRY:], "l": self.listings, "o": self.offers},
             separators=(",", ":"),
         )  # fmt: skip
 
@@ -155,7 +168,12 @@ class MarketplaceConnector:
     async def sync(self, ctx: RunContext) -> None:
         cfg = MarketplaceConfig.model_validate(ctx.config)
         state = _State(ctx.cursor)
+        state.follow(cfg)
         async with self._client(cfg) as api:
+            if state.listings and not (await api.listings_page(limit=1))[0]:
+                # The marketplace holds none of what was published (its data was
+                # reset): publish everything again.
+                state.listings, state.offers = {}, {}
             await self._publish(ctx, cfg, api, state)
             ctx.set_cursor(state.dump())
             await self._import(ctx, cfg, api, state)
@@ -339,6 +357,7 @@ class MarketplaceConnector:
     async def handle(self, ctx: RunContext, events: Sequence[Event]) -> None:
         cfg = MarketplaceConfig.model_validate(ctx.config)
         state = _State(ctx.cursor)
+        state.follow(cfg)
         stock = [e for e in events if e.topic.startswith("inventory.")]
         orders = [e for e in events if not e.topic.startswith("inventory.")]
         async with self._client(cfg) as api:
