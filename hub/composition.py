@@ -19,14 +19,16 @@ import logging
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 
 from connectors.base import EventBus, PaymentError, PaymentProvider, TaxEngine, WebhookParser
 from connectors.email import WebhookMailer
+from connectors.marketplace.standin import MarketplaceStandIn
 from connectors.payments import CashProvider, ExternalTerminalProvider, TestPaymentProvider
 from connectors.tax import HttpTaxEngine, RulesTaxEngine, default_rules
 from hub.container import Hub
 from hub.db.database import Database
+from hub.demo.connectors import DEMO_BUYERS, DEMO_MARKETPLACE_PATH, DEMO_MARKETPLACE_TOKEN
 from hub.domain.giftcards import GiftCardProvider
 from hub.domain.orders import apply_payment_event
 from hub.emails import Mailer, MemoryMailer
@@ -125,3 +127,12 @@ async def stripe_webhook(request: Request) -> Response:
 def webhook_routes() -> list[Route]:
     """The payment providers' webhook endpoints."""
     return [Route("/webhooks/stripe", stripe_webhook, methods=["POST"])]
+
+
+def demo_routes(settings: Settings) -> list[BaseRoute]:
+    """With ``HUB_DEMO_MARKETPLACE`` (``hub serve --demo``): the stand-in marketplace
+    the demo's marketplace connector publishes to, at ``/_demo/marketplace``."""
+    if not settings.demo_marketplace:
+        return []
+    standin = MarketplaceStandIn(token=DEMO_MARKETPLACE_TOKEN, buyers=DEMO_BUYERS)
+    return [Mount(DEMO_MARKETPLACE_PATH, app=standin.app)]

@@ -183,6 +183,10 @@ class Settings(BaseSettings):
     # The "test" payment provider (Stripe's test PaymentMethods, no money moves); also
     # turned on by `hub serve --demo`. Refused with HUB_ENV=production.
     test_payments: bool = False
+    # `hub serve --demo`: the app also serves a stand-in marketplace (the generic
+    # marketplace API, in memory) at /_demo/marketplace for the demo's marketplace
+    # connector. Refused with HUB_ENV=production.
+    demo_marketplace: bool = False
     # Tests only: a checkout waits between its payment and its order while this file
     # exists (so a test can kill the process there). Refused with HUB_ENV=production.
     test_checkout_pause_file: str | None = None
@@ -208,6 +212,13 @@ class Settings(BaseSettings):
     def _no_test_payments_in_production(cls, v: bool, info: ValidationInfo) -> bool:
         if v and info.data.get("env") == "production":
             raise ValueError("test payments can't be enabled when HUB_ENV=production")
+        return v
+
+    @field_validator("demo_marketplace")
+    @classmethod
+    def _no_demo_marketplace_in_production(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and info.data.get("env") == "production":
+            raise ValueError("the demo marketplace can't be served when HUB_ENV=production")
         return v
 
     @field_validator("test_checkout_pause_file")

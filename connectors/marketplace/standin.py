@@ -79,9 +79,14 @@ def _sku(sku: Any) -> str:
 class MarketplaceStandIn:
     """The marketplace's state and its API (see the module docstring)."""
 
-    def __init__(self, token: str = "standin-token", currency: str = "USD") -> None:
+    def __init__(
+        self, token: str = "standin-token", currency: str = "USD", *, buyers: int = 0
+    ) -> None:
         self.token = token
         self.currency = currency
+        # The demo's buyers: once offers are in stock, that many orders are placed (one
+        # unit of a different offer each), so the seller has orders to import.
+        self.buyers = buyers
         self.lock = threading.RLock()
         self.listings: dict[str, dict[str, Any]] = {}
         self.offers: dict[str, dict[str, Any]] = {}
@@ -320,7 +325,20 @@ class MarketplaceStandIn:
         return 200, got
 
     def _offers_batch(self, body: dict[str, Any], _q: Any, _p: Any) -> Result:
-        return self._batch(body, "offers", lambda sku, item: self._offer(sku, item, patch=True))
+        got = self._batch(body, "offers", lambda sku, item: self._offer(sku, item, patch=True))
+        self._buy()
+        return got
+
+    def _buy(self) -> None:
+        """Place the demo buyers' orders (see ``buyers``) from the offers in stock."""
+        in_stock = sorted(
+            s
+            for s, o in self.offers.items()
+            if o["quantity"] > 0 and self.listings.get(s, {}).get("status") == "active"
+        )
+        while self.buyers > 0 and in_stock:
+            self.buyers -= 1
+            self.place_order([(in_stock.pop(0), 1)], shipping=499)
 
     # orders
 
