@@ -92,6 +92,7 @@ class MarketplaceStandIn:
         self.offers: dict[str, dict[str, Any]] = {}
         self.orders: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path) of every /v1 request
+        self.offer_writes: list[dict[str, Any]] = []  # every offer write: {"sku", ...}
         self.failures: list[int] = []  # statuses the next /v1 requests answer
         self._ids = itertools.count(1001)
         self.app = Starlette(routes=self._routes())
@@ -155,6 +156,7 @@ class MarketplaceStandIn:
                 "offers": dict(self.offers),
                 "orders": dict(self.orders),
                 "requests": list(self.requests),
+                "offer_writes": list(self.offer_writes),
             }
 
     # -- HTTP ---------------------------------------------------------------------------
@@ -292,6 +294,7 @@ class MarketplaceStandIn:
     # offers
 
     def _offer(self, sku: str, body: dict[str, Any], *, patch: bool) -> Result:
+        self.offer_writes.append({**body, "sku": sku})
         old = self.offers.get(sku)
         if patch and old is None and not ("price" in body and "quantity" in body):
             raise ApiError(404, "not_found", "no offer for this sku: give price and quantity")
