@@ -132,3 +132,74 @@ async def make_shop(hub: Hub) -> Shop:
     locs = [await make_site(hub, channel, priority=10), await make_site(hub, channel, priority=20)]
     handles = [await location_handle(hub, pk) for pk in locs]
     return Shop(channel, channel_gid(channel), locs, handles)
+
+
+# ------------------------------------------------------------------ the connector
+
+
+CONNECTOR_ERRORS = "userErrors { field message code }"
+RUN = """id status trigger startedAt endedAt itemsRead itemsWritten events errorCount
+  errors { item code message } message"""
+
+
+async def create_connector(
+    hub: Hub, shop: Shop, url: str, *, locations: list[str] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A marketplace connector for ``shop`` at ``url`` (no schedule: runs when asked
+    and on its events); the payload of connectorCreate."""
+    config: dict[str, Any] = {
+        "base_url": url,
+        "token": TOKEN,
+        "channel": shop.channel,
+        "source": f"mk-{uid()}",
+    }
+    if locations is not None:
+        config["locations"] = locations
+    res = await hub.admin(
+        f"""mutation($i: ConnectorCreateInput!) {{ connectorCreate(input: $i) {{
+          connector {{ id name typeName config secrets {{ name isSet }} }}
+          {CONNECTOR_ERRORS} }} }}""",
+        {
+            "i": {
+                "name": f"market-{uid()}",
+                "typeName": "marketplace",
+                "config": config,
+                "eventIntervalSeconds": 1,
+                **extra,
+            }
+        },
+    )
+    assert "errors" not in res, res
+    return dict(res["data"]["connectorCreate"])
+
+
+async def run_now(hub: Hub, connector_id: str) -> dict[str, Any]:
+    """connectorRunNow(wait: true): the run, ended."""
+    res = await hub.admin(
+        f"""mutation($id: ID!) {{ connectorRunNow(id: $id, wait: true) {{
+          run {{ {RUN} }} {CONNECTOR_ERRORS} }} }}""",
+        {"id": connector_id},
+    )
+    assert "errors" not in res, res
+    out = res["data"]["connectorRunNow"]
+    assert out["userErrors"] == [], out
+    return dict(out["run"])
+
+
+async def runs(hub: Hub, connector_id: str, first: int = 50) -> list[dict[str, Any]]:
+    """The connector's runs, newest first."""
+    res = await hub.admin(
+        f"""query($id: ID!, $n: Int) {{ connectorRuns(connectorId: $id, first: $n) {{
+          nodes {{ {RUN} }} }} }}""",
+        {"id": connector_id, "n": first},
+    )
+    assert "errors" not in res, res
+    return list(res["data"]["connectorRuns"]["nodes"])
+
+
+async def delete_connector(hub: Hub, connector_id: str) -> None:
+    res = await hub.admin(
+        f"""mutation($id: ID!) {{ connectorDelete(id: $id) {{ deletedId {CONNECTOR_ERRORS} }} }}""",
+        {"id": connector_id},
+    )
+    assert "errors" not in res and res["data"]["connectorDelete"]["userErrors"] == [], res
