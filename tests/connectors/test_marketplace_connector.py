@@ -56,9 +56,9 @@ def market() -> Iterator[tuple[MarketplaceStandIn, str]]:
         yield standin, url
 
 
-async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 20) -> Any:
+async def until(check: Callable[[], Awaitable[Any]], what: str, limit: float = 20) -> Any:
     """Poll ``check`` until it answers something truthy (the event runs are async)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit
     while True:
         got = await check()
         if got:
@@ -237,7 +237,7 @@ async def test_stock_changes_are_coalesced_to_one_push_with_the_last_level(
         pushed = len(standin.offer_writes)
         for delta in (1, 1, -3, 2, 1):  # 10 -> 11 -> 12 -> 9 -> 11 -> 12
             await adjust(hub, shop.variants[sku], a, delta)
-        await until(lambda: _offer_is(standin, sku, 12), "the last level", timeout=15)
+        await until(lambda: _offer_is(standin, sku, 12), "the last level", limit=15)
         await asyncio.sleep(1)  # nothing more comes
         writes = [w for w in standin.offer_writes[pushed:] if w["sku"] == sku]
         assert writes == [{"sku": sku, "quantity": 12}], writes
