@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -149,11 +149,11 @@ def _shipment_id(fulfillment_id: str) -> str:
 class MarketplaceConnector:
     """The connector type ``marketplace`` (see the module docstring)."""
 
-    type_name: ClassVar[str] = "marketplace"
-    kind: ClassVar[ConnectorKind] = "marketplace"
-    config_schema: ClassVar[type[MarketplaceConfig]] = MarketplaceConfig
-    secret_fields: ClassVar[frozenset[str]] = frozenset({"token"})
-    topics: ClassVar[tuple[str, ...]] = (
+    type_name: str = "marketplace"
+    kind: ConnectorKind = "marketplace"
+    config_schema: type[Any] = MarketplaceConfig
+    secret_fields: frozenset[str] = frozenset({"token"})
+    topics: tuple[str, ...] = (
         "inventory.*",
         "fulfillment.created",
         "fulfillment.tracking_updated",

@@ -37,13 +37,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from connectors.base import RowResult
+from connectors.base import Publish, RowResult
 from hub.db.database import Database
 from hub.db.tables import channels_t, locations_t, variants_t
 from hub.domain.errors import Code, DomainError, fail
 from hub.domain.integrations.listings import EXTERNAL_LINES
 from hub.domain.orders import ImportLine, ImportRequest
-from hub.domain.orders.service import Orders, Publish
+from hub.domain.orders.service import Orders
 
 ADDRESS_KEYS = (
     "firstName", "lastName", "company", "address1", "address2", "city", "province",
