@@ -24,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -287,3 +289,39 @@ async def test_an_outage_fails_the_run_and_a_later_run_imports_once(
         assert [o["externalId"] for o in await hub_orders(hub, shop)] == [placed["id"]]
     finally:
         await delete_connector(hub, cid)
+
+
+async def test_a_failed_scheduled_run_is_retried_by_the_runtime_with_backoff(
+    hub: Hub, market: tuple[MarketplaceStandIn, str]
+) -> None:
+    standin, url = market
+    shop = await make_shop(hub)
+    a, _ = shop.locations
+    (sku,) = await make_product(hub, shop, stock={a: 10})
+    standin.listings[sku] = {"sku": sku, "product_ref": "x", "title": "t", "description": "",
+                             "attributes": {}, "status": "active"}  # fmt: skip
+    standin.offers[sku] = {"sku": sku, "price": {"amount": 1, "currency": "USD"}, "quantity": 3}
+    placed = standin.place_order([(sku, 1)])
+    standin.fail_next(2, 500)  # the first two runs fail on their first request
+    cid = await _connector(hub, shop, url, scheduleSeconds=3600)
+    try:
+        done = await until(lambda: _ended(hub, cid, "SUCCEEDED"), "a run that succeeds")
+        scheduled = [r for r in reversed(await runs(hub, cid)) if r["trigger"] == "SCHEDULE"]
+        assert [r["status"] for r in scheduled] == ["FAILED", "FAILED", "SUCCEEDED"], scheduled
+        assert all("500" in (r["message"] or "") for r in scheduled[:2]), scheduled
+        # backed off: 1 s after the first failure, 2 s after the second
+        gaps = [
+            datetime.fromisoformat(b["startedAt"]) - datetime.fromisoformat(a["endedAt"])
+            for a, b in pairwise(scheduled)
+        ]
+        assert gaps[0].total_seconds() >= 0.9 and gaps[1].total_seconds() >= 1.9, gaps
+        assert done["itemsWritten"] >= 2
+        got = [o["externalId"] for o in await hub_orders(hub, shop)]
+        assert got == [placed["id"]]
+        assert standin.offers[sku]["price"] == {"amount": 1999, "currency": "USD"}
+    finally:
+        await delete_connector(hub, cid)
+
+
+async def _ended(hub: Hub, cid: str, status: str) -> dict[str, Any] | None:
+    return next((r for r in await runs(hub, cid) if r["status"] == status), None)
