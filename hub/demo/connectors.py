@@ -45,11 +45,45 @@ def demo_connectors(hub_url: str, folder: Path, types: Collection[str]) -> list[
     return entries
 
 
+# The file feed's demo file (the format of docs/file-feed.md): three mugs of one new
+# product, priced in the web channel and stocked at the Newark warehouse; the
+# marketplace connector lists them once the feed brought them in.
+FEED_HEADER = (
+    "sku,product_handle,product_title,description,active,option:Color,price:web,stock:wh-newark"
+)
+FEED_MUGS = (
+    ("BLUE", "Blue", "12.50", 24),
+    ("RED", "Red", "12.50", 18),
+    ("SAND", "Sand", "13.00", 0),
+)
+FEED_CSV = (
+    "\n".join(
+        [FEED_HEADER]
+        + [
+            f"FEED-MUG-{code},feed-mug,Enamel mug (from the ERP feed),"
+            f"A mug the demo's file feed brings in.,true,{color},{price},{stock}"
+            for code, color, price, stock in FEED_MUGS
+        ]
+    )
+    + "\n"
+)
+
+
 def _feed_entry(folder: Path, types: Collection[str]) -> dict[str, object] | None:
-    """The file feed instance, or None when its type is not installed."""
+    """The file feed instance reading ``folder/feed`` (where its CSV is written), or
+    None when the ``file_feed`` type is not installed."""
     if "file_feed" not in types:
         return None
-    return None
+    feed = folder / "feed"
+    feed.mkdir(parents=True, exist_ok=True)
+    (feed / "products.csv").write_text(FEED_CSV, encoding="utf-8")
+    return {
+        "name": DEMO_FEED,
+        "type": "file_feed",
+        "schedule_seconds": 60,
+        "timeout_seconds": 300,
+        "config": {"folder": str(feed.resolve()), "pattern": "*.csv"},
+    }
 
 
 def write_connectors_file(hub_url: str, folder: Path, types: Collection[str]) -> Path:
