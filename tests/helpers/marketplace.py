@@ -4,6 +4,7 @@ products priced and stocked there (what the marketplace connector publishes)."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -16,6 +17,7 @@ import uvicorn
 
 from connectors.marketplace.standin import MarketplaceStandIn
 from tests.helpers.client import Hub
+from tests.helpers.connectors import RUN_NOW
 from tests.helpers.fulfillment import admin, gid, make_channel, make_site, uid
 from tests.helpers.inventory import op
 
@@ -138,8 +140,6 @@ async def make_shop(hub: Hub) -> Shop:
 
 
 CONNECTOR_ERRORS = "userErrors { field message code }"
-RUN = """id status trigger startedAt endedAt itemsRead itemsWritten events errorCount
-  errors { item code message } message"""
 
 
 async def create_connector(
@@ -173,33 +173,16 @@ async def create_connector(
     return dict(res["data"]["connectorCreate"])
 
 
-async def run_now(hub: Hub, connector_id: str) -> dict[str, Any]:
-    """connectorRunNow(wait: true): the run, ended."""
-    res = await hub.admin(
-        f"""mutation($id: ID!) {{ connectorRunNow(id: $id, wait: true) {{
-          run {{ {RUN} }} {CONNECTOR_ERRORS} }} }}""",
-        {"id": connector_id},
-    )
-    assert "errors" not in res, res
-    out = res["data"]["connectorRunNow"]
-    assert out["userErrors"] == [], out
-    return dict(out["run"])
-
-
-async def runs(hub: Hub, connector_id: str, first: int = 50) -> list[dict[str, Any]]:
-    """The connector's runs, newest first."""
-    res = await hub.admin(
-        f"""query($id: ID!, $n: Int) {{ connectorRuns(connectorId: $id, first: $n) {{
-          nodes {{ {RUN} }} }} }}""",
-        {"id": connector_id, "n": first},
-    )
-    assert "errors" not in res, res
-    return list(res["data"]["connectorRuns"]["nodes"])
-
-
-async def delete_connector(hub: Hub, connector_id: str) -> None:
-    res = await hub.admin(
-        f"""mutation($id: ID!) {{ connectorDelete(id: $id) {{ deletedId {CONNECTOR_ERRORS} }} }}""",
-        {"id": connector_id},
-    )
-    assert "errors" not in res and res["data"]["connectorDelete"]["userErrors"] == [], res
+async def run_ended(hub: Hub, connector_id: str) -> dict[str, Any]:
+    """connectorRunNow(wait: true): the run, ended (asked again while an event run of
+    the connector holds it: CONNECTOR_BUSY)."""
+    deadline = time.monotonic() + 20
+    while True:
+        got = await hub.admin(RUN_NOW, {"id": connector_id, "wait": True})
+        assert "errors" not in got, got
+        payload = got["data"]["connectorRunNow"]
+        busy = [e for e in payload["userErrors"] if e["code"] == "CONNECTOR_BUSY"]
+        if not busy or time.monotonic() > deadline:
+            assert payload["userErrors"] == [], payload
+            return dict(payload["run"])
+        await asyncio.sleep(0.1)
