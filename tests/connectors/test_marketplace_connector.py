@@ -308,12 +308,12 @@ async def test_a_failed_scheduled_run_is_retried_by_the_runtime_with_backoff(
         scheduled = [r for r in reversed(await runs(hub, cid)) if r["trigger"] == "SCHEDULE"]
         assert [r["status"] for r in scheduled] == ["FAILED", "FAILED", "SUCCEEDED"], scheduled
         assert all("500" in (r["message"] or "") for r in scheduled[:2]), scheduled
-        # backed off: 1 s after the first failure, 2 s after the second
+        # retried after a backoff (at least 1 s; the schedule alone would be an hour)
         gaps = [
             datetime.fromisoformat(b["startedAt"]) - datetime.fromisoformat(a["endedAt"])
             for a, b in pairwise(scheduled)
         ]
-        assert gaps[0].total_seconds() >= 0.9 and gaps[1].total_seconds() >= 1.9, gaps
+        assert all(0.9 <= g.total_seconds() < 60 for g in gaps), gaps
         assert done["itemsWritten"] >= 2
         got = [o["externalId"] for o in await hub_orders(hub, shop)]
         assert got == [placed["id"]]
