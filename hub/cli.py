@@ -170,8 +170,11 @@ def serve(
                 asyncio.run(_seed(settings, DEMO_PRODUCTS, 42, only_if_empty=True))
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
-        if demo:
+        if demo and workers == 1:
             _demo_connectors(settings, host, bound)
+        elif demo:
+            # Each worker would keep a stand-in marketplace of its own in memory.
+            typer.echo("hub: demo: the stand-in marketplace needs --workers 1; it stays off")
         ide = ""
         if settings.graphiql:
             folder = graphiql.assets_dir(settings.graphiql_assets_dir)
