@@ -15,7 +15,8 @@ generic marketplace API (``docs/marketplace-api.md``).
 
 ``handle`` (on the outbox events, stock events coalesced to one per variant):
   - ``inventory.*``: the latest sellable quantity of each changed variant (and of the
-    bundles made of it) replaces its offer's quantity;
+    bundles made of it) replaces its offer's quantity, when it differs from what was
+    last sent;
   - ``fulfillment.created``: a shipment with the carrier and tracking for the
     marketplace's lines (the hub's fulfillment id as ``shipment_id``: idempotent);
   - ``fulfillment.tracking_updated``: the shipment's tracking is updated;
@@ -377,8 +378,15 @@ class MarketplaceConnector:
     ) -> None:
         variants = sorted({int(e.payload["variantId"]) for e in events if "variantId" in e.payload})
         rows = await ctx.hub.offers(cfg.channel, cfg.locations, variants)
-        # Only SKUs already listed there: the next sync lists new ones.
-        listed = [r for r in rows if r.sku in state.listings]
+        # Only SKUs already listed there (the next sync lists new ones), and only those
+        # whose offer differs from what was last sent (a change at a location that is
+        # not offered changes nothing).
+        listed = [
+            r
+            for r in rows
+            if r.sku in state.listings
+            and state.offers.get(r.sku) != _hash(_offer(r, cfg.untracked_quantity))
+        ]
         offers = [{"sku": r.sku, "quantity": _offer(r, cfg.untracked_quantity)["quantity"]}
                   for r in listed]  # fmt: skip
         if not offers:

@@ -229,15 +229,19 @@ async def test_stock_changes_are_coalesced_to_one_push_with_the_last_level(
 ) -> None:
     standin, url = market
     shop = await make_shop(hub)
-    a, _ = shop.locations
-    (sku,) = await make_product(hub, shop, stock={a: 10})
-    cid = await _connector(hub, shop, url, eventIntervalSeconds=3)
+    a, b = shop.locations
+    (sku,) = await make_product(hub, shop, stock={a: 10, b: 5})
+    # the offer counts the configured location only (b's 5 units are not offered)
+    cid = await _connector(
+        hub, shop, url, locations=[shop.location_handles[0]], eventIntervalSeconds=3
+    )
     try:
         assert (await run_ended(hub, cid))["status"] == "SUCCEEDED"
         assert standin.offers[sku]["quantity"] == 10
         pushed = len(standin.offer_writes)
         for delta in (1, 1, -3, 2, 1):  # 10 -> 11 -> 12 -> 9 -> 11 -> 12
             await adjust(hub, shop.variants[sku], a, delta)
+        await adjust(hub, shop.variants[sku], b, 7)  # not offered: no change there
         await until(lambda: _offer_is(standin, sku, 12), "the last level", limit=15)
         await asyncio.sleep(1)  # nothing more comes
         writes = [w for w in standin.offer_writes[pushed:] if w["sku"] == sku]
