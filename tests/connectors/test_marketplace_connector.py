@@ -331,3 +331,34 @@ async def _ended(hub: Hub, cid: str, status: str) -> dict[str, Any] | None:
     runs may come between them: the products' stock events)."""
     got = await runs(hub, cid)
     return next((r for r in got if r["status"] == status and r["trigger"] == "SCHEDULE"), None)
+
+
+async def test_a_failed_push_is_retried_and_ships_once(
+    hub: Hub, market: tuple[MarketplaceStandIn, str]
+) -> None:
+    standin, url = market
+    shop = await make_shop(hub)
+    a, _ = shop.locations
+    (sku,) = await make_product(hub, shop, stock={a: 10})
+    cid = await _connector(hub, shop, url)
+    try:
+        assert (await run_ended(hub, cid))["status"] == "SUCCEEDED"
+        placed = standin.place_order([(sku, 3)])
+        assert (await run_ended(hub, cid))["status"] == "SUCCEEDED"
+        (o,) = await hub_orders(hub, shop)
+        fo = (await order(hub, o["id"]))["fulfillmentOrders"][0]
+        standin.fail_next(1, 503)  # the event run's first request fails
+        shipped = await fulfil(hub, fo["id"], tracking={"carrier": "DHL", "number": "JD01"})
+        assert shipped["userErrors"] == [], shipped
+        mo = standin.orders[placed["id"]]
+        await until(lambda: _shipments(mo), "the shipment, after a retry")
+        await asyncio.sleep(1.5)  # any further event run would have come by now
+        assert [s["tracking_number"] for s in mo["shipments"]] == ["JD01"]
+        assert mo["lines"][0]["quantity_shipped"] == 3
+        events = [r for r in reversed(await runs(hub, cid)) if r["trigger"] == "EVENT"]
+        statuses = [r["status"] for r in events]
+        assert "FAILED" in statuses and statuses[-1] == "SUCCEEDED", events
+        failed = events[statuses.index("FAILED")]
+        assert "503" in (failed["message"] or ""), failed
+    finally:
+        await delete_connector(hub, cid)
