@@ -530,6 +530,40 @@ class CustomerRow:
     attributes: Mapping[str, Any] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ListingRow:
+    """One variant of an active product as a channel sells it (what a marketplace
+    connector publishes): ``price`` and ``compare_at`` in the channel's minor units,
+    ``quantity`` the units sellable from the chosen locations (``None``: untracked,
+    always available). ``attributes`` is flat (the options by name, vendor, type,
+    barcode and the product's typed attributes)."""
+
+    variant_id: int
+    sku: str
+    product_handle: str
+    title: str
+    description: str
+    attributes: Mapping[str, Any]
+    price: int
+    currency: str
+    quantity: int | None
+    compare_at: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRef:
+    """An order the hub imported from an outside system: its global id and name, where
+    it came from (``source``, ``external_id``), its status, and the outside system's id
+    of each of its lines (order line global id -> external line id)."""
+
+    order_id: str
+    name: str | None
+    source: str
+    external_id: str
+    status: str
+    lines: Mapping[str, str]
+
+
 class HubGateway(Protocol):
     """What a connector may do to the hub, implemented by the runtime on the domain's
     services. Every write is idempotent for the same input and reports one
@@ -542,6 +576,25 @@ class HubGateway(Protocol):
     async def upsert_customers(self, rows: Sequence[CustomerRow]) -> list[RowResult]: ...
 
     async def import_orders(self, orders: Sequence[Mapping[str, Any]]) -> list[RowResult]: ...
+
+    # Marketplace reads (hub.domain.integrations.listings): a channel's listings by
+    # channel handle and location handles (None: every location selling to the
+    # channel), a page after a variant id; the listings of some variants (and of the
+    # bundles made of them); the orders among some order ids a source sent.
+    async def listings(
+        self,
+        channel: str,
+        locations: Sequence[str] | None,
+        *,
+        after: int | None = None,
+        limit: int = 500,
+    ) -> list[ListingRow]: ...
+
+    async def offers(
+        self, channel: str, locations: Sequence[str] | None, variant_ids: Sequence[int]
+    ) -> list[ListingRow]: ...
+
+    async def order_refs(self, source: str, order_ids: Sequence[str]) -> list[OrderRef]: ...
 
 
 class RunContext(Protocol):

@@ -28,7 +28,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from hub import graphiql
 from hub.auth import ANONYMOUS, API_KEY, Principal, PrincipalCache, authenticate
-from hub.composition import build_hub, webhook_routes
+from hub.composition import build_hub, demo_routes, webhook_routes
 from hub.container import Hub
 from hub.db.database import Database, Reader
 from hub.db.outage import database_unavailable
@@ -538,6 +538,7 @@ def create_app(
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql_app),
             *webhook_routes(),
+            *demo_routes(settings),
             *(
                 [
                     Mount(

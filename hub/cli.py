@@ -170,6 +170,11 @@ def serve(
                 asyncio.run(_seed(settings, DEMO_PRODUCTS, 42, only_if_empty=True))
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
+        if demo and workers == 1:
+            _demo_connectors(settings, host, bound)
+        elif demo:
+            # Each worker would keep a stand-in marketplace of its own in memory.
+            typer.echo("hub: demo: the stand-in marketplace needs --workers 1; it stays off")
         ide = ""
         if settings.graphiql:
             folder = graphiql.assets_dir(settings.graphiql_assets_dir)
@@ -233,6 +238,37 @@ def _demo_payments(settings: Settings) -> None:
 
         get_settings.cache_clear()
     typer.echo('hub: demo: test payments on (provider "test", e.g. paymentMethodId pm_card_visa)')
+
+
+def _demo_connectors(settings: Settings, host: str, port: int) -> None:
+    """``--demo`` serves a stand-in marketplace at /_demo/marketplace and writes a
+    connectors file (a marketplace connector publishing the ``web`` channel to it, and
+    the file feed when installed) applied at start, so connector runs show in
+    ``connectorRuns``; except with HUB_ENV=production, or when HUB_CONNECTORS_FILE is
+    set already (the operator's file wins)."""
+    if settings.env == "production":
+        return
+    if os.environ.get("HUB_CONNECTORS_FILE"):
+        typer.echo("hub: demo: HUB_CONNECTORS_FILE is set; the demo's connectors stay off")
+        return
+    import tempfile
+
+    from hub.composition import connector_types
+    from hub.demo.connectors import DEMO_MARKETPLACE_PATH, write_connectors_file
+    from hub.settings import get_settings
+
+    local = "[::1]" if ":" in host and host != "::" else "127.0.0.1"
+    url = f"http://{local}:{port}"
+    folder = Path(tempfile.mkdtemp(prefix="hub-demo-connectors-"))
+    path = write_connectors_file(url, folder, set(connector_types()))
+    # The app reads its settings again (in this process or in uvicorn's workers).
+    os.environ["HUB_DEMO_MARKETPLACE"] = "true"
+    os.environ["HUB_CONNECTORS_FILE"] = str(path)
+    get_settings.cache_clear()
+    typer.echo(
+        f"hub: demo: a stand-in marketplace at {url}{DEMO_MARKETPLACE_PATH}, connectors "
+        f"from {path} (see `connectors` and `connectorRuns`)"
+    )
 
 
 @app.command()

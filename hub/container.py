@@ -10,18 +10,21 @@ what a hub holds and how it starts and stops.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from connectors.base import Event, EventBus, PaymentProvider, TaxEngine, WebhookTarget
+from connectors.base import Connector, Event, EventBus, PaymentProvider, TaxEngine, WebhookTarget
 from hub.background import EmbeddedJobs, delete_expired_carts
 from hub.db.database import Database
 from hub.domain import audit
 from hub.domain.accounts import Accounts
 from hub.domain.carts import Carts, delete_expired
 from hub.domain.checkout import Checkout, reconcile
+from hub.domain.integrations import Integrations
+from hub.domain.integrations.config_file import apply as apply_connectors_file
+from hub.domain.integrations.tax import ConnectedTax
 from hub.domain.inventory import Inventory
 from hub.domain.orders.after_sale import AfterSale
 from hub.domain.orders.fulfillments import Fulfillments
@@ -56,6 +59,8 @@ class Hub:
     mailer: Mailer = field(default_factory=MemoryMailer)
     # Where outgoing webhooks go (None: webhooks can't be created or sent).
     webhook_target: WebhookTarget | None = None
+    # The registered connector types (type_name -> class), hub.composition.connector_types.
+    connector_types: Mapping[str, type[Connector]] = field(default_factory=dict)
     inventory: Inventory = field(init=False)
     accounts: Accounts = field(init=False)
     carts: Carts = field(init=False)
@@ -65,6 +70,7 @@ class Hub:
     orders: Orders = field(init=False)
     jobs: EmbeddedJobs = field(init=False)
     webhooks: Webhooks = field(init=False)
+    integrations: Integrations = field(init=False)
     sessions: OpenSockets = field(init=False)
     # The installed plugins (hub.app loads them): their states and event handlers.
     plugins: PluginHost = field(default_factory=PluginHost)
@@ -110,6 +116,14 @@ class Hub:
         self.webhooks = Webhooks(
             self.db, s, self.webhook_target, should_run=lambda: self.jobs.run_by == "this process"
         )
+        self.integrations = Integrations(
+            self.db,
+            self.connector_types,
+            self.publish,
+            tick_seconds=s.connectors_tick_seconds,
+            lease_seconds=s.connectors_lease_seconds,
+            runs_here=lambda: self.jobs.run_by == "this process",
+        )
 
     async def publish(self, events: Sequence[Event]) -> None:
         """Publish committed events now; once the hub runs, mark them published in the
@@ -148,9 +162,15 @@ class Hub:
         await self.tail.start()
         await self.dispatcher.start()
         self.marker.start()
+        if isinstance(self.tax, ConnectedTax):
+            await self.tax.start(self.bus)
+        if self.settings.connectors_file is not None:
+            applied = await apply_connectors_file(self.integrations, self.settings.connectors_file)
+            log.info("connectors file %s: %s", self.settings.connectors_file, applied)
         if jobs:
             self.jobs.start()
             self.webhooks.start()
+            self.integrations.start()
         self.sessions.start(self.bus)
         self.plugins.start(self)
         self.started = True
@@ -165,6 +185,9 @@ class Hub:
 
     async def stop(self) -> None:
         """Stop what :meth:`start` started; the hub can start again."""
+        await self.integrations.stop()
+        if isinstance(self.tax, ConnectedTax):
+            await self.tax.stop()
         await self.accounts.drain()
         await self.sessions.stop()
         await self.plugins.stop()

@@ -186,6 +186,10 @@ class Settings(BaseSettings):
     # The "test" payment provider (Stripe's test PaymentMethods, no money moves); also
     # turned on by `hub serve --demo`. Refused with HUB_ENV=production.
     test_payments: bool = False
+    # `hub serve --demo`: the app also serves a stand-in marketplace (the generic
+    # marketplace API, in memory) at /_demo/marketplace for the demo's marketplace
+    # connector. Refused with HUB_ENV=production.
+    demo_marketplace: bool = False
     # Tests only: a checkout waits between its payment and its order while this file
     # exists (so a test can kill the process there). Refused with HUB_ENV=production.
     test_checkout_pause_file: str | None = None
@@ -211,6 +215,13 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(default=32, ge=1, le=1000)
     webhook_concurrency_per_subscription: int = Field(default=4, ge=1, le=100)
     webhook_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
+    # Connectors (hub.domain.integrations): a YAML file of connector instances applied
+    # at start (by name); how often the scheduler looks for due instances and new
+    # events; how long a run's lease lasts (renewed every third of it while it runs:
+    # when its process dies, another may run the instance this soon after).
+    connectors_file: Path | None = None
+    connectors_tick_seconds: float = Field(default=0.5, ge=0.05, le=60)
+    connectors_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
     # Browsers' origins allowed to call the API (tokens, not cookies, carry identity).
     # ``*``, or origins (``https://shop.example.com``) as a comma-separated or JSON list.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)
@@ -230,6 +241,13 @@ class Settings(BaseSettings):
     def _no_test_payments_in_production(cls, v: bool, info: ValidationInfo) -> bool:
         if v and info.data.get("env") == "production":
             raise ValueError("test payments can't be enabled when HUB_ENV=production")
+        return v
+
+    @field_validator("demo_marketplace")
+    @classmethod
+    def _no_demo_marketplace_in_production(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and info.data.get("env") == "production":
+            raise ValueError("the demo marketplace can't be served when HUB_ENV=production")
         return v
 
     @field_validator("test_checkout_pause_file")

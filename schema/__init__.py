@@ -39,6 +39,7 @@ from schema.engine import (
 from schema.errors import ApiCode, ApiError
 from schema.giftcards import GiftCardMutation, GiftCardQuery
 from schema.inputs import install as install_input_guard
+from schema.integrations import ConnectorMutation, ConnectorQuery
 from schema.inventory import InventoryMutation, InventoryQuery
 from schema.limits import Budget, QueryCost
 from schema.loyalty import LoyaltyMutation, LoyaltyQuery
@@ -96,6 +97,7 @@ class Query(
     PluginQuery,
     AuditQuery,
     WebhookQuery,
+    ConnectorQuery,
 ):
     pass
 
@@ -118,6 +120,7 @@ class Mutation(
     GiftCardMutation,
     AccountMutation,
     WebhookMutation,
+    ConnectorMutation,
 ):
     pass
 

@@ -87,6 +87,9 @@ class ImportRequest:
     note: str | None = None
     delivery_kind: str = "SHIPPING"
     attributes: list[dict[str, Any]] = field(default_factory=list)
+    # The order's delivery as checkout records it ([{"kind", "address", ...}]): where a
+    # marketplace ships to (kept as given; customer erasure scrubs it like any order's).
+    delivery: list[dict[str, Any]] = field(default_factory=list)
     processed_at: datetime | None = None
     idempotency_key: str | None = None  # (source, external id) is the key; kept as told
 
@@ -267,7 +270,8 @@ async def import_order(
         "status": "OPEN", "fulfillment_status": "UNFULFILLED", "currency": channel.currency,
         "taxes_included": req.taxes_included, "subtotal": subtotal, "discount_total": discount,
         "shipping_total": req.shipping, "tax_total": tax, "total": total,
-        "discount_codes": [], "discounts": [], "delivery": [], "attributes": req.attributes,
+        "discount_codes": [], "discounts": [], "delivery": req.delivery,
+        "attributes": req.attributes,
         "note": req.note, "source": req.source, "external_id": req.external_id,
         "location_id": req.location_pk,
     }  # fmt: skip

@@ -47,9 +47,7 @@ async def test_sort_by_title_and_price(hub: Hub) -> None:
         from sqlalchemy import text
 
         ordered = (
-            await conn.execute(
-                text(f"SELECT p.title {listed} ORDER BY p.title, p.id")
-            )
+            await conn.execute(text(f"SELECT p.title {listed} ORDER BY p.title, p.id"))
         ).scalars()
         assert titles == list(ordered)
     rev = [n["title"] for n in await _all(hub, sortKey="TITLE", reverse=True)]
