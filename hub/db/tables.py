@@ -22,6 +22,7 @@ from hub.db.models import (
     pricing,
     promotions,
     shipping,
+    staff,
 )
 
 accounts_t = cast(Table, accounts.CustomerAccount.__table__)
@@ -84,3 +85,7 @@ usage_t = cast(Table, promotions.PromotionCustomerUsage.__table__)
 variants_t = cast(Table, catalog.Variant.__table__)
 webhook_events_t = cast(Table, orders.PaymentWebhookEvent.__table__)
 zones_t = cast(Table, shipping.ShippingZone.__table__)
+staff_users_t = cast(Table, staff.StaffUser.__table__)
+staff_roles_t = cast(Table, staff.StaffRole.__table__)
+staff_user_roles_t = cast(Table, staff.StaffUserRole.__table__)
+staff_tokens_t = cast(Table, staff.StaffToken.__table__)
