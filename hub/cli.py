@@ -55,6 +55,8 @@ graphiql_app = _typer("GraphiQL's scripts, served by the hub itself.")
 app.add_typer(graphiql_app, name="graphiql")
 persisted_app = _typer("Persisted queries: the operations registered with the hub.")
 app.add_typer(persisted_app, name="persisted-queries")
+staff_app = _typer("Staff users: bootstrap an installation's first administrator.")
+app.add_typer(staff_app, name="staff")
 
 DEMO_PRODUCTS = 600
 
@@ -321,6 +323,20 @@ def apikey_create(
             help="Seconds until the key expires (default: never).", min=1, metavar="SECONDS"
         ),
     ] = None,
+    staff_user: Annotated[
+        str | None,
+        typer.Option(
+            help="Email of the staff user the key is bound to: it acts with that user's roles.",
+            metavar="EMAIL",
+        ),
+    ] = None,
+    permission: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A --scope partner key's permission (what its plugin declares); repeat.",
+            metavar="PERMISSION",
+        ),
+    ] = None,
 ) -> None:
     """Create an API key in the hub's database and print its token (shown only once).
 
@@ -338,7 +354,13 @@ def apikey_create(
             pk, token = _on_database(
                 settings,
                 lambda db: create_api_key(
-                    db, name, scope, customer=customer, expires_at=expires_at
+                    db,
+                    name,
+                    scope,
+                    customer=customer,
+                    expires_at=expires_at,
+                    staff_user=staff_user,
+                    permissions=permission,
                 ),
             )
     except CliError as exc:
@@ -352,9 +374,78 @@ def apikey_create(
     typer.echo(
         f"hub: key {pk} created with scopes {', '.join(sorted(set(scope)))}"
         + (f" for customer {customer.strip().lower()}" if customer else "")
+        + (f" bound to staff user {staff_user.strip().lower()}" if staff_user else "")
         + f" in {describe_database(settings.database_url)}; the token is not shown again",
         err=True,
     )
+
+
+@staff_app.command("create")
+def staff_create(
+    email: Annotated[str, typer.Option(help="The user's email (sign-in).", metavar="EMAIL")],
+    name: Annotated[str, typer.Option(help="The user's name.", metavar="NAME")],
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from the first line of stdin.")
+    ] = False,
+    owner: Annotated[
+        bool,
+        typer.Option(help="Give the user the 'owner' role (every permission; made if missing)."),
+    ] = False,
+) -> None:
+    """Create a staff user (and with --owner, the owner role holding every permission).
+
+    Without --password-stdin the user has no password: bind API keys to it
+    (``hub apikey create --staff-user EMAIL``)."""
+    import sys
+
+    from hub.domain.errors import DomainError
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    settings = _settings()
+    require_migrated(settings)
+
+    async def go(db: Database) -> int:
+        return await _create_staff(db, settings, email, name, password, owner)
+
+    try:
+        with database_step(settings):
+            pk = _on_database(settings, go)
+    except CliError as exc:
+        if isinstance(exc.__cause__, DomainError):
+            raise CliError("; ".join(e.message for e in exc.__cause__.errors), 1) from None
+        raise
+    typer.echo(f"hub: staff user {pk} ({email.strip().lower()}) created", err=True)
+
+
+async def _create_staff(
+    db: Database, settings: Settings, email: str, name: str, password: str | None, owner: bool
+) -> int:
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from hub.auth import PERMISSIONS
+    from hub.db.tables import staff_roles_t
+    from hub.domain.accounts import Passwords
+    from hub.domain.staff import RoleInput, Staff
+
+    s = settings
+    passwords = Passwords(
+        s.password_hash_time_cost, s.password_hash_memory_kib, s.password_hash_parallelism
+    )
+    svc = Staff(db, passwords, timedelta(seconds=s.staff_token_seconds))
+    roles: list[int] = []
+    if owner:
+        async with db.read() as conn:
+            found = await conn.scalar(
+                select(staff_roles_t.c.id).where(staff_roles_t.c.name == "owner")
+            )
+        roles.append(
+            int(found)
+            if found is not None
+            else await svc.create_role(RoleInput("owner", list(PERMISSIONS)))
+        )
+    return await svc.create_user(email, name, password, roles)
 
 
 @apikey_app.command("revoke")

@@ -25,6 +25,7 @@ from hub.domain.inventory import Inventory
 from hub.domain.orders.after_sale import AfterSale
 from hub.domain.orders.fulfillments import Fulfillments
 from hub.domain.orders.service import Orders
+from hub.domain.staff import Staff
 from hub.emails import Mailer, MemoryMailer
 from hub.events.outbox import OutboxDispatcher, PublishedMarker, publish_committed
 from hub.events.tail import OutboxTail
@@ -53,6 +54,7 @@ class Hub:
     mailer: Mailer = field(default_factory=MemoryMailer)
     inventory: Inventory = field(init=False)
     accounts: Accounts = field(init=False)
+    staff: Staff = field(init=False)
     carts: Carts = field(init=False)
     checkout: Checkout = field(init=False)
     after_sale: AfterSale = field(init=False)
@@ -66,6 +68,12 @@ class Hub:
         s = self.settings
         self.inventory = Inventory(self.db, publish=self.publish)
         self.accounts = Accounts(self.db, s, self.mailer, publish=self.publish)
+        self.staff = Staff(
+            self.db,
+            self.accounts.passwords,
+            timedelta(seconds=s.staff_token_seconds),
+            publish=self.publish,
+        )
         self.carts = Carts(self.db, ttl=timedelta(seconds=s.cart_ttl_seconds))
         self.checkout = Checkout(
             self.db,

@@ -47,6 +47,7 @@ from schema.promotions import PromotionMutation, PromotionQuery
 from schema.relay import Node, node_types, resolve_nodes
 from schema.scalars import SCALAR_OVERRIDES
 from schema.shipping import ShippingMutation, ShippingQuery
+from schema.staff import StaffMutation, StaffQuery
 from schema.subscriptions import Subscription
 
 
@@ -88,6 +89,7 @@ class Query(
     FulfillmentQuery,
     GiftCardQuery,
     AccountQuery,
+    StaffQuery,
 ):
     pass
 
@@ -109,6 +111,7 @@ class Mutation(
     OrderMutation,
     GiftCardMutation,
     AccountMutation,
+    StaffMutation,
 ):
     pass
 

@@ -37,6 +37,7 @@ from hub.domain.inventory import InventoryCode
 from hub.domain.loyalty import LoyaltyCode
 from hub.domain.orders import OrderCode
 from hub.domain.promotions import PromotionCode
+from hub.domain.staff import StaffCode
 
 T = TypeVar("T")
 
@@ -74,6 +75,7 @@ CODE_ENUMS: tuple[type[StrEnum], ...] = (
     CustomerCode,
     AccountCode,
     LoyaltyCode,
+    StaffCode,
 )
 
 
