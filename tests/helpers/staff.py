@@ -15,8 +15,9 @@ ROLE_CREATE = f"""mutation($i: StaffRoleInput!) {{ staffRoleCreate(input: $i) {{
   staffRole {{ id name permissions channelIds locationIds }} {ERRORS} }} }}"""
 USER_CREATE = f"""mutation($i: StaffUserCreateInput!) {{ staffUserCreate(input: $i) {{
   staffUser {{ id email name active roles {{ id name }} }} {ERRORS} }} }}"""
-SIGN_IN = f"""mutation($e: String!, $p: String!) {{ staffAccessTokenCreate(email: $e, password: $p) {{
-  staffAccessToken {{ accessToken expiresAt }} userErrors {{ field message code retryAfter }} }} }}"""
+SIGN_IN = """mutation($e: String!, $p: String!) {
+  staffAccessTokenCreate(email: $e, password: $p) { staffAccessToken { accessToken expiresAt }
+    userErrors { field message code retryAfter } } }"""
 SIGN_OUT = f"""mutation($t: String!) {{ staffAccessTokenDelete(staffAccessToken: $t) {{
   deletedAccessToken {ERRORS} }} }}"""
 ME = "{ staffMe { user { id email roles { name } } permissions } }"

@@ -35,7 +35,8 @@ from tests.helpers.staff import (
 
 DEACTIVATE = """mutation($id: ID!) { staffUserDeactivate(id: $id) {
   staffUser { id active } userErrors { code } } }"""
-USERS = "query($a: String) { staffUsers(first: 2, after: $a) { nodes { email roles { name } } pageInfo { hasNextPage endCursor } } }"
+USERS = """query($a: String) { staffUsers(first: 2, after: $a) {
+  nodes { email roles { name } } pageInfo { hasNextPage endCursor } } }"""
 
 
 async def _status(hub: Hub, token: str) -> int:
@@ -51,10 +52,9 @@ async def test_sign_in_me_and_one_answer_for_every_failure(hub: Hub) -> None:
     token = await staff_token(hub, address)
     assert token.startswith("hubst_")
     # Stored as its SHA-256 only.
-    assert await hub.scalar("SELECT count(*) FROM staff_tokens WHERE token_hash = :h", h=token_digest(token)) == 1
-    stored = await hub.scalar(
-        "SELECT password_hash FROM staff_users WHERE email = :e", e=address
-    )
+    stored_tokens = "SELECT count(*) FROM staff_tokens WHERE token_hash = :h"
+    assert await hub.scalar(stored_tokens, h=token_digest(token)) == 1
+    stored = await hub.scalar("SELECT password_hash FROM staff_users WHERE email = :e", e=address)
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
 
     me = (await hub.gql(ME, token=token))["data"]["staffMe"]
@@ -127,11 +127,14 @@ async def test_sign_in_is_throttled_like_customers(hub: Hub) -> None:
         assert right["staffAccessToken"] is None
         assert right["userErrors"][0]["code"] == "THROTTLED"
         assert right["userErrors"][0]["retryAfter"] > 0
-        assert await hub.scalar(
-            "SELECT count(*) FROM staff_tokens t JOIN staff_users u ON u.id = t.user_id "
-            "WHERE u.email = :e",
-            e=address,
-        ) == 0
+        assert (
+            await hub.scalar(
+                "SELECT count(*) FROM staff_tokens t JOIN staff_users u ON u.id = t.user_id "
+                "WHERE u.email = :e",
+                e=address,
+            )
+            == 0
+        )
 
 
 async def _socket(hub: Hub, sockets: OpenSockets, token: str, kind: str) -> list[int]:
