@@ -130,7 +130,9 @@ async def _require_return(info: Info, return_gid: str) -> None:
         pk = ids.decode_pk(return_gid, "Return")
     except ids.InvalidId:
         return  # the write answers it
-    got = await return_loaders(info).return_by_id.load(pk)
+    loader = return_loaders(info).return_by_id
+    got = await loader.load(pk)
+    loader.clear(pk)  # the write changes it: its payload reads it again
     if got is None:
         return
     where = info.context.principal.locations("orders")

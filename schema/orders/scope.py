@@ -89,7 +89,11 @@ async def require_order(info: Info, order_gid: str | None, permission: str = "or
     if not restricted(info, permission):
         return
     pk = _pk(order_gid, "Order")
-    order = None if pk is None else await order_loaders(info).order_by_id.load(pk)
+    if pk is None:
+        return
+    loader = order_loaders(info).order_by_id
+    order = await loader.load(pk)
+    loader.clear(pk)  # the write changes it: its payload reads it again
     if order is not None and not await order_reached(info, order, permission):
         raise denied(f"the {permission} permission does not reach this order")
 
