@@ -28,7 +28,7 @@ from schema.catalog.inputs import (
 )
 from schema.catalog.types import ChannelType, Collection, Product, ProductVariantType
 from schema.errors import CURRENCY_CODE, UserError, field_pk, run_write
-from schema.permissions import needs
+from schema.permissions import needs, require_channel
 
 # ----------------------------------------------------------------------------- payloads
 
@@ -70,6 +70,17 @@ class DeletePayload:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+async def _channels_reached(info: Info, handles: list[str]) -> None:
+    """ACCESS_DENIED (nothing written) unless a channel-restricted role's catalog:write
+    reaches every named channel (an unknown handle is left to the write to report)."""
+    if info.context.principal.channels("catalog:write") is None:
+        return
+    for handle in dict.fromkeys(handles):
+        found = await catalog.channel_by_handle(info.context.reader, handle)
+        if found is not None:
+            require_channel(info, found.pk, "catalog:write")
 
 
 def _tax_classes(info: Info) -> frozenset[str] | None:
@@ -274,6 +285,8 @@ class CatalogAdminMutation:
     async def product_variant_prices_set(
         self, info: Info, prices: list[VariantPriceInput]
     ) -> VariantPricesPayload:
+        await _channels_reached(info, [p.channel for p in prices])
+
         async def go() -> list[int]:
             data = [
                 catalog.PriceInput(
@@ -295,6 +308,8 @@ class CatalogAdminMutation:
     async def product_variant_prices_delete(
         self, info: Info, prices: list[VariantPriceKeyInput]
     ) -> VariantPricesPayload:
+        await _channels_reached(info, [p.channel for p in prices])
+
         async def go() -> list[int]:
             pairs = [
                 (field_pk(p.variant_id, "ProductVariant", f"prices.{i}.variantId"), p.channel)

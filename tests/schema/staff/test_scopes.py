@@ -181,3 +181,49 @@ async def test_partner_keys_do_what_they_declare_and_connectors_write_the_catalo
         await hub.gql(REFUND, {"o": o["id"]}, token=connector), "refundCreate"
     )
     assert await hub.scalar("SELECT count(*) FROM refunds") == refunds_before
+
+
+PRICES_SET = """mutation($p: [VariantPriceInput!]!) { productVariantPricesSet(prices: $p) {
+  userErrors { code } } }"""
+CANCEL = """mutation($o: ID!) { orderCancel(orderId: $o, reason: "customer") {
+  order { id status } userErrors { code } } }"""
+
+
+async def test_a_channel_role_prices_and_sees_orders_of_its_channel_only(hub: Hub) -> None:
+    mine, other = await make_channel(hub), await make_channel(hub)
+    site_mine, site_other = await make_site(hub, mine), await make_site(hub, other)
+    vid = await stocked(hub, mine, {site_mine: 3})
+    vid_other = await stocked(hub, other, {site_other: 3})
+    pricer = await key_with_roles(hub, ["catalog:write"], channels=[channel_gid(mine)])
+    orders_clerk = await key_with_roles(hub, ["orders"], channels=[channel_gid(mine)])
+
+    price_sql = (
+        "SELECT count(*) FROM variant_prices p JOIN channels c ON c.id = p.channel_id "
+        "WHERE p.variant_id = :v AND c.handle = :h"
+    )
+    v_pk = int(vid.rsplit("/", 1)[1])
+    res = await hub.gql(
+        PRICES_SET, {"p": [{"variantId": vid, "channel": other, "amount": "12"}]}, token=pricer
+    )
+    assert "channel" in denied(res, "productVariantPricesSet")
+    assert await hub.scalar(price_sql, v=v_pk, h=other) == 0
+    res = await hub.gql(
+        PRICES_SET, {"p": [{"variantId": vid, "channel": mine, "amount": "12"}]}, token=pricer
+    )
+    assert res["data"]["productVariantPricesSet"]["userErrors"] == [], res
+
+    o_mine = await place(hub, mine, [(vid, 1)])
+    o_other = await place(hub, other, [(vid_other, 1)])
+    assert (await hub.gql(ORDER, {"id": o_other["id"]}, token=orders_clerk))["data"][
+        "order"
+    ] is None
+    assert (await hub.gql(ORDER, {"id": o_mine["id"]}, token=orders_clerk))["data"]["order"]
+    listed = await hub.gql(ORDERS, {"ch": channel_gid(other)}, token=orders_clerk)
+    assert listed["data"]["orders"]["nodes"] == []
+    res = await hub.gql(CANCEL, {"o": o_other["id"]}, token=orders_clerk)
+    denied(res, "orderCancel")
+    status = "SELECT status FROM orders WHERE id = :i"
+    assert await hub.scalar(status, i=int(o_other["id"].rsplit("/", 1)[1])) != "CANCELLED"
+    res = await hub.gql(CANCEL, {"o": o_mine["id"]}, token=orders_clerk)
+    assert res["data"]["orderCancel"]["userErrors"] == [], res
+    assert res["data"]["orderCancel"]["order"]["status"] == "CANCELLED"
