@@ -118,8 +118,14 @@ class Principal:
 
     @property
     def is_staff(self) -> bool:
-        """Holds any staff permission (admin scope, a staff user, connector, partner)."""
-        return self.permissions is None or bool(self.permissions)
+        """A first-party staff credential: the admin scope, a staff user (whatever its
+        roles) or a connector key; a partner's key is not (the persisted-query
+        allow-list binds it). What it may do is :meth:`can`'s."""
+        return (
+            self.permissions is None
+            or self.staff_user_id is not None
+            or "connector" in self.scopes
+        )
 
     def can(self, permission: str) -> bool:
         return self.permissions is None or permission in self.permissions
