@@ -1,5 +1,5 @@
-"""The ``hub`` command: serve, migrate, seed, worker, apikey, inventory, graphiql,
-persisted-queries.
+"""The ``hub`` command: serve, migrate, seed, worker, apikey, staff (:mod:`hub.cli_staff`),
+inventory, graphiql, persisted-queries.
 
 A failure a person can fix ends the command with one line (``hub: ...``) naming the
 cause and the variable or option to change, and a non-zero exit status; ``hub --debug
@@ -14,15 +14,17 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 import typer.core
 
-from hub.settings import Settings, SettingsError, describe_database, load_settings
+from hub.cli_staff import staff_create
+from hub.settings import Settings, describe_database
 from hub.startup import CliError, database_step, first_line, require_migrated
+from hub.startup import command_settings as _settings
+from hub.startup import on_database as _on_database
 
 if TYPE_CHECKING:
     from hub.db.database import Database
@@ -56,6 +58,7 @@ app.add_typer(graphiql_app, name="graphiql")
 persisted_app = _typer("Persisted queries: the operations registered with the hub.")
 app.add_typer(persisted_app, name="persisted-queries")
 staff_app = _typer("Staff users: bootstrap an installation's first administrator.")
+staff_app.command("create")(staff_create)
 app.add_typer(staff_app, name="staff")
 
 DEMO_PRODUCTS = 600
@@ -72,34 +75,6 @@ def _root(
     ] = False,
 ) -> None:
     _State.debug = debug
-
-
-def _on_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run ``work`` on the hub's database (its engine disposed of afterwards)."""
-    from hub.db.database import Database
-
-    async def go() -> T:
-        db = Database(settings)
-        try:
-            return await work(db)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(go())
-
-
-def _settings() -> Settings:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise CliError(str(exc), 2) from None
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    return settings
 
 
 async def _migrate(settings: Settings) -> None:
@@ -378,74 +353,6 @@ def apikey_create(
         + f" in {describe_database(settings.database_url)}; the token is not shown again",
         err=True,
     )
-
-
-@staff_app.command("create")
-def staff_create(
-    email: Annotated[str, typer.Option(help="The user's email (sign-in).", metavar="EMAIL")],
-    name: Annotated[str, typer.Option(help="The user's name.", metavar="NAME")],
-    password_stdin: Annotated[
-        bool, typer.Option(help="Read the password from the first line of stdin.")
-    ] = False,
-    owner: Annotated[
-        bool,
-        typer.Option(help="Give the user the 'owner' role (every permission; made if missing)."),
-    ] = False,
-) -> None:
-    """Create a staff user (and with --owner, the owner role holding every permission).
-
-    Without --password-stdin the user has no password: bind API keys to it
-    (``hub apikey create --staff-user EMAIL``)."""
-    import sys
-
-    from hub.domain.errors import DomainError
-
-    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-    settings = _settings()
-    require_migrated(settings)
-
-    async def go(db: Database) -> int:
-        return await _create_staff(db, settings, email, name, password, owner)
-
-    try:
-        with database_step(settings):
-            pk = _on_database(settings, go)
-    except CliError as exc:
-        if isinstance(exc.__cause__, DomainError):
-            raise CliError("; ".join(e.message for e in exc.__cause__.errors), 1) from None
-        raise
-    typer.echo(f"hub: staff user {pk} ({email.strip().lower()}) created", err=True)
-
-
-async def _create_staff(
-    db: Database, settings: Settings, email: str, name: str, password: str | None, owner: bool
-) -> int:
-    from datetime import timedelta
-
-    from sqlalchemy import select
-
-    from hub.auth import PERMISSIONS
-    from hub.db.tables import staff_roles_t
-    from hub.domain.accounts import Passwords
-    from hub.domain.staff import RoleInput, Staff
-
-    s = settings
-    passwords = Passwords(
-        s.password_hash_time_cost, s.password_hash_memory_kib, s.password_hash_parallelism
-    )
-    svc = Staff(db, passwords, timedelta(seconds=s.staff_token_seconds))
-    roles: list[int] = []
-    if owner:
-        async with db.read() as conn:
-            found = await conn.scalar(
-                select(staff_roles_t.c.id).where(staff_roles_t.c.name == "owner")
-            )
-        roles.append(
-            int(found)
-            if found is not None
-            else await svc.create_role(RoleInput("owner", list(PERMISSIONS)))
-        )
-    return await svc.create_user(email, name, password, roles)
 
 
 @apikey_app.command("revoke")

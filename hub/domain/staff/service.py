@@ -48,6 +48,7 @@ from hub.emails import InvalidEmail, normalize_email
 from hub.events.outbox import Outbox
 
 MAX_NAME = 255
+OWNER = "owner"  # the role of `hub staff create --owner`: every permission
 MAX_TOKEN = 200
 
 
@@ -278,6 +279,16 @@ class Staff:
 
         done: int = await self._run(work)
         return done
+
+    async def owner_role(self) -> int:
+        """The ``owner`` role (every permission, no restriction): made if missing."""
+        async with self.db.read() as conn:
+            found = await conn.scalar(
+                select(staff_roles_t.c.id).where(staff_roles_t.c.name == OWNER)
+            )
+        if found is not None:
+            return int(found)
+        return await self.create_role(RoleInput(OWNER, list(PERMISSIONS)))
 
     async def set_user_roles(self, pk: int, role_pks: Sequence[int]) -> int:
         return await self.update_user(pk, role_pks=role_pks)
