@@ -12,6 +12,14 @@ customer access tokens (``customerAccessTokenCreate``, prefix ``hubca_``, rows o
 ``auth.revoked`` event (outbox, then the bus) so every process closes the
 credential's sockets at once; the periodic check of :mod:`hub.sessions` catches it
 within ``HUB_AUTH_CACHE_SECONDS`` even if the event is lost.
+
+Permissions (issue 12): a principal holds a set of :data:`PERMISSIONS` (``None``: all
+of them, the admin scope). A staff user (signed in with a staff access token, prefix
+``hubst_``, kind ``"staff_token"``, or through an API key bound to it) holds the
+permissions of its roles; each role may restrict them to some channels and locations
+(``Principal.may_location(pk, perm)``, ``may_channel``). A ``connector`` key holds
+:data:`CONNECTOR_PERMISSIONS`; a ``partner`` key the permissions stored on it (what its
+plugin declares).
 """
 
 from __future__ import annotations
@@ -28,7 +36,15 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 
 from hub.db.database import Database, Reader, fetch_all
-from hub.db.tables import customer_tokens_t, customers_t, keys_t
+from hub.db.tables import (
+    customer_tokens_t,
+    customers_t,
+    keys_t,
+    staff_roles_t,
+    staff_tokens_t,
+    staff_user_roles_t,
+    staff_users_t,
+)
 
 # storefront: read the public catalog; customer: a shopper's own data; admin: staff,
 # everything; connector: ERP/marketplace sync (catalog and stock writes); partner:
@@ -57,7 +73,22 @@ API_KEY = "api_key"
 CUSTOMER_TOKEN_PREFIX = "hubca_"
 CUSTOMER_TOKEN = "customer_token"
 CUSTOMER_SCOPES = frozenset({"storefront", "customer"})
+# Staff access tokens (``staffAccessTokenCreate``): a staff user signed in.
+STAFF_TOKEN_PREFIX = "hubst_"
+STAFF_TOKEN = "staff_token"
+STAFF_SCOPES = frozenset({"storefront"})
 REVOKED_TOPIC = "auth.revoked"
+# What a ``connector`` key may do: sync the catalog and stock, import orders.
+CONNECTOR_PERMISSIONS = frozenset({"catalog:read", "catalog:write", "inventory", "orders"})
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """Permissions of one role and where they apply (None: every channel/location)."""
+
+    permissions: frozenset[str]
+    channels: frozenset[int] | None = None
+    locations: frozenset[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,13 +103,64 @@ class Principal:
     # stops being valid.
     kind: str = API_KEY
     expires_at: datetime | None = None
+    # The permissions held: None is all of them (the admin scope); the roles' grants
+    # say where each applies (no grant for a held permission: everywhere).
+    permissions: frozenset[str] | None = frozenset()
+    grants: tuple[Grant, ...] = ()
+    staff_user_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if "admin" in self.scopes and self.staff_user_id is None and not self.permissions:
+            object.__setattr__(self, "permissions", None)
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes or "admin" in self.scopes
 
     @property
     def is_staff(self) -> bool:
-        return "admin" in self.scopes
+        """A first-party staff credential: the admin scope, a staff user (whatever its
+        roles) or a connector key; a partner's key is not (the persisted-query
+        allow-list binds it). What it may do is :meth:`can`'s."""
+        return (
+            self.permissions is None
+            or self.staff_user_id is not None
+            or "connector" in self.scopes
+        )
+
+    def can(self, permission: str) -> bool:
+        return self.permissions is None or permission in self.permissions
+
+    def _where(self, permission: str, attr: str) -> frozenset[int] | None:
+        if self.permissions is None:
+            return None
+        if permission not in self.permissions:
+            return frozenset()
+        found: set[int] = set()
+        relevant = [g for g in self.grants if permission in g.permissions]
+        if not relevant:
+            return None
+        for grant in relevant:
+            ids: frozenset[int] | None = getattr(grant, attr)
+            if ids is None:
+                return None
+            found |= ids
+        return frozenset(found)
+
+    def locations(self, permission: str) -> frozenset[int] | None:
+        """The locations where ``permission`` applies (None: all)."""
+        return self._where(permission, "locations")
+
+    def channels(self, permission: str) -> frozenset[int] | None:
+        """The channels where ``permission`` applies (None: all)."""
+        return self._where(permission, "channels")
+
+    def may_location(self, pk: int | None, permission: str) -> bool:
+        where = self.locations(permission)
+        return where is None or (pk is not None and pk in where)
+
+    def may_channel(self, pk: int | None, permission: str) -> bool:
+        where = self.channels(permission)
+        return where is None or (pk is not None and pk in where)
 
     @property
     def credential(self) -> tuple[str, int] | None:
@@ -94,6 +176,8 @@ class Principal:
         key, or the customer (whichever of its tokens it uses)."""
         if self.kind == CUSTOMER_TOKEN:
             return f"customer:{self.customer_id}"
+        if self.kind == STAFF_TOKEN:
+            return f"staff:{self.staff_user_id}"
         return f"key:{self.key_pk}"
 
 
@@ -118,7 +202,9 @@ def token_digest(token: str) -> str:
 
 
 def _bearer_shape(token: str) -> bool:
-    return len(token) <= 200 and token.startswith((TOKEN_PREFIX, CUSTOMER_TOKEN_PREFIX))
+    return len(token) <= 200 and token.startswith(
+        (TOKEN_PREFIX, CUSTOMER_TOKEN_PREFIX, STAFF_TOKEN_PREFIX)
+    )
 
 
 async def create_api_key(
@@ -128,10 +214,14 @@ async def create_api_key(
     *,
     customer: str | None = None,
     expires_at: datetime | None = None,
+    staff_user: str | None = None,
+    permissions: Iterable[str] | None = None,
 ) -> tuple[int, str]:
     """Create a key; returns (id, token). The token is shown only this once.
 
     ``customer`` (an email) ties a key with the "customer" scope to that customer;
+    ``staff_user`` (an email) binds the key to a staff user, whose roles it acts with;
+    ``permissions`` are a partner key's (required with the partner scope);
     ``expires_at`` ends its validity."""
     wanted = sorted(set(scopes))
     bad = [s for s in wanted if s not in SCOPES]
@@ -141,6 +231,14 @@ async def create_api_key(
         )
     if customer is not None and "customer" not in wanted:
         raise InvalidScope("a key for a customer needs the customer scope (--scope customer)")
+    perms = None if permissions is None else sorted(set(permissions))
+    if perms is not None:
+        unknown = [p for p in perms if p not in PERMISSIONS]
+        if unknown or "partner" not in wanted:
+            raise InvalidScope(
+                f"permissions are for partner keys, from {', '.join(PERMISSIONS)}"
+                + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+            )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     async with db.transaction() as conn:
         customer_pk = None
@@ -150,6 +248,15 @@ async def create_api_key(
             )
             if customer_pk is None:
                 raise UnknownCustomer(f"no customer with email {customer!r}")
+        staff_pk = None
+        if staff_user is not None:
+            staff_pk = await conn.scalar(
+                select(staff_users_t.c.id).where(
+                    staff_users_t.c.email == staff_user.strip().lower()
+                )
+            )
+            if staff_pk is None:
+                raise UnknownCustomer(f"no staff user with email {staff_user!r}")
         res = await conn.execute(
             insert(keys_t)
             .values(
@@ -160,6 +267,8 @@ async def create_api_key(
                 created_at=datetime.now(UTC),
                 customer_id=customer_pk,
                 expires_at=expires_at,
+                staff_user_id=staff_pk,
+                permissions=perms,
             )
             .returning(keys_t.c.id)
         )
@@ -196,6 +305,13 @@ async def revoke_api_key(db: Database, pk: int, *, bus: Any = None) -> bool:
 _REVOCATION_LISTENERS: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
+def forget_principals() -> None:
+    """Drop this process's cached principals (a role or a user changed); other
+    processes follow within ``HUB_AUTH_CACHE_SECONDS``."""
+    for cache in list(_CACHES):
+        cache.clear()
+
+
 def credential_revoked(kind: str, pk: int) -> None:
     """This process learnt that a credential was revoked: forget cached principals and
     close its sockets."""
@@ -213,10 +329,29 @@ def on_revocation(listener: Any) -> None:
 async def _valid_api_keys(conn: Reader | Any, pks: list[int]) -> set[int]:
     rows = await fetch_all(
         conn,
-        select(keys_t.c.id).where(
+        select(keys_t.c.id)
+        .select_from(keys_t.outerjoin(staff_users_t, staff_users_t.c.id == keys_t.c.staff_user_id))
+        .where(
             keys_t.c.id.in_(pks),
             keys_t.c.revoked_at.is_(None),
             or_(keys_t.c.expires_at.is_(None), keys_t.c.expires_at > datetime.now(UTC)),
+            or_(keys_t.c.staff_user_id.is_(None), staff_users_t.c.active.is_(True)),
+        ),
+    )
+    return {r.id for r in rows}
+
+
+async def _valid_staff_tokens(conn: Reader | Any, pks: list[int]) -> set[int]:
+    t = staff_tokens_t
+    rows = await fetch_all(
+        conn,
+        select(t.c.id)
+        .select_from(t.join(staff_users_t, staff_users_t.c.id == t.c.user_id))
+        .where(
+            t.c.id.in_(pks),
+            t.c.ended_at.is_(None),
+            t.c.expires_at > datetime.now(UTC),
+            staff_users_t.c.active.is_(True),
         ),
     )
     return {r.id for r in rows}
@@ -239,6 +374,7 @@ async def _valid_customer_tokens(conn: Reader | Any, pks: list[int]) -> set[int]
 CREDENTIAL_CHECKS: dict[str, Callable[[Any, list[int]], Awaitable[set[int]]]] = {
     API_KEY: _valid_api_keys,
     CUSTOMER_TOKEN: _valid_customer_tokens,
+    STAFF_TOKEN: _valid_staff_tokens,
 }
 
 
@@ -322,18 +458,112 @@ async def authenticate(
     return principal
 
 
+async def staff_grants(reader: Reader, user_pk: int) -> tuple[Grant, ...]:
+    """The grants of the staff user's roles (one query)."""
+    r = staff_roles_t
+    rows = await reader.all(
+        select(r.c.permissions, r.c.channel_ids, r.c.location_ids)
+        .select_from(r.join(staff_user_roles_t, staff_user_roles_t.c.role_id == r.c.id))
+        .where(staff_user_roles_t.c.user_id == user_pk)
+        .order_by(r.c.id)
+    )
+    return tuple(
+        Grant(
+            frozenset(row.permissions),
+            None if row.channel_ids is None else frozenset(row.channel_ids),
+            None if row.location_ids is None else frozenset(row.location_ids),
+        )
+        for row in rows
+    )
+
+
+def _permissions(grants: tuple[Grant, ...]) -> frozenset[str]:
+    return frozenset(p for g in grants for p in g.permissions)
+
+
+def key_permissions(scopes: Iterable[str], declared: Iterable[str] | None) -> frozenset[str]:
+    """What a key not bound to a staff user may do (the admin scope aside): a connector
+    key :data:`CONNECTOR_PERMISSIONS`, a partner key what it declares."""
+    scopes = set(scopes)
+    held: set[str] = set()
+    if "connector" in scopes:
+        held |= CONNECTOR_PERMISSIONS
+    if "partner" in scopes and declared:
+        held |= {p for p in declared if p in PERMISSIONS}
+    return frozenset(held)
+
+
 async def _lookup(reader: Reader, token: str) -> Principal | None:
     if token.startswith(CUSTOMER_TOKEN_PREFIX):
         return await _lookup_customer_token(reader, token)
+    if token.startswith(STAFF_TOKEN_PREFIX):
+        return await _lookup_staff_token(reader, token)
     row = await reader.first(
         select(
-            keys_t.c.id, keys_t.c.name, keys_t.c.scopes, keys_t.c.customer_id, keys_t.c.expires_at
-        ).where(keys_t.c.token_hash == _hash(token), keys_t.c.revoked_at.is_(None))
+            keys_t.c.id,
+            keys_t.c.name,
+            keys_t.c.scopes,
+            keys_t.c.customer_id,
+            keys_t.c.expires_at,
+            keys_t.c.staff_user_id,
+            keys_t.c.permissions,
+            staff_users_t.c.active,
+        )
+        .select_from(keys_t.outerjoin(staff_users_t, staff_users_t.c.id == keys_t.c.staff_user_id))
+        .where(keys_t.c.token_hash == _hash(token), keys_t.c.revoked_at.is_(None))
     )
     if row is None:
         return None
+    if row.staff_user_id is not None:
+        if not row.active:
+            return None
+        grants = await staff_grants(reader, row.staff_user_id)
+        # A bound key acts with its user's roles, whatever its scopes said of staff work.
+        principal = Principal(
+            frozenset(row.scopes) - {"admin"},
+            row.id,
+            row.name,
+            row.customer_id,
+            expires_at=row.expires_at,
+            permissions=_permissions(grants),
+            grants=grants,
+            staff_user_id=row.staff_user_id,
+        )
+    else:
+        principal = Principal(
+            frozenset(row.scopes),
+            row.id,
+            row.name,
+            row.customer_id,
+            expires_at=row.expires_at,
+            permissions=key_permissions(row.scopes, row.permissions),
+        )
+    return None if principal.expired() else principal
+
+
+async def _lookup_staff_token(reader: Reader, token: str) -> Principal | None:
+    t = staff_tokens_t
+    row = await reader.first(
+        select(t.c.id, t.c.user_id, t.c.expires_at, staff_users_t.c.email)
+        .select_from(t.join(staff_users_t, staff_users_t.c.id == t.c.user_id))
+        .where(
+            t.c.token_hash == _hash(token),
+            t.c.ended_at.is_(None),
+            staff_users_t.c.active.is_(True),
+        )
+    )
+    if row is None:
+        return None
+    grants = await staff_grants(reader, row.user_id)
     principal = Principal(
-        frozenset(row.scopes), row.id, row.name, row.customer_id, expires_at=row.expires_at
+        STAFF_SCOPES,
+        row.id,
+        f"staff:{row.email}",
+        kind=STAFF_TOKEN,
+        expires_at=row.expires_at,
+        permissions=_permissions(grants),
+        grants=grants,
+        staff_user_id=row.user_id,
     )
     return None if principal.expired() else principal
 

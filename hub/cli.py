@@ -1,5 +1,5 @@
-"""The ``hub`` command: serve, migrate, seed, worker, apikey, inventory, graphiql,
-persisted-queries.
+"""The ``hub`` command: serve, migrate, seed, worker, apikey, staff (:mod:`hub.cli_staff`),
+inventory, graphiql, persisted-queries.
 
 A failure a person can fix ends the command with one line (``hub: ...``) naming the
 cause and the variable or option to change, and a non-zero exit status; ``hub --debug
@@ -14,15 +14,17 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 import typer.core
 
-from hub.settings import Settings, SettingsError, describe_database, load_settings
+from hub.cli_staff import staff_create
+from hub.settings import Settings, describe_database
 from hub.startup import CliError, database_step, first_line, require_migrated
+from hub.startup import command_settings as _settings
+from hub.startup import on_database as _on_database
 
 if TYPE_CHECKING:
     from hub.db.database import Database
@@ -55,6 +57,9 @@ graphiql_app = _typer("GraphiQL's scripts, served by the hub itself.")
 app.add_typer(graphiql_app, name="graphiql")
 persisted_app = _typer("Persisted queries: the operations registered with the hub.")
 app.add_typer(persisted_app, name="persisted-queries")
+staff_app = _typer("Staff users: bootstrap an installation's first administrator.")
+staff_app.command("create")(staff_create)
+app.add_typer(staff_app, name="staff")
 
 DEMO_PRODUCTS = 600
 
@@ -70,34 +75,6 @@ def _root(
     ] = False,
 ) -> None:
     _State.debug = debug
-
-
-def _on_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
-    """Run ``work`` on the hub's database (its engine disposed of afterwards)."""
-    from hub.db.database import Database
-
-    async def go() -> T:
-        db = Database(settings)
-        try:
-            return await work(db)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(go())
-
-
-def _settings() -> Settings:
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise CliError(str(exc), 2) from None
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    return settings
 
 
 async def _migrate(settings: Settings) -> None:
@@ -357,6 +334,20 @@ def apikey_create(
             help="Seconds until the key expires (default: never).", min=1, metavar="SECONDS"
         ),
     ] = None,
+    staff_user: Annotated[
+        str | None,
+        typer.Option(
+            help="Email of the staff user the key is bound to: it acts with that user's roles.",
+            metavar="EMAIL",
+        ),
+    ] = None,
+    permission: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A --scope partner key's permission (what its plugin declares); repeat.",
+            metavar="PERMISSION",
+        ),
+    ] = None,
 ) -> None:
     """Create an API key in the hub's database and print its token (shown only once).
 
@@ -374,7 +365,13 @@ def apikey_create(
             pk, token = _on_database(
                 settings,
                 lambda db: create_api_key(
-                    db, name, scope, customer=customer, expires_at=expires_at
+                    db,
+                    name,
+                    scope,
+                    customer=customer,
+                    expires_at=expires_at,
+                    staff_user=staff_user,
+                    permissions=permission,
                 ),
             )
     except CliError as exc:
@@ -388,6 +385,7 @@ def apikey_create(
     typer.echo(
         f"hub: key {pk} created with scopes {', '.join(sorted(set(scope)))}"
         + (f" for customer {customer.strip().lower()}" if customer else "")
+        + (f" bound to staff user {staff_user.strip().lower()}" if staff_user else "")
         + f" in {describe_database(settings.database_url)}; the token is not shown again",
         err=True,
     )

@@ -29,6 +29,7 @@ from hub.domain.inventory import Inventory
 from hub.domain.orders.after_sale import AfterSale
 from hub.domain.orders.fulfillments import Fulfillments
 from hub.domain.orders.service import Orders
+from hub.domain.staff import Staff
 from hub.domain.webhooks import Webhooks
 from hub.emails import Mailer, MemoryMailer
 from hub.events.outbox import OutboxDispatcher, PublishedMarker, publish_committed
@@ -63,6 +64,7 @@ class Hub:
     connector_types: Mapping[str, type[Connector]] = field(default_factory=dict)
     inventory: Inventory = field(init=False)
     accounts: Accounts = field(init=False)
+    staff: Staff = field(init=False)
     carts: Carts = field(init=False)
     checkout: Checkout = field(init=False)
     after_sale: AfterSale = field(init=False)
@@ -80,6 +82,12 @@ class Hub:
         s = self.settings
         self.inventory = Inventory(self.db, publish=self.publish)
         self.accounts = Accounts(self.db, s, self.mailer, publish=self.publish)
+        self.staff = Staff(
+            self.db,
+            self.accounts.passwords,
+            timedelta(seconds=s.staff_token_seconds),
+            publish=self.publish,
+        )
         self.carts = Carts(self.db, ttl=timedelta(seconds=s.cart_ttl_seconds))
         self.checkout = Checkout(
             self.db,

@@ -135,6 +135,8 @@ class Settings(BaseSettings):
     # Lifetimes of customer tokens: access (sign-in), password reset, activation and
     # email verification.
     customer_token_seconds: int = Field(default=14 * 24 * 3600, ge=60, le=365 * 24 * 3600)
+    # Lifetime of a staff access token (staffAccessTokenCreate): a working day.
+    staff_token_seconds: int = Field(default=12 * 3600, ge=60, le=30 * 24 * 3600)
     customer_reset_token_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     customer_activation_token_seconds: int = Field(default=7 * 24 * 3600, ge=60, le=30 * 24 * 3600)
     # Where messages for customers (activation and password reset links) go: POSTed as

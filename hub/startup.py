@@ -13,10 +13,16 @@ import contextlib
 import errno
 import socket
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 from hub.settings import Settings, describe_database, sqlite_path
+
+if TYPE_CHECKING:
+    from hub.db.database import Database
+
+T = TypeVar("T")
 
 
 class CliError(Exception):
@@ -248,3 +254,38 @@ def bind(host: str, port: int) -> socket.socket:
         ) from exc
     sock.set_inheritable(True)
     return sock
+
+
+def on_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """Run ``work`` on the hub's database (its engine disposed of afterwards): a
+    command's one use of the database."""
+    from hub.db.database import Database
+
+    async def go() -> T:
+        db = Database(settings)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(go())
+
+
+def command_settings() -> Settings:
+    """The settings of a ``hub`` command (a bad one is a CliError, exit 2), with
+    logging set up as they say."""
+    import logging
+
+    from hub.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise CliError(str(exc), 2) from None
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return settings

@@ -52,6 +52,7 @@ from schema.promotions import PromotionMutation, PromotionQuery
 from schema.relay import Node, node_types, resolve_nodes
 from schema.scalars import SCALAR_OVERRIDES
 from schema.shipping import ShippingMutation, ShippingQuery
+from schema.staff import StaffMutation, StaffQuery
 from schema.subscriptions import Subscription
 from schema.webhooks import WebhookMutation, WebhookQuery
 
@@ -98,6 +99,7 @@ class Query(
     AuditQuery,
     WebhookQuery,
     ConnectorQuery,
+    StaffQuery,
 ):
     pass
 
@@ -121,6 +123,7 @@ class Mutation(
     AccountMutation,
     WebhookMutation,
     ConnectorMutation,
+    StaffMutation,
 ):
     pass
 

@@ -99,7 +99,9 @@ class HubContext:
 
     @property
     def staff(self) -> bool:
-        return self.principal.is_staff
+        """Whether the request sees the catalog as staff do (drafts, unpriced products):
+        its principal holds ``catalog:read``."""
+        return self.principal.can("catalog:read")
 
     def keyed(self, key: Hashable, make: Callable[[], T]) -> T:
         """The per-request object under ``key``, made by ``make`` on first use (for

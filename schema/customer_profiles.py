@@ -26,7 +26,7 @@ from hub.domain.paging import PageRequest
 from schema.calls import keyset_page
 from schema.customers import CustomerType
 from schema.errors import UserError, field_pk, run_write
-from schema.permissions import ADMIN
+from schema.permissions import needs
 from schema.relay import Connection, forward_paged
 
 
@@ -62,7 +62,7 @@ async def _customer(info: Info, pk: int | None) -> CustomerType | None:
 @strawberry.type
 class CustomerProfileQuery:
     @strawberry.field(
-        permission_classes=ADMIN,
+        permission_classes=needs("customers"),
         description="Profiles whose name, email, phone or loyalty card number match "
         "`query` (all without one), oldest first; merged duplicates and erased profiles "
         "are left out (staff).",
@@ -78,7 +78,7 @@ class CustomerProfileQuery:
 @strawberry.type
 class CustomerProfileMutation:
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("customers"),
         description="Merge the duplicate `mergeId` into `keepId`: its orders, carts, gift "
         "cards, keys, loyalty points and history and marketing consent move; both "
         "timelines record it. Merging the same pair again changes nothing.",
@@ -118,7 +118,7 @@ class CustomerProfileMutation:
         return CustomerDataExportPayload(data=data, user_errors=errs)
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("customers"),
         description="Anonymize a customer's personal data (name, email, phone, addresses, "
         "consent) on the profile, its orders and carts, keeping orders, amounts and "
         "ledgers whole; its keys are revoked and its loyalty card renumbered. Erasing "

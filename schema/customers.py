@@ -31,7 +31,7 @@ from schema.errors import ApiError, UserError, field_pk, run_write
 from schema.loyalty_types import CustomerLoyalty, loyalty_of
 from schema.orders import OrderType
 from schema.patches import apply_given
-from schema.permissions import ADMIN
+from schema.permissions import needs
 from schema.relay import Node, is_record, register_node
 
 MAX_PURCHASE_HISTORY = 50
@@ -188,13 +188,13 @@ class CustomerQuery:
 class CustomerMutation:
     # Staff-made customers (no password: customerInvite sends them an activation link);
     # customerCreate is the storefront's sign-up (schema.accounts).
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("customers"))
     async def staff_customer_create(self, info: Info, input: CustomerInput) -> CustomerPayload:
         data, _ = _customer_data(input)  # on create, null is the same as leaving it out
         pk, errs = await run_write(info, lambda: cust.create_customer(info.context.db, data))
         return CustomerPayload(customer=await _load(info, pk), user_errors=errs)
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("customers"))
     async def staff_customer_update(
         self, info: Info, id: strawberry.ID, input: CustomerInput
     ) -> CustomerPayload:

@@ -38,6 +38,7 @@ from hub.domain.inventory import InventoryCode
 from hub.domain.loyalty import LoyaltyCode
 from hub.domain.orders import OrderCode
 from hub.domain.promotions import PromotionCode
+from hub.domain.staff import StaffCode
 from hub.domain.webhooks import WebhookCode
 
 T = TypeVar("T")
@@ -78,6 +79,7 @@ CODE_ENUMS: tuple[type[StrEnum], ...] = (
     LoyaltyCode,
     WebhookCode,
     ConnectorCode,
+    StaffCode,
 )
 
 

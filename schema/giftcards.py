@@ -22,7 +22,7 @@ from hub.domain import giftcards as gc
 from hub.domain.paging import PageRequest
 from schema.catalog import MoneyType
 from schema.errors import ApiError, UserError, field_pk, run_write
-from schema.permissions import ADMIN
+from schema.permissions import needs
 from schema.relay import (
     Connection,
     Node,
@@ -134,7 +134,9 @@ class GiftCardPayload:
 
 @strawberry.type
 class GiftCardQuery:
-    @strawberry.field(permission_classes=ADMIN, description="A gift card by id (staff).")
+    @strawberry.field(
+        permission_classes=needs("customers"), description="A gift card by id (staff)."
+    )
     async def gift_card(self, info: Info, id: strawberry.ID) -> GiftCardType | None:
         try:
             pk = ids.decode_pk(id, "GiftCard")
@@ -156,7 +158,7 @@ class GiftCardQuery:
 @strawberry.type
 class GiftCardMutation:
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("customers"),
         description="Issue a gift card; the payload's `code` is the only time it is shown.",
     )
     async def gift_card_issue(self, info: Info, input: GiftCardIssueInput) -> GiftCardIssuePayload:
@@ -179,7 +181,7 @@ class GiftCardMutation:
         return GiftCardIssuePayload(gift_card=_shown(card), code=code, user_errors=errs)
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("customers"),
         description="Stop a gift card from paying; its balance and ledger stay.",
     )
     async def gift_card_disable(self, info: Info, id: strawberry.ID) -> GiftCardPayload:
@@ -195,4 +197,4 @@ def _shown(card: gc.GiftCardRecord | None) -> GiftCardType | None:
 
 
 # node(id:): as giftCard(id:), staff only; null for any other key.
-register_node("GiftCard", staff_only(gc.gift_cards_by_pks))
+register_node("GiftCard", staff_only(gc.gift_cards_by_pks, "customers"))

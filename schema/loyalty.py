@@ -16,7 +16,7 @@ from hub.domain import loyalty
 from hub.domain.loyalty import admin
 from schema.customers import CustomerType
 from schema.errors import UserError, field_pk, run_write
-from schema.permissions import ADMIN
+from schema.permissions import needs
 
 
 @strawberry.enum
@@ -93,7 +93,7 @@ class LoyaltyQuery:
 @strawberry.type
 class LoyaltyMutation:
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("customers"),
         description="Add (positive) or remove (negative) a customer's points, with a note; "
         "never below zero (INSUFFICIENT_POINTS). An idempotencyKey makes it happen once.",
     )
@@ -118,7 +118,7 @@ class LoyaltyMutation:
         return LoyaltyAdjustPayload(customer=cast(CustomerType | None, customer), user_errors=errs)
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("customers"),
         description="Replace the tiers; every customer's tier is recomputed.",
     )
     async def loyalty_tiers_set(
@@ -144,7 +144,7 @@ class LoyaltyMutation:
         return LoyaltyTiersSetPayload(tiers=cast(Any, got), user_errors=errs)
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("customers"),
         description="A channel's earning rule: earnPoints points per earnPer minor units "
         "paid, the fraction rounded DOWN, NEAREST or UP; a point redeems for pointValue "
         "minor units. earnPoints 0: no points on the channel.",
@@ -172,7 +172,7 @@ class LoyaltyMutation:
         )
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("customers"),
         description="Expire the points of accounts with no earn or redeem for inactiveDays "
         "(an EXPIRE row each).",
     )

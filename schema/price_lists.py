@@ -21,7 +21,7 @@ from schema.catalog.mutations import DeletePayload, delete_payload
 from schema.catalog.types import ChannelType, MoneyType, ProductVariantType
 from schema.errors import CURRENCY_CODE, ApiError, UserError, field_pk, run_write
 from schema.loaders import Loader
-from schema.permissions import ADMIN
+from schema.permissions import needs
 from schema.relay import (
     Connection,
     ConnectionValue,
@@ -154,7 +154,7 @@ async def _load(info: Info, pk: int | None) -> pricing.PriceListRecord | None:
 
 @strawberry.type
 class PricingQuery:
-    @strawberry.field(permission_classes=ADMIN)
+    @strawberry.field(permission_classes=needs("catalog:read"))
     async def price_list(self, info: Info, id: strawberry.ID) -> PriceListType | None:
         try:
             pk = ids.decode_pk(id, "PriceList")
@@ -163,7 +163,9 @@ class PricingQuery:
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return await _load(info, pk)  # type: ignore[return-value]
 
-    @strawberry.field(permission_classes=ADMIN, description="Price lists, oldest first.")
+    @strawberry.field(
+        permission_classes=needs("catalog:read"), description="Price lists, oldest first."
+    )
     async def price_lists(
         self, info: Info, first: int = 50, after: str | None = None
     ) -> Connection[PriceListType]:
@@ -181,7 +183,7 @@ class PricingQuery:
 
 @strawberry.type
 class PricingMutation:
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("catalog:write"))
     async def price_list_create(self, info: Info, input: PriceListInput) -> PriceListPayload:
         data, _ = _list_data(input)
         pk, errs = await run_write(
@@ -190,7 +192,7 @@ class PricingMutation:
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("catalog:write"))
     async def price_list_update(
         self, info: Info, id: strawberry.ID, input: PriceListInput
     ) -> PriceListPayload:
@@ -204,14 +206,16 @@ class PricingMutation:
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return PriceListPayload(price_list=await _load(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
-    @strawberry.mutation(permission_classes=ADMIN, description="Delete a list and its entries.")
+    @strawberry.mutation(
+        permission_classes=needs("catalog:write"), description="Delete a list and its entries."
+    )
     async def price_list_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
         return await delete_payload(
             info, id, "PriceList", pricing.delete_price_list, renames=CURRENCY_CODE
         )
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("catalog:write"),
         description="Create or replace entries (variant, minQuantity) of a price list; "
         "with `replace: true` the list's other entries are removed. At most 1000 at once.",
     )
@@ -241,4 +245,4 @@ class PricingMutation:
 
 
 # node(id:): staff only, as priceList(id:).
-register_node("PriceList", staff_only(pricing.price_lists_by_pks))
+register_node("PriceList", staff_only(pricing.price_lists_by_pks, "catalog:read"))

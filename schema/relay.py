@@ -278,12 +278,15 @@ def register_node(
     _NODE_TYPES[type_name] = _NodeType(fetch, parse)
 
 
-def staff_only(fetch: Callable[[Reader, list[int]], Awaitable[Mapping[int, Any]]]) -> NodeFetch:
-    """A :data:`NodeFetch` of a staff-only type: ``fetch(reader, pks)`` for a staff key,
-    nothing (every id null) for any other."""
+def staff_only(
+    fetch: Callable[[Reader, list[int]], Awaitable[Mapping[int, Any]]], permission: str
+) -> NodeFetch:
+    """A :data:`NodeFetch` of a staff-only type: ``fetch(reader, pks)`` for a principal
+    holding ``permission`` (``hub.auth.PERMISSIONS``), nothing (every id null) for any
+    other."""
 
     async def fetch_for_staff(info: Info, pks: list[int]) -> Mapping[int, Any]:
-        if not info.context.staff:
+        if not info.context.principal.can(permission):
             return {}
         return await fetch(info.context.reader, pks)
 

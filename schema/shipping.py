@@ -15,7 +15,7 @@ from hub.domain import shipping
 from schema.catalog import DeletePayload, MoneyType, delete_payload
 from schema.errors import UserError, field_pk, run_write
 from schema.patches import apply_given
-from schema.permissions import ADMIN
+from schema.permissions import needs
 from schema.relay import Node, is_record, register_node, staff_only
 
 
@@ -142,7 +142,8 @@ _FIELDS = {"zone_pk": "zoneId", "currency": "currencyCode"}
 @strawberry.type
 class ShippingQuery:
     @strawberry.field(
-        permission_classes=ADMIN, description="Every shipping zone with its rates (staff)."
+        permission_classes=needs("settings"),
+        description="Every shipping zone with its rates (staff).",
     )
     async def shipping_zones(self, info: Info) -> list[ShippingZoneType]:
         # The domain's records stand for the GraphQL types (is_type_of, fields by name).
@@ -151,7 +152,7 @@ class ShippingQuery:
 
 @strawberry.type
 class ShippingMutation:
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("settings"))
     async def shipping_zone_create(
         self, info: Info, input: ShippingZoneInput
     ) -> ShippingZonePayload:
@@ -160,7 +161,7 @@ class ShippingMutation:
         )
         return ShippingZonePayload(shipping_zone=await _zone(info, pk), user_errors=errs)  # type: ignore[arg-type]  # a record as its type
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("settings"))
     async def shipping_zone_update(
         self, info: Info, id: strawberry.ID, input: ShippingZoneInput
     ) -> ShippingZonePayload:
@@ -172,11 +173,13 @@ class ShippingMutation:
         pk, errs = await run_write(info, go, renames=_FIELDS)
         return ShippingZonePayload(shipping_zone=await _zone(info, pk), user_errors=errs)  # type: ignore[arg-type]  # a record as its type
 
-    @strawberry.mutation(permission_classes=ADMIN, description="Delete a zone and its rates.")
+    @strawberry.mutation(
+        permission_classes=needs("settings"), description="Delete a zone and its rates."
+    )
     async def shipping_zone_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
         return await delete_payload(info, id, "ShippingZone", shipping.delete_zone, renames=_FIELDS)
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("settings"))
     async def shipping_rate_create(
         self, info: Info, input: ShippingRateInput
     ) -> ShippingRatePayload:
@@ -187,7 +190,7 @@ class ShippingMutation:
         pk, errs = await run_write(info, go, renames=_FIELDS)
         return ShippingRatePayload(shipping_rate=await _rate(info, pk), user_errors=errs)  # type: ignore[arg-type]  # a record as its type
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("settings"))
     async def shipping_rate_update(
         self, info: Info, id: strawberry.ID, input: ShippingRateInput
     ) -> ShippingRatePayload:
@@ -200,7 +203,7 @@ class ShippingMutation:
         pk, errs = await run_write(info, go, renames=_FIELDS)
         return ShippingRatePayload(shipping_rate=await _rate(info, pk), user_errors=errs)  # type: ignore[arg-type]  # a record as its type
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("settings"))
     async def shipping_rate_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
         return await delete_payload(info, id, "ShippingRate", shipping.delete_rate, renames=_FIELDS)
 
@@ -210,5 +213,5 @@ async def _zones_by_pks(reader: Reader, pks: list[int]) -> dict[int, shipping.Sh
 
 
 # node(id:): staff only, as shippingZones.
-register_node("ShippingZone", staff_only(_zones_by_pks))
-register_node("ShippingRate", staff_only(shipping.rates_by_pks))
+register_node("ShippingZone", staff_only(_zones_by_pks, "settings"))
+register_node("ShippingRate", staff_only(shipping.rates_by_pks, "settings"))

@@ -378,8 +378,8 @@ class Subscription:
 
     @strawberry.subscription(
         description="Stock changes of the given variants (at most 250), at any location or "
-        "at the given ones, with the levels right after each change. Needs the admin "
-        "or connector scope."
+        "at the given ones, with the levels right after each change. Needs the "
+        "inventory permission (a location-restricted role: its locations only)."
     )
     async def inventory_changed(
         self,
@@ -388,10 +388,8 @@ class Subscription:
         location_ids: list[strawberry.ID] | None = None,
     ) -> AsyncGenerator[InventoryChange, None]:
         ctx: HubContext = info.context
-        if not ctx.principal.has("connector"):
-            raise ApiError(
-                "this needs an API key with the admin or connector scope", ApiCode.ACCESS_DENIED
-            )
+        if not ctx.principal.can("inventory"):
+            raise ApiError("this needs the inventory permission", ApiCode.ACCESS_DENIED)
         limit = ctx.settings.max_page_size
         variants = _pks(variant_ids, "ProductVariant", "variantIds", limit)
         locations = (
@@ -399,9 +397,13 @@ class Subscription:
             if location_ids is not None
             else None
         )
+        # A role restricted to some locations sees changes at those only.
+        scope = ctx.principal.locations("inventory")
+        if scope is not None:
+            locations = (locations if locations is not None else scope) & scope
         _bus(ctx)
         channel = await _subscribe_channel(ctx, info)
-        if (shared := _shared_stream(ctx, info)) is not None:
+        if scope is None and (shared := _shared_stream(ctx, info)) is not None:
             return shared
 
         def wanted(p: dict[str, Any]) -> bool:

@@ -24,6 +24,7 @@ from hub.db.models import (
     pricing,
     promotions,
     shipping,
+    staff,
     webhooks,
 )
 
@@ -95,3 +96,7 @@ zones_t = cast(Table, shipping.ShippingZone.__table__)
 webhook_subscriptions_t = cast(Table, webhooks.WebhookSubscription.__table__)
 webhook_deliveries_t = cast(Table, webhooks.WebhookDelivery.__table__)
 webhook_cursor_t = cast(Table, webhooks.WebhookCursor.__table__)
+staff_users_t = cast(Table, staff.StaffUser.__table__)
+staff_roles_t = cast(Table, staff.StaffRole.__table__)
+staff_user_roles_t = cast(Table, staff.StaffUserRole.__table__)
+staff_tokens_t = cast(Table, staff.StaffToken.__table__)

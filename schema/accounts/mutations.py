@@ -24,7 +24,7 @@ from schema.accounts.profile import MailingAddressType
 from schema.carts.inputs import MailingAddressInput
 from schema.customers import CustomerType
 from schema.errors import ApiCode, ApiError, UserError, decode_id, run_write
-from schema.permissions import ADMIN
+from schema.permissions import needs
 
 
 @strawberry.input(description="Sign-up for storefronts and apps.")
@@ -291,7 +291,7 @@ class AccountMutation:
         )
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("customers"),
         description="Staff: send a customer without a password an activation link.",
     )
     async def customer_invite(self, info: Info, id: strawberry.ID) -> CustomerInvitePayload:

@@ -211,10 +211,10 @@ class CustomerAccountFields:
 async def _address_nodes(info: Info, pks: list[int]) -> dict[int, accounts.AddressRecord]:
     """node(id:): staff see any address, a customer its own, others none."""
     p = info.context.principal
-    if not p.is_staff and p.customer_id is None:
+    if not p.can("customers") and p.customer_id is None:
         return {}
     got = await accounts.addresses_by_pks(info.context.reader, pks)
-    return {pk: a for pk, a in got.items() if p.is_staff or a.customer_pk == p.customer_id}
+    return {pk: a for pk, a in got.items() if p.can("customers") or a.customer_pk == p.customer_id}
 
 
 register_node("MailingAddress", _address_nodes)

@@ -28,7 +28,7 @@ from schema.catalog.inputs import (
 )
 from schema.catalog.types import ChannelType, Collection, Product, ProductVariantType
 from schema.errors import CURRENCY_CODE, UserError, field_pk, run_write
-from schema.permissions import ADMIN
+from schema.permissions import needs, require_channel
 
 # ----------------------------------------------------------------------------- payloads
 
@@ -70,6 +70,17 @@ class DeletePayload:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+async def _channels_reached(info: Info, handles: list[str]) -> None:
+    """ACCESS_DENIED (nothing written) unless a channel-restricted role's catalog:write
+    reaches every named channel (an unknown handle is left to the write to report)."""
+    if info.context.principal.channels("catalog:write") is None:
+        return
+    for handle in dict.fromkeys(handles):
+        found = await catalog.channel_by_handle(info.context.reader, handle)
+        if found is not None:
+            require_channel(info, found.pk, "catalog:write")
 
 
 def _tax_classes(info: Info) -> frozenset[str] | None:
@@ -161,14 +172,14 @@ async def _collection_products(
 @strawberry.type
 class CatalogAdminMutation:
     # ----- channels
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("settings"))
     async def channel_create(self, info: Info, input: ChannelInput) -> ChannelPayload:
         pk, errs = await run_write(
             info, lambda: catalog.create_channel(info.context.db, channel_data(input)), depth=0
         )
         return ChannelPayload(channel=await _channel_of(info, pk), user_errors=errs)
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("settings"))
     async def channel_update(
         self, info: Info, id: strawberry.ID, input: ChannelInput
     ) -> ChannelPayload:
@@ -180,12 +191,12 @@ class CatalogAdminMutation:
         pk, errs = await run_write(info, go, depth=0)
         return ChannelPayload(channel=await _channel_of(info, pk), user_errors=errs)
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("settings"))
     async def channel_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
         return await delete_payload(info, id, "Channel", catalog.delete_channel)
 
     # ----- products
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("catalog:write"))
     async def product_create(self, info: Info, input: ProductInput) -> ProductPayload:
         pk, errs = await run_write(
             info,
@@ -196,7 +207,7 @@ class CatalogAdminMutation:
         )
         return ProductPayload(product=await _product_of(info, pk), user_errors=errs)
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("catalog:write"))
     async def product_update(
         self, info: Info, id: strawberry.ID, input: ProductInput
     ) -> ProductPayload:
@@ -213,12 +224,12 @@ class CatalogAdminMutation:
         pk, errs = await run_write(info, go, renames=CURRENCY_CODE)
         return ProductPayload(product=await _product_of(info, pk), user_errors=errs)
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("catalog:write"))
     async def product_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
         return await delete_payload(info, id, "Product", catalog.delete_product)
 
     # ----- variants
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("catalog:write"))
     async def product_variant_create(
         self, info: Info, product_id: strawberry.ID, input: ProductVariantInput
     ) -> ProductVariantPayload:
@@ -230,7 +241,7 @@ class CatalogAdminMutation:
         pk, errs = await run_write(info, go, renames=CURRENCY_CODE)
         return ProductVariantPayload(variant=await _variant_of(info, pk), user_errors=errs)
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("catalog:write"))
     async def product_variant_update(
         self, info: Info, id: strawberry.ID, input: ProductVariantInput
     ) -> ProductVariantPayload:
@@ -242,12 +253,12 @@ class CatalogAdminMutation:
         pk, errs = await run_write(info, go, renames=CURRENCY_CODE)
         return ProductVariantPayload(variant=await _variant_of(info, pk), user_errors=errs)
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("catalog:write"))
     async def product_variant_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
         return await delete_payload(info, id, "ProductVariant", catalog.delete_variant)
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("catalog:write"),
         description="Make a variant a bundle/kit of other variants; an "
         "empty list makes it a plain variant again.",
     )
@@ -268,12 +279,14 @@ class CatalogAdminMutation:
 
     # ----- prices
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("catalog:write"),
         description="Set variant prices per channel (created or replaced).",
     )
     async def product_variant_prices_set(
         self, info: Info, prices: list[VariantPriceInput]
     ) -> VariantPricesPayload:
+        await _channels_reached(info, [p.channel for p in prices])
+
         async def go() -> list[int]:
             data = [
                 catalog.PriceInput(
@@ -291,10 +304,12 @@ class CatalogAdminMutation:
 
         return await _variants_payload(info, go)
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("catalog:write"))
     async def product_variant_prices_delete(
         self, info: Info, prices: list[VariantPriceKeyInput]
     ) -> VariantPricesPayload:
+        await _channels_reached(info, [p.channel for p in prices])
+
         async def go() -> list[int]:
             pairs = [
                 (field_pk(p.variant_id, "ProductVariant", f"prices.{i}.variantId"), p.channel)
@@ -306,7 +321,7 @@ class CatalogAdminMutation:
         return await _variants_payload(info, go)
 
     # ----- collections
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("catalog:write"))
     async def collection_create(self, info: Info, input: CollectionInput) -> CollectionPayload:
         async def go() -> int:
             return await catalog.create_collection(info.context.db, collection_data(input))
@@ -314,7 +329,7 @@ class CatalogAdminMutation:
         pk, errs = await run_write(info, go, renames=CURRENCY_CODE)
         return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("catalog:write"))
     async def collection_update(
         self, info: Info, id: strawberry.ID, input: CollectionInput
     ) -> CollectionPayload:
@@ -326,17 +341,17 @@ class CatalogAdminMutation:
         pk, errs = await run_write(info, go, renames=CURRENCY_CODE)
         return CollectionPayload(collection=await _collection_of(info, pk), user_errors=errs)
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("catalog:write"))
     async def collection_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
         return await delete_payload(info, id, "Collection", catalog.delete_collection)
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("catalog:write"))
     async def collection_add_products(
         self, info: Info, id: strawberry.ID, product_ids: list[strawberry.ID]
     ) -> CollectionPayload:
         return await _collection_products(info, id, product_ids, catalog.collection_add_products)
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("catalog:write"))
     async def collection_remove_products(
         self, info: Info, id: strawberry.ID, product_ids: list[strawberry.ID]
     ) -> CollectionPayload:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from schema.inventory import GeoPointInput, InventoryLevelType, StoreAvailability
 from schema.inventory.queries import inventory_levels as variant_inventory_levels
 from schema.inventory.queries import store_availability as variant_store_availability
-from schema.permissions import StaffOnly
+from schema.permissions import needs
 from schema.relay import (
     Connection,
     ConnectionValue,
@@ -156,7 +156,7 @@ class ProductVariantType(Node):
     compare_at_price: MoneyType | None
     available_for_sale: bool
     cost: MoneyType | None = strawberry.field(
-        permission_classes=[StaffOnly], description="Unit cost (staff only)."
+        permission_classes=needs("catalog:read"), description="Unit cost (staff only)."
     )
     tracked: bool = strawberry.field(description="False for goods with no stock to count.")
     quantity_available: int | None = strawberry.field(
@@ -210,7 +210,7 @@ class Product(Node):
     vendor: str
     product_type: str
     tax_class: str = strawberry.field(
-        permission_classes=[StaffOnly],
+        permission_classes=needs("catalog:read"),
         description="The class its lines are taxed at, e.g. `standard`, `reduced` (staff only).",
     )
     status: ProductStatus = strawberry.field(resolver=lambda root: ProductStatus(root.status))

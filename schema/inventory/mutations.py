@@ -15,6 +15,7 @@ from strawberry.types import Info
 
 from hub import ids
 from hub.domain import inventory as inv
+from hub.domain.inventory.transfers import transfer_destination
 from schema.errors import decode_id, run_write
 from schema.inventory.inputs import (
     AtLevelInput,
@@ -30,15 +31,14 @@ from schema.inventory.inputs import (
     QuarantineAction,
 )
 from schema.inventory.types import (
-    ConnectorScope,
     InventoryPayload,
     LocationDeletePayload,
     LocationPayload,
     Reservation,
 )
-from schema.permissions import StaffOnly
+from schema.permissions import needs, require_location
 
-WRITE: list[type[BasePermission]] = [ConnectorScope]
+WRITE: list[type[BasePermission]] = needs("inventory")
 
 
 def _level_of(input: AtLevelInput) -> tuple[int, int]:
@@ -47,6 +47,29 @@ def _level_of(input: AtLevelInput) -> tuple[int, int]:
         decode_id(input.variant_id, "ProductVariant", "variantId"),
         decode_id(input.location_id, "Location", "locationId"),
     )
+
+
+def _pk_or_none(gid: str, kind: str) -> int | None:
+    try:
+        return ids.decode_pk(gid, kind)
+    except ids.InvalidId:
+        return None  # the write reports it as a userError on its path
+
+
+def _at(info: Info, *location_gids: str) -> None:
+    """ACCESS_DENIED (nothing written) unless the principal's inventory permission reaches
+    every named location: a store's role changes its stores' stock only."""
+    for gid in location_gids:
+        pk = _pk_or_none(gid, "Location")
+        if pk is not None:
+            require_location(info, pk, "inventory")
+
+
+def _everywhere(info: Info) -> None:
+    """Operations whose location is not in their input (reservations by token) are for
+    principals whose inventory permission is not restricted to some locations."""
+    if info.context.principal.locations("inventory") is not None:
+        require_location(info, None, "inventory")
 
 
 def _move(
@@ -91,7 +114,7 @@ async def _inventory_op(
 
 def _actor(info: Info) -> str:
     p = info.context.principal
-    return f"key:{p.key_pk}" if p.key_pk is not None else "anonymous"
+    return p.client if p.key_pk is not None else "anonymous"
 
 
 @strawberry.type
@@ -101,6 +124,7 @@ class InventoryMutation:
         description="Change onHand (or incoming) at a location by a delta.",
     )
     async def inventory_adjust(self, info: Info, input: InventoryAdjustInput) -> InventoryPayload:
+        _at(info, input.location_id)
         return await _inventory_op(
             info,
             lambda s: s.adjust(
@@ -120,6 +144,7 @@ class InventoryMutation:
     async def inventory_set_on_hand(
         self, info: Info, input: InventorySetOnHandInput
     ) -> InventoryPayload:
+        _at(info, input.location_id)
         return await _inventory_op(
             info,
             lambda s: s.set_on_hand(
@@ -136,6 +161,7 @@ class InventoryMutation:
     async def inventory_set_thresholds(
         self, info: Info, input: InventoryThresholdsInput
     ) -> InventoryPayload:
+        _at(info, input.location_id)
         return await _inventory_op(
             info,
             lambda s: s.set_thresholds(
@@ -151,6 +177,7 @@ class InventoryMutation:
         description="Units arrive: incoming -> onHand, with lot or serials.",
     )
     async def inventory_receive(self, info: Info, input: InventoryReceiveInput) -> InventoryPayload:
+        _at(info, input.location_id)
         return await _inventory_op(
             info,
             lambda s: s.receive(
@@ -169,6 +196,7 @@ class InventoryMutation:
     async def inventory_quarantine(
         self, info: Info, input: InventoryQuarantineInput
     ) -> InventoryPayload:
+        _at(info, input.location_id)
         return await _inventory_op(
             info,
             lambda s: s.quarantine(
@@ -189,6 +217,7 @@ class InventoryMutation:
     async def inventory_transfer_create(
         self, info: Info, input: InventoryTransferInput
     ) -> InventoryPayload:
+        _at(info, input.from_location_id, input.to_location_id)
         return await _inventory_op(
             info,
             lambda s: s.transfer(
@@ -207,6 +236,11 @@ class InventoryMutation:
     async def inventory_transfer_receive(
         self, info: Info, id: strawberry.ID, idempotency_key: str | None = None
     ) -> InventoryPayload:
+        if info.context.principal.locations("inventory") is not None:
+            pk = _pk_or_none(id, "Transfer")
+            if pk is not None:
+                dest = await transfer_destination(info.context.reader, pk)
+                require_location(info, dest, "inventory")
         return await _inventory_op(
             info,
             lambda s: s.receive_transfer(
@@ -218,6 +252,8 @@ class InventoryMutation:
         permission_classes=WRITE, description="Hold stock for a checkout until it expires."
     )
     async def inventory_reserve(self, info: Info, input: InventoryReserveInput) -> InventoryPayload:
+        _at(info, input.location_id)
+
         def reserve(s: inv.Inventory) -> Awaitable[inv.Outcome]:
             # The lifetime's bounds first: they are refused before the ids are read.
             default = info.context.settings.reservation_ttl_seconds
@@ -234,18 +270,21 @@ class InventoryMutation:
 
     @strawberry.mutation(permission_classes=WRITE)
     async def inventory_reservation_release(self, info: Info, token: str) -> InventoryPayload:
+        _everywhere(info)
         return await _inventory_op(info, lambda s: s.release(token))
 
     @strawberry.mutation(
         permission_classes=WRITE, description="Turn a reservation into a commitment (an order)."
     )
     async def inventory_reservation_commit(self, info: Info, token: str) -> InventoryPayload:
+        _everywhere(info)
         return await _inventory_op(info, lambda s: s.commit(token))
 
     @strawberry.mutation(
         permission_classes=WRITE, description="Committed units ship: committed and onHand go down."
     )
     async def inventory_fulfill(self, info: Info, input: InventoryMoveInput) -> InventoryPayload:
+        _at(info, input.location_id)
         return await _inventory_op(
             info,
             lambda s: _move(input, s.fulfill),
@@ -256,6 +295,7 @@ class InventoryMutation:
         description="A sale handed over at a store (may use safety stock).",
     )
     async def inventory_sell(self, info: Info, input: InventoryMoveInput) -> InventoryPayload:
+        _at(info, input.location_id)
         return await _inventory_op(
             info,
             lambda s: _move(input, s.sell_at_location),
@@ -265,19 +305,20 @@ class InventoryMutation:
         permission_classes=WRITE, description="A return at any location: restocked or quarantined."
     )
     async def inventory_return(self, info: Info, input: InventoryMoveInput) -> InventoryPayload:
+        _at(info, input.location_id)
         return await _inventory_op(
             info,
             lambda s: _move(input, partial(s.return_units, restock=input.restock)),
         )
 
-    @strawberry.mutation(permission_classes=[StaffOnly])
+    @strawberry.mutation(permission_classes=needs("settings"))
     async def location_create(self, info: Info, input: LocationInput) -> LocationPayload:
         return await _location_write(
             info, lambda: inv.create_location(info.context.db, _location_data(input))
         )
 
     @strawberry.mutation(
-        permission_classes=[StaffOnly],
+        permission_classes=needs("settings"),
         description="Delete an unused location (one with stock history can only be deactivated).",
     )
     async def location_delete(self, info: Info, id: strawberry.ID) -> LocationDeletePayload:
@@ -288,7 +329,7 @@ class InventoryMutation:
         done, errs = await run_write(info, go)
         return LocationDeletePayload(deleted_id=done, user_errors=errs)
 
-    @strawberry.mutation(permission_classes=[StaffOnly])
+    @strawberry.mutation(permission_classes=needs("settings"))
     async def location_update(
         self, info: Info, id: strawberry.ID, input: LocationInput
     ) -> LocationPayload:

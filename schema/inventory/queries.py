@@ -15,7 +15,6 @@ from hub.domain.shipping import store_availability as availability_by_store
 from schema.calls import after_cursor
 from schema.errors import ApiError
 from schema.inventory.types import (
-    ConnectorScope,
     GeoPointInput,
     InventoryMovement,
     LocationKind,
@@ -23,6 +22,7 @@ from schema.inventory.types import (
     ReorderSuggestion,
     SuggestionRecord,
 )
+from schema.permissions import needs, require_location
 from schema.relay import (
     Connection,
     ConnectionValue,
@@ -63,10 +63,14 @@ async def store_availability(
 async def inventory_levels(
     root: Any, info: Info, first: int | None = None, after: str | None = None
 ) -> ConnectionValue:
-    if not info.context.principal.has("connector"):
-        raise ApiError("stock levels need the admin or connector scope", "ACCESS_DENIED")
+    principal = info.context.principal
+    if not principal.can("inventory"):
+        raise ApiError("stock levels need the inventory permission", "ACCESS_DENIED")
     page = page_request(first, after, None, None, info.context.settings.max_page_size)
     levels = await info.context.loaders.levels_by_variant.load(root.pk)
+    scope = principal.locations("inventory")
+    if scope is not None:  # a store's role sees its stores' levels only
+        levels = [lv for lv in levels if lv.location_pk in scope]
     return connection_from_list(levels, page, "IL", lambda lv: lv.id)
 
 
@@ -111,7 +115,7 @@ class InventoryQuery:
         return ConnectionValue(window, cursors, start + n < len(locs), start > 0)  # type: ignore[return-value]
 
     @strawberry.field(
-        permission_classes=[ConnectorScope], description="The stock ledger, newest first."
+        permission_classes=needs("inventory"), description="The stock ledger, newest first."
     )
     async def inventory_movements(
         self,
@@ -125,6 +129,9 @@ class InventoryQuery:
         page_request(first, after, None, None, ctx.settings.max_page_size)
         vpk = _gid(variant_id, "ProductVariant") if variant_id else None
         lpk = _gid(location_id, "Location") if location_id else None
+        if ctx.principal.locations("inventory") is not None:
+            # A store's role reads its stores' ledger: it names the location.
+            require_location(info, lpk, "inventory")
         got = after_cursor(after, "M")
         before = None if got is None else got[1]
         rows = await inv.movements(
@@ -140,7 +147,7 @@ class InventoryQuery:
         )
 
     @strawberry.field(
-        permission_classes=[ConnectorScope],
+        permission_classes=needs("inventory"),
         description="What to reorder at a location, from recent sales velocity "
         "and the location's replenishment lead time.",
     )
@@ -148,6 +155,7 @@ class InventoryQuery:
         self, info: Info, location_id: strawberry.ID, cover_days: int = 14
     ) -> list[ReorderSuggestion]:
         lpk = _gid(location_id, "Location")
+        require_location(info, lpk, "inventory")
         out = await inv.reorder_suggestions(info.context.reader, lpk, cover_days=cover_days)
         # Records stand for the GraphQL type (its fields are resolved by name).
         return [SuggestionRecord(d) for d in out]  # type: ignore[misc]

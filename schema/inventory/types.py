@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from sqlalchemy import Row
-from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from hub import ids
 from hub.domain import inventory as inv
 from hub.money import Money
 from schema.errors import UserError as UserErrorType
-from schema.permissions import StaffOnly
+from schema.permissions import needs
 from schema.relay import Node, is_record
 
 if TYPE_CHECKING:  # the catalog's types, referenced lazily: schema.catalog imports this
@@ -25,16 +24,6 @@ if TYPE_CHECKING:  # the catalog's types, referenced lazily: schema.catalog impo
 Channel = Annotated["ChannelType", strawberry.lazy("schema.catalog")]
 Money_ = Annotated["MoneyType", strawberry.lazy("schema.catalog")]
 Variant = Annotated["ProductVariantType", strawberry.lazy("schema.catalog")]
-
-
-class ConnectorScope(BasePermission):
-    """Stock reads and writes: an API key with the admin or connector scope."""
-
-    message = "this needs an API key with the admin or connector scope"
-    error_extensions = {"code": "ACCESS_DENIED"}
-
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        return bool(info.context.principal.has("connector"))
 
 
 @strawberry.enum
@@ -96,10 +85,10 @@ class LocationType(Node):
     )
     ships_to_customers: bool = strawberry.field(resolver=lambda root: root.ships)
     fulfillment_priority: int | None = strawberry.field(
-        permission_classes=[StaffOnly], description="Lower ships first (staff only)."
+        permission_classes=needs("settings"), description="Lower ships first (staff only)."
     )
     daily_capacity: int | None = strawberry.field(
-        permission_classes=[StaffOnly], description="Orders it can ship a day (staff only)."
+        permission_classes=needs("settings"), description="Orders it can ship a day (staff only)."
     )
     distance_km: float | None = strawberry.field(
         description="Great-circle distance from `near`, when the query gave one."
@@ -116,7 +105,7 @@ class LocationType(Node):
     def pick_up_time(self, root: strawberry.Parent[inv.LocationRecord]) -> str | None:
         return inv.pickup_time(root.pickup_lead_minutes) if root.pickup_enabled else None
 
-    @strawberry.field(permission_classes=[StaffOnly], description="Staff only.")
+    @strawberry.field(permission_classes=needs("settings"), description="Staff only.")
     def cost_per_shipment(self, root: strawberry.Parent[inv.LocationRecord]) -> Money_ | None:
         money: Any = Money(root.cost_per_shipment, root.cost_currency)
         return cast(Money_, money)

@@ -7,9 +7,10 @@
 - :mod:`.mutations`: ``OrderMutation`` (capture, cancel, refund, import).
 """
 
-from schema.orders.loaders import may_see, order_loaders
+from schema.orders.loaders import order_loaders
 from schema.orders.mutations import OrderMutation
 from schema.orders.queries import OrderQuery
+from schema.orders.scope import may_see
 from schema.orders.types import (
     OrderLineItemType,
     OrderPayment,

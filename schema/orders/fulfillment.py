@@ -302,10 +302,15 @@ def order_routing(root: strawberry.Parent[Any]) -> RoutingType | None:
 
 async def _fo_nodes(info: Info, pks: list[int]) -> dict[int, Any]:
     """node(id:) of a fulfillment order: staff only (customers see theirs on the order)."""
-    if not info.context.principal.is_staff:
+    if not info.context.principal.can("orders"):
         return {}
     got = await loaders(info).fo_by_id.load_many(pks)
-    return {pk: fo for pk, fo in zip(pks, got, strict=True) if fo is not None}
+    p = info.context.principal
+    return {
+        pk: fo
+        for pk, fo in zip(pks, got, strict=True)
+        if fo is not None and p.may_location(fo.location_pk, "orders")
+    }
 
 
 register_node("FulfillmentOrder", _fo_nodes)

@@ -21,7 +21,8 @@ from schema.orders.fulfillment import (
     RoutingStrategy,
     loaders,
 )
-from schema.permissions import ADMIN
+from schema.orders.scope import require_at, require_fulfillment, require_fulfillment_order
+from schema.permissions import needs
 
 
 @strawberry.input
@@ -124,7 +125,8 @@ def _fo(info: Info, id: strawberry.ID) -> int:
 @strawberry.type
 class FulfillmentQuery:
     @strawberry.field(
-        permission_classes=ADMIN, description="A channel's routing strategy and capture mode."
+        permission_classes=needs("settings"),
+        description="A channel's routing strategy and capture mode.",
     )
     async def channel_order_settings(
         self, info: Info, channel_id: strawberry.ID
@@ -135,7 +137,7 @@ class FulfillmentQuery:
 @strawberry.type
 class FulfillmentMutation:
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("settings"),
         description="Set a channel's routing strategy and payment capture mode.",
     )
     async def channel_order_settings_update(
@@ -156,58 +158,71 @@ class FulfillmentMutation:
         settings = await _settings(info, pk) if pk is not None else None
         return ChannelOrderSettingsPayload(settings=settings, user_errors=errs)
 
-    @strawberry.mutation(permission_classes=ADMIN, description="The location acknowledges it.")
+    @strawberry.mutation(
+        permission_classes=needs("orders"), description="The location acknowledges it."
+    )
     async def fulfillment_order_accept(
         self, info: Info, id: strawberry.ID
     ) -> FulfillmentOrderPayload:
+        await require_fulfillment_order(info, id)
         svc = info.context.hub.fulfillments
         return await _fo_write(info, lambda: svc.accept(_fo(info, id), _actor(info)))
 
-    @strawberry.mutation(permission_classes=ADMIN, description="Picking begins: IN_PROGRESS.")
+    @strawberry.mutation(
+        permission_classes=needs("orders"), description="Picking begins: IN_PROGRESS."
+    )
     async def fulfillment_order_start(
         self, info: Info, id: strawberry.ID
     ) -> FulfillmentOrderPayload:
+        await require_fulfillment_order(info, id)
         svc = info.context.hub.fulfillments
         return await _fo_write(info, lambda: svc.start(_fo(info, id), _actor(info)))
 
-    @strawberry.mutation(permission_classes=ADMIN, description="ON_HOLD, with a reason.")
+    @strawberry.mutation(permission_classes=needs("orders"), description="ON_HOLD, with a reason.")
     async def fulfillment_order_hold(
         self, info: Info, id: strawberry.ID, reason: str | None = None
     ) -> FulfillmentOrderPayload:
+        await require_fulfillment_order(info, id)
         svc = info.context.hub.fulfillments
         return await _fo_write(info, lambda: svc.hold(_fo(info, id), reason, _actor(info)))
 
-    @strawberry.mutation(permission_classes=ADMIN, description="Back to where the hold found it.")
+    @strawberry.mutation(
+        permission_classes=needs("orders"), description="Back to where the hold found it."
+    )
     async def fulfillment_order_release(
         self, info: Info, id: strawberry.ID
     ) -> FulfillmentOrderPayload:
+        await require_fulfillment_order(info, id)
         svc = info.context.hub.fulfillments
         return await _fo_write(info, lambda: svc.release(_fo(info, id), _actor(info)))
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("orders"),
         description="A pickup is waiting at its store: READY_FOR_PICKUP until the location's "
         "pickup window ends (emits fulfillment_order.ready_for_pickup for the customer).",
     )
     async def fulfillment_order_ready_for_pickup(
         self, info: Info, id: strawberry.ID
     ) -> FulfillmentOrderPayload:
+        await require_fulfillment_order(info, id)
         svc = info.context.hub.fulfillments
         return await _fo_write(info, lambda: svc.ready_for_pickup(_fo(info, id), _actor(info)))
 
     @strawberry.mutation(
-        permission_classes=ADMIN, description="Curbside: the customer is here (parking spot)."
+        permission_classes=needs("orders"),
+        description="Curbside: the customer is here (parking spot).",
     )
     async def fulfillment_order_customer_arrived(
         self, info: Info, id: strawberry.ID, note: str | None = None
     ) -> FulfillmentOrderPayload:
+        await require_fulfillment_order(info, id)
         svc = info.context.hub.fulfillments
         return await _fo_write(
             info, lambda: svc.customer_arrived(_fo(info, id), note, _actor(info))
         )
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("orders"),
         description="BOPIS: the customer collected a ready pickup; its units leave the store.",
     )
     async def fulfillment_order_picked_up(
@@ -216,6 +231,7 @@ class FulfillmentMutation:
         id: strawberry.ID,
         serials: list[FulfillmentLineSerialsInput] | None = None,
     ) -> FulfillmentPayload:
+        await require_fulfillment_order(info, id)
         svc = info.context.hub.fulfillments
 
         async def go() -> int:
@@ -236,13 +252,15 @@ class FulfillmentMutation:
         return await _f_payload(info, pk, errs)
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("orders"),
         description="Move an unstarted fulfillment order (and its stock commitments) to "
         "another location.",
     )
     async def fulfillment_order_reroute(
         self, info: Info, id: strawberry.ID, location_id: strawberry.ID
     ) -> FulfillmentOrderPayload:
+        await require_fulfillment_order(info, id)
+        require_at(info, location_id)
         svc = info.context.hub.fulfillments
 
         async def go() -> int:
@@ -253,7 +271,7 @@ class FulfillmentMutation:
         return await _fo_write(info, go)
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("orders"),
         description="Units leave a location (all or part of a fulfillment order's lines; "
         "every remaining unit when lines is omitted), with carrier and tracking.",
     )
@@ -264,6 +282,7 @@ class FulfillmentMutation:
         lines: list[FulfillmentLineInput] | None = None,
         tracking: TrackingInput | None = None,
     ) -> FulfillmentPayload:
+        await require_fulfillment_order(info, fulfillment_order_id)
         svc = info.context.hub.fulfillments
 
         async def go() -> int:
@@ -291,10 +310,13 @@ class FulfillmentMutation:
         pk, errs = await run_write(info, go, renames={"id": "fulfillmentOrderId"})
         return await _f_payload(info, pk, errs)
 
-    @strawberry.mutation(permission_classes=ADMIN, description="A shipment's carrier, number, URL.")
+    @strawberry.mutation(
+        permission_classes=needs("orders"), description="A shipment's carrier, number, URL."
+    )
     async def fulfillment_tracking_update(
         self, info: Info, fulfillment_id: strawberry.ID, tracking: TrackingInput
     ) -> FulfillmentPayload:
+        await require_fulfillment(info, fulfillment_id)
         svc = info.context.hub.fulfillments
 
         async def go() -> int:

@@ -53,10 +53,3 @@ def order_loaders(info: Info) -> _OrderLoaders:
     ctx = info.context
     got: _OrderLoaders = ctx.keyed(_OrderLoaders, lambda: _OrderLoaders(ctx))
     return got
-
-
-def may_see(info: Info, order: ordersvc.OrderRecord | None) -> bool:
-    if order is None:
-        return False
-    p = info.context.principal
-    return p.is_staff or (p.customer_id is not None and p.customer_id == order.customer_pk)

@@ -21,8 +21,9 @@ from schema.catalog import MoneyType
 from schema.errors import UserError as UserErrorType
 from schema.errors import decode_id, run_write
 from schema.orders.loaders import order_loaders
+from schema.orders.scope import require_at, require_channel_of, require_order
 from schema.orders.types import OrderType, RefundType
-from schema.permissions import ADMIN
+from schema.permissions import needs
 
 
 def actor(info: Info) -> str:
@@ -138,7 +139,7 @@ class OrderImportInput:
 @strawberry.type
 class OrderMutation:
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("orders"),
         description="Capture an authorized order, all that may be captured or `amount` of "
         "it. A Stripe authorization is captured once: a partial capture releases the rest "
         "(recorded as a VOID). Never more than the authorizations hold or the order still "
@@ -151,6 +152,8 @@ class OrderMutation:
         idempotency_key: str,
         amount: Decimal | None = None,
     ) -> OrderCapturePayload:
+        await require_order(info, order_id)
+
         async def go() -> Any:
             pk = decode_id(order_id, "Order", "orderId")
             minor = _minor(amount, await _order_currency(info, pk), "amount")
@@ -169,7 +172,7 @@ class OrderMutation:
         )
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("orders"),
         description="Cancel an open order none of whose units were fulfilled: voids "
         "uncaptured authorizations, refunds captured money when `refund`, and releases "
         "the stock committed to it. `restock: true` (default) makes the units sellable "
@@ -183,6 +186,8 @@ class OrderMutation:
         restock: bool = True,
         refund: bool = False,
     ) -> OrderCancelPayload:
+        await require_order(info, order_id)
+
         async def go() -> Any:
             pk = decode_id(order_id, "Order", "orderId")
             return await info.context.hub.orders.cancel(
@@ -196,7 +201,7 @@ class OrderMutation:
         return OrderCancelPayload(order=order, refund=got.refund, user_errors=[])
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("refunds"),
         description="Refund an order's lines (their share of the line total, with tax), "
         "shipping, or an `amount`, to the original payment methods in the order they "
         "were taken (Stripe, gift card re-credit, cash or terminal recorded at the till). "
@@ -212,6 +217,8 @@ class OrderMutation:
         amount: Decimal | None = None,
         note: str | None = None,
     ) -> RefundCreatePayload:
+        await require_order(info, order_id, "refunds")
+
         async def go() -> Any:
             pk = decode_id(order_id, "Order", "orderId")
             currency = await _order_currency(info, pk)
@@ -237,7 +244,7 @@ class OrderMutation:
         return RefundCreatePayload(refund=got, order=order, user_errors=[])
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("orders"),
         description="Import an order placed elsewhere, once per (source, externalId): "
         "prices and taxes as given, stock committed at `locationId` (or routed), the "
         "customer attached by loyalty card, email or phone when one names a profile.",
@@ -245,6 +252,9 @@ class OrderMutation:
     async def order_import(
         self, info: Info, input: OrderImportInput, idempotency_key: str
     ) -> OrderImportPayload:
+        require_channel_of(info, input.channel_id, "orders")
+        require_at(info, input.location_id)
+
         async def go() -> Any:
             channel_pk = decode_id(input.channel_id, "Channel", "input", "channelId")
             loc = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import datetime
 from enum import Enum
@@ -13,7 +14,8 @@ from hub import ids
 from hub.domain import orders as ordersvc
 from schema.calls import after_cursor
 from schema.errors import ApiError
-from schema.orders.loaders import may_see, order_loaders
+from schema.orders.loaders import order_loaders
+from schema.orders.scope import may_see
 from schema.orders.types import OrderPaymentStatus, OrderStatus, OrderType
 from schema.relay import Connection, ConnectionValue, page_request, register_node
 
@@ -60,7 +62,7 @@ class OrderQuery:
         except ids.InvalidId as exc:
             raise ApiError(str(exc), "INVALID_ID") from None
         got = await order_loaders(info).order_by_id.load(pk)
-        return got if may_see(info, got) else None
+        return got if await may_see(info, got) else None
 
     @strawberry.field(
         description="Orders matching `filter`, sorted by `sortKey` then id (ascending; "
@@ -77,14 +79,16 @@ class OrderQuery:
         reverse: bool = True,
     ) -> Connection[OrderType]:
         p = info.context.principal
-        if not p.is_staff and p.customer_id is None:
-            raise ApiError("orders need a customer or admin key", "ACCESS_DENIED")
+        if not p.can("orders") and p.customer_id is None:
+            raise ApiError("orders need a customer key or the orders permission", "ACCESS_DENIED")
         page = page_request(first, after, None, None, info.context.settings.max_page_size)
         sort = sort_key.value
         got = after_cursor(after, f"Order:{sort}", ordersvc.reads.CURSOR_TYPES[sort])
         flt = _filter(filter)
-        if not p.is_staff:
+        if not p.can("orders"):
             flt = replace(flt, customer_pk=p.customer_id)
+        else:  # a role restricted to some stores or channels sees their orders only
+            flt = replace(flt, location_pks=p.locations("orders"), channel_pks=p.channels("orders"))
         rows, cursors, has_next = await ordersvc.search_orders(
             info.context.reader, flt, sort=sort, reverse=reverse, limit=page.size(10), after=got
         )
@@ -122,7 +126,8 @@ def _filter(f: OrderFilterInput | None) -> ordersvc.OrderFilter:
 async def _order_nodes(info: Info, pks: list[int]) -> dict[int, ordersvc.OrderRecord]:
     """node(id:): as order(id:): staff see any order, a customer key its own."""
     got = await order_loaders(info).order_by_id.load_many(pks)
-    return {pk: o for pk, o in zip(pks, got, strict=True) if may_see(info, o)}
+    seen = await asyncio.gather(*(may_see(info, o) for o in got))
+    return {pk: o for pk, o, ok in zip(pks, got, seen, strict=True) if ok}
 
 
 register_node("Order", _order_nodes)

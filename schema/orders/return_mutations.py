@@ -10,12 +10,14 @@ from typing import Any
 import strawberry
 from strawberry.types import Info
 
+from hub import ids
 from hub.domain.orders import return_records as rr
 from hub.domain.orders.return_receive import ReceiveLineInput
 from hub.domain.orders.returns import ExchangeLineInput, NewReturn, ReturnLineInput
 from schema.checkout import PaymentInput, _payment_request
 from schema.errors import ApiCode, ApiError, decode_id, run_write
 from schema.errors import UserError as UserErrorType
+from schema.orders.loaders import order_loaders
 from schema.orders.returns import (
     ReturnDisposition,
     ReturnReason,
@@ -24,7 +26,8 @@ from schema.orders.returns import (
     SubstitutionType,
     return_loaders,
 )
-from schema.permissions import ADMIN
+from schema.orders.scope import order_reached, require_at, restricted
+from schema.permissions import denied, needs
 
 # ----- inputs and payloads
 
@@ -118,10 +121,33 @@ async def _return_payload(info: Info, pk: int | None, errs: list[UserErrorType])
     return ReturnPayload(return_=got, user_errors=errs)
 
 
+async def _require_return(info: Info, return_gid: str) -> None:
+    """ACCESS_DENIED unless a location-restricted role reaches the return: at one of its
+    locations (where it is expected or was received), or of an order it reaches."""
+    if not restricted(info):
+        return
+    try:
+        pk = ids.decode_pk(return_gid, "Return")
+    except ids.InvalidId:
+        return  # the write answers it
+    loader = return_loaders(info).return_by_id
+    got = await loader.load(pk)
+    loader.clear(pk)  # the write changes it: its payload reads it again
+    if got is None:
+        return
+    where = info.context.principal.locations("orders")
+    at = {got.location_pk, got.received_location_pk} - {None}
+    if where is not None and at & where:
+        return
+    order = await order_loaders(info).order_by_id.load(got.order_pk)
+    if order is None or not await order_reached(info, order):
+        raise denied("the orders permission does not reach this return")
+
+
 @strawberry.type
 class ReturnMutation:
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("orders"),
         description="Staff open a return at any location (a web order returned in a store).",
     )
     async def return_create(
@@ -134,6 +160,7 @@ class ReturnMutation:
         exchange_lines: list[ExchangeLineInputType] | None = None,
         note: str | None = None,
     ) -> ReturnPayload:
+        require_at(info, location_id)
         svc = info.context.hub.after_sale
 
         async def go() -> int:
@@ -159,7 +186,7 @@ class ReturnMutation:
         note: str | None = None,
     ) -> ReturnPayload:
         p = info.context.principal
-        if p.customer_id is None and not p.is_staff:
+        if p.customer_id is None and not p.can("orders"):
             raise ApiError("returnRequest needs a customer key", ApiCode.ACCESS_DENIED)
         svc = info.context.hub.after_sale
 
@@ -171,18 +198,26 @@ class ReturnMutation:
         pk, errs = await run_write(info, go)
         return await _return_payload(info, pk, errs)
 
-    @strawberry.mutation(permission_classes=ADMIN, description="Approve a customer's request.")
+    @strawberry.mutation(
+        permission_classes=needs("orders"), description="Approve a customer's request."
+    )
     async def return_approve(
         self, info: Info, return_id: strawberry.ID, location_id: strawberry.ID | None = None
     ) -> ReturnPayload:
+        await _require_return(info, return_id)
+        if location_id is not None:
+            require_at(info, location_id)
         return await _decide(info, return_id, location_id, approve=True)
 
-    @strawberry.mutation(permission_classes=ADMIN, description="Decline a customer's request.")
+    @strawberry.mutation(
+        permission_classes=needs("orders"), description="Decline a customer's request."
+    )
     async def return_decline(self, info: Info, return_id: strawberry.ID) -> ReturnPayload:
+        await _require_return(info, return_id)
         return await _decide(info, return_id, None, approve=False)
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("orders"),
         description="Receive returned units at a location (restock, quarantine or dispose, "
         "through the ledger); once every unit is in, the money is resolved: a refund to "
         "the original payment, store credit (a gift card) or the exchange's new order.",
@@ -195,6 +230,8 @@ class ReturnMutation:
         lines: list[ReturnReceiveLineInput],
         exchange_payment: PaymentInput | None = None,
     ) -> ReturnPayload:
+        await _require_return(info, return_id)
+        require_at(info, location_id)
         svc = info.context.hub.after_sale
         pk = decode_id(return_id, "Return")
 
@@ -225,7 +262,7 @@ class ReturnMutation:
         return payload
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("orders", "refunds"),
         description="Resolve a received return's money again (after a failed refund or exchange).",
     )
     async def return_resolve(
@@ -234,6 +271,7 @@ class ReturnMutation:
         return_id: strawberry.ID,
         exchange_payment: PaymentInput | None = None,
     ) -> ReturnPayload:
+        await _require_return(info, return_id)
         svc = info.context.hub.after_sale
         pk = decode_id(return_id, "Return")
 
@@ -250,7 +288,7 @@ class ReturnMutation:
         return payload
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("orders"),
         description="Propose a substitute for units of a line that can't be picked; the "
         "customer approves or declines it.",
     )
@@ -262,6 +300,8 @@ class ReturnMutation:
         quantity: int,
         note: str | None = None,
     ) -> SubstitutionPayload:
+        # Its location is its line's: a role restricted to some locations can't propose one.
+        require_at(info, None)
         svc = info.context.hub.after_sale
 
         async def go() -> int:
@@ -311,7 +351,7 @@ async def _decide_substitution(
     info: Info, substitution_id: str, *, approve: bool
 ) -> SubstitutionPayload:
     p = info.context.principal
-    if p.customer_id is None and not p.is_staff:
+    if p.customer_id is None and not p.can("orders"):
         raise ApiError("this needs a customer key", ApiCode.ACCESS_DENIED)
     svc = info.context.hub.after_sale
     pk = decode_id(substitution_id, "Substitution")

@@ -26,7 +26,8 @@ from hub.domain.orders.records import OrderRecord
 from schema.catalog import MoneyType
 from schema.giftcards import GiftCardType
 from schema.loaders import Loader
-from schema.orders.loaders import may_see, order_loaders
+from schema.orders.loaders import order_loaders
+from schema.orders.scope import may_see
 from schema.relay import Node, is_record, register_node, staff_only
 
 if TYPE_CHECKING:
@@ -181,13 +182,13 @@ class ReturnType(Node):
         if root.exchange_order_pk is None:
             return None
         got = await order_loaders(info).order_by_id.load(root.exchange_order_pk)
-        return got if may_see(info, got) else None
+        return got if await may_see(info, got) else None
 
     @strawberry.field(description="Store credit issued (or an exchange's credit).")
     async def gift_card(
         self, root: strawberry.Parent[rr.ReturnRecord], info: Info
     ) -> GiftCardType | None:
-        if root.gift_card_pk is None or not info.context.principal.is_staff:
+        if root.gift_card_pk is None or not info.context.principal.can("customers"):
             return None
         got: GiftCardType | None = await return_loaders(info).gift_card_by_id.load(
             root.gift_card_pk
@@ -247,4 +248,4 @@ async def _return_nodes(reader: Any, pks: list[int]) -> dict[int, rr.ReturnRecor
     return await rr.returns_by_pks(reader, pks)
 
 
-register_node("Return", staff_only(_return_nodes))
+register_node("Return", staff_only(_return_nodes, "orders"))

@@ -21,7 +21,7 @@ from strawberry.types import Info
 from hub.domain import promotions as admin
 from schema.catalog import DeletePayload, delete_payload
 from schema.errors import CURRENCY_CODE, UserError, field_pk, run_write
-from schema.permissions import ADMIN
+from schema.permissions import needs
 from schema.promotions.types import (
     DiscountCodeType,
     PromotionMethod,
@@ -111,7 +111,7 @@ class DiscountCodesGeneratePayload:
 
 @strawberry.type
 class PromotionMutation:
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("promotions"))
     async def promotion_create(self, info: Info, input: PromotionInput) -> PromotionPayload:
         pk, errs = await run_write(
             info,
@@ -122,7 +122,7 @@ class PromotionMutation:
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return PromotionPayload(promotion=await promotion_by_pk(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("promotions"))
     async def promotion_update(
         self, info: Info, id: strawberry.ID, input: PromotionInput
     ) -> PromotionPayload:
@@ -136,7 +136,7 @@ class PromotionMutation:
         return PromotionPayload(promotion=await promotion_by_pk(info, pk), user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("promotions"),
         description="Delete a promotion never used on an order (else IN_USE: archive it).",
     )
     async def promotion_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
@@ -144,7 +144,7 @@ class PromotionMutation:
             info, id, "Promotion", admin.delete_promotion, renames=CURRENCY_CODE, depth=1
         )
 
-    @strawberry.mutation(permission_classes=ADMIN)
+    @strawberry.mutation(permission_classes=needs("promotions"))
     async def discount_code_create(
         self,
         info: Info,
@@ -168,7 +168,7 @@ class PromotionMutation:
         return DiscountCodePayload(discount_code=rec, user_errors=errs)  # type: ignore[arg-type]
 
     @strawberry.mutation(
-        permission_classes=ADMIN,
+        permission_classes=needs("promotions"),
         description="Make `count` (at most 10,000) unguessable codes: `prefix` plus "
         "`length` random symbols (default 12, at least 8) from 32 unambiguous ones.",
     )

@@ -61,6 +61,10 @@ from .pricing import PriceListEntry as PriceListEntry
 from .promotions import Promotion as Promotion  # + codes, usage, redemptions
 from .shipping import ShippingRate as ShippingRate
 from .shipping import ShippingZone as ShippingZone
+from .staff import StaffRole as StaffRole
+from .staff import StaffToken as StaffToken
+from .staff import StaffUser as StaffUser
+from .staff import StaffUserRole as StaffUserRole
 from .webhooks import WebhookCursor as WebhookCursor
 from .webhooks import WebhookDelivery as WebhookDelivery
 from .webhooks import WebhookSubscription as WebhookSubscription

@@ -25,3 +25,10 @@ class ApiKey(Base):
     customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE"), index=True
     )
+    # A key bound to a staff user acts with that user's roles (hub.auth).
+    staff_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    # A partner key's permissions (hub.auth.PERMISSIONS); the plugin that owns the key
+    # declares them. None on other keys.
+    permissions: Mapped[list[str] | None] = mapped_column(JSON)

@@ -52,14 +52,14 @@ async def state_of(conn: AsyncConnection, row: Any) -> CartState:
 def may_use(cart: Any, principal: Principal) -> bool:
     """Staff may; anyone holding the id of a guest cart may; a cart bound to a customer
     only with that customer's key."""
-    if principal.is_staff or cart.customer_id is None:
+    if principal.can("orders") or cart.customer_id is None:
         return True
     return principal.customer_id is not None and cart.customer_id == principal.customer_id
 
 
 def usable_by(principal: Principal) -> ColumnElement[bool]:
     """:func:`may_use` as a condition on the carts table (for conditional UPDATEs)."""
-    if principal.is_staff:
+    if principal.can("orders"):
         return true()
     if principal.customer_id is None:
         return carts_t.c.customer_id.is_(None)
@@ -68,7 +68,7 @@ def usable_by(principal: Principal) -> ColumnElement[bool]:
 
 def check_binding(principal: Principal, customer_pk: int | None) -> None:
     """A cart may be bound only to the acting customer (staff: to anyone)."""
-    if principal.is_staff or customer_pk is None or customer_pk == principal.customer_id:
+    if principal.can("orders") or customer_pk is None or customer_pk == principal.customer_id:
         return
     raise fail(
         Code.INVALID,
@@ -106,7 +106,7 @@ async def sign_in_buyer(
         )
     buyer.set_customer = True
     buyer.customer_pk = principal.customer_id if principal else None
-    if principal is not None and not acting.is_staff and acting.customer_id is None:
+    if principal is not None and not acting.can("orders") and acting.customer_id is None:
         return principal
     return acting
 
@@ -117,7 +117,7 @@ async def scan_loyalty_card(
     """A till scans the buyer's loyalty card: the cart becomes that customer's (its
     prices, promotions and points), as with the customer's token. Staff (point-of-sale)
     keys only: a card number is no secret."""
-    if not acting.is_staff:
+    if not acting.can("orders"):
         raise fail(
             Code.INVALID,
             "a loyalty card is scanned at a till: it needs an admin (point-of-sale) key",

@@ -67,7 +67,7 @@ def new_cart(
         "updated_at": now,
         "expires_at": now + ttl,
     }
-    if principal.customer_id is not None and not principal.is_staff:
+    if principal.customer_id is not None and not principal.can("orders"):
         values["customer_id"] = principal.customer_id
     if buyer is not None:
         values.update(clean_buyer(buyer))

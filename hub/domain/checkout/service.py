@@ -427,7 +427,7 @@ class Checkout:
                 "payment",
                 "provider",
             )
-        if name in OFFLINE_PROVIDERS and not principal.is_staff:
+        if name in OFFLINE_PROVIDERS and not principal.can("orders"):
             raise refuse(
                 CheckoutCode.ACCESS_DENIED,
                 f"{name} payments are taken at a till: they need an admin (point-of-sale) key",
@@ -465,7 +465,14 @@ class Checkout:
         """5. The order, in one transaction (:mod:`hub.domain.checkout.order`)."""
         async with self.db.transaction() as conn:
             return await write_order(
-                conn, Outbox(), priced, plan, attempt, result, payment, store=principal.is_staff
+                conn,
+                Outbox(),
+                priced,
+                plan,
+                attempt,
+                result,
+                payment,
+                store=principal.can("orders"),
             )
 
     async def _undo(self, attempt: leases.Attempt) -> None:

@@ -99,11 +99,11 @@ async def customer_for_principal(
 
 def may_look_up(principal: Principal) -> bool:
     """Customers are looked up by id with a staff key or a customer key only."""
-    return principal.is_staff or principal.customer_id is not None
+    return principal.can("customers") or principal.customer_id is not None
 
 
 def can_see(principal: Principal, customer_pk: int) -> bool:
     """Staff see every customer; a customer key only its own."""
-    return principal.is_staff or (
+    return principal.can("customers") or (
         principal.customer_id is not None and principal.customer_id == customer_pk
     )

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.db.database import Reader
 from hub.db.tables import transfers_t
 from hub.domain.errors import Code, fail
 from hub.domain.inventory.changes import Change, apply_change, check_exists, positive
@@ -105,3 +106,9 @@ async def receive_transfer(
         )
         out.append(await apply_change(conn, ch, outbox))
     return out, {"transfer": transfer_pk}
+
+
+async def transfer_destination(reader: Reader, pk: int) -> int | None:
+    """Where a transfer goes (its destination location), or None if there is none."""
+    got = await reader.first(select(transfers_t.c.to_location_id).where(transfers_t.c.id == pk))
+    return None if got is None else int(got.to_location_id)

@@ -457,7 +457,7 @@ class AfterSale:
         async with self.db.read() as conn:
             got = await substitutions.substitution_order(conn, substitution_pk)
         mine = got is not None and (
-            principal.is_staff
+            principal.can("orders")
             or (principal.customer_id is not None and got.customer_id == principal.customer_id)
         )
         if not mine:

@@ -144,6 +144,10 @@ class OrderFilter:
     created_at_min: datetime | None = None
     created_at_max: datetime | None = None
     query: str | None = None
+    # A staff role's scope (None: everywhere): orders at one of these locations (their
+    # own, or one of their fulfillment orders'), of one of these channels.
+    location_pks: frozenset[int] | None = None
+    channel_pks: frozenset[int] | None = None
 
 
 def _filtered(stmt: Any, f: OrderFilter) -> Any:
@@ -163,6 +167,15 @@ def _filtered(stmt: Any, f: OrderFilter) -> Any:
             fulfillment_orders_t.c.location_id == f.location_pk,
         )
         stmt = stmt.where(or_(c.location_id == f.location_pk, at))
+    if f.location_pks is not None:
+        scope = sorted(f.location_pks)
+        at_any = exists().where(
+            fulfillment_orders_t.c.order_id == c.id,
+            fulfillment_orders_t.c.location_id.in_(scope),
+        )
+        stmt = stmt.where(or_(c.location_id.in_(scope), at_any))
+    if f.channel_pks is not None:
+        stmt = stmt.where(c.channel_id.in_(sorted(f.channel_pks)))
     if f.created_at_min is not None:
         stmt = stmt.where(c.created_at >= f.created_at_min)
     if f.created_at_max is not None:
