@@ -514,6 +514,8 @@ def create_app(
         own = db is None
         hub = app.state.hub = build_hub(settings, db or Database(settings))
         hub.plugins = plugin_host
+        for connector_type in plugin_host.connector_types():  # a plugin's connector types
+            hub.integrations.register(connector_type)
         await hub.start()
         graphql_app.sessions = hub.sessions
         graphql_app.persisted = PersistedQueries(hub.db, settings.persisted_query_cache_size)

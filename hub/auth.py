@@ -67,6 +67,21 @@ PERMISSIONS = (
     "audit",
     "staff",
 )
+# Permissions the installed plugins declare ("area:action", e.g. "giftwrap:read"),
+# registered by the plugin host as it loads them (plugins.host): a role or a partner key
+# may hold them like the hub's own.
+PLUGIN_PERMISSIONS: set[str] = set()
+
+
+def known_permission(name: str) -> bool:
+    """One of the hub's :data:`PERMISSIONS` or one a loaded plugin declared."""
+    return name in PERMISSIONS or name in PLUGIN_PERMISSIONS
+
+
+def permission_names() -> list[str]:
+    return [*PERMISSIONS, *sorted(PLUGIN_PERMISSIONS)]
+
+
 TOKEN_PREFIX = "hub_"
 API_KEY = "api_key"
 # Customer access tokens: what a storefront gets when its shopper signs in.
@@ -233,10 +248,10 @@ async def create_api_key(
         raise InvalidScope("a key for a customer needs the customer scope (--scope customer)")
     perms = None if permissions is None else sorted(set(permissions))
     if perms is not None:
-        unknown = [p for p in perms if p not in PERMISSIONS]
+        unknown = [p for p in perms if not known_permission(p)]
         if unknown or "partner" not in wanted:
             raise InvalidScope(
-                f"permissions are for partner keys, from {', '.join(PERMISSIONS)}"
+                f"permissions are for partner keys, from {', '.join(permission_names())}"
                 + (f" (unknown: {', '.join(unknown)})" if unknown else "")
             )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)

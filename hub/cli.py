@@ -360,6 +360,11 @@ def apikey_create(
     require_migrated(settings)
     expires_at = datetime.now(UTC) + timedelta(seconds=expires_in) if expires_in else None
 
+    if permission:
+        # A partner key may hold what an installed plugin declares.
+        from plugins.host import load_plugins
+
+        load_plugins()
     try:
         with database_step(settings):
             pk, token = _on_database(

@@ -12,8 +12,7 @@ from strawberry.permission import BasePermission
 from hub.auth import PERMISSIONS
 from hub.money import Money as _Money
 from schema.catalog import MoneyType as Money
-from schema.permissions import ADMIN
-from schema.permissions import needs as _hub_needs
+from schema.permissions import gate
 
 _PLUGIN_PERMISSION = re.compile(r"^[a-z][a-z0-9_-]{0,31}:[a-z][a-z0-9_-]{0,31}$")
 
@@ -27,13 +26,13 @@ def needs(*permissions: str) -> list[type[BasePermission]]:
     """The ``permission_classes`` of a field that needs every one of ``permissions``:
     the hub's (``hub.auth.PERMISSIONS``, e.g. ``"orders"``) or the plugin's own, which it
     declares in ``Plugin.permissions`` (``"giftwrap:read"``). Today a principal holds a
-    permission when it has the admin scope (as ``schema.permissions.needs``)."""
+    permission through the admin scope, a staff role that lists it, or a partner key
+    that holds it (``hub.auth.Principal.can``)."""
     own = [p for p in permissions if p not in PERMISSIONS]
     bad = [p for p in own if not _PLUGIN_PERMISSION.match(p)]
     if bad or not permissions:
         raise ValueError(f"unknown permission(s) {bad or '(none)'}: the hub's or 'area:action'")
-    hub_own = [p for p in permissions if p in PERMISSIONS]
-    return _hub_needs(*hub_own) if hub_own else list(ADMIN)
+    return gate(*permissions)
 
 
 __all__ = ["Money", "money", "needs"]

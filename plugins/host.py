@@ -36,7 +36,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hub.auth import PERMISSIONS
+from hub.auth import PERMISSIONS, PLUGIN_PERMISSIONS
 from hub.domain.carts.fees import register_fee_hook, unregister_fee_hook
 from hub.domain.promotions import (
     register_action,
@@ -232,6 +232,7 @@ def _register(
             register_action(action)
         for name, hook in plugin.fees.items():
             register_fee_hook(f"{plugin.name}.{name}", hook)
+        PLUGIN_PERMISSIONS.update(plugin.permissions)
     except Exception as exc:
         rec.state, rec.reason = PluginState.FAILED, _reason(exc)
         _unregister(plugin)
@@ -240,6 +241,7 @@ def _register(
 
 
 def _unregister(plugin: Plugin) -> None:
+    PLUGIN_PERMISSIONS.difference_update(plugin.permissions)
     for cond in plugin.promotion_conditions:
         unregister_condition(cond)
     for action in plugin.promotion_actions:

@@ -387,5 +387,5 @@ async def _connectors_by_pks(reader: Any, pks: list[int]) -> Any:
     return await connectors_by_ids(reader, pks, {})
 
 
-register_node("Connector", staff_only(_connectors_by_pks))
-register_node("ConnectorRun", staff_only(runs_by_ids))
+register_node("Connector", staff_only(_connectors_by_pks, "connectors"))
+register_node("ConnectorRun", staff_only(runs_by_ids, "connectors"))

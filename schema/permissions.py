@@ -41,6 +41,13 @@ def needs(*permissions: str) -> list[type[BasePermission]]:
     unknown = [p for p in permissions if p not in PERMISSIONS]
     if unknown or not permissions:
         raise ValueError(f"unknown permission(s) {unknown or '(none)'}; see hub.auth.PERMISSIONS")
+    return gate(*permissions)
+
+
+@cache
+def gate(*permissions: str) -> list[type[BasePermission]]:
+    """:func:`needs` without the vocabulary check: for a plugin's own permissions
+    (``plugins.graphql.needs`` checks their shape)."""
     name = "Needs_" + "_".join(p.replace(":", "_") for p in permissions)
     message = f"this needs the {', '.join(permissions)} permission"
     return [type(name, (_Needs,), {"needed": tuple(permissions), "message": message})]

@@ -311,5 +311,5 @@ class WebhookMutation:
         return WebhookEventsReplayPayload(queued=got or 0, user_errors=errs)
 
 
-register_node("WebhookSubscription", staff_only(wh.subscriptions_by_pks))
-register_node("WebhookDelivery", staff_only(wh.deliveries_by_pks))
+register_node("WebhookSubscription", staff_only(wh.subscriptions_by_pks, "webhooks"))
+register_node("WebhookDelivery", staff_only(wh.deliveries_by_pks, "webhooks"))

@@ -31,6 +31,8 @@ from hub.auth import (
     STAFF_TOKEN_PREFIX,
     credential_revoked,
     forget_principals,
+    known_permission,
+    permission_names,
     token_digest,
 )
 from hub.db.database import Database
@@ -91,11 +93,12 @@ def _name(raw: str, *path: str) -> str:
 
 def check_permissions(names: Iterable[str], *path: str) -> list[str]:
     wanted = sorted(set(names))
-    unknown = [p for p in wanted if p not in PERMISSIONS]
+    unknown = [p for p in wanted if not known_permission(p)]
     if unknown:
         raise fail(
             StaffCode.UNKNOWN_PERMISSION,
-            f"unknown permission(s) {', '.join(unknown)}; choose from {', '.join(PERMISSIONS)}",
+            f"unknown permission(s) {', '.join(unknown)}; "
+            f"choose from {', '.join(permission_names())}",
             *(path or ("permissions",)),
         )
     return wanted
