@@ -5,7 +5,7 @@ both tables append-only: UPDATE is refused, DELETE too unless the row is older t
 audit_retention.purge_before (which only moves forward)
 
 Revision ID: 0017_audit
-Revises: 0015_fulfillment_serials
+Revises: 0016_staff
 Create Date: 2026-12-03 18:00:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017_audit"
-down_revision: str | None = "0015_fulfillment_serials"
+down_revision: str | None = "0016_staff"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

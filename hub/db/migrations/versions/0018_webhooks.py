@@ -1,7 +1,7 @@
 """webhooks out: subscriptions, deliveries and the fan-out's position in the outbox
 
 Revision ID: 0018_webhooks
-Revises: 0015_fulfillment_serials
+Revises: 0017_audit
 Create Date: 2026-12-03 18:30:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018_webhooks"
-down_revision: str | None = "0015_fulfillment_serials"
+down_revision: str | None = "0017_audit"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

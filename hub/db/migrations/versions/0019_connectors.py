@@ -2,7 +2,7 @@
 position, failures and backoff, the run lease) and their recorded runs
 
 Revision ID: 0019_connectors
-Revises: 0015_fulfillment_serials
+Revises: 0018_webhooks
 Create Date: 2026-12-03 18:20:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019_connectors"
-down_revision: str | None = "0015_fulfillment_serials"
+down_revision: str | None = "0018_webhooks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """plugins: the fees plugins add to a cart (gift wrapping...), kept on the order
 
 Revision ID: 0022_plugins
-Revises: 0015_fulfillment_serials
+Revises: 0019_connectors
 Create Date: 2026-12-03 18:30:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0022_plugins"
-down_revision: str | None = "0015_fulfillment_serials"
+down_revision: str | None = "0019_connectors"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
