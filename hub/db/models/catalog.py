@@ -117,11 +117,15 @@ class Variant(Base):
     __table_args__ = (
         CheckConstraint("weight_grams IS NULL OR weight_grams >= 0", name="weight"),
         Index("ix_variants_product_position", "product_id", "position", "id"),
+        Index("uq_variants_barcode_key", "barcode_key", unique=True),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
     sku: Mapped[str] = mapped_column(String(128), unique=True)
     barcode: Mapped[str | None] = mapped_column(String(64))
+    # The barcode's normal form (hub.domain.catalog.barcodes): a GTIN as its GTIN-14,
+    # an internal code as "I:" + code; unique per installation.
+    barcode_key: Mapped[str | None] = mapped_column(String(66))
     title: Mapped[str] = mapped_column(String(255), default="Default")
     position: Mapped[int] = mapped_column(Integer, default=0)
     option1: Mapped[str | None] = mapped_column(String(255))
