@@ -42,6 +42,7 @@ from schema.loyalty import LoyaltyMutation, LoyaltyQuery
 from schema.orders import OrderMutation, OrderQuery
 from schema.orders.fulfillment_mutations import FulfillmentMutation, FulfillmentQuery
 from schema.orders.return_mutations import ReturnMutation
+from schema.pos import PosQuery
 from schema.price_lists import PricingMutation, PricingQuery
 from schema.promotions import PromotionMutation, PromotionQuery
 from schema.relay import Node, node_types, resolve_nodes
@@ -88,6 +89,7 @@ class Query(
     FulfillmentQuery,
     GiftCardQuery,
     AccountQuery,
+    PosQuery,
 ):
     pass
 

@@ -109,4 +109,3 @@ class CheckoutMutation:
             else None
         )
         return CheckoutCompletePayload(order=order, user_errors=[], status_token=status)
-

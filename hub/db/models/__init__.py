@@ -11,6 +11,7 @@ from .carts import CheckoutAttempt as CheckoutAttempt
 from .carts import CheckoutPayment as CheckoutPayment
 from .catalog import (
     BundleComponent,
+    CatalogDeletion,
     Channel,
     Collection,
     CollectionProduct,
@@ -65,6 +66,7 @@ __all__ = [
     "ApiKey",
     "Base",
     "BundleComponent",
+    "CatalogDeletion",
     "Channel",
     "Collection",
     "CollectionProduct",

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -59,6 +60,7 @@ class Product(Base):
         Index("ix_products_status_sold", "status", "units_sold", "id"),
         Index("ix_products_vendor", "vendor"),
         Index("ix_products_type", "product_type"),
+        Index("ix_products_updated", "updated_at", "id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     handle: Mapped[str] = mapped_column(String(255), unique=True)
@@ -137,6 +139,18 @@ class Variant(Base):
     # Untracked variants (digital goods, services) are always available.
     tracked: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CatalogDeletion(Base):
+    """A deleted product or promotion (``kind`` PRODUCT or PROMOTION), kept so clients
+    that sync changes since a cursor (tills: ``posSnapshot``) learn of it."""
+
+    __tablename__ = "catalog_deletions"
+    __table_args__ = (Index("ix_catalog_deletions_time", "deleted_at", "id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    entity_id: Mapped[int] = mapped_column(BigInteger)
+    deleted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class BundleComponent(Base):

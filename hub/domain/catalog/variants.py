@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.database import Database
 from hub.db.tables import bundle_t, products_t, variants_t
-from hub.domain.catalog._checks import utc_now
+from hub.domain.catalog._checks import touch_products, utc_now
 from hub.domain.catalog.barcodes import BarcodeCode, parse_barcode
 from hub.domain.catalog.errors import CatalogCode
 from hub.domain.catalog.prices import refresh_price_ranges
@@ -236,6 +236,7 @@ async def remove_variant(conn: AsyncConnection, pk: int) -> None:
     if in_bundle is not None:
         raise fail(CatalogCode.IN_USE, "the variant is a component of a bundle", "id")
     await conn.execute(delete(variants_t).where(variants_t.c.id == pk))
+    await touch_products(conn, [row.product_id])
     await refresh_price_ranges(conn, [row.product_id])
     await refresh_search_text(conn, row.product_id)
 

@@ -1,6 +1,7 @@
 """barcodes: each variant's barcode in its normal form (``barcode_key``: a GTIN as its
 GTIN-14, an internal code as ``I:`` + code) under a unique index, backfilled from the
-barcodes already stored
+barcodes already stored; and what a till's change feed (posSnapshot) reads: an index on
+products' updated_at and the log of deleted products and promotions
 
 Backfill: a stored barcode that is a valid GTIN or internal code gets its key; one that
 is not (a wrong check digit, a digit string of another length) keeps its text but gets
@@ -49,9 +50,22 @@ def upgrade() -> None:
         seen.add(key)
         bind.execute(sa.update(variants).where(variants.c.id == pk).values(barcode_key=key))
     op.create_index("uq_variants_barcode_key", "variants", ["barcode_key"], unique=True)
+    op.create_index("ix_products_updated", "products", ["updated_at", "id"])
+    op.create_table(
+        "catalog_deletions",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("entity_id", sa.BigInteger(), nullable=False),
+        sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_catalog_deletions_time", "catalog_deletions", ["deleted_at", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_catalog_deletions_time", table_name="catalog_deletions")
+    op.drop_table("catalog_deletions")
+    op.drop_index("ix_products_updated", table_name="products")
     op.drop_index("uq_variants_barcode_key", table_name="variants")
     with op.batch_alter_table("variants") as batch:
         batch.drop_column("barcode_key")
