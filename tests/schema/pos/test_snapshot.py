@@ -192,6 +192,14 @@ async def test_a_till_applying_the_changes_converges(hub: Hub) -> None:
     assert till["stock"][repriced["variantId"]]["onHand"] == 5
     assert till["stock"][fresh["variantId"]]["onHand"] == 3
     assert retired["variantId"] not in till["stock"]
+    # Promotions come as the admin API shows them.
+    admin = await hub.admin(
+        "query($id: ID!) { promotion(id: $id) { id title definition currencyCode endsAt } }",
+        {"id": added},
+    )
+    mine = till["promotions"][added]
+    assert admin["data"]["promotion"] == {k: mine[k] for k in admin["data"]["promotion"]}
+    assert mine["definition"]["action"] == {"type": "percent_off", "percent": "10"}
 
     # Nothing changed since: the next sync sends only the overlap window's re-sends,
     # and applying it changes nothing.
