@@ -194,6 +194,29 @@ def _promotion_live(channel: ChannelRecord, now: datetime) -> Any:
     )
 
 
+def _start(
+    since: str | None, after: str | None, now: datetime, location_pk: int, channel_pk: int
+) -> _Cursor:
+    """Where this page starts: after a page's cursor, at a change feed's ``since``, or
+    at the beginning of a full snapshot."""
+    if after is not None:
+        cur = _Cursor.decode(after)
+        if cur.kind != "page":
+            raise PosError(SnapshotProblem.INVALID_CURSOR, "`after` takes a page's nextCursor")
+    elif since is not None:
+        start = _Cursor.decode(since)
+        if start.kind != "since":
+            raise PosError(SnapshotProblem.INVALID_CURSOR, "`since` takes a sync's syncCursor")
+        cur = _Cursor("page", start.since, now, 0, 0, start.location, start.channel)
+    else:
+        cur = _Cursor("page", None, now, 0, 0, location_pk, channel_pk)
+    if (cur.location, cur.channel) != (location_pk, channel_pk):
+        raise PosError(
+            SnapshotProblem.INVALID_CURSOR, "the cursor belongs to another store or channel"
+        )
+    return cur
+
+
 async def pos_snapshot(
     reader: Reader,
     tax: TaxEngine,
@@ -226,21 +249,7 @@ async def pos_snapshot(
             f"the location does not sell in {channel.handle!r}",
         )
     now = datetime.now(UTC)
-    if after is not None:
-        cur = _Cursor.decode(after)
-        if cur.kind != "page":
-            raise PosError(SnapshotProblem.INVALID_CURSOR, "`after` takes a page's nextCursor")
-    elif since is not None:
-        start = _Cursor.decode(since)
-        if start.kind != "since":
-            raise PosError(SnapshotProblem.INVALID_CURSOR, "`since` takes a sync's syncCursor")
-        cur = _Cursor("page", start.since, now, 0, 0, start.location, start.channel)
-    else:
-        cur = _Cursor("page", None, now, 0, 0, location_pk, channel.pk)
-    if (cur.location, cur.channel) != (location_pk, channel.pk):
-        raise PosError(
-            SnapshotProblem.INVALID_CURSOR, "the cursor belongs to another store or channel"
-        )
+    cur = _start(since, after, now, location_pk, channel.pk)
 
     page = SnapshotPage(
         full=cur.since is None,
