@@ -109,3 +109,4 @@ class CheckoutMutation:
             else None
         )
         return CheckoutCompletePayload(order=order, user_errors=[], status_token=status)
+
