@@ -47,6 +47,7 @@ from schema.orders import OrderMutation, OrderQuery
 from schema.orders.fulfillment_mutations import FulfillmentMutation, FulfillmentQuery
 from schema.orders.return_mutations import ReturnMutation
 from schema.plugins import PluginQuery
+from schema.pos import PosQuery
 from schema.price_lists import PricingMutation, PricingQuery
 from schema.promotions import PromotionMutation, PromotionQuery
 from schema.relay import Node, node_types, resolve_nodes
@@ -100,6 +101,7 @@ class Query(
     WebhookQuery,
     ConnectorQuery,
     StaffQuery,
+    PosQuery,
 ):
     pass
 

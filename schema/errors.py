@@ -27,7 +27,7 @@ from strawberry.types import Info
 from hub import ids
 from hub.domain.accounts import AccountCode
 from hub.domain.carts import CartCode
-from hub.domain.catalog import CatalogCode
+from hub.domain.catalog import BarcodeCode, CatalogCode
 from hub.domain.checkout import CheckoutCode
 from hub.domain.customers import CustomerCode
 from hub.domain.errors import Code, DomainError
@@ -68,6 +68,7 @@ class ApiCode(StrEnum):
 CODE_ENUMS: tuple[type[StrEnum], ...] = (
     Code,
     CatalogCode,
+    BarcodeCode,
     PromotionCode,
     InventoryCode,
     CartCode,

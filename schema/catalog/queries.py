@@ -17,7 +17,14 @@ from strawberry.types import Info
 from hub.domain import catalog
 from hub.domain.paging import PageRequest
 from schema.calls import keyset_page
-from schema.catalog.types import ChannelType, Collection, Product, ProductSortKeys, ProductStatus
+from schema.catalog.types import (
+    ChannelType,
+    Collection,
+    Product,
+    ProductSortKeys,
+    ProductStatus,
+    ProductVariantType,
+)
 from schema.errors import ApiError
 from schema.relay import (
     Connection,
@@ -151,7 +158,8 @@ class CatalogQuery:
             str | None,
             strawberry.argument(
                 description="Words matched in title, SKU, vendor and tags; or `tag:x`, "
-                "`vendor:x`, `product_type:x`, `sku:x`, `title:x`."
+                "`vendor:x`, `product_type:x`, `sku:x`, `title:x`, `barcode:x` (a word "
+                "that is a barcode, in any spelling, finds its product too)."
             ),
         ] = None,
         filter: ProductFilterInput | None = None,
@@ -191,6 +199,18 @@ class CatalogQuery:
             rec = await ctx.loaders.product_by_handle.load(handle)
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return visible_product(ctx, rec)  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="The variant with this barcode, in any spelling: UPC-A, EAN-13 or "
+        "GTIN-14 (spaces and dashes ignored), or an internal barcode as printed. "
+        "Storefronts see only what their channel sells; staff see any variant."
+    )
+    async def product_variant_by_barcode(self, info: Info, code: str) -> ProductVariantType | None:
+        await info.context.channel()
+        pk = await catalog.variant_pk_by_barcode(info.context.reader, code)
+        if pk is None:
+            return None
+        return (await _variants(info, [pk])).get(pk)
 
     @strawberry.field
     @paged

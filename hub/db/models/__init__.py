@@ -12,6 +12,7 @@ from .carts import CheckoutAttempt as CheckoutAttempt
 from .carts import CheckoutPayment as CheckoutPayment
 from .catalog import (
     BundleComponent,
+    CatalogDeletion,
     Channel,
     Collection,
     CollectionProduct,
@@ -75,6 +76,7 @@ __all__ = [
     "ApiKey",
     "Base",
     "BundleComponent",
+    "CatalogDeletion",
     "Channel",
     "Collection",
     "CollectionProduct",

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -59,6 +60,7 @@ class Product(Base):
         Index("ix_products_status_sold", "status", "units_sold", "id"),
         Index("ix_products_vendor", "vendor"),
         Index("ix_products_type", "product_type"),
+        Index("ix_products_updated", "updated_at", "id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     handle: Mapped[str] = mapped_column(String(255), unique=True)
@@ -117,11 +119,15 @@ class Variant(Base):
     __table_args__ = (
         CheckConstraint("weight_grams IS NULL OR weight_grams >= 0", name="weight"),
         Index("ix_variants_product_position", "product_id", "position", "id"),
+        Index("uq_variants_barcode_key", "barcode_key", unique=True),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
     sku: Mapped[str] = mapped_column(String(128), unique=True)
     barcode: Mapped[str | None] = mapped_column(String(64))
+    # The barcode's normal form (hub.domain.catalog.barcodes): a GTIN as its GTIN-14,
+    # an internal code as "I:" + code; unique per installation.
+    barcode_key: Mapped[str | None] = mapped_column(String(66))
     title: Mapped[str] = mapped_column(String(255), default="Default")
     position: Mapped[int] = mapped_column(Integer, default=0)
     option1: Mapped[str | None] = mapped_column(String(255))
@@ -133,6 +139,18 @@ class Variant(Base):
     # Untracked variants (digital goods, services) are always available.
     tracked: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CatalogDeletion(Base):
+    """A deleted product or promotion (``kind`` PRODUCT or PROMOTION), kept so clients
+    that sync changes since a cursor (tills: ``posSnapshot``) learn of it."""
+
+    __tablename__ = "catalog_deletions"
+    __table_args__ = (Index("ix_catalog_deletions_time", "deleted_at", "id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    entity_id: Mapped[int] = mapped_column(BigInteger)
+    deleted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class BundleComponent(Base):

@@ -16,6 +16,7 @@ with stable codes; nothing is written on error.
 
 from hub.domain.catalog._checks import slugify
 from hub.domain.catalog.availability import attach_availability, available_products_clause
+from hub.domain.catalog.barcodes import BarcodeCode, barcode_key, parse_barcode
 from hub.domain.catalog.channels import (
     ChannelInput,
     change_channel,
@@ -88,6 +89,7 @@ from hub.domain.catalog.reads import (
     bundle_components_by_variants,
     products_by_handles,
     products_by_pks,
+    variant_pk_by_barcode,
     variant_pks_by_skus,
     variants_by_pks,
     variants_by_products,
@@ -139,6 +141,7 @@ __all__ = [
     "STATUSES",
     "AttributeInput",
     "AttributeRecord",
+    "BarcodeCode",
     "BundleComponentRecord",
     "CatalogCode",
     "ChannelInput",
@@ -166,6 +169,7 @@ __all__ = [
     "attach_availability",
     "attributes_by_products",
     "available_products_clause",
+    "barcode_key",
     "bundle_components_by_variants",
     "change_channel",
     "change_collection",
@@ -204,6 +208,7 @@ __all__ = [
     "list_collections",
     "list_price_lists",
     "list_products",
+    "parse_barcode",
     "price_lists_by_pks",
     "products_by_handles",
     "products_by_pks",
@@ -230,6 +235,7 @@ __all__ = [
     "update_variant",
     "upsert_price_list_entries",
     "upsert_prices",
+    "variant_pk_by_barcode",
     "variant_pks_by_skus",
     "variants_by_pks",
     "variants_by_products",

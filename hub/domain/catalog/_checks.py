@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, String, Table, delete, insert
+from sqlalchemy import Column, String, Table, delete, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.db.tables import deletions_t, products_t
 from hub.domain.catalog.errors import CatalogCode
 from hub.domain.channels import HANDLE_RE
 from hub.domain.errors import DomainError, Errors, fail, refused_write
@@ -101,3 +102,18 @@ async def insert_row(
     except IntegrityError as exc:
         raise refused(exc) from None
     return res.scalar_one()
+
+
+async def touch_products(conn: AsyncConnection, product_pks: Iterable[int]) -> None:
+    """Mark products changed (``updated_at``) when something a till syncs with them
+    changes (a price, a variant): ``posSnapshot``'s change feed reads it."""
+    pks = list(set(product_pks))
+    if pks:
+        await conn.execute(
+            update(products_t).where(products_t.c.id.in_(pks)).values(updated_at=utc_now())
+        )
+
+
+async def record_deletion(conn: AsyncConnection, kind: str, pk: int) -> None:
+    """Log a deleted product or promotion for clients that sync changes."""
+    await conn.execute(insert(deletions_t).values(kind=kind, entity_id=pk, deleted_at=utc_now()))

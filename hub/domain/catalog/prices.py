@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.database import Database
 from hub.db.tables import channels_t, prices_t, ranges_t, variants_t
+from hub.domain.catalog._checks import touch_products
 from hub.domain.catalog.errors import CatalogCode
 from hub.domain.channels import channel_handles, handle_key, unknown_channel
 from hub.domain.errors import Errors, fail
@@ -47,6 +48,7 @@ async def refresh_price_ranges(conn: AsyncConnection, product_pks: Iterable[int]
     await conn.execute(
         insert(ranges_t).from_select(["channel_id", "product_id", "min_amount", "max_amount"], agg)
     )
+    await touch_products(conn, pks)
 
 
 async def _price_rows(

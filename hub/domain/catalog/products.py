@@ -22,6 +22,7 @@ from hub.domain.catalog._checks import (
     check_handle,
     check_text,
     insert_row,
+    record_deletion,
     slugify,
     translate_integrity,
     utc_now,
@@ -361,6 +362,7 @@ async def remove_product(conn: AsyncConnection, pk: int) -> None:
     res = await conn.execute(delete(products_t).where(products_t.c.id == pk))
     if res.rowcount == 0:
         raise fail(CatalogCode.NOT_FOUND, "product not found", "id")
+    await record_deletion(conn, "PRODUCT", pk)
 
 
 async def delete_product(db: Database, pk: int) -> None:

@@ -13,6 +13,7 @@ from hub.db.database import Reader
 from hub.db.dialect import one_of
 from hub.db.tables import attrs_t, bundle_t, prices_t, products_t, ranges_t, variants_t
 from hub.domain.catalog.availability import attach_availability
+from hub.domain.catalog.barcodes import barcode_key
 from hub.domain.catalog.records import (
     AttributeRecord,
     BundleComponentRecord,
@@ -123,6 +124,15 @@ async def variant_pks_by_skus(reader: Reader, skus: Sequence[str]) -> dict[str, 
         select(variants_t.c.sku, variants_t.c.id).where(variants_t.c.sku.in_(skus))
     )
     return {r.sku: r.id for r in rows}
+
+
+async def variant_pk_by_barcode(reader: Reader, code: str) -> int | None:
+    """The variant whose barcode ``code`` spells (any GTIN spelling), if any."""
+    key = barcode_key(code)
+    if key is None:
+        return None
+    row = await reader.first(select(variants_t.c.id).where(variants_t.c.barcode_key == key))
+    return None if row is None else row.id
 
 
 async def attributes_by_products(

@@ -16,6 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from hub.db.database import Reader
 from hub.db.tables import coll_products_t, prices_t, products_t, ranges_t, tags_t, variants_t
 from hub.domain.catalog.availability import available_products_clause
+from hub.domain.catalog.barcodes import barcode_key
 from hub.domain.catalog.records import ProductRecord
 from hub.domain.channels import ChannelRecord
 from hub.domain.paging import PageRequest, decode_cursor, encode_cursor
@@ -82,7 +83,9 @@ def _text_conditions(text: str) -> list[Any]:
     """Shopify-style search, case-insensitive throughout: free words match title, SKU,
     vendor, product type and tags; ``vendor:x`` and ``product_type:x`` match whole words
     of that field (``vendor:northwind``, ``vendor:"Northwind Outfitters"``),
-    ``tag:x`` and ``sku:x`` a whole tag or SKU, ``title:x`` part of the title; a
+    ``tag:x`` and ``sku:x`` a whole tag or SKU, ``title:x`` part of the title,
+    ``barcode:x`` a variant's barcode in any spelling (a free word that is a barcode
+    finds it too); a
     trailing ``*`` matches a prefix (``tag:sum*``). Quote values with spaces."""
     conds: list[Any] = []
 
@@ -108,6 +111,8 @@ def _text_conditions(text: str) -> list[Any]:
                     variants_t.c.product_id == products_t.c.id, _exact_clause(variants_t.c.sku, v)
                 )
             )
+        elif name == "barcode":
+            conds.append(_barcode_clause(value) if barcode_key(value) else false())
         elif name == "title":
             conds.append(func.lower(products_t.c.title).like(f"%{_like_escape(v)}%", escape="\\"))
         else:  # unknown field: search the words as text
@@ -115,9 +120,17 @@ def _text_conditions(text: str) -> list[Any]:
         return " "
 
     rest = _FIELD_TERM.sub(field_term, text)
-    for word in rest.lower().split():
-        conds.append(products_t.c.search_text.like(f"%{_like_escape(word)}%", escape="\\"))
+    for word in rest.split():
+        words = products_t.c.search_text.like(f"%{_like_escape(word.lower())}%", escape="\\")
+        # A word that spells a barcode (any GTIN spelling) also finds its product.
+        conds.append(or_(words, _barcode_clause(word)) if barcode_key(word) else words)
     return conds
+
+
+def _barcode_clause(code: str) -> Any:
+    return exists().where(
+        variants_t.c.product_id == products_t.c.id, variants_t.c.barcode_key == barcode_key(code)
+    )
 
 
 def search_text(

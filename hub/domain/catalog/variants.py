@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.database import Database
 from hub.db.tables import bundle_t, products_t, variants_t
-from hub.domain.catalog._checks import column_length, utc_now
+from hub.domain.catalog._checks import touch_products, utc_now
+from hub.domain.catalog.barcodes import BarcodeCode, parse_barcode
 from hub.domain.catalog.errors import CatalogCode
 from hub.domain.catalog.prices import refresh_price_ranges
 from hub.domain.catalog.search import refresh_search_text
@@ -42,8 +43,11 @@ def validate_variant(
         errs.add(CatalogCode.BLANK, "sku is required", *path, "sku")
     if v.sku is not None and (not v.sku.strip() or len(v.sku) > 128):
         errs.add(CatalogCode.INVALID, "sku must be 1 to 128 characters", *path, "sku")
-    if v.barcode is not None and len(v.barcode) > column_length(variants_t.c.barcode):
-        errs.add(CatalogCode.TOO_LONG, "barcode is longer than 64 characters", *path, "barcode")
+    if v.barcode:
+        try:
+            parse_barcode(v.barcode)
+        except ValueError as e:
+            errs.add(BarcodeCode.BARCODE_INVALID, str(e), *path, "barcode")
     if v.title is not None and len(v.title) > 255:
         errs.add(CatalogCode.TOO_LONG, "title is longer than 255 characters", *path, "title")
     if v.weight_grams is not None and v.weight_grams < 0:
@@ -69,19 +73,49 @@ def validate_variant(
                     )
 
 
+def _barcode_values(barcode: str | None) -> dict[str, Any]:
+    """The columns a variant's barcode input sets: "" clears the barcode."""
+    if not barcode:
+        return {"barcode": None, "barcode_key": None}
+    b = parse_barcode(barcode)
+    return {"barcode": b.text, "barcode_key": b.key}
+
+
+async def _check_barcode_free(
+    conn: AsyncConnection, key: str | None, except_pk: int | None, *path: str
+) -> None:
+    if key is None:
+        return
+    stmt = select(variants_t.c.sku).where(variants_t.c.barcode_key == key)
+    if except_pk is not None:
+        stmt = stmt.where(variants_t.c.id != except_pk)
+    if (other := (await conn.execute(stmt.limit(1))).first()) is not None:
+        raise fail(
+            BarcodeCode.BARCODE_TAKEN, f"variant {other.sku!r} has this barcode", *path, "barcode"
+        )
+
+
+def _taken(exc: IntegrityError, sku: str | None, *path: str) -> DomainError:
+    if "barcode" in str(exc.orig).lower():
+        return fail(BarcodeCode.BARCODE_TAKEN, "another variant has this barcode", *path, "barcode")
+    return fail(CatalogCode.TAKEN, f"sku {sku!r} is already taken", *path, "sku")
+
+
 async def insert_variants(
     conn: AsyncConnection, product_pk: int, variants: Sequence[VariantInput], start: int = 0
 ) -> list[int]:
     out = []
     for i, v in enumerate(variants):
         vals = list(v.options or [])
+        codes = _barcode_values(v.barcode)
+        await _check_barcode_free(conn, codes["barcode_key"], None, "variants", str(i))
         try:
             res = await conn.execute(
                 insert(variants_t)
                 .values(
                     product_id=product_pk,
                     sku=v.sku,
-                    barcode=v.barcode,
+                    **codes,
                     title=v.title or _variant_title(vals),
                     position=v.position if v.position is not None else start + i,
                     option1=vals[0] if len(vals) > 0 else None,
@@ -94,10 +128,8 @@ async def insert_variants(
                 )
                 .returning(variants_t.c.id)
             )
-        except IntegrityError:
-            raise fail(
-                CatalogCode.TAKEN, f"sku {v.sku!r} is already taken", "variants", str(i), "sku"
-            ) from None
+        except IntegrityError as e:
+            raise _taken(e, v.sku, "variants", str(i)) from None
         out.append(res.scalar_one())
     return out
 
@@ -118,8 +150,11 @@ async def insert_variant(conn: AsyncConnection, product_pk: int, data: VariantIn
         [vpk] = await insert_variants(
             conn, product_pk, [data], start=0 if last is None else last + 1
         )
-    except DomainError:
-        raise fail(CatalogCode.TAKEN, f"sku {data.sku!r} is already taken", "sku") from None
+    except DomainError as e:
+        # One variant: its errors are about the input itself, not variants.0.
+        raise DomainError(
+            [type(u)(list(u.field[2:]) if u.field else None, u.message, u.code) for u in e.errors]
+        ) from None
     await refresh_search_text(conn, product_pk)
     return vpk
 
@@ -159,10 +194,13 @@ async def change_variant(conn: AsyncConnection, pk: int, data: VariantInput) -> 
     validate_variant(errs, data, row.options, creating=False)
     errs.raise_if_any()
     values: dict[str, Any] = {}
-    for name in ("sku", "title", "barcode", "weight_grams", "requires_shipping", "position"):
+    for name in ("sku", "title", "weight_grams", "requires_shipping", "position"):
         v = getattr(data, name)
         if v is not None:
             values[name] = v
+    if data.barcode is not None:
+        values.update(_barcode_values(data.barcode))
+        await _check_barcode_free(conn, values["barcode_key"], pk)
     if data.options is not None:
         await _check_combo_free(conn, row.product_id, data.options, pk)
         padded = [*data.options, None, None, None]
@@ -172,8 +210,8 @@ async def change_variant(conn: AsyncConnection, pk: int, data: VariantInput) -> 
     if values:
         try:
             await conn.execute(update(variants_t).where(variants_t.c.id == pk).values(**values))
-        except IntegrityError:
-            raise fail(CatalogCode.TAKEN, f"sku {data.sku!r} is already taken", "sku") from None
+        except IntegrityError as e:
+            raise _taken(e, data.sku) from None
     await refresh_search_text(conn, row.product_id)
     return pk
 
@@ -198,6 +236,7 @@ async def remove_variant(conn: AsyncConnection, pk: int) -> None:
     if in_bundle is not None:
         raise fail(CatalogCode.IN_USE, "the variant is a component of a bundle", "id")
     await conn.execute(delete(variants_t).where(variants_t.c.id == pk))
+    await touch_products(conn, [row.product_id])
     await refresh_price_ranges(conn, [row.product_id])
     await refresh_search_text(conn, row.product_id)
 

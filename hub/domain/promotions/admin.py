@@ -24,7 +24,7 @@ from hub import ids
 from hub.db.database import Database, Reader
 from hub.db.models.base import utcnow
 from hub.db.models.promotions import PROMOTION_METHODS, PROMOTION_STATUSES
-from hub.db.tables import codes_t, promotions_t, redemptions_t
+from hub.db.tables import codes_t, deletions_t, promotions_t, redemptions_t
 from hub.domain.errors import Errors, fail
 from hub.domain.paging import PageRequest, id_page
 from hub.domain.promotions.basket import normalize_code
@@ -469,6 +469,10 @@ async def remove_promotion(conn: AsyncConnection, pk: int) -> None:
         ) from None
     if res.rowcount == 0:
         raise fail(PromotionCode.NOT_FOUND, "promotion not found", "id")
+    # Tills syncing changes (posSnapshot) learn of the deletion from this log.
+    await conn.execute(
+        insert(deletions_t).values(kind="PROMOTION", entity_id=pk, deleted_at=utcnow())
+    )
 
 
 async def delete_promotion(db: Database, pk: int) -> None:
