@@ -16,7 +16,7 @@ from hub.domain import pos
 from hub.money import Money
 from schema.catalog import MoneyType
 from schema.errors import ApiError, decode_id
-from schema.permissions import needs
+from schema.permissions import needs, require_location
 from schema.promotions.types import PromotionType
 
 
@@ -163,6 +163,7 @@ class PosQuery:
         if not 1 <= first <= pos.MAX_PAGE:
             raise ApiError(f"`first` must be between 1 and {pos.MAX_PAGE}", "INVALID_PAGE")
         location_pk = decode_id(location_id, "Location")
+        require_location(info, location_pk, "inventory")  # a store's staff: their store only
         channel = await ctx.channel()
         try:
             page = await pos.pos_snapshot(

@@ -248,3 +248,17 @@ async def test_bad_requests_are_errors_with_codes(hub: Hub) -> None:
     assert await code({"since": nxt}, **admin) == "INVALID_CURSOR"
     other = ids.encode("Location", 4)  # Brooklyn, also a web store
     assert await code({"loc": other, "after": nxt}, **admin) == "INVALID_CURSOR"
+
+
+async def test_a_store_role_snapshots_its_own_store_only(hub: Hub) -> None:
+    """A store's staff (inventory permission restricted to SoHo) gets SoHo's snapshot
+    and is refused Newark's."""
+    from tests.helpers.staff import denied, key_with_roles
+
+    associate = await key_with_roles(hub, ["inventory"], locations=[SOHO])
+    res = await hub.gql(SNAPSHOT, {"loc": STORE, "first": 5}, token=associate)
+    assert "errors" not in res, res
+    assert res["data"]["posSnapshot"]["products"], res
+    newark = ids.encode("Location", NEWARK)
+    res = await hub.gql(SNAPSHOT, {"loc": newark, "first": 5}, token=associate)
+    assert "location" in denied(res, "posSnapshot")

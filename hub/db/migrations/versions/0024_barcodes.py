@@ -10,7 +10,7 @@ variants spell the same barcode, the oldest (lowest id) keeps the key and the ot
 get none.
 
 Revision ID: 0024_barcodes
-Revises: 0015_fulfillment_serials
+Revises: 0022_plugins
 Create Date: 2026-12-03 19:00:00
 """
 
@@ -22,7 +22,7 @@ from alembic import op
 from hub.domain.catalog.barcodes import barcode_key
 
 revision: str = "0024_barcodes"
-down_revision: str | None = "0015_fulfillment_serials"
+down_revision: str | None = "0022_plugins"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
