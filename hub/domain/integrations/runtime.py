@@ -29,6 +29,7 @@ from typing import Any
 
 from connectors.base import Connector, Event, Position, Publish
 from hub.db.database import Database, Reader
+from hub.domain.audit import Actor, audit_scope
 from hub.domain.errors import fail
 from hub.domain.integrations import admin, store
 from hub.domain.integrations.context import RunCtx
@@ -187,8 +188,12 @@ class Integrations:
         try:
             if cls is None:
                 raise LookupError(f"connector type {leased.type_name!r} is not installed")
+            # What the connector writes to the hub is audited as the connector's.
+            who = Actor("connector", leased.pk, f"{leased.type_name}#{leased.pk}", "connector")
+            operation = f"connector.{leased.type_name}.{trigger.lower()}"
             async with asyncio.timeout(leased.timeout_seconds):
-                await self._call(cls, ctx, leased, trigger)
+                with audit_scope(who, operation):
+                    await self._call(cls, ctx, leased, trigger)
             out.status = "PARTIAL" if out.error_count else "SUCCEEDED"
         except TimeoutError:
             out.status = "FAILED"
