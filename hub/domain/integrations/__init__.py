@@ -1,0 +1,1 @@
+"""Integrations: the hub side of connectors (issue 12)."""
