@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.base import CatalogRow, RowResult, StockRow
+from connectors.base import CatalogRow, Publish, RowResult, StockRow
 from hub.db.database import Database
 from hub.db.tables import variants_t
 from hub.domain.integrations.catalog_batch import write_batch
@@ -42,12 +42,9 @@ from hub.domain.integrations.catalog_rows import (
     rejected,
 )
 from hub.domain.inventory.bulk import LevelTarget, set_on_hand_many
-from hub.events.bus import Event
 from hub.events.outbox import Outbox
 
 BATCH_SIZE = 1000
-
-Publish = Callable[[Sequence[Event]], Awaitable[None]]
 
 
 # --------------------------------------------------------------------------- imports

@@ -2,7 +2,7 @@
 incremental re-imports
 
 Revision ID: 0020_feed
-Revises: 0015_fulfillment_serials
+Revises: 0019_connectors
 Create Date: 2026-12-03 18:10:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0020_feed"
-down_revision: str | None = "0015_fulfillment_serials"
+down_revision: str | None = "0019_connectors"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
