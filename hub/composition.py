@@ -34,6 +34,7 @@ from connectors.base import (
     WebhookParser,
 )
 from connectors.email import WebhookMailer
+from connectors.erp.file_feed import FileFeedConnector
 from connectors.payments import CashProvider, ExternalTerminalProvider, TestPaymentProvider
 from connectors.tax import HttpTaxEngine, RulesTaxEngine, default_rules
 from connectors.tax.http_connector import HttpTaxConfig, HttpTaxConnector, engine_of
@@ -89,6 +90,7 @@ def connector_types() -> dict[str, type[Connector]]:
     """The registry of connector types: ``type_name`` -> class (instances are created
     with ``connectorCreate`` or ``HUB_CONNECTORS_FILE``). Plugins may add more."""
     types: list[type[Connector]] = [HttpTaxConnector]
+    types.append(FileFeedConnector)
     return {t.type_name: t for t in types}
 
 

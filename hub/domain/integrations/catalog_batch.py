@@ -25,7 +25,7 @@ from hub.domain.integrations.catalog_plan import (
     plan_product,
     utc_now,
 )
-from hub.domain.integrations.catalog_rows import SYNC_REASON, Reference
+from hub.domain.integrations.catalog_rows import SYNC_REASON, Reference, item_key
 from hub.domain.inventory.bulk import LevelTarget, set_on_hand_many
 from hub.events.outbox import Outbox
 
@@ -185,10 +185,10 @@ async def write_batch(
     for a in accepted:
         assert a.variant_pk is not None
         if a.existing is None:
-            out[a.index] = RowResult(a.row.sku, "created", id=a.variant_pk)
+            out[a.index] = RowResult(item_key(a.row), "created", id=a.variant_pk)
         else:
             out[a.index] = RowResult(
-                a.row.sku, "updated" if a.changed else "unchanged", id=a.variant_pk
+                item_key(a.row), "updated" if a.changed else "unchanged", id=a.variant_pk
             )
     return out
 
