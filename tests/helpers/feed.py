@@ -1,13 +1,27 @@
 """Catalog import tests' helpers: a product as the admin API shows it (fields, options,
 price range, variants with their price in a channel and on hand per location), the
-ledger rows of a variant, and feed files."""
+ledger rows of a variant, feed files, and a stand-in HTTP server for feeds at a URL."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import socket
+import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from tests.helpers.client import Hub
 
@@ -105,3 +119,74 @@ def write_file(path: Path, text: str | bytes) -> None:
     after = path.stat().st_mtime_ns
     if after <= before:
         os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
+
+
+# ------------------------------------------------------------------ HTTP stand-in
+
+
+@dataclass
+class FeedServer:
+    """A stand-in ERP export endpoint: ``GET /<name>`` answers the current body with a
+    strong ETag (its SHA-256) and Last-Modified, ``304`` to a matching
+    ``If-None-Match``; ``status`` other than 200 makes it fail; it records each
+    request's conditional and Authorization headers."""
+
+    body: bytes = b"[]"
+    content_type: str = "application/json"
+    status: int = 200
+    requests: list[dict[str, str | None]] = field(default_factory=list)
+    changed_at: float = field(default_factory=time.time)
+
+    def set(self, body: bytes | str) -> None:
+        self.body = body.encode() if isinstance(body, str) else body
+        self.changed_at = time.time()
+
+    @property
+    def etag(self) -> str:
+        return '"' + hashlib.sha256(self.body).hexdigest()[:32] + '"'
+
+    async def _endpoint(self, request: Request) -> Response:
+        self.requests.append(
+            {
+                "if_none_match": request.headers.get("if-none-match"),
+                "authorization": request.headers.get("authorization"),
+            }
+        )
+        if self.status != 200:
+            return PlainTextResponse("the export is down", status_code=self.status)
+        headers = {
+            "ETag": self.etag,
+            "Last-Modified": formatdate(self.changed_at, usegmt=True),
+        }
+        if request.headers.get("if-none-match") == self.etag:
+            return Response(status_code=304, headers=headers)
+        return Response(self.body, media_type=self.content_type, headers=headers)
+
+    @property
+    def app(self) -> Starlette:
+        return Starlette(routes=[Route("/{name}", self._endpoint)])
+
+
+@contextmanager
+def serving_feed(server: FeedServer) -> Iterator[str]:
+    """Serve ``server`` on a free 127.0.0.1 port until the block ends; its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        server.app, lifespan="off", log_level="critical", access_log=False, http="h11"
+    )
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not uv.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the stand-in feed server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        uv.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
