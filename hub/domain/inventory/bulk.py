@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.bounds import INT32_MAX
@@ -80,13 +80,23 @@ async def _locked_levels(
     """The levels of ``pairs`` that exist, locked until the transaction ends."""
     if not pairs:
         return {}
+    # Variants IN and locations IN (the pairs' rectangle; a row-value IN of thousands
+    # of pairs is planned as a scan on PostgreSQL), the pairs picked from it.
     stmt = (
         select(levels_t)
-        .where(tuple_(levels_t.c.variant_id, levels_t.c.location_id).in_(pairs))
+        .where(
+            levels_t.c.variant_id.in_({v for v, _ in pairs}),
+            levels_t.c.location_id.in_({loc for _, loc in pairs}),
+        )
         .order_by(levels_t.c.id)  # one lock order for every writer: no deadlock
         .with_for_update()
     )
-    return {(r.variant_id, r.location_id): r for r in await conn.execute(stmt)}
+    wanted = set(pairs)
+    return {
+        (r.variant_id, r.location_id): r
+        for r in await conn.execute(stmt)
+        if (r.variant_id, r.location_id) in wanted
+    }
 
 
 async def _create_levels(
