@@ -103,7 +103,7 @@ async def _one_transaction(
             await conn.execute(_SQLITE_LOCK)
         outbox = Outbox()
         done = await write(conn, outbox, batch)
-        events = await outbox.flush(conn)
+        events = await outbox.flush(conn, bulk=True)
     for i, res in done.items():
         results[i] = res
     if events and publish is not None:
