@@ -95,6 +95,9 @@ class ConnectorRunType(Node):
     )
     errors: list[ConnectorRunErrorType]
     message: str | None = strawberry.field(description="Why a FAILED run failed.")
+    runner: str | None = strawberry.field(
+        description='The process that ran it ("host:pid:nonce").'
+    )
 
     is_type_of = is_record(ig.RunRecord)
 
