@@ -152,29 +152,8 @@ async def set_on_hand_many(
             raise ValueError(f"set_on_hand_many: on hand {t.on_hand} out of range")
     if not targets:
         return []
-    kinds = await _kinds(conn, {t.variant_pk for t in targets})
-    outcomes: dict[int, LevelOutcome] = {}
-    wanted: list[int] = []
-    for i, t in enumerate(targets):
-        kind = kinds.get(t.variant_pk)
-        if kind is None:
-            raise ValueError(f"set_on_hand_many: no variant {t.variant_pk}")
-        if kind.is_bundle:
-            outcomes[i] = LevelOutcome(
-                t,
-                False,
-                refused=InventoryCode.NOT_TRACKED,
-                message="a bundle's stock is its components'; set those",
-            )
-        elif not kind.tracked:
-            outcomes[i] = LevelOutcome(
-                t,
-                False,
-                refused=InventoryCode.NOT_TRACKED,
-                message="the variant is not stock-tracked",
-            )
-        else:
-            wanted.append(i)
+    outcomes = await _refused(conn, targets)
+    wanted = [i for i in range(len(targets)) if i not in outcomes]
     levels = await _locked_levels(conn, [pairs[i] for i in wanted])
     missing = {pairs[i]: targets[i].on_hand for i in wanted if pairs[i] not in levels}
     created = await _create_levels(conn, {k: v for k, v in missing.items() if v})
@@ -209,10 +188,7 @@ async def set_on_hand_many(
             insert(moves_t), [ledger_row(ch, ch.all_deltas()) for _, ch, _ in fresh + changes]
         )
     for i, ch, row in fresh:
-        level = LevelRecord(row)
-        _emit(outbox, ch, level)
-        _emit_low_stock(outbox, ch, level, ch.all_deltas())
-        outcomes[i] = LevelOutcome(targets[i], True, level)
+        outcomes[i] = _moved(outbox, targets[i], ch, LevelRecord(row))
     if changes:
         stamp = now()
         await conn.execute(
@@ -223,8 +199,32 @@ async def set_on_hand_many(
             ],
         )
         for i, ch, row in changes:
-            level = _after(row, ch.deltas["on_hand"], stamp)
-            _emit(outbox, ch, level)
-            _emit_low_stock(outbox, ch, level, ch.all_deltas())
-            outcomes[i] = LevelOutcome(targets[i], True, level)
+            outcomes[i] = _moved(outbox, targets[i], ch, _after(row, ch.deltas["on_hand"], stamp))
     return [outcomes[i] for i in range(len(targets))]
+
+
+def _moved(outbox: Outbox, target: LevelTarget, ch: Change, level: LevelRecord) -> LevelOutcome:
+    """A level that moved: its events (as :func:`~.changes.apply_change` writes them)."""
+    _emit(outbox, ch, level)
+    _emit_low_stock(outbox, ch, level, ch.all_deltas())
+    return LevelOutcome(target, True, level)
+
+
+async def _refused(
+    conn: AsyncConnection, targets: Sequence[LevelTarget]
+) -> dict[int, LevelOutcome]:
+    """The targets whose variant holds no stock of its own (a bundle, not tracked)."""
+    kinds = await _kinds(conn, {t.variant_pk for t in targets})
+    out: dict[int, LevelOutcome] = {}
+    for i, t in enumerate(targets):
+        kind = kinds.get(t.variant_pk)
+        if kind is None:
+            raise ValueError(f"set_on_hand_many: no variant {t.variant_pk}")
+        if kind.is_bundle:
+            why = "a bundle's stock is its components'; set those"
+        elif not kind.tracked:
+            why = "the variant is not stock-tracked"
+        else:
+            continue
+        out[i] = LevelOutcome(t, False, refused=InventoryCode.NOT_TRACKED, message=why)
+    return out
