@@ -194,6 +194,16 @@ async def test_url_feed_uses_etags_and_fails_when_the_export_is_down(hub: Hub) -
             server.status = 200
             back = await run_now(hub, made["id"], wait=True)
             assert _counts(back) == ("SUCCEEDED", 0, 0, 0), back
+
+            # A server without ETag or Last-Modified: the same body is not read twice.
+            server.validators = False
+            server.set(fixed("23.00"))
+            plain = await run_now(hub, made["id"], wait=True)
+            assert _counts(plain) == ("SUCCEEDED", 2, 1, 0), plain
+            assert server.requests[-1]["if_none_match"] is not None  # the last ETag
+            same = await run_now(hub, made["id"], wait=True)
+            assert _counts(same) == ("SUCCEEDED", 0, 0, 0), same
+            assert server.requests[-1]["if_none_match"] is None
         finally:
             await delete_connector(hub, made["id"])
 
@@ -222,14 +232,20 @@ async def test_config_is_checked_and_a_broken_file_is_reported(hub: Hub, tmp_pat
     write_file(
         folder / "latin1.csv", "sku,product_handle,product_title\nX,x,Caf\xe9\n".encode("latin-1")
     )
+    write_file(folder / "huge.json", "[" + ",".join(["{}"] * 300) + "]")
     made = await create_connector(
-        hub, unique("erp-broken"), "file_feed", {"folder": str(folder)}, scheduleSeconds=None
+        hub,
+        unique("erp-broken"),
+        "file_feed",
+        {"folder": str(folder), "max_bytes": 500},
+        scheduleSeconds=None,
     )
     try:
         run = await run_now(hub, made["id"], wait=True)
-        assert _counts(run) == ("PARTIAL", 0, 0, 2), run
+        assert _counts(run) == ("PARTIAL", 0, 0, 3), run
         assert _errors(run) == [
             ("broken.csv", "MISSING_COLUMN"),
+            ("huge.json", "FILE_TOO_LARGE"),
             ("latin1.csv", "INVALID_ENCODING"),
         ]
         folder.rename(tmp_path / f"gone-{hub.name}")

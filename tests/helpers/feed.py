@@ -134,6 +134,7 @@ class FeedServer:
     body: bytes = b"[]"
     content_type: str = "application/json"
     status: int = 200
+    validators: bool = True  # False: no ETag nor Last-Modified (the body hash decides)
     requests: list[dict[str, str | None]] = field(default_factory=list)
     changed_at: float = field(default_factory=time.time)
 
@@ -158,6 +159,8 @@ class FeedServer:
             "ETag": self.etag,
             "Last-Modified": formatdate(self.changed_at, usegmt=True),
         }
+        if not self.validators:
+            return Response(self.body, media_type=self.content_type)
         if request.headers.get("if-none-match") == self.etag:
             return Response(status_code=304, headers=headers)
         return Response(self.body, media_type=self.content_type, headers=headers)
