@@ -521,6 +521,9 @@ class StockRow:
     sku: str
     location: str
     on_hand: int
+    # How the source names it in a run's errors; the RowResult's key when given (else
+    # ``<sku>@<location>``). Not part of the row's content.
+    item: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,9 @@ attribute). JSON objects may also nest ``options``, ``prices``, ``stock`` and
 ``attributes`` as objects. An empty cell (or a JSON ``null``) leaves the field as the
 hub has it. Other columns are reported once (``UNKNOWN_COLUMN``) and ignored.
 
+A *stock file* has only ``sku`` and ``stock:<location>`` columns (JSON: ``sku`` and
+``stock``): its rows set on-hand levels of variants the hub has (``StockRow``).
+
 A row that breaks the format is rejected with its row number (the CSV line, the JSON
 item's position from 1), a code and a message; the others are parsed.
 """
@@ -31,7 +34,7 @@ from typing import Any
 import orjson
 from stdnum import ean
 
-from connectors.base import CatalogRow
+from connectors.base import CatalogRow, StockRow
 
 REQUIRED = ("sku", "product_handle")
 TEXT_FIELDS = ("product_title", "description", "tax_class")
@@ -65,6 +68,17 @@ class FeedRow:
 
 
 @dataclass(frozen=True, slots=True)
+class StockFeedRow:
+    """A row of a stock file (``sku`` and ``stock:<location>`` columns only): its row
+    number, the levels it sets and its content hash."""
+
+    number: int
+    sku: str
+    levels: tuple[StockRow, ...]
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class Rejection:
     """A row (or, with ``number`` 0, a column or the file) the parser refused."""
 
@@ -78,11 +92,12 @@ class Rejection:
 class Parsed:
     rows: list[FeedRow] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
+    stock: list[StockFeedRow] = field(default_factory=list)  # a stock file's rows
 
     @property
     def count(self) -> int:
         """Rows read (parsed or rejected; file-level notes aside)."""
-        return len(self.rows) + sum(1 for r in self.rejections if r.number)
+        return len(self.rows) + len(self.stock) + sum(1 for r in self.rejections if r.number)
 
 
 class BadRow(Exception):
@@ -276,6 +291,44 @@ def row_hash(row: CatalogRow) -> str:
     return hashlib.blake2b(orjson.dumps(doc), digest_size=16).hexdigest()
 
 
+def build_stock(obj: Mapping[str, Any]) -> tuple[str, tuple[StockRow, ...]]:
+    """One row of a stock file: its SKU and the levels it sets (raises :class:`BadRow`)."""
+    if "__bad__" in obj:
+        raise BadRow("INVALID_ROW", obj["__bad__"])
+    sku = _text(obj.get("sku"))
+    if sku is None:
+        raise BadRow("MISSING_SKU", "sku is required")
+    levels = []
+    for location, value in _split(obj)["stock:"].items():
+        qty = _whole(value, f"stock:{location}")
+        if qty is not None:
+            levels.append(StockRow(sku, location, qty))
+    return sku, tuple(levels)
+
+
+def _stock_hash(sku: str, levels: Iterable[StockRow]) -> str:
+    doc = [sku, sorted((lv.location, lv.on_hand) for lv in levels)]
+    return hashlib.blake2b(orjson.dumps(doc), digest_size=16).hexdigest()
+
+
+def _collect_stock(items: Iterable[tuple[int, Mapping[str, Any]]]) -> Parsed:
+    out = Parsed()
+    first: dict[str, int] = {}
+    for number, obj in items:
+        try:
+            sku, levels = build_stock(obj)
+        except BadRow as bad:
+            out.rejections.append(Rejection(number, _safe_sku(obj), bad.code, bad.message))
+            continue
+        if sku in first:
+            message = f"sku {sku!r} is in row {first[sku]} too"
+            out.rejections.append(Rejection(number, sku, "DUPLICATE_SKU", message))
+            continue
+        first[sku] = number
+        out.stock.append(StockFeedRow(number, sku, levels, _stock_hash(sku, levels)))
+    return out
+
+
 def _collect(
     items: Iterable[tuple[int, Mapping[str, Any]]], currencies: Mapping[str, int]
 ) -> Parsed:
@@ -300,6 +353,16 @@ def _collect(
         first[row.sku] = number
         out.rows.append(FeedRow(number, row, row_hash(row)))
     return out
+
+
+def is_stock_only(columns: Iterable[str]) -> bool:
+    """A stock file: ``sku`` and ``stock:<location>`` columns, nothing else."""
+    cols = list(columns)
+    return (
+        "sku" in cols
+        and all(c == "sku" or c.startswith("stock:") for c in cols)
+        and (len(cols) > 1)
+    )
 
 
 def _check_columns(columns: Iterable[str], out: Parsed) -> None:
@@ -327,7 +390,9 @@ def parse_csv(data: bytes | str, currencies: Mapping[str, int], delimiter: str =
     except csv.Error as exc:
         raise BadFile("INVALID_CSV", f"the header can't be read: {exc}") from None
     head = Parsed()
-    _check_columns(header, head)
+    stock_only = is_stock_only(header)
+    if not stock_only:
+        _check_columns(header, head)
     twice = sorted({h for h in header if header.count(h) > 1})
     if twice:
         raise BadFile("DUPLICATE_COLUMN", f"columns given twice: {', '.join(twice)}")
@@ -349,7 +414,7 @@ def parse_csv(data: bytes | str, currencies: Mapping[str, int], delimiter: str =
                 continue
             yield number, dict(zip(header, values, strict=True))
 
-    parsed = _collect(items(), currencies)
+    parsed = _collect_stock(items()) if stock_only else _collect(items(), currencies)
     parsed.rejections[:0] = head.rejections
     return parsed
 
@@ -382,7 +447,11 @@ def parse_json(data: bytes | str, currencies: Mapping[str, int]) -> Parsed:
                 )
             )
         good.append((number, obj))
-    parsed = _collect(good, currencies)
+    stock_only = bool(good) and all(
+        "sku" in obj and all(k in ("sku", "stock") or k.startswith("stock:") for k in obj)
+        for _, obj in good
+    )
+    parsed = _collect_stock(good) if stock_only else _collect(good, currencies)
     parsed.rejections[:0] = out.rejections
     parsed.rejections.sort(key=lambda r: r.number)
     return parsed

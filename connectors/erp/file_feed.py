@@ -10,7 +10,9 @@ A run (``sync``, on the instance's schedule or ``connectorRunNow``):
 2. skips a file that has not changed since the last run: same name, size and
    modification time; for a URL a ``304``, or the same ETag, Last-Modified or (without
    either) the same body hash;
-3. parses a changed file; a row that breaks the format is an item error of the run
+3. parses a changed file (a catalog file, or a stock file of ``sku`` and
+   ``stock:<location>`` columns only, whose levels go through ``set_stock``); a row
+   that breaks the format is an item error of the run
    (``<file> row <n> (<sku>)``, a code, why) and the others go on;
 4. hands the hub only the rows whose content hash differs from the one it imported
    last time (the hashes are kept by the hub per instance, ``feed_row_hashes``), in
@@ -42,10 +44,11 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from connectors.base import ConnectorKind, Event, RunContext
-from connectors.erp.feed_format import BadFile, FeedRow, Parsed, parse_feed
+from connectors.erp.feed_format import BadFile, FeedRow, Parsed, StockFeedRow, parse_feed
 from hub.money import exponent
 
 STATE_VERSION = 1
+STOCK_KEY = "stock@"  # a stock file row's hash key: stock@<sku>
 SKIPPED_SUFFIXES = (".tmp", ".part", ".partial", ".swp")
 
 
@@ -288,6 +291,9 @@ class FileFeedConnector:
         todo = [r for r in parsed.rows if hashes.get(r.row.sku) != r.hash]
         for start in range(0, len(todo), config.batch_rows):
             await self._hand_over(ctx, file.name, todo[start : start + config.batch_rows], hashes)
+        levels = [r for r in parsed.stock if hashes.get(STOCK_KEY + r.sku) != r.hash]
+        for start in range(0, len(levels), config.batch_rows):
+            await self._set_stock(ctx, file.name, levels[start : start + config.batch_rows], hashes)
 
     async def _hand_over(
         self, ctx: RunContext, name: str, chunk: list[FeedRow], hashes: dict[str, str]
@@ -299,6 +305,23 @@ class FileFeedConnector:
             for r, res in zip(chunk, results, strict=True)
             if res.status != "rejected"
         }
+        if done:
+            await ctx.hub.save_row_hashes(ctx.instance_id, done)
+            hashes.update(done)
+
+    async def _set_stock(
+        self, ctx: RunContext, name: str, chunk: list[StockFeedRow], hashes: dict[str, str]
+    ) -> None:
+        """A stock file's rows: their levels through ``set_stock``; a row is done when
+        none of its levels was rejected."""
+        flat = [
+            (r, replace(lv, item=_item(name, r.number, f"{r.sku}@{lv.location}")))
+            for r in chunk
+            for lv in r.levels
+        ]
+        results = await ctx.hub.set_stock([lv for _, lv in flat])
+        bad = {id(r) for (r, _), res in zip(flat, results, strict=True) if res.status == "rejected"}
+        done = {STOCK_KEY + r.sku: r.hash for r in chunk if id(r) not in bad}
         if done:
             await ctx.hub.save_row_hashes(ctx.instance_id, done)
             hashes.update(done)

@@ -253,3 +253,43 @@ async def test_config_is_checked_and_a_broken_file_is_reported(hub: Hub, tmp_pat
         assert gone["status"] == "FAILED" and "can't list" in gone["message"], gone
     finally:
         await delete_connector(hub, made["id"])
+
+
+async def test_a_stock_file_moves_levels_through_the_ledger(hub: Hub, tmp_path: Path) -> None:
+    p = unique("jar")
+    folder = tmp_path / f"stock-{hub.name}"
+    folder.mkdir()
+    write_file(
+        folder / "a-items.csv",
+        f"sku,product_handle,product_title,option:Size\n{p}-1,{p},Jar,S\n{p}-2,{p},,L\n",
+    )
+    write_file(
+        folder / "b-stock.csv",
+        f"sku,stock:wh-newark,stock:store-soho\n{p}-1,8,2\n{p}-2,3,\nnot-a-sku,1,\n",
+    )
+    made = await create_connector(
+        hub, unique("erp-stock"), "file_feed", {"folder": str(folder)}, scheduleSeconds=None
+    )
+    try:
+        # 2 catalog rows written, 3 levels set, the unknown SKU reported with its row.
+        first = await run_now(hub, made["id"], wait=True)
+        assert _counts(first) == ("PARTIAL", 5, 5, 1), first
+        assert _errors(first) == [("b-stock.csv row 4 (not-a-sku@wh-newark)", "UNKNOWN_SKU")]
+        jar = await product_view(hub, p)
+        assert jar is not None
+        assert jar["variants"][f"{p}-1"]["stock"] == {"wh-newark": 8, "store-soho": 2}
+        assert jar["variants"][f"{p}-2"]["stock"] == {"wh-newark": 3}
+        assert await movements(hub, jar["variants"][f"{p}-2"]["id"]) == [
+            ("erp_sync", 3, "connector", "wh-newark")
+        ]
+        write_file(
+            folder / "b-stock.csv",
+            f"sku,stock:wh-newark,stock:store-soho\n{p}-1,8,2\n{p}-2,1,\nnot-a-sku,1,\n",
+        )
+        second = await run_now(hub, made["id"], wait=True)
+        assert _counts(second) == ("PARTIAL", 3, 1, 1), second
+        jar = await product_view(hub, p)
+        assert jar is not None and jar["variants"][f"{p}-2"]["stock"] == {"wh-newark": 1}
+        assert await verify(hub.db) == []
+    finally:
+        await delete_connector(hub, made["id"])

@@ -164,3 +164,26 @@ def test_the_hash_changes_with_content_only() -> None:
     changed = parse_csv(CSV.replace("8,,0,", "8.01,,0,"), CURRENCIES).rows
     assert [x.hash == y.hash for x, y in zip(a, changed, strict=True)] == [True, True, False]
     assert row_hash(a[0].row) == a[0].hash and len(a[0].hash) == 32
+
+
+def test_a_stock_file_sets_levels() -> None:
+    data = "sku,stock:wh-newark,stock:store-soho\nA,5,\nB,x,1\nA,1,1\n,1,1\nC,0,2\n"
+    parsed = parse_csv(data, CURRENCIES)
+    assert parsed.rows == []
+    assert [
+        (r.number, r.sku, [(lv.location, lv.on_hand) for lv in r.levels]) for r in parsed.stock
+    ] == [
+        (2, "A", [("wh-newark", 5)]),
+        (6, "C", [("wh-newark", 0), ("store-soho", 2)]),
+    ]
+    assert codes(parsed) == [(3, "INVALID_NUMBER"), (4, "DUPLICATE_SKU"), (5, "MISSING_SKU")]
+    assert parsed.count == 5
+    as_json = parse_json(
+        b'[{"sku": "A", "stock": {"wh-newark": 5}},'
+        b' {"sku": "C", "stock:wh-newark": "0", "stock:store-soho": 2}]',
+        CURRENCIES,
+    )
+    assert [r.hash for r in as_json.stock] == [r.hash for r in parsed.stock]
+    # A catalog column makes it a catalog file again (which needs product_handle).
+    with pytest.raises(BadFile):
+        parse_csv("sku,price:web,stock:wh-newark\nA,1,1\n", CURRENCIES)

@@ -176,7 +176,7 @@ async def set_stock(
     results: list[RowResult | None] = [None] * len(rows)
     seen: set[tuple[str, str]] = set()
     for i, row in enumerate(rows):
-        key = f"{row.sku}@{row.location}"
+        key = row.item or f"{row.sku}@{row.location}"
         try:
             check_stock({row.location: row.on_hand}, ref)
             if (row.sku, row.location) in seen:
@@ -214,7 +214,7 @@ async def _write_stock(
     out: dict[int, RowResult] = {}
     targets: list[tuple[int, str, LevelTarget]] = []
     for i, row in items:
-        key = f"{row.sku}@{row.location}"
+        key = row.item or f"{row.sku}@{row.location}"
         if row.sku not in found:
             out[i] = rejected(key, RowCode.UNKNOWN_SKU, f"no variant with sku {row.sku!r}")
             continue
