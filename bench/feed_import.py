@@ -48,6 +48,7 @@ from connectors.erp.file_feed import FileFeedConnector  # noqa: E402
 from hub.db.database import Database  # noqa: E402
 from hub.db.migrate import upgrade  # noqa: E402
 from hub.demo import seed_demo  # noqa: E402
+from hub.domain.integrations.admin import ConnectorInput, create  # noqa: E402
 from hub.domain.integrations.context import RunCtx  # noqa: E402
 from hub.domain.integrations.gateway import Gateway  # noqa: E402
 from hub.domain.inventory import verify  # noqa: E402
@@ -91,9 +92,18 @@ async def _publish(events: Any) -> None:  # the outbox keeps them; no bus in the
     return None
 
 
-async def run_sync(db: Database, folder: Path, cursor: str | None) -> tuple[RunCtx, float]:
+async def make_instance(db: Database, folder: Path) -> int:
+    """A ``file_feed`` instance (its row hashes belong to it)."""
+    inp = ConnectorInput(name="bench-feed", type_name="file_feed", config={"folder": str(folder)})
+    async with db.transaction() as conn:
+        return await create(conn, {"file_feed": FileFeedConnector}, inp)
+
+
+async def run_sync(
+    db: Database, instance: int, folder: Path, cursor: str | None
+) -> tuple[RunCtx, float]:
     gateway = Gateway(db, _publish)
-    ctx = RunCtx(1, {"folder": str(folder)}, cursor, gateway, "MANUAL", name="bench")
+    ctx = RunCtx(instance, {"folder": str(folder)}, cursor, gateway, "MANUAL", name="bench")
     gateway.run = ctx
     started = time.perf_counter()
     await FileFeedConnector().sync(ctx)
@@ -116,15 +126,16 @@ async def bench(backend: str, url: str, rows: int, folder: Path) -> bool:
         await seed_demo(db, 10)
         path = folder / "feed.csv"
         await asyncio.to_thread(path.write_text, feed_csv(rows))
-        ctx, secs = await run_sync(db, folder, None)
+        instance = await make_instance(db, folder)
+        ctx, secs = await run_sync(db, instance, folder, None)
         print(_line(backend, "first import", rows, ctx, secs), flush=True)
         ok = ctx.out.items_written == rows and ctx.out.error_count == 0
         await asyncio.to_thread(path.write_text, feed_csv(rows, changed_every=100))
         os.utime(path, ns=(time.time_ns(), time.time_ns()))
-        ctx, secs = await run_sync(db, folder, ctx.out.cursor)
+        ctx, secs = await run_sync(db, instance, folder, ctx.out.cursor)
         print(_line(backend, "re-import, 1% changed", rows, ctx, secs), flush=True)
         ok = ok and ctx.out.items_written == len(range(0, rows, 100))
-        ctx, secs = await run_sync(db, folder, ctx.out.cursor)
+        ctx, secs = await run_sync(db, instance, folder, ctx.out.cursor)
         print(_line(backend, "unchanged file", rows, ctx, secs), flush=True)
         ok = ok and ctx.out.items_read == 0
         drift = await verify(db)

@@ -13,7 +13,14 @@ from typing import Any
 
 from hub.domain.inventory import verify
 from tests.helpers.client import Hub
-from tests.helpers.connectors import CREATE, connector, create_connector, delete_connector, run_now
+from tests.helpers.connectors import (
+    CREATE,
+    connector,
+    create_connector,
+    delete_connector,
+    run_now,
+    runs,
+)
 from tests.helpers.feed import (
     FeedServer,
     movements,
@@ -135,8 +142,25 @@ async def test_folder_feed_imports_incrementally_and_reports_rejected_rows(
         state = (await connector(hub, made["id"]))["cursor"]
         assert "items.csv" in state and "second.json" in state
         assert await verify(hub.db) == []
+        # Every run is listed, newest first, with what it read, wrote and rejected.
+        listed = await runs(hub, made["id"])
+        assert [_counts(r) for r in listed] == [
+            _counts(fourth),
+            _counts(third),
+            _counts(second),
+            _counts(first),
+        ]
+        assert all(r["trigger"] == "MANUAL" for r in listed)
+        pk = int(made["id"].rsplit("/", 1)[1])
+        kept = "SELECT count(*) FROM feed_row_hashes WHERE instance_id = :i"
+        assert await hub.scalar(kept, i=pk) == 6  # the SKUs imported
     finally:
         await delete_connector(hub, made["id"])
+    # The instance's row hashes went with it.
+    pk = int(made["id"].rsplit("/", 1)[1])
+    assert (
+        await hub.scalar("SELECT count(*) FROM feed_row_hashes WHERE instance_id = :i", i=pk) == 0
+    )
 
 
 async def test_url_feed_uses_etags_and_fails_when_the_export_is_down(hub: Hub) -> None:

@@ -17,12 +17,21 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
 def upgrade() -> None:
     op.create_table(
         "feed_row_hashes",
-        sa.Column("instance_id", sa.BigInteger(), nullable=False),
+        sa.Column("instance_id", ID, nullable=False),
         sa.Column("key", sa.String(length=255), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["instance_id"],
+            ["connectors.id"],
+            name=op.f("fk_feed_row_hashes_instance_id_connectors"),
+            ondelete="CASCADE",
+        ),
         sa.PrimaryKeyConstraint("instance_id", "key", name=op.f("pk_feed_row_hashes")),
     )
 
