@@ -73,7 +73,7 @@ async def test_schedules_run_and_a_failing_instance_backs_off_alone(
             (_at(failed[i]["startedAt"]) - _at(failed[i + 1]["endedAt"])).total_seconds()
             for i in range(2)
         ]
-        assert 1.7 <= gaps[0] <= 3.0 and 0.85 <= gaps[1] <= 1.6, gaps
+        assert 1.7 <= gaps[0] <= 3.5 and 0.85 <= gaps[1] <= 1.9 and gaps[0] > gaps[1], gaps
         state = await connector(hub, bad["id"])
         assert state["failures"] >= 3 and state["lastError"].startswith("RuntimeError")
         assert not bad_out.exists()
@@ -180,7 +180,8 @@ async def test_a_hanging_connector_holds_up_neither_checkout_nor_another_connect
         assert [e["code"] for e in ended["errors"]] == ["TIMEOUT"]
         state = await connector(hub, hung["id"])
         assert state["failures"] == 1 and state["running"] is False
-        assert [r["id"] for r in await runs(hub, hung["id"])] == [started["id"]]
+        manual = [r["id"] for r in await runs(hub, hung["id"]) if r["trigger"] == "MANUAL"]
+        assert manual == [started["id"]]
     finally:
         await delete_connector(hub, hung["id"])
         await delete_connector(hub, other["id"])

@@ -112,14 +112,24 @@ async def connector(hub: Hub, gid: str) -> dict[str, Any]:
     return found
 
 
-async def run_now(hub: Hub, gid: str, *, wait: bool = False) -> dict[str, Any]:
-    """``connectorRunNow``: the run (RUNNING, or ended with ``wait``)."""
-    got = await hub.admin(RUN_NOW, {"id": gid, "wait": wait})
-    assert "errors" not in got, got
-    payload = got["data"]["connectorRunNow"]
-    assert payload["userErrors"] == [], payload
-    run: dict[str, Any] = payload["run"]
-    return run
+async def run_now(
+    hub: Hub, gid: str, *, wait: bool = False, busy_for: float = 10.0
+) -> dict[str, Any]:
+    """``connectorRunNow``: the run (RUNNING, or ended with ``wait``). While an
+    automatic run holds the instance (CONNECTOR_BUSY) it asks again, for up to
+    ``busy_for`` seconds."""
+    deadline = time.monotonic() + busy_for
+    while True:
+        got = await hub.admin(RUN_NOW, {"id": gid, "wait": wait})
+        assert "errors" not in got, got
+        payload = got["data"]["connectorRunNow"]
+        codes = [e["code"] for e in payload["userErrors"]]
+        if codes == ["CONNECTOR_BUSY"] and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            continue
+        assert payload["userErrors"] == [], payload
+        run: dict[str, Any] = payload["run"]
+        return run
 
 
 async def wait_run(hub: Hub, run_id: str, within: float = 15.0) -> dict[str, Any]:
