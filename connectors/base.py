@@ -506,6 +506,12 @@ class CatalogRow:
     prices: Mapping[str, int] | None = None
     stock: Mapping[str, int] | None = None
     attributes: Mapping[str, Any] | None = None
+    # The product's option names (Size, Color), in the order of ``option_values``;
+    # None: the names the product has ("Option 1", ... for a new one).
+    option_names: Sequence[str] | None = None
+    # How the source names the row in a run's errors ("items.csv row 7 (TS-M)"): the
+    # RowResult's key when given (else the SKU). Not part of the row's content.
+    item: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,6 +521,9 @@ class StockRow:
     sku: str
     location: str
     on_hand: int
+    # How the source names it in a run's errors; the RowResult's key when given (else
+    # ``<sku>@<location>``). Not part of the row's content.
+    item: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -595,6 +604,16 @@ class HubGateway(Protocol):
     ) -> list[ListingRow]: ...
 
     async def order_refs(self, source: str, order_ids: Sequence[str]) -> list[OrderRef]: ...
+    # Incremental imports (the file feed): what the hub holds of the instance's last
+    # import, a content hash per row key, and the channels' currencies to read amounts in.
+
+    async def channel_currencies(self) -> Mapping[str, str]: ...  # handle -> ISO 4217 code
+
+    async def row_hashes(self, instance_id: int) -> Mapping[str, str]: ...
+
+    async def save_row_hashes(self, instance_id: int, hashes: Mapping[str, str]) -> None: ...
+
+    async def forget_row_hashes(self, instance_id: int) -> None: ...
 
 
 class RunContext(Protocol):

@@ -35,6 +35,7 @@ from connectors.base import (
     WebhookParser,
 )
 from connectors.email import WebhookMailer
+from connectors.erp.file_feed import FileFeedConnector
 from connectors.marketplace import MarketplaceConnector
 from connectors.marketplace.standin import MarketplaceStandIn
 from connectors.payments import CashProvider, ExternalTerminalProvider, TestPaymentProvider
@@ -95,6 +96,7 @@ def connector_types() -> dict[str, type[Connector]]:
     with ``connectorCreate`` or ``HUB_CONNECTORS_FILE``). Plugins may add more."""
     types: list[type[Connector]] = [HttpTaxConnector]
     types.append(MarketplaceConnector)
+    types.append(FileFeedConnector)
     return {t.type_name: t for t in types}
 
 

@@ -18,7 +18,7 @@ from connectors.base import (
     StockRow,
 )
 from hub.db.database import Database
-from hub.domain.integrations import catalog_sync, crm, listings, orders_in
+from hub.domain.integrations import catalog_sync, crm, listings, orders_in, row_hashes
 from hub.domain.integrations.context import RunCtx
 
 
@@ -70,3 +70,14 @@ class Gateway:
 
     async def order_refs(self, source: str, order_ids: Sequence[str]) -> list[OrderRef]:
         return await listings.order_refs(self.db, source, order_ids)
+    async def channel_currencies(self) -> Mapping[str, str]:
+        return await catalog_sync.channel_currencies(self.db)
+
+    async def row_hashes(self, instance_id: int) -> Mapping[str, str]:
+        return await row_hashes.row_hashes(self.db, instance_id)
+
+    async def save_row_hashes(self, instance_id: int, hashes: Mapping[str, str]) -> None:
+        await row_hashes.save_row_hashes(self.db, instance_id, hashes)
+
+    async def forget_row_hashes(self, instance_id: int) -> None:
+        await row_hashes.forget_row_hashes(self.db, instance_id)
