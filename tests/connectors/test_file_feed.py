@@ -37,10 +37,22 @@ HEADER = (
 )
 
 
-def _csv(p: str, q: str, *, m_price: str = "19.99", xl_barcode: str = "4006381333932") -> str:
+def _gtin13(p: str, lead: str) -> str:
+    """A valid EAN-13 of this test's own (barcodes are unique per installation)."""
+    body = f"{lead}{int(p.rsplit('-', 1)[-1], 16) % 10**10:010d}"
+    total = sum(int(d) * (3 if k % 2 else 1) for k, d in enumerate(body))
+    return body + str((10 - total % 10) % 10)
+
+
+def _bad_check_digit(code: str) -> str:
+    return code[:-1] + str((int(code[-1]) + 1) % 10)
+
+
+def _csv(p: str, q: str, *, m_price: str = "19.99", xl_barcode: str | None = None) -> str:
+    xl_barcode = xl_barcode or _bad_check_digit(_gtin13(p, "28"))
     rows = [
         HEADER,
-        f"{p}-S,{p},Feed shirt,true,4006381333931,S,19.99,18.50,10,4",  # line 2
+        f"{p}-S,{p},Feed shirt,true,{_gtin13(p, '27')},S,19.99,18.50,10,4",  # line 2
         f"{p}-M,{p},,,,M,{m_price},18.50,6,",  # 3
         f"{p}-L,{p},,,,L,21.00,,0,",  # 4
         f"{p}-XL,{p},,,{xl_barcode},XL,21.00,,,",  # 5: bad check digit at first
@@ -102,7 +114,7 @@ async def test_folder_feed_imports_incrementally_and_reports_rejected_rows(
         assert shirt["range"] == ("19.99", "21.00")
         v = shirt["variants"]
         assert sorted(v) == sorted([f"{p}-S", f"{p}-M", f"{p}-L"])
-        assert v[f"{p}-S"]["barcode"] == "4006381333931"
+        assert v[f"{p}-S"]["barcode"] == _gtin13(p, "27")
         assert v[f"{p}-S"]["stock"] == {"wh-newark": 10, "wh-rotterdam": 4}
         assert v[f"{p}-M"]["stock"] == {"wh-newark": 6}
         eu = await product_view(hub, p, "eu")
@@ -134,7 +146,8 @@ async def test_folder_feed_imports_incrementally_and_reports_rejected_rows(
         assert await movements(hub, v[f"{p}-S"]["id"]) == ledger
 
         # A rejected row once fixed is imported (its hash was never recorded).
-        write_file(folder / "items.csv", _csv(p, q, m_price="17.99", xl_barcode="4006381333931"))
+        fixed = _gtin13(p, "28")
+        write_file(folder / "items.csv", _csv(p, q, m_price="17.99", xl_barcode=fixed))
         fourth = await run_now(hub, made["id"], wait=True)
         assert _counts(fourth) == ("PARTIAL", 8, 1, 3), fourth
         shirt = await product_view(hub, p)

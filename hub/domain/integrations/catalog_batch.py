@@ -75,6 +75,7 @@ _UPDATE_VARIANT = (
     .where(variants_t.c.id == bindparam("b_id"))
     .values(
         barcode=bindparam("b_barcode"),
+        barcode_key=bindparam("b_barcode_key"),
         title=bindparam("b_title"),
         option1=bindparam("b_option1"),
         option2=bindparam("b_option2"),

@@ -25,6 +25,7 @@ import orjson
 
 from connectors.base import CatalogRow, RowResult
 from hub.domain.catalog import DEFAULT_TAX_CLASS, search_text
+from hub.domain.catalog.barcodes import barcode_key
 from hub.domain.integrations.catalog_rows import RowCode, item_key, rejected
 
 Combo = tuple[str, ...]
@@ -217,6 +218,7 @@ def _variant_values(a: Accepted) -> None:
     padded = [*a.combo, None, None, None]
     a.values = {
         "barcode": row.barcode if row.barcode is not None else (v.barcode if v else None),
+        "barcode_key": None,
         "weight_grams": row.weight_grams
         if row.weight_grams is not None
         else (v.weight_grams if v else None),
@@ -225,6 +227,8 @@ def _variant_values(a: Accepted) -> None:
         "option3": padded[2],
         "title": v.title if v is not None and v.combo == a.combo else _variant_title(a.combo),
     }
+    if a.values["barcode"] is not None:
+        a.values["barcode_key"] = barcode_key(a.values["barcode"])
     if v is not None:
         a.variant_changed = (
             a.values["barcode"] != v.barcode

@@ -16,6 +16,7 @@ from connectors.base import CatalogRow, RowResult
 from hub.bounds import INT32_MAX, TEXT_MAX
 from hub.db.tables import channels_t, locations_t
 from hub.domain.catalog import HANDLE_RE, MAX_OPTIONS
+from hub.domain.catalog.barcodes import parse_barcode
 from hub.money import MAX_MINOR
 
 TAX_CLASS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -41,6 +42,7 @@ class RowCode(StrEnum):
     DUPLICATE_SKU = "DUPLICATE_SKU"
     MISSING_TITLE = "MISSING_TITLE"
     SKU_TAKEN = "SKU_TAKEN"
+    BARCODE_TAKEN = "BARCODE_TAKEN"
     OPTIONS_MISMATCH = "OPTIONS_MISMATCH"
     DUPLICATE_OPTIONS = "DUPLICATE_OPTIONS"
     NOT_TRACKED = "NOT_TRACKED"
@@ -152,8 +154,11 @@ def check_row(row: CatalogRow, ref: Reference) -> None:
         )
     _text(row.product_title, "product_title", blank_ok=False)
     _text(row.description, "description", TEXT_MAX)
-    if row.barcode is not None and (not row.barcode.strip() or len(row.barcode) > 64):
-        raise Rejected(RowCode.INVALID_BARCODE, "barcode must be 1 to 64 characters")
+    if row.barcode is not None:
+        try:  # GTINs with their check digit, or an internal code (catalog.barcodes)
+            parse_barcode(row.barcode)
+        except ValueError as exc:
+            raise Rejected(RowCode.INVALID_BARCODE, str(exc)) from None
     _check_options(row)
     if row.tax_class is not None:
         if not TAX_CLASS_RE.match(row.tax_class):

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from connectors.base import CatalogRow, Publish, RowResult, StockRow
 from hub.db.database import Database
 from hub.db.tables import variants_t
+from hub.domain.catalog.barcodes import barcode_key
 from hub.domain.integrations.catalog_batch import write_batch
 from hub.domain.integrations.catalog_rows import (
     SYNC_REASON,
@@ -151,6 +152,7 @@ async def upsert_catalog(
             )
             continue
         first_row[row.sku] = i
+    await _check_barcodes(db, rows, results)
 
     async def write(
         conn: AsyncConnection, outbox: Outbox, batch: list[int]
@@ -159,6 +161,35 @@ async def upsert_catalog(
 
     await _run_batches(db, rows, results, write, batch_size, publish)
     return [r for r in results if r is not None]
+
+
+async def _check_barcodes(
+    db: Database, rows: Sequence[CatalogRow], results: list[RowResult | None]
+) -> None:
+    """A barcode (in any spelling: its key) belongs to one variant: a row giving one that
+    another SKU has, in the hub or earlier in ``rows``, is refused (``BARCODE_TAKEN``)."""
+    keyed: list[tuple[int, str]] = []
+    for i, row in enumerate(rows):
+        if results[i] is None and row.barcode is not None:
+            key = barcode_key(row.barcode)
+            if key is not None:
+                keyed.append((i, key))
+    keys = sorted({key for _, key in keyed})
+    owner: dict[str, str] = {}  # key -> the SKU that has it (the hub's, else the first row's)
+    async with db.read() as conn:
+        for at in range(0, len(keys), 1000):
+            got = await conn.execute(
+                select(variants_t.c.barcode_key, variants_t.c.sku).where(
+                    variants_t.c.barcode_key.in_(keys[at : at + 1000])
+                )
+            )
+            owner.update({key: sku for key, sku in got.all()})
+    for i, key in keyed:
+        sku = owner.setdefault(key, rows[i].sku)
+        if sku != rows[i].sku:
+            results[i] = rejected(
+                _key(rows[i]), RowCode.BARCODE_TAKEN, f"variant {sku} has this barcode"
+            )
 
 
 async def set_stock(

@@ -313,3 +313,58 @@ async def test_two_imports_of_the_same_new_rows_at_once(hub: Hub) -> None:
         assert [(n, sorted(vals)) for n, vals in view["options"]] == [("Option 1", ["0", "1", "2"])]
         assert view["variants"][f"{p}-{3 * k + 1}"]["stock"] == {"wh-newark": 3 * k + 1}
     assert await verify(hub.db) == []
+
+
+BY_BARCODE = "query($c: String!) { productVariantByBarcode(code: $c) { sku } }"
+
+
+def _gtin13(body: str) -> str:
+    """``body`` (12 digits) with its EAN-13 check digit."""
+    total = sum(int(d) * (3 if k % 2 else 1) for k, d in enumerate(body))
+    return body + str((10 - total % 10) % 10)
+
+
+async def test_barcodes_are_checked_and_one_belongs_to_one_variant(hub: Hub) -> None:
+    """A feed's barcodes follow the catalog's rules: a GTIN's check digit, and one
+    barcode (in any spelling) per variant, in the hub and within the rows."""
+    p = unique("scan")
+    n = int(p.rsplit("-", 1)[-1], 16) % 10**8
+    code = _gtin13(f"29{n:010d}")
+    first = await _upsert(
+        hub,
+        [
+            CatalogRow(
+                sku=f"{p}-1",
+                product_handle=p,
+                product_title="Scan",
+                option_values=["1"],
+                barcode=code,
+            )
+        ],
+    )
+    assert _statuses(first) == [(f"{p}-1", "created", None)]
+    res = await hub.admin(BY_BARCODE, {"c": f"0{code}"})  # its GTIN-14 spelling finds it
+    assert res["data"]["productVariantByBarcode"] == {"sku": f"{p}-1"}, res
+    bad = code[:-1] + str((int(code[-1]) + 1) % 10)
+    other = _gtin13(f"39{n:010d}")
+    got = _statuses(
+        await _upsert(
+            hub,
+            [
+                CatalogRow(sku=f"{p}-2", product_handle=p, option_values=["2"], barcode=code),
+                CatalogRow(sku=f"{p}-3", product_handle=p, option_values=["3"], barcode=bad),
+                CatalogRow(sku=f"{p}-4", product_handle=p, option_values=["4"], barcode=other),
+                CatalogRow(sku=f"{p}-5", product_handle=p, option_values=["5"], barcode=other),
+                CatalogRow(sku=f"{p}-1", product_handle=p, option_values=["1"], barcode=code),
+            ],
+        )
+    )
+    assert got == [
+        (f"{p}-2", "rejected", "BARCODE_TAKEN"),
+        (f"{p}-3", "rejected", "INVALID_BARCODE"),
+        (f"{p}-4", "created", None),
+        (f"{p}-5", "rejected", "BARCODE_TAKEN"),
+        (f"{p}-1", "unchanged", None),
+    ]
+    res = await hub.admin(BY_BARCODE, {"c": other})
+    assert res["data"]["productVariantByBarcode"] == {"sku": f"{p}-4"}, res
