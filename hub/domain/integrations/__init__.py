@@ -1,0 +1,1 @@
+"""Connector instances, their runs and the hub side of their syncs."""
