@@ -149,7 +149,9 @@ async def test_bad_rows_are_rejected_one_by_one_and_write_nothing(hub: Hub) -> N
 async def test_a_phone_shared_by_two_profiles_matches_neither(hub: Hub) -> None:
     tel = phone()
     for _ in range(2):
-        made = await hub.gql(CREATE, {"input": {"email": mail(), "phone": tel}}, token=hub.admin_token)
+        made = await hub.gql(
+            CREATE, {"input": {"email": mail(), "phone": tel}}, token=hub.admin_token
+        )
         assert made["data"]["staffCustomerCreate"]["userErrors"] == []
     (r,) = await upsert_customers(hub.db, [CustomerRow(None, tel, "Who", None, "s1")])
     assert (r.status, r.code) == ("rejected", "BLANK")
