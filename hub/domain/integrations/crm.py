@@ -13,8 +13,9 @@ into, an erased one is never matched), then
   (``hub.domain.accounts.profile.record_consent``, source ``import``), so the
   consent history, ``Customer.acceptsMarketing`` and the marketing events that check
   it all agree;
-- queues ``customer.created`` / ``customer.updated`` outbox events naming the fields
-  that changed and the source (a connector can skip the events its own sync caused).
+- queues ``customer.created`` / ``customer.updated`` outbox events
+  (``hub.domain.customers.events``: the profile, the fields that changed and the
+  source, so a connector can leave out the events its own sync caused).
 
 One :class:`~connectors.base.RowResult` per row, in order: ``created``, ``updated``,
 ``unchanged`` or ``rejected`` with a code (``BLANK``, ``INVALID``, ``TAKEN``,
@@ -44,6 +45,7 @@ from hub.domain.customers import (
     insert_customer,
     new_customer,
 )
+from hub.domain.customers.events import CREATED, UPDATED, emit_profile
 from hub.domain.customers.matching import find_customer, phone_key
 from hub.domain.errors import Code, DomainError, Errors
 from hub.events.outbox import Outbox
@@ -51,8 +53,6 @@ from hub.events.outbox import Outbox
 # The profile fields a row's ``attributes`` may set (beyond the row's own fields).
 ATTRIBUTE_FIELDS = ("customer_group", "segments", "tax_exempt_vat_id")
 CONSENT_SOURCE = "import"
-CREATED_TOPIC = "customer.created"
-UPDATED_TOPIC = "customer.updated"
 
 
 @dataclass(slots=True)
@@ -161,7 +161,7 @@ async def _write(
         changed.append("accepts_marketing")
     if not changed:
         return RowResult(row.key, "unchanged", id=found.pk)
-    outbox.add(UPDATED_TOPIC, _payload(found.pk, changed, source))
+    await emit_profile(conn, outbox, found.pk, UPDATED, changed, source)
     return RowResult(row.key, "updated", id=found.pk)
 
 
@@ -180,7 +180,7 @@ async def _create(
     if row.consent is not None:
         await record_consent(conn, pk, "EMAIL", row.consent, CONSENT_SOURCE, at)
         changed.append("accepts_marketing")
-    outbox.add(CREATED_TOPIC, _payload(pk, changed, source))
+    await emit_profile(conn, outbox, pk, CREATED, changed, source)
     return RowResult(row.key, "created", id=pk)
 
 
@@ -196,7 +196,3 @@ def _changes(found: CustomerRecord, values: Mapping[str, Any]) -> dict[str, Any]
     if "phone" in out:
         out["phone_key"] = phone_key(out["phone"])
     return out
-
-
-def _payload(pk: int, changed: list[str], source: str) -> dict[str, Any]:
-    return {"customerId": pk, "changed": changed, "source": source}

@@ -71,9 +71,17 @@ async def test_new_profiles_are_created_with_their_consent(hub: Hub) -> None:
     bob = await customer(hub, results[1].id or 0)
     assert bob["customerGroup"] == "wholesale" and bob["acceptsMarketing"] is False
     assert bob["marketingConsents"] == []
-    created = [p for t, p in await events_since(hub, start) if t == "customer.created"]
+    mine = {results[0].id, results[1].id}
+    created = [
+        p
+        for t, p in await events_since(hub, start)
+        if t == "customer.created" and p["customerId"] in mine
+    ]
     assert {p["customerId"] for p in created} == {results[0].id, results[1].id}
     assert all(p["source"] == "connector:test" for p in created)
+    first = next(p for p in created if p["customerId"] == results[0].id)
+    assert first["email"] == a.lower() and first["segments"] == ["vip"]
+    assert first["acceptsMarketing"] is True and "acceptsMarketing" in first["changed"]
 
 
 async def test_matched_by_email_then_phone_and_only_changes_are_written(hub: Hub) -> None:
@@ -108,9 +116,11 @@ async def test_matched_by_email_then_phone_and_only_changes_are_written(hub: Hub
     assert got["marketingConsents"] == [{"topic": "EMAIL", "granted": False, "source": "import"}]
     updates = [p for t, p in await events_since(hub, start) if t == "customer.updated"]
     assert [(u["customerId"], u["changed"]) for u in updates] == [
-        (pk, ["first_name", "accepts_marketing"]),
-        (pk, ["email", "last_name", "phone", "accepts_marketing"]),
+        (pk, ["acceptsMarketing", "firstName"]),
+        (pk, ["acceptsMarketing", "email", "lastName", "phone"]),
     ]
+    # The event carries the profile as it is after the change.
+    assert updates[-1]["email"] == new_mail.lower() and updates[-1]["acceptsMarketing"] is False
 
 
 async def test_bad_rows_are_rejected_one_by_one_and_write_nothing(hub: Hub) -> None:
@@ -142,7 +152,7 @@ async def test_bad_rows_are_rejected_one_by_one_and_write_nothing(hub: Hub) -> N
     assert results[3].message and results[3].message.startswith("phone:")
     assert results[6].id == results[7].id
     assert (await customer(hub, results[6].id or 0))["firstName"] == "Second"
-    topics = [t for t, _ in await events_since(hub, start) if t.startswith("customer.")]
+    topics = [t for t, p in await events_since(hub, start) if p.get("customerId") == results[6].id]
     assert topics == ["customer.created", "customer.updated"]
 
 
@@ -158,3 +168,28 @@ async def test_a_phone_shared_by_two_profiles_matches_neither(hub: Hub) -> None:
     # With an email too, a new profile is made rather than guessing one of the two.
     (n,) = await upsert_customers(hub.db, [CustomerRow(mail(), tel, "New", None, "s2")])
     assert n.status == "created"
+
+
+UPDATE = """mutation($id: ID!, $input: CustomerInput!) {
+  staffCustomerUpdate(id: $id, input: $input) {
+  customer { id } userErrors { field code message } } }"""
+
+
+async def test_staff_changes_queue_customer_events_a_crm_can_push(hub: Hub) -> None:
+    start = await head(hub)
+    made = await hub.gql(
+        CREATE, {"input": {"email": mail(), "firstName": "Di"}}, token=hub.admin_token
+    )
+    gid = made["data"]["staffCustomerCreate"]["customer"]["id"]
+    pk = ids.decode(gid, "Customer")[1]
+    changed = await hub.gql(UPDATE, {"id": gid, "input": {"lastName": "Ng"}}, token=hub.admin_token)
+    assert changed["data"]["staffCustomerUpdate"]["userErrors"] == []
+    got = [(t, p) for t, p in await events_since(hub, start) if p.get("customerId") == pk]
+    assert [(t, p["changed"], p["source"]) for t, p in got] == [
+        ("customer.created", ["email", "firstName"], "staff"),
+        ("customer.updated", ["lastName"], "staff"),
+    ]
+    assert got[1][1]["id"] == gid and (got[1][1]["firstName"], got[1][1]["lastName"]) == (
+        "Di",
+        "Ng",
+    )
