@@ -9,25 +9,40 @@ points it at a stand-in, ``HUB_STRIPE_WEBHOOK_SECRET`` verifies its webhooks);
 ``test`` (Stripe's test PaymentMethods, no network, no money) with
 ``HUB_TEST_PAYMENTS=true`` or ``hub serve --demo``, never with ``HUB_ENV=production``. Tax:
 the built-in rules engine, or the HTTP tax service at ``HUB_TAX_SERVICE_URL`` with
-the rules engine as its fallback. Event bus: in-process, PostgreSQL LISTEN/NOTIFY or
-Redis (:func:`create_bus`).
+the rules engine as its fallback, or an ``http_tax`` connector instance (which wins
+while enabled: :func:`connected_tax`). Connector types: :func:`connector_types`. Event
+bus: in-process, PostgreSQL LISTEN/NOTIFY or Redis (:func:`create_bus`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from connectors.base import EventBus, PaymentError, PaymentProvider, TaxEngine, WebhookParser
+from connectors.base import (
+    Connector,
+    EventBus,
+    PaymentError,
+    PaymentProvider,
+    TaxEngine,
+    WebhookParser,
+)
 from connectors.email import WebhookMailer
 from connectors.payments import CashProvider, ExternalTerminalProvider, TestPaymentProvider
+from connectors.rest import RestConnector
 from connectors.tax import HttpTaxEngine, RulesTaxEngine, default_rules
+from connectors.tax.http_connector import HttpTaxConfig, HttpTaxConnector, engine_of
 from hub.container import Hub
 from hub.db.database import Database
 from hub.domain.giftcards import GiftCardProvider
+from hub.domain.integrations import store as connector_store
+from hub.domain.integrations.tax import ConnectedTax, ObservedEngine
 from hub.domain.orders import apply_payment_event
 from hub.emails import Mailer, MemoryMailer
 from hub.events.bus import MemoryBus
@@ -63,10 +78,37 @@ def payment_providers(settings: Settings) -> dict[str, PaymentProvider]:
 
 
 def tax_engine(settings: Settings) -> TaxEngine:
+    """The tax engine from the settings: the HTTP service at ``HUB_TAX_SERVICE_URL``
+    (with the rules as fallback) or the built-in rules."""
     rules = RulesTaxEngine(default_rules())
     if settings.tax_service_url:
         return HttpTaxEngine(settings.tax_service_url, settings.tax_service_api_key, fallback=rules)
     return rules
+
+
+def connector_types() -> dict[str, type[Connector]]:
+    """The registry of connector types: ``type_name`` -> class (instances are created
+    with ``connectorCreate`` or ``HUB_CONNECTORS_FILE``). Plugins may add more."""
+    types: list[type[Connector]] = [HttpTaxConnector]
+    types.append(RestConnector)
+    return {t.type_name: t for t in types}
+
+
+def _http_tax_engine(config: Mapping[str, Any]) -> tuple[ObservedEngine, float]:
+    """An ``http_tax`` instance's engine (the built-in rules as its fallback)."""
+    parsed = HttpTaxConfig.model_validate(dict(config))
+    engine = engine_of(parsed, fallback=RulesTaxEngine(default_rules()))
+    return engine, parsed.report_seconds
+
+
+def connected_tax(settings: Settings, db: Database) -> ConnectedTax:
+    """``hub.tax``: the enabled ``http_tax`` connector instance's engine, else the
+    settings' engine (:func:`tax_engine`); its calls recorded as the instance's runs."""
+
+    async def record(pk: int, trigger: str, started: datetime, out: Any) -> int:
+        return await connector_store.record_run(db, pk, trigger, started, out)
+
+    return ConnectedTax(db, tax_engine(settings), _http_tax_engine, record)
 
 
 def create_bus(settings: Settings, db: Database | None = None) -> EventBus:
@@ -98,9 +140,10 @@ def build_hub(settings: Settings, db: Database, bus: EventBus | None = None) -> 
         tail=OutboxTail(db, bus, interval=settings.events_poll_seconds),
         dispatcher=OutboxDispatcher(db, bus),
         marker=PublishedMarker(db),
-        tax=tax_engine(settings),
+        tax=connected_tax(settings, db),
         payments=providers,
         mailer=mailer(settings),
+        connector_types=connector_types(),
     )
 
 

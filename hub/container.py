@@ -10,17 +10,20 @@ what a hub holds and how it starts and stops.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from connectors.base import Event, EventBus, PaymentProvider, TaxEngine
+from connectors.base import Connector, Event, EventBus, PaymentProvider, TaxEngine
 from hub.background import EmbeddedJobs, delete_expired_carts
 from hub.db.database import Database
 from hub.domain.accounts import Accounts
 from hub.domain.carts import Carts, delete_expired
 from hub.domain.checkout import Checkout, reconcile
+from hub.domain.integrations import Integrations
+from hub.domain.integrations.config_file import apply as apply_connectors_file
+from hub.domain.integrations.tax import ConnectedTax
 from hub.domain.inventory import Inventory
 from hub.domain.orders.after_sale import AfterSale
 from hub.domain.orders.fulfillments import Fulfillments
@@ -51,6 +54,8 @@ class Hub:
     # Where messages for customers go (activation and reset links): kept in memory
     # unless a deployment plugs its sender in.
     mailer: Mailer = field(default_factory=MemoryMailer)
+    # The registered connector types (type_name -> class), hub.composition.connector_types.
+    connector_types: Mapping[str, type[Connector]] = field(default_factory=dict)
     inventory: Inventory = field(init=False)
     accounts: Accounts = field(init=False)
     carts: Carts = field(init=False)
@@ -59,6 +64,7 @@ class Hub:
     fulfillments: Fulfillments = field(init=False)
     orders: Orders = field(init=False)
     jobs: EmbeddedJobs = field(init=False)
+    integrations: Integrations = field(init=False)
     sessions: OpenSockets = field(init=False)
     started: bool = False
 
@@ -94,6 +100,14 @@ class Hub:
             expire_pickups=self.expire_pickups,
         )
         self.sessions = OpenSockets(self.db, s.auth_cache_seconds)
+        self.integrations = Integrations(
+            self.db,
+            self.connector_types,
+            self.publish,
+            tick_seconds=s.connectors_tick_seconds,
+            lease_seconds=s.connectors_lease_seconds,
+            runs_here=lambda: self.jobs.run_by == "this process",
+        )
 
     async def publish(self, events: Sequence[Event]) -> None:
         """Publish committed events now; once the hub runs, mark them published in the
@@ -128,8 +142,14 @@ class Hub:
         await self.tail.start()
         await self.dispatcher.start()
         self.marker.start()
+        if isinstance(self.tax, ConnectedTax):
+            await self.tax.start(self.bus)
+        if self.settings.connectors_file is not None:
+            applied = await apply_connectors_file(self.integrations, self.settings.connectors_file)
+            log.info("connectors file %s: %s", self.settings.connectors_file, applied)
         if jobs:
             self.jobs.start()
+            self.integrations.start()
         self.sessions.start(self.bus)
         self.started = True
 
@@ -143,6 +163,9 @@ class Hub:
 
     async def stop(self) -> None:
         """Stop what :meth:`start` started; the hub can start again."""
+        await self.integrations.stop()
+        if isinstance(self.tax, ConnectedTax):
+            await self.tax.stop()
         await self.accounts.drain()
         await self.sessions.stop()
         await self.jobs.stop()

@@ -189,6 +189,13 @@ class Settings(BaseSettings):
     # Tax: the built-in rules engine, or an external tax service (falling back to it).
     tax_service_url: str | None = None
     tax_service_api_key: str | None = None
+    # Connectors (hub.domain.integrations): a YAML file of connector instances applied
+    # at start (by name); how often the scheduler looks for due instances and new
+    # events; how long a run's lease lasts (renewed every third of it while it runs:
+    # when its process dies, another may run the instance this soon after).
+    connectors_file: Path | None = None
+    connectors_tick_seconds: float = Field(default=0.5, ge=0.05, le=60)
+    connectors_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
     # Browsers' origins allowed to call the API (tokens, not cookies, carry identity).
     # ``*``, or origins (``https://shop.example.com``) as a comma-separated or JSON list.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)

@@ -36,6 +36,7 @@ from schema.engine import (
 from schema.errors import ApiCode, ApiError
 from schema.giftcards import GiftCardMutation, GiftCardQuery
 from schema.inputs import install as install_input_guard
+from schema.integrations import ConnectorMutation, ConnectorQuery
 from schema.inventory import InventoryMutation, InventoryQuery
 from schema.limits import Budget, QueryCost
 from schema.loyalty import LoyaltyMutation, LoyaltyQuery
@@ -88,6 +89,7 @@ class Query(
     FulfillmentQuery,
     GiftCardQuery,
     AccountQuery,
+    ConnectorQuery,
 ):
     pass
 
@@ -109,6 +111,7 @@ class Mutation(
     OrderMutation,
     GiftCardMutation,
     AccountMutation,
+    ConnectorMutation,
 ):
     pass
 

@@ -33,6 +33,7 @@ from hub.domain.customers import CustomerCode
 from hub.domain.errors import Code, DomainError
 from hub.domain.errors import UserError as DomainUserError
 from hub.domain.giftcards import GiftCardCode
+from hub.domain.integrations import ConnectorCode
 from hub.domain.inventory import InventoryCode
 from hub.domain.loyalty import LoyaltyCode
 from hub.domain.orders import OrderCode
@@ -74,6 +75,7 @@ CODE_ENUMS: tuple[type[StrEnum], ...] = (
     CustomerCode,
     AccountCode,
     LoyaltyCode,
+    ConnectorCode,
 )
 
 

@@ -38,6 +38,16 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 # What names an item in errors and results when the resource gives no ``key``.
 DEFAULT_KEY = {"catalog": "sku", "stock": "sku", "customers": "external_id"}
+# The outbox topics the type receives (Connector.topics); a push rule names some of them.
+PUSH_TOPICS = (
+    "order.*",
+    "return.*",
+    "refund.*",
+    "fulfillment.*",
+    "inventory.*",
+    "stock.*",
+    "customer.*",
+)
 _PATH = re.compile(r"^/[^\s?#]*$")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_]+)\}")
 
@@ -143,6 +153,17 @@ class Push(_Model):
     path: str = Field(max_length=1000)
     path_params: dict[Name, Expr] = Field(default_factory=dict, max_length=20)
     body: dict[str, Expr] | Expr | None = None
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        family = v.split(".", 1)[0]
+        if "." not in v or not any(t.split(".", 1)[0] == family for t in PUSH_TOPICS):
+            raise ValueError(
+                "a push topic is <family>.<event> (patterns allowed) in one of: "
+                + ", ".join(PUSH_TOPICS)
+            )
+        return v
 
     @model_validator(mode="after")
     def _placeholders(self) -> Push:

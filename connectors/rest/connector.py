@@ -10,11 +10,11 @@ from __future__ import annotations
 import fnmatch
 import json
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from connectors.base import ConnectorKind, Event, RowResult, RunContext
 from connectors.rest.client import RestClient, RestError
-from connectors.rest.config import Pull, RestConfig
+from connectors.rest.config import PUSH_TOPICS, Pull, RestConfig
 from connectors.rest.mapping import BodyMapper, ItemError, RowMapper
 
 INVALID_ITEM = "INVALID_ITEM"
@@ -31,13 +31,14 @@ def own_source(instance_id: int) -> str:
 
 
 class RestConnector:
-    type_name: ClassVar[str] = "rest"
-    kind: ClassVar[ConnectorKind] = "erp"  # the instance's config says erp or crm
-    config_schema: ClassVar[type[RestConfig]] = RestConfig
-    secret_fields: ClassVar[frozenset[str]] = frozenset({"token", "password"})
-    # Which events an instance sends is its config's (push rules): it asks for all and
-    # handle() keeps those a rule matches.
-    topics: ClassVar[tuple[str, ...]] = ("*",)
+    type_name: str = "rest"
+    kind: ConnectorKind = "erp"  # the type's; an instance's config says erp or crm
+    config_schema: type[Any] = RestConfig
+    secret_fields: frozenset[str] = frozenset({"token", "password"})
+    # The event families a push rule may name (the ERP's orders, returns, refunds,
+    # fulfilments and stock movements; the CRM's customer profiles and consents): the
+    # type asks for all of them, handle() sends those an instance's rules match.
+    topics: tuple[str, ...] = PUSH_TOPICS
 
     def __init__(self, transport: Any = None) -> None:
         self._transport = transport  # an httpx transport, for tests; None in production
@@ -70,19 +71,19 @@ class RestConnector:
         async for items in client.pages(pull, since):
             ctx.read(len(items))
             rows: list[Any] = []
-            keys: list[str] = []
             for item in items:
                 key = mapper.key_of(item, seen)
                 seen += 1
                 try:
                     rows.append(mapper.row(item))
-                    keys.append(key)
                 except ItemError as exc:
                     ctx.error(key, INVALID_ITEM, str(exc))
                     continue
                 high = _higher(high, mapper.mark_of(item))
             if rows:
-                _tally(ctx, keys, await _write(ctx, pull.target, rows))
+                # The gateway counts each row written (created/updated) and each one the
+                # hub rejected (an item error naming the row's key).
+                await _write(ctx, pull.target, rows)
         return high
 
     # ------------------------------------------------------------------ push
@@ -127,14 +128,6 @@ async def _write(ctx: RunContext, target: str, rows: list[Any]) -> list[RowResul
     if target == "stock":
         return await ctx.hub.set_stock(rows)
     return await ctx.hub.upsert_customers(rows)
-
-
-def _tally(ctx: RunContext, keys: list[str], results: list[RowResult]) -> None:
-    for key, result in zip(keys, results, strict=True):
-        if result.status == "rejected":
-            ctx.error(key, result.code or "REJECTED", result.message or "rejected by the hub")
-        elif result.status in ("created", "updated"):
-            ctx.written()
 
 
 def _higher(a: Any, b: Any) -> Any:

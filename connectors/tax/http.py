@@ -254,6 +254,7 @@ class HttpTaxEngine(AsyncClosing):
         backoff: float = 0.05,
         client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
+        observe: Callable[[str, str | None], None] | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
@@ -274,6 +275,16 @@ class HttpTaxEngine(AsyncClosing):
         )
         self._cache = _TTLCache(cache_size, cache_ttl, clock)
         self._inflight: dict[str, asyncio.Task[TaxResult]] = {}
+        # Told the outcome of every calculate: "service", "cached", "fallback" or
+        # "unavailable", with the failure's message (the connector runtime's runs).
+        self.observe = observe
+
+    def _seen(self, outcome: str, message: str | None = None) -> None:
+        if self.observe is not None:
+            try:
+                self.observe(outcome, message)
+            except Exception:
+                log.exception("tax: the call observer failed")
 
     async def aclose(self) -> None:
         for task in list(self._inflight.values()):
@@ -290,16 +301,21 @@ class HttpTaxEngine(AsyncClosing):
         key = hashlib.sha256(body).hexdigest()
         cached = self._cache.get(key)
         if cached is not None:
+            self._seen("cached")
             return _copy(cached)
         try:
-            return _copy(await self._shared_call(key, req, body))
+            result = _copy(await self._shared_call(key, req, body))
+            self._seen("service")
+            return result
         except TaxServiceError as exc:
             if self.fallback is None:
+                self._seen("unavailable", str(exc))
                 raise TaxUnavailable(
                     f"the tax service at {self.endpoint} failed ({exc}) and no fallback "
                     "engine is configured; pass fallback=RulesTaxEngine(...) or retry later"
                 ) from exc
             log.warning("tax service failed, using the fallback engine: %s", exc)
+            self._seen("fallback", str(exc))
             result = await self.fallback.calculate(req)
             return dataclasses.replace(result, source="fallback")
 

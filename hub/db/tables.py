@@ -15,6 +15,7 @@ from hub.db.models import (
     catalog,
     customers,
     giftcards,
+    integrations,
     inventory,
     loyalty,
     orders,
@@ -38,6 +39,8 @@ checkout_payments_t = cast(Table, carts.CheckoutPayment.__table__)
 codes_t = cast(Table, promotions.DiscountCode.__table__)
 coll_products_t = cast(Table, catalog.CollectionProduct.__table__)
 collections_t = cast(Table, catalog.Collection.__table__)
+connectors_t = cast(Table, integrations.ConnectorInstance.__table__)
+connector_runs_t = cast(Table, integrations.ConnectorRun.__table__)
 customers_t = cast(Table, customers.Customer.__table__)
 customer_events_t = cast(Table, loyalty.CustomerEvent.__table__)
 entries_t = cast(Table, pricing.PriceListEntry.__table__)

@@ -23,6 +23,8 @@ from .catalog import (
 )
 from .customers import Customer as Customer
 from .giftcards import GiftCard as GiftCard  # + its ledger, GiftCardTransaction
+from .integrations import ConnectorInstance as ConnectorInstance
+from .integrations import ConnectorRun as ConnectorRun
 from .inventory import (
     IdempotencyKey,
     InventoryLevel,

@@ -34,7 +34,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.base import CustomerRow, RowResult
+from connectors.base import CustomerRow, Event, Publish, RowResult
 from hub.db.database import Database
 from hub.domain.accounts.profile import record_consent
 from hub.domain.customers import (
@@ -110,11 +110,13 @@ async def upsert_customers(
     db: Database,
     rows: Sequence[CustomerRow],
     *,
+    publish: Publish | None = None,
     source: str = "connector",
     at: datetime | None = None,
 ) -> list[RowResult]:
     """Create or update the profiles ``rows`` describe (see the module docstring);
-    ``source`` goes into the events' payload (e.g. ``connector:7``)."""
+    ``source`` goes into the events' payload (e.g. ``connector:7``); ``publish`` gets
+    the committed events (the outbox table has them either way)."""
     results: list[RowResult | None] = [None] * len(rows)
     todo: list[_Row] = []
     for i, row in enumerate(rows):
@@ -123,27 +125,36 @@ async def upsert_customers(
         except DomainError as exc:
             results[i] = _rejected(row_key(row, i), exc)
     when = at or datetime.now(UTC)
+    events: list[Event] = []
     try:
         async with db.transaction() as conn:
             outbox = Outbox()
             done = [await _write(conn, r, outbox, source, when) for r in todo]
-            await outbox.flush(conn)
+            events = await outbox.flush(conn)
     except DomainError:
-        done = [await _write_alone(db, r, source, when) for r in todo]
+        done = []
+        for r in todo:
+            result, written = await _write_alone(db, r, source, when)
+            done.append(result)
+            events.extend(written)
+    if publish is not None and events:
+        await publish(events)
     for r, result in zip(todo, done, strict=True):
         results[r.index] = result
     return [r for r in results if r is not None]
 
 
-async def _write_alone(db: Database, row: _Row, source: str, at: datetime) -> RowResult:
+async def _write_alone(
+    db: Database, row: _Row, source: str, at: datetime
+) -> tuple[RowResult, list[Event]]:
     try:
         async with db.transaction() as conn:
             outbox = Outbox()
             result = await _write(conn, row, outbox, source, at)
-            await outbox.flush(conn)
-        return result
+            events = await outbox.flush(conn)
+        return result, events
     except DomainError as exc:
-        return _rejected(row.key, exc)
+        return _rejected(row.key, exc), []
 
 
 async def _write(

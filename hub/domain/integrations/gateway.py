@@ -1,0 +1,46 @@
+"""The :class:`connectors.base.HubGateway` connectors reach the hub through. Each method
+delegates to a function in its own module (``catalog_sync``, ``crm``, ``orders_in``)
+taking ``(db, rows, publish=...)``; the gateway counts what they report on the run:
+``created``/``updated`` rows as written, ``rejected`` ones as item errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from connectors.base import CatalogRow, CustomerRow, Publish, RowResult, StockRow
+from hub.db.database import Database
+from hub.domain.integrations import catalog_sync, crm, orders_in
+from hub.domain.integrations.context import RunCtx
+
+
+class Gateway:
+    def __init__(self, db: Database, publish: Publish, run: RunCtx | None = None) -> None:
+        self.db = db
+        self.publish = publish
+        self.run = run
+
+    def _count(self, results: list[RowResult]) -> list[RowResult]:
+        if self.run is not None:
+            for r in results:
+                if r.status in ("created", "updated"):
+                    self.run.written()
+                elif r.status == "rejected":
+                    self.run.error(r.key, r.code or "REJECTED", r.message or "rejected")
+        return results
+
+    async def upsert_catalog(self, rows: Sequence[CatalogRow]) -> list[RowResult]:
+        return self._count(await catalog_sync.upsert_catalog(self.db, rows, publish=self.publish))
+
+    async def set_stock(self, rows: Sequence[StockRow]) -> list[RowResult]:
+        return self._count(await catalog_sync.set_stock(self.db, rows, publish=self.publish))
+
+    async def upsert_customers(self, rows: Sequence[CustomerRow]) -> list[RowResult]:
+        # The events carry the instance as their source: its own pushes leave them out.
+        source = f"connector:{self.run.instance_id}" if self.run is not None else "connector"
+        return self._count(
+            await crm.upsert_customers(self.db, rows, publish=self.publish, source=source)
+        )
+
+    async def import_orders(self, orders: Sequence[Mapping[str, Any]]) -> list[RowResult]:
+        return self._count(await orders_in.import_orders(self.db, orders, publish=self.publish))
