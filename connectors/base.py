@@ -506,6 +506,9 @@ class CatalogRow:
     prices: Mapping[str, int] | None = None
     stock: Mapping[str, int] | None = None
     attributes: Mapping[str, Any] | None = None
+    # The product's option names (Size, Color), in the order of ``option_values``;
+    # None: the names the product has ("Option 1", ... for a new one).
+    option_names: Sequence[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

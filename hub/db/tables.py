@@ -14,6 +14,7 @@ from hub.db.models import (
     carts,
     catalog,
     customers,
+    feed,
     giftcards,
     integrations,
     inventory,
@@ -44,6 +45,7 @@ connector_runs_t = cast(Table, integrations.ConnectorRun.__table__)
 customers_t = cast(Table, customers.Customer.__table__)
 customer_events_t = cast(Table, loyalty.CustomerEvent.__table__)
 entries_t = cast(Table, pricing.PriceListEntry.__table__)
+feed_hashes_t = cast(Table, feed.FeedRowHash.__table__)
 fo_lines_t = cast(Table, orders.FulfillmentOrderLine.__table__)
 fulfillment_lines_t = cast(Table, orders.FulfillmentLine.__table__)
 fulfillment_orders_t = cast(Table, orders.FulfillmentOrder.__table__)

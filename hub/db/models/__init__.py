@@ -22,6 +22,7 @@ from .catalog import (
     VariantPrice,
 )
 from .customers import Customer as Customer
+from .feed import FeedRowHash as FeedRowHash
 from .giftcards import GiftCard as GiftCard  # + its ledger, GiftCardTransaction
 from .integrations import ConnectorInstance as ConnectorInstance
 from .integrations import ConnectorRun as ConnectorRun
