@@ -20,8 +20,8 @@ Auth: ``state.auth`` is ``None`` (open), ``("bearer", token)``, ``("header", nam
 token)`` or ``("basic", user, password)``; a request without the right credentials
 gets ``401``. Faults: ``state.faults`` is a list consumed one per request (any path):
 ``"500"`` answers 500, ``"slow"`` answers after ``state.slow_seconds`` (longer than the
-client's timeout), ``"ok"`` answers normally. ``state.requests`` records every request
-(method, path, query, answered status).
+client's timeout; recorded with status 0), ``"ok"`` answers normally.
+``state.requests`` records every request (method, path, query, answered status).
 """
 
 from __future__ import annotations
@@ -99,8 +99,10 @@ def _app(state: RestStandIn) -> Starlette:
         fault = state.faults.pop(0) if state.faults else "ok"
         status = 200
         answer: Response | None = None
-        if fault == "slow":
+        if fault == "slow":  # recorded as status 0: the client gives up before the answer
+            state.requests.append((request.method, request.url.path, dict(request.query_params), 0))
             await asyncio.sleep(state.slow_seconds)
+            return JSONResponse({"error": "too late"}, 504)
         if not _authorized(state, request):
             status, answer = 401, JSONResponse({"error": "unauthorized"}, 401)
         elif fault == "500":

@@ -114,7 +114,11 @@ async def test_matched_by_email_then_phone_and_only_changes_are_written(hub: Hub
     assert (got["firstName"], got["lastName"], got["phone"]) == ("Cyrus", "Y.", f"+{digits}")
     assert got["acceptsMarketing"] is False
     assert got["marketingConsents"] == [{"topic": "EMAIL", "granted": False, "source": "import"}]
-    updates = [p for t, p in await events_since(hub, start) if t == "customer.updated"]
+    updates = [
+        p
+        for t, p in await events_since(hub, start)
+        if t == "customer.updated" and p["customerId"] == pk
+    ]
     assert [(u["customerId"], u["changed"]) for u in updates] == [
         (pk, ["acceptsMarketing", "firstName"]),
         (pk, ["acceptsMarketing", "email", "lastName", "phone"]),
