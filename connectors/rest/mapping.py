@@ -44,9 +44,12 @@ class RowMapper:
         values: dict[str, Any] = {}
         for name, expr in self.fields.items():
             try:
-                values[name] = expr(item)
+                value = expr(item)
             except ValueError as exc:
                 raise ItemError(f"{name}: {exc}") from None
+            if isinstance(value, dict):  # prices, stock, attributes: null means not given
+                value = {k: v for k, v in value.items() if v is not None} or None
+            values[name] = value
         if self.target == "customers":
             values = _customer(values)
         try:

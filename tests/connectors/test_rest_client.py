@@ -5,10 +5,13 @@ backoff on 500s and timeouts, and what a config refuses."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from connectors.base import CatalogRow, CustomerRow, StockRow
@@ -241,6 +244,9 @@ def test_a_catalog_mapping_makes_catalog_rows() -> None:
         stock={"NL": 3},
     )
     assert mapper.key_of(product(3), 0) == "SKU-3"
+    # A price or stock entry that is null is not given (the hub leaves it as it is).
+    bare = mapper.row({**product(4), "price": None, "stock": None})
+    assert (bare.prices, bare.stock) == (None, None)
     assert mapper.mark_of(product(3)) == "2026-01-01T00:00:00Z"
     assert RowMapper(Pull.model_validate(STOCK)).row(
         {"sku": "A", "warehouse": "NL", "on_hand": "7"}
@@ -354,3 +360,18 @@ def test_a_config_round_trips_through_its_json() -> None:
     cfg = config("http://erp.example/api/", auth={"style": "bearer"}, token="t")
     again = RestConfig.model_validate(cfg.model_dump(mode="json"))
     assert again == cfg and again.base_url == "http://erp.example/api"
+
+
+def test_the_documented_configs_are_valid() -> None:
+    """The YAML examples of docs/rest-connector.md and the README validate as they are."""
+    root = Path(__file__).resolve().parents[2]
+    found = 0
+    for doc in (root / "docs" / "rest-connector.md", root / "README.md"):
+        for block in re.findall(r"^```yaml\n(.*?)^```", doc.read_text(), re.S | re.M):
+            data = yaml.safe_load(block)
+            entries = data.get("connectors", [data]) if isinstance(data, dict) else []
+            for entry in entries:
+                if entry.get("type", "rest") == "rest" and "config" in entry:
+                    RestConfig.model_validate(entry["config"])
+                    found += 1
+    assert found >= 3
