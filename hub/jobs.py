@@ -39,7 +39,7 @@ from typing import Any
 
 from arq.connections import RedisSettings
 from arq.cron import cron
-from arq.worker import Worker, create_worker
+from arq.worker import Worker, create_worker, func
 
 from hub.background import drain, worker_heartbeat_key
 from hub.composition import build_hub
@@ -139,6 +139,44 @@ async def expire_pickups(ctx: dict[str, Any]) -> int:
     return expired
 
 
+CONNECTOR_JOB_TIMEOUT = 6 * 3600 + 60.0  # above the longest run timeout (admin.MAX_TIMEOUT)
+
+
+def connector_job_id(settings: Settings, pk: int) -> str:
+    """One queued or running arq job per connector instance (arq refuses a second job
+    with an id in use; results are not kept, so the id is free once it ended)."""
+    return f"{settings.redis_prefix}:connector:{pk}"
+
+
+async def connectors_tick(ctx: dict[str, Any]) -> int:
+    """Every second: an arq job (:func:`connector_run`) for each connector instance due
+    to run (its schedule, or new events its topics ask for)."""
+    lock: asyncio.Lock = ctx.setdefault("connectors_lock", asyncio.Lock())
+    if lock.locked():
+        return 0
+    async with lock:
+        hub: Hub = ctx["hub"]
+        settings: Settings = ctx["settings"]
+
+        async def enqueue(pk: int, trigger: str) -> None:
+            await ctx["redis"].enqueue_job(
+                "connector_run",
+                pk,
+                trigger,
+                _job_id=connector_job_id(settings, pk),
+                _queue_name=queue_name(settings),
+            )
+
+        return await hub.integrations.tick(launch=enqueue)
+
+
+async def connector_run(ctx: dict[str, Any], pk: int, trigger: str) -> int | None:
+    """One run of a connector instance (the instance's lease keeps it single across
+    workers and serve processes); the run's id, or None if it could not start."""
+    hub: Hub = ctx["hub"]
+    return await hub.integrations.run(pk, trigger)
+
+
 async def setup(ctx: dict[str, Any]) -> None:
     """What the jobs need, made once per ``hub worker`` (kept across reconnections)."""
     settings: Settings = ctx["settings"]
@@ -216,6 +254,21 @@ def worker_settings(settings: Settings) -> dict[str, Any]:
                 **common,
                 **sweep_schedule(settings.cart_sweep_seconds),
             ),
+            cron(
+                connectors_tick,
+                name=f"cron:{prefix}:connectors_tick",
+                **common,
+                second=set(range(60)),
+            ),
+        ],
+        "functions": [
+            func(
+                connector_run,
+                name="connector_run",
+                timeout=CONNECTOR_JOB_TIMEOUT,
+                keep_result=0,
+                max_tries=1,
+            )
         ],
         "on_startup": on_startup,
         "ctx": {"settings": settings},

@@ -133,7 +133,7 @@ class ConnectedTax:
             ).first()
         if row is None:
             if self._engine is not None:
-                await self.flush()
+                await self.flush(quiet=True)  # its instance may be gone
                 self._retire(self._engine)
                 self._engine, self.instance, self._version = None, None, None
             return
@@ -144,7 +144,7 @@ class ConnectedTax:
         except Exception:
             log.exception("tax connector %d: its config can't build an engine", row.id)
             return
-        await self.flush()
+        await self.flush(quiet=True)
         engine.observe = self._observe
         old, self._engine = self._engine, engine
         self.instance, self._version, self._report_seconds = row.id, row.updated_at, report
@@ -163,16 +163,18 @@ class ConnectedTax:
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 
-    async def flush(self) -> int | None:
-        """Record the calls since the last flush as one run of the instance."""
+    async def flush(self, *, quiet: bool = False) -> int | None:
+        """Record the calls since the last flush as one run of the instance (``quiet``:
+        the instance may have been deleted; then they are dropped)."""
         tally, self._tally = self._tally, _Tally()
         if self.instance is None or not tally.calls:
             return None
         try:
             run = await self.record(self.instance, "SCHEDULE", tally.started, tally.outcome())
             return int(run)
-        except Exception:
-            log.exception("tax connector %s: recording its calls failed", self.instance)
+        except Exception as exc:  # deleted meanwhile (a foreign key), or the database
+            if not quiet:
+                log.warning("tax connector %s: recording its calls failed: %r", self.instance, exc)
             return None
 
     async def _follow(self, bus: EventBus) -> None:
@@ -188,11 +190,13 @@ class ConnectedTax:
             await asyncio.sleep(1)
 
     async def _periodic(self) -> None:
-        last_reload = 0.0
         loop = asyncio.get_running_loop()
+        last_reload = last_flush = loop.time()
         while True:
-            await asyncio.sleep(min(self._report_seconds, RELOAD_SECONDS))
-            await self.flush()
+            await asyncio.sleep(min(self._report_seconds, 1.0))
+            if loop.time() - last_flush >= self._report_seconds:
+                last_flush = loop.time()
+                await self.flush()
             if loop.time() - last_reload >= RELOAD_SECONDS:
                 last_reload = loop.time()
                 with contextlib.suppress(Exception):
