@@ -509,6 +509,9 @@ class CatalogRow:
     # The product's option names (Size, Color), in the order of ``option_values``;
     # None: the names the product has ("Option 1", ... for a new one).
     option_names: Sequence[str] | None = None
+    # How the source names the row in a run's errors ("items.csv row 7 (TS-M)"): the
+    # RowResult's key when given (else the SKU). Not part of the row's content.
+    item: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -545,6 +548,17 @@ class HubGateway(Protocol):
     async def upsert_customers(self, rows: Sequence[CustomerRow]) -> list[RowResult]: ...
 
     async def import_orders(self, orders: Sequence[Mapping[str, Any]]) -> list[RowResult]: ...
+
+    # Incremental imports (the file feed): what the hub holds of the instance's last
+    # import, a content hash per row key, and the channels' currencies to read amounts in.
+
+    async def channel_currencies(self) -> Mapping[str, str]: ...  # handle -> ISO 4217 code
+
+    async def row_hashes(self, instance_id: int) -> Mapping[str, str]: ...
+
+    async def save_row_hashes(self, instance_id: int, hashes: Mapping[str, str]) -> None: ...
+
+    async def forget_row_hashes(self, instance_id: int) -> None: ...
 
 
 class RunContext(Protocol):

@@ -34,6 +34,7 @@ from connectors.base import (
     WebhookParser,
 )
 from connectors.email import WebhookMailer
+from connectors.erp.file_feed import FileFeedConnector
 from connectors.payments import CashProvider, ExternalTerminalProvider, TestPaymentProvider
 from connectors.rest import RestConnector
 from connectors.tax import HttpTaxEngine, RulesTaxEngine, default_rules
@@ -91,6 +92,7 @@ def connector_types() -> dict[str, type[Connector]]:
     with ``connectorCreate`` or ``HUB_CONNECTORS_FILE``). Plugins may add more."""
     types: list[type[Connector]] = [HttpTaxConnector]
     types.append(RestConnector)
+    types.append(FileFeedConnector)
     return {t.type_name: t for t in types}
 
 

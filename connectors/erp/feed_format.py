@@ -52,6 +52,7 @@ PREFIXES = ("option:", "price:", "stock:", "attr:")
 TRUE = frozenset(("true", "yes", "1", "y", "t"))
 FALSE = frozenset(("false", "no", "0", "n", "f"))
 MAX_INT = 2**31 - 1
+GTIN_LENGTHS = frozenset((8, 12, 13, 14))  # EAN-8, UPC-A, EAN-13, GTIN-14
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +174,13 @@ def _barcode(value: Any) -> str | None:
     text = _text(value)
     if text is None:
         return None
-    if not ean.is_valid(text):
+    # The shape first (cheap), then the check digit by the library.
+    if not (
+        text.isascii()
+        and text.isdigit()
+        and len(text) in GTIN_LENGTHS
+        and ean.calc_check_digit(text[:-1]) == text[-1]
+    ):
         raise BadRow(
             "INVALID_BARCODE",
             f"barcode {text!r} is not a GTIN (8, 12, 13 or 14 digits with a valid check digit)",
@@ -200,9 +207,11 @@ def _split(obj: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             raise BadRow("INVALID_VALUE", f"{nested} must be an object")
         parts[prefix].update({str(k): v for k, v in value.items()})
     for key, value in obj.items():
-        for prefix in PREFIXES:
-            if key.startswith(prefix) and len(key) > len(prefix):
-                parts[prefix][key[len(prefix) :]] = value
+        colon = key.find(":")
+        if 0 < colon < len(key) - 1:
+            part = parts.get(key[: colon + 1])
+            if part is not None:
+                part[key[colon + 1 :]] = value
     return parts
 
 

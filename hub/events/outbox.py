@@ -73,8 +73,17 @@ class Outbox:
             return []
         now = _now()
         rows = [{"topic": t, "payload": p, "created_at": now} for t, p in self._pending]
-        stmt = insert(outbox).returning(outbox.c.id, outbox.c.txid, sort_by_parameter_order=True)
-        result = (await conn.execute(stmt, rows)).all()
+        if conn.dialect.name == "sqlite" and len(rows) > 1:
+            # SQLite can't return the rows in parameter order (SQLAlchemy would send one
+            # INSERT per event); its ids grow in insertion order (one writer at a time),
+            # so sorting them restores it, and the INSERT goes out in one statement.
+            stmt = insert(outbox).returning(outbox.c.id, outbox.c.txid)
+            result = sorted((await conn.execute(stmt, rows)).all(), key=lambda r: int(r.id))
+        else:
+            stmt = insert(outbox).returning(
+                outbox.c.id, outbox.c.txid, sort_by_parameter_order=True
+            )
+            result = list((await conn.execute(stmt, rows)).all())
         events = [
             Event(r.id, t, p, r.txid) for r, (t, p) in zip(result, self._pending, strict=True)
         ]

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, tuple_, update
+from sqlalchemy import Table, bindparam, delete, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import CatalogRow, RowResult
@@ -25,7 +25,7 @@ from hub.domain.integrations.catalog_plan import (
     plan_product,
     utc_now,
 )
-from hub.domain.integrations.catalog_rows import SYNC_REASON, Reference
+from hub.domain.integrations.catalog_rows import SYNC_REASON, Reference, item_key
 from hub.domain.inventory.bulk import LevelTarget, set_on_hand_many
 from hub.events.outbox import Outbox
 
@@ -85,6 +85,18 @@ _UPDATE_VARIANT = (
 _UPDATE_PRICE = (
     update(prices_t).where(prices_t.c.id == bindparam("b_id")).values(amount=bindparam("b_amount"))
 )
+
+
+async def insert_ids(conn: AsyncConnection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """INSERT ``rows`` (in as few statements as the driver allows) and return their ids
+    in order. SQLite can't return rows in parameter order (SQLAlchemy would then send
+    one INSERT per row), but its ids grow in insertion order (one writer at a time),
+    so sorting them gives the order back."""
+    if conn.dialect.name == "sqlite":
+        got = await conn.execute(insert(table).returning(table.c.id), rows)
+        return sorted(got.scalars().all())
+    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    return list((await conn.execute(stmt, rows)).scalars().all())
 
 
 def _sibling(r: Any) -> Sibling:
@@ -185,10 +197,10 @@ async def write_batch(
     for a in accepted:
         assert a.variant_pk is not None
         if a.existing is None:
-            out[a.index] = RowResult(a.row.sku, "created", id=a.variant_pk)
+            out[a.index] = RowResult(item_key(a.row), "created", id=a.variant_pk)
         else:
             out[a.index] = RowResult(
-                a.row.sku, "updated" if a.changed else "unchanged", id=a.variant_pk
+                item_key(a.row), "updated" if a.changed else "unchanged", id=a.variant_pk
             )
     return out
 
@@ -197,9 +209,9 @@ async def _write_products(conn: AsyncConnection, plans: list[ProductPlan]) -> No
     now = utc_now()
     new = [p for p in plans if p.existing is None]
     if new:
-        stmt = insert(products_t).returning(products_t.c.id, sort_by_parameter_order=True)
-        got = await conn.execute(
-            stmt,
+        pks = await insert_ids(
+            conn,
+            products_t,
             [
                 {
                     "handle": p.handle,
@@ -222,7 +234,7 @@ async def _write_products(conn: AsyncConnection, plans: list[ProductPlan]) -> No
                 for p in new
             ],
         )
-        for p, pk in zip(new, got.scalars().all(), strict=True):
+        for p, pk in zip(new, pks, strict=True):
             p.pk = pk
     changed = [p for p in plans if p.existing is not None and p.product_changed]
     if changed:
@@ -259,9 +271,9 @@ async def _write_variants(conn: AsyncConnection, plans: list[ProductPlan]) -> No
                 updates.append({f"b_{k}": v[k] for k in v} | {"b_id": a.existing.id})
     if new:
         now = utc_now()
-        stmt = insert(variants_t).returning(variants_t.c.id, sort_by_parameter_order=True)
-        got = await conn.execute(
-            stmt,
+        pks = await insert_ids(
+            conn,
+            variants_t,
             [
                 a.values
                 | {
@@ -276,7 +288,7 @@ async def _write_variants(conn: AsyncConnection, plans: list[ProductPlan]) -> No
                 for a in new
             ],
         )
-        for a, pk in zip(new, got.scalars().all(), strict=True):
+        for a, pk in zip(new, pks, strict=True):
             a.variant_pk = pk
     if updates:
         await conn.execute(_UPDATE_VARIANT, updates)

@@ -25,7 +25,7 @@ import orjson
 
 from connectors.base import CatalogRow, RowResult
 from hub.domain.catalog import DEFAULT_TAX_CLASS, search_text
-from hub.domain.integrations.catalog_rows import RowCode, rejected
+from hub.domain.integrations.catalog_rows import RowCode, item_key, rejected
 
 Combo = tuple[str, ...]
 
@@ -136,11 +136,11 @@ def _owned(
             out[i] = rejected(
                 row.sku,
                 RowCode.SKU_TAKEN,
-                f"sku belongs to product {found[1]!r}",  # type: ignore[index]
+                f"sku {row.sku!r} belongs to product {found[1]!r}",  # type: ignore[index]
             )
         elif v is not None and row.stock and (v.is_bundle or not v.tracked):
             what = "a bundle (its stock is its components')" if v.is_bundle else "not stock-tracked"
-            out[i] = rejected(row.sku, RowCode.NOT_TRACKED, f"the variant is {what}")
+            out[i] = rejected(item_key(row), RowCode.NOT_TRACKED, f"the variant is {what}")
         else:
             ok.append((i, row, v))
     return ok
@@ -175,13 +175,13 @@ def _accept(
             combo = v.combo if v is not None else ()
         if len(combo) != n:
             out[i] = rejected(
-                row.sku,
+                item_key(row),
                 RowCode.OPTIONS_MISMATCH,
                 f"product {handle!r} has {n} option(s); the row gives {len(combo)} value(s)",
             )
         elif combo in combos:
             out[i] = rejected(
-                row.sku,
+                item_key(row),
                 RowCode.DUPLICATE_OPTIONS,
                 f"sku {combos[combo]!r} of product {handle!r} has the same option values",
             )
@@ -262,7 +262,7 @@ def plan_product(
     if title is None:
         for a in accepted:
             msg = f"product {handle!r} is new: give product_title"
-            out[a.index] = rejected(a.row.sku, RowCode.MISSING_TITLE, msg)
+            out[a.index] = rejected(item_key(a.row), RowCode.MISSING_TITLE, msg)
         return None
     for a in accepted:
         _variant_values(a)

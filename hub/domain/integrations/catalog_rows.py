@@ -77,6 +77,11 @@ async def load_reference(conn: AsyncConnection, tax_classes: frozenset[str] | No
     )
 
 
+def item_key(row: CatalogRow) -> str:
+    """A row's key in its result: the source's name for it, else its SKU."""
+    return row.item or row.sku
+
+
 def rejected(key: str, code: RowCode, message: str) -> RowResult:
     return RowResult(key, "rejected", str(code), message)
 

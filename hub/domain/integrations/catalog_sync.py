@@ -93,7 +93,9 @@ async def _one_transaction(
 
 
 def _key(row: object) -> str:
-    return str(getattr(row, "sku", ""))
+    """A row's key in its result: the source's name for it (``CatalogRow.item``), else
+    its SKU."""
+    return str(getattr(row, "item", None) or getattr(row, "sku", ""))
 
 
 def _first_line(exc: Exception) -> str:
@@ -125,7 +127,7 @@ async def upsert_catalog(
             continue
         if row.sku in first_row:
             results[i] = rejected(
-                row.sku,
+                _key(row),
                 RowCode.DUPLICATE_SKU,
                 f"sku given twice (first as item {first_row[row.sku] + 1})",
             )
@@ -209,3 +211,10 @@ async def _write_stock(
         else:
             out[i] = RowResult(key, "updated" if o.changed else "unchanged", id=target.variant_pk)
     return out
+
+
+async def channel_currencies(db: Database) -> dict[str, str]:
+    """Every channel's currency by handle (a feed reads its amounts in them)."""
+    async with db.read() as conn:
+        ref = await load_reference(conn, None)
+    return {handle: currency for handle, (_, currency) in ref.channels.items()}

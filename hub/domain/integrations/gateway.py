@@ -10,7 +10,7 @@ from typing import Any
 
 from connectors.base import CatalogRow, CustomerRow, Publish, RowResult, StockRow
 from hub.db.database import Database
-from hub.domain.integrations import catalog_sync, crm, orders_in
+from hub.domain.integrations import catalog_sync, crm, orders_in, row_hashes
 from hub.domain.integrations.context import RunCtx
 
 
@@ -44,3 +44,15 @@ class Gateway:
 
     async def import_orders(self, orders: Sequence[Mapping[str, Any]]) -> list[RowResult]:
         return self._count(await orders_in.import_orders(self.db, orders, publish=self.publish))
+
+    async def channel_currencies(self) -> Mapping[str, str]:
+        return await catalog_sync.channel_currencies(self.db)
+
+    async def row_hashes(self, instance_id: int) -> Mapping[str, str]:
+        return await row_hashes.row_hashes(self.db, instance_id)
+
+    async def save_row_hashes(self, instance_id: int, hashes: Mapping[str, str]) -> None:
+        await row_hashes.save_row_hashes(self.db, instance_id, hashes)
+
+    async def forget_row_hashes(self, instance_id: int) -> None:
+        await row_hashes.forget_row_hashes(self.db, instance_id)

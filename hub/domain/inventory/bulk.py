@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, tuple_, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.bounds import INT32_MAX
@@ -80,31 +80,45 @@ async def _locked_levels(
     """The levels of ``pairs`` that exist, locked until the transaction ends."""
     if not pairs:
         return {}
+    # Variants IN and locations IN (the pairs' rectangle; a row-value IN of thousands
+    # of pairs is planned as a scan on PostgreSQL), the pairs picked from it.
     stmt = (
         select(levels_t)
-        .where(tuple_(levels_t.c.variant_id, levels_t.c.location_id).in_(pairs))
+        .where(
+            levels_t.c.variant_id.in_({v for v, _ in pairs}),
+            levels_t.c.location_id.in_({loc for _, loc in pairs}),
+        )
         .order_by(levels_t.c.id)  # one lock order for every writer: no deadlock
         .with_for_update()
     )
-    return {(r.variant_id, r.location_id): r for r in await conn.execute(stmt)}
+    wanted = set(pairs)
+    return {
+        (r.variant_id, r.location_id): r
+        for r in await conn.execute(stmt)
+        if (r.variant_id, r.location_id) in wanted
+    }
 
 
 async def _create_levels(
-    conn: AsyncConnection, pairs: Sequence[tuple[int, int]]
+    conn: AsyncConnection, wanted: dict[tuple[int, int], int]
 ) -> dict[tuple[int, int], Any]:
-    """Empty levels for ``pairs`` (one INSERT; a level another writer created in
-    between is kept), then all of them, locked."""
-    if not pairs:
+    """Levels for the pairs of ``wanted`` that have none, created at their target on
+    hand (one INSERT); the rows created. A level another writer created in between is
+    left alone (not among the rows)."""
+    if not wanted:
         return {}
     stamp = now()
     empty = {s: 0 for s in STATES} | {"safety_stock": 0, "reorder_point": 0}
-    await conn.execute(
-        dialect_insert(conn, levels_t).on_conflict_do_nothing(
-            index_elements=["variant_id", "location_id"]
-        ),
-        [{"variant_id": v, "location_id": loc, **empty, "updated_at": stamp} for v, loc in pairs],
+    stmt = (
+        dialect_insert(conn, levels_t)
+        .on_conflict_do_nothing(index_elements=["variant_id", "location_id"])
+        .returning(*levels_t.c)
     )
-    return await _locked_levels(conn, pairs)
+    rows = [
+        {**empty, "variant_id": v, "location_id": loc, "on_hand": qty, "updated_at": stamp}
+        for (v, loc), qty in wanted.items()
+    ]
+    return {(r.variant_id, r.location_id): r for r in await conn.execute(stmt, rows)}
 
 
 def _after(row: Any, delta: int, stamp: Any) -> LevelRecord:
@@ -162,15 +176,19 @@ async def set_on_hand_many(
         else:
             wanted.append(i)
     levels = await _locked_levels(conn, [pairs[i] for i in wanted])
-    missing = [pairs[i] for i in wanted if pairs[i] not in levels and targets[i].on_hand]
-    levels.update(await _create_levels(conn, missing))
+    missing = {pairs[i]: targets[i].on_hand for i in wanted if pairs[i] not in levels}
+    created = await _create_levels(conn, {k: v for k, v in missing.items() if v})
+    raced = [k for k in missing if missing[k] and k not in created]
+    levels.update(await _locked_levels(conn, raced))
 
     changes: list[tuple[int, Change, Any]] = []
+    fresh: list[tuple[int, Change, Any]] = []
     for i in wanted:
         t = targets[i]
+        new = created.get(pairs[i])
         row = levels.get(pairs[i])
         current = row.on_hand if row is not None else 0
-        if row is None or t.on_hand == current:
+        if new is None and (row is None or t.on_hand == current):
             outcomes[i] = LevelOutcome(t, False, LevelRecord(row) if row is not None else None)
             continue
         ch = Change(
@@ -183,11 +201,19 @@ async def set_on_hand_many(
             reference=reference,
             field="quantity",
         )
-        changes.append((i, ch, row))
-    if changes:
+        (changes if new is None else fresh).append((i, ch, row if new is None else new))
+    if changes or fresh:
+        # The ledger rows of every level that moved: the new ones were created at
+        # their target (from nothing), the others move by the difference below.
         await conn.execute(
-            insert(moves_t), [ledger_row(ch, ch.all_deltas()) for _, ch, _ in changes]
+            insert(moves_t), [ledger_row(ch, ch.all_deltas()) for _, ch, _ in fresh + changes]
         )
+    for i, ch, row in fresh:
+        level = LevelRecord(row)
+        _emit(outbox, ch, level)
+        _emit_low_stock(outbox, ch, level, ch.all_deltas())
+        outcomes[i] = LevelOutcome(targets[i], True, level)
+    if changes:
         stamp = now()
         await conn.execute(
             _LEVEL_UPDATE,
