@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from connectors.base import ConnectorKind, Event, RowResult, RunContext
@@ -39,6 +39,15 @@ class RestConnector:
     # fulfilments and stock movements; the CRM's customer profiles and consents): the
     # type asks for all of them, handle() sends those an instance's rules match.
     topics: tuple[str, ...] = PUSH_TOPICS
+
+    @staticmethod
+    def topics_for(config: Mapping[str, Any]) -> tuple[str, ...]:
+        """An instance's topics: its push rules' (none: no event runs at all)."""
+        return tuple(dict.fromkeys(str(p["topic"]) for p in config.get("push") or ()))
+
+    @staticmethod
+    def kind_for(config: Mapping[str, Any]) -> ConnectorKind:
+        return "crm" if config.get("kind") == "crm" else "erp"
 
     def __init__(self, transport: Any = None) -> None:
         self._transport = transport  # an httpx transport, for tests; None in production

@@ -23,6 +23,7 @@ from tests.helpers.connectors import (
     connector,
     create_connector,
     delete_connector,
+    runs,
     update_connector,
     wait_runs,
 )
@@ -276,6 +277,10 @@ async def test_erp_pull_writes_products_prices_and_stock_incrementally(
         # c (at the mark) and a (changed) read, a written; the stock row is unchanged.
         assert (again["itemsRead"], again["itemsWritten"]) == (3, 1)
         assert (await variants(hub, fam))[a][0] == "17.00"
+        # Its own stock changes don't wake it: it asks only for its push rules' topics.
+        await asyncio.sleep(1.5)
+        assert [r["trigger"] for r in await runs(hub, made["id"])] == ["MANUAL", "MANUAL"]
+        assert (await connector(hub, made["id"]))["kind"] == "erp"
     finally:
         await delete_connector(hub, made["id"])
 
@@ -397,6 +402,7 @@ async def test_crm_pull_creates_and_updates_customers_and_their_consent(
     )
     try:
         api.contacts.extend(contacts)
+        assert made["kind"] == "crm"
         done = await run(hub, made["id"])
         assert done["status"] == "PARTIAL", done
         assert (done["itemsRead"], done["itemsWritten"]) == (3, 2)
