@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 
 from hub import ids
+from hub.demo import NEWARK, ROTTERDAM
+from tests.helpers.carts import stocked_variant
 from tests.helpers.client import Hub
 from tests.helpers.connectors import (
     CREATE,
@@ -361,6 +363,42 @@ async def test_erp_push_sends_new_orders_mapped_with_an_idempotency_key(
         (err,) = partial[0]["errors"]
         assert err["item"].startswith("order.created#") and err["code"] == "HTTP_ERROR"
         assert "HTTP 422" in err["message"]
+    finally:
+        await delete_connector(hub, made["id"])
+
+
+async def test_erp_push_sends_stock_movements_coalesced_with_the_latest_levels(
+    hub: Hub, api: RestStandIn
+) -> None:
+    rule = {
+        "topic": "inventory.changed",
+        "path": "/movements",
+        "body": {
+            "variant": "data.variantId",
+            "levels": "data.levels[].{location: locationId, onHand: level.onHand}",
+            "events": "data.coalesced",
+        },
+    }
+    config = erp(api.url, pull=[], push=[rule], auth={"style": "none"})
+    made = await create_connector(
+        hub, uid("erp-stock"), "rest", config, scheduleSeconds=None, eventIntervalSeconds=0
+    )
+    try:
+        vid = await stocked_variant(hub, {NEWARK: 5, ROTTERDAM: 3})
+        pk = ids.decode(vid)[1]
+        deadline = time.monotonic() + 15
+        while True:
+            mine = [r.body for r in api.received if r.body["variant"] == pk]
+            if sum(b["events"] for b in mine) >= 2 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.05)
+        # Two stock events (one per location): at most one push each, the latest level
+        # of every location that changed in the batch.
+        assert sum(b["events"] for b in mine) == 2 and 1 <= len(mine) <= 2, mine
+        latest: dict[int, int] = {}
+        for body in mine:
+            latest.update({lv["location"]: lv["onHand"] for lv in body["levels"]})
+        assert latest == {NEWARK: 5, ROTTERDAM: 3}
     finally:
         await delete_connector(hub, made["id"])
 

@@ -13,7 +13,8 @@ format (what ``docs/rest-connector.md`` uses as the worked example):
 ``GET /contacts`` — offset pagination: ``?offset=<o>&limit=<n>`` answers
   ``{"items": [contact...], "total": <n>}``; a contact is ``{"id", "email", "phone",
   "first", "last", "optin", "tags", "modified"}``; ``?modified_since=<ts>`` filters.
-``POST /orders``, ``POST /customers``, ``PUT /customers/{id}`` — record the JSON
+``POST /orders``, ``POST /movements``, ``POST /customers``, ``PUT /customers/{id}`` —
+  record the JSON
   body with its headers, answer ``201 {"ok": true}``.
 
 Auth: ``state.auth`` is ``None`` (open), ``("bearer", token)``, ``("header", name,
@@ -154,6 +155,7 @@ def _app(state: RestStandIn) -> Starlette:
             Route("/stock", stock),
             Route("/contacts", contacts),
             Route("/orders", push, methods=["POST"]),
+            Route("/movements", push, methods=["POST"]),
             Route("/customers", push, methods=["POST"]),
             Route("/customers/{id}", push, methods=["PUT"]),
         ]
