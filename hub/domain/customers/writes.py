@@ -14,6 +14,7 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connectors.base import Publish
 from hub.db.database import Database
 from hub.db.tables import customers_t
 from hub.domain.customers.events import CREATED, UPDATED, emit_profile
@@ -214,26 +215,40 @@ async def change_customer(conn: AsyncConnection, pk: int, values: dict[str, Any]
         await set_tier_override(conn, pk, tier)
 
 
-async def create_customer(db: Database, data: CustomerInput, *, source: str = "staff") -> int:
+async def create_customer(
+    db: Database, data: CustomerInput, *, source: str = "staff", publish: Publish | None = None
+) -> int:
+    """A new customer, and its ``customer.created`` event (handed to ``publish`` after
+    the commit)."""
     values = new_customer(data)
     outbox = Outbox()
     async with db.transaction() as conn:
         pk = await insert_customer(conn, values)
         await emit_profile(conn, outbox, pk, CREATED, data_fields(data), source)
-        await outbox.flush(conn)
+        events = await outbox.flush(conn)
+    if publish is not None:
+        await publish(events)
     return pk
 
 
 async def update_customer(
-    db: Database, pk: int, data: CustomerInput, *, clear: Iterable[str] = ()
+    db: Database,
+    pk: int,
+    data: CustomerInput,
+    *,
+    clear: Iterable[str] = (),
+    publish: Publish | None = None,
 ) -> int:
-    """Change the given fields; ``clear`` names nullable fields to set to null."""
+    """Change the given fields; ``clear`` names nullable fields to set to null. Its
+    ``customer.updated`` event goes to ``publish`` after the commit."""
     values = customer_changes(data, clear)
     outbox = Outbox()
     async with db.transaction() as conn:
         await change_customer(conn, pk, values)
         await emit_profile(conn, outbox, pk, UPDATED, values, "staff")
-        await outbox.flush(conn)
+        events = await outbox.flush(conn)
+    if publish is not None:
+        await publish(events)
     return pk
 
 
