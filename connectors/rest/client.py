@@ -91,7 +91,9 @@ class RestClient:
                     return await self._once(method, path, params, json, headers)
         except RestError as exc:
             if exc.retryable and tries > 1:
-                raise RestError(exc.code, f"{exc} (after {tries} attempts)") from None
+                raise RestError(
+                    exc.code, f"{exc} (after {tries} attempts)", retryable=True
+                ) from None
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 

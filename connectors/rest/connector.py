@@ -123,7 +123,7 @@ class RestConnector:
                         continue
                     except RestError as exc:
                         ctx.error(item, exc.code, str(exc))
-                        if exc.retryable or exc.code == "UNREACHABLE":
+                        if exc.retryable:  # timeouts, 429, 5xx: the run fails, sent again
                             retry_later.append(item)
                         continue
                     ctx.written()

@@ -363,6 +363,16 @@ async def test_erp_push_sends_new_orders_mapped_with_an_idempotency_key(
         (err,) = partial[0]["errors"]
         assert err["item"].startswith("order.created#") and err["code"] == "HTTP_ERROR"
         assert "HTTP 422" in err["message"]
+
+        # The ERP is down (every retry of the push answers 500): the run fails, and the
+        # framework's next run (after its backoff) sends the same event again.
+        api.push_status = 201
+        api.faults.extend(["500"] * 3)
+        third, _ = await place(hub, payment=CASH, token=hub.admin_token)
+        failed = await wait_runs(hub, made["id"], 1, trigger="EVENT", status="FAILED")
+        assert any(e["code"] == "HTTP_ERROR" for e in failed[0]["errors"])
+        later = [r for r in await received(api, "/orders", 3) if r.body["number"] == third["name"]]
+        assert later and later[0].headers["idempotency-key"].startswith("hub-")
     finally:
         await delete_connector(hub, made["id"])
 
