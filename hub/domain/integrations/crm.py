@@ -28,7 +28,7 @@ refused row is rejected.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,7 +62,6 @@ class _Row:
     data: CustomerInput
     values: dict[str, Any]  # cleaned profile columns (no consent)
     consent: bool | None
-    matched: list[str] = field(default_factory=list)
 
 
 def row_key(row: CustomerRow, index: int) -> str:
