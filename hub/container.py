@@ -138,15 +138,16 @@ class Hub:
         (``hub serve``), run the background jobs while no worker does."""
         if self.started:
             return
+        if self.settings.connectors_file is not None:
+            # First: a bad file stops the start before anything runs.
+            applied = await apply_connectors_file(self.integrations, self.settings.connectors_file)
+            log.info("connectors file %s: %s", self.settings.connectors_file, applied)
         await self.bus.start()
         await self.tail.start()
         await self.dispatcher.start()
         self.marker.start()
         if isinstance(self.tax, ConnectedTax):
             await self.tax.start(self.bus)
-        if self.settings.connectors_file is not None:
-            applied = await apply_connectors_file(self.integrations, self.settings.connectors_file)
-            log.info("connectors file %s: %s", self.settings.connectors_file, applied)
         if jobs:
             self.jobs.start()
             self.integrations.start()

@@ -95,6 +95,9 @@ class ConnectorRunType(Node):
     )
     errors: list[ConnectorRunErrorType]
     message: str | None = strawberry.field(description="Why a FAILED run failed.")
+    runner: str | None = strawberry.field(
+        description='The process that ran it ("host:pid:nonce").'
+    )
 
     is_type_of = is_record(ig.RunRecord)
 
@@ -383,9 +386,12 @@ class ConnectorMutation:
         return ConnectorRunNowPayload(run=cast(ConnectorRunType | None, run), user_errors=errs)
 
 
-async def _connectors_by_pks(reader: Any, pks: list[int]) -> Any:
-    return await connectors_by_ids(reader, pks, {})
+async def _connectors_for_staff(info: Info, pks: list[int]) -> Any:
+    if not info.context.staff:
+        return {}
+    secret = info.context.hub.integrations.secret_fields()
+    return await connectors_by_ids(info.context.reader, pks, secret)
 
 
-register_node("Connector", staff_only(_connectors_by_pks))
+register_node("Connector", _connectors_for_staff)
 register_node("ConnectorRun", staff_only(runs_by_ids))

@@ -10,6 +10,7 @@ from pathlib import Path
 from tests.helpers.client import Hub
 from tests.helpers.connectors import (
     CREATE,
+    RUN_NOW,
     Recorder,
     connector,
     create_connector,
@@ -137,3 +138,77 @@ async def test_the_admin_api_needs_the_connectors_permission(hub: Hub) -> None:
     http_tax = next(t for t in types["data"]["connectorTypes"] if t["name"] == "http_tax")
     assert http_tax["kind"] == "tax" and http_tax["secretFields"] == ["api_key"]
     assert "url" in http_tax["configSchema"]["properties"]
+
+
+async def test_run_errors_are_bounded_and_a_disabled_instance_does_not_run(
+    hub: Hub, tmp_path: Path
+) -> None:
+    register(hub, Recorder)
+    out = tmp_path / "out.jsonl"
+    items = [f"SKU-{i}" for i in range(60)]
+    made = await create_connector(
+        hub, _name("many"), "test_recorder", {"out": str(out), "items": 60, "fail_items": items}
+    )
+    try:
+        run = await run_now(hub, made["id"], wait=True)
+        assert run["status"] == "PARTIAL" and run["errorCount"] == 60
+        assert [e["item"] for e in run["errors"]] == items[:50]  # the first 50 kept
+
+        off = await update_connector(hub, made["id"], enabled=False)
+        assert off["connector"]["enabled"] is False
+        got = await hub.admin(RUN_NOW, {"id": made["id"], "wait": True})
+        payload = got["data"]["connectorRunNow"]
+        assert payload["run"] is None
+        assert [e["code"] for e in payload["userErrors"]] == ["CONNECTOR_DISABLED"]
+        assert len(await runs(hub, made["id"])) == 1
+
+        bad = await update_connector(hub, made["id"], timeoutSeconds=0, scheduleSeconds=-1)
+        assert sorted(e["field"][0] for e in bad["userErrors"]) == [
+            "scheduleSeconds",
+            "timeoutSeconds",
+        ]
+        assert {e["code"] for e in bad["userErrors"]} == {"INVALID"}
+        assert (await connector(hub, made["id"]))["timeoutSeconds"] == 300
+    finally:
+        await delete_connector(hub, made["id"])
+
+
+LIST = """query($first: Int) { connectors(first: $first) { nodes { id name secrets { isSet }
+  lastRun { id status itemsRead errors { code } } } } }"""
+
+
+async def test_connectors_with_their_last_run_are_read_in_constant_statements(
+    hub: Hub, tmp_path: Path
+) -> None:
+    register(hub, Recorder)
+    made = []
+    try:
+        for i in range(4):
+            c = await create_connector(
+                hub, _name(f"list{i}"), "test_recorder", {"out": str(tmp_path / f"{i}.jsonl")}
+            )
+            made.append(c)
+            await run_now(hub, c["id"], wait=True)
+        with hub.count_statements() as few:
+            small = await hub.admin(LIST, {"first": 2})
+        with hub.count_statements() as many:
+            big = await hub.admin(LIST, {"first": 250})
+        assert "errors" not in small and "errors" not in big, big
+        nodes = {n["id"]: n for n in big["data"]["connectors"]["nodes"]}
+        for c in made:
+            assert nodes[c["id"]]["lastRun"]["status"] == "SUCCEEDED"
+        assert len(many) == len(few), many
+
+        node = await hub.admin(
+            "query($id: ID!) { node(id: $id) { ... on Connector { name } } }", {"id": made[0]["id"]}
+        )
+        assert node["data"]["node"] == {"name": made[0]["name"]}
+        hidden = await hub.gql(
+            "query($id: ID!) { node(id: $id) { id } }",
+            {"id": made[0]["id"]},
+            token=hub.storefront_token,
+        )
+        assert hidden["data"]["node"] is None
+    finally:
+        for c in made:
+            await delete_connector(hub, c["id"])

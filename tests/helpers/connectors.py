@@ -29,7 +29,7 @@ CONNECTOR_FIELDS = """
 """
 RUN_FIELDS = """
     id connectorId trigger status startedAt endedAt itemsRead itemsWritten events
-    errorCount errors { item code message } message
+    errorCount errors { item code message } message runner
 """
 
 CREATE = f"""

@@ -5,6 +5,7 @@ Authorization headers, and answers 500 while ``failing`` is set."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -26,6 +27,7 @@ class TaxStandIn:
     api_key: str
     calls: int = 0
     failing: bool = False
+    delay: float = 0.0  # seconds before each answer
     auth: list[str | None] = field(default_factory=list)
 
 
@@ -39,6 +41,8 @@ def _app(state: TaxStandIn) -> Starlette:
     async def calculate(request: Request) -> Response:
         state.calls += 1
         state.auth.append(request.headers.get("authorization"))
+        if state.delay:
+            await asyncio.sleep(state.delay)
         if state.failing:
             return JSONResponse({"error": "internal"}, status_code=500)
         if request.headers.get("authorization") != f"Bearer {state.api_key}":

@@ -71,3 +71,5 @@ class ConnectorRun(Base):
     # Why a FAILED run failed (the exception, the timeout).
     message: Mapped[str | None] = mapped_column(Text)
     events: Mapped[int] = mapped_column(Integer, default=0)
+    # Which process ran it ("host:pid:nonce"; NULL for a tax connector's interval).
+    runner: Mapped[str | None] = mapped_column(String(128))

@@ -106,6 +106,7 @@ class RunRecord:
     errors: tuple[RunError, ...]
     message: str | None
     events: int
+    runner: str | None
 
     @property
     def id(self) -> str:
@@ -159,6 +160,7 @@ def run_of(row: Any) -> RunRecord:
         ),
         message=row.message,
         events=row.events,
+        runner=row.runner,
     )
 
 

@@ -48,6 +48,7 @@ log = logging.getLogger("hub.connectors")
 
 EVENT_BATCH = 500  # events read per step of an event run
 EVENT_STEPS = 20  # steps per run at most (the rest in the next run)
+WAIT_MAX = 60.0  # connectorRunNow(wait: true) answers after this long at the latest
 
 Launch = Callable[[int, str], Awaitable[None]]
 
@@ -109,11 +110,15 @@ class Integrations:
         return pk
 
     async def delete(self, pk: int) -> int:
+        """Delete an instance and its runs; a run of it in this process is stopped."""
         outbox = Outbox()
         async with self.db.transaction() as conn:
             await admin.delete_instance(conn, pk)
             outbox.add("connector.deleted", {"connectorId": pk})
             events = await outbox.flush(conn)
+        running = self.tasks.get(pk)
+        if running is not None:
+            running.cancel()
         await self._changed(events)
         return pk
 
@@ -148,7 +153,8 @@ class Integrations:
             raise fail(ConnectorCode.CONNECTOR_BUSY, "a run of this connector is going on", "id")
         task = self._spawn(leased, "MANUAL")
         if wait:
-            await asyncio.shield(task)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), WAIT_MAX)
         return leased.run_pk
 
     async def run(self, pk: int, trigger: str) -> int | None:
@@ -269,7 +275,9 @@ class Integrations:
                 got = await read_after(self.db, d.position, EVENT_BATCH)
                 if select_events(got.events, topics):
                     found.append((d.pk, "EVENT"))
-                elif got.cursor != d.position:
+                elif got.events and got.cursor != d.position:
+                    # Only past events it does not want (not every move of the
+                    # PostgreSQL horizon: that would be a write per instance per tick).
                     await store.skip_events(self.db, d.pk, d.position, got.cursor)
         return found
 

@@ -107,6 +107,7 @@ async def acquire(
                     error_count=0,
                     errors=[],
                     events=0,
+                    runner=owner,
                 )
                 .returning(runs_t.c.id)
             )

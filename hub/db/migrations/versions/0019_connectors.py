@@ -61,6 +61,7 @@ def upgrade() -> None:
         sa.Column("errors", sa.JSON(), nullable=False),
         sa.Column("message", sa.Text(), nullable=True),
         sa.Column("events", sa.Integer(), nullable=False),
+        sa.Column("runner", sa.String(length=128), nullable=True),
         sa.ForeignKeyConstraint(
             ["connector_id"],
             ["connectors.id"],
