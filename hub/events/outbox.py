@@ -67,13 +67,14 @@ class Outbox:
         self._pending.extend(other._pending)
         other._pending.clear()
 
-    async def flush(self, conn: AsyncConnection) -> list[Event]:
-        """INSERT the queued events on ``conn`` (one statement) and return them with ids."""
+    async def flush(self, conn: AsyncConnection, *, bulk: bool = False) -> list[Event]:
+        """INSERT the queued events on ``conn`` (one statement) and return them with ids.
+        ``bulk`` (imports of thousands of events): on SQLite too, one statement."""
         if not self._pending:
             return []
         now = _now()
         rows = [{"topic": t, "payload": p, "created_at": now} for t, p in self._pending]
-        if conn.dialect.name == "sqlite" and len(rows) > 1:
+        if bulk and conn.dialect.name == "sqlite" and len(rows) > 1:
             # SQLite can't return the rows in parameter order (SQLAlchemy would send one
             # INSERT per event); its ids grow in insertion order (one writer at a time),
             # so sorting them restores it, and the INSERT goes out in one statement.

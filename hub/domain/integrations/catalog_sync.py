@@ -21,9 +21,10 @@ transaction, so only the row concerned is rejected (``CONFLICT``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -50,6 +51,9 @@ BATCH_SIZE = 1000
 # --------------------------------------------------------------------------- imports
 
 
+RETRIES = 3  # attempts of a row alone after its batch lost a race
+
+
 async def _run_batches(
     db: Database,
     rows: Sequence[object],
@@ -59,7 +63,8 @@ async def _run_batches(
     publish: Publish | None,
 ) -> None:
     """Write the rows whose result is still None, ``batch_size`` per transaction; a
-    batch a racing writer broke is retried one row per transaction."""
+    batch a racing writer broke is retried one row per transaction (each row up to
+    :data:`RETRIES` times: the other writer's batch may still be committing)."""
     todo = [i for i in range(len(rows)) if results[i] is None]
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
@@ -67,12 +72,23 @@ async def _run_batches(
             await _one_transaction(db, batch, results, write, publish)
         except IntegrityError:
             for i in batch:
-                try:
-                    await _one_transaction(db, [i], results, write, publish)
-                except IntegrityError as exc:
-                    results[i] = RowResult(
-                        _key(rows[i]), "rejected", str(RowCode.CONFLICT), _first_line(exc)
-                    )
+                for attempt in range(1, RETRIES + 1):
+                    try:
+                        await _one_transaction(db, [i], results, write, publish)
+                        break
+                    except IntegrityError as exc:
+                        if attempt == RETRIES:
+                            results[i] = RowResult(
+                                _key(rows[i]), "rejected", str(RowCode.CONFLICT), _first_line(exc)
+                            )
+                        else:
+                            await asyncio.sleep(0.05 * attempt)
+
+
+# A write that changes nothing but takes SQLite's write lock: the batch's reads then
+# see what no other writer can change before it commits (SQLite begins a transaction
+# at the first write, so reads before it would see a moment that may have passed).
+_SQLITE_LOCK = text("UPDATE feed_row_hashes SET hash = hash WHERE 0 = 1")
 
 
 async def _one_transaction(
@@ -83,9 +99,11 @@ async def _one_transaction(
     publish: Publish | None,
 ) -> None:
     async with db.transaction() as conn:
+        if conn.dialect.name == "sqlite":
+            await conn.execute(_SQLITE_LOCK)
         outbox = Outbox()
         done = await write(conn, outbox, batch)
-        events = await outbox.flush(conn)
+        events = await outbox.flush(conn, bulk=True)
     for i, res in done.items():
         results[i] = res
     if events and publish is not None:

@@ -13,6 +13,8 @@ What the package owns, module by module:
   settles reservations (commit, release, expiry);
 - :mod:`.lots`: lots and serial numbers; :mod:`.idempotency`: idempotency keys and the
   unit of work a write runs as;
+- :mod:`.bulk`: absolute on-hand levels of many (variant, location) pairs in a few
+  statements (imports), each moved level with its ledger row and event;
 - :mod:`.reads`: levels and sellable stock per channel; :mod:`.ledger`: movements,
   the audit (:func:`verify`) and reorder suggestions;
 - :mod:`.locations`: locations and the channels they sell to (the operations

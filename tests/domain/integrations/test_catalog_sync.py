@@ -5,6 +5,7 @@ and their ledger), plus the inventory audit and the outbox."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from connectors.base import CatalogRow, RowResult, StockRow
@@ -279,4 +280,36 @@ async def test_set_stock_goes_through_the_ledger(hub: Hub) -> None:
     kit_view = await product_view(hub, kit)
     assert kit_view is not None and kit_view["variants"][f"{kit}-box"]["stock"] == {}
     assert await movements(hub, vid) == [("erp_sync", 12, "connector", "wh-newark")]
+    assert await verify(hub.db) == []
+
+
+async def test_two_imports_of_the_same_new_rows_at_once(hub: Hub) -> None:
+    """Two connectors race to create the same products and SKUs: the one that loses a
+    unique constraint retries its rows one by one and finds them made, so every row
+    ends created, updated or unchanged, each product once, the ledger in step."""
+    p = unique("race")
+    rows = [
+        CatalogRow(
+            sku=f"{p}-{i}",
+            product_handle=f"{p}-{i // 3}",
+            product_title="Race",
+            option_values=[str(i % 3)],
+            prices={"web": 100 + i},
+            stock={"wh-newark": i},
+        )
+        for i in range(30)
+    ]
+    first, second = await asyncio.gather(
+        _upsert(hub, rows, batch_size=10), _upsert(hub, list(reversed(rows)), batch_size=10)
+    )
+    statuses = {r.status for r in first + second}
+    assert statuses <= {"created", "updated", "unchanged"}, first + second
+    created = [r.key for r in first + second if r.status == "created"]
+    assert sorted(created) == sorted(row.sku for row in rows)  # each SKU made once
+    for k in range(10):
+        view = await product_view(hub, f"{p}-{k}")
+        assert view is not None and len(view["variants"]) == 3
+        # (the values in the order the winner wrote them)
+        assert [(n, sorted(vals)) for n, vals in view["options"]] == [("Option 1", ["0", "1", "2"])]
+        assert view["variants"][f"{p}-{3 * k + 1}"]["stock"] == {"wh-newark": 3 * k + 1}
     assert await verify(hub.db) == []
