@@ -644,7 +644,11 @@ class Connector(Protocol):
     """A connector type. ``config_schema`` validates an instance's config (a pydantic
     model class); ``secret_fields`` are write-only (never read back, redacted in the
     audit log); ``topics`` are the outbox topics (``*`` patterns allowed) whose events
-    ``handle`` receives, stock events coalesced to the latest level per variant."""
+    ``handle`` receives, stock events coalesced to the latest level per variant.
+
+    Optional (looked up with ``getattr``): ``topics_for(config) -> tuple[str, ...]``,
+    the topics of one instance when they depend on its config (else ``topics``), and
+    ``kind_for(config) -> ConnectorKind``, an instance's kind (else ``kind``)."""
 
     type_name: str
     kind: ConnectorKind

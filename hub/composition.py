@@ -39,6 +39,7 @@ from connectors.erp.file_feed import FileFeedConnector
 from connectors.marketplace import MarketplaceConnector
 from connectors.marketplace.standin import MarketplaceStandIn
 from connectors.payments import CashProvider, ExternalTerminalProvider, TestPaymentProvider
+from connectors.rest import RestConnector
 from connectors.tax import HttpTaxEngine, RulesTaxEngine, default_rules
 from connectors.tax.http_connector import HttpTaxConfig, HttpTaxConnector, engine_of
 from connectors.webhooks import AddressPolicy, HttpWebhookTarget
@@ -96,6 +97,7 @@ def connector_types() -> dict[str, type[Connector]]:
     with ``connectorCreate`` or ``HUB_CONNECTORS_FILE``). Plugins may add more."""
     types: list[type[Connector]] = [HttpTaxConnector]
     types.append(MarketplaceConnector)
+    types.append(RestConnector)
     types.append(FileFeedConnector)
     return {t.type_name: t for t in types}
 

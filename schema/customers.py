@@ -191,7 +191,10 @@ class CustomerMutation:
     @strawberry.mutation(permission_classes=needs("customers"))
     async def staff_customer_create(self, info: Info, input: CustomerInput) -> CustomerPayload:
         data, _ = _customer_data(input)  # on create, null is the same as leaving it out
-        pk, errs = await run_write(info, lambda: cust.create_customer(info.context.db, data))
+        hub = info.context.hub
+        pk, errs = await run_write(
+            info, lambda: cust.create_customer(info.context.db, data, publish=hub.publish)
+        )
         return CustomerPayload(customer=await _load(info, pk), user_errors=errs)
 
     @strawberry.mutation(permission_classes=needs("customers"))
@@ -201,7 +204,9 @@ class CustomerMutation:
         async def go() -> int:
             data, clear = _customer_data(input)
             pk = field_pk(id, "Customer", "id")
-            return await cust.update_customer(info.context.db, pk, data, clear=clear)
+            return await cust.update_customer(
+                info.context.db, pk, data, clear=clear, publish=info.context.hub.publish
+            )
 
         pk, errs = await run_write(info, go)
         return CustomerPayload(customer=await _load(info, pk), user_errors=errs)

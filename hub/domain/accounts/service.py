@@ -29,6 +29,7 @@ from hub.domain.accounts.codes import AccountCode
 from hub.domain.accounts.passwords import Passwords, check_password
 from hub.domain.accounts.records import sign_in_row
 from hub.domain.customers import CustomerInput, change_customer, insert_customer, new_customer
+from hub.domain.customers.events import CREATED, UPDATED, emit_profile
 from hub.domain.customers.writes import customer_changes
 from hub.domain.errors import Code, DomainError, fail
 from hub.emails import EmailMessage, InvalidEmail, Mailer, normalize_email
@@ -195,6 +196,10 @@ class Accounts:
                 await profile.record_consent(
                     conn, pk, "EMAIL", data.accepts_marketing, "storefront", at
                 )
+            changed = [k for k in ("email", "phone", "first_name", "last_name") if values.get(k)]
+            if data.accepts_marketing is not None:
+                changed.append("accepts_marketing")
+            await emit_profile(conn, unit.outbox, pk, CREATED, changed, "storefront")
             await self._mail_token(conn, unit, pk, values["email"], tokens.ACTIVATION)
             return pk
 
@@ -414,14 +419,18 @@ class Accounts:
             if "email" in values and values["email"] != old:
                 await profile.set_account(conn, customer_pk, at, email_verified_at=None)
                 await self._mail_token(conn, unit, customer_pk, values["email"], tokens.ACTIVATION)
-            for topic, granted in (
-                ("EMAIL", change.accepts_marketing),
-                ("SMS", change.accepts_sms_marketing),
+            changed = list(values)
+            for topic, granted, name in (
+                ("EMAIL", change.accepts_marketing, "accepts_marketing"),
+                ("SMS", change.accepts_sms_marketing, "accepts_sms_marketing"),
             ):
                 if granted is not None:
                     await profile.record_consent(
                         conn, customer_pk, topic, granted, "storefront", at
                     )
+                    changed.append(name)
+            if changed:
+                await emit_profile(conn, unit.outbox, customer_pk, UPDATED, changed, "storefront")
             if hashed is None:
                 return None
             await profile.set_account(

@@ -14,12 +14,15 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connectors.base import Publish
 from hub.db.database import Database
 from hub.db.tables import customers_t
+from hub.domain.customers.events import CREATED, UPDATED, emit_profile
 from hub.domain.customers.matching import phone_key
 from hub.domain.errors import Code, DomainError, Errors, fail, refused_write
 from hub.domain.loyalty.tiers import set_tier_override
 from hub.emails import InvalidEmail, normalize_email
+from hub.events.outbox import Outbox
 
 PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{3,30}$")
 GROUP_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
@@ -212,17 +215,43 @@ async def change_customer(conn: AsyncConnection, pk: int, values: dict[str, Any]
         await set_tier_override(conn, pk, tier)
 
 
-async def create_customer(db: Database, data: CustomerInput) -> int:
+async def create_customer(
+    db: Database, data: CustomerInput, *, source: str = "staff", publish: Publish | None = None
+) -> int:
+    """A new customer, and its ``customer.created`` event (handed to ``publish`` after
+    the commit)."""
     values = new_customer(data)
+    outbox = Outbox()
     async with db.transaction() as conn:
-        return await insert_customer(conn, values)
+        pk = await insert_customer(conn, values)
+        await emit_profile(conn, outbox, pk, CREATED, data_fields(data), source)
+        events = await outbox.flush(conn)
+    if publish is not None:
+        await publish(events)
+    return pk
 
 
 async def update_customer(
-    db: Database, pk: int, data: CustomerInput, *, clear: Iterable[str] = ()
+    db: Database,
+    pk: int,
+    data: CustomerInput,
+    *,
+    clear: Iterable[str] = (),
+    publish: Publish | None = None,
 ) -> int:
-    """Change the given fields; ``clear`` names nullable fields to set to null."""
+    """Change the given fields; ``clear`` names nullable fields to set to null. Its
+    ``customer.updated`` event goes to ``publish`` after the commit."""
     values = customer_changes(data, clear)
+    outbox = Outbox()
     async with db.transaction() as conn:
         await change_customer(conn, pk, values)
+        await emit_profile(conn, outbox, pk, UPDATED, values, "staff")
+        events = await outbox.flush(conn)
+    if publish is not None:
+        await publish(events)
     return pk
+
+
+def data_fields(data: CustomerInput) -> list[str]:
+    """The fields an input gives."""
+    return [f.name for f in fields(data) if getattr(data, f.name) is not None]

@@ -51,6 +51,13 @@ def connector_type(types: Types, type_name: str, *path: str) -> type[Connector]:
     return cls
 
 
+def kind_of(cls: type[Connector], config: Mapping[str, Any]) -> str:
+    """An instance's kind: its type's, or what the type's optional ``kind_for(config)``
+    says (the REST connector is an ERP or a CRM by its config)."""
+    hook = getattr(cls, "kind_for", None)
+    return str(hook(config)) if hook is not None else cls.kind
+
+
 def validate_config(
     cls: type[Connector], config: Mapping[str, Any], secrets: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -140,7 +147,7 @@ async def create(
     values: dict[str, Any] = {
         "name": inp.name.strip(),
         "type_name": inp.type_name,
-        "kind": cls.kind,
+        "kind": kind_of(cls, config),
         "config": config,
         "secrets": hidden,
         "enabled": True if inp.enabled is None else inp.enabled,
@@ -184,6 +191,7 @@ async def update_instance(
         public, given = _split(cls, inp.config)
         secrets = {**(row.secrets or {}), **given}
         values["config"], values["secrets"] = validate_config(cls, public, secrets)
+        values["kind"] = kind_of(cls, values["config"])
     if inp.name is not None:
         values["name"] = inp.name.strip()
     if inp.enabled is not None:

@@ -4,7 +4,7 @@ coalescing of stock events (one per variant per run, with the latest levels)."""
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from connectors.base import Event
@@ -16,6 +16,17 @@ def matches(topic: str, patterns: Sequence[str]) -> bool:
     """Whether ``topic`` is one of ``patterns`` (``*`` matches any run of characters:
     ``inventory.*``, ``order.*``, ``*``)."""
     return any(fnmatch.fnmatchcase(topic, p) for p in patterns)
+
+
+def topics_of(cls: type[Any], config: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The topics an instance asks for: its type's ``topics``, or what the type's
+    optional ``topics_for(config)`` says for this instance's config (a type whose
+    events depend on its config, like the REST connector's push rules: an instance
+    with no rule then gets no event runs)."""
+    hook = getattr(cls, "topics_for", None)
+    if hook is None or config is None:
+        return tuple(cls.topics)
+    return tuple(hook(config))
 
 
 def select_events(events: Sequence[Event], patterns: Sequence[str]) -> list[Event]:

@@ -44,7 +44,11 @@ class Gateway:
         return self._count(await catalog_sync.set_stock(self.db, rows, publish=self.publish))
 
     async def upsert_customers(self, rows: Sequence[CustomerRow]) -> list[RowResult]:
-        return self._count(await crm.upsert_customers(self.db, rows, publish=self.publish))
+        # The events carry the instance as their source: its own pushes leave them out.
+        source = f"connector:{self.run.instance_id}" if self.run is not None else "connector"
+        return self._count(
+            await crm.upsert_customers(self.db, rows, publish=self.publish, source=source)
+        )
 
     async def import_orders(self, orders: Sequence[Mapping[str, Any]]) -> list[RowResult]:
         return self._count(await orders_in.import_orders(self.db, orders, publish=self.publish))

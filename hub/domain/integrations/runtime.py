@@ -33,7 +33,7 @@ from hub.domain.audit import Actor, audit_scope
 from hub.domain.errors import fail
 from hub.domain.integrations import admin, store
 from hub.domain.integrations.context import RunCtx
-from hub.domain.integrations.feed import coalesce, select_events
+from hub.domain.integrations.feed import coalesce, select_events, topics_of
 from hub.domain.integrations.gateway import Gateway
 from hub.domain.integrations.records import (
     ConnectorCode,
@@ -224,8 +224,9 @@ class Integrations:
         try:
             if trigger in ("SCHEDULE", "MANUAL"):
                 await conn.sync(ctx)
-            if trigger in ("EVENT", "MANUAL") and cls.topics:
-                await self._events(conn, cls.topics, ctx, leased.position)
+            topics = topics_of(cls, leased.config)
+            if trigger in ("EVENT", "MANUAL") and topics:
+                await self._events(conn, topics, ctx, leased.position)
         finally:
             close = getattr(conn, "aclose", None)
             if close is not None:
@@ -275,9 +276,9 @@ class Integrations:
                 continue
             if d.sync_due:
                 found.append((d.pk, "SCHEDULE"))
-            elif cls.topics and d.events_ok:
+            elif (topics := topics_of(cls, d.config)) and d.events_ok:
                 got = await read_after(self.db, d.position, EVENT_BATCH)
-                if select_events(got.events, cls.topics):
+                if select_events(got.events, topics):
                     found.append((d.pk, "EVENT"))
                 elif got.events and got.cursor != d.position:
                     # Only past events it does not want (not every move of the

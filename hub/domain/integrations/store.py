@@ -191,6 +191,7 @@ class Due:
     sync_due: bool
     position: Position
     events_ok: bool  # may run on events now (outside the interval and the backoff)
+    config: dict[str, Any] | None = None  # the public config (for a type's topics_for)
 
 
 async def due(db: Database) -> list[Due]:
@@ -207,6 +208,7 @@ async def due(db: Database) -> list[Due]:
                     connectors_t.c.events_after,
                     connectors_t.c.event_txid,
                     connectors_t.c.event_id,
+                    connectors_t.c.config,
                 ).where(connectors_t.c.enabled.is_(True), _free(at))
             )
         ).all()
@@ -217,6 +219,7 @@ async def due(db: Database) -> list[Due]:
             sync_due=r.next_run_at is not None and r.next_run_at <= at,
             position=(r.event_txid, r.event_id),
             events_ok=r.events_after is None or r.events_after <= at,
+            config=r.config,
         )
         for r in rows
     ]
