@@ -481,8 +481,13 @@ async def readyz(request: Request, given: Database | None = None) -> Response:
     # Live subscriptions: those following the bus, plus the members of groups served
     # by one leader each (schema.fanout).
     shared = fanout.broadcaster(hub)
-    # The hub's own listener (revocations, hub.sessions) is not counted.
-    own = hub.sessions.bus_subscriptions + hub.plugins.bus_subscriptions
+    # The hub's own listeners (revocations, hub.sessions; plugins' event handlers; the
+    # tax connector following its instance) are not counted.
+    own = (
+        hub.sessions.bus_subscriptions
+        + hub.plugins.bus_subscriptions
+        + getattr(hub.tax, "bus_subscriptions", 0)
+    )
     body["subscribers"] = hub.bus.subscriber_count - own - shared.leaders + shared.live
     body["subscriptionGroups"] = shared.leaders
     if not hub.bus.healthy:

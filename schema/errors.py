@@ -34,6 +34,7 @@ from hub.domain.errors import Code, DomainError
 from hub.domain.errors import UserError as DomainUserError
 from hub.domain.giftcards import GiftCardCode
 from hub.domain.integrations import ConnectorCode
+from hub.domain.integrations.catalog_rows import RowCode
 from hub.domain.inventory import InventoryCode
 from hub.domain.loyalty import LoyaltyCode
 from hub.domain.orders import OrderCode
@@ -80,6 +81,7 @@ CODE_ENUMS: tuple[type[StrEnum], ...] = (
     LoyaltyCode,
     WebhookCode,
     ConnectorCode,
+    RowCode,  # an imported row's rejection (connector runs' errors)
     StaffCode,
 )
 

@@ -96,6 +96,7 @@ class ConnectedTax:
         self.default = default
         self.build = build
         self.record = record
+        self.bus_subscriptions = 0  # its own listener on the event bus (not a client's)
         self.type_name = type_name
         self.instance: int | None = None
         self._version: datetime | None = None
@@ -180,12 +181,14 @@ class ConnectedTax:
     async def _follow(self, bus: EventBus) -> None:
         while True:
             sub = bus.subscribe(TOPICS)
+            self.bus_subscriptions += 1
             try:
                 async for _ in sub:
                     await self.reload()
             except Exception:
                 log.warning("tax: following connector changes failed; again soon")
             finally:
+                self.bus_subscriptions -= 1
                 await sub.close()
             await asyncio.sleep(1)
 

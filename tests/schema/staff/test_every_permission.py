@@ -49,7 +49,7 @@ PUBLIC = {
     "Query": {
         "cart", "channels", "collection", "collections", "currentChannel", "customer",
         "giftCardBalance", "locations", "loyaltyTiers", "node", "nodes", "order",
-        "orderByToken", "orders", "product", "products", "staffMe",
+        "orderByToken", "orders", "product", "products", "productVariantByBarcode", "staffMe",
     },
 }  # fmt: skip
 
