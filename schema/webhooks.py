@@ -140,7 +140,9 @@ class WebhookDeliveryPayload:
 
 @strawberry.type
 class WebhookEventsReplayPayload:
-    queued: int = strawberry.field(description="Deliveries queued again.")
+    queued: int | None = strawberry.field(
+        description="Deliveries queued again (null when the request was refused)."
+    )
     user_errors: list[UserError]
 
 

@@ -110,6 +110,14 @@ class ConnectedTax:
         engine = self._engine
         return await (engine or self.default).calculate(req)
 
+    def tax_classes(self) -> frozenset[str] | None:
+        """The classes the engine in use knows (the built-in rules name theirs); None
+        while an ``http_tax`` instance (an outside service) computes the taxes."""
+        if self._engine is not None:
+            return None
+        known = getattr(self.default, "tax_classes", None)
+        return known() if callable(known) else None
+
     def _observe(self, outcome: str, message: str | None) -> None:
         self._tally.add(outcome, message)
 
