@@ -21,6 +21,7 @@ from hub.db.models import (
     loyalty,
     orders,
     persisted,
+    pos_sync,
     pricing,
     promotions,
     shipping,
@@ -100,3 +101,5 @@ staff_users_t = cast(Table, staff.StaffUser.__table__)
 staff_roles_t = cast(Table, staff.StaffRole.__table__)
 staff_user_roles_t = cast(Table, staff.StaffUserRole.__table__)
 staff_tokens_t = cast(Table, staff.StaffToken.__table__)
+pos_sync_t = cast(Table, pos_sync.PosSyncTransaction.__table__)
+pos_sync_stock_t = cast(Table, pos_sync.PosSyncStock.__table__)

@@ -56,6 +56,8 @@ from .orders import Return as Return
 from .orders import ReturnLine as ReturnLine
 from .orders import Substitution as Substitution
 from .persisted import PersistedQuery as PersistedQuery
+from .pos_sync import PosSyncStock as PosSyncStock
+from .pos_sync import PosSyncTransaction as PosSyncTransaction
 from .pricing import PriceList as PriceList
 from .pricing import PriceListEntry as PriceListEntry
 from .promotions import Promotion as Promotion  # + codes, usage, redemptions
