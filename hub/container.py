@@ -29,6 +29,7 @@ from hub.domain.inventory import Inventory
 from hub.domain.orders.after_sale import AfterSale
 from hub.domain.orders.fulfillments import Fulfillments
 from hub.domain.orders.service import Orders
+from hub.domain.pos.sync import PosSync
 from hub.domain.staff import Staff
 from hub.domain.webhooks import Webhooks
 from hub.emails import Mailer, MemoryMailer
@@ -70,6 +71,7 @@ class Hub:
     after_sale: AfterSale = field(init=False)
     fulfillments: Fulfillments = field(init=False)
     orders: Orders = field(init=False)
+    pos_sync: PosSync = field(init=False)
     jobs: EmbeddedJobs = field(init=False)
     webhooks: Webhooks = field(init=False)
     integrations: Integrations = field(init=False)
@@ -98,6 +100,7 @@ class Hub:
             pause_file=s.test_checkout_pause_file,
         )
         self.orders = Orders(self.db, self.payments, publish=self.publish)
+        self.pos_sync = PosSync(self.db, self.publish, s.pos_price_tolerance)
         self.fulfillments = Fulfillments(self.db, self.orders, publish=self.publish)
         self.after_sale = AfterSale(
             self.db,

@@ -47,6 +47,7 @@ from schema.orders import OrderMutation, OrderQuery
 from schema.orders.fulfillment_mutations import FulfillmentMutation, FulfillmentQuery
 from schema.orders.return_mutations import ReturnMutation
 from schema.plugins import PluginQuery
+from schema.pos_sync import PosSyncMutation, PosSyncQuery
 from schema.price_lists import PricingMutation, PricingQuery
 from schema.promotions import PromotionMutation, PromotionQuery
 from schema.relay import Node, node_types, resolve_nodes
@@ -98,6 +99,7 @@ class Query(
     PluginQuery,
     AuditQuery,
     WebhookQuery,
+    PosSyncQuery,
     ConnectorQuery,
     StaffQuery,
 ):
@@ -122,6 +124,7 @@ class Mutation(
     GiftCardMutation,
     AccountMutation,
     WebhookMutation,
+    PosSyncMutation,
     ConnectorMutation,
     StaffMutation,
 ):

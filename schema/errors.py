@@ -37,6 +37,7 @@ from hub.domain.integrations import ConnectorCode
 from hub.domain.inventory import InventoryCode
 from hub.domain.loyalty import LoyaltyCode
 from hub.domain.orders import OrderCode
+from hub.domain.pos.sync_types import PosSyncCode
 from hub.domain.promotions import PromotionCode
 from hub.domain.staff import StaffCode
 from hub.domain.webhooks import WebhookCode
@@ -80,6 +81,7 @@ CODE_ENUMS: tuple[type[StrEnum], ...] = (
     WebhookCode,
     ConnectorCode,
     StaffCode,
+    PosSyncCode,
 )
 
 

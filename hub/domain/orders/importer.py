@@ -92,6 +92,9 @@ class ImportRequest:
     delivery: list[dict[str, Any]] = field(default_factory=list)
     processed_at: datetime | None = None
     idempotency_key: str | None = None  # (source, external id) is the key; kept as told
+    # False: the caller moves the stock itself (a till's offline sale: the goods left
+    # the store already, hub.domain.pos.sync takes them out even below zero).
+    take_stock: bool = True
 
 
 async def existing_import(conn: AsyncConnection, source: str, external_id: str) -> int | None:
@@ -244,7 +247,7 @@ async def import_order(
     stocked = [
         (i, ln.variant_pk, ln.quantity)
         for i, ln in enumerate(req.lines)
-        if ln.variant_pk is not None and variants[ln.variant_pk].tracked
+        if ln.variant_pk is not None and variants[ln.variant_pk].tracked and req.take_stock
     ]
     takes = await _route(conn, req, stocked)
     for i, v, _q in stocked:
