@@ -51,6 +51,14 @@ __all__ = ["PosSync", "discrepancies"]
 RETRIES = 4
 
 
+def _when(t: PosTxn | Rejected, i: int) -> tuple[Any, ...]:
+    """Where a transaction goes in the till's order (malformed ones last: they are
+    rejected anyway)."""
+    if isinstance(t, PosTxn) and t.kind in KIND_ORDER and t.occurred_at.tzinfo is not None:
+        return (0, t.occurred_at, KIND_ORDER[t.kind], i)
+    return (1, i)
+
+
 class PosSync:
     """The thin service: one transaction per synced transaction, events published
     after each commit."""
@@ -83,14 +91,7 @@ class PosSync:
             ).first()
         if found is None:
             raise fail(Code.NOT_FOUND, "no location with that id", "location_id")
-        order = sorted(
-            range(len(batch)),
-            key=lambda i: (
-                (0, batch[i].occurred_at, KIND_ORDER[batch[i].kind], i)  # type: ignore[union-attr]
-                if isinstance(batch[i], PosTxn) and batch[i].kind in KIND_ORDER  # type: ignore[union-attr]
-                else (1, None, 0, i)
-            ),
-        )
+        order = sorted(range(len(batch)), key=lambda i: _when(batch[i], i))
         results: list[TxnResult | None] = [None] * len(batch)
         for i in order:
             results[i] = await self._one(location_pk, till, batch[i], actor, may_count)
