@@ -46,7 +46,7 @@ def sale(
     return {
         "clientTransactionId": cid, "kind": "SALE", "occurredAt": at,
         "lines": [{"variantId": variant, "quantity": qty, "unitPrice": price}],
-        "payments": [{"method": "CASH", "amount": str(int(price) * qty) if price.isdigit() else price}],
+        "payments": [{"method": "CASH", "amount": str(int(price) * qty)}],
         **kw,
     }  # fmt: skip
 

@@ -11,6 +11,8 @@ from tests.helpers.client import Hub
 from tests.helpers.orders import assert_ledger_clean
 from tests.helpers.pos_sync import discrepancies, on_hand, sale, store_with_stock, sync
 
+AT = "2026-12-01T10:00:00Z"
+
 
 def _till() -> str:
     return f"till-{uuid.uuid4().hex[:6]}"
@@ -59,7 +61,8 @@ async def test_duplicate_and_oversold_sale_then_the_count_settles_it(hub: Hub) -
     assert await on_hand(hub, v, loc) == -2 and await _orders(hub, till) == 2
     await assert_ledger_clean(hub)
     count = {
-        "clientTransactionId": "c1", "kind": "STOCK_COUNT", "occurredAt": "2026-12-01T18:00:00+01:00",
+        "clientTransactionId": "c1", "kind": "STOCK_COUNT",
+        "occurredAt": "2026-12-01T18:00:00+01:00",
         "counts": [{"variantId": v, "quantity": 0}],
     }  # fmt: skip
     got = await sync(hub, loc, till, [count])
@@ -102,9 +105,9 @@ async def test_a_partially_failing_batch_applies_the_good_ones(hub: Hub) -> None
         sale("neg", v, -3),
         sale("bad id with spaces", v, 1),
         sale("naive-time", v, 1, at="2026-12-01T10:00:00"),
-        {"clientTransactionId": "cash1", "kind": "CASH_MOVEMENT", "occurredAt": "2026-12-01T10:00:00Z",
+        {"clientTransactionId": "cash1", "kind": "CASH_MOVEMENT", "occurredAt": AT,
          "cash": {"kind": "CASH_IN", "amount": "50"}},
-        {"clientTransactionId": "ret-no-orig", "kind": "RETURN", "occurredAt": "2026-12-01T10:00:00Z",
+        {"clientTransactionId": "ret-no-orig", "kind": "RETURN", "occurredAt": AT,
          "returnedLines": [{"variantId": v, "quantity": 1}]},
         sale("ok2", v, 2),
     ]  # fmt: skip
@@ -237,14 +240,15 @@ async def test_bounds_and_permissions(hub: Hub) -> None:
     bad_till = await sync(hub, loc, "till with spaces", [sale("z", v)])
     assert [e["code"] for e in bad_till["userErrors"]] == ["INVALID"]
     res = await hub.gql(
-        'mutation($b: [PosTransactionInput!]!) { posSync(locationId: "%s", tillId: "t", '
-        "batch: $b) { results { status } } }" % loc,
-        {"b": [sale("s", v)]},
+        "mutation($l: ID!, $b: [PosTransactionInput!]!) { posSync(locationId: $l, "
+        'tillId: "t", batch: $b) { results { status } } }',
+        {"l": loc, "b": [sale("s", v)]},
         token=hub.storefront_token,
     )
     assert res["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
     res = await hub.gql(
-        'query { inventoryDiscrepancies(locationId: "%s") { onHand } }' % loc,
+        "query($l: ID!) { inventoryDiscrepancies(locationId: $l) { onHand } }",
+        {"l": loc},
         token=hub.storefront_token,
     )
     assert res["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
