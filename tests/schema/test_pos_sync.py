@@ -197,6 +197,20 @@ async def test_exchange_takes_back_and_sells(hub: Hub) -> None:
     assert r["status"] == "ACCEPTED", r
     assert await on_hand(hub, a, loc) == 3 and await on_hand(hub, b, loc) == 2
     assert await _orders(hub, till) == 2
+    # A split tender: one payment per method, as taken.
+    split = sale("s3", b, 2)
+    split["payments"] = [
+        {"method": "CASH", "amount": "5"},
+        {"method": "CARD", "amount": "15", "reference": "auth-2"},
+    ]
+    got = await sync(hub, loc, till, [split])
+    assert got["results"][0]["status"] == "ACCEPTED", got
+    paid = await hub.rows(
+        "SELECT p.amount, p.reference FROM payments p JOIN orders o ON o.id = p.order_id "
+        "WHERE o.external_id = :x ORDER BY p.id",
+        x=f"{till}:s3",
+    )
+    assert [tuple(r) for r in paid] == [(500, "CASH"), (1500, "CARD:auth-2")]
     await assert_ledger_clean(hub)
 
 
@@ -253,3 +267,32 @@ async def test_bounds_and_permissions(hub: Hub) -> None:
     )
     assert res["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
     assert await on_hand(hub, v, loc) == 1
+
+
+async def test_a_store_associate_syncs_at_their_store_only(hub: Hub) -> None:
+    from tests.helpers.staff import make_role, make_user, staff_token
+
+    loc, (v,) = await store_with_stock(hub, 3)
+    other, _ = await store_with_stock(hub, 0)
+    pk = int(loc.rsplit("/", 1)[1])
+    role = await make_role(hub, ["orders"], locations=[pk])
+    _, address = await make_user(hub, [role])
+    token = await staff_token(hub, address)
+    till = _till()
+    count = {
+        "clientTransactionId": "c1", "kind": "STOCK_COUNT", "occurredAt": AT,
+        "counts": [{"variantId": v, "quantity": 9}],
+    }  # fmt: skip
+    got = await sync(hub, loc, till, [sale("s1", v), count], token=token)
+    assert [(r["status"], r["code"]) for r in got["results"]] == [
+        ("ACCEPTED", None), ("REJECTED", "NOT_PERMITTED"),
+    ]  # fmt: skip
+    assert await on_hand(hub, v, loc) == 2  # the count (it needs inventory) did nothing
+    res = await hub.gql(
+        "mutation($l: ID!, $b: [PosTransactionInput!]!) { posSync(locationId: $l, "
+        'tillId: "t", batch: $b) { results { status } } }',
+        {"l": other, "b": [sale("s2", v)]},
+        token=token,
+    )
+    assert res["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
+    assert await on_hand(hub, v, loc) == 2

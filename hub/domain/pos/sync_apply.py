@@ -276,6 +276,10 @@ async def _sale(ctx: Ctx, t: PosTxn, channel: Any) -> None:
         loyalty_card_id=t.loyalty_card_id, processed_at=t.occurred_at,
         delivery_kind="PICKUP", take_stock=False, taxes_included=channel.tax_inclusive,
         attributes=[{"key": "pos.till", "value": ctx.till}],
+        tenders=[
+            (p.method, _minor(p.amount, currency, "payments.amount"), p.reference)
+            for p in t.payments
+        ],
     )  # fmt: skip
     try:
         order_pk, _ = await import_order(ctx.conn, ctx.outbox, req, actor=ctx.actor)
