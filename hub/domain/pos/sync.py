@@ -122,10 +122,16 @@ class PosSync:
             except DBAPIError as exc:  # deadlock or serialization failure: again
                 log.info("posSync %s:%s retried: %s", till, t.client_txn_id, exc)
                 await asyncio.sleep(0.05 * (attempt + 1))
+            except Exception:  # a fault of the hub's: this one fails, the batch goes on
+                log.exception("posSync %s:%s failed", till, t.client_txn_id)
+                break
         stored = await self._stored(location_pk, till, t.client_txn_id)
         if stored is not None:
             return stored
-        raise RuntimeError(f"posSync {till}:{t.client_txn_id}: gave up after {RETRIES} tries")
+        return TxnResult(
+            t.client_txn_id, REJECTED, str(PosSyncCode.FAILED),
+            "not applied (the hub's fault, logged): send it again",
+        )  # fmt: skip
 
     async def _stored(self, location_pk: int, till: str, cid: str) -> TxnResult | None:
         async with self.db.read() as conn:

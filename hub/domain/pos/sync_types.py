@@ -31,6 +31,7 @@ class PosSyncCode(StrEnum):
     ORIGINAL_NOT_SYNCED = "ORIGINAL_NOT_SYNCED"
     NOT_PERMITTED = "NOT_PERMITTED"
     TILL_SESSIONS_UNAVAILABLE = "TILL_SESSIONS_UNAVAILABLE"
+    FAILED = "FAILED"  # not applied for a reason of the hub's (logged): send it again
     # conflicts: accepted, flagged
     OVERSOLD = "OVERSOLD"
     PRICE_DIFFERS = "PRICE_DIFFERS"
