@@ -12,7 +12,7 @@ SYNC = """mutation($loc: ID!, $till: String!, $batch: [PosTransactionInput!]!) {
   posSync(locationId: $loc, tillId: $till, batch: $batch) {
     results { clientTransactionId status code message replayed
       conflicts { code message variantId tillPrice hubPrice onHand }
-      order { id totalPrice { amount } } }
+      order { id fulfillmentStatus totalPrice { amount } } }
     userErrors { field message code } } }"""
 
 DISCREPANCIES = """query($loc: ID!) { inventoryDiscrepancies(locationId: $loc) {

@@ -44,6 +44,8 @@ async def test_duplicate_and_oversold_sale_then_the_count_settles_it(hub: Hub) -
     assert [c["code"] for c in r2["conflicts"]] == ["OVERSOLD"]
     assert r2["conflicts"][0]["onHand"] == -2
     assert dup["replayed"] is True and dup["order"]["id"] == r1["order"]["id"]
+    # Handed over when sold: nothing left for the store to pick or hand over.
+    assert r1["order"]["fulfillmentStatus"] == r2["order"]["fulfillmentStatus"] == "FULFILLED"
     assert (
         r1["order"]["totalPrice"]["amount"] == "10.00"
         or float(r1["order"]["totalPrice"]["amount"]) == 10
@@ -157,8 +159,13 @@ async def test_out_of_order_returns_and_counts(hub: Hub) -> None:
     assert await on_hand(hub, v, loc) == 3
     got = await sync(hub, loc, till, [ret])
     assert got["results"][0]["status"] == "ACCEPTED", got
-    assert got["results"][0]["order"]["id"]
+    assert got["results"][0]["order"]["fulfillmentStatus"] == "PARTIALLY_RETURNED"
     assert await on_hand(hub, v, loc) == 4
+    # Returning more than the sale sold: accepted (the units are here), flagged.
+    more = {**ret, "clientTransactionId": "r1b", "returnedLines": [{"variantId": v, "quantity": 2}]}
+    got = await sync(hub, loc, till, [more])
+    assert [c["code"] for c in got["results"][0]["conflicts"]] == ["NOT_IN_ORIGINAL"]
+    assert await on_hand(hub, v, loc) == 6
     # In one batch, the return listed before its sale: the till's time orders them.
     got = await sync(hub, loc, till, [
         {**ret, "clientTransactionId": "r2", "originalClientTransactionId": "s2",
@@ -166,7 +173,7 @@ async def test_out_of_order_returns_and_counts(hub: Hub) -> None:
         sale("s2", v, 1, at="2026-12-01T12:00:00Z"),
     ])  # fmt: skip
     assert [r["status"] for r in got["results"]] == ["ACCEPTED", "ACCEPTED"], got
-    assert await on_hand(hub, v, loc) == 4
+    assert await on_hand(hub, v, loc) == 6
     # A count at 14:00 counted 10; a sale at 13:00 arriving after it moves nothing (the
     # count saw it); a count at 15:00 arriving after a 16:00 sale keeps that sale.
     count = lambda cid, at, q: {  # noqa: E731

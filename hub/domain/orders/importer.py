@@ -93,7 +93,8 @@ class ImportRequest:
     processed_at: datetime | None = None
     idempotency_key: str | None = None  # (source, external id) is the key; kept as told
     # False: the caller moves the stock itself (a till's offline sale: the goods left
-    # the store already, hub.domain.pos.sync takes them out even below zero).
+    # the store already, hub.domain.pos.sync takes them out even below zero); the
+    # lines are still allocated to ``location_pk`` (which is then required).
     take_stock: bool = True
     # PAID: the payments as taken ([(method, amount, reference)], e.g. a till's cash and
     # card): one external payment each when they add up to the total, else (or empty)
@@ -251,10 +252,10 @@ async def import_order(
     stocked = [
         (i, ln.variant_pk, ln.quantity)
         for i, ln in enumerate(req.lines)
-        if ln.variant_pk is not None and variants[ln.variant_pk].tracked and req.take_stock
+        if ln.variant_pk is not None and variants[ln.variant_pk].tracked
     ]
     takes = await _route(conn, req, stocked)
-    for i, v, _q in stocked:
+    for i, v, _q in stocked if req.take_stock else ():
         for loc, n in takes[i]:
             await apply_change(
                 conn,

@@ -28,7 +28,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.tables import (
@@ -46,6 +46,8 @@ from hub.domain.errors import DomainError
 from hub.domain.inventory.changes import Change, apply_change, components
 from hub.domain.inventory.operations import set_on_hand
 from hub.domain.inventory.oversold import take_sold
+from hub.domain.orders.fulfil import handed_over_at_sale
+from hub.domain.orders.fulfillment import refresh_fulfillment_status
 from hub.domain.orders.importer import ImportLine, ImportRequest, import_order
 from hub.domain.orders.timeline import record_event
 from hub.domain.pos.sync_types import (
@@ -286,6 +288,7 @@ async def _sale(ctx: Ctx, t: PosTxn, channel: Any) -> None:
     except DomainError as exc:
         raise Rejected(PosSyncCode.INVALID_TRANSACTION, exc.errors[0].message) from None
     ctx.order_pk = order_pk
+    await handed_over_at_sale(ctx.conn, ctx.outbox, order_pk, actor=ctx.actor)
     await _move(ctx, t, t.lines, -1)
     await _check_prices(ctx, t, lines, channel_pk)
     await _check_payments(ctx, t, lines, currency, channel.tax_inclusive)
@@ -353,6 +356,31 @@ async def _check_payments(
         ))  # fmt: skip
 
 
+async def _count_returned(ctx: Ctx, order_pk: int, variant_pk: int, q: int) -> bool:
+    """The original order's line counts ``q`` more returned (one conditional UPDATE,
+    never more than it handed over); whether it could."""
+    line = (
+        select(order_lines_t.c.id)
+        .where(
+            order_lines_t.c.order_id == order_pk,
+            order_lines_t.c.variant_id == variant_pk,
+            order_lines_t.c.quantity_returned + q <= order_lines_t.c.quantity_fulfilled,
+        )
+        .order_by(order_lines_t.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    done = await ctx.conn.execute(
+        update(order_lines_t)
+        .where(
+            order_lines_t.c.id == line,
+            order_lines_t.c.quantity_returned + q <= order_lines_t.c.quantity_fulfilled,
+        )
+        .values(quantity_returned=order_lines_t.c.quantity_returned + q)
+    )
+    return bool(done.rowcount)
+
+
 async def _return(ctx: Ctx, t: PosTxn, currency: str) -> None:
     if t.original_client_txn_id is None:
         raise Rejected(PosSyncCode.INVALID_TRANSACTION, "a return names the sale it returns")
@@ -372,28 +400,14 @@ async def _return(ctx: Ctx, t: PosTxn, currency: str) -> None:
             PosSyncCode.ORIGINAL_NOT_SYNCED,
             "the sale this returns is not synced yet: send the return again after it",
         )
-    sold = set(
-        (
-            await ctx.conn.execute(
-                select(pos_sync_stock_t.c.variant_id)
-                .join(pos_sync_t, pos_sync_t.c.id == pos_sync_stock_t.c.sync_id)
-                .where(pos_sync_t.c.order_id == orig.order_id)
-            )
-        ).scalars()
-    )
-    sold |= set(
-        (
-            await ctx.conn.execute(
-                select(order_lines_t.c.variant_id).where(order_lines_t.c.order_id == orig.order_id)
-            )
-        ).scalars()
-    )
     for ln in t.returned:
-        if ln.variant_pk not in sold:
+        if not await _count_returned(ctx, orig.order_id, ln.variant_pk, ln.quantity):
             ctx.conflicts.append(conflict(
-                PosSyncCode.NOT_IN_ORIGINAL, "the sale returned did not sell this variant",
+                PosSyncCode.NOT_IN_ORIGINAL,
+                "the sale returned did not sell this many of this variant",
                 variantId=ln.variant_pk,
             ))  # fmt: skip
+    await refresh_fulfillment_status(ctx.conn, orig.order_id)
     await _move(ctx, t, t.returned, +1)
     refunded = [
         {"method": p.method, "amount": _minor(p.amount, currency, "payments.amount"),
