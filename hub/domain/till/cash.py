@@ -114,9 +114,10 @@ async def record_cash(
         client_txn_id = client_txn_id.strip()
         if not client_txn_id or len(client_txn_id) > MAX_TXN_ID:
             raise fail(
-                Code.INVALID, f"a client transaction id is 1 to {MAX_TXN_ID} characters",
+                Code.INVALID,
+                f"a client transaction id is 1 to {MAX_TXN_ID} characters",
                 "client_txn_id",
-            )  # fmt: skip
+            )
         found = await _by_txn(conn, till_pk, client_txn_id)
         if found is not None:
             return found
