@@ -13,7 +13,8 @@ ERRORS = "userErrors { field message code }"
 TILL = "till { id locationId code name active }"
 SESSION = """tillSession { id tillId status openingFloat expectedCash countedCash overShort
   openedById closedById totals { kind amount } }"""
-TILL_CREATE = f"""mutation($i: TillCreateInput!) {{ tillCreate(input: $i) {{ {TILL} {ERRORS} }} }}"""
+TILL_CREATE = f"""mutation($i: TillCreateInput!) {{ tillCreate(input: $i) {{
+  {TILL} {ERRORS} }} }}"""
 TILL_UPDATE = f"""mutation($id: ID!, $i: TillUpdateInput!) {{ tillUpdate(id: $id, input: $i) {{
   {TILL} {ERRORS} }} }}"""
 TILLS = "query($l: ID!) { tills(locationId: $l) { id code name active } }"

@@ -114,7 +114,9 @@ async def receipts_of(
     for c in await fetch_all(
         conn,
         select(
-            till_cash_t.c.order_id, till_cash_t.c.kind, func.sum(till_cash_t.c.amount).label("t")
+            till_cash_t.c.order_id,
+            till_cash_t.c.kind,
+            func.sum(till_cash_t.c.amount).label("total"),
         )
         .where(till_cash_t.c.order_id.in_(pks), till_cash_t.c.kind.in_(("SALE_CASH", "CHANGE")))
         .group_by(till_cash_t.c.order_id, till_cash_t.c.kind),

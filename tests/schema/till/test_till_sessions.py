@@ -132,9 +132,10 @@ async def test_concurrent_opens_leave_one_open_session(hub: Hub) -> None:
         == 1
     )
     # Only the winner's float is in a drawer.
-    assert await hub.scalar(
-        "SELECT COUNT(*) FROM till_cash_movements WHERE till_id = :t", t=pk(till)
-    ) == 1
+    assert (
+        await hub.scalar("SELECT COUNT(*) FROM till_cash_movements WHERE till_id = :t", t=pk(till))
+        == 1
+    )
 
 
 async def test_cash_sale_without_an_open_session_is_not_booked(hub: Hub) -> None:
@@ -143,9 +144,10 @@ async def test_cash_sale_without_an_open_session_is_not_booked(hub: Hub) -> None
     token = await till_token(hub, till, address)
     sale = await _cash_sale(hub, pk(location), "drawer", token)
     assert sale["paymentStatus"] == "PAID"
-    assert await hub.scalar(
-        "SELECT COUNT(*) FROM till_cash_movements WHERE till_id = :t", t=pk(till)
-    ) == 0
+    assert (
+        await hub.scalar("SELECT COUNT(*) FROM till_cash_movements WHERE till_id = :t", t=pk(till))
+        == 0
+    )
     # The order is still the till's (its receipt names it).
     assert await hub.scalar(
         "SELECT till_id FROM till_orders WHERE order_id = :o", o=pk(sale["id"])
