@@ -83,8 +83,8 @@ async def sign_in(hub: Hub, till: str, email: str, pin: str = PIN) -> dict[str, 
     return payload
 
 
-async def till_token(hub: Hub, till: str, email: str) -> str:
-    got = await sign_in(hub, till, email)
+async def till_token(hub: Hub, till: str, email: str, pin: str = PIN) -> str:
+    got = await sign_in(hub, till, email, pin)
     assert got["userErrors"] == [], got
     token: str = got["staffAccessToken"]["accessToken"]
     return token

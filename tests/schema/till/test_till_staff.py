@@ -145,3 +145,17 @@ async def test_role_restricted_elsewhere_gets_nothing_at_the_till(hub: Hub) -> N
     token = await till_token(hub, till, address)
     res = await hub.gql(OPEN, {"t": till, "f": 0}, token=token)
     assert "location" in denied(res, "tillSessionOpen")
+
+
+async def test_the_demo_associate_signs_in_at_the_demo_till(hub: Hub) -> None:
+    from hub.demo import DEMO_STAFF_EMAIL, DEMO_STAFF_PIN, DEMO_TILL_CODE, SOHO
+
+    listed = await hub.admin(TILLS, {"l": f"gid://hub/Location/{SOHO}"})
+    [till] = [t for t in listed["data"]["tills"] if t["code"] == DEMO_TILL_CODE]
+    token = await till_token(hub, till["id"], DEMO_STAFF_EMAIL, DEMO_STAFF_PIN)
+    me = await hub.gql(ME, token=token)
+    assert me["data"]["staffMe"]["user"]["email"] == DEMO_STAFF_EMAIL
+    # Its role reaches SoHo only: the till's session opens (no other test uses it).
+    opened = await hub.gql(OPEN, {"t": till["id"], "f": 5000}, token=token)
+    assert opened["data"]["tillSessionOpen"]["userErrors"] == [], opened
+    assert opened["data"]["tillSessionOpen"]["tillSession"]["expectedCash"] == 5000
