@@ -8,6 +8,11 @@ the till's location only and stops working when the till is deactivated."""
 
 from __future__ import annotations
 
+import asyncio
+
+from hub.auth import CREDENTIAL_CHECKS, STAFF_TOKEN, authenticate
+from hub.db.database import Reader
+from hub.sessions import CLOSE_FORBIDDEN, OpenSockets
 from tests.helpers.client import Hub
 from tests.helpers.inventory import make_location
 from tests.helpers.staff import ME, denied, uid
@@ -159,3 +164,47 @@ async def test_the_demo_associate_signs_in_at_the_demo_till(hub: Hub) -> None:
     opened = await hub.gql(OPEN, {"t": till["id"], "f": 5000}, token=token)
     assert opened["data"]["tillSessionOpen"]["userErrors"] == [], opened
     assert opened["data"]["tillSessionOpen"]["tillSession"]["expectedCash"] == 5000
+
+
+async def test_deactivating_the_till_closes_its_tokens_sockets(hub: Hub) -> None:
+    till, _code, location = await make_till(hub)
+    other_till, _c, _l = await make_till(hub, location)
+    _user, address = await till_staff(hub, [location])
+    token = await till_token(hub, till, address)
+    elsewhere = await till_token(hub, other_till, address)
+    reader = Reader(hub.db)
+    try:
+        principal = await authenticate(reader, token)
+        kept = await authenticate(reader, elsewhere)
+    finally:
+        await reader.close()
+    assert principal is not None and principal.kind == STAFF_TOKEN
+    assert principal.till_id == pk(till) and kept is not None
+    assert principal.may_location(pk(location), "orders")
+    assert not principal.may_location(pk(location) + 1000, "orders")
+    sockets = OpenSockets(hub.db, 1)
+    closes: list[int] = []
+    others: list[int] = []
+
+    async def close(code: int, reason: str) -> None:
+        closes.append(code)
+
+    async def close_other(code: int, reason: str) -> None:
+        others.append(code)
+
+    sockets.add(principal, close)
+    sockets.add(kept, close_other)
+    try:
+        await admin_ok(hub, TILL_UPDATE, {"id": till, "i": {"active": False}}, "tillUpdate")
+        for _ in range(100):
+            if closes:
+                break
+            await asyncio.sleep(0.02)
+        assert closes == [CLOSE_FORBIDDEN]
+        assert others == []
+        # The periodic check agrees: the token is no longer valid, the other one is.
+        async with hub.db.read() as conn:
+            valid = await CREDENTIAL_CHECKS[STAFF_TOKEN](conn, [principal.key_pk, kept.key_pk])
+        assert valid == {kept.key_pk}
+    finally:
+        await sockets.stop()
