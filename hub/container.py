@@ -31,6 +31,7 @@ from hub.domain.orders.fulfillments import Fulfillments
 from hub.domain.orders.service import Orders
 from hub.domain.pos.sync import PosSync
 from hub.domain.staff import Staff
+from hub.domain.till.service import Tills
 from hub.domain.webhooks import Webhooks
 from hub.emails import Mailer, MemoryMailer
 from hub.events.outbox import OutboxDispatcher, PublishedMarker, publish_committed
@@ -66,6 +67,7 @@ class Hub:
     inventory: Inventory = field(init=False)
     accounts: Accounts = field(init=False)
     staff: Staff = field(init=False)
+    tills: Tills = field(init=False)
     carts: Carts = field(init=False)
     checkout: Checkout = field(init=False)
     after_sale: AfterSale = field(init=False)
@@ -87,6 +89,13 @@ class Hub:
         self.staff = Staff(
             self.db,
             self.accounts.passwords,
+            timedelta(seconds=s.staff_token_seconds),
+            publish=self.publish,
+        )
+        self.tills = Tills(
+            self.db,
+            self.accounts.passwords,
+            self.mailer,
             timedelta(seconds=s.staff_token_seconds),
             publish=self.publish,
         )

@@ -55,6 +55,7 @@ from schema.scalars import SCALAR_OVERRIDES
 from schema.shipping import ShippingMutation, ShippingQuery
 from schema.staff import StaffMutation, StaffQuery
 from schema.subscriptions import Subscription
+from schema.till import TillMutation, TillQuery
 from schema.webhooks import WebhookMutation, WebhookQuery
 
 
@@ -102,6 +103,7 @@ class Query(
     PosSyncQuery,
     ConnectorQuery,
     StaffQuery,
+    TillQuery,
 ):
     pass
 
@@ -127,6 +129,7 @@ class Mutation(
     PosSyncMutation,
     ConnectorMutation,
     StaffMutation,
+    TillMutation,
 ):
     pass
 

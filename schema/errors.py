@@ -40,6 +40,7 @@ from hub.domain.orders import OrderCode
 from hub.domain.pos.sync_types import PosSyncCode
 from hub.domain.promotions import PromotionCode
 from hub.domain.staff import StaffCode
+from hub.domain.till.codes import TillCode
 from hub.domain.webhooks import WebhookCode
 
 T = TypeVar("T")
@@ -82,6 +83,7 @@ CODE_ENUMS: tuple[type[StrEnum], ...] = (
     ConnectorCode,
     StaffCode,
     PosSyncCode,
+    TillCode,
 )
 
 

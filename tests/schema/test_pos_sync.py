@@ -127,7 +127,7 @@ async def test_a_partially_failing_batch_applies_the_good_ones(hub: Hub) -> None
         "no-variant": "UNKNOWN_VARIANT", "bad-id": "INVALID_TRANSACTION",
         "no-lines": "INVALID_TRANSACTION", "neg": "INVALID_TRANSACTION",
         "bad id with spaces": "INVALID_TRANSACTION", "naive-time": "INVALID_TRANSACTION",
-        "cash1": "TILL_SESSIONS_UNAVAILABLE", "ret-no-orig": "INVALID_TRANSACTION",
+        "cash1": "UNKNOWN_TILL", "ret-no-orig": "INVALID_TRANSACTION",
         "bad-discount": "INVALID_TRANSACTION",
     }  # fmt: skip
     assert {k: (res[k]["status"], res[k]["code"]) for k in expect} == {
@@ -307,3 +307,36 @@ async def test_a_store_associate_syncs_at_their_store_only(hub: Hub) -> None:
     )
     assert res["errors"][0]["extensions"]["code"] == "ACCESS_DENIED"
     assert await on_hand(hub, v, loc) == 2
+
+
+async def test_cash_goes_through_the_till_drawer(hub: Hub) -> None:
+    from tests.helpers.till import GET_SESSION, OPEN, admin_ok, make_till
+
+    loc, (v,) = await store_with_stock(hub, 5)
+    till_id, code, _ = await make_till(hub, loc)
+    no_session = await sync(hub, loc, code, [sale("early", v, 1)])
+    early = no_session["results"][0]
+    assert early["status"] == "ACCEPTED_WITH_CONFLICTS"  # the sale stands, cash flagged
+    assert [c["code"] for c in early["conflicts"]] == ["CASH_NOT_RECORDED"]
+    session = (await admin_ok(hub, OPEN, {"t": till_id, "f": 10000}, "tillSessionOpen"))[
+        "tillSession"
+    ]
+    batch = [
+        sale("s1", v, 2),  # 20.00 cash in
+        {"clientTransactionId": "out1", "kind": "CASH_MOVEMENT", "occurredAt": AT,
+         "cash": {"kind": "CASH_OUT", "amount": "5"}},
+        {"clientTransactionId": "r1", "kind": "RETURN", "occurredAt": "2026-12-01T11:00:00Z",
+         "originalClientTransactionId": "s1", "returnedLines": [{"variantId": v, "quantity": 1}],
+         "payments": [{"method": "CASH", "amount": "10"}]},
+    ]  # fmt: skip
+    got = await sync(hub, loc, code, batch)
+    assert [r["status"] for r in got["results"]] == ["ACCEPTED"] * 3, got
+    again = await sync(hub, loc, code, batch)
+    assert all(r["replayed"] for r in again["results"])
+    res = await hub.admin(GET_SESSION, {"id": session["id"]})
+    assert res["data"]["tillSession"]["expectedCash"] == 10000 + 2000 - 500 - 1000
+    bad = await sync(hub, loc, code, [
+        {"clientTransactionId": "out2", "kind": "CASH_MOVEMENT", "occurredAt": AT,
+         "cash": {"kind": "FLOAT", "amount": "5"}},
+    ])  # fmt: skip
+    assert bad["results"][0]["code"] == "INVALID_TRANSACTION"

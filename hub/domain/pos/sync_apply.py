@@ -18,8 +18,13 @@
   returns) at the store timed after the count but applied before it; a level's
   discrepancy is settled by it. A sale or return timed before a count already
   applied moves no stock (the count saw it): ``COUNTED_AFTER``.
-- A **cash movement** needs the till sessions (``hub.domain.till``), not built on this
-  branch: rejected ``TILL_SESSIONS_UNAVAILABLE``.
+- **Cash** goes through the till's drawer (:func:`hub.domain.till.cash.record_cash`, on
+  the session open at the transaction's local time; ``tillId`` is the till's code at
+  the store): a ``CASH_MOVEMENT`` (CASH_IN, CASH_OUT) is rejected when the till isn't
+  registered (``UNKNOWN_TILL``) or had no session open (``NO_OPEN_SESSION``); at a
+  registered till a sale's cash tenders (SALE_CASH) and a return's (REFUND_CASH) are
+  recorded too, and where they can't be the sale is still accepted, flagged
+  ``CASH_NOT_RECORDED``.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from hub.db.tables import (
     pos_sync_t,
     prices_t,
     promotions_t,
+    tills_t,
     variants_t,
 )
 from hub.domain.errors import DomainError
@@ -57,6 +63,7 @@ from hub.domain.pos.sync_types import (
     Rejected,
     conflict,
 )
+from hub.domain.till.cash import record_cash
 from hub.events.outbox import Outbox
 from hub.money import MoneyError, parse_amount
 
@@ -97,11 +104,6 @@ def _minor(amount: Decimal, currency: str, what: str) -> int:
 
 
 async def apply(ctx: Ctx, t: PosTxn) -> None:
-    if t.kind == "CASH_MOVEMENT":
-        raise Rejected(
-            PosSyncCode.TILL_SESSIONS_UNAVAILABLE,
-            "cash movements need till sessions, which this hub does not have yet",
-        )
     if t.kind == "STOCK_COUNT":
         if not ctx.may_count:
             raise Rejected(
@@ -112,6 +114,10 @@ async def apply(ctx: Ctx, t: PosTxn) -> None:
     channel = await store_channel(ctx.conn, ctx.location_pk)
     if channel is None:
         raise Rejected(PosSyncCode.NO_CHANNEL, "the store sells in no channel")
+    if t.kind == "CASH_MOVEMENT":
+        assert t.cash_kind is not None and t.cash_amount is not None  # check_txn
+        await _cash_move(ctx, t, t.cash_kind, _minor(t.cash_amount, channel.currency, "cash"))
+        return
     await _known_variants(ctx.conn, [ln.variant_pk for ln in (*t.lines, *t.returned)])
     if t.kind in ("RETURN", "EXCHANGE"):
         await _return(ctx, t, channel.currency)
@@ -261,6 +267,57 @@ async def _count_short(ctx: Ctx, variant_pk: int, target: int) -> None:
 # ------------------------------------------------------------------ sales and returns
 
 
+async def _till_pk(ctx: Ctx) -> int | None:
+    got = (
+        await ctx.conn.execute(
+            select(tills_t.c.id).where(
+                tills_t.c.location_id == ctx.location_pk, tills_t.c.code == ctx.till
+            )
+        )
+    ).scalar()
+    return None if got is None else int(got)
+
+
+async def _cash_move(ctx: Ctx, t: PosTxn, kind: str, amount: int) -> None:
+    till_pk = await _till_pk(ctx)
+    if till_pk is None:
+        raise Rejected(PosSyncCode.UNKNOWN_TILL, f"no till {ctx.till!r} at this store")
+    await record_cash(
+        ctx.conn, till_pk, kind, amount, client_txn_id=f"pos:{t.client_txn_id}",
+        occurred_at=t.occurred_at, reason="pos sync",
+    )  # fmt: skip
+
+
+async def _cash_tenders(ctx: Ctx, t: PosTxn, kind: str, currency: str, order_pk: int) -> None:
+    """The cash of a sale (SALE_CASH) or a return (REFUND_CASH) in the drawer of the
+    till registered under ``tillId`` at the store (none registered: nothing to record);
+    a conflict where it can't be recorded (the sale stands)."""
+    cash = [
+        (i, _minor(p.amount, currency, "payments.amount"))
+        for i, p in enumerate(t.payments)
+        if p.method == "CASH"
+    ]
+    if not cash:
+        return
+    till_pk = await _till_pk(ctx)
+    if till_pk is None:
+        return  # a till the hub doesn't know keeps no drawer here
+    for i, amount in cash:
+        why = None
+        if amount > 0:
+            try:
+                await record_cash(
+                    ctx.conn, till_pk, kind, amount, order_pk=order_pk,
+                    client_txn_id=f"pos:{t.client_txn_id}:{i}", occurred_at=t.occurred_at,
+                )  # fmt: skip
+            except DomainError as exc:
+                why = exc.errors[0].message
+        if why is not None:
+            ctx.conflicts.append(
+                conflict(PosSyncCode.CASH_NOT_RECORDED, f"cash not in the drawer: {why}")
+            )
+
+
 async def _sale(ctx: Ctx, t: PosTxn, channel: Any) -> None:
     channel_pk, currency = channel.id, channel.currency
     lines = [
@@ -292,6 +349,7 @@ async def _sale(ctx: Ctx, t: PosTxn, channel: Any) -> None:
     await _move(ctx, t, t.lines, -1)
     await _check_prices(ctx, t, lines, channel_pk)
     await _check_payments(ctx, t, lines, currency, channel.tax_inclusive)
+    await _cash_tenders(ctx, t, "SALE_CASH", currency, order_pk)
     if ctx.conflicts:
         await record_event(
             ctx.conn, order_pk, "pos.review", actor=ctx.actor,
@@ -408,6 +466,8 @@ async def _return(ctx: Ctx, t: PosTxn, currency: str) -> None:
                 variantId=ln.variant_pk,
             ))  # fmt: skip
     await refresh_fulfillment_status(ctx.conn, orig.order_id)
+    if t.kind == "RETURN":  # an exchange's payments are its sale's
+        await _cash_tenders(ctx, t, "REFUND_CASH", currency, orig.order_id)
     await _move(ctx, t, t.returned, +1)
     refunded = [
         {"method": p.method, "amount": _minor(p.amount, currency, "payments.amount"),

@@ -15,6 +15,7 @@ MAX_LINES = 250
 MAX_PAYMENTS = 10
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$")
 KINDS = ("SALE", "RETURN", "EXCHANGE", "STOCK_COUNT", "CASH_MOVEMENT")
+CASH_MOVES = ("CASH_IN", "CASH_OUT")
 METHODS = ("CASH", "CARD", "TERMINAL", "GIFT_CARD", "STORE_CREDIT", "OTHER")
 # Within a batch, transactions apply in the till's order: by local time, and at one
 # time a sale before the return or count that follows it.
@@ -30,7 +31,8 @@ class PosSyncCode(StrEnum):
     NO_CHANNEL = "NO_CHANNEL"
     ORIGINAL_NOT_SYNCED = "ORIGINAL_NOT_SYNCED"
     NOT_PERMITTED = "NOT_PERMITTED"
-    TILL_SESSIONS_UNAVAILABLE = "TILL_SESSIONS_UNAVAILABLE"
+    UNKNOWN_TILL = "UNKNOWN_TILL"
+    CASH_NOT_RECORDED = "CASH_NOT_RECORDED"
     FAILED = "FAILED"  # not applied for a reason of the hub's (logged): send it again
     # conflicts: accepted, flagged
     OVERSOLD = "OVERSOLD"
@@ -144,6 +146,8 @@ def check_txn(t: PosTxn) -> None:
     for ln in (*t.lines, *t.returned):
         if not 1 <= ln.quantity <= 10_000:
             raise Rejected(PosSyncCode.INVALID_TRANSACTION, "a line's quantity is 1 to 10000")
+    if t.kind == "CASH_MOVEMENT" and t.cash_kind not in CASH_MOVES:
+        raise Rejected(PosSyncCode.INVALID_TRANSACTION, "cash.kind is CASH_IN or CASH_OUT")
     for c in t.counts:
         if not 0 <= c.quantity <= 1_000_000:
             raise Rejected(PosSyncCode.INVALID_TRANSACTION, "a count is 0 to 1000000")

@@ -2,7 +2,7 @@
 and the oversold state of a level (onHand below zero, flagged until a count)
 
 Revision ID: 0027_pos_sync
-Revises: 0022_plugins
+Revises: 0025_till (0022_plugins before r-till was merged in)
 Create Date: 2026-12-03 19:00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0027_pos_sync"
-down_revision: str | None = "0022_plugins"
+down_revision: str | None = "0025_till"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
