@@ -29,7 +29,9 @@ from hub.domain.inventory import Inventory
 from hub.domain.orders.after_sale import AfterSale
 from hub.domain.orders.fulfillments import Fulfillments
 from hub.domain.orders.service import Orders
+from hub.domain.pos.sync import PosSync
 from hub.domain.staff import Staff
+from hub.domain.till.service import Tills
 from hub.domain.webhooks import Webhooks
 from hub.emails import Mailer, MemoryMailer
 from hub.events.outbox import OutboxDispatcher, PublishedMarker, publish_committed
@@ -65,11 +67,13 @@ class Hub:
     inventory: Inventory = field(init=False)
     accounts: Accounts = field(init=False)
     staff: Staff = field(init=False)
+    tills: Tills = field(init=False)
     carts: Carts = field(init=False)
     checkout: Checkout = field(init=False)
     after_sale: AfterSale = field(init=False)
     fulfillments: Fulfillments = field(init=False)
     orders: Orders = field(init=False)
+    pos_sync: PosSync = field(init=False)
     jobs: EmbeddedJobs = field(init=False)
     webhooks: Webhooks = field(init=False)
     integrations: Integrations = field(init=False)
@@ -88,6 +92,13 @@ class Hub:
             timedelta(seconds=s.staff_token_seconds),
             publish=self.publish,
         )
+        self.tills = Tills(
+            self.db,
+            self.accounts.passwords,
+            self.mailer,
+            timedelta(seconds=s.staff_token_seconds),
+            publish=self.publish,
+        )
         self.carts = Carts(self.db, ttl=timedelta(seconds=s.cart_ttl_seconds))
         self.checkout = Checkout(
             self.db,
@@ -98,6 +109,7 @@ class Hub:
             pause_file=s.test_checkout_pause_file,
         )
         self.orders = Orders(self.db, self.payments, publish=self.publish)
+        self.pos_sync = PosSync(self.db, self.publish, s.pos_price_tolerance)
         self.fulfillments = Fulfillments(self.db, self.orders, publish=self.publish)
         self.after_sale = AfterSale(
             self.db,

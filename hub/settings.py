@@ -224,6 +224,9 @@ class Settings(BaseSettings):
     connectors_file: Path | None = None
     connectors_tick_seconds: float = Field(default=0.5, ge=0.05, le=60)
     connectors_lease_seconds: float = Field(default=30.0, ge=1, le=3600)
+    # posSync: how far (minor units per unit) a till's price may be from the hub's
+    # before the sale is flagged for review (it is never re-priced).
+    pos_price_tolerance: int = Field(default=0, ge=0, le=1_000_000)
     # Browsers' origins allowed to call the API (tokens, not cookies, carry identity).
     # ``*``, or origins (``https://shop.example.com``) as a comma-separated or JSON list.
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ("*",)

@@ -48,6 +48,7 @@ from schema.orders.fulfillment_mutations import FulfillmentMutation, Fulfillment
 from schema.orders.return_mutations import ReturnMutation
 from schema.plugins import PluginQuery
 from schema.pos import PosQuery
+from schema.pos_sync import PosSyncMutation, PosSyncQuery
 from schema.price_lists import PricingMutation, PricingQuery
 from schema.promotions import PromotionMutation, PromotionQuery
 from schema.relay import Node, node_types, resolve_nodes
@@ -55,6 +56,7 @@ from schema.scalars import SCALAR_OVERRIDES
 from schema.shipping import ShippingMutation, ShippingQuery
 from schema.staff import StaffMutation, StaffQuery
 from schema.subscriptions import Subscription
+from schema.till import TillMutation, TillQuery
 from schema.webhooks import WebhookMutation, WebhookQuery
 
 
@@ -99,9 +101,11 @@ class Query(
     PluginQuery,
     AuditQuery,
     WebhookQuery,
+    PosSyncQuery,
     ConnectorQuery,
     StaffQuery,
     PosQuery,
+    TillQuery,
 ):
     pass
 
@@ -124,8 +128,10 @@ class Mutation(
     GiftCardMutation,
     AccountMutation,
     WebhookMutation,
+    PosSyncMutation,
     ConnectorMutation,
     StaffMutation,
+    TillMutation,
 ):
     pass
 

@@ -38,8 +38,10 @@ from hub.domain.integrations.catalog_rows import RowCode
 from hub.domain.inventory import InventoryCode
 from hub.domain.loyalty import LoyaltyCode
 from hub.domain.orders import OrderCode
+from hub.domain.pos.sync_types import PosSyncCode
 from hub.domain.promotions import PromotionCode
 from hub.domain.staff import StaffCode
+from hub.domain.till.codes import TillCode
 from hub.domain.webhooks import WebhookCode
 
 T = TypeVar("T")
@@ -83,6 +85,8 @@ CODE_ENUMS: tuple[type[StrEnum], ...] = (
     ConnectorCode,
     RowCode,  # an imported row's rejection (connector runs' errors)
     StaffCode,
+    PosSyncCode,
+    TillCode,
 )
 
 

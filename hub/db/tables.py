@@ -22,10 +22,12 @@ from hub.db.models import (
     loyalty,
     orders,
     persisted,
+    pos_sync,
     pricing,
     promotions,
     shipping,
     staff,
+    tills,
     webhooks,
 )
 
@@ -103,3 +105,10 @@ staff_users_t = cast(Table, staff.StaffUser.__table__)
 staff_roles_t = cast(Table, staff.StaffRole.__table__)
 staff_user_roles_t = cast(Table, staff.StaffUserRole.__table__)
 staff_tokens_t = cast(Table, staff.StaffToken.__table__)
+pos_sync_t = cast(Table, pos_sync.PosSyncTransaction.__table__)
+pos_sync_stock_t = cast(Table, pos_sync.PosSyncStock.__table__)
+tills_t = cast(Table, tills.Till.__table__)
+staff_pins_t = cast(Table, tills.StaffPin.__table__)
+till_sessions_t = cast(Table, tills.TillSession.__table__)
+till_cash_t = cast(Table, tills.TillCashMovement.__table__)
+till_orders_t = cast(Table, tills.TillOrder.__table__)

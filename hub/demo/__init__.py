@@ -14,6 +14,8 @@ and the benchmarks.
 - :mod:`hub.demo.orders`: :func:`~hub.demo.orders.seed_demo_orders`, one order in
   every state after checkout (``hub seed --demo`` / ``hub serve --demo`` only), built
   through the domain services.
+- :mod:`hub.demo.till`: the till ``SOHO-1`` at the SoHo store and a store associate who
+  signs in at it with the PIN ``2468`` (README, "Point of sale").
 - :mod:`hub.demo.loyalty`: the loyalty tiers, and customers with orders from the web,
   a store and a marketplace, their points and a tier.
 
@@ -35,6 +37,7 @@ from hub.demo.loyalty import DEMO_LOYALTY_CARDS, DEMO_TIERS
 from hub.demo.pricing import WHOLESALE_BREAKS
 from hub.demo.promotions import DEMO_CODES
 from hub.demo.seed import has_catalog, seed_demo
+from hub.demo.till import DEMO_STAFF_EMAIL, DEMO_STAFF_PIN, DEMO_TILL_CODE
 
 __all__ = [
     "BERLIN",
@@ -45,7 +48,10 @@ __all__ = [
     "DEMO_CODES",
     "DEMO_GIFT_CARD_CODE",
     "DEMO_LOYALTY_CARDS",
+    "DEMO_STAFF_EMAIL",
+    "DEMO_STAFF_PIN",
     "DEMO_TIERS",
+    "DEMO_TILL_CODE",
     "EU",
     "LOCATIONS",
     "NEWARK",

@@ -84,6 +84,7 @@ from hub.demo.loyalty import seed_demo_loyalty
 from hub.demo.pricing import seed_pricing_demo
 from hub.demo.promotions import seed_demo_promotions
 from hub.demo.stock import StockRows
+from hub.demo.till import seed_demo_till
 from hub.domain.catalog import search_text
 
 __all__ = ["has_catalog", "seed_demo"]
@@ -125,6 +126,7 @@ async def seed_demo(db: Database, products: int = 600, *, seed: int = 42) -> dic
         await seed_demo_promotions(conn)  # every promotion kind, DEMO10 (hub.demo.promotions)
         await seed_demo_gift_cards(conn)  # DEMO-GIFT-0000-0050, 50.00 USD (hub.demo.giftcards)
         await seed_demo_loyalty(conn)  # orders from every channel, points, tiers (hub.demo.loyalty)
+        await seed_demo_till(conn)  # till SOHO-1, an associate with PIN 2468 (hub.demo.till)
         if conn.dialect.name == "postgresql":
             for name in SERIAL_TABLES:
                 await conn.execute(

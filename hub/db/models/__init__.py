@@ -58,6 +58,8 @@ from .orders import Return as Return
 from .orders import ReturnLine as ReturnLine
 from .orders import Substitution as Substitution
 from .persisted import PersistedQuery as PersistedQuery
+from .pos_sync import PosSyncStock as PosSyncStock
+from .pos_sync import PosSyncTransaction as PosSyncTransaction
 from .pricing import PriceList as PriceList
 from .pricing import PriceListEntry as PriceListEntry
 from .promotions import Promotion as Promotion  # + codes, usage, redemptions
@@ -67,6 +69,11 @@ from .staff import StaffRole as StaffRole
 from .staff import StaffToken as StaffToken
 from .staff import StaffUser as StaffUser
 from .staff import StaffUserRole as StaffUserRole
+from .tills import StaffPin as StaffPin
+from .tills import Till as Till
+from .tills import TillCashMovement as TillCashMovement
+from .tills import TillOrder as TillOrder
+from .tills import TillSession as TillSession
 from .webhooks import WebhookCursor as WebhookCursor
 from .webhooks import WebhookDelivery as WebhookDelivery
 from .webhooks import WebhookSubscription as WebhookSubscription

@@ -80,7 +80,9 @@ class InventoryLevel(Base):
     __tablename__ = "inventory_levels"
     __table_args__ = (
         UniqueConstraint("variant_id", "location_id", name="uq_inventory_levels_variant_location"),
-        CheckConstraint("on_hand >= 0", name="on_hand"),
+        # onHand goes below zero only in the flagged oversold state (a till's offline
+        # sale of goods that already left the store: hub.domain.inventory.oversold).
+        CheckConstraint("on_hand >= 0 OR oversold_since IS NOT NULL", name="on_hand"),
         CheckConstraint("committed >= 0", name="committed"),
         CheckConstraint("reserved >= 0", name="reserved"),
         CheckConstraint("incoming >= 0", name="incoming"),
@@ -100,6 +102,9 @@ class InventoryLevel(Base):
     safety_stock: Mapped[int] = mapped_column(Integer, default=0)
     reorder_point: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when a sale took more than the level held (an offline till sale): a
+    # discrepancy for staff until a count settles it.
+    oversold_since: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class InventoryMovement(Base):

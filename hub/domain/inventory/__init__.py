@@ -11,6 +11,8 @@ What the package owns, module by module:
 - :mod:`.reservations`: holding stock for checkouts, in two strategies of one operation
   (:mod:`.reservation_pg`: PostgreSQL's single statement), and the one path that
   settles reservations (commit, release, expiry);
+- :mod:`.oversold`: a sale whose goods already left the store (a till's offline sale)
+  takes onHand below zero into the flagged oversold state, which a count settles;
 - :mod:`.lots`: lots and serial numbers; :mod:`.idempotency`: idempotency keys and the
   unit of work a write runs as;
 - :mod:`.bulk`: absolute on-hand levels of many (variant, location) pairs in a few

@@ -28,6 +28,7 @@ from hub.domain.inventory.changes import (
 )
 from hub.domain.inventory.idempotency import Done
 from hub.domain.inventory.lots import add_lot, serial_arrives, serial_returned, serial_sold
+from hub.domain.inventory.oversold import settle
 from hub.domain.inventory.records import InventoryCode, label, refuse
 from hub.events.outbox import Outbox
 
@@ -115,8 +116,11 @@ async def set_on_hand(
         field="quantity",
     )
     if expected is not None:
-        return [await apply_cas(conn, ch, expected, outbox)], {}
-    return await _one(conn, outbox, ch)
+        done: Done = [await apply_cas(conn, ch, expected, outbox)], {}
+    else:
+        done = await _one(conn, outbox, ch)
+    await settle(conn, variant_pk, location_pk)  # a count settles an oversold level
+    return done
 
 
 def threshold_settings(safety_stock: int | None, reorder_point: int | None) -> dict[str, int]:

@@ -23,7 +23,13 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
-from hub.db.tables import fo_lines_t, fulfillment_lines_t, fulfillments_t, order_lines_t
+from hub.db.tables import (
+    fo_lines_t,
+    fulfillment_lines_t,
+    fulfillment_orders_t,
+    fulfillments_t,
+    order_lines_t,
+)
 from hub.domain.errors import Code, Errors, fail
 from hub.domain.inventory.lots import serial_tracked, serials_on_hand
 from hub.domain.inventory.operations import leave
@@ -370,3 +376,52 @@ async def update_tracking(
         outbox=outbox,
     )
     return int(row.order_id)
+
+
+async def handed_over_at_sale(
+    conn: AsyncConnection, outbox: Outbox, order_pk: int, *, actor: str
+) -> None:
+    """Every open fulfillment order of ``order_pk`` was handed over when it was sold (a
+    till's sale): a PICKUP fulfilment of what remains, the order FULFILLED. No stock
+    moves here: the seller took the units out already (hub.domain.pos)."""
+    fo_pks = (
+        await conn.execute(
+            select(fulfillment_orders_t.c.id)
+            .where(fulfillment_orders_t.c.order_id == order_pk)
+            .order_by(fulfillment_orders_t.c.id)
+        )
+    ).scalars()
+    for fo_pk in list(fo_pks):
+        fo = await fos.load(conn, fo_pk)
+        wanted = _wanted(await _fo_lines(conn, fo_pk), None)
+        if not wanted or fo.status == S.FULFILLED.value:
+            continue
+        at = fos.now()
+        f_pk = (
+            await conn.execute(
+                insert(fulfillments_t)
+                .values(
+                    order_id=order_pk, fulfillment_order_id=fo.id, location_id=fo.location_id,
+                    kind="PICKUP", status="SUCCESS", created_at=at, updated_at=at,
+                )
+                .returning(fulfillments_t.c.id)
+            )
+        ).scalar_one()  # fmt: skip
+        await conn.execute(
+            insert(fulfillment_lines_t),
+            [
+                {"fulfillment_id": f_pk, "fulfillment_order_line_id": ln.id,
+                 "order_line_id": ln.order_line_id, "quantity": q}
+                for ln, q in wanted
+            ],
+        )  # fmt: skip
+        for ln, q in wanted:
+            await _count(conn, ln, q)
+        await fos.move(conn, fo, S.FULFILLED.value, "hand it over", accepted_at=at)
+        await record_event(
+            conn, order_pk, "fulfillment.created", actor=actor,
+            message=f"handed over at the sale in {fo.location_name}",
+            data=fos.payload(fo, fulfillmentId=ids.encode("Fulfillment", f_pk), kind="PICKUP"),
+            outbox=outbox,
+        )  # fmt: skip
+    await fos.refresh_fulfillment_status(conn, order_pk)

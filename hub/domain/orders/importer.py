@@ -92,6 +92,14 @@ class ImportRequest:
     delivery: list[dict[str, Any]] = field(default_factory=list)
     processed_at: datetime | None = None
     idempotency_key: str | None = None  # (source, external id) is the key; kept as told
+    # False: the caller moves the stock itself (a till's offline sale: the goods left
+    # the store already, hub.domain.pos.sync takes them out even below zero); the
+    # lines are still allocated to ``location_pk`` (which is then required).
+    take_stock: bool = True
+    # PAID: the payments as taken ([(method, amount, reference)], e.g. a till's cash and
+    # card): one external payment each when they add up to the total, else (or empty)
+    # one payment of the total.
+    tenders: Sequence[tuple[str, int, str | None]] = ()
 
 
 async def existing_import(conn: AsyncConnection, source: str, external_id: str) -> int | None:
@@ -247,7 +255,7 @@ async def import_order(
         if ln.variant_pk is not None and variants[ln.variant_pk].tracked
     ]
     takes = await _route(conn, req, stocked)
-    for i, v, _q in stocked:
+    for i, v, _q in stocked if req.take_stock else ():
         for loc, n in takes[i]:
             await apply_change(
                 conn,
@@ -278,23 +286,8 @@ async def import_order(
     pk = await insert_order(
         conn, outbox, order=order, lines=lines, payment=None, payment_reference=None
     )
-    at = now()
     if req.financial_status == "PAID" and total > 0:
-        await conn.execute(
-            insert(payments_t).values(
-                order_id=pk, provider=EXTERNAL, intent_id=f"{req.source}:{req.external_id}",
-                status="captured", amount=total, currency=channel.currency,
-                amount_captured=total, amount_refunded=0, reference=req.source, test=False,
-                created_at=at, updated_at=at,
-            )
-        )  # fmt: skip
-        await conn.execute(
-            insert(order_txns_t).values(
-                order_id=pk, kind="SALE", provider=EXTERNAL, status="SUCCESS", amount=total,
-                currency=channel.currency, reference=f"{req.source}:{req.external_id}"[:255],
-                actor=actor[:128], idempotency_key=f"import:{pk}", created_at=at, updated_at=at,
-            )
-        )  # fmt: skip
+        await _record_paid(conn, req, pk, total, channel.currency, actor)
     else:
         status = "PAID" if total == 0 else "PENDING"
         await conn.execute(
@@ -316,6 +309,37 @@ async def import_order(
         outbox=outbox,
     )  # fmt: skip
     return pk, True
+
+
+async def _record_paid(
+    conn: AsyncConnection, req: ImportRequest, pk: int, total: int, currency: str, actor: str
+) -> None:
+    """The money as taken elsewhere: one captured external payment per tender (or one of
+    the total), each with its SALE transaction."""
+    key = f"{req.source}:{req.external_id}"
+    tenders = [t for t in req.tenders if t[1] > 0]
+    if sum(t[1] for t in tenders) != total:  # they don't add up: the total, as before
+        tenders = [(req.source, total, None)]
+    at = now()
+    for i, (method, amount, ref) in enumerate(tenders):
+        suffix = f":{i}" if len(tenders) > 1 else ""
+        reference = f"{method}:{ref}" if ref else method
+        await conn.execute(
+            insert(payments_t).values(
+                order_id=pk, provider=EXTERNAL, intent_id=f"{key}{suffix}"[:255],
+                status="captured", amount=amount, currency=currency,
+                amount_captured=amount, amount_refunded=0, reference=reference[:255], test=False,
+                created_at=at, updated_at=at,
+            )
+        )  # fmt: skip
+        await conn.execute(
+            insert(order_txns_t).values(
+                order_id=pk, kind="SALE", provider=EXTERNAL, status="SUCCESS", amount=amount,
+                currency=currency, reference=f"{key}{suffix}"[:255],
+                actor=actor[:128], idempotency_key=f"import:{pk}{suffix}", created_at=at,
+                updated_at=at,
+            )
+        )  # fmt: skip
 
 
 async def _checked_refs(conn: AsyncConnection, req: ImportRequest) -> dict[int, Any]:

@@ -64,9 +64,11 @@ async def test_every_state_somewhere(hub: Hub) -> None:
     assert await hub.scalar("SELECT count(*) FROM inventory_lots")
     assert await hub.scalar("SELECT count(*) FROM inventory_serials WHERE status = 'ON_HAND'")
     assert await hub.scalar("SELECT count(*) FROM transfers WHERE status = 'IN_TRANSIT'")
-    # Commitments, holds and quarantine come out of what is on hand.
+    # Commitments, holds and quarantine come out of what is on hand (but in a level a
+    # till's offline sale oversold: flagged until a count, see inventory.oversold).
     assert not await hub.scalar(
-        "SELECT count(*) FROM inventory_levels WHERE committed + reserved + quarantined > on_hand"
+        "SELECT count(*) FROM inventory_levels "
+        "WHERE committed + reserved + quarantined > on_hand AND oversold_since IS NULL"
     )
 
 

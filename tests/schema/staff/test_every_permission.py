@@ -43,8 +43,8 @@ PUBLIC = {
         "customerActivate", "customerAddressCreate", "customerAddressDelete",
         "customerAddressUpdate", "customerCreate", "customerDataExport",
         "customerDefaultAddressUpdate", "customerRecover", "customerReset", "customerUpdate",
-        "returnRequest", "staffAccessTokenCreate", "staffAccessTokenDelete",
-        "substitutionApprove", "substitutionDecline",
+        "returnRequest", "staffAccessTokenCreate", "staffAccessTokenDelete", "staffPinSet",
+        "substitutionApprove", "substitutionDecline", "tillSignIn",
     },
     "Query": {
         "cart", "channels", "collection", "collections", "currentChannel", "customer",
