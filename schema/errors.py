@@ -26,6 +26,7 @@ from strawberry.types import Info
 
 from hub import ids
 from hub.domain.accounts import AccountCode
+from hub.domain.backorders import BackorderCode
 from hub.domain.carts import CartCode
 from hub.domain.catalog import CatalogCode
 from hub.domain.checkout import CheckoutCode
@@ -70,6 +71,7 @@ CODE_ENUMS: tuple[type[StrEnum], ...] = (
     CatalogCode,
     PromotionCode,
     InventoryCode,
+    BackorderCode,
     CartCode,
     CheckoutCode,
     GiftCardCode,

@@ -44,6 +44,8 @@ class OrderCode(StrEnum):
     NOT_SUBSTITUTABLE = "NOT_SUBSTITUTABLE"
     SUBSTITUTE_UNAVAILABLE = "SUBSTITUTE_UNAVAILABLE"
     SUBSTITUTION_NOT_PROPOSED = "SUBSTITUTION_NOT_PROPOSED"
+    # --- backorders and pre-orders (r-aisle)
+    AWAITING_STOCK = "AWAITING_STOCK"
     # Routing and fulfillment orders: transitions, fulfilments, reroute, pickups (r-routing).
     ALREADY_FULFILLED = "ALREADY_FULFILLED"
     LOCATION_AT_CAPACITY = "LOCATION_AT_CAPACITY"
