@@ -20,7 +20,7 @@ from hub.background import EmbeddedJobs, delete_expired_carts
 from hub.db.database import Database
 from hub.domain import audit
 from hub.domain.accounts import Accounts
-from hub.domain.backorders import Backorders, allocate_received
+from hub.domain.backorders import Backorders, on_receipt
 from hub.domain.carts import Carts, delete_expired
 from hub.domain.checkout import Checkout, reconcile
 from hub.domain.integrations import Integrations
@@ -84,7 +84,7 @@ class Hub:
         s = self.settings
         self.inventory = Inventory(self.db, publish=self.publish)
         # Stock received (inventoryReceive, a transfer received): backorders first.
-        self.inventory.after_receipt = allocate_received
+        self.inventory.after_receipt = on_receipt
         self.backorders = Backorders(self.db, publish=self.publish)
         self.accounts = Accounts(self.db, s, self.mailer, publish=self.publish)
         self.staff = Staff(

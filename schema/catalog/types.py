@@ -186,7 +186,7 @@ class ProductVariantType(Node):
         self, info: Info
     ) -> Annotated[VariantInventoryPolicyType, strawberry.lazy("schema.backorders")]:
         # mypy is told to ignore the next line: at run time self is the record, not the type
-        return await variant_policy(info, self.pk)  # type: ignore[attr-defined,return-value]
+        return await variant_policy(info, self.pk)  # type: ignore[attr-defined]
 
     @strawberry.field(description="Every state of stock per location (admin/connector).")
     async def inventory_levels(

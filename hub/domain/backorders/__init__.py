@@ -15,7 +15,7 @@ fulfillment order holding them (``ON_HOLD`` with the hold reason ``BACKORDER`` o
 
 from __future__ import annotations
 
-from hub.domain.backorders.allocate import allocate_received
+from hub.domain.backorders.allocate import allocate_received, on_receipt
 from hub.domain.backorders.checkout import BackorderTake, plan_backorders, take_backorders
 from hub.domain.backorders.codes import BackorderCode, InventoryPolicy
 from hub.domain.backorders.policy import PolicyRecord, policies_for, set_policy
@@ -30,6 +30,7 @@ __all__ = [
     "InventoryPolicy",
     "PolicyRecord",
     "allocate_received",
+    "on_receipt",
     "plan_backorders",
     "policies_for",
     "queue",

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.tables import backorders_t, fulfillment_orders_t, levels_t, variant_policies_t
 from hub.domain.inventory.changes import Change, apply_change
+from hub.domain.orders.aisle import arrived
 from hub.domain.orders.fulfillment import release
 from hub.events.outbox import Outbox
 
@@ -118,6 +119,20 @@ async def allocate_received(
             if not full:
                 break
     return [fo for fo in sorted(touched) if await _release_if_done(conn, outbox, fo)]
+
+
+async def on_receipt(
+    conn: AsyncConnection,
+    outbox: Outbox,
+    received: list[tuple[int, int]],
+    result: dict[str, Any],
+) -> None:
+    """Stock was received (``Inventory.after_receipt``): first an endless-aisle
+    pickup the transfer carried gets ready (its units are its own), then the
+    backorders waiting there take what is free, oldest first."""
+    if result.get("transfer") is not None:
+        await arrived(conn, outbox, int(result["transfer"]))
+    await allocate_received(conn, outbox, received)
 
 
 async def _release_if_done(conn: AsyncConnection, outbox: Outbox, fo_pk: int) -> bool:

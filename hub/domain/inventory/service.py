@@ -37,8 +37,11 @@ from hub.events.outbox import Outbox
 
 Publish = Callable[[Sequence[Event]], Awaitable[None]]
 # Run in a receipt's transaction with the (variant, location) pairs that received
-# stock (the container wires backorder allocation here: inventory knows no orders).
-AfterReceipt = Callable[[AsyncConnection, Outbox, list[tuple[int, int]]], Awaitable[Any]]
+# stock and the receipt's result (``{"transfer": pk}`` for a transfer): the container
+# wires the endless aisle and backorder allocation here (inventory knows no orders).
+AfterReceipt = Callable[
+    [AsyncConnection, Outbox, list[tuple[int, int]], dict[str, Any]], Awaitable[Any]
+]
 
 
 class Sale(TypedDict, total=False):
@@ -65,7 +68,7 @@ class Inventory:
             levels, result = await body(conn, outbox)
             if self.after_receipt is not None:
                 pairs = sorted({(lv.variant_pk, lv.location_pk) for lv in levels})
-                await self.after_receipt(conn, outbox, pairs)
+                await self.after_receipt(conn, outbox, pairs, result)
             return levels, result
 
         return wrapped

@@ -214,6 +214,16 @@ async def ready_for_pickup(
     fo = await load(conn, fo_pk)
     _pickup_only(fo, "mark it ready for pickup")
     _require(fo, "mark it ready for pickup", S.OPEN, S.IN_PROGRESS)
+    bound = select(fulfillment_orders_t.c.pickup_location_id).where(
+        fulfillment_orders_t.c.id == fo_pk
+    )
+    if (await conn.execute(bound)).scalar() is not None:
+        raise fail(
+            OrderCode.AWAITING_TRANSFER,
+            "can't mark it ready for pickup: its units are still to be transferred to "
+            "the pickup store (fulfillmentOrderTransfer, then the store receives them)",
+            "id",
+        )
     at = now()
     deadline = at + timedelta(hours=int(fo.pickup_window_hours))
     await move(

@@ -107,6 +107,7 @@ async def insert_fulfillment_orders(
     *,
     reasons: dict[tuple[int, str], str] | None = None,
     now: datetime | None = None,
+    transfers: dict[int, int] | None = None,
 ) -> list[int]:
     """Write one fulfillment order per group (two statements, whatever the count)."""
     if not groups:
@@ -119,6 +120,8 @@ async def insert_fulfillment_orders(
             "status": FulfillmentOrderStatus.OPEN.value,
             "delivery_kind": kind,
             "routing_reason": (reasons or {}).get((loc, kind), DEFAULT_REASON),
+            # Endless aisle: the store a PICKUP at another location goes to.
+            "pickup_location_id": (transfers or {}).get(loc) if kind == "PICKUP" else None,
             "created_at": now,
             "updated_at": now,
         }

@@ -46,6 +46,8 @@ class OrderCode(StrEnum):
     SUBSTITUTION_NOT_PROPOSED = "SUBSTITUTION_NOT_PROPOSED"
     # --- backorders and pre-orders (r-aisle)
     AWAITING_STOCK = "AWAITING_STOCK"
+    NOT_TRANSFERABLE = "NOT_TRANSFERABLE"
+    AWAITING_TRANSFER = "AWAITING_TRANSFER"
     # Routing and fulfillment orders: transitions, fulfilments, reroute, pickups (r-routing).
     ALREADY_FULFILLED = "ALREADY_FULFILLED"
     LOCATION_AT_CAPACITY = "LOCATION_AT_CAPACITY"

@@ -66,9 +66,43 @@ def upgrade() -> None:
         "ix_backorders_queue", "backorders", ["variant_id", "location_id", "status", "id"]
     )
     op.create_index("ix_backorders_order", "backorders", ["order_id"])
+    # Endless aisle: a pickup taken from another location and transferred to the store.
+    with op.batch_alter_table("cart_delivery_groups") as batch:
+        batch.add_column(
+            sa.Column("transfer_in", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+    with op.batch_alter_table("fulfillment_orders") as batch:
+        batch.add_column(sa.Column("pickup_location_id", BigId, nullable=True))
+        batch.create_foreign_key(
+            "fk_fulfillment_orders_pickup_location_id_locations",
+            "locations",
+            ["pickup_location_id"],
+            ["id"],
+        )
+    with op.batch_alter_table("transfers") as batch:
+        batch.add_column(sa.Column("fulfillment_order_id", BigId, nullable=True))
+        batch.create_foreign_key(
+            "fk_transfers_fulfillment_order_id_fulfillment_orders",
+            "fulfillment_orders",
+            ["fulfillment_order_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("transfers") as batch:
+        batch.drop_constraint(
+            "fk_transfers_fulfillment_order_id_fulfillment_orders", type_="foreignkey"
+        )
+        batch.drop_column("fulfillment_order_id")
+    with op.batch_alter_table("fulfillment_orders") as batch:
+        batch.drop_constraint(
+            "fk_fulfillment_orders_pickup_location_id_locations", type_="foreignkey"
+        )
+        batch.drop_column("pickup_location_id")
+    with op.batch_alter_table("cart_delivery_groups") as batch:
+        batch.drop_column("transfer_in")
     op.drop_index("ix_backorders_order", table_name="backorders")
     op.drop_index("ix_backorders_queue", table_name="backorders")
     op.drop_table("backorders")
