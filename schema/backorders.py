@@ -125,12 +125,22 @@ class VariantInventoryPolicyPayload:
     user_errors: list[UserError]
 
 
+def _pk(gid: str | None, kind: str) -> int | None:
+    """A filter's id, or a request error (INVALID_ID) for a malformed one."""
+    if gid is None:
+        return None
+    try:
+        return ids.decode_pk(gid, kind)
+    except ids.InvalidId:
+        raise ApiError(f"not a {kind} id", ApiCode.INVALID_ID) from None
+
+
 @strawberry.type
 class BackorderQuery:
     @strawberry.field(
         permission_classes=needs("inventory"),
         description="Backorders oldest first (the order stock is allocated to them), by "
-        "variant or order; at most 100.",
+        "variant or order; `first` at most 100, `after` the last id of the page before.",
     )
     async def backorders(
         self,
@@ -138,14 +148,16 @@ class BackorderQuery:
         variant_id: strawberry.ID | None = None,
         order_id: strawberry.ID | None = None,
         first: int = 50,
+        after: strawberry.ID | None = None,
     ) -> list[BackorderType]:
         if not 0 < first <= bo.MAX_PAGE:
             raise ApiError(f"first must be 1 to {bo.MAX_PAGE}", ApiCode.INVALID_PAGE)
         got = await bo.queue(
             info.context.reader,
-            variant_pk=ids.decode_pk(variant_id, "ProductVariant") if variant_id else None,
-            order_pk=ids.decode_pk(order_id, "Order") if order_id else None,
+            variant_pk=_pk(variant_id, "ProductVariant"),
+            order_pk=_pk(order_id, "Order"),
             limit=first,
+            after=_pk(after, "Backorder"),
         )
         return [backorder_type(r) for r in got]
 

@@ -190,6 +190,19 @@ async def test_received_stock_is_allocated_oldest_first(hub: Hub) -> None:
     second = await place(hub, ch, [(vid, 3)])
     third = await place(hub, ch, [(vid, 1)])
     assert [b["quantity"] for b in await queue(hub, vid)] == [2, 3, 1]
+    # Paged by id, bounded; a bad id or page is a request error with a code.
+    q = """query($v: ID, $f: Int!, $a: ID) { backorders(variantId: $v, first: $f, after: $a) {
+      id quantity } }"""
+    page1 = (await admin(hub, q, {"v": vid, "f": 2, "a": None}))["backorders"]
+    page2 = (await admin(hub, q, {"v": vid, "f": 2, "a": page1[-1]["id"]}))["backorders"]
+    assert [b["quantity"] for b in page1 + page2] == [2, 3, 1]
+    too_big = await hub.admin(q, {"v": vid, "f": 101, "a": None})
+    assert too_big["errors"][0]["extensions"]["code"] == "INVALID_PAGE"
+    bad_id = await hub.admin(q, {"v": "nope", "f": 2, "a": None})
+    assert bad_id["errors"][0]["extensions"]["code"] == "INVALID_ID"
+    hidden = await hub.gql(q, {"v": vid, "f": 2, "a": None}, token=hub.storefront_token)
+    assert hidden["data"] is None or hidden["data"]["backorders"] is None
+    assert "errors" in hidden
     assert await levels(hub, vid, site) == (0, 0, 0)
 
     # 4 units: the first in full, the second in part, the third (which would fit) waits.
