@@ -105,6 +105,8 @@ async def plan_backorders(
             room[v] = cap - beyond
         if now_units:
             takes[ln.pk] = [(loc, now_units)]
+        if beyond <= 0:
+            continue
         out.append(
             BackorderTake(
                 ln.pk,
