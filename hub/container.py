@@ -20,6 +20,7 @@ from hub.background import EmbeddedJobs, delete_expired_carts
 from hub.db.database import Database
 from hub.domain import audit
 from hub.domain.accounts import Accounts
+from hub.domain.backorders import Backorders, on_receipt
 from hub.domain.carts import Carts, delete_expired
 from hub.domain.checkout import Checkout, reconcile
 from hub.domain.integrations import Integrations
@@ -65,6 +66,7 @@ class Hub:
     # The registered connector types (type_name -> class), hub.composition.connector_types.
     connector_types: Mapping[str, type[Connector]] = field(default_factory=dict)
     inventory: Inventory = field(init=False)
+    backorders: Backorders = field(init=False)
     accounts: Accounts = field(init=False)
     staff: Staff = field(init=False)
     tills: Tills = field(init=False)
@@ -85,6 +87,9 @@ class Hub:
     def __post_init__(self) -> None:
         s = self.settings
         self.inventory = Inventory(self.db, publish=self.publish)
+        # Stock received (inventoryReceive, a transfer received): backorders first.
+        self.inventory.after_receipt = on_receipt
+        self.backorders = Backorders(self.db, publish=self.publish)
         self.accounts = Accounts(self.db, s, self.mailer, publish=self.publish)
         self.staff = Staff(
             self.db,

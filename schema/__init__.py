@@ -18,6 +18,7 @@ from plugins import Plugin
 from schema import audit
 from schema.accounts import AccountMutation, AccountQuery
 from schema.audit import AuditQuery
+from schema.backorders import BackorderMutation, BackorderQuery
 from schema.carts import CartMutation, CartQuery
 from schema.catalog import CatalogAdminMutation, CatalogQuery
 from schema.checkout import CheckoutMutation
@@ -87,6 +88,7 @@ class Query(
     NodeQuery,
     CatalogQuery,
     InventoryQuery,
+    BackorderQuery,
     CustomerQuery,
     CustomerProfileQuery,
     LoyaltyQuery,
@@ -114,6 +116,7 @@ class Query(
 class Mutation(
     CatalogAdminMutation,
     InventoryMutation,
+    BackorderMutation,
     CustomerMutation,
     CustomerProfileMutation,
     LoyaltyMutation,

@@ -26,6 +26,7 @@ from strawberry.types import Info
 
 from hub import ids
 from hub.domain.accounts import AccountCode
+from hub.domain.backorders import BackorderCode
 from hub.domain.carts import CartCode
 from hub.domain.catalog import BarcodeCode, CatalogCode
 from hub.domain.checkout import CheckoutCode
@@ -74,6 +75,7 @@ CODE_ENUMS: tuple[type[StrEnum], ...] = (
     BarcodeCode,
     PromotionCode,
     InventoryCode,
+    BackorderCode,
     CartCode,
     CheckoutCode,
     GiftCardCode,

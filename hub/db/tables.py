@@ -12,6 +12,7 @@ from hub.db.models import (
     accounts,
     audit,
     auth,
+    backorders,
     carts,
     catalog,
     customers,
@@ -61,6 +62,8 @@ fulfillments_t = cast(Table, orders.Fulfillment.__table__)
 groups_t = cast(Table, carts.CartDeliveryGroup.__table__)
 idem_t = cast(Table, inventory.IdempotencyKey.__table__)
 keys_t = cast(Table, auth.ApiKey.__table__)
+backorders_t = cast(Table, backorders.Backorder.__table__)
+variant_policies_t = cast(Table, backorders.VariantInventoryPolicy.__table__)
 levels_t = cast(Table, inventory.InventoryLevel.__table__)
 lines_t = cast(Table, carts.CartLine.__table__)
 lists_t = cast(Table, pricing.PriceList.__table__)

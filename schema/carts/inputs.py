@@ -86,6 +86,11 @@ class CartDeliveryGroupInput:
     delivery_option_handle: str | None = strawberry.field(
         default=None, description="A handle from deliveryOptions; the cheapest by default."
     )
+    pickup_by_transfer: bool = strawberry.field(
+        default=False,
+        description="Endless aisle (a pickup group): a line the pickup store lacks is "
+        "taken from another location and transferred to the store for pickup.",
+    )
 
 
 def input_pk(gid: str, type_name: str, *path: str) -> int:
@@ -195,6 +200,7 @@ def delivery_groups(items: list[CartDeliveryGroupInput]) -> list[cartsvc.Deliver
                 address=None if g.shipping_address is None else _address(g.shipping_address),
                 location_pk=loc,
                 option_handle=g.delivery_option_handle,
+                transfer_in=g.pickup_by_transfer,
             )
         )
     return groups

@@ -258,6 +258,9 @@ class CartDeliveryGroup:
     shipping_discount_amount: MoneyType
     total_tax_amount: MoneyType
     location_pk: strawberry.Private[int | None] = None
+    pickup_by_transfer: bool = strawberry.field(
+        default=False, description="Lines the pickup store lacks come by transfer."
+    )
 
     @strawberry.field
     async def pickup_location(self, info: Info) -> LocationType | None:
@@ -280,6 +283,7 @@ def _group(g: cartsvc.PricedGroup, currency: str) -> CartDeliveryGroup:
         shipping_discount_amount=_money(g.shipping_discount, currency),
         total_tax_amount=_money(g.tax, currency),
         location_pk=g.location_pk,
+        pickup_by_transfer=g.transfer_in,
     )
 
 

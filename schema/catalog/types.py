@@ -17,7 +17,9 @@ from hub.domain.paging import PageRequest, encode_cursor
 from schema.calls import after_cursor
 
 if TYPE_CHECKING:
+    from schema.backorders import VariantInventoryPolicyType
     from schema.inventory import GeoPointInput, InventoryLevelType, StoreAvailability
+from schema.backorders import variant_policy
 from schema.inventory.queries import inventory_levels as variant_inventory_levels
 from schema.inventory.queries import store_availability as variant_store_availability
 from schema.permissions import needs
@@ -175,6 +177,16 @@ class ProductVariantType(Node):
     ) -> Connection[Annotated[StoreAvailability, strawberry.lazy("schema.inventory")]]:
         # mypy is told to ignore the next line: a record stands in for the type it resolves to
         return await variant_store_availability(self, info, first, near, pickup_enabled)  # type: ignore[return-value]
+
+    @strawberry.field(
+        description="Whether the variant sells beyond stock (backorder or pre-order), "
+        "with the date stock is expected."
+    )
+    async def inventory_policy(
+        self, info: Info
+    ) -> Annotated[VariantInventoryPolicyType, strawberry.lazy("schema.backorders")]:
+        # mypy is told to ignore the next line: at run time self is the record, not the type
+        return await variant_policy(info, self.pk)  # type: ignore[attr-defined]
 
     @strawberry.field(description="Every state of stock per location (admin/connector).")
     async def inventory_levels(

@@ -11,6 +11,7 @@ import strawberry
 from sqlalchemy import select
 from strawberry.types import Info
 
+from hub import ids
 from hub.db.tables import channels_t
 from hub.domain.orders.fulfil import Tracking
 from schema.errors import UserError, decode_id, run_write
@@ -52,6 +53,16 @@ class TrackingInput:
 @strawberry.type
 class FulfillmentOrderPayload:
     fulfillment_order: FulfillmentOrderType | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class FulfillmentOrderTransferPayload:
+    fulfillment_order: FulfillmentOrderType | None
+    transfer_id: strawberry.ID | None = strawberry.field(
+        description="The transfer carrying the units to the pickup store; receive it "
+        "there with inventoryTransferReceive."
+    )
     user_errors: list[UserError]
 
 
@@ -195,6 +206,30 @@ class FulfillmentMutation:
         await require_fulfillment_order(info, id)
         svc = info.context.hub.fulfillments
         return await _fo_write(info, lambda: svc.release(_fo(info, id), _actor(info)))
+
+    @strawberry.mutation(
+        permission_classes=needs("orders"),
+        description="Endless aisle: send a pickup's units from this location to the "
+        "store the customer picks up at (a transfer; the pickup is READY_FOR_PICKUP when "
+        "the store receives it).",
+    )
+    async def fulfillment_order_transfer(
+        self, info: Info, id: strawberry.ID
+    ) -> FulfillmentOrderTransferPayload:
+        await require_fulfillment_order(info, id)
+        svc = info.context.hub.fulfillments
+        tid, errs = await run_write(
+            info, lambda: svc.transfer_to_store(_fo(info, id), _actor(info))
+        )
+        if tid is None:
+            return FulfillmentOrderTransferPayload(
+                fulfillment_order=None, transfer_id=None, user_errors=errs
+            )
+        return FulfillmentOrderTransferPayload(
+            fulfillment_order=await loaders(info).fo_by_id.load(_fo(info, id)),
+            transfer_id=strawberry.ID(ids.encode("Transfer", tid)),
+            user_errors=[],
+        )
 
     @strawberry.mutation(
         permission_classes=needs("orders"),

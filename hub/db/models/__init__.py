@@ -4,6 +4,7 @@ from .accounts import CustomerConsent as CustomerConsent
 from .accounts import CustomerToken as CustomerToken
 from .audit import AuditEvent as AuditEvent  # + AuditObject, AuditRetention
 from .auth import ApiKey
+from .backorders import Backorder as Backorder  # + VariantInventoryPolicy
 from .base import Base
 from .carts import Cart as Cart
 from .carts import CartDeliveryGroup as CartDeliveryGroup

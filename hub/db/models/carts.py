@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -81,6 +82,9 @@ class CartDeliveryGroup(Base):
     address: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id", ondelete="SET NULL"))
     option_handle: Mapped[str | None] = mapped_column(String(64))
+    # Endless aisle: a pickup whose store lacks a line may take it from another
+    # location, transferred to the store for pickup (issue 14).
+    transfer_in: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CartLine(Base):

@@ -165,6 +165,11 @@ class Transfer(Base):
     lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{"variant_id", "quantity"}]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     received_at: Mapped[datetime | None] = mapped_column()
+    # Endless aisle: the fulfillment order whose units this transfer carries to its
+    # pickup store.
+    fulfillment_order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("fulfillment_orders.id", ondelete="SET NULL")
+    )
 
 
 class InventoryLot(Base):

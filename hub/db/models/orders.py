@@ -274,6 +274,9 @@ class FulfillmentOrder(Base):
     # An expired pickup's refund: DUE until it succeeded (DONE), the provider refused
     # it (FAILED) or the order book refused it (REFUSED); None when none was due.
     expiry_refund: Mapped[str | None] = mapped_column(String(16))
+    # Endless aisle: the store the units go to (by a transfer) for the customer's
+    # pickup; the fulfillment order moves there when the transfer is received.
+    pickup_location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

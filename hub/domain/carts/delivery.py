@@ -66,6 +66,13 @@ async def _check_group(
             raise fail(
                 Code.INVALID, "a shipping group has no pickup location", *path, "pickup_location_id"
             )
+        if g.transfer_in:
+            raise fail(
+                Code.INVALID,
+                "only a pickup group takes its lines by transfer",
+                *path,
+                "pickup_by_transfer",
+            )
         return
     if g.location_pk is None or g.address is not None:
         raise fail(
@@ -123,6 +130,7 @@ async def _replace_groups(
                     address=g.address,
                     location_id=g.location_pk,
                     option_handle=g.option_handle,
+                    transfer_in=g.transfer_in,
                 )
                 .returning(groups_t.c.id)
             )

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
 from hub.db.tables import lines_t
+from hub.domain.backorders.policy import policies_for
 from hub.domain.carts.lookups import available, channel_of, counts_stock, quote, variant_info
 from hub.domain.carts.model import (
     MAX_LINES,
@@ -211,6 +212,9 @@ async def remove_lines(conn: AsyncConnection, state: CartState, line_pks: Sequen
     await conn.execute(delete(lines_t).where(lines_t.c.id.in_(list(line_pks))))
 
 
+_NO_CAP = 10**9
+
+
 async def fit_to_stock(
     conn: AsyncConnection,
     state: CartState,
@@ -226,6 +230,13 @@ async def fit_to_stock(
     if known is not None:
         known.stock = stock
     left = {v: sum(stock.get(v, {}).values()) - others.get(v, 0) for v in set(tracked)}
+    # Beyond stock: only then are the variants' policies read (backorders, pre-orders).
+    beyond = sorted({k[0] for k, q in targets.items() if k[0] in left and q > left[k[0]]})
+    if beyond:
+        for v, pol in (await policies_for(conn, beyond)).items():
+            if pol.sells_beyond_stock:
+                room = pol.room
+                left[v] = max(left[v], 0) + (room if room is not None else _NO_CAP)
     warnings: list[CartWarning] = []
     out: dict[LineKey, int] = {}
     for k, q in targets.items():

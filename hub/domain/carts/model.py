@@ -109,6 +109,8 @@ class DeliveryGroupInput:
     address: dict[str, Any] | None = None
     location_pk: int | None = None
     option_handle: str | None = None
+    # Endless aisle: lines the pickup store lacks come from another location.
+    transfer_in: bool = False
 
 
 @dataclass(slots=True)

@@ -77,6 +77,7 @@ class PricedGroup:
     region: str | None = None
     postal_code: str | None = None
     location_name: str | None = None  # the pickup location's
+    transfer_in: bool = False  # endless aisle: missing lines come by transfer
 
     @property
     def id(self) -> str:

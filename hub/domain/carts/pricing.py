@@ -225,7 +225,14 @@ async def plan_delivery(conn: AsyncConnection, priced: PricedCart, facts: Facts)
         by_group[ln.group_key if ln.group_key in known else None].append(ln)
     for g in state.groups:
         priced.groups.append(
-            PricedGroup(g.id, g.kind, g.address, g.location_id, by_group.get(g.id, []))
+            PricedGroup(
+                g.id,
+                g.kind,
+                g.address,
+                g.location_id,
+                by_group.get(g.id, []),
+                transfer_in=bool(getattr(g, "transfer_in", False)),
+            )
         )
     if by_group.get(None):
         priced.groups.append(PricedGroup(None, SHIPPING, None, None, by_group[None]))

@@ -11,19 +11,22 @@ lost its lease writes nothing (:class:`LeaseLost`, and the transaction rolls bac
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import PaymentIntentResult
 from hub import ids
-from hub.db.tables import attempts_t, carts_t, customers_t
+from hub.db.tables import attempts_t, carts_t, customers_t, order_lines_t
 from hub.domain import loyalty
+from hub.domain.backorders.checkout import BackorderCapReached, take_backorders
 from hub.domain.carts import PricedCart, _customer_key
 from hub.domain.checkout import lease as leases
 from hub.domain.checkout import payments
 from hub.domain.checkout.codes import PaymentRequest
 from hub.domain.checkout.counters import take_promotions
-from hub.domain.checkout.plan import Plan
+from hub.domain.checkout.plan import Plan, Short, short_of
 from hub.domain.customers.matching import find_customer
 from hub.domain.errors import DomainError
 from hub.domain.inventory import commit_reservations
@@ -71,11 +74,14 @@ async def write_order(
         if customer_pk is None and (cart.email or cart.phone):
             found = await find_customer(conn, email=cart.email, phone=cart.phone)
             customer_pk = order["customer_id"] = found.pk if found is not None else None
+    lines = order_line_values(priced, plan.takes, attempt.tokens)
+    if plan.backorders:
+        _add_backorders(priced, plan, lines)
     order_pk = await insert_order(
         conn,
         own,
         order=order,
-        lines=order_line_values(priced, plan.takes, attempt.tokens),
+        lines=lines,
         payment=result,
         payment_reference=payment.reference if payment else None,
         routing=plan.routing,
@@ -83,6 +89,14 @@ async def write_order(
         status_secret=cart.token if cart.customer_id is None else None,
     )
     await _finish(conn, attempt, result, order_pk)
+    if plan.backorders:
+        try:
+            await take_backorders(
+                conn, own, order_pk, await _line_pks(conn, priced, order_pk), plan.backorders
+            )
+        except BackorderCapReached as exc:
+            by_pk = {ln.pk: ln for ln in priced.lines}
+            raise DomainError([short_of(Short(by_pk[pk])) for pk in exc.line_pks]) from None
     if customer_pk is not None:
         await conn.execute(_COUNT_ORDER, {"customer": customer_pk})
         await _loyalty(conn, own, priced, result, order_pk, customer_pk)
@@ -111,6 +125,37 @@ async def write_order(
         if not taken:
             raise PromotionsMoved()
     return order_pk, events
+
+
+def _add_backorders(priced: PricedCart, plan: Plan, lines: list[dict[str, Any]]) -> None:
+    """The backordered units join their order line's allocations (so the fulfillment
+    order at their location carries them)."""
+    sellable = [ln for ln in priced.lines if ln.sellable]
+    at = {ln.pk: i for i, ln in enumerate(sellable)}
+    for b in plan.backorders:
+        line = lines[at[b.line_pk]]
+        line["allocations"] = [
+            *line["allocations"],
+            {"locationId": b.location_pk, "quantity": b.quantity, "backorder": b.policy.value},
+        ]
+
+
+async def _line_pks(conn: AsyncConnection, priced: PricedCart, order_pk: int) -> dict[int, int]:
+    """Cart line pk -> order line pk (the order lines were inserted in the cart's
+    order of sellable lines)."""
+    rows = (
+        (
+            await conn.execute(
+                select(order_lines_t.c.id)
+                .where(order_lines_t.c.order_id == order_pk)
+                .order_by(order_lines_t.c.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    sellable = [ln for ln in priced.lines if ln.sellable]
+    return {ln.pk: pk for ln, pk in zip(sellable, rows, strict=True)}
 
 
 _COUNT_ORDER = (

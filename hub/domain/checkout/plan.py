@@ -20,12 +20,13 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.domain.backorders import BackorderTake, plan_backorders
 from hub.domain.carts import PricedCart, PricedLine
 from hub.domain.checkout.codes import CheckoutCode
 from hub.domain.errors import Code, DomainError, UserError
 from hub.domain.inventory import ReserveRequest, refuse
 from hub.domain.inventory import reserve as reserve_stock
-from hub.domain.orders.routing import Routed, route_cart
+from hub.domain.orders.routing import Routed, load_sites, route_cart
 from hub.events.bus import Event
 from hub.money import MAX_MINOR, format_minor
 
@@ -47,6 +48,8 @@ class Plan:
     takes: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
     short: list[Short] = field(default_factory=list)
     routing: Routed | None = None  # the decision and its reasons, stored on the order
+    # Units sold beyond stock (variants that allow backorders or pre-orders).
+    backorders: list[BackorderTake] = field(default_factory=list)
 
 
 def short_of(s: Short) -> UserError:
@@ -113,8 +116,16 @@ async def plan_stock(conn: AsyncConnection, priced: PricedCart) -> Plan:
     """Choose each line's stock locations: the channel's routing strategy decides
     (:mod:`hub.domain.orders.routing`; DEFAULT is the rule in the module docstring)."""
     routed = await route_cart(conn, priced)
+    short = routed.short
+    backorders: list[BackorderTake] = []
+    if short:  # only then: an ordinary cart's checkout reads nothing more
+        _, sites = await load_sites(conn, priced.cart.channel_id)
+        backorders, short = await plan_backorders(conn, priced, short, routed.takes, sites)
     return Plan(
-        takes=routed.takes, short=[Short(ln, where) for ln, where in routed.short], routing=routed
+        takes=routed.takes,
+        short=[Short(ln, where) for ln, where in short],
+        routing=routed,
+        backorders=backorders,
     )
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
-from typing import TypedDict, Unpack
+from typing import Any, TypedDict, Unpack
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db.database import Database
 from hub.db.tables import reservations_t
@@ -21,7 +22,7 @@ from hub.domain.errors import DomainError
 from hub.domain.inventory import operations as ops
 from hub.domain.inventory import transfers
 from hub.domain.inventory.changes import positive
-from hub.domain.inventory.idempotency import Body, run_in
+from hub.domain.inventory.idempotency import Body, Done, run_in
 from hub.domain.inventory.records import DEFAULT_RESERVATION_TTL, Outcome, ReserveRequest
 from hub.domain.inventory.records import now as _now
 from hub.domain.inventory.reservation_pg import reserve_single_statement
@@ -32,8 +33,15 @@ from hub.domain.inventory.reservations import (
     settle_body,
 )
 from hub.events.bus import Event
+from hub.events.outbox import Outbox
 
 Publish = Callable[[Sequence[Event]], Awaitable[None]]
+# Run in a receipt's transaction with the (variant, location) pairs that received
+# stock and the receipt's result (``{"transfer": pk}`` for a transfer): the container
+# wires the endless aisle and backorder allocation here (inventory knows no orders).
+AfterReceipt = Callable[
+    [AsyncConnection, Outbox, list[tuple[int, int]], dict[str, Any]], Awaitable[Any]
+]
 
 
 class Sale(TypedDict, total=False):
@@ -50,6 +58,20 @@ class Inventory:
     def __init__(self, db: Database, publish: Publish | None = None) -> None:
         self.db = db
         self._publish = publish  # run after commit
+        self.after_receipt: AfterReceipt | None = None
+
+    def _receiving(self, body: Body) -> Body:
+        """``body`` then :attr:`after_receipt` for the levels it changed, in its
+        transaction."""
+
+        async def wrapped(conn: AsyncConnection, outbox: Outbox) -> Done:
+            levels, result = await body(conn, outbox)
+            if self.after_receipt is not None:
+                pairs = sorted({(lv.variant_pk, lv.location_pk) for lv in levels})
+                await self.after_receipt(conn, outbox, pairs, result)
+            return levels, result
+
+        return wrapped
 
     async def _run(self, operation: str, key: str | None, body: Body) -> Outcome:
         """One write in its own transaction; its events published after the commit."""
@@ -149,17 +171,19 @@ class Inventory:
         return await self._run(
             "receive",
             key,
-            lambda conn, outbox: ops.receive(
-                conn,
-                outbox,
-                variant_pk,
-                location_pk,
-                quantity,
-                lot_number=lot_number,
-                expires_on=expires_on,
-                serials=serials,
-                actor=actor,
-                reference=reference,
+            self._receiving(
+                lambda conn, outbox: ops.receive(
+                    conn,
+                    outbox,
+                    variant_pk,
+                    location_pk,
+                    quantity,
+                    lot_number=lot_number,
+                    expires_on=expires_on,
+                    serials=serials,
+                    actor=actor,
+                    reference=reference,
+                )
             ),
         )
 
@@ -210,7 +234,11 @@ class Inventory:
         return await self._run(
             "transfer_receive",
             key,
-            lambda conn, outbox: transfers.receive_transfer(conn, outbox, transfer_pk, actor=actor),
+            self._receiving(
+                lambda conn, outbox: transfers.receive_transfer(
+                    conn, outbox, transfer_pk, actor=actor
+                )
+            ),
         )
 
     # ----- sales: reservations, commitments, fulfilment, returns

@@ -24,7 +24,14 @@ from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
-from hub.db.tables import fo_lines_t, fulfillment_orders_t, locations_t, order_lines_t, orders_t
+from hub.db.tables import (
+    backorders_t,
+    fo_lines_t,
+    fulfillment_orders_t,
+    locations_t,
+    order_lines_t,
+    orders_t,
+)
 from hub.domain.errors import Code, DomainError, fail
 from hub.domain.orders.records import OrderCode
 from hub.domain.orders.state import FulfillmentOrderStatus as S
@@ -169,6 +176,13 @@ async def release(conn: AsyncConnection, outbox: Outbox, fo_pk: int, actor: str)
     """Take off hold: back to the status the hold came from."""
     fo = await load(conn, fo_pk)
     _require(fo, "release it", S.ON_HOLD)
+    if actor != "backorders" and await _awaiting_stock(conn, fo_pk):
+        raise fail(
+            OrderCode.AWAITING_STOCK,
+            "can't release it: units of it are backordered and no stock was received for "
+            "them yet (it is released when they are allocated)",
+            "id",
+        )
     back = fo.held_from or S.OPEN.value
     await move(conn, fo, back, "release it", held_from=None, hold_reason=None)
     await record_event(
@@ -181,6 +195,16 @@ async def release(conn: AsyncConnection, outbox: Outbox, fo_pk: int, actor: str)
     )
 
 
+async def _awaiting_stock(conn: AsyncConnection, fo_pk: int) -> bool:
+    """Whether backorders of the fulfillment order still wait for stock."""
+    q = select(
+        exists().where(
+            backorders_t.c.fulfillment_order_id == fo_pk, backorders_t.c.status == "OPEN"
+        )
+    )
+    return bool((await conn.execute(q)).scalar())
+
+
 async def ready_for_pickup(
     conn: AsyncConnection, outbox: Outbox, fo_pk: int, actor: str
 ) -> datetime:
@@ -190,6 +214,16 @@ async def ready_for_pickup(
     fo = await load(conn, fo_pk)
     _pickup_only(fo, "mark it ready for pickup")
     _require(fo, "mark it ready for pickup", S.OPEN, S.IN_PROGRESS)
+    bound = select(fulfillment_orders_t.c.pickup_location_id).where(
+        fulfillment_orders_t.c.id == fo_pk
+    )
+    if (await conn.execute(bound)).scalar() is not None:
+        raise fail(
+            OrderCode.AWAITING_TRANSFER,
+            "can't mark it ready for pickup: its units are still to be transferred to "
+            "the pickup store (fulfillmentOrderTransfer, then the store receives them)",
+            "id",
+        )
     at = now()
     deadline = at + timedelta(hours=int(fo.pickup_window_hours))
     await move(

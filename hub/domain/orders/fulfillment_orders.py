@@ -14,11 +14,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
-from hub.db.tables import fo_lines_t, fulfillment_orders_t, order_lines_t
+from hub.db.tables import (
+    backorders_t,
+    fo_lines_t,
+    fulfillment_orders_t,
+    order_lines_t,
+    variant_policies_t,
+)
 from hub.domain.inventory.changes import Change, apply_change
 from hub.domain.orders.routing import Routed
 from hub.domain.orders.state import FulfillmentOrderStatus
@@ -30,6 +36,46 @@ DONE = (FulfillmentOrderStatus.FULFILLED, FulfillmentOrderStatus.CANCELLED)
 # As the order lines: one multi-row INSERT, ids in VALUES order once sorted.
 _INSERT_FO = fulfillment_orders_t.insert().returning(fulfillment_orders_t.c.id)
 _INSERT_FO_LINES = fo_lines_t.insert()
+
+
+async def cancel_backorders(
+    conn: AsyncConnection, order_pk: int, fo_pks: set[int]
+) -> dict[tuple[int, int], int]:
+    """Cancel the open backorders of the order's fulfillment orders ``fo_pks`` (their
+    units leave the variant's backordered count); the units that were never
+    allocated, by (order line, fulfillment order)."""
+    if not fo_pks:
+        return {}
+    rows = (
+        await conn.execute(
+            update(backorders_t)
+            .where(
+                backorders_t.c.order_id == order_pk,
+                backorders_t.c.fulfillment_order_id.in_(sorted(fo_pks)),
+                backorders_t.c.status == "OPEN",
+            )
+            .values(status="CANCELLED")
+            .returning(
+                backorders_t.c.order_line_id,
+                backorders_t.c.fulfillment_order_id,
+                backorders_t.c.variant_id,
+                backorders_t.c.quantity,
+                backorders_t.c.quantity_allocated,
+            )
+        )
+    ).all()
+    waiting: dict[tuple[int, int], int] = {}
+    for r in rows:
+        left = r.quantity - r.quantity_allocated
+        key = (r.order_line_id, r.fulfillment_order_id)
+        waiting[key] = waiting.get(key, 0) + left
+        less = variant_policies_t.c.backordered - left
+        await conn.execute(
+            update(variant_policies_t)
+            .where(variant_policies_t.c.variant_id == r.variant_id)
+            .values(backordered=case((less > 0, less), else_=0))
+        )
+    return waiting
 
 
 def plan_fulfillment_orders(
@@ -46,7 +92,11 @@ def plan_fulfillment_orders(
             loc, qty = a.get("locationId"), int(a.get("quantity") or 0)
             if loc is None or qty <= 0:
                 continue
-            groups.setdefault((int(loc), kind), []).append((pk, ln.get("variant_id"), qty))
+            items = groups.setdefault((int(loc), kind), [])
+            if items and items[-1][0] == pk:  # a backorder with its line's stock there
+                items[-1] = (pk, items[-1][1], items[-1][2] + qty)
+                continue
+            items.append((pk, ln.get("variant_id"), qty))
     return list(groups.items())
 
 
@@ -57,6 +107,7 @@ async def insert_fulfillment_orders(
     *,
     reasons: dict[tuple[int, str], str] | None = None,
     now: datetime | None = None,
+    transfers: dict[int, int] | None = None,
 ) -> list[int]:
     """Write one fulfillment order per group (two statements, whatever the count)."""
     if not groups:
@@ -69,6 +120,8 @@ async def insert_fulfillment_orders(
             "status": FulfillmentOrderStatus.OPEN.value,
             "delivery_kind": kind,
             "routing_reason": (reasons or {}).get((loc, kind), DEFAULT_REASON),
+            # Endless aisle: the store a PICKUP at another location goes to.
+            "pickup_location_id": (transfers or {}).get(loc) if kind == "PICKUP" else None,
             "created_at": now,
             "updated_at": now,
         }
@@ -176,6 +229,7 @@ async def release_unfulfilled(
     if fulfillment_order_pks is not None:
         q = q.where(fulfillment_orders_t.c.id.in_(list(fulfillment_order_pks)))
     rows = (await conn.execute(q)).all()
+    waiting = await cancel_backorders(conn, order_pk, {r.fo_id for r in rows})
     released: list[tuple[int, int, int]] = []
     fo_pks: set[int] = set()
     now = datetime.now(UTC)
@@ -194,18 +248,21 @@ async def release_unfulfilled(
             .where(order_lines_t.c.id == r.order_line_id)
             .values(quantity_cancelled=order_lines_t.c.quantity_cancelled + due)
         )
-        if r.variant_id is not None:
+        # Backordered units never committed are not released (their backorder is
+        # cancelled instead).
+        unheld = min(due, waiting.pop((r.order_line_id, r.fo_id), 0))
+        if r.variant_id is not None and due > unheld:
             ch = Change(
                 r.variant_id,
                 r.location_id,
                 reason,
-                {"committed": -due},
+                {"committed": -(due - unheld)},
                 reference=reference,
                 actor=actor,
                 field="quantity",
             )
             await apply_change(conn, ch, outbox)
-            released.append((r.variant_id, r.location_id, due))
+            released.append((r.variant_id, r.location_id, due - unheld))
     if fo_pks:
         await conn.execute(
             update(fulfillment_orders_t)

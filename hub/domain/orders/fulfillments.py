@@ -32,7 +32,7 @@ from hub import ids
 from hub.db.database import Database
 from hub.db.tables import channels_t
 from hub.domain.errors import Code, DomainError, fail
-from hub.domain.orders import fulfil, fulfillment, reroute
+from hub.domain.orders import aisle, fulfil, fulfillment, reroute
 from hub.domain.orders.fulfil import Tracking
 from hub.domain.orders.records import OrderCode
 from hub.domain.orders.service import Orders
@@ -84,6 +84,14 @@ class Fulfillments:
 
     async def release(self, fo_pk: int, actor: str) -> int:
         return await self._fo(fulfillment.release, fo_pk, actor)
+
+    async def transfer_to_store(self, fo_pk: int, actor: str) -> int:
+        """Endless aisle: send the pickup's units to its store (the transfer's pk)."""
+
+        async def op(conn: AsyncConnection, outbox: Outbox) -> int:
+            return int((await aisle.ship_to_store(conn, outbox, fo_pk, actor))["transfer"])
+
+        return await self._run(op)
 
     async def ready_for_pickup(self, fo_pk: int, actor: str) -> int:
         return await self._fo(fulfillment.ready_for_pickup, fo_pk, actor)

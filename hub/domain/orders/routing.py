@@ -95,6 +95,8 @@ class Routed:
     reasons: dict[tuple[int, str], str] = field(default_factory=dict)
     split: bool = False
     destination: str | None = None
+    # Endless aisle: source location -> the pickup store its PICKUP units go to.
+    transfers: dict[int, int] = field(default_factory=dict)
 
 
 Left = dict[int, dict[int, int]]  # variant pk -> location pk -> units still available
@@ -207,9 +209,33 @@ def _pickup(
             out.takes[ln.pk] = [(loc, ln.quantity)]
             left[ln.variant_pk][loc] = have - ln.quantity
             out.reasons[(loc, "PICKUP")] = "PICKUP: the customer's chosen pickup store"
+        elif loc is not None and getattr(g, "transfer_in", False) and _aisle(
+            out, g, ln, loc, selling, left
+        ):
+            continue
         else:
             where = (g.location_pk, g.location_name or "") if g.location_pk else None
             out.short.append((ln, where))
+
+
+def _aisle(
+    out: Routed, g: Any, ln: Any, store: int, selling: dict[int, Site], left: Left
+) -> bool:
+    """Endless aisle: the first other location (fulfilment priority, then id) holding
+    the whole line sends it to the pickup store by transfer. False when none does."""
+    for s in sorted(selling.values(), key=_by_priority):
+        if s.pk == store or out.transfers.get(s.pk, store) != store:
+            continue
+        if _can(left, ln.variant_pk, s.pk, ln.quantity):
+            out.takes[ln.pk] = [(s.pk, ln.quantity)]
+            left[ln.variant_pk][s.pk] -= ln.quantity
+            out.transfers[s.pk] = store
+            out.reasons[(s.pk, "PICKUP")] = (
+                f"ENDLESS_AISLE: the pickup store {g.location_name or store} lacks it; "
+                f"{s.name} transfers it there for pickup"
+            )
+            return True
+    return False
 
 
 def _ship(

@@ -184,7 +184,14 @@ async def insert_order(
     )
     groups = plan_fulfillment_orders(lines, line_pks)
     reasons = routing.reasons if routing is not None else None
-    fo_pks = await insert_fulfillment_orders(conn, pk, groups, reasons=reasons, now=now)
+    fo_pks = await insert_fulfillment_orders(
+        conn,
+        pk,
+        groups,
+        reasons=reasons,
+        now=now,
+        transfers=routing.transfers if routing is not None else None,
+    )
     decision = routing_entries(routing, groups, fo_pks)
     await conn.execute(
         _NAME_ORDER, {"pk": pk, "name": name, "routing": decision, "status_hash_": status_hash}
