@@ -11,6 +11,8 @@ lost its lease writes nothing (:class:`LeaseLost`, and the transaction rolls bac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,8 +29,9 @@ from hub.domain.checkout.plan import Plan
 from hub.domain.customers.matching import find_customer
 from hub.domain.errors import DomainError
 from hub.domain.inventory import commit_reservations
-from hub.domain.orders import insert_order, order_line_values, order_values
+from hub.domain.orders import PaidWith, insert_order, order_line_values, order_values
 from hub.domain.orders.payments import PAYMENT_STATUS
+from hub.domain.orders.writes import split_status
 from hub.events.bus import Event
 from hub.events.outbox import Outbox
 
@@ -51,6 +54,7 @@ async def write_order(
     payment: PaymentRequest | None,
     *,
     store: bool = False,
+    split: Sequence[tuple[PaidWith, int | None]] = (),
 ) -> tuple[int, list[Event]]:
     """Write the order of ``attempt`` on ``conn`` (see the module docstring) and flush
     ``outbox``; its pk and events. ``store``: a sale at a till (a staff key): the
@@ -61,7 +65,11 @@ async def write_order(
     possible before the COMMIT: first the order's own rows and the attempt's fences,
     then the stock levels (a popular SKU's row), then the outbox, and last, in one
     statement, the promotion counters (the store's offer, a popular code: the rows
-    every checkout updates; :mod:`hub.domain.checkout.counters`)."""
+    every checkout updates; :mod:`hub.domain.checkout.counters`).
+
+    ``split``: a split-tender order's payments, in the order taken, each with its
+    ``checkout_payments`` row (None: an offline tender, recorded with the order only);
+    ``result`` and ``payment`` are then None."""
     cart = priced.cart
     own = Outbox()  # order.created, queued after the commitments' events
     order = order_values(priced)
@@ -81,11 +89,22 @@ async def write_order(
         routing=plan.routing,
         # A guest's order gets a status token (orderByToken), derived from the cart's.
         status_secret=cart.token if cart.customer_id is None else None,
+        split=[paid for paid, _ in split],
     )
+    for paid, row_pk in split:
+        if row_pk is not None:
+            await _use(conn, attempt, row_pk, paid.result, order_pk)
     await _finish(conn, attempt, result, order_pk)
     if customer_pk is not None:
         await conn.execute(_COUNT_ORDER, {"customer": customer_pk})
-        await _loyalty(conn, own, priced, result, order_pk, customer_pk)
+        status = (
+            split_status([p.result for p, _ in split])
+            if split
+            else PAYMENT_STATUS.get(result.status, "PENDING")
+            if result is not None
+            else "PAID"
+        )
+        await _loyalty(conn, own, priced, status, order_pk, customer_pk)
     # The reservations are gone only if the lease lapsed and the expiry job released them.
     try:
         await commit_reservations(
@@ -124,7 +143,7 @@ async def _loyalty(
     conn: AsyncConnection,
     outbox: Outbox,
     priced: PricedCart,
-    result: PaymentIntentResult | None,
+    status: str,
     order_pk: int,
     customer_pk: int,
 ) -> None:
@@ -141,7 +160,6 @@ async def _loyalty(
             amount=priced.loyalty_discount,
             currency=priced.currency,
         )
-    status = PAYMENT_STATUS.get(result.status, "PENDING") if result is not None else "PAID"
     if status == "PAID":
         await loyalty.earn_for_payment(conn, order_pk, priced.total, outbox=outbox)
 
@@ -157,18 +175,7 @@ async def _finish(
     now = leases.now()
     if attempt.payment is not None:
         assert result is not None
-        used = await conn.execute(
-            payments.USE,
-            {
-                "pk": attempt.payment.pk,
-                "key_": attempt.key,
-                "intent": result.id or None,
-                "order": order_pk,
-                "now": now,
-            },
-        )
-        if used.rowcount != 1:
-            raise LeaseLost()  # released meanwhile: this attempt had lapsed
+        await _use(conn, attempt, attempt.payment.pk, result, order_pk)
     params = {
         "cart": attempt.cart_pk,
         "key_": attempt.key,
@@ -187,6 +194,28 @@ async def _finish(
     done = await conn.execute(leases.ATTEMPT_DONE, params)
     if done.rowcount != 1:
         raise LeaseLost()
+
+
+async def _use(
+    conn: AsyncConnection,
+    attempt: leases.Attempt,
+    row_pk: int,
+    result: PaymentIntentResult,
+    order_pk: int,
+) -> None:
+    """Mark a payment row USED by this order, while this attempt owns it."""
+    used = await conn.execute(
+        payments.USE,
+        {
+            "pk": row_pk,
+            "key_": attempt.key,
+            "intent": result.id or None,
+            "order": order_pk,
+            "now": leases.now(),
+        },
+    )
+    if used.rowcount != 1:
+        raise LeaseLost()  # released meanwhile: this attempt had lapsed
 
 
 _CART_DONE = leases.COMPLETE_CART.returning(carts_t.c.id).cte("cart_done")
