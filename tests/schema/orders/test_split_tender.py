@@ -14,6 +14,7 @@ import pytest
 
 from hub.demo import NEWARK, ROTTERDAM
 from hub.domain.inventory import verify
+from tests.helpers.accounts import verified_customer
 from tests.helpers.carts import create, stocked_variant, uid
 from tests.helpers.checkout import level, orders_of
 from tests.helpers.client import Hub, served_again
@@ -266,3 +267,52 @@ async def test_till_tenders_need_the_orders_permission_at_the_location(hub: Hub)
     assert out["changeDue"] == {"amount": "0.00", "currencyCode": "USD"}
     assert [p["provider"] for p in out["order"]["payments"]] == ["terminal", "cash"]
     assert out["order"]["paymentStatus"] == "PAID"
+
+
+async def test_store_credit_pays_at_a_till_and_is_recredited_on_refund(hub: Hub) -> None:
+    customer, _address, token = await verified_customer(hub)
+    other, _, _ = await verified_customer(hub)
+    vid = await stocked_variant(hub, {NEWARK: 10})
+    made = await create(hub, {"lines": [{"merchandiseId": vid, "quantity": 2}]}, token=token)
+    assert made["userErrors"] == [], made
+    cid, total = made["cart"]["id"], Decimal(made["cart"]["cost"]["totalAmount"]["amount"])
+    mine = await issue(hub, "6", customerId=customer)
+    theirs = await issue(hub, "50", customerId=other)
+    cash = str(total - 6)
+    # Another customer's store credit is refused; the customer may not spend it alone
+    # from a storefront key either (store credit is taken at a till).
+    out = await split(
+        hub,
+        cid,
+        uid(),
+        [{"method": "STORE_CREDIT", "storeCreditId": theirs["giftCard"]["id"], "amount": "6"},
+         {"method": "CASH", "amount": cash, "reference": "drawer-3"}],
+        hub.admin_token,
+    )  # fmt: skip
+    assert [(e["code"], e["field"]) for e in out["userErrors"]] == [
+        ("TENDER_STORE_CREDIT_INVALID", ["payments", "0", "storeCreditId"])
+    ]
+    pay = [
+        {"method": "CASH", "amount": cash, "cashTendered": str(total - 6 + Decimal("0.5")),
+         "reference": "drawer-3"},
+        {"method": "STORE_CREDIT", "storeCreditId": mine["giftCard"]["id"], "amount": "6"},
+    ]  # fmt: skip
+    out = await split(hub, cid, uid(), pay, token)
+    assert [e["code"] for e in out["userErrors"]] == ["TENDER_NOT_ALLOWED"]
+    assert await left(hub, mine["code"]) == 6
+    out = await split(hub, cid, uid(), pay, hub.admin_token)
+    assert out["userErrors"] == [], out
+    assert out["changeDue"]["amount"] == "0.50"
+    placed = out["order"]
+    assert [p["provider"] for p in placed["payments"]] == ["store_credit", "cash"]
+    assert placed["paymentStatus"] == "PAID"
+    assert await left(hub, mine["code"]) == 0
+    # A full refund: the store credit first (back on the customer's card), then cash.
+    back = await refund(hub, placed["id"], uid(), amount=str(total))
+    assert back["userErrors"] == [], back
+    assert [t for t in money(back["order"]) if t[0] == "REFUND"] == [
+        ("REFUND", "store_credit", "6.00"),
+        ("REFUND", "cash", f"{total - 6:.2f}"),
+    ]
+    assert await left(hub, mine["code"]) == 6
+    assert (await left(hub, theirs["code"])) == 50
