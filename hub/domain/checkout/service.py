@@ -427,8 +427,16 @@ class Checkout:
                 )
         name = payment.provider.strip().lower()
         provider = self.providers.get(name)
+        if name == "store_credit":
+            raise fail(
+                Code.INVALID,
+                "store credit is paid with payments (method STORE_CREDIT), where its "
+                "owner is checked",
+                "payment",
+                "provider",
+            )
         if provider is None:
-            offered = ", ".join(sorted(self.providers)) or "none"
+            offered = ", ".join(sorted(set(self.providers) - {"store_credit"})) or "none"
             raise fail(
                 Code.INVALID,
                 f"no payment provider {name!r} is configured (offered: {offered})",

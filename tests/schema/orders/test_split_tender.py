@@ -19,7 +19,7 @@ from tests.helpers.carts import create, stocked_variant, uid
 from tests.helpers.checkout import level, orders_of
 from tests.helpers.client import Hub, served_again
 from tests.helpers.giftcards import balance, issue
-from tests.helpers.orders import ORDER, capture, refund
+from tests.helpers.orders import ORDER, capture, pk, refund
 from tests.helpers.staff import key_with_roles
 
 SPLIT = f"""mutation($c: ID!, $k: String!, $p: [CheckoutPaymentInput!], $one: PaymentInput) {{
@@ -41,7 +41,7 @@ async def split(
     hub: Hub,
     cid: str,
     key: str,
-    payments: list[dict[str, Any]],
+    payments: list[dict[str, Any]] | None,
     token: str | None = None,
     one: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -299,6 +299,19 @@ async def test_store_credit_pays_at_a_till_and_is_recredited_on_refund(hub: Hub)
     ]  # fmt: skip
     out = await split(hub, cid, uid(), pay, token)
     assert [e["code"] for e in out["userErrors"]] == ["TENDER_NOT_ALLOWED"]
+    # The single payment argument never spends store credit (its owner is not checked
+    # there), whoever asks.
+    out = await split(
+        hub,
+        cid,
+        uid(),
+        None,
+        hub.admin_token,
+        one={"provider": "store_credit", "paymentMethodId": str(pk(mine["giftCard"]["id"]))},
+    )
+    assert [(e["code"], e["field"]) for e in out["userErrors"]] == [
+        ("INVALID", ["payment", "provider"])
+    ]
     assert await left(hub, mine["code"]) == 6
     out = await split(hub, cid, uid(), pay, hub.admin_token)
     assert out["userErrors"] == [], out
