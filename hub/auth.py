@@ -44,6 +44,7 @@ from hub.db.tables import (
     staff_tokens_t,
     staff_user_roles_t,
     staff_users_t,
+    tills_t,
 )
 
 # storefront: read the public catalog; customer: a shopper's own data; admin: staff,
@@ -95,6 +96,8 @@ STAFF_SCOPES = frozenset({"storefront"})
 REVOKED_TOPIC = "auth.revoked"
 # What a ``connector`` key may do: sync the catalog and stock, import orders.
 CONNECTOR_PERMISSIONS = frozenset({"catalog:read", "catalog:write", "inventory", "orders"})
+# What a staff token from a till's PIN sign-in may do, and only at the till's location.
+TILL_PERMISSIONS = frozenset({"catalog:read", "customers", "inventory", "orders", "refunds"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,9 @@ class Principal:
     permissions: frozenset[str] | None = frozenset()
     grants: tuple[Grant, ...] = ()
     staff_user_id: int | None = None
+    # A staff token from a PIN sign-in at a till (issue 14): the till; its grants reach
+    # that till's location only (:data:`TILL_PERMISSIONS`).
+    till_id: int | None = None
 
     def __post_init__(self) -> None:
         if "admin" in self.scopes and self.staff_user_id is None and not self.permissions:
@@ -361,12 +367,17 @@ async def _valid_staff_tokens(conn: Reader | Any, pks: list[int]) -> set[int]:
     rows = await fetch_all(
         conn,
         select(t.c.id)
-        .select_from(t.join(staff_users_t, staff_users_t.c.id == t.c.user_id))
+        .select_from(
+            t.join(staff_users_t, staff_users_t.c.id == t.c.user_id).outerjoin(
+                tills_t, tills_t.c.id == t.c.till_id
+            )
+        )
         .where(
             t.c.id.in_(pks),
             t.c.ended_at.is_(None),
             t.c.expires_at > datetime.now(UTC),
             staff_users_t.c.active.is_(True),
+            or_(t.c.till_id.is_(None), tills_t.c.active.is_(True)),
         ),
     )
     return {r.id for r in rows}
@@ -492,6 +503,19 @@ async def staff_grants(reader: Reader, user_pk: int) -> tuple[Grant, ...]:
     )
 
 
+def till_grants(grants: tuple[Grant, ...], location_pk: int) -> tuple[Grant, ...]:
+    """The grants of a till's staff token: :data:`TILL_PERMISSIONS` of the user's
+    roles, each at the till's location only (nowhere if the role doesn't reach it)."""
+    out = []
+    for g in grants:
+        perms = g.permissions & TILL_PERMISSIONS
+        if not perms:
+            continue
+        reach = g.locations is None or location_pk in g.locations
+        out.append(Grant(perms, g.channels, frozenset({location_pk}) if reach else frozenset()))
+    return tuple(out)
+
+
 def _permissions(grants: tuple[Grant, ...]) -> frozenset[str]:
     return frozenset(p for g in grants for p in g.permissions)
 
@@ -559,17 +583,31 @@ async def _lookup(reader: Reader, token: str) -> Principal | None:
 async def _lookup_staff_token(reader: Reader, token: str) -> Principal | None:
     t = staff_tokens_t
     row = await reader.first(
-        select(t.c.id, t.c.user_id, t.c.expires_at, staff_users_t.c.email)
-        .select_from(t.join(staff_users_t, staff_users_t.c.id == t.c.user_id))
+        select(
+            t.c.id,
+            t.c.user_id,
+            t.c.expires_at,
+            t.c.till_id,
+            staff_users_t.c.email,
+            tills_t.c.location_id,
+            tills_t.c.active.label("till_active"),
+        )
+        .select_from(
+            t.join(staff_users_t, staff_users_t.c.id == t.c.user_id).outerjoin(
+                tills_t, tills_t.c.id == t.c.till_id
+            )
+        )
         .where(
             t.c.token_hash == _hash(token),
             t.c.ended_at.is_(None),
             staff_users_t.c.active.is_(True),
         )
     )
-    if row is None:
+    if row is None or (row.till_id is not None and not row.till_active):
         return None
     grants = await staff_grants(reader, row.user_id)
+    if row.till_id is not None:
+        grants = till_grants(grants, row.location_id)
     principal = Principal(
         STAFF_SCOPES,
         row.id,
@@ -579,6 +617,7 @@ async def _lookup_staff_token(reader: Reader, token: str) -> Principal | None:
         permissions=_permissions(grants),
         grants=grants,
         staff_user_id=row.user_id,
+        till_id=row.till_id,
     )
     return None if principal.expired() else principal
 

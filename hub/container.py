@@ -30,6 +30,7 @@ from hub.domain.orders.after_sale import AfterSale
 from hub.domain.orders.fulfillments import Fulfillments
 from hub.domain.orders.service import Orders
 from hub.domain.staff import Staff
+from hub.domain.till.service import Tills
 from hub.domain.webhooks import Webhooks
 from hub.emails import Mailer, MemoryMailer
 from hub.events.outbox import OutboxDispatcher, PublishedMarker, publish_committed
@@ -65,6 +66,7 @@ class Hub:
     inventory: Inventory = field(init=False)
     accounts: Accounts = field(init=False)
     staff: Staff = field(init=False)
+    tills: Tills = field(init=False)
     carts: Carts = field(init=False)
     checkout: Checkout = field(init=False)
     after_sale: AfterSale = field(init=False)
@@ -85,6 +87,13 @@ class Hub:
         self.staff = Staff(
             self.db,
             self.accounts.passwords,
+            timedelta(seconds=s.staff_token_seconds),
+            publish=self.publish,
+        )
+        self.tills = Tills(
+            self.db,
+            self.accounts.passwords,
+            self.mailer,
             timedelta(seconds=s.staff_token_seconds),
             publish=self.publish,
         )

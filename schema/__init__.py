@@ -54,6 +54,7 @@ from schema.scalars import SCALAR_OVERRIDES
 from schema.shipping import ShippingMutation, ShippingQuery
 from schema.staff import StaffMutation, StaffQuery
 from schema.subscriptions import Subscription
+from schema.till import TillMutation, TillQuery
 from schema.webhooks import WebhookMutation, WebhookQuery
 
 
@@ -100,6 +101,7 @@ class Query(
     WebhookQuery,
     ConnectorQuery,
     StaffQuery,
+    TillQuery,
 ):
     pass
 
@@ -124,6 +126,7 @@ class Mutation(
     WebhookMutation,
     ConnectorMutation,
     StaffMutation,
+    TillMutation,
 ):
     pass
 

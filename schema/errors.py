@@ -39,6 +39,7 @@ from hub.domain.loyalty import LoyaltyCode
 from hub.domain.orders import OrderCode
 from hub.domain.promotions import PromotionCode
 from hub.domain.staff import StaffCode
+from hub.domain.till.codes import TillCode
 from hub.domain.webhooks import WebhookCode
 
 T = TypeVar("T")
@@ -80,6 +81,7 @@ CODE_ENUMS: tuple[type[StrEnum], ...] = (
     WebhookCode,
     ConnectorCode,
     StaffCode,
+    TillCode,
 )
 
 

@@ -25,6 +25,7 @@ from hub.db.models import (
     promotions,
     shipping,
     staff,
+    tills,
     webhooks,
 )
 
@@ -100,3 +101,8 @@ staff_users_t = cast(Table, staff.StaffUser.__table__)
 staff_roles_t = cast(Table, staff.StaffRole.__table__)
 staff_user_roles_t = cast(Table, staff.StaffUserRole.__table__)
 staff_tokens_t = cast(Table, staff.StaffToken.__table__)
+tills_t = cast(Table, tills.Till.__table__)
+staff_pins_t = cast(Table, tills.StaffPin.__table__)
+till_sessions_t = cast(Table, tills.TillSession.__table__)
+till_cash_t = cast(Table, tills.TillCashMovement.__table__)
+till_orders_t = cast(Table, tills.TillOrder.__table__)

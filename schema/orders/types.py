@@ -24,6 +24,7 @@ from schema.orders.returns import (
     order_substitutions,
 )
 from schema.relay import Connection, Node, connection_from_list, is_record, paged
+from schema.till import order_receipt
 
 
 @strawberry.type
@@ -293,6 +294,13 @@ class OrderType(Node):
     @strawberry.field
     async def payments(self, info: Info) -> list[OrderPayment]:
         return await order_loaders(info).payments_by_order.load(self)
+
+    receipt: JSON | None = strawberry.field(
+        resolver=order_receipt,
+        description="The receipt a till prints (store, till, staff, lines, discounts, "
+        "taxes, totals, payments with change due, barcode/QR content of the order "
+        "number): for the order's customer and staff whose orders permission reaches it.",
+    )
 
     # Fulfillment orders, fulfilments and routing (schema.orders.fulfillment).
     fulfillment_orders: list[fo.FulfillmentOrderType] = strawberry.field(

@@ -65,6 +65,11 @@ from .staff import StaffRole as StaffRole
 from .staff import StaffToken as StaffToken
 from .staff import StaffUser as StaffUser
 from .staff import StaffUserRole as StaffUserRole
+from .tills import StaffPin as StaffPin
+from .tills import Till as Till
+from .tills import TillCashMovement as TillCashMovement
+from .tills import TillOrder as TillOrder
+from .tills import TillSession as TillSession
 from .webhooks import WebhookCursor as WebhookCursor
 from .webhooks import WebhookDelivery as WebhookDelivery
 from .webhooks import WebhookSubscription as WebhookSubscription

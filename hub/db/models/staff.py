@@ -60,3 +60,6 @@ class StaffToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
     ended_at: Mapped[datetime | None] = mapped_column()
+    # A PIN sign-in at a till (issue 14): the token reaches that till's location only,
+    # and only while the till is active.
+    till_id: Mapped[int | None] = mapped_column(ForeignKey("tills.id", ondelete="CASCADE"))

@@ -49,6 +49,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import (
     PaymentError,
@@ -78,6 +79,7 @@ from hub.domain.errors import Code, DomainError, fail
 from hub.domain.giftcards import DECLINE_CODES, GiftCardCode
 from hub.domain.inventory import refuse, release
 from hub.domain.inventory.records import label
+from hub.domain.till import sales as till_sales
 from hub.events.bus import Event
 from hub.events.outbox import Outbox
 
@@ -480,7 +482,7 @@ class Checkout:
     ) -> tuple[int, list[Event]]:
         """5. The order, in one transaction (:mod:`hub.domain.checkout.order`)."""
         async with self.db.transaction() as conn:
-            return await write_order(
+            order_pk, events = await write_order(
                 conn,
                 Outbox(),
                 priced,
@@ -490,6 +492,8 @@ class Checkout:
                 payment,
                 store=principal.can("orders"),
             )
+            await _at_till(conn, order_pk, principal, result, payment)
+            return order_pk, events
 
     async def _undo(self, attempt: leases.Attempt) -> None:
         """Release the reservations, unlock the cart and forget the attempt (each only
@@ -511,6 +515,25 @@ class Checkout:
             log.exception("checkout: undoing cart %s failed", attempt.cart_pk)
             return
         await self.publish(events)
+
+
+async def _at_till(
+    conn: AsyncConnection,
+    order_pk: int,
+    principal: Principal,
+    result: PaymentIntentResult | None,
+    payment: PaymentRequest | None,
+) -> None:
+    """A sale at a till (a till's staff token, or cash whose reference is a till's
+    code): the order is the till's and its cash goes in the till's open session."""
+    cash = result.amount_captured if result is not None and result.provider == "cash" else 0
+    till_pk = principal.till_id
+    if till_pk is None and cash and payment is not None and principal.can("orders"):
+        till_pk = await till_sales.till_of_payment(conn, payment.reference)
+    if till_pk is not None:
+        await till_sales.record_sale(
+            conn, order_pk, till_pk, staff_pk=principal.staff_user_id, cash=cash
+        )
 
 
 def _offline_key(priced: PricedCart, key: str, payment: PaymentRequest) -> str:

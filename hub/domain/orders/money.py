@@ -35,6 +35,7 @@ from hub.domain.errors import Code, fail
 from hub.domain.orders.points import loyalty_follows
 from hub.domain.orders.records import OrderCode
 from hub.domain.orders.transitions import now
+from hub.domain.till.sales import record_cash_refund
 from hub.money import format_minor
 
 PENDING, SUCCESS, FAILED = "PENDING", "SUCCESS", "FAILED"
@@ -303,6 +304,9 @@ async def settle(
             status="refunded" if refunded >= pay.amount_captured else "partially_refunded",
         )
     await conn.execute(update(payments_t).where(payments_t.c.id == m.payment_pk).values(**values))
+    if m.kind == "REFUND" and m.provider == "cash":
+        # Cash handed back at the till that sold it: out of its open session's drawer.
+        await record_cash_refund(conn, m.order_pk, m.amount, f"refund-txn:{m.txn_pk}")
     if m.kind in ("CAPTURE", "REFUND"):
         await loyalty_follows(conn, None, m.order_pk, m.kind, m.amount, f"txn:{m.txn_pk}")
     return True
