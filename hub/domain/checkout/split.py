@@ -60,6 +60,7 @@ from hub.domain.errors import Code, fail
 from hub.domain.giftcards import DECLINE_CODES, GiftCardCode
 from hub.domain.inventory import refuse
 from hub.domain.orders import PaidWith
+from hub.domain.till import sales as till_sales
 from hub.events.outbox import Outbox
 from hub.money import MoneyError, format_minor, parse_amount
 
@@ -398,6 +399,7 @@ async def _order(
                 store=principal.can("orders"),
                 split=split,
             )
+            await _at_till(conn, order_pk, principal, [t for _i, t in ordered])
     except BaseException as exc:
         await co._undo(attempt)
         await _give_back_all(co, attempt, ordered, taken, "order_not_written")
@@ -419,6 +421,28 @@ async def _order(
     cash = [t for _i, t in ordered if t.method == "cash"]
     change = sum(t.change_due for t in cash) if cash else None
     return CheckoutResult(order_pk, change_due=change)
+
+
+async def _at_till(
+    conn: AsyncConnection, order_pk: int, principal: Principal, tenders: Sequence[Tender]
+) -> None:
+    """A sale at a till (a till's staff token, or cash whose reference is a till's
+    code): the order is the till's, and the cash handed over and the change given go in
+    the till's open session (:mod:`hub.domain.till.sales`)."""
+    cash = [t for t in tenders if t.method == "cash"]
+    till_pk = principal.till_id
+    if till_pk is None and cash and principal.can("orders"):
+        till_pk = await till_sales.till_of_payment(conn, cash[0].reference)
+    if till_pk is None:
+        return
+    await till_sales.record_sale(
+        conn,
+        order_pk,
+        till_pk,
+        staff_pk=principal.staff_user_id,
+        cash=sum(t.tendered_minor or t.minor for t in cash),
+        change=sum(t.change_due for t in cash),
+    )
 
 
 async def _settle(

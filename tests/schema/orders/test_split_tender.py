@@ -21,6 +21,8 @@ from tests.helpers.client import Hub, served_again
 from tests.helpers.giftcards import balance, issue
 from tests.helpers.orders import ORDER, capture, pk, refund
 from tests.helpers.staff import key_with_roles
+from tests.helpers.till import OPEN as TILL_OPEN
+from tests.helpers.till import make_till, till_staff, till_token
 
 SPLIT = f"""mutation($c: ID!, $k: String!, $p: [CheckoutPaymentInput!], $one: PaymentInput) {{
   checkoutComplete(cartId: $c, idempotencyKey: $k, payments: $p, payment: $one) {{
@@ -329,3 +331,37 @@ async def test_store_credit_pays_at_a_till_and_is_recredited_on_refund(hub: Hub)
     ]
     assert await left(hub, mine["code"]) == 6
     assert (await left(hub, theirs["code"])) == 50
+
+
+async def test_cash_of_a_split_sale_goes_in_the_till_session(hub: Hub) -> None:
+    till, _code, location = await make_till(hub)
+    _user, address = await till_staff(hub, [location])
+    token = await till_token(hub, till, address)
+    opened = await hub.gql(TILL_OPEN, {"t": till, "f": 10_000}, token=token)
+    sid = opened["data"]["tillSessionOpen"]["tillSession"]["id"]
+    vid = await stocked_variant(hub, {pk(location): 5})
+    made = await create(hub, {"lines": [{"merchandiseId": vid, "quantity": 2}]})
+    cid, total = made["cart"]["id"], Decimal(made["cart"]["cost"]["totalAmount"]["amount"])
+    gift = await issue(hub, "2")
+    cash = total - 2
+    out = await split(
+        hub,
+        cid,
+        uid(),
+        [{"method": "CASH", "amount": str(cash), "cashTendered": str(cash + 5),
+          "reference": "drawer"},
+         {"method": "GIFT_CARD", "giftCardCode": gift["code"], "amount": "2"}],
+        token,
+    )  # fmt: skip
+    assert out["userErrors"] == [], out
+    assert out["changeDue"]["amount"] == "5.00"
+    res = await hub.gql(
+        "query($id: ID!) { tillSession(id: $id) { expectedCash totals { kind amount } } }",
+        {"id": sid},
+        token=token,
+    )
+    session = res["data"]["tillSession"]
+    totals = {t["kind"]: t["amount"] for t in session["totals"]}
+    cents = int(cash * 100)
+    assert totals == {"FLOAT": 10_000, "SALE_CASH": cents + 500, "CHANGE": 500}, totals
+    assert session["expectedCash"] == 10_000 + cents  # the change went back out

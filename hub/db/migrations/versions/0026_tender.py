@@ -1,7 +1,7 @@
 """tender: cash handed over for a payment (split tender), so its change is kept
 
 Revision ID: 0026_tender
-Revises: 0022_plugins
+Revises: 0025_till (0022_plugins before r-till was merged)
 Create Date: 2026-12-03 19:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0026_tender"
-down_revision: str | None = "0022_plugins"
+down_revision: str | None = "0025_till"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
