@@ -6,6 +6,7 @@ others took; refunds go back to each payment in the order it was taken."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -76,20 +77,23 @@ async def test_gift_card_card_and_cash_pay_one_order_and_refund_in_order(till: H
     card_part = Decimal("10.00")
     cash_part = total - Decimal(5) - card_part
     assert cash_part > 0
-    out = await split(
-        till,
-        cid,
-        uid(),
-        [  # given card first: the gift card is still taken first (the hub's own)
+    key = uid()
+    tenders = [  # given card first: the gift card is still taken first (the hub's own)
             {"method": "CARD", "provider": "test", "paymentMethodId": "pm_card_visa",
              "amount": str(card_part)},
             {"method": "CASH", "amount": str(cash_part), "cashTendered": str(cash_part + 3),
              "reference": "drawer-1"},
             {"method": "GIFT_CARD", "giftCardCode": gift["code"], "amount": "5"},
-        ],
-        till.admin_token,
-    )  # fmt: skip
-    assert out["userErrors"] == [], out
+    ]  # fmt: skip
+    # Concurrent duplicates (one key): one order, each payment taken once.
+    outs = await asyncio.gather(
+        *(split(till, cid, key, tenders, till.admin_token) for _ in range(4))
+    )
+    assert all(o["userErrors"] == [] for o in outs), outs
+    assert len({o["order"]["id"] for o in outs}) == 1
+    assert all(o["changeDue"] == {"amount": "3.00", "currencyCode": "USD"} for o in outs)
+    assert await orders_of(till, cid) == 1
+    out = outs[0]
     placed = out["order"]
     assert out["changeDue"] == {"amount": "3.00", "currencyCode": "USD"}
     assert [p["provider"] for p in placed["payments"]] == ["gift_card", "test", "cash"]
@@ -125,7 +129,11 @@ async def test_gift_card_card_and_cash_pay_one_order_and_refund_in_order(till: H
     assert rest["order"]["paymentStatus"] == "REFUNDED"
     over = await refund(till, placed["id"], uid(), amount="0.01")
     assert [e["code"] for e in over["userErrors"]] == ["REFUND_EXCEEDS_CAPTURED"]
-    # The same key replays the order and its change.
+    # The same key still answers the order and its change.
+    again = await split(till, cid, key, tenders, till.admin_token)
+    assert again["order"]["id"] == placed["id"]
+    assert again["changeDue"] == {"amount": "3.00", "currencyCode": "USD"}
+    assert await left(till, gift["code"]) == 5  # not debited again
     assert await verify(till.db) == []
 
 
