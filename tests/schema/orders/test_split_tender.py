@@ -20,7 +20,7 @@ from tests.helpers.carts import create, stocked_variant, uid
 from tests.helpers.checkout import level, orders_of
 from tests.helpers.client import Hub, served_again
 from tests.helpers.giftcards import balance, issue
-from tests.helpers.orders import ORDER, capture, pk, refund
+from tests.helpers.orders import ORDER, cancel, capture, pk, refund
 from tests.helpers.staff import key_with_roles
 from tests.helpers.till import OPEN as TILL_OPEN
 from tests.helpers.till import make_till, till_staff, till_token
@@ -373,3 +373,26 @@ async def test_cash_of_a_split_sale_goes_in_the_till_session(hub: Hub) -> None:
     cents = int(cash * 100)
     assert totals == {"FLOAT": 10_000, "SALE_CASH": cents + 500, "CHANGE": 500}, totals
     assert session["expectedCash"] == 10_000 + cents  # the change went back out
+
+
+async def test_cancelling_a_split_order_voids_the_card_and_recredits_the_gift_card(
+    till: Hub,
+) -> None:
+    cid, vid, total = await cart(till)
+    gift = await issue(till, "8")
+    out = await split(
+        till,
+        cid,
+        uid(),
+        [{"method": "GIFT_CARD", "giftCardCode": gift["code"], "amount": "8"},
+         {"method": "CARD", "provider": "test", "paymentMethodId": "pm_card_visa",
+          "amount": str(total - 8)}],
+    )  # fmt: skip
+    assert out["userErrors"] == [], out
+    assert await left(till, gift["code"]) == 0
+    done = await cancel(till, out["order"]["id"], refund=True)
+    assert done["userErrors"] == [], done
+    moves = {(t[0], t[1]) for t in money(done["order"])}
+    assert ("VOID", "test") in moves and ("REFUND", "gift_card") in moves, moves
+    assert await left(till, gift["code"]) == 8
+    assert await level(till, vid) == (10, 0, 0)
