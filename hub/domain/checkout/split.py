@@ -56,7 +56,7 @@ from hub.domain.checkout.codes import (
 )
 from hub.domain.checkout.order import LeaseLost, PromotionsMoved, write_order
 from hub.domain.checkout.plan import Plan, check_payable, reserve
-from hub.domain.errors import Code, fail
+from hub.domain.errors import Code, DomainError, fail
 from hub.domain.giftcards import DECLINE_CODES, GiftCardCode
 from hub.domain.inventory import refuse
 from hub.domain.orders import PaidWith
@@ -281,7 +281,11 @@ async def run(
     beat.start()
     try:
         if orphans:
-            await co._release_earlier(attempt, payments.Prepared(0, "", False, orphans))
+            try:
+                await co._release_earlier(attempt, payments.Prepared(0, "", False, orphans))
+            except DomainError:  # nothing of this attempt was tried: settle its rows
+                await _give_back_all(co, attempt, ordered, [], "superseded")
+                raise
         taken = await _pay_all(co, priced, attempt, ordered)
         return await _order(co, priced, plan, attempt, ordered, taken, beat, principal)
     finally:
