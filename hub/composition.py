@@ -46,7 +46,7 @@ from connectors.webhooks import AddressPolicy, HttpWebhookTarget
 from hub.container import Hub
 from hub.db.database import Database
 from hub.demo.connectors import DEMO_BUYERS, DEMO_MARKETPLACE_PATH, DEMO_MARKETPLACE_TOKEN
-from hub.domain.giftcards import GiftCardProvider
+from hub.domain.giftcards import GiftCardProvider, StoreCreditProvider
 from hub.domain.integrations import store as connector_store
 from hub.domain.integrations.tax import ConnectedTax, ObservedEngine
 from hub.domain.orders import apply_payment_event
@@ -152,6 +152,7 @@ def build_hub(settings: Settings, db: Database, bus: EventBus | None = None) -> 
     bus = bus or create_bus(settings, db)
     providers = payment_providers(settings)
     providers["gift_card"] = GiftCardProvider(db)  # on the hub's own database
+    providers["store_credit"] = StoreCreditProvider(db)  # a customer's card, by its id
     return Hub(
         settings=settings,
         db=db,

@@ -130,6 +130,12 @@ class OrderPayment:
     amount_captured: MoneyType
     amount_refunded: MoneyType
     test: bool = strawberry.field(description='A test payment (provider "test"): no money moved.')
+    tendered: MoneyType | None = strawberry.field(
+        description="Cash: what the buyer handed over (null for other payments)."
+    )
+    change_due: MoneyType | None = strawberry.field(
+        description="Cash: the change given back (tendered less amount)."
+    )
 
 
 @strawberry.type(name="OrderEvent", description="One entry of an order's timeline.")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from hub.demo import NEWARK
@@ -154,3 +155,45 @@ async def test_a_per_customer_limit_holds_when_checkouts_race(hub: Hub) -> None:
         "SELECT times_used FROM promotion_customer_usage WHERE promotion_id = :p", p=pid
     )
     assert used == 1
+
+
+# The same cart paid at a till with two offline tenders (payments: terminal + cash),
+# answered with the same fields as above: the same statements as one cash payment (the
+# payments and their first movements are written in one INSERT each, whatever their
+# number; offline tenders record nothing before they are taken); the location-scope
+# check reads nothing for an admin key. (A cash reference adds the look-up of a till
+# by that code, as for one cash payment with a reference.) A gift card, store credit
+# or card adds its checkout_payments row (in the claiming transaction), its provider's
+# own statements, and its row marked USED.
+SPLIT = """mutation($c: ID!, $k: String!, $p: [CheckoutPaymentInput!]) {
+  checkoutComplete(cartId: $c, idempotencyKey: $k, payments: $p) {
+    order { id name status paymentStatus totalPrice { amount currencyCode }
+            payments { provider status amount { amount } }
+            lineItems(first: 10) { nodes { sku quantity locationIds } } }
+    changeDue { amount } userErrors { field message code } } }"""
+
+
+async def test_split_tender_statements_are_pinned(hub: Hub) -> None:
+    a = await stocked_variant(hub, {NEWARK: 50})
+    b = await stocked_variant(hub, {NEWARK: 50})
+    made = await create(
+        hub,
+        {
+            "lines": [{"merchandiseId": a, "quantity": 1}, {"merchandiseId": b, "quantity": 2}],
+            "discountCodes": ["DEMO10"],
+            "buyerIdentity": {"email": f"pin-{uid()}@example.com", "countryCode": "US"},
+        },
+    )
+    cid = made["cart"]["id"]
+    total = Decimal(made["cart"]["cost"]["totalAmount"]["amount"])
+    pay = [
+        {"method": "TERMINAL", "amount": "1", "reference": "auth-9"},
+        {"method": "CASH", "amount": str(total - 1), "cashTendered": str(total)},
+    ]
+    with hub.count_statements() as seen:
+        res = await hub.gql(SPLIT, {"c": cid, "k": uid(), "p": pay}, token=hub.admin_token)
+    out = res["data"]["checkoutComplete"]
+    assert out["userErrors"] == [], out
+    assert out["changeDue"] == {"amount": "1.00"}
+    assert [p["provider"] for p in out["order"]["payments"]] == ["terminal", "cash"]
+    assert len(seen) == STATEMENTS[hub.name], "\n".join(s[:100] for s in seen)

@@ -177,6 +177,8 @@ class Payment(Base):
     amount_refunded: Mapped[int] = mapped_column(Integer, default=0)
     reference: Mapped[str | None] = mapped_column(String(255))
     test: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Cash: what the buyer handed over (change due = tendered - amount); else null.
+    tendered: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

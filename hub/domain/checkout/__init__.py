@@ -25,6 +25,7 @@ from hub.domain.checkout.codes import (
     CheckoutCode,
     CheckoutResult,
     PaymentRequest,
+    Tender,
 )
 from hub.domain.checkout.payments import reconcile
 from hub.domain.checkout.service import Checkout
@@ -36,5 +37,6 @@ __all__ = [
     "CheckoutCode",
     "CheckoutResult",
     "PaymentRequest",
+    "Tender",
     "reconcile",
 ]

@@ -50,6 +50,7 @@ class Attempt:
     reference: str  # its reservations' (renewed by it)
     tokens: dict[int, list[tuple[int, int, str]]] = field(default_factory=dict)
     payment: Prepared | None = None
+    split: list[Prepared | None] = field(default_factory=list)  # split tender's rows
 
 
 class Heartbeat:

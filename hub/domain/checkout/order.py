@@ -11,6 +11,7 @@ lost its lease writes nothing (:class:`LeaseLost`, and the transaction rolls bac
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, func, select, update
@@ -30,8 +31,9 @@ from hub.domain.checkout.plan import Plan, Short, short_of
 from hub.domain.customers.matching import find_customer
 from hub.domain.errors import DomainError
 from hub.domain.inventory import commit_reservations
-from hub.domain.orders import insert_order, order_line_values, order_values
+from hub.domain.orders import PaidWith, insert_order, order_line_values, order_values
 from hub.domain.orders.payments import PAYMENT_STATUS
+from hub.domain.orders.writes import split_status
 from hub.events.bus import Event
 from hub.events.outbox import Outbox
 
@@ -54,6 +56,7 @@ async def write_order(
     payment: PaymentRequest | None,
     *,
     store: bool = False,
+    split: Sequence[tuple[PaidWith, int | None]] = (),
 ) -> tuple[int, list[Event]]:
     """Write the order of ``attempt`` on ``conn`` (see the module docstring) and flush
     ``outbox``; its pk and events. ``store``: a sale at a till (a staff key): the
@@ -64,7 +67,11 @@ async def write_order(
     possible before the COMMIT: first the order's own rows and the attempt's fences,
     then the stock levels (a popular SKU's row), then the outbox, and last, in one
     statement, the promotion counters (the store's offer, a popular code: the rows
-    every checkout updates; :mod:`hub.domain.checkout.counters`)."""
+    every checkout updates; :mod:`hub.domain.checkout.counters`).
+
+    ``split``: a split-tender order's payments, in the order taken, each with its
+    ``checkout_payments`` row (None: an offline tender, recorded with the order only);
+    ``result`` and ``payment`` are then None."""
     cart = priced.cart
     own = Outbox()  # order.created, queued after the commitments' events
     order = order_values(priced)
@@ -87,7 +94,11 @@ async def write_order(
         routing=plan.routing,
         # A guest's order gets a status token (orderByToken), derived from the cart's.
         status_secret=cart.token if cart.customer_id is None else None,
+        split=[paid for paid, _ in split],
     )
+    for paid, row_pk in split:
+        if row_pk is not None:
+            await _use(conn, attempt, row_pk, paid.result, order_pk)
     await _finish(conn, attempt, result, order_pk)
     if plan.backorders:
         try:
@@ -99,7 +110,14 @@ async def write_order(
             raise DomainError([short_of(Short(by_pk[pk])) for pk in exc.line_pks]) from None
     if customer_pk is not None:
         await conn.execute(_COUNT_ORDER, {"customer": customer_pk})
-        await _loyalty(conn, own, priced, result, order_pk, customer_pk)
+        status = (
+            split_status([p.result for p, _ in split])
+            if split
+            else PAYMENT_STATUS.get(result.status, "PENDING")
+            if result is not None
+            else "PAID"
+        )
+        await _loyalty(conn, own, priced, status, order_pk, customer_pk)
     # The reservations are gone only if the lease lapsed and the expiry job released them.
     try:
         await commit_reservations(
@@ -169,7 +187,7 @@ async def _loyalty(
     conn: AsyncConnection,
     outbox: Outbox,
     priced: PricedCart,
-    result: PaymentIntentResult | None,
+    status: str,
     order_pk: int,
     customer_pk: int,
 ) -> None:
@@ -186,7 +204,6 @@ async def _loyalty(
             amount=priced.loyalty_discount,
             currency=priced.currency,
         )
-    status = PAYMENT_STATUS.get(result.status, "PENDING") if result is not None else "PAID"
     if status == "PAID":
         await loyalty.earn_for_payment(conn, order_pk, priced.total, outbox=outbox)
 
@@ -202,18 +219,7 @@ async def _finish(
     now = leases.now()
     if attempt.payment is not None:
         assert result is not None
-        used = await conn.execute(
-            payments.USE,
-            {
-                "pk": attempt.payment.pk,
-                "key_": attempt.key,
-                "intent": result.id or None,
-                "order": order_pk,
-                "now": now,
-            },
-        )
-        if used.rowcount != 1:
-            raise LeaseLost()  # released meanwhile: this attempt had lapsed
+        await _use(conn, attempt, attempt.payment.pk, result, order_pk)
     params = {
         "cart": attempt.cart_pk,
         "key_": attempt.key,
@@ -232,6 +238,28 @@ async def _finish(
     done = await conn.execute(leases.ATTEMPT_DONE, params)
     if done.rowcount != 1:
         raise LeaseLost()
+
+
+async def _use(
+    conn: AsyncConnection,
+    attempt: leases.Attempt,
+    row_pk: int,
+    result: PaymentIntentResult,
+    order_pk: int,
+) -> None:
+    """Mark a payment row USED by this order, while this attempt owns it."""
+    used = await conn.execute(
+        payments.USE,
+        {
+            "pk": row_pk,
+            "key_": attempt.key,
+            "intent": result.id or None,
+            "order": order_pk,
+            "now": leases.now(),
+        },
+    )
+    if used.rowcount != 1:
+        raise LeaseLost()  # released meanwhile: this attempt had lapsed
 
 
 _CART_DONE = leases.COMPLETE_CART.returning(carts_t.c.id).cte("cart_done")

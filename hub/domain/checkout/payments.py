@@ -143,6 +143,50 @@ async def prepare(
         got = await conn.execute(_ADOPT, {"pk": same.id, "key_": key, "now": now})
         if got.rowcount == 1:
             return Prepared(same.id, same.provider_key, True, [r for r in rows if r is not same])
+    pk, provider_key = await _record_new(conn, cart_pk, key, plan, test=test, now=now)
+    return Prepared(pk, provider_key, False, list(rows))
+
+
+async def prepare_many(
+    conn: AsyncConnection,
+    cart_pk: int,
+    key: str,
+    plans: Sequence[PaymentPlan],
+    *,
+    test: bool,
+    earlier: bool = True,
+) -> tuple[list[Prepared], list[Any]]:
+    """:func:`prepare` for a split tender: a row per plan (an orphan that pays the same
+    way adopted, each once), and the cart's other open rows, to release first."""
+    now = _now()
+    rows = (await conn.execute(_CART_OPEN, {"cart": cart_pk})).all() if earlier else []
+    taken: set[int] = set()
+    out: list[Prepared] = []
+    for plan in plans:
+        same = next(
+            (r for r in rows if r.fingerprint == plan.fingerprint and r.id not in taken), None
+        )
+        if same is not None:
+            got = await conn.execute(_ADOPT, {"pk": same.id, "key_": key, "now": now})
+            if got.rowcount == 1:
+                taken.add(same.id)
+                out.append(Prepared(same.id, same.provider_key, True, []))
+                continue
+        pk, provider_key = await _record_new(conn, cart_pk, key, plan, test=test, now=now)
+        out.append(Prepared(pk, provider_key, False, []))
+    return out, [r for r in rows if r.id not in taken]
+
+
+async def _record_new(
+    conn: AsyncConnection,
+    cart_pk: int,
+    key: str,
+    plan: PaymentPlan,
+    *,
+    test: bool,
+    now: datetime,
+) -> tuple[int, str]:
+    """A new PENDING row for ``plan``: its pk and provider idempotency key."""
     provider_key = "hub-pay-" + secrets.token_hex(20)
     pk = (
         await conn.execute(
@@ -164,7 +208,7 @@ async def prepare(
             },
         )
     ).scalar_one()
-    return Prepared(pk, provider_key, False, list(rows))
+    return pk, provider_key
 
 
 async def settle(

@@ -64,13 +64,14 @@ from hub.db.tables import carts_t
 from hub.domain import carts as cartsvc
 from hub.domain.carts import PricedCart
 from hub.domain.checkout import lease as leases
-from hub.domain.checkout import payments
+from hub.domain.checkout import payments, split
 from hub.domain.checkout.codes import (
     OFFLINE_PROVIDERS,
     TEST_PROVIDER,
     CheckoutCode,
     CheckoutResult,
     PaymentRequest,
+    Tender,
 )
 from hub.domain.checkout.order import LeaseLost, PromotionsMoved, write_order
 from hub.domain.checkout.plan import Plan, check_payable, plan_stock, reserve
@@ -120,7 +121,10 @@ class Checkout:
         key: str,
         payment: PaymentRequest | None,
         principal: Principal,
+        tenders: Sequence[Tender] | None = None,
     ) -> CheckoutResult:
+        """``tenders``: several payments for the order (split tender,
+        :mod:`hub.domain.checkout.split`) instead of ``payment``."""
         key = key.strip()
         if not key or len(key) > 255 or any(ord(c) < 32 or ord(c) == 127 for c in key):
             raise fail(
@@ -137,7 +141,8 @@ class Checkout:
                     raise fail(Code.NOT_FOUND, "no cart with that id", "cart_id")
                 done = await leases.find_attempt(conn, state.cart.id, key)
                 if done is not None and done.status == "DONE":
-                    return CheckoutResult(done.order_id, replayed=True)
+                    change = await split.change_of(conn, done.order_id) if tenders else None
+                    return CheckoutResult(done.order_id, replayed=True, change_due=change)
                 if done is None:
                     cartsvc.check_readable(state, principal, _now())
                     if state.cart.status == "COMPLETED":
@@ -149,7 +154,10 @@ class Checkout:
                     priced = await cartsvc.price_cart(conn, state, tax_engine=self.tax_engine)
                     plan = await plan_stock(conn, priced)
             if done is None:
-                outcome = await self._run(priced, plan, key, payment, principal)
+                if tenders is not None:
+                    outcome = await split.run(self, priced, plan, key, tenders, principal)
+                else:
+                    outcome = await self._run(priced, plan, key, payment, principal)
                 if outcome is not None:
                     return outcome
             # Someone else holds this key (or changed the cart meanwhile): wait, retry.
@@ -421,8 +429,16 @@ class Checkout:
                 )
         name = payment.provider.strip().lower()
         provider = self.providers.get(name)
+        if name == "store_credit":
+            raise fail(
+                Code.INVALID,
+                "store credit is paid with payments (method STORE_CREDIT), where its "
+                "owner is checked",
+                "payment",
+                "provider",
+            )
         if provider is None:
-            offered = ", ".join(sorted(self.providers)) or "none"
+            offered = ", ".join(sorted(set(self.providers) - {"store_credit"})) or "none"
             raise fail(
                 Code.INVALID,
                 f"no payment provider {name!r} is configured (offered: {offered})",

@@ -19,7 +19,7 @@ goes missing or negative, the way stock doesn't.
 from hub.db.tables import cards_t, txns_t
 from hub.domain.giftcards.admin import NewCard, disable, disable_card, issue, issue_card, new_card
 from hub.domain.giftcards.ledger import debit, debit_card, debit_state, recredit, recredit_debit
-from hub.domain.giftcards.provider import GiftCardProvider
+from hub.domain.giftcards.provider import GiftCardProvider, StoreCreditProvider
 from hub.domain.giftcards.reads import (
     balance_for_code,
     get_gift_card,
@@ -55,6 +55,7 @@ __all__ = [
     "GiftCardRecord",
     "GiftCardTransactionRecord",
     "NewCard",
+    "StoreCreditProvider",
     "balance_for_code",
     "cards_t",
     "code_hash",

@@ -82,7 +82,14 @@ def _ledger_row(
 
 
 async def debit_card(
-    conn: AsyncConnection, code: str, amount: int, currency: str, *, reference: str | None, key: str
+    conn: AsyncConnection,
+    code: str,
+    amount: int,
+    currency: str,
+    *,
+    reference: str | None,
+    key: str,
+    card_pk: int | None = None,
 ) -> DebitState:
     """Take ``amount`` minor units of ``currency`` from the card, once per ``key``, in
     the caller's transaction. Raises :class:`GiftCardDeclined` when the card can't pay
@@ -92,15 +99,26 @@ async def debit_card(
         raise ValueError("amount must be a positive integer of minor units")
     if not key:
         raise ValueError("a debit needs an idempotency key")
-    norm = normalize_code(code)
-    if not CODE_RE.match(norm):
-        raise _unusable()
     now = _now()
-    card = (
-        await conn.execute(
-            select(cards_t.c.id, cards_t.c.currency).where(cards_t.c.code_hash == code_hash(norm))
-        )
-    ).first()
+    if card_pk is not None:  # store credit: a customer's card, found by its pk
+        card = (
+            await conn.execute(
+                select(cards_t.c.id, cards_t.c.currency).where(
+                    cards_t.c.id == card_pk, cards_t.c.customer_id.is_not(None)
+                )
+            )
+        ).first()
+    else:
+        norm = normalize_code(code)
+        if not CODE_RE.match(norm):
+            raise _unusable()
+        card = (
+            await conn.execute(
+                select(cards_t.c.id, cards_t.c.currency).where(
+                    cards_t.c.code_hash == code_hash(norm)
+                )
+            )
+        ).first()
     if card is None:
         raise _unusable()
     if card.currency != currency:
@@ -138,11 +156,20 @@ async def debit_card(
 
 
 async def debit(
-    db: Database, code: str, amount: int, currency: str, *, reference: str | None, key: str
+    db: Database,
+    code: str,
+    amount: int,
+    currency: str,
+    *,
+    reference: str | None,
+    key: str,
+    card_pk: int | None = None,
 ) -> DebitState:
     """:func:`debit_card` in a transaction of its own."""
     async with db.transaction() as conn:
-        return await debit_card(conn, code, amount, currency, reference=reference, key=key)
+        return await debit_card(
+            conn, code, amount, currency, reference=reference, key=key, card_pk=card_pk
+        )
 
 
 async def _why_refused(conn: AsyncConnection, card_pk: int, now: datetime) -> GiftCardDeclined:

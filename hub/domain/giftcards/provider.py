@@ -61,6 +61,7 @@ class GiftCardProvider(ProviderBase):
                 currency,
                 reference=a.reference,
                 key=a.idempotency_key,
+                card_pk=self._card_pk(payment_method_id),
             )
         except GiftCardDeclined as exc:
             return PaymentIntentResult(
@@ -137,6 +138,10 @@ class GiftCardProvider(ProviderBase):
         except DBAPIError as exc:
             raise PaymentUnavailable(f"the gift card ledger could not be written: {exc}") from exc
 
+    def _card_pk(self, payment_method_id: str) -> int | None:
+        """The card is found by its code (a store credit's by its pk)."""
+        return None
+
     @staticmethod
     def _parse(intent_id: str) -> int:
         prefix, _, raw = (intent_id or "").partition("_")
@@ -158,3 +163,18 @@ class GiftCardProvider(ProviderBase):
             failure_message=None,
             raw_status=status,
         )
+
+
+class StoreCreditProvider(GiftCardProvider):
+    """Store credit as a payment: a customer's gift card (issued for a return, say)
+    spent by its id at a till (``payment_method_id``: the card's pk), without its
+    code; checkout checks it is the cart's customer's. Everything else (void, refund,
+    look-up by key) is the gift card's: the money goes back to that card."""
+
+    name = "store_credit"
+
+    def _card_pk(self, payment_method_id: str) -> int | None:
+        raw = (payment_method_id or "").strip()
+        if not raw.isdigit() or len(raw) > 18:
+            raise PaymentError("resource_missing", "no such store credit")
+        return int(raw)

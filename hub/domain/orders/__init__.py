@@ -55,7 +55,12 @@ from hub.domain.orders.records import (
     status_token,
 )
 from hub.domain.orders.service import CancelResult, CaptureResult, Orders
-from hub.domain.orders.writes import insert_order, order_line_values, order_values
+from hub.domain.orders.writes import (
+    PaidWith,
+    insert_order,
+    order_line_values,
+    order_values,
+)
 
 __all__ = [
     "NAME_OFFSET",
@@ -71,6 +76,7 @@ __all__ = [
     "OrderLineRecord",
     "OrderRecord",
     "Orders",
+    "PaidWith",
     "PaymentRecord",
     "RefundLineRecord",
     "RefundRecord",

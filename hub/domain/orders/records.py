@@ -202,11 +202,14 @@ class PaymentRecord:
         "amount",
         "amount_captured",
         "amount_refunded",
+        "change_due",
         "id",
         "intent_id",
         "pk",
         "provider",
+        "reference",
         "status",
+        "tendered",
         "test",
     )
 
@@ -220,6 +223,13 @@ class PaymentRecord:
         self.amount = Money(row.amount, currency)
         self.amount_captured = Money(row.amount_captured, currency)
         self.amount_refunded = Money(row.amount_refunded, currency)
+        self.reference = row.reference
+        # Cash: what was handed over, and the change given.
+        tendered = getattr(row, "tendered", None)
+        self.tendered = Money(tendered, currency) if tendered is not None else None
+        self.change_due = (
+            Money(max(0, tendered - row.amount), currency) if tendered is not None else None
+        )
 
 
 class EventRecord:

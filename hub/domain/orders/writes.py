@@ -8,6 +8,7 @@ last three are checkout's); these functions write the order's own rows and event
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -153,6 +154,7 @@ async def insert_order(
     payment_reference: str | None,
     routing: Routed | None = None,
     status_secret: str | None = None,
+    split: Sequence[PaidWith] = (),
 ) -> int:
     """Write an order, its lines and its payment, and queue ``order.created``. An order
     paid with a test payment is a test order (``test``, also in its event). With
@@ -161,6 +163,9 @@ async def insert_order(
     now = _now()
     status = PAYMENT_STATUS.get(payment.status, "PENDING") if payment is not None else "PAID"
     test = payment is not None and payment.test
+    if split:
+        status = split_status([p.result for p in split])
+        test = any(p.result.test for p in split)
     # Statements built once, the values passed as parameters: no construction or
     # cache key per call (the compiled form is cached per set of columns given).
     pk = (
@@ -214,6 +219,8 @@ async def insert_order(
                 "updated_at": now,
             },
         )
+    if split:
+        await _insert_split(conn, pk, split, now)
     await _first_entries(conn, pk, name, order, payment, status, now, decision)
     outbox.add(
         "order.created",
@@ -241,6 +248,72 @@ async def insert_order(
             {"orderId": ids.encode("Order", pk), **routed_event(decision)[1]},
         )
     return pk
+
+
+@dataclass(frozen=True, slots=True)
+class PaidWith:
+    """One payment of a split-tender order: the provider's result, the till's (or
+    cart's) reference and, for cash, what was handed over."""
+
+    result: PaymentIntentResult
+    reference: str | None
+    tendered: int | None = None
+
+
+def split_status(results: Sequence[PaymentIntentResult]) -> str:
+    """The order's payment status from several payments: PAID when all took the money,
+    AUTHORIZED when some still only hold it, PENDING while any is unconfirmed."""
+    each = [PAYMENT_STATUS.get(r.status, "PENDING") for r in results]
+    if "PENDING" in each:
+        return "PENDING"
+    return "AUTHORIZED" if "AUTHORIZED" in each else "PAID"
+
+
+async def _insert_split(
+    conn: AsyncConnection, pk: int, split: Sequence[PaidWith], now: datetime
+) -> None:
+    """A split-tender order's payments, in the order they were taken (refunds go back
+    in that order), and each one's first money movement; two INSERTs."""
+    await conn.execute(
+        _INSERT_PAYMENT,
+        [
+            {
+                "order_id": pk,
+                "provider": p.result.provider,
+                "intent_id": p.result.id,
+                "status": p.result.status,
+                "amount": p.result.amount,
+                "currency": p.result.currency,
+                "amount_captured": p.result.amount_captured,
+                "amount_refunded": p.result.amount_refunded,
+                "reference": p.reference,
+                "test": p.result.test,
+                "tendered": p.tendered,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for p in split
+        ],
+    )
+    await conn.execute(
+        _INSERT_TXN,
+        [
+            {
+                "order_id": pk,
+                "kind": "AUTHORIZATION" if p.result.status == "authorized" else "SALE",
+                "provider": p.result.provider,
+                "status": "SUCCESS",
+                "amount": p.result.amount,
+                "currency": p.result.currency,
+                "reference": p.result.id or None,
+                "actor": "checkout",
+                "idempotency_key": f"checkout:{pk}:{i}",
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i, p in enumerate(split)
+        ],
+    )
 
 
 async def _first_entries(
