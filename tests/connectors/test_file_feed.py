@@ -31,6 +31,9 @@ from tests.helpers.feed import (
     write_file,
 )
 
+AUDIT = """query($f: AuditEventFilter) { auditEvents(filter: $f, first: 20) {
+  nodes { operation actor { kind ref } changes { table op } } } }"""
+
 HEADER = (
     "sku,product_handle,product_title,active,barcode,option:Size,price:web,price:eu,"
     "stock:wh-newark,stock:wh-rotterdam"
@@ -328,5 +331,14 @@ async def test_a_stock_file_moves_levels_through_the_ledger(hub: Hub, tmp_path: 
         jar = await product_view(hub, p)
         assert jar is not None and jar["variants"][f"{p}-2"]["stock"] == {"wh-newark": 1}
         assert await verify(hub.db) == []
+        # What the connector wrote is in the audit log as the connector's.
+        pk = made["id"].rsplit("/", 1)[1]
+        audited = await hub.admin(
+            AUDIT, {"f": {"actor": f"connector:{pk}", "objectType": "inventory_levels"}}
+        )
+        nodes = audited["data"]["auditEvents"]["nodes"]
+        assert nodes and {n["operation"] for n in nodes} == {"connector.file_feed.manual"}
+        assert {n["actor"]["kind"] for n in nodes} == {"connector"}
+        assert any(c["table"] == "inventory_levels" for n in nodes for c in n["changes"])
     finally:
         await delete_connector(hub, made["id"])

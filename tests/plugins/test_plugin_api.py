@@ -384,3 +384,55 @@ async def test_a_failing_event_handler_breaks_no_other(hub: Hub) -> None:
         assert by["flaky"]["eventErrors"] >= 1 and by["flaky"]["eventsHandled"] == 0
         assert by["counter"]["eventErrors"] == 0 and by["counter"]["eventsHandled"] >= 1
         assert by["counter"]["eventsHandled"] == len(seen.events)
+
+
+# ------------------------------------------------- a plugin's own permissions
+
+
+@strawberry.type
+class VaultQuery:
+    @strawberry.field(permission_classes=needs("vault:read"))
+    def vault_secret(self) -> str:
+        return "behind vault:read"
+
+
+VAULT = "{ vaultSecret }"
+
+
+async def test_a_plugins_permission_is_held_by_partner_keys_and_roles_that_list_it(
+    hub: Hub,
+) -> None:
+    """A plugin declares ``vault:read``: a partner key holding it, or a staff user whose
+    role lists it, reads the plugin's field; a partner key with other permissions and a
+    role without it are refused; the permission is unknown once the plugin is gone."""
+    from hub.auth import InvalidScope, create_api_key
+    from tests.helpers.staff import bound_key, make_role, make_user
+
+    vault = Plugin("vault", query=(VaultQuery,), permissions=("vault:read",))
+    async with with_plugins(hub, vault) as shop:
+        _, holder = await create_api_key(
+            hub.db, "vault-partner", ["partner"], permissions=["vault:read"]
+        )
+        _, other = await create_api_key(
+            hub.db, "other-partner", ["partner"], permissions=["orders"]
+        )
+        assert (await shop.gql(VAULT, token=holder))["data"] == {"vaultSecret": "behind vault:read"}
+        res = await shop.gql(VAULT, token=other)
+        assert res["errors"][0]["extensions"]["code"] == "ACCESS_DENIED", res
+        assert "vault:read" in res["errors"][0]["message"]
+        role = await make_role(shop, ["vault:read"])
+        _, with_role = await make_user(shop, [role], password=None)
+        clerk = await bound_key(shop, with_role)
+        assert (await shop.gql(VAULT, token=clerk))["data"] == {"vaultSecret": "behind vault:read"}
+        plain = await make_role(shop, ["orders"])
+        _, without = await make_user(shop, [plain], password=None)
+        res = await shop.gql(VAULT, token=await bound_key(shop, without))
+        assert res["errors"][0]["extensions"]["code"] == "ACCESS_DENIED", res
+    # Unloaded: a new key or role can't name it any more.
+    with pytest.raises(InvalidScope, match="vault:read"):
+        await create_api_key(hub.db, "late-partner", ["partner"], permissions=["vault:read"])
+    res = await hub.admin(
+        "mutation($i: StaffRoleInput!) { staffRoleCreate(input: $i) { userErrors { code } } }",
+        {"i": {"name": f"late-{uid()}", "permissions": ["vault:read"]}},
+    )
+    assert res["data"]["staffRoleCreate"]["userErrors"] == [{"code": "UNKNOWN_PERMISSION"}], res
