@@ -340,3 +340,62 @@ async def test_cash_goes_through_the_till_drawer(hub: Hub) -> None:
          "cash": {"kind": "FLOAT", "amount": "5"}},
     ])  # fmt: skip
     assert bad["results"][0]["code"] == "INVALID_TRANSACTION"
+
+
+ORDER_MONEY = """query($id: ID!) { node(id: $id) { ... on Order { paymentStatus
+  refunds { amount { amount } status lines { quantity } } } } }"""
+
+
+async def test_a_synced_return_is_a_settled_refund_of_the_sale(hub: Hub) -> None:
+    loc, (v,) = await store_with_stock(hub, 5)
+    till = _till()
+    sold = sale("s1", v, 3)  # 30.00: 10 in cash, 20 on a card
+    sold["payments"] = [
+        {"method": "CASH", "amount": "10"},
+        {"method": "CARD", "amount": "20", "reference": "auth-9"},
+    ]
+    got = await sync(hub, loc, till, [sold])
+    order_id = got["results"][0]["order"]["id"]
+    ret = {
+        "clientTransactionId": "r1", "kind": "RETURN", "occurredAt": "2026-12-01T11:00:00Z",
+        "originalClientTransactionId": "s1", "returnedLines": [{"variantId": v, "quantity": 1}],
+        "payments": [{"method": "CARD", "amount": "10", "reference": "auth-9"}],
+    }  # fmt: skip
+    got = await sync(hub, loc, till, [ret])
+    assert got["results"][0]["status"] == "ACCEPTED", got
+    view = (await hub.admin(ORDER_MONEY, {"id": order_id}))["data"]["node"]
+    assert view["paymentStatus"] == "PARTIALLY_REFUNDED"
+    assert view["refunds"] == [
+        {"amount": {"amount": "10.00"}, "status": "SUCCESS", "lines": [{"quantity": 1}]}
+    ]
+    # The card tender went back to the card payment, the cash one untouched.
+    paid = await hub.rows(
+        "SELECT p.reference, p.amount_refunded FROM payments p JOIN orders o ON "
+        "o.id = p.order_id WHERE o.external_id = :x ORDER BY p.id",
+        x=f"{till}:s1",
+    )
+    assert [tuple(r) for r in paid] == [("CASH", 0), ("CARD:auth-9", 1000)]
+    # Replaying the return changes nothing.
+    again = await sync(hub, loc, till, [ret])
+    assert again["results"][0]["replayed"] is True
+    view = (await hub.admin(ORDER_MONEY, {"id": order_id}))["data"]["node"]
+    assert len(view["refunds"]) == 1 and view["paymentStatus"] == "PARTIALLY_REFUNDED"
+    assert await on_hand(hub, v, loc) == 3
+    # A return giving back more than is left of what was paid: rejected, nothing written.
+    over = {**ret, "clientTransactionId": "r2", "payments": [{"method": "CASH", "amount": "25"}]}
+    got = await sync(hub, loc, till, [over])
+    assert (got["results"][0]["status"], got["results"][0]["code"]) == (
+        "REJECTED", "REFUND_EXCEEDS_CAPTURED",
+    )  # fmt: skip
+    assert await on_hand(hub, v, loc) == 3
+    view = (await hub.admin(ORDER_MONEY, {"id": order_id}))["data"]["node"]
+    assert len(view["refunds"]) == 1
+    # The rest, in cash: the order is refunded in full.
+    rest = {**ret, "clientTransactionId": "r3", "returnedLines": [{"variantId": v, "quantity": 2}],
+            "payments": [{"method": "CASH", "amount": "20"}]}  # fmt: skip
+    got = await sync(hub, loc, till, [rest])
+    assert got["results"][0]["status"] == "ACCEPTED", got
+    view = (await hub.admin(ORDER_MONEY, {"id": order_id}))["data"]["node"]
+    assert view["paymentStatus"] == "REFUNDED"
+    assert sorted(r["amount"]["amount"] for r in view["refunds"]) == ["10.00", "20.00"]
+    await assert_ledger_clean(hub)

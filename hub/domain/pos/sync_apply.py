@@ -9,9 +9,12 @@
   promotion the hub doesn't know as active, is a conflict flagged for review on the
   result and the order's timeline (``pos.review``); nothing is re-priced.
 - A **return** names the sale it returns (``originalClientTransactionId``, on this
-  till or ``originalTillId``). Its units go back on hand at the store and the refund
-  is recorded on the original order's timeline (``pos.refunded``, the tenders given
-  back). If that sale isn't synced yet (out of order across batches), the return is
+  till or ``originalTillId``). Its units go back on hand at the store and the money
+  given back is a refund of the original order, settled already (no provider call:
+  :mod:`hub.domain.orders.settled_refund`), each tender to the payments of its method;
+  never more than the sale was paid and not yet refunded (``REFUND_EXCEEDS_CAPTURED``,
+  nothing written). The timeline has ``pos.refunded`` with the tenders given back.
+  If that sale isn't synced yet (out of order across batches), the return is
   rejected ``ORIGINAL_NOT_SYNCED`` with nothing written: the till sends it again later.
 - An **exchange** is both: the return of ``returnedLines`` and a new sale of ``lines``.
 - A **stock count** sets onHand to what was counted, less the synced sales (plus the
@@ -41,6 +44,7 @@ from hub.db.tables import (
     levels_t,
     loc_channels_t,
     order_lines_t,
+    orders_t,
     pos_sync_stock_t,
     pos_sync_t,
     prices_t,
@@ -55,6 +59,7 @@ from hub.domain.inventory.oversold import take_sold
 from hub.domain.orders.fulfil import handed_over_at_sale
 from hub.domain.orders.fulfillment import refresh_fulfillment_status
 from hub.domain.orders.importer import ImportLine, ImportRequest, import_order
+from hub.domain.orders.settled_refund import claim_line_units, record_settled_refund
 from hub.domain.orders.timeline import record_event
 from hub.domain.pos.sync_types import (
     PosLine,
@@ -458,6 +463,14 @@ async def _return(ctx: Ctx, t: PosTxn, currency: str) -> None:
             PosSyncCode.ORIGINAL_NOT_SYNCED,
             "the sale this returns is not synced yet: send the return again after it",
         )
+    inclusive = bool(
+        (
+            await ctx.conn.execute(
+                select(orders_t.c.taxes_included).where(orders_t.c.id == orig.order_id)
+            )
+        ).scalar()
+    )
+    claimed: list[tuple[int, int, int]] = []
     for ln in t.returned:
         if not await _count_returned(ctx, orig.order_id, ln.variant_pk, ln.quantity):
             ctx.conflicts.append(conflict(
@@ -465,7 +478,23 @@ async def _return(ctx: Ctx, t: PosTxn, currency: str) -> None:
                 "the sale returned did not sell this many of this variant",
                 variantId=ln.variant_pk,
             ))  # fmt: skip
+            continue
+        got = await claim_line_units(ctx.conn, orig.order_id, inclusive, ln.variant_pk, ln.quantity)
+        if got is not None:
+            claimed.append(got)
     await refresh_fulfillment_status(ctx.conn, orig.order_id)
+    # The money given back, as a refund settled already (an exchange's return half is
+    # worth its units, taken as the new sale's payment).
+    tenders = (
+        [(p.method, _minor(p.amount, currency, "payments.amount")) for p in t.payments]
+        if t.kind == "RETURN"
+        else [("EXCHANGE", sum(v for _, _, v in claimed))]
+    )
+    await record_settled_refund(
+        ctx.conn, ctx.outbox, orig.order_id, key=f"pos:{ctx.till}:{t.client_txn_id}",
+        lines=claimed, tenders=tenders, note=f"{t.kind.lower()} at the till {ctx.till}",
+        actor=ctx.actor,
+    )  # fmt: skip
     if t.kind == "RETURN":  # an exchange's payments are its sale's
         await _cash_tenders(ctx, t, "REFUND_CASH", currency, orig.order_id)
     await _move(ctx, t, t.returned, +1)
