@@ -108,6 +108,11 @@ class PosTransactionInput:
     cash: PosCashInput | None = None
     email: str | None = None
     loyalty_card_id: str | None = None
+    discount_codes: list[str] | None = strawberry.field(
+        default=None,
+        description="The discount codes the till took (a sale's promotions are checked "
+        "against what the hub's engine gives with them; at most 10).",
+    )
 
 
 @strawberry.type
@@ -118,6 +123,13 @@ class PosSyncConflict:
     till_price: int | None = strawberry.field(default=None, description="Minor units.")
     hub_price: int | None = strawberry.field(default=None, description="Minor units.")
     on_hand: int | None = None
+    promotion_id: strawberry.ID | None = None
+    till_discount: int | None = strawberry.field(
+        default=None, description="PROMOTION_DIFFERS: what the till took off (minor units)."
+    )
+    hub_discount: int | None = strawberry.field(
+        default=None, description="PROMOTION_DIFFERS: what the hub's promotions give."
+    )
 
 
 @strawberry.type
@@ -168,6 +180,9 @@ def _conflict(c: dict[str, Any]) -> PosSyncConflict:
         till_price=c.get("tillPrice"),
         hub_price=c.get("hubPrice"),
         on_hand=c.get("onHand"),
+        promotion_id=_gid("Promotion", p) if isinstance(p := c.get("promotionId"), int) else None,
+        till_discount=c.get("tillDiscount"),
+        hub_discount=c.get("hubDiscount"),
     )
 
 
@@ -228,6 +243,7 @@ def parse(t: PosTransactionInput) -> st.PosTxn | st.Rejected:
             original_till_id=t.original_till_id,
             email=t.email,
             loyalty_card_id=t.loyalty_card_id,
+            discount_codes=tuple(t.discount_codes or ()),
             cash_kind=t.cash.kind if t.cash else None,
             cash_amount=t.cash.amount if t.cash else None,
         )

@@ -11,7 +11,8 @@ from tests.helpers.inventory import make_location, make_variant, op
 SYNC = """mutation($loc: ID!, $till: String!, $batch: [PosTransactionInput!]!) {
   posSync(locationId: $loc, tillId: $till, batch: $batch) {
     results { clientTransactionId status code message replayed
-      conflicts { code message variantId tillPrice hubPrice onHand }
+      conflicts { code message variantId tillPrice hubPrice onHand promotionId
+        tillDiscount hubDiscount }
       order { id fulfillmentStatus totalPrice { amount } } }
     userErrors { field message code } } }"""
 

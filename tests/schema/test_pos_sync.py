@@ -5,6 +5,7 @@ oversold state and the count that settles it; the ledger stays clean throughout.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 from tests.helpers.client import Hub
@@ -399,3 +400,61 @@ async def test_a_synced_return_is_a_settled_refund_of_the_sale(hub: Hub) -> None
     assert view["paymentStatus"] == "REFUNDED"
     assert sorted(r["amount"]["amount"] for r in view["refunds"]) == ["10.00", "20.00"]
     await assert_ledger_clean(hub)
+
+
+PROMO_CREATE = """mutation($i: PromotionInput!) { promotionCreate(input: $i) {
+  promotion { id } userErrors { field code message } } }"""
+
+
+async def _percent_off(hub: Hub, variant: str, percent: str) -> str:
+    from hub import ids
+
+    definition = {
+        "conditions": [],
+        "action": {"type": "percent_off", "percent": percent,
+                   "target": {"variant_ids": [ids.decode_pk(variant, "ProductVariant")]}},
+        "combination": {"class": "PRODUCT", "combines_with": ["ORDER", "SHIPPING"]},
+    }  # fmt: skip
+    i = {"title": f"Till {uuid.uuid4().hex[:6]}", "status": "ACTIVE", "definition": definition}
+    out = (await hub.admin(PROMO_CREATE, {"i": i}))["data"]["promotionCreate"]
+    assert out["userErrors"] == [], out
+    return str(out["promotion"]["id"])
+
+
+async def test_discounts_are_checked_against_the_promotions_engine(hub: Hub) -> None:
+    loc, (v,) = await store_with_stock(hub, 10)
+    promo = await _percent_off(hub, v, "20")  # automatic: 20% off this variant
+    till = _till()
+
+    def discounted(cid: str, off: str, promos: list[str]) -> dict:
+        tx = sale(cid, v, 2)  # 2 x 10.00
+        tx["lines"][0].update(totalDiscount=off, promotionIds=promos)
+        tx["payments"] = [{"method": "CASH", "amount": str(20 - int(off))}]
+        return tx
+
+    got = await sync(hub, loc, till, [
+        discounted("ok", "4", [promo]),  # what the engine gives: 4.00
+        discounted("greedy", "8", [promo]),  # twice that
+        sale("missed", v, 2),  # the till forgot the automatic promotion
+    ])  # fmt: skip
+    ok, greedy, missed = got["results"]
+    assert (ok["status"], ok["conflicts"]) == ("ACCEPTED", []), ok
+    assert greedy["status"] == "ACCEPTED_WITH_CONFLICTS"
+    flags = [(c["code"], c["promotionId"], c["tillDiscount"], c["hubDiscount"])
+             for c in greedy["conflicts"]]  # fmt: skip
+    assert flags == [("PROMOTION_DIFFERS", None, 800, 400), ("PROMOTION_DIFFERS", promo, 800, 400)]
+    assert float(greedy["order"]["totalPrice"]["amount"]) == 12  # the till's discount, kept
+    assert [(c["code"], c["tillDiscount"], c["hubDiscount"]) for c in missed["conflicts"]] == [
+        ("PROMOTION_DIFFERS", 0, 400)
+    ]
+    assert float(missed["order"]["totalPrice"]["amount"]) == 20  # not re-priced
+    # The review is on the orders' timelines, with the flag.
+    rows = await hub.rows(
+        "SELECT o.external_id, e.data FROM order_events e JOIN orders o ON o.id = e.order_id "
+        "WHERE e.kind = 'pos.review' AND o.external_id LIKE :t ORDER BY o.external_id",
+        t=f"{till}:%",
+    )
+    assert [r[0] for r in rows] == [f"{till}:greedy", f"{till}:missed"]
+    for _, data in rows:
+        data = json.loads(data) if isinstance(data, str) else data
+        assert "PROMOTION_DIFFERS" in {c["code"] for c in data["conflicts"]}

@@ -6,7 +6,9 @@
   (:func:`hub.domain.inventory.oversold.take_sold`): never rejected for stock; a level
   that goes short is flagged (``OVERSOLD``). A unit price further than the tolerance
   (``pos_price_tolerance``, minor units) from the store channel's price today, or a
-  promotion the hub doesn't know as active, is a conflict flagged for review on the
+  promotion the hub doesn't know as active, or discounts that differ from what the
+  hub's promotions engine gives the sale (``PROMOTION_DIFFERS``:
+  :mod:`hub.domain.pos.sync_promotions`), is a conflict flagged for review on the
   result and the order's timeline (``pos.review``); nothing is re-priced.
 - A **return** names the sale it returns (``originalClientTransactionId``, on this
   till or ``originalTillId``). Its units go back on hand at the store and the money
@@ -61,6 +63,7 @@ from hub.domain.orders.fulfillment import refresh_fulfillment_status
 from hub.domain.orders.importer import ImportLine, ImportRequest, import_order
 from hub.domain.orders.settled_refund import claim_line_units, record_settled_refund
 from hub.domain.orders.timeline import record_event
+from hub.domain.pos.sync_promotions import check_promotions
 from hub.domain.pos.sync_types import (
     PosLine,
     PosSyncCode,
@@ -92,7 +95,13 @@ async def store_channel(conn: AsyncConnection, location_pk: int) -> Any:
     tax_inclusive; None if it sells in none."""
     return (
         await conn.execute(
-            select(channels_t.c.id, channels_t.c.currency, channels_t.c.tax_inclusive)
+            select(
+                channels_t.c.id,
+                channels_t.c.currency,
+                channels_t.c.tax_inclusive,
+                channels_t.c.handle,
+                channels_t.c.default_country,
+            )
             .join(loc_channels_t, loc_channels_t.c.channel_id == channels_t.c.id)
             .where(loc_channels_t.c.location_id == location_pk)
             .order_by(channels_t.c.id)
@@ -353,6 +362,7 @@ async def _sale(ctx: Ctx, t: PosTxn, channel: Any) -> None:
     await handed_over_at_sale(ctx.conn, ctx.outbox, order_pk, actor=ctx.actor)
     await _move(ctx, t, t.lines, -1)
     await _check_prices(ctx, t, lines, channel_pk)
+    await check_promotions(ctx, t, lines, channel)
     await _check_payments(ctx, t, lines, currency, channel.tax_inclusive)
     await _cash_tenders(ctx, t, "SALE_CASH", currency, order_pk)
     if ctx.conflicts:

@@ -13,6 +13,7 @@ from typing import Any
 MAX_BATCH = 100
 MAX_LINES = 250
 MAX_PAYMENTS = 10
+MAX_CODES = 10
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$")
 KINDS = ("SALE", "RETURN", "EXCHANGE", "STOCK_COUNT", "CASH_MOVEMENT")
 CASH_MOVES = ("CASH_IN", "CASH_OUT")
@@ -38,6 +39,7 @@ class PosSyncCode(StrEnum):
     OVERSOLD = "OVERSOLD"
     PRICE_DIFFERS = "PRICE_DIFFERS"
     PROMOTION_UNKNOWN = "PROMOTION_UNKNOWN"
+    PROMOTION_DIFFERS = "PROMOTION_DIFFERS"
     PAYMENTS_DIFFER = "PAYMENTS_DIFFER"
     COUNTED_AFTER = "COUNTED_AFTER"
     NOT_IN_ORIGINAL = "NOT_IN_ORIGINAL"
@@ -84,6 +86,7 @@ class PosTxn:
     original_till_id: str | None = None
     email: str | None = None
     loyalty_card_id: str | None = None
+    discount_codes: tuple[str, ...] = ()
     cash_kind: str | None = None
     cash_amount: Decimal | None = None
 
@@ -146,6 +149,12 @@ def check_txn(t: PosTxn) -> None:
     for ln in (*t.lines, *t.returned):
         if not 1 <= ln.quantity <= 10_000:
             raise Rejected(PosSyncCode.INVALID_TRANSACTION, "a line's quantity is 1 to 10000")
+    if len(t.discount_codes) > MAX_CODES or any(
+        not 1 <= len(c.strip()) <= 64 for c in t.discount_codes
+    ):
+        raise Rejected(
+            PosSyncCode.INVALID_TRANSACTION, f"at most {MAX_CODES} discount codes of 1 to 64"
+        )
     if t.kind == "CASH_MOVEMENT" and t.cash_kind not in CASH_MOVES:
         raise Rejected(PosSyncCode.INVALID_TRANSACTION, "cash.kind is CASH_IN or CASH_OUT")
     for c in t.counts:
