@@ -13,6 +13,8 @@ from tests.helpers.orders import assert_ledger_clean
 from tests.helpers.pos_sync import discrepancies, on_hand, sale, store_with_stock, sync
 
 AT = "2026-12-01T10:00:00Z"
+ORDER_MONEY = """query($id: ID!) { node(id: $id) { ... on Order { paymentStatus
+  refunds { amount { amount } status lines { quantity } } } } }"""
 
 
 def _till() -> str:
@@ -197,7 +199,7 @@ async def test_out_of_order_returns_and_counts(hub: Hub) -> None:
 async def test_exchange_takes_back_and_sells(hub: Hub) -> None:
     loc, (a, b) = await store_with_stock(hub, 3, variants=2)
     till = _till()
-    await sync(hub, loc, till, [sale("s1", a, 1)])
+    first = await sync(hub, loc, till, [sale("s1", a, 1)])
     got = await sync(hub, loc, till, [{
         "clientTransactionId": "x1", "kind": "EXCHANGE", "occurredAt": "2026-12-01T11:00:00Z",
         "originalClientTransactionId": "s1",
@@ -209,6 +211,10 @@ async def test_exchange_takes_back_and_sells(hub: Hub) -> None:
     assert r["status"] == "ACCEPTED", r
     assert await on_hand(hub, a, loc) == 3 and await on_hand(hub, b, loc) == 2
     assert await _orders(hub, till) == 2
+    # The return half is a refund of the first sale, worth the unit taken back.
+    view = (await hub.admin(ORDER_MONEY, {"id": first["results"][0]["order"]["id"]}))["data"]
+    assert view["node"]["paymentStatus"] == "REFUNDED"
+    assert [r["amount"]["amount"] for r in view["node"]["refunds"]] == ["10.00"]
     # A split tender: one payment per method, as taken.
     split = sale("s3", b, 2)
     split["payments"] = [
@@ -341,10 +347,6 @@ async def test_cash_goes_through_the_till_drawer(hub: Hub) -> None:
          "cash": {"kind": "FLOAT", "amount": "5"}},
     ])  # fmt: skip
     assert bad["results"][0]["code"] == "INVALID_TRANSACTION"
-
-
-ORDER_MONEY = """query($id: ID!) { node(id: $id) { ... on Order { paymentStatus
-  refunds { amount { amount } status lines { quantity } } } } }"""
 
 
 async def test_a_synced_return_is_a_settled_refund_of_the_sale(hub: Hub) -> None:
