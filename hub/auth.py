@@ -19,7 +19,11 @@ of them, the admin scope). A staff user (signed in with a staff access token, pr
 permissions of its roles; each role may restrict them to some channels and locations
 (``Principal.may_location(pk, perm)``, ``may_channel``). A ``connector`` key holds
 :data:`CONNECTOR_PERMISSIONS`; a ``partner`` key the permissions stored on it (what its
-plugin declares).
+plugin declares). A partner key bound to a plugin (``api_keys.plugin``, made by
+``hub apikey create --scope partner --plugin NAME``) holds, at each request, the stored
+permissions that plugin still declares in the serving process
+(:data:`PLUGIN_PARTNER_PERMISSIONS`): nothing at all while the plugin is not installed or
+FAILED, and less when a new version declares less; never more than was stored.
 """
 
 from __future__ import annotations
@@ -72,6 +76,10 @@ PERMISSIONS = (
 # registered by the plugin host as it loads them (plugins.host): a role or a partner key
 # may hold them like the hub's own.
 PLUGIN_PERMISSIONS: set[str] = set()
+# What a partner key bound to a plugin may hold, by plugin name: the plugin's own
+# permissions and the hub's ones it requires (``Plugin.partner_permissions``), for the
+# plugins ACTIVE in this process (registered by plugins.host, removed when it fails).
+PLUGIN_PARTNER_PERMISSIONS: dict[str, frozenset[str]] = {}
 
 
 def known_permission(name: str) -> bool:
@@ -237,13 +245,16 @@ async def create_api_key(
     expires_at: datetime | None = None,
     staff_user: str | None = None,
     permissions: Iterable[str] | None = None,
+    plugin: str | None = None,
 ) -> tuple[int, str]:
     """Create a key; returns (id, token). The token is shown only this once.
 
     ``customer`` (an email) ties a key with the "customer" scope to that customer;
     ``staff_user`` (an email) binds the key to a staff user, whose roles it acts with;
     ``permissions`` are a partner key's (required with the partner scope);
-    ``expires_at`` ends its validity."""
+    ``plugin`` binds a partner key to an ACTIVE plugin of this process: the key holds
+    what the plugin declares for its partner keys, or ``permissions`` if given (a subset
+    of that, never more); ``expires_at`` ends its validity."""
     wanted = sorted(set(scopes))
     bad = [s for s in wanted if s not in SCOPES]
     if not wanted or bad:
@@ -253,6 +264,8 @@ async def create_api_key(
     if customer is not None and "customer" not in wanted:
         raise InvalidScope("a key for a customer needs the customer scope (--scope customer)")
     perms = None if permissions is None else sorted(set(permissions))
+    if plugin is not None:
+        perms = _plugin_key_permissions(plugin, wanted, perms)
     if perms is not None:
         unknown = [p for p in perms if not known_permission(p)]
         if unknown or "partner" not in wanted:
@@ -290,10 +303,34 @@ async def create_api_key(
                 expires_at=expires_at,
                 staff_user_id=staff_pk,
                 permissions=perms,
+                plugin=plugin,
             )
             .returning(keys_t.c.id)
         )
         return res.scalar_one(), token
+
+
+def _plugin_key_permissions(plugin: str, scopes: list[str], given: list[str] | None) -> list[str]:
+    """The permissions of a partner key for ``plugin``: its declaration, or ``given``
+    when that narrows it (InvalidScope when it would widen it)."""
+    if scopes != ["partner"]:
+        raise InvalidScope("a key for a plugin has the partner scope alone (--scope partner)")
+    declared = PLUGIN_PARTNER_PERMISSIONS.get(plugin)
+    if declared is None:
+        raise InvalidScope(f"plugin {plugin!r} is not installed and ACTIVE")
+    if not declared:
+        raise InvalidScope(f"plugin {plugin!r} declares no permissions for its partner keys")
+    if given is None:
+        return sorted(declared)
+    wider = sorted(set(given) - declared)
+    if wider:
+        raise InvalidScope(
+            f"plugin {plugin!r} declares {', '.join(sorted(declared))} for its partner keys; "
+            f"--permission may only narrow that (not declared: {', '.join(wider)})"
+        )
+    if not given:
+        raise InvalidScope("a partner key needs at least one permission")
+    return given
 
 
 async def revoke_api_key(db: Database, pk: int, *, bus: Any = None) -> bool:
@@ -520,15 +557,22 @@ def _permissions(grants: tuple[Grant, ...]) -> frozenset[str]:
     return frozenset(p for g in grants for p in g.permissions)
 
 
-def key_permissions(scopes: Iterable[str], declared: Iterable[str] | None) -> frozenset[str]:
+def key_permissions(
+    scopes: Iterable[str], declared: Iterable[str] | None, plugin: str | None = None
+) -> frozenset[str]:
     """What a key not bound to a staff user may do (the admin scope aside): a connector
-    key :data:`CONNECTOR_PERMISSIONS`, a partner key what it declares."""
+    key :data:`CONNECTOR_PERMISSIONS`, a partner key what it declares that is known in
+    this process (the hub's and the loaded plugins'); a partner key bound to ``plugin``
+    only what that plugin, ACTIVE here, still declares for its partner keys."""
     scopes = set(scopes)
     held: set[str] = set()
     if "connector" in scopes:
         held |= CONNECTOR_PERMISSIONS
     if "partner" in scopes and declared:
-        held |= {p for p in declared if p in PERMISSIONS}
+        allowed = {p for p in declared if known_permission(p)}
+        if plugin is not None:
+            allowed &= PLUGIN_PARTNER_PERMISSIONS.get(plugin, frozenset())
+        held |= allowed
     return frozenset(held)
 
 
@@ -546,6 +590,7 @@ async def _lookup(reader: Reader, token: str) -> Principal | None:
             keys_t.c.expires_at,
             keys_t.c.staff_user_id,
             keys_t.c.permissions,
+            keys_t.c.plugin,
             staff_users_t.c.active,
         )
         .select_from(keys_t.outerjoin(staff_users_t, staff_users_t.c.id == keys_t.c.staff_user_id))
@@ -575,7 +620,7 @@ async def _lookup(reader: Reader, token: str) -> Principal | None:
             row.name,
             row.customer_id,
             expires_at=row.expires_at,
-            permissions=key_permissions(row.scopes, row.permissions),
+            permissions=key_permissions(row.scopes, row.permissions, row.plugin),
         )
     return None if principal.expired() else principal
 

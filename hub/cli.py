@@ -28,6 +28,7 @@ from hub.startup import on_database as _on_database
 
 if TYPE_CHECKING:
     from hub.db.database import Database
+    from plugins.host import PluginHost
 
 T = TypeVar("T")
 
@@ -344,8 +345,17 @@ def apikey_create(
     permission: Annotated[
         list[str] | None,
         typer.Option(
-            help="A --scope partner key's permission (what its plugin declares); repeat.",
+            help="A --scope partner key's permission (what its plugin declares); repeat. "
+            "With --plugin: a subset of what the plugin declares.",
             metavar="PERMISSION",
+        ),
+    ] = None,
+    plugin: Annotated[
+        str | None,
+        typer.Option(
+            help="The installed plugin a --scope partner key is for: the key holds what the "
+            "plugin declares for its partner keys, and nothing once it is gone.",
+            metavar="NAME",
         ),
     ] = None,
 ) -> None:
@@ -360,11 +370,13 @@ def apikey_create(
     require_migrated(settings)
     expires_at = datetime.now(UTC) + timedelta(seconds=expires_in) if expires_in else None
 
-    if permission:
+    if permission or plugin:
         # A partner key may hold what an installed plugin declares.
         from plugins.host import load_plugins
 
-        load_plugins()
+        host = load_plugins()
+        if plugin is not None:
+            _require_active_plugin(host, plugin)
     try:
         with database_step(settings):
             pk, token = _on_database(
@@ -377,6 +389,7 @@ def apikey_create(
                     expires_at=expires_at,
                     staff_user=staff_user,
                     permissions=permission,
+                    plugin=plugin,
                 ),
             )
     except CliError as exc:
@@ -391,9 +404,22 @@ def apikey_create(
         f"hub: key {pk} created with scopes {', '.join(sorted(set(scope)))}"
         + (f" for customer {customer.strip().lower()}" if customer else "")
         + (f" bound to staff user {staff_user.strip().lower()}" if staff_user else "")
+        + (f" for plugin {plugin}" if plugin else "")
         + f" in {describe_database(settings.database_url)}; the token is not shown again",
         err=True,
     )
+
+
+def _require_active_plugin(host: PluginHost, name: str) -> None:
+    """CliError (exit 2) unless ``name`` is an installed plugin that loaded ACTIVE."""
+    from plugins import PluginState
+
+    rec = host.record(name)
+    if rec is None:
+        installed = ", ".join(r.name for r in host.records) or "none"
+        raise CliError(f"no plugin named {name!r} is installed (installed: {installed})", 2)
+    if rec.state is not PluginState.ACTIVE:
+        raise CliError(f"plugin {name!r} {rec.version} FAILED to load: {rec.reason}", 2)
 
 
 @apikey_app.command("revoke")

@@ -33,6 +33,12 @@ What a plugin may bring (every field is optional but ``name``):
   its own;
 - ``permissions``: the permissions the plugin's fields check (``"giftwrap:write"``): a
   partner key is limited to those its plugin declares;
+- ``partner_permissions``: the hub's own permissions (names of
+  ``hub.auth.PERMISSIONS``, e.g. ``("orders",)``) the plugin's partner keys need on top
+  of ``permissions``. ``hub apikey create --scope partner --plugin NAME`` makes a key
+  holding exactly ``permissions`` + ``partner_permissions`` (``--permission`` may only
+  narrow that); at request time such a key holds only what its plugin, ACTIVE in the
+  serving process, still declares (nothing once the plugin is gone or FAILED);
 - ``settings``: a pydantic model; its values come from the environment,
   ``HUB_PLUGIN_<NAME>__<FIELD>`` (``HUB_PLUGIN_GIFT_WRAP__FEE=250``), validated at
   start-up, and are read with :meth:`Plugin.config`.
@@ -54,6 +60,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from connectors.base import Event
+from hub.auth import PERMISSIONS
 from hub.domain.carts.fees import Fee, FeeHook
 from hub.domain.carts.priced import PricedCart, PricedLine
 from hub.domain.promotions import Action, Basket, Condition, Context, Outcome, PricingView
@@ -101,7 +108,14 @@ class Plugin:
     fees: Mapping[str, FeeHook] = field(default_factory=dict)
     connectors: Sequence[type] = ()
     permissions: Sequence[str] = ()
+    partner_permissions: Sequence[str] = ()
     settings: type[BaseModel] | None = None
+
+    @property
+    def partner_key_permissions(self) -> tuple[str, ...]:
+        """What a partner key made for this plugin holds: its own permissions and the
+        hub's ones it requires (sorted, no repeats)."""
+        return tuple(sorted({*self.permissions, *self.partner_permissions}))
 
     def config(self) -> Any:
         """The plugin's validated settings (an instance of ``settings``), once loaded."""
@@ -120,6 +134,12 @@ class Plugin:
         for perm in self.permissions:
             if not isinstance(perm, str) or not _PERMISSION.match(perm):
                 raise PluginError(f"permission {perm!r}: write it as 'area:action'")
+        for perm in self.partner_permissions:
+            if perm not in PERMISSIONS:
+                raise PluginError(
+                    f"partner permission {perm!r} is not one of the hub's "
+                    f"({', '.join(PERMISSIONS)})"
+                )
         for kinds, base in (
             (self.promotion_conditions, Condition),
             (self.promotion_actions, Action),

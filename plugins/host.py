@@ -36,7 +36,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hub.auth import PERMISSIONS, PLUGIN_PERMISSIONS
+from hub.auth import PERMISSIONS, PLUGIN_PARTNER_PERMISSIONS, PLUGIN_PERMISSIONS
 from hub.domain.carts.fees import register_fee_hook, unregister_fee_hook
 from hub.domain.promotions import (
     register_action,
@@ -68,6 +68,11 @@ class PluginRecord:
     @property
     def permissions(self) -> tuple[str, ...]:
         return tuple(self.plugin.permissions) if self.plugin is not None else ()
+
+    @property
+    def partner_key_permissions(self) -> tuple[str, ...]:
+        """What a partner key made for it holds (its own and the hub's it requires)."""
+        return self.plugin.partner_key_permissions if self.plugin is not None else ()
 
 
 @dataclass(eq=False)
@@ -106,7 +111,7 @@ class PluginHost:
             _unregister(plugin)
 
     def permissions(self) -> dict[str, tuple[str, ...]]:
-        """The permissions each active plugin declares (its partner keys' limit)."""
+        """The permissions each active plugin declares (its own)."""
         return {p.name: tuple(p.permissions) for p in self.active}
 
     def connector_types(self) -> list[type]:
@@ -218,10 +223,12 @@ def _register(
     plugin: Plugin, version: str, source: str, env: Mapping[str, str], host: PluginHost
 ) -> PluginRecord:
     rec = PluginRecord(plugin.name, version, PluginState.ACTIVE, None, source, plugin)
+    if host.record(plugin.name) is not None:
+        # Before anything is registered: undoing would undo the other plugin's.
+        rec.state, rec.reason = PluginState.FAILED, f"another plugin is named {plugin.name!r}"
+        return rec
     try:
         plugin.check()
-        if host.record(plugin.name) is not None:
-            raise PluginError(f"another plugin is named {plugin.name!r}")
         taken = set(PERMISSIONS).intersection(plugin.permissions)
         if taken:
             raise PluginError(f"permissions {sorted(taken)} are the hub's own")
@@ -233,6 +240,7 @@ def _register(
         for name, hook in plugin.fees.items():
             register_fee_hook(f"{plugin.name}.{name}", hook)
         PLUGIN_PERMISSIONS.update(plugin.permissions)
+        PLUGIN_PARTNER_PERMISSIONS[plugin.name] = frozenset(plugin.partner_key_permissions)
     except Exception as exc:
         rec.state, rec.reason = PluginState.FAILED, _reason(exc)
         _unregister(plugin)
@@ -242,6 +250,7 @@ def _register(
 
 def _unregister(plugin: Plugin) -> None:
     PLUGIN_PERMISSIONS.difference_update(plugin.permissions)
+    PLUGIN_PARTNER_PERMISSIONS.pop(plugin.name, None)
     for cond in plugin.promotion_conditions:
         unregister_condition(cond)
     for action in plugin.promotion_actions:

@@ -28,6 +28,10 @@ class PluginType:
     )
     source: str = strawberry.field(description='Its entry point: "group: name = module:object".')
     permissions: list[str] = strawberry.field(description="The permissions it declares.")
+    partner_key_permissions: list[str] = strawberry.field(
+        description="What a partner key made for it (`hub apikey create --scope partner "
+        "--plugin NAME`) holds: its own permissions and the hub's ones it requires."
+    )
     event_topics: list[str] = strawberry.field(description="The event topics it handles.")
     events_handled: int = strawberry.field(description="Events its handlers took in this process.")
     event_errors: int = strawberry.field(description="Events its handlers failed on (logged).")
@@ -48,6 +52,7 @@ class PluginQuery:
                 reason=r.reason,
                 source=r.source,
                 permissions=list(r.permissions),
+                partner_key_permissions=list(r.partner_key_permissions),
                 event_topics=sorted(r.plugin.on_events) if r.plugin is not None else [],
                 events_handled=r.events_handled,
                 event_errors=r.event_errors,

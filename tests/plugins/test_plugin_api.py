@@ -436,3 +436,56 @@ async def test_a_plugins_permission_is_held_by_partner_keys_and_roles_that_list_
         {"i": {"name": f"late-{uid()}", "permissions": ["vault:read"]}},
     )
     assert res["data"]["staffRoleCreate"]["userErrors"] == [{"code": "UNKNOWN_PERMISSION"}], res
+
+
+ORDERS = "{ orders(first: 1) { nodes { id } } }"
+
+
+async def test_a_partner_key_holds_only_what_its_plugin_still_declares(hub: Hub) -> None:
+    """A key made for the ``vault`` plugin (``partner_permissions=("orders",)``) reads
+    the plugin's field and orders while the plugin is ACTIVE; served by a hub without the
+    plugin it holds nothing (not even the hub's ``orders`` it had for it); a new version
+    declaring less narrows it; a plugin's partner permissions must be the hub's."""
+    from hub.auth import InvalidScope, create_api_key
+
+    vault = Plugin(
+        "vault", query=(VaultQuery,), permissions=("vault:read",), partner_permissions=("orders",)
+    )
+    async with with_plugins(hub, vault, auth_cache_seconds=0) as shop:
+        _, token = await create_api_key(hub.db, "vault-app", ["partner"], plugin="vault")
+        assert (await shop.gql(VAULT, token=token))["data"] == {"vaultSecret": "behind vault:read"}
+        assert "errors" not in await shop.gql(ORDERS, token=token)
+        with pytest.raises(InvalidScope, match="may only narrow"):
+            await create_api_key(
+                hub.db, "wide", ["partner"], plugin="vault", permissions=["refunds"]
+            )
+        with pytest.raises(InvalidScope, match="'nosuch' is not installed"):
+            await create_api_key(hub.db, "none", ["partner"], plugin="nosuch")
+        listed = await shop.admin("{ plugins { name partnerKeyPermissions } }")
+        assert {"name": "vault", "partnerKeyPermissions": ["orders", "vault:read"]} in listed[
+            "data"
+        ]["plugins"]
+
+    # The plugin is gone: the key holds nothing it had for it.
+    async with with_plugins(hub, auth_cache_seconds=0) as bare:
+        res = await bare.gql(ORDERS, token=token)
+        assert res["errors"][0]["extensions"]["code"] == "ACCESS_DENIED", res
+        assert "vaultSecret" in (await bare.gql(VAULT, token=token))["errors"][0]["message"]
+
+    # A new version declares less (no orders any more): the key follows it.
+    slim = Plugin("vault", query=(VaultQuery,), permissions=("vault:read",))
+    async with with_plugins(hub, slim, auth_cache_seconds=0) as shop:
+        assert (await shop.gql(VAULT, token=token))["data"] == {"vaultSecret": "behind vault:read"}
+        res = await shop.gql(ORDERS, token=token)
+        assert res["errors"][0]["extensions"]["code"] == "ACCESS_DENIED", res
+        with pytest.raises(InvalidScope, match="not declared: orders"):
+            await create_api_key(hub.db, "old", ["partner"], plugin="vault", permissions=["orders"])
+
+    # A FAILED plugin (here: a partner permission that is not the hub's) keys nothing.
+    odd = Plugin("odd", permissions=("odd:read",), partner_permissions=("odd:write",))
+    with loaded(odd) as host:
+        rec = host.record("odd")
+        assert rec is not None and rec.state is PluginState.FAILED
+        assert "partner permission 'odd:write' is not one of the hub's" in str(rec.reason)
+        with pytest.raises(InvalidScope, match="'odd' is not installed"):
+            await create_api_key(hub.db, "odd", ["partner"], plugin="odd")

@@ -8,6 +8,7 @@ database, served by the subprocess)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ from hub.demo import NEWARK
 from tests.helpers.carts import create, mutate, stocked_variant, uid
 from tests.helpers.checkout import checkout
 from tests.helpers.client import Hub
-from tests.helpers.processes import hub_env, serve, wait_ready
+from tests.helpers.processes import hub_env, hub_exit, serve, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = (
@@ -33,8 +34,8 @@ PACKAGES = (
     ROOT / "tests" / "plugins" / "packages" / "broken",
 )
 
-PLUGINS = """{ plugins { name version state reason source permissions eventTopics
-  eventsHandled eventErrors } }"""
+PLUGINS = """{ plugins { name version state reason source permissions partnerKeyPermissions
+  eventTopics eventsHandled eventErrors } }"""
 ORDER = """query($id: ID!) { order(id: $id) { totalPrice { amount } totalFees { amount } giftWrapped
   giftWrapTotal { amount currencyCode } payments { amount { amount } } } }"""
 STATS = "{ giftWrapStats { wrappedOrders wrappedLines } }"
@@ -64,14 +65,24 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+def plugin_env(hub: Hub, site: Path, **extra: str) -> dict[str, str]:
+    """The environment of a ``hub`` subprocess on the fixture's database with the
+    installed plugins on its PYTHONPATH."""
+    url = hub.db.engine.url.render_as_string(hide_password=False)
+    return hub_env(
+        url,
+        PYTHONPATH=os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p),
+        **extra,
+    )
+
+
 @pytest.fixture
 async def served(hub: Hub, site: Path, tmp_path: Path) -> AsyncIterator[tuple[Hub, Path]]:
     """``hub serve`` on the fixture's database, the plugins on its PYTHONPATH; a
     ``Hub`` whose client talks to it, and its log."""
-    url = hub.db.engine.url.render_as_string(hide_password=False)
-    env = hub_env(
-        url,
-        PYTHONPATH=os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p),
+    env = plugin_env(
+        hub,
+        site,
         HUB_TEST_PAYMENTS="true",
         HUB_LOG_LEVEL="INFO",
         HUB_PLUGIN_GIFT_WRAP__FEE="250",
@@ -102,6 +113,8 @@ async def test_plugins_are_listed_and_the_failing_ones_skipped(
     assert (wrap["state"], wrap["version"], wrap["reason"]) == ("ACTIVE", "1.0.0", None)
     assert wrap["source"] == "commerce_hub.plugins: gift_wrap = hub_gift_wrap:plugin"
     assert wrap["permissions"] == ["giftwrap:read"]
+    assert wrap["partnerKeyPermissions"] == ["giftwrap:read", "orders"]
+    assert got["broken_import"]["partnerKeyPermissions"] == []
     assert wrap["eventTopics"] == ["order.created"]
     assert (got["legacy_hello"]["state"], got["legacy_hello"]["version"]) == ("ACTIVE", "0.3.1")
     assert got["legacy_hello"]["source"].startswith("hub.plugins: ")
@@ -271,3 +284,83 @@ async def _plugin_when(shop: Hub, name: str, ok: Any) -> dict[str, Any]:
             return dict(got)
         await asyncio.sleep(0.1)
     raise AssertionError(f"{name}: {got}")
+
+
+# ------------------------------------------------------------ partner keys
+
+
+ORDERS = "{ orders(first: 1) { nodes { id } } }"
+PRODUCT = """mutation($i: ProductInput!) { productCreate(input: $i) {
+  product { id } userErrors { code } } }"""
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _partner_key(hub: Hub, site: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return hub_exit(["apikey", "create", "--scope", "partner", *args], plugin_env(hub, site))
+
+
+async def test_a_partner_key_for_a_plugin_holds_what_it_declares(
+    served: tuple[Hub, Path], site: Path
+) -> None:
+    """``hub apikey create --scope partner --plugin gift_wrap`` (the real CLI, the plugin
+    found on its PYTHONPATH): the key reads ``giftWrapStats`` (giftwrap:read) and orders
+    (the hub's ``orders``, which gift_wrap requires), and is refused what it doesn't
+    declare; ``--permission`` narrows, never widens; an unknown or FAILED plugin is
+    refused with exit status 2, and nothing is created."""
+    shop, _ = served
+    made = _partner_key(shop, site, "--plugin", "gift_wrap", "--name", "wrapper")
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.split()[0]
+    assert "for plugin gift_wrap" in made.stderr
+    rows = await shop.rows("SELECT plugin, permissions FROM api_keys WHERE name = 'wrapper'")
+    assert [(r.plugin, sorted(_json(r.permissions))) for r in rows] == [
+        ("gift_wrap", ["giftwrap:read", "orders"])
+    ]
+
+    stats = await shop.gql(STATS, token=token)
+    assert "errors" not in stats, stats
+    assert set(stats["data"]["giftWrapStats"]) == {"wrappedOrders", "wrappedLines"}
+    orders = await shop.gql(ORDERS, token=token)
+    assert "errors" not in orders, orders
+    # Outside the declaration: refused, nothing written.
+    title = f"partner-{uid()}"
+    res = await shop.gql(PRODUCT, {"i": {"title": title}}, token=token)
+    assert res["errors"][0]["extensions"]["code"] == "ACCESS_DENIED", res
+    assert "catalog:write" in res["errors"][0]["message"]
+    assert await shop.scalar("SELECT count(*) FROM products WHERE title = :t", t=title) == 0
+    assert (await shop.gql("{ plugins { name } }", token=token))["errors"][0]["extensions"][
+        "code"
+    ] == "ACCESS_DENIED"
+
+    # Narrowed to the plugin's own permission: the stats, not the orders.
+    narrow = _partner_key(shop, site, "--plugin", "gift_wrap", "--permission", "giftwrap:read")
+    assert narrow.returncode == 0, narrow.stderr
+    small = narrow.stdout.split()[0]
+    assert "errors" not in await shop.gql(STATS, token=small)
+    res = await shop.gql(ORDERS, token=small)
+    assert res["errors"][0]["extensions"]["code"] == "ACCESS_DENIED", res
+
+    before = await shop.scalar("SELECT count(*) FROM api_keys")
+    # Widening: refunds is not gift_wrap's to give.
+    wide = _partner_key(shop, site, "--plugin", "gift_wrap", "--permission", "refunds")
+    assert wide.returncode == 2, (wide.stdout, wide.stderr)
+    assert "may only narrow" in wide.stderr and "refunds" in wide.stderr
+    assert wide.stdout == ""
+    # No such plugin; a plugin that FAILED to load.
+    nosuch = _partner_key(shop, site, "--plugin", "nosuch")
+    assert nosuch.returncode == 2, (nosuch.stdout, nosuch.stderr)
+    assert "no plugin named 'nosuch' is installed" in nosuch.stderr
+    assert "gift_wrap" in nosuch.stderr  # the installed ones are named
+    broken = _partner_key(shop, site, "--plugin", "broken_import")
+    assert broken.returncode == 2, (broken.stdout, broken.stderr)
+    assert "'broken_import' 0.3.1 FAILED to load: ModuleNotFoundError" in broken.stderr
+    # --plugin is for a partner key alone.
+    admin = hub_exit(
+        ["apikey", "create", "--scope", "admin", "--plugin", "gift_wrap"], plugin_env(shop, site)
+    )
+    assert admin.returncode == 2, (admin.stdout, admin.stderr)
+    assert "partner scope alone" in admin.stderr
+    assert await shop.scalar("SELECT count(*) FROM api_keys") == before

@@ -32,3 +32,6 @@ class ApiKey(Base):
     # A partner key's permissions (hub.auth.PERMISSIONS); the plugin that owns the key
     # declares them. None on other keys.
     permissions: Mapped[list[str] | None] = mapped_column(JSON)
+    # The plugin a partner key was made for (``hub apikey create --plugin``): at request
+    # time it holds only what that plugin, still active, declares (hub.auth).
+    plugin: Mapped[str | None] = mapped_column(String(63))

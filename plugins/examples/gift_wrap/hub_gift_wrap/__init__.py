@@ -8,6 +8,8 @@
 - ``Order.giftWrapped`` / ``Order.giftWrapTotal`` read the fees the order kept.
 - An ``order.created`` handler counts the wrapped orders this process saw, shown to
   staff by ``giftWrapStats`` (needs ``giftwrap:read``, the permission it declares).
+- A partner key made for it (``hub apikey create --scope partner --plugin gift_wrap``)
+  holds ``giftwrap:read`` and the hub's ``orders`` (its ``partner_permissions``).
 """
 
 from __future__ import annotations
@@ -131,5 +133,8 @@ plugin = Plugin(
     fees={"wrap": wrap_fees},
     on_events={"order.created": count_wrapped},
     permissions=("giftwrap:read",),
+    # Its partner keys (hub apikey create --scope partner --plugin gift_wrap) read the
+    # orders they report on, too.
+    partner_permissions=("orders",),
     settings=Settings,
 )
