@@ -79,7 +79,6 @@ from hub.demo.data import (
     to_eur,
     usd_snap,
 )
-from hub.demo.backorders import seed_demo_backorders
 from hub.demo.giftcards import seed_demo_gift_cards
 from hub.demo.locations import LOCATION_CHANNELS, LOCATIONS
 from hub.demo.loyalty import seed_demo_loyalty
