@@ -49,6 +49,7 @@ from hub.db.tables import (
     transfers_t,
     variants_t,
 )
+from hub.demo.backorders import seed_demo_backorders
 from hub.demo.data import (
     ADJECTIVES,
     BASE_TIME,
@@ -127,6 +128,7 @@ async def seed_demo(db: Database, products: int = 600, *, seed: int = 42) -> dic
         await seed_demo_gift_cards(conn)  # DEMO-GIFT-0000-0050, 50.00 USD (hub.demo.giftcards)
         await seed_demo_loyalty(conn)  # orders from every channel, points, tiers (hub.demo.loyalty)
         await seed_demo_till(conn)  # till SOHO-1, an associate with PIN 2468 (hub.demo.till)
+        await seed_demo_backorders(conn)  # a backorder, a pre-order variant (hub.demo.backorders)
         if conn.dialect.name == "postgresql":
             for name in SERIAL_TABLES:
                 await conn.execute(

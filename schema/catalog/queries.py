@@ -93,7 +93,10 @@ class ProductFilterInput:
     product_type: str | None = None
     price: PriceFilterInput | None = None
     available: bool | None = strawberry.field(
-        default=None, description="Only products that can (true) or can't (false) be bought."
+        default=None,
+        description="Only products that can (true) or can't (false) be bought: the rule "
+        "of `Product.availableForSale` (backorder and pre-order variants with room "
+        "under their cap count as available with no stock).",
     )
     status: ProductStatus | None = strawberry.field(
         default=None, description="Staff only: products in this status (default: all)."

@@ -156,13 +156,20 @@ class ProductVariantType(Node):
         description="Price in the request's channel; null where the variant isn't sold there."
     )
     compare_at_price: MoneyType | None
-    available_for_sale: bool
+    available_for_sale: bool = strawberry.field(
+        description="True when the variant can be bought in the channel: priced there, "
+        "its product active, and untracked, or in stock (`quantityAvailable` > 0), or "
+        "selling beyond stock (`inventoryPolicy` BACKORDER or PREORDER) while its "
+        "backorder cap, if any, has room: such a variant is available with no stock."
+    )
     cost: MoneyType | None = strawberry.field(
         permission_classes=needs("catalog:read"), description="Unit cost (staff only)."
     )
     tracked: bool = strawberry.field(description="False for goods with no stock to count.")
     quantity_available: int | None = strawberry.field(
-        description="Units sellable online in the channel (null when not tracked)."
+        description="Physical units sellable online in the channel (null when not "
+        "tracked). Units that may be sold beyond stock (backorders, pre-orders) are not "
+        "counted: a pre-order variant with no stock reads 0 and `availableForSale` true."
     )
 
     @strawberry.field(
@@ -245,7 +252,11 @@ class Product(Node):
         # mypy is told to ignore the next line: self is the record; records stand in for types
         return None if mn is None else _PriceRange(mn, self.max_price)  # type: ignore[attr-defined,return-value]
 
-    @strawberry.field(description="True when at least one variant can be bought in the channel.")
+    @strawberry.field(
+        description="True when at least one variant can be bought in the channel (see "
+        "`ProductVariant.availableForSale`: backorder and pre-order variants with room "
+        "under their cap count, with no stock)."
+    )
     def available_for_sale(self, info: Info) -> bool:
         got = info.context.loaders.variants_by_product.get(self)
         if isinstance(got, list):

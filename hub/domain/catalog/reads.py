@@ -12,7 +12,11 @@ from sqlalchemy import and_, select
 from hub.db.database import Reader
 from hub.db.dialect import one_of
 from hub.db.tables import attrs_t, bundle_t, prices_t, products_t, ranges_t, variants_t
-from hub.domain.catalog.availability import attach_availability
+from hub.domain.catalog.availability import (
+    attach_availability,
+    policy_join,
+    sells_beyond_stock_sql,
+)
 from hub.domain.catalog.barcodes import barcode_key
 from hub.domain.catalog.records import (
     AttributeRecord,
@@ -46,7 +50,8 @@ async def products_by_handles(
     return {r.handle: ProductRecord(r, channel) for r in rows}
 
 
-# catalog.records.VariantRecord unpacks these (and _PRICE_COLS) in this order.
+# catalog.records.VariantRecord unpacks these (and _PRICE_COLS, then the policy's
+# sells_beyond_stock flag) in this order.
 _VARIANT_COLS = (
     variants_t.c.id,
     variants_t.c.product_id,
@@ -75,8 +80,8 @@ def _variant_select(
     on = and_(prices_t.c.variant_id == variants_t.c.id, prices_t.c.channel_id == channel_pk)
     if product_pks is not None:  # lets the planner use the (channel, product) index
         on = and_(on, one_of(conn, prices_t.c.product_id, product_pks))
-    return select(*_VARIANT_COLS, *_PRICE_COLS, *extra).select_from(
-        variants_t.outerjoin(prices_t, on)
+    return select(*_VARIANT_COLS, *_PRICE_COLS, sells_beyond_stock_sql(), *extra).select_from(
+        policy_join(variants_t.outerjoin(prices_t, on))
     )
 
 

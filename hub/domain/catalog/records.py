@@ -135,6 +135,7 @@ class VariantRecord:
         "quantity_available",
         "requires_shipping",
         "selected_options",
+        "sells_beyond_stock",
         "sku",
         "title",
         "tracked",
@@ -167,7 +168,8 @@ class VariantRecord:
             amount,
             cmp_,
             cost,
-        ) = row[:16]
+            beyond,
+        ) = row[:17]
         self.pk = pk
         self.id = f"gid://hub/ProductVariant/{pk}"  # ids.encode, inlined
         self.product_pk = product_pk
@@ -189,7 +191,11 @@ class VariantRecord:
         # Units sellable online in the channel; None for untracked variants (always
         # available). Filled in by `attach_availability`.
         self.quantity_available: int | None = None
-        # Sellable in this channel: active, priced here, and in stock (or untracked).
+        # Its inventory policy sells beyond stock (backorder, pre-order) with room left
+        # under the cap: available for sale with no stock.
+        self.sells_beyond_stock = bool(beyond)
+        # Sellable in this channel: active, priced here, and in stock (or untracked, or
+        # selling beyond stock).
         self.available_for_sale = self.price is not None and product_status == "ACTIVE"
 
 
