@@ -153,7 +153,7 @@ async def test_a_hanging_connector_holds_up_neither_checkout_nor_another_connect
     register(hub, Recorder)
     hang_out, other_out = tmp_path / "hang.jsonl", tmp_path / "other.jsonl"
     hung = await create_connector(
-        hub, _name("hang"), "test_recorder", {"out": str(hang_out), "hang": True}, timeoutSeconds=4
+        hub, _name("hang"), "test_recorder", {"out": str(hang_out), "hang": True}, timeoutSeconds=8
     )
     other = await create_connector(hub, _name("other"), "test_recorder", {"out": str(other_out)})
     try:
@@ -175,11 +175,16 @@ async def test_a_hanging_connector_holds_up_neither_checkout_nor_another_connect
         errs = busy["data"]["connectorRunNow"]["userErrors"]
         assert [e["code"] for e in errs] == ["CONNECTOR_BUSY"]
 
-        ended = await wait_run(hub, started["id"], within=10)
-        assert ended["status"] == "FAILED" and ended["message"] == "timed out after 4s"
+        ended = await wait_run(hub, started["id"], within=20)
+        assert ended["status"] == "FAILED" and ended["message"] == "timed out after 8s"
         assert [e["code"] for e in ended["errors"]] == ["TIMEOUT"]
         state = await connector(hub, hung["id"])
-        assert state["failures"] == 1 and state["running"] is False
+        # The timeout counts as a failure (backoff); a later run that succeeded (its
+        # stock events, a second after) resets the count: either is the instance's state.
+        later = [r for r in await runs(hub, hung["id"]) if r["startedAt"] > ended["endedAt"]]
+        reset = any(r["status"] == "SUCCEEDED" for r in later)
+        assert state["failures"] == (0 if reset else 1), (state, later)
+        assert state["running"] is False or later
         manual = [r["id"] for r in await runs(hub, hung["id"]) if r["trigger"] == "MANUAL"]
         assert manual == [started["id"]]
     finally:

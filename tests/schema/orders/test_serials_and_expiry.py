@@ -219,9 +219,13 @@ async def test_an_expired_pickups_refund_is_retried_once_stripe_is_back(hub: Hub
                 k=key,
             )
 
-        # Stripe is down (wait until its port refuses connections: the stand-in's
-        # thread may take a moment to let go of it): the stock is released, the refund
+        # Stripe is down: its port is held (bound, not listening: connections are
+        # refused) so that no other test's server (another pytest-xdist worker) takes
+        # it meanwhile and answers in its place. The stock is released, the refund
         # can't be made (left PENDING).
+        hold = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        hold.bind(("127.0.0.1", port))
         for _ in range(100):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -236,6 +240,7 @@ async def test_an_expired_pickups_refund_is_retried_once_stripe_is_back(hub: Hub
         assert (await order(shop, o["id"]))["paymentStatus"] == "PAID"
 
         with serving(fake, port):
+            hold.close()
             # Back up: the next run expires nothing new and makes the refund.
             assert await svc.expire_pickups(now=later) == 0
             assert [r.status for r in await refunds()] == ["SUCCESS"]
