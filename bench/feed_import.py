@@ -64,7 +64,7 @@ HEADER = (
 
 def gtin13(n: int) -> str:
     """A valid EAN-13 for ``n`` (12 digits and the check digit)."""
-    body = f"200{n:09d}"
+    body = f"210{n:09d}"  # not the demo's 200 range: barcodes are unique per installation
     total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body))
     return body + str((10 - total % 10) % 10)
 
