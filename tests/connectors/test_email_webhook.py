@@ -8,14 +8,10 @@ import asyncio
 import hashlib
 import hmac
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +19,7 @@ from starlette.routing import Route
 
 from tests.helpers.accounts import RESET, email, run, sign_up
 from tests.helpers.client import Hub, served_again
+from tests.helpers.serving import listening_socket, serve_on, url_of
 
 SECRET = "webhook-secret"
 
@@ -42,23 +39,10 @@ class Inbox:
 @pytest.fixture(scope="module")
 def inbox() -> Iterator[Inbox]:
     box = Inbox()
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(box.app, lifespan="off", log_level="critical", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the inbox did not start"
-        time.sleep(0.01)
-    box.url = f"http://127.0.0.1:{sock.getsockname()[1]}/send"
-    try:
+    sock = listening_socket()
+    with serve_on(sock, box.app, name="inbox", log_level="critical", access_log=False):
+        box.url = url_of(sock) + "/send"
         yield box
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 async def _message_to(inbox: Inbox, to: str) -> dict[str, Any]:

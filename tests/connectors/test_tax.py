@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,7 +19,6 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -29,6 +27,7 @@ from starlette.routing import Route
 from connectors.base import TaxEngine, TaxLine, TaxRequest, TaxResult, TaxUnavailable
 from connectors.tax import HttpTaxEngine, RulesTaxEngine, TaxRules, TaxRulesError, default_rules
 from connectors.tax.builtin import parse_vat_id
+from tests.helpers.serving import listening_socket, serve_on, url_of
 
 ENGINE = RulesTaxEngine(default_rules(origin_country="DE"))
 API_KEY = "test-key"
@@ -399,24 +398,12 @@ def _stand_in_app(state: StandIn) -> Starlette:
 
 @pytest.fixture(scope="module")
 def stand_in_server() -> Iterator[StandIn]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    state = StandIn(url=f"http://127.0.0.1:{sock.getsockname()[1]}")
-    config = uvicorn.Config(
-        _stand_in_app(state), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "stand-in did not start"
-        time.sleep(0.01)
-    yield state
-    server.should_exit = True
-    thread.join(5)
-    sock.close()
+    sock = listening_socket()
+    state = StandIn(url=url_of(sock))
+    with serve_on(
+        sock, _stand_in_app(state), join=5, log_level="warning", timeout_graceful_shutdown=1
+    ):
+        yield state
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,13 +15,13 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from tests.helpers.client import Hub
+from tests.helpers.serving import listening_socket, serve_on, url_of
 
 PRODUCT = """
 query($h: String!) {
@@ -173,23 +171,14 @@ class FeedServer:
 @contextmanager
 def serving_feed(server: FeedServer) -> Iterator[str]:
     """Serve ``server`` on a free 127.0.0.1 port until the block ends; its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        server.app, lifespan="off", log_level="critical", access_log=False, http="h11"
-    )
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the stand-in feed server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    sock = listening_socket()
+    url = url_of(sock)
+    with serve_on(
+        sock,
+        server.app,
+        name="stand-in feed server",
+        log_level="critical",
+        access_log=False,
+        http="h11",
+    ):
+        yield url

@@ -5,21 +5,18 @@ products priced and stocked there (what the marketplace connector publishes)."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
-
 from connectors.marketplace.standin import MarketplaceStandIn
 from tests.helpers.client import Hub
 from tests.helpers.connectors import RUN_NOW
 from tests.helpers.fulfillment import admin, gid, make_channel, make_site, uid
 from tests.helpers.inventory import op
+from tests.helpers.serving import listening_socket, serve_on, url_of
 
 TOKEN = "mk-test-token"
 
@@ -27,27 +24,17 @@ TOKEN = "mk-test-token"
 @contextmanager
 def serving(standin: MarketplaceStandIn, port: int = 0) -> Iterator[str]:
     """Serve ``standin`` until the block ends; its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        standin.app, lifespan="off", log_level="critical", access_log=False, http="h11"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the stand-in marketplace did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    sock = listening_socket(port)
+    url = url_of(sock)
+    with serve_on(
+        sock,
+        standin.app,
+        name="stand-in marketplace",
+        log_level="critical",
+        access_log=False,
+        http="h11",
+    ):
+        yield url
 
 
 @dataclass

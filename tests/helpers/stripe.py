@@ -9,7 +9,6 @@ import json
 import re
 import secrets
 import socket
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -20,12 +19,13 @@ from urllib.parse import parse_qsl
 
 import pytest
 import stripe
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+
+from tests.helpers.serving import listening_socket, serve_on
 
 API_KEY = "sk_test_hub_payments_0123456789"
 
@@ -525,27 +525,17 @@ def serving(fake: FakeStripe, port: int = 0) -> Iterator[int]:
     """Serve ``fake`` on 127.0.0.1:``port`` (0: a free port) until the block ends, then
     stop (a test can stop the stand-in and start it again on the same port); its port.
     ``fake`` keeps its objects across restarts."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    sock = listening_socket(port)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        fake.app, lifespan="off", log_level="critical", access_log=False, http="h11"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the stand-in Stripe server did not start")
-        time.sleep(0.01)
-    try:
+    with serve_on(
+        sock,
+        fake.app,
+        name="stand-in Stripe server",
+        log_level="critical",
+        access_log=False,
+        http="h11",
+    ):
         yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
 
 
 def free_port() -> int:

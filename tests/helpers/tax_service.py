@@ -6,19 +6,17 @@ Authorization headers, and answers 500 while ``failing`` is set."""
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.helpers.serving import listening_socket, serve_on, url_of
 
 
 @dataclass
@@ -69,23 +67,7 @@ def _app(state: TaxStandIn) -> Starlette:
 
 @contextmanager
 def tax_stand_in(api_key: str = "stand-in-key") -> Iterator[TaxStandIn]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    state = TaxStandIn(url=f"http://127.0.0.1:{sock.getsockname()[1]}", api_key=api_key)
-    config = uvicorn.Config(
-        _app(state), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "stand-in did not start"
-        time.sleep(0.01)
-    try:
+    sock = listening_socket()
+    state = TaxStandIn(url=url_of(sock), api_key=api_key)
+    with serve_on(sock, _app(state), join=5, log_level="warning", timeout_graceful_shutdown=1):
         yield state
-    finally:
-        server.should_exit = True
-        thread.join(5)
-        sock.close()

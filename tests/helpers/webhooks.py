@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -24,7 +22,6 @@ from typing import Any
 
 import httpx
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,6 +35,7 @@ from hub.demo import seed_demo
 from hub.settings import load_settings
 from tests.helpers.client import Hub, _pg_server_url, pg_admin
 from tests.helpers.race import _stocked_variant
+from tests.helpers.serving import listening_socket, serve_on, url_of
 
 SUBSCRIBE = """mutation($i: WebhookSubscriptionInput!) { webhookSubscriptionCreate(input: $i) {
   secret webhookSubscription { id topics url fields active }
@@ -117,26 +115,12 @@ def _app(state: Receiver) -> Starlette:
 
 @contextmanager
 def receiver_server() -> Iterator[Receiver]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    state = Receiver(url=f"http://127.0.0.1:{sock.getsockname()[1]}")
-    config = uvicorn.Config(
-        _app(state), log_level="warning", lifespan="off", timeout_graceful_shutdown=1
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "receiver did not start"
-        time.sleep(0.01)
-    try:
+    sock = listening_socket()
+    state = Receiver(url=url_of(sock))
+    with serve_on(
+        sock, _app(state), name="receiver", join=5, log_level="warning", timeout_graceful_shutdown=1
+    ):
         yield state
-    finally:
-        server.should_exit = True
-        thread.join(5)
-        sock.close()
 
 
 def verify(secret: str, hit: Hit, tolerance: int = 300) -> bool:
