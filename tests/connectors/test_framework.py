@@ -15,6 +15,7 @@ from tests.helpers.connectors import (
     connector,
     create_connector,
     delete_connector,
+    idle,
     received,
     register,
     run_now,
@@ -189,6 +190,8 @@ async def test_connectors_with_their_last_run_are_read_in_constant_statements(
             )
             made.append(c)
             await run_now(hub, c["id"], wait=True)
+        for c in made:
+            await idle(hub, c["id"])
         with hub.count_statements() as few:
             small = await hub.admin(LIST, {"first": 2})
         with hub.count_statements() as many:

@@ -174,6 +174,17 @@ async def wait_runs(
         await asyncio.sleep(0.1)
 
 
+async def idle(hub: Hub, gid: str, within: float = 15.0) -> None:
+    """Once no run of the connector is RUNNING (an event run may follow a manual one:
+    on PostgreSQL a new instance starts at the server-wide transaction horizon, so
+    events committed just before its creation can still come, at least once)."""
+    deadline = time.monotonic() + within
+    while any(r["status"] == "RUNNING" for r in await runs(hub, gid, first=5)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"connector {gid} still running after {within}s")
+        await asyncio.sleep(0.1)
+
+
 # ---------------------------------------------------------------- test connector types
 
 

@@ -4,7 +4,9 @@ a webhook receiver, an e-mail webhook): an ASGI app served by uvicorn on a threa
 
 from __future__ import annotations
 
+import select
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -47,3 +49,33 @@ def serve_on(
         server.should_exit = True
         thread.join(timeout=join)
         sock.close()
+
+
+@contextmanager
+def refusing(sock: socket.socket) -> Iterator[None]:
+    """While the block runs, every connection to ``sock``'s port is accepted and reset
+    at once: a stand-in that is down while its port stays taken. A port merely bound
+    (not listening) is not held: another server (another pytest-xdist worker's
+    stand-in, bound with ``SO_REUSEADDR``) could take it and answer in its place."""
+    sock.listen(64)
+    stop = threading.Event()
+
+    def refuse() -> None:
+        while not stop.is_set():
+            ready, _, _ = select.select([sock], [], [], 0.05)
+            if not ready:
+                continue
+            try:
+                conn, _ = sock.accept()
+            except OSError:  # another accept won the race, or the fd is non-blocking
+                continue
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()  # RST: the client sees a network error at once
+
+    thread = threading.Thread(target=refuse, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -521,11 +521,12 @@ def _no_stripe_telemetry() -> Iterator[None]:
 
 
 @contextmanager
-def serving(fake: FakeStripe, port: int = 0) -> Iterator[int]:
-    """Serve ``fake`` on 127.0.0.1:``port`` (0: a free port) until the block ends, then
-    stop (a test can stop the stand-in and start it again on the same port); its port.
-    ``fake`` keeps its objects across restarts."""
-    sock = listening_socket(port)
+def serving(fake: FakeStripe, port: int = 0, *, on: socket.socket | None = None) -> Iterator[int]:
+    """Serve ``fake`` on 127.0.0.1:``port`` (0: a free port), or on a copy of the socket
+    ``on`` (which stays open: a test that stops and restarts the stand-in keeps its port
+    meanwhile, see :func:`tests.helpers.serving.refusing`), until the block ends, then
+    stop; its port. ``fake`` keeps its objects across restarts."""
+    sock = on.dup() if on is not None else listening_socket(port)
     port = sock.getsockname()[1]
     with serve_on(
         sock,

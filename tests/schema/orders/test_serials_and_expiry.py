@@ -10,9 +10,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -44,12 +43,12 @@ from tests.helpers.returns import (
     place,
     receive,
 )
+from tests.helpers.serving import listening_socket, refusing, url_of
 from tests.helpers.stripe import (  # noqa: F401  (fixtures)
     API_KEY,
     WEBHOOK_SECRET,
     FakeStripe,
     _no_stripe_telemetry,
-    free_port,
     serving,
 )
 
@@ -188,10 +187,22 @@ async def test_a_pickup_hands_over_serials(shop: Hub) -> None:
     await assert_ledger_clean(shop)
 
 
-async def test_an_expired_pickups_refund_is_retried_once_stripe_is_back(hub: Hub) -> None:
+@pytest.fixture
+def own() -> Iterator[socket.socket]:
+    """A listening socket on a free port, this test's throughout: the stand-in Stripe
+    is served on it, or it refuses while Stripe is "down" (no other test's server can
+    take the port and answer meanwhile)."""
+    sock = listening_socket()
+    sock.listen()
+    yield sock
+    sock.close()
+
+
+async def test_an_expired_pickups_refund_is_retried_once_stripe_is_back(
+    hub: Hub, own: socket.socket
+) -> None:
     fake = FakeStripe()
-    port = free_port()
-    fake.base_url = f"http://127.0.0.1:{port}"
+    fake.base_url = url_of(own)
     async with served_again(
         hub,
         stripe_api_key=API_KEY,
@@ -201,7 +212,7 @@ async def test_an_expired_pickups_refund_is_retried_once_stripe_is_back(hub: Hub
         ch = await make_channel(shop)
         store = await make_site(shop, ch, kind="STORE", pickup=True, ships=False, window_hours=2)
         vid = await stocked(shop, ch, {store: 5})
-        with serving(fake, port):
+        with serving(fake, on=own):
             o = await place_in(shop, ch, [(vid, 3)], pickup=store, payment=STRIPE)
             captured = await capture(shop, o["id"], uid())
             assert captured["userErrors"] == [], captured
@@ -219,28 +230,17 @@ async def test_an_expired_pickups_refund_is_retried_once_stripe_is_back(hub: Hub
                 k=key,
             )
 
-        # Stripe is down: its port is held (bound, not listening: connections are
-        # refused) so that no other test's server (another pytest-xdist worker) takes
-        # it meanwhile and answers in its place. The stock is released, the refund
-        # can't be made (left PENDING).
-        hold = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        hold.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        hold.bind(("127.0.0.1", port))
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            except OSError:
-                break
-            await asyncio.sleep(0.1)
-        assert await svc.expire_pickups(now=later) == 1
-        assert await levels(shop, vid, store) == (5, 0, 0)
-        assert [r.status for r in await refunds()] == ["PENDING"]
-        due = "SELECT expiry_refund FROM fulfillment_orders WHERE id = :f"
-        assert await shop.scalar(due, f=pk_of(fo_id)) == "DUE"
-        assert (await order(shop, o["id"]))["paymentStatus"] == "PAID"
+        # Stripe is down: connections to its port are reset. The stock is released,
+        # the refund can't be made (left PENDING).
+        with refusing(own):
+            assert await svc.expire_pickups(now=later) == 1
+            assert await levels(shop, vid, store) == (5, 0, 0)
+            assert [r.status for r in await refunds()] == ["PENDING"]
+            due = "SELECT expiry_refund FROM fulfillment_orders WHERE id = :f"
+            assert await shop.scalar(due, f=pk_of(fo_id)) == "DUE"
+            assert (await order(shop, o["id"]))["paymentStatus"] == "PAID"
 
-        with serving(fake, port):
-            hold.close()
+        with serving(fake, on=own):
             # Back up: the next run expires nothing new and makes the refund.
             assert await svc.expire_pickups(now=later) == 0
             assert [r.status for r in await refunds()] == ["SUCCESS"]
