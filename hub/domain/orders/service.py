@@ -23,7 +23,7 @@ from hub.domain.errors import Code, DomainError, fail
 from hub.domain.inventory.operations import quarantine
 from hub.domain.orders import money
 from hub.domain.orders.fulfillment_orders import release_unfulfilled
-from hub.domain.orders.importer import ImportRequest, existing_import, import_order
+from hub.domain.orders.importer import EXTERNAL, ImportRequest, existing_import, import_order
 from hub.domain.orders.records import OrderCode, RefundLineRecord, RefundRecord
 from hub.domain.orders.refunds import check_key, finish_refund, plan_refund, refundable
 from hub.domain.orders.timeline import record_event
@@ -308,7 +308,12 @@ class Orders:
     async def _call(self, m: money.Movement) -> PaymentIntentResult | None:
         provider = self.providers.get(m.provider)
         if provider is None:
-            return None  # recorded outside the hub (an imported order's payment)
+            if m.provider == EXTERNAL:
+                return None  # recorded outside the hub (an imported order's payment)
+            # A process configured without this payment's provider (a worker missing
+            # the Stripe key, say) must not record money it never moved: the movement
+            # stays PENDING until a process that has the provider settles it.
+            raise PaymentUnavailable(f"payment provider {m.provider!r} is not configured")
         if m.kind == "CAPTURE":
             return await provider.capture(m.intent_id, m.amount, idempotency_key=m.key)
         if m.kind == "VOID":

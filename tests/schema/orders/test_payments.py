@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
 
@@ -232,4 +233,39 @@ async def test_concurrent_double_refund_refunds_once(
         assert got is not None and got["paymentStatus"] == "REFUNDED"
         assert [t["kind"] for t in got["transactions"]].count("REFUND") == 1
         assert len(got["refunds"]) == 1
+    await assert_ledger_clean(shop)
+
+
+async def test_a_process_without_the_payments_provider_leaves_its_refund_pending(
+    hub: Hub,
+    shop: Hub,
+    fake_stripe: FakeStripe,  # noqa: F811
+) -> None:
+    """A hub process configured without Stripe (``hub`` here: a worker missing the key,
+    say) must not record a Stripe refund as made: it stays PENDING, no money moved,
+    until a process with the provider settles it (the reconciliation job)."""
+    placed, _ = await place(shop, quantity=1)
+    oid = placed["id"]
+    got = await capture(shop, oid, uid())
+    assert got["userErrors"] == [] and got["order"]["paymentStatus"] == "PAID", got
+    stripe_refunds = len([o for o in fake_stripe.objects.values() if o["object"] == "refund"])
+
+    left = await refund(hub, oid, "no-provider", amount="1")
+    assert left["userErrors"] == [], left
+    assert left["refund"]["status"] == "PENDING"
+    assert left["order"]["paymentStatus"] == "PAID"
+    assert len([o for o in fake_stripe.objects.values() if o["object"] == "refund"]) == (
+        stripe_refunds
+    )
+
+    # The process that has Stripe settles it, once.
+    assert await shop.app.state.hub.orders.reconcile(older_than=timedelta(0)) >= 1
+    settled = await order(shop, oid)
+    assert settled is not None
+    assert [(r["amount"]["amount"], r["status"]) for r in settled["refunds"]] == [
+        ("1.00", "SUCCESS")
+    ]
+    assert settled["paymentStatus"] == "PARTIALLY_REFUNDED"
+    made = [o for o in fake_stripe.objects.values() if o["object"] == "refund"]
+    assert len(made) == stripe_refunds + 1 and made[-1]["amount"] == 100
     await assert_ledger_clean(shop)
