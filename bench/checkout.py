@@ -356,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
                 status = 1
         except BenchError as exc:
             print(f"bench failed: {exc}", file=sys.stderr)
+            for srv in running:  # the server's side of it (an internal error's traceback)
+                print(f"--- {srv.name} log (last 60 lines)\n{srv.log_tail(60)}", file=sys.stderr)
             status = 1 if created else 2
         except KeyboardInterrupt:
             status = 130

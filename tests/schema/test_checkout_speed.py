@@ -10,6 +10,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from hub.auth import create_api_key
 from hub.demo import NEWARK
 from tests.helpers.carts import create, restock, stocked_variant, uid
 from tests.helpers.checkout import checkout
@@ -197,3 +198,43 @@ async def test_split_tender_statements_are_pinned(hub: Hub) -> None:
     assert out["changeDue"] == {"amount": "1.00"}
     assert [p["provider"] for p in out["order"]["payments"]] == ["terminal", "cash"]
     assert len(seen) == STATEMENTS[hub.name], "\n".join(s[:100] for s in seen)
+
+
+async def test_checkouts_racing_for_the_same_promotions_all_complete(hub: Hub) -> None:
+    """Concurrent checkouts that take the same three promotions lock them in one order
+    (PostgreSQL: ``l`` in hub.domain.checkout.counters); none dies of a deadlock (an
+    internal error) and each promotion is counted once per order."""
+    codes = [f"LOCK{i}{uuid.uuid4().hex[:6]}" for i in range(3)]
+    pids = [await _code_promotion(hub, code) for code in codes]
+    vid = await stocked_variant(hub, {NEWARK: 200})
+    # A storefront key of its own: the 54 codes entered (2 x 9 carts x 3) count against its own
+    # guessing limit, not the shared test keys'.
+    _, store = await create_api_key(hub.db, f"lock-race-{uid()}", ["storefront"])
+    rounds, per_round = 2, 9
+    done = 0
+    for _ in range(rounds):
+        carts = []
+        for i in range(per_round):
+            made = await create(
+                hub,
+                {
+                    "lines": [{"merchandiseId": vid, "quantity": 1}],
+                    # Each cart names the codes in another order.
+                    "discountCodes": codes[i % 3 :] + codes[: i % 3],
+                    "buyerIdentity": {"email": f"lk{i}-{uid()}@example.com", "countryCode": "US"},
+                },
+                token=store,
+            )
+            assert made["userErrors"] == [], made
+            carts.append(made["cart"]["id"])
+        outs = await asyncio.gather(
+            *(checkout(hub, c, uid(), {"provider": "cash"}, hub.admin_token) for c in carts)
+        )
+        for out in outs:
+            assert out["userErrors"] == [] and out["order"] is not None, out
+        done += len(outs)
+    for pid in pids:
+        assert await hub.scalar("SELECT times_used FROM promotions WHERE id = :p", p=pid) == done
+        redeemed = "SELECT count(*) FROM promotion_redemptions WHERE promotion_id = :p"
+        assert await hub.scalar(redeemed, p=pid) == done
+    await restock(hub, vid)

@@ -40,10 +40,15 @@ WITH a AS (
                          CAST(:ns AS integer[]))
            AS a(pid, spend, code, amount, n)
      ORDER BY pid
+), l AS (
+    SELECT promotions.id FROM promotions
+     WHERE promotions.id = ANY(CAST(:pids AS bigint[]))
+     ORDER BY promotions.id
+       FOR UPDATE
 ), p AS (
     UPDATE promotions
        SET times_used = promotions.times_used + 1, spent = promotions.spent + a.spend
-      FROM a
+      FROM a JOIN l ON l.id = a.pid
      WHERE promotions.id = a.pid AND promotions.status = 'ACTIVE'
        AND (promotions.usage_limit IS NULL OR promotions.times_used < promotions.usage_limit)
        AND (promotions.budget IS NULL OR promotions.spent + a.spend <= promotions.budget)
@@ -61,6 +66,7 @@ WITH a AS (
     INSERT INTO promotion_customer_usage AS cu (promotion_id, customer_key, times_used)
     SELECT p.id, CAST(:key AS varchar), 1 FROM p
      WHERE p.per_customer_limit IS NOT NULL AND CAST(:key AS varchar) IS NOT NULL
+     ORDER BY p.id
     ON CONFLICT (promotion_id, customer_key) DO UPDATE
        SET times_used = cu.times_used + 1
      WHERE cu.times_used < (SELECT p.per_customer_limit FROM p WHERE p.id = cu.promotion_id)
@@ -123,10 +129,13 @@ async def take_promotions(
             )
         spends.append(a.amount if promotion.currency is not None else 0)
     codes = [normalize_code(a.code) if a.code is not None else None for a in allocations]
-    # The promotions go in by id, whatever the allocations' order: the plan for these
-    # few rows is a nested loop over them (index scan per promotion), so checkouts of
-    # the same promotions lock them in the same order and don't deadlock crosswise.
-    # The redemptions are written in the allocations' order (``ns``).
+    # Checkouts of the same promotions must lock them in one order or they deadlock
+    # crosswise: ``l`` locks them by id (its LockRows runs above its sort) before ``p``
+    # updates each, whatever plan ``p`` gets (on a small table a hash join over a
+    # sequential scan, in the order of the rows' current versions on disk, which
+    # updates keep moving). A promotion's codes and per-customer rows are changed only
+    # by a transaction holding the promotion, so they can't deadlock. The redemptions
+    # are written in the allocations' order (``ns``).
     order = sorted(range(len(allocations)), key=lambda i: pids[i])
     row = (
         await conn.execute(
