@@ -59,6 +59,7 @@ from hub.domain.carts.model import BuyerIdentity, LineInput
 from hub.domain.carts.service import Carts, view_cart
 from hub.domain.catalog import ChannelRecord
 from hub.domain.promotions import build_promotion
+from hub.heap import settle_heap
 from hub.settings import load_settings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -379,6 +380,7 @@ async def main(args: argparse.Namespace) -> int:
             cpu = (time.thread_time() - c0) * 1000
             return total, cpu, loading.take(), engine.take(), priced
 
+        settle_heap()  # the GC set-up of a hub serve process (hub.heap)
         cold, _, _, _, priced = await once()
         if priced is None or priced.result is None:
             raise RuntimeError("the bench cart did not price")

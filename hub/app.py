@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import os
 import uuid
@@ -33,6 +32,7 @@ from hub.container import Hub
 from hub.db.database import Database, Reader
 from hub.db.outage import database_unavailable
 from hub.edge import BodyLimit, BodyTooLarge, EdgeError, client_address, error_response, json_error
+from hub.heap import settle_heap
 from hub.persisted import (
     PersistedQueries,
     PublicAnswers,
@@ -524,11 +524,7 @@ def create_app(
         await hub.start()
         graphql_app.sessions = hub.sessions
         graphql_app.persisted = PersistedQueries(hub.db, settings.persisted_query_cache_size)
-        # Long-lived objects (schema, settings, caches) out of the collector's way, and
-        # fewer young-generation passes: GC pauses otherwise dominate tail latency.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(20_000, 20, 20)
+        settle_heap()  # GC pauses otherwise dominate tail latency (hub.heap)
         try:
             yield
         finally:
