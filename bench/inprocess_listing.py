@@ -83,7 +83,8 @@ async def measure(
     from hub.app import create_app
     from hub.settings import load_settings
 
-    settings = load_settings(database_url=dsn)
+    # The cost budget off, as bench/common.py runs the servers (else it throttles).
+    settings = load_settings(database_url=dsn, cost_bucket_size=0)
     app = create_app(settings)
     body = orjson.dumps(
         {"query": QUERY_FILE.read_text(), "variables": {"first": first, "channel": "web"}}
