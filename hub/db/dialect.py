@@ -32,3 +32,12 @@ def one_of(conn: Any, column: Any, values: Iterable[Any]) -> ColumnElement[bool]
     if is_postgres(conn):
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     return column.in_(list(values))
+
+
+def among(column: Any, name: str, postgres: bool) -> ColumnElement[bool]:
+    """``column`` in the list bound as ``name``, for a statement built once and
+    executed with ``{name: [...]}``: ``= ANY(:name)`` on PostgreSQL (one array
+    parameter), an expanding ``IN`` on SQLite (see :func:`one_of`)."""
+    if postgres:
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub import ids
@@ -67,9 +67,12 @@ def unknown_channel(handle: str, known: Sequence[str]) -> str:
     return f"unknown channel {handle!r}; the channels are: {valid}"
 
 
+_BY_HANDLE = select(channels_t).where(channels_t.c.handle == bindparam("handle"))  # built once
+
+
 async def channel_by_handle(reader: Reader, handle: str) -> ChannelRecord | None:
-    row = await reader.first(select(channels_t).where(channels_t.c.handle == handle_key(handle)))
-    return ChannelRecord(row) if row else None
+    rows = await reader.all(_BY_HANDLE, {"handle": handle_key(handle)})
+    return ChannelRecord(rows[0]) if rows else None
 
 
 _FIRST_CHANNEL = select(channels_t).order_by(channels_t.c.id).limit(1)  # built once

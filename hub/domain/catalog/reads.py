@@ -7,10 +7,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 
 from hub.db.database import Reader
-from hub.db.dialect import one_of
+from hub.db.dialect import among, is_postgres
 from hub.db.tables import attrs_t, bundle_t, prices_t, products_t, ranges_t, variants_t
 from hub.domain.catalog.availability import (
     attach_availability,
@@ -70,19 +70,36 @@ _VARIANT_COLS = (
 _PRICE_COLS = (prices_t.c.amount, prices_t.c.compare_at_amount, prices_t.c.cost_amount)
 
 
-def _variant_select(
-    channel: ChannelRecord | None,
-    *extra: Any,
-    product_pks: Sequence[int] | None = None,
-    conn: Any = None,
-):
+def _variant_select(channel: ChannelRecord | None, *extra: Any):
     channel_pk = channel.pk if channel is not None else -1
     on = and_(prices_t.c.variant_id == variants_t.c.id, prices_t.c.channel_id == channel_pk)
-    if product_pks is not None:  # lets the planner use the (channel, product) index
-        on = and_(on, one_of(conn, prices_t.c.product_id, product_pks))
     return select(*_VARIANT_COLS, *_PRICE_COLS, sells_beyond_stock_sql(), *extra).select_from(
         policy_join(variants_t.outerjoin(prices_t, on))
     )
+
+
+# variants_by_products' statement per dialect (True: PostgreSQL), built once with bind
+# parameters ``channel`` and ``pks``: the listing runs it on every page, and building
+# it (operators, joins, its cache key) cost more than binding it.
+_OF_PRODUCTS: dict[bool, Any] = {}
+
+
+def _of_products(postgres: bool) -> Any:
+    stmt = _OF_PRODUCTS.get(postgres)
+    if stmt is None:
+        on = and_(
+            prices_t.c.variant_id == variants_t.c.id,
+            prices_t.c.channel_id == bindparam("channel"),
+            # lets the planner use the (channel, product) index
+            among(prices_t.c.product_id, "pks", postgres),
+        )
+        stmt = _OF_PRODUCTS[postgres] = (
+            select(*_VARIANT_COLS, *_PRICE_COLS, sells_beyond_stock_sql())
+            .select_from(policy_join(variants_t.outerjoin(prices_t, on)))
+            .where(among(variants_t.c.product_id, "pks", postgres))
+            .order_by(variants_t.c.product_id, variants_t.c.position, variants_t.c.id)
+        )
+    return stmt
 
 
 async def variants_by_products(
@@ -90,16 +107,11 @@ async def variants_by_products(
 ) -> dict[int, list[VariantRecord]]:
     """All variants of the given products, in position order, priced in the channel."""
     by_pk = {p.pk: p for p in products}
-    pks = list(by_pk)
-    stmt = (
-        _variant_select(channel, product_pks=pks, conn=reader)
-        .where(one_of(reader, variants_t.c.product_id, pks))
-        .order_by(variants_t.c.product_id, variants_t.c.position, variants_t.c.id)
-    )
+    params = {"channel": channel.pk if channel is not None else -1, "pks": list(by_pk)}
     out: dict[int, list[VariantRecord]] = defaultdict(list)
     currency = channel.currency if channel else None
     records = []
-    for r in await reader.all(stmt):
+    for r in await reader.all(_of_products(is_postgres(reader)), params):
         p = by_pk[r.product_id]
         rec = VariantRecord(r, p.option_defs, p.status, currency)
         out[r.product_id].append(rec)

@@ -4,12 +4,12 @@ pages of a channel's products."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, exists, false, func, or_, select, tuple_, update
+from sqlalchemy import Integer, and_, bindparam, exists, false, func, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -35,6 +35,8 @@ class ProductFilters:
     available: bool | None = None
     status: str | None = None  # staff only; storefronts always see ACTIVE
 
+
+_NO_FILTERS = ProductFilters()
 
 SORT_COLUMNS = {
     "TITLE": products_t.c.title,
@@ -194,6 +196,20 @@ async def list_products(
     Storefronts see active products that are priced in the channel (published to it);
     staff see every product and may filter by status.
     """
+    descending = (sort_key in DESCENDING_BY_DEFAULT) != reverse
+    backward = page.backward
+    size = page.size(default=20)
+    kind = f"P:{sort_key}:{int(descending)}"
+    if not staff and filters == _NO_FILTERS and sort_key == "ID":
+        # A storefront's plain page by id: a statement built once per shape.
+        fast: dict[str, Any] = {"channel": channel.pk, "limit": size + 1}
+        ops: list[str | None] = [None, None]
+        for n, (cursor, is_after) in enumerate(((page.after, True), (page.before, False))):
+            if cursor is not None:
+                fast["after" if is_after else "before"] = decode_cursor(cursor, kind, None)[1]
+                ops[n] = ">" if is_after != descending else "<"
+        stmt = _page_by_id(ops[0], ops[1], descending != backward)
+        return _page(await reader.all(stmt, fast), size, backward, page, channel, kind)
     sort_col: ColumnElement[Any] = SORT_COLUMNS[sort_key]
     join_on = and_(ranges_t.c.product_id == products_t.c.id, ranges_t.c.channel_id == channel.pk)
     base = select(products_t, ranges_t.c.min_amount, ranges_t.c.max_amount)
@@ -211,10 +227,6 @@ async def list_products(
     if conds:
         stmt = stmt.where(*conds)
 
-    descending = (sort_key in DESCENDING_BY_DEFAULT) != reverse
-    backward = page.backward
-    size = page.size(default=20)
-    kind = f"P:{sort_key}:{int(descending)}"
     for cursor, is_after in ((page.after, True), (page.before, False)):
         if cursor is None:
             continue
@@ -236,18 +248,66 @@ async def list_products(
             else [sort_col.asc(), products_t.c.id.asc()]
         )
     rows = await reader.all(stmt.order_by(*order).limit(size + 1))
+    if sort_col is products_t.c.id:
+        return _page(rows, size, backward, page, channel, kind)
     more = len(rows) > size
     rows = rows[:size]
     if backward:
         rows = list(reversed(rows))
     records = [ProductRecord(r, channel) for r in rows]
-    if sort_col is products_t.c.id:
-        cursors = [encode_cursor(kind, r.id, r.id) for r in rows]
-    else:
-        cursors = [encode_cursor(kind, _cursor_value(sort_key, r), r.id) for r in rows]
+    cursors = [encode_cursor(kind, _cursor_value(sort_key, r), r.id) for r in rows]
     if backward:
         return records, cursors, page.before is not None, more
     return records, cursors, more, page.after is not None
+
+
+def _page(
+    rows: Sequence[Any],
+    size: int,
+    backward: bool,
+    page: PageRequest,
+    channel: ChannelRecord,
+    kind: str,
+) -> tuple[list[ProductRecord], list[str], bool, bool]:
+    """A page of products sorted by id from its ``size + 1`` rows (see list_products)."""
+    more = len(rows) > size
+    rows = rows[:size]
+    if backward:
+        rows = list(reversed(rows))
+    records = [ProductRecord(r, channel) for r in rows]
+    cursors = [encode_cursor(kind, r.id, r.id) for r in rows]
+    if backward:
+        return records, cursors, page.before is not None, more
+    return records, cursors, more, page.after is not None
+
+
+# A storefront's unfiltered page by id, per shape (the after and before cursors'
+# comparisons, descending or not), built once with bind parameters ``channel``,
+# ``after``, ``before`` and ``limit``: the listing runs it on every page.
+_BY_ID: dict[tuple[str | None, str | None, bool], Any] = {}
+
+
+def _page_by_id(after: str | None, before: str | None, desc: bool) -> Any:
+    stmt = _BY_ID.get((after, before, desc))
+    if stmt is not None:
+        return stmt
+    on = and_(
+        ranges_t.c.product_id == products_t.c.id, ranges_t.c.channel_id == bindparam("channel")
+    )
+    stmt = (
+        select(products_t, ranges_t.c.min_amount, ranges_t.c.max_amount)
+        .select_from(products_t.join(ranges_t, on))
+        .where(products_t.c.status == "ACTIVE")
+    )
+    for op, name in ((after, "after"), (before, "before")):
+        if op is not None:
+            bound = bindparam(name, type_=products_t.c.id.type)
+            stmt = stmt.where(products_t.c.id > bound if op == ">" else products_t.c.id < bound)
+    order = products_t.c.id.desc() if desc else products_t.c.id.asc()
+    stmt = _BY_ID[(after, before, desc)] = stmt.order_by(order).limit(
+        bindparam("limit", type_=Integer)
+    )
+    return stmt
 
 
 # What each sort's cursors hold (ID cursors compare the key alone).
