@@ -102,11 +102,14 @@ class _Cache:
     counted copy of each automatic one (id -> (the parsed one, its counters, the
     copy)), handed out again while neither the definition nor the counters changed."""
 
-    __slots__ = ("counted", "entries")
+    __slots__ = ("counted", "entries", "last")
 
     def __init__(self) -> None:
         self.entries: dict[int, tuple[datetime, Promotion]] = {}
         self.counted: dict[int, tuple[Promotion, tuple[Any, ...], Promotion]] = {}
+        # The last answer per (codes entered, customer key): the candidate rows as
+        # plain tuples and the promotions built from them (see active_promotions).
+        self.last: dict[tuple[Any, ...], tuple[list[tuple[Any, ...]], list[Promotion]]] = {}
 
 
 # One cache per engine: tests and tools may talk to several databases whose promotion
@@ -144,6 +147,7 @@ def _least(*values: int | None) -> int | None:
 
 
 _CANDIDATES: dict[tuple[bool, bool], Any] = {}
+_LAST_ANSWERS = 256  # (codes, customer key) pairs remembered per database, oldest out
 
 
 def _candidates(entered: bool, keyed: bool) -> Any:
@@ -231,6 +235,16 @@ async def active_promotions(
     rows = (await conn.execute(_candidates(bool(entered), key is not None), params)).all()
     if not rows:
         return []
+    # The same rows as the last time for these codes and key (nothing redeemed, edited
+    # or started since): the same promotions. Comparing plain tuples costs a fraction
+    # of reading each row's counters again (the rows carry each promotion's
+    # updated_at, counters and codes: everything the answer is built from).
+    cache = _cache(conn)
+    snapshot = [tuple(r) for r in rows]
+    memo_key = (tuple(entered), key)
+    last = cache.last.get(memo_key)
+    if last is not None and last[0] == snapshot:
+        return list(last[1])
 
     # One row per promotion, or per (promotion, entered code) for code promotions.
     heads: dict[int, Any] = {}
@@ -240,7 +254,6 @@ async def active_promotions(
         if entered and row.code is not None:
             matched.setdefault(row.id, []).append(row)
 
-    cache = _cache(conn)
     entries = cache.entries
     stale = [
         pid
@@ -252,14 +265,20 @@ async def active_promotions(
 
     rank = {code: n for n, code in enumerate(entered)}
     out: list[Promotion] = []
+    complete = True
     for pid, row in heads.items():
         hit = entries.get(pid)
         if hit is None:
-            continue  # its definition could not be read: logged, skipped
+            complete = False  # its definition could not be read: logged, skipped
+            continue
         promotion = _counted(hit[1], row, matched.get(pid, ()), rank, cache.counted)
         if promotion is not None:
             out.append(promotion)
-    return out
+    if complete:  # (a definition that failed to parse is tried again next time)
+        if len(cache.last) >= _LAST_ANSWERS:
+            cache.last.pop(next(iter(cache.last)))
+        cache.last[memo_key] = (snapshot, out)
+    return list(out)
 
 
 def _counted(

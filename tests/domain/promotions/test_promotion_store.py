@@ -232,6 +232,46 @@ async def test_statement_count_is_constant_and_definitions_are_cached(hub: Hub) 
             await conn.execute(delete(promotions_t).where(promotions_t.c.currency == "NOK"))
 
 
+async def test_the_same_rows_give_the_same_answer_and_any_change_a_new_one(hub: Hub) -> None:
+    """active_promotions remembers its last answer per (codes, customer key) and gives
+    it again while the candidate rows are the same; a counter moved by a redemption, a
+    code's use, a new promotion or an edit is a different row: a new answer."""
+    limited = await _create(hub, currency="SEK", usage_limit=10)
+    plain = await _create(hub, currency="SEK")
+    code_pk = await _create(hub, method="CODE", currency="SEK")
+    made = [limited, plain, code_pk]
+    code = f"M{_uid()}"
+    await _code(hub, code_pk, code, usage_limit=3)
+    try:
+        first = await _active(hub, "SEK", [code])
+        again = await _active(hub, "SEK", [code])
+        assert again[limited] is first[limited] and again[code_pk] is first[code_pk]
+        assert first[limited].usage.code_uses_left == 10
+        # Redemptions move the counters: the next load shows them.
+        async with hub.db.transaction() as conn:
+            await conn.execute(
+                update(promotions_t).where(promotions_t.c.id == limited).values(times_used=4)
+            )
+            await conn.execute(
+                update(codes_t).where(codes_t.c.promotion_id == code_pk).values(times_used=3)
+            )
+        moved = await _active(hub, "SEK", [code])
+        assert moved[limited].usage.code_uses_left == 6
+        assert moved[code_pk].usage.code_uses_left == 0
+        assert moved[plain] is first[plain]  # nothing of it changed: the same object
+        # Another customer key or other codes are answers of their own.
+        other = await _active(hub, "SEK", [code], customer="x@example.com")
+        assert other[limited].usage.code_uses_left == 6
+        assert code_pk not in await _active(hub, "SEK", [])
+        # A new promotion is in the next answer.
+        made.append(newer := await _create(hub, currency="SEK"))
+        assert newer in await _active(hub, "SEK", [code])
+    finally:
+        async with hub.db.transaction() as conn:
+            await conn.execute(delete(codes_t).where(codes_t.c.promotion_id == code_pk))
+            await conn.execute(delete(promotions_t).where(promotions_t.c.id.in_(made)))
+
+
 # ----------------------------------------------------------------- redeeming
 
 
