@@ -98,8 +98,10 @@ async def stock_by_location(
     wanted = set(variant_pks) | {c.component_variant_id for c in comps}
     per_loc: dict[int, dict[int, int]] = defaultdict(dict)
     sellable = _SELLABLE_PG if is_postgres(reader) else _SELLABLE
-    for r in await reader.all(sellable, {"channel": channel_pk, "variants": list(wanted)}):
-        per_loc[r.variant_id][r.location_id] = r.a
+    for variant, location, units in await reader.all(
+        sellable, {"channel": channel_pk, "variants": list(wanted)}
+    ):
+        per_loc[variant][location] = units
     out = {v: dict(per_loc.get(v, {})) for v in variant_pks}
     by_bundle: dict[int, list[Any]] = defaultdict(list)
     for c in comps:
@@ -123,5 +125,13 @@ async def channel_availability(
 ) -> dict[int, int]:
     """Units sellable online per variant in a channel (see :func:`stock_by_location`;
     ``bundles`` as there)."""
+    if bundles is not None and not bundles and variant_pks:
+        # No bundles among them (the caller knows): the sums straight from the rows.
+        sellable = _SELLABLE_PG if is_postgres(reader) else _SELLABLE
+        out = dict.fromkeys(variant_pks, 0)
+        params = {"channel": channel_pk, "variants": list(out)}
+        for variant, _location, units in await reader.all(sellable, params):
+            out[variant] += units
+        return out
     per = await stock_by_location(reader, variant_pks, channel_pk, bundles=bundles)
     return {v: sum(locs.values()) for v, locs in per.items()}
