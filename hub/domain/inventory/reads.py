@@ -98,10 +98,8 @@ async def stock_by_location(
     wanted = set(variant_pks) | {c.component_variant_id for c in comps}
     per_loc: dict[int, dict[int, int]] = defaultdict(dict)
     sellable = _SELLABLE_PG if is_postgres(reader) else _SELLABLE
-    for variant, location, units in await reader.all(
-        sellable, {"channel": channel_pk, "variants": list(wanted)}
-    ):
-        per_loc[variant][location] = units
+    for r in await reader.all(sellable, {"channel": channel_pk, "variants": list(wanted)}):
+        per_loc[r.variant_id][r.location_id] = r.a
     out = {v: dict(per_loc.get(v, {})) for v in variant_pks}
     by_bundle: dict[int, list[Any]] = defaultdict(list)
     for c in comps:
@@ -130,8 +128,8 @@ async def channel_availability(
         sellable = _SELLABLE_PG if is_postgres(reader) else _SELLABLE
         out = dict.fromkeys(variant_pks, 0)
         params = {"channel": channel_pk, "variants": list(out)}
-        for variant, _location, units in await reader.all(sellable, params):
-            out[variant] += units
+        for r in await reader.all(sellable, params):
+            out[r.variant_id] += r.a
         return out
     per = await stock_by_location(reader, variant_pks, channel_pk, bundles=bundles)
     return {v: sum(locs.values()) for v, locs in per.items()}
