@@ -35,6 +35,21 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
     cur.close()
 
 
+def _sqlite_begin(conn: Any) -> None:
+    """A SQLite transaction takes the write lock when it begins (``BEGIN IMMEDIATE``).
+
+    pysqlite's own ``BEGIN`` is deferred: a transaction that reads and then writes asks
+    for the write lock at its first write, and if another connection committed since
+    its read began, WAL mode refuses at once ("database is locked", no busy wait): a
+    connector update lost to the connector runtime's bookkeeping that way. Taking the
+    lock first makes a writer wait its turn (``busy_timeout``) instead. Reads
+    (``Database.read``, autocommit) take no lock."""
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return
+    conn.connection.dbapi_connection.isolation_level = None  # no implicit BEGIN
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _drop_closed(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
     """Pool ``checkout`` hook: a connection the server closed is replaced (the pool
     retries the checkout with a new one when this raises DisconnectionError)."""
@@ -48,6 +63,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=settings.db_echo, json_deserializer=orjson.loads)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     engine = create_async_engine(
         url,

@@ -106,6 +106,8 @@ class Hub:
                 task = None
             if task is not None and task.get_name().startswith("hub-"):
                 return
+            if statement == "BEGIN IMMEDIATE":
+                return  # SQLite's BEGIN (hub.db.engine), as implicit as PostgreSQL's
             seen.append(statement)
 
         event.listen(self.db.engine.sync_engine, "before_cursor_execute", on_exec)
