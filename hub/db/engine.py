@@ -46,7 +46,11 @@ def _sqlite_begin(conn: Any) -> None:
     (``Database.read``, autocommit) take no lock."""
     if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
         return
-    conn.connection.dbapi_connection.isolation_level = None  # no implicit BEGIN
+    dbapi = conn.connection.dbapi_connection
+    # No implicit BEGIN. Setting it is a trip to aiosqlite's thread, so only when a
+    # pooled connection's reset (after an autocommit read) turned it back on.
+    if dbapi.isolation_level is not None:
+        dbapi.isolation_level = None
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

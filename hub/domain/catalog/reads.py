@@ -70,12 +70,17 @@ _VARIANT_COLS = (
 _PRICE_COLS = (prices_t.c.amount, prices_t.c.compare_at_amount, prices_t.c.cost_amount)
 
 
-def _variant_select(channel: ChannelRecord | None, *extra: Any):
-    channel_pk = channel.pk if channel is not None else -1
-    on = and_(prices_t.c.variant_id == variants_t.c.id, prices_t.c.channel_id == channel_pk)
+def _variants_priced(on: Any, *extra: Any):
+    """Variants with their prices joined ``on`` and their inventory policy."""
     return select(*_VARIANT_COLS, *_PRICE_COLS, sells_beyond_stock_sql(), *extra).select_from(
         policy_join(variants_t.outerjoin(prices_t, on))
     )
+
+
+def _variant_select(channel: ChannelRecord | None, *extra: Any):
+    channel_pk = channel.pk if channel is not None else -1
+    on = and_(prices_t.c.variant_id == variants_t.c.id, prices_t.c.channel_id == channel_pk)
+    return _variants_priced(on, *extra)
 
 
 # variants_by_products' statement per dialect (True: PostgreSQL), built once with bind
@@ -94,8 +99,7 @@ def _of_products(postgres: bool) -> Any:
             among(prices_t.c.product_id, "pks", postgres),
         )
         stmt = _OF_PRODUCTS[postgres] = (
-            select(*_VARIANT_COLS, *_PRICE_COLS, sells_beyond_stock_sql())
-            .select_from(policy_join(variants_t.outerjoin(prices_t, on)))
+            _variants_priced(on)
             .where(among(variants_t.c.product_id, "pks", postgres))
             .order_by(variants_t.c.product_id, variants_t.c.position, variants_t.c.id)
         )

@@ -4,7 +4,7 @@ pages of a channel's products."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -209,7 +209,8 @@ async def list_products(
                 fast["after" if is_after else "before"] = decode_cursor(cursor, kind, None)[1]
                 ops[n] = ">" if is_after != descending else "<"
         stmt = _page_by_id(ops[0], ops[1], descending != backward)
-        return _page(await reader.all(stmt, fast), size, backward, page, channel, kind)
+        rows = await reader.all(stmt, fast)
+        return _page(rows, size, backward, page, channel, lambda r: encode_cursor(kind, r.id, r.id))
     sort_col: ColumnElement[Any] = SORT_COLUMNS[sort_key]
     join_on = and_(ranges_t.c.product_id == products_t.c.id, ranges_t.c.channel_id == channel.pk)
     base = select(products_t, ranges_t.c.min_amount, ranges_t.c.max_amount)
@@ -249,16 +250,15 @@ async def list_products(
         )
     rows = await reader.all(stmt.order_by(*order).limit(size + 1))
     if sort_col is products_t.c.id:
-        return _page(rows, size, backward, page, channel, kind)
-    more = len(rows) > size
-    rows = rows[:size]
-    if backward:
-        rows = list(reversed(rows))
-    records = [ProductRecord(r, channel) for r in rows]
-    cursors = [encode_cursor(kind, _cursor_value(sort_key, r), r.id) for r in rows]
-    if backward:
-        return records, cursors, page.before is not None, more
-    return records, cursors, more, page.after is not None
+        return _page(rows, size, backward, page, channel, lambda r: encode_cursor(kind, r.id, r.id))
+    return _page(
+        rows,
+        size,
+        backward,
+        page,
+        channel,
+        lambda r: encode_cursor(kind, _cursor_value(sort_key, r), r.id),
+    )
 
 
 def _page(
@@ -267,15 +267,15 @@ def _page(
     backward: bool,
     page: PageRequest,
     channel: ChannelRecord,
-    kind: str,
+    cursor_of: Callable[[Any], str],
 ) -> tuple[list[ProductRecord], list[str], bool, bool]:
-    """A page of products sorted by id from its ``size + 1`` rows (see list_products)."""
+    """A page of products from its ``size + 1`` rows (see list_products)."""
     more = len(rows) > size
     rows = rows[:size]
     if backward:
         rows = list(reversed(rows))
     records = [ProductRecord(r, channel) for r in rows]
-    cursors = [encode_cursor(kind, r.id, r.id) for r in rows]
+    cursors = [cursor_of(r) for r in rows]
     if backward:
         return records, cursors, page.before is not None, more
     return records, cursors, more, page.after is not None

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, any_, bindparam, select
@@ -69,6 +69,12 @@ _SELLABLE_PG = _SELLABLE_BASE.where(
 )
 
 
+async def _sellable(reader: Reader, variant_pks: Iterable[int], channel_pk: int) -> Any:
+    """The rows (variant_id, location_id, a) of :data:`_SELLABLE` for these variants."""
+    stmt = _SELLABLE_PG if is_postgres(reader) else _SELLABLE
+    return await reader.all(stmt, {"channel": channel_pk, "variants": list(variant_pks)})
+
+
 async def stock_by_location(
     reader: Reader,
     variant_pks: Sequence[int],
@@ -97,8 +103,7 @@ async def stock_by_location(
         )
     wanted = set(variant_pks) | {c.component_variant_id for c in comps}
     per_loc: dict[int, dict[int, int]] = defaultdict(dict)
-    sellable = _SELLABLE_PG if is_postgres(reader) else _SELLABLE
-    for r in await reader.all(sellable, {"channel": channel_pk, "variants": list(wanted)}):
+    for r in await _sellable(reader, wanted, channel_pk):
         per_loc[r.variant_id][r.location_id] = r.a
     out = {v: dict(per_loc.get(v, {})) for v in variant_pks}
     by_bundle: dict[int, list[Any]] = defaultdict(list)
@@ -125,10 +130,8 @@ async def channel_availability(
     ``bundles`` as there)."""
     if bundles is not None and not bundles and variant_pks:
         # No bundles among them (the caller knows): the sums straight from the rows.
-        sellable = _SELLABLE_PG if is_postgres(reader) else _SELLABLE
         out = dict.fromkeys(variant_pks, 0)
-        params = {"channel": channel_pk, "variants": list(out)}
-        for r in await reader.all(sellable, params):
+        for r in await _sellable(reader, out, channel_pk):
             out[r.variant_id] += r.a
         return out
     per = await stock_by_location(reader, variant_pks, channel_pk, bundles=bundles)
