@@ -342,6 +342,10 @@ def _tax(amount: int, rate: Decimal, inclusive: bool) -> int:
 class RulesTaxEngine:
     """A ``TaxEngine`` over a ``TaxRules`` table; pure computation, no I/O."""
 
+    # The same request always gets the same answer (a cart priced with it may be
+    # reused: hub.domain.carts.reuse).
+    pure = True
+
     def __init__(self, rules: TaxRules | None = None) -> None:
         self.rules = rules if rules is not None else default_rules()
 

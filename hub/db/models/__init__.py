@@ -63,6 +63,8 @@ from .pos_sync import PosSyncStock as PosSyncStock
 from .pos_sync import PosSyncTransaction as PosSyncTransaction
 from .pricing import PriceList as PriceList
 from .pricing import PriceListEntry as PriceListEntry
+from .pricing import PricingChange as PricingChange
+from .pricing import PricingGeneration as PricingGeneration
 from .promotions import Promotion as Promotion  # + codes, usage, redemptions
 from .shipping import ShippingRate as ShippingRate
 from .shipping import ShippingZone as ShippingZone

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, BigId, utcnow
@@ -51,3 +51,26 @@ class PriceListEntry(Base):
     )
     min_quantity: Mapped[int] = mapped_column(Integer, primary_key=True)
     amount: Mapped[int] = mapped_column(Integer)
+
+
+class PricingGeneration(Base):
+    """One row (``id`` 1): with the rows of ``pricing_changes``, the *pricing
+    generation*, a number that grows with every committed change to what pricing a cart
+    reads (catalog, prices, channels, shipping, promotions, customers' pricing fields).
+    The triggers of migration 0031 maintain it (:mod:`hub.domain.carts.reuse` reads it,
+    so that checkout reuses a cart's priced state only while nothing it read changed).
+    On SQLite the triggers add to ``n``; on PostgreSQL each changing statement inserts a
+    ``pricing_changes`` row instead (no row every writer must lock: two catalog writers
+    never wait on each other for it), folded into ``n`` now and then."""
+
+    __tablename__ = "pricing_generation"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PricingChange(Base):
+    """A statement that changed what pricing reads (PostgreSQL), not yet folded into
+    ``pricing_generation.n``: see :class:`PricingGeneration`."""
+
+    __tablename__ = "pricing_changes"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -18,12 +18,15 @@ from hub.auth import Principal, authenticate
 from hub.db.database import Reader
 from hub.db.tables import carts_t, groups_t, lines_t
 from hub.domain.carts.model import BuyerIdentity, CartCode, CartState, refuse
+from hub.domain.carts.reuse import CROSSED, GENERATION
 from hub.domain.customers.matching import find_customer
 from hub.domain.errors import Code, fail
 
 # The hot read statements, built once: SQLAlchemy then neither constructs them nor
 # computes their cache key again on each call (about 0.1 ms each on this stack).
-_CART_BY_TOKEN = select(carts_t).where(carts_t.c.token == bindparam("token"))
+# The cart row comes with the pricing generation, read before anything pricing reads
+# (hub.domain.carts.reuse).
+_CART_BY_TOKEN = select(carts_t, GENERATION).where(carts_t.c.token == bindparam("token"))
 _LINES_OF = select(lines_t).where(lines_t.c.cart_id == bindparam("cart")).order_by(lines_t.c.id)
 _GROUPS_OF = (
     select(groups_t)
@@ -35,8 +38,21 @@ _GROUPS_OF = (
 CART_FIELD = "cartId"
 
 
-async def load_cart(conn: AsyncConnection, token: str) -> CartState | None:
-    row = (await conn.execute(_CART_BY_TOKEN, {"token": token})).first()
+_CART_CROSSED = select(carts_t, GENERATION, CROSSED).where(carts_t.c.token == bindparam("token"))
+
+
+async def load_cart(
+    conn: AsyncConnection, token: str, crossed: tuple[datetime, datetime] | None = None
+) -> CartState | None:
+    """The cart ``token`` with its lines and groups, in three statements. ``crossed``
+    (since, until): the row also says whether a promotion or price list started or
+    ended in between (hub.domain.carts.reuse)."""
+    if crossed is None:
+        row = (await conn.execute(_CART_BY_TOKEN, {"token": token})).first()
+    else:
+        since, until = crossed
+        params = {"token": token, "since": since, "until": until}
+        row = (await conn.execute(_CART_CROSSED, params)).first()
     if row is None:
         return None
     return await state_of(conn, row)

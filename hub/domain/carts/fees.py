@@ -70,6 +70,11 @@ def fee_hooks() -> dict[str, FeeHook]:
     return dict(_HOOKS)
 
 
+def hooked() -> bool:
+    """Whether any fee hook is registered."""
+    return bool(_HOOKS)
+
+
 def add_fees(priced: PricedCart) -> None:
     """The fee stage: every hook's fees on the priced cart (see the module docstring)."""
     if not _HOOKS:

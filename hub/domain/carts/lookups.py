@@ -83,7 +83,14 @@ async def available(
     """Sellable stock per variant and location for the channel (bundles in kits)."""
     wanted = list(set(vpks))
     bundles = {v for v in wanted if v in info and info[v].is_bundle}
-    return await stock_by_location(_ConnReader(conn), wanted, channel_pk, bundles=bundles)
+    return await stock_of(conn, channel_pk, wanted, bundles)
+
+
+async def stock_of(
+    conn: AsyncConnection, channel_pk: int, vpks: Sequence[int], bundles: set[int]
+) -> dict[int, dict[int, int]]:
+    """:func:`available` of variants whose bundles are known."""
+    return await stock_by_location(_ConnReader(conn), vpks, channel_pk, bundles=bundles)
 
 
 async def quote(

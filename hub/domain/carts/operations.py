@@ -32,10 +32,13 @@ from hub.domain.carts.model import (
     LineInput,
     refuse,
 )
+from hub.domain.carts.reuse import GENERATION
 from hub.domain.carts.validation import clean_attributes, clean_buyer, clean_codes, clean_note
 from hub.domain.catalog import ChannelRecord
 
-_INSERT_CART = insert(carts_t).returning(carts_t)  # values as parameters: built once
+# Values as parameters: built once. The pricing generation comes back with the row, read
+# before the lines' variants and prices (hub.domain.carts.reuse).
+_INSERT_CART = insert(carts_t).returning(carts_t, GENERATION)
 
 
 def _now() -> datetime:

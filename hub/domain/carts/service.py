@@ -32,6 +32,7 @@ from hub.domain.carts.model import (
 from hub.domain.carts.operations import buyer_email, create, new_cart, touch
 from hub.domain.carts.priced import PricedCart
 from hub.domain.carts.pricing import price_cart
+from hub.domain.carts.reuse import priced_carts
 from hub.domain.carts.validation import clean_attributes, clean_buyer, clean_codes, clean_note
 from hub.domain.catalog import ChannelRecord
 from hub.domain.errors import Code, DomainError, fail
@@ -230,7 +231,10 @@ async def view_cart(
                 raise
             return None
         assert state is not None
-        return await price_cart(conn, state, tax_engine=tax_engine)
+        now = _now()
+        priced = await price_cart(conn, state, tax_engine=tax_engine, now=now)
+    priced_carts(db).keep(db, priced, since=now, tax_engine=tax_engine)
+    return priced
 
 
 async def view_state(
@@ -247,7 +251,11 @@ async def view_state(
     except DomainError:
         return None
     async with db.read() as conn:
-        return await price_cart(conn, state, tax_engine=tax_engine, channel=channel)
+        priced = await price_cart(conn, state, tax_engine=tax_engine, channel=channel)
+    # What the write read for its lines (the state's ``known``) was read at its clock,
+    # no earlier than the cart row's updated_at.
+    priced_carts(db).keep(db, priced, since=state.cart.updated_at, tax_engine=tax_engine)
+    return priced
 
 
 async def view_carts(

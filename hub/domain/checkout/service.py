@@ -63,6 +63,7 @@ from hub.db.database import Database
 from hub.db.tables import carts_t
 from hub.domain import carts as cartsvc
 from hub.domain.carts import PricedCart
+from hub.domain.carts.reuse import priced_carts
 from hub.domain.checkout import lease as leases
 from hub.domain.checkout import payments, split
 from hub.domain.checkout.codes import (
@@ -102,6 +103,7 @@ class Checkout:
         pause_file: str | None = None,
     ) -> None:
         self.db = db
+        self.kept = priced_carts(db)
         self.tax_engine = tax_engine
         self.providers = dict(providers)
         self._publish = publish
@@ -135,8 +137,11 @@ class Checkout:
         deadline = asyncio.get_running_loop().time() + self.wait
         delay = 0.02
         for _ in range(1000):
+            now = _now()
+            since = self.kept.since(token)
             async with self.db.read() as conn:
-                state = await cartsvc.load_cart(conn, token)
+                crossed = None if since is None else (since, now)
+                state = await cartsvc.load_cart(conn, token, crossed)
                 if state is None or not cartsvc.may_use(state.cart, principal):
                     raise fail(Code.NOT_FOUND, "no cart with that id", "cart_id")
                 done = await leases.find_attempt(conn, state.cart.id, key)
@@ -151,7 +156,11 @@ class Checkout:
                             "the cart was checked out already",
                             "cart_id",
                         )
-                    priced = await cartsvc.price_cart(conn, state, tax_engine=self.tax_engine)
+                    # The cart as last priced, if nothing it depends on changed since
+                    # (hub.domain.carts.reuse); else priced now.
+                    priced = await self.kept.take(
+                        conn, state, tax_engine=self.tax_engine, now=now
+                    ) or await cartsvc.price_cart(conn, state, tax_engine=self.tax_engine)
                     plan = await plan_stock(conn, priced)
             if done is None:
                 if tenders is not None:

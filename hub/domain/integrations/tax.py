@@ -110,6 +110,10 @@ class ConnectedTax:
         engine = self._engine
         return await (engine or self.default).calculate(req)
 
+    def current_engine(self) -> TaxEngine:
+        """The engine that computes the taxes now."""
+        return self._engine or self.default
+
     def tax_classes(self) -> frozenset[str] | None:
         """The classes the engine in use knows (the built-in rules name theirs); None
         while an ``http_tax`` instance (an outside service) computes the taxes."""

@@ -146,7 +146,7 @@ def _least(*values: int | None) -> int | None:
     return min(known) if known else None
 
 
-_CANDIDATES: dict[tuple[bool, bool], Any] = {}
+_CANDIDATES: dict[tuple[Any, ...], Any] = {}
 _LAST_ANSWERS = 256  # (codes, customer key) pairs remembered per database, oldest out
 
 
@@ -164,6 +164,20 @@ def _candidates(entered: bool, keyed: bool) -> Any:
         or_(p.c.ends_at.is_(None), p.c.ends_at > bindparam("now")),
         or_(p.c.currency.is_(None), p.c.currency == bindparam("currency")),
     )
+    stmt, source = _counters_select(entered, keyed)
+    if entered:
+        which = or_(automatic, and_(p.c.method == "CODE", codes_t.c.id.is_not(None)))
+    else:
+        which = automatic
+    stmt = stmt.select_from(source).where(p.c.status == "ACTIVE", which).order_by(p.c.id)
+    _CANDIDATES[(entered, keyed)] = stmt
+    return stmt
+
+
+def _counters_select(entered: bool, keyed: bool) -> tuple[Any, Any]:
+    """The columns of a candidate row (its counters, the entered codes' and the
+    customer key's) and the joins they come from."""
+    p = promotions_t
     stmt = select(
         p.c.id,
         p.c.updated_at,
@@ -184,18 +198,66 @@ def _candidates(entered: bool, keyed: bool) -> Any:
         stmt = stmt.add_columns(
             dc.c.code, dc.c.usage_limit.label("code_limit"), dc.c.times_used.label("code_used")
         )
-        which = or_(automatic, and_(p.c.method == "CODE", dc.c.id.is_not(None)))
-    else:
-        which = automatic
     if keyed:
         source = source.outerjoin(
             usage_t,
             and_(usage_t.c.promotion_id == p.c.id, usage_t.c.customer_key == bindparam("key")),
         )
         stmt = stmt.add_columns(usage_t.c.times_used.label("customer_used"))
-    stmt = stmt.select_from(source).where(p.c.status == "ACTIVE", which).order_by(p.c.id)
-    _CANDIDATES[(entered, keyed)] = stmt
+    return stmt, source
+
+
+def _counters_of(entered: bool, keyed: bool) -> Any:
+    shape = ("ids", entered, keyed)
+    stmt = _CANDIDATES.get(shape)
+    if stmt is None:
+        stmt, source = _counters_select(entered, keyed)
+        stmt = (
+            stmt.select_from(source)
+            .where(promotions_t.c.id.in_(bindparam("ids", expanding=True)))
+            .order_by(promotions_t.c.id)
+        )
+        _CANDIDATES[shape] = stmt
     return stmt
+
+
+async def counted_again(
+    conn: AsyncConnection,
+    promotions: Sequence[Promotion],
+    *,
+    codes: Sequence[str],
+    customer_key: str | None,
+) -> dict[int, Promotion]:
+    """``promotions`` (as ``active_promotions`` gave them) with their counters read
+    now, by id, in one statement: what ``active_promotions`` would give for them now
+    (their definitions unchanged). One that no longer comes back (its codes gone) is
+    absent."""
+    if not promotions:
+        return {}
+    entered = list(dict.fromkeys(n for n in (normalize_code(c) for c in codes) if n))
+    key = normalize_customer_key(customer_key)
+    params: dict[str, Any] = {"ids": [p.id for p in promotions]}
+    if entered:
+        params["entered"] = entered
+    if key is not None:
+        params["key"] = key
+    rows = (await conn.execute(_counters_of(bool(entered), key is not None), params)).all()
+    heads: dict[int, Any] = {}
+    matched: dict[int, list[Any]] = {}
+    for row in rows:
+        heads.setdefault(row.id, row)
+        if entered and row.code is not None:
+            matched.setdefault(row.id, []).append(row)
+    rank = {code: n for n, code in enumerate(entered)}
+    out: dict[int, Promotion] = {}
+    for p in promotions:
+        head = heads.get(p.id)
+        if head is None:
+            continue
+        again = _counted(p, head, matched.get(p.id, ()), rank, {})
+        if again is not None:
+            out[p.id] = again
+    return out
 
 
 async def active_promotions(
