@@ -247,3 +247,37 @@ async def test_folding_the_changes_keeps_the_generation(hub: Hub) -> None:
         await fold(hub.db)
     assert await hub.scalar("SELECT count(*) FROM pricing_changes") == 0
     assert await _generation(hub) == before + 3
+
+
+async def test_orders_move_nothing_pricing_reads(hub: Hub) -> None:
+    """A checkout (a guest's, and a known customer's: its order count, loyalty points
+    and tier mirrored onto the profile) leaves the generation where it was, so the
+    next cart's priced state stays reusable under a stream of orders."""
+    vid = await stocked_variant(hub, {NEWARK: 10})
+    email = f"known-{uid()}@example.com"
+    await _execute(
+        hub,
+        "INSERT INTO customers (email, first_name, last_name, segments, orders_count, "
+        "accepts_marketing, created_at, updated_at) "
+        "VALUES (:e, '', '', '[]', 0, false, :t, :t)",
+        e=email,
+        t=datetime.now(UTC),
+    )
+    guest = await _cart(hub, [(vid, 1)])
+    made = await create(
+        hub,
+        {
+            "lines": [{"merchandiseId": vid, "quantity": 2}],
+            "discountCodes": ["DEMO10"],
+            "buyerIdentity": {"email": email, "countryCode": "US"},
+        },
+    )
+    before = await _generation(hub)
+    reused = taken(hub)
+    await _pay(hub, guest)
+    await _pay(hub, str(made["cart"]["id"]))
+    await asyncio.sleep(0.5)  # the outbox's consumers, if any, run meanwhile
+    assert taken(hub) == reused + 2
+    assert await _generation(hub) == before
+    known = await hub.scalar("SELECT orders_count FROM customers WHERE email = :e", e=email)
+    assert known == 1  # the order was the customer's: its profile was written

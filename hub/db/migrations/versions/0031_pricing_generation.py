@@ -11,7 +11,7 @@ read is the rows of the tables below; triggers count every change to them:
 * every insert, update, delete (and, on PostgreSQL, truncate) of the catalog, prices,
   channels, shipping and locations tables;
 * customers: a change of the columns pricing reads (group, segments, loyalty tier, VAT
-  id, email, merge, erasure), or a deletion (``orders_count`` is left out: every order
+  id, email, merge, erasure; a row whose value really changed), or a deletion (``orders_count`` is left out: every order
   changes it, and a cart whose promotions ask about a first order is never reused);
 * promotions and discount codes: a change of their definition, a new or deleted one, a
   counter that goes *down* (a redemption given back can make an exhausted promotion
@@ -90,6 +90,10 @@ PARTIAL = {
 }
 
 
+def _changed(columns: Sequence[str], differs: str, cast: str = "") -> str:
+    return " OR ".join(f"OLD.{c}{cast} {differs} NEW.{c}{cast}" for c in columns)
+
+
 def _down(counters: Sequence[str]) -> str:
     return " OR ".join(f"NEW.{c} < OLD.{c}" for c in counters)
 
@@ -107,12 +111,17 @@ def _postgresql() -> None:
         )
     for t, (columns, counters, inserts) in PARTIAL.items():
         events = ["DELETE", "TRUNCATE"] + (["INSERT"] if inserts else [])
-        if columns:
-            events.append("UPDATE OF " + ", ".join(columns))
         op.execute(
             f"CREATE TRIGGER {t}_pricing AFTER {' OR '.join(events)} ON {t} "
             f"FOR EACH STATEMENT {run}"
         )
+        if columns:  # per row, and only for a real change: an UPDATE that sets the
+            # same value (a tier mirrored after each order, say) moves nothing
+            changed = _changed(columns, "IS DISTINCT FROM", "::text")  # (json has no =)
+            op.execute(
+                f"CREATE TRIGGER {t}_pricing_update AFTER UPDATE OF {', '.join(columns)} "
+                f"ON {t} FOR EACH ROW WHEN ({changed}) {run}"
+            )
         if counters:
             op.execute(
                 f"CREATE TRIGGER {t}_pricing_down AFTER UPDATE OF {', '.join(counters)} "
@@ -131,7 +140,7 @@ def _sqlite() -> None:
         if columns:
             op.execute(
                 f"CREATE TRIGGER {t}_pricing_update AFTER UPDATE OF {', '.join(columns)} "
-                f"ON {t} {bump}"
+                f"ON {t} FOR EACH ROW WHEN {_changed(columns, 'IS NOT')} {bump}"
             )
         if counters:
             op.execute(
@@ -166,8 +175,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for t in (*FULL, *PARTIAL):
-            op.execute(f"DROP TRIGGER IF EXISTS {t}_pricing ON {t}")
-            op.execute(f"DROP TRIGGER IF EXISTS {t}_pricing_down ON {t}")
+            for suffix in ("", "_update", "_down"):
+                op.execute(f"DROP TRIGGER IF EXISTS {t}_pricing{suffix} ON {t}")
         op.execute("DROP FUNCTION pricing_changed()")
     else:
         for t in (*FULL, *PARTIAL):
