@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.dml import Delete, Insert, Update
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
+from hub.db import fast
 from hub.db.models.base import utcnow
 from hub.db.tables import audit_events_t
 from hub.domain.audit.changes import MAX_ROWS, RowChange, by_scope, mark_secret
@@ -85,6 +86,9 @@ _pending: weakref.WeakKeyDictionary[Connection, _Pending] = weakref.WeakKeyDicti
 def install(engine: AsyncEngine) -> None:
     """Capture audited writes on ``engine`` (once per engine)."""
     sync = engine.sync_engine
+    # hub.db.fast runs its statements through SQLAlchemy (so these listeners see
+    # them) while a scope is open.
+    fast.add_guard(_scoped)
     if event.contains(sync, "before_execute", _before_execute):
         return
     event.listen(sync, "before_execute", _before_execute)
@@ -94,6 +98,10 @@ def install(engine: AsyncEngine) -> None:
     event.listen(sync, "savepoint", _on_savepoint)
     event.listen(sync, "rollback_savepoint", _on_rollback_savepoint)
     event.listen(sync, "release_savepoint", _on_release_savepoint)
+
+
+def _scoped() -> bool:
+    return current_scope() is not None
 
 
 def _audited_table(stmt: Any) -> Table | None:

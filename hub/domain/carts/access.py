@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, bindparam, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.auth import Principal, authenticate
+from hub.db import fast
 from hub.db.database import Reader
 from hub.db.tables import carts_t, groups_t, lines_t
 from hub.domain.carts.model import BuyerIdentity, CartCode, CartState, refuse
@@ -26,9 +27,14 @@ from hub.domain.errors import Code, fail
 # computes their cache key again on each call (about 0.1 ms each on this stack).
 # The cart row comes with the pricing generation, read before anything pricing reads
 # (hub.domain.carts.reuse).
-_CART_BY_TOKEN = select(carts_t, GENERATION).where(carts_t.c.token == bindparam("token"))
-_LINES_OF = select(lines_t).where(lines_t.c.cart_id == bindparam("cart")).order_by(lines_t.c.id)
-_GROUPS_OF = (
+# Run through hub.db.fast: a cart is read on every cart write, view and checkout.
+_CART_BY_TOKEN = fast.Prebuilt(
+    select(carts_t, GENERATION).where(carts_t.c.token == bindparam("token"))
+)
+_LINES_OF = fast.Prebuilt(
+    select(lines_t).where(lines_t.c.cart_id == bindparam("cart")).order_by(lines_t.c.id)
+)
+_GROUPS_OF = fast.Prebuilt(
     select(groups_t)
     .where(groups_t.c.cart_id == bindparam("cart"))
     .order_by(groups_t.c.position, groups_t.c.id)
@@ -38,7 +44,9 @@ _GROUPS_OF = (
 CART_FIELD = "cartId"
 
 
-_CART_CROSSED = select(carts_t, GENERATION, CROSSED).where(carts_t.c.token == bindparam("token"))
+_CART_CROSSED = fast.Prebuilt(
+    select(carts_t, GENERATION, CROSSED).where(carts_t.c.token == bindparam("token"))
+)
 
 
 async def load_cart(
@@ -48,11 +56,11 @@ async def load_cart(
     (since, until): the row also says whether a promotion or price list started or
     ended in between (hub.domain.carts.reuse)."""
     if crossed is None:
-        row = (await conn.execute(_CART_BY_TOKEN, {"token": token})).first()
+        row = (await fast.execute(conn, _CART_BY_TOKEN, {"token": token})).first()
     else:
         since, until = crossed
         params = {"token": token, "since": since, "until": until}
-        row = (await conn.execute(_CART_CROSSED, params)).first()
+        row = (await fast.execute(conn, _CART_CROSSED, params)).first()
     if row is None:
         return None
     return await state_of(conn, row)
@@ -60,8 +68,8 @@ async def load_cart(
 
 async def state_of(conn: AsyncConnection, row: Any) -> CartState:
     """The cart of ``row`` with its lines and delivery groups."""
-    lines = (await conn.execute(_LINES_OF, {"cart": row.id})).all()
-    groups = (await conn.execute(_GROUPS_OF, {"cart": row.id})).all()
+    lines = (await fast.execute(conn, _LINES_OF, {"cart": row.id})).all()
+    groups = (await fast.execute(conn, _GROUPS_OF, {"cart": row.id})).all()
     return CartState(row, list(lines), list(groups))
 
 

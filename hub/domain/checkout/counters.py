@@ -27,6 +27,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.db import fast
 from hub.domain.promotions import Promotion
 from hub.domain.promotions.basket import normalize_code
 from hub.domain.promotions.result import Result
@@ -86,6 +87,7 @@ SELECT (SELECT count(*) FROM p) AS promotions,
            AS customers_wanted
 """
 )
+_TAKE_ALL_FAST = fast.Prebuilt(_TAKE_ALL)  # every checkout with promotions: hub.db.fast
 
 
 async def take_promotions(
@@ -138,8 +140,9 @@ async def take_promotions(
     # are written in the allocations' order (``ns``).
     order = sorted(range(len(allocations)), key=lambda i: pids[i])
     row = (
-        await conn.execute(
-            _TAKE_ALL,
+        await fast.execute(
+            conn,
+            _TAKE_ALL_FAST,
             {
                 "pids": [pids[i] for i in order],
                 "spends": [spends[i] for i in order],

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.db import fast
 from hub.db.database import Database
 from hub.db.tables import attempts_t, carts_t, checkout_payments_t, reservations_t
 from hub.domain.checkout.payments import OPEN, Prepared
@@ -98,13 +99,15 @@ class Heartbeat:
                 log.warning("checkout of cart %s: renewing its lease failed", a.cart_pk)
 
 
-_ATTEMPT = select(attempts_t).where(
-    attempts_t.c.cart_id == bindparam("cart"), attempts_t.c.key == bindparam("key")
+_ATTEMPT = fast.Prebuilt(
+    select(attempts_t).where(
+        attempts_t.c.cart_id == bindparam("cart"), attempts_t.c.key == bindparam("key")
+    )
 )
 
 
 async def find_attempt(conn: AsyncConnection, cart_pk: int, key: str) -> Any:
-    row = (await conn.execute(_ATTEMPT, {"cart": cart_pk, "key": key})).first()
+    row = (await fast.execute(conn, _ATTEMPT, {"cart": cart_pk, "key": key})).first()
     if row is not None and row.status == "PENDING" and row.locked_until < now():
         return None  # a crashed attempt (its lease lapsed): take it over
     return row
@@ -235,7 +238,7 @@ async def claim_and_lock(
         "lease_": lease,
     }
     if conn.dialect.name == "postgresql":
-        both = (await conn.execute(_claim_and_lock(conn), params)).one()
+        both = (await fast.execute(conn, _claim_and_lock(conn), params)).one()
         if both.claimed:
             return True, both if both.locked else None
         # The key is known: take over a lapsed attempt (or wait for a live one).
@@ -255,10 +258,14 @@ def _claim_and_lock(conn: AsyncConnection) -> Any:
     if stmt is None:
         claimed = _claim_stmt(conn).cte("claimed")
         locked = LOCK_CART.where(select(claimed.c.key).exists()).cte("locked")
-        stmt = _BOTH["postgresql"] = select(
-            select(func.count()).select_from(claimed).scalar_subquery().label("claimed"),
-            select(func.count()).select_from(locked).scalar_subquery().label("locked"),
-            select(func.bool_or(locked.c.open_payments)).scalar_subquery().label("open_payments"),
+        stmt = _BOTH["postgresql"] = fast.Prebuilt(
+            select(
+                select(func.count()).select_from(claimed).scalar_subquery().label("claimed"),
+                select(func.count()).select_from(locked).scalar_subquery().label("locked"),
+                select(func.bool_or(locked.c.open_payments))
+                .scalar_subquery()
+                .label("open_payments"),
+            )
         )
     return stmt
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import PaymentIntentResult
 from hub import ids
+from hub.db import fast
 from hub.db.tables import attempts_t, carts_t, customers_t, order_lines_t
 from hub.domain import loyalty
 from hub.domain.backorders.checkout import BackorderCapReached, take_backorders
@@ -109,7 +110,7 @@ async def write_order(
             by_pk = {ln.pk: ln for ln in priced.lines}
             raise DomainError([short_of(Short(by_pk[pk])) for pk in exc.line_pks]) from None
     if customer_pk is not None:
-        await conn.execute(_COUNT_ORDER, {"customer": customer_pk})
+        await fast.execute(conn, _COUNT_ORDER, {"customer": customer_pk})
         status = (
             split_status([p.result for p, _ in split])
             if split
@@ -176,7 +177,7 @@ async def _line_pks(conn: AsyncConnection, priced: PricedCart, order_pk: int) ->
     return {ln.pk: pk for ln, pk in zip(sellable, rows, strict=True)}
 
 
-_COUNT_ORDER = (
+_COUNT_ORDER = fast.Prebuilt(
     update(customers_t)
     .where(customers_t.c.id == bindparam("customer"))
     .values(orders_count=customers_t.c.orders_count + 1)
@@ -228,7 +229,7 @@ async def _finish(
         "now": now,
     }
     if conn.dialect.name == "postgresql":  # both in one statement
-        both = (await conn.execute(_COMPLETE_BOTH, params)).one()
+        both = (await fast.execute(conn, _COMPLETE_BOTH, params)).one()
         if both.cart != 1 or both.attempt != 1:
             raise LeaseLost()
         return
@@ -264,7 +265,9 @@ async def _use(
 
 _CART_DONE = leases.COMPLETE_CART.returning(carts_t.c.id).cte("cart_done")
 _ATTEMPT_DONE = leases.ATTEMPT_DONE.returning(attempts_t.c.key).cte("attempt_done")
-_COMPLETE_BOTH = select(
-    select(func.count()).select_from(_CART_DONE).scalar_subquery().label("cart"),
-    select(func.count()).select_from(_ATTEMPT_DONE).scalar_subquery().label("attempt"),
+_COMPLETE_BOTH = fast.Prebuilt(
+    select(
+        select(func.count()).select_from(_CART_DONE).scalar_subquery().label("cart"),
+        select(func.count()).select_from(_ATTEMPT_DONE).scalar_subquery().label("attempt"),
+    )
 )

@@ -74,6 +74,7 @@ class Gateway:
 
     async def order_refs(self, source: str, order_ids: Sequence[str]) -> list[OrderRef]:
         return await listings.order_refs(self.db, source, order_ids)
+
     async def channel_currencies(self) -> Mapping[str, str]:
         return await catalog_sync.channel_currencies(self.db)
 

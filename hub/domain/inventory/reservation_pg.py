@@ -19,6 +19,7 @@ from sqlalchemy import literal, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.db import fast
 from hub.db.tables import idem_t, variants_t
 from hub.domain.inventory.changes import Change, why_refused_at
 from hub.domain.inventory.idempotency import from_json, replay, to_json
@@ -92,6 +93,7 @@ SELECT lv.*, ev.id AS event_id, ev.txid AS event_txid, ev.payload AS event_paylo
   FROM lv CROSS JOIN ev LEFT JOIN low ON true
 """
 )
+_PG_RESERVE_FAST = fast.Prebuilt(_PG_RESERVE)  # every reservation: hub.db.fast
 
 
 def _params(req: ReserveRequest, token: str) -> dict[str, Any]:
@@ -132,7 +134,7 @@ async def reserve_single_statement(conn: AsyncConnection, req: ReserveRequest) -
     token = secrets.token_urlsafe(18)
     params = _params(req, token)
     try:
-        row = (await conn.execute(_PG_RESERVE, params)).first()
+        row = (await fast.execute(conn, _PG_RESERVE_FAST, params)).first()
     except IntegrityError:
         # The same idempotency key, committed by a concurrent request meanwhile:
         # answered below like any earlier use of the key.

@@ -45,6 +45,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.db import fast
 from hub.db.tables import channels_t, fulfillment_orders_t, loc_channels_t, locations_t
 from hub.domain.orders.geo import Point, distance_km, geocode
 from hub.domain.orders.state import FulfillmentOrderStatus
@@ -145,7 +146,7 @@ def load_query() -> Any:
     )
 
 
-_LOAD = load_query()
+_LOAD = fast.Prebuilt(load_query())  # every checkout's: hub.db.fast
 
 
 def site_of(r: Any) -> Site:
@@ -166,7 +167,7 @@ def site_of(r: Any) -> Site:
 
 async def load_sites(conn: AsyncConnection, channel_pk: int) -> tuple[str, list[Site]]:
     """The channel's strategy and its active locations (with today's load)."""
-    rows = (await conn.execute(_LOAD, {"channel": channel_pk, "today": _today()})).all()
+    rows = (await fast.execute(conn, _LOAD, {"channel": channel_pk, "today": _today()})).all()
     strategy = rows[0].routing_strategy if rows else Strategy.DEFAULT.value
     return strategy or Strategy.DEFAULT.value, [site_of(r) for r in rows if r.id is not None]
 
@@ -209,8 +210,10 @@ def _pickup(
             out.takes[ln.pk] = [(loc, ln.quantity)]
             left[ln.variant_pk][loc] = have - ln.quantity
             out.reasons[(loc, "PICKUP")] = "PICKUP: the customer's chosen pickup store"
-        elif loc is not None and getattr(g, "transfer_in", False) and _aisle(
-            out, g, ln, loc, selling, left
+        elif (
+            loc is not None
+            and getattr(g, "transfer_in", False)
+            and _aisle(out, g, ln, loc, selling, left)
         ):
             continue
         else:
@@ -218,9 +221,7 @@ def _pickup(
             out.short.append((ln, where))
 
 
-def _aisle(
-    out: Routed, g: Any, ln: Any, store: int, selling: dict[int, Site], left: Left
-) -> bool:
+def _aisle(out: Routed, g: Any, ln: Any, store: int, selling: dict[int, Site], left: Left) -> bool:
     """Endless aisle: the first other location (fulfilment priority, then id) holding
     the whole line sends it to the pickup store by transfer. False when none does."""
     for s in sorted(selling.values(), key=_by_priority):
