@@ -38,6 +38,12 @@ BUMP = fast.Prebuilt(
     .where(pricing_gen_t.c.id == 1)
     .values(n=pricing_gen_t.c.n + bindparam("by"))
 )
+# An expanding IN list: expanded per call, whatever its length (none included).
+AMONG = fast.Prebuilt(
+    select(variants_t.c.id, variants_t.c.sku)
+    .where(variants_t.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(variants_t.c.id)
+)
 # A text() statement: its columns are known from its rows.
 TEXT = fast.Prebuilt(text("SELECT id, n, :x AS x FROM pricing_generation WHERE id = :id"))
 DUPLICATE = fast.Prebuilt(insert(pricing_gen_t).values(id=bindparam("id"), n=bindparam("n")))
@@ -55,6 +61,8 @@ async def test_rows_are_sqlalchemys(hub: Hub) -> None:
         (LINES, {"cart": row}),
         (GEN_ROW, {}),
         (TEXT, {"x": "y", "id": 1}),
+        (AMONG, {"ids": [1, 2, int(vid.rsplit("/", 1)[1])]}),
+        (AMONG, {"ids": [3]}),
     ]
     before = fast.used
     async with hub.db.read() as conn:
@@ -63,9 +71,14 @@ async def test_rows_are_sqlalchemys(hub: Hub) -> None:
             want = (await conn.execute(prebuilt.stmt, params)).all()
             assert [tuple(r) for r in got] == [tuple(r) for r in want]
             assert got and list(got[0]._fields) == list(want[0]._fields)
+        none = await fast.execute(conn, AMONG, {"ids": []})
+        assert none.all() == [] and (await conn.execute(AMONG.stmt, {"ids": []})).all() == []
     # On PostgreSQL every one ran without SQLAlchemy; SQLite runs them all through it.
-    assert fast.used - before == (len(cases) if hub.name == "postgresql" else 0)
-    assert got[0].id == 1 and got[0].n >= 0  # attribute access, as on SQLAlchemy's rows
+    assert fast.used - before == (len(cases) + 1 if hub.name == "postgresql" else 0)
+    async with hub.db.read() as conn:
+        (row,) = (await fast.execute(conn, GEN_ROW)).all()
+    assert row.id == 1 and row.n >= 0  # attribute access, as on SQLAlchemy's rows
+    assert row._mapping == {"id": 1, "n": row.n}
 
 
 async def test_writes_are_in_the_callers_transaction(hub: Hub) -> None:

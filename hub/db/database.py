@@ -12,6 +12,7 @@ from sqlalchemy import Executable, Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from hub.db import fast
 from hub.db.engine import create_engine
 from hub.settings import Settings
 
@@ -68,15 +69,18 @@ class Reader:
         return self.db.dialect
 
     async def all(
-        self, stmt: Executable, params: dict[str, Any] | None = None
+        self, stmt: Executable | fast.Prebuilt, params: dict[str, Any] | None = None
     ) -> Sequence[Row[Any]]:
-        """``stmt``'s rows; ``params`` binds a statement built once with bindparam()."""
+        """``stmt``'s rows; ``params`` binds a statement built once with bindparam()
+        (a :class:`hub.db.fast.Prebuilt` runs there)."""
         async with self._lock:
             for attempt in (1, 2):
                 if self._conn is None:
                     self._cm = self.db.read()
                     self._conn = await self._cm.__aenter__()
                 try:
+                    if isinstance(stmt, fast.Prebuilt):
+                        return (await fast.execute(self._conn, stmt, params)).all()
                     return (await self._conn.execute(stmt, params)).all()
                 except DBAPIError as error:
                     if attempt == 2 or not error.connection_invalidated:
@@ -117,10 +121,14 @@ class Reader:
 
 
 async def fetch_all(
-    conn: Reader | AsyncConnection, stmt: Executable, params: dict[str, Any] | None = None
+    conn: Reader | AsyncConnection,
+    stmt: Executable | fast.Prebuilt,
+    params: dict[str, Any] | None = None,
 ) -> Sequence[Row[Any]]:
     """``stmt``'s rows on a request's :class:`Reader` or on a connection the caller holds
     (a transaction, say): the domain's read functions take either."""
     if isinstance(conn, Reader):
         return await conn.all(stmt, params)
+    if isinstance(stmt, fast.Prebuilt):
+        return (await fast.execute(conn, stmt, params)).all()
     return (await conn.execute(stmt, params)).all()

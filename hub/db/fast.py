@@ -15,9 +15,10 @@ skips is bookkeeping. It falls back to ``conn.execute`` (so the caller needs no 
 code path) whenever what it skips would matter:
 
 * not PostgreSQL (SQLite runs every statement through SQLAlchemy);
-* a statement SQLAlchemy must finish at execution time: expanding ``IN`` parameters,
-  Python-side column defaults of an INSERT, or one whose SQL is not cached yet in
-  this form (compiled on first use, once per process);
+* a statement SQLAlchemy must finish at execution time: Python-side column defaults
+  of an INSERT or UPDATE, or a result type whose processor needs the server's column
+  type (expanding ``IN`` lists are expanded here by SQLAlchemy's own
+  ``construct_expanded_state``);
 * a SQLAlchemy without the asyncpg adapter this relies on (its transaction, begun
   here as the adapter begins it before a transaction's first statement, and its
   lock);
@@ -103,17 +104,30 @@ class Scalars(list[Any]):
 class _Plan:
     """What running one statement needs, compiled once."""
 
-    __slots__ = ("binds", "defaults", "fetches", "names", "processors", "row", "sql")
+    __slots__ = (
+        "binds",
+        "compiled",
+        "defaults",
+        "expands",
+        "fetches",
+        "names",
+        "processors",
+        "row",
+        "sql",
+    )
 
     def __init__(self, stmt: Executable, dialect: Any) -> None:
         compiled: Any = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
         if (
-            compiled.post_compile_params
-            or getattr(compiled, "insert_prefetch", None)
+            getattr(compiled, "insert_prefetch", None)
             or getattr(compiled, "update_prefetch", None)
             or compiled.positiontup is None
         ):
             raise _Unsupported
+        self.compiled = compiled
+        # Expanding IN lists: the SQL depends on their lengths, expanded per call by
+        # SQLAlchemy's own ExpandedState (no execution context).
+        self.expands = bool(compiled.post_compile_params)
         self.sql: str = compiled.string
         self.names: tuple[str, ...] = tuple(compiled.positiontup)
         processors = compiled._bind_processors
@@ -192,15 +206,24 @@ async def execute(
     mutex = getattr(adapted, "_execute_mutex", None)
     if plan is None or mutex is None or not hasattr(adapted, "_transaction"):
         return await conn.execute(prebuilt.stmt, params)
-    values = dict(plan.defaults, **params) if params else plan.defaults
-    args = [
-        values[n] if bind is None else bind(values[n])
-        for n, bind in zip(plan.names, plan.binds, strict=True)
-    ]
+    sql = plan.sql
+    if plan.expands:
+        state = plan.compiled.construct_expanded_state(params or {})
+        sql, procs = state.statement, state.processors
+        args = [
+            value if (proc := procs.get(name)) is None else proc(value)
+            for name, value in zip(state.positiontup, state.positional_parameters, strict=True)
+        ]
+    else:
+        values = dict(plan.defaults, **params) if params else plan.defaults
+        args = [
+            values[n] if bind is None else bind(values[n])
+            for n, bind in zip(plan.names, plan.binds, strict=True)
+        ]
     dispatch = sync.dispatch.before_cursor_execute
     if dispatch:
         for listener in dispatch:
-            listener(sync, None, plan.sql, tuple(args), None, False)
+            listener(sync, None, sql, tuple(args), None, False)
     raw = adapted._connection  # asyncpg's: its statement cache prepares each SQL once
     try:
         async with mutex:
@@ -208,11 +231,11 @@ async def execute(
                 # What the dialect does before a transaction's first statement.
                 await adapted._start_transaction()
             if not plan.fetches:
-                status = await raw.execute(plan.sql, *args)
+                status = await raw.execute(sql, *args)
             else:
-                records = await raw.fetch(plan.sql, *args)
+                records = await raw.fetch(sql, *args)
     except Exception as error:
-        await _raise_as_sqlalchemy(conn, adapted, error, plan.sql, args)
+        await _raise_as_sqlalchemy(conn, adapted, error, sql, args)
         raise  # (the above always raises)
     global used
     used += 1

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Executable, Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.db import fast
 from hub.db.database import Reader
 from hub.db.tables import channels_t, products_t, variants_t
 from hub.domain.catalog import ChannelRecord
@@ -33,8 +34,10 @@ class _ConnReader(Reader):
         return self.conn.dialect.name
 
     async def all(
-        self, stmt: Executable, params: dict[str, Any] | None = None
+        self, stmt: Executable | fast.Prebuilt, params: dict[str, Any] | None = None
     ) -> Sequence[Row[Any]]:
+        if isinstance(stmt, fast.Prebuilt):
+            return (await fast.execute(self.conn, stmt, params)).all()
         return (await self.conn.execute(stmt, params)).all()
 
     async def first(self, stmt: Executable) -> Row[Any] | None:
@@ -42,7 +45,7 @@ class _ConnReader(Reader):
         return rows[0] if rows else None
 
 
-_VARIANT_INFO = (
+_VARIANT_INFO = fast.Prebuilt(
     select(
         variants_t.c.id,
         variants_t.c.sku,
@@ -61,14 +64,14 @@ _VARIANT_INFO = (
     .join(products_t, products_t.c.id == variants_t.c.product_id)
     .where(variants_t.c.id.in_(bindparam("vpks", expanding=True)))
 )
-_CHANNEL_BY_PK = select(channels_t).where(channels_t.c.id == bindparam("pk"))
+_CHANNEL_BY_PK = fast.Prebuilt(select(channels_t).where(channels_t.c.id == bindparam("pk")))
 
 
 async def variant_info(conn: AsyncConnection, vpks: Sequence[int]) -> dict[int, Any]:
     """The variants (with their product's title, type, tax class, status and tags)."""
     if not vpks:
         return {}
-    rows = (await conn.execute(_VARIANT_INFO, {"vpks": list(set(vpks))})).all()
+    rows = (await fast.execute(conn, _VARIANT_INFO, {"vpks": list(set(vpks))})).all()
     return {r.id: r for r in rows}
 
 
@@ -112,7 +115,7 @@ async def channel_of(conn: AsyncConnection, pk: int, known: ChannelRecord | None
     """The channel ``pk``: ``known`` when it is that one (the request read it), else read."""
     if known is not None and known.pk == pk:
         return known
-    row = (await conn.execute(_CHANNEL_BY_PK, {"pk": pk})).first()
+    row = (await fast.execute(conn, _CHANNEL_BY_PK, {"pk": pk})).first()
     return ChannelRecord(row)
 
 

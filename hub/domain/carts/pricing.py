@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import TaxEngine, TaxLine, TaxRequest
 from hub import ids
+from hub.db import fast
 from hub.db.tables import coll_products_t, orders_t
 from hub.domain.carts.fees import add_fees
 from hub.domain.carts.lookups import available, channel_of, counts_stock, customer_of, quote
@@ -56,8 +57,10 @@ from hub.domain.shipping import shipping_options
 from hub.domain.shipping.pickup import Shortage, pickup_locations, shortages
 from hub.money import exponent
 
-_COLLECTIONS_OF = select(coll_products_t.c.product_id, coll_products_t.c.collection_id).where(
-    coll_products_t.c.product_id.in_(bindparam("pids", expanding=True))
+_COLLECTIONS_OF = fast.Prebuilt(
+    select(coll_products_t.c.product_id, coll_products_t.c.collection_id).where(
+        coll_products_t.c.product_id.in_(bindparam("pids", expanding=True))
+    )
 )
 
 
@@ -130,7 +133,7 @@ async def load_facts(
     pids = list({info[v].product_id for v in vpks if v in info})
     collections: dict[int, set[int]] = defaultdict(set)
     if pids:
-        for r in (await conn.execute(_COLLECTIONS_OF, {"pids": pids})).all():
+        for r in (await fast.execute(conn, _COLLECTIONS_OF, {"pids": pids})).all():
             collections[r.product_id].add(r.collection_id)
     return Facts(channel, customer, info, quotes, tracked, stock, collections)
 

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from hub import ids
+from hub.db import fast
 from hub.db.database import Database, Reader, fetch_all
 from hub.db.tables import channels_t, entries_t, lists_t, prices_t, variants_t
 from hub.domain.catalog._checks import delete_row, insert_row
@@ -77,6 +78,7 @@ _CHANNEL_PRICES = select(
     prices_t.c.channel_id == bindparam("channel"),
     prices_t.c.variant_id.in_(bindparam("variants", expanding=True)),
 )
+_CHANNEL_PRICES_FAST = fast.Prebuilt(_CHANNEL_PRICES)
 
 
 def _active_at(now: datetime) -> Any:
@@ -116,7 +118,9 @@ async def quote_prices(
         )
     else:
         base = (
-            await conn.execute(_CHANNEL_PRICES, {"channel": channel_pk, "variants": variant_pks})
+            await fast.execute(
+                conn, _CHANNEL_PRICES_FAST, {"channel": channel_pk, "variants": variant_pks}
+            )
         ).all()
     if not base:
         return {}

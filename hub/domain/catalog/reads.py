@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, select
 
+from hub.db import fast
 from hub.db.database import Reader
 from hub.db.dialect import among, is_postgres
 from hub.db.tables import attrs_t, bundle_t, prices_t, products_t, ranges_t, variants_t
@@ -98,7 +99,7 @@ def _of_products(postgres: bool) -> Any:
             # lets the planner use the (channel, product) index
             among(prices_t.c.product_id, "pks", postgres),
         )
-        stmt = _OF_PRODUCTS[postgres] = (
+        stmt = _OF_PRODUCTS[postgres] = fast.Prebuilt(
             _variants_priced(on)
             .where(among(variants_t.c.product_id, "pks", postgres))
             .order_by(variants_t.c.product_id, variants_t.c.position, variants_t.c.id)

@@ -13,6 +13,7 @@ from sqlalchemy import Integer, and_, bindparam, exists, false, func, or_, selec
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from hub.db import fast
 from hub.db.database import Reader
 from hub.db.tables import coll_products_t, prices_t, products_t, ranges_t, tags_t, variants_t
 from hub.domain.catalog.availability import available_products_clause
@@ -202,14 +203,14 @@ async def list_products(
     kind = f"P:{sort_key}:{int(descending)}"
     if not staff and filters == _NO_FILTERS and sort_key == "ID":
         # A storefront's plain page by id: a statement built once per shape.
-        fast: dict[str, Any] = {"channel": channel.pk, "limit": size + 1}
+        params: dict[str, Any] = {"channel": channel.pk, "limit": size + 1}
         ops: list[str | None] = [None, None]
         for n, (cursor, is_after) in enumerate(((page.after, True), (page.before, False))):
             if cursor is not None:
-                fast["after" if is_after else "before"] = decode_cursor(cursor, kind, None)[1]
+                params["after" if is_after else "before"] = decode_cursor(cursor, kind, None)[1]
                 ops[n] = ">" if is_after != descending else "<"
         stmt = _page_by_id(ops[0], ops[1], descending != backward)
-        rows = await reader.all(stmt, fast)
+        rows = await reader.all(stmt, params)
         return _page(rows, size, backward, page, channel, lambda r: encode_cursor(kind, r.id, r.id))
     sort_col: ColumnElement[Any] = SORT_COLUMNS[sort_key]
     join_on = and_(ranges_t.c.product_id == products_t.c.id, ranges_t.c.channel_id == channel.pk)
@@ -304,10 +305,10 @@ def _page_by_id(after: str | None, before: str | None, desc: bool) -> Any:
             bound = bindparam(name, type_=products_t.c.id.type)
             stmt = stmt.where(products_t.c.id > bound if op == ">" else products_t.c.id < bound)
     order = products_t.c.id.desc() if desc else products_t.c.id.asc()
-    stmt = _BY_ID[(after, before, desc)] = stmt.order_by(order).limit(
-        bindparam("limit", type_=Integer)
+    built = _BY_ID[(after, before, desc)] = fast.Prebuilt(
+        stmt.order_by(order).limit(bindparam("limit", type_=Integer))
     )
-    return stmt
+    return built
 
 
 # What each sort's cursors hold (ID cursors compare the key alone).

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from hub.db import fast
 from hub.db.database import Reader
 from hub.db.dialect import is_postgres, one_of
 from hub.db.tables import bundle_t, levels_t, loc_channels_t, locations_t
@@ -63,9 +64,14 @@ _SELLABLE_BASE = (
         and_(locations_t.c.id == levels_t.c.location_id, locations_t.c.active.is_(True)),
     )
 )
-_SELLABLE = _SELLABLE_BASE.where(levels_t.c.variant_id.in_(bindparam("variants", expanding=True)))
-_SELLABLE_PG = _SELLABLE_BASE.where(
-    levels_t.c.variant_id == any_(bindparam("variants", type_=ARRAY(levels_t.c.variant_id.type)))
+_SELLABLE = fast.Prebuilt(
+    _SELLABLE_BASE.where(levels_t.c.variant_id.in_(bindparam("variants", expanding=True)))
+)
+_SELLABLE_PG = fast.Prebuilt(
+    _SELLABLE_BASE.where(
+        levels_t.c.variant_id
+        == any_(bindparam("variants", type_=ARRAY(levels_t.c.variant_id.type)))
+    )
 )
 
 

@@ -35,6 +35,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from hub.db import fast
 from hub.db.models.base import utcnow
 from hub.db.tables import codes_t, promotions_t, redemptions_t, usage_t
 from hub.domain.promotions.basket import normalize_code
@@ -170,8 +171,8 @@ def _candidates(entered: bool, keyed: bool) -> Any:
     else:
         which = automatic
     stmt = stmt.select_from(source).where(p.c.status == "ACTIVE", which).order_by(p.c.id)
-    _CANDIDATES[(entered, keyed)] = stmt
-    return stmt
+    built = _CANDIDATES[(entered, keyed)] = fast.Prebuilt(stmt)
+    return built
 
 
 def _counters_select(entered: bool, keyed: bool) -> tuple[Any, Any]:
@@ -217,7 +218,7 @@ def _counters_of(entered: bool, keyed: bool) -> Any:
             .where(promotions_t.c.id.in_(bindparam("ids", expanding=True)))
             .order_by(promotions_t.c.id)
         )
-        _CANDIDATES[shape] = stmt
+        stmt = _CANDIDATES[shape] = fast.Prebuilt(stmt)
     return stmt
 
 
@@ -241,7 +242,7 @@ async def counted_again(
         params["entered"] = entered
     if key is not None:
         params["key"] = key
-    rows = (await conn.execute(_counters_of(bool(entered), key is not None), params)).all()
+    rows = (await fast.execute(conn, _counters_of(bool(entered), key is not None), params)).all()
     heads: dict[int, Any] = {}
     matched: dict[int, list[Any]] = {}
     for row in rows:
@@ -294,7 +295,7 @@ async def active_promotions(
         params["entered"] = entered
     if key is not None:
         params["key"] = key
-    rows = (await conn.execute(_candidates(bool(entered), key is not None), params)).all()
+    rows = (await fast.execute(conn, _candidates(bool(entered), key is not None), params)).all()
     if not rows:
         return []
     # The same rows as the last time for these codes and key (nothing redeemed, edited
