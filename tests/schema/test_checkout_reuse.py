@@ -195,6 +195,18 @@ async def _generation(hub: Hub) -> int:
     return int(await hub.scalar(sql))
 
 
+async def _customer(hub: Hub, email: str) -> None:
+    """A customer profile with this email (no account)."""
+    await _execute(
+        hub,
+        "INSERT INTO customers (email, first_name, last_name, segments, orders_count, "
+        "accepts_marketing, created_at, updated_at) "
+        "VALUES (:e, '', '', '[]', 0, false, :t, :t)",
+        e=email,
+        t=datetime.now(UTC),
+    )
+
+
 async def _execute(hub: Hub, sql: str, **params: Any) -> None:
     async with hub.db.transaction() as conn:
         await conn.execute(text(sql), params)
@@ -207,14 +219,7 @@ async def test_the_generation_counts_what_pricing_reads_and_not_what_orders_move
     vpk = ids.decode_pk(vid, "ProductVariant")
     promo = int((await _promotion(hub, vid, "5")).rsplit("/", 1)[1])
     email = f"gen-{uid()}@example.com"
-    await _execute(
-        hub,
-        "INSERT INTO customers (email, first_name, last_name, segments, orders_count, "
-        "accepts_marketing, created_at, updated_at) "
-        "VALUES (:e, '', '', '[]', 0, false, :t, :t)",
-        e=email,
-        t=datetime.now(UTC),
-    )
+    await _customer(hub, email)
     moves = [  # (statement, whether pricing depends on it)
         ("UPDATE variants SET title = title || 'x' WHERE id = :v", True),
         ("UPDATE variant_prices SET amount = amount + 1 WHERE variant_id = :v", True),
@@ -255,14 +260,7 @@ async def test_orders_move_nothing_pricing_reads(hub: Hub) -> None:
     next cart's priced state stays reusable under a stream of orders."""
     vid = await stocked_variant(hub, {NEWARK: 10})
     email = f"known-{uid()}@example.com"
-    await _execute(
-        hub,
-        "INSERT INTO customers (email, first_name, last_name, segments, orders_count, "
-        "accepts_marketing, created_at, updated_at) "
-        "VALUES (:e, '', '', '[]', 0, false, :t, :t)",
-        e=email,
-        t=datetime.now(UTC),
-    )
+    await _customer(hub, email)
     guest = await _cart(hub, [(vid, 1)])
     made = await create(
         hub,

@@ -222,6 +222,20 @@ def _counters_of(entered: bool, keyed: bool) -> Any:
     return stmt
 
 
+def _by_promotion(
+    rows: Sequence[Any], entered: bool
+) -> tuple[dict[int, Any], dict[int, list[Any]]]:
+    """The candidate rows (one per promotion, or per (promotion, entered code) for
+    code promotions) by promotion: its first row, and the rows of its entered codes."""
+    heads: dict[int, Any] = {}
+    matched: dict[int, list[Any]] = {}
+    for row in rows:
+        heads.setdefault(row.id, row)
+        if entered and row.code is not None:
+            matched.setdefault(row.id, []).append(row)
+    return heads, matched
+
+
 async def counted_again(
     conn: AsyncConnection,
     promotions: Sequence[Promotion],
@@ -243,12 +257,7 @@ async def counted_again(
     if key is not None:
         params["key"] = key
     rows = (await fast.execute(conn, _counters_of(bool(entered), key is not None), params)).all()
-    heads: dict[int, Any] = {}
-    matched: dict[int, list[Any]] = {}
-    for row in rows:
-        heads.setdefault(row.id, row)
-        if entered and row.code is not None:
-            matched.setdefault(row.id, []).append(row)
+    heads, matched = _by_promotion(rows, bool(entered))
     rank = {code: n for n, code in enumerate(entered)}
     out: dict[int, Promotion] = {}
     for p in promotions:
@@ -309,13 +318,7 @@ async def active_promotions(
     if last is not None and last[0] == snapshot:
         return list(last[1])
 
-    # One row per promotion, or per (promotion, entered code) for code promotions.
-    heads: dict[int, Any] = {}
-    matched: dict[int, list[Any]] = {}
-    for row in rows:
-        heads.setdefault(row.id, row)
-        if entered and row.code is not None:
-            matched.setdefault(row.id, []).append(row)
+    heads, matched = _by_promotion(rows, bool(entered))
 
     entries = cache.entries
     stale = [
