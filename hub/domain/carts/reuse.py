@@ -137,13 +137,16 @@ class PricedCarts:
         self._kept.pop(cart.token, None)
         generation = getattr(cart, "pricing_gen", None)
         tax = _pure(tax_engine)
-        if generation is None or tax is None or not _reusable(priced):
+        if generation is None or tax is None:
+            return
+        ok, until = _assess(priced, since)
+        if not ok:
             return
         self._kept[cart.token] = _Kept(
             int(cart.version),
             int(generation),
             _aware(since),
-            _next_boundary(priced, since),
+            until,
             tax,
             priced,
         )
@@ -246,18 +249,51 @@ def _builtin(part: object) -> bool:
     return type(part).__module__.startswith("hub.domain.promotions.")
 
 
-def _reusable(priced: PricedCart) -> bool:
+def _assess(priced: PricedCart, since: datetime) -> tuple[bool, datetime | None]:
+    """Whether ``priced`` may be kept, and its promotions' next date-window boundary
+    after ``since``. One pass over the promotions, each one's shape read once per
+    definition (a cart view against 500 promotions must not pay for it)."""
     if priced.warnings or priced.cart.loyalty_points or fees.hooked():
-        return False
+        return False, None
     if any(g.kind == PICKUP for g in priced.groups):
-        return False
-    return all(_steady(p) for p in priced.promotions)
+        return False, None
+    since = _aware(since)
+    until: datetime | None = None
+    for p in priced.promotions:
+        steady, moments = _shape(p)
+        if not steady:
+            return False, None
+        for m in moments:
+            if m > since and (until is None or m < until):
+                until = m
+    return True, until
 
 
-def _steady(p: Promotion) -> bool:
-    return _builtin(p.action) and all(
+# (id(conditions), id(action)) -> (conditions, action, steady, date-window moments).
+# A promotion's definition objects are shared by its copies with other counters, and
+# kept by the promotions store while the definition is unchanged.
+_SHAPES: dict[tuple[int, int], tuple[Any, Any, bool, tuple[datetime, ...]]] = {}
+
+
+def _shape(p: Promotion) -> tuple[bool, tuple[datetime, ...]]:
+    key = (id(p.conditions), id(p.action))
+    hit = _SHAPES.get(key)
+    if hit is not None and hit[0] is p.conditions and hit[1] is p.action:
+        return hit[2], hit[3]
+    steady = _builtin(p.action) and all(
         _builtin(c) and not isinstance(c, FirstOrder) for c in p.conditions
     )
+    moments = tuple(
+        m
+        for c in p.conditions
+        if isinstance(c, DateWindow)
+        for m in (c.starts_at, c.ends_at)
+        if m is not None
+    )
+    if len(_SHAPES) >= 8192:
+        _SHAPES.clear()
+    _SHAPES[key] = (p.conditions, p.action, steady, moments)
+    return steady, moments
 
 
 async def _counters_hold(conn: AsyncConnection, priced: PricedCart) -> bool:
@@ -304,19 +340,6 @@ def _same_usage(kept: UsageState, now: UsageState, given: int) -> bool:
 
 
 _UNLIMITED = UsageState()
-
-
-def _next_boundary(priced: PricedCart, since: datetime) -> datetime | None:
-    since = _aware(since)
-    moments = [
-        m
-        for p in priced.promotions
-        for c in p.conditions
-        if isinstance(c, DateWindow)
-        for m in (c.starts_at, c.ends_at)
-        if m is not None and m > since
-    ]
-    return min(moments, default=None)
 
 
 async def _stock(conn: AsyncConnection, priced: PricedCart) -> dict[int, dict[int, int]] | None:
