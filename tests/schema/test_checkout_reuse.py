@@ -8,7 +8,9 @@ count the writes pricing depends on, and leave out the counters every order move
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -279,3 +281,34 @@ async def test_orders_move_nothing_pricing_reads(hub: Hub) -> None:
     assert await _generation(hub) == before
     known = await hub.scalar("SELECT orders_count FROM customers WHERE email = :e", e=email)
     assert known == 1  # the order was the customer's: its profile was written
+
+
+def _watched() -> set[str]:
+    """The tables migration 0031 puts its triggers on (its FULL and PARTIAL)."""
+    path = Path(__file__).resolve().parents[2] / "hub/db/migrations/versions"
+    spec = importlib.util.spec_from_file_location("m0031", path / "0031_pricing_generation.py")
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    return set(migration.FULL) | set(migration.PARTIAL)
+
+
+WATCHED = _watched()
+
+
+async def test_every_table_pricing_reads_has_its_trigger(hub: Hub) -> None:
+    """The tables migration 0031 watches all carry their triggers at the head revision
+    (a later migration recreating one through SQLite's batch mode would drop them)."""
+    if hub.name == "postgresql":
+        sql = (
+            "SELECT DISTINCT event_object_table AS t FROM information_schema.triggers "
+            "WHERE trigger_name LIKE '%pricing%'"
+        )
+    else:
+        sql = (
+            "SELECT DISTINCT tbl_name AS t FROM sqlite_master "
+            "WHERE type = 'trigger' AND name LIKE '%pricing%'"
+        )
+    found = {r[0] for r in await hub.rows(sql)}
+    assert found == WATCHED
+    assert len(WATCHED) == 16
