@@ -162,7 +162,16 @@ async def finish(db: Database, leased: Leased, owner: str, trigger: str, out: Ou
             values["events_after"] = at + timedelta(seconds=leased.event_interval_seconds)
         if trigger != "EVENT" and leased.schedule_seconds:
             values["next_run_at"] = at + timedelta(seconds=leased.schedule_seconds)
+    # The connector's row first, then its run's: the order lease() and connectorDelete
+    # (the connector, then its runs by cascade) lock them in. The other way round, a
+    # delete racing the end of a run deadlocked (PostgreSQL aborted the delete: an
+    # internal error for the client; seen in CI).
     async with db.transaction() as conn:
+        await conn.execute(
+            update(connectors_t)
+            .where(connectors_t.c.id == leased.pk, connectors_t.c.lease_owner == owner)
+            .values(values)
+        )
         await conn.execute(
             update(runs_t)
             .where(runs_t.c.id == leased.run_pk)
@@ -176,11 +185,6 @@ async def finish(db: Database, leased: Leased, owner: str, trigger: str, out: Ou
                 message=out.message,
                 events=out.events,
             )
-        )
-        await conn.execute(
-            update(connectors_t)
-            .where(connectors_t.c.id == leased.pk, connectors_t.c.lease_owner == owner)
-            .values(values)
         )
 
 
