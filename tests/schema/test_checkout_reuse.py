@@ -225,6 +225,9 @@ async def test_the_generation_counts_what_pricing_reads_and_not_what_orders_move
     moves = [  # (statement, whether pricing depends on it)
         ("UPDATE variants SET title = title || 'x' WHERE id = :v", True),
         ("UPDATE variant_prices SET amount = amount + 1 WHERE variant_id = :v", True),
+        # (back as it was: the product's price range, which listings check, is not
+        # kept by a raw UPDATE)
+        ("UPDATE variant_prices SET amount = amount - 1 WHERE variant_id = :v", True),
         ("UPDATE promotions SET priority = priority + 1 WHERE id = :p", True),
         ("UPDATE promotions SET times_used = times_used + 1 WHERE id = :p", False),
         ("UPDATE promotions SET spent = spent + 5 WHERE id = :p", False),
