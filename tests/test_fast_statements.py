@@ -73,6 +73,8 @@ async def test_rows_are_sqlalchemys(hub: Hub) -> None:
             assert got and list(got[0]._fields) == list(want[0]._fields)
         none = await fast.execute(conn, AMONG, {"ids": []})
         assert none.all() == [] and (await conn.execute(AMONG.stmt, {"ids": []})).all() == []
+        with pytest.raises(sa_exc.NoResultFound):  # as Result.one() raises
+            none.one()
     # On PostgreSQL every one ran without SQLAlchemy; SQLite runs them all through it.
     assert fast.used - before == (len(cases) + 1 if hub.name == "postgresql" else 0)
     async with hub.db.read() as conn:

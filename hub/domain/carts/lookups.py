@@ -12,7 +12,7 @@ from sqlalchemy import Executable, Row, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.db import fast
-from hub.db.database import Reader
+from hub.db.database import Reader, fetch_all
 from hub.db.tables import channels_t, products_t, variants_t
 from hub.domain.catalog import ChannelRecord
 from hub.domain.catalog.price_lists import PriceQuote, quote_prices
@@ -36,9 +36,7 @@ class _ConnReader(Reader):
     async def all(
         self, stmt: Executable | fast.Prebuilt, params: dict[str, Any] | None = None
     ) -> Sequence[Row[Any]]:
-        if isinstance(stmt, fast.Prebuilt):
-            return (await fast.execute(self.conn, stmt, params)).all()
-        return (await self.conn.execute(stmt, params)).all()
+        return await fetch_all(self.conn, stmt, params)
 
     async def first(self, stmt: Executable) -> Row[Any] | None:
         rows = await self.all(stmt)

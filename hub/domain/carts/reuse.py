@@ -15,16 +15,18 @@ checkout takes it (:func:`take`) when it is provably what pricing would give now
   cart row, before anything else the pricing read, so a change committed while the
   cart was being priced makes the kept state stale, never the other way round;
 * no **time boundary** passed since: no promotion or price list started or ended
-  between the kept pricing's clock and now (one statement at checkout), and none of
-  the kept promotions' own date-window conditions;
+  between the kept pricing's clock and now (:data:`CROSSED`, a column of checkout's
+  cart-row statement), and none of the kept promotions' own date-window conditions;
+* the **counters** of the kept promotions with a usage limit, per-customer limit or
+  budget, read again (one statement, none without such promotions), give the same
+  prices: every count on the same side of zero, the same codes in use, a budget still
+  covering what it gave;
 * **stock** still covers every line: read again at checkout (one statement, which
   routing needed anyway); the kept state is used with the stock just read;
 * and it did not depend on anything else that moves: a cart is not kept when its
   pricing had warnings, a pickup group, loyalty points, a fee plugin, a tax engine
-  that calls out (only the built-in rules are pure), a promotion with a usage limit,
-  per-customer limit or budget (their counters move with every order), a
-  first-order condition (the buyer's order count moves), or a condition or action a
-  plugin registered.
+  that calls out (only the built-in rules are pure), a first-order condition (the
+  buyer's order count moves), or a condition or action a plugin registered.
 
 Whatever fails, checkout prices the cart as before. A kept state is used once (taken
 out), so nothing checkout does to it reaches a later checkout. Each process keeps its
@@ -121,9 +123,6 @@ class PricedCarts:
         self._folded_at: int | None = None
         self._folding: asyncio.Task[None] | None = None
         self.taken = 0  # checkouts that reused a kept state (for tests and benchmarks)
-
-    def __len__(self) -> int:
-        return len(self._kept)
 
     def clear(self) -> None:
         self._kept.clear()

@@ -222,6 +222,20 @@ def _counters_of(entered: bool, keyed: bool) -> Any:
     return stmt
 
 
+def _entered_and_key(
+    codes: Sequence[str], customer_key: str | None, params: dict[str, Any]
+) -> tuple[list[str], str | None]:
+    """The entered codes (normalized, once each, in order) and the customer key, also
+    set in ``params`` (``entered``, ``key``) when there are any."""
+    entered = list(dict.fromkeys(n for n in (normalize_code(c) for c in codes) if n))
+    key = normalize_customer_key(customer_key)
+    if entered:
+        params["entered"] = entered
+    if key is not None:
+        params["key"] = key
+    return entered, key
+
+
 def _by_promotion(
     rows: Sequence[Any], entered: bool
 ) -> tuple[dict[int, Any], dict[int, list[Any]]]:
@@ -249,13 +263,8 @@ async def counted_again(
     absent."""
     if not promotions:
         return {}
-    entered = list(dict.fromkeys(n for n in (normalize_code(c) for c in codes) if n))
-    key = normalize_customer_key(customer_key)
     params: dict[str, Any] = {"ids": [p.id for p in promotions]}
-    if entered:
-        params["entered"] = entered
-    if key is not None:
-        params["key"] = key
+    entered, key = _entered_and_key(codes, customer_key, params)
     rows = (await fast.execute(conn, _counters_of(bool(entered), key is not None), params)).all()
     heads, matched = _by_promotion(rows, bool(entered))
     rank = {code: n for n, code in enumerate(entered)}
@@ -297,13 +306,8 @@ async def active_promotions(
     with uses left first.
 
     At most two statements whatever the number of promotions or codes."""
-    entered = list(dict.fromkeys(n for n in (normalize_code(c) for c in codes) if n))
-    key = normalize_customer_key(customer_key)
     params: dict[str, Any] = {"now": now, "currency": currency}
-    if entered:
-        params["entered"] = entered
-    if key is not None:
-        params["key"] = key
+    entered, key = _entered_and_key(codes, customer_key, params)
     rows = (await fast.execute(conn, _candidates(bool(entered), key is not None), params)).all()
     if not rows:
         return []
