@@ -184,7 +184,12 @@ class Integrations:
         ctx = RunCtx(leased.pk, leased.config, leased.cursor, gateway, trigger)
         gateway.run = ctx
         out = ctx.out
-        keeper = asyncio.create_task(self._keep_lease(leased.pk, asyncio.current_task()))
+        # Named as the process's other background tasks ("hub-..."), whose statements
+        # are not a request's (the tests' statement counter leaves them out).
+        keeper = asyncio.create_task(
+            self._keep_lease(leased.pk, asyncio.current_task()),
+            name=f"hub-connector-{leased.pk}-lease",
+        )
         try:
             if cls is None:
                 raise LookupError(f"connector type {leased.type_name!r} is not installed")
